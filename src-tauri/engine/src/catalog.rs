@@ -1,0 +1,293 @@
+//! The catalog file: the workspace's pricing-as-code, applied whole or not at all.
+//!
+//! So far it carries the workspace settings and customers; meters, plans,
+//! subscriptions and wallets join as they land, and until then a catalog that
+//! fills those sections is refused rather than half-applied.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::customer::{self, CustomerFields};
+use crate::error::{Error, Problem, Result};
+use crate::money::Currency;
+use crate::settings::{self, Settings};
+
+/// A catalog file (see INTERFACES.md §1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<CatalogWorkspace>,
+    #[serde(default)]
+    pub customers: Vec<CustomerFields>,
+    #[serde(default, skip_serializing)]
+    pub meters: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    pub plans: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    pub subscriptions: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    pub wallets: Option<serde_json::Value>,
+}
+
+/// The `workspace` section: every field optional; absent fields keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogWorkspace {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_terms_days: Option<u32>,
+}
+
+/// What `apply` did, by entity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+pub struct ApplyReport {
+    pub created: u32,
+    pub updated: u32,
+    pub unchanged: u32,
+}
+
+impl CatalogWorkspace {
+    fn merged_into(self, current: Settings) -> Settings {
+        Settings {
+            company_name: self.name.unwrap_or(current.company_name),
+            address: self.address.unwrap_or(current.address),
+            tax_id: self.tax_id.or(current.tax_id),
+            currency: self.currency.unwrap_or(current.currency),
+            timezone: self.timezone.unwrap_or(current.timezone),
+            invoice_prefix: self.invoice_prefix.unwrap_or(current.invoice_prefix),
+            payment_terms_days: self.payment_terms_days.unwrap_or(current.payment_terms_days),
+        }
+    }
+
+    fn from_settings(s: Settings) -> CatalogWorkspace {
+        CatalogWorkspace {
+            name: Some(s.company_name),
+            currency: Some(s.currency),
+            timezone: Some(s.timezone),
+            invoice_prefix: Some(s.invoice_prefix),
+            address: Some(s.address),
+            tax_id: s.tax_id,
+            payment_terms_days: Some(s.payment_terms_days),
+        }
+    }
+}
+
+/// Parses a catalog, naming the JSON path of the first syntax or type error.
+pub fn parse(text: &str) -> Result<Catalog> {
+    // serde would also read a struct from an array; a catalog is an object.
+    if let Some(first) = text.trim_start_matches('\u{feff}').trim_start().chars().next()
+        && first != '{'
+    {
+        return Err(Error::invalid("$", format!("a catalog is a JSON object {{ ... }}, found {first:?}")));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let catalog: Catalog = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = match e.path().to_string().as_str() {
+            "." | "?" => "$".to_string(),
+            p => format!("$.{p}"),
+        };
+        Error::Invalid(vec![Problem::new(path, e.into_inner().to_string())])
+    })?;
+    de.end().map_err(|e| Error::invalid("$", e.to_string()))?;
+    Ok(catalog)
+}
+
+/// Validates the whole catalog against the workspace, then applies it. Run it
+/// inside one transaction: on any problem nothing is written, and every problem
+/// is listed by JSON path.
+pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) -> Result<ApplyReport> {
+    let mut problems = Vec::new();
+    for (section, value) in [
+        ("meters", &catalog.meters),
+        ("plans", &catalog.plans),
+        ("subscriptions", &catalog.subscriptions),
+        ("wallets", &catalog.wallets),
+    ] {
+        let filled = value.as_ref().is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty)));
+        if filled {
+            problems.push(Problem::new(
+                format!("$.{section}"),
+                format!("{section} are not supported by this version of Meterdesk yet; nothing was applied"),
+            ));
+        }
+    }
+    let current = settings::get(conn)?;
+    let wanted = match catalog.workspace {
+        Some(section) => section.merged_into(current.clone()).normalized(),
+        None => current.clone(),
+    };
+    for p in wanted.problems() {
+        let field = if p.path == "company_name" { "name".to_string() } else { p.path };
+        problems.push(Problem::new(format!("$.workspace.{field}"), p.message));
+    }
+    // A bad workspace currency is reported once, not again for every customer using it.
+    let default_currency =
+        if Currency::parse(&wanted.currency).is_ok() { wanted.currency.clone() } else { current.currency.clone() };
+    let mut valid = Vec::with_capacity(catalog.customers.len());
+    let mut first_index: HashMap<String, usize> = HashMap::new();
+    for (i, fields) in catalog.customers.iter().enumerate() {
+        match fields.validate(&default_currency) {
+            Ok(v) => {
+                if let Some(j) = first_index.insert(v.external_id.clone(), i) {
+                    problems.push(Problem::new(
+                        format!("$.customers[{i}].id"),
+                        format!("duplicate id \"{}\" (also at $.customers[{j}])", v.external_id),
+                    ));
+                }
+                valid.push(v);
+            }
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|p| Problem::new(format!("$.customers[{i}].{}", p.path), p.message)))
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+
+    let mut report = ApplyReport::default();
+    let mut count = |changed: bool| if changed { report.updated += 1 } else { report.unchanged += 1 };
+    count(settings::update(conn, wanted)?);
+    for v in &valid {
+        if customer::get(conn, &v.external_id)?.is_some() {
+            count(customer::update(conn, v, now)?);
+        } else {
+            customer::insert(conn, v, now)?;
+            report.created += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// The workspace as a catalog that `apply` takes back unchanged.
+pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
+    Ok(Catalog {
+        workspace: Some(CatalogWorkspace::from_settings(settings::get(conn)?)),
+        customers: customer::all(conn)?.into_iter().map(|c| c.fields).collect(),
+        ..Catalog::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Workspace;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap()
+    }
+
+    fn apply_text(ws: &mut Workspace, text: &str) -> Result<ApplyReport> {
+        let catalog = parse(text)?;
+        ws.write(|tx| apply(tx, catalog, now()))
+    }
+
+    fn paths(err: Error) -> Vec<String> {
+        err.problems().iter().map(|p| p.path.clone()).collect()
+    }
+
+    const GOOD: &str = r#"{
+      "workspace": { "name": "Acme AI", "currency": "USD", "timezone": "America/New_York", "invoice_prefix": "INV" },
+      "customers": [
+        { "id": "globex", "name": "Globex Corp", "email": "ap@globex.test", "currency": "USD",
+          "tax_rate": "0.20", "address": ["1 Main St", "Springfield"] },
+        { "id": "initech", "name": "Initech", "tax_exempt": "Reverse charge" }
+      ]
+    }"#;
+
+    #[test]
+    fn apply_creates_then_reapplying_changes_nothing() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let first = apply_text(&mut ws, GOOD).unwrap();
+        assert_eq!(first, ApplyReport { created: 2, updated: 1, unchanged: 0 });
+        let again = apply_text(&mut ws, GOOD).unwrap();
+        assert_eq!(again, ApplyReport { created: 0, updated: 0, unchanged: 3 });
+        let s = settings::get(ws.conn()).unwrap();
+        assert_eq!((s.company_name.as_str(), s.timezone.as_str()), ("Acme AI", "America/New_York"));
+    }
+
+    #[test]
+    fn export_applies_back_unchanged() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply_text(&mut ws, GOOD).unwrap();
+        let exported = serde_json::to_string(&export(ws.conn()).unwrap()).unwrap();
+        let mut other = Workspace::in_memory().unwrap();
+        apply_text(&mut other, &exported).unwrap();
+        assert_eq!(export(other.conn()).unwrap(), export(ws.conn()).unwrap());
+        assert_eq!(apply_text(&mut ws, &exported).unwrap().created + apply_text(&mut ws, &exported).unwrap().updated, 0);
+    }
+
+    #[test]
+    fn syntax_and_type_errors_name_their_json_path() {
+        for (text, path, needle) in [
+            ("{", "$", "EOF"),
+            ("[]", "$", "JSON object"),
+            ("", "$", "EOF"),
+            (r#"{"customers": [{"id": "a", "name": "A", "tax_rate": 0.2}]}"#, "$.customers[0].tax_rate", "decimal written as a string"),
+            (r#"{"customers": [{"id": "a", "name": "A", "emial": "x"}]}"#, "$.customers[0].emial", "unknown field `emial`"),
+            (r#"{"workspace": {"payment_terms_days": "thirty"}}"#, "$.workspace.payment_terms_days", "invalid type"),
+            (r#"{"custmers": []}"#, "$.custmers", "unknown field `custmers`"),
+            (r#"{} {}"#, "$", "trailing"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(paths(Error::Invalid(err.problems().to_vec())), [path], "{text}");
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_semantic_problem_is_listed_and_nothing_is_written() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let text = r#"{
+          "workspace": { "name": "Acme", "currency": "ZZZ", "timezone": "Nowhere/City" },
+          "customers": [
+            { "id": "globex", "name": "Globex" },
+            { "id": "bad id", "name": "" },
+            { "id": "globex", "name": "Globex again", "tax_rate": "15" }
+          ],
+          "meters": [ { "code": "tokens" } ]
+        }"#;
+        let err = apply_text(&mut ws, text).unwrap_err();
+        assert_eq!(
+            paths(err),
+            [
+                "$.meters",
+                "$.workspace.currency",
+                "$.workspace.timezone",
+                "$.customers[1].id",
+                "$.customers[1].name",
+                "$.customers[2].tax_rate",
+            ]
+        );
+        let bad_dup = r#"{ "customers": [ { "id": "a", "name": "A" }, { "id": "a", "name": "B" } ] }"#;
+        let err = apply_text(&mut ws, bad_dup).unwrap_err();
+        assert_eq!(err.problems()[0].path, "$.customers[1].id");
+        assert!(err.problems()[0].message.contains("also at $.customers[0]"));
+        assert_eq!(customer::count(ws.conn()).unwrap(), 0);
+        assert_eq!(settings::get(ws.conn()).unwrap(), Settings::default(), "settings untouched");
+    }
+
+    #[test]
+    fn customers_default_to_the_catalogs_currency() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply_text(&mut ws, r#"{"workspace": {"currency": "EUR"}, "customers": [{"id": "a", "name": "A"}]}"#).unwrap();
+        let a = customer::get(ws.conn(), "a").unwrap().unwrap();
+        assert_eq!(a.fields.currency.as_deref(), Some("EUR"));
+    }
+}

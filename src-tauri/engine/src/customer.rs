@@ -1,0 +1,442 @@
+//! Customers: the accounts that are billed, keyed by the company's own external id.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::{Error, Problem, Result};
+use crate::money::{Currency, Dec};
+use crate::settings::{MAX_TEXT_CHARS, address_problems, normalize_address};
+
+pub const MAX_ID_CHARS: usize = 128;
+
+/// A customer as entered in a form, a catalog file or a CSV row: not yet validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerFields {
+    /// The company's own id for the customer (what usage events name). Immutable.
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// ISO 4217; absent means the workspace's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// A fraction: 20% is "0.20". Absent means 0 (or exempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rate: Option<Dec>,
+    /// The reason the customer is exempt from tax, printed on invoices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_exempt: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
+}
+
+/// How tax applies to a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tax {
+    Rate(Decimal),
+    Exempt(String),
+}
+
+/// A customer that passed validation: every field is known to be right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidCustomer {
+    pub external_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub currency: Currency,
+    pub tax: Tax,
+    pub address: Vec<String>,
+    pub archived: bool,
+}
+
+/// A stored customer, as lists and editors show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Customer {
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub fields: CustomerFields,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of a (possibly filtered) customer list, for virtualized tables.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CustomerPage {
+    /// How many customers match the filter in all.
+    pub total: u32,
+    pub offset: u32,
+    pub rows: Vec<Customer>,
+}
+
+impl CustomerFields {
+    /// Validates the fields; problems are keyed by field name.
+    pub fn validate(&self, default_currency: &str) -> std::result::Result<ValidCustomer, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let id = self.id.trim();
+        if id.is_empty() {
+            problems.push(Problem::new("id", "the customer id is required"));
+        } else if id.chars().count() > MAX_ID_CHARS {
+            problems.push(Problem::new("id", format!("at most {MAX_ID_CHARS} characters")));
+        } else if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.:@/+".contains(*c))) {
+            problems.push(Problem::new(
+                "id",
+                format!("\"{id}\" contains {bad:?}; use letters, digits and _ - . : @ / +"),
+            ));
+        }
+        let name = self.name.trim();
+        if name.is_empty() {
+            problems.push(Problem::new("name", "the customer name is required"));
+        } else if name.chars().count() > MAX_TEXT_CHARS {
+            problems.push(Problem::new("name", format!("at most {MAX_TEXT_CHARS} characters")));
+        }
+        let email = self.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        if let Some(email) = email
+            && !looks_like_email(email)
+        {
+            problems.push(Problem::new("email", format!("\"{email}\" is not an email address")));
+        }
+        let currency = match Currency::parse(self.currency.as_deref().unwrap_or(default_currency)) {
+            Ok(c) => Some(c),
+            Err(message) => {
+                problems.push(Problem::new("currency", message));
+                None
+            }
+        };
+        let rate = self.tax_rate.map(|d| d.0).unwrap_or(Decimal::ZERO);
+        if rate < Decimal::ZERO || rate > Decimal::ONE {
+            problems.push(Problem::new(
+                "tax_rate",
+                format!("{rate} is not a rate between 0 and 1 (write 20% as \"0.20\")"),
+            ));
+        }
+        let exempt = self.tax_exempt.as_deref().map(str::trim);
+        let tax = match exempt {
+            Some("") => {
+                problems.push(Problem::new("tax_exempt", "give the reason the customer is exempt"));
+                Tax::Rate(rate)
+            }
+            Some(reason) if !rate.is_zero() => {
+                problems.push(Problem::new("tax_exempt", "a tax-exempt customer cannot also have a tax rate"));
+                Tax::Exempt(reason.to_string())
+            }
+            Some(reason) => Tax::Exempt(reason.to_string()),
+            None => Tax::Rate(rate),
+        };
+        problems.extend(address_problems(&self.address, "address"));
+        match (problems.is_empty(), currency) {
+            (true, Some(currency)) => Ok(ValidCustomer {
+                external_id: id.to_string(),
+                name: name.to_string(),
+                email: email.map(str::to_string),
+                currency,
+                tax,
+                address: normalize_address(self.address.clone()),
+                archived: self.archived,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    s.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(char::is_whitespace)
+}
+
+impl ValidCustomer {
+    fn tax_columns(&self) -> (Dec, Option<&str>) {
+        match &self.tax {
+            Tax::Rate(rate) => (Dec(*rate), None),
+            Tax::Exempt(reason) => (Dec::ZERO, Some(reason.as_str())),
+        }
+    }
+
+    /// The fields as they would be read back: what "unchanged" compares against.
+    pub fn to_fields(&self) -> CustomerFields {
+        let (rate, exempt) = self.tax_columns();
+        CustomerFields {
+            id: self.external_id.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            currency: Some(self.currency.code()),
+            tax_rate: exempt.is_none().then_some(rate),
+            tax_exempt: exempt.map(str::to_string),
+            address: self.address.clone(),
+            archived: self.archived,
+        }
+    }
+}
+
+const COLUMNS: &str = "external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<Customer> {
+    let address: String = r.get(6)?;
+    let exempt: Option<String> = r.get(5)?;
+    let archived_at: Option<String> = r.get(7)?;
+    Ok(Customer {
+        fields: CustomerFields {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            email: r.get(2)?,
+            currency: Some(r.get(3)?),
+            tax_rate: if exempt.is_some() { None } else { Some(r.get(4)?) },
+            tax_exempt: exempt,
+            address: serde_json::from_str(&address).unwrap_or_default(),
+            archived: archived_at.is_some(),
+        },
+        created_at: parse_time(&r.get::<_, String>(8)?),
+        updated_at: parse_time(&r.get::<_, String>(9)?),
+    })
+}
+
+fn parse_time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+}
+
+fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn get(conn: &Connection, external_id: &str) -> Result<Option<Customer>> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE external_id = ?1");
+    Ok(conn.query_row(&sql, [external_id], from_row).optional()?)
+}
+
+pub fn count(conn: &Connection) -> Result<u32> {
+    Ok(conn.query_row("SELECT count(*) FROM customers", [], |r| r.get(0))?)
+}
+
+/// Every customer, ordered by external id (for exports).
+pub fn all(conn: &Connection) -> Result<Vec<Customer>> {
+    let sql = format!("SELECT {COLUMNS} FROM customers ORDER BY external_id");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// A page of customers ordered by name, optionally filtered by a search text
+/// matched against id, name and email (case-insensitive).
+pub fn page(conn: &Connection, search: &str, include_archived: bool, offset: u32, limit: u32) -> Result<CustomerPage> {
+    let pattern = format!("%{}%", search.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let filter = "(?1 = '%%' OR external_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\')
+                  AND (?2 OR archived_at IS NULL)";
+    let total: u32 =
+        conn.query_row(&format!("SELECT count(*) FROM customers WHERE {filter}"), params![pattern, include_archived], |r| r.get(0))?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customers WHERE {filter} ORDER BY name COLLATE NOCASE, external_id LIMIT ?3 OFFSET ?4"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params![pattern, include_archived, limit.min(1000), offset], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(CustomerPage { total, offset, rows })
+}
+
+/// Inserts a new customer; a taken id is a conflict.
+pub fn insert(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Result<()> {
+    let (rate, exempt) = c.tax_columns();
+    let address = serde_json::to_string(&c.address).map_err(|e| Error::Internal(e.to_string()))?;
+    let archived_at = c.archived.then(|| time_text(now));
+    let result = conn.execute(
+        "INSERT INTO customers (external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, archived_at, time_text(now)],
+    );
+    match result {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => Err(Error::Conflict(
+            format!("a customer with id \"{}\" already exists", c.external_id),
+        )),
+        other => other.map(|_| ()).map_err(Error::from),
+    }
+}
+
+/// Replaces a customer's details; returns whether anything changed.
+pub fn update(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Result<bool> {
+    let current = get(conn, &c.external_id)?
+        .ok_or_else(|| Error::NotFound(format!("no customer with id \"{}\"", c.external_id)))?;
+    if current.fields == c.to_fields() {
+        return Ok(false);
+    }
+    let (rate, exempt) = c.tax_columns();
+    let address = serde_json::to_string(&c.address).map_err(|e| Error::Internal(e.to_string()))?;
+    conn.execute(
+        "UPDATE customers SET name = ?2, email = ?3, currency = ?4, tax_rate = ?5, tax_exempt_reason = ?6, address = ?7,
+             archived_at = CASE WHEN ?8 THEN coalesce(archived_at, ?9) ELSE NULL END, updated_at = ?9
+         WHERE external_id = ?1",
+        params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, c.archived, time_text(now)],
+    )?;
+    Ok(true)
+}
+
+/// Archives or restores a customer. Customers are never deleted.
+pub fn set_archived(conn: &Connection, external_id: &str, archived: bool, now: DateTime<Utc>) -> Result<Customer> {
+    let changed = conn.execute(
+        "UPDATE customers SET archived_at = CASE WHEN ?2 THEN coalesce(archived_at, ?3) ELSE NULL END, updated_at = ?3
+         WHERE external_id = ?1",
+        params![external_id, archived, time_text(now)],
+    )?;
+    if changed == 0 {
+        return Err(Error::NotFound(format!("no customer with id \"{external_id}\"")));
+    }
+    get(conn, external_id)?.ok_or_else(|| Error::Internal("customer vanished".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Workspace;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap()
+    }
+
+    fn fields(id: &str, name: &str) -> CustomerFields {
+        CustomerFields {
+            id: id.into(),
+            name: name.into(),
+            email: None,
+            currency: None,
+            tax_rate: None,
+            tax_exempt: None,
+            address: vec![],
+            archived: false,
+        }
+    }
+
+    fn dec(s: &str) -> Dec {
+        s.parse().unwrap()
+    }
+
+    fn check(input: CustomerFields, expected: std::result::Result<(), &[&str]>) {
+        let got = input.validate("USD").map(|_| ()).map_err(|p| p.iter().map(|p| p.path.clone()).collect::<Vec<_>>());
+        match expected {
+            Ok(()) => assert!(got.is_ok(), "{input:?} should be valid: {got:?}"),
+            Err(paths) => assert_eq!(got.unwrap_err(), paths, "{input:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_names_every_bad_field() {
+        let ok = fields("globex", "Globex Corp");
+        check(ok.clone(), Ok(()));
+        check(CustomerFields { id: "cus_1@acme.test".into(), ..ok.clone() }, Ok(()));
+        check(CustomerFields { id: "".into(), ..ok.clone() }, Err(&["id"]));
+        check(CustomerFields { id: "has space".into(), ..ok.clone() }, Err(&["id"]));
+        check(CustomerFields { id: "x".repeat(129), ..ok.clone() }, Err(&["id"]));
+        check(CustomerFields { name: "  ".into(), ..ok.clone() }, Err(&["name"]));
+        check(CustomerFields { email: Some("ap@globex.test".into()), ..ok.clone() }, Ok(()));
+        check(CustomerFields { email: Some("".into()), ..ok.clone() }, Ok(()));
+        check(CustomerFields { email: Some("ap at globex".into()), ..ok.clone() }, Err(&["email"]));
+        check(CustomerFields { email: Some("a@b".into()), ..ok.clone() }, Err(&["email"]));
+        check(CustomerFields { currency: Some("EURO".into()), ..ok.clone() }, Err(&["currency"]));
+        check(CustomerFields { tax_rate: Some(dec("0")), ..ok.clone() }, Ok(()));
+        check(CustomerFields { tax_rate: Some(dec("1")), ..ok.clone() }, Ok(()));
+        check(CustomerFields { tax_rate: Some(dec("20")), ..ok.clone() }, Err(&["tax_rate"]));
+        check(CustomerFields { tax_rate: Some(dec("-0.1")), ..ok.clone() }, Err(&["tax_rate"]));
+        check(CustomerFields { tax_exempt: Some("Reverse charge".into()), ..ok.clone() }, Ok(()));
+        check(CustomerFields { tax_exempt: Some(" ".into()), ..ok.clone() }, Err(&["tax_exempt"]));
+        check(
+            CustomerFields { tax_exempt: Some("Charity".into()), tax_rate: Some(dec("0.2")), ..ok.clone() },
+            Err(&["tax_exempt"]),
+        );
+        check(CustomerFields { address: vec!["l".into(); 7], ..ok.clone() }, Err(&["address"]));
+        check(CustomerFields { id: "".into(), name: "".into(), currency: Some("X".into()), ..ok }, Err(&["id", "name", "currency"]));
+    }
+
+    #[test]
+    fn insert_get_update_archive_round_trip() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let mut input = fields("globex", " Globex Corp ");
+        input.tax_rate = Some(dec("0.20"));
+        input.address = vec!["1 Main St".into(), "Springfield".into()];
+        let valid = input.validate("USD").unwrap();
+        ws.write(|tx| insert(tx, &valid, now())).unwrap();
+        let stored = get(ws.conn(), "globex").unwrap().unwrap();
+        assert_eq!(stored.fields.name, "Globex Corp");
+        assert_eq!(stored.fields.currency.as_deref(), Some("USD"));
+        assert_eq!(stored.fields.tax_rate.unwrap().to_string(), "0.20");
+        assert_eq!(stored.created_at, now());
+
+        assert!(!ws.write(|tx| update(tx, &valid, now())).unwrap(), "same details: unchanged");
+        let mut renamed = input.clone();
+        renamed.name = "Globex Corporation".into();
+        let later = now() + chrono::Duration::hours(1);
+        assert!(ws.write(|tx| update(tx, &renamed.validate("USD").unwrap(), later)).unwrap());
+        let stored = get(ws.conn(), "globex").unwrap().unwrap();
+        assert_eq!(stored.fields.name, "Globex Corporation");
+        assert_eq!(stored.updated_at, later);
+
+        let archived = ws.write(|tx| set_archived(tx, "globex", true, later)).unwrap();
+        assert!(archived.fields.archived);
+        let restored = ws.write(|tx| set_archived(tx, "globex", false, later)).unwrap();
+        assert!(!restored.fields.archived);
+    }
+
+    #[test]
+    fn a_duplicate_id_is_a_conflict_that_names_it() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let valid = fields("globex", "Globex").validate("USD").unwrap();
+        ws.write(|tx| insert(tx, &valid, now())).unwrap();
+        let err = ws.write(|tx| insert(tx, &valid, now())).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Conflict);
+        assert!(err.to_string().contains("\"globex\" already exists"), "{err}");
+        assert_eq!(count(ws.conn()).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_database_refuses_deleting_or_renaming_a_customer() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let valid = fields("globex", "Globex").validate("USD").unwrap();
+        ws.write(|tx| insert(tx, &valid, now())).unwrap();
+        let delete = ws.conn().execute("DELETE FROM customers WHERE external_id = 'globex'", []);
+        assert!(delete.unwrap_err().to_string().contains("archived, never deleted"));
+        let rename = ws.conn().execute("UPDATE customers SET external_id = 'initech'", []);
+        assert!(rename.unwrap_err().to_string().contains("immutable"));
+    }
+
+    #[test]
+    fn page_filters_orders_and_hides_archived() {
+        let mut ws = Workspace::in_memory().unwrap();
+        ws.write(|tx| {
+            for (id, name, email) in [
+                ("c3", "charlie", "c@x.test"),
+                ("c1", "Alpha", "ap@alpha.test"),
+                ("c2", "bravo_50%", "b@x.test"),
+                ("c4", "Delta", "d@x.test"),
+            ] {
+                let mut f = fields(id, name);
+                f.email = Some(email.into());
+                insert(tx, &f.validate("USD").unwrap(), now())?;
+            }
+            set_archived(tx, "c4", true, now())?;
+            Ok(())
+        })
+        .unwrap();
+        let names = |p: CustomerPage| p.rows.into_iter().map(|c| c.fields.name).collect::<Vec<_>>();
+        let all = page(ws.conn(), "", false, 0, 100).unwrap();
+        assert_eq!(all.total, 3);
+        assert_eq!(names(all), ["Alpha", "bravo_50%", "charlie"]);
+        assert_eq!(page(ws.conn(), "", true, 0, 100).unwrap().total, 4);
+        assert_eq!(names(page(ws.conn(), "ALPHA.test", false, 0, 100).unwrap()), ["Alpha"]);
+        assert_eq!(names(page(ws.conn(), "50%", false, 0, 100).unwrap()), ["bravo_50%"], "% is literal");
+        assert_eq!(names(page(ws.conn(), "o_", false, 0, 100).unwrap()), ["bravo_50%"], "_ is literal");
+        let second = page(ws.conn(), "", false, 1, 1).unwrap();
+        assert_eq!((second.total, second.offset), (3, 1));
+        assert_eq!(names(second), ["bravo_50%"]);
+    }
+}

@@ -1,0 +1,89 @@
+//! The demo workspace: a small AI company with customers, so a newcomer sees a
+//! live console at once. Deterministic: the same call builds the same workspace.
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{self, ApplyReport, Catalog, CatalogWorkspace};
+use crate::customer::CustomerFields;
+use crate::error::Result;
+use crate::money::Dec;
+
+const BRANDS: &[&str] = &[
+    "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent",
+    "Wonka", "Gringotts", "Monarch", "Oscorp", "Aperture", "Black Mesa", "Massive Dynamic", "Pied Piper",
+    "Dunder Mifflin", "Prestige", "Nakatomi", "Virtucon", "Zorg", "Sirius", "Krusty",
+];
+const KINDS: &[&str] = &["Labs", "Analytics"];
+const CITIES: &[(&str, &str, &str)] = &[
+    ("San Francisco, CA 94107", "United States", "USD"),
+    ("Berlin 10115", "Germany", "EUR"),
+    ("London EC1A 1BB", "United Kingdom", "GBP"),
+    ("Austin, TX 78701", "United States", "USD"),
+    ("Paris 75002", "France", "EUR"),
+    ("Tokyo 100-0005", "Japan", "JPY"),
+    ("New York, NY 10001", "United States", "USD"),
+];
+
+/// The demo catalog: company settings and 50 customers.
+pub fn catalog() -> Catalog {
+    let workspace = CatalogWorkspace {
+        name: Some("Acme AI".into()),
+        currency: Some("USD".into()),
+        timezone: Some("America/New_York".into()),
+        invoice_prefix: Some("INV".into()),
+        address: Some(vec!["500 Market St".into(), "San Francisco, CA 94105".into(), "United States".into()]),
+        tax_id: Some("US 12-3456789".into()),
+        payment_terms_days: Some(30),
+    };
+    let mut customers = Vec::new();
+    for (k, kind) in KINDS.iter().enumerate() {
+        for (b, brand) in BRANDS.iter().enumerate() {
+            let n = k * BRANDS.len() + b;
+            let (city, country, currency) = CITIES[n % CITIES.len()];
+            let slug = format!("{brand} {kind}").to_lowercase().replace(' ', "-");
+            let exempt = currency == "EUR" && n % 3 == 0;
+            let tax_rate = match (exempt, currency) {
+                (true, _) => None,
+                (false, "EUR") => Some("0.19"),
+                (false, "GBP") => Some("0.20"),
+                (false, "JPY") => Some("0.10"),
+                _ => Some(if n % 2 == 0 { "0.0825" } else { "0" }),
+            };
+            customers.push(CustomerFields {
+                id: slug.clone(),
+                name: format!("{brand} {kind}"),
+                email: Some(format!("billing@{slug}.test")),
+                currency: Some(currency.into()),
+                tax_rate: tax_rate.map(|r| r.parse::<Dec>().expect("demo rates are decimals")),
+                tax_exempt: exempt.then(|| "Reverse charge: VAT due by the recipient".into()),
+                address: vec![format!("{} Demo Street", 10 + n), city.into(), country.into()],
+                archived: n == 49,
+            });
+        }
+    }
+    Catalog { workspace: Some(workspace), customers, ..Catalog::default() }
+}
+
+/// Fills a (new) workspace with the demo data, in the caller's transaction.
+pub fn build(conn: &rusqlite::Connection, now: DateTime<Utc>) -> Result<ApplyReport> {
+    catalog::apply(conn, catalog(), now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Workspace, customer, settings};
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_demo_has_a_company_and_fifty_customers() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let report = ws.write(|tx| build(tx, now)).unwrap();
+        assert_eq!(report.created, 50);
+        assert_eq!(customer::count(ws.conn()).unwrap(), 50);
+        assert_eq!(settings::get(ws.conn()).unwrap().company_name, "Acme AI");
+        let page = customer::page(ws.conn(), "", false, 0, 100).unwrap();
+        assert_eq!(page.total, 49, "one demo customer is archived");
+    }
+}

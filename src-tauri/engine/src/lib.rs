@@ -1,0 +1,15 @@
+//! Meterdesk's engine: all billing logic and storage, with no knowledge of
+//! windows, IPC or terminals. The Tauri commands and the CLI are thin callers.
+
+pub mod catalog;
+pub mod customer;
+pub mod import;
+pub mod demo;
+pub mod error;
+pub mod money;
+pub mod settings;
+pub mod workspace;
+
+pub use error::{Error, ErrorCode, Problem, Result};
+pub use money::{Currency, Dec};
+pub use workspace::Workspace;

@@ -1,0 +1,237 @@
+//! Money and quantities: exact decimals, ISO 4217 currencies, and the one rounding rule.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use iso_currency::IntoEnumIterator;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use ts_rs::TS;
+
+/// A decimal that crosses every boundary as a string ("54.29", "0.000002"):
+/// JSON, SQLite TEXT and TypeScript. Never a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, TS)]
+pub struct Dec(#[ts(type = "string")] pub Decimal);
+
+impl Dec {
+    pub const ZERO: Dec = Dec(Decimal::ZERO);
+}
+
+impl fmt::Display for Dec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Decimal> for Dec {
+    fn from(d: Decimal) -> Self {
+        Dec(d)
+    }
+}
+
+impl FromStr for Dec {
+    type Err = String;
+
+    /// Plain decimal notation only: `-12.50`, `0.000002`. No exponent, no spaces,
+    /// no thousands separators: a pipeline's typo must not become a price.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let plain = !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+            && s.chars().any(|c| c.is_ascii_digit());
+        if !plain {
+            return Err(format!("\"{s}\" is not a decimal number (write it like \"12.50\")"));
+        }
+        Decimal::from_str_exact(s)
+            .map(Dec)
+            .map_err(|_| format!("\"{s}\" is not a decimal number (write it like \"12.50\")"))
+    }
+}
+
+impl Serialize for Dec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dec {
+    /// Only strings: a JSON number would have passed through a float on the way.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Dec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a decimal written as a string, such as \"0.20\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dec, E> {
+                Dec::from_str(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+impl ToSql for Dec {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0.to_string()))
+    }
+}
+
+impl FromSql for Dec {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Decimal::from_str_exact(text).map(Dec).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// An ISO 4217 currency that can be billed in: it has minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Currency(iso_currency::Currency);
+
+impl Currency {
+    /// Parses an upper-case ISO 4217 code such as `USD`.
+    pub fn parse(code: &str) -> Result<Currency, String> {
+        let currency = iso_currency::Currency::from_code(code)
+            .ok_or_else(|| format!("\"{code}\" is not an ISO 4217 currency code (e.g. USD, EUR, JPY)"))?;
+        match currency.exponent() {
+            Some(_) => Ok(Currency(currency)),
+            None => Err(format!("{code} has no minor units and cannot be billed in")),
+        }
+    }
+
+    pub fn code(&self) -> String {
+        self.0.code().to_string()
+    }
+
+    pub fn name(&self) -> String {
+        self.0.name().to_string()
+    }
+
+    /// Digits after the decimal point: USD 2, JPY 0, KWD 3.
+    pub fn minor_units(&self) -> u32 {
+        u32::from(self.0.exponent().unwrap_or(0))
+    }
+
+    /// The one rounding rule: half away from zero, to the currency's minor units.
+    /// Used for invoice line amounts and tax amounts, and nowhere else.
+    /// The result always carries exactly the minor units (2.5 USD is 2.50).
+    pub fn round(&self, amount: Decimal) -> Decimal {
+        let mut rounded = amount.round_dp_with_strategy(self.minor_units(), RoundingStrategy::MidpointAwayFromZero);
+        rounded.rescale(self.minor_units());
+        rounded
+    }
+
+    /// Every billable currency, sorted by code.
+    pub fn all() -> Vec<Currency> {
+        let mut all: Vec<Currency> = iso_currency::Currency::iter()
+            .filter(|c| c.exponent().is_some())
+            .map(Currency)
+            .collect();
+        all.sort_by_key(|c| c.0.code());
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn check_round(code: &str, amount: Decimal, expected: Decimal) {
+        let currency = Currency::parse(code).unwrap();
+        let got = currency.round(amount);
+        assert_eq!(got, expected, "{code} round({amount})");
+        assert_eq!(got.scale(), currency.minor_units(), "{code} round({amount}) keeps minor units");
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero_to_minor_units() {
+        for (code, amount, expected) in [
+            ("USD", dec!(0.125), dec!(0.13)),
+            ("USD", dec!(-0.125), dec!(-0.13)),
+            ("USD", dec!(0.135), dec!(0.14)),
+            ("USD", dec!(2.5), dec!(2.50)),
+            ("USD", dec!(0.124999999999), dec!(0.12)),
+            ("USD", dec!(246.912), dec!(246.91)), // 20% of 1,234.56 (DESIGN.md tax example)
+            ("USD", dec!(54.290322580645), dec!(54.29)), // 99 × 17/31
+            ("USD", dec!(22.690), dec!(22.69)),
+            ("EUR", dec!(0.005), dec!(0.01)),
+            ("JPY", dec!(0.5), dec!(1)),
+            ("JPY", dec!(-0.5), dec!(-1)),
+            ("JPY", dec!(1234.4999), dec!(1234)),
+            ("KWD", dec!(0.0005), dec!(0.001)),
+            ("KWD", dec!(1.2344), dec!(1.234)),
+        ] {
+            check_round(code, amount, expected);
+        }
+    }
+
+    #[test]
+    fn design_tax_example_holds() {
+        let usd = Currency::parse("USD").unwrap();
+        let subtotal = dec!(1234.56);
+        let tax = usd.round(subtotal * dec!(0.20));
+        assert_eq!(tax, dec!(246.91));
+        assert_eq!(subtotal + tax, dec!(1481.47));
+    }
+
+    #[test]
+    fn design_proration_example_holds() {
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(usd.round(dec!(99) * dec!(17) / dec!(31)), dec!(54.29));
+    }
+
+    #[test]
+    fn currency_minor_units_follow_iso_4217() {
+        for (code, units) in [("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KRW", 0), ("KWD", 3), ("BHD", 3)] {
+            assert_eq!(Currency::parse(code).unwrap().minor_units(), units, "{code}");
+        }
+    }
+
+    #[test]
+    fn unknown_or_unbillable_currencies_are_refused() {
+        for code in ["usd", "XXX1", "", "ABC", "XAU"] {
+            assert!(Currency::parse(code).is_err(), "{code} should be refused");
+        }
+    }
+
+    #[test]
+    fn dec_parses_plain_decimals_only() {
+        for (input, ok) in [
+            ("0.000002", true),
+            ("-12.50", true),
+            ("100", true),
+            ("0.000000000001", true),
+            ("1e5", false),
+            ("1,000", false),
+            (" 1", false),
+            ("", false),
+            ("-", false),
+            (".", false),
+            ("1.2.3", false),
+            ("NaN", false),
+        ] {
+            assert_eq!(Dec::from_str(input).is_ok(), ok, "{input:?}");
+        }
+        assert_eq!(Dec::from_str("0.20").unwrap().to_string(), "0.20", "scale is kept");
+    }
+
+    #[test]
+    fn dec_json_is_a_string_and_numbers_are_refused() {
+        let d: Dec = serde_json::from_str("\"0.000002\"").unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"0.000002\"");
+        let err = serde_json::from_str::<Dec>("0.2").unwrap_err().to_string();
+        assert!(err.contains("decimal written as a string"), "{err}");
+    }
+
+    #[test]
+    fn dec_round_trips_through_sqlite_text() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL) STRICT").unwrap();
+        let d = Dec::from_str("123456789.000000000001").unwrap();
+        conn.execute("INSERT INTO t (v) VALUES (?1)", [d]).unwrap();
+        let back: Dec = conn.query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(back, d);
+        assert_eq!(back.to_string(), "123456789.000000000001");
+    }
+}

@@ -1,0 +1,214 @@
+//! Workspace settings: the company that bills, its currency, zone and invoice series.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::{Error, Problem, Result};
+use crate::money::Currency;
+
+/// The billing company's settings; one row per workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Settings {
+    pub company_name: String,
+    pub address: Vec<String>,
+    pub tax_id: Option<String>,
+    /// Default ISO 4217 currency for new customers and plans.
+    pub currency: String,
+    /// IANA time zone in which billing periods are computed.
+    pub timezone: String,
+    pub invoice_prefix: String,
+    pub payment_terms_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            company_name: "My company".into(),
+            address: Vec::new(),
+            tax_id: None,
+            currency: "USD".into(),
+            timezone: "UTC".into(),
+            invoice_prefix: "INV".into(),
+            payment_terms_days: 30,
+        }
+    }
+}
+
+pub const MAX_ADDRESS_LINES: usize = 6;
+pub const MAX_TEXT_CHARS: usize = 200;
+
+impl Settings {
+    /// Every problem with these settings, keyed by field name.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let name = self.company_name.trim();
+        if name.is_empty() {
+            problems.push(Problem::new("company_name", "the company name is required"));
+        } else if name.chars().count() > MAX_TEXT_CHARS {
+            problems.push(Problem::new("company_name", format!("at most {MAX_TEXT_CHARS} characters")));
+        }
+        problems.extend(address_problems(&self.address, "address"));
+        if let Some(tax_id) = &self.tax_id
+            && tax_id.chars().count() > 64
+        {
+            problems.push(Problem::new("tax_id", "at most 64 characters"));
+        }
+        if let Err(message) = Currency::parse(&self.currency) {
+            problems.push(Problem::new("currency", message));
+        }
+        if let Err(message) = parse_timezone(&self.timezone) {
+            problems.push(Problem::new("timezone", message));
+        }
+        let prefix_ok = (1..=10).contains(&self.invoice_prefix.len())
+            && self.invoice_prefix.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+        if !prefix_ok {
+            problems.push(Problem::new(
+                "invoice_prefix",
+                format!("\"{}\" must be 1 to 10 characters of A–Z, 0–9 or '-' (e.g. INV)", self.invoice_prefix),
+            ));
+        }
+        if self.payment_terms_days > 365 {
+            problems.push(Problem::new("payment_terms_days", "payment terms are 0 to 365 days"));
+        }
+        problems
+    }
+
+    /// Trims free text; empty optional text becomes absent.
+    pub fn normalized(mut self) -> Settings {
+        self.company_name = self.company_name.trim().to_string();
+        self.address = normalize_address(self.address);
+        self.tax_id = self.tax_id.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        self
+    }
+}
+
+/// Problems with a postal address given as lines.
+pub fn address_problems(lines: &[String], field: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if lines.len() > MAX_ADDRESS_LINES {
+        problems.push(Problem::new(field, format!("at most {MAX_ADDRESS_LINES} address lines")));
+    }
+    for (i, line) in lines.iter().enumerate() {
+        if line.chars().count() > MAX_TEXT_CHARS {
+            problems.push(Problem::new(format!("{field}[{i}]"), format!("at most {MAX_TEXT_CHARS} characters")));
+        }
+    }
+    problems
+}
+
+pub fn normalize_address(lines: Vec<String>) -> Vec<String> {
+    lines.into_iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
+pub fn parse_timezone(name: &str) -> std::result::Result<chrono_tz::Tz, String> {
+    name.parse::<chrono_tz::Tz>()
+        .map_err(|_| format!("\"{name}\" is not an IANA time zone (e.g. America/New_York, Europe/Paris, UTC)"))
+}
+
+/// Every IANA zone name, for pickers.
+pub fn timezone_names() -> Vec<&'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect()
+}
+
+pub fn get(conn: &Connection) -> Result<Settings> {
+    conn.query_row(
+        "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days
+         FROM workspace_settings WHERE id = 1",
+        [],
+        |r| {
+            let address: String = r.get(1)?;
+            Ok(Settings {
+                company_name: r.get(0)?,
+                address: serde_json::from_str(&address).unwrap_or_default(),
+                tax_id: r.get(2)?,
+                currency: r.get(3)?,
+                timezone: r.get(4)?,
+                invoice_prefix: r.get(5)?,
+                payment_terms_days: r.get(6)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| Error::Internal("the workspace has no settings row".into()))
+}
+
+/// Validates and stores the settings; returns whether anything changed.
+pub fn update(conn: &Connection, settings: Settings) -> Result<bool> {
+    let settings = settings.normalized();
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    if get(conn)? == settings {
+        return Ok(false);
+    }
+    write(conn, &settings, "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5, invoice_prefix = ?6, payment_terms_days = ?7 WHERE id = 1")?;
+    Ok(true)
+}
+
+pub(crate) fn insert_defaults(conn: &Connection) -> Result<()> {
+    write(conn, &Settings::default(), "INSERT INTO workspace_settings (id, company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+}
+
+fn write(conn: &Connection, s: &Settings, sql: &str) -> Result<()> {
+    let address = serde_json::to_string(&s.address).map_err(|e| Error::Internal(e.to_string()))?;
+    conn.execute(
+        sql,
+        params![s.company_name, address, s.tax_id, s.currency, s.timezone, s.invoice_prefix, s.payment_terms_days],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Workspace;
+
+    #[test]
+    fn a_new_workspace_has_valid_defaults() {
+        let ws = Workspace::in_memory().unwrap();
+        let s = get(ws.conn()).unwrap();
+        assert_eq!(s, Settings::default());
+        assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn update_stores_normalized_settings() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let wanted = Settings {
+            company_name: "  Acme AI ".into(),
+            address: vec!["1 Main St".into(), "  ".into(), "Springfield".into()],
+            tax_id: Some(" ".into()),
+            currency: "EUR".into(),
+            timezone: "Europe/Paris".into(),
+            invoice_prefix: "ACME".into(),
+            payment_terms_days: 14,
+        };
+        assert!(ws.write(|tx| update(tx, wanted.clone())).unwrap());
+        let got = get(ws.conn()).unwrap();
+        assert_eq!(got.company_name, "Acme AI");
+        assert_eq!(got.address, vec!["1 Main St", "Springfield"]);
+        assert_eq!(got.tax_id, None);
+        assert!(!ws.write(|tx| update(tx, wanted)).unwrap(), "same settings again: no change");
+    }
+
+    #[test]
+    fn invalid_settings_name_each_field_and_change_nothing() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let bad = Settings {
+            company_name: " ".into(),
+            currency: "DOLLARS".into(),
+            timezone: "Mars/Olympus_Mons".into(),
+            invoice_prefix: "inv 2026".into(),
+            payment_terms_days: 400,
+            ..Settings::default()
+        };
+        let err = ws.write(|tx| update(tx, bad)).unwrap_err();
+        let fields: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(fields, ["company_name", "currency", "timezone", "invoice_prefix", "payment_terms_days"]);
+        assert!(err.problems()[1].message.contains("ISO 4217"));
+        assert!(err.problems()[2].message.contains("IANA time zone"));
+        assert_eq!(get(ws.conn()).unwrap(), Settings::default());
+    }
+}

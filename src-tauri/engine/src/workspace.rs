@@ -1,0 +1,299 @@
+//! The workspace file: one SQLite database (WAL, foreign keys, STRICT tables),
+//! identified by its application id and migrated forward at open.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// `PRAGMA application_id` of every Meterdesk workspace: "MTDK".
+pub const APPLICATION_ID: i32 = 0x4D54_444B;
+
+/// Migrations in order; migration N (1-based) brings the schema to version N.
+/// Architecture invariant: a migration file is never edited after it lands.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../../migrations/0001_init.sql"))];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How long a write waits for another process holding the file before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// An open workspace. All engine operations take `&Workspace` or a transaction of it.
+#[derive(Debug)]
+pub struct Workspace {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Workspace {
+    /// Opens an existing workspace, refusing (untouched) a file that is not one
+    /// or that a newer Meterdesk wrote, then applies pending migrations.
+    pub fn open(path: &Path) -> Result<Workspace> {
+        if !path.exists() {
+            return Err(Error::NotFound(format!("no workspace at {}", path.display())));
+        }
+        Self::open_or_create(path)
+    }
+
+    /// Creates a new workspace; refuses to overwrite an existing non-empty file.
+    pub fn create(path: &Path) -> Result<Workspace> {
+        if path.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+            return Err(Error::Conflict(format!("{} already exists; open it instead", path.display())));
+        }
+        Self::open_or_create(path)
+    }
+
+    /// Opens the workspace at `path`, creating it (and its folder) when missing.
+    pub fn open_or_create(path: &Path) -> Result<Workspace> {
+        let existing = path.metadata().map(|m| m.len() > 0).unwrap_or(false);
+        if existing {
+            check_is_ours(path)?;
+        } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Io(format!("cannot create folder {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(Error::ReadOnly(format!("{} cannot be written; check its permissions", path.display())));
+        }
+        let mut ws = Workspace { conn, path: path.to_path_buf() };
+        configure(&ws.conn).map_err(|e| ws.locate(e))?;
+        migrate(&mut ws.conn, path).map_err(|e| ws.locate(e))?;
+        Ok(ws)
+    }
+
+    /// An in-memory workspace for tests.
+    pub fn in_memory() -> Result<Workspace> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn, Path::new(":memory:"))?;
+        Ok(Workspace { conn, path: PathBuf::from(":memory:") })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction: everything it writes lands, or nothing.
+    pub fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn locate(&self, err: Error) -> Error {
+        match err {
+            Error::ReadOnly(_) => Error::ReadOnly(format!("{} cannot be written; check its permissions", self.path.display())),
+            other => other,
+        }
+    }
+}
+
+/// Reads the header and ids without writing a byte, so a foreign file stays untouched.
+fn check_is_ours(path: &Path) -> Result<()> {
+    let display = path.display().to_string();
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut header))
+        .map_err(|e| Error::Io(format!("cannot read {display}: {e}")))?;
+    if read < 16 || &header != SQLITE_MAGIC {
+        return Err(Error::NotAWorkspace { path: display, reason: "not an SQLite database".into() });
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| Error::Io(format!("cannot open {display}: {e}")))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if app_id != APPLICATION_ID {
+        return Err(Error::NotAWorkspace {
+            path: display,
+            reason: "an SQLite database of another program".into(),
+        });
+    }
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::NewerWorkspace { path: display, found: version, known: SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Internal(format!("could not switch the workspace to WAL (got {mode})")));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Applies every migration above the file's version in one transaction.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        // Checked again inside the lock: another process may have upgraded it meanwhile.
+        return Err(Error::NewerWorkspace { path: path.display().to_string(), found: version, known: SCHEMA_VERSION });
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if version == 0 {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    for (name, sql) in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(sql).map_err(|e| Error::Internal(format!("migration {name} failed: {e}")))?;
+    }
+    if version == 0 {
+        crate::settings::insert_defaults(&tx)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_bytes(path: &Path) -> Vec<u8> {
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn migrations_apply_from_empty_and_record_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.meterdesk");
+        let ws = Workspace::create(&path).unwrap();
+        assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
+        let app_id: i32 = ws.conn().pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
+        assert_eq!(app_id, APPLICATION_ID);
+        let mode: String = ws.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = ws.conn().pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1);
+        let strict_tables: i64 = ws
+            .conn()
+            .query_row("SELECT count(*) FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%' AND strict = 0", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(strict_tables, 0, "every table is STRICT");
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_migrate_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.meterdesk");
+        {
+            let mut ws = Workspace::create(&path).unwrap();
+            ws.write(|tx| {
+                tx.execute("UPDATE workspace_settings SET company_name = 'Kept'", [])?;
+                Ok(())
+            })
+            .unwrap();
+        }
+        let ws = Workspace::open(&path).unwrap();
+        let name: String = ws.conn().query_row("SELECT company_name FROM workspace_settings", [], |r| r.get(0)).unwrap();
+        assert_eq!(name, "Kept");
+    }
+
+    #[test]
+    fn create_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.meterdesk");
+        Workspace::create(&path).unwrap();
+        assert!(matches!(Workspace::create(&path), Err(Error::Conflict(_))));
+    }
+
+    #[test]
+    fn open_of_a_missing_file_is_not_found_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing.meterdesk");
+        assert!(matches!(Workspace::open(&path), Err(Error::NotFound(_))));
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_text_file_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "these are my notes, not a database\n").unwrap();
+        let before = file_bytes(&path);
+        let err = Workspace::open(&path).unwrap_err();
+        assert!(matches!(err, Error::NotAWorkspace { .. }), "{err}");
+        assert!(err.to_string().contains("left untouched"), "{err}");
+        assert_eq!(file_bytes(&path), before);
+    }
+
+    #[test]
+    fn another_programs_sqlite_file_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY); INSERT INTO photos VALUES (1);").unwrap();
+        }
+        let before = file_bytes(&path);
+        let err = Workspace::open(&path).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::NotAWorkspace, "{err}");
+        assert_eq!(file_bytes(&path), before);
+        assert!(!dir.path().join("other.db-wal").exists(), "no WAL file was started");
+    }
+
+    #[test]
+    fn a_workspace_from_a_newer_meterdesk_is_refused_with_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.meterdesk");
+        drop(Workspace::create(&path).unwrap());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 7).unwrap();
+        }
+        let before = file_bytes(&path);
+        let err = Workspace::open(&path).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::NewerWorkspace);
+        let message = err.to_string();
+        assert!(message.contains(&format!("schema {}", SCHEMA_VERSION + 7)), "{message}");
+        assert!(message.contains("newer Meterdesk"), "{message}");
+        assert_eq!(file_bytes(&path), before);
+    }
+
+    #[test]
+    fn an_empty_file_becomes_a_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.meterdesk");
+        std::fs::write(&path, b"").unwrap();
+        let ws = Workspace::open(&path).unwrap();
+        assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_write_held_by_another_connection_reports_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.meterdesk");
+        let mut ws = Workspace::create(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        ws.conn.busy_timeout(Duration::from_millis(10)).unwrap();
+        let err = ws.write(|_| Ok(())).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Locked, "{err}");
+    }
+}
