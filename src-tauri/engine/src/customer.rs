@@ -241,9 +241,23 @@ pub fn page(conn: &Connection, search: &str, include_archived: bool, offset: u32
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
-        .query_map(params![pattern, include_archived, limit.min(1000), offset], from_row)?
+        .query_map(params![pattern, include_archived, limit, offset], from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(CustomerPage { total, offset, rows })
+}
+
+/// Validates and creates a customer (currency defaults to the workspace's).
+pub fn create(conn: &Connection, fields: &CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
+    let valid = fields.validate(&crate::settings::get(conn)?.currency).map_err(Error::Invalid)?;
+    insert(conn, &valid, now)?;
+    get(conn, &valid.external_id)?.ok_or_else(|| Error::Internal("customer vanished".into()))
+}
+
+/// Validates and replaces an existing customer's details (its id never changes).
+pub fn edit(conn: &Connection, fields: &CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
+    let valid = fields.validate(&crate::settings::get(conn)?.currency).map_err(Error::Invalid)?;
+    update(conn, &valid, now)?;
+    get(conn, &valid.external_id)?.ok_or_else(|| Error::Internal("customer vanished".into()))
 }
 
 /// Inserts a new customer; a taken id is a conflict.

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use serde::Serialize;
+use ts_rs::TS;
 
 use crate::error::{Error, Result};
 
@@ -23,6 +25,16 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(3);
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// What the console shows about the open workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct WorkspaceSummary {
+    pub path: String,
+    pub company_name: String,
+    pub schema_version: i64,
+    pub customers: u32,
+    pub archived_customers: u32,
+}
 
 /// An open workspace. All engine operations take `&Workspace` or a transaction of it.
 #[derive(Debug)]
@@ -98,6 +110,21 @@ impl Workspace {
 
     pub fn schema_version(&self) -> Result<i64> {
         Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    pub fn summary(&self) -> Result<WorkspaceSummary> {
+        let (customers, archived_customers) = self.conn.query_row(
+            "SELECT count(*), count(archived_at) FROM customers",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(WorkspaceSummary {
+            path: self.path.display().to_string(),
+            company_name: crate::settings::get(&self.conn)?.company_name,
+            schema_version: self.schema_version()?,
+            customers,
+            archived_customers,
+        })
     }
 
     fn locate(&self, err: Error) -> Error {

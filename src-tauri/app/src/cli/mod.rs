@@ -1,0 +1,206 @@
+//! The command line: parse, call one engine function, print. No business logic here.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use meterdesk_engine::{Error, Workspace, catalog, customer, demo, import};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::paths;
+use crate::wire::IpcError;
+
+/// Meterdesk: billing operations for usage-based pricing. Without a subcommand,
+/// opens the console window.
+#[derive(Debug, Parser)]
+#[command(name = "meterdesk", version)]
+pub struct Args {
+    /// The workspace file (default: workspace.meterdesk in the user's data directory).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub workspace: Option<PathBuf>,
+    /// Machine-readable JSON on stdout (progress and notes go to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update everything in a catalog file, in one transaction.
+    Apply { file: PathBuf },
+    /// Export the workspace.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+    /// Build the demo workspace at PATH.
+    Demo {
+        path: PathBuf,
+        /// Replace an existing workspace at PATH.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Work with customers.
+    Customers {
+        #[command(subcommand)]
+        action: CustomersAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportWhat {
+    /// The workspace as a catalog file (stdout, or --out FILE).
+    Catalog {
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomersAction {
+    /// Import customers from a CSV file (columns: id, name, email, currency, tax_rate, tax_exempt, address).
+    Import { file: PathBuf },
+    /// List customers (active ones unless --archived).
+    List {
+        /// Only customers whose id, name or email contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Include archived customers.
+        #[arg(long)]
+        archived: bool,
+    },
+}
+
+/// What a subcommand produced: its JSON form, its human form, and whether it
+/// fully succeeded (an import with rejected rows did not).
+struct Outcome {
+    json: serde_json::Value,
+    human: String,
+    success: bool,
+}
+
+impl Outcome {
+    fn ok(value: impl Serialize, human: String) -> Result<Outcome, Error> {
+        let json = serde_json::to_value(value).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Outcome { json, human, success: true })
+    }
+}
+
+pub fn run(command: Command, workspace: Option<PathBuf>, json: bool) -> i32 {
+    let workspace = workspace.unwrap_or_else(paths::default_workspace);
+    match execute(command, &workspace) {
+        Ok(outcome) => {
+            if json {
+                println!("{}", outcome.json);
+            } else if !outcome.human.is_empty() {
+                println!("{}", outcome.human);
+            }
+            if outcome.success { 0 } else { 1 }
+        }
+        Err(err) => {
+            let wire = IpcError::from(err);
+            if json {
+                println!("{}", json!({ "error": wire }));
+            } else {
+                eprintln!("error: {}", wire.message);
+                for p in wire.problems.iter().skip(usize::from(wire.problems.len() == 1)) {
+                    eprintln!("  {}: {}", p.path, p.message);
+                }
+            }
+            1
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
+    let now = Utc::now();
+    match command {
+        Command::Apply { file } => {
+            let bytes = read_file(&file)?;
+            let text = String::from_utf8(bytes).map_err(|e| Error::invalid("$", format!("the file is not UTF-8: {e}")))?;
+            let parsed = catalog::parse(&text)?;
+            let mut ws = Workspace::open_or_create(workspace)?;
+            let report = ws.write(|tx| catalog::apply(tx, parsed, now))?;
+            let human = format!(
+                "applied {}: {} created, {} updated, {} unchanged",
+                file.display(),
+                report.created,
+                report.updated,
+                report.unchanged
+            );
+            Outcome::ok(report, human)
+        }
+        Command::Export { what: ExportWhat::Catalog { out } } => {
+            let ws = Workspace::open(workspace)?;
+            let exported = catalog::export(ws.conn())?;
+            let text = serde_json::to_string_pretty(&exported).map_err(|e| Error::Internal(e.to_string()))?;
+            match out {
+                None => Ok(Outcome { json: serde_json::to_value(&exported).unwrap_or_default(), human: text, success: true }),
+                Some(out) => {
+                    std::fs::write(&out, text + "\n")
+                        .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
+                    Outcome::ok(json!({ "path": out.display().to_string() }), format!("wrote {}", out.display()))
+                }
+            }
+        }
+        Command::Demo { path, force } => {
+            if path.exists() {
+                if !force {
+                    return Err(Error::Conflict(format!("{} already exists; pass --force to replace it", path.display())));
+                }
+                // Only ever replace a Meterdesk workspace, never some other file.
+                drop(Workspace::open(&path)?);
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    match std::fs::remove_file(&p) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+            }
+            let mut ws = Workspace::create(&path)?;
+            let report = ws.write(|tx| demo::build(tx, now))?;
+            let full = std::path::absolute(&path).unwrap_or(path);
+            let human = format!("built the demo workspace at {} ({} customers)", full.display(), report.created);
+            Outcome::ok(json!({ "path": full.display().to_string() }), human)
+        }
+        Command::Customers { action: CustomersAction::Import { file } } => {
+            let bytes = read_file(&file)?;
+            let mut ws = Workspace::open_or_create(workspace)?;
+            let report = ws.write(|tx| import::customers_csv(tx, bytes.as_slice(), now))?;
+            let mut human = format!(
+                "{}: {} accepted, {} duplicates, {} rejected",
+                file.display(),
+                report.accepted,
+                report.duplicates,
+                report.rejected
+            );
+            for e in &report.errors {
+                human.push_str(&format!("\n  line {}, {}: {}", e.line, e.field, e.reason));
+            }
+            let success = report.rejected == 0;
+            Ok(Outcome { success, ..Outcome::ok(&report, human)? })
+        }
+        Command::Customers { action: CustomersAction::List { search, archived } } => {
+            let ws = Workspace::open(workspace)?;
+            let page = customer::page(ws.conn(), search.as_deref().unwrap_or(""), archived, 0, u32::MAX)?;
+            let human = page
+                .rows
+                .iter()
+                .map(|c| {
+                    let mark = if c.fields.archived { "  (archived)" } else { "" };
+                    format!("{:<28} {}{mark}", c.fields.id, c.fields.name)
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Outcome::ok(&page.rows, human)
+        }
+    }
+}

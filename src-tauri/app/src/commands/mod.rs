@@ -1,0 +1,170 @@
+//! Tauri commands: parse, call one engine function, map the error. Nothing else.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::Utc;
+use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
+use meterdesk_engine::import::{self, ImportReport};
+use meterdesk_engine::settings::{self, Settings};
+use meterdesk_engine::workspace::WorkspaceSummary;
+use meterdesk_engine::{Error, Workspace};
+use tauri::State;
+use tauri_plugin_dialog::DialogExt;
+
+use crate::paths;
+use crate::wire::{IpcError, ReferenceData};
+
+type Reply<T> = Result<T, IpcError>;
+
+/// The open workspace, or why none is open.
+pub struct AppState {
+    workspace: Mutex<Result<Workspace, IpcError>>,
+}
+
+impl AppState {
+    /// Opens (or creates) the workspace the console starts on; a failure is kept
+    /// and shown by the UI, which then offers to open another.
+    pub fn start(path: &Path) -> AppState {
+        let opened = Workspace::open_or_create(path).map_err(IpcError::from);
+        if opened.is_ok() {
+            paths::remember(path);
+        }
+        AppState { workspace: Mutex::new(opened) }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> Result<T, Error>) -> Reply<T> {
+        let mut guard = self.workspace.lock().map_err(|_| internal("the workspace lock was poisoned"))?;
+        match guard.as_mut() {
+            Ok(ws) => f(ws).map_err(IpcError::from),
+            Err(why) => Err(why.clone()),
+        }
+    }
+
+    fn switch(&self, opened: Result<Workspace, Error>) -> Reply<WorkspaceSummary> {
+        let ws = opened.map_err(IpcError::from)?;
+        paths::remember(ws.path());
+        let summary = ws.summary().map_err(IpcError::from)?;
+        let mut guard = self.workspace.lock().map_err(|_| internal("the workspace lock was poisoned"))?;
+        *guard = Ok(ws);
+        Ok(summary)
+    }
+}
+
+fn internal(message: &str) -> IpcError {
+    IpcError::from(Error::Internal(message.into()))
+}
+
+const PAGE_MAX: u32 = 1000;
+
+#[tauri::command(async)]
+pub fn workspace_summary(state: State<AppState>) -> Reply<WorkspaceSummary> {
+    state.with(|ws| ws.summary())
+}
+
+#[tauri::command(async)]
+pub fn workspace_open(state: State<AppState>, path: PathBuf) -> Reply<WorkspaceSummary> {
+    state.switch(Workspace::open(&path))
+}
+
+#[tauri::command(async)]
+pub fn workspace_create(state: State<AppState>, path: PathBuf) -> Reply<WorkspaceSummary> {
+    state.switch(Workspace::create(&path))
+}
+
+/// Asks for a workspace file in the native dialog and opens it; `None` if cancelled.
+#[tauri::command(async)]
+pub fn workspace_open_dialog(app: tauri::AppHandle, state: State<AppState>) -> Reply<Option<WorkspaceSummary>> {
+    let picked = app.dialog().file().set_title("Open workspace").add_filter("Meterdesk workspace", &["meterdesk"]).blocking_pick_file();
+    match picked.map(|p| p.into_path()) {
+        None => Ok(None),
+        Some(Ok(path)) => state.switch(Workspace::open(&path)).map(Some),
+        Some(Err(e)) => Err(IpcError::from(Error::Io(e.to_string()))),
+    }
+}
+
+/// Asks where to save a new workspace in the native dialog and creates it.
+#[tauri::command(async)]
+pub fn workspace_create_dialog(app: tauri::AppHandle, state: State<AppState>) -> Reply<Option<WorkspaceSummary>> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("New workspace")
+        .set_file_name("workspace.meterdesk")
+        .add_filter("Meterdesk workspace", &["meterdesk"])
+        .blocking_save_file();
+    match picked.map(|p| p.into_path()) {
+        None => Ok(None),
+        Some(Ok(path)) => state.switch(Workspace::create(&path)).map(Some),
+        Some(Err(e)) => Err(IpcError::from(Error::Io(e.to_string()))),
+    }
+}
+
+#[tauri::command(async)]
+pub fn workspace_recent() -> Vec<String> {
+    paths::recent()
+}
+
+#[tauri::command(async)]
+pub fn reference_data() -> ReferenceData {
+    ReferenceData::load()
+}
+
+#[tauri::command(async)]
+pub fn settings_get(state: State<AppState>) -> Reply<Settings> {
+    state.with(|ws| settings::get(ws.conn()))
+}
+
+#[tauri::command(async)]
+pub fn settings_update(state: State<AppState>, settings: Settings) -> Reply<Settings> {
+    state.with(|ws| {
+        ws.write(|tx| settings::update(tx, settings))?;
+        settings::get(ws.conn())
+    })
+}
+
+#[tauri::command(async)]
+pub fn customers_page(
+    state: State<AppState>,
+    search: String,
+    include_archived: bool,
+    offset: u32,
+    limit: u32,
+) -> Reply<CustomerPage> {
+    state.with(|ws| customer::page(ws.conn(), &search, include_archived, offset, limit.min(PAGE_MAX)))
+}
+
+#[tauri::command(async)]
+pub fn customer_get(state: State<AppState>, id: String) -> Reply<Customer> {
+    state.with(|ws| customer::get(ws.conn(), &id)?.ok_or_else(|| Error::NotFound(format!("no customer with id \"{id}\""))))
+}
+
+#[tauri::command(async)]
+pub fn customer_create(state: State<AppState>, fields: CustomerFields) -> Reply<Customer> {
+    state.with(|ws| ws.write(|tx| customer::create(tx, &fields, Utc::now())))
+}
+
+#[tauri::command(async)]
+pub fn customer_update(state: State<AppState>, fields: CustomerFields) -> Reply<Customer> {
+    state.with(|ws| ws.write(|tx| customer::edit(tx, &fields, Utc::now())))
+}
+
+#[tauri::command(async)]
+pub fn customer_set_archived(state: State<AppState>, id: String, archived: bool) -> Reply<Customer> {
+    state.with(|ws| ws.write(|tx| customer::set_archived(tx, &id, archived, Utc::now())))
+}
+
+/// Asks for a customers CSV in the native dialog and imports it; `None` if cancelled.
+#[tauri::command(async)]
+pub fn customers_import_dialog(app: tauri::AppHandle, state: State<AppState>) -> Reply<Option<ImportReport>> {
+    let picked = app.dialog().file().set_title("Import customers").add_filter("CSV", &["csv"]).blocking_pick_file();
+    let path = match picked.map(|p| p.into_path()) {
+        None => return Ok(None),
+        Some(Ok(path)) => path,
+        Some(Err(e)) => return Err(IpcError::from(Error::Io(e.to_string()))),
+    };
+    state.with(|ws| {
+        let file = std::fs::File::open(&path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        ws.write(|tx| import::customers_csv(tx, std::io::BufReader::new(file), Utc::now())).map(Some)
+    })
+}

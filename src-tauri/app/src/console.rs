@@ -1,0 +1,89 @@
+//! The console window: the Tauri app, its native menu and its command handler.
+
+use std::path::PathBuf;
+
+use tauri::Emitter;
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
+
+use crate::commands::{self, AppState};
+use crate::paths;
+
+/// Opens the console on `workspace` (default: the user's workspace) and runs
+/// until the window closes.
+pub fn run(workspace: Option<PathBuf>) -> i32 {
+    let path = workspace.unwrap_or_else(paths::default_workspace);
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .manage(AppState::start(&path))
+        .menu(|app| {
+            let file = Submenu::with_items(
+                app,
+                "File",
+                true,
+                &[
+                    &MenuItem::with_id(app, "workspace-new", "New Workspace…", true, Some("CmdOrCtrl+Shift+N"))?,
+                    &MenuItem::with_id(app, "workspace-open", "Open Workspace…", true, Some("CmdOrCtrl+O"))?,
+                    &PredefinedMenuItem::separator(app)?,
+                    &MenuItem::with_id(app, "customers-import", "Import Customers…", true, None::<&str>)?,
+                    &PredefinedMenuItem::separator(app)?,
+                    &PredefinedMenuItem::quit(app, None)?,
+                ],
+            )?;
+            let edit = Submenu::with_items(
+                app,
+                "Edit",
+                true,
+                &[
+                    &PredefinedMenuItem::undo(app, None)?,
+                    &PredefinedMenuItem::redo(app, None)?,
+                    &PredefinedMenuItem::separator(app)?,
+                    &PredefinedMenuItem::cut(app, None)?,
+                    &PredefinedMenuItem::copy(app, None)?,
+                    &PredefinedMenuItem::paste(app, None)?,
+                    &PredefinedMenuItem::select_all(app, None)?,
+                ],
+            )?;
+            let go = Submenu::with_items(
+                app,
+                "Go",
+                true,
+                &[
+                    &MenuItem::with_id(app, "go-dashboard", "Dashboard", true, Some("CmdOrCtrl+1"))?,
+                    &MenuItem::with_id(app, "go-customers", "Customers", true, Some("CmdOrCtrl+2"))?,
+                    &MenuItem::with_id(app, "go-settings", "Settings", true, Some("CmdOrCtrl+,"))?,
+                ],
+            )?;
+            Menu::with_items(app, &[&file, &edit, &go])
+        })
+        // The UI acts on menu choices (it owns navigation and the open dialogs).
+        .on_menu_event(|app, event| {
+            if let Err(e) = app.emit("menu", event.id().0.as_str()) {
+                eprintln!("meterdesk: menu event not delivered: {e}");
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::workspace_summary,
+            commands::workspace_open,
+            commands::workspace_create,
+            commands::workspace_open_dialog,
+            commands::workspace_create_dialog,
+            commands::workspace_recent,
+            commands::reference_data,
+            commands::settings_get,
+            commands::settings_update,
+            commands::customers_page,
+            commands::customer_get,
+            commands::customer_create,
+            commands::customer_update,
+            commands::customer_set_archived,
+            commands::customers_import_dialog,
+        ])
+        .run(tauri::generate_context!());
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("meterdesk: the console could not start: {e}");
+            1
+        }
+    }
+}
