@@ -78,9 +78,10 @@ impl Workspace {
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(Error::ReadOnly(format!("{} cannot be written; check its permissions", path.display())));
         }
-        let mut ws = Workspace { conn, path: path.to_path_buf() };
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut ws = Workspace { conn, path };
         configure(&ws.conn).map_err(|e| ws.locate(e))?;
-        migrate(&mut ws.conn, path).map_err(|e| ws.locate(e))?;
+        migrate(&mut ws.conn, &ws.path).map_err(|e| ws.locate(e))?;
         Ok(ws)
     }
 

@@ -1,0 +1,144 @@
+import { useCallback, useEffect, useState } from "react";
+import { AppShell, Group, NavLink, Text, Title, Menu, Button, Badge, Stack } from "@mantine/core";
+import { useHotkeys } from "@mantine/hooks";
+import { listen } from "@tauri-apps/api/event";
+import {
+  IconLayoutDashboard, IconUsers, IconGauge, IconChartBar, IconListDetails, IconFileInvoice,
+  IconWallet, IconSettings, IconChevronDown, IconFolderOpen, IconFilePlus, IconHistory,
+} from "@tabler/icons-react";
+import { call, CommandError } from "./api/invoke";
+import type { WorkspaceSummary } from "./api/generated/WorkspaceSummary";
+import { notifyError } from "./notify";
+import { DashboardPage } from "./pages/DashboardPage";
+import { CustomersPage } from "./pages/CustomersPage";
+import { SettingsPage } from "./pages/SettingsPage";
+import { ComingPage } from "./pages/ComingPage";
+import { NoWorkspacePage } from "./pages/NoWorkspacePage";
+
+export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
+
+const PAGES: { key: PageKey; label: string; icon: typeof IconUsers }[] = [
+  { key: "dashboard", label: "Dashboard", icon: IconLayoutDashboard },
+  { key: "customers", label: "Customers", icon: IconUsers },
+  { key: "meters", label: "Meters", icon: IconGauge },
+  { key: "usage", label: "Usage", icon: IconChartBar },
+  { key: "plans", label: "Plans", icon: IconListDetails },
+  { key: "invoices", label: "Invoices", icon: IconFileInvoice },
+  { key: "wallets", label: "Wallets", icon: IconWallet },
+  { key: "settings", label: "Settings", icon: IconSettings },
+];
+
+export function App() {
+  const [summary, setSummary] = useState<WorkspaceSummary | null>(null);
+  const [startError, setStartError] = useState<CommandError | null>(null);
+  const [page, setPage] = useState<PageKey>("dashboard");
+  const [recent, setRecent] = useState<string[]>([]);
+  // Bumped on every workspace switch or edit, so pages reload what they show.
+  const [generation, setGeneration] = useState(0);
+
+  const refresh = useCallback(async () => {
+    try {
+      setSummary(await call("workspace_summary"));
+      setStartError(null);
+    } catch (e) {
+      setSummary(null);
+      setStartError(e instanceof CommandError ? e : new CommandError({ code: "internal", message: String(e), problems: [] }));
+    }
+    setRecent(await call("workspace_recent").catch(() => []));
+  }, []);
+
+  useEffect(() => {
+    void refresh();
+  }, [refresh]);
+
+  const switched = useCallback((s: WorkspaceSummary | null) => {
+    if (!s) return; // the dialog was cancelled
+    setSummary(s);
+    setStartError(null);
+    setGeneration((g) => g + 1);
+    void call("workspace_recent").then(setRecent);
+  }, []);
+
+  const openDialog = useCallback(() => call("workspace_open_dialog").then(switched).catch((e) => notifyError(e, "Could not open the workspace")), [switched]);
+  const createDialog = useCallback(() => call("workspace_create_dialog").then(switched).catch((e) => notifyError(e, "Could not create the workspace")), [switched]);
+  const openRecent = useCallback((path: string) => call("workspace_open", { path }).then(switched).catch((e) => notifyError(e, "Could not open the workspace")), [switched]);
+
+  // Native menu choices arrive as events named by the menu item id.
+  useEffect(() => {
+    const unlisten = listen<string>("menu", ({ payload }) => {
+      if (payload === "workspace-open") void openDialog();
+      else if (payload === "workspace-new") void createDialog();
+      else if (payload === "customers-import") setPage("customers");
+      else if (payload.startsWith("go-")) setPage(payload.slice(3) as PageKey);
+    });
+    return () => void unlisten.then((f) => f());
+  }, [openDialog, createDialog]);
+
+  useHotkeys(PAGES.map((p, i) => [`mod+${i + 1}`, () => setPage(p.key)]));
+
+  if (!summary) {
+    return <NoWorkspacePage error={startError} recent={recent} onOpen={openDialog} onCreate={createDialog} onOpenRecent={openRecent} />;
+  }
+
+  const current = PAGES.find((p) => p.key === page)!;
+  return (
+    <AppShell header={{ height: 52 }} navbar={{ width: 220, breakpoint: 0 }} padding="md">
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between">
+          <Group gap="xs">
+            <Title order={4}>Meterdesk</Title>
+            <Badge variant="light" color="gray">{current.label}</Badge>
+          </Group>
+          <Menu position="bottom-end" width={420}>
+            <Menu.Target>
+              <Button variant="subtle" rightSection={<IconChevronDown size={16} />} data-testid="workspace-menu">
+                {summary.company_name}
+              </Button>
+            </Menu.Target>
+            <Menu.Dropdown>
+              <Menu.Label>{summary.path}</Menu.Label>
+              <Menu.Item leftSection={<IconFilePlus size={16} />} onClick={createDialog}>New workspace…</Menu.Item>
+              <Menu.Item leftSection={<IconFolderOpen size={16} />} onClick={openDialog}>Open workspace…</Menu.Item>
+              {recent.length > 1 && <Menu.Divider />}
+              {recent.length > 1 && <Menu.Label>Recent</Menu.Label>}
+              {recent.filter((p) => p !== summary.path).map((p) => (
+                <Menu.Item key={p} leftSection={<IconHistory size={16} />} onClick={() => openRecent(p)}>
+                  <Text size="sm" truncate="start">{p}</Text>
+                </Menu.Item>
+              ))}
+            </Menu.Dropdown>
+          </Menu>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs" component="nav" aria-label="Main navigation">
+        <Stack gap={2}>
+          {PAGES.map((p, i) => (
+            <NavLink
+              key={p.key}
+              component="button"
+              data-testid={`nav-${p.key}`}
+              label={p.label}
+              leftSection={<p.icon size={18} stroke={1.6} />}
+              rightSection={<Text size="xs" c="dimmed">{`Ctrl+${i + 1}`}</Text>}
+              active={p.key === page}
+              onClick={() => setPage(p.key)}
+              aria-current={p.key === page ? "page" : undefined}
+            />
+          ))}
+        </Stack>
+      </AppShell.Navbar>
+      <AppShell.Main>
+        <div key={`${summary.path}#${generation}`}>
+          {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} />}
+          {page === "customers" && <CustomersPage onChanged={refresh} />}
+          {page === "settings" && <SettingsPage onSaved={refresh} />}
+          {page === "meters" && <ComingPage title="Meters" issue={3} what="Define meters (count, sum, max, unique count, latest) over imported usage events, with filters and group-by." />}
+          {page === "usage" && <ComingPage title="Usage" issue={3} what="Import usage events (CSV, NDJSON, CloudEvents), explore them and chart usage per meter and customer." />}
+          {page === "plans" && <ComingPage title="Plans" issue={4} what="Edit plans visually: fees, per-unit, graduated, volume and package prices, commitments; preview bills." />}
+          {page === "invoices" && <ComingPage title="Invoices" issue={5} what="Finalize numbered, immutable invoices; void and credit notes; PDF and CSV exports." />}
+          {page === "wallets" && <ComingPage title="Wallets" issue={6} what="Prepaid credit wallets: grants, burn-down at finalize, rollover, top-ups and balance alerts." />}
+        </div>
+      </AppShell.Main>
+    </AppShell>
+  );
+}

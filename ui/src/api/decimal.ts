@@ -1,0 +1,30 @@
+// Exact conversions between a fraction ("0.0825") and the percent people type
+// ("8.25"): moving the decimal point as text, never through a float.
+
+const PLAIN = /^\d*\.?\d*$/;
+
+function shift(value: string, places: number): string {
+  const [whole, frac = ""] = value.split(".");
+  let digits = (whole || "0") + frac;
+  let point = (whole || "0").length + places;
+  if (point <= 0) {
+    digits = "0".repeat(1 - point) + digits;
+    point = 1;
+  }
+  digits = digits.padEnd(point, "0");
+  const intPart = digits.slice(0, point).replace(/^0+(?=\d)/, "");
+  const fracPart = digits.slice(point).replace(/0+$/, "");
+  return fracPart ? `${intPart}.${fracPart}` : intPart;
+}
+
+/** "8.25" → "0.0825"; null when the text is not a plain non-negative number. */
+export function percentToFraction(percent: string): string | null {
+  const t = percent.trim().replace(/%$/, "").trim();
+  if (t === "" || !PLAIN.test(t) || t === ".") return null;
+  return shift(t, -2);
+}
+
+/** "0.0825" → "8.25". */
+export function fractionToPercent(fraction: string): string {
+  return PLAIN.test(fraction) ? shift(fraction, 2) : fraction;
+}

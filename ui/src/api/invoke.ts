@@ -1,0 +1,60 @@
+// The one typed door to the Rust side: every command, its arguments and its result.
+import { invoke } from "@tauri-apps/api/core";
+import type { Customer } from "./generated/Customer";
+import type { CustomerFields } from "./generated/CustomerFields";
+import type { CustomerPage } from "./generated/CustomerPage";
+import type { ErrorCode } from "./generated/ErrorCode";
+import type { ImportReport } from "./generated/ImportReport";
+import type { IpcError } from "./generated/IpcError";
+import type { Problem } from "./generated/Problem";
+import type { ReferenceData } from "./generated/ReferenceData";
+import type { Settings } from "./generated/Settings";
+import type { WorkspaceSummary } from "./generated/WorkspaceSummary";
+
+type NoArgs = Record<string, never>;
+
+/** Command name → [arguments (camelCase, as Tauri maps them), result]. */
+interface Commands {
+  workspace_summary: [NoArgs, WorkspaceSummary];
+  workspace_open: [{ path: string }, WorkspaceSummary];
+  workspace_create: [{ path: string }, WorkspaceSummary];
+  workspace_open_dialog: [NoArgs, WorkspaceSummary | null];
+  workspace_create_dialog: [NoArgs, WorkspaceSummary | null];
+  workspace_recent: [NoArgs, string[]];
+  reference_data: [NoArgs, ReferenceData];
+  settings_get: [NoArgs, Settings];
+  settings_update: [{ settings: Settings }, Settings];
+  customers_page: [{ search: string; includeArchived: boolean; offset: number; limit: number }, CustomerPage];
+  customer_get: [{ id: string }, Customer];
+  customer_create: [{ fields: CustomerFields }, Customer];
+  customer_update: [{ fields: CustomerFields }, Customer];
+  customer_set_archived: [{ id: string; archived: boolean }, Customer];
+  customers_import_dialog: [NoArgs, ImportReport | null];
+}
+
+/** A command's failure: branch on `code`, never on `message`. */
+export class CommandError extends Error {
+  readonly code: ErrorCode;
+  readonly problems: Problem[];
+  constructor(e: IpcError) {
+    super(e.message);
+    this.code = e.code;
+    this.problems = e.problems;
+  }
+}
+
+function isIpcError(e: unknown): e is IpcError {
+  return typeof e === "object" && e !== null && "code" in e && "message" in e;
+}
+
+export async function call<K extends keyof Commands>(
+  command: K,
+  ...args: Commands[K][0] extends NoArgs ? [] : [Commands[K][0]]
+): Promise<Commands[K][1]> {
+  try {
+    return await invoke<Commands[K][1]>(command, args[0] ?? {});
+  } catch (e) {
+    if (isIpcError(e)) throw new CommandError(e);
+    throw new CommandError({ code: "internal", message: String(e), problems: [] });
+  }
+}

@@ -1,0 +1,164 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { Badge, Box, Button, Group, Stack, Switch, Text, TextInput, Title, UnstyledButton, Alert, Table } from "@mantine/core";
+import { useDebouncedValue } from "@mantine/hooks";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { IconPlus, IconSearch, IconUpload } from "@tabler/icons-react";
+import { call } from "../api/invoke";
+import type { Customer } from "../api/generated/Customer";
+import type { CurrencyInfo } from "../api/generated/CurrencyInfo";
+import type { ImportReport } from "../api/generated/ImportReport";
+import { fractionToPercent } from "../api/decimal";
+import { notifyError, notifyOk } from "../notify";
+import { CustomerEditor } from "./CustomerEditor";
+
+const PAGE_SIZE = 200;
+const ROW_HEIGHT = 44;
+const GRID = "minmax(140px, 1.2fr) minmax(180px, 2fr) minmax(180px, 2fr) 90px 110px";
+
+/**
+ * Customers, virtualized: only the rows on screen are in the DOM, and rows are
+ * fetched from the workspace a page at a time as they scroll into view, so the
+ * list stays fast with 100,000 customers.
+ */
+export function CustomersPage({ onChanged }: { onChanged: () => void }) {
+  const [search, setSearch] = useState("");
+  const [query] = useDebouncedValue(search, 200);
+  const [showArchived, setShowArchived] = useState(false);
+  const [total, setTotal] = useState<number | null>(null);
+  const [pages, setPages] = useState<Map<number, Customer[]>>(new Map());
+  const requested = useRef(new Set<number>());
+  const [listVersion, setListVersion] = useState(0);
+  const [editing, setEditing] = useState<Customer | null>(null);
+  const [editorOpen, setEditorOpen] = useState(false);
+  const [currencies, setCurrencies] = useState<CurrencyInfo[]>([]);
+  const [defaultCurrency, setDefaultCurrency] = useState("USD");
+  const [lastImport, setLastImport] = useState<ImportReport | null>(null);
+  const scrollRef = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    void call("reference_data").then((r) => setCurrencies(r.currencies)).catch(notifyError);
+    void call("settings_get").then((s) => setDefaultCurrency(s.currency)).catch(notifyError);
+  }, []);
+
+  const loadPage = useCallback((index: number, version: number) => {
+    if (requested.current.has(index)) return;
+    requested.current.add(index);
+    call("customers_page", { search: query, includeArchived: showArchived, offset: index * PAGE_SIZE, limit: PAGE_SIZE })
+      .then((page) => {
+        if (version !== listVersionRef.current) return; // a newer filter replaced this list
+        setTotal(page.total);
+        setPages((prev) => new Map(prev).set(index, page.rows));
+      })
+      .catch((e) => {
+        requested.current.delete(index);
+        notifyError(e, "Customers could not be loaded");
+      });
+  }, [query, showArchived]);
+
+  const listVersionRef = useRef(0);
+  // A new filter or an edit starts the list over.
+  useEffect(() => {
+    listVersionRef.current += 1;
+    requested.current = new Set();
+    setPages(new Map());
+    setTotal(null);
+    loadPage(0, listVersionRef.current);
+  }, [loadPage, listVersion]);
+
+  const virtualizer = useVirtualizer({
+    count: total ?? 0,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 12,
+  });
+  const items = virtualizer.getVirtualItems();
+
+  useEffect(() => {
+    for (const item of items) loadPage(Math.floor(item.index / PAGE_SIZE), listVersionRef.current);
+  }, [items, loadPage]);
+
+  const rowAt = (index: number): Customer | undefined => pages.get(Math.floor(index / PAGE_SIZE))?.[index % PAGE_SIZE];
+
+  const openEditor = (c: Customer | null) => {
+    setEditing(c);
+    setEditorOpen(true);
+  };
+
+  const saved = () => {
+    setEditorOpen(false);
+    setListVersion((v) => v + 1);
+    onChanged();
+  };
+
+  const importCsv = async () => {
+    try {
+      const report = await call("customers_import_dialog");
+      if (!report) return;
+      setLastImport(report);
+      notifyOk(`Imported ${report.accepted} customers (${report.duplicates} duplicates, ${report.rejected} rejected)`);
+      setListVersion((v) => v + 1);
+      onChanged();
+    } catch (e) {
+      notifyError(e, "The import failed; nothing was imported");
+    }
+  };
+
+  return (
+    <Stack h="calc(100vh - 52px - 2 * var(--mantine-spacing-md))" gap="sm">
+      <Group justify="space-between">
+        <Title order={2}>Customers</Title>
+        <Group>
+          <Button variant="default" leftSection={<IconUpload size={16} />} onClick={importCsv}>Import CSV…</Button>
+          <Button leftSection={<IconPlus size={16} />} onClick={() => openEditor(null)} data-testid="customer-new">New customer</Button>
+        </Group>
+      </Group>
+      <Group>
+        <TextInput placeholder="Search id, name or email" leftSection={<IconSearch size={16} />} w={360}
+          value={search} onChange={(e) => setSearch(e.currentTarget.value)} data-testid="customer-search" aria-label="Search customers" />
+        <Switch label="Show archived" checked={showArchived} onChange={(e) => setShowArchived(e.currentTarget.checked)} />
+        <Text size="sm" c="dimmed" data-testid="customer-total">{total === null ? "Loading…" : `${total.toLocaleString()} customers`}</Text>
+      </Group>
+      {lastImport && lastImport.errors.length > 0 && (
+        <Alert color="orange" title={`${lastImport.rejected} rows were rejected`} withCloseButton onClose={() => setLastImport(null)}>
+          <Table fz="xs">
+            <Table.Tbody>
+              {lastImport.errors.slice(0, 50).map((e, i) => (
+                <Table.Tr key={i}><Table.Td>line {e.line}</Table.Td><Table.Td>{e.field}</Table.Td><Table.Td>{e.reason}</Table.Td></Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Alert>
+      )}
+      <Box style={{ display: "grid", gridTemplateColumns: GRID, gap: 12, padding: "0 12px" }}>
+        {["Id", "Name", "Email", "Currency", "Tax"].map((h) => <Text key={h} size="xs" fw={700} c="dimmed" tt="uppercase">{h}</Text>)}
+      </Box>
+      <Box ref={scrollRef} style={{ flex: 1, overflow: "auto", border: "1px solid var(--mantine-color-default-border)", borderRadius: 4 }}
+        data-testid="customer-list" role="list">
+        {total === 0 && <Text p="md" c="dimmed">{query ? "No customer matches this search." : "No customers yet."}</Text>}
+        <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+          {items.map((item) => {
+            const c = rowAt(item.index);
+            return (
+              <UnstyledButton key={item.key} role="listitem" onClick={() => c && openEditor(c)} data-testid={c ? `customer-row-${c.id}` : undefined}
+                style={{ position: "absolute", top: 0, left: 0, width: "100%", height: ROW_HEIGHT, transform: `translateY(${item.start}px)`,
+                  display: "grid", gridTemplateColumns: GRID, gap: 12, alignItems: "center", padding: "0 12px",
+                  borderBottom: "1px solid var(--mantine-color-default-border)" }}>
+                {c ? (
+                  <>
+                    <Text size="sm" ff="monospace" truncate>{c.id}</Text>
+                    <Group gap={6} wrap="nowrap"><Text size="sm" truncate>{c.name}</Text>{c.archived && <Badge size="xs" color="gray">archived</Badge>}</Group>
+                    <Text size="sm" c="dimmed" truncate>{c.email ?? ""}</Text>
+                    <Text size="sm">{c.currency}</Text>
+                    <Text size="sm">{c.tax_exempt ? "exempt" : `${fractionToPercent(c.tax_rate ?? "0")}%`}</Text>
+                  </>
+                ) : <Text size="sm" c="dimmed">…</Text>}
+              </UnstyledButton>
+            );
+          })}
+        </div>
+      </Box>
+      <CustomerEditor opened={editorOpen} customer={editing} currencies={currencies} defaultCurrency={defaultCurrency}
+        onClose={() => setEditorOpen(false)} onSaved={saved} />
+    </Stack>
+  );
+}

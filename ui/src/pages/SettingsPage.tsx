@@ -1,0 +1,68 @@
+import { useEffect, useState } from "react";
+import { Button, Group, NumberInput, Select, SimpleGrid, Stack, TextInput, Textarea, Title, Text } from "@mantine/core";
+import { useForm } from "@mantine/form";
+import { call, CommandError } from "../api/invoke";
+import type { Settings } from "../api/generated/Settings";
+import type { ReferenceData } from "../api/generated/ReferenceData";
+import { notifyError, notifyOk } from "../notify";
+
+type FormValues = Omit<Settings, "address" | "tax_id"> & { address: string; tax_id: string };
+
+export function SettingsPage({ onSaved }: { onSaved: () => void }) {
+  const [reference, setReference] = useState<ReferenceData | null>(null);
+  const form = useForm<FormValues>({
+    initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30 },
+  });
+
+  useEffect(() => {
+    void call("reference_data").then(setReference).catch(notifyError);
+    void call("settings_get")
+      .then((s) => {
+        form.setValues({ ...s, address: s.address.join("\n"), tax_id: s.tax_id ?? "" });
+        form.resetDirty();
+      })
+      .catch(notifyError);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  const save = async (v: FormValues) => {
+    const settings: Settings = { ...v, address: v.address.split("\n"), tax_id: v.tax_id || null, payment_terms_days: Number(v.payment_terms_days) };
+    try {
+      const stored = await call("settings_update", { settings });
+      form.setValues({ ...stored, address: stored.address.join("\n"), tax_id: stored.tax_id ?? "" });
+      form.resetDirty();
+      notifyOk("Settings saved");
+      onSaved();
+    } catch (e) {
+      if (e instanceof CommandError && e.problems.length > 0) {
+        for (const p of e.problems) form.setFieldError(p.path.replace(/\[\d+\]$/, ""), p.message);
+      } else notifyError(e, "The settings were not saved");
+    }
+  };
+
+  return (
+    <Stack maw={760}>
+      <Title order={2}>Settings</Title>
+      <Text size="sm" c="dimmed">The company that bills: printed on every invoice.</Text>
+      <form onSubmit={form.onSubmit(save)} data-testid="settings-form">
+        <Stack>
+          <TextInput label="Company name" required data-testid="settings-company" {...form.getInputProps("company_name")} />
+          <Textarea label="Address" description="One line per row" autosize minRows={3} {...form.getInputProps("address")} />
+          <TextInput label="Tax id" {...form.getInputProps("tax_id")} />
+          <SimpleGrid cols={2}>
+            <Select label="Default currency" searchable allowDeselect={false} data-testid="settings-currency"
+              data={(reference?.currencies ?? []).map((c) => ({ value: c.code, label: `${c.code} — ${c.name} (${c.minor_units} decimals)` }))}
+              {...form.getInputProps("currency")} />
+            <Select label="Time zone" description="Billing periods are computed in this zone" searchable allowDeselect={false}
+              data={reference?.timezones ?? []} limit={200} {...form.getInputProps("timezone")} />
+            <TextInput label="Invoice prefix" description="Numbers look like INV-2026-00001" {...form.getInputProps("invoice_prefix")} />
+            <NumberInput label="Payment terms (days)" min={0} max={365} allowDecimal={false} {...form.getInputProps("payment_terms_days")} />
+          </SimpleGrid>
+          <Group justify="flex-end">
+            <Button type="submit" disabled={!form.isDirty()} data-testid="settings-save">Save settings</Button>
+          </Group>
+        </Stack>
+      </form>
+    </Stack>
+  );
+}
