@@ -97,7 +97,9 @@ pub fn parse(text: &str) -> Result<Catalog> {
     }
     let mut de = serde_json::Deserializer::from_str(text);
     let catalog: Catalog = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = match e.path().to_string().as_str() {
+        // serde_path_to_error writes "?" for a key it had not read yet.
+        let raw = e.path().to_string();
+        let path = match raw.trim_end_matches(".?") {
             "." | "?" => "$".to_string(),
             p => format!("$.{p}"),
         };

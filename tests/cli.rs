@@ -1,0 +1,215 @@
+//! The CLI end to end: the real binary, a real workspace file, its stdout/stderr and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Runs `meterdesk ARGS` with HOME and the XDG folders inside the sandbox.
+    fn run(&self, args: &[&str]) -> Output {
+        let home = self.dir.path().join("home");
+        Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+            .args(args)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs with `--workspace ws.meterdesk --json` and parses stdout.
+    fn json(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["--workspace", "ws.meterdesk", "--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}): {stdout:?}"));
+        (out.status.code().unwrap(), value)
+    }
+}
+
+fn catalog() -> Value {
+    json!({
+        "workspace": {
+            "name": "Acme AI", "currency": "USD", "timezone": "America/New_York", "invoice_prefix": "INV",
+            "address": ["500 Market St", "San Francisco, CA 94105"], "tax_id": "US 12-3456789",
+            "payment_terms_days": 30
+        },
+        "customers": [
+            { "id": "globex", "name": "Globex Corp", "email": "ap@globex.test", "currency": "USD",
+              "tax_rate": "0.20", "address": ["1 Main St", "Springfield"] },
+            { "id": "initech", "name": "Initech GmbH", "currency": "EUR", "tax_exempt": "Reverse charge" },
+            { "id": "umbrella", "name": "Umbrella", "currency": "JPY", "tax_rate": "0.10", "archived": true }
+        ]
+    })
+}
+
+#[test]
+fn apply_then_export_gives_the_catalog_back() {
+    let sb = Sandbox::new();
+    let file = sb.write("catalog.json", &catalog().to_string());
+    let (code, out) = sb.json(&["apply", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, json!({ "created": 3, "updated": 1, "unchanged": 0 }));
+
+    let (code, exported) = sb.json(&["export", "catalog"]);
+    assert_eq!(code, 0);
+    assert_eq!(exported, catalog());
+
+    // Applying the export again changes nothing.
+    let again = sb.write("again.json", &exported.to_string());
+    let (_, out) = sb.json(&["apply", again.to_str().unwrap()]);
+    assert_eq!(out, json!({ "created": 0, "updated": 0, "unchanged": 4 }));
+
+    // Human export without --json is the same catalog, pretty-printed.
+    let human = sb.run(&["--workspace", "ws.meterdesk", "export", "catalog"]);
+    assert_eq!(serde_json::from_slice::<Value>(&human.stdout).unwrap(), catalog());
+}
+
+#[test]
+fn a_malformed_catalog_names_the_json_path_and_changes_nothing() {
+    let sb = Sandbox::new();
+    let good = sb.write("good.json", &catalog().to_string());
+    sb.json(&["apply", good.to_str().unwrap()]);
+    let (_, before) = sb.json(&["export", "catalog"]);
+
+    for (text, path, words) in [
+        (r#"{"customers": [{"id": "x", "name": "X", "tax_rate": 0.2}]}"#, "$.customers[0].tax_rate", "string"),
+        (r#"{"customers": [{"id": "x", "name": "X", "currency": "DOLLAR"}]}"#, "$.customers[0].currency", "ISO 4217"),
+        (r#"{"customers": [{"id": "x", "name": "X"}, {"id": "x", "name": "Y"}]}"#, "$.customers[1].id", "duplicate"),
+        (r#"{"workspace": {"timezone": "Moon/Base"}}"#, "$.workspace.timezone", "IANA"),
+        (r#"{"workspace": {"name": "A"}, "plans": [{"code": "pro"}]}"#, "$.plans", "not supported"),
+        (r#"{"customers": [ {"id": "x""#, "$.customers[0]", "EOF"),
+    ] {
+        let file = sb.write("bad.json", text);
+        let (code, out) = sb.json(&["apply", file.to_str().unwrap()]);
+        assert_eq!(code, 1, "{text}");
+        assert_eq!(out["error"]["code"], "invalid", "{text}: {out}");
+        let problem = &out["error"]["problems"][0];
+        assert_eq!(problem["path"], path, "{text}: {out}");
+        assert!(problem["message"].as_str().unwrap().contains(words), "{text}: {out}");
+    }
+    let (_, after) = sb.json(&["export", "catalog"]);
+    assert_eq!(after, before, "no failed apply wrote anything");
+
+    // Without --json the same error goes to stderr, naming the path.
+    let file = sb.write("bad.json", r#"{"customers": [{"id": "", "name": "X"}]}"#);
+    let out = sb.run(&["--workspace", "ws.meterdesk", "apply", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("$.customers[0].id"));
+}
+
+#[test]
+fn customers_import_reports_rows_and_exits_nonzero_on_rejects() {
+    let sb = Sandbox::new();
+    let csv = sb.write(
+        "customers.csv",
+        "id,name,email,currency,tax_rate\nglobex,Globex,ap@globex.test,USD,0.20\nbad id,Bad,,USD,\ninitech,Initech,,EUR,twenty\n",
+    );
+    let (code, out) = sb.json(&["customers", "import", csv.to_str().unwrap()]);
+    assert_eq!(code, 1, "a rejected row makes the exit non-zero");
+    assert_eq!(
+        out,
+        json!({ "accepted": 1, "duplicates": 0, "rejected": 2, "errors": [
+            { "line": 3, "field": "id", "reason": "\"bad id\" contains ' '; use letters, digits and _ - . : @ / +" },
+            { "line": 4, "field": "tax_rate", "reason": "\"twenty\" is not a decimal number (write it like \"12.50\")" }
+        ]})
+    );
+    let clean = sb.write("clean.csv", "id,name\nglobex,Globex\n");
+    let (code, out) = sb.json(&["customers", "import", clean.to_str().unwrap()]);
+    assert_eq!((code, &out["rejected"]), (1, &json!(1)), "same id, other details: rejected: {out}");
+    let same = sb.write("same.csv", "id,name,email,currency,tax_rate\nglobex,Globex,ap@globex.test,USD,0.20\n");
+    let (code, out) = sb.json(&["customers", "import", same.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(out, json!({ "accepted": 0, "duplicates": 1, "rejected": 0, "errors": [] }));
+    let (_, list) = sb.json(&["customers", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], "globex");
+    assert_eq!(list[0]["tax_rate"], "0.20");
+}
+
+#[test]
+fn demo_builds_a_workspace_and_never_overwrites_by_accident() {
+    let sb = Sandbox::new();
+    let (code, out) = sb.json(&["demo", "demo.meterdesk"]);
+    assert_eq!(code, 0);
+    let path = Path::new(out["path"].as_str().unwrap());
+    assert!(path.is_absolute() && path.exists());
+    let list = sb.run(&["--workspace", "demo.meterdesk", "--json", "customers", "list", "--archived"]);
+    let customers: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(customers.as_array().unwrap().len(), 50);
+
+    let (code, out) = sb.json(&["demo", "demo.meterdesk"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")));
+    let (code, _) = sb.json(&["demo", "demo.meterdesk", "--force"]);
+    assert_eq!(code, 0);
+
+    // --force replaces a workspace, never another file.
+    let notes = sb.write("notes.txt", "my notes");
+    let (code, out) = sb.json(&["demo", notes.to_str().unwrap(), "--force"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("not_a_workspace")));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
+}
+
+#[test]
+fn foreign_and_newer_files_are_refused_untouched() {
+    let sb = Sandbox::new();
+    let notes = sb.write("notes.meterdesk", "not a database");
+    let out = sb.run(&["--workspace", notes.to_str().unwrap(), "--json", "customers", "list"]);
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "not_a_workspace");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not a database");
+
+    let (code, _) = sb.json(&["demo", "new.meterdesk"]);
+    assert_eq!(code, 0);
+    let conn = rusqlite_free_bump_version(&sb.path("new.meterdesk"));
+    let out = sb.run(&["--workspace", "new.meterdesk", "--json", "customers", "list"]);
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "newer_workspace", "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains(&format!("schema {conn}")));
+}
+
+/// Sets the file's schema version to one this build does not know, by editing
+/// the SQLite header (user_version lives at byte offset 60, big-endian).
+fn rusqlite_free_bump_version(path: &Path) -> u32 {
+    let mut bytes = std::fs::read(path).unwrap();
+    let future = 999u32;
+    bytes[60..64].copy_from_slice(&future.to_be_bytes());
+    std::fs::write(path, bytes).unwrap();
+    future
+}
+
+#[test]
+fn missing_files_and_bad_arguments_are_clear_errors() {
+    let sb = Sandbox::new();
+    let (code, out) = sb.json(&["apply", "nope.json"]);
+    assert_eq!(code, 1);
+    assert_eq!(out["error"]["code"], "io");
+    assert!(out["error"]["message"].as_str().unwrap().contains("nope.json"));
+    let (code, out) = sb.json(&["export", "catalog"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("not_found")), "export does not create a workspace");
+    assert!(!sb.path("ws.meterdesk").exists());
+    let out = sb.run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
