@@ -20,10 +20,7 @@ fn recent_file() -> PathBuf {
 
 /// Recently opened workspaces, most recent first.
 pub fn recent() -> Vec<String> {
-    std::fs::read_to_string(recent_file())
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default()
+    std::fs::read_to_string(recent_file()).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
 }
 
 /// Puts `path` first in the recent list. The list is a convenience: failing to

@@ -232,7 +232,10 @@ mod tests {
         let mut other = Workspace::in_memory().unwrap();
         apply_text(&mut other, &exported).unwrap();
         assert_eq!(export(other.conn()).unwrap(), export(ws.conn()).unwrap());
-        assert_eq!(apply_text(&mut ws, &exported).unwrap().created + apply_text(&mut ws, &exported).unwrap().updated, 0);
+        assert_eq!(
+            apply_text(&mut ws, &exported).unwrap().created + apply_text(&mut ws, &exported).unwrap().updated,
+            0
+        );
     }
 
     #[test]
@@ -241,8 +244,16 @@ mod tests {
             ("{", "$", "EOF"),
             ("[]", "$", "JSON object"),
             ("", "$", "EOF"),
-            (r#"{"customers": [{"id": "a", "name": "A", "tax_rate": 0.2}]}"#, "$.customers[0].tax_rate", "decimal written as a string"),
-            (r#"{"customers": [{"id": "a", "name": "A", "emial": "x"}]}"#, "$.customers[0].emial", "unknown field `emial`"),
+            (
+                r#"{"customers": [{"id": "a", "name": "A", "tax_rate": 0.2}]}"#,
+                "$.customers[0].tax_rate",
+                "decimal written as a string",
+            ),
+            (
+                r#"{"customers": [{"id": "a", "name": "A", "emial": "x"}]}"#,
+                "$.customers[0].emial",
+                "unknown field `emial`",
+            ),
             (r#"{"workspace": {"payment_terms_days": "thirty"}}"#, "$.workspace.payment_terms_days", "invalid type"),
             (r#"{"custmers": []}"#, "$.custmers", "unknown field `custmers`"),
             (r#"{} {}"#, "$", "trailing"),

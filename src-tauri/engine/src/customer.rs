@@ -86,10 +86,8 @@ impl CustomerFields {
         } else if id.chars().count() > MAX_ID_CHARS {
             problems.push(Problem::new("id", format!("at most {MAX_ID_CHARS} characters")));
         } else if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.:@/+".contains(*c))) {
-            problems.push(Problem::new(
-                "id",
-                format!("\"{id}\" contains {bad:?}; use letters, digits and _ - . : @ / +"),
-            ));
+            problems
+                .push(Problem::new("id", format!("\"{id}\" contains {bad:?}; use letters, digits and _ - . : @ / +")));
         }
         let name = self.name.trim();
         if name.is_empty() {
@@ -181,7 +179,8 @@ impl ValidCustomer {
     }
 }
 
-const COLUMNS: &str = "external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at";
+const COLUMNS: &str =
+    "external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at";
 
 fn from_row(r: &Row) -> rusqlite::Result<Customer> {
     let address: String = r.get(6)?;
@@ -232,10 +231,14 @@ pub fn all(conn: &Connection) -> Result<Vec<Customer>> {
 /// matched against id, name and email (case-insensitive).
 pub fn page(conn: &Connection, search: &str, include_archived: bool, offset: u32, limit: u32) -> Result<CustomerPage> {
     let pattern = format!("%{}%", search.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let filter = "(?1 = '%%' OR external_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\')
+    let filter =
+        "(?1 = '%%' OR external_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\')
                   AND (?2 OR archived_at IS NULL)";
-    let total: u32 =
-        conn.query_row(&format!("SELECT count(*) FROM customers WHERE {filter}"), params![pattern, include_archived], |r| r.get(0))?;
+    let total: u32 = conn.query_row(
+        &format!("SELECT count(*) FROM customers WHERE {filter}"),
+        params![pattern, include_archived],
+        |r| r.get(0),
+    )?;
     let sql = format!(
         "SELECT {COLUMNS} FROM customers WHERE {filter} ORDER BY name COLLATE NOCASE, external_id LIMIT ?3 OFFSET ?4"
     );
@@ -271,9 +274,9 @@ pub fn insert(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Resul
         params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, archived_at, time_text(now)],
     );
     match result {
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => Err(Error::Conflict(
-            format!("a customer with id \"{}\" already exists", c.external_id),
-        )),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            Err(Error::Conflict(format!("a customer with id \"{}\" already exists", c.external_id)))
+        }
         other => other.map(|_| ()).map_err(Error::from),
     }
 }
@@ -369,7 +372,10 @@ mod tests {
             Err(&["tax_exempt"]),
         );
         check(CustomerFields { address: vec!["l".into(); 7], ..ok.clone() }, Err(&["address"]));
-        check(CustomerFields { id: "".into(), name: "".into(), currency: Some("X".into()), ..ok }, Err(&["id", "name", "currency"]));
+        check(
+            CustomerFields { id: "".into(), name: "".into(), currency: Some("X".into()), ..ok },
+            Err(&["id", "name", "currency"]),
+        );
     }
 
     #[test]

@@ -9,9 +9,31 @@ use crate::error::Result;
 use crate::money::Dec;
 
 const BRANDS: &[&str] = &[
-    "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent",
-    "Wonka", "Gringotts", "Monarch", "Oscorp", "Aperture", "Black Mesa", "Massive Dynamic", "Pied Piper",
-    "Dunder Mifflin", "Prestige", "Nakatomi", "Virtucon", "Zorg", "Sirius", "Krusty",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Wonka",
+    "Gringotts",
+    "Monarch",
+    "Oscorp",
+    "Aperture",
+    "Black Mesa",
+    "Massive Dynamic",
+    "Pied Piper",
+    "Dunder Mifflin",
+    "Prestige",
+    "Nakatomi",
+    "Virtucon",
+    "Zorg",
+    "Sirius",
+    "Krusty",
 ];
 const KINDS: &[&str] = &["Labs", "Analytics"];
 const CITIES: &[(&str, &str, &str)] = &[

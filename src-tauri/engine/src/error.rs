@@ -108,10 +108,9 @@ impl From<rusqlite::Error> for Error {
             Some(C::ReadOnly) => Error::ReadOnly("SQLite refused to write".into()),
             Some(C::DiskFull) => Error::DiskFull,
             Some(C::CannotOpen) => Error::Io(format!("cannot open the workspace file: {err}")),
-            Some(C::NotADatabase) => Error::NotAWorkspace {
-                path: "the file".into(),
-                reason: "not an SQLite database".into(),
-            },
+            Some(C::NotADatabase) => {
+                Error::NotAWorkspace { path: "the file".into(), reason: "not an SQLite database".into() }
+            }
             _ => Error::Internal(format!("database: {err}")),
         }
     }

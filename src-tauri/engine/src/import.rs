@@ -51,15 +51,14 @@ const CUSTOMER_COLUMNS: &[&str] = &["id", "name", "email", "currency", "tax_rate
 /// kept, in one transaction.
 pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTime<Utc>) -> Result<ImportReport> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(input);
-    let header = reader
-        .byte_headers()
-        .map_err(|e| Error::invalid("line 1", format!("cannot read the header: {e}")))?
-        .clone();
+    let header =
+        reader.byte_headers().map_err(|e| Error::invalid("line 1", format!("cannot read the header: {e}")))?.clone();
     let header: Vec<String> = header
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let text = std::str::from_utf8(h).map_err(|_| Error::invalid("line 1", format!("column {} is not UTF-8", i + 1)))?;
+            let text = std::str::from_utf8(h)
+                .map_err(|_| Error::invalid("line 1", format!("column {} is not UTF-8", i + 1)))?;
             Ok(text.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
         })
         .collect::<Result<_>>()?;
@@ -75,7 +74,10 @@ pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTim
             ));
         }
         if index.insert(name.as_str(), i).is_some() {
-            return Err(Error::invalid(format!("line 1, column {}", i + 1), format!("column \"{name}\" appears twice")));
+            return Err(Error::invalid(
+                format!("line 1, column {}", i + 1),
+                format!("column \"{name}\" appears twice"),
+            ));
         }
     }
     for required in ["id", "name"] {
@@ -112,7 +114,10 @@ pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTim
                     Some(_) => report.reject(
                         line,
                         "id",
-                        format!("customer \"{}\" already exists with other details; edit it instead", valid.external_id),
+                        format!(
+                            "customer \"{}\" already exists with other details; edit it instead",
+                            valid.external_id
+                        ),
                     ),
                     None => {
                         customer::insert(conn, &valid, now)?;
@@ -142,7 +147,10 @@ impl PhysicalLines {
     }
 }
 
-fn row_fields(record: &csv::ByteRecord, index: &HashMap<&str, usize>) -> std::result::Result<CustomerFields, (String, String)> {
+fn row_fields(
+    record: &csv::ByteRecord,
+    index: &HashMap<&str, usize>,
+) -> std::result::Result<CustomerFields, (String, String)> {
     let text = |name: &str| -> std::result::Result<Option<String>, (String, String)> {
         let Some(&i) = index.get(name) else { return Ok(None) };
         let raw = std::str::from_utf8(&record[i]).map_err(|_| (name.to_string(), "not valid UTF-8".to_string()))?;

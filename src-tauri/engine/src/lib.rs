@@ -3,9 +3,9 @@
 
 pub mod catalog;
 pub mod customer;
-pub mod import;
 pub mod demo;
 pub mod error;
+pub mod import;
 pub mod money;
 pub mod settings;
 pub mod workspace;

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use iso_currency::IntoEnumIterator;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use ts_rs::TS;
@@ -123,10 +123,8 @@ impl Currency {
 
     /// Every billable currency, sorted by code.
     pub fn all() -> Vec<Currency> {
-        let mut all: Vec<Currency> = iso_currency::Currency::iter()
-            .filter(|c| c.exponent().is_some())
-            .map(Currency)
-            .collect();
+        let mut all: Vec<Currency> =
+            iso_currency::Currency::iter().filter(|c| c.exponent().is_some()).map(Currency).collect();
         all.sort_by_key(|c| c.0.code());
         all
     }

@@ -143,12 +143,20 @@ pub fn update(conn: &Connection, settings: Settings) -> Result<bool> {
     if get(conn)? == settings {
         return Ok(false);
     }
-    write(conn, &settings, "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5, invoice_prefix = ?6, payment_terms_days = ?7 WHERE id = 1")?;
+    write(
+        conn,
+        &settings,
+        "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5, invoice_prefix = ?6, payment_terms_days = ?7 WHERE id = 1",
+    )?;
     Ok(true)
 }
 
 pub(crate) fn insert_defaults(conn: &Connection) -> Result<()> {
-    write(conn, &Settings::default(), "INSERT INTO workspace_settings (id, company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+    write(
+        conn,
+        &Settings::default(),
+        "INSERT INTO workspace_settings (id, company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
 }
 
 fn write(conn: &Connection, s: &Settings, sql: &str) -> Result<()> {

@@ -114,11 +114,9 @@ impl Workspace {
     }
 
     pub fn summary(&self) -> Result<WorkspaceSummary> {
-        let (customers, archived_customers) = self.conn.query_row(
-            "SELECT count(*), count(archived_at) FROM customers",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (customers, archived_customers) =
+            self.conn
+                .query_row("SELECT count(*), count(archived_at) FROM customers", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(WorkspaceSummary {
             path: self.path.display().to_string(),
             company_name: crate::settings::get(&self.conn)?.company_name,
@@ -130,7 +128,9 @@ impl Workspace {
 
     fn locate(&self, err: Error) -> Error {
         match err {
-            Error::ReadOnly(_) => Error::ReadOnly(format!("{} cannot be written; check its permissions", self.path.display())),
+            Error::ReadOnly(_) => {
+                Error::ReadOnly(format!("{} cannot be written; check its permissions", self.path.display()))
+            }
             other => other,
         }
     }
@@ -151,10 +151,7 @@ fn check_is_ours(path: &Path) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     if app_id != APPLICATION_ID {
-        return Err(Error::NotAWorkspace {
-            path: display,
-            reason: "an SQLite database of another program".into(),
-        });
+        return Err(Error::NotAWorkspace { path: display, reason: "an SQLite database of another program".into() });
     }
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -239,7 +236,8 @@ mod tests {
             .unwrap();
         }
         let ws = Workspace::open(&path).unwrap();
-        let name: String = ws.conn().query_row("SELECT company_name FROM workspace_settings", [], |r| r.get(0)).unwrap();
+        let name: String =
+            ws.conn().query_row("SELECT company_name FROM workspace_settings", [], |r| r.get(0)).unwrap();
         assert_eq!(name, "Kept");
     }
 

@@ -77,6 +77,8 @@ export function CustomerEditor(props: {
           const key = formField[p.path] ?? (p.path.replace(/\[\d+\]$/, "") as keyof FormValues);
           form.setFieldError(key, p.message);
         }
+      } else if (e instanceof CommandError && e.code === "conflict" && !customer) {
+        form.setFieldError("id", e.message); // the id is taken
       } else {
         notifyError(e, "The customer was not saved");
       }

@@ -116,7 +116,7 @@ export function CustomersPage({ onChanged }: { onChanged: () => void }) {
         <TextInput placeholder="Search id, name or email" leftSection={<IconSearch size={16} />} w={360}
           value={search} onChange={(e) => setSearch(e.currentTarget.value)} data-testid="customer-search" aria-label="Search customers" />
         <Switch label="Show archived" checked={showArchived} onChange={(e) => setShowArchived(e.currentTarget.checked)} />
-        <Text size="sm" c="dimmed" data-testid="customer-total">{total === null ? "Loading…" : `${total.toLocaleString()} customers`}</Text>
+        <Text size="sm" c="dimmed" data-testid="customer-total">{total === null ? "Loading…" : total === 0 ? "No customers" : total === 1 ? "1 customer" : `${total.toLocaleString()} customers`}</Text>
       </Group>
       {lastImport && lastImport.errors.length > 0 && (
         <Alert color="orange" title={`${lastImport.rejected} rows were rejected`} withCloseButton onClose={() => setLastImport(null)}>

@@ -123,7 +123,8 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
     match command {
         Command::Apply { file } => {
             let bytes = read_file(&file)?;
-            let text = String::from_utf8(bytes).map_err(|e| Error::invalid("$", format!("the file is not UTF-8: {e}")))?;
+            let text =
+                String::from_utf8(bytes).map_err(|e| Error::invalid("$", format!("the file is not UTF-8: {e}")))?;
             let parsed = catalog::parse(&text)?;
             let mut ws = Workspace::open_or_create(workspace)?;
             let report = ws.write(|tx| catalog::apply(tx, parsed, now))?;
@@ -141,7 +142,11 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let exported = catalog::export(ws.conn())?;
             let text = serde_json::to_string_pretty(&exported).map_err(|e| Error::Internal(e.to_string()))?;
             match out {
-                None => Ok(Outcome { json: serde_json::to_value(&exported).unwrap_or_default(), human: text, success: true }),
+                None => Ok(Outcome {
+                    json: serde_json::to_value(&exported).unwrap_or_default(),
+                    human: text,
+                    success: true,
+                }),
                 Some(out) => {
                     std::fs::write(&out, text + "\n")
                         .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
@@ -152,7 +157,10 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Demo { path, force } => {
             if path.exists() {
                 if !force {
-                    return Err(Error::Conflict(format!("{} already exists; pass --force to replace it", path.display())));
+                    return Err(Error::Conflict(format!(
+                        "{} already exists; pass --force to replace it",
+                        path.display()
+                    )));
                 }
                 // Only ever replace a Meterdesk workspace, never some other file.
                 drop(Workspace::open(&path)?);

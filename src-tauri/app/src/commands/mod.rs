@@ -75,7 +75,12 @@ pub fn workspace_create(state: State<AppState>, path: PathBuf) -> Reply<Workspac
 /// Asks for a workspace file in the native dialog and opens it; `None` if cancelled.
 #[tauri::command(async)]
 pub fn workspace_open_dialog(app: tauri::AppHandle, state: State<AppState>) -> Reply<Option<WorkspaceSummary>> {
-    let picked = app.dialog().file().set_title("Open workspace").add_filter("Meterdesk workspace", &["meterdesk"]).blocking_pick_file();
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Open workspace")
+        .add_filter("Meterdesk workspace", &["meterdesk"])
+        .blocking_pick_file();
     match picked.map(|p| p.into_path()) {
         None => Ok(None),
         Some(Ok(path)) => state.switch(Workspace::open(&path)).map(Some),
@@ -136,7 +141,9 @@ pub fn customers_page(
 
 #[tauri::command(async)]
 pub fn customer_get(state: State<AppState>, id: String) -> Reply<Customer> {
-    state.with(|ws| customer::get(ws.conn(), &id)?.ok_or_else(|| Error::NotFound(format!("no customer with id \"{id}\""))))
+    state.with(|ws| {
+        customer::get(ws.conn(), &id)?.ok_or_else(|| Error::NotFound(format!("no customer with id \"{id}\"")))
+    })
 }
 
 #[tauri::command(async)]

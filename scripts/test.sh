@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs everything and runs every test: engine units, CLI end to end, the
+# generated-bindings check, and the UI in its real window through WebDriver.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "==> cargo: installing tauri-driver"
+  cargo install tauri-driver --locked --version 2.1.0
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+echo "==> rustfmt"
+cargo fmt --all --check
+bash scripts/build.sh
+echo "==> tests (under Xvfb)"
+xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --features custom-protocol

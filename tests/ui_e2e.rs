@@ -1,0 +1,174 @@
+//! The console in its real Tauri window, driven through tauri-driver and
+//! WebKitWebDriver (run under Xvfb: scripts/test.sh does).
+//!
+//! Needs the binary built with `--features custom-protocol`, so that it embeds
+//! ui/dist instead of asking for the Vite dev server.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// tauri-driver, stopped with SIGTERM on drop (SIGKILL would orphan
+/// WebKitWebDriver on its port).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start(home: &Path) -> Driver {
+        let port = free_port();
+        let native_port = free_port();
+        let child = Command::new(tauri_driver())
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .env("HOME", home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("tauri-driver must be installed (cargo install tauri-driver --locked; scripts/test.sh does)");
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not listen on port {port} within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, port }
+    }
+
+    async fn session(&self, workspace: &Path) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            json!({ "application": env!("CARGO_BIN_EXE_meterdesk"), "args": ["--workspace", workspace] }),
+        );
+        let mut builder = ClientBuilder::rustls().expect("rustls");
+        builder.capabilities(caps);
+        let url = format!("http://127.0.0.1:{}", self.port);
+        tokio::time::timeout(WAIT, builder.connect(&url))
+            .await
+            .expect("WebDriver session timed out")
+            .expect("WebDriver session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn tauri_driver() -> PathBuf {
+    let cargo_bin = dirs_home().join(".cargo/bin/tauri-driver");
+    if cargo_bin.exists() { cargo_bin } else { PathBuf::from("tauri-driver") }
+}
+
+fn dirs_home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default()
+}
+
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+}
+
+/// Clicks once the element takes the click (drawers and menus animate in, and
+/// WebDriver refuses a click that something else would receive meanwhile).
+async fn click(c: &Client, css: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match find(c, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot click {css}: {e:?}"),
+        }
+    }
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) {
+    find(c, css).await.send_keys(text).await.unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
+}
+
+/// The element's DOM text (WebDriver's rendered text skips truncated cells).
+async fn dom_text(c: &Client, css: &str) -> String {
+    find(c, css).await.prop("textContent").await.ok().flatten().unwrap_or_default()
+}
+
+/// Waits until the element's text satisfies `ok`, returning it.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = dom_text(c, css).await;
+        if ok(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{css} still reads {text:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let workspace = tmp.path().join("e2e.meterdesk");
+    let driver = Driver::start(&home);
+
+    // First run: a new, empty workspace.
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-customers]").await;
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "No customers").await;
+    click(&c, "[data-testid=customer-new]").await;
+    type_into(&c, "[data-testid=customer-id]", "globex").await;
+    type_into(&c, "[data-testid=customer-name]", "Globex Corp").await;
+    type_into(&c, "[data-testid=customer-email]", "ap@globex.test").await;
+    click(&c, "[data-testid=customer-save]").await;
+    let row = dom_text(&c, "[data-testid=customer-row-globex]").await;
+    std::fs::write(artifacts().join("created.png"), c.screenshot().await.unwrap()).unwrap();
+    assert!(row.contains("Globex Corp") && row.contains("ap@globex.test"), "row reads {row:?}");
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "1 customer").await;
+
+    // A duplicate id is refused with the engine's message next to the field.
+    click(&c, "[data-testid=customer-new]").await;
+    type_into(&c, "[data-testid=customer-id]", "globex").await;
+    type_into(&c, "[data-testid=customer-name]", "Globex again").await;
+    click(&c, "[data-testid=customer-save]").await;
+    let page = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath("//form[@data-testid='customer-form']//*[contains(text(), 'already exists')]"))
+        .await;
+    assert!(page.is_ok(), "the duplicate id was not reported next to its field");
+    std::fs::write(artifacts().join("customers.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+
+    // Second run on the same file: the customer is still there.
+    let c = driver.session(&workspace).await;
+    wait_text(&c, "[data-testid=stat-active-customers]", |t| t == "1").await;
+    click(&c, "[data-testid=nav-customers]").await;
+    let row = dom_text(&c, "[data-testid=customer-row-globex]").await;
+    assert!(row.contains("Globex Corp"), "after reopening the row reads {row:?}");
+    std::fs::write(artifacts().join("reopened.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}
