@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -52,7 +53,7 @@ impl Driver {
             "tauri:options".into(),
             json!({ "application": env!("CARGO_BIN_EXE_meterdesk"), "args": ["--workspace", workspace] }),
         );
-        let mut builder = ClientBuilder::rustls().expect("rustls");
+        let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(caps);
         let url = format!("http://127.0.0.1:{}", self.port);
         tokio::time::timeout(WAIT, builder.connect(&url))
@@ -170,5 +171,55 @@ async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
     let row = dom_text(&c, "[data-testid=customer-row-globex]").await;
     assert!(row.contains("Globex Corp"), "after reopening the row reads {row:?}");
     std::fs::write(artifacts().join("reopened.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}
+
+/// Replaces an input's whole value the way a person does: to the end, erase, type.
+async fn replace_text(c: &Client, css: &str, text: &str) {
+    let current = find(c, css).await.prop("value").await.ok().flatten().unwrap_or_default();
+    // U+E010 is End and U+E003 Backspace in WebDriver's key codes.
+    let erase = format!("\u{E010}{}", "\u{E003}".repeat(current.chars().count()));
+    type_into(c, css, &(erase + text)).await;
+}
+
+/// Waits until an input holds `value` (e.g. once a form has loaded).
+async fn wait_value(c: &Client, css: &str, value: &str) {
+    let deadline = Instant::now() + WAIT;
+    while find(c, css).await.prop("value").await.ok().flatten().as_deref() != Some(value) {
+        assert!(Instant::now() < deadline, "{css} never held {value:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let workspace = tmp.path().join("settings.meterdesk");
+    let driver = Driver::start(&home);
+    let c = driver.session(&workspace).await;
+
+    click(&c, "[data-testid=nav-settings]").await;
+    wait_value(&c, "[data-testid=settings-company]", "My company").await;
+    replace_text(&c, "[data-testid=settings-company]", "Globex Billing Co").await;
+    replace_text(&c, "[data-testid=settings-prefix]", "inv 2026").await;
+    click(&c, "[data-testid=settings-save]").await;
+    let error = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//form[@data-testid='settings-form']//*[contains(text(), 'must be 1 to 10 characters')]",
+        ))
+        .await;
+    std::fs::write(artifacts().join("settings-invalid.png"), c.screenshot().await.unwrap()).unwrap();
+    assert!(error.is_ok(), "the bad invoice prefix was not reported by its field");
+    // Nothing was saved: the header still shows the old name.
+    assert!(dom_text(&c, "[data-testid=workspace-menu]").await.contains("My company"));
+
+    replace_text(&c, "[data-testid=settings-prefix]", "GBX").await;
+    click(&c, "[data-testid=settings-save]").await;
+    wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("Globex Billing Co")).await;
     c.close().await.unwrap();
 }

@@ -20,24 +20,52 @@ fn recent_file() -> PathBuf {
 
 /// Recently opened workspaces, most recent first.
 pub fn recent() -> Vec<String> {
-    std::fs::read_to_string(recent_file()).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
+    read_recent(&recent_file())
 }
 
 /// Puts `path` first in the recent list. The list is a convenience: failing to
 /// write it never fails the open that called it.
 pub fn remember(path: &Path) {
+    let file = recent_file();
+    if let Err(e) = remember_in(&file, path) {
+        eprintln!("meterdesk: could not update the recent list at {}: {e}", file.display());
+    }
+}
+
+fn read_recent(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
+}
+
+fn remember_in(file: &Path, path: &Path) -> std::io::Result<()> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
-    let mut list = recent();
+    let mut list = read_recent(file);
     list.retain(|p| p != &path);
     list.insert(0, path);
     list.truncate(RECENT_MAX);
-    let file = recent_file();
-    let written = file
-        .parent()
-        .map(std::fs::create_dir_all)
-        .transpose()
-        .and_then(|_| std::fs::write(&file, serde_json::to_string_pretty(&list).unwrap_or_default()));
-    if let Err(e) = written {
-        eprintln!("meterdesk: could not update the recent list at {}: {e}", file.display());
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(file, serde_json::to_string_pretty(&list).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_list_is_most_recent_first_deduplicated_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config/recent.json");
+        assert!(read_recent(&file).is_empty(), "no file yet: an empty list");
+        for i in 0..12 {
+            remember_in(&file, &dir.path().join(format!("w{i}.meterdesk"))).unwrap();
+        }
+        remember_in(&file, &dir.path().join("w5.meterdesk")).unwrap();
+        let list = read_recent(&file);
+        assert_eq!(list.len(), RECENT_MAX);
+        assert!(list[0].ends_with("w5.meterdesk") && list[1].ends_with("w11.meterdesk"), "{list:?}");
+        assert_eq!(list.iter().filter(|p| p.ends_with("w5.meterdesk")).count(), 1);
+        std::fs::write(&file, "not json").unwrap();
+        assert!(read_recent(&file).is_empty(), "a damaged list is treated as empty");
     }
 }

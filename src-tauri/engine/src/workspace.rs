@@ -311,6 +311,52 @@ mod tests {
         assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
     }
 
+    fn customer(id: &str) -> crate::customer::ValidCustomer {
+        let fields = crate::customer::CustomerFields {
+            id: id.into(),
+            name: format!("Customer {id} with a long enough name to fill pages quickly"),
+            email: None,
+            currency: None,
+            tax_rate: None,
+            tax_exempt: None,
+            address: vec!["x".repeat(150); 4],
+            archived: false,
+        };
+        fields.validate("USD").unwrap()
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_and_the_transaction_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::create(&dir.path().join("w.meterdesk")).unwrap();
+        // SQLite's page limit gives the same SQLITE_FULL a full disk gives.
+        let pages: i64 = ws.conn().pragma_query_value(None, "page_count", |r| r.get(0)).unwrap();
+        ws.conn().pragma_update(None, "max_page_count", pages + 2).unwrap();
+        let now = chrono::DateTime::UNIX_EPOCH;
+        let err = ws
+            .write(|tx| {
+                for i in 0..1000 {
+                    crate::customer::insert(tx, &customer(&format!("c{i}")), now)?;
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::DiskFull, "{err}");
+        assert!(err.to_string().contains("nothing was saved"), "{err}");
+        assert_eq!(crate::customer::count(ws.conn()).unwrap(), 0, "no half-written import");
+        ws.conn().pragma_update(None, "max_page_count", 1_000_000).unwrap();
+        ws.write(|tx| crate::customer::insert(tx, &customer("after"), now)).unwrap();
+    }
+
+    #[test]
+    fn a_read_only_workspace_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::create(&dir.path().join("w.meterdesk")).unwrap();
+        ws.conn().pragma_update(None, "query_only", true).unwrap();
+        let err = ws.write(|tx| crate::customer::insert(tx, &customer("a"), chrono::DateTime::UNIX_EPOCH)).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::ReadOnly, "{err}");
+    }
+
     #[test]
     fn a_write_held_by_another_connection_reports_locked() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Button, Group, NumberInput, Select, SimpleGrid, Stack, TextInput, Textarea, Title, Text } from "@mantine/core";
+import { Button, Group, Loader, NumberInput, Select, SimpleGrid, Stack, TextInput, Textarea, Title, Text } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { call, CommandError } from "../api/invoke";
 import type { Settings } from "../api/generated/Settings";
@@ -10,6 +10,8 @@ type FormValues = Omit<Settings, "address" | "tax_id"> & { address: string; tax_
 
 export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   const [reference, setReference] = useState<ReferenceData | null>(null);
+  // The form appears only once the stored settings are in it, so nothing typed is overwritten.
+  const [loaded, setLoaded] = useState(false);
   const form = useForm<FormValues>({
     initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30 },
   });
@@ -20,6 +22,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
       .then((s) => {
         form.setValues({ ...s, address: s.address.join("\n"), tax_id: s.tax_id ?? "" });
         form.resetDirty();
+        setLoaded(true);
       })
       .catch(notifyError);
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -44,6 +47,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
     <Stack maw={760}>
       <Title order={2}>Settings</Title>
       <Text size="sm" c="dimmed">The company that bills: printed on every invoice.</Text>
+      {!loaded ? <Loader size="sm" /> : (
       <form onSubmit={form.onSubmit(save)} data-testid="settings-form">
         <Stack>
           <TextInput label="Company name" required data-testid="settings-company" {...form.getInputProps("company_name")} />
@@ -55,7 +59,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
               {...form.getInputProps("currency")} />
             <Select label="Time zone" description="Billing periods are computed in this zone" searchable allowDeselect={false}
               data={reference?.timezones ?? []} limit={200} {...form.getInputProps("timezone")} />
-            <TextInput label="Invoice prefix" description="Numbers look like INV-2026-00001" {...form.getInputProps("invoice_prefix")} />
+            <TextInput label="Invoice prefix" description="Numbers look like INV-2026-00001" data-testid="settings-prefix" {...form.getInputProps("invoice_prefix")} />
             <NumberInput label="Payment terms (days)" min={0} max={365} allowDecimal={false} {...form.getInputProps("payment_terms_days")} />
           </SimpleGrid>
           <Group justify="flex-end">
@@ -63,6 +67,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
           </Group>
         </Stack>
       </form>
+      )}
     </Stack>
   );
 }
