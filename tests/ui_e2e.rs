@@ -201,7 +201,8 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
     let driver = Driver::start(&home);
     let c = driver.session(&workspace).await;
 
-    click(&c, "[data-testid=nav-settings]").await;
+    // Keyboard navigation: Ctrl+8 opens Settings (U+E009 holds Control).
+    find(&c, "[data-testid=nav-dashboard]").await.send_keys("\u{E009}8\u{E000}").await.unwrap();
     wait_value(&c, "[data-testid=settings-company]", "My company").await;
     replace_text(&c, "[data-testid=settings-company]", "Globex Billing Co").await;
     replace_text(&c, "[data-testid=settings-prefix]", "inv 2026").await;
@@ -220,6 +221,15 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
 
     replace_text(&c, "[data-testid=settings-prefix]", "GBX").await;
     click(&c, "[data-testid=settings-save]").await;
+    wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("Globex Billing Co")).await;
+    c.close().await.unwrap();
+
+    // Another workspace, then back to the first through the recent list.
+    let c = driver.session(&tmp.path().join("other.meterdesk")).await;
+    wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("My company")).await;
+    click(&c, "[data-testid=workspace-menu]").await;
+    let recent = format!("[data-testid=\"recent-{}\"]", workspace.display());
+    click(&c, &recent).await;
     wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("Globex Billing Co")).await;
     c.close().await.unwrap();
 }

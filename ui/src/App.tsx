@@ -102,7 +102,7 @@ export function App() {
               {recent.length > 1 && <Menu.Divider />}
               {recent.length > 1 && <Menu.Label>Recent</Menu.Label>}
               {recent.filter((p) => p !== summary.path).map((p) => (
-                <Menu.Item key={p} leftSection={<IconHistory size={16} />} onClick={() => openRecent(p)}>
+                <Menu.Item key={p} leftSection={<IconHistory size={16} />} onClick={() => openRecent(p)} data-testid={`recent-${p}`}>
                   <Text size="sm" truncate="start">{p}</Text>
                 </Menu.Item>
               ))}

@@ -1,7 +1,8 @@
 //! Customers: the accounts that are billed, keyed by the company's own external id.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -227,25 +228,42 @@ pub fn all(conn: &Connection) -> Result<Vec<Customer>> {
     Ok(rows)
 }
 
+/// Search texts shorter than this scan with LIKE; longer ones use the trigram index.
+const TRIGRAM: usize = 3;
+
 /// A page of customers ordered by name, optionally filtered by a search text
-/// matched against id, name and email (case-insensitive).
+/// matched against id, name and email (case-insensitive substring).
+///
+/// Cost: without a search, the count and the page walk an index (the partial
+/// index of active customers by default), never the table; a search of 3+
+/// characters looks its rows up in the trigram index.
 pub fn page(conn: &Connection, search: &str, include_archived: bool, offset: u32, limit: u32) -> Result<CustomerPage> {
-    let pattern = format!("%{}%", search.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let filter =
-        "(?1 = '%%' OR external_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\')
-                  AND (?2 OR archived_at IS NULL)";
-    let total: u32 = conn.query_row(
-        &format!("SELECT count(*) FROM customers WHERE {filter}"),
-        params![pattern, include_archived],
-        |r| r.get(0),
-    )?;
+    let search = search.trim();
+    let mut filters = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if search.chars().count() >= TRIGRAM {
+        filters.push("id IN (SELECT rowid FROM customers_search WHERE customers_search MATCH ?1)".to_string());
+        args.push(Value::from(format!("\"{}\"", search.replace('"', "\"\""))));
+    } else if !search.is_empty() {
+        let pattern = format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        filters.push(
+            "(external_id LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\')".to_string(),
+        );
+        args.push(Value::from(pattern));
+    }
+    if !include_archived {
+        filters.push("archived_at IS NULL".to_string());
+    }
+    let filter = if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
+    let total: u32 =
+        conn.query_row(&format!("SELECT count(*) FROM customers {filter}"), params_from_iter(&args), |r| r.get(0))?;
+    let (limit_at, offset_at) = (args.len() + 1, args.len() + 2);
     let sql = format!(
-        "SELECT {COLUMNS} FROM customers WHERE {filter} ORDER BY name COLLATE NOCASE, external_id LIMIT ?3 OFFSET ?4"
+        "SELECT {COLUMNS} FROM customers {filter} ORDER BY name COLLATE NOCASE, external_id LIMIT ?{limit_at} OFFSET ?{offset_at}"
     );
+    args.extend([Value::from(limit), Value::from(offset)]);
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(params![pattern, include_archived, limit, offset], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt.query_map(params_from_iter(&args), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(CustomerPage { total, offset, rows })
 }
 
@@ -455,6 +473,14 @@ mod tests {
         assert_eq!(names(page(ws.conn(), "ALPHA.test", false, 0, 100).unwrap()), ["Alpha"]);
         assert_eq!(names(page(ws.conn(), "50%", false, 0, 100).unwrap()), ["bravo_50%"], "% is literal");
         assert_eq!(names(page(ws.conn(), "o_", false, 0, 100).unwrap()), ["bravo_50%"], "_ is literal");
+        assert_eq!(names(page(ws.conn(), "HARL", false, 0, 100).unwrap()), ["charlie"], "trigram substring");
+        assert_eq!(page(ws.conn(), "say \"hi\" OR x", false, 0, 100).unwrap().total, 0, "quotes are literal");
+        assert_eq!(names(page(ws.conn(), "elt", true, 0, 100).unwrap()), ["Delta"], "archived found on request");
+        let mut renamed = fields("c3", "Echo");
+        renamed.email = Some("c@x.test".into());
+        ws.write(|tx| update(tx, &renamed.validate("USD").unwrap(), now())).unwrap();
+        assert_eq!(page(ws.conn(), "charlie", false, 0, 100).unwrap().total, 0, "the old name left the index");
+        assert_eq!(names(page(ws.conn(), "ech", false, 0, 100).unwrap()), ["Echo"]);
         let second = page(ws.conn(), "", false, 1, 1).unwrap();
         assert_eq!((second.total, second.offset), (3, 1));
         assert_eq!(names(second), ["bravo_50%"]);
