@@ -108,17 +108,36 @@ async fn dom_text(c: &Client, css: &str) -> String {
     find(c, css).await.prop("textContent").await.ok().flatten().unwrap_or_default()
 }
 
-/// Waits until the element's text satisfies `ok`, returning it.
-async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+/// Waits until the element's DOM property `prop` satisfies `ok`, returning it.
+async fn wait_prop(c: &Client, css: &str, prop: &str, ok: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
-        let text = dom_text(c, css).await;
-        if ok(&text) {
-            return text;
+        let value = find(c, css).await.prop(prop).await.ok().flatten().unwrap_or_default();
+        if ok(&value) {
+            return value;
         }
-        assert!(Instant::now() < deadline, "{css} still reads {text:?}");
+        assert!(Instant::now() < deadline, "{css} still has {prop} {value:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until the element's text satisfies `ok`, returning it.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    wait_prop(c, css, "textContent", ok).await
+}
+
+/// Waits until an input holds `value` (e.g. once a form has loaded).
+async fn wait_value(c: &Client, css: &str, value: &str) {
+    wait_prop(c, css, "value", |v| v == value).await;
+}
+
+/// A temporary folder (the app's HOME and the workspaces) and a running driver.
+fn sandbox() -> (tempfile::TempDir, Driver) {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let driver = Driver::start(&home);
+    (tmp, driver)
 }
 
 fn artifacts() -> PathBuf {
@@ -130,11 +149,8 @@ fn artifacts() -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
 async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    let (tmp, driver) = sandbox();
     let workspace = tmp.path().join("e2e.meterdesk");
-    let driver = Driver::start(&home);
 
     // First run: a new, empty workspace.
     let c = driver.session(&workspace).await;
@@ -182,23 +198,11 @@ async fn replace_text(c: &Client, css: &str, text: &str) {
     type_into(c, css, &(erase + text)).await;
 }
 
-/// Waits until an input holds `value` (e.g. once a form has loaded).
-async fn wait_value(c: &Client, css: &str, value: &str) {
-    let deadline = Instant::now() + WAIT;
-    while find(c, css).await.prop("value").await.ok().flatten().as_deref() != Some(value) {
-        assert!(Instant::now() < deadline, "{css} never held {value:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
 async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    let (tmp, driver) = sandbox();
     let workspace = tmp.path().join("settings.meterdesk");
-    let driver = Driver::start(&home);
     let c = driver.session(&workspace).await;
 
     // Keyboard navigation: Ctrl+8 opens Settings (U+E009 holds Control).

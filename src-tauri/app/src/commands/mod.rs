@@ -57,6 +57,11 @@ fn internal(message: &str) -> IpcError {
 
 const PAGE_MAX: u32 = 1000;
 
+/// The file a native dialog returned as a local path; `None` if it was cancelled.
+fn picked_path(picked: Option<tauri_plugin_dialog::FilePath>) -> Reply<Option<PathBuf>> {
+    picked.map(|p| p.into_path().map_err(|e| IpcError::from(Error::Io(e.to_string())))).transpose()
+}
+
 #[tauri::command(async)]
 pub fn workspace_summary(state: State<AppState>) -> Reply<WorkspaceSummary> {
     state.with(|ws| ws.summary())
@@ -81,10 +86,9 @@ pub fn workspace_open_dialog(app: tauri::AppHandle, state: State<AppState>) -> R
         .set_title("Open workspace")
         .add_filter("Meterdesk workspace", &["meterdesk"])
         .blocking_pick_file();
-    match picked.map(|p| p.into_path()) {
+    match picked_path(picked)? {
         None => Ok(None),
-        Some(Ok(path)) => state.switch(Workspace::open(&path)).map(Some),
-        Some(Err(e)) => Err(IpcError::from(Error::Io(e.to_string()))),
+        Some(path) => state.switch(Workspace::open(&path)).map(Some),
     }
 }
 
@@ -98,10 +102,9 @@ pub fn workspace_create_dialog(app: tauri::AppHandle, state: State<AppState>) ->
         .set_file_name("workspace.meterdesk")
         .add_filter("Meterdesk workspace", &["meterdesk"])
         .blocking_save_file();
-    match picked.map(|p| p.into_path()) {
+    match picked_path(picked)? {
         None => Ok(None),
-        Some(Ok(path)) => state.switch(Workspace::create(&path)).map(Some),
-        Some(Err(e)) => Err(IpcError::from(Error::Io(e.to_string()))),
+        Some(path) => state.switch(Workspace::create(&path)).map(Some),
     }
 }
 
@@ -165,11 +168,7 @@ pub fn customer_set_archived(state: State<AppState>, id: String, archived: bool)
 #[tauri::command(async)]
 pub fn customers_import_dialog(app: tauri::AppHandle, state: State<AppState>) -> Reply<Option<ImportReport>> {
     let picked = app.dialog().file().set_title("Import customers").add_filter("CSV", &["csv"]).blocking_pick_file();
-    let path = match picked.map(|p| p.into_path()) {
-        None => return Ok(None),
-        Some(Ok(path)) => path,
-        Some(Err(e)) => return Err(IpcError::from(Error::Io(e.to_string()))),
-    };
+    let Some(path) = picked_path(picked)? else { return Ok(None) };
     state.with(|ws| {
         let file = std::fs::File::open(&path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
         ws.write(|tx| import::customers_csv(tx, std::io::BufReader::new(file), Utc::now())).map(Some)
