@@ -9,7 +9,7 @@ use ts_rs::TS;
 
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
-use crate::settings::{MAX_TEXT_CHARS, address_problems, normalize_address};
+use crate::settings::{MAX_TEXT_CHARS, address_problems, normalize_address, required_text_problem};
 
 pub const MAX_ID_CHARS: usize = 128;
 
@@ -82,20 +82,14 @@ impl CustomerFields {
     pub fn validate(&self, default_currency: &str) -> std::result::Result<ValidCustomer, Vec<Problem>> {
         let mut problems = Vec::new();
         let id = self.id.trim();
-        if id.is_empty() {
-            problems.push(Problem::new("id", "the customer id is required"));
-        } else if id.chars().count() > MAX_ID_CHARS {
-            problems.push(Problem::new("id", format!("at most {MAX_ID_CHARS} characters")));
+        if let Some(problem) = required_text_problem("id", "the customer id", id, MAX_ID_CHARS) {
+            problems.push(problem);
         } else if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.:@/+".contains(*c))) {
             problems
                 .push(Problem::new("id", format!("\"{id}\" contains {bad:?}; use letters, digits and _ - . : @ / +")));
         }
         let name = self.name.trim();
-        if name.is_empty() {
-            problems.push(Problem::new("name", "the customer name is required"));
-        } else if name.chars().count() > MAX_TEXT_CHARS {
-            problems.push(Problem::new("name", format!("at most {MAX_TEXT_CHARS} characters")));
-        }
+        problems.extend(required_text_problem("name", "the customer name", name, MAX_TEXT_CHARS));
         let email = self.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
         if let Some(email) = email
             && !looks_like_email(email)

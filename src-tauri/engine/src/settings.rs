@@ -42,12 +42,7 @@ impl Settings {
     /// Every problem with these settings, keyed by field name.
     pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let name = self.company_name.trim();
-        if name.is_empty() {
-            problems.push(Problem::new("company_name", "the company name is required"));
-        } else if name.chars().count() > MAX_TEXT_CHARS {
-            problems.push(Problem::new("company_name", format!("at most {MAX_TEXT_CHARS} characters")));
-        }
+        problems.extend(required_text_problem("company_name", "the company name", &self.company_name, MAX_TEXT_CHARS));
         problems.extend(address_problems(&self.address, "address"));
         if let Some(tax_id) = &self.tax_id
             && tax_id.chars().count() > 64
@@ -80,6 +75,18 @@ impl Settings {
         self.address = normalize_address(self.address);
         self.tax_id = self.tax_id.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
         self
+    }
+}
+
+/// The problem with a required free-text field, if any: empty (after trimming) or too long.
+pub fn required_text_problem(field: &str, what: &str, value: &str, max_chars: usize) -> Option<Problem> {
+    let value = value.trim();
+    if value.is_empty() {
+        Some(Problem::new(field, format!("{what} is required")))
+    } else if value.chars().count() > max_chars {
+        Some(Problem::new(field, format!("at most {max_chars} characters")))
+    } else {
+        None
     }
 }
 
