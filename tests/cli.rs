@@ -61,6 +61,13 @@ fn catalog() -> Value {
               "tax_rate": "0.20", "address": ["1 Main St", "Springfield"] },
             { "id": "initech", "name": "Initech GmbH", "currency": "EUR", "tax_exempt": "Reverse charge" },
             { "id": "umbrella", "name": "Umbrella", "currency": "JPY", "tax_rate": "0.10", "archived": true }
+        ],
+        "meters": [
+            { "code": "api_calls", "name": "API calls", "aggregation": "count" },
+            { "code": "eu_calls", "name": "EU API calls", "aggregation": "count",
+              "event": "api_calls", "filters": { "region": "eu" } },
+            { "code": "tokens", "name": "LLM tokens", "unit": "token",
+              "aggregation": "sum", "property": "tokens", "group_by": "model" }
         ]
     })
 }
@@ -71,7 +78,7 @@ fn apply_then_export_gives_the_catalog_back() {
     let file = sb.write("catalog.json", &catalog().to_string());
     let (code, out) = sb.json(&["apply", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out, json!({ "created": 3, "updated": 1, "unchanged": 0 }));
+    assert_eq!(out, json!({ "created": 6, "updated": 1, "unchanged": 0 }));
 
     let (code, exported) = sb.json(&["export", "catalog"]);
     assert_eq!(code, 0);
@@ -80,7 +87,7 @@ fn apply_then_export_gives_the_catalog_back() {
     // Applying the export again changes nothing.
     let again = sb.write("again.json", &exported.to_string());
     let (_, out) = sb.json(&["apply", again.to_str().unwrap()]);
-    assert_eq!(out, json!({ "created": 0, "updated": 0, "unchanged": 4 }));
+    assert_eq!(out, json!({ "created": 0, "updated": 0, "unchanged": 7 }));
 
     // Human export without --json is the same catalog, pretty-printed.
     let human = sb.run(&["--workspace", "ws.meterdesk", "export", "catalog"]);
@@ -100,6 +107,11 @@ fn a_malformed_catalog_names_the_json_path_and_changes_nothing() {
         (r#"{"customers": [{"id": "x", "name": "X"}, {"id": "x", "name": "Y"}]}"#, "$.customers[1].id", "duplicate"),
         (r#"{"workspace": {"timezone": "Moon/Base"}}"#, "$.workspace.timezone", "IANA"),
         (r#"{"workspace": {"name": "A"}, "plans": [{"code": "pro"}]}"#, "$.plans", "not supported"),
+        (
+            r#"{"meters": [{"code": "t", "name": "T", "aggregation": "sum"}]}"#,
+            "$.meters[0].property",
+            "needs the property",
+        ),
         (r#"{"customers": [ {"id": "x""#, "$.customers[0]", "EOF"),
     ] {
         let file = sb.write("bad.json", text);

@@ -237,3 +237,30 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
     wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("Globex Billing Co")).await;
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn the_demo_workspace_shows_its_customers_and_meters() {
+    let (tmp, driver) = sandbox();
+    let workspace = tmp.path().join("demo.meterdesk");
+    let built = Command::new(env!("CARGO_BIN_EXE_meterdesk")).arg("demo").arg(&workspace).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let c = driver.session(&workspace).await;
+
+    wait_text(&c, "[data-testid=stat-active-customers]", |t| t == "49").await;
+    click(&c, "[data-testid=nav-customers]").await;
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "49 customers").await;
+    let row = dom_text(&c, "[data-testid=customer-row-aperture-analytics]").await;
+    assert!(row.contains("Aperture Analytics") && row.contains("EUR"), "row reads {row:?}");
+    std::fs::write(artifacts().join("demo-customers.png"), c.screenshot().await.unwrap()).unwrap();
+    type_into(&c, "[data-testid=customer-search]", "wonka").await;
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "2 customers").await;
+
+    click(&c, "[data-testid=nav-meters]").await;
+    let tokens = wait_text(&c, "[data-testid=meter-row-input_tokens]", |t| !t.is_empty()).await;
+    assert!(tokens.contains("sum of tokens") && tokens.contains("model"), "row reads {tokens:?}");
+    let seats = dom_text(&c, "[data-testid=meter-row-active_seats]").await;
+    assert!(seats.contains("unique count of user_id"), "row reads {seats:?}");
+    std::fs::write(artifacts().join("demo-meters.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}

@@ -17,6 +17,7 @@ const COMMANDS: &[&str] = &[
     "customer_update",
     "customer_set_archived",
     "customers_import_dialog",
+    "meters_list",
 ];
 
 fn main() {

@@ -13,6 +13,7 @@ import { DashboardPage } from "./pages/DashboardPage";
 import { CustomersPage } from "./pages/CustomersPage";
 import { SettingsPage } from "./pages/SettingsPage";
 import { ComingPage } from "./pages/ComingPage";
+import { MetersPage } from "./pages/MetersPage";
 import { NoWorkspacePage } from "./pages/NoWorkspacePage";
 
 export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
@@ -132,7 +133,7 @@ export function App() {
           {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} />}
           {page === "customers" && <CustomersPage onChanged={refresh} />}
           {page === "settings" && <SettingsPage onSaved={refresh} />}
-          {page === "meters" && <ComingPage title="Meters" issue={3} what="Define meters (count, sum, max, unique count, latest) over imported usage events, with filters and group-by." />}
+          {page === "meters" && <MetersPage />}
           {page === "usage" && <ComingPage title="Usage" issue={3} what="Import usage events (CSV, NDJSON, CloudEvents), explore them and chart usage per meter and customer." />}
           {page === "plans" && <ComingPage title="Plans" issue={4} what="Edit plans visually: fees, per-unit, graduated, volume and package prices, commitments; preview bills." />}
           {page === "invoices" && <ComingPage title="Invoices" issue={5} what="Finalize numbered, immutable invoices; void and credit notes; PDF and CSV exports." />}

@@ -77,6 +77,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::customer_update,
             commands::customer_set_archived,
             commands::customers_import_dialog,
+            commands::meters_list,
         ])
         .run(tauri::generate_context!());
     match result {

@@ -49,7 +49,7 @@ impl ReferenceData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meterdesk_engine::{catalog, customer, import, settings, workspace};
+    use meterdesk_engine::{catalog, customer, import, meter, settings, workspace};
     use std::path::PathBuf;
 
     fn generated_dir() -> PathBuf {
@@ -79,6 +79,9 @@ mod tests {
             import::ImportReport,
             import::RowError,
             catalog::ApplyReport,
+            meter::Aggregation,
+            meter::MeterFields,
+            meter::Meter,
             workspace::WorkspaceSummary,
             CurrencyInfo,
             ReferenceData,

@@ -1,6 +1,6 @@
 //! The catalog file: the workspace's pricing-as-code, applied whole or not at all.
 //!
-//! So far it carries the workspace settings and customers; meters, plans,
+//! So far it carries the workspace settings, customers and meters; plans,
 //! subscriptions and wallets join as they land, and until then a catalog that
 //! fills those sections is refused rather than half-applied.
 
@@ -12,6 +12,7 @@ use ts_rs::TS;
 
 use crate::customer::{self, CustomerFields};
 use crate::error::{Error, Problem, Result};
+use crate::meter::{self, MeterFields};
 use crate::money::Currency;
 use crate::settings::{self, Settings};
 
@@ -23,8 +24,8 @@ pub struct Catalog {
     pub workspace: Option<CatalogWorkspace>,
     #[serde(default)]
     pub customers: Vec<CustomerFields>,
-    #[serde(default, skip_serializing)]
-    pub meters: Option<serde_json::Value>,
+    #[serde(default)]
+    pub meters: Vec<MeterFields>,
     #[serde(default, skip_serializing)]
     pub plans: Option<serde_json::Value>,
     #[serde(default, skip_serializing)]
@@ -114,12 +115,9 @@ pub fn parse(text: &str) -> Result<Catalog> {
 /// is listed by JSON path.
 pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) -> Result<ApplyReport> {
     let mut problems = Vec::new();
-    for (section, value) in [
-        ("meters", &catalog.meters),
-        ("plans", &catalog.plans),
-        ("subscriptions", &catalog.subscriptions),
-        ("wallets", &catalog.wallets),
-    ] {
+    for (section, value) in
+        [("plans", &catalog.plans), ("subscriptions", &catalog.subscriptions), ("wallets", &catalog.wallets)]
+    {
         let filled = value.as_ref().is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty)));
         if filled {
             problems.push(Problem::new(
@@ -158,6 +156,24 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
             }
         }
     }
+    let mut meters = Vec::with_capacity(catalog.meters.len());
+    let mut first_meter: HashMap<String, usize> = HashMap::new();
+    for (i, fields) in catalog.meters.iter().enumerate() {
+        match fields.validate() {
+            Ok(m) => {
+                if let Some(j) = first_meter.insert(m.code.clone(), i) {
+                    problems.push(Problem::new(
+                        format!("$.meters[{i}].code"),
+                        format!("duplicate code \"{}\" (also at $.meters[{j}])", m.code),
+                    ));
+                }
+                meters.push(m);
+            }
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|p| Problem::new(format!("$.meters[{i}].{}", p.path), p.message)))
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -173,6 +189,14 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
             report.created += 1;
         }
     }
+    for m in &meters {
+        if meter::get(conn, &m.code)?.is_some() {
+            count(meter::update(conn, m, now)?);
+        } else {
+            meter::insert(conn, m, now)?;
+            report.created += 1;
+        }
+    }
     Ok(report)
 }
 
@@ -181,6 +205,7 @@ pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
     Ok(Catalog {
         workspace: Some(CatalogWorkspace::from_settings(settings::get(conn)?)),
         customers: customer::all(conn)?.into_iter().map(|c| c.fields).collect(),
+        meters: meter::all(conn)?.into_iter().map(|m| m.fields).collect(),
         ..Catalog::default()
     })
 }
@@ -274,18 +299,20 @@ mod tests {
             { "id": "bad id", "name": "" },
             { "id": "globex", "name": "Globex again", "tax_rate": "15" }
           ],
-          "meters": [ { "code": "tokens" } ]
+          "meters": [ { "code": "tokens", "name": "Tokens", "aggregation": "sum" } ],
+          "plans": [ { "code": "pro" } ]
         }"#;
         let err = apply_text(&mut ws, text).unwrap_err();
         assert_eq!(
             paths(err),
             [
-                "$.meters",
+                "$.plans",
                 "$.workspace.currency",
                 "$.workspace.timezone",
                 "$.customers[1].id",
                 "$.customers[1].name",
                 "$.customers[2].tax_rate",
+                "$.meters[0].property",
             ]
         );
         let bad_dup = r#"{ "customers": [ { "id": "a", "name": "A" }, { "id": "a", "name": "B" } ] }"#;
@@ -294,6 +321,49 @@ mod tests {
         assert!(err.problems()[0].message.contains("also at $.customers[0]"));
         assert_eq!(customer::count(ws.conn()).unwrap(), 0);
         assert_eq!(settings::get(ws.conn()).unwrap(), Settings::default(), "settings untouched");
+    }
+
+    /// The meters of INTERFACES.md's example catalog.
+    const METERS: &str = r#"{ "meters": [
+        { "code": "tokens", "name": "LLM tokens", "unit": "token",
+          "aggregation": "sum", "property": "tokens", "group_by": "model" },
+        { "code": "api_calls", "name": "API calls", "aggregation": "count" },
+        { "code": "storage_gb", "name": "Storage", "unit": "GB",
+          "aggregation": "max", "property": "gb" },
+        { "code": "seats", "name": "Active seats",
+          "aggregation": "unique_count", "property": "user_id" },
+        { "code": "eu_calls", "name": "EU API calls", "aggregation": "count",
+          "event": "api_calls", "filters": { "region": "eu" } }
+    ] }"#;
+
+    #[test]
+    fn the_interface_examples_meters_apply_and_export_back() {
+        let mut ws = Workspace::in_memory().unwrap();
+        assert_eq!(apply_text(&mut ws, METERS).unwrap(), ApplyReport { created: 5, updated: 0, unchanged: 1 });
+        let exported = export(ws.conn()).unwrap();
+        let mut given = parse(METERS).unwrap().meters;
+        given.sort_by(|a, b| a.code.cmp(&b.code));
+        assert_eq!(exported.meters, given);
+        let eu = exported.meters.iter().find(|m| m.code == "eu_calls").unwrap();
+        assert_eq!(eu.event.as_deref(), Some("api_calls"));
+        assert_eq!(apply_text(&mut ws, METERS).unwrap().unchanged, 6);
+        let renamed = METERS.replace("\"Storage\"", "\"Storage (peak)\"");
+        assert_eq!(apply_text(&mut ws, &renamed).unwrap(), ApplyReport { created: 0, updated: 1, unchanged: 5 });
+    }
+
+    #[test]
+    fn meter_problems_name_their_json_path() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let typo = r#"{ "meters": [ { "code": "t", "name": "T", "aggregation": "total" } ] }"#;
+        let err = apply_text(&mut ws, typo).unwrap_err();
+        assert_eq!(paths(Error::Invalid(err.problems().to_vec())), ["$.meters[0].aggregation"]);
+        assert!(err.to_string().contains("unknown variant `total`"), "{err}");
+        let dup = r#"{ "meters": [ { "code": "t", "name": "T", "aggregation": "count" },
+                                   { "code": "t", "name": "U", "aggregation": "count" },
+                                   { "code": "u", "name": "U", "aggregation": "count", "filters": { "region": "" } } ] }"#;
+        let err = apply_text(&mut ws, dup).unwrap_err();
+        assert_eq!(paths(err), ["$.meters[1].code", "$.meters[2].filters.region"]);
+        assert!(meter::all(ws.conn()).unwrap().is_empty());
     }
 
     #[test]

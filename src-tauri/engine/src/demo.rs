@@ -1,4 +1,4 @@
-//! The demo workspace: a small AI company with customers, so a newcomer sees a
+//! The demo workspace: a small AI company with customers and meters, so a newcomer sees a
 //! live console at once. Deterministic: the same call builds the same workspace.
 
 use chrono::{DateTime, Utc};
@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::catalog::{self, ApplyReport, Catalog, CatalogWorkspace};
 use crate::customer::CustomerFields;
 use crate::error::Result;
+use crate::meter::{Aggregation, MeterFields};
 use crate::money::Dec;
 
 const BRANDS: &[&str] = &[
@@ -46,7 +47,7 @@ const CITIES: &[(&str, &str, &str)] = &[
     ("New York, NY 10001", "United States", "USD"),
 ];
 
-/// The demo catalog: company settings and 50 customers.
+/// The demo catalog: company settings, 50 customers and 6 meters.
 pub fn catalog() -> Catalog {
     let workspace = CatalogWorkspace {
         name: Some("Acme AI".into()),
@@ -83,7 +84,31 @@ pub fn catalog() -> Catalog {
             });
         }
     }
-    Catalog { workspace: Some(workspace), customers, ..Catalog::default() }
+    Catalog { workspace: Some(workspace), customers, meters: meters(), ..Catalog::default() }
+}
+
+/// An AI company's meters: tokens in and out by model, API calls, resolved
+/// conversations (an outcome), peak storage and active seats.
+fn meters() -> Vec<MeterFields> {
+    let meter =
+        |code: &str, name: &str, unit: &str, aggregation, property: Option<&str>, group_by: Option<&str>| MeterFields {
+            code: code.into(),
+            name: name.into(),
+            unit: Some(unit.into()),
+            event: None,
+            aggregation,
+            property: property.map(str::to_string),
+            filters: Default::default(),
+            group_by: group_by.map(str::to_string),
+        };
+    vec![
+        meter("input_tokens", "Input tokens", "token", Aggregation::Sum, Some("tokens"), Some("model")),
+        meter("output_tokens", "Output tokens", "token", Aggregation::Sum, Some("tokens"), Some("model")),
+        meter("api_calls", "API calls", "call", Aggregation::Count, None, None),
+        meter("resolved_conversations", "Resolved conversations", "conversation", Aggregation::Count, None, None),
+        meter("storage_gb", "Storage", "GB", Aggregation::Max, Some("gb"), None),
+        meter("active_seats", "Active seats", "seat", Aggregation::UniqueCount, Some("user_id"), None),
+    ]
 }
 
 /// Fills a (new) workspace with the demo data, in the caller's transaction.
@@ -102,7 +127,8 @@ mod tests {
         let mut ws = Workspace::in_memory().unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let report = ws.write(|tx| build(tx, now)).unwrap();
-        assert_eq!(report.created, 50);
+        assert_eq!(report.created, 56, "50 customers and 6 meters");
+        assert_eq!(crate::meter::all(ws.conn()).unwrap().len(), 6);
         assert_eq!(customer::count(ws.conn()).unwrap(), 50);
         assert_eq!(settings::get(ws.conn()).unwrap().company_name, "Acme AI");
         let page = customer::page(ws.conn(), "", false, 0, 100).unwrap();

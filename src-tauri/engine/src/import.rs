@@ -50,6 +50,7 @@ const CUSTOMER_COLUMNS: &[&str] = &["id", "name", "email", "currency", "tax_rate
 /// a duplicate (no-op); with other details, the row is rejected. Valid rows are
 /// kept, in one transaction.
 pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTime<Utc>) -> Result<ImportReport> {
+    let (input, lines) = LineIndex::wrap(input);
     let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(input);
     let header =
         reader.byte_headers().map_err(|e| Error::invalid("line 1", format!("cannot read the header: {e}")))?.clone();
@@ -88,19 +89,17 @@ pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTim
     let default_currency = settings::get(conn)?.currency;
     let mut report = ImportReport::default();
     let mut record = csv::ByteRecord::new();
-    let mut lines = PhysicalLines::default();
     loop {
-        let line = lines.of(reader.position().line());
+        let before = reader.position().byte();
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                report.reject(line, "(row)", format!("unreadable CSV: {e}"));
+                report.reject(lines.line_at(before), "(row)", format!("unreadable CSV: {e}"));
                 continue;
             }
         }
-        let line = lines.of(record.position().map(|p| p.line()).unwrap_or(line));
-        lines.after(&record);
+        let line = lines.line_at(record.position().map_or(before, |p| p.byte()));
         if record.len() != header.len() {
             report.reject(line, "(row)", format!("expected {} fields, found {}", header.len(), record.len()));
             continue;
@@ -130,20 +129,57 @@ pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTim
     Ok(report)
 }
 
-/// Maps the csv reader's line numbers, which skip newlines inside quoted cells,
-/// to the lines a person sees in an editor.
-#[derive(Default)]
-struct PhysicalLines {
-    embedded_newlines: u64,
+/// Where each line of a streamed file starts, for naming the line a person sees
+/// in an editor. (The csv crate's own line numbers are one short after a CRLF.)
+/// Memory stays bounded: only newlines read ahead of the current record are kept.
+pub(crate) struct LineIndex {
+    state: std::rc::Rc<std::cell::RefCell<LineState>>,
 }
 
-impl PhysicalLines {
-    fn of(&self, csv_line: u64) -> u64 {
-        csv_line + self.embedded_newlines
+#[derive(Default)]
+struct LineState {
+    /// Bytes read so far from the file.
+    read: u64,
+    /// Offsets of newlines read but not yet passed by `line_at`.
+    pending: std::collections::VecDeque<u64>,
+    /// Newlines already passed.
+    passed: u64,
+}
+
+/// The reading side of a [`LineIndex`]: passes bytes through, noting newlines.
+pub(crate) struct LineIndexed<R> {
+    inner: R,
+    state: std::rc::Rc<std::cell::RefCell<LineState>>,
+}
+
+impl LineIndex {
+    pub(crate) fn wrap<R: Read>(inner: R) -> (LineIndexed<R>, LineIndex) {
+        let state = std::rc::Rc::new(std::cell::RefCell::new(LineState::default()));
+        (LineIndexed { inner, state: state.clone() }, LineIndex { state })
     }
 
-    fn after(&mut self, record: &csv::ByteRecord) {
-        self.embedded_newlines += record.iter().map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64).sum::<u64>();
+    /// The 1-based line of the record the csv reader places at byte `offset`
+    /// (it points at the `\n` of a CRLF, hence "at or before"). Offsets must not decrease.
+    pub(crate) fn line_at(&self, offset: u64) -> u64 {
+        let mut state = self.state.borrow_mut();
+        while state.pending.front().is_some_and(|&nl| nl <= offset) {
+            state.pending.pop_front();
+            state.passed += 1;
+        }
+        state.passed + 1
+    }
+}
+
+impl<R: Read> Read for LineIndexed<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        let mut state = self.state.borrow_mut();
+        let start = state.read;
+        for (i, _) in out[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            state.pending.push_back(start + i as u64);
+        }
+        state.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -244,6 +280,26 @@ mod tests {
             let err = import(&mut ws, csv.as_bytes()).unwrap_err();
             assert!(err.to_string().contains(needle), "{csv:?}: {err}");
             assert_eq!(customer::count(ws.conn()).unwrap(), 0);
+        }
+    }
+
+    #[test]
+    fn line_numbers_are_right_in_lf_and_crlf_files_with_newlines_inside_quotes() {
+        for ending in ["\n", "\r\n"] {
+            let mut ws = Workspace::in_memory().unwrap();
+            let csv = [
+                "id,name,address",
+                "a,A,\"1 Main St\nSpringfield\"",
+                "b,B,",
+                ",No id,",
+                "c,C,\"x\ny\nz\"",
+                ",No id either,",
+            ]
+            .join(ending)
+                + ending;
+            let report = import(&mut ws, csv.as_bytes()).unwrap();
+            let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+            assert_eq!(lines, [5, 9], "ending {ending:?}");
         }
     }
 

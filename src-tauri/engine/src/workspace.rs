@@ -16,7 +16,10 @@ pub const APPLICATION_ID: i32 = 0x4D54_444B;
 
 /// Migrations in order; migration N (1-based) brings the schema to version N.
 /// Architecture invariant: a migration file is never edited after it lands.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../../migrations/0001_init.sql")),
+    ("0002_meters", include_str!("../../../migrations/0002_meters.sql")),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -239,6 +242,25 @@ mod tests {
         let name: String =
             ws.conn().query_row("SELECT company_name FROM workspace_settings", [], |r| r.get(0)).unwrap();
         assert_eq!(name, "Kept");
+    }
+
+    #[test]
+    fn an_older_workspace_is_upgraded_in_place_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.meterdesk");
+        {
+            // A workspace as the first schema version wrote it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            crate::settings::insert_defaults(&conn).unwrap();
+            conn.execute("UPDATE workspace_settings SET company_name = 'Old Co'", []).unwrap();
+        }
+        let ws = Workspace::open(&path).unwrap();
+        assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(crate::settings::get(ws.conn()).unwrap().company_name, "Old Co");
+        assert!(crate::meter::all(ws.conn()).unwrap().is_empty(), "the meters table exists");
     }
 
     #[test]

@@ -6,6 +6,7 @@ import type { CustomerPage } from "./generated/CustomerPage";
 import type { ErrorCode } from "./generated/ErrorCode";
 import type { ImportReport } from "./generated/ImportReport";
 import type { IpcError } from "./generated/IpcError";
+import type { Meter } from "./generated/Meter";
 import type { Problem } from "./generated/Problem";
 import type { ReferenceData } from "./generated/ReferenceData";
 import type { Settings } from "./generated/Settings";
@@ -30,6 +31,7 @@ interface Commands {
   customer_update: [{ fields: CustomerFields }, Customer];
   customer_set_archived: [{ id: string; archived: boolean }, Customer];
   customers_import_dialog: [NoArgs, ImportReport | null];
+  meters_list: [NoArgs, Meter[]];
 }
 
 /** A command's failure: branch on `code`, never on `message`. */

@@ -174,10 +174,10 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 }
             }
             let mut ws = Workspace::create(&path)?;
-            let report = ws.write(|tx| demo::build(tx, now))?;
-            let full = std::path::absolute(&path).unwrap_or(path);
-            let human = format!("built the demo workspace at {} ({} customers)", full.display(), report.created);
-            Outcome::ok(json!({ "path": full.display().to_string() }), human)
+            ws.write(|tx| demo::build(tx, now))?;
+            let summary = ws.summary()?;
+            let human = format!("built the demo workspace at {} ({} customers)", summary.path, summary.customers);
+            Outcome::ok(json!({ "path": summary.path }), human)
         }
         Command::Customers { action: CustomersAction::Import { file } } => {
             let bytes = read_file(&file)?;

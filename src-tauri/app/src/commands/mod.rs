@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use chrono::Utc;
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::import::{self, ImportReport};
+use meterdesk_engine::meter::{self, Meter};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::workspace::WorkspaceSummary;
 use meterdesk_engine::{Error, Workspace};
@@ -173,4 +174,9 @@ pub fn customers_import_dialog(app: tauri::AppHandle, state: State<AppState>) ->
         let file = std::fs::File::open(&path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
         ws.write(|tx| import::customers_csv(tx, std::io::BufReader::new(file), Utc::now())).map(Some)
     })
+}
+
+#[tauri::command(async)]
+pub fn meters_list(state: State<AppState>) -> Reply<Vec<Meter>> {
+    state.with(|ws| meter::all(ws.conn()))
 }

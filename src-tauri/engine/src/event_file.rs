@@ -1,0 +1,741 @@
+//! Reading usage events from files: CSV, NDJSON and CloudEvents 1.0 (structured
+//! JSON), streamed row by row into one normalized form. Each row becomes either
+//! a [`FileEvent`] or a [`RowError`] naming its line, field and reason; nothing
+//! here knows the workspace (unknown customers and meters are checked later).
+
+use std::io::{BufRead, Read};
+use std::ops::ControlFlow;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::import::{LineIndex, RowError};
+
+pub const MAX_ID_CHARS: usize = 256;
+pub const MAX_CUSTOMER_CHARS: usize = 128;
+pub const MAX_TYPE_CHARS: usize = 64;
+pub const MAX_PROPERTY_KEY_CHARS: usize = 64;
+pub const MAX_PROPERTY_VALUE_CHARS: usize = 4096;
+/// A line longer than this is refused rather than read into memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The three event file formats of INTERFACES.md §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Ndjson,
+    CloudEvents,
+}
+
+impl Format {
+    /// The format a file name implies: `.csv`, `.ndjson`/`.jsonl`, `.json` (CloudEvents).
+    pub fn from_file_name(name: &str) -> Option<Format> {
+        let lower = name.to_ascii_lowercase();
+        let ext = lower.rsplit_once('.').map(|(_, e)| e)?;
+        match ext {
+            "csv" => Some(Format::Csv),
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "json" => Some(Format::CloudEvents),
+            _ => None,
+        }
+    }
+
+    pub fn parse(name: &str) -> std::result::Result<Format, String> {
+        match name {
+            "csv" => Ok(Format::Csv),
+            "ndjson" => Ok(Format::Ndjson),
+            "cloudevents" => Ok(Format::CloudEvents),
+            other => Err(format!("unknown format \"{other}\" (csv, ndjson or cloudevents)")),
+        }
+    }
+}
+
+/// One event as a file states it, validated for shape but not yet against the workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileEvent {
+    /// 1-based line where the event starts (for a JSON array: where it ends).
+    pub line: u64,
+    pub id: String,
+    pub customer: String,
+    pub event_type: String,
+    pub timestamp: DateTime<Utc>,
+    pub properties: Map<String, Value>,
+    /// CloudEvents `source`, kept as given.
+    pub source: Option<String>,
+}
+
+/// Column names of a CSV event file; every other column is a property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvColumns {
+    pub id: String,
+    pub customer: String,
+    pub event_type: String,
+    pub timestamp: String,
+}
+
+impl Default for CsvColumns {
+    fn default() -> Self {
+        CsvColumns {
+            id: "id".into(),
+            customer: "customer".into(),
+            event_type: "type".into(),
+            timestamp: "timestamp".into(),
+        }
+    }
+}
+
+type Row = std::result::Result<FileEvent, RowError>;
+
+fn row_error(line: u64, field: &str, reason: impl Into<String>) -> RowError {
+    RowError { line, field: field.to_string(), reason: reason.into() }
+}
+
+/// Reads every event of `input` in `format`, calling `sink` for each row in file
+/// order; `sink` may stop the read early by returning `Break`. A file whose
+/// structure is unusable (no header, not JSON at all) is an error.
+pub fn read(
+    format: Format,
+    columns: &CsvColumns,
+    input: impl BufRead,
+    sink: &mut dyn FnMut(Row) -> ControlFlow<()>,
+) -> Result<()> {
+    match format {
+        Format::Csv => read_csv(columns, input, sink),
+        Format::Ndjson => read_lines(input, 1, false, sink, ndjson_event),
+        Format::CloudEvents => read_cloudevents(input, sink),
+    }
+}
+
+/// Parses a timestamp: RFC 3339 with an offset, or unix seconds or milliseconds
+/// (an integer of 11 digits or more is milliseconds).
+pub fn parse_timestamp(value: &Value) -> std::result::Result<DateTime<Utc>, String> {
+    let from_integer = |n: i64| {
+        let ms = if n.unsigned_abs() < 100_000_000_000 { n.checked_mul(1000) } else { Some(n) };
+        ms.and_then(DateTime::from_timestamp_millis).ok_or_else(|| format!("{n} is out of range"))
+    };
+    let t = match value {
+        Value::String(s) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                from_integer(s.parse::<i64>().map_err(|_| format!("{s} is out of range"))?)?
+            } else {
+                DateTime::parse_from_rfc3339(s)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| format!("\"{s}\" is not RFC 3339 with an offset (2026-10-31T23:30:00-04:00) nor unix seconds or milliseconds"))?
+            }
+        }
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => from_integer(i)?,
+            None => return Err(format!("{n} is not a whole number of seconds or milliseconds")),
+        },
+        other => return Err(format!("{other} is not a timestamp")),
+    };
+    let year = t.format("%Y").to_string().parse::<i32>().unwrap_or(0);
+    if !(1970..=9999).contains(&year) {
+        return Err(format!("{} is outside the years 1970–9999", t.to_rfc3339()));
+    }
+    Ok(t)
+}
+
+fn required_text(
+    line: u64,
+    field: &str,
+    value: Option<&Value>,
+    max_chars: usize,
+) -> std::result::Result<String, RowError> {
+    match value {
+        None | Some(Value::Null) => Err(row_error(line, field, "missing")),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(row_error(line, field, "empty")),
+        Some(Value::String(s)) if s.chars().count() > max_chars => {
+            Err(row_error(line, field, format!("longer than {max_chars} characters")))
+        }
+        Some(Value::String(s)) => Ok(s.trim().to_string()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(other) => Err(row_error(line, field, format!("{other} is not text"))),
+    }
+}
+
+fn check_properties(line: u64, properties: &Map<String, Value>) -> std::result::Result<(), RowError> {
+    for (key, value) in properties {
+        if key.is_empty() || key.chars().count() > MAX_PROPERTY_KEY_CHARS {
+            return Err(row_error(
+                line,
+                key,
+                format!("a property name must be 1 to {MAX_PROPERTY_KEY_CHARS} characters"),
+            ));
+        }
+        let too_long = match value {
+            Value::String(s) => s.chars().count() > MAX_PROPERTY_VALUE_CHARS,
+            Value::Array(_) | Value::Object(_) => value.to_string().chars().count() > MAX_PROPERTY_VALUE_CHARS,
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        };
+        if too_long {
+            return Err(row_error(line, key, format!("longer than {MAX_PROPERTY_VALUE_CHARS} characters")));
+        }
+    }
+    Ok(())
+}
+
+/// Builds an event from already-located parts, checking each.
+fn event(
+    line: u64,
+    id: Option<&Value>,
+    customer: Option<&Value>,
+    event_type: Option<&Value>,
+    timestamp: (&str, Option<&Value>),
+    properties: Map<String, Value>,
+    source: Option<String>,
+) -> Row {
+    let id = required_text(line, "id", id, MAX_ID_CHARS)?;
+    let customer = required_text(line, "customer", customer, MAX_CUSTOMER_CHARS)?;
+    let event_type = required_text(line, "type", event_type, MAX_TYPE_CHARS)?;
+    let (ts_field, ts) = timestamp;
+    let timestamp = match ts {
+        None | Some(Value::Null) => return Err(row_error(line, ts_field, "missing")),
+        Some(v) => parse_timestamp(v).map_err(|reason| row_error(line, ts_field, reason))?,
+    };
+    check_properties(line, &properties)?;
+    Ok(FileEvent { line, id, customer, event_type, timestamp, properties, source })
+}
+
+fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut dyn FnMut(Row) -> ControlFlow<()>) -> Result<()> {
+    let (input, lines) = LineIndex::wrap(input);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let header =
+        reader.byte_headers().map_err(|e| Error::invalid("line 1", format!("cannot read the header: {e}")))?.clone();
+    let names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            std::str::from_utf8(h)
+                .map(|t| t.trim_start_matches('\u{feff}').trim().to_string())
+                .map_err(|_| Error::invalid(format!("line 1, column {}", i + 1), "the column name is not UTF-8"))
+        })
+        .collect::<Result<_>>()?;
+    if names.iter().all(String::is_empty) {
+        return Err(Error::invalid(
+            "line 1",
+            "the file is empty: expected a header such as id,customer,type,timestamp",
+        ));
+    }
+    let position = |name: &str| names.iter().position(|n| n == name);
+    let mut located = Vec::new();
+    for name in [&columns.id, &columns.customer, &columns.event_type, &columns.timestamp] {
+        located.push(position(name).ok_or_else(|| {
+            Error::invalid("line 1", format!("the required column \"{name}\" is missing (found: {})", names.join(", ")))
+        })?);
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(Error::invalid(
+                format!("line 1, column {}", i + 1),
+                format!("column \"{name}\" appears twice"),
+            ));
+        }
+    }
+    let [id_at, customer_at, type_at, ts_at] = [located[0], located[1], located[2], located[3]];
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let before = reader.position().byte();
+        let row = match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Err(e) => Err(row_error(lines.line_at(before), "(row)", format!("unreadable CSV: {e}"))),
+            Ok(true) => {
+                let line = lines.line_at(record.position().map_or(before, |p| p.byte()));
+                csv_event(line, &names, &record, [id_at, customer_at, type_at, ts_at])
+            }
+        };
+        if sink(row).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn csv_event(line: u64, names: &[String], record: &csv::ByteRecord, at: [usize; 4]) -> Row {
+    if record.len() != names.len() {
+        return Err(row_error(line, "(row)", format!("expected {} fields, found {}", names.len(), record.len())));
+    }
+    let mut cells = Vec::with_capacity(record.len());
+    for (i, raw) in record.iter().enumerate() {
+        let text = std::str::from_utf8(raw).map_err(|_| row_error(line, &names[i], "not valid UTF-8"))?;
+        cells.push(text);
+    }
+    let cell = |i: usize| Some(Value::String(cells[i].to_string())).filter(|_| !cells[i].is_empty());
+    let mut properties = Map::new();
+    for (i, name) in names.iter().enumerate() {
+        if !at.contains(&i) && !cells[i].is_empty() {
+            properties.insert(name.clone(), Value::String(cells[i].to_string()));
+        }
+    }
+    event(
+        line,
+        cell(at[0]).as_ref(),
+        cell(at[1]).as_ref(),
+        cell(at[2]).as_ref(),
+        (&names[at[3]], cell(at[3]).as_ref()),
+        properties,
+        None,
+    )
+}
+
+/// Reads `input` line by line (bounded in length), skipping blank lines. With
+/// `multiline`, a JSON value that ends on a later line is read on (up to the
+/// same bound) and reported at the line where it starts.
+fn read_lines(
+    mut input: impl BufRead,
+    first_line: u64,
+    multiline: bool,
+    sink: &mut dyn FnMut(Row) -> ControlFlow<()>,
+    parse: fn(u64, Value) -> Row,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    let mut line = first_line - 1;
+    let mut start = line + 1;
+    loop {
+        if buf.is_empty() {
+            start = line + 1;
+        }
+        line += 1;
+        let room = (MAX_LINE_BYTES + 1).saturating_sub(buf.len()) as u64;
+        let n = (&mut input).take(room).read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            if buf.iter().any(|b| !b.is_ascii_whitespace()) {
+                let row = Err(row_error(start, "(row)", "the JSON value is not finished at the end of the file"));
+                let _ = sink(row);
+            }
+            break;
+        }
+        let row = if buf.len() > MAX_LINE_BYTES {
+            // Skip the rest of the over-long value's line before going on.
+            while !buf.ends_with(b"\n") {
+                buf.clear();
+                if (&mut input).take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut buf)? == 0 {
+                    break;
+                }
+            }
+            Err(row_error(start, "(row)", format!("the line is longer than {MAX_LINE_BYTES} bytes")))
+        } else {
+            let text = if start == first_line { buf.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&buf) } else { &buf[..] };
+            if text.iter().all(u8::is_ascii_whitespace) {
+                buf.clear();
+                continue;
+            }
+            match std::str::from_utf8(text) {
+                Err(_) => Err(row_error(start, "(row)", "not valid UTF-8")),
+                Ok(text) => match serde_json::from_str::<Value>(text) {
+                    Err(e) if multiline && e.is_eof() => continue,
+                    Err(e) => Err(row_error(start, "(row)", format!("not JSON: {e}"))),
+                    Ok(value) => parse(start, value),
+                },
+            }
+        };
+        buf.clear();
+        if sink(row).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn take_object(line: u64, value: Value) -> std::result::Result<Map<String, Value>, RowError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(row_error(line, "(row)", format!("expected a JSON object, found {}", kind(&other)))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn properties_of(line: u64, field: &str, value: Option<Value>) -> std::result::Result<Map<String, Value>, RowError> {
+    match value {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(other) => Err(row_error(line, field, format!("expected an object, found {}", kind(&other)))),
+    }
+}
+
+fn ndjson_event(line: u64, value: Value) -> Row {
+    let mut map = take_object(line, value)?;
+    if let Some(unknown) =
+        map.keys().find(|k| !["id", "customer", "type", "timestamp", "properties"].contains(&k.as_str()))
+    {
+        return Err(row_error(line, unknown, "unknown field (expected id, customer, type, timestamp, properties)"));
+    }
+    let properties = properties_of(line, "properties", map.remove("properties"))?;
+    event(
+        line,
+        map.get("id"),
+        map.get("customer"),
+        map.get("type"),
+        ("timestamp", map.get("timestamp")),
+        properties,
+        None,
+    )
+}
+
+fn cloudevent(line: u64, value: Value) -> Row {
+    let mut map = take_object(line, value)?;
+    if let Some(version) = map.get("specversion")
+        && version != "1.0"
+    {
+        return Err(row_error(line, "specversion", format!("{version} is not CloudEvents 1.0")));
+    }
+    let properties = properties_of(line, "data", map.remove("data"))?;
+    let source = match map.get("source") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => return Err(row_error(line, "source", format!("expected a string, found {}", kind(other)))),
+    };
+    event(line, map.get("id"), map.get("subject"), map.get("type"), ("time", map.get("time")), properties, source)
+        .map_err(|mut e| {
+            // Name the CloudEvents attribute the person wrote.
+            if e.field == "customer" {
+                e.field = "subject".into();
+            }
+            e
+        })
+}
+
+/// CloudEvents: one object, an array of them, or one object per line.
+fn read_cloudevents(mut input: impl BufRead, sink: &mut dyn FnMut(Row) -> ControlFlow<()>) -> Result<()> {
+    // Skip a BOM and blank space, counting lines, to tell an array from objects per line.
+    let mut skipped_lines = 0u64;
+    let mut at_start = true;
+    let first = loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Err(Error::invalid("line 1", "the file is empty: expected CloudEvents JSON"));
+        }
+        let bom = if at_start && buf.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
+        at_start = false;
+        let blank = buf[bom..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+        skipped_lines += buf[bom..bom + blank].iter().filter(|&&b| b == b'\n').count() as u64;
+        let first = buf.get(bom + blank).copied();
+        input.consume(bom + blank);
+        if let Some(first) = first {
+            break first;
+        }
+    };
+    if first == b'[' {
+        read_cloudevent_array(input, skipped_lines, sink)
+    } else {
+        read_lines(input, skipped_lines + 1, true, sink, cloudevent)
+    }
+}
+
+/// Streams the elements of a top-level JSON array, one event at a time.
+fn read_cloudevent_array(
+    input: impl BufRead,
+    skipped_lines: u64,
+    sink: &mut dyn FnMut(Row) -> ControlFlow<()>,
+) -> Result<()> {
+    use serde::de::{Deserializer as _, SeqAccess, Visitor};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// Counts the newlines the JSON parser has consumed, to locate each element.
+    struct LineCounter<R> {
+        inner: R,
+        lines: Rc<Cell<u64>>,
+    }
+    impl<R: Read> Read for LineCounter<R> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(out)?;
+            self.lines.set(self.lines.get() + out[..n].iter().filter(|&&b| b == b'\n').count() as u64);
+            Ok(n)
+        }
+    }
+
+    struct Elements<'a> {
+        sink: &'a mut dyn FnMut(Row) -> ControlFlow<()>,
+        lines: Rc<Cell<u64>>,
+        stopped: &'a Cell<bool>,
+    }
+    impl<'de> Visitor<'de> for Elements<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of CloudEvents")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            while let Some(value) = seq.next_element::<Value>()? {
+                if (self.sink)(cloudevent(self.lines.get() + 1, value)).is_break() {
+                    self.stopped.set(true);
+                    return Ok(());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let lines = Rc::new(Cell::new(skipped_lines));
+    let stopped = Cell::new(false);
+    let mut de = serde_json::Deserializer::from_reader(LineCounter { inner: input, lines: lines.clone() });
+    match de.deserialize_seq(Elements { sink, lines, stopped: &stopped }) {
+        // Stopping early leaves the array unfinished; that is not an error.
+        Err(_) if stopped.get() => Ok(()),
+        Err(e) => Err(Error::invalid(format!("line {}", e.line()), format!("the JSON array is broken: {e}"))),
+        Ok(()) => de.end().map_err(|e| Error::invalid(format!("line {}", e.line()), format!("after the array: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Reads `text` and returns (line, id) for events and (line, field) for rejects.
+    fn read_all(format: Format, text: &[u8]) -> Result<(Vec<FileEvent>, Vec<RowError>)> {
+        let (mut events, mut errors) = (Vec::new(), Vec::new());
+        read(format, &CsvColumns::default(), text, &mut |row| {
+            match row {
+                Ok(e) => events.push(e),
+                Err(e) => errors.push(e),
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok((events, errors))
+    }
+
+    fn lines_and_ids(events: &[FileEvent]) -> Vec<(u64, &str)> {
+        events.iter().map(|e| (e.line, e.id.as_str())).collect()
+    }
+
+    fn lines_and_fields(errors: &[RowError]) -> Vec<(u64, &str)> {
+        errors.iter().map(|e| (e.line, e.field.as_str())).collect()
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn timestamps_in_every_accepted_form() {
+        let oct31_local = utc("2026-11-01T03:30:00Z");
+        for (input, expected) in [
+            (json!("2026-11-01T03:30:00Z"), Ok(oct31_local)),
+            (json!("2026-10-31T23:30:00-04:00"), Ok(oct31_local)),
+            (json!(1_793_503_800), Ok(oct31_local)),
+            (json!("1793503800"), Ok(oct31_local)),
+            (json!(1_793_503_800_000_i64), Ok(oct31_local)),
+            (json!("1793503800000"), Ok(oct31_local)),
+            (json!(0), Ok(utc("1970-01-01T00:00:00Z"))),
+            (json!("2026-10-31T23:30:00"), Err("RFC 3339")),
+            (json!("31/10/2026"), Err("RFC 3339")),
+            (json!(""), Err("RFC 3339")),
+            (json!(1.5), Err("whole number")),
+            (json!(-5), Err("1970")),
+            (json!(true), Err("not a timestamp")),
+            (json!("99999999999999999999"), Err("out of range")),
+        ] {
+            match (parse_timestamp(&input), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{input}"),
+                (Err(reason), Err(needle)) => assert!(reason.contains(needle), "{input}: {reason}"),
+                (got, want) => panic!("{input}: got {got:?}, expected {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn csv_rows_become_events_with_properties_from_other_columns() {
+        let text = "\u{feff}id,customer,type,timestamp,model,tokens,note\r\n\
+                    e1,globex,tokens,2026-10-05T12:00:00Z,gpt-4o,1200,\r\n\
+                    e2,globex,tokens,1791201600,gpt-4o-mini,\"3,000\",\"two\nlines\"\r\n\
+                    e3,initech,api_calls,1791201600000,,,\r\n";
+        let (events, errors) = read_all(Format::Csv, text.as_bytes()).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(lines_and_ids(&events), [(2, "e1"), (3, "e2"), (5, "e3")]);
+        assert_eq!(events[0].properties, json!({"model": "gpt-4o", "tokens": "1200"}).as_object().unwrap().clone());
+        assert_eq!(events[1].properties["tokens"], "3,000", "a property is kept as written");
+        assert_eq!(events[1].properties["note"], "two\nlines");
+        assert!(events[2].properties.is_empty(), "empty cells are absent properties");
+        assert_eq!(events[2].timestamp, events[1].timestamp, "seconds and milliseconds agree");
+    }
+
+    #[test]
+    fn bad_csv_rows_are_named_and_the_rest_is_kept() {
+        let mut text = b"id,customer,type,timestamp,tokens\n\
+                         ok1,globex,tokens,2026-10-05T12:00:00Z,1\n\
+                         ,globex,tokens,2026-10-05T12:00:00Z,1\n\
+                         e3,,tokens,2026-10-05T12:00:00Z,1\n\
+                         e4,globex,tokens,yesterday,1\n\
+                         e5,globex,tokens\n\
+                         e6,globex,tokens,2026-10-05T12:00:00Z,"
+            .to_vec();
+        text.extend_from_slice(&[0xff, b'\n']);
+        text.extend_from_slice(format!("{},globex,tokens,2026-10-05T12:00:00Z,1\n", "x".repeat(300)).as_bytes());
+        text.extend_from_slice(b"ok2,globex,tokens,2026-10-05T12:00:00Z,2\n");
+        let (events, errors) = read_all(Format::Csv, &text).unwrap();
+        assert_eq!(lines_and_ids(&events), [(2, "ok1"), (9, "ok2")]);
+        assert_eq!(
+            lines_and_fields(&errors),
+            [(3, "id"), (4, "customer"), (5, "timestamp"), (6, "(row)"), (7, "tokens"), (8, "id")]
+        );
+        assert_eq!(errors[0].reason, "missing");
+        assert!(errors[2].reason.contains("\"yesterday\""), "{}", errors[2].reason);
+        assert!(errors[5].reason.contains("longer than 256"), "{}", errors[5].reason);
+    }
+
+    #[test]
+    fn csv_files_without_the_required_columns_are_refused_whole() {
+        for (text, needle) in [
+            ("", "empty"),
+            ("id,customer,timestamp\ne1,a,2026-10-05T12:00:00Z\n", "\"type\" is missing"),
+            ("id,customer,type,timestamp,id\n", "appears twice"),
+        ] {
+            let err = read_all(Format::Csv, text.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains(needle), "{text:?}: {err}");
+        }
+        let (events, errors) = read_all(Format::Csv, b"id,customer,type,timestamp\n").unwrap();
+        assert!(events.is_empty() && errors.is_empty(), "a header alone is an empty import");
+    }
+
+    #[test]
+    fn csv_column_names_can_be_mapped() {
+        let columns = CsvColumns {
+            id: "event_id".into(),
+            customer: "account".into(),
+            event_type: "kind".into(),
+            timestamp: "at".into(),
+        };
+        let text = "event_id,account,kind,at,gb\nx1,globex,storage_gb,1791201600,12.5\n";
+        let mut got = Vec::new();
+        read(Format::Csv, &columns, text.as_bytes(), &mut |row| {
+            got.push(row.unwrap());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!((got[0].id.as_str(), got[0].customer.as_str()), ("x1", "globex"));
+        assert_eq!(got[0].properties["gb"], "12.5");
+    }
+
+    #[test]
+    fn ndjson_lines_and_their_rejects() {
+        let text = concat!(
+            r#"{"id": "n1", "customer": "globex", "type": "tokens", "timestamp": "2026-10-05T12:00:00Z", "properties": {"tokens": 1200, "model": "gpt-4o"}}"#,
+            "\n\n",
+            r#"{"id": "n2", "customer": "globex", "type": "api_calls", "timestamp": 1791201600}"#,
+            "\n",
+            "not json\n",
+            "[1, 2]\n",
+            r#"{"id": "n5", "customer": "globex", "type": "t", "timestamp": 1791201600, "props": {}}"#,
+            "\n",
+            r#"{"id": "n6", "customer": "globex", "type": "t", "timestamp": 1791201600, "properties": [1]}"#,
+            "\n",
+            r#"{"id": "n7", "customer": "globex", "type": "t"}"#,
+            "\n",
+            r#"{"id": 8, "customer": "globex", "type": "t", "timestamp": 1791201600}"#,
+        );
+        let (events, errors) = read_all(Format::Ndjson, text.as_bytes()).unwrap();
+        assert_eq!(lines_and_ids(&events), [(1, "n1"), (3, "n2"), (9, "8")]);
+        assert_eq!(events[0].properties["tokens"], 1200);
+        assert_eq!(
+            lines_and_fields(&errors),
+            [(4, "(row)"), (5, "(row)"), (6, "props"), (7, "properties"), (8, "timestamp")]
+        );
+        assert!(errors[1].reason.contains("expected a JSON object, found an array"));
+    }
+
+    #[test]
+    fn cloudevents_as_one_object_an_array_or_one_per_line() {
+        let one = r#"{"specversion": "1.0", "id": "c1", "source": "/api", "type": "api_calls",
+                      "subject": "globex", "time": "2026-10-05T12:00:00Z", "data": {"region": "eu"}}"#;
+        let (events, errors) = read_all(Format::CloudEvents, one.as_bytes()).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((events[0].customer.as_str(), events[0].source.as_deref()), ("globex", Some("/api")));
+        assert_eq!(events[0].properties["region"], "eu");
+
+        let array = "\u{feff}\n[\n  {\"id\": \"a1\", \"type\": \"t\", \"subject\": \"globex\", \"time\": 1791201600},\n  \
+                     {\"id\": \"a2\", \"type\": \"t\", \"time\": 1791201600},\n  \
+                     {\"id\": \"a3\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600, \"specversion\": \"0.3\"},\n  \
+                     {\"id\": \"a4\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600, \"data\": 5},\n  \
+                     {\"id\": \"a5\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600}\n]\n";
+        let (events, errors) = read_all(Format::CloudEvents, array.as_bytes()).unwrap();
+        assert_eq!(lines_and_ids(&events), [(3, "a1"), (7, "a5")]);
+        assert_eq!(lines_and_fields(&errors), [(4, "subject"), (5, "specversion"), (6, "data")]);
+
+        let per_line = "{\"id\": \"l1\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1791201600}\n\
+                        {\"id\": \"l2\", \"type\": \"t\", \"subject\": \"g\", \"time\": \"bad\"}\n";
+        let (events, errors) = read_all(Format::CloudEvents, per_line.as_bytes()).unwrap();
+        assert_eq!(lines_and_ids(&events), [(1, "l1")]);
+        assert_eq!(lines_and_fields(&errors), [(2, "time")]);
+    }
+
+    #[test]
+    fn a_broken_cloudevents_array_is_a_file_error_after_the_good_elements() {
+        let text = "[{\"id\": \"a1\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1791201600},\n{\"id\": ";
+        let mut seen = 0;
+        let err = read(Format::CloudEvents, &CsvColumns::default(), text.as_bytes(), &mut |_| {
+            seen += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap_err();
+        assert_eq!(seen, 1, "the good element before the break was delivered");
+        assert!(err.to_string().contains("broken"), "{err}");
+        assert!(read_all(Format::CloudEvents, b"   \n").unwrap_err().to_string().contains("empty"));
+        let unfinished =
+            "{\"id\": \"u0\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1}\n{\"id\": \"u1\",\n \"type\": ";
+        let (events, errors) = read_all(Format::CloudEvents, unfinished.as_bytes()).unwrap();
+        assert_eq!(lines_and_ids(&events), [(1, "u0")]);
+        assert_eq!(lines_and_fields(&errors), [(2, "(row)")]);
+        assert!(errors[0].reason.contains("not finished"), "{}", errors[0].reason);
+    }
+
+    #[test]
+    fn a_reader_can_stop_early() {
+        for (format, text) in [
+            (Format::Csv, "id,customer,type,timestamp\na,g,t,1\nb,g,t,1\nc,g,t,1\n"),
+            (
+                Format::Ndjson,
+                "{\"id\":\"a\",\"customer\":\"g\",\"type\":\"t\",\"timestamp\":1}\n{\"id\":\"b\",\"customer\":\"g\",\"type\":\"t\",\"timestamp\":1}\n",
+            ),
+            (
+                Format::CloudEvents,
+                "[{\"id\":\"a\",\"subject\":\"g\",\"type\":\"t\",\"time\":1},{\"id\":\"b\",\"subject\":\"g\",\"type\":\"t\",\"time\":1}]",
+            ),
+        ] {
+            let mut seen = 0;
+            read(format, &CsvColumns::default(), text.as_bytes(), &mut |_| {
+                seen += 1;
+                ControlFlow::Break(())
+            })
+            .unwrap();
+            assert_eq!(seen, 1, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn an_over_long_ndjson_line_is_rejected_and_reading_goes_on() {
+        let mut text = vec![b'{'; MAX_LINE_BYTES + 10];
+        text.push(b'\n');
+        text.extend_from_slice(b"{\"id\":\"ok\",\"customer\":\"g\",\"type\":\"t\",\"timestamp\":1}\n");
+        let (events, errors) = read_all(Format::Ndjson, &text).unwrap();
+        assert_eq!(lines_and_ids(&events), [(2, "ok")]);
+        assert_eq!(lines_and_fields(&errors), [(1, "(row)")]);
+    }
+
+    #[test]
+    fn formats_are_detected_by_extension() {
+        for (name, format) in [
+            ("usage.csv", Some(Format::Csv)),
+            ("USAGE.CSV", Some(Format::Csv)),
+            ("usage.ndjson", Some(Format::Ndjson)),
+            ("usage.jsonl", Some(Format::Ndjson)),
+            ("events.json", Some(Format::CloudEvents)),
+            ("usage.txt", None),
+            ("usage", None),
+        ] {
+            assert_eq!(Format::from_file_name(name), format, "{name}");
+        }
+    }
+}
