@@ -225,3 +225,115 @@ fn missing_files_and_bad_arguments_are_clear_errors() {
     let out = sb.run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A workspace with two customers and meters for tokens (grouped by model) and API calls.
+fn usage_workspace() -> Sandbox {
+    let sb = Sandbox::new();
+    let catalog = json!({
+        "workspace": { "timezone": "America/New_York" },
+        "customers": [ { "id": "globex", "name": "Globex" }, { "id": "initech", "name": "Initech" } ],
+        "meters": [
+            { "code": "tokens", "name": "Tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
+            { "code": "api_calls", "name": "API calls", "aggregation": "count" }
+        ]
+    });
+    let file = sb.write("catalog.json", &catalog.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    sb
+}
+
+fn october_usage(sb: &Sandbox, meter: &str, customer: &str, group: Option<&str>) -> Value {
+    let mut args = vec![
+        "usage",
+        "--meter",
+        meter,
+        "--customer",
+        customer,
+        "--from",
+        "2026-10-01T00:00:00-04:00",
+        "--to",
+        "2026-11-01T00:00:00-04:00",
+    ];
+    if let Some(g) = group {
+        args.extend(["--group", g]);
+    }
+    let (code, out) = sb.json(&args);
+    assert_eq!(code, 0, "{out}");
+    out
+}
+
+#[test]
+fn import_then_usage_in_each_format() {
+    let sb = usage_workspace();
+    let csv = sb.write(
+        "october.csv",
+        "id,customer,type,timestamp,tokens,model\n\
+         e1,globex,tokens,2026-10-05T12:00:00Z,1200,gpt-4o\n\
+         e2,globex,tokens,2026-11-01T03:30:00Z,300,gpt-4o-mini\n\
+         e3,hooli,tokens,2026-10-05T12:00:00Z,1,gpt-4o\n\
+         e4,globex,tokens,2026-10-05T12:00:00Z,many,gpt-4o\n",
+    );
+    let (code, out) = sb.json(&["import", csv.to_str().unwrap()]);
+    assert_eq!(code, 1, "rejected rows make the exit non-zero");
+    assert_eq!(
+        out,
+        json!({ "accepted": 2, "duplicates": 0, "rejected": 2, "errors": [
+            { "line": 4, "field": "customer", "reason": "no customer with id \"hooli\"" },
+            { "line": 5, "field": "tokens", "reason": "\"many\" is not a number; meter \"tokens\" sums it" }
+        ]})
+    );
+    let ndjson = sb.write(
+        "calls.ndjson",
+        "{\"id\": \"n1\", \"customer\": \"globex\", \"type\": \"api_calls\", \"timestamp\": \"2026-10-10T10:00:00Z\"}\n\
+         {\"id\": \"n2\", \"customer\": \"globex\", \"type\": \"tokens\", \"timestamp\": 1791201600, \"properties\": {\"tokens\": \"5\", \"model\": \"gpt-4o\"}}\n",
+    );
+    assert_eq!(
+        sb.json(&["import", ndjson.to_str().unwrap()]),
+        (0, json!({ "accepted": 2, "duplicates": 0, "rejected": 0, "errors": [] }))
+    );
+    let cloudevents = sb.write(
+        "events.json",
+        r#"[{"specversion": "1.0", "id": "c1", "source": "/gateway", "type": "api_calls", "subject": "initech",
+             "time": "2026-10-11T10:00:00Z"}]"#,
+    );
+    assert_eq!(sb.json(&["import", cloudevents.to_str().unwrap()]).0, 0);
+
+    // 2026-11-01T03:30Z is October 31 in New York: October usage.
+    assert_eq!(october_usage(&sb, "tokens", "globex", None), json!({ "value": "1505" }));
+    assert_eq!(october_usage(&sb, "tokens", "globex", Some("gpt-4o")), json!({ "value": "1205" }));
+    assert_eq!(october_usage(&sb, "api_calls", "globex", None), json!({ "value": "1" }));
+    assert_eq!(october_usage(&sb, "api_calls", "initech", None), json!({ "value": "1" }));
+
+    // The same file again: a counted no-op.
+    let (_, out) = sb.json(&["import", csv.to_str().unwrap()]);
+    assert_eq!((&out["accepted"], &out["duplicates"]), (&json!(0), &json!(2)));
+    assert_eq!(october_usage(&sb, "tokens", "globex", None), json!({ "value": "1505" }));
+}
+
+#[test]
+fn import_and_usage_errors_are_clear() {
+    let sb = usage_workspace();
+    let txt = sb.write("usage.txt", "id,customer,type,timestamp\n");
+    let (code, out) = sb.json(&["import", txt.to_str().unwrap()]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("--format")), "{out}");
+    let (code, out) = sb.json(&["import", txt.to_str().unwrap(), "--format", "xml"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("invalid")), "{out}");
+    let (code, out) = sb.json(&["import", txt.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!((code, &out["accepted"]), (0, &json!(0)), "a header alone imports nothing: {out}");
+
+    for (args, path) in [
+        (vec!["--meter", "tokens", "--customer", "globex", "--from", "last week", "--to", "1791201600"], "--from"),
+        (vec!["--meter", "tokens", "--customer", "globex", "--from", "1791201600", "--to", "1791201600"], "--to"),
+        (
+            vec!["--meter", "api_calls", "--customer", "globex", "--from", "0", "--to", "1791201600", "--group", "x"],
+            "--group",
+        ),
+    ] {
+        let mut all = vec!["usage"];
+        all.extend(args);
+        let (code, out) = sb.json(&all);
+        assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some(path)), "{out}");
+    }
+    let (code, out) = sb.json(&["usage", "--meter", "nope", "--customer", "globex", "--from", "0", "--to", "1"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("not_found")));
+}

@@ -6,10 +6,12 @@ pub mod customer;
 pub mod demo;
 pub mod error;
 pub mod event_file;
+pub mod events;
 pub mod import;
 pub mod meter;
 pub mod money;
 pub mod settings;
+pub mod usage;
 pub mod workspace;
 
 pub use error::{Error, ErrorCode, Problem, Result};

@@ -1,10 +1,12 @@
 //! The command line: parse, call one engine function, print. No business logic here.
 
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use meterdesk_engine::{Error, Workspace, catalog, customer, demo, import};
+use meterdesk_engine::{Error, Workspace, catalog, customer, demo, event_file, events, import, usage};
 use serde::Serialize;
 use serde_json::json;
 
@@ -41,6 +43,29 @@ pub enum Command {
         /// Replace an existing workspace at PATH.
         #[arg(long)]
         force: bool,
+    },
+    /// Import usage events from a CSV, NDJSON or CloudEvents file.
+    Import {
+        file: PathBuf,
+        /// csv, ndjson or cloudevents (default: from the file's extension).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// One meter's value for one customer over [from, to).
+    Usage {
+        #[arg(long)]
+        meter: String,
+        #[arg(long)]
+        customer: String,
+        /// Start (inclusive): RFC 3339 with an offset, or unix seconds/milliseconds.
+        #[arg(long)]
+        from: String,
+        /// End (exclusive).
+        #[arg(long)]
+        to: String,
+        /// One group of a grouped meter (e.g. a model).
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Work with customers.
     Customers {
@@ -178,6 +203,46 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let summary = ws.summary()?;
             let human = format!("built the demo workspace at {} ({} customers)", summary.path, summary.customers);
             Outcome::ok(json!({ "path": summary.path }), human)
+        }
+        Command::Import { file, format } => {
+            let format =
+                format.map(|f| event_file::Format::parse(&f)).transpose().map_err(|m| Error::invalid("--format", m))?;
+            let mut ws = Workspace::open(workspace)?;
+            let started = std::time::Instant::now();
+            let show_progress = std::io::stderr().is_terminal();
+            let report = events::import_file(&mut ws, &file, format, now, &mut |r| {
+                if show_progress {
+                    let rows = r.accepted + r.duplicates + r.rejected;
+                    let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    eprint!("\r{rows} rows read ({:.0} rows/s), {} rejected   ", rate, r.rejected);
+                }
+                ControlFlow::Continue(())
+            })?;
+            if show_progress {
+                eprintln!();
+            }
+            let mut human = format!(
+                "{}: {} accepted, {} duplicates, {} rejected",
+                file.display(),
+                report.accepted,
+                report.duplicates,
+                report.rejected
+            );
+            for e in &report.errors {
+                human.push_str(&format!("\n  line {}, {}: {}", e.line, e.field, e.reason));
+            }
+            let success = report.rejected == 0;
+            Ok(Outcome { success, ..Outcome::ok(&report, human)? })
+        }
+        Command::Usage { meter, customer, from, to, group } => {
+            let instant = |flag: &str, text: &str| {
+                event_file::parse_timestamp(&serde_json::Value::String(text.to_string()))
+                    .map_err(|m| Error::invalid(flag, m))
+            };
+            let (from, to) = (instant("--from", &from)?, instant("--to", &to)?);
+            let ws = Workspace::open(workspace)?;
+            let value = usage::value(ws.conn(), &meter, &customer, from, to, group.as_deref())?;
+            Outcome::ok(json!({ "value": value.to_string() }), value.to_string())
         }
         Command::Customers { action: CustomersAction::Import { file } } => {
             let bytes = read_file(&file)?;

@@ -1,0 +1,510 @@
+//! The event store: importing usage events from files, exactly once each.
+//!
+//! Cost: an import reads the file once, streaming; each batch of events is
+//! sorted by id key (for the dedup index) and by customer, type and time (for
+//! the clustered events table) before it is written, so both B-trees are
+//! written in key order. Customers and meters are looked up in memory, loaded
+//! once per import.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Read};
+use std::ops::ControlFlow;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+
+use crate::error::{Error, Result};
+use crate::event_file::{self, CsvColumns, FileEvent, Format};
+use crate::import::{ImportReport, RowError};
+use crate::meter::{self, Aggregation, MeterFields};
+use crate::money::Dec;
+use crate::workspace::Workspace;
+
+/// Events written per transaction: a crash or cancel keeps whole batches only.
+pub const DEFAULT_BATCH: usize = 200_000;
+/// Row errors kept in a report; further rejects are counted, not listed.
+pub const MAX_LISTED_ERRORS: usize = 10_000;
+
+/// How to read one file.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub file_name: String,
+    pub format: Format,
+    pub columns: CsvColumns,
+    pub batch_size: usize,
+}
+
+impl ImportOptions {
+    pub fn new(file_name: &str, format: Format) -> ImportOptions {
+        ImportOptions { file_name: file_name.into(), format, columns: CsvColumns::default(), batch_size: DEFAULT_BATCH }
+    }
+}
+
+/// What the rows of one event type are checked against: the meters counting it.
+struct TypeRules {
+    type_id: i64,
+    meters: Vec<MeterFields>,
+}
+
+/// The workspace facts an import validates rows against.
+struct Context {
+    customers: HashMap<String, i64>,
+    types: HashMap<String, TypeRules>,
+}
+
+/// A validated event waiting for its batch to be written.
+struct Pending {
+    line: u64,
+    customer_id: i64,
+    type_id: i64,
+    ts_ms: i64,
+    id: String,
+    hash: i64,
+    properties: String,
+}
+
+/// The text a filter value is compared with: a string as is, a number or
+/// boolean as its JSON spelling.
+pub(crate) fn filter_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// Whether an event's properties pass a meter's filters.
+pub(crate) fn matches_filters(meter: &MeterFields, properties: &Map<String, Value>) -> bool {
+    meter.filters.iter().all(|(key, want)| properties.get(key).and_then(filter_text).as_deref() == Some(want.as_str()))
+}
+
+/// A property as an exact decimal: a JSON number, or a string holding a plain decimal.
+pub(crate) fn decimal(value: &Value) -> Option<rust_decimal::Decimal> {
+    match value {
+        Value::Number(n) => n.to_string().parse::<Dec>().ok().map(|d| d.0),
+        Value::String(s) => s.trim().parse::<Dec>().ok().map(|d| d.0),
+        Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+impl Context {
+    fn load(conn: &Connection) -> Result<Context> {
+        let mut customers = HashMap::new();
+        let mut stmt = conn.prepare("SELECT external_id, id FROM customers")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (external, id) = row?;
+            customers.insert(external, id);
+        }
+        let mut types: HashMap<String, TypeRules> = HashMap::new();
+        for m in meter::all(conn)? {
+            let name = m.fields.event.clone().unwrap_or_else(|| m.fields.code.clone());
+            if !types.contains_key(&name) {
+                let type_id = type_id(conn, &name)?;
+                types.insert(name.clone(), TypeRules { type_id, meters: Vec::new() });
+            }
+            types.get_mut(&name).expect("inserted above").meters.push(m.fields);
+        }
+        Ok(Context { customers, types })
+    }
+
+    /// Checks one event against the workspace: a known customer, a type some
+    /// meter counts, and the properties those meters read.
+    fn check(&self, e: FileEvent) -> std::result::Result<Pending, RowError> {
+        let reject = |field: &str, reason: String| RowError { line: e.line, field: field.into(), reason };
+        let Some(&customer_id) = self.customers.get(&e.customer) else {
+            return Err(reject("customer", format!("no customer with id \"{}\"", e.customer)));
+        };
+        let Some(rules) = self.types.get(&e.event_type) else {
+            return Err(reject("type", format!("no meter counts events of type \"{}\"", e.event_type)));
+        };
+        for m in rules.meters.iter().filter(|m| matches_filters(m, &e.properties)) {
+            let Some(property) = &m.property else { continue };
+            let needs_number = match m.aggregation {
+                Aggregation::Count | Aggregation::UniqueCount => false,
+                Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => true,
+            };
+            match e.properties.get(property) {
+                None | Some(Value::Null) => {
+                    return Err(reject(property, format!("missing; meter \"{}\" needs it", m.code)));
+                }
+                Some(v) if needs_number && decimal(v).is_none() => {
+                    return Err(reject(property, format!("{v} is not a number; meter \"{}\" sums it", m.code)));
+                }
+                Some(_) => {}
+            }
+        }
+        let properties = serde_json::to_string(&e.properties).map_err(|err| reject("(row)", err.to_string()))?;
+        Ok(Pending {
+            line: e.line,
+            customer_id,
+            type_id: rules.type_id,
+            ts_ms: e.timestamp.timestamp_millis(),
+            hash: xxh3_64(e.id.as_bytes()) as i64,
+            id: e.id,
+            properties,
+        })
+    }
+}
+
+/// The id of an event type, created when first seen.
+fn type_id(conn: &Connection, name: &str) -> Result<i64> {
+    conn.execute("INSERT INTO event_types (name) VALUES (?1) ON CONFLICT (name) DO NOTHING", [name])?;
+    Ok(conn.query_row("SELECT id FROM event_types WHERE name = ?1", [name], |r| r.get(0))?)
+}
+
+fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Feeds everything read through a hash, for the import log.
+struct Hashing<R> {
+    inner: R,
+    hasher: Xxh3,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.hasher.update(&out[..n]);
+        Ok(n)
+    }
+}
+
+/// Imports the events of one file. Valid rows are stored once each (an id
+/// already stored, in this file or before, counts as a duplicate); every other
+/// row is reported with its line, field and reason. Batches are committed one
+/// transaction at a time; `progress` hears the report after each and may stop
+/// the import (cancel), which keeps the committed batches only.
+pub fn import(
+    ws: &mut Workspace,
+    input: impl Read,
+    options: &ImportOptions,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(&ImportReport) -> ControlFlow<()>,
+) -> Result<ImportReport> {
+    let (context, import_id) = ws.write(|tx| {
+        let context = Context::load(tx)?;
+        tx.execute(
+            "INSERT INTO imports (file_name, format, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
+            params![options.file_name, format!("{:?}", options.format).to_lowercase(), time_text(now)],
+        )?;
+        Ok((context, tx.last_insert_rowid()))
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 16, Hashing { inner: input, hasher: Xxh3::new() });
+    let mut report = ImportReport::default();
+    let mut batch: Vec<Pending> = Vec::with_capacity(options.batch_size.min(DEFAULT_BATCH));
+    let mut failure: Option<Error> = None;
+    let mut cancelled = false;
+
+    let mut flush =
+        |ws: &mut Workspace, batch: &mut Vec<Pending>, report: &mut ImportReport| -> Result<ControlFlow<()>> {
+            let (accepted, duplicates) = ws.write(|tx| write_batch(tx, batch, import_id, report))?;
+            report.accepted += accepted;
+            report.duplicates += duplicates;
+            batch.clear();
+            Ok(progress(report))
+        };
+
+    let read = event_file::read(options.format, &options.columns, &mut reader, &mut |row| {
+        match row.and_then(|e| context.check(e)) {
+            Ok(pending) => batch.push(pending),
+            Err(err) => {
+                report.rejected += 1;
+                if report.errors.len() < MAX_LISTED_ERRORS {
+                    report.errors.push(err);
+                }
+            }
+        }
+        if batch.len() >= options.batch_size {
+            match flush(ws, &mut batch, &mut report) {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => {
+                    cancelled = true;
+                    return ControlFlow::Break(());
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    if failure.is_none() && !cancelled {
+        match read {
+            Err(e) => failure = Some(e),
+            Ok(()) if !batch.is_empty() => match flush(ws, &mut batch, &mut report) {
+                Ok(ControlFlow::Break(())) => cancelled = true,
+                Ok(ControlFlow::Continue(())) => {}
+                Err(e) => failure = Some(e),
+            },
+            Ok(()) => {}
+        }
+    }
+    let outcome = match (&failure, cancelled) {
+        (Some(_), _) => "failed",
+        (None, true) => "cancelled",
+        (None, false) => "completed",
+    };
+    let hash = (outcome == "completed").then(|| format!("{:032x}", reader.get_ref().hasher.digest128()));
+    let logged = ws.write(|tx| {
+        tx.execute(
+            "UPDATE imports SET outcome = ?2, ended_at = ?3, file_hash = ?4, rejected = ?5 WHERE id = ?1",
+            params![import_id, outcome, time_text(now), hash, report.rejected as i64],
+        )?;
+        Ok(())
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => logged.map(|()| report),
+    }
+}
+
+/// Writes one batch in the caller's transaction; returns (accepted, duplicates).
+fn write_batch(conn: &Connection, batch: &mut [Pending], import_id: i64, report: &ImportReport) -> Result<(u64, u64)> {
+    // Key order for the id index; a stable sort keeps the file's first occurrence first.
+    batch.sort_by_key(|p| p.hash);
+    let mut new = Vec::with_capacity(batch.len());
+    {
+        let mut claim =
+            conn.prepare_cached("INSERT INTO event_ids (id_key, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
+        let mut holder = conn.prepare_cached("SELECT event_id FROM event_ids WHERE id_key = ?1")?;
+        for (i, p) in batch.iter_mut().enumerate() {
+            let mut key = p.hash;
+            loop {
+                if claim.execute(params![key, p.id])? == 1 {
+                    p.hash = key;
+                    new.push(i);
+                    break;
+                }
+                let stored: Option<String> = holder.query_row([key], |r| r.get(0)).optional()?;
+                if stored.as_deref() == Some(p.id.as_str()) {
+                    break; // already stored: a duplicate
+                }
+                key = key.wrapping_add(1); // a different id with this hash: probe on
+            }
+        }
+    }
+    let duplicates = (batch.len() - new.len()) as u64;
+    new.sort_by_key(|&i| (batch[i].customer_id, batch[i].type_id, batch[i].ts_ms, batch[i].hash));
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (customer_id, type_id, ts_ms, id_key, properties, import_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for &i in &new {
+        let p = &batch[i];
+        insert
+            .execute(params![p.customer_id, p.type_id, p.ts_ms, p.hash, p.properties, import_id])
+            .map_err(|e| Error::Internal(format!("line {}: the event could not be stored: {e}", p.line)))?;
+    }
+    conn.execute(
+        "UPDATE imports SET accepted = ?2, duplicates = ?3, rejected = ?4 WHERE id = ?1",
+        params![
+            import_id,
+            (report.accepted + new.len() as u64) as i64,
+            (report.duplicates + duplicates) as i64,
+            report.rejected as i64
+        ],
+    )?;
+    Ok((new.len() as u64, duplicates))
+}
+
+/// Opens `path` and imports it, the format detected from its name unless given.
+pub fn import_file(
+    ws: &mut Workspace,
+    path: &std::path::Path,
+    format: Option<Format>,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(&ImportReport) -> ControlFlow<()>,
+) -> Result<ImportReport> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let format = match format.or_else(|| Format::from_file_name(&name)) {
+        Some(f) => f,
+        None => {
+            return Err(Error::invalid(
+                "--format",
+                format!("cannot tell the format of \"{name}\" from its name; pass --format csv, ndjson or cloudevents"),
+            ));
+        }
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+    import(ws, file, &ImportOptions::new(&name, format), now, progress)
+}
+
+/// Counts stored events (for summaries and tests).
+pub fn count(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog;
+    use crate::usage;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap()
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    fn workspace() -> Workspace {
+        let mut ws = Workspace::in_memory().unwrap();
+        let catalog = catalog::parse(
+            r#"{
+              "workspace": { "timezone": "America/New_York" },
+              "customers": [ { "id": "globex", "name": "Globex" }, { "id": "initech", "name": "Initech" } ],
+              "meters": [
+                { "code": "tokens", "name": "Tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
+                { "code": "api_calls", "name": "API calls", "aggregation": "count" },
+                { "code": "eu_calls", "name": "EU calls", "aggregation": "count", "event": "api_calls",
+                  "filters": { "region": "eu" } },
+                { "code": "storage_gb", "name": "Storage", "aggregation": "max", "property": "gb" }
+              ]
+            }"#,
+        )
+        .unwrap();
+        ws.write(|tx| catalog::apply(tx, catalog, now())).unwrap();
+        ws
+    }
+
+    fn import_csv(ws: &mut Workspace, text: &str, batch_size: usize) -> ImportReport {
+        let mut options = ImportOptions::new("test.csv", Format::Csv);
+        options.batch_size = batch_size;
+        import(ws, text.as_bytes(), &options, now(), &mut |_| ControlFlow::Continue(())).unwrap()
+    }
+
+    fn usage(ws: &Workspace, meter: &str, customer: &str, group: Option<&str>) -> String {
+        usage::value(ws.conn(), meter, customer, utc("2026-10-01T04:00:00Z"), utc("2026-11-01T04:00:00Z"), group)
+            .unwrap()
+            .to_string()
+    }
+
+    const OCTOBER: &str = "id,customer,type,timestamp,tokens,model,region,gb\n\
+        e1,globex,tokens,2026-10-05T12:00:00Z,1200,gpt-4o,,\n\
+        e2,globex,tokens,2026-10-06T12:00:00Z,300,gpt-4o-mini,,\n\
+        e3,globex,api_calls,2026-10-07T12:00:00Z,,,eu,\n\
+        e4,globex,api_calls,2026-10-07T13:00:00Z,,,us,\n\
+        e5,initech,api_calls,2026-10-07T13:00:00Z,,,eu,\n\
+        e6,globex,storage_gb,2026-10-08T00:00:00Z,,,,12.5\n\
+        e7,globex,storage_gb,2026-10-09T00:00:00Z,,,,40\n\
+        e8,globex,tokens,2026-11-01T03:30:00Z,5,gpt-4o,,\n\
+        e9,globex,tokens,2026-11-01T04:00:00Z,1000000,gpt-4o,,\n";
+
+    #[test]
+    fn imported_events_aggregate_per_meter_customer_and_period() {
+        let mut ws = workspace();
+        let report = import_csv(&mut ws, OCTOBER, DEFAULT_BATCH);
+        assert_eq!((report.accepted, report.duplicates, report.rejected), (9, 0, 0), "{report:?}");
+        // 2026-11-01T03:30Z is Oct 31, 23:30 in New York: October usage. 04:00Z is November.
+        assert_eq!(usage(&ws, "tokens", "globex", None), "1505");
+        assert_eq!(usage(&ws, "tokens", "globex", Some("gpt-4o")), "1205");
+        assert_eq!(usage(&ws, "api_calls", "globex", None), "2");
+        assert_eq!(usage(&ws, "eu_calls", "globex", None), "1");
+        assert_eq!(usage(&ws, "eu_calls", "initech", None), "1");
+        assert_eq!(usage(&ws, "storage_gb", "globex", None), "40");
+        assert_eq!(usage(&ws, "tokens", "initech", None), "0");
+    }
+
+    #[test]
+    fn reimporting_is_a_counted_no_op_and_ids_dedupe_within_a_file() {
+        let mut ws = workspace();
+        import_csv(&mut ws, OCTOBER, 4);
+        let again = import_csv(&mut ws, OCTOBER, 4);
+        assert_eq!((again.accepted, again.duplicates, again.rejected), (0, 9, 0));
+        assert_eq!(usage(&ws, "tokens", "globex", None), "1505", "nothing counted twice");
+        let within = "id,customer,type,timestamp,tokens,model\n\
+                      d1,initech,tokens,2026-10-05T12:00:00Z,10,a\n\
+                      d1,initech,tokens,2026-10-05T12:00:00Z,10,a\n\
+                      d1,initech,tokens,2026-10-20T12:00:00Z,99,a\n";
+        let report = import_csv(&mut ws, within, DEFAULT_BATCH);
+        assert_eq!((report.accepted, report.duplicates), (1, 2), "the first occurrence wins");
+        assert_eq!(usage(&ws, "tokens", "initech", None), "10");
+        assert_eq!(count(ws.conn()).unwrap(), 10);
+    }
+
+    #[test]
+    fn rows_the_workspace_cannot_bill_are_rejected_by_name() {
+        let mut ws = workspace();
+        let text = "id,customer,type,timestamp,tokens,model,gb\n\
+                    r1,hooli,tokens,2026-10-05T12:00:00Z,1,a,\n\
+                    r2,globex,refunds,2026-10-05T12:00:00Z,1,a,\n\
+                    r3,globex,tokens,2026-10-05T12:00:00Z,lots,a,\n\
+                    r4,globex,tokens,2026-10-05T12:00:00Z,,a,\n\
+                    r5,globex,storage_gb,2026-10-05T12:00:00Z,,,1e3\n\
+                    r6,globex,tokens,2026-10-05T12:00:00Z,2,a,\n";
+        let report = import_csv(&mut ws, text, DEFAULT_BATCH);
+        assert_eq!((report.accepted, report.rejected), (1, 5));
+        let named: Vec<(u64, &str)> = report.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(named, [(2, "customer"), (3, "type"), (4, "tokens"), (5, "tokens"), (6, "gb")]);
+        assert!(report.errors[0].reason.contains("no customer with id \"hooli\""));
+        assert!(report.errors[1].reason.contains("no meter counts events of type \"refunds\""));
+        assert!(report.errors[2].reason.contains("not a number"));
+        assert_eq!(usage(&ws, "tokens", "globex", None), "2");
+    }
+
+    #[test]
+    fn a_hash_collision_stores_both_events() {
+        let mut ws = workspace();
+        // Another id already holds the key that "c1" hashes to.
+        let key = xxh3_64(b"c1") as i64;
+        ws.conn().execute("INSERT INTO event_ids (id_key, event_id) VALUES (?1, 'someone-else')", [key]).unwrap();
+        let text = "id,customer,type,timestamp\nc1,globex,api_calls,2026-10-07T12:00:00Z\n";
+        assert_eq!(import_csv(&mut ws, text, DEFAULT_BATCH).accepted, 1);
+        let stored: String =
+            ws.conn().query_row("SELECT event_id FROM event_ids WHERE id_key = ?1", [key + 1], |r| r.get(0)).unwrap();
+        assert_eq!(stored, "c1");
+        assert_eq!(import_csv(&mut ws, text, DEFAULT_BATCH).duplicates, 1, "found again past the collision");
+        assert_eq!(usage(&ws, "api_calls", "globex", None), "1");
+    }
+
+    #[test]
+    fn a_cancel_keeps_whole_batches_and_logs_the_import() {
+        let mut ws = workspace();
+        let mut options = ImportOptions::new("oct.csv", Format::Csv);
+        options.batch_size = 4;
+        let mut batches = 0;
+        let report = import(&mut ws, OCTOBER.as_bytes(), &options, now(), &mut |_| {
+            batches += 1;
+            ControlFlow::Break(())
+        })
+        .unwrap();
+        assert_eq!((batches, report.accepted), (1, 4));
+        assert_eq!(count(ws.conn()).unwrap(), 4);
+        let (outcome, accepted, hash): (String, i64, Option<String>) = ws
+            .conn()
+            .query_row("SELECT outcome, accepted, file_hash FROM imports", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((outcome.as_str(), accepted, hash), ("cancelled", 4, None));
+        // Importing the file again completes it; the committed batch counts as duplicates.
+        let rest = import_csv(&mut ws, OCTOBER, 4);
+        assert_eq!((rest.accepted, rest.duplicates), (5, 4));
+        let (outcome, hash): (String, Option<String>) = ws
+            .conn()
+            .query_row("SELECT outcome, file_hash FROM imports ORDER BY id DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(outcome, "completed");
+        assert_eq!(hash.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn an_unreadable_file_fails_the_import_and_logs_it() {
+        let mut ws = workspace();
+        let err = import(&mut ws, "".as_bytes(), &ImportOptions::new("empty.csv", Format::Csv), now(), &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
+        let outcome: String = ws.conn().query_row("SELECT outcome FROM imports", [], |r| r.get(0)).unwrap();
+        assert_eq!(outcome, "failed");
+    }
+}
