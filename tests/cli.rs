@@ -337,3 +337,69 @@ fn import_and_usage_errors_are_clear() {
     let (code, out) = sb.json(&["usage", "--meter", "nope", "--customer", "globex", "--from", "0", "--to", "1"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("not_found")));
 }
+
+#[test]
+fn a_killed_import_leaves_whole_batches_and_a_reimport_completes_it_once() {
+    const EVENTS: usize = 450_000; // three batches of the importer
+    let sb = Sandbox::new();
+    let catalog = json!({
+        "customers": (0..50).map(|i| json!({ "id": format!("c{i}"), "name": format!("C{i}") })).collect::<Vec<_>>(),
+        "meters": [ { "code": "api_calls", "name": "API calls", "aggregation": "count" } ]
+    });
+    let file = sb.write("catalog.json", &catalog.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let mut csv = String::from("id,customer,type,timestamp\n");
+    for i in 0..EVENTS {
+        csv.push_str(&format!("ev{i:07},c{},api_calls,{}\n", i % 50, 1_791_201_600 + i));
+    }
+    let big = sb.write("big.csv", &csv);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .args(["--workspace", "ws.meterdesk", "--json", "import", big.to_str().unwrap()])
+        .current_dir(sb.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = rusqlite::Connection::open_with_flags(sb.path("ws.meterdesk"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let committed = |db: &rusqlite::Connection| -> i64 {
+        db.query_row("SELECT coalesce(max(accepted), 0) FROM imports", [], |r| r.get(0)).unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while committed(&db) == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "the import finished before it could be killed");
+        assert!(std::time::Instant::now() < deadline, "no batch was committed in time");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+
+    let check = rusqlite::Connection::open(sb.path("ws.meterdesk")).unwrap();
+    let integrity: String = check.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(integrity, "ok");
+    let (logged, outcome): (i64, String) =
+        check.query_row("SELECT accepted, outcome FROM imports", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let stored: i64 = check.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
+    let ids: i64 = check.query_row("SELECT count(*) FROM event_ids", [], |r| r.get(0)).unwrap();
+    assert_eq!((stored, ids), (logged, logged), "only whole batches, as logged");
+    assert!(logged > 0 && (logged as usize) < EVENTS, "killed mid-way: {logged}");
+    assert_eq!(outcome, "running", "the log shows the import never finished");
+    drop(check);
+
+    let (code, out) = sb.json(&["import", big.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!((out["accepted"].as_i64(), out["duplicates"].as_i64()), (Some(EVENTS as i64 - logged), Some(logged)));
+    let out = october_count(&sb);
+    assert_eq!(out, json!({ "value": EVENTS.to_string() }));
+}
+
+fn october_count(sb: &Sandbox) -> Value {
+    let mut total = 0u64;
+    for c in 0..50 {
+        let customer = format!("c{c}");
+        let (_, out) =
+            sb.json(&["usage", "--meter", "api_calls", "--customer", &customer, "--from", "0", "--to", "1800000000"]);
+        total += out["value"].as_str().unwrap().parse::<u64>().unwrap();
+    }
+    json!({ "value": total.to_string() })
+}
