@@ -80,7 +80,9 @@ fn dirs_home() -> PathBuf {
 }
 
 async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+    // A selector starting with "/" is XPath (to find by text), otherwise CSS.
+    let locator = if css.starts_with('/') { Locator::XPath(css) } else { Locator::Css(css) };
+    c.wait().at_most(WAIT).for_element(locator).await.unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
 }
 
 /// Clicks once the element takes the click (drawers and menus animate in, and
@@ -262,5 +264,42 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
     let seats = dom_text(&c, "[data-testid=meter-row-active_seats]").await;
     assert!(seats.contains("unique count of user_id"), "row reads {seats:?}");
     std::fs::write(artifacts().join("demo-meters.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn import_events_through_the_wizard_then_read_a_months_usage() {
+    let (tmp, driver) = sandbox();
+    let workspace = tmp.path().join("demo.meterdesk");
+    let built = Command::new(env!("CARGO_BIN_EXE_meterdesk")).arg("demo").arg(&workspace).output().unwrap();
+    assert!(built.status.success());
+    let events = tmp.path().join("october.csv");
+    std::fs::write(
+        &events,
+        "id,customer,type,timestamp\n\
+         u1,globex-labs,api_calls,2026-10-05T12:00:00Z\n\
+         u2,globex-labs,api_calls,2026-10-31T23:30:00-04:00\n\
+         u3,globex-labs,api_calls,2026-11-01T00:30:00-04:00\n\
+         u4,nobody,api_calls,2026-10-05T12:00:00Z\n",
+    )
+    .unwrap();
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-usage]").await;
+    type_into(&c, "[data-testid=import-path]", &events.display().to_string()).await;
+    click(&c, "[data-testid=import-preview]").await;
+    let rejected = wait_text(&c, "[data-testid=import-preview-errors]", |t| !t.is_empty()).await;
+    assert!(rejected.contains("no customer with id \"nobody\""), "preview rejects read {rejected:?}");
+    click(&c, "[data-testid=import-run]").await;
+    wait_text(&c, "[data-testid=import-counts]", |t| t == "3 accepted, 0 duplicates, 1 rejected").await;
+
+    // October in the demo's zone (New York) holds u1 and u2, not u3.
+    click(&c, "[data-testid=usage-meter]").await;
+    click(&c, "//div[@role='option' and normalize-space(.)='API calls']").await;
+    type_into(&c, "[data-testid=usage-customer]", "globex-labs").await;
+    replace_text(&c, "[data-testid=usage-month]", "2026-10").await;
+    click(&c, "[data-testid=usage-look]").await;
+    wait_text(&c, "[data-testid=usage-value]", |t| t == "2").await;
+    std::fs::write(artifacts().join("usage.png"), c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
 }

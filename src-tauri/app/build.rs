@@ -18,6 +18,11 @@ const COMMANDS: &[&str] = &[
     "customer_set_archived",
     "customers_import_dialog",
     "meters_list",
+    "event_file_pick",
+    "events_preview",
+    "events_import",
+    "events_import_cancel",
+    "usage_month",
 ];
 
 fn main() {

@@ -14,6 +14,7 @@ import { CustomersPage } from "./pages/CustomersPage";
 import { SettingsPage } from "./pages/SettingsPage";
 import { ComingPage } from "./pages/ComingPage";
 import { MetersPage } from "./pages/MetersPage";
+import { UsagePage } from "./pages/UsagePage";
 import { NoWorkspacePage } from "./pages/NoWorkspacePage";
 
 export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
@@ -134,7 +135,7 @@ export function App() {
           {page === "customers" && <CustomersPage onChanged={refresh} />}
           {page === "settings" && <SettingsPage onSaved={refresh} />}
           {page === "meters" && <MetersPage />}
-          {page === "usage" && <ComingPage title="Usage" issue={3} what="Import usage events (CSV, NDJSON, CloudEvents), explore them and chart usage per meter and customer." />}
+          {page === "usage" && <UsagePage />}
           {page === "plans" && <ComingPage title="Plans" issue={4} what="Edit plans visually: fees, per-unit, graduated, volume and package prices, commitments; preview bills." />}
           {page === "invoices" && <ComingPage title="Invoices" issue={5} what="Finalize numbered, immutable invoices; void and credit notes; PDF and CSV exports." />}
           {page === "wallets" && <ComingPage title="Wallets" issue={6} what="Prepaid credit wallets: grants, burn-down at finalize, rollover, top-ups and balance alerts." />}

@@ -78,6 +78,11 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::customer_set_archived,
             commands::customers_import_dialog,
             commands::meters_list,
+            commands::event_file_pick,
+            commands::events_preview,
+            commands::events_import,
+            commands::events_import_cancel,
+            commands::usage_month,
         ])
         .run(tauri::generate_context!());
     match result {

@@ -49,7 +49,7 @@ impl ReferenceData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meterdesk_engine::{catalog, customer, import, meter, settings, workspace};
+    use meterdesk_engine::{catalog, customer, events, import, meter, settings, usage, workspace};
     use std::path::PathBuf;
 
     fn generated_dir() -> PathBuf {
@@ -82,6 +82,10 @@ mod tests {
             meter::Aggregation,
             meter::MeterFields,
             meter::Meter,
+            events::ImportProgress,
+            events::ImportPreview,
+            events::PreviewRow,
+            usage::MonthUsage,
             workspace::WorkspaceSummary,
             CurrencyInfo,
             ReferenceData,

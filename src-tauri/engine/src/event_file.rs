@@ -41,6 +41,14 @@ impl Format {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+            Format::CloudEvents => "cloudevents",
+        }
+    }
+
     pub fn parse(name: &str) -> std::result::Result<Format, String> {
         match name {
             "csv" => Ok(Format::Csv),

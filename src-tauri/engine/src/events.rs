@@ -12,7 +12,9 @@ use std::ops::ControlFlow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 use serde_json::{Map, Value};
+use ts_rs::TS;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use crate::error::{Error, Result};
@@ -163,52 +165,82 @@ fn time_text(t: DateTime<Utc>) -> String {
 struct Hashing<R> {
     inner: R,
     hasher: Xxh3,
+    bytes: std::rc::Rc<std::cell::Cell<u64>>,
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(out)?;
         self.hasher.update(&out[..n]);
+        self.bytes.set(self.bytes.get() + n as u64);
         Ok(n)
     }
 }
 
+/// How far an import has got, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct ImportProgress {
+    /// Rows read so far (accepted or duplicate once committed, or rejected).
+    pub rows: u64,
+    /// Bytes of the file read so far.
+    pub bytes: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+/// Rows read between two progress reports.
+pub const PROGRESS_EVERY: u64 = 10_000;
+
 /// Imports the events of one file. Valid rows are stored once each (an id
 /// already stored, in this file or before, counts as a duplicate); every other
 /// row is reported with its line, field and reason. Batches are committed one
-/// transaction at a time; `progress` hears the report after each and may stop
-/// the import (cancel), which keeps the committed batches only.
+/// transaction at a time; `progress` hears how far it got every
+/// [`PROGRESS_EVERY`] rows and after each commit, and may stop the import
+/// (cancel), which keeps the committed batches only.
 pub fn import(
     ws: &mut Workspace,
     input: impl Read,
     options: &ImportOptions,
     now: DateTime<Utc>,
-    progress: &mut dyn FnMut(&ImportReport) -> ControlFlow<()>,
+    progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
 ) -> Result<ImportReport> {
     let (context, import_id) = ws.write(|tx| {
         let context = Context::load(tx)?;
         tx.execute(
             "INSERT INTO imports (file_name, format, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
-            params![options.file_name, format!("{:?}", options.format).to_lowercase(), time_text(now)],
+            params![options.file_name, options.format.name(), time_text(now)],
         )?;
         Ok((context, tx.last_insert_rowid()))
     })?;
-    let mut reader = BufReader::with_capacity(1 << 16, Hashing { inner: input, hasher: Xxh3::new() });
+    let bytes_read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let hashing = Hashing { inner: input, hasher: Xxh3::new(), bytes: bytes_read.clone() };
+    let mut reader = BufReader::with_capacity(1 << 16, hashing);
+    let mut rows_read = 0u64;
     let mut report = ImportReport::default();
     let mut batch: Vec<Pending> = Vec::with_capacity(options.batch_size.min(DEFAULT_BATCH));
     let mut failure: Option<Error> = None;
     let mut cancelled = false;
 
-    let mut flush =
-        |ws: &mut Workspace, batch: &mut Vec<Pending>, report: &mut ImportReport| -> Result<ControlFlow<()>> {
-            let (accepted, duplicates) = ws.write(|tx| write_batch(tx, batch, import_id, report))?;
-            report.accepted += accepted;
-            report.duplicates += duplicates;
-            batch.clear();
-            Ok(progress(report))
-        };
+    let mut tell = |report: &ImportReport, rows: u64| {
+        progress(&ImportProgress {
+            rows,
+            bytes: bytes_read.get(),
+            accepted: report.accepted,
+            duplicates: report.duplicates,
+            rejected: report.rejected,
+        })
+    };
+    let flush = |ws: &mut Workspace, batch: &mut Vec<Pending>, report: &mut ImportReport| -> Result<()> {
+        let (accepted, duplicates) = ws.write(|tx| write_batch(tx, batch, import_id, report))?;
+        report.accepted += accepted;
+        report.duplicates += duplicates;
+        batch.clear();
+        Ok(())
+    };
 
     let read = event_file::read(options.format, &options.columns, &mut reader, &mut |row| {
+        rows_read += 1;
         match row.and_then(|e| context.check(e)) {
             Ok(pending) => batch.push(pending),
             Err(err) => {
@@ -218,18 +250,14 @@ pub fn import(
                 }
             }
         }
-        if batch.len() >= options.batch_size {
-            match flush(ws, &mut batch, &mut report) {
-                Ok(ControlFlow::Continue(())) => {}
-                Ok(ControlFlow::Break(())) => {
-                    cancelled = true;
-                    return ControlFlow::Break(());
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
+        let committed = batch.len() >= options.batch_size;
+        if committed && let Err(e) = flush(ws, &mut batch, &mut report) {
+            failure = Some(e);
+            return ControlFlow::Break(());
+        }
+        if (committed || rows_read.is_multiple_of(PROGRESS_EVERY)) && tell(&report, rows_read).is_break() {
+            cancelled = true;
+            return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     });
@@ -237,8 +265,9 @@ pub fn import(
         match read {
             Err(e) => failure = Some(e),
             Ok(()) if !batch.is_empty() => match flush(ws, &mut batch, &mut report) {
-                Ok(ControlFlow::Break(())) => cancelled = true,
-                Ok(ControlFlow::Continue(())) => {}
+                Ok(()) => {
+                    let _ = tell(&report, rows_read);
+                }
                 Err(e) => failure = Some(e),
             },
             Ok(()) => {}
@@ -311,26 +340,90 @@ fn write_batch(conn: &Connection, batch: &mut [Pending], import_id: i64, report:
     Ok((new.len() as u64, duplicates))
 }
 
+/// Opens `path` with its format: the one given, or the one its name implies.
+fn open_event_file(path: &std::path::Path, format: Option<Format>) -> Result<(String, Format, std::fs::File)> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let Some(format) = format.or_else(|| Format::from_file_name(&name)) else {
+        return Err(Error::invalid(
+            "--format",
+            format!("cannot tell the format of \"{name}\" from its name; pass --format csv, ndjson or cloudevents"),
+        ));
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+    Ok((name, format, file))
+}
+
 /// Opens `path` and imports it, the format detected from its name unless given.
 pub fn import_file(
     ws: &mut Workspace,
     path: &std::path::Path,
     format: Option<Format>,
     now: DateTime<Utc>,
-    progress: &mut dyn FnMut(&ImportReport) -> ControlFlow<()>,
+    progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
 ) -> Result<ImportReport> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let format = match format.or_else(|| Format::from_file_name(&name)) {
-        Some(f) => f,
-        None => {
-            return Err(Error::invalid(
-                "--format",
-                format!("cannot tell the format of \"{name}\" from its name; pass --format csv, ndjson or cloudevents"),
-            ));
-        }
-    };
-    let file = std::fs::File::open(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+    let (name, format, file) = open_event_file(path, format)?;
     import(ws, file, &ImportOptions::new(&name, format), now, progress)
+}
+
+/// One row of a preview, as the import would store it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct PreviewRow {
+    pub line: u64,
+    pub id: String,
+    pub customer: String,
+    pub event_type: String,
+    #[ts(type = "string")]
+    pub timestamp: DateTime<Utc>,
+    /// The properties as JSON text.
+    pub properties: String,
+}
+
+/// The first rows of a file, checked as the import would check them, before
+/// anything is written.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct ImportPreview {
+    /// csv, ndjson or cloudevents.
+    pub format: String,
+    pub rows: Vec<PreviewRow>,
+    pub errors: Vec<RowError>,
+    /// The file's size, for progress.
+    pub bytes: u64,
+}
+
+/// Reads the first `limit` rows of `path` and checks them against the workspace.
+pub fn preview(
+    conn: &Connection,
+    path: &std::path::Path,
+    format: Option<Format>,
+    limit: usize,
+) -> Result<ImportPreview> {
+    let (_, format, file) = open_event_file(path, format)?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let context = Context::load(conn)?;
+    let (mut rows, mut errors) = (Vec::new(), Vec::new());
+    let mut seen = 0;
+    event_file::read(format, &CsvColumns::default(), BufReader::new(file), &mut |row| {
+        seen += 1;
+        match row {
+            Err(e) => errors.push(e),
+            Ok(e) => {
+                let shown = PreviewRow {
+                    line: e.line,
+                    id: e.id.clone(),
+                    customer: e.customer.clone(),
+                    event_type: e.event_type.clone(),
+                    timestamp: e.timestamp,
+                    properties: Value::Object(e.properties.clone()).to_string(),
+                };
+                match context.check(e) {
+                    Ok(_) => rows.push(shown),
+                    Err(err) => errors.push(err),
+                }
+            }
+        }
+        if seen >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    })?;
+    Ok(ImportPreview { format: format.name().to_string(), rows, errors, bytes })
 }
 
 /// Counts stored events (for summaries and tests).
@@ -494,6 +587,22 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "completed");
         assert_eq!(hash.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn a_preview_checks_the_first_rows_and_writes_nothing() {
+        let ws = workspace();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oct.csv");
+        std::fs::write(&path, OCTOBER.replace("e2,globex", "e2,hooli")).unwrap();
+        let preview = preview(ws.conn(), &path, None, 3).unwrap();
+        assert_eq!(preview.format, "csv");
+        assert_eq!(preview.rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["e1", "e3"]);
+        assert_eq!(preview.rows[0].properties, r#"{"model":"gpt-4o","tokens":"1200"}"#);
+        assert_eq!((preview.errors[0].line, preview.errors[0].field.as_str()), (3, "customer"));
+        assert_eq!(count(ws.conn()).unwrap(), 0);
+        let err = super::preview(ws.conn(), &dir.path().join("oct.txt"), None, 3).unwrap_err();
+        assert!(err.to_string().contains("--format"), "{err}");
     }
 
     #[test]

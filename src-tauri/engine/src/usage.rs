@@ -5,14 +5,18 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Months, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use serde_json::{Map, Value};
+use ts_rs::TS;
 
 use crate::error::{Error, Result};
 use crate::events::{decimal, filter_text, matches_filters};
 use crate::meter::{self, Aggregation, MeterFields};
+use crate::money::Dec;
 
 /// One stored event as the aggregation sees it.
 pub struct UsageEvent {
@@ -116,6 +120,51 @@ pub fn value(
     Ok(aggregate(&meter, group, events))
 }
 
+/// A meter's value for one calendar month of the workspace's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct MonthUsage {
+    pub value: Dec,
+    /// The month's bounds in UTC, half-open: [from, to).
+    #[ts(type = "string")]
+    pub from: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub to: DateTime<Utc>,
+}
+
+/// The bounds of calendar month `YYYY-MM` in zone `tz`, as UTC instants:
+/// from local midnight on the 1st to local midnight on the next 1st.
+pub fn month_bounds(tz: Tz, month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let bad = || Error::invalid("month", format!("\"{month}\" is not a month such as 2026-10"));
+    let (y, m) = month.split_once('-').ok_or_else(bad)?;
+    let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    let first = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)?;
+    let next = first.checked_add_months(Months::new(1)).ok_or_else(bad)?;
+    let midnight = |d: NaiveDate| -> Result<DateTime<Utc>> {
+        // Where a zone skips midnight (a DST gap), the day starts at the first instant that exists.
+        (0..=180)
+            .find_map(|minutes| {
+                let local = d.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(minutes);
+                tz.from_local_datetime(&local).earliest()
+            })
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| Error::Internal(format!("no midnight on {d} in {tz}")))
+    };
+    Ok((midnight(first)?, midnight(next)?))
+}
+
+/// The value of a meter for one customer in calendar month `YYYY-MM` of the workspace.
+pub fn for_month(
+    conn: &Connection,
+    meter: &str,
+    customer: &str,
+    month: &str,
+    group: Option<&str>,
+) -> Result<MonthUsage> {
+    let tz = crate::settings::parse_timezone(&crate::settings::get(conn)?.timezone).map_err(|m| Error::Internal(m))?;
+    let (from, to) = month_bounds(tz, month)?;
+    Ok(MonthUsage { value: Dec(value(conn, meter, customer, from, to, group)?), from, to })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +228,27 @@ mod tests {
             (Latest, Some("x")),
         ] {
             check(&meter(aggregation, property), None, &[], "0");
+        }
+    }
+
+    #[test]
+    fn months_are_bounded_at_local_midnight() {
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        for (zone, month, from, to) in [
+            // DESIGN.md: October 2026 in New York.
+            ("America/New_York", "2026-10", "2026-10-01T04:00:00Z", "2026-11-01T04:00:00Z"),
+            ("America/New_York", "2026-11", "2026-11-01T04:00:00Z", "2026-12-01T05:00:00Z"),
+            ("Europe/Paris", "2026-03", "2026-02-28T23:00:00Z", "2026-03-31T22:00:00Z"),
+            ("Asia/Kolkata", "2028-02", "2028-01-31T18:30:00Z", "2028-02-29T18:30:00Z"),
+            ("UTC", "2026-12", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+            // Santiago changes offset within the month: -04 on the 1st, -03 on the next 1st.
+            ("America/Santiago", "2026-09", "2026-09-01T04:00:00Z", "2026-10-01T03:00:00Z"),
+        ] {
+            let tz: Tz = zone.parse().unwrap();
+            assert_eq!(month_bounds(tz, month).unwrap(), (utc(from), utc(to)), "{zone} {month}");
+        }
+        for bad in ["2026", "2026-13", "26-1x", ""] {
+            assert!(month_bounds(chrono_tz::UTC, bad).is_err(), "{bad}");
         }
     }
 

@@ -1,11 +1,14 @@
 // The one typed door to the Rust side: every command, its arguments and its result.
-import { invoke } from "@tauri-apps/api/core";
+import { invoke, type Channel } from "@tauri-apps/api/core";
 import type { Customer } from "./generated/Customer";
 import type { CustomerFields } from "./generated/CustomerFields";
 import type { CustomerPage } from "./generated/CustomerPage";
 import type { ErrorCode } from "./generated/ErrorCode";
 import type { ImportReport } from "./generated/ImportReport";
 import type { IpcError } from "./generated/IpcError";
+import type { ImportPreview } from "./generated/ImportPreview";
+import type { ImportProgress } from "./generated/ImportProgress";
+import type { MonthUsage } from "./generated/MonthUsage";
 import type { Meter } from "./generated/Meter";
 import type { Problem } from "./generated/Problem";
 import type { ReferenceData } from "./generated/ReferenceData";
@@ -32,6 +35,11 @@ interface Commands {
   customer_set_archived: [{ id: string; archived: boolean }, Customer];
   customers_import_dialog: [NoArgs, ImportReport | null];
   meters_list: [NoArgs, Meter[]];
+  event_file_pick: [NoArgs, string | null];
+  events_preview: [{ path: string; format: string | null }, ImportPreview];
+  events_import: [{ path: string; format: string | null; onProgress: Channel<ImportProgress> }, ImportReport];
+  events_import_cancel: [NoArgs, null];
+  usage_month: [{ meter: string; customer: string; month: string; group: string | null }, MonthUsage];
 }
 
 /** A command's failure: branch on `code`, never on `message`. */

@@ -210,11 +210,10 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let mut ws = Workspace::open(workspace)?;
             let started = std::time::Instant::now();
             let show_progress = std::io::stderr().is_terminal();
-            let report = events::import_file(&mut ws, &file, format, now, &mut |r| {
+            let report = events::import_file(&mut ws, &file, format, now, &mut |p| {
                 if show_progress {
-                    let rows = r.accepted + r.duplicates + r.rejected;
-                    let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    eprint!("\r{rows} rows read ({:.0} rows/s), {} rejected   ", rate, r.rejected);
+                    let rate = p.rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    eprint!("\r{} rows read ({rate:.0} rows/s), {} rejected   ", p.rows, p.rejected);
                 }
                 ControlFlow::Continue(())
             })?;

@@ -1,16 +1,22 @@
 //! Tauri commands: parse, call one engine function, map the error. Nothing else.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
+use meterdesk_engine::event_file;
+use meterdesk_engine::events::{self, ImportPreview, ImportProgress};
 use meterdesk_engine::import::{self, ImportReport};
 use meterdesk_engine::meter::{self, Meter};
 use meterdesk_engine::settings::{self, Settings};
+use meterdesk_engine::usage::{self, MonthUsage};
 use meterdesk_engine::workspace::WorkspaceSummary;
 use meterdesk_engine::{Error, Workspace};
 use tauri::State;
+use tauri::ipc::Channel;
 use tauri_plugin_dialog::DialogExt;
 
 use crate::paths;
@@ -18,9 +24,11 @@ use crate::wire::{IpcError, ReferenceData};
 
 type Reply<T> = Result<T, IpcError>;
 
-/// The open workspace, or why none is open.
+/// The open workspace, or why none is open; and whether the running import
+/// should stop (read without the workspace lock, which the import holds).
 pub struct AppState {
     workspace: Mutex<Result<Workspace, IpcError>>,
+    cancel_import: AtomicBool,
 }
 
 impl AppState {
@@ -31,7 +39,7 @@ impl AppState {
         if opened.is_ok() {
             paths::remember(path);
         }
-        AppState { workspace: Mutex::new(opened) }
+        AppState { workspace: Mutex::new(opened), cancel_import: AtomicBool::new(false) }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> Result<T, Error>) -> Reply<T> {
@@ -57,6 +65,8 @@ fn internal(message: &str) -> IpcError {
 }
 
 const PAGE_MAX: u32 = 1000;
+/// Rows shown when previewing an event file.
+const PREVIEW_ROWS: usize = 20;
 
 /// The file a native dialog returned as a local path; `None` if it was cancelled.
 fn picked_path(picked: Option<tauri_plugin_dialog::FilePath>) -> Reply<Option<PathBuf>> {
@@ -179,4 +189,61 @@ pub fn customers_import_dialog(app: tauri::AppHandle, state: State<AppState>) ->
 #[tauri::command(async)]
 pub fn meters_list(state: State<AppState>) -> Reply<Vec<Meter>> {
     state.with(|ws| meter::all(ws.conn()))
+}
+
+/// Asks for an event file in the native dialog; `None` if cancelled.
+#[tauri::command(async)]
+pub fn event_file_pick(app: tauri::AppHandle) -> Reply<Option<String>> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Import usage events")
+        .add_filter("Usage events", &["csv", "ndjson", "jsonl", "json"])
+        .blocking_pick_file();
+    Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+}
+
+fn event_format(format: Option<String>) -> Reply<Option<event_file::Format>> {
+    format.map(|f| event_file::Format::parse(&f)).transpose().map_err(|m| IpcError::from(Error::invalid("format", m)))
+}
+
+#[tauri::command(async)]
+pub fn events_preview(state: State<AppState>, path: PathBuf, format: Option<String>) -> Reply<ImportPreview> {
+    let format = event_format(format)?;
+    state.with(|ws| events::preview(ws.conn(), &path, format, PREVIEW_ROWS))
+}
+
+/// Imports an event file, sending progress on `on_progress` until done or cancelled.
+#[tauri::command(async)]
+pub fn events_import(
+    state: State<AppState>,
+    path: PathBuf,
+    format: Option<String>,
+    on_progress: Channel<ImportProgress>,
+) -> Reply<ImportReport> {
+    let format = event_format(format)?;
+    state.cancel_import.store(false, Ordering::SeqCst);
+    state.with(|ws| {
+        events::import_file(ws, &path, format, Utc::now(), &mut |p| {
+            // A closed window only loses the progress display, never the import.
+            let _ = on_progress.send(*p);
+            if state.cancel_import.load(Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+    })
+}
+
+#[tauri::command(async)]
+pub fn events_import_cancel(state: State<AppState>) {
+    state.cancel_import.store(true, Ordering::SeqCst);
+}
+
+#[tauri::command(async)]
+pub fn usage_month(
+    state: State<AppState>,
+    meter: String,
+    customer: String,
+    month: String,
+    group: Option<String>,
+) -> Reply<MonthUsage> {
+    state.with(|ws| usage::for_month(ws.conn(), &meter, &customer, &month, group.as_deref()))
 }

@@ -1,0 +1,185 @@
+import { useEffect, useRef, useState } from "react";
+import {
+  Alert, Autocomplete, Badge, Button, Card, Code, Group, Progress, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
+} from "@mantine/core";
+import { IconFolderOpen, IconUpload } from "@tabler/icons-react";
+import { Channel } from "@tauri-apps/api/core";
+import { call } from "../api/invoke";
+import type { ImportPreview } from "../api/generated/ImportPreview";
+import type { ImportProgress } from "../api/generated/ImportProgress";
+import type { ImportReport } from "../api/generated/ImportReport";
+import type { Meter } from "../api/generated/Meter";
+import type { MonthUsage } from "../api/generated/MonthUsage";
+import type { RowError } from "../api/generated/RowError";
+import { notifyError } from "../notify";
+
+const FORMATS = [
+  { value: "auto", label: "From the file name" },
+  { value: "csv", label: "CSV" },
+  { value: "ndjson", label: "NDJSON" },
+  { value: "cloudevents", label: "CloudEvents" },
+];
+
+function RejectTable({ errors, testId }: { errors: RowError[]; testId: string }) {
+  return (
+    <Table fz="xs" data-testid={testId}>
+      <Table.Thead><Table.Tr><Table.Th>Line</Table.Th><Table.Th>Field</Table.Th><Table.Th>Reason</Table.Th></Table.Tr></Table.Thead>
+      <Table.Tbody>
+        {errors.slice(0, 200).map((e, i) => (
+          <Table.Tr key={i}><Table.Td>{e.line}</Table.Td><Table.Td><Code>{e.field}</Code></Table.Td><Table.Td>{e.reason}</Table.Td></Table.Tr>
+        ))}
+      </Table.Tbody>
+    </Table>
+  );
+}
+
+/** Import usage events (choose, preview, import with progress, results). */
+function ImportEvents() {
+  const [path, setPath] = useState("");
+  const [format, setFormat] = useState("auto");
+  const [preview, setPreview] = useState<ImportPreview | null>(null);
+  const [progress, setProgress] = useState<ImportProgress | null>(null);
+  const [report, setReport] = useState<ImportReport | null>(null);
+  const [running, setRunning] = useState(false);
+  const started = useRef(0);
+  const chosenFormat = format === "auto" ? null : format;
+
+  const browse = async () => {
+    const picked = await call("event_file_pick").catch((e) => notifyError(e));
+    if (picked) setPath(picked);
+  };
+  const showPreview = async () => {
+    setReport(null);
+    try {
+      setPreview(await call("events_preview", { path: path.trim(), format: chosenFormat }));
+    } catch (e) {
+      setPreview(null);
+      notifyError(e, "The file cannot be read");
+    }
+  };
+  const runImport = async () => {
+    const onProgress = new Channel<ImportProgress>();
+    onProgress.onmessage = setProgress;
+    started.current = performance.now();
+    setRunning(true);
+    setProgress(null);
+    try {
+      setReport(await call("events_import", { path: path.trim(), format: chosenFormat, onProgress }));
+      setPreview(null);
+    } catch (e) {
+      notifyError(e, "The import stopped");
+    } finally {
+      setRunning(false);
+    }
+  };
+
+  const seconds = (performance.now() - started.current) / 1000;
+  const total = preview?.bytes ?? 0;
+  const percent = progress && total > 0 ? Math.min(100, (progress.bytes / total) * 100) : 0;
+  const rate = progress && seconds > 0 ? progress.rows / seconds : 0;
+  const left = progress && progress.bytes > 0 && total > progress.bytes ? (seconds * (total - progress.bytes)) / progress.bytes : 0;
+
+  return (
+    <Card withBorder>
+      <Stack>
+        <Title order={4}>Import usage events</Title>
+        <Group align="end">
+          <TextInput label="File" placeholder="/path/to/events.csv" w={520} value={path} data-testid="import-path"
+            onChange={(e) => { setPath(e.currentTarget.value); setPreview(null); }} />
+          <Button variant="default" leftSection={<IconFolderOpen size={16} />} onClick={browse}>Browse…</Button>
+          <Select label="Format" data={FORMATS} value={format} onChange={(v) => { setFormat(v ?? "auto"); setPreview(null); }} allowDeselect={false} w={200} />
+          <Button variant="light" onClick={showPreview} disabled={!path.trim() || running} data-testid="import-preview">Preview</Button>
+        </Group>
+        {preview && (
+          <Stack gap="xs" data-testid="import-preview-result">
+            <Text size="sm">Format <Badge variant="light">{preview.format}</Badge> · first {preview.rows.length + preview.errors.length} rows: {preview.rows.length} valid, {preview.errors.length} rejected</Text>
+            <Table fz="xs" striped>
+              <Table.Thead><Table.Tr><Table.Th>Line</Table.Th><Table.Th>Id</Table.Th><Table.Th>Customer</Table.Th><Table.Th>Type</Table.Th><Table.Th>Time (UTC)</Table.Th><Table.Th>Properties</Table.Th></Table.Tr></Table.Thead>
+              <Table.Tbody>
+                {preview.rows.slice(0, 8).map((r) => (
+                  <Table.Tr key={r.line}><Table.Td>{r.line}</Table.Td><Table.Td>{r.id}</Table.Td><Table.Td>{r.customer}</Table.Td><Table.Td>{r.event_type}</Table.Td><Table.Td>{r.timestamp}</Table.Td><Table.Td><Code>{r.properties}</Code></Table.Td></Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+            {preview.errors.length > 0 && <RejectTable errors={preview.errors} testId="import-preview-errors" />}
+            <Group><Button leftSection={<IconUpload size={16} />} onClick={runImport} disabled={running} data-testid="import-run">Import</Button></Group>
+          </Stack>
+        )}
+        {running && (
+          <Stack gap={4} data-testid="import-progress">
+            <Progress value={percent} animated />
+            <Group justify="space-between">
+              <Text size="sm">{(progress?.rows ?? 0).toLocaleString()} rows · {Math.round(rate).toLocaleString()} rows/s · about {Math.ceil(left)} s left</Text>
+              <Button size="xs" variant="subtle" color="red" onClick={() => void call("events_import_cancel")}>Cancel</Button>
+            </Group>
+          </Stack>
+        )}
+        {report && (
+          <Alert color={report.rejected > 0 ? "orange" : "teal"} title="Import finished" data-testid="import-report">
+            <Text size="sm" data-testid="import-counts">{report.accepted} accepted, {report.duplicates} duplicates, {report.rejected} rejected</Text>
+            {report.errors.length > 0 && <RejectTable errors={report.errors} testId="import-errors" />}
+          </Alert>
+        )}
+      </Stack>
+    </Card>
+  );
+}
+
+/** One meter's value for one customer in a calendar month of the workspace zone. */
+function UsageLookup() {
+  const [meters, setMeters] = useState<Meter[]>([]);
+  const [meter, setMeter] = useState<string | null>(null);
+  const [customer, setCustomer] = useState("");
+  const [options, setOptions] = useState<string[]>([]);
+  const [month, setMonth] = useState(() => new Date().toISOString().slice(0, 7));
+  const [group, setGroup] = useState("");
+  const [result, setResult] = useState<MonthUsage | null>(null);
+
+  useEffect(() => { void call("meters_list").then(setMeters).catch(notifyError); }, []);
+  useEffect(() => {
+    void call("customers_page", { search: customer, includeArchived: true, offset: 0, limit: 20 })
+      .then((p) => setOptions(p.rows.map((c) => c.id))).catch(() => setOptions([]));
+  }, [customer]);
+  const chosen = meters.find((m) => m.code === meter);
+
+  const look = async () => {
+    if (!meter) return;
+    try {
+      setResult(await call("usage_month", { meter, customer: customer.trim(), month: month.trim(), group: group.trim() || null }));
+    } catch (e) {
+      setResult(null);
+      notifyError(e, "No usage figure");
+    }
+  };
+
+  return (
+    <Card withBorder>
+      <Stack>
+        <Title order={4}>Usage for a month</Title>
+        <SimpleGrid cols={5}>
+          <Select label="Meter" data={meters.map((m) => ({ value: m.code, label: m.name }))} value={meter} onChange={setMeter} searchable data-testid="usage-meter" />
+          <Autocomplete label="Customer id" data={options} value={customer} onChange={setCustomer} data-testid="usage-customer" />
+          <TextInput label="Month" placeholder="2026-10" value={month} onChange={(e) => setMonth(e.currentTarget.value)} data-testid="usage-month" />
+          <TextInput label="Group" placeholder={chosen?.group_by ? `a ${chosen.group_by}` : "not grouped"} disabled={!chosen?.group_by} value={group} onChange={(e) => setGroup(e.currentTarget.value)} />
+          <Button mt={24} onClick={look} disabled={!meter || !customer.trim()} data-testid="usage-look">Show</Button>
+        </SimpleGrid>
+        {result && (
+          <Text data-testid="usage-result">
+            <Text span fw={700} fz="xl" data-testid="usage-value">{result.value}</Text> {chosen?.unit ?? ""}
+            <Text span c="dimmed" size="sm"> from {result.from} to {result.to} (UTC, end excluded)</Text>
+          </Text>
+        )}
+      </Stack>
+    </Card>
+  );
+}
+
+export function UsagePage() {
+  return (
+    <Stack maw={1100}>
+      <Title order={2}>Usage</Title>
+      <ImportEvents />
+      <UsageLookup />
+    </Stack>
+  );
+}
