@@ -1,6 +1,8 @@
 //! Customers: the accounts that are billed, keyed by the company's own external id.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::stored::{parse_time, time_text};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use rust_decimal::Decimal;
@@ -195,14 +197,6 @@ fn from_row(r: &Row) -> rusqlite::Result<Customer> {
         created_at: parse_time(&r.get::<_, String>(8)?),
         updated_at: parse_time(&r.get::<_, String>(9)?),
     })
-}
-
-fn parse_time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
-}
-
-fn time_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 pub fn get(conn: &Connection, external_id: &str) -> Result<Option<Customer>> {

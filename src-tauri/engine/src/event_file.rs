@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::import::{LineIndex, RowError};
+use crate::import::{RowError, csv_with_header};
 
 pub const MAX_ID_CHARS: usize = 256;
 pub const MAX_CUSTOMER_CHARS: usize = 128;
@@ -208,25 +208,7 @@ fn event(
 }
 
 fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut dyn FnMut(Row) -> ControlFlow<()>) -> Result<()> {
-    let (input, lines) = LineIndex::wrap(input);
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let header =
-        reader.byte_headers().map_err(|e| Error::invalid("line 1", format!("cannot read the header: {e}")))?.clone();
-    let names: Vec<String> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            std::str::from_utf8(h)
-                .map(|t| t.trim_start_matches('\u{feff}').trim().to_string())
-                .map_err(|_| Error::invalid(format!("line 1, column {}", i + 1), "the column name is not UTF-8"))
-        })
-        .collect::<Result<_>>()?;
-    if names.iter().all(String::is_empty) {
-        return Err(Error::invalid(
-            "line 1",
-            "the file is empty: expected a header such as id,customer,type,timestamp",
-        ));
-    }
+    let (mut reader, names, lines) = csv_with_header(input, "id,customer,type,timestamp")?;
     let position = |name: &str| names.iter().position(|n| n == name);
     let mut located = Vec::new();
     for name in [&columns.id, &columns.customer, &columns.event_type, &columns.timestamp] {

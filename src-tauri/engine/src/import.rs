@@ -50,22 +50,8 @@ const CUSTOMER_COLUMNS: &[&str] = &["id", "name", "email", "currency", "tax_rate
 /// a duplicate (no-op); with other details, the row is rejected. Valid rows are
 /// kept, in one transaction.
 pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTime<Utc>) -> Result<ImportReport> {
-    let (input, lines) = LineIndex::wrap(input);
-    let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(input);
-    let header =
-        reader.byte_headers().map_err(|e| Error::invalid("line 1", format!("cannot read the header: {e}")))?.clone();
-    let header: Vec<String> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let text = std::str::from_utf8(h)
-                .map_err(|_| Error::invalid("line 1", format!("column {} is not UTF-8", i + 1)))?;
-            Ok(text.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
-        })
-        .collect::<Result<_>>()?;
-    if header.iter().all(|h| h.is_empty()) {
-        return Err(Error::invalid("line 1", "the file is empty: expected a header such as id,name,email"));
-    }
+    let (mut reader, header, lines) = csv_with_header(input, "id,name,email")?;
+    let header: Vec<String> = header.into_iter().map(|h| h.to_ascii_lowercase()).collect();
     let mut index = HashMap::new();
     for (i, name) in header.iter().enumerate() {
         if !CUSTOMER_COLUMNS.contains(&name.as_str()) {
@@ -127,6 +113,30 @@ pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTim
         }
     }
     Ok(report)
+}
+
+/// A CSV reader positioned after the header, the header's column names (BOM and
+/// blanks trimmed), and the line index of the file. A file with no header is refused.
+pub(crate) fn csv_with_header<R: Read>(
+    input: R,
+    example: &str,
+) -> Result<(csv::Reader<LineIndexed<R>>, Vec<String>, LineIndex)> {
+    let (input, lines) = LineIndex::wrap(input);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(input);
+    let raw = reader.byte_headers().map_err(|e| Error::invalid("line 1", format!("cannot read the header: {e}")))?;
+    let names: Vec<String> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            std::str::from_utf8(h)
+                .map(|t| t.trim_start_matches('\u{feff}').trim().to_string())
+                .map_err(|_| Error::invalid(format!("line 1, column {}", i + 1), "the column name is not UTF-8"))
+        })
+        .collect::<Result<_>>()?;
+    if names.iter().all(String::is_empty) {
+        return Err(Error::invalid("line 1", format!("the file is empty: expected a header such as {example}")));
+    }
+    Ok((reader, names, lines))
 }
 
 /// Where each line of a streamed file starts, for naming the line a person sees

@@ -11,6 +11,7 @@ pub mod import;
 pub mod meter;
 pub mod money;
 pub mod settings;
+mod stored;
 pub mod usage;
 pub mod workspace;
 

@@ -2,8 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use chrono::{DateTime, Utc};
+
+use crate::stored::{parse_time, time_text};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -235,14 +238,6 @@ fn from_row(r: &Row) -> rusqlite::Result<Meter> {
     })
 }
 
-fn parse_time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
-}
-
-fn time_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 pub fn get(conn: &Connection, code: &str) -> Result<Option<Meter>> {
     let sql = format!("SELECT {COLUMNS} FROM meters WHERE code = ?1");
     Ok(conn.query_row(&sql, [code], from_row).optional()?)
@@ -255,8 +250,22 @@ pub fn all(conn: &Connection) -> Result<Vec<Meter>> {
     Ok(rows)
 }
 
-fn filters_json(m: &ValidMeter) -> Result<String> {
-    serde_json::to_string(&m.filters).map_err(|e| Error::Internal(e.to_string()))
+/// ?1..?9 of the insert and update: code, name, unit, event type, aggregation,
+/// property, filters, group-by, and the time of writing.
+fn row_values(m: &ValidMeter, now: DateTime<Utc>) -> Result<[Value; 9]> {
+    let filters = serde_json::to_string(&m.filters).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
+    Ok([
+        Value::Text(m.code.clone()),
+        Value::Text(m.name.clone()),
+        text(&m.unit),
+        Value::Text(m.event_type.clone()),
+        Value::Text(m.aggregation.as_str().to_string()),
+        text(&m.property),
+        Value::Text(filters),
+        text(&m.group_by),
+        Value::Text(time_text(now)),
+    ])
 }
 
 /// Inserts a new meter; a taken code is a conflict.
@@ -264,17 +273,7 @@ pub fn insert(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<(
     let result = conn.execute(
         "INSERT INTO meters (code, name, unit, event_type, aggregation, property, filters, group_by, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-        params![
-            m.code,
-            m.name,
-            m.unit,
-            m.event_type,
-            m.aggregation.as_str(),
-            m.property,
-            filters_json(m)?,
-            m.group_by,
-            time_text(now)
-        ],
+        params_from_iter(row_values(m, now)?),
     );
     match result {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
@@ -294,17 +293,7 @@ pub fn update(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<b
         "UPDATE meters SET name = ?2, unit = ?3, event_type = ?4, aggregation = ?5, property = ?6, filters = ?7,
              group_by = ?8, updated_at = ?9
          WHERE code = ?1",
-        params![
-            m.code,
-            m.name,
-            m.unit,
-            m.event_type,
-            m.aggregation.as_str(),
-            m.property,
-            filters_json(m)?,
-            m.group_by,
-            time_text(now)
-        ],
+        params_from_iter(row_values(m, now)?),
     )?;
     Ok(true)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use clap::{Parser, Subcommand};
+use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::{Error, Workspace, catalog, customer, demo, event_file, events, import, usage};
 use serde::Serialize;
 use serde_json::json;
@@ -139,6 +140,21 @@ pub fn run(command: Command, workspace: Option<PathBuf>, json: bool) -> i32 {
     }
 }
 
+/// An import's report: its counts and every listed reject; a reject fails the command.
+fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> {
+    let mut human = format!(
+        "{}: {} accepted, {} duplicates, {} rejected",
+        file.display(),
+        report.accepted,
+        report.duplicates,
+        report.rejected
+    );
+    for e in &report.errors {
+        human.push_str(&format!("\n  line {}, {}: {}", e.line, e.field, e.reason));
+    }
+    Ok(Outcome { success: report.rejected == 0, ..Outcome::ok(report, human)? })
+}
+
 fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
 }
@@ -220,18 +236,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             if show_progress {
                 eprintln!();
             }
-            let mut human = format!(
-                "{}: {} accepted, {} duplicates, {} rejected",
-                file.display(),
-                report.accepted,
-                report.duplicates,
-                report.rejected
-            );
-            for e in &report.errors {
-                human.push_str(&format!("\n  line {}, {}: {}", e.line, e.field, e.reason));
-            }
-            let success = report.rejected == 0;
-            Ok(Outcome { success, ..Outcome::ok(&report, human)? })
+            import_outcome(&file, &report)
         }
         Command::Usage { meter, customer, from, to, group } => {
             let instant = |flag: &str, text: &str| {
@@ -247,18 +252,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let bytes = read_file(&file)?;
             let mut ws = Workspace::open_or_create(workspace)?;
             let report = ws.write(|tx| import::customers_csv(tx, bytes.as_slice(), now))?;
-            let mut human = format!(
-                "{}: {} accepted, {} duplicates, {} rejected",
-                file.display(),
-                report.accepted,
-                report.duplicates,
-                report.rejected
-            );
-            for e in &report.errors {
-                human.push_str(&format!("\n  line {}, {}: {}", e.line, e.field, e.reason));
-            }
-            let success = report.rejected == 0;
-            Ok(Outcome { success, ..Outcome::ok(&report, human)? })
+            import_outcome(&file, &report)
         }
         Command::Customers { action: CustomersAction::List { search, archived } } => {
             let ws = Workspace::open(workspace)?;
