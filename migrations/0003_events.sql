@@ -3,7 +3,8 @@
 -- Event types that meters count, numbered so events store a small integer.
 CREATE TABLE event_types (
     id      INTEGER PRIMARY KEY,
-    name    TEXT NOT NULL UNIQUE
+    name    TEXT NOT NULL UNIQUE,
+    events  INTEGER NOT NULL DEFAULT 0    -- how many are stored (events has no type index)
 ) STRICT;
 
 -- Each stored event id, keyed by its 64-bit hash (xxh3). A different id with the

@@ -318,6 +318,14 @@ fn write_batch(conn: &Connection, batch: &mut [Pending], import_id: i64, report:
         }
     }
     let duplicates = (batch.len() - new.len()) as u64;
+    let mut per_type: HashMap<i64, i64> = HashMap::new();
+    for &i in &new {
+        *per_type.entry(batch[i].type_id).or_default() += 1;
+    }
+    let mut counted = conn.prepare_cached("UPDATE event_types SET events = events + ?2 WHERE id = ?1")?;
+    for (type_id, n) in per_type {
+        counted.execute(params![type_id, n])?;
+    }
     new.sort_by_key(|&i| (batch[i].customer_id, batch[i].type_id, batch[i].ts_ms, batch[i].hash));
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (customer_id, type_id, ts_ms, id_key, properties, import_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -603,6 +611,26 @@ mod tests {
         assert_eq!(count(ws.conn()).unwrap(), 0);
         let err = super::preview(ws.conn(), &dir.path().join("oct.txt"), None, 3).unwrap_err();
         assert!(err.to_string().contains("--format"), "{err}");
+    }
+
+    #[test]
+    fn a_meter_with_events_keeps_how_it_computes() {
+        let mut ws = workspace();
+        let change = |ws: &mut Workspace, meter: &str| {
+            let catalog = catalog::parse(&format!(r#"{{ "meters": [ {meter} ] }}"#)).unwrap();
+            ws.write(|tx| catalog::apply(tx, catalog, now()))
+        };
+        let as_max = r#"{ "code": "tokens", "name": "Tokens", "aggregation": "max", "property": "tokens", "group_by": "model" }"#;
+        change(&mut ws, as_max).expect("no events yet: the definition may change");
+        let back = r#"{ "code": "tokens", "name": "Tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" }"#;
+        change(&mut ws, back).unwrap();
+        import_csv(&mut ws, OCTOBER, DEFAULT_BATCH);
+        let err = change(&mut ws, as_max).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Conflict);
+        assert!(err.to_string().contains("meter \"tokens\" already counts stored events"), "{err}");
+        let renamed = r#"{ "code": "tokens", "name": "LLM tokens", "unit": "token", "aggregation": "sum", "property": "tokens", "group_by": "model" }"#;
+        change(&mut ws, renamed).expect("name and unit may change");
+        assert_eq!(usage(&ws, "tokens", "globex", None), "1505");
     }
 
     #[test]

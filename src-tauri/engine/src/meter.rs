@@ -268,6 +268,14 @@ fn row_values(m: &ValidMeter, now: DateTime<Utc>) -> Result<[Value; 9]> {
     ])
 }
 
+/// Whether events of the type this meter counts are stored.
+fn has_events(conn: &Connection, meter: &MeterFields) -> Result<bool> {
+    let event_type = meter.event.as_deref().unwrap_or(&meter.code);
+    let stored: Option<i64> =
+        conn.query_row("SELECT events FROM event_types WHERE name = ?1", [event_type], |r| r.get(0)).optional()?;
+    Ok(stored.unwrap_or(0) > 0)
+}
+
 /// Inserts a new meter; a taken code is a conflict.
 pub fn insert(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<()> {
     let result = conn.execute(
@@ -286,8 +294,25 @@ pub fn insert(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<(
 /// Replaces a meter's definition; returns whether anything changed.
 pub fn update(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<bool> {
     let current = get(conn, &m.code)?.ok_or_else(|| Error::NotFound(format!("no meter with code \"{}\"", m.code)))?;
-    if current.fields == m.to_fields() {
+    let wanted = m.to_fields();
+    if current.fields == wanted {
         return Ok(false);
+    }
+    let computes = |f: &MeterFields| {
+        (
+            f.event.clone().unwrap_or_else(|| f.code.clone()),
+            f.aggregation,
+            f.property.clone(),
+            f.filters.clone(),
+            f.group_by.clone(),
+        )
+    };
+    if computes(&current.fields) != computes(&wanted) && has_events(conn, &current.fields)? {
+        return Err(Error::Conflict(format!(
+            "meter \"{}\" already counts stored events: its event type, aggregation, property, filters and \
+             group-by cannot change (create a new meter instead; name and unit can change)",
+            m.code
+        )));
     }
     conn.execute(
         "UPDATE meters SET name = ?2, unit = ?3, event_type = ?4, aggregation = ?5, property = ?6, filters = ?7,
