@@ -138,42 +138,16 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
     // A bad workspace currency is reported once, not again for every customer using it.
     let default_currency =
         if Currency::parse(&wanted.currency).is_ok() { wanted.currency.clone() } else { current.currency.clone() };
-    let mut valid = Vec::with_capacity(catalog.customers.len());
-    let mut first_index: HashMap<String, usize> = HashMap::new();
-    for (i, fields) in catalog.customers.iter().enumerate() {
-        match fields.validate(&default_currency) {
-            Ok(v) => {
-                if let Some(j) = first_index.insert(v.external_id.clone(), i) {
-                    problems.push(Problem::new(
-                        format!("$.customers[{i}].id"),
-                        format!("duplicate id \"{}\" (also at $.customers[{j}])", v.external_id),
-                    ));
-                }
-                valid.push(v);
-            }
-            Err(ps) => {
-                problems.extend(ps.into_iter().map(|p| Problem::new(format!("$.customers[{i}].{}", p.path), p.message)))
-            }
-        }
-    }
-    let mut meters = Vec::with_capacity(catalog.meters.len());
-    let mut first_meter: HashMap<String, usize> = HashMap::new();
-    for (i, fields) in catalog.meters.iter().enumerate() {
-        match fields.validate() {
-            Ok(m) => {
-                if let Some(j) = first_meter.insert(m.code.clone(), i) {
-                    problems.push(Problem::new(
-                        format!("$.meters[{i}].code"),
-                        format!("duplicate code \"{}\" (also at $.meters[{j}])", m.code),
-                    ));
-                }
-                meters.push(m);
-            }
-            Err(ps) => {
-                problems.extend(ps.into_iter().map(|p| Problem::new(format!("$.meters[{i}].{}", p.path), p.message)))
-            }
-        }
-    }
+    let valid = validate_section(
+        "customers",
+        "id",
+        &catalog.customers,
+        |c| c.validate(&default_currency),
+        |v| v.external_id.clone(),
+        &mut problems,
+    );
+    let meters =
+        validate_section("meters", "code", &catalog.meters, MeterFields::validate, |m| m.code.clone(), &mut problems);
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -198,6 +172,38 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
         }
     }
     Ok(report)
+}
+
+/// Validates every entry of a catalog section. Each problem is placed under the
+/// entry's JSON path (`$.customers[2].email`), and a key used twice is a problem
+/// at the second entry. Returns the valid entries.
+fn validate_section<F, V>(
+    section: &str,
+    key_field: &str,
+    entries: &[F],
+    validate: impl Fn(&F) -> std::result::Result<V, Vec<Problem>>,
+    key: impl Fn(&V) -> String,
+    problems: &mut Vec<Problem>,
+) -> Vec<V> {
+    let mut valid = Vec::with_capacity(entries.len());
+    let mut first_at: HashMap<String, usize> = HashMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match validate(entry) {
+            Ok(v) => {
+                if let Some(j) = first_at.insert(key(&v), i) {
+                    problems.push(Problem::new(
+                        format!("$.{section}[{i}].{key_field}"),
+                        format!("duplicate {key_field} \"{}\" (also at $.{section}[{j}])", key(&v)),
+                    ));
+                }
+                valid.push(v);
+            }
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|p| Problem::new(format!("$.{section}[{i}].{}", p.path), p.message)))
+            }
+        }
+    }
+    valid
 }
 
 /// The workspace as a catalog that `apply` takes back unchanged.

@@ -323,23 +323,27 @@ pub fn update(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<b
     Ok(true)
 }
 
+/// A plain meter for tests: no unit, event type, filters or group.
+#[cfg(test)]
+pub(crate) fn test_meter(code: &str, aggregation: Aggregation, property: Option<&str>) -> MeterFields {
+    MeterFields {
+        code: code.into(),
+        name: format!("{code} meter"),
+        unit: None,
+        event: None,
+        aggregation,
+        property: property.map(str::to_string),
+        filters: BTreeMap::new(),
+        group_by: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Workspace;
 
-    fn meter(code: &str, aggregation: Aggregation, property: Option<&str>) -> MeterFields {
-        MeterFields {
-            code: code.into(),
-            name: format!("{code} meter"),
-            unit: None,
-            event: None,
-            aggregation,
-            property: property.map(str::to_string),
-            filters: BTreeMap::new(),
-            group_by: None,
-        }
-    }
+    use super::test_meter as meter;
 
     fn check(input: MeterFields, expected: std::result::Result<(), &[&str]>) {
         let got = input.validate().map(|_| ()).map_err(|p| p.iter().map(|p| p.path.clone()).collect::<Vec<_>>());

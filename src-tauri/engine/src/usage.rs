@@ -172,16 +172,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn meter(aggregation: Aggregation, property: Option<&str>) -> MeterFields {
-        MeterFields {
-            code: "m".into(),
-            name: "M".into(),
-            unit: None,
-            event: None,
-            aggregation,
-            property: property.map(str::to_string),
-            filters: BTreeMap::new(),
-            group_by: None,
-        }
+        crate::meter::test_meter("m", aggregation, property)
     }
 
     fn events(rows: &[(i64, Value)]) -> Vec<UsageEvent> {
