@@ -300,6 +300,8 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     replace_text(&c, "[data-testid=usage-month]", "2026-10").await;
     click(&c, "[data-testid=usage-look]").await;
     wait_text(&c, "[data-testid=usage-value]", |t| t == "2").await;
+    // The day-by-day chart draws a bar for each of the two days with calls.
+    find(&c, "[data-testid=usage-chart] svg .recharts-bar-rectangle").await;
     std::fs::write(artifacts().join("usage.png"), c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
 }

@@ -86,6 +86,7 @@ mod tests {
             events::ImportPreview,
             events::PreviewRow,
             usage::MonthUsage,
+            usage::DayUsage,
             workspace::WorkspaceSummary,
             CurrencyInfo,
             ReferenceData,

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
@@ -19,6 +19,7 @@ use crate::meter::{self, Aggregation, MeterFields};
 use crate::money::Dec;
 
 /// One stored event as the aggregation sees it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct UsageEvent {
     pub ts_ms: i64,
     pub properties: Map<String, Value>,
@@ -26,7 +27,11 @@ pub struct UsageEvent {
 
 /// Folds events (in time order) into the meter's value, optionally for one
 /// group of a grouped meter. Pure: the rules of DESIGN.md "Events and meters".
-pub fn aggregate(meter: &MeterFields, group: Option<&str>, events: impl IntoIterator<Item = UsageEvent>) -> Decimal {
+pub fn aggregate<'a>(
+    meter: &MeterFields,
+    group: Option<&str>,
+    events: impl IntoIterator<Item = &'a UsageEvent>,
+) -> Decimal {
     let mut count = 0u64;
     let mut sum = Decimal::ZERO;
     let mut max: Option<Decimal> = None;
@@ -76,16 +81,15 @@ pub fn aggregate(meter: &MeterFields, group: Option<&str>, events: impl IntoIter
     value.normalize()
 }
 
-/// The value of meter `meter_code` for customer `customer` over `[from, to)`,
-/// optionally for one group.
-pub fn value(
+/// The meter and its events for one customer in `[from, to)`, in time order.
+fn events_in(
     conn: &Connection,
     meter_code: &str,
     customer: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     group: Option<&str>,
-) -> Result<Decimal> {
+) -> Result<(MeterFields, Vec<UsageEvent>)> {
     let meter = meter::get(conn, meter_code)?
         .ok_or_else(|| Error::NotFound(format!("no meter with code \"{meter_code}\"")))?
         .fields;
@@ -102,7 +106,7 @@ pub fn value(
     let event_type = meter.event.clone().unwrap_or_else(|| meter.code.clone());
     let type_id: Option<i64> =
         conn.query_row("SELECT id FROM event_types WHERE name = ?1", [&event_type], |r| r.get(0)).optional()?;
-    let Some(type_id) = type_id else { return Ok(aggregate(&meter, group, [])) };
+    let Some(type_id) = type_id else { return Ok((meter, Vec::new())) };
     let mut stmt = conn.prepare_cached(
         "SELECT ts_ms, properties FROM events
          WHERE customer_id = ?1 AND type_id = ?2 AND ts_ms >= ?3 AND ts_ms < ?4
@@ -117,13 +121,37 @@ pub fn value(
         let properties = serde_json::from_str(&text).map_err(|e| Error::Internal(format!("stored properties: {e}")))?;
         events.push(UsageEvent { ts_ms, properties });
     }
-    Ok(aggregate(&meter, group, events))
+    Ok((meter, events))
+}
+
+/// The value of meter `meter_code` for customer `customer` over `[from, to)`,
+/// optionally for one group.
+pub fn value(
+    conn: &Connection,
+    meter_code: &str,
+    customer: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    group: Option<&str>,
+) -> Result<Decimal> {
+    let (meter, events) = events_in(conn, meter_code, customer, from, to, group)?;
+    Ok(aggregate(&meter, group, &events))
+}
+
+/// One local day's value, for charts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct DayUsage {
+    /// The day in the workspace zone, `YYYY-MM-DD`.
+    pub day: String,
+    pub value: Dec,
 }
 
 /// A meter's value for one calendar month of the workspace's time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct MonthUsage {
     pub value: Dec,
+    /// The month day by day (each day aggregated on its own).
+    pub days: Vec<DayUsage>,
     /// The month's bounds in UTC, half-open: [from, to).
     #[ts(type = "string")]
     pub from: DateTime<Utc>,
@@ -134,22 +162,57 @@ pub struct MonthUsage {
 /// The bounds of calendar month `YYYY-MM` in zone `tz`, as UTC instants:
 /// from local midnight on the 1st to local midnight on the next 1st.
 pub fn month_bounds(tz: Tz, month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let first = month_start(month)?;
+    let next = first
+        .checked_add_months(Months::new(1))
+        .ok_or_else(|| Error::invalid("month", format!("\"{month}\" is out of range")))?;
+    Ok((local_midnight(tz, first)?, local_midnight(tz, next)?))
+}
+
+fn month_start(month: &str) -> Result<NaiveDate> {
     let bad = || Error::invalid("month", format!("\"{month}\" is not a month such as 2026-10"));
     let (y, m) = month.split_once('-').ok_or_else(bad)?;
     let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    let first = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)?;
-    let next = first.checked_add_months(Months::new(1)).ok_or_else(bad)?;
-    let midnight = |d: NaiveDate| -> Result<DateTime<Utc>> {
-        // Where a zone skips midnight (a DST gap), the day starts at the first instant that exists.
-        (0..=180)
-            .find_map(|minutes| {
-                let local = d.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(minutes);
-                tz.from_local_datetime(&local).earliest()
-            })
-            .map(|t| t.with_timezone(&Utc))
-            .ok_or_else(|| Error::Internal(format!("no midnight on {d} in {tz}")))
-    };
-    Ok((midnight(first)?, midnight(next)?))
+    NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)
+}
+
+/// When day `d` starts in zone `tz`. Where a zone skips midnight (a DST gap),
+/// the day starts at the first instant that exists.
+fn local_midnight(tz: Tz, d: NaiveDate) -> Result<DateTime<Utc>> {
+    (0..=180)
+        .find_map(|minutes| {
+            let local = d.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(minutes);
+            tz.from_local_datetime(&local).earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| Error::Internal(format!("no midnight on {d} in {tz}")))
+}
+
+/// Splits time-ordered events by local day of `month` and folds each day.
+pub fn by_day(
+    meter: &MeterFields,
+    group: Option<&str>,
+    tz: Tz,
+    month: &str,
+    events: &[UsageEvent],
+) -> Result<Vec<DayUsage>> {
+    let first = month_start(month)?;
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| d.month() == first.month()).collect();
+    let starts =
+        days.iter().map(|d| local_midnight(tz, *d).map(|t| t.timestamp_millis())).collect::<Result<Vec<_>>>()?;
+    let mut buckets: Vec<Vec<&UsageEvent>> = days.iter().map(|_| Vec::new()).collect();
+    for e in events {
+        // The last day that starts at or before the event.
+        let at = starts.partition_point(|&s| s <= e.ts_ms);
+        if at > 0 {
+            buckets[at - 1].push(e);
+        }
+    }
+    Ok(days
+        .iter()
+        .zip(buckets)
+        .map(|(d, events)| DayUsage { day: d.to_string(), value: Dec(aggregate(meter, group, events)) })
+        .collect())
 }
 
 /// The value of a meter for one customer in calendar month `YYYY-MM` of the workspace.
@@ -162,7 +225,10 @@ pub fn for_month(
 ) -> Result<MonthUsage> {
     let tz = crate::settings::parse_timezone(&crate::settings::get(conn)?.timezone).map_err(|m| Error::Internal(m))?;
     let (from, to) = month_bounds(tz, month)?;
-    Ok(MonthUsage { value: Dec(value(conn, meter, customer, from, to, group)?), from, to })
+    let (fields, events) = events_in(conn, meter, customer, from, to, group)?;
+    let total = aggregate(&fields, group, &events);
+    let days = by_day(&fields, group, tz, month, &events)?;
+    Ok(MonthUsage { value: Dec(total), days, from, to })
 }
 
 #[cfg(test)]
@@ -180,7 +246,7 @@ mod tests {
     }
 
     fn check(meter: &MeterFields, group: Option<&str>, rows: &[(i64, Value)], expected: &str) {
-        let got = aggregate(meter, group, events(rows));
+        let got = aggregate(meter, group, &events(rows));
         assert_eq!(got.to_string(), expected, "{:?} group {group:?}", meter.aggregation);
     }
 
@@ -241,6 +307,28 @@ mod tests {
         for bad in ["2026", "2026-13", "26-1x", ""] {
             assert!(month_bounds(chrono_tz::UTC, bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn days_are_local_days_each_folded_on_its_own() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let ms = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+        let rows = [
+            (ms("2026-10-01T04:00:00Z"), json!({"gb": "5"})), // Oct 1, 00:00 local
+            (ms("2026-10-01T20:00:00Z"), json!({"gb": "9"})),
+            (ms("2026-10-02T03:59:59Z"), json!({"gb": "2"})), // still Oct 1 local
+            (ms("2026-11-01T03:30:00Z"), json!({"gb": "7"})), // Oct 31, 23:30 local
+        ];
+        let max = meter(Aggregation::Max, Some("gb"));
+        let days = by_day(&max, None, tz, "2026-10", &events(&rows)).unwrap();
+        assert_eq!(days.len(), 31);
+        let shown: Vec<(String, String)> =
+            days.iter().filter(|d| !d.value.0.is_zero()).map(|d| (d.day.clone(), d.value.to_string())).collect();
+        assert_eq!(shown, [("2026-10-01".to_string(), "9".to_string()), ("2026-10-31".to_string(), "7".to_string())]);
+        let count = meter(Aggregation::Count, None);
+        let per_day = by_day(&count, None, tz, "2026-10", &events(&rows)).unwrap();
+        let total: Decimal = per_day.iter().map(|d| d.value.0).sum();
+        assert_eq!(total, Decimal::from(4), "for counts the days add up to the month");
     }
 
     #[test]

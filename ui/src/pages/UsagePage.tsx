@@ -3,6 +3,7 @@ import {
   Alert, Autocomplete, Badge, Button, Card, Code, Group, Progress, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
 import { IconFolderOpen, IconUpload } from "@tabler/icons-react";
+import { BarChart } from "@mantine/charts";
 import { Channel } from "@tauri-apps/api/core";
 import { call } from "../api/invoke";
 import type { ImportPreview } from "../api/generated/ImportPreview";
@@ -164,10 +165,17 @@ function UsageLookup() {
           <Button mt={24} onClick={look} disabled={!meter || !customer.trim()} data-testid="usage-look">Show</Button>
         </SimpleGrid>
         {result && (
-          <Text data-testid="usage-result">
-            <Text span fw={700} fz="xl" data-testid="usage-value">{result.value}</Text> {chosen?.unit ?? ""}
-            <Text span c="dimmed" size="sm"> from {result.from} to {result.to} (UTC, end excluded)</Text>
-          </Text>
+          <Stack gap="xs">
+            <Text data-testid="usage-result">
+              <Text span fw={700} fz="xl" data-testid="usage-value">{result.value}</Text> {chosen?.unit ?? ""}
+              <Text span c="dimmed" size="sm"> from {result.from} to {result.to} (UTC, end excluded)</Text>
+            </Text>
+            {/* Values arrive as decimal strings; the chart needs numbers to draw bar heights only. */}
+            <BarChart h={220} dataKey="day" data-testid="usage-chart"
+              data={result.days.map((d) => ({ day: d.day.slice(8), value: Number(d.value), label: d.value }))}
+              series={[{ name: "value", label: chosen?.name ?? "value", color: "teal.6" }]}
+              valueFormatter={(v) => v.toLocaleString()} tickLine="y" />
+          </Stack>
         )}
       </Stack>
     </Card>
