@@ -39,3 +39,12 @@ CREATE TABLE imports (
     duplicates      INTEGER NOT NULL DEFAULT 0,
     rejected        INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+
+-- Saved CSV column mappings: which columns hold the id, customer, type and time.
+CREATE TABLE column_mappings (
+    name            TEXT PRIMARY KEY,
+    id_column       TEXT NOT NULL,
+    customer_column TEXT NOT NULL,
+    type_column     TEXT NOT NULL,
+    time_column     TEXT NOT NULL
+) STRICT;

@@ -403,3 +403,39 @@ fn october_count(sb: &Sandbox) -> Value {
     }
     json!({ "value": total.to_string() })
 }
+
+#[test]
+fn a_saved_mapping_imports_a_csv_with_other_column_names() {
+    let sb = usage_workspace();
+    let (code, out) = sb.json(&[
+        "mapping",
+        "save",
+        "gateway",
+        "--id",
+        "event_id",
+        "--customer",
+        "account",
+        "--type",
+        "kind",
+        "--timestamp",
+        "at",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out["columns"],
+        json!({ "id": "event_id", "customer": "account", "event_type": "kind", "timestamp": "at" })
+    );
+    assert_eq!(sb.json(&["mapping", "list"]), (0, json!(["gateway"])));
+    let csv = sb.write("gateway.csv", "event_id,account,kind,at\ng1,initech,api_calls,2026-10-10T10:00:00Z\n");
+    let (code, out) = sb.json(&["import", csv.to_str().unwrap()]);
+    assert_eq!(
+        (code, out["error"]["message"].as_str().map(|m| m.contains("\"id\" is missing"))),
+        (1, Some(true)),
+        "{out}"
+    );
+    let (code, out) = sb.json(&["import", csv.to_str().unwrap(), "--mapping", "gateway"]);
+    assert_eq!((code, &out["accepted"]), (0, &json!(1)), "{out}");
+    assert_eq!(october_usage(&sb, "api_calls", "initech", None), json!({ "value": "1" }));
+    let (code, out) = sb.json(&["mapping", "save", "bad", "--id", "x", "--customer", "x"]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("id")), "{out}");
+}

@@ -7,7 +7,9 @@ use std::io::{BufRead, Read};
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use ts_rs::TS;
 
 use crate::error::{Error, Result};
 use crate::import::{RowError, csv_with_header};
@@ -74,7 +76,7 @@ pub struct FileEvent {
 }
 
 /// Column names of a CSV event file; every other column is a property.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct CsvColumns {
     pub id: String,
     pub customer: String,

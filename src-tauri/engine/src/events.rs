@@ -348,6 +348,54 @@ fn write_batch(conn: &Connection, batch: &mut [Pending], import_id: i64, report:
     Ok((new.len() as u64, duplicates))
 }
 
+/// Saves (or replaces) a named CSV column mapping after checking its names.
+pub fn save_mapping(conn: &Connection, name: &str, columns: &CsvColumns) -> Result<()> {
+    let mut problems = Vec::new();
+    if name.trim().is_empty() || name.chars().count() > 64 {
+        problems.push(crate::Problem::new("name", "a mapping name is 1 to 64 characters"));
+    }
+    let named = [
+        ("id", &columns.id),
+        ("customer", &columns.customer),
+        ("event_type", &columns.event_type),
+        ("timestamp", &columns.timestamp),
+    ];
+    for (field, column) in named {
+        if column.trim().is_empty() {
+            problems.push(crate::Problem::new(field, "the column name must not be empty"));
+        } else if named.iter().filter(|(_, other)| *other == column).count() > 1 {
+            problems.push(crate::Problem::new(field, format!("column \"{column}\" is used for two fields")));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    conn.execute(
+        "INSERT INTO column_mappings (name, id_column, customer_column, type_column, time_column) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (name) DO UPDATE SET id_column = ?2, customer_column = ?3, type_column = ?4, time_column = ?5",
+        params![name.trim(), columns.id, columns.customer, columns.event_type, columns.timestamp],
+    )?;
+    Ok(())
+}
+
+/// A saved CSV column mapping by name.
+pub fn mapping(conn: &Connection, name: &str) -> Result<CsvColumns> {
+    conn.query_row(
+        "SELECT id_column, customer_column, type_column, time_column FROM column_mappings WHERE name = ?1",
+        [name],
+        |r| Ok(CsvColumns { id: r.get(0)?, customer: r.get(1)?, event_type: r.get(2)?, timestamp: r.get(3)? }),
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("no saved column mapping named \"{name}\"")))
+}
+
+/// Every saved mapping's name, sorted.
+pub fn mapping_names(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM column_mappings ORDER BY name")?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(names)
+}
+
 /// Opens `path` with its format: the one given, or the one its name implies.
 fn open_event_file(path: &std::path::Path, format: Option<Format>) -> Result<(String, Format, std::fs::File)> {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
@@ -362,15 +410,21 @@ fn open_event_file(path: &std::path::Path, format: Option<Format>) -> Result<(St
 }
 
 /// Opens `path` and imports it, the format detected from its name unless given.
+/// With `mapping`, CSV columns are read through that saved mapping.
 pub fn import_file(
     ws: &mut Workspace,
     path: &std::path::Path,
     format: Option<Format>,
+    mapping: Option<&str>,
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
 ) -> Result<ImportReport> {
     let (name, format, file) = open_event_file(path, format)?;
-    import(ws, file, &ImportOptions::new(&name, format), now, progress)
+    let mut options = ImportOptions::new(&name, format);
+    if let Some(mapping_name) = mapping {
+        options.columns = self::mapping(ws.conn(), mapping_name)?;
+    }
+    import(ws, file, &options, now, progress)
 }
 
 /// One row of a preview, as the import would store it.
@@ -631,6 +685,33 @@ mod tests {
         let renamed = r#"{ "code": "tokens", "name": "LLM tokens", "unit": "token", "aggregation": "sum", "property": "tokens", "group_by": "model" }"#;
         change(&mut ws, renamed).expect("name and unit may change");
         assert_eq!(usage(&ws, "tokens", "globex", None), "1505");
+    }
+
+    #[test]
+    fn a_saved_mapping_reads_other_column_names() {
+        let mut ws = workspace();
+        let columns = CsvColumns {
+            id: "event_id".into(),
+            customer: "account".into(),
+            event_type: "kind".into(),
+            timestamp: "at".into(),
+        };
+        save_mapping(ws.conn(), "gateway", &columns).unwrap();
+        assert_eq!(mapping(ws.conn(), "gateway").unwrap(), columns);
+        assert_eq!(mapping_names(ws.conn()).unwrap(), ["gateway"]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.csv");
+        std::fs::write(&path, "event_id,account,kind,at,region\ng1,globex,api_calls,1791201600,eu\n").unwrap();
+        let report =
+            import_file(&mut ws, &path, None, Some("gateway"), now(), &mut |_| ControlFlow::Continue(())).unwrap();
+        assert_eq!(report.accepted, 1, "{report:?}");
+        assert_eq!(usage(&ws, "eu_calls", "globex", None), "1");
+        let err =
+            import_file(&mut ws, &path, None, Some("nope"), now(), &mut |_| ControlFlow::Continue(())).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::NotFound);
+        let same_twice = CsvColumns { customer: "event_id".into(), ..columns };
+        let err = save_mapping(ws.conn(), "bad", &same_twice).unwrap_err();
+        assert_eq!(err.problems().iter().map(|p| p.path.as_str()).collect::<Vec<_>>(), ["id", "customer"]);
     }
 
     #[test]

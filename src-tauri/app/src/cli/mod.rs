@@ -51,6 +51,14 @@ pub enum Command {
         /// csv, ndjson or cloudevents (default: from the file's extension).
         #[arg(long)]
         format: Option<String>,
+        /// Read CSV columns through this saved mapping (see `mapping save`).
+        #[arg(long)]
+        mapping: Option<String>,
+    },
+    /// Saved CSV column mappings.
+    Mapping {
+        #[command(subcommand)]
+        action: MappingAction,
     },
     /// One meter's value for one customer over [from, to).
     Usage {
@@ -82,6 +90,24 @@ pub enum ExportWhat {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MappingAction {
+    /// Save (or replace) a mapping: which CSV columns hold the id, customer, type and time.
+    Save {
+        name: String,
+        #[arg(long, default_value = "id")]
+        id: String,
+        #[arg(long, default_value = "customer")]
+        customer: String,
+        #[arg(long = "type", default_value = "type")]
+        event_type: String,
+        #[arg(long, default_value = "timestamp")]
+        timestamp: String,
+    },
+    /// List saved mappings.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,13 +246,25 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let human = format!("built the demo workspace at {} ({} customers)", summary.path, summary.customers);
             Outcome::ok(json!({ "path": summary.path }), human)
         }
-        Command::Import { file, format } => {
+        Command::Mapping { action: MappingAction::Save { name, id, customer, event_type, timestamp } } => {
+            let columns = event_file::CsvColumns { id, customer, event_type, timestamp };
+            let mut ws = Workspace::open(workspace)?;
+            ws.write(|tx| events::save_mapping(tx, &name, &columns))?;
+            Outcome::ok(json!({ "name": name, "columns": columns }), format!("saved mapping \"{name}\""))
+        }
+        Command::Mapping { action: MappingAction::List } => {
+            let ws = Workspace::open(workspace)?;
+            let names = events::mapping_names(ws.conn())?;
+            let human = names.join("\n");
+            Outcome::ok(names, human)
+        }
+        Command::Import { file, format, mapping } => {
             let format =
                 format.map(|f| event_file::Format::parse(&f)).transpose().map_err(|m| Error::invalid("--format", m))?;
             let mut ws = Workspace::open(workspace)?;
             let started = std::time::Instant::now();
             let show_progress = std::io::stderr().is_terminal();
-            let report = events::import_file(&mut ws, &file, format, now, &mut |p| {
+            let report = events::import_file(&mut ws, &file, format, mapping.as_deref(), now, &mut |p| {
                 if show_progress {
                     let rate = p.rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
                     eprint!("\r{} rows read ({rate:.0} rows/s), {} rejected   ", p.rows, p.rejected);

@@ -224,7 +224,7 @@ pub fn events_import(
     let format = event_format(format)?;
     state.cancel_import.store(false, Ordering::SeqCst);
     state.with(|ws| {
-        events::import_file(ws, &path, format, Utc::now(), &mut |p| {
+        events::import_file(ws, &path, format, None, Utc::now(), &mut |p| {
             // A closed window only loses the progress display, never the import.
             let _ = on_progress.send(*p);
             if state.cancel_import.load(Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
