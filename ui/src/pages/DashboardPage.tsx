@@ -20,10 +20,11 @@ export function DashboardPage({ summary, onNavigate }: { summary: WorkspaceSumma
       <SimpleGrid cols={3}>
         <Stat label="Active customers" value={active.toLocaleString()} testId="stat-active-customers" />
         <Stat label="Archived customers" value={summary.archived_customers.toLocaleString()} />
-        <Stat label="Usage, invoices, wallets" value="Coming" />
+        <Stat label="Plans, invoices, wallets" value="Coming" />
       </SimpleGrid>
       <Group>
         <Button variant="light" onClick={() => onNavigate("customers")}>Customers</Button>
+        <Button variant="light" onClick={() => onNavigate("usage")}>Import usage</Button>
         <Button variant="light" onClick={() => onNavigate("settings")}>Company settings</Button>
       </Group>
     </Stack>
