@@ -93,7 +93,9 @@ pub(crate) fn decimal(value: &Value) -> Option<rust_decimal::Decimal> {
 }
 
 impl Context {
-    fn load(conn: &Connection) -> Result<Context> {
+    /// With `create_types`, event types seen for the first time are numbered
+    /// (an import does that); without, nothing is written (a preview).
+    fn load(conn: &Connection, create_types: bool) -> Result<Context> {
         let mut customers = HashMap::new();
         let mut stmt = conn.prepare("SELECT external_id, id FROM customers")?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
@@ -104,7 +106,7 @@ impl Context {
         for m in meter::all(conn)? {
             let name = m.fields.event.clone().unwrap_or_else(|| m.fields.code.clone());
             if !types.contains_key(&name) {
-                let type_id = type_id(conn, &name)?;
+                let type_id = if create_types { type_id(conn, &name)? } else { existing_type_id(conn, &name)? };
                 types.insert(name.clone(), TypeRules { type_id, meters: Vec::new() });
             }
             types.get_mut(&name).expect("inserted above").meters.push(m.fields);
@@ -149,6 +151,13 @@ impl Context {
             properties,
         })
     }
+}
+
+/// The id of an event type if it is numbered already, 0 if not (nothing is stored under 0).
+fn existing_type_id(conn: &Connection, name: &str) -> Result<i64> {
+    let id: Option<i64> =
+        conn.query_row("SELECT id FROM event_types WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    Ok(id.unwrap_or(0))
 }
 
 /// The id of an event type, created when first seen.
@@ -206,7 +215,7 @@ pub fn import(
     progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
 ) -> Result<ImportReport> {
     let (context, import_id) = ws.write(|tx| {
-        let context = Context::load(tx)?;
+        let context = Context::load(tx, true)?;
         tx.execute(
             "INSERT INTO imports (file_name, format, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
             params![options.file_name, options.format.name(), time_text(now)],
@@ -461,7 +470,7 @@ pub fn preview(
 ) -> Result<ImportPreview> {
     let (_, format, file) = open_event_file(path, format)?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let context = Context::load(conn)?;
+    let context = Context::load(conn, false)?;
     let (mut rows, mut errors) = (Vec::new(), Vec::new());
     let mut seen = 0;
     event_file::read(format, &CsvColumns::default(), BufReader::new(file), &mut |row| {
@@ -663,6 +672,8 @@ mod tests {
         assert_eq!(preview.rows[0].properties, r#"{"model":"gpt-4o","tokens":"1200"}"#);
         assert_eq!((preview.errors[0].line, preview.errors[0].field.as_str()), (3, "customer"));
         assert_eq!(count(ws.conn()).unwrap(), 0);
+        let types: i64 = ws.conn().query_row("SELECT count(*) FROM event_types", [], |r| r.get(0)).unwrap();
+        assert_eq!(types, 0, "a preview numbers no event types either");
         let err = super::preview(ws.conn(), &dir.path().join("oct.txt"), None, 3).unwrap_err();
         assert!(err.to_string().contains("--format"), "{err}");
     }
