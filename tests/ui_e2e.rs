@@ -133,6 +133,14 @@ async fn wait_value(c: &Client, css: &str, value: &str) {
     wait_prop(c, css, "value", |v| v == value).await;
 }
 
+/// Builds the demo workspace in `dir` with the CLI and returns its path.
+fn demo_workspace(dir: &Path) -> PathBuf {
+    let workspace = dir.join("demo.meterdesk");
+    let built = Command::new(env!("CARGO_BIN_EXE_meterdesk")).arg("demo").arg(&workspace).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    workspace
+}
+
 /// A temporary folder (the app's HOME and the workspaces) and a running driver.
 fn sandbox() -> (tempfile::TempDir, Driver) {
     let tmp = tempfile::tempdir().unwrap();
@@ -244,9 +252,7 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
 async fn the_demo_workspace_shows_its_customers_and_meters() {
     let (tmp, driver) = sandbox();
-    let workspace = tmp.path().join("demo.meterdesk");
-    let built = Command::new(env!("CARGO_BIN_EXE_meterdesk")).arg("demo").arg(&workspace).output().unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let workspace = demo_workspace(tmp.path());
     let c = driver.session(&workspace).await;
 
     wait_text(&c, "[data-testid=stat-active-customers]", |t| t == "49").await;
@@ -271,9 +277,7 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
 async fn import_events_through_the_wizard_then_read_a_months_usage() {
     let (tmp, driver) = sandbox();
-    let workspace = tmp.path().join("demo.meterdesk");
-    let built = Command::new(env!("CARGO_BIN_EXE_meterdesk")).arg("demo").arg(&workspace).output().unwrap();
-    assert!(built.status.success());
+    let workspace = demo_workspace(tmp.path());
     let events = tmp.path().join("october.csv");
     std::fs::write(
         &events,
