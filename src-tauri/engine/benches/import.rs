@@ -4,6 +4,7 @@
 
 use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -31,6 +32,77 @@ fn peak_rss_mb() -> f64 {
     let kb =
         status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok());
     kb.unwrap_or(0.0) / 1024.0
+}
+
+fn median(rates: &mut [f64]) -> f64 {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// Appends the file's rows into an unindexed table, a transaction per import batch; events/s.
+fn baseline(csv_path: &Path, db_path: &Path, n: u64) -> f64 {
+    let conn = rusqlite::Connection::open(db_path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE events (customer TEXT, type TEXT, ts_ms INTEGER, id TEXT, properties TEXT) STRICT;",
+    )
+    .unwrap();
+    let start = Instant::now();
+    let file = std::io::BufReader::new(std::fs::File::open(csv_path).unwrap());
+    let mut in_batch = 0;
+    let mut properties = Vec::new();
+    conn.execute_batch("BEGIN").unwrap();
+    {
+        let mut stmt = conn.prepare("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5)").unwrap();
+        event_file::read(Format::Csv, &CsvColumns::default(), file, &mut |row| {
+            let e = row.unwrap();
+            properties.clear();
+            e.properties.write_json(&mut properties);
+            let props = std::str::from_utf8(&properties).unwrap();
+            let ts = e.timestamp.timestamp_millis();
+            stmt.execute(rusqlite::params![e.customer.as_ref(), e.event_type.as_ref(), ts, e.id.as_ref(), props])
+                .unwrap();
+            in_batch += 1;
+            if in_batch == events::DEFAULT_BATCH {
+                conn.execute_batch("COMMIT; BEGIN").unwrap();
+                in_batch = 0;
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(conn);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
+    }
+    rate
+}
+
+/// A fresh workspace with the customers and meters the events name.
+fn workspace(path: &Path, now: DateTime<Utc>) -> Workspace {
+    let mut ws = Workspace::create(path).unwrap();
+    let customers: Vec<_> = (0..CUSTOMERS)
+        .map(|c| serde_json::json!({ "id": format!("cus_{c:04}"), "name": format!("Customer {c}") }))
+        .collect();
+    let meters = serde_json::json!([
+        { "code": "input_tokens", "name": "Input tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
+        { "code": "output_tokens", "name": "Output tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
+        { "code": "api_calls", "name": "API calls", "aggregation": "count" },
+        { "code": "storage_gb", "name": "Storage", "aggregation": "max", "property": "gb" },
+        { "code": "active_seats", "name": "Seats", "aggregation": "unique_count", "property": "user_id" }
+    ]);
+    let text = serde_json::json!({ "workspace": { "timezone": "America/New_York" }, "customers": customers, "meters": meters }).to_string();
+    ws.write(|tx| catalog::apply(tx, catalog::parse(&text)?, now)).unwrap();
+    ws
+}
+
+fn import_once(ws: &mut Workspace, csv_path: &Path, now: DateTime<Utc>) -> meterdesk_engine::import::ImportReport {
+    let file = std::fs::File::open(csv_path).unwrap();
+    events::import(ws, file, &ImportOptions::new("events.csv", Format::Csv), now, &mut |_| ControlFlow::Continue(()))
+        .unwrap()
 }
 
 fn main() {
@@ -74,79 +146,55 @@ fn main() {
     let parse_rate = rows as f64 / start.elapsed().as_secs_f64();
     println!("parse only                       {:>10.0} events/s", parse_rate);
 
-    // Baseline: the same rows appended into an unindexed table, in the same batches.
-    let baseline_path = dir.path().join("baseline.sqlite");
-    let mut conn = rusqlite::Connection::open(&baseline_path).unwrap();
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         CREATE TABLE events (customer TEXT, type TEXT, ts_ms INTEGER, id TEXT, properties TEXT) STRICT;",
-    )
-    .unwrap();
-    let start = Instant::now();
-    let file = std::io::BufReader::new(std::fs::File::open(&csv_path).unwrap());
-    const BASELINE_BATCH: usize = 50_000;
-    let mut batch = Vec::with_capacity(BASELINE_BATCH);
-    let flush = |conn: &mut rusqlite::Connection, batch: &mut Vec<event_file::FileEvent>| {
-        let tx = conn.transaction().unwrap();
-        {
-            let mut stmt = tx.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5)").unwrap();
-            for e in batch.iter() {
-                let props = serde_json::to_string(&e.properties).unwrap();
-                stmt.execute(rusqlite::params![e.customer, e.event_type, e.timestamp.timestamp_millis(), e.id, props])
-                    .unwrap();
-            }
-        }
-        tx.commit().unwrap();
-        batch.clear();
-    };
-    event_file::read(Format::Csv, &CsvColumns::default(), file, &mut |row| {
-        batch.push(row.unwrap());
-        if batch.len() == BASELINE_BATCH {
-            flush(&mut conn, &mut batch);
-        }
-        ControlFlow::Continue(())
-    })
-    .unwrap();
-    flush(&mut conn, &mut batch);
-    let baseline_rate = n as f64 / start.elapsed().as_secs_f64();
-    println!("unindexed append (baseline)      {:>10.0} events/s", baseline_rate);
-    drop(conn);
-
-    // Meterdesk: a fresh workspace with the customers and meters the events name.
-    let mut ws = Workspace::create(&dir.path().join("bench.meterdesk")).unwrap();
-    let customers: Vec<_> = (0..CUSTOMERS)
-        .map(|c| serde_json::json!({ "id": format!("cus_{c:04}"), "name": format!("Customer {c}") }))
-        .collect();
-    let meters = serde_json::json!([
-        { "code": "input_tokens", "name": "Input tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
-        { "code": "output_tokens", "name": "Output tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
-        { "code": "api_calls", "name": "API calls", "aggregation": "count" },
-        { "code": "storage_gb", "name": "Storage", "aggregation": "max", "property": "gb" },
-        { "code": "active_seats", "name": "Seats", "aggregation": "unique_count", "property": "user_id" }
-    ]);
-    let text = serde_json::json!({ "workspace": { "timezone": "America/New_York" }, "customers": customers, "meters": meters }).to_string();
+    // Baseline and import alternate, ROUNDS times each (this VM is noisy);
+    // each reports its median and the ratio of the two medians.
+    let rounds: usize = std::env::var("METERDESK_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let now: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
-    ws.write(|tx| catalog::apply(tx, catalog::parse(&text)?, now)).unwrap();
-
-    // Peak memory of the import alone: reset the high-water mark (Linux).
+    let (mut baseline_rates, mut import_rates) = (Vec::new(), Vec::new());
+    let mut ws = None;
+    // Peak memory of the imports: reset the high-water mark (Linux) after
+    // generating the file; the baseline's memory is small next to it.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    for pass in ["import (new events)", "re-import (all duplicates)"] {
+    for round in 0..rounds {
+        baseline_rates.push(baseline(&csv_path, &dir.path().join(format!("baseline{round}.sqlite")), n));
+        let path = dir.path().join(format!("bench{round}.meterdesk"));
+        let mut fresh = workspace(&path, now);
         let start = Instant::now();
-        let file = std::fs::File::open(&csv_path).unwrap();
-        let report = events::import(&mut ws, file, &ImportOptions::new("events.csv", Format::Csv), now, &mut |_| {
-            ControlFlow::Continue(())
-        })
-        .unwrap();
-        let rate = n as f64 / start.elapsed().as_secs_f64();
-        println!(
-            "{pass:<32} {rate:>10.0} events/s  ({:.2}x baseline; accepted {}, duplicates {}, rejected {})",
-            rate / baseline_rate,
-            report.accepted,
-            report.duplicates,
-            report.rejected
-        );
+        let report = import_once(&mut fresh, &csv_path, now);
+        import_rates.push(n as f64 / start.elapsed().as_secs_f64());
+        assert_eq!((report.accepted, report.rejected), (n, 0), "{report:?}");
+        if round + 1 < rounds {
+            drop(fresh);
+            let _ = std::fs::remove_file(&path);
+        } else {
+            ws = Some((fresh, path));
+        }
     }
+    let (baseline_rate, import_rate) = (median(&mut baseline_rates), median(&mut import_rates));
+    let list = |rates: &[f64]| rates.iter().map(|r| format!("{:.0}k", r / 1e3)).collect::<Vec<_>>().join(", ");
+    println!(
+        "unindexed append (baseline)      {baseline_rate:>10.0} events/s  median of {rounds} ({})",
+        list(&baseline_rates)
+    );
+    println!(
+        "import (new events)              {import_rate:>10.0} events/s  median of {rounds} ({}); {:.2}x the baseline",
+        list(&import_rates),
+        import_rate / baseline_rate
+    );
+    let (mut ws, ws_path) = ws.expect("one round at least");
+    let start = Instant::now();
+    let report = import_once(&mut ws, &csv_path, now);
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    assert_eq!((report.accepted, report.duplicates), (0, n));
+    println!("re-import (all duplicates)       {rate:>10.0} events/s  {:.2}x the baseline", rate / baseline_rate);
     println!("peak memory (import phases)      {:>10.0} MB", peak_rss_mb());
+    let chunk_bytes: i64 = ws.conn().query_row("SELECT sum(length(data)) FROM event_chunks", [], |r| r.get(0)).unwrap();
+    let chunks: i64 = ws.conn().query_row("SELECT count(*) FROM event_chunks", [], |r| r.get(0)).unwrap();
+    println!(
+        "stored                           {:>10.1} bytes/event in chunks ({chunks} chunks; file {:.0} MB)",
+        chunk_bytes as f64 / n as f64,
+        std::fs::metadata(&ws_path).unwrap().len() as f64 / 1e6
+    );
 
     let (from, to) =
         (Utc.timestamp_millis_opt(month_start).unwrap(), Utc.with_ymd_and_hms(2026, 11, 1, 4, 0, 0).unwrap());

@@ -6,13 +6,16 @@
 use std::io::{BufRead, Read};
 use std::ops::ControlFlow;
 
-use chrono::{DateTime, Utc};
+use std::borrow::Cow;
+
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ts_rs::TS;
 
 use crate::error::{Error, Result};
 use crate::import::{RowError, csv_with_header};
+use crate::money::Dec;
 
 pub const MAX_ID_CHARS: usize = 256;
 pub const MAX_CUSTOMER_CHARS: usize = 128;
@@ -61,18 +64,186 @@ impl Format {
     }
 }
 
-/// One event as a file states it, validated for shape but not yet against the workspace.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileEvent {
+/// One event as a file states it, validated for shape but not yet against the
+/// workspace. It borrows from the reader's buffers: a reader allocates nothing
+/// per CSV row. [`FileEvent::to_owned_event`] keeps one beyond the callback.
+#[derive(Debug, Clone)]
+pub struct FileEvent<'a> {
     /// 1-based line where the event starts (for a JSON array: where it ends).
+    pub line: u64,
+    pub id: Cow<'a, str>,
+    pub customer: Cow<'a, str>,
+    pub event_type: Cow<'a, str>,
+    pub timestamp: DateTime<Utc>,
+    pub properties: Props<'a>,
+    /// CloudEvents `source`, kept as given.
+    pub source: Option<&'a str>,
+}
+
+/// The same event, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedEvent {
     pub line: u64,
     pub id: String,
     pub customer: String,
     pub event_type: String,
     pub timestamp: DateTime<Utc>,
     pub properties: Map<String, Value>,
-    /// CloudEvents `source`, kept as given.
     pub source: Option<String>,
+}
+
+impl FileEvent<'_> {
+    pub fn to_owned_event(&self) -> OwnedEvent {
+        OwnedEvent {
+            line: self.line,
+            id: self.id.to_string(),
+            customer: self.customer.to_string(),
+            event_type: self.event_type.to_string(),
+            timestamp: self.timestamp,
+            properties: self.properties.to_map(),
+            source: self.source.map(str::to_string),
+        }
+    }
+}
+
+/// An event's properties: the other cells of a CSV row, or a JSON object.
+#[derive(Debug, Clone, Copy)]
+pub enum Props<'a> {
+    Csv(&'a CsvProps, &'a csv::StringRecord),
+    Json(&'a Map<String, Value>),
+}
+
+/// One property value as the file gave it: CSV cells are text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PropValue<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+impl<'a> PropValue<'a> {
+    /// The text a filter or group value is compared with: a string as is, a
+    /// number or boolean as its JSON spelling; nothing for null, arrays and objects.
+    pub fn text(self) -> Option<Cow<'a, str>> {
+        match self {
+            PropValue::Text(s) => Some(Cow::Borrowed(s)),
+            PropValue::Json(Value::String(s)) => Some(Cow::Borrowed(s)),
+            PropValue::Json(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            PropValue::Json(Value::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            PropValue::Json(Value::Null | Value::Array(_) | Value::Object(_)) => None,
+        }
+    }
+
+    /// Null counts as absent.
+    pub fn is_null(self) -> bool {
+        matches!(self, PropValue::Json(Value::Null))
+    }
+
+    /// The value as an exact decimal: a number, or text holding a plain decimal.
+    pub fn decimal(self) -> Option<rust_decimal::Decimal> {
+        match self {
+            PropValue::Text(s) => s.trim().parse::<Dec>().ok().map(|d| d.0),
+            PropValue::Json(Value::String(s)) => s.trim().parse::<Dec>().ok().map(|d| d.0),
+            PropValue::Json(Value::Number(n)) => n.to_string().parse::<Dec>().ok().map(|d| d.0),
+            PropValue::Json(Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_)) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PropValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            PropValue::Text(s) => write!(f, "{}", Value::String((*s).to_string())),
+            PropValue::Json(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// The property columns of a CSV file, in name order, with their names already
+/// written as JSON strings.
+#[derive(Debug, Clone)]
+pub struct CsvProps {
+    /// (column index, name, name as a JSON string)
+    columns: Vec<(usize, String, String)>,
+}
+
+impl<'a> Props<'a> {
+    pub fn get(&self, key: &str) -> Option<PropValue<'a>> {
+        match *self {
+            Props::Csv(columns, record) => {
+                let (at, _, _) = columns.columns.iter().find(|(_, name, _)| name == key)?;
+                Some(PropValue::Text(record.get(*at).filter(|cell| !cell.is_empty())?))
+            }
+            Props::Json(map) => map.get(key).map(PropValue::Json),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Every property present, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, PropValue<'a>)> + 'a {
+        let (csv, json) = match *self {
+            Props::Csv(columns, record) => (Some((columns, record)), None),
+            Props::Json(map) => (None, Some(map)),
+        };
+        let csv = csv.into_iter().flat_map(|(columns, record)| {
+            columns.columns.iter().filter_map(move |(at, name, _)| {
+                record.get(*at).filter(|cell| !cell.is_empty()).map(|cell| (name.as_str(), PropValue::Text(cell)))
+            })
+        });
+        let json = json.into_iter().flat_map(|map| map.iter().map(|(k, v)| (k.as_str(), PropValue::Json(v))));
+        csv.chain(json)
+    }
+
+    /// Appends the properties as one JSON object, keys in name order.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match *self {
+            Props::Csv(columns, record) => {
+                out.push(b'{');
+                let mut first = true;
+                for (at, _, json_name) in &columns.columns {
+                    let cell = record.get(*at).unwrap_or("");
+                    if cell.is_empty() {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(json_name.as_bytes());
+                    out.push(b':');
+                    json_string(cell, out);
+                }
+                out.push(b'}');
+            }
+            Props::Json(map) => serde_json::to_writer(out, map).expect("writing JSON to memory cannot fail"),
+        }
+    }
+
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    PropValue::Text(s) => Value::String(s.to_string()),
+                    PropValue::Json(v) => v.clone(),
+                };
+                (k.to_string(), v)
+            })
+            .collect()
+    }
+}
+
+/// Appends `s` as a JSON string.
+fn json_string(s: &str, out: &mut Vec<u8>) {
+    let plain = s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, s).expect("writing JSON to memory cannot fail");
+    }
 }
 
 /// Column names of a CSV event file; every other column is a property.
@@ -95,7 +266,10 @@ impl Default for CsvColumns {
     }
 }
 
-type Row = std::result::Result<FileEvent, RowError>;
+type Row<'a> = std::result::Result<FileEvent<'a>, RowError>;
+
+/// Where every row goes: each is an event or a reject, in file order.
+pub type Sink<'s> = dyn for<'a> FnMut(Row<'a>) -> ControlFlow<()> + 's;
 
 fn row_error(line: u64, field: &str, reason: impl Into<String>) -> RowError {
     RowError { line, field: field.to_string(), reason: reason.into() }
@@ -104,12 +278,7 @@ fn row_error(line: u64, field: &str, reason: impl Into<String>) -> RowError {
 /// Reads every event of `input` in `format`, calling `sink` for each row in file
 /// order; `sink` may stop the read early by returning `Break`. A file whose
 /// structure is unusable (no header, not JSON at all) is an error.
-pub fn read(
-    format: Format,
-    columns: &CsvColumns,
-    input: impl BufRead,
-    sink: &mut dyn FnMut(Row) -> ControlFlow<()>,
-) -> Result<()> {
+pub fn read(format: Format, columns: &CsvColumns, input: impl BufRead, sink: &mut Sink) -> Result<()> {
     match format {
         Format::Csv => read_csv(columns, input, sink),
         Format::Ndjson => read_lines(input, 1, false, sink, ndjson_event),
@@ -120,55 +289,70 @@ pub fn read(
 /// Parses a timestamp: RFC 3339 with an offset, or unix seconds or milliseconds
 /// (an integer of 11 digits or more is milliseconds).
 pub fn parse_timestamp(value: &Value) -> std::result::Result<DateTime<Utc>, String> {
-    let from_integer = |n: i64| {
-        let ms = if n.unsigned_abs() < 100_000_000_000 { n.checked_mul(1000) } else { Some(n) };
-        ms.and_then(DateTime::from_timestamp_millis).ok_or_else(|| format!("{n} is out of range"))
-    };
-    let t = match value {
-        Value::String(s) => {
-            let s = s.trim();
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                from_integer(s.parse::<i64>().map_err(|_| format!("{s} is out of range"))?)?
-            } else {
-                DateTime::parse_from_rfc3339(s)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| format!("\"{s}\" is not RFC 3339 with an offset (2026-10-31T23:30:00-04:00) nor unix seconds or milliseconds"))?
-            }
-        }
+    match value {
+        Value::String(s) => parse_timestamp_text(s),
         Value::Number(n) => match n.as_i64() {
-            Some(i) => from_integer(i)?,
-            None => return Err(format!("{n} is not a whole number of seconds or milliseconds")),
+            Some(i) => timestamp_from_integer(i),
+            None => Err(format!("{n} is not a whole number of seconds or milliseconds")),
         },
-        other => return Err(format!("{other} is not a timestamp")),
-    };
-    let year = t.format("%Y").to_string().parse::<i32>().unwrap_or(0);
-    if !(1970..=9999).contains(&year) {
+        other => Err(format!("{other} is not a timestamp")),
+    }
+}
+
+/// [`parse_timestamp`] for text.
+pub fn parse_timestamp_text(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return timestamp_from_integer(s.parse::<i64>().map_err(|_| format!("{s} is out of range"))?);
+    }
+    let t = DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+        format!("\"{s}\" is not RFC 3339 with an offset (2026-10-31T23:30:00-04:00) nor unix seconds or milliseconds")
+    })?;
+    in_years(t)
+}
+
+fn timestamp_from_integer(n: i64) -> std::result::Result<DateTime<Utc>, String> {
+    let ms = if n.unsigned_abs() < 100_000_000_000 { n.checked_mul(1000) } else { Some(n) };
+    in_years(ms.and_then(DateTime::from_timestamp_millis).ok_or_else(|| format!("{n} is out of range"))?)
+}
+
+fn in_years(t: DateTime<Utc>) -> std::result::Result<DateTime<Utc>, String> {
+    if !(1970..=9999).contains(&t.year()) {
         return Err(format!("{} is outside the years 1970–9999", t.to_rfc3339()));
     }
     Ok(t)
 }
 
-fn required_text(
-    line: u64,
-    field: &str,
-    value: Option<&Value>,
-    max_chars: usize,
-) -> std::result::Result<String, RowError> {
-    match value {
-        None | Some(Value::Null) => Err(row_error(line, field, "missing")),
-        Some(Value::String(s)) if s.trim().is_empty() => Err(row_error(line, field, "empty")),
-        Some(Value::String(s)) if s.chars().count() > max_chars => {
-            Err(row_error(line, field, format!("longer than {max_chars} characters")))
-        }
-        Some(Value::String(s)) => Ok(s.trim().to_string()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(other) => Err(row_error(line, field, format!("{other} is not text"))),
-    }
+/// Over `max_chars` characters? (Counting bytes first: most values are short.)
+fn too_long(s: &str, max_chars: usize) -> bool {
+    s.len() > max_chars && s.chars().count() > max_chars
 }
 
-fn check_properties(line: u64, properties: &Map<String, Value>) -> std::result::Result<(), RowError> {
-    for (key, value) in properties {
-        if key.is_empty() || key.chars().count() > MAX_PROPERTY_KEY_CHARS {
+fn required_text<'a>(
+    line: u64,
+    field: &str,
+    value: Option<PropValue<'a>>,
+    max_chars: usize,
+) -> std::result::Result<Cow<'a, str>, RowError> {
+    let text = match value {
+        None | Some(PropValue::Json(Value::Null)) => return Err(row_error(line, field, "missing")),
+        Some(PropValue::Text(s)) => s.trim(),
+        Some(PropValue::Json(Value::String(s))) => s.trim(),
+        Some(PropValue::Json(Value::Number(n))) => return Ok(Cow::Owned(n.to_string())),
+        Some(PropValue::Json(other)) => return Err(row_error(line, field, format!("{other} is not text"))),
+    };
+    if text.is_empty() {
+        return Err(row_error(line, field, "empty"));
+    }
+    if too_long(text, max_chars) {
+        return Err(row_error(line, field, format!("longer than {max_chars} characters")));
+    }
+    Ok(Cow::Borrowed(text))
+}
+
+fn check_properties(line: u64, properties: &Props) -> std::result::Result<(), RowError> {
+    for (key, value) in properties.iter() {
+        if key.is_empty() || too_long(key, MAX_PROPERTY_KEY_CHARS) {
             return Err(row_error(
                 line,
                 key,
@@ -176,9 +360,12 @@ fn check_properties(line: u64, properties: &Map<String, Value>) -> std::result::
             ));
         }
         let too_long = match value {
-            Value::String(s) => s.chars().count() > MAX_PROPERTY_VALUE_CHARS,
-            Value::Array(_) | Value::Object(_) => value.to_string().chars().count() > MAX_PROPERTY_VALUE_CHARS,
-            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+            PropValue::Text(s) => too_long(s, MAX_PROPERTY_VALUE_CHARS),
+            PropValue::Json(Value::String(s)) => too_long(s, MAX_PROPERTY_VALUE_CHARS),
+            PropValue::Json(v @ (Value::Array(_) | Value::Object(_))) => {
+                too_long(&v.to_string(), MAX_PROPERTY_VALUE_CHARS)
+            }
+            PropValue::Json(Value::Null | Value::Bool(_) | Value::Number(_)) => false,
         };
         if too_long {
             return Err(row_error(line, key, format!("longer than {MAX_PROPERTY_VALUE_CHARS} characters")));
@@ -188,28 +375,30 @@ fn check_properties(line: u64, properties: &Map<String, Value>) -> std::result::
 }
 
 /// Builds an event from already-located parts, checking each.
-fn event(
+fn event<'a>(
     line: u64,
-    id: Option<&Value>,
-    customer: Option<&Value>,
-    event_type: Option<&Value>,
-    timestamp: (&str, Option<&Value>),
-    properties: Map<String, Value>,
-    source: Option<String>,
-) -> Row {
+    id: Option<PropValue<'a>>,
+    customer: Option<PropValue<'a>>,
+    event_type: Option<PropValue<'a>>,
+    timestamp: (&str, Option<PropValue<'a>>),
+    properties: Props<'a>,
+    source: Option<&'a str>,
+) -> Row<'a> {
     let id = required_text(line, "id", id, MAX_ID_CHARS)?;
     let customer = required_text(line, "customer", customer, MAX_CUSTOMER_CHARS)?;
     let event_type = required_text(line, "type", event_type, MAX_TYPE_CHARS)?;
     let (ts_field, ts) = timestamp;
     let timestamp = match ts {
-        None | Some(Value::Null) => return Err(row_error(line, ts_field, "missing")),
-        Some(v) => parse_timestamp(v).map_err(|reason| row_error(line, ts_field, reason))?,
-    };
+        None | Some(PropValue::Json(Value::Null)) => return Err(row_error(line, ts_field, "missing")),
+        Some(PropValue::Text(s)) => parse_timestamp_text(s),
+        Some(PropValue::Json(v)) => parse_timestamp(v),
+    }
+    .map_err(|reason| row_error(line, ts_field, reason))?;
     check_properties(line, &properties)?;
     Ok(FileEvent { line, id, customer, event_type, timestamp, properties, source })
 }
 
-fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut dyn FnMut(Row) -> ControlFlow<()>) -> Result<()> {
+fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<()> {
     let (mut reader, names, lines) = csv_with_header(input, "id,customer,type,timestamp")?;
     let position = |name: &str| names.iter().position(|n| n == name);
     let mut located = Vec::new();
@@ -226,50 +415,65 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut dyn FnMut(Row) ->
             ));
         }
     }
-    let [id_at, customer_at, type_at, ts_at] = [located[0], located[1], located[2], located[3]];
-    let mut record = csv::ByteRecord::new();
+    let at = [located[0], located[1], located[2], located[3]];
+    let mut props = CsvProps {
+        columns: (0..names.len())
+            .filter(|i| !at.contains(i))
+            .map(|i| (i, names[i].clone(), Value::String(names[i].clone()).to_string()))
+            .collect(),
+    };
+    props.columns.sort_by(|a, b| a.1.cmp(&b.1));
+    // One record, reused: read as bytes, then checked as UTF-8 in place.
+    let mut bytes = csv::ByteRecord::new();
+    let mut text = csv::StringRecord::new();
     loop {
         let before = reader.position().byte();
-        let row = match reader.read_byte_record(&mut record) {
+        let row = match reader.read_byte_record(&mut bytes) {
             Ok(false) => break,
             Err(e) => Err(row_error(lines.line_at(before), "(row)", format!("unreadable CSV: {e}"))),
             Ok(true) => {
-                let line = lines.line_at(record.position().map_or(before, |p| p.byte()));
-                csv_event(line, &names, &record, [id_at, customer_at, type_at, ts_at])
+                let line = lines.line_at(bytes.position().map_or(before, |p| p.byte()));
+                if bytes.len() != names.len() {
+                    Err(row_error(line, "(row)", format!("expected {} fields, found {}", names.len(), bytes.len())))
+                } else {
+                    match csv::StringRecord::from_byte_record(std::mem::take(&mut bytes)) {
+                        Ok(record) => {
+                            text = record;
+                            Ok(line)
+                        }
+                        Err(e) => {
+                            let field = e.utf8_error().field();
+                            bytes = e.into_byte_record();
+                            Err(row_error(line, &names[field], "not valid UTF-8"))
+                        }
+                    }
+                }
             }
         };
-        if sink(row).is_break() {
+        let flow = match row {
+            Err(e) => sink(Err(e)),
+            Ok(line) => {
+                let flow = sink(csv_event(line, &names, &text, at, &props));
+                bytes = std::mem::take(&mut text).into_byte_record();
+                flow
+            }
+        };
+        if flow.is_break() {
             break;
         }
     }
     Ok(())
 }
 
-fn csv_event(line: u64, names: &[String], record: &csv::ByteRecord, at: [usize; 4]) -> Row {
-    if record.len() != names.len() {
-        return Err(row_error(line, "(row)", format!("expected {} fields, found {}", names.len(), record.len())));
-    }
-    let mut cells = Vec::with_capacity(record.len());
-    for (i, raw) in record.iter().enumerate() {
-        let text = std::str::from_utf8(raw).map_err(|_| row_error(line, &names[i], "not valid UTF-8"))?;
-        cells.push(text);
-    }
-    let cell = |i: usize| Some(Value::String(cells[i].to_string())).filter(|_| !cells[i].is_empty());
-    let mut properties = Map::new();
-    for (i, name) in names.iter().enumerate() {
-        if !at.contains(&i) && !cells[i].is_empty() {
-            properties.insert(name.clone(), Value::String(cells[i].to_string()));
-        }
-    }
-    event(
-        line,
-        cell(at[0]).as_ref(),
-        cell(at[1]).as_ref(),
-        cell(at[2]).as_ref(),
-        (&names[at[3]], cell(at[3]).as_ref()),
-        properties,
-        None,
-    )
+fn csv_event<'a>(
+    line: u64,
+    names: &'a [String],
+    record: &'a csv::StringRecord,
+    at: [usize; 4],
+    props: &'a CsvProps,
+) -> Row<'a> {
+    let cell = |i: usize| record.get(i).filter(|c| !c.is_empty()).map(PropValue::Text);
+    event(line, cell(at[0]), cell(at[1]), cell(at[2]), (&names[at[3]], cell(at[3])), Props::Csv(props, record), None)
 }
 
 /// Reads `input` line by line (bounded in length), skipping blank lines. With
@@ -279,8 +483,8 @@ fn read_lines(
     mut input: impl BufRead,
     first_line: u64,
     multiline: bool,
-    sink: &mut dyn FnMut(Row) -> ControlFlow<()>,
-    parse: fn(u64, Value) -> Row,
+    sink: &mut Sink,
+    parse: for<'a> fn(u64, &'a Value) -> Row<'a>,
 ) -> Result<()> {
     let mut buf = Vec::new();
     let mut line = first_line - 1;
@@ -299,7 +503,7 @@ fn read_lines(
             }
             break;
         }
-        let row = if buf.len() > MAX_LINE_BYTES {
+        let flow = if buf.len() > MAX_LINE_BYTES {
             // Skip the rest of the over-long value's line before going on.
             while !buf.ends_with(b"\n") {
                 buf.clear();
@@ -307,7 +511,7 @@ fn read_lines(
                     break;
                 }
             }
-            Err(row_error(start, "(row)", format!("the line is longer than {MAX_LINE_BYTES} bytes")))
+            sink(Err(row_error(start, "(row)", format!("the line is longer than {MAX_LINE_BYTES} bytes"))))
         } else {
             let text = if start == first_line { buf.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&buf) } else { &buf[..] };
             if text.iter().all(u8::is_ascii_whitespace) {
@@ -315,26 +519,26 @@ fn read_lines(
                 continue;
             }
             match std::str::from_utf8(text) {
-                Err(_) => Err(row_error(start, "(row)", "not valid UTF-8")),
+                Err(_) => sink(Err(row_error(start, "(row)", "not valid UTF-8"))),
                 Ok(text) => match serde_json::from_str::<Value>(text) {
                     Err(e) if multiline && e.is_eof() => continue,
-                    Err(e) => Err(row_error(start, "(row)", format!("not JSON: {e}"))),
-                    Ok(value) => parse(start, value),
+                    Err(e) => sink(Err(row_error(start, "(row)", format!("not JSON: {e}")))),
+                    Ok(value) => sink(parse(start, &value)),
                 },
             }
         };
         buf.clear();
-        if sink(row).is_break() {
+        if flow.is_break() {
             break;
         }
     }
     Ok(())
 }
 
-fn take_object(line: u64, value: Value) -> std::result::Result<Map<String, Value>, RowError> {
+fn as_object(line: u64, value: &Value) -> std::result::Result<&Map<String, Value>, RowError> {
     match value {
         Value::Object(map) => Ok(map),
-        other => Err(row_error(line, "(row)", format!("expected a JSON object, found {}", kind(&other)))),
+        other => Err(row_error(line, "(row)", format!("expected a JSON object, found {}", kind(other)))),
     }
 }
 
@@ -349,58 +553,53 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn properties_of(line: u64, field: &str, value: Option<Value>) -> std::result::Result<Map<String, Value>, RowError> {
+static NO_PROPERTIES: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+fn properties_of<'a>(line: u64, field: &str, value: Option<&'a Value>) -> std::result::Result<Props<'a>, RowError> {
     match value {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map),
-        Some(other) => Err(row_error(line, field, format!("expected an object, found {}", kind(&other)))),
+        None | Some(Value::Null) => Ok(Props::Json(&NO_PROPERTIES)),
+        Some(Value::Object(map)) => Ok(Props::Json(map)),
+        Some(other) => Err(row_error(line, field, format!("expected an object, found {}", kind(other)))),
     }
 }
 
-fn ndjson_event(line: u64, value: Value) -> Row {
-    let mut map = take_object(line, value)?;
+fn ndjson_event(line: u64, value: &Value) -> Row<'_> {
+    let map = as_object(line, value)?;
     if let Some(unknown) =
         map.keys().find(|k| !["id", "customer", "type", "timestamp", "properties"].contains(&k.as_str()))
     {
         return Err(row_error(line, unknown, "unknown field (expected id, customer, type, timestamp, properties)"));
     }
-    let properties = properties_of(line, "properties", map.remove("properties"))?;
-    event(
-        line,
-        map.get("id"),
-        map.get("customer"),
-        map.get("type"),
-        ("timestamp", map.get("timestamp")),
-        properties,
-        None,
-    )
+    let properties = properties_of(line, "properties", map.get("properties"))?;
+    let get = |key: &str| map.get(key).map(PropValue::Json);
+    event(line, get("id"), get("customer"), get("type"), ("timestamp", get("timestamp")), properties, None)
 }
 
-fn cloudevent(line: u64, value: Value) -> Row {
-    let mut map = take_object(line, value)?;
+fn cloudevent(line: u64, value: &Value) -> Row<'_> {
+    let map = as_object(line, value)?;
     if let Some(version) = map.get("specversion")
         && version != "1.0"
     {
         return Err(row_error(line, "specversion", format!("{version} is not CloudEvents 1.0")));
     }
-    let properties = properties_of(line, "data", map.remove("data"))?;
+    let properties = properties_of(line, "data", map.get("data"))?;
     let source = match map.get("source") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => Some(s.as_str()),
         Some(other) => return Err(row_error(line, "source", format!("expected a string, found {}", kind(other)))),
     };
-    event(line, map.get("id"), map.get("subject"), map.get("type"), ("time", map.get("time")), properties, source)
-        .map_err(|mut e| {
-            // Name the CloudEvents attribute the person wrote.
-            if e.field == "customer" {
-                e.field = "subject".into();
-            }
-            e
-        })
+    let get = |key: &str| map.get(key).map(PropValue::Json);
+    event(line, get("id"), get("subject"), get("type"), ("time", get("time")), properties, source).map_err(|mut e| {
+        // Name the CloudEvents attribute the person wrote.
+        if e.field == "customer" {
+            e.field = "subject".into();
+        }
+        e
+    })
 }
 
 /// CloudEvents: one object, an array of them, or one object per line.
-fn read_cloudevents(mut input: impl BufRead, sink: &mut dyn FnMut(Row) -> ControlFlow<()>) -> Result<()> {
+fn read_cloudevents(mut input: impl BufRead, sink: &mut Sink) -> Result<()> {
     // Skip a BOM and blank space, counting lines, to tell an array from objects per line.
     let mut skipped_lines = 0u64;
     let mut at_start = true;
@@ -427,11 +626,7 @@ fn read_cloudevents(mut input: impl BufRead, sink: &mut dyn FnMut(Row) -> Contro
 }
 
 /// Streams the elements of a top-level JSON array, one event at a time.
-fn read_cloudevent_array(
-    input: impl BufRead,
-    skipped_lines: u64,
-    sink: &mut dyn FnMut(Row) -> ControlFlow<()>,
-) -> Result<()> {
+fn read_cloudevent_array(input: impl BufRead, skipped_lines: u64, sink: &mut Sink) -> Result<()> {
     use serde::de::{Deserializer as _, SeqAccess, Visitor};
     use std::cell::Cell;
     use std::rc::Rc;
@@ -449,19 +644,19 @@ fn read_cloudevent_array(
         }
     }
 
-    struct Elements<'a> {
-        sink: &'a mut dyn FnMut(Row) -> ControlFlow<()>,
+    struct Elements<'a, 's> {
+        sink: &'a mut Sink<'s>,
         lines: Rc<Cell<u64>>,
         stopped: &'a Cell<bool>,
     }
-    impl<'de> Visitor<'de> for Elements<'_> {
+    impl<'de> Visitor<'de> for Elements<'_, '_> {
         type Value = ();
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("an array of CloudEvents")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
             while let Some(value) = seq.next_element::<Value>()? {
-                if (self.sink)(cloudevent(self.lines.get() + 1, value)).is_break() {
+                if (self.sink)(cloudevent(self.lines.get() + 1, &value)).is_break() {
                     self.stopped.set(true);
                     return Ok(());
                 }
@@ -487,11 +682,11 @@ mod tests {
     use serde_json::json;
 
     /// Reads `text` and returns (line, id) for events and (line, field) for rejects.
-    fn read_all(format: Format, text: &[u8]) -> Result<(Vec<FileEvent>, Vec<RowError>)> {
+    fn read_all(format: Format, text: &[u8]) -> Result<(Vec<OwnedEvent>, Vec<RowError>)> {
         let (mut events, mut errors) = (Vec::new(), Vec::new());
         read(format, &CsvColumns::default(), text, &mut |row| {
             match row {
-                Ok(e) => events.push(e),
+                Ok(e) => events.push(e.to_owned_event()),
                 Err(e) => errors.push(e),
             }
             ControlFlow::Continue(())
@@ -499,7 +694,7 @@ mod tests {
         Ok((events, errors))
     }
 
-    fn lines_and_ids(events: &[FileEvent]) -> Vec<(u64, &str)> {
+    fn lines_and_ids(events: &[OwnedEvent]) -> Vec<(u64, &str)> {
         events.iter().map(|e| (e.line, e.id.as_str())).collect()
     }
 
@@ -603,7 +798,7 @@ mod tests {
         let text = "event_id,account,kind,at,gb\nx1,globex,storage_gb,1791201600,12.5\n";
         let mut got = Vec::new();
         read(Format::Csv, &columns, text.as_bytes(), &mut |row| {
-            got.push(row.unwrap());
+            got.push(row.unwrap().to_owned_event());
             ControlFlow::Continue(())
         })
         .unwrap();

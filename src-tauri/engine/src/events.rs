@@ -1,10 +1,10 @@
-//! The event store: importing usage events from files, exactly once each.
+//! Importing usage events from files, exactly once each.
 //!
-//! Cost: an import reads the file once, streaming; each batch of events is
-//! sorted by id key (for the dedup index) and by customer, type and time (for
-//! the clustered events table) before it is written, so both B-trees are
-//! written in key order. Customers and meters are looked up in memory, loaded
-//! once per import.
+//! Cost: an import reads the file once, streaming, through borrowed rows (no
+//! allocation per CSV row). Customers and meters are looked up in memory,
+//! loaded once per import. Each batch is one transaction: its ids are claimed
+//! against the stored key runs, and its new events are written as chunks
+//! (event_store.rs), so SQLite writes a row per chunk, not per event.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
@@ -13,15 +13,14 @@ use std::ops::ControlFlow;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use serde_json::{Map, Value};
 use ts_rs::TS;
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
-use crate::event_file::{self, CsvColumns, FileEvent, Format};
+use crate::event_file::{self, CsvColumns, FileEvent, Format, Props};
+use crate::event_store::{self, Batch};
 use crate::import::{ImportReport, RowError};
 use crate::meter::{self, Aggregation, MeterFields};
-use crate::money::Dec;
 use crate::workspace::Workspace;
 
 /// Events written per transaction: a crash or cancel keeps whole batches only.
@@ -47,7 +46,15 @@ impl ImportOptions {
 /// What the rows of one event type are checked against: the meters counting it.
 struct TypeRules {
     type_id: i64,
-    meters: Vec<MeterFields>,
+    /// (meter code, property) for each meter that reads a property of these events...
+    needs: Vec<Need>,
+}
+
+/// A property some meter reads, and whether it must be a number.
+struct Need {
+    meter: MeterFields,
+    property: String,
+    number: bool,
 }
 
 /// The workspace facts an import validates rows against.
@@ -56,40 +63,11 @@ struct Context {
     types: HashMap<String, TypeRules>,
 }
 
-/// A validated event waiting for its batch to be written.
-struct Pending {
-    line: u64,
-    customer_id: i64,
-    type_id: i64,
-    ts_ms: i64,
-    id: String,
-    hash: i64,
-    properties: String,
-}
-
-/// The text a filter value is compared with: a string as is, a number or
-/// boolean as its JSON spelling.
-pub(crate) fn filter_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
-    }
-}
-
 /// Whether an event's properties pass a meter's filters.
-pub(crate) fn matches_filters(meter: &MeterFields, properties: &Map<String, Value>) -> bool {
-    meter.filters.iter().all(|(key, want)| properties.get(key).and_then(filter_text).as_deref() == Some(want.as_str()))
-}
-
-/// A property as an exact decimal: a JSON number, or a string holding a plain decimal.
-pub(crate) fn decimal(value: &Value) -> Option<rust_decimal::Decimal> {
-    match value {
-        Value::Number(n) => n.to_string().parse::<Dec>().ok().map(|d| d.0),
-        Value::String(s) => s.trim().parse::<Dec>().ok().map(|d| d.0),
-        Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => None,
-    }
+pub(crate) fn matches_filters(meter: &MeterFields, properties: &Props) -> bool {
+    meter.filters.iter().all(|(key, want)| {
+        properties.get(key).and_then(|v| v.text()).is_some_and(|have| have.as_ref() == want.as_str())
+    })
 }
 
 impl Context {
@@ -107,49 +85,51 @@ impl Context {
             let name = m.fields.event.clone().unwrap_or_else(|| m.fields.code.clone());
             if !types.contains_key(&name) {
                 let type_id = if create_types { type_id(conn, &name)? } else { existing_type_id(conn, &name)? };
-                types.insert(name.clone(), TypeRules { type_id, meters: Vec::new() });
+                types.insert(name.clone(), TypeRules { type_id, needs: Vec::new() });
             }
-            types.get_mut(&name).expect("inserted above").meters.push(m.fields);
+            if let Some(property) = m.fields.property.clone() {
+                let number = match m.fields.aggregation {
+                    Aggregation::Count | Aggregation::UniqueCount => false,
+                    Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => {
+                        true
+                    }
+                };
+                types.get_mut(&name).expect("inserted above").needs.push(Need { meter: m.fields, property, number });
+            }
         }
         Ok(Context { customers, types })
     }
 
     /// Checks one event against the workspace: a known customer, a type some
-    /// meter counts, and the properties those meters read.
-    fn check(&self, e: FileEvent) -> std::result::Result<Pending, RowError> {
+    /// meter counts, and the properties those meters read. Returns the
+    /// customer's and the type's numbers.
+    fn check(&self, e: &FileEvent) -> std::result::Result<(i64, i64), RowError> {
         let reject = |field: &str, reason: String| RowError { line: e.line, field: field.into(), reason };
-        let Some(&customer_id) = self.customers.get(&e.customer) else {
+        let Some(&customer_id) = self.customers.get(e.customer.as_ref()) else {
             return Err(reject("customer", format!("no customer with id \"{}\"", e.customer)));
         };
-        let Some(rules) = self.types.get(&e.event_type) else {
+        let Some(rules) = self.types.get(e.event_type.as_ref()) else {
             return Err(reject("type", format!("no meter counts events of type \"{}\"", e.event_type)));
         };
-        for m in rules.meters.iter().filter(|m| matches_filters(m, &e.properties)) {
-            let Some(property) = &m.property else { continue };
-            let needs_number = match m.aggregation {
-                Aggregation::Count | Aggregation::UniqueCount => false,
-                Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => true,
-            };
-            match e.properties.get(property) {
-                None | Some(Value::Null) => {
-                    return Err(reject(property, format!("missing; meter \"{}\" needs it", m.code)));
+        for need in &rules.needs {
+            if !matches_filters(&need.meter, &e.properties) {
+                continue;
+            }
+            match e.properties.get(&need.property) {
+                None => {
+                    return Err(reject(&need.property, format!("missing; meter \"{}\" needs it", need.meter.code)));
                 }
-                Some(v) if needs_number && decimal(v).is_none() => {
-                    return Err(reject(property, format!("{v} is not a number; meter \"{}\" sums it", m.code)));
+                Some(v) if v.is_null() => {
+                    return Err(reject(&need.property, format!("missing; meter \"{}\" needs it", need.meter.code)));
+                }
+                Some(v) if need.number && v.decimal().is_none() => {
+                    let code = &need.meter.code;
+                    return Err(reject(&need.property, format!("{v} is not a number; meter \"{code}\" sums it")));
                 }
                 Some(_) => {}
             }
         }
-        let properties = serde_json::to_string(&e.properties).map_err(|err| reject("(row)", err.to_string()))?;
-        Ok(Pending {
-            line: e.line,
-            customer_id,
-            type_id: rules.type_id,
-            ts_ms: e.timestamp.timestamp_millis(),
-            hash: xxh3_64(e.id.as_bytes()) as i64,
-            id: e.id,
-            properties,
-        })
+        Ok((customer_id, rules.type_id))
     }
 }
 
@@ -227,7 +207,7 @@ pub fn import(
     let mut reader = BufReader::with_capacity(1 << 16, hashing);
     let mut rows_read = 0u64;
     let mut report = ImportReport::default();
-    let mut batch: Vec<Pending> = Vec::with_capacity(options.batch_size.min(DEFAULT_BATCH));
+    let mut batch = Batch::with_capacity(options.batch_size.min(DEFAULT_BATCH));
     let mut failure: Option<Error> = None;
     let mut cancelled = false;
 
@@ -240,7 +220,7 @@ pub fn import(
             rejected: report.rejected,
         })
     };
-    let flush = |ws: &mut Workspace, batch: &mut Vec<Pending>, report: &mut ImportReport| -> Result<()> {
+    let flush = |ws: &mut Workspace, batch: &mut Batch, report: &mut ImportReport| -> Result<()> {
         let (accepted, duplicates) = ws.write(|tx| write_batch(tx, batch, import_id, report))?;
         report.accepted += accepted;
         report.duplicates += duplicates;
@@ -250,8 +230,12 @@ pub fn import(
 
     let read = event_file::read(options.format, &options.columns, &mut reader, &mut |row| {
         rows_read += 1;
-        match row.and_then(|e| context.check(e)) {
-            Ok(pending) => batch.push(pending),
+        match row.and_then(|e| context.check(&e).map(|ids| (e, ids))) {
+            Ok((e, (customer_id, type_id))) => {
+                batch.push(e.line, customer_id, type_id, e.timestamp.timestamp_millis(), &e.id, |out| {
+                    e.properties.write_json(out)
+                })
+            }
             Err(err) => {
                 report.rejected += 1;
                 if report.errors.len() < MAX_LISTED_ERRORS {
@@ -302,59 +286,28 @@ pub fn import(
 }
 
 /// Writes one batch in the caller's transaction; returns (accepted, duplicates).
-fn write_batch(conn: &Connection, batch: &mut [Pending], import_id: i64, report: &ImportReport) -> Result<(u64, u64)> {
-    // Key order for the id index; a stable sort keeps the file's first occurrence first.
-    batch.sort_by_key(|p| p.hash);
-    let mut new = Vec::with_capacity(batch.len());
-    {
-        let mut claim =
-            conn.prepare_cached("INSERT INTO event_ids (id_key, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
-        let mut holder = conn.prepare_cached("SELECT event_id FROM event_ids WHERE id_key = ?1")?;
-        for (i, p) in batch.iter_mut().enumerate() {
-            let mut key = p.hash;
-            loop {
-                if claim.execute(params![key, p.id])? == 1 {
-                    p.hash = key;
-                    new.push(i);
-                    break;
-                }
-                let stored: Option<String> = holder.query_row([key], |r| r.get(0)).optional()?;
-                if stored.as_deref() == Some(p.id.as_str()) {
-                    break; // already stored: a duplicate
-                }
-                key = key.wrapping_add(1); // a different id with this hash: probe on
-            }
-        }
-    }
-    let duplicates = (batch.len() - new.len()) as u64;
+fn write_batch(conn: &Connection, batch: &Batch, import_id: i64, report: &ImportReport) -> Result<(u64, u64)> {
+    let new = event_store::claim_keys(conn, batch)?;
+    let accepted = event_store::write_chunks(conn, batch, &new, import_id)?;
+    let duplicates = batch.len() as u64 - accepted;
     let mut per_type: HashMap<i64, i64> = HashMap::new();
-    for &i in &new {
-        *per_type.entry(batch[i].type_id).or_default() += 1;
+    for (p, _) in batch.rows.iter().zip(&new).filter(|(_, new)| **new) {
+        *per_type.entry(p.type_id).or_default() += 1;
     }
     let mut counted = conn.prepare_cached("UPDATE event_types SET events = events + ?2 WHERE id = ?1")?;
     for (type_id, n) in per_type {
         counted.execute(params![type_id, n])?;
     }
-    new.sort_by_key(|&i| (batch[i].customer_id, batch[i].type_id, batch[i].ts_ms, batch[i].hash));
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO events (customer_id, type_id, ts_ms, id_key, properties, import_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for &i in &new {
-        let p = &batch[i];
-        insert
-            .execute(params![p.customer_id, p.type_id, p.ts_ms, p.hash, p.properties, import_id])
-            .map_err(|e| Error::Internal(format!("line {}: the event could not be stored: {e}", p.line)))?;
-    }
     conn.execute(
         "UPDATE imports SET accepted = ?2, duplicates = ?3, rejected = ?4 WHERE id = ?1",
         params![
             import_id,
-            (report.accepted + new.len() as u64) as i64,
+            (report.accepted + accepted) as i64,
             (report.duplicates + duplicates) as i64,
             report.rejected as i64
         ],
     )?;
-    Ok((new.len() as u64, duplicates))
+    Ok((accepted, duplicates))
 }
 
 /// Saves (or replaces) a named CSV column mapping after checking its names.
@@ -475,21 +428,19 @@ pub fn preview(
     let mut seen = 0;
     event_file::read(format, &CsvColumns::default(), BufReader::new(file), &mut |row| {
         seen += 1;
-        match row {
+        match row.and_then(|e| context.check(&e).map(|_| e)) {
             Err(e) => errors.push(e),
             Ok(e) => {
-                let shown = PreviewRow {
+                let mut properties = Vec::new();
+                e.properties.write_json(&mut properties);
+                rows.push(PreviewRow {
                     line: e.line,
-                    id: e.id.clone(),
-                    customer: e.customer.clone(),
-                    event_type: e.event_type.clone(),
+                    id: e.id.to_string(),
+                    customer: e.customer.to_string(),
+                    event_type: e.event_type.to_string(),
                     timestamp: e.timestamp,
-                    properties: Value::Object(e.properties.clone()).to_string(),
-                };
-                match context.check(e) {
-                    Ok(_) => rows.push(shown),
-                    Err(err) => errors.push(err),
-                }
+                    properties: String::from_utf8_lossy(&properties).into_owned(),
+                })
             }
         }
         if seen >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
@@ -499,7 +450,7 @@ pub fn preview(
 
 /// Counts stored events (for summaries and tests).
 pub fn count(conn: &Connection) -> Result<u64> {
-    Ok(conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+    Ok(conn.query_row("SELECT coalesce(sum(events), 0) FROM event_chunks", [], |r| r.get::<_, i64>(0))? as u64)
 }
 
 #[cfg(test)]
@@ -613,18 +564,29 @@ mod tests {
     }
 
     #[test]
-    fn a_hash_collision_stores_both_events() {
+    fn ids_stay_unique_across_many_batches_as_key_runs_merge() {
         let mut ws = workspace();
-        // Another id already holds the key that "c1" hashes to.
-        let key = xxh3_64(b"c1") as i64;
-        ws.conn().execute("INSERT INTO event_ids (id_key, event_id) VALUES (?1, 'someone-else')", [key]).unwrap();
-        let text = "id,customer,type,timestamp\nc1,globex,api_calls,2026-10-07T12:00:00Z\n";
-        assert_eq!(import_csv(&mut ws, text, DEFAULT_BATCH).accepted, 1);
-        let stored: String =
-            ws.conn().query_row("SELECT event_id FROM event_ids WHERE id_key = ?1", [key + 1], |r| r.get(0)).unwrap();
-        assert_eq!(stored, "c1");
-        assert_eq!(import_csv(&mut ws, text, DEFAULT_BATCH).duplicates, 1, "found again past the collision");
-        assert_eq!(usage(&ws, "api_calls", "globex", None), "1");
+        // 600 events in batches of 7: every bucket's runs are merged several times over.
+        let mut text = String::from("id,customer,type,timestamp\n");
+        for i in 0..600 {
+            text.push_str(&format!("k{i},globex,api_calls,{}\n", 1_791_201_600 + i));
+        }
+        let first = import_csv(&mut ws, &text, 7);
+        assert_eq!((first.accepted, first.duplicates), (600, 0));
+        let again = import_csv(&mut ws, &text, 13);
+        assert_eq!((again.accepted, again.duplicates), (0, 600));
+        let (keys, most_runs): (i64, i64) = ws
+            .conn()
+            .query_row(
+                "SELECT sum(length(keys)) / 16, (SELECT max(n) FROM (SELECT count(*) AS n FROM event_keys GROUP BY bucket))
+                 FROM event_keys",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(keys, 600, "each id's key is stored once");
+        assert!(most_runs < event_store::MAX_RUNS as i64, "{most_runs} runs in one bucket");
+        assert_eq!(usage(&ws, "api_calls", "globex", None), "600");
     }
 
     #[test]

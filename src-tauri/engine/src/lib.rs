@@ -6,6 +6,7 @@ pub mod customer;
 pub mod demo;
 pub mod error;
 pub mod event_file;
+pub mod event_store;
 pub mod events;
 pub mod import;
 pub mod meter;

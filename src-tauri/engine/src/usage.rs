@@ -1,20 +1,22 @@
 //! Usage: a meter's value for one customer over a half-open time range.
 //!
-//! Cost: one range read of the clustered `events` table, (customer, type,
-//! [from, to)); no other customer's or month's events are read.
+//! Cost: one range read of the event chunks of (customer, type, the UTC days of
+//! [from, to)); no other customer's events, and no other days', are read.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use ts_rs::TS;
 
 use crate::error::{Error, Result};
-use crate::events::{decimal, filter_text, matches_filters};
+use crate::event_file::Props;
+use crate::event_store;
+use crate::events::matches_filters;
 use crate::meter::{self, Aggregation, MeterFields};
 use crate::money::Dec;
 
@@ -39,24 +41,25 @@ pub fn aggregate<'a>(
     let mut latest: Option<(i64, Decimal)> = None;
     let mut distinct: HashSet<String> = HashSet::new();
     for e in events {
-        if !matches_filters(meter, &e.properties) {
+        let properties = Props::Json(&e.properties);
+        if !matches_filters(meter, &properties) {
             continue;
         }
         if let (Some(want), Some(group_by)) = (group, &meter.group_by)
-            && e.properties.get(group_by).and_then(filter_text).as_deref() != Some(want)
+            && properties.get(group_by).and_then(|v| v.text()).as_deref() != Some(want)
         {
             continue;
         }
-        let value = meter.property.as_ref().and_then(|p| e.properties.get(p));
+        let value = meter.property.as_ref().and_then(|p| properties.get(p));
         match meter.aggregation {
             Aggregation::Count => count += 1,
             Aggregation::UniqueCount => {
-                if let Some(v) = value.and_then(filter_text) {
-                    distinct.insert(v);
+                if let Some(v) = value.and_then(|v| v.text()) {
+                    distinct.insert(v.into_owned());
                 }
             }
             Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => {
-                let Some(v) = value.and_then(decimal) else { continue };
+                let Some(v) = value.and_then(|v| v.decimal()) else { continue };
                 count += 1;
                 sum += v;
                 max = Some(max.map_or(v, |m| m.max(v)));
@@ -107,21 +110,25 @@ fn events_in(
     let type_id: Option<i64> =
         conn.query_row("SELECT id FROM event_types WHERE name = ?1", [&event_type], |r| r.get(0)).optional()?;
     let Some(type_id) = type_id else { return Ok((meter, Vec::new())) };
-    let mut stmt = conn.prepare_cached(
-        "SELECT ts_ms, properties FROM events
-         WHERE customer_id = ?1 AND type_id = ?2 AND ts_ms >= ?3 AND ts_ms < ?4
-         ORDER BY ts_ms, id_key",
-    )?;
-    let rows = stmt.query_map(params![customer_id, type_id, from.timestamp_millis(), to.timestamp_millis()], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    // (time, chunk, position): events at one instant in the order they were imported.
+    let mut located: Vec<(i64, i64, u32, UsageEvent)> = Vec::new();
+    let mut failure = None;
+    let (mut chunk_seen, mut position) = (-1, 0u32);
+    event_store::scan(conn, customer_id, type_id, from.timestamp_millis(), to.timestamp_millis(), |chunk, e| {
+        if chunk != chunk_seen {
+            (chunk_seen, position) = (chunk, 0);
+        }
+        position += 1;
+        match serde_json::from_str(e.properties) {
+            Ok(properties) => located.push((e.ts_ms, chunk, position, UsageEvent { ts_ms: e.ts_ms, properties })),
+            Err(err) => failure = Some(Error::Internal(format!("stored properties of event \"{}\": {err}", e.id))),
+        }
     })?;
-    let mut events = Vec::new();
-    for row in rows {
-        let (ts_ms, text) = row?;
-        let properties = serde_json::from_str(&text).map_err(|e| Error::Internal(format!("stored properties: {e}")))?;
-        events.push(UsageEvent { ts_ms, properties });
+    if let Some(e) = failure {
+        return Err(e);
     }
-    Ok((meter, events))
+    located.sort_unstable_by_key(|(ts, chunk, position, _)| (*ts, *chunk, *position));
+    Ok((meter, located.into_iter().map(|(_, _, _, e)| e).collect()))
 }
 
 /// The value of meter `meter_code` for customer `customer` over `[from, to)`,

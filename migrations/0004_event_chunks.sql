@@ -1,0 +1,27 @@
+-- Events packed in chunks and ids kept as sorted runs of hashes (event_store.rs
+-- describes both). Replaces 0003's row per event, whose per-row B-tree writes
+-- bounded import speed. Rows stored under 0003 are converted into these tables
+-- right after this migration (event_store::convert_legacy), which then drops
+-- the old `events` and `event_ids`.
+
+-- Each stored event id's 128-bit xxh3 hash, in sorted runs per bucket (the hash's first byte).
+CREATE TABLE event_keys (
+    id      INTEGER PRIMARY KEY,
+    bucket  INTEGER NOT NULL CHECK (bucket BETWEEN 0 AND 255),
+    keys    BLOB NOT NULL            -- ascending 16-byte big-endian hashes
+) STRICT;
+CREATE INDEX event_keys_by_bucket ON event_keys (bucket);
+
+-- One customer's events of one type from one import batch, within 7 UTC days.
+CREATE TABLE event_chunks (
+    id          INTEGER PRIMARY KEY, -- in write order
+    customer_id INTEGER NOT NULL,    -- customers.id
+    type_id     INTEGER NOT NULL,    -- event_types.id
+    day         INTEGER NOT NULL,    -- the first event's UTC day, since 1970-01-01
+    first_ms    INTEGER NOT NULL,    -- the first event's time, unix ms
+    last_ms     INTEGER NOT NULL,    -- the last event's time, unix ms
+    events      INTEGER NOT NULL,
+    import_id   INTEGER NOT NULL,    -- imports.id
+    data        BLOB NOT NULL        -- the events, chunk format 1
+) STRICT;
+CREATE INDEX event_chunks_by_customer ON event_chunks (customer_id, type_id, day);
