@@ -138,6 +138,16 @@ impl<'a> PropValue<'a> {
         matches!(self, PropValue::Json(Value::Null))
     }
 
+    /// Whether [`PropValue::decimal`] reads a number here (plain digits are checked without parsing).
+    pub fn is_number(self) -> bool {
+        let digits = |s: &str| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+        match self {
+            PropValue::Text(s) if digits(s) => true,
+            PropValue::Json(Value::String(s)) if digits(s) => true,
+            _ => self.decimal().is_some(),
+        }
+    }
+
     /// The value as an exact decimal: a number, or text holding a plain decimal.
     pub fn decimal(self) -> Option<rust_decimal::Decimal> {
         match self {
@@ -423,40 +433,33 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
             .collect(),
     };
     props.columns.sort_by(|a, b| a.1.cmp(&b.1));
-    // One record, reused: read as bytes, then checked as UTF-8 in place.
-    let mut bytes = csv::ByteRecord::new();
-    let mut text = csv::StringRecord::new();
+    // One record, reused; the reader checks UTF-8 and names the field that is not.
+    let mut record = csv::StringRecord::new();
     loop {
         let before = reader.position().byte();
-        let row = match reader.read_byte_record(&mut bytes) {
+        let row = match reader.read_record(&mut record) {
             Ok(false) => break,
-            Err(e) => Err(row_error(lines.line_at(before), "(row)", format!("unreadable CSV: {e}"))),
-            Ok(true) => {
-                let line = lines.line_at(bytes.position().map_or(before, |p| p.byte()));
-                if bytes.len() != names.len() {
-                    Err(row_error(line, "(row)", format!("expected {} fields, found {}", names.len(), bytes.len())))
-                } else {
-                    match csv::StringRecord::from_byte_record(std::mem::take(&mut bytes)) {
-                        Ok(record) => {
-                            text = record;
-                            Ok(line)
-                        }
-                        Err(e) => {
-                            let field = e.utf8_error().field();
-                            bytes = e.into_byte_record();
-                            Err(row_error(line, &names[field], "not valid UTF-8"))
-                        }
+            Err(e) => {
+                let at = e.position().map_or(before, |p| p.byte());
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { err, .. } if err.field() < names.len() => {
+                        Err(row_error(lines.line_at(at), &names[err.field()], "not valid UTF-8"))
                     }
+                    _ => Err(row_error(lines.line_at(before), "(row)", format!("unreadable CSV: {e}"))),
+                }
+            }
+            Ok(true) => {
+                let line = lines.line_at(record.position().map_or(before, |p| p.byte()));
+                if record.len() != names.len() {
+                    Err(row_error(line, "(row)", format!("expected {} fields, found {}", names.len(), record.len())))
+                } else {
+                    Ok(line)
                 }
             }
         };
         let flow = match row {
             Err(e) => sink(Err(e)),
-            Ok(line) => {
-                let flow = sink(csv_event(line, &names, &text, at, &props));
-                bytes = std::mem::take(&mut text).into_byte_record();
-                flow
-            }
+            Ok(line) => sink(csv_event(line, &names, &record, at, &props)),
         };
         if flow.is_break() {
             break;

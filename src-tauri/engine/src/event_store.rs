@@ -25,6 +25,8 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use crate::error::{Error, Result};
 
+/// Groups (customer and type) whose memory a batch keeps for the next.
+const KEPT_GROUPS: usize = 50_000;
 /// Runs a bucket may hold before they are merged into one.
 pub const MAX_RUNS: usize = 8;
 /// Events a chunk holds at most.
@@ -43,30 +45,41 @@ fn bucket(key: u128) -> u8 {
     (key >> 120) as u8
 }
 
-/// A hasher for small integer keys (the batch's group index): multiply and
-/// fold, far cheaper than the default SipHash, which guards against chosen
-/// keys that customer and type numbers cannot be.
+/// A hasher for the import's lookup tables (customer ids, event types, batch
+/// groups): multiply and fold, far cheaper than the default SipHash, which
+/// guards against keys chosen to collide; these tables are built from the
+/// workspace, and a crafted file can at worst slow its own import.
 #[derive(Debug, Default, Clone, Copy)]
-struct BuildPairHasher;
+pub struct BuildFastHasher;
 
 #[derive(Debug, Default)]
-struct PairHasher(u64);
+pub struct FastHasher(u64);
 
-impl std::hash::BuildHasher for BuildPairHasher {
-    type Hasher = PairHasher;
-    fn build_hasher(&self) -> PairHasher {
-        PairHasher(0)
+impl std::hash::BuildHasher for BuildFastHasher {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
     }
 }
 
-impl std::hash::Hasher for PairHasher {
+impl std::hash::Hasher for FastHasher {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.write_u64(u64::from_le_bytes(word.try_into().expect("8 bytes")));
         }
+        let mut tail = [0u8; 8];
+        tail[..words.remainder().len()].copy_from_slice(words.remainder());
+        self.write_u64(u64::from_le_bytes(tail) ^ ((bytes.len() as u64) << 56));
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
     }
     fn write_i64(&mut self, v: i64) {
         self.write_u64(v as u64);
@@ -83,34 +96,34 @@ pub struct Pending {
     pub type_id: i64,
     pub ts_ms: i64,
     pub line: u64,
-    /// Where its encoded id and properties start in its group's bytes.
+    /// Where its encoded id and properties lie in the batch's arena.
     start: u32,
+    length: u32,
 }
 
-/// The events of one customer and type in a batch, in file order, their ids
-/// and properties already encoded side by side (the chunk format's event body).
+/// The rows of one customer and type in a batch, in file order.
 #[derive(Debug)]
 struct Group {
     customer_id: i64,
     type_id: i64,
     rows: Vec<u32>,
-    bytes: Vec<u8>,
 }
 
-/// The events of one transaction. Each is appended to its customer's and
-/// type's group as it is read, so writing chunks later reads memory in order
-/// (no allocation per event, no gathering across the batch).
+/// The events of one transaction. Each event's id and properties are
+/// appended to one arena, already encoded as the chunk format's event body,
+/// and its row number to its customer's and type's group: writing is
+/// sequential, and the chunks are later gathered group by group.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub rows: Vec<Pending>,
+    arena: Vec<u8>,
     groups: Vec<Group>,
-    group_of: HashMap<(i64, i64), u32, BuildPairHasher>,
-    scratch: Vec<u8>,
+    group_of: HashMap<(i64, i64), u32, BuildFastHasher>,
 }
 
 impl Batch {
     pub fn with_capacity(events: usize) -> Batch {
-        Batch { rows: Vec::with_capacity(events), ..Batch::default() }
+        Batch { rows: Vec::with_capacity(events), arena: Vec::with_capacity(events * 64), ..Batch::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -121,10 +134,23 @@ impl Batch {
         self.rows.is_empty()
     }
 
+    /// Bytes of ids and properties held.
+    pub fn bytes(&self) -> usize {
+        self.arena.len()
+    }
+
+    /// Empties the batch, keeping its groups' memory for the next one (up to
+    /// [`KEPT_GROUPS`] groups: many customers' worth is let go).
     pub fn clear(&mut self) {
         self.rows.clear();
-        self.groups.clear();
-        self.group_of.clear();
+        self.arena.clear();
+        if self.groups.len() > KEPT_GROUPS {
+            self.groups.clear();
+            self.group_of.clear();
+        }
+        for group in &mut self.groups {
+            group.rows.clear();
+        }
     }
 
     /// Adds an event; `write_properties` appends its properties as a JSON object.
@@ -139,20 +165,34 @@ impl Batch {
     ) {
         let groups = &mut self.groups;
         let g = *self.group_of.entry((customer_id, type_id)).or_insert_with(|| {
-            groups.push(Group { customer_id, type_id, rows: Vec::new(), bytes: Vec::new() });
+            groups.push(Group { customer_id, type_id, rows: Vec::new() });
             (groups.len() - 1) as u32
         });
-        let group = &mut self.groups[g as usize];
-        let start = group.bytes.len();
-        put_varint(&mut group.bytes, id.len() as u64);
-        group.bytes.extend_from_slice(id.as_bytes());
-        // The properties' length comes first in the format.
-        self.scratch.clear();
-        write_properties(&mut self.scratch);
-        put_varint(&mut group.bytes, self.scratch.len() as u64);
-        group.bytes.extend_from_slice(&self.scratch);
-        group.rows.push(self.rows.len() as u32);
-        self.rows.push(Pending { key: key(id), type_id, ts_ms, line, start: start as u32 });
+        self.groups[g as usize].rows.push(self.rows.len() as u32);
+        let arena = &mut self.arena;
+        let start = arena.len();
+        put_varint(arena, id.len() as u64);
+        arena.extend_from_slice(id.as_bytes());
+        // The properties' length comes first: room for it is kept as a
+        // two-byte varint (lengths under 16 KiB), moved over when longer.
+        let length_at = arena.len();
+        arena.extend_from_slice(&[0, 0]);
+        write_properties(arena);
+        let length = arena.len() - length_at - 2;
+        if length < 1 << 14 {
+            arena[length_at] = (length as u8 & 0x7f) | 0x80;
+            arena[length_at + 1] = (length >> 7) as u8;
+        } else {
+            let mut prefix = Vec::with_capacity(4);
+            put_varint(&mut prefix, length as u64);
+            arena.splice(length_at..length_at + 2, prefix);
+        }
+        let length = (arena.len() - start) as u32;
+        self.rows.push(Pending { key: key(id), type_id, ts_ms, line, start: start as u32, length });
+    }
+
+    fn body(&self, p: &Pending) -> &[u8] {
+        &self.arena[p.start as usize..(p.start + p.length) as usize]
     }
 }
 
@@ -309,19 +349,6 @@ fn mark_stored(run: &[u8], wanted: &[(u128, u32)], stored: &mut [bool]) {
     }
 }
 
-/// The encoded id and properties of an event starting at `start` of `bytes`.
-fn event_body(bytes: &[u8], start: usize) -> &[u8] {
-    let mut rest = &bytes[start..];
-    let mut length = 0;
-    for _ in 0..2 {
-        let before = rest.len();
-        let n = get_varint(&mut rest).expect("written by push") as usize;
-        rest = &rest[n..];
-        length += before - rest.len();
-    }
-    &bytes[start..start + length]
-}
-
 /// Writes the rows of `batch` marked in `take` as chunks, in the caller's
 /// transaction. Returns how many were written.
 pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: i64) -> Result<u64> {
@@ -329,7 +356,7 @@ pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: 
         "INSERT INTO event_chunks (customer_id, type_id, day, first_ms, last_ms, events, import_id, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    let mut groups: Vec<&Group> = batch.groups.iter().collect();
+    let mut groups: Vec<&Group> = batch.groups.iter().filter(|g| !g.rows.is_empty()).collect();
     groups.sort_unstable_by_key(|g| (g.customer_id, g.type_id));
     let (mut order, mut raw, mut data) = (Vec::new(), Vec::new(), Vec::new());
     let mut written = 0;
@@ -351,7 +378,7 @@ pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: 
             for &(ts, i) in &order[at..end] {
                 put_varint(&mut raw, zigzag(ts.wrapping_sub(previous)));
                 previous = ts;
-                raw.extend_from_slice(event_body(&group.bytes, batch.rows[i as usize].start as usize));
+                raw.extend_from_slice(batch.body(&batch.rows[i as usize]));
             }
             data.clear();
             data.push(CHUNK_VERSION);
@@ -564,6 +591,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn events_come_back_from_chunks_as_written_in_time_order() {
+        let ws = crate::Workspace::in_memory().unwrap();
+        let big = format!("{{\"note\":\"{}\"}}", "x".repeat(20_000));
+        let mut batch = Batch::default();
+        let day = DAY_MS * 20_000;
+        // (line, customer, time, id, properties): out of order, over more days than a chunk spans.
+        let rows = [
+            (1, 1, day + 5, "b", "{}"),
+            (2, 1, day + 1, "a", big.as_str()),
+            (3, 2, day, "other-customer", "{}"),
+            (4, 1, day + 1, "a2", "{\"x\":1}"),
+            (5, 1, day + 9 * DAY_MS, "later", "{}"),
+            (6, 1, day - 3, "before", "{}"),
+        ];
+        for (line, customer, ts, id, props) in rows {
+            batch.push(line, customer, 7, ts, id, |out| out.extend_from_slice(props.as_bytes()));
+        }
+        let take = claim_keys(ws.conn(), &batch).unwrap();
+        assert_eq!(write_chunks(ws.conn(), &batch, &take, 1).unwrap(), 6);
+        let mut seen = Vec::new();
+        scan(ws.conn(), 1, 7, day - 10, day + 10 * DAY_MS, |_, e| {
+            seen.push((e.ts_ms - day, e.id.to_string(), e.properties.len()))
+        })
+        .unwrap();
+        let expected = [(-3, "before", 2), (1, "a", big.len()), (1, "a2", 7), (5, "b", 2), (9 * DAY_MS, "later", 2)];
+        let expected: Vec<(i64, String, usize)> = expected.iter().map(|(t, i, n)| (*t, i.to_string(), *n)).collect();
+        assert_eq!(seen, expected);
+        let mut in_range = Vec::new();
+        scan(ws.conn(), 1, 7, day + 1, day + 6, |_, e| in_range.push(e.id.to_string())).unwrap();
+        assert_eq!(in_range, ["a", "a2", "b"], "[from, to) is half-open and only this customer's");
     }
 
     #[test]

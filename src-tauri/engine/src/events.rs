@@ -18,13 +18,16 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
 use crate::event_file::{self, CsvColumns, FileEvent, Format, Props};
-use crate::event_store::{self, Batch};
+use crate::event_store::{self, Batch, BuildFastHasher};
 use crate::import::{ImportReport, RowError};
 use crate::meter::{self, Aggregation, MeterFields};
 use crate::workspace::Workspace;
 
 /// Events written per transaction: a crash or cancel keeps whole batches only.
 pub const DEFAULT_BATCH: usize = 200_000;
+/// A batch is also committed once its events' ids and properties reach this
+/// size, so large properties keep memory bounded too.
+pub const MAX_BATCH_BYTES: usize = 64 << 20;
 /// Row errors kept in a report; further rejects are counted, not listed.
 pub const MAX_LISTED_ERRORS: usize = 10_000;
 
@@ -59,8 +62,8 @@ struct Need {
 
 /// The workspace facts an import validates rows against.
 struct Context {
-    customers: HashMap<String, i64>,
-    types: HashMap<String, TypeRules>,
+    customers: HashMap<String, i64, BuildFastHasher>,
+    types: HashMap<String, TypeRules, BuildFastHasher>,
 }
 
 /// Whether an event's properties pass a meter's filters.
@@ -74,13 +77,13 @@ impl Context {
     /// With `create_types`, event types seen for the first time are numbered
     /// (an import does that); without, nothing is written (a preview).
     fn load(conn: &Connection, create_types: bool) -> Result<Context> {
-        let mut customers = HashMap::new();
+        let mut customers = HashMap::default();
         let mut stmt = conn.prepare("SELECT external_id, id FROM customers")?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
             let (external, id) = row?;
             customers.insert(external, id);
         }
-        let mut types: HashMap<String, TypeRules> = HashMap::new();
+        let mut types: HashMap<String, TypeRules, BuildFastHasher> = HashMap::default();
         for m in meter::all(conn)? {
             let name = m.fields.event.clone().unwrap_or_else(|| m.fields.code.clone());
             if !types.contains_key(&name) {
@@ -122,7 +125,7 @@ impl Context {
                 Some(v) if v.is_null() => {
                     return Err(reject(&need.property, format!("missing; meter \"{}\" needs it", need.meter.code)));
                 }
-                Some(v) if need.number && v.decimal().is_none() => {
+                Some(v) if need.number && !v.is_number() => {
                     let code = &need.meter.code;
                     return Err(reject(&need.property, format!("{v} is not a number; meter \"{code}\" sums it")));
                 }
@@ -243,7 +246,7 @@ pub fn import(
                 }
             }
         }
-        let committed = batch.len() >= options.batch_size;
+        let committed = batch.len() >= options.batch_size || batch.bytes() >= MAX_BATCH_BYTES;
         if committed && let Err(e) = flush(ws, &mut batch, &mut report) {
             failure = Some(e);
             return ControlFlow::Break(());
