@@ -164,7 +164,7 @@ fn customers_import_reports_rows_and_exits_nonzero_on_rejects() {
 #[test]
 fn demo_builds_a_workspace_and_never_overwrites_by_accident() {
     let sb = Sandbox::new();
-    let (code, out) = sb.json(&["demo", "demo.meterdesk"]);
+    let (code, out) = sb.json(&["demo", "demo.meterdesk", "--as-of", "2026-11-24"]);
     assert_eq!(code, 0);
     let path = Path::new(out["path"].as_str().unwrap());
     assert!(path.is_absolute() && path.exists());
@@ -172,9 +172,31 @@ fn demo_builds_a_workspace_and_never_overwrites_by_accident() {
     let customers: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(customers.as_array().unwrap().len(), 50);
 
+    // Three months of usage, August to October: a power user, a customer dropping off.
+    let tokens = |customer: &str, month: &str| -> u64 {
+        let (from, to) = match month {
+            "08" => ("2026-08-01T04:00:00Z", "2026-09-01T04:00:00Z"),
+            _ => ("2026-10-01T04:00:00Z", "2026-11-01T04:00:00Z"),
+        };
+        let args = ["usage", "--meter", "input_tokens", "--customer", customer, "--from", from, "--to", to];
+        let out = sb.run(&[&["--workspace", "demo.meterdesk", "--json"][..], &args[..]].concat());
+        let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+        value["value"].as_str().unwrap().parse().unwrap()
+    };
+    assert!(tokens("globex-labs", "10") > 8 * tokens("oscorp-labs", "10"), "a power user");
+    assert!(tokens("stark-labs", "10") * 2 < tokens("stark-labs", "08"), "usage dropping off");
+    assert!(tokens("oscorp-labs", "08") > 0);
+    let (events, imports): (i64, i64) = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT (SELECT sum(events) FROM event_chunks), (SELECT count(*) FROM imports)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(events > 1_000_000 && imports == 1, "{events} events in {imports} imports");
+
     let (code, out) = sb.json(&["demo", "demo.meterdesk"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")));
-    let (code, _) = sb.json(&["demo", "demo.meterdesk", "--force"]);
+    let (code, _) = sb.json(&["demo", "demo.meterdesk", "--force", "--no-usage"]);
     assert_eq!(code, 0);
 
     // --force replaces a workspace, never another file.
@@ -193,7 +215,7 @@ fn foreign_and_newer_files_are_refused_untouched() {
     assert_eq!(err["error"]["code"], "not_a_workspace");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not a database");
 
-    let (code, _) = sb.json(&["demo", "new.meterdesk"]);
+    let (code, _) = sb.json(&["demo", "new.meterdesk", "--no-usage"]);
     assert_eq!(code, 0);
     let conn = rusqlite_free_bump_version(&sb.path("new.meterdesk"));
     let out = sb.run(&["--workspace", "new.meterdesk", "--json", "customers", "list"]);

@@ -133,10 +133,12 @@ async fn wait_value(c: &Client, css: &str, value: &str) {
     wait_prop(c, css, "value", |v| v == value).await;
 }
 
-/// Builds the demo workspace in `dir` with the CLI and returns its path.
-fn demo_workspace(dir: &Path) -> PathBuf {
+/// Builds the demo workspace in `dir` with the CLI and returns its path: with
+/// its usage as of 2026-11-24 (August to October), or without usage.
+fn demo_workspace(dir: &Path, usage: bool) -> PathBuf {
     let workspace = dir.join("demo.meterdesk");
-    let built = Command::new(env!("CARGO_BIN_EXE_meterdesk")).arg("demo").arg(&workspace).output().unwrap();
+    let usage = if usage { ["--as-of", "2026-11-24"].as_slice() } else { ["--no-usage"].as_slice() };
+    let built = Command::new(env!("CARGO_BIN_EXE_meterdesk")).arg("demo").arg(&workspace).args(usage).output().unwrap();
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     workspace
 }
@@ -252,7 +254,7 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
 async fn the_demo_workspace_shows_its_customers_and_meters() {
     let (tmp, driver) = sandbox();
-    let workspace = demo_workspace(tmp.path());
+    let workspace = demo_workspace(tmp.path(), true);
     let c = driver.session(&workspace).await;
 
     wait_text(&c, "[data-testid=stat-active-customers]", |t| t == "49").await;
@@ -277,7 +279,7 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
 async fn import_events_through_the_wizard_then_read_a_months_usage() {
     let (tmp, driver) = sandbox();
-    let workspace = demo_workspace(tmp.path());
+    let workspace = demo_workspace(tmp.path(), false);
     let events = tmp.path().join("october.csv");
     std::fs::write(
         &events,

@@ -1,7 +1,7 @@
 //! The demo workspace: a small AI company with customers and meters, so a newcomer sees a
 //! live console at once. Deterministic: the same call builds the same workspace.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 
 use crate::catalog::{self, ApplyReport, Catalog, CatalogWorkspace};
 use crate::customer::CustomerFields;
@@ -111,9 +111,147 @@ fn meters() -> Vec<MeterFields> {
     ]
 }
 
-/// Fills a (new) workspace with the demo data, in the caller's transaction.
+/// Fills a (new) workspace with the demo catalog, in the caller's transaction.
 pub fn build(conn: &rusqlite::Connection, now: DateTime<Utc>) -> Result<ApplyReport> {
     catalog::apply(conn, catalog(), now)
+}
+
+/// The three calendar months (workspace zone) before `now`'s, oldest first.
+pub fn usage_months(now: DateTime<Utc>) -> Vec<String> {
+    let local = now.with_timezone(&DEMO_ZONE);
+    let first = NaiveDate::from_ymd_opt(local.year(), local.month(), 1).expect("a month's first day");
+    (1..=3).rev().map(|back| (first - Months::new(back)).format("%Y-%m").to_string()).collect()
+}
+
+const DEMO_ZONE: chrono_tz::Tz = chrono_tz::America::New_York;
+const MODELS: [(&str, u64); 3] = [("gpt-4o", 5), ("gpt-4o-mini", 9), ("o3", 2)];
+
+/// How a demo customer uses the product: requests per day, and how that moves
+/// month to month.
+fn profile(n: usize) -> (f64, [f64; 3]) {
+    match n {
+        0..=2 => (520.0, [1.0, 1.1, 1.25]), // power users, growing
+        5..=7 => (90.0, [1.0, 0.55, 0.25]), // usage dropping off
+        49 => (0.0, [0.0; 3]),              // archived: nothing
+        _ => (35.0 + (n * 37 % 60) as f64, [1.0, 1.0 + (n % 4) as f64 * 0.05, 1.0 + (n % 3) as f64 * 0.07]),
+    }
+}
+
+/// Imports three months of generated usage (over a million events) into a
+/// workspace built by [`build`], through the normal importer. Deterministic.
+pub fn import_usage(ws: &mut crate::Workspace, now: DateTime<Utc>) -> Result<crate::import::ImportReport> {
+    let customers: Vec<String> = catalog().customers.into_iter().map(|c| c.id).collect();
+    let mut rows = DemoRows::new(customers, &usage_months(now));
+    let options = crate::events::ImportOptions::new("demo-usage.csv", crate::event_file::Format::Csv);
+    crate::events::import(ws, &mut rows, &options, now, &mut |_| std::ops::ControlFlow::Continue(()))
+}
+
+/// The demo's usage as a CSV stream, generated day by day as it is read.
+struct DemoRows {
+    customers: Vec<String>,
+    days: Vec<(usize, NaiveDate)>,
+    day: usize,
+    rng: u64,
+    seq: u64,
+    text: Vec<u8>,
+    at: usize,
+}
+
+impl DemoRows {
+    fn new(customers: Vec<String>, months: &[String]) -> DemoRows {
+        let mut days = Vec::new();
+        for (m, month) in months.iter().enumerate() {
+            let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").expect("a month");
+            days.extend(first.iter_days().take_while(|d| d.month() == first.month()).map(|d| (m, d)));
+        }
+        let text = b"id,customer,type,timestamp,tokens,model,gb,user_id,channel\n".to_vec();
+        DemoRows { customers, days, day: 0, rng: 0x5eed_1234_abcd_9876, seq: 0, text, at: 0 }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Appends one day of every customer's events.
+    fn fill_day(&mut self) {
+        use std::io::Write;
+        let (month, date) = self.days[self.day];
+        self.day += 1;
+        let midnight = DEMO_ZONE
+            .from_local_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
+            .earliest()
+            .expect("New York has every midnight")
+            .timestamp_millis();
+        let weekend = date.weekday().number_from_monday() >= 6;
+        for n in 0..self.customers.len() {
+            let (per_day, trend) = profile(n);
+            let mut requests = per_day * trend[month] * if weekend { 0.45 } else { 1.0 };
+            requests *= 0.8 + (self.next() % 400) as f64 / 1000.0;
+            let customer = self.customers[n].clone();
+            // Working hours, 08:00 to 20:00 local.
+            let at = |rng: u64| midnight + 8 * 3_600_000 + (rng % (12 * 3_600_000)) as i64;
+            let line = |seq: &mut u64, text: &mut Vec<u8>, ty: &str, ts: i64, rest: std::fmt::Arguments| {
+                *seq += 1;
+                let _ = writeln!(text, "evt_{:08x},{customer},{ty},{ts},{rest}", *seq);
+            };
+            for _ in 0..requests as u64 {
+                let r = self.next();
+                let ts = at(r);
+                let pick = (r >> 40) % 16;
+                let model = if pick < 5 {
+                    MODELS[0].0
+                } else if pick < 14 {
+                    MODELS[1].0
+                } else {
+                    MODELS[2].0
+                };
+                let input = 200 + (r >> 8) % 3800;
+                let output = 40 + (r >> 20) % 1200;
+                let user = 1 + (r >> 30) % 12;
+                let (seq, text) = (&mut self.seq, &mut self.text);
+                line(seq, text, "api_calls", ts, format_args!(",,,u{user},"));
+                line(seq, text, "input_tokens", ts, format_args!("{input},{model},,,"));
+                line(seq, text, "output_tokens", ts + 1500, format_args!("{output},{model},,,"));
+                if r % 9 == 0 {
+                    let channel = ["chat", "email", "voice"][(r % 3) as usize];
+                    line(seq, text, "resolved_conversations", ts + 60_000, format_args!(",,,,{channel}"));
+                }
+            }
+            if requests >= 1.0 {
+                let seats = if n <= 2 { 40 } else { 3 + (n * 5 % 17) as u64 };
+                for user in 1..=seats {
+                    let r = self.next();
+                    if r % 4 != 0 {
+                        let (seq, text) = (&mut self.seq, &mut self.text);
+                        line(seq, text, "active_seats", at(r), format_args!(",,,u{user},"));
+                    }
+                }
+                let gb = (5 + n % 11) as f64 * (1.0 + self.day as f64 / 120.0) * trend[month];
+                let (seq, text) = (&mut self.seq, &mut self.text);
+                line(seq, text, "storage_gb", midnight + 23 * 3_600_000, format_args!(",,{gb:.2},,"));
+            }
+        }
+    }
+}
+
+impl std::io::Read for DemoRows {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.text.len() {
+            if self.day == self.days.len() {
+                return Ok(0);
+            }
+            self.text.clear();
+            self.at = 0;
+            self.fill_day();
+        }
+        let n = out.len().min(self.text.len() - self.at);
+        out[..n].copy_from_slice(&self.text[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -133,5 +271,22 @@ mod tests {
         assert_eq!(settings::get(ws.conn()).unwrap().company_name, "Acme AI");
         let page = customer::page(ws.conn(), "", false, 0, 100).unwrap();
         assert_eq!(page.total, 49, "one demo customer is archived");
+    }
+
+    #[test]
+    fn the_demo_usage_is_three_months_over_a_million_events() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        assert_eq!(usage_months(now), ["2026-08", "2026-09", "2026-10"]);
+        // Count the generated rows without importing them (the import itself is
+        // covered by the CLI test of `demo`).
+        let customers: Vec<String> = catalog().customers.into_iter().map(|c| c.id).collect();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut DemoRows::new(customers, &usage_months(now)), &mut text).unwrap();
+        let rows = text.lines().count() - 1;
+        assert!(rows > 1_000_000, "{rows} events");
+        let power = text.matches(",globex-labs,").count();
+        let quiet = text.matches(",oscorp-labs,").count();
+        assert!(power > 8 * quiet, "a power user: {power} events against {quiet}");
+        assert!(!text.contains(",krusty-analytics,"), "the archived customer has no usage");
     }
 }

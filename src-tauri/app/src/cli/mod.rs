@@ -44,6 +44,13 @@ pub enum Command {
         /// Replace an existing workspace at PATH.
         #[arg(long)]
         force: bool,
+        /// Customers and meters only, no usage events.
+        #[arg(long)]
+        no_usage: bool,
+        /// The day the demo is built as of (YYYY-MM-DD; default today): usage
+        /// covers the three calendar months before it.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
     },
     /// Import usage events from a CSV, NDJSON or CloudEvents file.
     Import {
@@ -221,7 +228,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 }
             }
         }
-        Command::Demo { path, force } => {
+        Command::Demo { path, force, no_usage, as_of } => {
             if path.exists() {
                 if !force {
                     return Err(Error::Conflict(format!(
@@ -240,10 +247,15 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                     }
                 }
             }
+            let now = as_of.and_then(|d| d.and_hms_opt(12, 0, 0)).map_or(now, |t| t.and_utc());
             let mut ws = Workspace::create(&path)?;
             ws.write(|tx| demo::build(tx, now))?;
+            let events = if no_usage { 0 } else { demo::import_usage(&mut ws, now)?.accepted };
             let summary = ws.summary()?;
-            let human = format!("built the demo workspace at {} ({} customers)", summary.path, summary.customers);
+            let human = format!(
+                "built the demo workspace at {} ({} customers, {events} usage events)",
+                summary.path, summary.customers
+            );
             Outcome::ok(json!({ "path": summary.path }), human)
         }
         Command::Mapping { action: MappingAction::Save { name, id, customer, event_type, timestamp } } => {
