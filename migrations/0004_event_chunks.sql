@@ -25,3 +25,18 @@ CREATE TABLE event_chunks (
     data        BLOB NOT NULL        -- the events, chunk format 1
 ) STRICT;
 CREATE INDEX event_chunks_by_customer ON event_chunks (customer_id, type_id, day);
+
+-- Rejected rows as the file wrote them (up to 100,000 per import), so they can
+-- be saved, fixed and imported again.
+CREATE TABLE import_rejects (
+    import_id   INTEGER NOT NULL,    -- imports.id
+    seq         INTEGER NOT NULL,    -- order in the file
+    line        INTEGER NOT NULL,
+    field       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    raw         BLOB NOT NULL,       -- CSV: the record as one CSV row; JSON: the value on one line
+    PRIMARY KEY (import_id, seq)
+) STRICT;
+
+-- A CSV file's header row, to head its saved rejects.
+ALTER TABLE imports ADD COLUMN header BLOB;

@@ -326,10 +326,22 @@ fn import_then_usage_in_each_format() {
     assert_eq!(october_usage(&sb, "api_calls", "globex", None), json!({ "value": "1" }));
     assert_eq!(october_usage(&sb, "api_calls", "initech", None), json!({ "value": "1" }));
 
-    // The same file again: a counted no-op.
-    let (_, out) = sb.json(&["import", csv.to_str().unwrap()]);
+    // The same file again: a counted no-op; its rejects saved, fixed and imported.
+    let rejects = sb.path("october-rejects.csv");
+    let (_, out) = sb.json(&["import", csv.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()]);
     assert_eq!((&out["accepted"], &out["duplicates"]), (&json!(0), &json!(2)));
     assert_eq!(october_usage(&sb, "tokens", "globex", None), json!({ "value": "1505" }));
+    let saved = std::fs::read_to_string(&rejects).unwrap();
+    assert_eq!(
+        saved,
+        "id,customer,type,timestamp,tokens,model\n\
+         e3,hooli,tokens,2026-10-05T12:00:00Z,1,gpt-4o\n\
+         e4,globex,tokens,2026-10-05T12:00:00Z,many,gpt-4o\n"
+    );
+    std::fs::write(&rejects, saved.replace("hooli", "initech").replace("many", "20")).unwrap();
+    let (code, out) = sb.json(&["import", rejects.to_str().unwrap()]);
+    assert_eq!((code, &out["accepted"]), (0, &json!(2)), "{out}");
+    assert_eq!(october_usage(&sb, "tokens", "globex", None), json!({ "value": "1525" }));
 }
 
 #[test]

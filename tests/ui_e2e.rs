@@ -133,6 +133,21 @@ async fn wait_value(c: &Client, css: &str, value: &str) {
     wait_prop(c, css, "value", |v| v == value).await;
 }
 
+/// Opens a select and picks the option with this text from its own list (the
+/// list of a select closed just before may still be fading out).
+async fn choose(c: &Client, select_css: &str, option: &str) {
+    click(c, select_css).await;
+    let deadline = Instant::now() + WAIT;
+    let list = loop {
+        match find(c, select_css).await.attr("aria-controls").await.ok().flatten() {
+            Some(id) if !id.is_empty() => break id,
+            _ => assert!(Instant::now() < deadline, "{select_css} opened no list"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    click(c, &format!("//*[@id='{list}']//div[@role='option' and normalize-space(.)='{option}']")).await;
+}
+
 /// Builds the demo workspace in `dir` with the CLI and returns its path: with
 /// its usage as of 2026-11-24 (August to October), or without usage.
 fn demo_workspace(dir: &Path, usage: bool) -> PathBuf {
@@ -299,6 +314,16 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     click(&c, "[data-testid=import-run]").await;
     wait_text(&c, "[data-testid=import-counts]", |t| t == "3 accepted, 0 duplicates, 1 rejected").await;
 
+    // The rejected row is saved beside the file, as written, to fix and import again.
+    let rejects = tmp.path().join("october-rejects.csv");
+    wait_value(&c, "[data-testid=rejects-path]", &rejects.display().to_string()).await;
+    click(&c, "[data-testid=rejects-save]").await;
+    wait_text(&c, "[data-testid=rejects-saved]", |t| t.starts_with("Saved 1 rejected rows")).await;
+    assert_eq!(
+        std::fs::read_to_string(&rejects).unwrap(),
+        "id,customer,type,timestamp\nu4,nobody,api_calls,2026-10-05T12:00:00Z\n"
+    );
+
     // October in the demo's zone (New York) holds u1 and u2, not u3.
     click(&c, "[data-testid=usage-meter]").await;
     click(&c, "//div[@role='option' and normalize-space(.)='API calls']").await;
@@ -310,4 +335,43 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     find(&c, "[data-testid=usage-chart] svg .recharts-bar-rectangle").await;
     std::fs::write(artifacts().join("usage.png"), c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn a_csv_with_other_column_names_is_mapped_saved_and_imported() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), false);
+    let events = tmp.path().join("gateway.csv");
+    std::fs::write(
+        &events,
+        "event_id,account,kind,at,region\n\
+         g1,globex-labs,api_calls,1791201600,eu\n\
+         g2,initech-labs,api_calls,1791201601,us\n",
+    )
+    .unwrap();
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-usage]").await;
+    type_into(&c, "[data-testid=import-path]", &events.display().to_string()).await;
+    click(&c, "[data-testid=import-preview]").await;
+    wait_text(&c, "[data-testid=import-mapping]", |t| t.contains("no column named \"id\", \"customer\"")).await;
+    for (field, column) in [("id", "event_id"), ("customer", "account"), ("event_type", "kind"), ("timestamp", "at")] {
+        choose(&c, &format!("[data-testid=mapping-{field}]"), column).await;
+        wait_value(&c, &format!("[data-testid=mapping-{field}]"), column).await;
+    }
+    wait_text(&c, "[data-testid=import-preview-result]", |t| t.contains("2 valid, 0 rejected")).await;
+    type_into(&c, "[data-testid=mapping-name]", "gateway export").await;
+    click(&c, "[data-testid=mapping-save]").await;
+    std::fs::write(artifacts().join("import-mapping.png"), c.screenshot().await.unwrap()).unwrap();
+    click(&c, "[data-testid=import-run]").await;
+    wait_text(&c, "[data-testid=import-counts]", |t| t == "2 accepted, 0 duplicates, 0 rejected").await;
+    c.close().await.unwrap();
+
+    // The mapping is kept in the workspace, for the CLI too.
+    let listed = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .args(["--workspace", workspace.to_str().unwrap(), "--json", "mapping", "list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("gateway export"), "{text}");
 }

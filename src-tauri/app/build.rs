@@ -23,6 +23,10 @@ const COMMANDS: &[&str] = &[
     "events_import",
     "events_import_cancel",
     "usage_month",
+    "mappings_list",
+    "mapping_save",
+    "rejects_save_dialog",
+    "events_rejects_save",
 ];
 
 fn main() {

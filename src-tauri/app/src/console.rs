@@ -83,6 +83,10 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::events_import,
             commands::events_import_cancel,
             commands::usage_month,
+            commands::mappings_list,
+            commands::mapping_save,
+            commands::rejects_save_dialog,
+            commands::events_rejects_save,
         ])
         .run(tauri::generate_context!());
     match result {

@@ -20,6 +20,13 @@ impl From<Error> for IpcError {
     }
 }
 
+/// An event import's report, and its number in the import log (to save its rejects).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct EventImport {
+    pub report: meterdesk_engine::import::ImportReport,
+    pub import_id: i64,
+}
+
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct CurrencyInfo {
     pub code: String,
@@ -85,6 +92,9 @@ mod tests {
             events::ImportProgress,
             events::ImportPreview,
             events::PreviewRow,
+            events::NamedMapping,
+            meterdesk_engine::event_file::CsvColumns,
+            EventImport,
             usage::MonthUsage,
             usage::DayUsage,
             workspace::WorkspaceSummary,

@@ -109,7 +109,7 @@ impl FileEvent<'_> {
 /// An event's properties: the other cells of a CSV row, or a JSON object.
 #[derive(Debug, Clone, Copy)]
 pub enum Props<'a> {
-    Csv(&'a CsvProps, &'a csv::StringRecord),
+    Csv(&'a CsvProps, &'a csv::ByteRecord),
     Json(&'a Map<String, Value>),
 }
 
@@ -181,7 +181,7 @@ impl<'a> Props<'a> {
         match *self {
             Props::Csv(columns, record) => {
                 let (at, _, _) = columns.columns.iter().find(|(_, name, _)| name == key)?;
-                Some(PropValue::Text(record.get(*at).filter(|cell| !cell.is_empty())?))
+                Some(cell(record, *at)).filter(|c| !c.is_empty()).map(PropValue::Text)
             }
             Props::Json(map) => map.get(key).map(PropValue::Json),
         }
@@ -199,7 +199,7 @@ impl<'a> Props<'a> {
         };
         let csv = csv.into_iter().flat_map(|(columns, record)| {
             columns.columns.iter().filter_map(move |(at, name, _)| {
-                record.get(*at).filter(|cell| !cell.is_empty()).map(|cell| (name.as_str(), PropValue::Text(cell)))
+                Some(cell(record, *at)).filter(|c| !c.is_empty()).map(|c| (name.as_str(), PropValue::Text(c)))
             })
         });
         let json = json.into_iter().flat_map(|map| map.iter().map(|(k, v)| (k.as_str(), PropValue::Json(v))));
@@ -213,7 +213,7 @@ impl<'a> Props<'a> {
                 out.push(b'{');
                 let mut first = true;
                 for (at, _, json_name) in &columns.columns {
-                    let cell = record.get(*at).unwrap_or("");
+                    let cell = cell(record, *at);
                     if cell.is_empty() {
                         continue;
                     }
@@ -242,6 +242,24 @@ impl<'a> Props<'a> {
             })
             .collect()
     }
+}
+
+/// Cell `i` of a CSV record whose UTF-8 the reader has checked ("" when absent).
+fn cell(record: &csv::ByteRecord, i: usize) -> &str {
+    record.get(i).and_then(|bytes| std::str::from_utf8(bytes).ok()).unwrap_or("")
+}
+
+/// A row as the file wrote it, to save rejected rows for fixing and re-importing.
+#[derive(Debug, Clone, Copy)]
+pub enum Raw<'a> {
+    /// A CSV record, and the file's header.
+    Csv { header: &'a [String], record: &'a csv::ByteRecord },
+    /// JSON text as read (a line; a value spanning lines).
+    Text(&'a [u8]),
+    /// An element of a JSON array.
+    Value(&'a Value),
+    /// Nothing could be read.
+    None,
 }
 
 /// Appends `s` as a JSON string.
@@ -279,7 +297,7 @@ impl Default for CsvColumns {
 type Row<'a> = std::result::Result<FileEvent<'a>, RowError>;
 
 /// Where every row goes: each is an event or a reject, in file order.
-pub type Sink<'s> = dyn for<'a> FnMut(Row<'a>) -> ControlFlow<()> + 's;
+pub type Sink<'s> = dyn for<'a> FnMut(Row<'a>, Raw<'a>) -> ControlFlow<()> + 's;
 
 fn row_error(line: u64, field: &str, reason: impl Into<String>) -> RowError {
     RowError { line, field: field.to_string(), reason: reason.into() }
@@ -408,6 +426,11 @@ fn event<'a>(
     Ok(FileEvent { line, id, customer, event_type, timestamp, properties, source })
 }
 
+/// A CSV event file's column names.
+pub fn csv_header(input: impl Read) -> Result<Vec<String>> {
+    Ok(csv_with_header(input, "id,customer,type,timestamp")?.1)
+}
+
 fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<()> {
     let (mut reader, names, lines) = csv_with_header(input, "id,customer,type,timestamp")?;
     let position = |name: &str| names.iter().position(|n| n == name);
@@ -433,33 +456,35 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
             .collect(),
     };
     props.columns.sort_by(|a, b| a.1.cmp(&b.1));
-    // One record, reused; the reader checks UTF-8 and names the field that is not.
-    let mut record = csv::StringRecord::new();
+    // One record, reused: read as bytes, its UTF-8 checked here to name the field that is not.
+    let mut record = csv::ByteRecord::new();
     loop {
         let before = reader.position().byte();
-        let row = match reader.read_record(&mut record) {
+        let row = match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Err(e) => {
-                let at = e.position().map_or(before, |p| p.byte());
-                match e.kind() {
-                    csv::ErrorKind::Utf8 { err, .. } if err.field() < names.len() => {
-                        Err(row_error(lines.line_at(at), &names[err.field()], "not valid UTF-8"))
-                    }
-                    _ => Err(row_error(lines.line_at(before), "(row)", format!("unreadable CSV: {e}"))),
+                let row = Err(row_error(lines.line_at(before), "(row)", format!("unreadable CSV: {e}")));
+                if sink(row, Raw::None).is_break() {
+                    break;
                 }
+                continue;
             }
             Ok(true) => {
                 let line = lines.line_at(record.position().map_or(before, |p| p.byte()));
                 if record.len() != names.len() {
                     Err(row_error(line, "(row)", format!("expected {} fields, found {}", names.len(), record.len())))
+                } else if std::str::from_utf8(record.as_slice()).is_err() {
+                    let field = record.iter().position(|f| std::str::from_utf8(f).is_err()).unwrap_or(0);
+                    Err(row_error(line, &names[field], "not valid UTF-8"))
                 } else {
                     Ok(line)
                 }
             }
         };
+        let raw = Raw::Csv { header: &names, record: &record };
         let flow = match row {
-            Err(e) => sink(Err(e)),
-            Ok(line) => sink(csv_event(line, &names, &record, at, &props)),
+            Err(e) => sink(Err(e), raw),
+            Ok(line) => sink(csv_event(line, &names, &record, at, &props), raw),
         };
         if flow.is_break() {
             break;
@@ -471,11 +496,11 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
 fn csv_event<'a>(
     line: u64,
     names: &'a [String],
-    record: &'a csv::StringRecord,
+    record: &'a csv::ByteRecord,
     at: [usize; 4],
     props: &'a CsvProps,
 ) -> Row<'a> {
-    let cell = |i: usize| record.get(i).filter(|c| !c.is_empty()).map(PropValue::Text);
+    let cell = |i: usize| Some(cell(record, i)).filter(|c| !c.is_empty()).map(PropValue::Text);
     event(line, cell(at[0]), cell(at[1]), cell(at[2]), (&names[at[3]], cell(at[3])), Props::Csv(props, record), None)
 }
 
@@ -502,7 +527,7 @@ fn read_lines(
         if n == 0 {
             if buf.iter().any(|b| !b.is_ascii_whitespace()) {
                 let row = Err(row_error(start, "(row)", "the JSON value is not finished at the end of the file"));
-                let _ = sink(row);
+                let _ = sink(row, Raw::Text(&buf));
             }
             break;
         }
@@ -514,7 +539,7 @@ fn read_lines(
                     break;
                 }
             }
-            sink(Err(row_error(start, "(row)", format!("the line is longer than {MAX_LINE_BYTES} bytes"))))
+            sink(Err(row_error(start, "(row)", format!("the line is longer than {MAX_LINE_BYTES} bytes"))), Raw::None)
         } else {
             let text = if start == first_line { buf.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&buf) } else { &buf[..] };
             if text.iter().all(u8::is_ascii_whitespace) {
@@ -522,11 +547,11 @@ fn read_lines(
                 continue;
             }
             match std::str::from_utf8(text) {
-                Err(_) => sink(Err(row_error(start, "(row)", "not valid UTF-8"))),
-                Ok(text) => match serde_json::from_str::<Value>(text) {
+                Err(_) => sink(Err(row_error(start, "(row)", "not valid UTF-8")), Raw::Text(text)),
+                Ok(json) => match serde_json::from_str::<Value>(json) {
                     Err(e) if multiline && e.is_eof() => continue,
-                    Err(e) => sink(Err(row_error(start, "(row)", format!("not JSON: {e}")))),
-                    Ok(value) => sink(parse(start, &value)),
+                    Err(e) => sink(Err(row_error(start, "(row)", format!("not JSON: {e}"))), Raw::Text(text)),
+                    Ok(value) => sink(parse(start, &value), Raw::Text(text)),
                 },
             }
         };
@@ -659,7 +684,7 @@ fn read_cloudevent_array(input: impl BufRead, skipped_lines: u64, sink: &mut Sin
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
             while let Some(value) = seq.next_element::<Value>()? {
-                if (self.sink)(cloudevent(self.lines.get() + 1, &value)).is_break() {
+                if (self.sink)(cloudevent(self.lines.get() + 1, &value), Raw::Value(&value)).is_break() {
                     self.stopped.set(true);
                     return Ok(());
                 }
@@ -687,7 +712,7 @@ mod tests {
     /// Reads `text` and returns (line, id) for events and (line, field) for rejects.
     fn read_all(format: Format, text: &[u8]) -> Result<(Vec<OwnedEvent>, Vec<RowError>)> {
         let (mut events, mut errors) = (Vec::new(), Vec::new());
-        read(format, &CsvColumns::default(), text, &mut |row| {
+        read(format, &CsvColumns::default(), text, &mut |row, _| {
             match row {
                 Ok(e) => events.push(e.to_owned_event()),
                 Err(e) => errors.push(e),
@@ -800,7 +825,7 @@ mod tests {
         };
         let text = "event_id,account,kind,at,gb\nx1,globex,storage_gb,1791201600,12.5\n";
         let mut got = Vec::new();
-        read(Format::Csv, &columns, text.as_bytes(), &mut |row| {
+        read(Format::Csv, &columns, text.as_bytes(), &mut |row, _| {
             got.push(row.unwrap().to_owned_event());
             ControlFlow::Continue(())
         })
@@ -865,7 +890,7 @@ mod tests {
     fn a_broken_cloudevents_array_is_a_file_error_after_the_good_elements() {
         let text = "[{\"id\": \"a1\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1791201600},\n{\"id\": ";
         let mut seen = 0;
-        let err = read(Format::CloudEvents, &CsvColumns::default(), text.as_bytes(), &mut |_| {
+        let err = read(Format::CloudEvents, &CsvColumns::default(), text.as_bytes(), &mut |_, _| {
             seen += 1;
             ControlFlow::Continue(())
         })
@@ -895,7 +920,7 @@ mod tests {
             ),
         ] {
             let mut seen = 0;
-            read(format, &CsvColumns::default(), text.as_bytes(), &mut |_| {
+            read(format, &CsvColumns::default(), text.as_bytes(), &mut |_, _| {
                 seen += 1;
                 ControlFlow::Break(())
             })

@@ -17,7 +17,7 @@ use ts_rs::TS;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
-use crate::event_file::{self, CsvColumns, FileEvent, Format, Props};
+use crate::event_file::{self, CsvColumns, FileEvent, Format, Props, Raw};
 use crate::event_store::{self, Batch, BuildFastHasher};
 use crate::import::{ImportReport, RowError};
 use crate::meter::{self, Aggregation, MeterFields};
@@ -28,6 +28,8 @@ pub const DEFAULT_BATCH: usize = 200_000;
 /// A batch is also committed once its events' ids and properties reach this
 /// size, so large properties keep memory bounded too.
 pub const MAX_BATCH_BYTES: usize = 64 << 20;
+/// Rejected rows kept, as read, per import (for saving them); more are counted.
+pub const MAX_STORED_REJECTS: u64 = 100_000;
 /// Row errors kept in a report; further rejects are counted, not listed.
 pub const MAX_LISTED_ERRORS: usize = 10_000;
 
@@ -211,6 +213,7 @@ pub fn import(
     let mut rows_read = 0u64;
     let mut report = ImportReport::default();
     let mut batch = Batch::with_capacity(options.batch_size.min(DEFAULT_BATCH));
+    let mut rejects = Rejects { import_id, header: None, rows: Vec::new(), stored: 0 };
     let mut failure: Option<Error> = None;
     let mut cancelled = false;
 
@@ -223,15 +226,18 @@ pub fn import(
             rejected: report.rejected,
         })
     };
-    let flush = |ws: &mut Workspace, batch: &mut Batch, report: &mut ImportReport| -> Result<()> {
-        let (accepted, duplicates) = ws.write(|tx| write_batch(tx, batch, import_id, report))?;
+    let flush = |ws: &mut Workspace, batch: &mut Batch, rejects: &mut Rejects, report: &mut ImportReport| {
+        let (accepted, duplicates) = ws.write(|tx| {
+            rejects.write(tx)?;
+            write_batch(tx, batch, import_id, report)
+        })?;
         report.accepted += accepted;
         report.duplicates += duplicates;
         batch.clear();
-        Ok(())
+        Ok::<(), Error>(())
     };
 
-    let read = event_file::read(options.format, &options.columns, &mut reader, &mut |row| {
+    let read = event_file::read(options.format, &options.columns, &mut reader, &mut |row, raw| {
         rows_read += 1;
         match row.and_then(|e| context.check(&e).map(|ids| (e, ids))) {
             Ok((e, (customer_id, type_id))) => {
@@ -241,13 +247,14 @@ pub fn import(
             }
             Err(err) => {
                 report.rejected += 1;
+                rejects.keep(&err, raw);
                 if report.errors.len() < MAX_LISTED_ERRORS {
                     report.errors.push(err);
                 }
             }
         }
         let committed = batch.len() >= options.batch_size || batch.bytes() >= MAX_BATCH_BYTES;
-        if committed && let Err(e) = flush(ws, &mut batch, &mut report) {
+        if committed && let Err(e) = flush(ws, &mut batch, &mut rejects, &mut report) {
             failure = Some(e);
             return ControlFlow::Break(());
         }
@@ -260,12 +267,14 @@ pub fn import(
     if failure.is_none() && !cancelled {
         match read {
             Err(e) => failure = Some(e),
-            Ok(()) if !batch.is_empty() => match flush(ws, &mut batch, &mut report) {
-                Ok(()) => {
-                    let _ = tell(&report, rows_read);
+            Ok(()) if !batch.is_empty() || !rejects.rows.is_empty() => {
+                match flush(ws, &mut batch, &mut rejects, &mut report) {
+                    Ok(()) => {
+                        let _ = tell(&report, rows_read);
+                    }
+                    Err(e) => failure = Some(e),
                 }
-                Err(e) => failure = Some(e),
-            },
+            }
             Ok(()) => {}
         }
     }
@@ -282,9 +291,121 @@ pub fn import(
         )?;
         Ok(())
     });
+    report.import_id = Some(import_id);
     match failure {
         Some(e) => Err(e),
         None => logged.map(|()| report),
+    }
+}
+
+/// Rejected rows waiting to be stored with the next batch, as the file wrote them.
+struct Rejects {
+    import_id: i64,
+    /// A CSV file's header row, once seen (stored with the first rejects).
+    header: Option<Vec<u8>>,
+    /// (seq, line, field, reason, raw)
+    rows: Vec<(u64, u64, String, String, Vec<u8>)>,
+    stored: u64,
+}
+
+impl Rejects {
+    fn keep(&mut self, err: &RowError, raw: Raw) {
+        if self.stored >= MAX_STORED_REJECTS {
+            return;
+        }
+        if self.header.is_none()
+            && let Raw::Csv { header, .. } = raw
+        {
+            self.header = Some(csv_row(header.iter().map(String::as_bytes)));
+        }
+        self.stored += 1;
+        self.rows.push((self.stored, err.line, err.field.clone(), err.reason.clone(), raw_row(raw)));
+    }
+
+    fn write(&mut self, conn: &Connection) -> Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        if let Some(header) = &self.header {
+            conn.execute(
+                "UPDATE imports SET header = ?2 WHERE id = ?1 AND header IS NULL",
+                params![self.import_id, header],
+            )?;
+        }
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO import_rejects (import_id, seq, line, field, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (seq, line, field, reason, raw) in self.rows.drain(..) {
+            insert.execute(params![self.import_id, seq as i64, line as i64, field, reason, raw])?;
+        }
+        Ok(())
+    }
+}
+
+/// Fields written as one CSV row, with its newline.
+fn csv_row<'a>(fields: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let record: csv::ByteRecord = fields.into_iter().collect();
+    // Writing to memory cannot fail.
+    let _ = writer.write_byte_record(&record);
+    writer.into_inner().unwrap_or_default()
+}
+
+/// A row as the file wrote it, in a form that imports again: a CSV row, or a
+/// JSON value on one line.
+fn raw_row(raw: Raw) -> Vec<u8> {
+    match raw {
+        Raw::Csv { record, .. } => csv_row(record.iter()),
+        Raw::Value(value) => value.to_string().into_bytes(),
+        Raw::Text(text) => match serde_json::from_slice::<serde_json::Value>(text) {
+            Ok(value) => value.to_string().into_bytes(),
+            // Not JSON: kept as written, on one line.
+            Err(_) => {
+                let one_line: Vec<u8> = text.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect();
+                one_line.trim_ascii().to_vec()
+            }
+        },
+        Raw::None => Vec::new(),
+    }
+}
+
+/// Writes the rows an import rejected, as the file wrote them, in the import's
+/// format (a CSV file's header first), ready to fix and import again. Returns
+/// how many rows were written.
+pub fn write_rejects(conn: &Connection, import_id: i64, out: &mut impl std::io::Write) -> Result<u64> {
+    let (format, header): (String, Option<Vec<u8>>) = conn
+        .query_row("SELECT format, header FROM imports WHERE id = ?1", [import_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no import number {import_id}")))?;
+    let io = |e: std::io::Error| Error::Io(format!("cannot write the rejected rows: {e}"));
+    if format == "csv"
+        && let Some(header) = header
+    {
+        out.write_all(&header).map_err(io)?;
+    }
+    let mut stmt = conn.prepare("SELECT raw FROM import_rejects WHERE import_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([import_id])?;
+    let mut written = 0;
+    while let Some(row) = rows.next()? {
+        let raw = row.get_ref(0)?.as_blob().map_err(|e| Error::Internal(format!("import_rejects: {e}")))?;
+        if raw.is_empty() {
+            continue; // nothing of the row could be read
+        }
+        out.write_all(raw).map_err(io)?;
+        if format != "csv" {
+            out.write_all(b"\n").map_err(io)?;
+        }
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// The usual file name extension of an import's format, for its saved rejects.
+pub fn rejects_extension(format: Format) -> &'static str {
+    match format {
+        Format::Csv => "csv",
+        Format::Ndjson => "ndjson",
+        Format::CloudEvents => "json",
     }
 }
 
@@ -356,9 +477,28 @@ pub fn mapping(conn: &Connection, name: &str) -> Result<CsvColumns> {
 
 /// Every saved mapping's name, sorted.
 pub fn mapping_names(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT name FROM column_mappings ORDER BY name")?;
-    let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(names)
+    Ok(mappings(conn)?.into_iter().map(|m| m.name).collect())
+}
+
+/// A saved CSV column mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct NamedMapping {
+    pub name: String,
+    pub columns: CsvColumns,
+}
+
+/// Every saved mapping, by name.
+pub fn mappings(conn: &Connection) -> Result<Vec<NamedMapping>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, id_column, customer_column, type_column, time_column FROM column_mappings ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(NamedMapping {
+            name: r.get(0)?,
+            columns: CsvColumns { id: r.get(1)?, customer: r.get(2)?, event_type: r.get(3)?, timestamp: r.get(4)? },
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Opens `path` with its format: the one given, or the one its name implies.
@@ -384,11 +524,25 @@ pub fn import_file(
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
 ) -> Result<ImportReport> {
+    let columns = match mapping {
+        Some(name) => self::mapping(ws.conn(), name)?,
+        None => CsvColumns::default(),
+    };
+    import_file_with(ws, path, format, &columns, now, progress)
+}
+
+/// [`import_file`] with the CSV columns given.
+pub fn import_file_with(
+    ws: &mut Workspace,
+    path: &std::path::Path,
+    format: Option<Format>,
+    columns: &CsvColumns,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
+) -> Result<ImportReport> {
     let (name, format, file) = open_event_file(path, format)?;
     let mut options = ImportOptions::new(&name, format);
-    if let Some(mapping_name) = mapping {
-        options.columns = self::mapping(ws.conn(), mapping_name)?;
-    }
+    options.columns = columns.clone();
     import(ws, file, &options, now, progress)
 }
 
@@ -411,32 +565,54 @@ pub struct PreviewRow {
 pub struct ImportPreview {
     /// csv, ndjson or cloudevents.
     pub format: String,
+    /// A CSV file's column names (empty for JSON formats).
+    pub header: Vec<String>,
+    /// Columns the mapping names that the CSV file lacks; rows are read only when none is.
+    pub missing: Vec<String>,
     pub rows: Vec<PreviewRow>,
     pub errors: Vec<RowError>,
     /// The file's size, for progress.
     pub bytes: u64,
 }
 
-/// Reads the first `limit` rows of `path` and checks them against the workspace.
+/// Reads the first `limit` rows of `path` (CSV columns through `columns`) and
+/// checks them against the workspace, writing nothing.
 pub fn preview(
     conn: &Connection,
     path: &std::path::Path,
     format: Option<Format>,
+    columns: &CsvColumns,
     limit: usize,
 ) -> Result<ImportPreview> {
     let (_, format, file) = open_event_file(path, format)?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut preview = ImportPreview {
+        format: format.name().to_string(),
+        header: Vec::new(),
+        missing: Vec::new(),
+        rows: Vec::new(),
+        errors: Vec::new(),
+        bytes,
+    };
+    if format == Format::Csv {
+        preview.header = event_file::csv_header(BufReader::new(&file))?;
+        let required = [&columns.id, &columns.customer, &columns.event_type, &columns.timestamp];
+        preview.missing = required.into_iter().filter(|c| !preview.header.contains(c)).cloned().collect();
+        if !preview.missing.is_empty() {
+            return Ok(preview);
+        }
+    }
+    let (_, _, file) = open_event_file(path, Some(format))?;
     let context = Context::load(conn, false)?;
-    let (mut rows, mut errors) = (Vec::new(), Vec::new());
     let mut seen = 0;
-    event_file::read(format, &CsvColumns::default(), BufReader::new(file), &mut |row| {
+    event_file::read(format, columns, BufReader::new(file), &mut |row, _| {
         seen += 1;
         match row.and_then(|e| context.check(&e).map(|_| e)) {
-            Err(e) => errors.push(e),
+            Err(e) => preview.errors.push(e),
             Ok(e) => {
                 let mut properties = Vec::new();
                 e.properties.write_json(&mut properties);
-                rows.push(PreviewRow {
+                preview.rows.push(PreviewRow {
                     line: e.line,
                     id: e.id.to_string(),
                     customer: e.customer.to_string(),
@@ -448,7 +624,7 @@ pub fn preview(
         }
         if seen >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     })?;
-    Ok(ImportPreview { format: format.name().to_string(), rows, errors, bytes })
+    Ok(preview)
 }
 
 /// Counts stored events (for summaries and tests).
@@ -567,6 +743,55 @@ mod tests {
     }
 
     #[test]
+    fn rejected_rows_are_saved_as_written_and_import_once_fixed() {
+        let mut ws = workspace();
+        let mut text = b"\xef\xbb\xbfid,customer,type,timestamp,tokens,model\r\n\
+            ok1,globex,tokens,2026-10-05T12:00:00Z,5,\"gpt-4o, large\"\r\n\
+            r1,hooli,tokens,2026-10-05T12:00:00Z,7,\"two\nlines\"\r\n\
+            r2,globex,tokens,yesterday,1,a\r\n\
+            r3,globex,tokens\r\n"
+            .to_vec();
+        text.extend_from_slice(b"r4,globex,tokens,2026-10-06T12:00:00Z,1,\xff\r\n");
+        let mut options = ImportOptions::new("oct.csv", Format::Csv);
+        options.batch_size = 1;
+        let report = import(&mut ws, &text[..], &options, now(), &mut |_| ControlFlow::Continue(())).unwrap();
+        assert_eq!((report.accepted, report.rejected), (1, 4));
+        let mut saved = Vec::new();
+        assert_eq!(write_rejects(ws.conn(), report.import_id.unwrap(), &mut saved).unwrap(), 4);
+        let mut expected = b"id,customer,type,timestamp,tokens,model\n\
+            r1,hooli,tokens,2026-10-05T12:00:00Z,7,\"two\nlines\"\n\
+            r2,globex,tokens,yesterday,1,a\n\
+            r3,globex,tokens\n"
+            .to_vec();
+        expected.extend_from_slice(b"r4,globex,tokens,2026-10-06T12:00:00Z,1,\xff\n");
+        assert_eq!(String::from_utf8_lossy(&saved), String::from_utf8_lossy(&expected));
+        assert_eq!(saved, expected, "byte for byte, bad UTF-8 included");
+
+        // Fixed (hooli becomes initech, the time is given), the rejects import.
+        let fixed = String::from_utf8_lossy(&saved)
+            .replace("hooli", "initech")
+            .replace("yesterday", "2026-10-04T12:00:00Z")
+            .replace("r3,globex,tokens\n", "r3,globex,tokens,2026-10-06T12:00:00Z,3,a\n")
+            .replace('\u{fffd}', "o3");
+        let again = import_csv(&mut ws, &fixed, DEFAULT_BATCH);
+        assert_eq!((again.accepted, again.rejected), (4, 0), "{again:?}");
+        assert_eq!(usage(&ws, "tokens", "globex", None), "10");
+
+        // NDJSON rejects are saved one value per line.
+        let ndjson =
+            "{\"id\": \"n1\", \"customer\": \"hooli\", \"type\": \"api_calls\", \"timestamp\": 1791201600}\nnot json\n";
+        let mut options = ImportOptions::new("x.ndjson", Format::Ndjson);
+        options.batch_size = 10;
+        let report = import(&mut ws, ndjson.as_bytes(), &options, now(), &mut |_| ControlFlow::Continue(())).unwrap();
+        let mut saved = Vec::new();
+        write_rejects(ws.conn(), report.import_id.unwrap(), &mut saved).unwrap();
+        assert_eq!(
+            String::from_utf8(saved).unwrap(),
+            "{\"customer\":\"hooli\",\"id\":\"n1\",\"timestamp\":1791201600,\"type\":\"api_calls\"}\nnot json\n"
+        );
+    }
+
+    #[test]
     fn ids_stay_unique_across_many_batches_as_key_runs_merge() {
         let mut ws = workspace();
         // 600 events in batches of 7: every bucket's runs are merged several times over.
@@ -631,7 +856,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("oct.csv");
         std::fs::write(&path, OCTOBER.replace("e2,globex", "e2,hooli")).unwrap();
-        let preview = preview(ws.conn(), &path, None, 3).unwrap();
+        let preview = preview(ws.conn(), &path, None, &CsvColumns::default(), 3).unwrap();
         assert_eq!(preview.format, "csv");
         assert_eq!(preview.rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["e1", "e3"]);
         assert_eq!(preview.rows[0].properties, r#"{"model":"gpt-4o","tokens":"1200"}"#);
@@ -639,7 +864,11 @@ mod tests {
         assert_eq!(count(ws.conn()).unwrap(), 0);
         let types: i64 = ws.conn().query_row("SELECT count(*) FROM event_types", [], |r| r.get(0)).unwrap();
         assert_eq!(types, 0, "a preview numbers no event types either");
-        let err = super::preview(ws.conn(), &dir.path().join("oct.txt"), None, 3).unwrap_err();
+        assert_eq!(preview.header, ["id", "customer", "type", "timestamp", "tokens", "model", "region", "gb"]);
+        let renamed = CsvColumns { customer: "account".into(), ..CsvColumns::default() };
+        let unmapped = super::preview(ws.conn(), &path, None, &renamed, 3).unwrap();
+        assert_eq!((unmapped.missing, unmapped.rows.len()), (vec!["account".to_string()], 0));
+        let err = super::preview(ws.conn(), &dir.path().join("oct.txt"), None, &CsvColumns::default(), 3).unwrap_err();
         assert!(err.to_string().contains("--format"), "{err}");
     }
 

@@ -28,6 +28,10 @@ pub struct ImportReport {
     pub duplicates: u64,
     pub rejected: u64,
     pub errors: Vec<RowError>,
+    /// The event import's entry in the import log (not part of the CLI's output).
+    #[serde(skip)]
+    #[ts(skip)]
+    pub import_id: Option<i64>,
 }
 
 impl ImportReport {

@@ -4,7 +4,10 @@ import type { Customer } from "./generated/Customer";
 import type { CustomerFields } from "./generated/CustomerFields";
 import type { CustomerPage } from "./generated/CustomerPage";
 import type { ErrorCode } from "./generated/ErrorCode";
+import type { CsvColumns } from "./generated/CsvColumns";
+import type { EventImport } from "./generated/EventImport";
 import type { ImportReport } from "./generated/ImportReport";
+import type { NamedMapping } from "./generated/NamedMapping";
 import type { IpcError } from "./generated/IpcError";
 import type { ImportPreview } from "./generated/ImportPreview";
 import type { ImportProgress } from "./generated/ImportProgress";
@@ -36,9 +39,13 @@ interface Commands {
   customers_import_dialog: [NoArgs, ImportReport | null];
   meters_list: [NoArgs, Meter[]];
   event_file_pick: [NoArgs, string | null];
-  events_preview: [{ path: string; format: string | null }, ImportPreview];
-  events_import: [{ path: string; format: string | null; onProgress: Channel<ImportProgress> }, ImportReport];
+  events_preview: [{ path: string; format: string | null; columns: CsvColumns | null }, ImportPreview];
+  events_import: [{ path: string; format: string | null; columns: CsvColumns | null; onProgress: Channel<ImportProgress> }, EventImport];
   events_import_cancel: [NoArgs, null];
+  mappings_list: [NoArgs, NamedMapping[]];
+  mapping_save: [{ name: string; columns: CsvColumns }, null];
+  rejects_save_dialog: [{ fileName: string }, string | null];
+  events_rejects_save: [{ importId: number; path: string }, number];
   usage_month: [{ meter: string; customer: string; month: string; group: string | null }, MonthUsage];
 }
 

@@ -2,17 +2,19 @@ import { useEffect, useRef, useState } from "react";
 import {
   Alert, Autocomplete, Badge, Button, Card, Code, Group, Progress, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
-import { IconFolderOpen, IconUpload } from "@tabler/icons-react";
+import { IconDeviceFloppy, IconFolderOpen, IconUpload } from "@tabler/icons-react";
 import { BarChart } from "@mantine/charts";
 import { Channel } from "@tauri-apps/api/core";
 import { call } from "../api/invoke";
 import type { ImportPreview } from "../api/generated/ImportPreview";
 import type { ImportProgress } from "../api/generated/ImportProgress";
-import type { ImportReport } from "../api/generated/ImportReport";
+import type { CsvColumns } from "../api/generated/CsvColumns";
+import type { EventImport } from "../api/generated/EventImport";
+import type { NamedMapping } from "../api/generated/NamedMapping";
 import type { Meter } from "../api/generated/Meter";
 import type { MonthUsage } from "../api/generated/MonthUsage";
 import type { RowError } from "../api/generated/RowError";
-import { notifyError } from "../notify";
+import { notifyError, notifyOk } from "../notify";
 
 const FORMATS = [
   { value: "auto", label: "From the file name" },
@@ -34,30 +36,120 @@ function RejectTable({ errors, testId }: { errors: RowError[]; testId: string })
   );
 }
 
-/** Import usage events (choose, preview, import with progress, results). */
+const STANDARD_COLUMNS: CsvColumns = { id: "id", customer: "customer", event_type: "type", timestamp: "timestamp" };
+const COLUMN_FIELDS: { key: keyof CsvColumns; label: string }[] = [
+  { key: "id", label: "Event id" },
+  { key: "customer", label: "Customer" },
+  { key: "event_type", label: "Event type" },
+  { key: "timestamp", label: "Time" },
+];
+
+/** Where the rejected rows of `path` go by default: beside it, `-rejects` added. */
+function rejectsPathFor(path: string, format: string): string {
+  const extension = format === "csv" ? "csv" : format === "ndjson" ? "ndjson" : "json";
+  const stem = path.replace(/\.[^./\\]*$/, "");
+  return `${stem}-rejects.${extension}`;
+}
+
+/** Which CSV columns hold the id, customer, type and time; saved under a name for next time. */
+function ColumnMapping({ header, missing, columns, onChange }: {
+  header: string[]; missing: string[]; columns: CsvColumns; onChange: (c: CsvColumns) => void;
+}) {
+  const [mappings, setMappings] = useState<NamedMapping[]>([]);
+  const [name, setName] = useState("");
+  const load = () => void call("mappings_list").then(setMappings).catch(notifyError);
+  useEffect(load, []);
+  const save = async () => {
+    try {
+      await call("mapping_save", { name: name.trim(), columns });
+      notifyOk(`Saved the mapping "${name.trim()}"`);
+      load();
+    } catch (e) {
+      notifyError(e, "The mapping was not saved");
+    }
+  };
+  return (
+    <Stack gap="xs" data-testid="import-mapping">
+      {missing.length > 0 && (
+        <Alert color="orange" title="Choose the columns">
+          The file has no column named {missing.map((m) => `"${m}"`).join(", ")}. Pick which of its columns holds each field.
+        </Alert>
+      )}
+      <Group align="end">
+        {COLUMN_FIELDS.map(({ key, label }) => (
+          <Select key={key} label={label} data={header} value={header.includes(columns[key]) ? columns[key] : null} w={170}
+            error={!header.includes(columns[key]) ? `no "${columns[key]}"` : undefined} data-testid={`mapping-${key}`}
+            onChange={(v) => v && onChange({ ...columns, [key]: v })} allowDeselect={false} />
+        ))}
+        <Select label="Saved mappings" placeholder={mappings.length ? "Use one…" : "none yet"} w={170} value={null}
+          data={mappings.map((m) => m.name)} disabled={mappings.length === 0} data-testid="mapping-use"
+          onChange={(v) => { const m = mappings.find((x) => x.name === v); if (m) onChange(m.columns); }} />
+      </Group>
+      <Group align="end">
+        <TextInput label="Save this mapping as" placeholder="gateway export" value={name} w={240} data-testid="mapping-name"
+          onChange={(e) => setName(e.currentTarget.value)} />
+        <Button variant="default" onClick={save} disabled={!name.trim()} data-testid="mapping-save">Save mapping</Button>
+      </Group>
+    </Stack>
+  );
+}
+
+/** Saves an import's rejected rows, as the file wrote them, to fix and import again. */
+function SaveRejects({ importId, defaultPath }: { importId: number; defaultPath: string }) {
+  const [path, setPath] = useState(defaultPath);
+  const [saved, setSaved] = useState<string | null>(null);
+  const browse = async () => {
+    const picked = await call("rejects_save_dialog", { fileName: defaultPath.split(/[/\\]/).pop() ?? "rejects.csv" })
+      .catch((e) => notifyError(e));
+    if (picked) setPath(picked);
+  };
+  const save = async () => {
+    try {
+      const rows = await call("events_rejects_save", { importId, path: path.trim() });
+      setSaved(`Saved ${rows} rejected rows to ${path.trim()}`);
+    } catch (e) {
+      notifyError(e, "The rejected rows were not saved");
+    }
+  };
+  return (
+    <Stack gap={4} mt="sm">
+      <Group align="end">
+        <TextInput label="Save the rejected rows to fix and import again" w={520} value={path}
+          onChange={(e) => { setPath(e.currentTarget.value); setSaved(null); }} data-testid="rejects-path" />
+        <Button variant="default" leftSection={<IconFolderOpen size={16} />} onClick={browse}>Browse…</Button>
+        <Button leftSection={<IconDeviceFloppy size={16} />} onClick={save} disabled={!path.trim()} data-testid="rejects-save">Save</Button>
+      </Group>
+      {saved && <Text size="sm" data-testid="rejects-saved">{saved}</Text>}
+    </Stack>
+  );
+}
+
+/** Import usage events (choose, preview and map, import with progress, results). */
 function ImportEvents() {
   const [path, setPath] = useState("");
   const [format, setFormat] = useState("auto");
+  const [columns, setColumns] = useState<CsvColumns>(STANDARD_COLUMNS);
   const [preview, setPreview] = useState<ImportPreview | null>(null);
   const [progress, setProgress] = useState<ImportProgress | null>(null);
-  const [report, setReport] = useState<ImportReport | null>(null);
+  const [result, setResult] = useState<{ done: EventImport; path: string; format: string } | null>(null);
   const [running, setRunning] = useState(false);
   const started = useRef(0);
   const chosenFormat = format === "auto" ? null : format;
 
   const browse = async () => {
     const picked = await call("event_file_pick").catch((e) => notifyError(e));
-    if (picked) setPath(picked);
+    if (picked) { setPath(picked); setPreview(null); }
   };
-  const showPreview = async () => {
-    setReport(null);
+  const showPreview = async (mapped: CsvColumns = columns) => {
+    setResult(null);
     try {
-      setPreview(await call("events_preview", { path: path.trim(), format: chosenFormat }));
+      setPreview(await call("events_preview", { path: path.trim(), format: chosenFormat, columns: mapped }));
     } catch (e) {
       setPreview(null);
       notifyError(e, "The file cannot be read");
     }
   };
+  const remap = (mapped: CsvColumns) => { setColumns(mapped); void showPreview(mapped); };
   const runImport = async () => {
     const onProgress = new Channel<ImportProgress>();
     onProgress.onmessage = setProgress;
@@ -65,7 +157,8 @@ function ImportEvents() {
     setRunning(true);
     setProgress(null);
     try {
-      setReport(await call("events_import", { path: path.trim(), format: chosenFormat, onProgress }));
+      const done = await call("events_import", { path: path.trim(), format: chosenFormat, columns, onProgress });
+      setResult({ done, path: path.trim(), format: preview?.format ?? "csv" });
       setPreview(null);
     } catch (e) {
       notifyError(e, "The import stopped");
@@ -79,6 +172,7 @@ function ImportEvents() {
   const percent = progress && total > 0 ? Math.min(100, (progress.bytes / total) * 100) : 0;
   const rate = progress && seconds > 0 ? progress.rows / seconds : 0;
   const left = progress && progress.bytes > 0 && total > progress.bytes ? (seconds * (total - progress.bytes)) / progress.bytes : 0;
+  const report = result?.done.report;
 
   return (
     <Card withBorder>
@@ -89,21 +183,26 @@ function ImportEvents() {
             onChange={(e) => { setPath(e.currentTarget.value); setPreview(null); }} />
           <Button variant="default" leftSection={<IconFolderOpen size={16} />} onClick={browse}>Browse…</Button>
           <Select label="Format" data={FORMATS} value={format} onChange={(v) => { setFormat(v ?? "auto"); setPreview(null); }} allowDeselect={false} w={200} />
-          <Button variant="light" onClick={showPreview} disabled={!path.trim() || running} data-testid="import-preview">Preview</Button>
+          <Button variant="light" onClick={() => void showPreview()} disabled={!path.trim() || running} data-testid="import-preview">Preview</Button>
         </Group>
         {preview && (
           <Stack gap="xs" data-testid="import-preview-result">
-            <Text size="sm">Format <Badge variant="light">{preview.format}</Badge> · first {preview.rows.length + preview.errors.length} rows: {preview.rows.length} valid, {preview.errors.length} rejected</Text>
-            <Table fz="xs" striped>
-              <Table.Thead><Table.Tr><Table.Th>Line</Table.Th><Table.Th>Id</Table.Th><Table.Th>Customer</Table.Th><Table.Th>Type</Table.Th><Table.Th>Time (UTC)</Table.Th><Table.Th>Properties</Table.Th></Table.Tr></Table.Thead>
-              <Table.Tbody>
-                {preview.rows.slice(0, 8).map((r) => (
-                  <Table.Tr key={r.line}><Table.Td>{r.line}</Table.Td><Table.Td>{r.id}</Table.Td><Table.Td>{r.customer}</Table.Td><Table.Td>{r.event_type}</Table.Td><Table.Td>{r.timestamp}</Table.Td><Table.Td><Code>{r.properties}</Code></Table.Td></Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
+            <Text size="sm">Format <Badge variant="light">{preview.format}</Badge>{preview.missing.length === 0 && <> · first {preview.rows.length + preview.errors.length} rows: {preview.rows.length} valid, {preview.errors.length} rejected</>}</Text>
+            {preview.format === "csv" && (
+              <ColumnMapping header={preview.header} missing={preview.missing} columns={columns} onChange={remap} />
+            )}
+            {preview.missing.length === 0 && (
+              <Table fz="xs" striped>
+                <Table.Thead><Table.Tr><Table.Th>Line</Table.Th><Table.Th>Id</Table.Th><Table.Th>Customer</Table.Th><Table.Th>Type</Table.Th><Table.Th>Time (UTC)</Table.Th><Table.Th>Properties</Table.Th></Table.Tr></Table.Thead>
+                <Table.Tbody>
+                  {preview.rows.slice(0, 8).map((r) => (
+                    <Table.Tr key={r.line}><Table.Td>{r.line}</Table.Td><Table.Td>{r.id}</Table.Td><Table.Td>{r.customer}</Table.Td><Table.Td>{r.event_type}</Table.Td><Table.Td>{r.timestamp}</Table.Td><Table.Td><Code>{r.properties}</Code></Table.Td></Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            )}
             {preview.errors.length > 0 && <RejectTable errors={preview.errors} testId="import-preview-errors" />}
-            <Group><Button leftSection={<IconUpload size={16} />} onClick={runImport} disabled={running} data-testid="import-run">Import</Button></Group>
+            <Group><Button leftSection={<IconUpload size={16} />} onClick={runImport} disabled={running || preview.missing.length > 0} data-testid="import-run">Import</Button></Group>
           </Stack>
         )}
         {running && (
@@ -115,10 +214,13 @@ function ImportEvents() {
             </Group>
           </Stack>
         )}
-        {report && (
+        {result && report && (
           <Alert color={report.rejected > 0 ? "orange" : "teal"} title="Import finished" data-testid="import-report">
             <Text size="sm" data-testid="import-counts">{report.accepted} accepted, {report.duplicates} duplicates, {report.rejected} rejected</Text>
             {report.errors.length > 0 && <RejectTable errors={report.errors} testId="import-errors" />}
+            {report.rejected > 0 && (
+              <SaveRejects key={result.done.import_id} importId={result.done.import_id} defaultPath={rejectsPathFor(result.path, result.format)} />
+            )}
           </Alert>
         )}
       </Stack>

@@ -61,6 +61,9 @@ pub enum Command {
         /// Read CSV columns through this saved mapping (see `mapping save`).
         #[arg(long)]
         mapping: Option<String>,
+        /// Write the rejected rows, as the file wrote them, to this file (to fix and import again).
+        #[arg(long, value_name = "OUT")]
+        rejects: Option<PathBuf>,
     },
     /// Saved CSV column mappings.
     Mapping {
@@ -174,6 +177,22 @@ pub fn run(command: Command, workspace: Option<PathBuf>, json: bool) -> i32 {
 }
 
 /// An import's report: its counts and every listed reject; a reject fails the command.
+/// `[#########...........]  45%  900000 rows  1100000 rows/s  3 s left  2 rejected`
+fn progress_line(p: &events::ImportProgress, size: u64, seconds: f64) -> String {
+    let done = if size == 0 { 0.0 } else { (p.bytes as f64 / size as f64).min(1.0) };
+    let filled = (done * 20.0).round() as usize;
+    let rate = p.rows as f64 / seconds.max(1e-9);
+    let left = if done > 0.0 { seconds * (1.0 - done) / done } else { 0.0 };
+    format!(
+        "[{}{}] {:>3.0}%  {} rows  {rate:.0} rows/s  {left:.0} s left  {} rejected   ",
+        "#".repeat(filled),
+        ".".repeat(20 - filled),
+        done * 100.0,
+        p.rows,
+        p.rejected
+    )
+}
+
 fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> {
     let mut human = format!(
         "{}: {} accepted, {} duplicates, {} rejected",
@@ -270,21 +289,32 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let human = names.join("\n");
             Outcome::ok(names, human)
         }
-        Command::Import { file, format, mapping } => {
+        Command::Import { file, format, mapping, rejects } => {
             let format =
                 format.map(|f| event_file::Format::parse(&f)).transpose().map_err(|m| Error::invalid("--format", m))?;
             let mut ws = Workspace::open(workspace)?;
             let started = std::time::Instant::now();
             let show_progress = std::io::stderr().is_terminal();
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             let report = events::import_file(&mut ws, &file, format, mapping.as_deref(), now, &mut |p| {
                 if show_progress {
-                    let rate = p.rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    eprint!("\r{} rows read ({rate:.0} rows/s), {} rejected   ", p.rows, p.rejected);
+                    eprint!("\r{}", progress_line(p, size, started.elapsed().as_secs_f64()));
                 }
                 ControlFlow::Continue(())
             })?;
             if show_progress {
                 eprintln!();
+            }
+            if let (Some(out), Some(import_id)) = (rejects, report.import_id)
+                && report.rejected > 0
+            {
+                let mut writer = std::io::BufWriter::new(
+                    std::fs::File::create(&out)
+                        .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?,
+                );
+                events::write_rejects(ws.conn(), import_id, &mut writer)?;
+                std::io::Write::flush(&mut writer)
+                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
             }
             import_outcome(&file, &report)
         }

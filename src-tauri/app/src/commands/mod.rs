@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
-use meterdesk_engine::event_file;
-use meterdesk_engine::events::{self, ImportPreview, ImportProgress};
+use meterdesk_engine::event_file::{self, CsvColumns};
+use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::import::{self, ImportReport};
 use meterdesk_engine::meter::{self, Meter};
 use meterdesk_engine::settings::{self, Settings};
@@ -20,7 +20,7 @@ use tauri::ipc::Channel;
 use tauri_plugin_dialog::DialogExt;
 
 use crate::paths;
-use crate::wire::{IpcError, ReferenceData};
+use crate::wire::{EventImport, IpcError, ReferenceData};
 
 type Reply<T> = Result<T, IpcError>;
 
@@ -207,10 +207,17 @@ fn event_format(format: Option<String>) -> Reply<Option<event_file::Format>> {
     format.map(|f| event_file::Format::parse(&f)).transpose().map_err(|m| IpcError::from(Error::invalid("format", m)))
 }
 
+/// The first rows of an event file as the import would read them (CSV columns
+/// through `columns`, the standard names when absent).
 #[tauri::command(async)]
-pub fn events_preview(state: State<AppState>, path: PathBuf, format: Option<String>) -> Reply<ImportPreview> {
+pub fn events_preview(
+    state: State<AppState>,
+    path: PathBuf,
+    format: Option<String>,
+    columns: Option<CsvColumns>,
+) -> Reply<ImportPreview> {
     let format = event_format(format)?;
-    state.with(|ws| events::preview(ws.conn(), &path, format, PREVIEW_ROWS))
+    state.with(|ws| events::preview(ws.conn(), &path, format, &columns.unwrap_or_default(), PREVIEW_ROWS))
 }
 
 /// Imports an event file, sending progress on `on_progress` until done or cancelled.
@@ -219,16 +226,49 @@ pub fn events_import(
     state: State<AppState>,
     path: PathBuf,
     format: Option<String>,
+    columns: Option<CsvColumns>,
     on_progress: Channel<ImportProgress>,
-) -> Reply<ImportReport> {
+) -> Reply<EventImport> {
     let format = event_format(format)?;
     state.cancel_import.store(false, Ordering::SeqCst);
-    state.with(|ws| {
-        events::import_file(ws, &path, format, None, Utc::now(), &mut |p| {
+    let report = state.with(|ws| {
+        events::import_file_with(ws, &path, format, &columns.unwrap_or_default(), Utc::now(), &mut |p| {
             // A closed window only loses the progress display, never the import.
             let _ = on_progress.send(*p);
             if state.cancel_import.load(Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         })
+    })?;
+    let import_id =
+        report.import_id.ok_or_else(|| IpcError::from(Error::Internal("the import was not logged".into())))?;
+    Ok(EventImport { report, import_id })
+}
+
+#[tauri::command(async)]
+pub fn mappings_list(state: State<AppState>) -> Reply<Vec<NamedMapping>> {
+    state.with(|ws| events::mappings(ws.conn()))
+}
+
+#[tauri::command(async)]
+pub fn mapping_save(state: State<AppState>, name: String, columns: CsvColumns) -> Reply<()> {
+    state.with(|ws| ws.write(|tx| events::save_mapping(tx, &name, &columns)))
+}
+
+/// Asks where to save an import's rejected rows; `None` if cancelled.
+#[tauri::command(async)]
+pub fn rejects_save_dialog(app: tauri::AppHandle, file_name: String) -> Reply<Option<String>> {
+    let picked = app.dialog().file().set_title("Save the rejected rows").set_file_name(&file_name).blocking_save_file();
+    Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+}
+
+/// Writes the rows import `import_id` rejected to `path`; returns how many.
+#[tauri::command(async)]
+pub fn events_rejects_save(state: State<AppState>, import_id: i64, path: PathBuf) -> Reply<u64> {
+    state.with(|ws| {
+        let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+        let written = events::write_rejects(ws.conn(), import_id, &mut out)?;
+        std::io::Write::flush(&mut out).map_err(io)?;
+        Ok(written)
     })
 }
 

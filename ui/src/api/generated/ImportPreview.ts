@@ -10,7 +10,15 @@ export type ImportPreview = {
 /**
  * csv, ndjson or cloudevents.
  */
-format: string, rows: Array<PreviewRow>, errors: Array<RowError>, 
+format: string, 
+/**
+ * A CSV file's column names (empty for JSON formats).
+ */
+header: Array<string>, 
+/**
+ * Columns the mapping names that the CSV file lacks; rows are read only when none is.
+ */
+missing: Array<string>, rows: Array<PreviewRow>, errors: Array<RowError>, 
 /**
  * The file's size, for progress.
  */
