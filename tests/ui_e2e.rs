@@ -375,3 +375,47 @@ async fn a_csv_with_other_column_names_is_mapped_saved_and_imported() {
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(text.contains("gateway export"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn a_new_meter_previews_its_value_on_imported_usage_then_saves() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    // What the stored input_tokens meter says for gpt-4o: the new meter must agree.
+    let cli = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .args(["--workspace", workspace.to_str().unwrap(), "--json", "usage", "--meter", "input_tokens"])
+        .args(["--customer", "globex-labs", "--group", "gpt-4o"])
+        .args(["--from", "2026-10-01T00:00:00-04:00", "--to", "2026-11-01T00:00:00-04:00"])
+        .output()
+        .unwrap();
+    let expected: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let expected = expected["value"].as_str().unwrap().to_string();
+    assert_ne!(expected, "0");
+
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-meters]").await;
+    click(&c, "[data-testid=meter-new]").await;
+    type_into(&c, "[data-testid=meter-code]", "gpt4o_input").await;
+    type_into(&c, "[data-testid=meter-name]", "GPT-4o input tokens").await;
+    type_into(&c, "[data-testid=meter-event]", "input_tokens").await;
+    choose(&c, "[data-testid=meter-aggregation]", "sum of a property").await;
+    type_into(&c, "[data-testid=meter-preview-customer]", "globex-labs").await;
+    replace_text(&c, "[data-testid=meter-preview-month]", "2026-10").await;
+    // Without its property the preview names what is missing.
+    wait_text(&c, "[data-testid=meter-preview-problem]", |t| t.starts_with("property")).await;
+    type_into(&c, "[data-testid=meter-property]", "tokens").await;
+    click(&c, "[data-testid=meter-filter-add]").await;
+    type_into(&c, "[data-testid=meter-filter-key-0]", "model").await;
+    type_into(&c, "[data-testid=meter-filter-value-0]", "gpt-4o").await;
+    wait_text(&c, "[data-testid=meter-preview-value]", |t| t.replace(',', "") == expected).await;
+    std::fs::write(artifacts().join("meter-editor.png"), c.screenshot().await.unwrap()).unwrap();
+    click(&c, "[data-testid=meter-save]").await;
+    wait_text(&c, "[data-testid=meter-row-gpt4o_input]", |t| t.contains("GPT-4o input tokens")).await;
+
+    // A meter that counts stored events keeps how it computes.
+    click(&c, "[data-testid=meter-row-input_tokens] td").await;
+    choose(&c, "[data-testid=meter-aggregation]", "maximum of a property").await;
+    click(&c, "[data-testid=meter-save]").await;
+    wait_text(&c, "[data-testid=meter-refused]", |t| t.contains("already counts stored events")).await;
+    c.close().await.unwrap();
+}

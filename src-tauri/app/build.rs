@@ -27,6 +27,8 @@ const COMMANDS: &[&str] = &[
     "mapping_save",
     "rejects_save_dialog",
     "events_rejects_save",
+    "meter_save",
+    "meter_preview",
 ];
 
 fn main() {

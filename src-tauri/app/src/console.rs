@@ -87,6 +87,8 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::mapping_save,
             commands::rejects_save_dialog,
             commands::events_rejects_save,
+            commands::meter_save,
+            commands::meter_preview,
         ])
         .run(tauri::generate_context!());
     match result {

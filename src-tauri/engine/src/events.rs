@@ -893,6 +893,37 @@ mod tests {
     }
 
     #[test]
+    fn a_meter_being_edited_previews_its_month_then_saves() {
+        let mut ws = workspace();
+        import_csv(&mut ws, OCTOBER, DEFAULT_BATCH);
+        let mut draft = crate::meter::test_meter("gpt4o_tokens", Aggregation::Sum, Some("tokens"));
+        draft.event = Some("tokens".into());
+        draft.filters.insert("model".into(), "gpt-4o".into());
+        let month = usage::preview_month(ws.conn(), &draft, "globex", "2026-10", None).unwrap();
+        assert_eq!(month.value.to_string(), "1205", "e1 and e8 (Oct 31 local), not e2's gpt-4o-mini");
+        assert_eq!(month.days.iter().filter(|d| !d.value.0.is_zero()).count(), 2);
+        assert!(crate::meter::get(ws.conn(), "gpt4o_tokens").unwrap().is_none(), "a preview saves nothing");
+
+        let mut bad = draft.clone();
+        bad.aggregation = Aggregation::Max;
+        bad.property = None;
+        let err = usage::preview_month(ws.conn(), &bad, "globex", "2026-10", None).unwrap_err();
+        assert_eq!(err.problems().iter().map(|p| p.path.as_str()).collect::<Vec<_>>(), ["property"]);
+
+        let saved = ws.write(|tx| crate::meter::save(tx, &draft, true, now())).unwrap();
+        assert_eq!(saved.fields, draft);
+        assert_eq!(usage(&ws, "gpt4o_tokens", "globex", None), "1205");
+        let again = ws.write(|tx| crate::meter::save(tx, &draft, true, now())).unwrap_err();
+        assert_eq!(again.code(), crate::ErrorCode::Conflict);
+        let mut as_max = draft.clone();
+        as_max.aggregation = Aggregation::Max;
+        let err = ws.write(|tx| crate::meter::save(tx, &as_max, false, now())).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Conflict, "it counts stored events: {err}");
+        let renamed = MeterFields { name: "GPT-4o tokens".into(), ..draft };
+        assert_eq!(ws.write(|tx| crate::meter::save(tx, &renamed, false, now())).unwrap().fields.name, "GPT-4o tokens");
+    }
+
+    #[test]
     fn a_saved_mapping_reads_other_column_names() {
         let mut ws = workspace();
         let columns = CsvColumns {

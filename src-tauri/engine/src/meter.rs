@@ -323,6 +323,19 @@ pub fn update(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<b
     Ok(true)
 }
 
+/// Creates (`create`) or changes a meter from a form, under the same rules as a
+/// catalog: every problem by field name; a meter counting stored events keeps
+/// how it computes. Returns the stored meter.
+pub fn save(conn: &Connection, fields: &MeterFields, create: bool, now: DateTime<Utc>) -> Result<Meter> {
+    let valid = fields.validate().map_err(Error::Invalid)?;
+    if create {
+        insert(conn, &valid, now)?;
+    } else {
+        update(conn, &valid, now)?;
+    }
+    get(conn, &valid.code)?.ok_or_else(|| Error::Internal(format!("meter \"{}\" was not stored", valid.code)))
+}
+
 /// A plain meter for tests: no unit, event type, filters or group.
 #[cfg(test)]
 pub(crate) fn test_meter(code: &str, aggregation: Aggregation, property: Option<&str>) -> MeterFields {

@@ -96,8 +96,21 @@ fn events_in(
     let meter = meter::get(conn, meter_code)?
         .ok_or_else(|| Error::NotFound(format!("no meter with code \"{meter_code}\"")))?
         .fields;
+    let events = events_for(conn, &meter, customer, from, to, group)?;
+    Ok((meter, events))
+}
+
+/// The events `meter` (stored or not) reads for one customer in `[from, to)`, in time order.
+fn events_for(
+    conn: &Connection,
+    meter: &MeterFields,
+    customer: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    group: Option<&str>,
+) -> Result<Vec<UsageEvent>> {
     if group.is_some() && meter.group_by.is_none() {
-        return Err(Error::invalid("--group", format!("meter \"{meter_code}\" is not grouped")));
+        return Err(Error::invalid("--group", format!("meter \"{}\" is not grouped", meter.code)));
     }
     if to <= from {
         return Err(Error::invalid("--to", "the end of the range must come after its start"));
@@ -109,7 +122,7 @@ fn events_in(
     let event_type = meter.event.clone().unwrap_or_else(|| meter.code.clone());
     let type_id: Option<i64> =
         conn.query_row("SELECT id FROM event_types WHERE name = ?1", [&event_type], |r| r.get(0)).optional()?;
-    let Some(type_id) = type_id else { return Ok((meter, Vec::new())) };
+    let Some(type_id) = type_id else { return Ok(Vec::new()) };
     // (time, chunk, position): events at one instant in the order they were imported.
     let mut located: Vec<(i64, i64, u32, UsageEvent)> = Vec::new();
     let mut failure = None;
@@ -128,7 +141,7 @@ fn events_in(
         return Err(e);
     }
     located.sort_unstable_by_key(|(ts, chunk, position, _)| (*ts, *chunk, *position));
-    Ok((meter, located.into_iter().map(|(_, _, _, e)| e).collect()))
+    Ok(located.into_iter().map(|(_, _, _, e)| e).collect())
 }
 
 /// The value of meter `meter_code` for customer `customer` over `[from, to)`,
@@ -230,11 +243,37 @@ pub fn for_month(
     month: &str,
     group: Option<&str>,
 ) -> Result<MonthUsage> {
-    let tz = crate::settings::parse_timezone(&crate::settings::get(conn)?.timezone).map_err(|m| Error::Internal(m))?;
+    let fields =
+        meter::get(conn, meter)?.ok_or_else(|| Error::NotFound(format!("no meter with code \"{meter}\"")))?.fields;
+    month_of(conn, &fields, customer, month, group)
+}
+
+/// What a meter being edited would read for one customer in calendar month
+/// `YYYY-MM`, before it is saved: its fields are validated (problems by field
+/// name), nothing is written.
+pub fn preview_month(
+    conn: &Connection,
+    meter: &MeterFields,
+    customer: &str,
+    month: &str,
+    group: Option<&str>,
+) -> Result<MonthUsage> {
+    meter.validate().map_err(Error::Invalid)?;
+    month_of(conn, meter, customer, month, group)
+}
+
+fn month_of(
+    conn: &Connection,
+    meter: &MeterFields,
+    customer: &str,
+    month: &str,
+    group: Option<&str>,
+) -> Result<MonthUsage> {
+    let tz = crate::settings::parse_timezone(&crate::settings::get(conn)?.timezone).map_err(Error::Internal)?;
     let (from, to) = month_bounds(tz, month)?;
-    let (fields, events) = events_in(conn, meter, customer, from, to, group)?;
-    let total = aggregate(&fields, group, &events);
-    let days = by_day(&fields, group, tz, month, &events)?;
+    let events = events_for(conn, meter, customer, from, to, group)?;
+    let total = aggregate(meter, group, &events);
+    let days = by_day(meter, group, tz, month, &events)?;
     Ok(MonthUsage { value: Dec(total), days, from, to })
 }
 

@@ -28,3 +28,10 @@ export function percentToFraction(percent: string): string | null {
 export function fractionToPercent(fraction: string): string {
   return PLAIN.test(fraction) ? shift(fraction, 2) : fraction;
 }
+
+/** "10982088.5" → "10,982,088.5": thousands grouped as text, the digits untouched. */
+export function groupDigits(value: string): string {
+  const m = /^(-?)(\d+)(\.\d+)?$/.exec(value);
+  if (!m) return value;
+  return m[1] + m[2].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (m[3] ?? "");
+}

@@ -13,6 +13,7 @@ import type { ImportPreview } from "./generated/ImportPreview";
 import type { ImportProgress } from "./generated/ImportProgress";
 import type { MonthUsage } from "./generated/MonthUsage";
 import type { Meter } from "./generated/Meter";
+import type { MeterFields } from "./generated/MeterFields";
 import type { Problem } from "./generated/Problem";
 import type { ReferenceData } from "./generated/ReferenceData";
 import type { Settings } from "./generated/Settings";
@@ -38,6 +39,8 @@ interface Commands {
   customer_set_archived: [{ id: string; archived: boolean }, Customer];
   customers_import_dialog: [NoArgs, ImportReport | null];
   meters_list: [NoArgs, Meter[]];
+  meter_save: [{ fields: MeterFields; create: boolean }, Meter];
+  meter_preview: [{ fields: MeterFields; customer: string; month: string; group: string | null }, MonthUsage];
   event_file_pick: [NoArgs, string | null];
   events_preview: [{ path: string; format: string | null; columns: CsvColumns | null }, ImportPreview];
   events_import: [{ path: string; format: string | null; columns: CsvColumns | null; onProgress: Channel<ImportProgress> }, EventImport];

@@ -1,28 +1,34 @@
 import { useEffect, useState } from "react";
-import { Alert, Badge, Code, Group, Stack, Table, Text, Title } from "@mantine/core";
-import { IconInfoCircle } from "@tabler/icons-react";
+import { Badge, Button, Code, Group, Stack, Table, Text, Title } from "@mantine/core";
+import { IconPlus } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import type { Meter } from "../api/generated/Meter";
 import { notifyError } from "../notify";
+import { MeterEditor } from "./MeterEditor";
 
 const AGGREGATION: Record<Meter["aggregation"], string> = {
   count: "count", sum: "sum", max: "max", min: "min", avg: "average", unique_count: "unique count", latest: "latest",
 };
 
-/** The workspace's meters, as defined (editing arrives with usage import). */
+/** The workspace's meters; a click opens one in the editor with a live preview. */
 export function MetersPage() {
   const [meters, setMeters] = useState<Meter[] | null>(null);
-  useEffect(() => {
-    void call("meters_list").then(setMeters).catch((e) => notifyError(e, "Meters could not be loaded"));
-  }, []);
+  const [editing, setEditing] = useState<Meter | null>(null);
+  const [editorOpen, setEditorOpen] = useState(false);
+  const load = () => void call("meters_list").then(setMeters).catch((e) => notifyError(e, "Meters could not be loaded"));
+  useEffect(load, []);
+  const open = (m: Meter | null) => { setEditing(m); setEditorOpen(true); };
 
   return (
     <Stack>
-      <Title order={2}>Meters</Title>
-      <Alert icon={<IconInfoCircle />} color="gray">
-        Meters are defined in a catalog file (<Code>meterdesk apply catalog.json</Code>). Editing them here, with a live
-        preview on imported usage, arrives with usage import (issue #3).
-      </Alert>
+      <Group justify="space-between">
+        <Title order={2}>Meters</Title>
+        <Button leftSection={<IconPlus size={16} />} onClick={() => open(null)} data-testid="meter-new">New meter</Button>
+      </Group>
+      <Text size="sm" c="dimmed">
+        A meter counts one type of usage event per customer and period. A meter that already counts stored events keeps
+        how it computes; its name and unit can change. Catalog files (<Code>meterdesk apply</Code>) define meters too.
+      </Text>
       {meters && meters.length === 0 && <Text c="dimmed">No meters yet.</Text>}
       {meters && meters.length > 0 && (
         <Table striped highlightOnHover data-testid="meter-table">
@@ -34,7 +40,7 @@ export function MetersPage() {
           </Table.Thead>
           <Table.Tbody>
             {meters.map((m) => (
-              <Table.Tr key={m.code} data-testid={`meter-row-${m.code}`}>
+              <Table.Tr key={m.code} data-testid={`meter-row-${m.code}`} onClick={() => open(m)} style={{ cursor: "pointer" }}>
                 <Table.Td><Text ff="monospace" size="sm">{m.code}</Text></Table.Td>
                 <Table.Td>{m.name}</Table.Td>
                 <Table.Td><Text ff="monospace" size="sm">{m.event ?? m.code}</Text></Table.Td>
@@ -51,6 +57,8 @@ export function MetersPage() {
           </Table.Tbody>
         </Table>
       )}
+      <MeterEditor opened={editorOpen} meter={editing} onClose={() => setEditorOpen(false)}
+        onSaved={() => { setEditorOpen(false); load(); }} />
     </Stack>
   );
 }

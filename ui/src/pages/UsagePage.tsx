@@ -6,6 +6,7 @@ import { IconDeviceFloppy, IconFolderOpen, IconUpload } from "@tabler/icons-reac
 import { BarChart } from "@mantine/charts";
 import { Channel } from "@tauri-apps/api/core";
 import { call } from "../api/invoke";
+import { groupDigits } from "../api/decimal";
 import type { ImportPreview } from "../api/generated/ImportPreview";
 import type { ImportProgress } from "../api/generated/ImportProgress";
 import type { CsvColumns } from "../api/generated/CsvColumns";
@@ -269,7 +270,7 @@ function UsageLookup() {
         {result && (
           <Stack gap="xs">
             <Text data-testid="usage-result">
-              <Text span fw={700} fz="xl" data-testid="usage-value">{result.value}</Text> {chosen?.unit ?? ""}
+              <Text span fw={700} fz="xl" data-testid="usage-value">{groupDigits(result.value)}</Text> {chosen?.unit ?? ""}
               <Text span c="dimmed" size="sm"> from {result.from} to {result.to} (UTC, end excluded)</Text>
             </Text>
             {/* Values arrive as decimal strings; the chart needs numbers to draw bar heights only. */}

@@ -10,7 +10,7 @@ use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::import::{self, ImportReport};
-use meterdesk_engine::meter::{self, Meter};
+use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::usage::{self, MonthUsage};
 use meterdesk_engine::workspace::WorkspaceSummary;
@@ -189,6 +189,24 @@ pub fn customers_import_dialog(app: tauri::AppHandle, state: State<AppState>) ->
 #[tauri::command(async)]
 pub fn meters_list(state: State<AppState>) -> Reply<Vec<Meter>> {
     state.with(|ws| meter::all(ws.conn()))
+}
+
+/// Creates (`create`) or changes a meter; problems come back by field name.
+#[tauri::command(async)]
+pub fn meter_save(state: State<AppState>, fields: MeterFields, create: bool) -> Reply<Meter> {
+    state.with(|ws| ws.write(|tx| meter::save(tx, &fields, create, Utc::now())))
+}
+
+/// What a meter being edited reads for one customer and month, before it is saved.
+#[tauri::command(async)]
+pub fn meter_preview(
+    state: State<AppState>,
+    fields: MeterFields,
+    customer: String,
+    month: String,
+    group: Option<String>,
+) -> Reply<MonthUsage> {
+    state.with(|ws| usage::preview_month(ws.conn(), &fields, &customer, &month, group.as_deref()))
 }
 
 /// Asks for an event file in the native dialog; `None` if cancelled.
