@@ -419,3 +419,43 @@ async fn a_new_meter_previews_its_value_on_imported_usage_then_saves() {
     wait_text(&c, "[data-testid=meter-refused]", |t| t.contains("already counts stored events")).await;
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn the_events_explorer_filters_and_scrolls_a_million_events() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let stored: i64 = rusqlite::Connection::open(&workspace)
+        .unwrap()
+        .query_row("SELECT sum(events) FROM event_chunks", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored > 1_000_000);
+    // Stark Labs' API calls on October 1st (New York), as the usage command counts them.
+    let cli = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .args(["--workspace", workspace.to_str().unwrap(), "--json", "usage", "--meter", "api_calls"])
+        .args(["--customer", "stark-labs", "--from", "2026-10-01T00:00:00-04:00", "--to", "2026-10-02T00:00:00-04:00"])
+        .output()
+        .unwrap();
+    let calls: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let calls = calls["value"].as_str().unwrap().to_string();
+
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-usage]").await;
+    let digits = |t: &str| t.chars().filter(char::is_ascii_digit).collect::<String>();
+    wait_text(&c, "[data-testid=explorer-total]", |t| digits(t) == stored.to_string()).await;
+    // Far down the list: the rows there are fetched, and only the visible ones are in the page.
+    c.execute("document.querySelector('[data-testid=explorer-list]').scrollTop = 20000000;", vec![]).await.unwrap();
+    wait_text(&c, "[data-testid=explorer-list]", |t| !t.contains('…') && t.contains("evt_")).await;
+    let shown = c.find_all(Locator::Css("[data-testid=explorer-list] [role=listitem]")).await.unwrap().len();
+    assert!(shown < 100, "{shown} rows in the page");
+
+    type_into(&c, "[data-testid=explorer-customer]", "stark-labs").await;
+    choose(&c, "[data-testid=explorer-meter]", "API calls").await;
+    type_into(&c, "[data-testid=explorer-from]", "2026-10-01").await;
+    type_into(&c, "[data-testid=explorer-to]", "2026-10-02").await;
+    wait_text(&c, "[data-testid=explorer-total]", |t| digits(t) == calls).await;
+    let first = dom_text(&c, "[data-testid=explorer-list] [role=listitem]").await;
+    assert!(first.contains("stark-labs") && first.contains("api_calls") && first.contains("2026-10-01"), "{first}");
+    std::fs::write(artifacts().join("explorer.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}

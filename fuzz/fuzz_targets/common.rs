@@ -7,7 +7,7 @@ use meterdesk_engine::event_file::{self, CsvColumns, Format};
 
 pub fn check_reader(format: Format, data: &[u8]) {
     let lines = data.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    let _ = event_file::read(format, &CsvColumns::default(), data, &mut |row| {
+    let _ = event_file::read(format, &CsvColumns::default(), data, &mut |row, _raw| {
         let line = match &row {
             Ok(e) => e.line,
             Err(e) => e.line,

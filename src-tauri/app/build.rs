@@ -29,6 +29,7 @@ const COMMANDS: &[&str] = &[
     "events_rejects_save",
     "meter_save",
     "meter_preview",
+    "events_page",
 ];
 
 fn main() {

@@ -89,6 +89,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::events_rejects_save,
             commands::meter_save,
             commands::meter_preview,
+            commands::events_page,
         ])
         .run(tauri::generate_context!());
     match result {

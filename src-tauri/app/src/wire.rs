@@ -95,6 +95,8 @@ mod tests {
             events::NamedMapping,
             meterdesk_engine::event_file::CsvColumns,
             EventImport,
+            meterdesk_engine::explore::EventPage,
+            meterdesk_engine::explore::EventRow,
             usage::MonthUsage,
             usage::DayUsage,
             workspace::WorkspaceSummary,

@@ -10,7 +10,7 @@ use std::time::Instant;
 use chrono::{DateTime, TimeZone, Utc};
 use meterdesk_engine::event_file::{self, CsvColumns, Format};
 use meterdesk_engine::events::{self, ImportOptions};
-use meterdesk_engine::{Workspace, catalog, usage};
+use meterdesk_engine::{Workspace, catalog, explore, usage};
 
 const CUSTOMERS: u64 = 1000;
 const TYPES: [&str; 5] = ["input_tokens", "output_tokens", "api_calls", "storage_gb", "active_seats"];
@@ -55,7 +55,7 @@ fn baseline(csv_path: &Path, db_path: &Path, n: u64) -> f64 {
     conn.execute_batch("BEGIN").unwrap();
     {
         let mut stmt = conn.prepare("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5)").unwrap();
-        event_file::read(Format::Csv, &CsvColumns::default(), file, &mut |row| {
+        event_file::read(Format::Csv, &CsvColumns::default(), file, &mut |row, _| {
             let e = row.unwrap();
             properties.clear();
             e.properties.write_json(&mut properties);
@@ -138,7 +138,7 @@ fn main() {
     let start = Instant::now();
     let mut rows = 0u64;
     let file = std::io::BufReader::new(std::fs::File::open(&csv_path).unwrap());
-    event_file::read(Format::Csv, &CsvColumns::default(), file, &mut |_| {
+    event_file::read(Format::Csv, &CsvColumns::default(), file, &mut |_, _| {
         rows += 1;
         ControlFlow::Continue(())
     })
@@ -212,4 +212,23 @@ fn main() {
         samples[100].as_secs_f64() * 1e3,
         n / CUSTOMERS / 5
     );
+
+    // The events explorer: a page of 200 rows at the start, the middle and the end, unfiltered and for one customer.
+    for (label, query) in [
+        ("all events", explore::EventQuery::default()),
+        ("one customer", explore::EventQuery { customer: Some("cus_0007".into()), ..Default::default() }),
+    ] {
+        let total = explore::page(ws.conn(), &query, 0, 1).unwrap().total;
+        let mut times = Vec::new();
+        for offset in [0, total / 2, total.saturating_sub(200)] {
+            let start = Instant::now();
+            let page = explore::page(ws.conn(), &query, offset, 200).unwrap();
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+            assert!(!page.rows.is_empty());
+        }
+        println!(
+            "explorer page of 200, {label:<13}{:>7.1} ms first, {:.1} ms middle, {:.1} ms last ({total} events)",
+            times[0], times[1], times[2]
+        );
+    }
 }

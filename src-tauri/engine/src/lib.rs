@@ -8,6 +8,7 @@ pub mod error;
 pub mod event_file;
 pub mod event_store;
 pub mod events;
+pub mod explore;
 pub mod import;
 pub mod meter;
 pub mod money;

@@ -196,6 +196,11 @@ fn month_start(month: &str) -> Result<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)
 }
 
+/// When day `d` starts in zone `tz` (see [`local_midnight`]).
+pub fn day_start(tz: Tz, d: NaiveDate) -> Result<DateTime<Utc>> {
+    local_midnight(tz, d)
+}
+
 /// When day `d` starts in zone `tz`. Where a zone skips midnight (a DST gap),
 /// the day starts at the first instant that exists.
 fn local_midnight(tz: Tz, d: NaiveDate) -> Result<DateTime<Utc>> {

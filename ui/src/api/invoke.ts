@@ -6,6 +6,7 @@ import type { CustomerPage } from "./generated/CustomerPage";
 import type { ErrorCode } from "./generated/ErrorCode";
 import type { CsvColumns } from "./generated/CsvColumns";
 import type { EventImport } from "./generated/EventImport";
+import type { EventPage } from "./generated/EventPage";
 import type { ImportReport } from "./generated/ImportReport";
 import type { NamedMapping } from "./generated/NamedMapping";
 import type { IpcError } from "./generated/IpcError";
@@ -45,6 +46,7 @@ interface Commands {
   events_preview: [{ path: string; format: string | null; columns: CsvColumns | null }, ImportPreview];
   events_import: [{ path: string; format: string | null; columns: CsvColumns | null; onProgress: Channel<ImportProgress> }, EventImport];
   events_import_cancel: [NoArgs, null];
+  events_page: [{ customer: string | null; meter: string | null; from: string | null; to: string | null; offset: number; limit: number }, EventPage];
   mappings_list: [NoArgs, NamedMapping[]];
   mapping_save: [{ name: string; columns: CsvColumns }, null];
   rejects_save_dialog: [{ fileName: string }, string | null];

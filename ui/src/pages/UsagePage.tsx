@@ -16,6 +16,7 @@ import type { Meter } from "../api/generated/Meter";
 import type { MonthUsage } from "../api/generated/MonthUsage";
 import type { RowError } from "../api/generated/RowError";
 import { notifyError, notifyOk } from "../notify";
+import { EventsExplorer } from "./EventsExplorer";
 
 const FORMATS = [
   { value: "auto", label: "From the file name" },
@@ -291,6 +292,7 @@ export function UsagePage() {
       <Title order={2}>Usage</Title>
       <ImportEvents />
       <UsageLookup />
+      <EventsExplorer />
     </Stack>
   );
 }

@@ -9,6 +9,7 @@ use chrono::Utc;
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
+use meterdesk_engine::explore::{self, EventPage};
 use meterdesk_engine::import::{self, ImportReport};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::settings::{self, Settings};
@@ -287,6 +288,35 @@ pub fn events_rejects_save(state: State<AppState>, import_id: i64, path: PathBuf
         let written = events::write_rejects(ws.conn(), import_id, &mut out)?;
         std::io::Write::flush(&mut out).map_err(io)?;
         Ok(written)
+    })
+}
+
+/// A page of stored events for the explorer. Bounds are `YYYY-MM-DD` (the
+/// workspace zone's day start), RFC 3339 or unix time; empty means open.
+#[tauri::command(async)]
+#[allow(clippy::too_many_arguments)]
+pub fn events_page(
+    state: State<AppState>,
+    customer: Option<String>,
+    meter: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    offset: u64,
+    limit: u32,
+) -> Reply<EventPage> {
+    let given = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    state.with(|ws| {
+        let zone = settings::parse_timezone(&settings::get(ws.conn())?.timezone).map_err(Error::Internal)?;
+        let bound = |field: &str, text: Option<String>| {
+            given(text).map(|t| explore::parse_bound(&t, zone).map_err(|m| Error::invalid(field, m))).transpose()
+        };
+        let query = explore::EventQuery {
+            customer: given(customer),
+            meter: given(meter),
+            from: bound("from", from)?,
+            to: bound("to", to)?,
+        };
+        explore::page(ws.conn(), &query, offset, limit.min(1000) as usize)
     })
 }
 

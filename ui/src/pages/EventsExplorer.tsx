@@ -1,0 +1,130 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { Autocomplete, Box, Card, Code, Group, Select, Stack, Text, TextInput, Title } from "@mantine/core";
+import { useDebouncedValue } from "@mantine/hooks";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { call } from "../api/invoke";
+import type { EventRow } from "../api/generated/EventRow";
+import type { Meter } from "../api/generated/Meter";
+
+const PAGE_SIZE = 200;
+const ROW_HEIGHT = 34;
+const GRID = "190px minmax(120px, 1fr) minmax(110px, 1fr) minmax(120px, 1.2fr) minmax(200px, 3fr) 70px";
+
+/**
+ * Stored events, filtered by customer, meter and time; virtualized and fetched
+ * a page at a time, so millions of events scroll as fast as a hundred.
+ */
+export function EventsExplorer() {
+  const [meters, setMeters] = useState<Meter[]>([]);
+  const [customer, setCustomer] = useState("");
+  const [options, setOptions] = useState<string[]>([]);
+  const [meter, setMeter] = useState<string | null>(null);
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
+  const [filter] = useDebouncedValue(JSON.stringify({ customer, meter, from, to }), 300);
+  const [total, setTotal] = useState<number | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [pages, setPages] = useState<Map<number, EventRow[]>>(new Map());
+  const requested = useRef(new Set<number>());
+  const version = useRef(0);
+  const scrollRef = useRef<HTMLDivElement>(null);
+
+  useEffect(() => { void call("meters_list").then(setMeters).catch(() => setMeters([])); }, []);
+  useEffect(() => {
+    void call("customers_page", { search: customer, includeArchived: true, offset: 0, limit: 20 })
+      .then((p) => setOptions(p.rows.map((c) => c.id))).catch(() => setOptions([]));
+  }, [customer]);
+
+  const loadPage = useCallback((index: number, v: number) => {
+    if (requested.current.has(index)) return;
+    requested.current.add(index);
+    const f = JSON.parse(filter) as { customer: string; meter: string | null; from: string; to: string };
+    call("events_page", {
+      customer: f.customer.trim() || null, meter: f.meter, from: f.from.trim() || null, to: f.to.trim() || null,
+      offset: index * PAGE_SIZE, limit: PAGE_SIZE,
+    }).then((page) => {
+      if (v !== version.current) return; // a newer filter replaced this list
+      setProblem(null);
+      setTotal(page.total);
+      setPages((prev) => new Map(prev).set(index, page.rows));
+    }).catch((e) => {
+      if (v !== version.current) return;
+      setTotal(0);
+      setProblem(e instanceof Error ? e.message : String(e));
+    });
+  }, [filter]);
+
+  useEffect(() => {
+    version.current += 1;
+    requested.current = new Set();
+    setPages(new Map());
+    setTotal(null);
+    loadPage(0, version.current);
+  }, [loadPage]);
+
+  const virtualizer = useVirtualizer({
+    count: total ?? 0,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 20,
+  });
+  const items = virtualizer.getVirtualItems();
+  useEffect(() => {
+    for (const item of items) loadPage(Math.floor(item.index / PAGE_SIZE), version.current);
+  }, [items, loadPage]);
+  const rowAt = (i: number) => pages.get(Math.floor(i / PAGE_SIZE))?.[i % PAGE_SIZE];
+  const chosen = meters.find((m) => m.code === meter);
+
+  return (
+    <Card withBorder>
+      <Stack gap="sm">
+        <Title order={4}>Events</Title>
+        <Group align="end">
+          <Autocomplete label="Customer id" placeholder="all customers" data={options} value={customer} onChange={setCustomer} w={200}
+            data-testid="explorer-customer" />
+          <Select label="Meter" placeholder="all event types" data={meters.map((m) => ({ value: m.code, label: m.name }))} value={meter}
+            onChange={setMeter} clearable searchable w={220} data-testid="explorer-meter" />
+          <TextInput label="From" placeholder="2026-10-01" value={from} onChange={(e) => setFrom(e.currentTarget.value)} w={200}
+            data-testid="explorer-from" />
+          <TextInput label="To (excluded)" placeholder="2026-11-01" value={to} onChange={(e) => setTo(e.currentTarget.value)} w={200}
+            data-testid="explorer-to" />
+          <Text size="sm" c={problem ? "red" : "dimmed"} pb={8} data-testid="explorer-total">
+            {problem ?? (total === null ? "Loading…" : `${total.toLocaleString()} events`)}
+          </Text>
+        </Group>
+        {chosen && (chosen.event ?? chosen.code) !== chosen.code && (
+          <Text size="xs" c="dimmed">Events of type <Code>{chosen.event}</Code>, which {chosen.name} counts{Object.keys(chosen.filters ?? {}).length > 0 ? " where its filters match" : ""}.</Text>
+        )}
+        <Box style={{ display: "grid", gridTemplateColumns: GRID, gap: 10, padding: "0 10px" }}>
+          {["Time (UTC)", "Customer", "Type", "Id", "Properties", "Import"].map((h) => <Text key={h} size="xs" fw={700} c="dimmed" tt="uppercase">{h}</Text>)}
+        </Box>
+        <Box ref={scrollRef} h={420} style={{ overflow: "auto", border: "1px solid var(--mantine-color-default-border)", borderRadius: 4 }}
+          data-testid="explorer-list" role="list">
+          {total === 0 && !problem && <Text p="md" c="dimmed">No events match.</Text>}
+          <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+            {items.map((item) => {
+              const e = rowAt(item.index);
+              return (
+                <Box key={item.key} role="listitem" data-testid={e ? `explorer-row-${e.id}` : undefined}
+                  style={{ position: "absolute", top: 0, left: 0, width: "100%", height: ROW_HEIGHT, transform: `translateY(${item.start}px)`,
+                    display: "grid", gridTemplateColumns: GRID, gap: 10, alignItems: "center", padding: "0 10px",
+                    borderBottom: "1px solid var(--mantine-color-default-border)" }}>
+                  {e ? (
+                    <>
+                      <Text size="xs" ff="monospace">{e.timestamp.replace("T", " ").replace(/\.000Z$|Z$/, "")}</Text>
+                      <Text size="sm" truncate>{e.customer}</Text>
+                      <Text size="sm" ff="monospace" truncate>{e.event_type}</Text>
+                      <Text size="xs" ff="monospace" truncate>{e.id}</Text>
+                      <Text size="xs" ff="monospace" c="dimmed" truncate>{e.properties}</Text>
+                      <Text size="xs" c="dimmed">#{e.import_id}</Text>
+                    </>
+                  ) : <Text size="xs" c="dimmed">…</Text>}
+                </Box>
+              );
+            })}
+          </div>
+        </Box>
+      </Stack>
+    </Card>
+  );
+}
