@@ -39,5 +39,24 @@ CREATE TABLE import_rejects (
     PRIMARY KEY (import_id, seq)
 ) STRICT;
 
--- A CSV file's header row, to head its saved rejects.
-ALTER TABLE imports ADD COLUMN header BLOB;
+-- The import log gains the CSV header (to head saved rejects) and the outcome
+-- 'interrupted': an import found 'running' when no importer holds the
+-- workspace's import lock was killed or crashed.
+CREATE TABLE imports_v4 (
+    id              INTEGER PRIMARY KEY,
+    file_name       TEXT NOT NULL,
+    file_hash       TEXT,                 -- xxh3-128 of the bytes read, when finished
+    format          TEXT NOT NULL,
+    started_at      TEXT NOT NULL,
+    ended_at        TEXT,
+    outcome         TEXT NOT NULL
+                    CHECK (outcome IN ('running', 'completed', 'cancelled', 'failed', 'interrupted')),
+    accepted        INTEGER NOT NULL DEFAULT 0,
+    duplicates      INTEGER NOT NULL DEFAULT 0,
+    rejected        INTEGER NOT NULL DEFAULT 0,
+    header          BLOB                  -- a CSV file's header row
+) STRICT;
+INSERT INTO imports_v4 (id, file_name, file_hash, format, started_at, ended_at, outcome, accepted, duplicates, rejected)
+    SELECT id, file_name, file_hash, format, started_at, ended_at, outcome, accepted, duplicates, rejected FROM imports;
+DROP TABLE imports;
+ALTER TABLE imports_v4 RENAME TO imports;

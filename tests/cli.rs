@@ -424,6 +424,17 @@ fn a_killed_import_leaves_whole_batches_and_a_reimport_completes_it_once() {
     let (code, out) = sb.json(&["import", big.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert_eq!((out["accepted"].as_i64(), out["duplicates"].as_i64()), (Some(EVENTS as i64 - logged), Some(logged)));
+    // The next import found no importer holding the lock: the killed one is logged as interrupted.
+    let check = rusqlite::Connection::open(sb.path("ws.meterdesk")).unwrap();
+    let outcomes: Vec<String> = check
+        .prepare("SELECT outcome FROM imports ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(outcomes, ["interrupted", "completed"]);
+    drop(check);
     let out = october_count(&sb);
     assert_eq!(out, json!({ "value": EVENTS.to_string() }));
 }

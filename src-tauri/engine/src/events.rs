@@ -199,6 +199,7 @@ pub fn import(
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
 ) -> Result<ImportReport> {
+    let _running = Running::begin(ws, now)?;
     let (context, import_id) = ws.write(|tx| {
         let context = Context::load(tx, true)?;
         tx.execute(
@@ -295,6 +296,36 @@ pub fn import(
     match failure {
         Some(e) => Err(e),
         None => logged.map(|()| report),
+    }
+}
+
+/// An import in progress: it holds the workspace's import lock shared, so
+/// imports in other processes run alongside it. Starting one first tries the
+/// lock exclusively: when that succeeds no import runs anywhere, and any
+/// logged as 'running' was killed or crashed; it is marked 'interrupted'.
+struct Running {
+    _lock: Option<std::fs::File>,
+}
+
+impl Running {
+    fn begin(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Running> {
+        let Some(path) = ws.import_lock_path() else { return Ok(Running { _lock: None }) };
+        // Without a lock file (a read-only folder, say) imports still run; only the clean-up waits.
+        let Ok(file) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path) else {
+            return Ok(Running { _lock: None });
+        };
+        if file.try_lock().is_ok() {
+            ws.write(|tx| {
+                tx.execute(
+                    "UPDATE imports SET outcome = 'interrupted', ended_at = coalesce(ended_at, ?1) WHERE outcome = 'running'",
+                    [time_text(now)],
+                )?;
+                Ok(())
+            })?;
+            let _ = file.unlock();
+        }
+        file.lock_shared().map_err(|e| Error::Io(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(Running { _lock: Some(file) })
     }
 }
 
@@ -848,6 +879,36 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "completed");
         assert_eq!(hash.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn a_running_import_is_marked_interrupted_only_when_no_importer_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::create(&dir.path().join("w.meterdesk")).unwrap();
+        let catalog = catalog::parse(
+            r#"{ "customers": [ { "id": "globex", "name": "G" } ],
+            "meters": [ { "code": "api_calls", "name": "Calls", "aggregation": "count" } ] }"#,
+        )
+        .unwrap();
+        ws.write(|tx| catalog::apply(tx, catalog, now())).unwrap();
+        ws.conn()
+            .execute(
+                "INSERT INTO imports (file_name, format, started_at, outcome) VALUES ('other.csv', 'csv', 'x', 'running')",
+                [],
+            )
+            .unwrap();
+        let outcome = |ws: &Workspace| -> String {
+            ws.conn().query_row("SELECT outcome FROM imports WHERE id = 1", [], |r| r.get(0)).unwrap()
+        };
+        let text = "id,customer,type,timestamp\nx1,globex,api_calls,1791201600\n";
+        // Another process's import holds the lock: its row is left alone.
+        let other = std::fs::File::create(ws.import_lock_path().unwrap()).unwrap();
+        other.lock_shared().unwrap();
+        assert_eq!(import_csv(&mut ws, text, DEFAULT_BATCH).accepted, 1);
+        assert_eq!(outcome(&ws), "running");
+        drop(other);
+        import_csv(&mut ws, text, DEFAULT_BATCH);
+        assert_eq!(outcome(&ws), "interrupted");
     }
 
     #[test]

@@ -98,6 +98,16 @@ impl Workspace {
         Ok(Workspace { conn, path: PathBuf::from(":memory:") })
     }
 
+    /// The file imports lock while they run (`None` in memory): `<path>-lock`.
+    pub fn import_lock_path(&self) -> Option<PathBuf> {
+        if self.path == Path::new(":memory:") {
+            return None;
+        }
+        let mut name = self.path.clone().into_os_string();
+        name.push("-lock");
+        Some(PathBuf::from(name))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

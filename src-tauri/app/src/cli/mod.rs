@@ -257,7 +257,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 }
                 // Only ever replace a Meterdesk workspace, never some other file.
                 drop(Workspace::open(&path)?);
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", "-lock"] {
                     let mut p = path.clone().into_os_string();
                     p.push(suffix);
                     match std::fs::remove_file(&p) {
