@@ -22,10 +22,21 @@ CREATE TABLE event_chunks (
     last_ms     INTEGER NOT NULL,    -- the last event's time, unix ms
     events      INTEGER NOT NULL,
     import_id   INTEGER NOT NULL,    -- imports.id
+    late        INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1)), -- its events fell in an invoiced period
     data        BLOB NOT NULL        -- the events, chunk format 1
 ) STRICT;
 -- Covering the metadata: counting and finding chunks never reads their data.
-CREATE INDEX event_chunks_by_customer ON event_chunks (customer_id, type_id, day, first_ms, last_ms, events, import_id);
+CREATE INDEX event_chunks_by_customer
+    ON event_chunks (customer_id, type_id, day, first_ms, last_ms, events, import_id, late);
+
+-- Periods already invoiced, per customer, half-open [from_ms, to_ms): finalizing
+-- an invoice records its period here, and events imported into one are late.
+CREATE TABLE invoiced_periods (
+    customer_id INTEGER NOT NULL,    -- customers.id
+    from_ms     INTEGER NOT NULL,
+    to_ms       INTEGER NOT NULL CHECK (to_ms > from_ms),
+    PRIMARY KEY (customer_id, from_ms)
+) STRICT;
 
 -- Rejected rows as the file wrote them (up to 100,000 per import), so they can
 -- be saved, fixed and imported again.
@@ -54,6 +65,7 @@ CREATE TABLE imports_v4 (
     accepted        INTEGER NOT NULL DEFAULT 0,
     duplicates      INTEGER NOT NULL DEFAULT 0,
     rejected        INTEGER NOT NULL DEFAULT 0,
+    late            INTEGER NOT NULL DEFAULT 0, -- accepted events in an already invoiced period
     header          BLOB                  -- a CSV file's header row
 ) STRICT;
 INSERT INTO imports_v4 (id, file_name, file_hash, format, started_at, ended_at, outcome, accepted, duplicates, rejected)

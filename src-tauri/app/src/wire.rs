@@ -25,6 +25,8 @@ impl From<Error> for IpcError {
 pub struct EventImport {
     pub report: meterdesk_engine::import::ImportReport,
     pub import_id: i64,
+    /// Accepted events that fall in a period already invoiced.
+    pub late: u64,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

@@ -96,6 +96,8 @@ pub struct Pending {
     pub type_id: i64,
     pub ts_ms: i64,
     pub line: u64,
+    /// It falls in a period already invoiced.
+    pub late: bool,
     /// Where its encoded id and properties lie in the batch's arena.
     start: u32,
     length: u32,
@@ -160,6 +162,7 @@ impl Batch {
         customer_id: i64,
         type_id: i64,
         ts_ms: i64,
+        late: bool,
         id: &str,
         write_properties: impl FnOnce(&mut Vec<u8>),
     ) {
@@ -188,7 +191,7 @@ impl Batch {
             arena.splice(length_at..length_at + 2, prefix);
         }
         let length = (arena.len() - start) as u32;
-        self.rows.push(Pending { key: key(id), type_id, ts_ms, line, start: start as u32, length });
+        self.rows.push(Pending { key: key(id), type_id, ts_ms, line, late, start: start as u32, length });
     }
 
     fn body(&self, p: &Pending) -> &[u8] {
@@ -349,17 +352,25 @@ fn mark_stored(run: &[u8], wanted: &[(u128, u32)], stored: &mut [bool]) {
     }
 }
 
+/// What [`write_chunks`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub events: u64,
+    /// Of them, in a period already invoiced.
+    pub late: u64,
+}
+
 /// Writes the rows of `batch` marked in `take` as chunks, in the caller's
-/// transaction. Returns how many were written.
-pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: i64) -> Result<u64> {
+/// transaction. A chunk's events are all late or all on time.
+pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: i64) -> Result<Written> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO event_chunks (customer_id, type_id, day, first_ms, last_ms, events, import_id, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO event_chunks (customer_id, type_id, day, first_ms, last_ms, events, import_id, late, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let mut groups: Vec<&Group> = batch.groups.iter().filter(|g| !g.rows.is_empty()).collect();
     groups.sort_unstable_by_key(|g| (g.customer_id, g.type_id));
     let (mut order, mut raw, mut data) = (Vec::new(), Vec::new(), Vec::new());
-    let mut written = 0;
+    let mut written = Written::default();
     for group in groups {
         // The group's events in time order; files mostly come that way already.
         order.clear();
@@ -371,8 +382,15 @@ pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: 
         while at < order.len() {
             let (first_ms, first_row) = order[at];
             let day = first_ms.div_euclid(DAY_MS);
+            let late = batch.rows[first_row as usize].late;
             let limit = order.len().min(at + MAX_CHUNK_EVENTS);
-            let end = at + order[at..limit].partition_point(|&(ts, _)| ts.div_euclid(DAY_MS) < day + CHUNK_DAYS);
+            let end = at
+                + order[at..limit]
+                    .iter()
+                    .take_while(|&&(ts, i)| {
+                        ts.div_euclid(DAY_MS) < day + CHUNK_DAYS && batch.rows[i as usize].late == late
+                    })
+                    .count();
             raw.clear();
             let mut previous = 0i64;
             for &(ts, i) in &order[at..end] {
@@ -397,17 +415,21 @@ pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: 
                     order[end - 1].0,
                     (end - at) as i64,
                     import_id,
+                    late,
                     data
                 ])
                 .map_err(|e| {
                     let line = batch.rows[first_row as usize].line;
                     Error::Internal(format!("line {line}: the events could not be stored: {e}"))
                 })?;
-            written += end - at;
+            written.events += (end - at) as u64;
+            if late {
+                written.late += (end - at) as u64;
+            }
             at = end;
         }
     }
-    Ok(written as u64)
+    Ok(written)
 }
 
 /// One stored event, borrowed from its chunk.
@@ -533,7 +555,7 @@ pub(crate) fn convert_legacy(conn: &Connection) -> Result<()> {
         let mut rows = read.query([import_id])?;
         while let Some(r) = rows.next()? {
             let properties: String = r.get(4)?;
-            batch.push(0, r.get(0)?, r.get(1)?, r.get(2)?, &r.get::<_, String>(3)?, |out| {
+            batch.push(0, r.get(0)?, r.get(1)?, r.get(2)?, false, &r.get::<_, String>(3)?, |out| {
                 out.extend_from_slice(properties.as_bytes())
             });
         }
@@ -609,10 +631,10 @@ mod tests {
             (6, 1, day - 3, "before", "{}"),
         ];
         for (line, customer, ts, id, props) in rows {
-            batch.push(line, customer, 7, ts, id, |out| out.extend_from_slice(props.as_bytes()));
+            batch.push(line, customer, 7, ts, false, id, |out| out.extend_from_slice(props.as_bytes()));
         }
         let take = claim_keys(ws.conn(), &batch).unwrap();
-        assert_eq!(write_chunks(ws.conn(), &batch, &take, 1).unwrap(), 6);
+        assert_eq!(write_chunks(ws.conn(), &batch, &take, 1).unwrap().events, 6);
         let mut seen = Vec::new();
         scan(ws.conn(), 1, 7, day - 10, day + 10 * DAY_MS, |_, e| {
             seen.push((e.ts_ms - day, e.id.to_string(), e.properties.len()))

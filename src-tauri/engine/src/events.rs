@@ -66,6 +66,8 @@ struct Need {
 struct Context {
     customers: HashMap<String, i64, BuildFastHasher>,
     types: HashMap<String, TypeRules, BuildFastHasher>,
+    /// Each customer's invoiced periods, [from, to) in unix ms, in order.
+    invoiced: HashMap<i64, Vec<(i64, i64)>, BuildFastHasher>,
 }
 
 /// Whether an event's properties pass a meter's filters.
@@ -102,7 +104,22 @@ impl Context {
                 types.get_mut(&name).expect("inserted above").needs.push(Need { meter: m.fields, property, number });
             }
         }
-        Ok(Context { customers, types })
+        let mut invoiced: HashMap<i64, Vec<(i64, i64)>, BuildFastHasher> = HashMap::default();
+        let mut stmt =
+            conn.prepare("SELECT customer_id, from_ms, to_ms FROM invoiced_periods ORDER BY customer_id, from_ms")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))? {
+            let (customer, from, to) = row?;
+            invoiced.entry(customer).or_default().push((from, to));
+        }
+        Ok(Context { customers, types, invoiced })
+    }
+
+    /// Whether an event at `ts_ms` falls in a period already invoiced to the customer.
+    fn late(&self, customer_id: i64, ts_ms: i64) -> bool {
+        self.invoiced.get(&customer_id).is_some_and(|periods| {
+            let after = periods.partition_point(|&(from, _)| from <= ts_ms);
+            after > 0 && ts_ms < periods[after - 1].1
+        })
     }
 
     /// Checks one event against the workspace: a known customer, a type some
@@ -228,11 +245,12 @@ pub fn import(
         })
     };
     let flush = |ws: &mut Workspace, batch: &mut Batch, rejects: &mut Rejects, report: &mut ImportReport| {
-        let (accepted, duplicates) = ws.write(|tx| {
+        let (written, duplicates) = ws.write(|tx| {
             rejects.write(tx)?;
             write_batch(tx, batch, import_id, report)
         })?;
-        report.accepted += accepted;
+        report.accepted += written.events;
+        report.late += written.late;
         report.duplicates += duplicates;
         batch.clear();
         Ok::<(), Error>(())
@@ -242,9 +260,9 @@ pub fn import(
         rows_read += 1;
         match row.and_then(|e| context.check(&e).map(|ids| (e, ids))) {
             Ok((e, (customer_id, type_id))) => {
-                batch.push(e.line, customer_id, type_id, e.timestamp.timestamp_millis(), &e.id, |out| {
-                    e.properties.write_json(out)
-                })
+                let ts = e.timestamp.timestamp_millis();
+                let late = context.late(customer_id, ts);
+                batch.push(e.line, customer_id, type_id, ts, late, &e.id, |out| e.properties.write_json(out))
             }
             Err(err) => {
                 report.rejected += 1;
@@ -440,10 +458,16 @@ pub fn rejects_extension(format: Format) -> &'static str {
     }
 }
 
-/// Writes one batch in the caller's transaction; returns (accepted, duplicates).
-fn write_batch(conn: &Connection, batch: &Batch, import_id: i64, report: &ImportReport) -> Result<(u64, u64)> {
+/// Writes one batch in the caller's transaction; returns what was written and the duplicates.
+fn write_batch(
+    conn: &Connection,
+    batch: &Batch,
+    import_id: i64,
+    report: &ImportReport,
+) -> Result<(event_store::Written, u64)> {
     let new = event_store::claim_keys(conn, batch)?;
-    let accepted = event_store::write_chunks(conn, batch, &new, import_id)?;
+    let written = event_store::write_chunks(conn, batch, &new, import_id)?;
+    let accepted = written.events;
     let duplicates = batch.len() as u64 - accepted;
     let mut per_type: HashMap<i64, i64> = HashMap::new();
     for (p, _) in batch.rows.iter().zip(&new).filter(|(_, new)| **new) {
@@ -454,15 +478,16 @@ fn write_batch(conn: &Connection, batch: &Batch, import_id: i64, report: &Import
         counted.execute(params![type_id, n])?;
     }
     conn.execute(
-        "UPDATE imports SET accepted = ?2, duplicates = ?3, rejected = ?4 WHERE id = ?1",
+        "UPDATE imports SET accepted = ?2, duplicates = ?3, rejected = ?4, late = ?5 WHERE id = ?1",
         params![
             import_id,
             (report.accepted + accepted) as i64,
             (report.duplicates + duplicates) as i64,
-            report.rejected as i64
+            report.rejected as i64,
+            (report.late + written.late) as i64
         ],
     )?;
-    Ok((accepted, duplicates))
+    Ok((written, duplicates))
 }
 
 /// Saves (or replaces) a named CSV column mapping after checking its names.
@@ -879,6 +904,40 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "completed");
         assert_eq!(hash.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn events_in_an_invoiced_period_are_stored_and_flagged_late() {
+        let mut ws = workspace();
+        // September (New York) is invoiced for globex, not for initech.
+        let (from, to) =
+            (utc("2026-09-01T04:00:00Z").timestamp_millis(), utc("2026-10-01T04:00:00Z").timestamp_millis());
+        ws.conn().execute("INSERT INTO invoiced_periods VALUES (1, ?1, ?2)", [from, to]).unwrap();
+        let text = "id,customer,type,timestamp\n\
+                    l1,globex,api_calls,2026-09-30T23:00:00-04:00\n\
+                    l2,globex,api_calls,2026-10-01T00:00:00-04:00\n\
+                    l3,initech,api_calls,2026-09-15T12:00:00Z\n\
+                    l4,globex,api_calls,2026-09-01T00:00:00-04:00\n\
+                    l5,globex,api_calls,2026-08-31T23:59:59-04:00\n";
+        let report = import_csv(&mut ws, text, DEFAULT_BATCH);
+        assert_eq!((report.accepted, report.late), (5, 2), "l1 and l4 fall in globex's invoiced September");
+        let logged: i64 = ws.conn().query_row("SELECT late FROM imports", [], |r| r.get(0)).unwrap();
+        assert_eq!(logged, 2);
+        let page = crate::explore::page(ws.conn(), &crate::explore::EventQuery::default(), 0, 10).unwrap();
+        let late: Vec<&str> = page.rows.iter().filter(|r| r.late).map(|r| r.id.as_str()).collect();
+        assert_eq!(late, ["l4", "l1"]);
+        // Late events are stored and counted like any other.
+        let september = usage::value(
+            ws.conn(),
+            "api_calls",
+            "globex",
+            utc("2026-09-01T04:00:00Z"),
+            utc("2026-10-01T04:00:00Z"),
+            None,
+        );
+        assert_eq!(september.unwrap().to_string(), "2");
+        let again = import_csv(&mut ws, text, DEFAULT_BATCH);
+        assert_eq!((again.duplicates, again.late), (5, 0), "a duplicate is not late again");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct EventRow {
     pub properties: String,
     /// The import that stored it.
     pub import_id: i64,
+    /// It arrived after its period was invoiced.
+    pub late: bool,
 }
 
 /// A page of events and how many match in all.
@@ -54,6 +56,7 @@ pub struct EventPage {
 struct Chunk {
     id: i64,
     import_id: i64,
+    late: bool,
     first_ms: i64,
     last_ms: i64,
     events: u64,
@@ -85,8 +88,9 @@ pub fn page(conn: &Connection, query: &EventQuery, offset: u64, limit: usize) ->
         return Err(Error::invalid("to", "the end of the range must come after its start"));
     }
     let empty = EventPage { total: 0, offset, rows: Vec::new() };
-    let mut sql =
-        String::from("SELECT customer_id, type_id, id, first_ms, last_ms, events, import_id FROM event_chunks WHERE 1");
+    let mut sql = String::from(
+        "SELECT customer_id, type_id, id, first_ms, last_ms, events, import_id, late FROM event_chunks WHERE 1",
+    );
     let mut args: Vec<i64> = Vec::new();
     if let Some(customer) = &query.customer {
         let id: Option<i64> =
@@ -128,6 +132,7 @@ pub fn page(conn: &Connection, query: &EventQuery, offset: u64, limit: usize) ->
             last_ms: r.get(4)?,
             events: r.get::<_, i64>(5)? as u64,
             import_id: r.get(6)?,
+            late: r.get(7)?,
         };
         if groups.last().is_none_or(|g| (g.customer_id, g.type_id) != (customer_id, type_id)) {
             groups.push(Group { customer_id, type_id, chunks: Vec::new(), count: 0 });
@@ -170,20 +175,19 @@ pub fn page(conn: &Connection, query: &EventQuery, offset: u64, limit: usize) ->
             continue;
         }
         // The group's events in time order (ties in import order), then the page's slice of them.
-        let mut events: Vec<(i64, i64, usize, String, String, i64)> = Vec::new();
+        let mut events: Vec<(i64, i64, usize, String, String, &Chunk)> = Vec::new();
         for chunk in &group.chunks {
-            let import_id = chunk.import_id;
             let mut at = 0;
             decode_chunk(conn, chunk.id, |ts, e| {
                 at += 1;
                 if (from_ms..to_ms).contains(&ts) {
-                    events.push((ts, chunk.id, at, e.id.to_string(), e.properties.to_string(), import_id));
+                    events.push((ts, chunk.id, at, e.id.to_string(), e.properties.to_string(), chunk));
                 }
             })?;
         }
         events.sort_unstable_by_key(|e| (e.0, e.1, e.2));
         let (customer, event_type) = (name("customers", group.customer_id)?, name("event_types", group.type_id)?);
-        for (ts, _, _, id, properties, import_id) in events.into_iter().skip(skip as usize).take(limit - page.len()) {
+        for (ts, _, _, id, properties, chunk) in events.into_iter().skip(skip as usize).take(limit - page.len()) {
             let timestamp = DateTime::from_timestamp_millis(ts)
                 .ok_or_else(|| Error::Internal(format!("a stored time is out of range: {ts}")))?;
             page.push(EventRow {
@@ -192,7 +196,8 @@ pub fn page(conn: &Connection, query: &EventQuery, offset: u64, limit: usize) ->
                 timestamp,
                 id,
                 properties,
-                import_id,
+                import_id: chunk.import_id,
+                late: chunk.late,
             });
         }
         skip = 0;

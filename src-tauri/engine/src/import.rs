@@ -32,6 +32,11 @@ pub struct ImportReport {
     #[serde(skip)]
     #[ts(skip)]
     pub import_id: Option<i64>,
+    /// Accepted events that fall in a period already invoiced: stored, and
+    /// flagged for the invoices (not part of the CLI's output).
+    #[serde(skip)]
+    #[ts(skip)]
+    pub late: u64,
 }
 
 impl ImportReport {

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { Autocomplete, Box, Card, Code, Group, Select, Stack, Text, TextInput, Title } from "@mantine/core";
+import { Autocomplete, Badge, Box, Card, Code, Group, Select, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { call } from "../api/invoke";
@@ -8,7 +8,7 @@ import type { Meter } from "../api/generated/Meter";
 
 const PAGE_SIZE = 200;
 const ROW_HEIGHT = 34;
-const GRID = "190px minmax(120px, 1fr) minmax(110px, 1fr) minmax(120px, 1.2fr) minmax(200px, 3fr) 70px";
+const GRID = "190px minmax(120px, 1fr) minmax(110px, 1fr) minmax(120px, 1.2fr) minmax(200px, 3fr) 90px";
 
 /**
  * Stored events, filtered by customer, meter and time; virtualized and fetched
@@ -116,7 +116,10 @@ export function EventsExplorer() {
                       <Text size="sm" ff="monospace" truncate>{e.event_type}</Text>
                       <Text size="xs" ff="monospace" truncate>{e.id}</Text>
                       <Text size="xs" ff="monospace" c="dimmed" truncate>{e.properties}</Text>
-                      <Text size="xs" c="dimmed">#{e.import_id}</Text>
+                      <Group gap={4} wrap="nowrap">
+                        <Text size="xs" c="dimmed">#{e.import_id}</Text>
+                        {e.late && <Badge size="xs" color="orange" title="Arrived after its period was invoiced">late</Badge>}
+                      </Group>
                     </>
                   ) : <Text size="xs" c="dimmed">…</Text>}
                 </Box>

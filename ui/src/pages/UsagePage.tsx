@@ -219,6 +219,11 @@ function ImportEvents() {
         {result && report && (
           <Alert color={report.rejected > 0 ? "orange" : "teal"} title="Import finished" data-testid="import-report">
             <Text size="sm" data-testid="import-counts">{report.accepted} accepted, {report.duplicates} duplicates, {report.rejected} rejected</Text>
+            {result.done.late > 0 && (
+              <Text size="sm" c="orange" data-testid="import-late">
+                {result.done.late} accepted events fall in periods already invoiced: they are stored and flagged late.
+              </Text>
+            )}
             {report.errors.length > 0 && <RejectTable errors={report.errors} testId="import-errors" />}
             {report.rejected > 0 && (
               <SaveRejects key={result.done.import_id} importId={result.done.import_id} defaultPath={rejectsPathFor(result.path, result.format)} />

@@ -201,6 +201,9 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
         report.duplicates,
         report.rejected
     );
+    if report.late > 0 {
+        human.push_str(&format!(" ({} accepted events fall in periods already invoiced: flagged late)", report.late));
+    }
     for e in &report.errors {
         human.push_str(&format!("\n  line {}, {}: {}", e.line, e.field, e.reason));
     }

@@ -259,7 +259,7 @@ pub fn events_import(
     })?;
     let import_id =
         report.import_id.ok_or_else(|| IpcError::from(Error::Internal("the import was not logged".into())))?;
-    Ok(EventImport { report, import_id })
+    Ok(EventImport { late: report.late, report, import_id })
 }
 
 #[tauri::command(async)]

@@ -4,4 +4,8 @@ import type { ImportReport } from "./ImportReport";
 /**
  * An event import's report, and its number in the import log (to save its rejects).
  */
-export type EventImport = { report: ImportReport, import_id: number, };
+export type EventImport = { report: ImportReport, import_id: number, 
+/**
+ * Accepted events that fall in a period already invoiced.
+ */
+late: number, };

@@ -11,4 +11,8 @@ properties: string,
 /**
  * The import that stored it.
  */
-import_id: number, };
+import_id: number, 
+/**
+ * It arrived after its period was invoiced.
+ */
+late: boolean, };
