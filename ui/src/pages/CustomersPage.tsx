@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Badge, Box, Button, Group, Stack, Switch, Text, TextInput, Title, UnstyledButton, Alert, Table } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
-import { useVirtualizer } from "@tanstack/react-virtual";
 import { IconPlus, IconSearch, IconUpload } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import type { Customer } from "../api/generated/Customer";
@@ -10,6 +9,7 @@ import type { ImportReport } from "../api/generated/ImportReport";
 import { fractionToPercent } from "../api/decimal";
 import { notifyError, notifyOk } from "../notify";
 import { CustomerEditor } from "./CustomerEditor";
+import { usePagedRows } from "../components/usePagedRows";
 
 const PAGE_SIZE = 200;
 const ROW_HEIGHT = 44;
@@ -24,9 +24,6 @@ export function CustomersPage({ onChanged }: { onChanged: () => void }) {
   const [search, setSearch] = useState("");
   const [query] = useDebouncedValue(search, 200);
   const [showArchived, setShowArchived] = useState(false);
-  const [total, setTotal] = useState<number | null>(null);
-  const [pages, setPages] = useState<Map<number, Customer[]>>(new Map());
-  const requested = useRef(new Set<number>());
   const [listVersion, setListVersion] = useState(0);
   const [editing, setEditing] = useState<Customer | null>(null);
   const [editorOpen, setEditorOpen] = useState(false);
@@ -40,44 +37,14 @@ export function CustomersPage({ onChanged }: { onChanged: () => void }) {
     void call("settings_get").then((s) => setDefaultCurrency(s.currency)).catch(notifyError);
   }, []);
 
-  const loadPage = useCallback((index: number, version: number) => {
-    if (requested.current.has(index)) return;
-    requested.current.add(index);
-    call("customers_page", { search: query, includeArchived: showArchived, offset: index * PAGE_SIZE, limit: PAGE_SIZE })
-      .then((page) => {
-        if (version !== listVersionRef.current) return; // a newer filter replaced this list
-        setTotal(page.total);
-        setPages((prev) => new Map(prev).set(index, page.rows));
-      })
-      .catch((e) => {
-        requested.current.delete(index);
-        notifyError(e, "Customers could not be loaded");
-      });
-  }, [query, showArchived]);
-
-  const listVersionRef = useRef(0);
-  // A new filter or an edit starts the list over.
-  useEffect(() => {
-    listVersionRef.current += 1;
-    requested.current = new Set();
-    setPages(new Map());
-    setTotal(null);
-    loadPage(0, listVersionRef.current);
-  }, [loadPage, listVersion]);
-
-  const virtualizer = useVirtualizer({
-    count: total ?? 0,
-    getScrollElement: () => scrollRef.current,
-    estimateSize: () => ROW_HEIGHT,
-    overscan: 12,
+  const fetchPage = useCallback(
+    (offset: number, limit: number) => call("customers_page", { search: query, includeArchived: showArchived, offset, limit }),
+    [query, showArchived],
+  );
+  const onError = useCallback((e: unknown) => notifyError(e, "Customers could not be loaded"), []);
+  const { total, items, totalSize, rowAt } = usePagedRows<Customer>({
+    fetchPage, onError, scrollRef, pageSize: PAGE_SIZE, rowHeight: ROW_HEIGHT, version: listVersion,
   });
-  const items = virtualizer.getVirtualItems();
-
-  useEffect(() => {
-    for (const item of items) loadPage(Math.floor(item.index / PAGE_SIZE), listVersionRef.current);
-  }, [items, loadPage]);
-
-  const rowAt = (index: number): Customer | undefined => pages.get(Math.floor(index / PAGE_SIZE))?.[index % PAGE_SIZE];
 
   const openEditor = (c: Customer | null) => {
     setEditing(c);
@@ -135,7 +102,7 @@ export function CustomersPage({ onChanged }: { onChanged: () => void }) {
       <Box ref={scrollRef} style={{ flex: 1, overflow: "auto", border: "1px solid var(--mantine-color-default-border)", borderRadius: 4 }}
         data-testid="customer-list" role="list">
         {total === 0 && <Text p="md" c="dimmed">{query ? "No customer matches this search." : "No customers yet."}</Text>}
-        <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+        <div style={{ height: totalSize, position: "relative" }}>
           {items.map((item) => {
             const c = rowAt(item.index);
             return (

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Autocomplete, Badge, Box, Card, Code, Group, Select, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
-import { useVirtualizer } from "@tanstack/react-virtual";
+import { usePagedRows } from "../components/usePagedRows";
 import { call } from "../api/invoke";
 import type { EventRow } from "../api/generated/EventRow";
 import type { Meter } from "../api/generated/Meter";
@@ -22,11 +22,7 @@ export function EventsExplorer() {
   const [from, setFrom] = useState("");
   const [to, setTo] = useState("");
   const [filter] = useDebouncedValue(JSON.stringify({ customer, meter, from, to }), 300);
-  const [total, setTotal] = useState<number | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
-  const [pages, setPages] = useState<Map<number, EventRow[]>>(new Map());
-  const requested = useRef(new Set<number>());
-  const version = useRef(0);
   const scrollRef = useRef<HTMLDivElement>(null);
 
   useEffect(() => { void call("meters_list").then(setMeters).catch(() => setMeters([])); }, []);
@@ -35,44 +31,20 @@ export function EventsExplorer() {
       .then((p) => setOptions(p.rows.map((c) => c.id))).catch(() => setOptions([]));
   }, [customer]);
 
-  const loadPage = useCallback((index: number, v: number) => {
-    if (requested.current.has(index)) return;
-    requested.current.add(index);
+  const fetchPage = useCallback((offset: number, limit: number) => {
     const f = JSON.parse(filter) as { customer: string; meter: string | null; from: string; to: string };
-    call("events_page", {
-      customer: f.customer.trim() || null, meter: f.meter, from: f.from.trim() || null, to: f.to.trim() || null,
-      offset: index * PAGE_SIZE, limit: PAGE_SIZE,
-    }).then((page) => {
-      if (v !== version.current) return; // a newer filter replaced this list
-      setProblem(null);
-      setTotal(page.total);
-      setPages((prev) => new Map(prev).set(index, page.rows));
-    }).catch((e) => {
-      if (v !== version.current) return;
-      setTotal(0);
-      setProblem(e instanceof Error ? e.message : String(e));
+    setProblem(null);
+    return call("events_page", {
+      customer: f.customer.trim() || null, meter: f.meter, from: f.from.trim() || null, to: f.to.trim() || null, offset, limit,
     });
   }, [filter]);
-
-  useEffect(() => {
-    version.current += 1;
-    requested.current = new Set();
-    setPages(new Map());
-    setTotal(null);
-    loadPage(0, version.current);
-  }, [loadPage]);
-
-  const virtualizer = useVirtualizer({
-    count: total ?? 0,
-    getScrollElement: () => scrollRef.current,
-    estimateSize: () => ROW_HEIGHT,
-    overscan: 20,
+  const onError = useCallback((e: unknown) => {
+    setProblem(e instanceof Error ? e.message : String(e));
+    setTotal(0);
+  }, []);
+  const { total, setTotal, items, totalSize, rowAt } = usePagedRows<EventRow>({
+    fetchPage, onError, scrollRef, pageSize: PAGE_SIZE, rowHeight: ROW_HEIGHT, overscan: 20,
   });
-  const items = virtualizer.getVirtualItems();
-  useEffect(() => {
-    for (const item of items) loadPage(Math.floor(item.index / PAGE_SIZE), version.current);
-  }, [items, loadPage]);
-  const rowAt = (i: number) => pages.get(Math.floor(i / PAGE_SIZE))?.[i % PAGE_SIZE];
   const chosen = meters.find((m) => m.code === meter);
 
   return (
@@ -101,7 +73,7 @@ export function EventsExplorer() {
         <Box ref={scrollRef} h={420} style={{ overflow: "auto", border: "1px solid var(--mantine-color-default-border)", borderRadius: 4 }}
           data-testid="explorer-list" role="list">
           {total === 0 && !problem && <Text p="md" c="dimmed">No events match.</Text>}
-          <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+          <div style={{ height: totalSize, position: "relative" }}>
             {items.map((item) => {
               const e = rowAt(item.index);
               return (
