@@ -1,0 +1,172 @@
+//! Price models: pure functions from a quantity (or, for a percentage, each
+//! event's amount) to an amount with the breakdown that explains it. Nothing
+//! here rounds: the invoice rounds each line once (DESIGN.md "Money and
+//! numbers"). A model is built from its fields by validation, so a priced
+//! model cannot be malformed (tiers sorted, contiguous, last unbounded).
+
+mod flat_fee;
+mod graduated;
+mod package;
+mod per_unit;
+mod percentage;
+mod tiers;
+mod volume;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::Problem;
+use crate::money::Dec;
+
+pub use flat_fee::prorate;
+pub use package::Package;
+pub use per_unit::PerUnit;
+pub use percentage::Percentage;
+pub use tiers::{TierFields, Tiers};
+
+/// A price model as written in a catalog or the plan editor: not yet validated.
+/// (No TypeScript binding yet: ts-rs cannot read `deny_unknown_fields` on a
+/// tagged enum; the plan editor will get a mirror type.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub enum PriceFields {
+    PerUnit {
+        unit_price: Dec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        included: Option<Dec>,
+    },
+    Graduated {
+        tiers: Vec<TierFields>,
+    },
+    Volume {
+        tiers: Vec<TierFields>,
+    },
+    Package {
+        package_size: Dec,
+        package_price: Dec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        free: Option<Dec>,
+    },
+    Percentage {
+        /// Percent of each event's amount: "2.9" is 2.9%.
+        percent: Dec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fixed_fee: Option<Dec>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_fee: Option<Dec>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_fee: Option<Dec>,
+    },
+}
+
+/// A validated price model; matched exhaustively wherever it is priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriceModel {
+    PerUnit(PerUnit),
+    Graduated(Tiers),
+    Volume(Tiers),
+    Package(Package),
+    Percentage(Percentage),
+}
+
+/// One step of a price's arithmetic, shown under its line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Step {
+    /// What this step is: "units 1 to 10", "included", "3 packages of 10".
+    pub label: String,
+    pub quantity: Dec,
+    pub unit_price: Dec,
+    pub flat_fee: Dec,
+    /// quantity × unit price + flat fee, unrounded.
+    pub amount: Dec,
+}
+
+/// An amount and the steps that make it; `amount` is the sum of the steps' amounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Priced {
+    pub amount: Dec,
+    pub steps: Vec<Step>,
+}
+
+impl Priced {
+    fn from_steps(steps: Vec<Step>) -> Priced {
+        let amount = steps.iter().map(|s| s.amount.0).sum::<Decimal>();
+        Priced { amount: Dec(amount), steps }
+    }
+}
+
+fn step(label: impl Into<String>, quantity: Decimal, unit_price: Decimal, flat_fee: Decimal) -> Step {
+    Step {
+        label: label.into(),
+        quantity: Dec(quantity),
+        unit_price: Dec(unit_price),
+        flat_fee: Dec(flat_fee),
+        amount: Dec(quantity * unit_price + flat_fee),
+    }
+}
+
+/// A quantity for pricing: negative usage (refunds) prices as nothing.
+fn billable(quantity: Decimal) -> Decimal {
+    quantity.max(Decimal::ZERO)
+}
+
+/// A price or size field: present, not negative.
+fn non_negative(field: &str, value: Decimal, problems: &mut Vec<Problem>) {
+    if value.is_sign_negative() && !value.is_zero() {
+        problems.push(Problem::new(field, "must not be negative"));
+    }
+}
+
+impl PriceFields {
+    /// Validates the fields; problems are keyed by field name (`tiers[1].up_to`).
+    pub fn validate(&self) -> Result<PriceModel, Vec<Problem>> {
+        match self {
+            PriceFields::PerUnit { unit_price, included } => {
+                PerUnit::new(unit_price.0, included.map_or(Decimal::ZERO, |d| d.0)).map(PriceModel::PerUnit)
+            }
+            PriceFields::Graduated { tiers } => Tiers::new(tiers).map(PriceModel::Graduated),
+            PriceFields::Volume { tiers } => Tiers::new(tiers).map(PriceModel::Volume),
+            PriceFields::Package { package_size, package_price, free } => {
+                Package::new(package_size.0, package_price.0, free.map_or(Decimal::ZERO, |d| d.0))
+                    .map(PriceModel::Package)
+            }
+            PriceFields::Percentage { percent, fixed_fee, min_fee, max_fee } => Percentage::new(
+                percent.0,
+                fixed_fee.map_or(Decimal::ZERO, |d| d.0),
+                min_fee.map(|d| d.0),
+                max_fee.map(|d| d.0),
+            )
+            .map(PriceModel::Percentage),
+        }
+    }
+}
+
+impl PriceModel {
+    /// Prices a quantity. A percentage prices each event's amount instead:
+    /// given only their sum, it treats it as one event.
+    pub fn price(&self, quantity: Decimal) -> Priced {
+        match self {
+            PriceModel::PerUnit(m) => m.price(quantity),
+            PriceModel::Graduated(t) => graduated::price(t, quantity),
+            PriceModel::Volume(t) => volume::price(t, quantity),
+            PriceModel::Package(m) => m.price(quantity),
+            PriceModel::Percentage(m) => m.price(&[quantity]),
+        }
+    }
+
+    /// Prices the events' amounts one by one where the model cares (a
+    /// percentage with per-event fees, minimum or maximum); otherwise their sum.
+    pub fn price_events(&self, amounts: &[Decimal]) -> Priced {
+        match self {
+            PriceModel::Percentage(m) => m.price(amounts),
+            PriceModel::PerUnit(_) | PriceModel::Graduated(_) | PriceModel::Volume(_) | PriceModel::Package(_) => {
+                self.price(amounts.iter().sum())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
