@@ -109,7 +109,7 @@ impl FileEvent<'_> {
 /// An event's properties: the other cells of a CSV row, or a JSON object.
 #[derive(Debug, Clone, Copy)]
 pub enum Props<'a> {
-    Csv(&'a CsvProps, &'a csv::ByteRecord),
+    Csv(&'a CsvProps, &'a csv::StringRecord),
     Json(&'a Map<String, Value>),
 }
 
@@ -244,9 +244,9 @@ impl<'a> Props<'a> {
     }
 }
 
-/// Cell `i` of a CSV record whose UTF-8 the reader has checked ("" when absent).
-fn cell(record: &csv::ByteRecord, i: usize) -> &str {
-    record.get(i).and_then(|bytes| std::str::from_utf8(bytes).ok()).unwrap_or("")
+/// Cell `i` of a CSV record ("" when absent).
+fn cell(record: &csv::StringRecord, i: usize) -> &str {
+    record.get(i).unwrap_or("")
 }
 
 /// A row as the file wrote it, to save rejected rows for fixing and re-importing.
@@ -456,35 +456,50 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
             .collect(),
     };
     props.columns.sort_by(|a, b| a.1.cmp(&b.1));
-    // One record, reused: read as bytes, its UTF-8 checked here to name the field that is not.
-    let mut record = csv::ByteRecord::new();
+    // One record buffer, reused: read as bytes, then checked as UTF-8 in place
+    // (csv checks ASCII records whole, others field by field) and lent as text.
+    let mut buffer = Some(csv::ByteRecord::new());
     loop {
+        let mut bytes = buffer.take().expect("the buffer is put back after every row");
         let before = reader.position().byte();
-        let row = match reader.read_byte_record(&mut record) {
+        let flow = match reader.read_byte_record(&mut bytes) {
             Ok(false) => break,
             Err(e) => {
                 let row = Err(row_error(lines.line_at(before), "(row)", format!("unreadable CSV: {e}")));
-                if sink(row, Raw::None).is_break() {
-                    break;
-                }
-                continue;
+                let flow = sink(row, Raw::None);
+                buffer = Some(bytes);
+                flow
             }
             Ok(true) => {
-                let line = lines.line_at(record.position().map_or(before, |p| p.byte()));
-                if record.len() != names.len() {
-                    Err(row_error(line, "(row)", format!("expected {} fields, found {}", names.len(), record.len())))
-                } else if std::str::from_utf8(record.as_slice()).is_err() {
-                    let field = record.iter().position(|f| std::str::from_utf8(f).is_err()).unwrap_or(0);
-                    Err(row_error(line, &names[field], "not valid UTF-8"))
+                let line = lines.line_at(bytes.position().map_or(before, |p| p.byte()));
+                if bytes.len() != names.len() {
+                    let row = Err(row_error(
+                        line,
+                        "(row)",
+                        format!("expected {} fields, found {}", names.len(), bytes.len()),
+                    ));
+                    let flow = sink(row, Raw::Csv { header: &names, record: &bytes });
+                    buffer = Some(bytes);
+                    flow
                 } else {
-                    Ok(line)
+                    match csv::StringRecord::from_byte_record(bytes) {
+                        Ok(text) => {
+                            let raw = Raw::Csv { header: &names, record: text.as_byte_record() };
+                            let flow = sink(csv_event(line, &names, &text, at, &props), raw);
+                            buffer = Some(text.into_byte_record());
+                            flow
+                        }
+                        Err(e) => {
+                            let field = e.utf8_error().field();
+                            let bytes = e.into_byte_record();
+                            let row = Err(row_error(line, &names[field], "not valid UTF-8"));
+                            let flow = sink(row, Raw::Csv { header: &names, record: &bytes });
+                            buffer = Some(bytes);
+                            flow
+                        }
+                    }
                 }
             }
-        };
-        let raw = Raw::Csv { header: &names, record: &record };
-        let flow = match row {
-            Err(e) => sink(Err(e), raw),
-            Ok(line) => sink(csv_event(line, &names, &record, at, &props), raw),
         };
         if flow.is_break() {
             break;
@@ -496,7 +511,7 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
 fn csv_event<'a>(
     line: u64,
     names: &'a [String],
-    record: &'a csv::ByteRecord,
+    record: &'a csv::StringRecord,
     at: [usize; 4],
     props: &'a CsvProps,
 ) -> Row<'a> {

@@ -116,10 +116,11 @@ impl Context {
 
     /// Whether an event at `ts_ms` falls in a period already invoiced to the customer.
     fn late(&self, customer_id: i64, ts_ms: i64) -> bool {
-        self.invoiced.get(&customer_id).is_some_and(|periods| {
-            let after = periods.partition_point(|&(from, _)| from <= ts_ms);
-            after > 0 && ts_ms < periods[after - 1].1
-        })
+        !self.invoiced.is_empty()
+            && self.invoiced.get(&customer_id).is_some_and(|periods| {
+                let after = periods.partition_point(|&(from, _)| from <= ts_ms);
+                after > 0 && ts_ms < periods[after - 1].1
+            })
     }
 
     /// Checks one event against the workspace: a known customer, a type some
