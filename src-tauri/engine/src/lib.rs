@@ -12,6 +12,7 @@ pub mod explore;
 pub mod import;
 pub mod meter;
 pub mod money;
+pub mod period;
 pub mod pricing;
 pub mod settings;
 mod stored;

@@ -1,0 +1,221 @@
+//! Billing periods: month, quarter or year, anchored on a day of the month in
+//! the workspace's time zone, half-open `[start, end)` (DESIGN.md "Time and
+//! billing periods"). Each boundary is computed from its own month, never
+//! from the previous boundary, so an anchor of 31 falls on the last day of a
+//! short month and returns to 31 when it can: Jan 31 → Feb 28 → Mar 31 → Apr 30.
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::{Error, Result};
+
+/// How long a period is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Interval {
+    pub fn months(self) -> i64 {
+        match self {
+            Interval::Month => 1,
+            Interval::Quarter => 3,
+            Interval::Year => 12,
+        }
+    }
+}
+
+/// One billing period: local dates (end excluded) and the UTC instants they start at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct Period {
+    #[ts(type = "string")]
+    pub first_day: NaiveDate,
+    /// The day after the last: the next period's first day.
+    #[ts(type = "string")]
+    pub end_day: NaiveDate,
+    #[ts(type = "string")]
+    pub start: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub end: DateTime<Utc>,
+}
+
+impl Period {
+    /// Days in the period, for prorating.
+    pub fn days(&self) -> u32 {
+        (self.end_day - self.first_day).num_days() as u32
+    }
+
+    /// Days of the period from `from` (a local date) on: a subscription starting mid-period.
+    pub fn days_from(&self, from: NaiveDate) -> u32 {
+        (self.end_day - from.max(self.first_day)).num_days().max(0) as u32
+    }
+}
+
+/// Periods of one interval and anchor day, on a grid of months counted from
+/// `base` (the month a subscription starts in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    interval: Interval,
+    anchor_day: u32,
+    /// Months since year 0 of the grid's first boundary.
+    base: i64,
+}
+
+fn month_index(d: NaiveDate) -> i64 {
+    i64::from(d.year()) * 12 + i64::from(d.month0())
+}
+
+/// The anchor day in the month `index` (months since year 0), on its last day if shorter.
+fn boundary_in(index: i64, anchor_day: u32) -> Option<NaiveDate> {
+    let (year, month0) = (index.div_euclid(12), index.rem_euclid(12));
+    let first = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month0 as u32 + 1, 1)?;
+    let last = first.checked_add_months(Months::new(1))?.pred_opt()?;
+    Some(first.with_day(anchor_day.min(last.day()))?)
+}
+
+impl Schedule {
+    /// A schedule whose grid runs through the anchor day of `start`'s month.
+    pub fn new(interval: Interval, anchor_day: u32, start: NaiveDate) -> Result<Schedule> {
+        if !(1..=31).contains(&anchor_day) {
+            return Err(Error::invalid("anchor_day", "must be from 1 to 31"));
+        }
+        Ok(Schedule { interval, anchor_day, base: month_index(start) })
+    }
+
+    /// Boundary `k` of the grid (k may be negative).
+    fn boundary(&self, k: i64) -> Result<NaiveDate> {
+        boundary_in(self.base + k * self.interval.months(), self.anchor_day)
+            .ok_or_else(|| Error::invalid("period", "the date is out of range"))
+    }
+
+    /// The local dates of the period containing local date `day`.
+    pub fn dates_containing(&self, day: NaiveDate) -> Result<(NaiveDate, NaiveDate)> {
+        // An estimate from the month difference, then a step either way.
+        let mut k = (month_index(day) - self.base).div_euclid(self.interval.months());
+        while self.boundary(k)? > day {
+            k -= 1;
+        }
+        while self.boundary(k + 1)? <= day {
+            k += 1;
+        }
+        Ok((self.boundary(k)?, self.boundary(k + 1)?))
+    }
+
+    /// The period containing local date `day`, with its instants in `tz`.
+    pub fn containing(&self, tz: Tz, day: NaiveDate) -> Result<Period> {
+        let (first_day, end_day) = self.dates_containing(day)?;
+        Ok(Period {
+            first_day,
+            end_day,
+            start: crate::usage::day_start(tz, first_day)?,
+            end: crate::usage::day_start(tz, end_day)?,
+        })
+    }
+
+    /// The period that starts in month `YYYY-MM` (the `--period` of `invoice preview`).
+    pub fn starting_in(&self, tz: Tz, month: &str) -> Result<Period> {
+        let bad = || Error::invalid("period", format!("\"{month}\" is not a month such as 2026-10"));
+        let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").map_err(|_| bad())?;
+        let boundary = boundary_in(month_index(first), self.anchor_day).ok_or_else(bad)?;
+        let period = self.containing(tz, boundary)?;
+        if period.first_day != boundary {
+            return Err(Error::invalid(
+                "period",
+                format!("no {:?} period starts in {month}; one starts on {}", self.interval, period.first_day)
+                    .to_lowercase(),
+            ));
+        }
+        Ok(period)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_anchor_of_31_falls_on_short_months_last_day_and_returns() {
+        // DESIGN.md: Jan 31 → Feb 28 → Mar 31 → Apr 30 (2026).
+        let s = Schedule::new(Interval::Month, 31, date("2026-01-31")).unwrap();
+        let starts: Vec<NaiveDate> = (0..4).map(|k| s.boundary(k).unwrap()).collect();
+        assert_eq!(starts, [date("2026-01-31"), date("2026-02-28"), date("2026-03-31"), date("2026-04-30")]);
+        // In a leap year February has its 29th; anchors 29 and 30 land there too.
+        for anchor in [29, 30, 31] {
+            let s = Schedule::new(Interval::Month, anchor, date("2028-01-15")).unwrap();
+            assert_eq!(s.dates_containing(date("2028-03-01")).unwrap().0, date("2028-02-29"), "anchor {anchor}");
+        }
+        let s = Schedule::new(Interval::Month, 29, date("2027-01-15")).unwrap();
+        assert_eq!(s.dates_containing(date("2027-03-01")).unwrap(), (date("2027-02-28"), date("2027-03-29")));
+    }
+
+    #[test]
+    fn periods_are_half_open_in_the_workspace_zone() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let s = Schedule::new(Interval::Month, 1, date("2026-10-15")).unwrap();
+        // DESIGN.md: October 2026 in New York.
+        let october = s.containing(ny, date("2026-10-15")).unwrap();
+        assert_eq!((october.start, october.end), (utc("2026-10-01T04:00:00Z"), utc("2026-11-01T04:00:00Z")));
+        assert_eq!((october.days(), october.days_from(date("2026-10-15"))), (31, 17), "99 × 17/31 = 54.29");
+        // Across the end of daylight time (Nov 1): November starts at 04:00Z, December at 05:00Z.
+        let november = s.starting_in(ny, "2026-11").unwrap();
+        assert_eq!((november.start, november.end), (utc("2026-11-01T04:00:00Z"), utc("2026-12-01T05:00:00Z")));
+        assert_eq!(november.days(), 30);
+        // The last day of a period belongs to it; the end day starts the next.
+        assert_eq!(s.dates_containing(date("2026-10-31")).unwrap().0, date("2026-10-01"));
+        assert_eq!(s.dates_containing(date("2026-11-01")).unwrap().0, date("2026-11-01"));
+    }
+
+    #[test]
+    fn quarters_and_years_run_on_the_start_months_grid() {
+        let utc_zone: Tz = "UTC".parse().unwrap();
+        let q = Schedule::new(Interval::Quarter, 15, date("2026-02-20")).unwrap();
+        assert_eq!(q.dates_containing(date("2026-02-20")).unwrap(), (date("2026-02-15"), date("2026-05-15")));
+        assert_eq!(q.dates_containing(date("2026-12-01")).unwrap(), (date("2026-11-15"), date("2027-02-15")));
+        assert_eq!(q.dates_containing(date("2025-12-01")).unwrap(), (date("2025-11-15"), date("2026-02-15")));
+        let y = Schedule::new(Interval::Year, 29, date("2028-02-29")).unwrap();
+        assert_eq!(y.dates_containing(date("2029-06-01")).unwrap(), (date("2029-02-28"), date("2030-02-28")));
+        assert_eq!(y.containing(utc_zone, date("2028-03-01")).unwrap().days(), 365);
+        let err = q.starting_in(utc_zone, "2026-03").unwrap_err();
+        assert!(err.to_string().contains("one starts on 2026-02-15"), "{err}");
+        assert!(Schedule::new(Interval::Month, 0, date("2026-01-01")).is_err());
+        assert!(Schedule::new(Interval::Month, 32, date("2026-01-01")).is_err());
+    }
+
+    #[test]
+    fn every_day_of_ten_years_lies_in_exactly_one_period() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        for (interval, anchor) in
+            [(Interval::Month, 31), (Interval::Month, 1), (Interval::Quarter, 30), (Interval::Year, 29)]
+        {
+            let s = Schedule::new(interval, anchor, date("2026-01-10")).unwrap();
+            let mut day = date("2024-01-01");
+            let mut previous: Option<(NaiveDate, NaiveDate)> = None;
+            while day < date("2034-01-01") {
+                let (first, end) = s.dates_containing(day).unwrap();
+                assert!(first <= day && day < end, "{interval:?} {anchor}: {day} not in [{first}, {end})");
+                if let Some((p_first, p_end)) = previous
+                    && p_first != first
+                {
+                    assert_eq!(p_end, first, "periods are contiguous");
+                }
+                previous = Some((first, end));
+                day = day.succ_opt().unwrap();
+            }
+            let p = s.containing(ny, date("2027-03-14")).unwrap();
+            assert!(p.start < p.end);
+        }
+    }
+}
