@@ -75,7 +75,7 @@ fn boundary_in(index: i64, anchor_day: u32) -> Option<NaiveDate> {
     let (year, month0) = (index.div_euclid(12), index.rem_euclid(12));
     let first = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month0 as u32 + 1, 1)?;
     let last = first.checked_add_months(Months::new(1))?.pred_opt()?;
-    Some(first.with_day(anchor_day.min(last.day()))?)
+    first.with_day(anchor_day.min(last.day()))
 }
 
 impl Schedule {
