@@ -14,6 +14,7 @@ pub mod meter;
 pub mod money;
 pub mod period;
 pub mod pricing;
+pub mod rating;
 pub mod settings;
 mod stored;
 pub mod usage;

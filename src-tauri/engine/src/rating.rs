@@ -1,0 +1,331 @@
+//! Rating: one subscription period's fees, usage and commitment turned into
+//! invoice lines, in DESIGN.md's order — fee lines + usage lines + commitment
+//! true-up → minus discounts = subtotal → plus tax = total. Pure: the caller
+//! supplies the priced inputs. Rounding happens in exactly two places, each
+//! line's amount and the tax, half away from zero to the currency's minor units.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::money::{Currency, Dec};
+use crate::pricing::{PriceModel, Priced, Step, prorate};
+
+/// What an invoice line is (INTERFACES.md's `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    Fee,
+    Usage,
+    Commitment,
+    Discount,
+}
+
+/// One invoice line with the arithmetic behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Line {
+    pub kind: LineKind,
+    pub description: String,
+    pub meter: Option<String>,
+    pub group: Option<String>,
+    pub quantity: Dec,
+    /// Rounded to the currency's minor units.
+    pub amount: Dec,
+    /// The unrounded steps that make the amount.
+    pub steps: Vec<Step>,
+}
+
+/// A fixed fee of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fee {
+    pub name: String,
+    pub amount: Decimal,
+}
+
+/// A charge with the quantity its meter read (or each event's amount, for a percentage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub description: String,
+    pub meter: String,
+    pub group: Option<String>,
+    pub model: PriceModel,
+    pub usage: ChargeUsage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeUsage {
+    Quantity(Decimal),
+    EventAmounts(Vec<Decimal>),
+}
+
+/// A discount: a percent of one charge's line or of the invoice, or a fixed amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discount {
+    pub name: String,
+    pub kind: DiscountKind,
+    /// The meter of the charge it applies to; none: the whole invoice.
+    pub meter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscountKind {
+    /// "10" is 10%.
+    Percent(Decimal),
+    Fixed(Decimal),
+}
+
+/// Everything one period's draft needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatingInput {
+    pub currency: Currency,
+    pub fees: Vec<Fee>,
+    pub charges: Vec<Charge>,
+    pub minimum_commitment: Option<Decimal>,
+    /// Days of the period the subscription was active, and the period's days.
+    pub active_days: u32,
+    pub period_days: u32,
+    pub discounts: Vec<Discount>,
+    /// A fraction ("0.20"); none when exempt.
+    pub tax_rate: Option<Decimal>,
+}
+
+/// The lines and totals of a draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Rated {
+    pub lines: Vec<Line>,
+    pub subtotal: Dec,
+    pub tax: Dec,
+    pub total: Dec,
+}
+
+fn line(
+    kind: LineKind,
+    description: String,
+    meter: Option<String>,
+    group: Option<String>,
+    quantity: Decimal,
+    priced: Priced,
+    currency: &Currency,
+) -> Line {
+    Line {
+        kind,
+        description,
+        meter,
+        group,
+        quantity: Dec(quantity),
+        amount: Dec(currency.round(priced.amount.0)),
+        steps: priced.steps,
+    }
+}
+
+/// Rates one period. Discounts never take a line or the invoice below zero.
+pub fn rate(input: &RatingInput) -> Rated {
+    let c = &input.currency;
+    let mut lines = Vec::new();
+    for fee in &input.fees {
+        let priced = prorate(fee.amount, input.active_days, input.period_days);
+        lines.push(line(LineKind::Fee, fee.name.clone(), None, None, Decimal::ONE, priced, c));
+    }
+    for charge in &input.charges {
+        let (quantity, priced) = match &charge.usage {
+            ChargeUsage::Quantity(q) => (*q, charge.model.price(*q)),
+            ChargeUsage::EventAmounts(amounts) => (amounts.iter().sum(), charge.model.price_events(amounts)),
+        };
+        lines.push(line(
+            LineKind::Usage,
+            charge.description.clone(),
+            Some(charge.meter.clone()),
+            charge.group.clone(),
+            quantity,
+            priced,
+            c,
+        ));
+    }
+    if let Some(commitment) = input.minimum_commitment {
+        // The commitment is prorated like a fee and compared with the usage lines.
+        let prorated = prorate(commitment, input.active_days, input.period_days).amount.0;
+        let usage: Decimal = lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum();
+        let short = c.round(prorated) - usage;
+        if short > Decimal::ZERO {
+            let steps = vec![Step {
+                label: format!("minimum commitment {} less usage {}", c.round(prorated), usage),
+                quantity: Dec(Decimal::ONE),
+                unit_price: Dec(short),
+                flat_fee: Dec(Decimal::ZERO),
+                amount: Dec(short),
+            }];
+            let priced = Priced { amount: Dec(short), steps };
+            lines.push(line(
+                LineKind::Commitment,
+                "Minimum commitment true-up".into(),
+                None,
+                None,
+                Decimal::ONE,
+                priced,
+                c,
+            ));
+        }
+    }
+    let before_discounts: Decimal = lines.iter().map(|l| l.amount.0).sum();
+    let mut discounted = Decimal::ZERO;
+    for d in &input.discounts {
+        let base = match &d.meter {
+            Some(meter) => lines.iter().filter(|l| l.meter.as_ref() == Some(meter)).map(|l| l.amount.0).sum(),
+            None => before_discounts,
+        };
+        let wanted = match d.kind {
+            DiscountKind::Percent(p) => base * p / Decimal::ONE_HUNDRED,
+            DiscountKind::Fixed(a) => a,
+        };
+        // Never more than what is left to discount.
+        let amount = c.round(wanted).min(base).min(before_discounts - discounted).max(Decimal::ZERO);
+        discounted += amount;
+        // A line of −0 would print as "-0.00".
+        let off = if amount.is_zero() { c.round(Decimal::ZERO) } else { -amount };
+        let steps = vec![Step {
+            label: match d.kind {
+                DiscountKind::Percent(p) => format!("{}% of {}", p.normalize(), base),
+                DiscountKind::Fixed(a) => format!("{} off", a),
+            },
+            quantity: Dec(Decimal::ONE),
+            unit_price: Dec(off),
+            flat_fee: Dec(Decimal::ZERO),
+            amount: Dec(off),
+        }];
+        lines.push(Line {
+            kind: LineKind::Discount,
+            description: d.name.clone(),
+            meter: d.meter.clone(),
+            group: None,
+            quantity: Dec(Decimal::ONE),
+            amount: Dec(off),
+            steps,
+        });
+    }
+    // Sums of rounded amounts: `round` here only fixes the scale (0 prints as 0.00).
+    let subtotal = c.round(lines.iter().map(|l| l.amount.0).sum());
+    let tax = c.round(input.tax_rate.map_or(Decimal::ZERO, |r| subtotal * r));
+    Rated { lines, subtotal: Dec(subtotal), tax: Dec(tax), total: Dec(c.round(subtotal + tax)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::PriceFields;
+
+    fn d(s: &str) -> Decimal {
+        s.parse::<Dec>().unwrap().0
+    }
+
+    fn input() -> RatingInput {
+        RatingInput {
+            currency: Currency::parse("USD").unwrap(),
+            fees: vec![],
+            charges: vec![],
+            minimum_commitment: None,
+            active_days: 31,
+            period_days: 31,
+            discounts: vec![],
+            tax_rate: None,
+        }
+    }
+
+    fn per_unit(meter: &str, price: &str, quantity: &str) -> Charge {
+        Charge {
+            description: meter.into(),
+            meter: meter.into(),
+            group: None,
+            model: PriceFields::PerUnit { unit_price: Dec(d(price)), included: None }.validate().unwrap(),
+            usage: ChargeUsage::Quantity(d(quantity)),
+        }
+    }
+
+    fn amounts(r: &Rated) -> Vec<(LineKind, String)> {
+        r.lines.iter().map(|l| (l.kind, l.amount.to_string())).collect()
+    }
+
+    #[test]
+    fn tax_applies_to_the_subtotal_rounded_once() {
+        // DESIGN.md: 20% of 1,234.56 → 246.91, total 1,481.47.
+        let rated = rate(&RatingInput {
+            charges: vec![per_unit("m", "1.23456", "1000")],
+            tax_rate: Some(d("0.20")),
+            ..input()
+        });
+        assert_eq!(
+            (rated.subtotal.to_string(), rated.tax.to_string(), rated.total.to_string()),
+            ("1234.56".into(), "246.91".into(), "1481.47".into())
+        );
+    }
+
+    #[test]
+    fn a_commitment_adds_a_true_up_line() {
+        // DESIGN.md: commit 500.00, usage 312.40 → true-up 187.60.
+        let rated = rate(&RatingInput {
+            charges: vec![per_unit("m", "0.3124", "1000")],
+            minimum_commitment: Some(d("500.00")),
+            ..input()
+        });
+        assert_eq!(amounts(&rated), [(LineKind::Usage, "312.40".into()), (LineKind::Commitment, "187.60".into())]);
+        assert_eq!(rated.total.to_string(), "500.00");
+        let over = rate(&RatingInput {
+            charges: vec![per_unit("m", "1", "600")],
+            minimum_commitment: Some(d("500.00")),
+            ..input()
+        });
+        assert_eq!(over.lines.len(), 1, "usage above the commitment needs no true-up");
+        // Prorated like a fee: 17 of 31 days of 500.00 is 274.19.
+        let partial = rate(&RatingInput { minimum_commitment: Some(d("500.00")), active_days: 17, ..input() });
+        assert_eq!(amounts(&partial), [(LineKind::Commitment, "274.19".into())]);
+    }
+
+    #[test]
+    fn the_invoice_order_fees_usage_true_up_discounts_then_tax() {
+        let rated = rate(&RatingInput {
+            fees: vec![Fee { name: "Platform fee".into(), amount: d("99.00") }],
+            charges: vec![per_unit("tokens", "0.000002", "10000000"), per_unit("calls", "0.001", "5000")],
+            minimum_commitment: Some(d("100.00")),
+            active_days: 17,
+            discounts: vec![
+                Discount {
+                    name: "Tokens promo".into(),
+                    kind: DiscountKind::Percent(d("50")),
+                    meter: Some("tokens".into()),
+                },
+                Discount { name: "Launch".into(), kind: DiscountKind::Percent(d("10")), meter: None },
+            ],
+            tax_rate: Some(d("0.0825")),
+            ..input()
+        });
+        // 99 × 17/31 = 54.29; tokens 20.00; calls 5.00; commitment 100 × 17/31 = 54.84 − 25.00 = 29.84;
+        // promo 50% of 20.00 = 10.00; launch 10% of 109.13 = 10.91.
+        assert_eq!(
+            amounts(&rated),
+            [
+                (LineKind::Fee, "54.29".into()),
+                (LineKind::Usage, "20.00".into()),
+                (LineKind::Usage, "5.00".into()),
+                (LineKind::Commitment, "29.84".into()),
+                (LineKind::Discount, "-10.00".into()),
+                (LineKind::Discount, "-10.91".into()),
+            ]
+        );
+        assert_eq!(rated.subtotal.to_string(), "88.22");
+        assert_eq!(rated.tax.to_string(), "7.28", "8.25% of 88.22 = 7.27815");
+        assert_eq!(rated.total.to_string(), "95.50");
+    }
+
+    #[test]
+    fn discounts_never_go_below_zero() {
+        let rated = rate(&RatingInput {
+            charges: vec![per_unit("m", "1", "5")],
+            discounts: vec![
+                Discount { name: "Big".into(), kind: DiscountKind::Fixed(d("8.00")), meter: None },
+                Discount { name: "More".into(), kind: DiscountKind::Percent(d("50")), meter: None },
+            ],
+            ..input()
+        });
+        assert_eq!(amounts(&rated)[1..], [(LineKind::Discount, "-5.00".into()), (LineKind::Discount, "0.00".into())]);
+        assert_eq!(rated.total.to_string(), "0.00");
+    }
+}
