@@ -47,19 +47,29 @@ impl Driver {
         Driver { child, port }
     }
 
+    /// Opens the app in a new session. On a busy machine the driver may drop
+    /// a request while WebKitWebDriver is still starting: that is retried
+    /// until the deadline.
     async fn session(&self, workspace: &Path) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
             json!({ "application": env!("CARGO_BIN_EXE_meterdesk"), "args": ["--workspace", workspace] }),
         );
-        let mut builder = ClientBuilder::new(HttpConnector::new());
-        builder.capabilities(caps);
         let url = format!("http://127.0.0.1:{}", self.port);
-        tokio::time::timeout(WAIT, builder.connect(&url))
-            .await
-            .expect("WebDriver session timed out")
-            .expect("WebDriver session")
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut builder = ClientBuilder::new(HttpConnector::new());
+            builder.capabilities(caps.clone());
+            match tokio::time::timeout(WAIT, builder.connect(&url)).await.expect("WebDriver session timed out") {
+                Ok(client) => return client,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("WebDriver session not opened yet ({e}); trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("WebDriver session: {e:?}"),
+            }
+        }
     }
 }
 

@@ -10,22 +10,12 @@ use std::time::Instant;
 use chrono::{DateTime, TimeZone, Utc};
 use meterdesk_engine::event_file::{self, CsvColumns, Format};
 use meterdesk_engine::events::{self, ImportOptions};
+use meterdesk_engine::rng::Rng;
 use meterdesk_engine::{Workspace, catalog, explore, usage};
 
 const CUSTOMERS: u64 = 1000;
 const TYPES: [&str; 5] = ["input_tokens", "output_tokens", "api_calls", "storage_gb", "active_seats"];
 const MODELS: [&str; 3] = ["gpt-4o", "gpt-4o-mini", "o3"];
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -114,15 +104,15 @@ fn main() {
     {
         let mut out = BufWriter::new(std::fs::File::create(&csv_path).unwrap());
         writeln!(out, "id,customer,type,timestamp,tokens,model,gb,user_id").unwrap();
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
         for i in 0..n {
-            let id = rng.next();
-            let customer = rng.next() % CUSTOMERS;
-            let ty = TYPES[(rng.next() % 5) as usize];
+            let id = rng.next_u64();
+            let customer = rng.next_u64() % CUSTOMERS;
+            let ty = TYPES[(rng.next_u64() % 5) as usize];
             // Time-ordered through the month, as usage exports are, with up to a minute of jitter.
-            let ts = month_start + (i * month_ms / n) as i64 + (rng.next() % 60_000) as i64;
-            let model = MODELS[(rng.next() % 3) as usize];
-            let amount = rng.next() % 5000;
+            let ts = month_start + (i * month_ms / n) as i64 + (rng.next_u64() % 60_000) as i64;
+            let model = MODELS[(rng.next_u64() % 3) as usize];
+            let amount = rng.next_u64() % 5000;
             writeln!(out, "{id:016x},cus_{customer:04},{ty},{ts},{amount},{model},{},u{}", amount % 100, amount % 40)
                 .unwrap();
         }

@@ -151,7 +151,7 @@ struct DemoRows {
     customers: Vec<String>,
     days: Vec<(usize, NaiveDate)>,
     day: usize,
-    rng: u64,
+    rng: crate::rng::Rng,
     seq: u64,
     text: Vec<u8>,
     at: usize,
@@ -165,14 +165,11 @@ impl DemoRows {
             days.extend(first.iter_days().take_while(|d| d.month() == first.month()).map(|d| (m, d)));
         }
         let text = b"id,customer,type,timestamp,tokens,model,gb,user_id,channel\n".to_vec();
-        DemoRows { customers, days, day: 0, rng: 0x5eed_1234_abcd_9876, seq: 0, text, at: 0 }
+        DemoRows { customers, days, day: 0, rng: crate::rng::Rng::new(0x5eed_1234_abcd_9876), seq: 0, text, at: 0 }
     }
 
     fn next(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
+        self.rng.next_u64()
     }
 
     /// Appends one day of every customer's events.

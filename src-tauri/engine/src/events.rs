@@ -450,15 +450,6 @@ pub fn write_rejects(conn: &Connection, import_id: i64, out: &mut impl std::io::
     Ok(written)
 }
 
-/// The usual file name extension of an import's format, for its saved rejects.
-pub fn rejects_extension(format: Format) -> &'static str {
-    match format {
-        Format::Csv => "csv",
-        Format::Ndjson => "ndjson",
-        Format::CloudEvents => "json",
-    }
-}
-
 /// Writes one batch in the caller's transaction; returns what was written and the duplicates.
 fn write_batch(
     conn: &Connection,

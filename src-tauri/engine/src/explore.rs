@@ -100,7 +100,7 @@ pub fn page(conn: &Connection, query: &EventQuery, offset: u64, limit: usize) ->
         args.push(id);
     }
     if let Some(code) = &query.meter {
-        let m = meter::get(conn, code)?.ok_or_else(|| Error::NotFound(format!("no meter with code \"{code}\"")))?;
+        let m = meter::require(conn, code)?;
         let name = m.fields.event.unwrap_or(m.fields.code);
         let Some(type_id) =
             conn.query_row("SELECT id FROM event_types WHERE name = ?1", [&name], |r| r.get::<_, i64>(0)).optional()?

@@ -15,6 +15,7 @@ pub mod money;
 pub mod period;
 pub mod pricing;
 pub mod rating;
+pub mod rng;
 pub mod settings;
 mod stored;
 pub mod usage;

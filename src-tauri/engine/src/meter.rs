@@ -243,6 +243,11 @@ pub fn get(conn: &Connection, code: &str) -> Result<Option<Meter>> {
     Ok(conn.query_row(&sql, [code], from_row).optional()?)
 }
 
+/// The meter with this code, or a not-found error naming it.
+pub fn require(conn: &Connection, code: &str) -> Result<Meter> {
+    get(conn, code)?.ok_or_else(|| Error::NotFound(format!("no meter with code \"{code}\"")))
+}
+
 /// Every meter, ordered by code.
 pub fn all(conn: &Connection) -> Result<Vec<Meter>> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM meters ORDER BY code"))?;

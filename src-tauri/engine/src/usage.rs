@@ -93,9 +93,7 @@ fn events_in(
     to: DateTime<Utc>,
     group: Option<&str>,
 ) -> Result<(MeterFields, Vec<UsageEvent>)> {
-    let meter = meter::get(conn, meter_code)?
-        .ok_or_else(|| Error::NotFound(format!("no meter with code \"{meter_code}\"")))?
-        .fields;
+    let meter = meter::require(conn, meter_code)?.fields;
     let events = events_for(conn, &meter, customer, from, to, group)?;
     Ok((meter, events))
 }
@@ -248,8 +246,7 @@ pub fn for_month(
     month: &str,
     group: Option<&str>,
 ) -> Result<MonthUsage> {
-    let fields =
-        meter::get(conn, meter)?.ok_or_else(|| Error::NotFound(format!("no meter with code \"{meter}\"")))?.fields;
+    let fields = meter::require(conn, meter)?.fields;
     month_of(conn, &fields, customer, month, group)
 }
 
