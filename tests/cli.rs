@@ -68,6 +68,17 @@ fn catalog() -> Value {
               "event": "api_calls", "filters": { "region": "eu" } },
             { "code": "tokens", "name": "LLM tokens", "unit": "token",
               "aggregation": "sum", "property": "tokens", "group_by": "model" }
+        ],
+        "plans": [
+            { "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
+              "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" } ],
+              "minimum_commitment": "500.00",
+              "charges": [
+                { "meter": "tokens", "group": "gpt-4o", "model": "graduated",
+                  "tiers": [ { "up_to": "1000000", "unit_price": "0.000005" },
+                             { "up_to": null, "unit_price": "0.000004", "flat_fee": "0" } ] },
+                { "meter": "api_calls", "model": "per_unit", "unit_price": "0.001", "included": "10000" }
+              ] }
         ]
     })
 }
@@ -78,7 +89,7 @@ fn apply_then_export_gives_the_catalog_back() {
     let file = sb.write("catalog.json", &catalog().to_string());
     let (code, out) = sb.json(&["apply", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out, json!({ "created": 6, "updated": 1, "unchanged": 0 }));
+    assert_eq!(out, json!({ "created": 7, "updated": 1, "unchanged": 0 }));
 
     let (code, exported) = sb.json(&["export", "catalog"]);
     assert_eq!(code, 0);
@@ -87,7 +98,7 @@ fn apply_then_export_gives_the_catalog_back() {
     // Applying the export again changes nothing.
     let again = sb.write("again.json", &exported.to_string());
     let (_, out) = sb.json(&["apply", again.to_str().unwrap()]);
-    assert_eq!(out, json!({ "created": 0, "updated": 0, "unchanged": 7 }));
+    assert_eq!(out, json!({ "created": 0, "updated": 0, "unchanged": 8 }));
 
     // Human export without --json is the same catalog, pretty-printed.
     let human = sb.run(&["--workspace", "ws.meterdesk", "export", "catalog"]);
@@ -106,7 +117,13 @@ fn a_malformed_catalog_names_the_json_path_and_changes_nothing() {
         (r#"{"customers": [{"id": "x", "name": "X", "currency": "DOLLAR"}]}"#, "$.customers[0].currency", "ISO 4217"),
         (r#"{"customers": [{"id": "x", "name": "X"}, {"id": "x", "name": "Y"}]}"#, "$.customers[1].id", "duplicate"),
         (r#"{"workspace": {"timezone": "Moon/Base"}}"#, "$.workspace.timezone", "IANA"),
-        (r#"{"workspace": {"name": "A"}, "plans": [{"code": "pro"}]}"#, "$.plans", "not supported"),
+        (r#"{"workspace": {"name": "A"}, "wallets": [{"customer": "x"}]}"#, "$.wallets", "not supported"),
+        (
+            r#"{"plans": [{"code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
+                "charges": [{"meter": "nope", "model": "per_unit", "unit_price": "1"}]}]}"#,
+            "$.plans[0].charges[0].meter",
+            "no meter",
+        ),
         (
             r#"{"meters": [{"code": "t", "name": "T", "aggregation": "sum"}]}"#,
             "$.meters[0].property",

@@ -1,6 +1,6 @@
 //! The catalog file: the workspace's pricing-as-code, applied whole or not at all.
 //!
-//! So far it carries the workspace settings, customers and meters; plans,
+//! So far it carries the workspace settings, customers, meters and plans;
 //! subscriptions and wallets join as they land, and until then a catalog that
 //! fills those sections is refused rather than half-applied.
 
@@ -14,6 +14,7 @@ use crate::customer::{self, CustomerFields};
 use crate::error::{Error, Problem, Result};
 use crate::meter::{self, MeterFields};
 use crate::money::Currency;
+use crate::plan::{self, PlanFields};
 use crate::settings::{self, Settings};
 
 /// A catalog file (see INTERFACES.md §1).
@@ -26,8 +27,8 @@ pub struct Catalog {
     pub customers: Vec<CustomerFields>,
     #[serde(default)]
     pub meters: Vec<MeterFields>,
-    #[serde(default, skip_serializing)]
-    pub plans: Option<serde_json::Value>,
+    #[serde(default)]
+    pub plans: Vec<PlanFields>,
     #[serde(default, skip_serializing)]
     pub subscriptions: Option<serde_json::Value>,
     #[serde(default, skip_serializing)]
@@ -115,9 +116,7 @@ pub fn parse(text: &str) -> Result<Catalog> {
 /// is listed by JSON path.
 pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) -> Result<ApplyReport> {
     let mut problems = Vec::new();
-    for (section, value) in
-        [("plans", &catalog.plans), ("subscriptions", &catalog.subscriptions), ("wallets", &catalog.wallets)]
-    {
+    for (section, value) in [("subscriptions", &catalog.subscriptions), ("wallets", &catalog.wallets)] {
         let filled = value.as_ref().is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty)));
         if filled {
             problems.push(Problem::new(
@@ -148,6 +147,18 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
     );
     let meters =
         validate_section("meters", "code", &catalog.meters, MeterFields::validate, |m| m.code.clone(), &mut problems);
+    // Plans may charge the stored meters and the catalog's (code → grouped).
+    let mut chargeable: HashMap<String, bool> =
+        meter::all(conn)?.into_iter().map(|m| (m.fields.code, m.fields.group_by.is_some())).collect();
+    chargeable.extend(catalog.meters.iter().map(|m| (m.code.trim().to_string(), m.group_by.is_some())));
+    let plans = validate_section(
+        "plans",
+        "code",
+        &catalog.plans,
+        |p| p.validate(&chargeable),
+        |v| v.fields.code.clone(),
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -168,6 +179,14 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
             count(meter::update(conn, m, now)?);
         } else {
             meter::insert(conn, m, now)?;
+            report.created += 1;
+        }
+    }
+    for p in &plans {
+        if plan::get(conn, &p.fields.code)?.is_some() {
+            count(plan::save(conn, p, now)?);
+        } else {
+            plan::save(conn, p, now)?;
             report.created += 1;
         }
     }
@@ -212,6 +231,7 @@ pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
         workspace: Some(CatalogWorkspace::from_settings(settings::get(conn)?)),
         customers: customer::all(conn)?.into_iter().map(|c| c.fields).collect(),
         meters: meter::all(conn)?.into_iter().map(|m| m.fields).collect(),
+        plans: plan::all(conn)?.into_iter().map(|p| p.fields).collect(),
         ..Catalog::default()
     })
 }
@@ -306,13 +326,13 @@ mod tests {
             { "id": "globex", "name": "Globex again", "tax_rate": "15" }
           ],
           "meters": [ { "code": "tokens", "name": "Tokens", "aggregation": "sum" } ],
-          "plans": [ { "code": "pro" } ]
+          "wallets": [ { "customer": "globex" } ]
         }"#;
         let err = apply_text(&mut ws, text).unwrap_err();
         assert_eq!(
             paths(err),
             [
-                "$.plans",
+                "$.wallets",
                 "$.workspace.currency",
                 "$.workspace.timezone",
                 "$.customers[1].id",
@@ -355,6 +375,78 @@ mod tests {
         assert_eq!(apply_text(&mut ws, METERS).unwrap().unchanged, 6);
         let renamed = METERS.replace("\"Storage\"", "\"Storage (peak)\"");
         assert_eq!(apply_text(&mut ws, &renamed).unwrap(), ApplyReport { created: 0, updated: 1, unchanged: 5 });
+    }
+
+    /// INTERFACES.md's example plan.
+    const PLANS: &str = r#"{ "plans": [
+        { "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
+          "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" } ],
+          "minimum_commitment": "500.00",
+          "charges": [
+            { "meter": "tokens", "group": "gpt-4o", "model": "graduated",
+              "tiers": [ { "up_to": "1000000", "unit_price": "0.000005" },
+                         { "up_to": null, "unit_price": "0.000004", "flat_fee": "0" } ] },
+            { "meter": "api_calls", "model": "per_unit",
+              "unit_price": "0.001", "included": "10000" },
+            { "meter": "storage_gb", "model": "package",
+              "package_size": "10", "package_price": "5.00", "free": "0" },
+            { "meter": "seats", "model": "volume",
+              "tiers": [ { "up_to": "10", "unit_price": "20" },
+                         { "up_to": null, "unit_price": "15", "flat_fee": "0" } ] }
+          ] }
+    ] }"#;
+
+    #[test]
+    fn the_interface_examples_plan_applies_and_exports_back() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply_text(&mut ws, METERS).unwrap();
+        assert_eq!(apply_text(&mut ws, PLANS).unwrap(), ApplyReport { created: 1, updated: 0, unchanged: 1 });
+        let exported = export(ws.conn()).unwrap();
+        assert_eq!(exported.plans, parse(PLANS).unwrap().plans);
+        let text = serde_json::to_string(&exported).unwrap();
+        let mut again = Workspace::in_memory().unwrap();
+        apply_text(&mut again, &text).unwrap();
+        assert_eq!(export(again.conn()).unwrap(), exported, "an export applies back unchanged");
+        assert_eq!(apply_text(&mut ws, PLANS).unwrap().unchanged, 2);
+        let dearer = PLANS.replace("\"99.00\"", "\"129.00\"");
+        assert_eq!(apply_text(&mut ws, &dearer).unwrap(), ApplyReport { created: 0, updated: 1, unchanged: 1 });
+        assert_eq!(plan::get(ws.conn(), "pro").unwrap().unwrap().version, 1, "no subscription holds version 1 yet");
+    }
+
+    #[test]
+    fn plan_problems_name_their_json_path_and_nothing_is_written() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply_text(&mut ws, METERS).unwrap();
+        let bad = r#"{ "plans": [ { "code": "Pro Plan", "name": "", "currency": "XYZ", "interval": "month",
+            "fees": [ { "name": "Fee", "amount": "-1", "timing": "arrears" } ],
+            "charges": [
+              { "meter": "api_calls", "group": "x", "model": "per_unit", "unit_price": "1" },
+              { "meter": "tokens", "model": "graduated", "tiers": [ { "up_to": "10", "unit_price": "1" } ] },
+              { "meter": "tokens", "model": "volume", "tiers": [ { "up_to": null, "unit_price": "1" } ] },
+              { "meter": "gone", "model": "package", "package_size": "0", "package_price": "1" }
+            ] } ] }"#;
+        let err = apply_text(&mut ws, bad).unwrap_err();
+        assert_eq!(
+            paths(err),
+            [
+                "$.plans[0].code",
+                "$.plans[0].name",
+                "$.plans[0].currency",
+                "$.plans[0].fees[0].amount",
+                "$.plans[0].charges[0].group",
+                "$.plans[0].charges[1].tiers[0].up_to",
+                "$.plans[0].charges[2].meter",
+                "$.plans[0].charges[3].meter",
+                "$.plans[0].charges[3].package_size",
+            ]
+        );
+        assert!(plan::all(ws.conn()).unwrap().is_empty());
+        let typo = r#"{ "plans": [ { "code": "p", "name": "P", "currency": "USD", "interval": "week" } ] }"#;
+        assert_eq!(parse(typo).unwrap_err().problems()[0].path, "$.plans[0].interval");
+        let misspelt = r#"{ "plans": [ { "code": "p", "name": "P", "currency": "USD", "interval": "month",
+            "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "1", "include": "5" } ] } ] }"#;
+        let err = parse(misspelt).unwrap_err();
+        assert!(err.to_string().contains("include"), "an unknown price field is refused: {err}");
     }
 
     #[test]

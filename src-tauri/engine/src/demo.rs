@@ -8,6 +8,7 @@ use crate::customer::CustomerFields;
 use crate::error::Result;
 use crate::meter::{Aggregation, MeterFields};
 use crate::money::Dec;
+use crate::plan::PlanFields;
 
 const BRANDS: &[&str] = &[
     "Globex",
@@ -64,13 +65,13 @@ pub fn catalog() -> Catalog {
             let n = k * BRANDS.len() + b;
             let (city, country, currency) = CITIES[n % CITIES.len()];
             let slug = format!("{brand} {kind}").to_lowercase().replace(' ', "-");
-            let exempt = currency == "EUR" && n % 3 == 0;
+            let exempt = currency == "EUR" && n.is_multiple_of(3);
             let tax_rate = match (exempt, currency) {
                 (true, _) => None,
                 (false, "EUR") => Some("0.19"),
                 (false, "GBP") => Some("0.20"),
                 (false, "JPY") => Some("0.10"),
-                _ => Some(if n % 2 == 0 { "0.0825" } else { "0" }),
+                _ => Some(if n.is_multiple_of(2) { "0.0825" } else { "0" }),
             };
             customers.push(CustomerFields {
                 id: slug.clone(),
@@ -84,7 +85,47 @@ pub fn catalog() -> Catalog {
             });
         }
     }
-    Catalog { workspace: Some(workspace), customers, meters: meters(), ..Catalog::default() }
+    Catalog { workspace: Some(workspace), customers, meters: meters(), plans: plans(), ..Catalog::default() }
+}
+
+/// Pay as you go; Pro with graduated token prices per model and a platform fee;
+/// Enterprise with a commitment and volume tiers.
+fn plans() -> Vec<PlanFields> {
+    let text = r#"[
+      { "code": "payg", "name": "Pay as you go", "currency": "USD", "interval": "month",
+        "charges": [
+          { "meter": "input_tokens", "model": "per_unit", "unit_price": "0.000003" },
+          { "meter": "output_tokens", "model": "per_unit", "unit_price": "0.000012" },
+          { "meter": "api_calls", "model": "per_unit", "unit_price": "0.0005", "included": "1000" } ] },
+      { "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
+        "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" } ],
+        "charges": [
+          { "meter": "input_tokens", "group": "gpt-4o", "model": "graduated",
+            "tiers": [ { "up_to": "10000000", "unit_price": "0.0000025" }, { "up_to": null, "unit_price": "0.000002" } ] },
+          { "meter": "input_tokens", "group": "gpt-4o-mini", "model": "graduated",
+            "tiers": [ { "up_to": "10000000", "unit_price": "0.00000015" }, { "up_to": null, "unit_price": "0.0000001" } ] },
+          { "meter": "input_tokens", "group": "o3", "model": "per_unit", "unit_price": "0.00001" },
+          { "meter": "output_tokens", "group": "gpt-4o", "model": "graduated",
+            "tiers": [ { "up_to": "5000000", "unit_price": "0.00001" }, { "up_to": null, "unit_price": "0.000008" } ] },
+          { "meter": "output_tokens", "group": "gpt-4o-mini", "model": "per_unit", "unit_price": "0.0000006" },
+          { "meter": "output_tokens", "group": "o3", "model": "per_unit", "unit_price": "0.00004" },
+          { "meter": "resolved_conversations", "model": "per_unit", "unit_price": "0.99" },
+          { "meter": "active_seats", "model": "per_unit", "unit_price": "20.00", "included": "5" } ] },
+      { "code": "enterprise", "name": "Enterprise", "currency": "USD", "interval": "month",
+        "fees": [ { "name": "Support", "amount": "500.00", "timing": "arrears" } ],
+        "minimum_commitment": "5000.00",
+        "charges": [
+          { "meter": "input_tokens", "model": "volume",
+            "tiers": [ { "up_to": "100000000", "unit_price": "0.000002" },
+                       { "up_to": "1000000000", "unit_price": "0.0000015" },
+                       { "up_to": null, "unit_price": "0.000001" } ] },
+          { "meter": "output_tokens", "model": "volume",
+            "tiers": [ { "up_to": "50000000", "unit_price": "0.000008" }, { "up_to": null, "unit_price": "0.000006" } ] },
+          { "meter": "storage_gb", "model": "package", "package_size": "100", "package_price": "25.00", "free": "100" },
+          { "meter": "active_seats", "model": "volume",
+            "tiers": [ { "up_to": "50", "unit_price": "15.00" }, { "up_to": null, "unit_price": "10.00", "flat_fee": "0" } ] } ] }
+    ]"#;
+    serde_json::from_str(text).expect("the demo plans are well formed")
 }
 
 /// An AI company's meters: tokens in and out by model, API calls, resolved
@@ -262,7 +303,8 @@ mod tests {
         let mut ws = Workspace::in_memory().unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let report = ws.write(|tx| build(tx, now)).unwrap();
-        assert_eq!(report.created, 56, "50 customers and 6 meters");
+        assert_eq!(report.created, 59, "50 customers, 6 meters and 3 plans");
+        assert_eq!(crate::plan::all(ws.conn()).unwrap().len(), 3);
         assert_eq!(crate::meter::all(ws.conn()).unwrap().len(), 6);
         assert_eq!(customer::count(ws.conn()).unwrap(), 50);
         assert_eq!(settings::get(ws.conn()).unwrap().company_name, "Acme AI");

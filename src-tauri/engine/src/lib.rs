@@ -13,6 +13,7 @@ pub mod import;
 pub mod meter;
 pub mod money;
 pub mod period;
+pub mod plan;
 pub mod pricing;
 pub mod rating;
 pub mod rng;

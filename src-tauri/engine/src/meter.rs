@@ -127,7 +127,7 @@ pub struct Meter {
     pub updated_at: DateTime<Utc>,
 }
 
-fn is_code(s: &str) -> bool {
+pub(crate) fn is_code(s: &str) -> bool {
     s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
 }
 

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_meters", include_str!("../../../migrations/0002_meters.sql")),
     ("0003_events", include_str!("../../../migrations/0003_events.sql")),
     ("0004_event_chunks", include_str!("../../../migrations/0004_event_chunks.sql")),
+    ("0005_plans", include_str!("../../../migrations/0005_plans.sql")),
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,210 @@
+//! Plans: a currency, an interval, fixed fees, charges (a meter, optionally one
+//! of its groups, and a price model) and an optional minimum commitment.
+//! `PlanFields` (a catalog entry or the plan editor) → `validate` (against the
+//! workspace's meters) → `ValidPlan`; stored as versions of the plan's code.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Problem, Result};
+use crate::meter::{MAX_CODE_CHARS, is_code};
+use crate::money::{Currency, Dec};
+use crate::period::Interval;
+use crate::pricing::{PriceFields, PriceModel};
+use crate::settings::{MAX_TEXT_CHARS, required_text_problem};
+use crate::stored::time_text;
+
+/// When a fixed fee may be billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// With the period's invoice, or alone at the period's start.
+    Advance,
+    /// Only with the period's invoice.
+    Arrears,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeFields {
+    pub name: String,
+    pub amount: Dec,
+    pub timing: Timing,
+}
+
+/// A charge: a meter (one of its groups, or all), priced by a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeFields {
+    pub meter: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(flatten)]
+    pub price: PriceFields,
+}
+
+/// A plan as written in a catalog or the plan editor: not yet validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFields {
+    pub code: String,
+    pub name: String,
+    pub currency: String,
+    pub interval: Interval,
+    #[serde(default)]
+    pub fees: Vec<FeeFields>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_commitment: Option<Dec>,
+    #[serde(default)]
+    pub charges: Vec<ChargeFields>,
+}
+
+/// A validated charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidCharge {
+    pub meter: String,
+    pub group: Option<String>,
+    pub model: PriceModel,
+}
+
+/// A plan that passed validation; `fields` is what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidPlan {
+    pub fields: PlanFields,
+    pub currency: Currency,
+    pub charges: Vec<ValidCharge>,
+}
+
+/// A stored plan: its latest version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub fields: PlanFields,
+    pub version: i64,
+}
+
+impl PlanFields {
+    /// Validates the plan against the meters it may charge (code → whether it
+    /// is grouped); problems are keyed by field path (`charges[1].tiers[0].up_to`).
+    pub fn validate(&self, meters: &HashMap<String, bool>) -> std::result::Result<ValidPlan, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let code = self.code.trim();
+        if let Some(p) = required_text_problem("code", "the plan code", code, MAX_CODE_CHARS) {
+            problems.push(p);
+        } else if !is_code(code) {
+            problems.push(Problem::new("code", format!("\"{code}\" must use a–z, 0–9, _ . or - (e.g. pro)")));
+        }
+        problems.extend(required_text_problem("name", "the plan name", &self.name, MAX_TEXT_CHARS));
+        let currency = Currency::parse(self.currency.trim());
+        if let Err(message) = &currency {
+            problems.push(Problem::new("currency", message.clone()));
+        }
+        for (i, fee) in self.fees.iter().enumerate() {
+            problems.extend(required_text_problem(
+                &format!("fees[{i}].name"),
+                "the fee's name",
+                &fee.name,
+                MAX_TEXT_CHARS,
+            ));
+            if fee.amount.0.is_sign_negative() && !fee.amount.0.is_zero() {
+                problems.push(Problem::new(format!("fees[{i}].amount"), "must not be negative"));
+            }
+        }
+        if let Some(c) = self.minimum_commitment
+            && c.0.is_sign_negative()
+            && !c.0.is_zero()
+        {
+            problems.push(Problem::new("minimum_commitment", "must not be negative"));
+        }
+        let mut charges = Vec::with_capacity(self.charges.len());
+        let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();
+        for (i, charge) in self.charges.iter().enumerate() {
+            let at = |f: &str| format!("charges[{i}].{f}");
+            match meters.get(charge.meter.as_str()) {
+                None => problems.push(Problem::new(at("meter"), format!("no meter with code \"{}\"", charge.meter))),
+                Some(false) if charge.group.is_some() => {
+                    problems.push(Problem::new(at("group"), format!("meter \"{}\" is not grouped", charge.meter)))
+                }
+                Some(_) => {}
+            }
+            if !seen.insert((charge.meter.as_str(), charge.group.as_deref())) {
+                problems.push(Problem::new(at("meter"), "this meter (and group) is charged twice"));
+            }
+            match charge.price.validate() {
+                Ok(model) => {
+                    charges.push(ValidCharge { meter: charge.meter.clone(), group: charge.group.clone(), model })
+                }
+                Err(ps) => problems.extend(ps.into_iter().map(|p| Problem::new(at(&p.path), p.message))),
+            }
+        }
+        match currency {
+            Ok(currency) if problems.is_empty() => {
+                let mut fields = self.clone();
+                fields.code = code.to_string();
+                fields.currency = currency.code();
+                Ok(ValidPlan { fields, currency, charges })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+fn definition(fields: &PlanFields) -> Result<String> {
+    serde_json::to_string(fields).map_err(|e| Error::Internal(format!("a plan could not be written: {e}")))
+}
+
+/// The latest version of the plan with this code.
+pub fn get(conn: &Connection, code: &str) -> Result<Option<Plan>> {
+    let row: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT v.definition, v.version FROM plans p JOIN plan_versions v ON v.plan_id = p.id
+             WHERE p.code = ?1 ORDER BY v.version DESC LIMIT 1",
+            [code],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(text, version)| {
+        let fields =
+            serde_json::from_str(&text).map_err(|e| Error::Internal(format!("stored plan \"{code}\": {e}")))?;
+        Ok(Plan { fields, version })
+    })
+    .transpose()
+}
+
+/// Every plan's latest version, by code.
+pub fn all(conn: &Connection) -> Result<Vec<Plan>> {
+    let codes: Vec<String> = conn
+        .prepare("SELECT code FROM plans ORDER BY code")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    codes.iter().map(|c| get(conn, c)?.ok_or_else(|| Error::Internal(format!("plan \"{c}\" has no version")))).collect()
+}
+
+/// Creates a plan, or changes it; returns whether anything changed. Until
+/// subscriptions hold a version, a change replaces the latest version.
+pub fn save(conn: &Connection, plan: &ValidPlan, now: DateTime<Utc>) -> Result<bool> {
+    let text = definition(&plan.fields)?;
+    match get(conn, &plan.fields.code)? {
+        Some(current) if current.fields == plan.fields => Ok(false),
+        Some(current) => {
+            conn.execute(
+                "UPDATE plan_versions SET definition = ?3, updated_at = ?4
+                 WHERE plan_id = (SELECT id FROM plans WHERE code = ?1) AND version = ?2",
+                params![plan.fields.code, current.version, text, time_text(now)],
+            )?;
+            Ok(true)
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO plans (code, created_at) VALUES (?1, ?2)",
+                params![plan.fields.code, time_text(now)],
+            )?;
+            conn.execute(
+                "INSERT INTO plan_versions (plan_id, version, definition, created_at, updated_at) VALUES (?1, 1, ?2, ?3, ?3)",
+                params![conn.last_insert_rowid(), text, time_text(now)],
+            )?;
+            Ok(true)
+        }
+    }
+}
