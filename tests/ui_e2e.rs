@@ -335,8 +335,7 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     );
 
     // October in the demo's zone (New York) holds u1 and u2, not u3.
-    click(&c, "[data-testid=usage-meter]").await;
-    click(&c, "//div[@role='option' and normalize-space(.)='API calls']").await;
+    choose(&c, "[data-testid=usage-meter]", "API calls").await;
     type_into(&c, "[data-testid=usage-customer]", "globex-labs").await;
     replace_text(&c, "[data-testid=usage-month]", "2026-10").await;
     click(&c, "[data-testid=usage-look]").await;

@@ -127,8 +127,16 @@ pub struct Meter {
     pub updated_at: DateTime<Utc>,
 }
 
-pub(crate) fn is_code(s: &str) -> bool {
+fn is_code(s: &str) -> bool {
     s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+}
+
+/// A code (of a meter, a plan): present, short, and a–z, 0–9, _ . - only.
+pub(crate) fn code_problem(what: &str, code: &str, example: &str) -> Option<Problem> {
+    required_text_problem("code", what, code, MAX_CODE_CHARS).or_else(|| {
+        (!is_code(code))
+            .then(|| Problem::new("code", format!("\"{code}\" must use a–z, 0–9, _ . or - (e.g. {example})")))
+    })
 }
 
 fn name_problems(field: &str, value: &str) -> Option<Problem> {
@@ -146,11 +154,7 @@ impl MeterFields {
     pub fn validate(&self) -> std::result::Result<ValidMeter, Vec<Problem>> {
         let mut problems = Vec::new();
         let code = self.code.trim();
-        if let Some(p) = required_text_problem("code", "the meter code", code, MAX_CODE_CHARS) {
-            problems.push(p);
-        } else if !is_code(code) {
-            problems.push(Problem::new("code", format!("\"{code}\" must use a–z, 0–9, _ . or - (e.g. api_calls)")));
-        }
+        problems.extend(code_problem("the meter code", code, "api_calls"));
         problems.extend(required_text_problem("name", "the meter name", &self.name, MAX_TEXT_CHARS));
         let event = self.event.as_deref().map(str::trim).unwrap_or(code);
         if self.event.is_some() {

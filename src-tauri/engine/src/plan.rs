@@ -10,10 +10,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Problem, Result};
-use crate::meter::{MAX_CODE_CHARS, is_code};
+use crate::meter::code_problem;
 use crate::money::{Currency, Dec};
 use crate::period::Interval;
-use crate::pricing::{PriceFields, PriceModel};
+use crate::pricing::{PriceFields, PriceModel, non_negative};
 use crate::settings::{MAX_TEXT_CHARS, required_text_problem};
 use crate::stored::time_text;
 
@@ -90,11 +90,7 @@ impl PlanFields {
     pub fn validate(&self, meters: &HashMap<String, bool>) -> std::result::Result<ValidPlan, Vec<Problem>> {
         let mut problems = Vec::new();
         let code = self.code.trim();
-        if let Some(p) = required_text_problem("code", "the plan code", code, MAX_CODE_CHARS) {
-            problems.push(p);
-        } else if !is_code(code) {
-            problems.push(Problem::new("code", format!("\"{code}\" must use a–z, 0–9, _ . or - (e.g. pro)")));
-        }
+        problems.extend(code_problem("the plan code", code, "pro"));
         problems.extend(required_text_problem("name", "the plan name", &self.name, MAX_TEXT_CHARS));
         let currency = Currency::parse(self.currency.trim());
         if let Err(message) = &currency {
@@ -107,15 +103,10 @@ impl PlanFields {
                 &fee.name,
                 MAX_TEXT_CHARS,
             ));
-            if fee.amount.0.is_sign_negative() && !fee.amount.0.is_zero() {
-                problems.push(Problem::new(format!("fees[{i}].amount"), "must not be negative"));
-            }
+            non_negative(&format!("fees[{i}].amount"), fee.amount.0, &mut problems);
         }
-        if let Some(c) = self.minimum_commitment
-            && c.0.is_sign_negative()
-            && !c.0.is_zero()
-        {
-            problems.push(Problem::new("minimum_commitment", "must not be negative"));
+        if let Some(c) = self.minimum_commitment {
+            non_negative("minimum_commitment", c.0, &mut problems);
         }
         let mut charges = Vec::with_capacity(self.charges.len());
         let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();

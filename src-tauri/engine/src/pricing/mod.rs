@@ -112,8 +112,8 @@ fn billable(quantity: Decimal) -> Decimal {
     quantity.max(Decimal::ZERO)
 }
 
-/// A price or size field: present, not negative.
-fn non_negative(field: &str, value: Decimal, problems: &mut Vec<Problem>) {
+/// A price, fee or size: not negative.
+pub(crate) fn non_negative(field: &str, value: Decimal, problems: &mut Vec<Problem>) {
     if value.is_sign_negative() && !value.is_zero() {
         problems.push(Problem::new(field, "must not be negative"));
     }
