@@ -79,6 +79,11 @@ fn catalog() -> Value {
                              { "up_to": null, "unit_price": "0.000004", "flat_fee": "0" } ] },
                 { "meter": "api_calls", "model": "per_unit", "unit_price": "0.001", "included": "10000" }
               ] }
+        ],
+        "subscriptions": [
+            { "id": "sub_globex", "customer": "globex", "plan": "pro", "start": "2026-10-15", "anchor_day": 1,
+              "overrides": [ { "meter": "api_calls", "unit_price": "0.0008" } ],
+              "discounts": [ { "name": "Launch", "percent": "10" } ] }
         ]
     })
 }
@@ -89,7 +94,7 @@ fn apply_then_export_gives_the_catalog_back() {
     let file = sb.write("catalog.json", &catalog().to_string());
     let (code, out) = sb.json(&["apply", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out, json!({ "created": 7, "updated": 1, "unchanged": 0 }));
+    assert_eq!(out, json!({ "created": 8, "updated": 1, "unchanged": 0 }));
 
     let (code, exported) = sb.json(&["export", "catalog"]);
     assert_eq!(code, 0);
@@ -98,7 +103,7 @@ fn apply_then_export_gives_the_catalog_back() {
     // Applying the export again changes nothing.
     let again = sb.write("again.json", &exported.to_string());
     let (_, out) = sb.json(&["apply", again.to_str().unwrap()]);
-    assert_eq!(out, json!({ "created": 0, "updated": 0, "unchanged": 8 }));
+    assert_eq!(out, json!({ "created": 0, "updated": 0, "unchanged": 9 }));
 
     // Human export without --json is the same catalog, pretty-printed.
     let human = sb.run(&["--workspace", "ws.meterdesk", "export", "catalog"]);
@@ -501,4 +506,90 @@ fn a_saved_mapping_imports_a_csv_with_other_column_names() {
     assert_eq!(october_usage(&sb, "api_calls", "initech", None), json!({ "value": "1" }));
     let (code, out) = sb.json(&["mapping", "save", "bad", "--id", "x", "--customer", "x"]);
     assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("id")), "{out}");
+}
+
+#[test]
+fn invoice_preview_prints_the_interface_invoice_object_to_the_cent() {
+    let sb = Sandbox::new();
+    let file = sb.write("catalog.json", &catalog().to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let mut lines = vec![
+        // Before the subscription starts: not billed on it.
+        json!({"id": "t0", "customer": "globex", "type": "tokens", "timestamp": "2026-10-14T12:00:00Z",
+               "properties": {"model": "gpt-4o", "tokens": 5000}}),
+        json!({"id": "t1", "customer": "globex", "type": "tokens", "timestamp": "2026-10-20T12:00:00Z",
+               "properties": {"model": "gpt-4o", "tokens": "1500000"}}),
+        json!({"id": "t2", "customer": "globex", "type": "tokens", "timestamp": "2026-10-21T12:00:00Z",
+               "properties": {"model": "o3", "tokens": 9}}),
+        // Oct 31, 23:30 in New York.
+        json!({"id": "t3", "customer": "globex", "type": "tokens", "timestamp": "2026-11-01T03:30:00Z",
+               "properties": {"model": "gpt-4o", "tokens": 100000}}),
+    ];
+    for i in 0..10_500 {
+        lines.push(json!({"id": format!("c{i}"), "customer": "globex", "type": "api_calls",
+                          "timestamp": "2026-10-25T10:00:00Z", "properties": {}}));
+    }
+    let events: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let events = sb.write("october.ndjson", &events);
+    assert_eq!(sb.json(&["import", events.to_str().unwrap()]).0, 0);
+
+    let (code, draft) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-10"]);
+    assert_eq!(code, 0, "{draft}");
+    // Fee 99 × 17/31 = 54.29. Tokens 1,600,000: 1,000,000 × 0.000005 + 600,000 × 0.000004 = 7.40.
+    // API calls (10,500 − 10,000) × 0.0008 = 0.40. Commitment 500 × 17/31 = 274.19 − 7.80 = 266.39.
+    // Launch 10% of 328.48 = 32.85. Subtotal 295.63, tax 20% 59.13, total 354.76.
+    let line = |kind: &str, description: &str, meter: Value, group: Value, quantity: &str, amount: &str| {
+        json!({ "kind": kind, "description": description, "meter": meter, "group": group,
+                "quantity": quantity, "amount": amount })
+    };
+    let expected = [
+        line("fee", "Platform fee", Value::Null, Value::Null, "1", "54.29"),
+        line("usage", "LLM tokens — gpt-4o", json!("tokens"), json!("gpt-4o"), "1600000", "7.40"),
+        line("usage", "API calls", json!("api_calls"), Value::Null, "10500", "0.40"),
+        line("commitment", "Minimum commitment true-up", Value::Null, Value::Null, "1", "266.39"),
+        line("discount", "Launch", Value::Null, Value::Null, "1", "-32.85"),
+    ];
+    let got: Vec<Value> = draft["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            l.as_object_mut().unwrap().retain(|k, _| k != "steps");
+            l
+        })
+        .collect();
+    assert_eq!(got, expected);
+    for (field, value) in [
+        ("number", Value::Null),
+        ("status", json!("draft")),
+        ("customer", json!("globex")),
+        ("currency", json!("USD")),
+        ("period", json!({"start": "2026-10-01T04:00:00Z", "end": "2026-11-01T04:00:00Z"})),
+        ("subtotal", json!("295.63")),
+        ("tax", json!("59.13")),
+        ("total", json!("354.76")),
+        ("credits_applied", json!("0.00")),
+        ("amount_due", json!("354.76")),
+    ] {
+        assert_eq!(draft[field], value, "{field}");
+    }
+    assert!(draft["lines"][1]["steps"].as_array().unwrap().len() == 2, "the tier arithmetic is explained");
+
+    // The same draft for people.
+    let human =
+        sb.run(&["--workspace", "ws.meterdesk", "invoice", "preview", "--customer", "globex", "--period", "2026-10"]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("17 of 31 days active") && text.contains("354.76"), "{text}");
+    // Every customer's drafts for the month: a list.
+    let (code, all) = sb.json(&["invoice", "preview", "--period", "2026-10"]);
+    assert_eq!((code, all.as_array().unwrap().len(), all[0]["total"].clone()), (0, 1, json!("354.76")));
+
+    // No subscription, a malformed month, an unknown customer.
+    let (code, out) = sb.json(&["invoice", "preview", "--customer", "initech", "--period", "2026-10"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("not_found")), "{out}");
+    let (code, out) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "10/2026"]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("period")), "{out}");
+    let (code, out) = sb.json(&["invoice", "preview", "--customer", "nobody", "--period", "2026-10"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("not_found")), "{out}");
 }

@@ -1,8 +1,8 @@
 //! The catalog file: the workspace's pricing-as-code, applied whole or not at all.
 //!
-//! So far it carries the workspace settings, customers, meters and plans;
-//! subscriptions and wallets join as they land, and until then a catalog that
-//! fills those sections is refused rather than half-applied.
+//! So far it carries the workspace settings, customers, meters, plans and
+//! subscriptions; wallets join when they land, and until then a catalog that
+//! fills that section is refused rather than half-applied.
 
 use std::collections::HashMap;
 
@@ -16,6 +16,7 @@ use crate::meter::{self, MeterFields};
 use crate::money::Currency;
 use crate::plan::{self, PlanFields};
 use crate::settings::{self, Settings};
+use crate::subscription::{self, SubscriptionFields};
 
 /// A catalog file (see INTERFACES.md §1).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,8 +30,8 @@ pub struct Catalog {
     pub meters: Vec<MeterFields>,
     #[serde(default)]
     pub plans: Vec<PlanFields>,
-    #[serde(default, skip_serializing)]
-    pub subscriptions: Option<serde_json::Value>,
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionFields>,
     #[serde(default, skip_serializing)]
     pub wallets: Option<serde_json::Value>,
 }
@@ -116,14 +117,12 @@ pub fn parse(text: &str) -> Result<Catalog> {
 /// is listed by JSON path.
 pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) -> Result<ApplyReport> {
     let mut problems = Vec::new();
-    for (section, value) in [("subscriptions", &catalog.subscriptions), ("wallets", &catalog.wallets)] {
-        let filled = value.as_ref().is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty)));
-        if filled {
-            problems.push(Problem::new(
-                format!("$.{section}"),
-                format!("{section} are not supported by this version of Meterdesk yet; nothing was applied"),
-            ));
-        }
+    let wallets = &catalog.wallets;
+    if wallets.as_ref().is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty))) {
+        problems.push(Problem::new(
+            "$.wallets",
+            "wallets are not supported by this version of Meterdesk yet; nothing was applied",
+        ));
     }
     let current = settings::get(conn)?;
     let wanted = match catalog.workspace {
@@ -159,6 +158,29 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
         |v| v.fields.code.clone(),
         &mut problems,
     );
+    // Subscriptions see the customers and plans as they will be after this catalog.
+    let mut context = subscription::Context::load(conn)?;
+    context.customers.extend(valid.iter().map(|c| (c.external_id.clone(), c.currency.code())));
+    context.latest.extend(plans.iter().map(|p| (p.fields.code.clone(), p.fields.clone())));
+    let subscriptions = validate_section(
+        "subscriptions",
+        "id",
+        &catalog.subscriptions,
+        |s| s.validate(&context),
+        |v| v.fields.id.clone(),
+        &mut problems,
+    );
+    let entries: Vec<(usize, SubscriptionFields)> = subscriptions
+        .iter()
+        .filter_map(|v| {
+            let i = catalog.subscriptions.iter().position(|s| s.id.trim() == v.fields.id)?;
+            Some((i, v.fields.clone()))
+        })
+        .collect();
+    let stored: Vec<_> = context.existing.into_values().collect();
+    for (i, p) in subscription::overlap_problems(&entries, &stored) {
+        problems.push(Problem::new(format!("$.subscriptions[{i}].{}", p.path), p.message));
+    }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -187,6 +209,14 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
             count(plan::save(conn, p, now)?);
         } else {
             plan::save(conn, p, now)?;
+            report.created += 1;
+        }
+    }
+    for s in &subscriptions {
+        if subscription::get(conn, &s.fields.id)?.is_some() {
+            count(subscription::save(conn, s, now)?);
+        } else {
+            subscription::save(conn, s, now)?;
             report.created += 1;
         }
     }
@@ -227,11 +257,17 @@ fn validate_section<F, V>(
 
 /// The workspace as a catalog that `apply` takes back unchanged.
 pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
+    let plans = plan::all(conn)?;
+    let latest: HashMap<String, i64> = plans.iter().map(|p| (p.fields.code.clone(), p.version)).collect();
     Ok(Catalog {
         workspace: Some(CatalogWorkspace::from_settings(settings::get(conn)?)),
         customers: customer::all(conn)?.into_iter().map(|c| c.fields).collect(),
         meters: meter::all(conn)?.into_iter().map(|m| m.fields).collect(),
-        plans: plan::all(conn)?.into_iter().map(|p| p.fields).collect(),
+        plans: plans.into_iter().map(|p| p.fields).collect(),
+        subscriptions: subscription::all(conn)?
+            .iter()
+            .map(|s| subscription::to_catalog(s, latest.get(s.fields.plan.as_str()).copied().unwrap_or(1)))
+            .collect(),
         ..Catalog::default()
     })
 }
@@ -447,6 +483,75 @@ mod tests {
             "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "1", "include": "5" } ] } ] }"#;
         let err = parse(misspelt).unwrap_err();
         assert!(err.to_string().contains("include"), "an unknown price field is refused: {err}");
+    }
+
+    #[test]
+    fn subscriptions_apply_export_back_and_name_every_problem() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let base = crate::bill::tests::CATALOG;
+        assert_eq!(apply_text(&mut ws, base).unwrap().created, 2 + 4 + 2 + 1);
+        let exported = export(ws.conn()).unwrap();
+        let sub = &exported.subscriptions[0];
+        assert_eq!((sub.id.as_str(), sub.anchor_day, sub.plan_version), ("sub_globex", Some(1), None));
+        let mut again = Workspace::in_memory().unwrap();
+        apply_text(&mut again, &serde_json::to_string(&exported).unwrap()).unwrap();
+        assert_eq!(export(again.conn()).unwrap(), exported, "an export applies back unchanged");
+        assert_eq!(apply_text(&mut ws, base).unwrap().created + apply_text(&mut ws, base).unwrap().updated, 0);
+
+        let bad = r#"{
+          "customers": [ { "id": "euro", "name": "Euro GmbH", "currency": "EUR" } ],
+          "subscriptions": [
+            { "id": "sub globex", "customer": "nobody", "plan": "pro", "start": "2026-10-01" },
+            { "id": "s2", "customer": "euro", "plan": "pro", "start": "2026-10-01", "end": "2026-09-01", "anchor_day": 32 },
+            { "id": "s3", "customer": "initech", "plan": "gold", "start": "2026-10-01" },
+            { "id": "s4", "customer": "initech", "plan": "pro", "start": "2026-10-01", "plan_version": 9,
+              "overrides": [ { "meter": "seats", "unit_price": "1" } ] },
+            { "id": "s5", "customer": "initech", "plan": "pro", "start": "2026-10-01",
+              "overrides": [ { "meter": "storage_gb", "group": "x", "package_price": "1" },
+                             { "meter": "api_calls", "unit_price": "-1" },
+                             { "meter": "tokens", "group": "gpt-4o", "model": "per_unit" } ],
+              "discounts": [ { "name": "", "percent": "0" }, { "name": "D", "percent": "5", "amount": "1" },
+                             { "name": "E", "amount": "1", "meter": "gone", "periods": 0 } ] },
+            { "id": "sub_globex", "customer": "initech", "plan": "pro", "start": "2026-10-01" },
+            { "id": "s6", "customer": "globex", "plan": "pro", "start": "2027-01-01" }
+          ] }"#;
+        let err = apply_text(&mut ws, bad).unwrap_err();
+        let problems: Vec<(String, String)> =
+            err.problems().iter().map(|p| (p.path.clone(), p.message.clone())).collect();
+        let at: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "$.subscriptions[0].id",
+                "$.subscriptions[0].customer",
+                "$.subscriptions[1].plan",
+                "$.subscriptions[1].end",
+                "$.subscriptions[1].anchor_day",
+                "$.subscriptions[2].plan",
+                "$.subscriptions[3].plan_version",
+                "$.subscriptions[4].overrides[0].meter",
+                "$.subscriptions[4].overrides[1].unit_price",
+                "$.subscriptions[4].overrides[2].unit_price",
+                "$.subscriptions[4].discounts[0].name",
+                "$.subscriptions[4].discounts[0].percent",
+                "$.subscriptions[4].discounts[1].amount",
+                "$.subscriptions[4].discounts[2].meter",
+                "$.subscriptions[4].discounts[2].periods",
+                "$.subscriptions[5].customer",
+                "$.subscriptions[6].start",
+            ],
+            "{problems:#?}"
+        );
+        assert!(problems[2].1.contains("bills in USD, but customer \"euro\" is billed in EUR"), "{}", problems[2].1);
+        assert!(problems[16].1.contains("overlaps subscription \"sub_globex\""), "{}", problems[16].1);
+        assert!(customer::get(ws.conn(), "euro").unwrap().is_none(), "nothing was applied");
+        // Ending the first subscription lets the next one start.
+        let next = r#"{ "subscriptions": [
+            { "id": "sub_globex", "customer": "globex", "plan": "pro", "start": "2026-10-15", "end": "2027-01-01", "anchor_day": 1,
+              "overrides": [ { "meter": "api_calls", "unit_price": "0.0008" } ],
+              "discounts": [ { "name": "Launch", "percent": "10" } ] },
+            { "id": "s6", "customer": "globex", "plan": "payg", "start": "2027-01-01" } ] }"#;
+        assert_eq!(apply_text(&mut ws, next).unwrap(), ApplyReport { created: 1, updated: 1, unchanged: 1 });
     }
 
     #[test]

@@ -9,6 +9,8 @@ use crate::error::Result;
 use crate::meter::{Aggregation, MeterFields};
 use crate::money::Dec;
 use crate::plan::PlanFields;
+use crate::pricing::PriceFields;
+use crate::subscription::{DiscountFields, SubscriptionFields};
 
 const BRANDS: &[&str] = &[
     "Globex",
@@ -48,8 +50,9 @@ const CITIES: &[(&str, &str, &str)] = &[
     ("New York, NY 10001", "United States", "USD"),
 ];
 
-/// The demo catalog: company settings, 50 customers and 6 meters.
-pub fn catalog() -> Catalog {
+/// The demo catalog as of `now`: company settings, 50 customers, 6 meters,
+/// plans, and subscriptions from the first month of usage.
+pub fn catalog(now: DateTime<Utc>) -> Catalog {
     let workspace = CatalogWorkspace {
         name: Some("Acme AI".into()),
         currency: Some("USD".into()),
@@ -85,7 +88,91 @@ pub fn catalog() -> Catalog {
             });
         }
     }
-    Catalog { workspace: Some(workspace), customers, meters: meters(), plans: plans(), ..Catalog::default() }
+    let subscriptions = subscriptions(&customers, now);
+    Catalog {
+        workspace: Some(workspace),
+        customers,
+        meters: meters(),
+        plans: plans(),
+        subscriptions,
+        ..Catalog::default()
+    }
+}
+
+/// The demo customers' ids (in catalog order).
+fn customer_ids() -> Vec<String> {
+    catalog(DateTime::UNIX_EPOCH).customers.into_iter().map(|c| c.id).collect()
+}
+
+/// Every active customer subscribes from the first usage month, on the 1st:
+/// customers 0 (a power user) and 7 (whose usage drops off, so its commitment
+/// shows a true-up) on Enterprise, other US customers on Pro or
+/// pay-as-you-go, the rest on pay-as-you-go in their currency. Customer 3
+/// moves from pay-as-you-go to Pro on the 15th of the second month; customer
+/// 6 has a 20% startup discount for two periods; customer 10 pays 15.00 a
+/// seat instead of 20.00.
+fn subscriptions(customers: &[CustomerFields], now: DateTime<Utc>) -> Vec<SubscriptionFields> {
+    let months = usage_months(now);
+    let first = |m: &str| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").expect("a usage month");
+    let start = first(&months[0]);
+    let change = first(&months[1]).with_day(15).expect("the 15th");
+    let mut out = Vec::new();
+    for (n, c) in customers.iter().enumerate().filter(|(_, c)| !c.archived) {
+        let currency = c.currency.as_deref().unwrap_or("USD");
+        let plan = match (n, currency) {
+            (0 | 7, _) => "enterprise".to_string(),
+            (_, "USD") if n % 2 == 0 => "pro".to_string(),
+            (_, "USD") => "payg".to_string(),
+            (_, other) => format!("payg_{}", other.to_lowercase()),
+        };
+        let sub = |id: String, plan: &str, start: NaiveDate| SubscriptionFields {
+            id,
+            customer: c.id.clone(),
+            plan: plan.to_string(),
+            plan_version: None,
+            start,
+            end: None,
+            anchor_day: Some(1),
+            overrides: Vec::new(),
+            discounts: Vec::new(),
+        };
+        let mut main = sub(format!("sub_{}", c.id), &plan, start);
+        match n {
+            3 => {
+                out.push(SubscriptionFields { end: Some(change), ..sub(format!("sub_{}_payg", c.id), "payg", start) });
+                main = sub(format!("sub_{}", c.id), "pro", change);
+            }
+            6 => main.discounts.push(DiscountFields {
+                name: "Startup program".into(),
+                percent: Some(Dec(rust_decimal::Decimal::from(20))),
+                amount: None,
+                meter: None,
+                periods: Some(2),
+            }),
+            10 => main.overrides.push(
+                serde_json::from_value(serde_json::json!({ "meter": "active_seats", "unit_price": "15.00" }))
+                    .expect("a well-formed override"),
+            ),
+            _ => {}
+        }
+        out.push(main);
+    }
+    out
+}
+
+/// Pay-as-you-go in another currency: the USD prices times a rate.
+fn payg_in(usd: &PlanFields, currency: &str, rate: &str) -> PlanFields {
+    let rate: rust_decimal::Decimal = rate.parse().expect("a rate");
+    let mut plan = usd.clone();
+    plan.code = format!("payg_{}", currency.to_lowercase());
+    plan.name = format!("Pay as you go ({currency})");
+    plan.currency = currency.to_string();
+    for charge in &mut plan.charges {
+        if let PriceFields::PerUnit { unit_price, .. } = &mut charge.price {
+            unit_price.0 = (unit_price.0 * rate).normalize();
+        }
+    }
+    plan
 }
 
 /// Pay as you go; Pro with graduated token prices per model and a platform fee;
@@ -125,7 +212,10 @@ fn plans() -> Vec<PlanFields> {
           { "meter": "active_seats", "model": "volume",
             "tiers": [ { "up_to": "50", "unit_price": "15.00" }, { "up_to": null, "unit_price": "10.00", "flat_fee": "0" } ] } ] }
     ]"#;
-    serde_json::from_str(text).expect("the demo plans are well formed")
+    let mut plans: Vec<PlanFields> = serde_json::from_str(text).expect("the demo plans are well formed");
+    let usd = plans[0].clone();
+    plans.extend([payg_in(&usd, "EUR", "0.92"), payg_in(&usd, "GBP", "0.79"), payg_in(&usd, "JPY", "150")]);
+    plans
 }
 
 /// An AI company's meters: tokens in and out by model, API calls, resolved
@@ -154,7 +244,7 @@ fn meters() -> Vec<MeterFields> {
 
 /// Fills a (new) workspace with the demo catalog, in the caller's transaction.
 pub fn build(conn: &rusqlite::Connection, now: DateTime<Utc>) -> Result<ApplyReport> {
-    catalog::apply(conn, catalog(), now)
+    catalog::apply(conn, catalog(now), now)
 }
 
 /// The three calendar months (workspace zone) before `now`'s, oldest first.
@@ -181,7 +271,7 @@ fn profile(n: usize) -> (f64, [f64; 3]) {
 /// Imports three months of generated usage (over a million events) into a
 /// workspace built by [`build`], through the normal importer. Deterministic.
 pub fn import_usage(ws: &mut crate::Workspace, now: DateTime<Utc>) -> Result<crate::import::ImportReport> {
-    let customers: Vec<String> = catalog().customers.into_iter().map(|c| c.id).collect();
+    let customers = customer_ids();
     let mut rows = DemoRows::new(customers, &usage_months(now));
     let options = crate::events::ImportOptions::new("demo-usage.csv", crate::event_file::Format::Csv);
     crate::events::import(ws, &mut rows, &options, now, &mut |_| std::ops::ControlFlow::Continue(()))
@@ -253,7 +343,7 @@ impl DemoRows {
                 line(seq, text, "api_calls", ts, format_args!(",,,u{user},"));
                 line(seq, text, "input_tokens", ts, format_args!("{input},{model},,,"));
                 line(seq, text, "output_tokens", ts + 1500, format_args!("{output},{model},,,"));
-                if r % 9 == 0 {
+                if r.is_multiple_of(9) {
                     let channel = ["chat", "email", "voice"][(r % 3) as usize];
                     line(seq, text, "resolved_conversations", ts + 60_000, format_args!(",,,,{channel}"));
                 }
@@ -262,7 +352,7 @@ impl DemoRows {
                 let seats = if n <= 2 { 40 } else { 3 + (n * 5 % 17) as u64 };
                 for user in 1..=seats {
                     let r = self.next();
-                    if r % 4 != 0 {
+                    if !r.is_multiple_of(4) {
                         let (seq, text) = (&mut self.seq, &mut self.text);
                         line(seq, text, "active_seats", at(r), format_args!(",,,u{user},"));
                     }
@@ -303,8 +393,10 @@ mod tests {
         let mut ws = Workspace::in_memory().unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let report = ws.write(|tx| build(tx, now)).unwrap();
-        assert_eq!(report.created, 59, "50 customers, 6 meters and 3 plans");
-        assert_eq!(crate::plan::all(ws.conn()).unwrap().len(), 3);
+        assert_eq!(report.created, 112, "50 customers, 6 meters, 6 plans and 50 subscriptions");
+        assert_eq!(crate::plan::all(ws.conn()).unwrap().len(), 6);
+        let subs = crate::subscription::all(ws.conn()).unwrap();
+        assert_eq!(subs.len(), 50, "49 active customers, one of them changing plan");
         assert_eq!(crate::meter::all(ws.conn()).unwrap().len(), 6);
         assert_eq!(customer::count(ws.conn()).unwrap(), 50);
         assert_eq!(settings::get(ws.conn()).unwrap().company_name, "Acme AI");
@@ -318,7 +410,7 @@ mod tests {
         assert_eq!(usage_months(now), ["2026-08", "2026-09", "2026-10"]);
         // Count the generated rows without importing them (the import itself is
         // covered by the CLI test of `demo`).
-        let customers: Vec<String> = catalog().customers.into_iter().map(|c| c.id).collect();
+        let customers = customer_ids();
         let mut text = String::new();
         std::io::Read::read_to_string(&mut DemoRows::new(customers, &usage_months(now)), &mut text).unwrap();
         let rows = text.lines().count() - 1;

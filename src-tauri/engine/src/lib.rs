@@ -1,6 +1,7 @@
 //! Meterdesk's engine: all billing logic and storage, with no knowledge of
 //! windows, IPC or terminals. The Tauri commands and the CLI are thin callers.
 
+pub mod bill;
 pub mod catalog;
 pub mod customer;
 pub mod demo;
@@ -19,6 +20,7 @@ pub mod rating;
 pub mod rng;
 pub mod settings;
 mod stored;
+pub mod subscription;
 pub mod usage;
 pub mod workspace;
 

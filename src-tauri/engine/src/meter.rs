@@ -157,10 +157,10 @@ impl MeterFields {
         problems.extend(code_problem("the meter code", code, "api_calls"));
         problems.extend(required_text_problem("name", "the meter name", &self.name, MAX_TEXT_CHARS));
         let event = self.event.as_deref().map(str::trim).unwrap_or(code);
-        if self.event.is_some() {
-            if let Some(p) = required_text_problem("event", "the event type", event, MAX_CODE_CHARS) {
-                problems.push(p);
-            }
+        if self.event.is_some()
+            && let Some(p) = required_text_problem("event", "the event type", event, MAX_CODE_CHARS)
+        {
+            problems.push(p);
         }
         let property = self.property.as_deref().map(str::trim);
         match (self.aggregation.needs_property(), property) {

@@ -93,8 +93,8 @@ impl Schedule {
             .ok_or_else(|| Error::invalid("period", "the date is out of range"))
     }
 
-    /// The local dates of the period containing local date `day`.
-    pub fn dates_containing(&self, day: NaiveDate) -> Result<(NaiveDate, NaiveDate)> {
+    /// The number on the grid of the period containing local date `day`.
+    pub fn index_of(&self, day: NaiveDate) -> Result<i64> {
         // An estimate from the month difference, then a step either way.
         let mut k = (month_index(day) - self.base).div_euclid(self.interval.months());
         while self.boundary(k)? > day {
@@ -103,6 +103,12 @@ impl Schedule {
         while self.boundary(k + 1)? <= day {
             k += 1;
         }
+        Ok(k)
+    }
+
+    /// The local dates of the period containing local date `day`.
+    pub fn dates_containing(&self, day: NaiveDate) -> Result<(NaiveDate, NaiveDate)> {
+        let k = self.index_of(day)?;
         Ok((self.boundary(k)?, self.boundary(k + 1)?))
     }
 

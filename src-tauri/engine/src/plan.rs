@@ -172,12 +172,35 @@ pub fn all(conn: &Connection) -> Result<Vec<Plan>> {
     codes.iter().map(|c| get(conn, c)?.ok_or_else(|| Error::Internal(format!("plan \"{c}\" has no version")))).collect()
 }
 
+/// One stored version of a plan.
+pub fn version(conn: &Connection, code: &str, version: i64) -> Result<PlanFields> {
+    let text: String = conn
+        .query_row(
+            "SELECT v.definition FROM plans p JOIN plan_versions v ON v.plan_id = p.id
+             WHERE p.code = ?1 AND v.version = ?2",
+            params![code, version],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("plan \"{code}\" has no version {version}")))?;
+    serde_json::from_str(&text).map_err(|e| Error::Internal(format!("stored plan \"{code}\" version {version}: {e}")))
+}
+
 /// Creates a plan, or changes it; returns whether anything changed. Until
-/// subscriptions hold a version, a change replaces the latest version.
+/// subscriptions hold the latest version, a change replaces it; once they do,
+/// the change becomes the next version and they keep theirs.
 pub fn save(conn: &Connection, plan: &ValidPlan, now: DateTime<Utc>) -> Result<bool> {
     let text = definition(&plan.fields)?;
     match get(conn, &plan.fields.code)? {
         Some(current) if current.fields == plan.fields => Ok(false),
+        Some(current) if crate::subscription::holds_version(conn, &plan.fields.code, current.version)? => {
+            conn.execute(
+                "INSERT INTO plan_versions (plan_id, version, definition, created_at, updated_at)
+                 SELECT id, ?2, ?3, ?4, ?4 FROM plans WHERE code = ?1",
+                params![plan.fields.code, current.version + 1, text, time_text(now)],
+            )?;
+            Ok(true)
+        }
         Some(current) => {
             conn.execute(
                 "UPDATE plan_versions SET definition = ?3, updated_at = ?4

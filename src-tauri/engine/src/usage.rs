@@ -27,6 +27,18 @@ pub struct UsageEvent {
     pub properties: Map<String, Value>,
 }
 
+/// Whether the meter reads an event with these properties: it passes the
+/// meter's filters and, given a group, is in it.
+fn selects(meter: &MeterFields, group: Option<&str>, properties: &Props) -> bool {
+    if !matches_filters(meter, properties) {
+        return false;
+    }
+    match (group, &meter.group_by) {
+        (Some(want), Some(group_by)) => properties.get(group_by).and_then(|v| v.text()).as_deref() == Some(want),
+        _ => true,
+    }
+}
+
 /// Folds events (in time order) into the meter's value, optionally for one
 /// group of a grouped meter. Pure: the rules of DESIGN.md "Events and meters".
 pub fn aggregate<'a>(
@@ -42,12 +54,7 @@ pub fn aggregate<'a>(
     let mut distinct: HashSet<String> = HashSet::new();
     for e in events {
         let properties = Props::Json(&e.properties);
-        if !matches_filters(meter, &properties) {
-            continue;
-        }
-        if let (Some(want), Some(group_by)) = (group, &meter.group_by)
-            && properties.get(group_by).and_then(|v| v.text()).as_deref() != Some(want)
-        {
+        if !selects(meter, group, &properties) {
             continue;
         }
         let value = meter.property.as_ref().and_then(|p| properties.get(p));
@@ -84,6 +91,27 @@ pub fn aggregate<'a>(
     value.normalize()
 }
 
+/// Each event's amount (the meter's property; 1 for a meter without one),
+/// after the meter's filters and the group: what a percentage prices.
+pub fn amounts<'a>(
+    meter: &MeterFields,
+    group: Option<&str>,
+    events: impl IntoIterator<Item = &'a UsageEvent>,
+) -> Vec<Decimal> {
+    let mut out = Vec::new();
+    for e in events {
+        let properties = Props::Json(&e.properties);
+        if !selects(meter, group, &properties) {
+            continue;
+        }
+        match &meter.property {
+            Some(p) => out.extend(properties.get(p).and_then(|v| v.decimal())),
+            None => out.push(Decimal::ONE),
+        }
+    }
+    out
+}
+
 /// The meter and its events for one customer in `[from, to)`, in time order.
 fn events_in(
     conn: &Connection,
@@ -99,7 +127,7 @@ fn events_in(
 }
 
 /// The events `meter` (stored or not) reads for one customer in `[from, to)`, in time order.
-fn events_for(
+pub(crate) fn events_for(
     conn: &Connection,
     meter: &MeterFields,
     customer: &str,

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_events", include_str!("../../../migrations/0003_events.sql")),
     ("0004_event_chunks", include_str!("../../../migrations/0004_event_chunks.sql")),
     ("0005_plans", include_str!("../../../migrations/0005_plans.sql")),
+    ("0006_subscriptions", include_str!("../../../migrations/0006_subscriptions.sql")),
 ];
 
 /// The schema version this build writes.

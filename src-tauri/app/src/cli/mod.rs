@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
-use meterdesk_engine::{Error, Workspace, catalog, customer, demo, event_file, events, import, usage};
+use meterdesk_engine::{Error, Workspace, bill, catalog, customer, demo, event_file, events, import, usage};
 use serde::Serialize;
 use serde_json::json;
 
@@ -90,6 +90,27 @@ pub enum Command {
     Customers {
         #[command(subcommand)]
         action: CustomersAction,
+    },
+    /// Invoices: preview drafts.
+    Invoice {
+        #[command(subcommand)]
+        action: InvoiceAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceAction {
+    /// The draft invoice of a customer's subscription period that starts in
+    /// month YYYY-MM (computed now, never stored). Without --customer: every
+    /// customer's drafts, as a list.
+    Preview {
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+        /// Which subscription, when two periods start in the month (a plan change).
+        #[arg(long)]
+        subscription: Option<String>,
     },
 }
 
@@ -208,6 +229,36 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
         human.push_str(&format!("\n  line {}, {}: {}", e.line, e.field, e.reason));
     }
     Ok(Outcome { success: report.rejected == 0, ..Outcome::ok(report, human)? })
+}
+
+/// A draft as a person reads it: one row per line, then the totals.
+fn draft_text(d: &bill::Draft) -> String {
+    let last_day = d.end_day.pred_opt().unwrap_or(d.end_day);
+    let mut out = format!(
+        "Draft invoice for {} ({} on plan {} v{})\nPeriod {} to {}, {} of {} days active, {}\n",
+        d.customer,
+        d.subscription,
+        d.plan,
+        d.plan_version,
+        d.first_day,
+        last_day,
+        d.active_days,
+        d.period_days,
+        d.currency
+    );
+    for l in &d.lines {
+        out.push_str(&format!("  {:<40} {:>16} {:>14}\n", l.description, l.quantity.to_string(), l.amount.to_string()));
+    }
+    let tax = match d.tax_rate {
+        Some(r) => format!("Tax {}%", r.0.saturating_mul(100.into()).normalize()),
+        None => "Tax (exempt)".to_string(),
+    };
+    for (label, amount) in
+        [("Subtotal", d.subtotal), (tax.as_str(), d.tax), ("Total", d.total), ("Amount due", d.amount_due)]
+    {
+        out.push_str(&format!("  {label:<57} {:>14}\n", amount.to_string()));
+    }
+    out.trim_end().to_string()
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
@@ -336,6 +387,50 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let mut ws = Workspace::open_or_create(workspace)?;
             let report = ws.write(|tx| import::customers_csv(tx, bytes.as_slice(), now))?;
             import_outcome(&file, &report)
+        }
+        Command::Invoice { action: InvoiceAction::Preview { customer: Some(customer), period, subscription } } => {
+            let ws = Workspace::open(workspace)?;
+            let mut drafts = bill::preview_customer(ws.conn(), &customer, &period)?;
+            if let Some(id) = &subscription {
+                drafts.retain(|d| &d.subscription == id);
+            }
+            let names = || drafts.iter().map(|d| format!("\"{}\"", d.subscription)).collect::<Vec<_>>().join(", ");
+            match drafts.len() {
+                0 => Err(Error::NotFound(match subscription {
+                    Some(id) => format!("subscription \"{id}\" of \"{customer}\" has no period starting in {period}"),
+                    None => format!("customer \"{customer}\" has no subscription period starting in {period}"),
+                })),
+                1 => {
+                    let draft = drafts.pop().unwrap_or_else(|| unreachable!());
+                    let human = draft_text(&draft);
+                    Outcome::ok(draft, human)
+                }
+                _ => Err(Error::invalid(
+                    "--subscription",
+                    format!(
+                        "customer \"{customer}\" has {} subscription periods starting in {period} ({}): choose one with --subscription",
+                        drafts.len(),
+                        names()
+                    ),
+                )),
+            }
+        }
+        Command::Invoice { action: InvoiceAction::Preview { customer: None, period, subscription } } => {
+            let ws = Workspace::open(workspace)?;
+            let mut drafts = bill::preview_all(ws.conn(), &period, &mut bill::RawEvents::new(ws.conn()))?;
+            if let Some(id) = &subscription {
+                drafts.retain(|d| &d.subscription == id);
+            }
+            let width = |f: fn(&bill::Draft) -> usize| drafts.iter().map(f).max().unwrap_or(0);
+            let (wc, ws) = (width(|d| d.customer.len()), width(|d| d.subscription.len()));
+            let human = drafts
+                .iter()
+                .map(|d| {
+                    format!("{:<wc$}  {:<ws$}  {} {:>14}", d.customer, d.subscription, d.currency, d.total.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Outcome::ok(drafts, human)
         }
         Command::Customers { action: CustomersAction::List { search, archived } } => {
             let ws = Workspace::open(workspace)?;

@@ -1,0 +1,349 @@
+//! Bill preview: the draft invoice of one subscription period, computed on
+//! demand from the plan version, the subscription's terms, the customer's tax
+//! and the usage inside the period — never stored as truth.
+//!
+//! Usage is read through a [`UsageSource`], so the same rating runs on raw
+//! events (exact for any range) or on the daily rollups (the fast path).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::customer;
+use crate::error::{Error, Result};
+use crate::meter::{self, MeterFields};
+use crate::money::{Currency, Dec};
+use crate::period::Period;
+use crate::plan::{self, PlanFields};
+use crate::pricing::PriceModel;
+use crate::rating::{self, Charge, ChargeUsage, Discount, DiscountKind, Fee, Line, RatingInput};
+use crate::settings;
+use crate::subscription::{self, Subscription, effective_charges};
+use crate::usage::{self, UsageEvent};
+
+/// `draft` until issue 5's finalize exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+}
+
+/// A period's bounds in UTC, half-open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct Bounds {
+    #[ts(type = "string")]
+    pub start: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub end: DateTime<Utc>,
+}
+
+/// The invoice object of INTERFACES.md, as a draft. Beyond the contract's
+/// fields it names the subscription, plan and local dates, and each line
+/// carries the steps of its arithmetic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Draft {
+    pub number: Option<String>,
+    pub status: Status,
+    pub customer: String,
+    pub currency: String,
+    pub period: Bounds,
+    pub lines: Vec<Line>,
+    pub subtotal: Dec,
+    pub tax: Dec,
+    pub total: Dec,
+    pub credits_applied: Dec,
+    pub amount_due: Dec,
+    pub subscription: String,
+    pub plan: String,
+    pub plan_version: i64,
+    /// The period's local dates: first day and the day after the last.
+    #[ts(type = "string")]
+    pub first_day: NaiveDate,
+    #[ts(type = "string")]
+    pub end_day: NaiveDate,
+    /// The days the subscription was active in the period, of `period_days`.
+    pub active_days: u32,
+    pub period_days: u32,
+    /// Where the usage lines were read: the active part of the period, in UTC.
+    pub usage_window: Bounds,
+    /// The customer's tax rate as a fraction, or none when exempt.
+    pub tax_rate: Option<Dec>,
+}
+
+/// Where a draft reads a meter's usage. Ranges always start and end at local
+/// midnights of the workspace zone.
+pub trait UsageSource {
+    /// The meter's value for a customer over `[from, to)`, for one group or all.
+    fn quantity(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: Option<&str>,
+    ) -> Result<Decimal>;
+
+    /// Each event's amount, for a model that prices events one by one.
+    fn amounts(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: Option<&str>,
+    ) -> Result<Vec<Decimal>>;
+}
+
+/// Meter, customer and range of one read.
+type ReadKey = (String, String, DateTime<Utc>, DateTime<Utc>);
+
+/// Reads every raw event of the range; keeps the last meter's events so the
+/// charges on one meter's groups read them once.
+pub struct RawEvents<'c> {
+    conn: &'c Connection,
+    cached: Option<(ReadKey, Vec<UsageEvent>)>,
+}
+
+impl<'c> RawEvents<'c> {
+    pub fn new(conn: &'c Connection) -> RawEvents<'c> {
+        RawEvents { conn, cached: None }
+    }
+
+    fn events(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<&[UsageEvent]> {
+        let key = (meter.code.clone(), customer.to_string(), from, to);
+        if self.cached.as_ref().is_none_or(|(k, _)| k != &key) {
+            let events = usage::events_for(self.conn, meter, customer, from, to, None)?;
+            self.cached = Some((key, events));
+        }
+        Ok(self.cached.as_ref().map(|(_, e)| e.as_slice()).unwrap_or_default())
+    }
+}
+
+impl UsageSource for RawEvents<'_> {
+    fn quantity(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: Option<&str>,
+    ) -> Result<Decimal> {
+        Ok(usage::aggregate(meter, group, self.events(meter, customer, from, to)?))
+    }
+
+    fn amounts(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: Option<&str>,
+    ) -> Result<Vec<Decimal>> {
+        Ok(usage::amounts(meter, group, self.events(meter, customer, from, to)?))
+    }
+}
+
+/// What every draft of a workspace shares: its zone, meters and customers' tax.
+pub struct Book {
+    tz: Tz,
+    meters: HashMap<String, MeterFields>,
+    taxes: HashMap<String, Option<Decimal>>,
+    plans: HashMap<(String, i64), PlanFields>,
+}
+
+impl Book {
+    pub fn load(conn: &Connection) -> Result<Book> {
+        let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
+        let meters = meter::all(conn)?.into_iter().map(|m| (m.fields.code.clone(), m.fields)).collect();
+        let taxes = customer::all(conn)?
+            .into_iter()
+            .map(|c| {
+                let rate = if c.fields.tax_exempt.is_some() {
+                    None
+                } else {
+                    Some(c.fields.tax_rate.map_or(Decimal::ZERO, |r| r.0))
+                };
+                (c.fields.id, rate)
+            })
+            .collect();
+        Ok(Book { tz, meters, taxes, plans: HashMap::new() })
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    fn plan(&mut self, conn: &Connection, code: &str, version: i64) -> Result<&PlanFields> {
+        let key = (code.to_string(), version);
+        if !self.plans.contains_key(&key) {
+            let fields = plan::version(conn, code, version)?;
+            self.plans.insert(key.clone(), fields);
+        }
+        Ok(&self.plans[&key])
+    }
+
+    /// The draft of the period of `sub` that starts in month `YYYY-MM`; none
+    /// when no period starts in that month or the subscription is not active in it.
+    pub fn draft_for_month(
+        &mut self,
+        conn: &Connection,
+        usage: &mut dyn UsageSource,
+        sub: &Subscription,
+        month: &str,
+    ) -> Result<Option<Draft>> {
+        let interval = self.plan(conn, &sub.fields.plan, sub.version())?.interval;
+        let schedule = crate::period::Schedule::new(interval, sub.anchor_day(), sub.fields.start)?;
+        let first = month_first_day(month)?;
+        let Ok(period) = schedule.starting_in(self.tz, &first.format("%Y-%m").to_string()) else {
+            return Ok(None);
+        };
+        self.draft(conn, usage, sub, period)
+    }
+
+    /// The draft of one period of `sub`; none when it is not active in it.
+    pub fn draft(
+        &mut self,
+        conn: &Connection,
+        usage: &mut dyn UsageSource,
+        sub: &Subscription,
+        period: Period,
+    ) -> Result<Option<Draft>> {
+        let f = &sub.fields;
+        let active_from = f.start.max(period.first_day);
+        let active_to = f.end.map_or(period.end_day, |e| e.min(period.end_day));
+        if active_from >= active_to {
+            return Ok(None);
+        }
+        let plan = self.plan(conn, &f.plan, sub.version())?.clone();
+        let schedule = sub.schedule(&plan)?;
+        let index = schedule.index_of(period.first_day)? - schedule.index_of(f.start)?;
+        let charges = effective_charges(&plan, &f.overrides).map_err(Error::Invalid)?;
+        let grouped: HashMap<String, bool> =
+            self.meters.iter().map(|(code, m)| (code.clone(), m.group_by.is_some())).collect();
+        let valid = PlanFields { charges, ..plan.clone() }.validate(&grouped).map_err(Error::Invalid)?;
+        let from = usage::day_start(self.tz, active_from)?;
+        let to = usage::day_start(self.tz, active_to)?;
+        let mut rated_charges = Vec::with_capacity(valid.charges.len());
+        for c in &valid.charges {
+            let meter = self.meters.get(&c.meter).ok_or_else(|| {
+                Error::Internal(format!("plan \"{}\" charges unknown meter \"{}\"", plan.code, c.meter))
+            })?;
+            let group = c.group.as_deref();
+            let per_event = matches!(&c.model, PriceModel::Percentage(_));
+            let charge_usage = if per_event {
+                ChargeUsage::EventAmounts(usage.amounts(meter, &f.customer, from, to, group)?)
+            } else {
+                ChargeUsage::Quantity(usage.quantity(meter, &f.customer, from, to, group)?)
+            };
+            let description = match group {
+                Some(g) => format!("{} — {g}", meter.name),
+                None => meter.name.clone(),
+            };
+            rated_charges.push(Charge {
+                description,
+                meter: c.meter.clone(),
+                group: c.group.clone(),
+                model: c.model.clone(),
+                usage: charge_usage,
+            });
+        }
+        let discounts = f
+            .discounts
+            .iter()
+            .filter(|d| d.periods.is_none_or(|n| index < i64::from(n)))
+            .map(|d| Discount {
+                name: d.name.clone(),
+                kind: match (d.percent, d.amount) {
+                    (Some(p), _) => DiscountKind::Percent(p.0),
+                    (None, a) => DiscountKind::Fixed(a.map_or(Decimal::ZERO, |a| a.0)),
+                },
+                meter: d.meter.clone(),
+            })
+            .collect();
+        let tax_rate = self.taxes.get(&f.customer).copied().flatten();
+        let currency: Currency = valid.currency;
+        let active_days = (active_to - active_from).num_days() as u32;
+        let rated = rating::rate(&RatingInput {
+            currency,
+            fees: plan.fees.iter().map(|fee| Fee { name: fee.name.clone(), amount: fee.amount.0 }).collect(),
+            charges: rated_charges,
+            minimum_commitment: plan.minimum_commitment.map(|c| c.0),
+            active_days,
+            period_days: period.days(),
+            discounts,
+            tax_rate,
+        });
+        let credits = Dec(currency.round(Decimal::ZERO));
+        Ok(Some(Draft {
+            number: None,
+            status: Status::Draft,
+            customer: f.customer.clone(),
+            currency: currency.code(),
+            period: Bounds { start: period.start, end: period.end },
+            amount_due: rated.total,
+            lines: rated.lines,
+            subtotal: rated.subtotal,
+            tax: rated.tax,
+            total: rated.total,
+            credits_applied: credits,
+            subscription: f.id.clone(),
+            plan: plan.code.clone(),
+            plan_version: sub.version(),
+            first_day: period.first_day,
+            end_day: period.end_day,
+            active_days,
+            period_days: period.days(),
+            usage_window: Bounds { start: from, end: to },
+            tax_rate: tax_rate.map(Dec),
+        }))
+    }
+}
+
+fn month_first_day(month: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .ok()
+        .filter(|_| month.len() == 7)
+        .ok_or_else(|| Error::invalid("period", format!("\"{month}\" is not a month such as 2026-10")))
+}
+
+/// The drafts of a customer's subscription periods that start in month
+/// `YYYY-MM` (one, or two around a plan change).
+pub fn preview_customer(conn: &Connection, customer: &str, month: &str) -> Result<Vec<Draft>> {
+    month_first_day(month)?;
+    if customer::get(conn, customer)?.is_none() {
+        return Err(Error::NotFound(format!("no customer with id \"{customer}\"")));
+    }
+    let mut book = Book::load(conn)?;
+    let mut usage = RawEvents::new(conn);
+    let mut drafts = Vec::new();
+    for sub in subscription::of_customer(conn, customer)? {
+        drafts.extend(book.draft_for_month(conn, &mut usage, &sub, month)?);
+    }
+    Ok(drafts)
+}
+
+/// The drafts of every subscription period that starts in month `YYYY-MM`,
+/// by customer.
+pub fn preview_all(conn: &Connection, month: &str, usage: &mut dyn UsageSource) -> Result<Vec<Draft>> {
+    month_first_day(month)?;
+    let mut book = Book::load(conn)?;
+    let mut drafts = Vec::new();
+    for sub in subscription::all(conn)? {
+        drafts.extend(book.draft_for_month(conn, usage, &sub, month)?);
+    }
+    Ok(drafts)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,284 @@
+//! Drafts on INTERFACES.md's example catalog, with hand-computed totals.
+
+use std::ops::ControlFlow;
+
+use chrono::TimeZone;
+use serde_json::json;
+
+use super::*;
+use crate::Workspace;
+use crate::catalog;
+use crate::event_file::Format;
+use crate::events::{ImportOptions, import};
+use crate::rating::LineKind;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap()
+}
+
+/// INTERFACES.md's meters and Pro plan, a pay-as-you-go plan, and two customers.
+pub(crate) const CATALOG: &str = r#"{
+  "workspace": { "name": "Acme AI", "currency": "USD", "timezone": "America/New_York" },
+  "customers": [
+    { "id": "globex", "name": "Globex Corp", "tax_rate": "0.20" },
+    { "id": "initech", "name": "Initech", "tax_exempt": "Reverse charge" }
+  ],
+  "meters": [
+    { "code": "tokens", "name": "LLM tokens", "unit": "token",
+      "aggregation": "sum", "property": "tokens", "group_by": "model" },
+    { "code": "api_calls", "name": "API calls", "aggregation": "count" },
+    { "code": "storage_gb", "name": "Storage", "unit": "GB", "aggregation": "max", "property": "gb" },
+    { "code": "seats", "name": "Active seats", "aggregation": "unique_count", "property": "user_id" }
+  ],
+  "plans": [
+    { "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
+      "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" } ],
+      "minimum_commitment": "500.00",
+      "charges": [
+        { "meter": "tokens", "group": "gpt-4o", "model": "graduated",
+          "tiers": [ { "up_to": "1000000", "unit_price": "0.000005" },
+                     { "up_to": null, "unit_price": "0.000004", "flat_fee": "0" } ] },
+        { "meter": "api_calls", "model": "per_unit", "unit_price": "0.001", "included": "10000" },
+        { "meter": "storage_gb", "model": "package", "package_size": "10", "package_price": "5.00", "free": "0" },
+        { "meter": "seats", "model": "volume",
+          "tiers": [ { "up_to": "10", "unit_price": "20" },
+                     { "up_to": null, "unit_price": "15", "flat_fee": "0" } ] }
+      ] },
+    { "code": "payg", "name": "Pay as you go", "currency": "USD", "interval": "month",
+      "charges": [ { "meter": "tokens", "model": "per_unit", "unit_price": "0.00001" } ] }
+  ],
+  "subscriptions": [
+    { "id": "sub_globex", "customer": "globex", "plan": "pro", "start": "2026-10-15", "anchor_day": 1,
+      "overrides": [ { "meter": "api_calls", "unit_price": "0.0008" } ],
+      "discounts": [ { "name": "Launch", "percent": "10" } ] }
+  ]
+}"#;
+
+pub(crate) fn apply(ws: &mut Workspace, text: &str) {
+    let c = catalog::parse(text).unwrap();
+    ws.write(|tx| catalog::apply(tx, c, now())).unwrap();
+}
+
+pub(crate) fn events(ws: &mut Workspace, rows: &[serde_json::Value]) {
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    let report = import(ws, text.as_bytes(), &ImportOptions::new("e.ndjson", Format::Ndjson), now(), &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(report.rejected, 0, "{:?}", report.errors);
+}
+
+fn event(
+    id: impl std::fmt::Display,
+    customer: &str,
+    kind: &str,
+    at: &str,
+    props: serde_json::Value,
+) -> serde_json::Value {
+    json!({ "id": id.to_string(), "customer": customer, "type": kind, "timestamp": at, "properties": props })
+}
+
+/// Globex's October: usage before its start, on Oct 31 local after midnight UTC, and on Nov 1.
+fn october(ws: &mut Workspace) {
+    let mut rows = vec![
+        event("t0", "globex", "tokens", "2026-10-10T12:00:00Z", json!({"model": "gpt-4o", "tokens": 999})),
+        event("t1", "globex", "tokens", "2026-10-20T12:00:00Z", json!({"model": "gpt-4o", "tokens": 1_000_000})),
+        event("t2", "globex", "tokens", "2026-10-21T12:00:00Z", json!({"model": "gpt-4o", "tokens": "500000"})),
+        event("t3", "globex", "tokens", "2026-10-22T12:00:00Z", json!({"model": "claude", "tokens": 300_000})),
+        // Oct 31, 23:30 in New York: October.
+        event("t4", "globex", "tokens", "2026-11-01T03:30:00Z", json!({"model": "gpt-4o", "tokens": 100_000})),
+        // Nov 1, 00:00 in New York: November.
+        event("t5", "globex", "tokens", "2026-11-01T04:00:00Z", json!({"model": "gpt-4o", "tokens": 7})),
+        event("g1", "globex", "storage_gb", "2026-10-16T00:00:00Z", json!({"gb": 23})),
+        event("g2", "globex", "storage_gb", "2026-10-17T00:00:00Z", json!({"gb": "41"})),
+    ];
+    for i in 0..10_500 {
+        rows.push(event(format!("c{i}"), "globex", "api_calls", "2026-10-25T10:00:00Z", json!({})));
+    }
+    for i in 0..30 {
+        rows.push(event(
+            format!("s{i}"),
+            "globex",
+            "seats",
+            "2026-10-26T10:00:00Z",
+            json!({"user_id": format!("u{}", i % 12)}),
+        ));
+    }
+    events(ws, &rows);
+}
+
+fn amounts(d: &Draft) -> Vec<(LineKind, &str, String)> {
+    d.lines.iter().map(|l| (l.kind, l.description.as_str(), l.amount.to_string())).collect()
+}
+
+fn one(ws: &Workspace, customer: &str, month: &str) -> Draft {
+    let mut drafts = preview_customer(ws.conn(), customer, month).unwrap();
+    assert_eq!(drafts.len(), 1, "{customer} {month}");
+    drafts.pop().unwrap()
+}
+
+#[test]
+fn the_interface_examples_subscription_previews_to_the_cent() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    october(&mut ws);
+    let d = one(&ws, "globex", "2026-10");
+    // Fee 99 × 17/31 = 54.29 (the subscription starts Oct 15 in a 31-day October).
+    // Tokens gpt-4o: 1,600,000 (not the 999 before the start, not claude, not Nov 1):
+    //   1,000,000 × 0.000005 + 600,000 × 0.000004 = 7.40.
+    // API calls 10,500, 10,000 included, overridden at 0.0008: 0.40.
+    // Storage max 41 GB: 5 packages of 10 at 5.00 = 25.00. Seats 12 users > 10: 12 × 15 = 180.00.
+    // Commitment 500 × 17/31 = 274.19 − 212.80 usage = 61.39.
+    // Launch 10% of 328.48 = 32.85 → subtotal 295.63; tax 20% = 59.13; total 354.76.
+    assert_eq!(
+        amounts(&d),
+        [
+            (LineKind::Fee, "Platform fee", "54.29".into()),
+            (LineKind::Usage, "LLM tokens — gpt-4o", "7.40".into()),
+            (LineKind::Usage, "API calls", "0.40".into()),
+            (LineKind::Usage, "Storage", "25.00".into()),
+            (LineKind::Usage, "Active seats", "180.00".into()),
+            (LineKind::Commitment, "Minimum commitment true-up", "61.39".into()),
+            (LineKind::Discount, "Launch", "-32.85".into()),
+        ]
+    );
+    let quantities: Vec<String> = d.lines.iter().map(|l| l.quantity.to_string()).collect();
+    assert_eq!(quantities[1..5], ["1600000", "10500", "41", "12"]);
+    assert_eq!(
+        (d.subtotal.to_string(), d.tax.to_string(), d.total.to_string()),
+        ("295.63".into(), "59.13".into(), "354.76".into())
+    );
+    assert_eq!((d.credits_applied.to_string(), d.amount_due.to_string()), ("0.00".into(), "354.76".into()));
+    assert_eq!((d.active_days, d.period_days), (17, 31));
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["period"], json!({ "start": "2026-10-01T04:00:00Z", "end": "2026-11-01T04:00:00Z" }));
+    assert_eq!(json["usage_window"]["start"], "2026-10-15T04:00:00Z");
+    assert_eq!((json["number"].clone(), json["status"].clone()), (json!(null), json!("draft")));
+    assert_eq!(json["lines"][1]["quantity"], "1600000", "amounts and quantities are strings");
+
+    // November: a whole period, no usage but the 7 tokens at midnight; the commitment is all true-up.
+    let nov = one(&ws, "globex", "2026-11");
+    assert_eq!(nov.lines[0].amount.to_string(), "99.00");
+    assert_eq!(nov.lines[1].quantity.to_string(), "7");
+    assert_eq!(nov.period_days, 30);
+    // No period of the subscription starts in September (it had not started).
+    assert!(preview_customer(ws.conn(), "globex", "2026-09").unwrap().is_empty());
+}
+
+#[test]
+fn a_plan_change_splits_usage_at_the_change_and_counts_it_once() {
+    let mut ws = Workspace::in_memory().unwrap();
+    let text = CATALOG.replace(
+        r#"{ "id": "sub_globex", "customer": "globex", "plan": "pro", "start": "2026-10-15", "anchor_day": 1,"#,
+        r#"{ "id": "sub_globex_payg", "customer": "globex", "plan": "payg", "start": "2026-09-01", "end": "2026-10-15" },
+           { "id": "sub_globex", "customer": "globex", "plan": "pro", "start": "2026-10-15", "anchor_day": 1,"#,
+    );
+    apply(&mut ws, &text);
+    october(&mut ws);
+    let drafts = preview_customer(ws.conn(), "globex", "2026-10").unwrap();
+    let subs: Vec<&str> = drafts.iter().map(|d| d.subscription.as_str()).collect();
+    assert_eq!(subs, ["sub_globex_payg", "sub_globex"]);
+    let (payg, pro) = (&drafts[0], &drafts[1]);
+    // Pay as you go, Oct 1–14: every model's tokens, only the 999 before the change.
+    assert_eq!((payg.active_days, payg.lines.len()), (14, 1));
+    assert_eq!((payg.lines[0].quantity.to_string(), payg.lines[0].amount.to_string()), ("999".into(), "0.01".into()));
+    assert_eq!(payg.usage_window.end, pro.usage_window.start, "the windows meet at the change");
+    assert_eq!(pro.lines[1].quantity.to_string(), "1600000");
+    // Summed over both, October's gpt-4o tokens are counted once: 999 + 1,600,000.
+    let total =
+        usage::value(ws.conn(), "tokens", "globex", payg.period.start, payg.period.end, Some("gpt-4o")).unwrap();
+    assert_eq!(total.to_string(), "1600999");
+}
+
+#[test]
+fn a_quarterly_plan_has_one_period_per_quarter() {
+    let mut ws = Workspace::in_memory().unwrap();
+    let text = CATALOG
+        .replace(
+            r#""currency": "USD", "interval": "month",
+      "charges""#,
+            r#""currency": "USD", "interval": "quarter",
+      "charges""#,
+        )
+        .replace(
+            r#""subscriptions": ["#,
+            r#""subscriptions": [
+        { "id": "sub_initech", "customer": "initech", "plan": "payg", "start": "2026-10-01" },"#,
+        );
+    apply(&mut ws, &text);
+    let q = one(&ws, "initech", "2026-10");
+    assert_eq!(
+        (q.first_day.to_string(), q.end_day.to_string(), q.period_days),
+        ("2026-10-01".into(), "2027-01-01".into(), 92)
+    );
+    assert!(preview_customer(ws.conn(), "initech", "2026-11").unwrap().is_empty(), "no quarter starts in November");
+    assert_eq!(one(&ws, "initech", "2027-01").first_day.to_string(), "2027-01-01");
+}
+
+#[test]
+fn a_changed_plan_becomes_a_new_version_and_subscribers_keep_theirs() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    let dearer = CATALOG.replace(r#""amount": "99.00""#, r#""amount": "129.00""#);
+    apply(&mut ws, &dearer);
+    assert_eq!(plan::get(ws.conn(), "pro").unwrap().unwrap().version, 2);
+    let d = one(&ws, "globex", "2026-11");
+    assert_eq!((d.plan_version, d.lines[0].amount.to_string()), (1, "99.00".into()), "globex keeps version 1");
+    let exported = catalog::export(ws.conn()).unwrap();
+    assert_eq!(exported.subscriptions[0].plan_version, Some(1), "an older version is named in the export");
+    // Moving it to the latest version, by naming it.
+    let moved = dearer.replace(
+        r#""start": "2026-10-15", "anchor_day": 1,"#,
+        r#""start": "2026-10-15", "anchor_day": 1, "plan_version": 2,"#,
+    );
+    apply(&mut ws, &moved);
+    let d = one(&ws, "globex", "2026-11");
+    assert_eq!((d.plan_version, d.lines[0].amount.to_string()), (2, "129.00".into()));
+    assert_eq!(catalog::export(ws.conn()).unwrap().subscriptions[0].plan_version, None, "the latest goes unnamed");
+    // A plan nobody holds changes in place.
+    apply(&mut ws, &moved.replace(r#""unit_price": "0.00001""#, r#""unit_price": "0.00002""#));
+    assert_eq!(plan::get(ws.conn(), "payg").unwrap().unwrap().version, 1);
+}
+
+#[test]
+fn a_discount_for_n_periods_stops_after_them() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, &CATALOG.replace(r#""percent": "10" }"#, r#""percent": "10", "periods": 2 }"#));
+    let has_launch = |month: &str| one(&ws, "globex", month).lines.iter().any(|l| l.kind == LineKind::Discount);
+    assert_eq!([has_launch("2026-10"), has_launch("2026-11"), has_launch("2026-12")], [true, true, false]);
+}
+
+#[test]
+fn exempt_customers_pay_no_tax_and_a_percentage_prices_each_event() {
+    let mut ws = Workspace::in_memory().unwrap();
+    let text = CATALOG.replace(
+        r#""subscriptions": ["#,
+        r#""subscriptions": [
+        { "id": "sub_initech", "customer": "initech", "plan": "payg", "start": "2026-10-01",
+          "overrides": [ { "meter": "tokens", "model": "percentage", "percent": "1", "fixed_fee": "0.10", "min_fee": "0.50" } ] },"#,
+    );
+    apply(&mut ws, &text);
+    events(
+        &mut ws,
+        &[
+            event("i1", "initech", "tokens", "2026-10-02T12:00:00Z", json!({"model": "a", "tokens": 1000})),
+            event("i2", "initech", "tokens", "2026-10-03T12:00:00Z", json!({"model": "b", "tokens": 10})),
+        ],
+    );
+    let d = one(&ws, "initech", "2026-10");
+    // 1% of 1000 + 0.10 = 10.10; 1% of 10 + 0.10 = 0.20, raised to the 0.50 minimum: 10.60.
+    assert_eq!(d.lines[0].amount.to_string(), "10.60");
+    assert_eq!((d.tax.to_string(), d.total.to_string(), d.tax_rate), ("0.00".into(), "10.60".into(), None));
+}
+
+#[test]
+fn bad_requests_are_named() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    assert!(matches!(preview_customer(ws.conn(), "nobody", "2026-10"), Err(Error::NotFound(_))));
+    for month in ["2026-13", "October", "2026-1", ""] {
+        let err = preview_customer(ws.conn(), "globex", month).unwrap_err();
+        assert_eq!(err.problems()[0].path, "period", "{month}");
+    }
+    assert!(preview_customer(ws.conn(), "initech", "2026-10").unwrap().is_empty(), "no subscription, no draft");
+}
