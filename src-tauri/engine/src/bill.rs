@@ -22,9 +22,11 @@ use crate::period::Period;
 use crate::plan::{self, PlanFields};
 use crate::pricing::PriceModel;
 use crate::rating::{self, Charge, ChargeUsage, Discount, DiscountKind, Fee, Line, RatingInput};
+use crate::rollup::{self, Rollups};
 use crate::settings;
 use crate::subscription::{self, Subscription, effective_charges};
 use crate::usage::{self, UsageEvent};
+use crate::workspace::Workspace;
 
 /// `draft` until issue 5's finalize exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -317,32 +319,50 @@ fn month_first_day(month: &str) -> Result<NaiveDate> {
         .ok_or_else(|| Error::invalid("period", format!("\"{month}\" is not a month such as 2026-10")))
 }
 
-/// The drafts of a customer's subscription periods that start in month
-/// `YYYY-MM` (one, or two around a plan change).
-pub fn preview_customer(conn: &Connection, customer: &str, month: &str) -> Result<Vec<Draft>> {
+/// Brings the daily rollups up to the last stored event (a write, usually
+/// nothing to do) and returns the workspace zone.
+fn refresh(ws: &mut Workspace) -> Result<Tz> {
+    let tz = settings::parse_timezone(&settings::get(ws.conn())?.timezone).map_err(Error::Internal)?;
+    ws.write(|tx| rollup::refresh(tx, tz))?;
+    Ok(tz)
+}
+
+/// The drafts of `subscriptions`' periods that start in month `YYYY-MM`,
+/// reading usage from `usage`.
+pub fn drafts(
+    conn: &Connection,
+    usage: &mut dyn UsageSource,
+    subscriptions: &[Subscription],
+    month: &str,
+) -> Result<Vec<Draft>> {
     month_first_day(month)?;
-    if customer::get(conn, customer)?.is_none() {
-        return Err(Error::NotFound(format!("no customer with id \"{customer}\"")));
-    }
     let mut book = Book::load(conn)?;
-    let mut usage = RawEvents::new(conn);
     let mut drafts = Vec::new();
-    for sub in subscription::of_customer(conn, customer)? {
-        drafts.extend(book.draft_for_month(conn, &mut usage, &sub, month)?);
+    for sub in subscriptions {
+        drafts.extend(book.draft_for_month(conn, usage, sub, month)?);
     }
     Ok(drafts)
 }
 
-/// The drafts of every subscription period that starts in month `YYYY-MM`,
-/// by customer.
-pub fn preview_all(conn: &Connection, month: &str, usage: &mut dyn UsageSource) -> Result<Vec<Draft>> {
+/// The drafts of a customer's subscription periods that start in month
+/// `YYYY-MM` (one, or two around a plan change), read from the daily rollups.
+pub fn preview_customer(ws: &mut Workspace, customer: &str, month: &str) -> Result<Vec<Draft>> {
     month_first_day(month)?;
-    let mut book = Book::load(conn)?;
-    let mut drafts = Vec::new();
-    for sub in subscription::all(conn)? {
-        drafts.extend(book.draft_for_month(conn, usage, &sub, month)?);
+    if customer::get(ws.conn(), customer)?.is_none() {
+        return Err(Error::NotFound(format!("no customer with id \"{customer}\"")));
     }
-    Ok(drafts)
+    let tz = refresh(ws)?;
+    let conn = ws.conn();
+    drafts(conn, &mut Rollups::new(conn, tz)?, &subscription::of_customer(conn, customer)?, month)
+}
+
+/// The drafts of every subscription period that starts in month `YYYY-MM`, by
+/// customer, read from the daily rollups.
+pub fn preview_all(ws: &mut Workspace, month: &str) -> Result<Vec<Draft>> {
+    month_first_day(month)?;
+    let tz = refresh(ws)?;
+    let conn = ws.conn();
+    drafts(conn, &mut Rollups::new(conn, tz)?, &subscription::all(conn)?, month)
 }
 
 #[cfg(test)]

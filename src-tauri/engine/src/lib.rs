@@ -18,6 +18,7 @@ pub mod plan;
 pub mod pricing;
 pub mod rating;
 pub mod rng;
+pub mod rollup;
 pub mod settings;
 mod stored;
 pub mod subscription;

@@ -29,13 +29,89 @@ pub struct UsageEvent {
 
 /// Whether the meter reads an event with these properties: it passes the
 /// meter's filters and, given a group, is in it.
-fn selects(meter: &MeterFields, group: Option<&str>, properties: &Props) -> bool {
+pub(crate) fn selects(meter: &MeterFields, group: Option<&str>, properties: &Props) -> bool {
     if !matches_filters(meter, properties) {
         return false;
     }
     match (group, &meter.group_by) {
         (Some(want), Some(group_by)) => properties.get(group_by).and_then(|v| v.text()).as_deref() == Some(want),
         _ => true,
+    }
+}
+
+/// A meter's aggregate in progress: what one day's rollup stores and what
+/// days merge into, in any order. Each event comes with its place in the
+/// store (`order`: chunk and position), which breaks ties of time for "latest".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acc {
+    /// Events read (count), or events with a numeric value (the others).
+    pub count: u64,
+    pub sum: Decimal,
+    pub max: Option<Decimal>,
+    pub min: Option<Decimal>,
+    /// (time in unix ms, order, value) of the latest numeric value.
+    pub latest: Option<(i64, i64, Decimal)>,
+    /// unique_count: the distinct values seen.
+    pub distinct: HashSet<String>,
+}
+
+impl Acc {
+    /// Adds one event the meter selects (see [`selects`]).
+    pub fn add(&mut self, meter: &MeterFields, ts_ms: i64, order: i64, properties: &Props) {
+        let value = meter.property.as_ref().and_then(|p| properties.get(p));
+        match meter.aggregation {
+            Aggregation::Count => self.count += 1,
+            Aggregation::UniqueCount => {
+                if let Some(v) = value.and_then(|v| v.text()) {
+                    self.distinct.insert(v.into_owned());
+                }
+            }
+            Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => {
+                let Some(v) = value.and_then(|v| v.decimal()) else { return };
+                self.count += 1;
+                self.sum += v;
+                self.max = Some(self.max.map_or(v, |m| m.max(v)));
+                self.min = Some(self.min.map_or(v, |m| m.min(v)));
+                if self.latest.is_none_or(|(ts, o, _)| (ts_ms, order) > (ts, o)) {
+                    self.latest = Some((ts_ms, order, v));
+                }
+            }
+        }
+    }
+
+    /// Merges another aggregate of the same meter (other days, other groups, later chunks).
+    pub fn merge(&mut self, other: &Acc) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.max = match (self.max, other.max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.min = match (self.min, other.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some((ts, order, v)) = other.latest
+            && self.latest.is_none_or(|(t, o, _)| (ts, order) > (t, o))
+        {
+            self.latest = Some((ts, order, v));
+        }
+        self.distinct.extend(other.distinct.iter().cloned());
+    }
+
+    /// The meter's value.
+    pub fn value(&self, aggregation: Aggregation) -> Decimal {
+        let value = match aggregation {
+            Aggregation::Count => Decimal::from(self.count),
+            Aggregation::UniqueCount => Decimal::from(self.distinct.len() as u64),
+            Aggregation::Sum => self.sum,
+            Aggregation::Max => self.max.unwrap_or_default(),
+            Aggregation::Min => self.min.unwrap_or_default(),
+            Aggregation::Avg if self.count == 0 => Decimal::ZERO,
+            Aggregation::Avg => self.sum / Decimal::from(self.count),
+            Aggregation::Latest => self.latest.map(|(_, _, v)| v).unwrap_or_default(),
+        };
+        value.normalize()
     }
 }
 
@@ -46,49 +122,14 @@ pub fn aggregate<'a>(
     group: Option<&str>,
     events: impl IntoIterator<Item = &'a UsageEvent>,
 ) -> Decimal {
-    let mut count = 0u64;
-    let mut sum = Decimal::ZERO;
-    let mut max: Option<Decimal> = None;
-    let mut min: Option<Decimal> = None;
-    let mut latest: Option<(i64, Decimal)> = None;
-    let mut distinct: HashSet<String> = HashSet::new();
-    for e in events {
+    let mut acc = Acc::default();
+    for (order, e) in events.into_iter().enumerate() {
         let properties = Props::Json(&e.properties);
-        if !selects(meter, group, &properties) {
-            continue;
-        }
-        let value = meter.property.as_ref().and_then(|p| properties.get(p));
-        match meter.aggregation {
-            Aggregation::Count => count += 1,
-            Aggregation::UniqueCount => {
-                if let Some(v) = value.and_then(|v| v.text()) {
-                    distinct.insert(v.into_owned());
-                }
-            }
-            Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => {
-                let Some(v) = value.and_then(|v| v.decimal()) else { continue };
-                count += 1;
-                sum += v;
-                max = Some(max.map_or(v, |m| m.max(v)));
-                min = Some(min.map_or(v, |m| m.min(v)));
-                // Events come in time order; at the same instant the later one read wins.
-                if latest.is_none_or(|(ts, _)| e.ts_ms >= ts) {
-                    latest = Some((e.ts_ms, v));
-                }
-            }
+        if selects(meter, group, &properties) {
+            acc.add(meter, e.ts_ms, order as i64, &properties);
         }
     }
-    let value = match meter.aggregation {
-        Aggregation::Count => Decimal::from(count),
-        Aggregation::UniqueCount => Decimal::from(distinct.len() as u64),
-        Aggregation::Sum => sum,
-        Aggregation::Max => max.unwrap_or_default(),
-        Aggregation::Min => min.unwrap_or_default(),
-        Aggregation::Avg if count == 0 => Decimal::ZERO,
-        Aggregation::Avg => sum / Decimal::from(count),
-        Aggregation::Latest => latest.map(|(_, v)| v).unwrap_or_default(),
-    };
-    value.normalize()
+    acc.value(meter.aggregation)
 }
 
 /// Each event's amount (the meter's property; 1 for a meter without one),

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_event_chunks", include_str!("../../../migrations/0004_event_chunks.sql")),
     ("0005_plans", include_str!("../../../migrations/0005_plans.sql")),
     ("0006_subscriptions", include_str!("../../../migrations/0006_subscriptions.sql")),
+    ("0007_usage_days", include_str!("../../../migrations/0007_usage_days.sql")),
 ];
 
 /// The schema version this build writes.

@@ -389,8 +389,8 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             import_outcome(&file, &report)
         }
         Command::Invoice { action: InvoiceAction::Preview { customer: Some(customer), period, subscription } } => {
-            let ws = Workspace::open(workspace)?;
-            let mut drafts = bill::preview_customer(ws.conn(), &customer, &period)?;
+            let mut ws = Workspace::open(workspace)?;
+            let mut drafts = bill::preview_customer(&mut ws, &customer, &period)?;
             if let Some(id) = &subscription {
                 drafts.retain(|d| &d.subscription == id);
             }
@@ -416,8 +416,8 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             }
         }
         Command::Invoice { action: InvoiceAction::Preview { customer: None, period, subscription } } => {
-            let ws = Workspace::open(workspace)?;
-            let mut drafts = bill::preview_all(ws.conn(), &period, &mut bill::RawEvents::new(ws.conn()))?;
+            let mut ws = Workspace::open(workspace)?;
+            let mut drafts = bill::preview_all(&mut ws, &period)?;
             if let Some(id) = &subscription {
                 drafts.retain(|d| &d.subscription == id);
             }
