@@ -138,6 +138,15 @@ async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
     wait_prop(c, css, "textContent", ok).await
 }
 
+/// Waits until the element is shown (e.g. once a panel has opened).
+async fn wait_displayed(c: &Client, css: &str) {
+    let deadline = Instant::now() + WAIT;
+    while !find(c, css).await.is_displayed().await.unwrap_or(false) {
+        assert!(Instant::now() < deadline, "{css} is never shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until an input holds `value` (e.g. once a form has loaded).
 async fn wait_value(c: &Client, css: &str, value: &str) {
     wait_prop(c, css, "value", |v| v == value).await;
@@ -466,5 +475,89 @@ async fn the_events_explorer_filters_and_scrolls_a_million_events() {
     let first = dom_text(&c, "[data-testid=explorer-list] [role=listitem]").await;
     assert!(first.contains("stark-labs") && first.contains("api_calls") && first.contains("2026-10-01"), "{first}");
     std::fs::write(artifacts().join("explorer.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}
+
+/// "5953.75" → "5,953.75", as the console groups digits.
+fn grouped(amount: &str) -> String {
+    let (int, frac) = amount.split_once('.').map_or((amount, None), |(i, f)| (i, Some(f)));
+    let mut out = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    frac.map_or(out.clone(), |f| format!("{out}.{f}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+            .args(["--workspace", workspace.to_str().unwrap(), "--json", "invoice", "preview", "--period", "2026-10"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let globex = cli(&["--customer", "globex-labs"]);
+    let total = globex["total"].as_str().unwrap().to_string();
+    let all = cli(&[]);
+    let drafts = all.as_array().unwrap();
+    // Amounts sort within a currency, currencies in order: the dearest in EUR comes first.
+    let dearest = drafts
+        .iter()
+        .filter(|d| d["currency"] == "EUR")
+        .max_by(|a, b| {
+            let n = |d: &serde_json::Value| d["total"].as_str().unwrap().parse::<f64>().unwrap();
+            n(a).total_cmp(&n(b))
+        })
+        .unwrap()["subscription"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-invoices]").await;
+    // The month with the latest usage comes first: October (the demo's usage runs August to October).
+    wait_value(&c, "[data-testid=drafts-month]", "2026-10").await;
+    wait_text(&c, "[data-testid=drafts-total-sub_globex-labs]", |t| t == format!("{} USD", grouped(&total))).await;
+    let rows = c.find_all(Locator::Css("[data-testid=drafts-table] tbody tr")).await.unwrap().len();
+    assert_eq!(rows, drafts.len(), "one row per draft");
+    // Sorted by total, dearest first (within the first currency).
+    click(&c, "[data-testid=drafts-sort-total]").await;
+    let first = find(&c, "[data-testid=drafts-table] tbody tr").await.attr("data-testid").await.unwrap().unwrap();
+    assert_eq!(first, format!("drafts-row-{dearest}"));
+    std::fs::write(artifacts().join("invoices.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // Globex Labs' draft: every line expands into its arithmetic.
+    click(&c, "[data-testid=drafts-row-sub_globex-labs] td").await;
+    wait_text(&c, "[data-testid=draft-total]", |t| t == format!("{} USD", grouped(&total))).await;
+    let line = globex["lines"][1].clone();
+    assert_eq!(line["meter"], "input_tokens");
+    wait_text(&c, "[data-testid=draft-line-1-amount]", |t| t == grouped(line["amount"].as_str().unwrap())).await;
+    assert!(!find(&c, "[data-testid=draft-line-1-steps]").await.is_displayed().await.unwrap(), "closed at first");
+    click(&c, "[data-testid=draft-line-1] button").await;
+    wait_displayed(&c, "[data-testid=draft-line-1-events]").await;
+    let steps = dom_text(&c, "[data-testid=draft-line-1-steps]").await;
+    let label = line["steps"][0]["label"].as_str().unwrap();
+    assert!(steps.contains(label), "{steps} lacks {label}");
+    std::fs::write(artifacts().join("draft.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // The line's events, in the explorer.
+    click(&c, "[data-testid=draft-line-1-events]").await;
+    wait_value(&c, "[data-testid=explorer-customer]", "globex-labs").await;
+    let digits = |t: &str| t.chars().filter(char::is_ascii_digit).collect::<String>();
+    wait_text(&c, "[data-testid=explorer-total]", |t| {
+        t.ends_with("events") && digits(t).parse::<u64>().unwrap_or(0) > 0
+    })
+    .await;
+    let first = wait_text(&c, "[data-testid=explorer-list] [role=listitem]", |t| t.contains("globex-labs")).await;
+    assert!(first.contains("input_tokens") && first.contains("2026-10"), "{first}");
     c.close().await.unwrap();
 }

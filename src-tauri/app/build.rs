@@ -30,6 +30,11 @@ const COMMANDS: &[&str] = &[
     "meter_save",
     "meter_preview",
     "events_page",
+    "invoice_preview",
+    "invoice_preview_all",
+    "billing_months",
+    "drafts_csv_save",
+    "csv_save_dialog",
 ];
 
 fn main() {

@@ -16,6 +16,8 @@ import { ComingPage } from "./pages/ComingPage";
 import { MetersPage } from "./pages/MetersPage";
 import { UsagePage } from "./pages/UsagePage";
 import { NoWorkspacePage } from "./pages/NoWorkspacePage";
+import { InvoicesPage } from "./pages/InvoicesPage";
+import type { ExploreFilter } from "./components/DraftView";
 
 export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
 
@@ -37,6 +39,9 @@ export function App() {
   const [recent, setRecent] = useState<string[]>([]);
   // Bumped on every workspace switch or edit, so pages reload what they show.
   const [generation, setGeneration] = useState(0);
+  // Events to show in the explorer, when a draft's line links to them.
+  const [explore, setExplore] = useState<ExploreFilter | null>(null);
+  const showEvents = useCallback((f: ExploreFilter) => { setExplore(f); setPage("usage"); }, []);
 
   const refresh = useCallback(async () => {
     try {
@@ -135,9 +140,9 @@ export function App() {
           {page === "customers" && <CustomersPage onChanged={refresh} />}
           {page === "settings" && <SettingsPage onSaved={refresh} />}
           {page === "meters" && <MetersPage />}
-          {page === "usage" && <UsagePage />}
+          {page === "usage" && <UsagePage explore={explore} key={JSON.stringify(explore)} />}
           {page === "plans" && <ComingPage title="Plans" issue={4} what="Edit plans visually: fees, per-unit, graduated, volume and package prices, commitments; preview bills." />}
-          {page === "invoices" && <ComingPage title="Invoices" issue={5} what="Finalize numbered, immutable invoices; void and credit notes; PDF and CSV exports." />}
+          {page === "invoices" && <InvoicesPage onExplore={showEvents} />}
           {page === "wallets" && <ComingPage title="Wallets" issue={6} what="Prepaid credit wallets: grants, burn-down at finalize, rollover, top-ups and balance alerts." />}
         </div>
       </AppShell.Main>

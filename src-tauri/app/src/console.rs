@@ -90,6 +90,11 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::meter_save,
             commands::meter_preview,
             commands::events_page,
+            commands::invoice_preview,
+            commands::invoice_preview_all,
+            commands::billing_months,
+            commands::drafts_csv_save,
+            commands::csv_save_dialog,
         ])
         .run(tauri::generate_context!());
     match result {

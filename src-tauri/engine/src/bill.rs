@@ -365,5 +365,102 @@ pub fn preview_all(ws: &mut Workspace, month: &str) -> Result<Vec<Draft>> {
     drafts(conn, &mut Rollups::new(conn, tz)?, &subscription::all(conn)?, month)
 }
 
+/// The months a preview can be asked for: from the first subscription's start
+/// to the last month with usage (or the last start), and that last month of
+/// usage, which the console shows first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct BillingMonths {
+    /// `YYYY-MM`, newest first.
+    pub months: Vec<String>,
+    pub latest_usage: Option<String>,
+}
+
+/// See [`BillingMonths`]; at most ten years of months.
+pub fn billing_months(conn: &Connection) -> Result<BillingMonths> {
+    let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
+    let (first, last_start): (Option<String>, Option<String>) =
+        conn.query_row("SELECT min(start_date), max(start_date) FROM subscriptions", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let last_ms: Option<i64> = conn.query_row("SELECT max(last_ms) FROM event_chunks", [], |r| r.get(0))?;
+    let month_of_ms = |ms: i64| {
+        chrono::TimeZone::timestamp_millis_opt(&tz, ms).single().map(|t| t.date_naive().format("%Y-%m").to_string())
+    };
+    let latest_usage = last_ms.and_then(month_of_ms);
+    let month = |d: &str| d.get(..7).map(str::to_string);
+    let (Some(first), Some(last_start)) = (first.as_deref().and_then(month), last_start.as_deref().and_then(month))
+    else {
+        return Ok(BillingMonths { months: Vec::new(), latest_usage });
+    };
+    let last = latest_usage.clone().filter(|u| u > &last_start).unwrap_or(last_start);
+    let mut day = month_first_day(&first)?;
+    let end = month_first_day(&last)?;
+    let mut months = Vec::new();
+    while day <= end && months.len() < 120 {
+        months.push(day.format("%Y-%m").to_string());
+        day = day.checked_add_months(chrono::Months::new(1)).ok_or_else(|| Error::invalid("period", "out of range"))?;
+    }
+    months.reverse();
+    Ok(BillingMonths { months, latest_usage })
+}
+
+/// Drafts as CSV, one row per draft, for a spreadsheet: its line kinds summed
+/// (fees + usage + commitment + discounts = subtotal; + tax = total).
+pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
+    let io = |e: csv::Error| Error::Io(format!("cannot write the CSV: {e}"));
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "customer",
+        "subscription",
+        "plan",
+        "plan_version",
+        "currency",
+        "period_start",
+        "period_end",
+        "first_day",
+        "last_day",
+        "active_days",
+        "fees",
+        "usage",
+        "commitment",
+        "discounts",
+        "subtotal",
+        "tax",
+        "total",
+        "amount_due",
+    ])
+    .map_err(io)?;
+    for d in drafts {
+        let currency = Currency::parse(&d.currency).map_err(Error::Internal)?;
+        let sum = |kind: rating::LineKind| {
+            currency.round(d.lines.iter().filter(|l| l.kind == kind).map(|l| l.amount.0).sum()).to_string()
+        };
+        let last_day = d.end_day.pred_opt().unwrap_or(d.end_day);
+        w.write_record([
+            d.customer.clone(),
+            d.subscription.clone(),
+            d.plan.clone(),
+            d.plan_version.to_string(),
+            d.currency.clone(),
+            d.period.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            d.period.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            d.first_day.to_string(),
+            last_day.to_string(),
+            d.active_days.to_string(),
+            sum(rating::LineKind::Fee),
+            sum(rating::LineKind::Usage),
+            sum(rating::LineKind::Commitment),
+            sum(rating::LineKind::Discount),
+            d.subtotal.to_string(),
+            d.tax.to_string(),
+            d.total.to_string(),
+            d.amount_due.to_string(),
+        ])
+        .map_err(io)?;
+    }
+    w.flush().map_err(|e| Error::Io(format!("cannot write the CSV: {e}")))?;
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::event_file::Props;
 use crate::event_store;
-use crate::meter::{self, Aggregation, MeterFields};
+use crate::meter::{self, MeterFields};
 use crate::usage::{self, Acc, selects};
 
 fn epoch() -> NaiveDate {
@@ -35,13 +35,53 @@ pub fn day_number(d: NaiveDate) -> i64 {
     (d - epoch()).num_days()
 }
 
-/// The group key of an event: '' when the meter is not grouped or the event has
-/// no group value, else '=' and the value.
-fn group_key(meter: &MeterFields, properties: &Props) -> String {
-    match meter.group_by.as_ref().and_then(|g| properties.get(g)).and_then(|v| v.text()) {
-        Some(v) => format!("={v}"),
-        None => String::new(),
+/// The group key of a group value: '' when the meter is not grouped or the
+/// event has no group value, else '=' and the value.
+fn group_key(value: Option<&str>) -> String {
+    value.map_or_else(String::new, |v| format!("={v}"))
+}
+
+/// Reads only the properties some meter of an event type needs (its property,
+/// filters and group), skipping the rest unparsed: the same values a full
+/// parse gives for those keys, without building the others.
+struct Needed<'k>(&'k HashSet<String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Needed<'_> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
     }
+}
+
+impl<'de> serde::de::Visitor<'de> for Needed<'_> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.0.contains(key.as_ref()) {
+                let value: Value = map.next_value()?;
+                out.insert(key.into_owned(), value);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The properties of one stored event that `needed` names.
+fn parse_needed(text: &str, needed: &HashSet<String>) -> serde_json::Result<Map<String, Value>> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let map = Needed(needed).deserialize(&mut de)?;
+    de.end()?;
+    Ok(map)
 }
 
 /// What a meter's rollups depend on: how it computes, and the zone.
@@ -86,7 +126,9 @@ impl Days {
     }
 }
 
-type Key = (i64, i64, i64, String);
+/// (meter id, customer id, local day), then the day's aggregate per group key.
+type DayKey = (i64, i64, i64);
+type Fresh = HashMap<DayKey, Vec<(String, Acc)>, event_store::BuildFastHasher>;
 
 /// What [`refresh`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,6 +152,8 @@ pub fn refresh(conn: &Connection, tz: Tz) -> Result<Refreshed> {
         .collect::<rusqlite::Result<_>>()?;
     // (meter id, fields, built through) of the meters behind the last chunk, by event type.
     let mut behind: HashMap<String, Vec<(i64, MeterFields, i64)>> = HashMap::new();
+    // Meters rebuilt from nothing have no stored days to merge with.
+    let mut from_scratch: HashSet<i64> = HashSet::new();
     for m in meter::all(conn)? {
         let id =
             *ids.get(&m.fields.code).ok_or_else(|| Error::Internal(format!("meter {} has no id", m.fields.code)))?;
@@ -134,22 +178,27 @@ pub fn refresh(conn: &Connection, tz: Tz) -> Result<Refreshed> {
                 0
             }
         };
+        if through == 0 {
+            from_scratch.insert(id);
+        }
         if through < last_chunk {
             let event_type = m.fields.event.clone().unwrap_or_else(|| m.fields.code.clone());
             behind.entry(event_type).or_default().push((id, m.fields, through));
         }
     }
-    let mut fresh: HashMap<Key, Acc> = HashMap::new();
+    let mut fresh: Fresh = HashMap::default();
     let mut days = Days { tz, current: None };
     for (event_type, meters) in &behind {
         let type_id: Option<i64> =
             conn.query_row("SELECT id FROM event_types WHERE name = ?1", [event_type], |r| r.get(0)).optional()?;
         let Some(type_id) = type_id else { continue };
         let from = meters.iter().map(|(_, _, through)| *through).min().unwrap_or(0);
-        // Whether any meter reads the properties (a plain count does not).
-        let parse = meters
+        // The properties the meters read (none for plain counts).
+        let needed: HashSet<String> = meters
             .iter()
-            .any(|(_, m, _)| m.aggregation != Aggregation::Count || !m.filters.is_empty() || m.group_by.is_some());
+            .flat_map(|(_, m, _)| m.property.iter().chain(m.filters.keys()).chain(m.group_by.iter()).cloned())
+            .collect();
+        let parse = !needed.is_empty();
         let mut stmt = conn.prepare(
             "SELECT id, customer_id, data FROM event_chunks WHERE id > ?1 AND id <= ?2 AND type_id = ?3 ORDER BY id",
         )?;
@@ -170,7 +219,7 @@ pub fn refresh(conn: &Connection, tz: Tz) -> Result<Refreshed> {
                 let order = chunk * (1 << 16) + position;
                 let map: Map<String, Value>;
                 let properties = if parse {
-                    match serde_json::from_str(e.properties) {
+                    match parse_needed(e.properties, &needed) {
                         Ok(m) => {
                             map = m;
                             Props::Json(&map)
@@ -191,14 +240,20 @@ pub fn refresh(conn: &Connection, tz: Tz) -> Result<Refreshed> {
                     }
                 };
                 for (id, m, through) in meters {
-                    if chunk > *through && selects(m, None, &properties) {
-                        fresh.entry((*id, customer, day, group_key(m, &properties))).or_default().add(
-                            m,
-                            e.ts_ms,
-                            order,
-                            &properties,
-                        );
+                    if chunk <= *through || !selects(m, None, &properties) {
+                        continue;
                     }
+                    let value = m.group_by.as_ref().and_then(|g| properties.get(g)).and_then(|v| v.text());
+                    let want = value.as_deref();
+                    let groups = fresh.entry((*id, customer, day)).or_default();
+                    let at = match groups.iter().position(|(k, _)| k.strip_prefix('=') == want) {
+                        Some(at) => at,
+                        None => {
+                            groups.push((group_key(want), Acc::default()));
+                            groups.len() - 1
+                        }
+                    };
+                    groups[at].1.add(m, e.ts_ms, order, &properties);
                 }
             })?;
             if let Some(err) = failure {
@@ -206,8 +261,8 @@ pub fn refresh(conn: &Connection, tz: Tz) -> Result<Refreshed> {
             }
         }
     }
-    done.days = fresh.len() as u64;
-    merge_into_store(conn, fresh)?;
+    done.days = fresh.values().map(|g| g.len() as u64).sum();
+    merge_into_store(conn, fresh, &from_scratch)?;
     conn.execute("UPDATE usage_days_state SET through_chunk = ?1 WHERE through_chunk < ?1", [last_chunk])?;
     Ok(done)
 }
@@ -251,8 +306,8 @@ fn acc_from_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Acc> {
     })
 }
 
-/// Merges new day aggregates after the stored ones.
-fn merge_into_store(conn: &Connection, fresh: HashMap<Key, Acc>) -> Result<()> {
+/// Merges new day aggregates with the stored ones (none for meters in `from_scratch`).
+fn merge_into_store(conn: &Connection, fresh: Fresh, from_scratch: &HashSet<i64>) -> Result<()> {
     let mut read = conn.prepare_cached(
         "SELECT count, sum, max, min, latest_ms, latest_order, latest, distinct_values FROM usage_days
          WHERE meter_id = ?1 AND customer_id = ?2 AND day = ?3 AND grp = ?4",
@@ -261,40 +316,44 @@ fn merge_into_store(conn: &Connection, fresh: HashMap<Key, Acc>) -> Result<()> {
         "INSERT OR REPLACE INTO usage_days (meter_id, customer_id, day, grp, count, sum, max, min, latest_ms,
          latest_order, latest, distinct_values) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
-    let mut keys: Vec<Key> = fresh.keys().cloned().collect();
-    keys.sort_unstable();
-    for key in keys {
-        let new = &fresh[&key];
-        let (meter, customer, day, grp) = &key;
-        let stored = read.query_row(params![meter, customer, day, grp], |r| acc_from_row(r, 0)).optional()?;
-        let acc = match stored {
-            Some(mut old) => {
-                old.merge(new);
-                old
-            }
-            None => new.clone(),
-        };
-        let distinct = if acc.distinct.is_empty() {
-            None
-        } else {
-            let mut values: Vec<&String> = acc.distinct.iter().collect();
-            values.sort_unstable();
-            Some(serde_json::to_string(&values).map_err(|e| Error::Internal(e.to_string()))?)
-        };
-        write.execute(params![
-            meter,
-            customer,
-            day,
-            grp,
-            acc.count as i64,
-            blob(acc.sum),
-            acc.max.map(blob),
-            acc.min.map(blob),
-            acc.latest.map(|(ts, _, _)| ts),
-            acc.latest.map(|(_, order, _)| order),
-            acc.latest.map(|(_, _, v)| blob(v)),
-            distinct
-        ])?;
+    let mut rows: Vec<(DayKey, Vec<(String, Acc)>)> = fresh.into_iter().collect();
+    rows.sort_unstable_by_key(|(k, _)| *k);
+    for ((meter, customer, day), groups) in &rows {
+        for (grp, new) in groups {
+            let stored = if from_scratch.contains(meter) {
+                None
+            } else {
+                read.query_row(params![meter, customer, day, grp], |r| acc_from_row(r, 0)).optional()?
+            };
+            let acc = match stored {
+                Some(mut old) => {
+                    old.merge(new);
+                    old
+                }
+                None => new.clone(),
+            };
+            let distinct = if acc.distinct.is_empty() {
+                None
+            } else {
+                let mut values: Vec<&String> = acc.distinct.iter().collect();
+                values.sort_unstable();
+                Some(serde_json::to_string(&values).map_err(|e| Error::Internal(e.to_string()))?)
+            };
+            write.execute(params![
+                meter,
+                customer,
+                day,
+                grp,
+                acc.count as i64,
+                blob(acc.sum),
+                acc.max.map(blob),
+                acc.min.map(blob),
+                acc.latest.map(|(ts, _, _)| ts),
+                acc.latest.map(|(_, order, _)| order),
+                acc.latest.map(|(_, _, v)| blob(v)),
+                distinct
+            ])?;
+        }
     }
     Ok(())
 }
@@ -322,6 +381,9 @@ pub fn read(
     Ok(out)
 }
 
+/// Meter id, customer id and local days of one read.
+type Read = (i64, i64, NaiveDate, NaiveDate);
+
 /// A [`crate::bill::UsageSource`] on the rollups; a price that needs each
 /// event's amount (a percentage) reads the raw events.
 pub struct Rollups<'c> {
@@ -329,7 +391,7 @@ pub struct Rollups<'c> {
     tz: Tz,
     meters: HashMap<String, i64>,
     customers: HashMap<String, i64>,
-    cached: Option<((i64, i64, NaiveDate, NaiveDate), HashMap<String, Acc>)>,
+    cached: Option<(Read, HashMap<String, Acc>)>,
     raw: crate::bill::RawEvents<'c>,
 }
 

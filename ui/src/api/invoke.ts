@@ -1,6 +1,8 @@
 // The one typed door to the Rust side: every command, its arguments and its result.
 import { invoke, type Channel } from "@tauri-apps/api/core";
+import type { BillingMonths } from "./generated/BillingMonths";
 import type { Customer } from "./generated/Customer";
+import type { Draft } from "./generated/Draft";
 import type { CustomerFields } from "./generated/CustomerFields";
 import type { CustomerPage } from "./generated/CustomerPage";
 import type { ErrorCode } from "./generated/ErrorCode";
@@ -52,6 +54,11 @@ interface Commands {
   rejects_save_dialog: [{ fileName: string }, string | null];
   events_rejects_save: [{ importId: number; path: string }, number];
   usage_month: [{ meter: string; customer: string; month: string; group: string | null }, MonthUsage];
+  invoice_preview: [{ customer: string; month: string }, Draft[]];
+  invoice_preview_all: [{ month: string }, Draft[]];
+  billing_months: [NoArgs, BillingMonths];
+  drafts_csv_save: [{ month: string; path: string }, number];
+  csv_save_dialog: [{ title: string; fileName: string }, string | null];
 }
 
 /** A command's failure: branch on `code`, never on `message`. */

@@ -5,6 +5,7 @@ import { usePagedRows } from "../components/usePagedRows";
 import { call } from "../api/invoke";
 import type { EventRow } from "../api/generated/EventRow";
 import type { Meter } from "../api/generated/Meter";
+import type { ExploreFilter } from "../components/DraftView";
 
 const PAGE_SIZE = 200;
 const ROW_HEIGHT = 34;
@@ -14,13 +15,16 @@ const GRID = "190px minmax(120px, 1fr) minmax(110px, 1fr) minmax(120px, 1.2fr) m
  * Stored events, filtered by customer, meter and time; virtualized and fetched
  * a page at a time, so millions of events scroll as fast as a hundred.
  */
-export function EventsExplorer() {
+export function EventsExplorer({ initial }: { initial?: ExploreFilter | null }) {
   const [meters, setMeters] = useState<Meter[]>([]);
-  const [customer, setCustomer] = useState("");
+  const [customer, setCustomer] = useState(initial?.customer ?? "");
   const [options, setOptions] = useState<string[]>([]);
-  const [meter, setMeter] = useState<string | null>(null);
-  const [from, setFrom] = useState("");
-  const [to, setTo] = useState("");
+  const [meter, setMeter] = useState<string | null>(initial?.meter ?? null);
+  const [from, setFrom] = useState(initial?.from ?? "");
+  const [to, setTo] = useState(initial?.to ?? "");
+  const cardRef = useRef<HTMLDivElement>(null);
+  // Opened from a draft's line: bring the explorer into view.
+  useEffect(() => { if (initial) cardRef.current?.scrollIntoView({ block: "start" }); }, [initial]);
   const [filter] = useDebouncedValue(JSON.stringify({ customer, meter, from, to }), 300);
   const [problem, setProblem] = useState<string | null>(null);
   const scrollRef = useRef<HTMLDivElement>(null);
@@ -48,7 +52,7 @@ export function EventsExplorer() {
   const chosen = meters.find((m) => m.code === meter);
 
   return (
-    <Card withBorder>
+    <Card withBorder ref={cardRef}>
       <Stack gap="sm">
         <Title order={4}>Events</Title>
         <Group align="end">

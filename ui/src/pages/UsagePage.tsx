@@ -17,6 +17,7 @@ import type { MonthUsage } from "../api/generated/MonthUsage";
 import type { RowError } from "../api/generated/RowError";
 import { notifyError, notifyOk } from "../notify";
 import { EventsExplorer } from "./EventsExplorer";
+import type { ExploreFilter } from "../components/DraftView";
 
 const FORMATS = [
   { value: "auto", label: "From the file name" },
@@ -291,13 +292,13 @@ function UsageLookup() {
   );
 }
 
-export function UsagePage() {
+export function UsagePage({ explore }: { explore: ExploreFilter | null }) {
   return (
     <Stack maw={1100}>
       <Title order={2}>Usage</Title>
       <ImportEvents />
       <UsageLookup />
-      <EventsExplorer />
+      <EventsExplorer initial={explore} />
     </Stack>
   );
 }

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
+use meterdesk_engine::bill::{self, BillingMonths, Draft};
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
@@ -334,4 +335,48 @@ pub fn usage_month(
     group: Option<String>,
 ) -> Reply<MonthUsage> {
     state.with(|ws| usage::for_month(ws.conn(), &meter, &customer, &month, group.as_deref()))
+}
+
+/// The draft invoices of a customer's subscription periods starting in month `YYYY-MM`.
+#[tauri::command(async)]
+pub fn invoice_preview(state: State<AppState>, customer: String, month: String) -> Reply<Vec<Draft>> {
+    state.with(|ws| bill::preview_customer(ws, &customer, &month))
+}
+
+/// Every customer's draft invoices for the periods starting in month `YYYY-MM`.
+#[tauri::command(async)]
+pub fn invoice_preview_all(state: State<AppState>, month: String) -> Reply<Vec<Draft>> {
+    state.with(|ws| bill::preview_all(ws, &month))
+}
+
+/// The months a preview can be asked for, and the last with usage.
+#[tauri::command(async)]
+pub fn billing_months(state: State<AppState>) -> Reply<BillingMonths> {
+    state.with(|ws| bill::billing_months(ws.conn()))
+}
+
+/// Writes every customer's drafts for month `YYYY-MM` as CSV to `path`; returns how many.
+#[tauri::command(async)]
+pub fn drafts_csv_save(state: State<AppState>, month: String, path: PathBuf) -> Reply<usize> {
+    state.with(|ws| {
+        let drafts = bill::preview_all(ws, &month)?;
+        let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+        bill::drafts_csv(&drafts, &mut out)?;
+        std::io::Write::flush(&mut out).map_err(io)?;
+        Ok(drafts.len())
+    })
+}
+
+/// Asks where to save a CSV file; none when cancelled.
+#[tauri::command]
+pub fn csv_save_dialog(app: tauri::AppHandle, title: String, file_name: String) -> Reply<Option<String>> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title(&title)
+        .set_file_name(&file_name)
+        .add_filter("CSV", &["csv"])
+        .blocking_save_file();
+    Ok(picked_path(picked)?.map(|p| p.display().to_string()))
 }

@@ -282,3 +282,33 @@ fn bad_requests_are_named() {
     }
     assert!(preview_customer(&mut ws, "initech", "2026-10").unwrap().is_empty(), "no subscription, no draft");
 }
+
+#[test]
+fn drafts_export_as_csv_rows_that_reconcile() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    october(&mut ws);
+    let drafts = preview_all(&mut ws, "2026-10").unwrap();
+    let mut out = Vec::new();
+    drafts_csv(&drafts, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(
+        lines[1],
+        "globex,sub_globex,pro,1,USD,2026-10-01T04:00:00Z,2026-11-01T04:00:00Z,2026-10-01,2026-10-31,17,\
+         54.29,212.80,61.39,-32.85,295.63,59.13,354.76,354.76"
+    );
+}
+
+#[test]
+fn billing_months_run_from_the_first_start_to_the_last_usage() {
+    let mut ws = Workspace::in_memory().unwrap();
+    assert_eq!(billing_months(ws.conn()).unwrap(), BillingMonths { months: vec![], latest_usage: None });
+    apply(&mut ws, CATALOG);
+    assert_eq!(billing_months(ws.conn()).unwrap().months, ["2026-10"]);
+    october(&mut ws);
+    // The last event is Nov 1, 00:00 in New York.
+    let m = billing_months(ws.conn()).unwrap();
+    assert_eq!((m.months, m.latest_usage.as_deref()), (vec!["2026-11".to_string(), "2026-10".into()], Some("2026-11")));
+}

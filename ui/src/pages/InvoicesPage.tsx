@@ -1,0 +1,215 @@
+import { useEffect, useMemo, useState } from "react";
+import { Alert, Badge, Button, Drawer, Group, Loader, Select, Stack, Table, Text, TextInput, Title, UnstyledButton } from "@mantine/core";
+import { IconChevronDown, IconChevronUp, IconFileExport, IconSelector } from "@tabler/icons-react";
+import { call } from "../api/invoke";
+import { groupDigits } from "../api/decimal";
+import type { BillingMonths } from "../api/generated/BillingMonths";
+import type { Draft } from "../api/generated/Draft";
+import type { Meter } from "../api/generated/Meter";
+import { DraftView, type ExploreFilter } from "../components/DraftView";
+import { notifyError, notifyOk } from "../notify";
+
+type SortKey = "customer" | "plan" | "subtotal" | "tax" | "total";
+
+/** Compares decimal strings exactly enough for ordering (amounts have at most a few decimals). */
+function byAmount(a: string, b: string): number {
+  return Number(a) - Number(b);
+}
+
+/** Adds decimal strings of one currency without floats: scaled to integers of the longest scale. */
+function sumDecimals(values: string[]): string {
+  const scale = Math.max(0, ...values.map((v) => (v.split(".")[1] ?? "").length));
+  let total = 0n;
+  for (const v of values) {
+    const negative = v.startsWith("-");
+    const [w, f = ""] = v.replace("-", "").split(".");
+    const n = BigInt(w + f.padEnd(scale, "0"));
+    total += negative ? -n : n;
+  }
+  const negative = total < 0n;
+  const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
+  const text = scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
+  return negative ? `-${text}` : text;
+}
+
+function SortHeader({ label, k, sort, onSort, right }: {
+  label: string; k: SortKey; sort: [SortKey, boolean]; onSort: (k: SortKey) => void; right?: boolean;
+}) {
+  const Icon = sort[0] !== k ? IconSelector : sort[1] ? IconChevronUp : IconChevronDown;
+  return (
+    <Table.Th ta={right ? "right" : undefined}>
+      <UnstyledButton onClick={() => onSort(k)} data-testid={`drafts-sort-${k}`}>
+        <Group gap={4} justify={right ? "flex-end" : "flex-start"} wrap="nowrap">
+          <Text size="sm" fw={700}>{label}</Text><Icon size={14} />
+        </Group>
+      </UnstyledButton>
+    </Table.Th>
+  );
+}
+
+/** One customer's drafts for a month, with its own period picker. */
+function CustomerDrafts({ customer, months, month: initial, meters, onExplore }: {
+  customer: string; months: string[]; month: string; meters: Meter[]; onExplore: (f: ExploreFilter) => void;
+}) {
+  const [month, setMonth] = useState(initial);
+  const [drafts, setDrafts] = useState<Draft[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    setDrafts(null);
+    setError(null);
+    call("invoice_preview", { customer, month }).then(setDrafts).catch((e) => setError(e instanceof Error ? e.message : String(e)));
+  }, [customer, month]);
+  return (
+    <Stack>
+      <Select label="Period starting in" data={months} value={month} onChange={(m) => m && setMonth(m)} w={200}
+        allowDeselect={false} data-testid="customer-draft-month" />
+      {error && <Alert color="red">{error}</Alert>}
+      {!drafts && !error && <Loader size="sm" />}
+      {drafts && drafts.length === 0 && <Text c="dimmed">No subscription period of {customer} starts in {month}.</Text>}
+      {drafts?.map((d) => <DraftView key={d.subscription} draft={d} meters={meters} onExplore={onExplore} />)}
+    </Stack>
+  );
+}
+
+/**
+ * Draft invoices: every customer's bill for a month, computed on demand from
+ * the plans, subscriptions and usage, never stored. A row opens the customer's
+ * draft, where each line explains itself.
+ */
+export function InvoicesPage({ onExplore }: { onExplore: (f: ExploreFilter) => void }) {
+  const [months, setMonths] = useState<BillingMonths | null>(null);
+  const [month, setMonth] = useState<string | null>(null);
+  const [drafts, setDrafts] = useState<Draft[] | null>(null);
+  const [meters, setMeters] = useState<Meter[]>([]);
+  const [search, setSearch] = useState("");
+  const [sort, setSort] = useState<[SortKey, boolean]>(["customer", true]);
+  const [open, setOpen] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    void call("meters_list").then(setMeters).catch(() => setMeters([]));
+    call("billing_months").then((m) => {
+      setMonths(m);
+      setMonth(m.latest_usage && m.months.includes(m.latest_usage) ? m.latest_usage : m.months[0] ?? null);
+    }).catch((e) => notifyError(e, "The billing months could not be read"));
+  }, []);
+  useEffect(() => {
+    if (!month) return;
+    setDrafts(null);
+    setError(null);
+    call("invoice_preview_all", { month }).then(setDrafts).catch((e) => setError(e instanceof Error ? e.message : String(e)));
+  }, [month]);
+
+  const rows = useMemo(() => {
+    const needle = search.trim().toLowerCase();
+    const list = (drafts ?? []).filter((d) => !needle || d.customer.includes(needle) || d.plan.includes(needle) || d.subscription.includes(needle));
+    const [key, up] = sort;
+    const dir = up ? 1 : -1;
+    // Amounts compare within a currency: the currencies stay in order, each sorted by the amount.
+    const cmp = (a: Draft, b: Draft) =>
+      key === "customer" ? dir * (a.customer.localeCompare(b.customer) || a.subscription.localeCompare(b.subscription))
+        : key === "plan" ? dir * (a.plan.localeCompare(b.plan) || a.customer.localeCompare(b.customer))
+          : a.currency.localeCompare(b.currency) || dir * byAmount(a[key], b[key]) || a.customer.localeCompare(b.customer);
+    return [...list].sort(cmp);
+  }, [drafts, search, sort]);
+
+  const totals = useMemo(() => {
+    const by = new Map<string, Draft[]>();
+    for (const d of rows) by.set(d.currency, [...(by.get(d.currency) ?? []), d]);
+    return [...by.entries()].sort().map(([currency, list]) => ({
+      currency, count: list.length,
+      subtotal: sumDecimals(list.map((d) => d.subtotal)), tax: sumDecimals(list.map((d) => d.tax)), total: sumDecimals(list.map((d) => d.total)),
+    }));
+  }, [rows]);
+
+  const onSort = (k: SortKey) => setSort(([key, up]) => [k, key === k ? !up : k === "customer" || k === "plan"]);
+
+  const exportCsv = async () => {
+    if (!month) return;
+    try {
+      const path = await call("csv_save_dialog", { title: "Export the drafts", fileName: `drafts-${month}.csv` });
+      if (!path) return;
+      const n = await call("drafts_csv_save", { month, path });
+      notifyOk(`Exported ${n} drafts to ${path}`);
+    } catch (e) {
+      notifyError(e, "The drafts could not be exported");
+    }
+  };
+
+  const openDraft = drafts?.find((d) => d.subscription === open);
+
+  return (
+    <Stack maw={1200}>
+      <Group justify="space-between">
+        <Title order={2}>Invoices</Title>
+        <Button variant="light" leftSection={<IconFileExport size={16} />} onClick={exportCsv} disabled={!drafts?.length}
+          data-testid="drafts-export">Export CSV</Button>
+      </Group>
+      <Text size="sm" c="dimmed">
+        Draft invoices for the subscription periods that start in a month: fees, usage, commitment true-ups, discounts and
+        tax, computed now from the plans and the imported usage. Drafts are never stored; finalizing arrives with numbered invoices.
+      </Text>
+      {months && months.months.length === 0 && <Text c="dimmed">No subscriptions yet: add them in a catalog file (<code>meterdesk apply</code>).</Text>}
+      {months && months.months.length > 0 && (
+        <Group align="end">
+          <Select label="Periods starting in" data={months.months} value={month} onChange={(m) => m && setMonth(m)} w={200}
+            allowDeselect={false} data-testid="drafts-month" />
+          <TextInput label="Filter" placeholder="customer, plan or subscription" value={search} onChange={(e) => setSearch(e.currentTarget.value)}
+            w={280} data-testid="drafts-search" />
+          <Group gap="xs" pb={6} data-testid="drafts-totals">
+            {totals.map((t) => (
+              <Badge key={t.currency} size="lg" variant="light" tt="none">
+                {t.count} drafts · {groupDigits(t.total)} {t.currency}
+              </Badge>
+            ))}
+          </Group>
+        </Group>
+      )}
+      {error && <Alert color="red">{error}</Alert>}
+      {month && !drafts && !error && <Group><Loader size="sm" /><Text size="sm" c="dimmed">Pricing the usage…</Text></Group>}
+      {drafts && (
+        <Table striped highlightOnHover data-testid="drafts-table">
+          <Table.Thead>
+            <Table.Tr>
+              <SortHeader label="Customer" k="customer" sort={sort} onSort={onSort} />
+              <SortHeader label="Plan" k="plan" sort={sort} onSort={onSort} />
+              <Table.Th>Period</Table.Th>
+              <SortHeader label="Subtotal" k="subtotal" sort={sort} onSort={onSort} right />
+              <SortHeader label="Tax" k="tax" sort={sort} onSort={onSort} right />
+              <SortHeader label="Total" k="total" sort={sort} onSort={onSort} right />
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {rows.map((d) => (
+              <Table.Tr key={d.subscription} onClick={() => setOpen(d.subscription)} style={{ cursor: "pointer" }}
+                data-testid={`drafts-row-${d.subscription}`}>
+                <Table.Td>{d.customer}</Table.Td>
+                <Table.Td><Badge variant="light" tt="none">{d.plan} v{d.plan_version}</Badge></Table.Td>
+                <Table.Td><Text size="sm">{d.first_day}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text></Table.Td>
+                <Table.Td ta="right" ff="monospace">{groupDigits(d.subtotal)}</Table.Td>
+                <Table.Td ta="right" ff="monospace">{groupDigits(d.tax)}</Table.Td>
+                <Table.Td ta="right" ff="monospace" data-testid={`drafts-total-${d.subscription}`}>{groupDigits(d.total)} {d.currency}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+          <Table.Tfoot>
+            {totals.map((t) => (
+              <Table.Tr key={t.currency}>
+                <Table.Th colSpan={3}>Total in {t.currency} ({t.count} drafts)</Table.Th>
+                <Table.Th ta="right" ff="monospace">{groupDigits(t.subtotal)}</Table.Th>
+                <Table.Th ta="right" ff="monospace">{groupDigits(t.tax)}</Table.Th>
+                <Table.Th ta="right" ff="monospace" data-testid={`drafts-sum-${t.currency}`}>{groupDigits(t.total)} {t.currency}</Table.Th>
+              </Table.Tr>
+            ))}
+          </Table.Tfoot>
+        </Table>
+      )}
+      <Drawer opened={!!openDraft} onClose={() => setOpen(null)} position="right" size="xl" title="Draft invoice">
+        {openDraft && months && month && (
+          <CustomerDrafts key={openDraft.customer} customer={openDraft.customer} months={months.months} month={month}
+            meters={meters} onExplore={(f) => { setOpen(null); onExplore(f); }} />
+        )}
+      </Drawer>
+    </Stack>
+  );
+}
