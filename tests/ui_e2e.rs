@@ -561,3 +561,74 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     assert!(first.contains("input_tokens") && first.contains("2026-10"), "{first}");
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let run = |ws: &Path, args: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+            .args(["--workspace", ws.to_str().unwrap(), "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let preview = |ws: &Path| {
+        run(ws, &["invoice", "preview", "--customer", "aperture-labs", "--period", "2026-10"])["total"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let now_total = preview(&workspace);
+    // The expected total, independently: on a copy, the Pro plan with its first gpt-4o input tier at
+    // 0.000005 (was 0.0000025), applied as a catalog, and Aperture Labs moved to that version.
+    let copy = tmp.path().join("copy.meterdesk");
+    std::fs::copy(&workspace, &copy).unwrap();
+    let catalog = run(&copy, &["export", "catalog"]);
+    let mut pro = catalog["plans"].as_array().unwrap().iter().find(|p| p["code"] == "pro").unwrap().clone();
+    assert_eq!(pro["charges"][0]["tiers"][0]["unit_price"], "0.0000025");
+    pro["charges"][0]["tiers"][0]["unit_price"] = json!("0.000005");
+    let mut sub =
+        catalog["subscriptions"].as_array().unwrap().iter().find(|s| s["id"] == "sub_aperture-labs").unwrap().clone();
+    sub["plan_version"] = json!(2);
+    let plans = tmp.path().join("plans.json");
+    std::fs::write(&plans, json!({ "plans": [pro] }).to_string()).unwrap();
+    run(&copy, &["apply", plans.to_str().unwrap()]);
+    let subs = tmp.path().join("subs.json");
+    std::fs::write(&subs, json!({ "subscriptions": [sub] }).to_string()).unwrap();
+    run(&copy, &["apply", subs.to_str().unwrap()]);
+    let dearer = preview(&copy);
+    assert_ne!(dearer, now_total);
+
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-plans]").await;
+    click(&c, "[data-testid=plan-row-pro] td").await;
+    wait_value(&c, "[data-testid=plan-trial-month]", "2026-10").await;
+    let proposed = "[data-testid=plan-trial-sub_aperture-labs-proposed]";
+    wait_text(&c, proposed, |t| t == format!("{} USD", grouped(&now_total))).await;
+    // A tier price that is not a number is named under its cell, and nothing is priced.
+    replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "0.0000o5").await;
+    wait_text(&c, "[data-testid=plan-problems]", |t| t == "1 problem").await;
+    assert!(!find(&c, "[data-testid=plan-save]").await.is_enabled().await.unwrap());
+    replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "0.000005").await;
+    wait_text(&c, "[data-testid=plan-problems]", |t| t == "Ready to save").await;
+    wait_text(&c, proposed, |t| t == format!("{} USD", grouped(&dearer))).await;
+    // The calculator prices 1.2M tokens on the edited tiers: 1,200,000 × 0.000005 = 6.00.
+    wait_text(&c, "[data-testid=charge-0-calc-amount]", |t| t == "6.00 USD").await;
+    std::fs::write(artifacts().join("plan-editor.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // Saved: a new version, while the subscribers keep theirs.
+    click(&c, "[data-testid=plan-save]").await;
+    wait_text(&c, "//h2[starts-with(normalize-space(.), 'Plan pro')]/following-sibling::*[1]", |t| {
+        t.contains("version 2")
+    })
+    .await;
+    c.close().await.unwrap();
+    assert_eq!(preview(&workspace), now_total, "subscriptions keep version 1");
+    let exported = run(&workspace, &["export", "catalog"]);
+    let pro = exported["plans"].as_array().unwrap().iter().find(|p| p["code"] == "pro").unwrap().clone();
+    assert_eq!(pro["charges"][0]["tiers"][0]["unit_price"], "0.000005");
+}

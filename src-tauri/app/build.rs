@@ -35,6 +35,11 @@ const COMMANDS: &[&str] = &[
     "billing_months",
     "drafts_csv_save",
     "csv_save_dialog",
+    "plans_list",
+    "plan_check",
+    "plan_save",
+    "plan_try",
+    "price_quote",
 ];
 
 fn main() {

@@ -17,6 +17,7 @@ import { MetersPage } from "./pages/MetersPage";
 import { UsagePage } from "./pages/UsagePage";
 import { NoWorkspacePage } from "./pages/NoWorkspacePage";
 import { InvoicesPage } from "./pages/InvoicesPage";
+import { PlansPage } from "./pages/PlansPage";
 import type { ExploreFilter } from "./components/DraftView";
 
 export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
@@ -141,7 +142,7 @@ export function App() {
           {page === "settings" && <SettingsPage onSaved={refresh} />}
           {page === "meters" && <MetersPage />}
           {page === "usage" && <UsagePage explore={explore} key={JSON.stringify(explore)} />}
-          {page === "plans" && <ComingPage title="Plans" issue={4} what="Edit plans visually: fees, per-unit, graduated, volume and package prices, commitments; preview bills." />}
+          {page === "plans" && <PlansPage />}
           {page === "invoices" && <InvoicesPage onExplore={showEvents} />}
           {page === "wallets" && <ComingPage title="Wallets" issue={6} what="Prepaid credit wallets: grants, burn-down at finalize, rollover, top-ups and balance alerts." />}
         </div>

@@ -95,6 +95,11 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::billing_months,
             commands::drafts_csv_save,
             commands::csv_save_dialog,
+            commands::plans_list,
+            commands::plan_check,
+            commands::plan_save,
+            commands::plan_try,
+            commands::price_quote,
         ])
         .run(tauri::generate_context!());
     match result {

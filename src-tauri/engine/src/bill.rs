@@ -462,5 +462,66 @@ pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
     Ok(())
 }
 
+/// A subscriber's bill for a month on its plan, and on a draft of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Trial {
+    pub customer: String,
+    pub subscription: String,
+    pub currency: String,
+    /// The version the subscription holds.
+    pub plan_version: i64,
+    pub current: Dec,
+    /// None when the draft cannot bill this subscription (see `problem`).
+    pub proposed: Option<Dec>,
+    pub problem: Option<String>,
+}
+
+/// Prices a draft of a plan (unsaved) on the real usage of its subscribers for
+/// the periods starting in month `YYYY-MM`, next to what they pay now: each
+/// keeps its overrides and discounts. Nothing is written but the rollups.
+pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: &str) -> Result<Vec<Trial>> {
+    month_first_day(month)?;
+    let valid = plan::check(ws.conn(), draft)?;
+    let tz = refresh(ws)?;
+    let conn = ws.conn();
+    let code = &valid.fields.code;
+    let subs: Vec<Subscription> = subscription::all(conn)?.into_iter().filter(|s| &s.fields.plan == code).collect();
+    let mut usage = Rollups::new(conn, tz)?;
+    let mut now = Book::load(conn)?;
+    let mut proposed = Book::load(conn)?;
+    let currencies: HashMap<String, String> =
+        customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.currency.unwrap_or_default())).collect();
+    let mut trials = Vec::new();
+    for sub in &subs {
+        let Some(current) = now.draft_for_month(conn, &mut usage, sub, month)? else { continue };
+        proposed.plans.insert((code.clone(), sub.version()), valid.fields.clone());
+        let billed_in = currencies.get(&sub.fields.customer).cloned().unwrap_or_default();
+        let (total, problem) = if billed_in != valid.fields.currency {
+            (
+                None,
+                Some(format!(
+                    "{} is billed in {billed_in}, the draft in {}",
+                    sub.fields.customer, valid.fields.currency
+                )),
+            )
+        } else {
+            match proposed.draft_for_month(conn, &mut usage, sub, month) {
+                Ok(d) => (d.map(|d| d.total), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        };
+        trials.push(Trial {
+            customer: sub.fields.customer.clone(),
+            subscription: sub.fields.id.clone(),
+            currency: current.currency.clone(),
+            plan_version: sub.version(),
+            current: current.total,
+            proposed: total,
+            problem,
+        });
+    }
+    Ok(trials)
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

@@ -222,3 +222,76 @@ pub fn save(conn: &Connection, plan: &ValidPlan, now: DateTime<Utc>) -> Result<b
         }
     }
 }
+
+/// A plan as lists and the editor show it: its latest version and how many
+/// subscriptions hold any version of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct PlanRow {
+    /// The plan editor's mirror type (PriceFields has no generated binding).
+    #[ts(type = "import(\"../plan\").PlanFields")]
+    pub fields: PlanFields,
+    pub version: i64,
+    pub subscriptions: u32,
+}
+
+/// A plan sent as JSON (the editor), read with the path of a type error.
+pub fn fields_from_json(value: serde_json::Value) -> Result<PlanFields> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        Error::invalid(if path == "." { "$".to_string() } else { path }, e.into_inner().to_string())
+    })
+}
+
+/// The meters a plan may charge: code → whether it is grouped.
+pub fn chargeable(conn: &Connection) -> Result<HashMap<String, bool>> {
+    Ok(crate::meter::all(conn)?.into_iter().map(|m| (m.fields.code, m.fields.group_by.is_some())).collect())
+}
+
+/// Every problem of a plan sent as JSON (none: it can be saved).
+pub fn problems(conn: &Connection, value: serde_json::Value) -> Result<Vec<Problem>> {
+    let fields = match fields_from_json(value) {
+        Ok(f) => f,
+        Err(Error::Invalid(problems)) => return Ok(problems),
+        Err(e) => return Err(e),
+    };
+    Ok(fields.validate(&chargeable(conn)?).err().unwrap_or_default())
+}
+
+/// Validates a plan against the stored meters; problems keyed by field path.
+pub fn check(conn: &Connection, fields: &PlanFields) -> Result<ValidPlan> {
+    fields.validate(&chargeable(conn)?).map_err(Error::Invalid)
+}
+
+fn subscriptions_of(conn: &Connection, code: &str) -> Result<u32> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE p.code = ?1",
+        [code],
+        |r| r.get(0),
+    )?)
+}
+
+/// Every plan with its latest version and subscription count, by code.
+pub fn rows(conn: &Connection) -> Result<Vec<PlanRow>> {
+    all(conn)?
+        .into_iter()
+        .map(|p| {
+            let subscriptions = subscriptions_of(conn, &p.fields.code)?;
+            Ok(PlanRow { fields: p.fields, version: p.version, subscriptions })
+        })
+        .collect()
+}
+
+/// Saves a plan from the editor: `create` refuses an existing code, an edit
+/// refuses an unknown one. A plan that subscriptions hold gets a new version.
+pub fn save_edited(conn: &Connection, fields: &PlanFields, create: bool, now: DateTime<Utc>) -> Result<PlanRow> {
+    let valid = check(conn, fields)?;
+    let code = valid.fields.code.clone();
+    match (create, get(conn, &code)?.is_some()) {
+        (true, true) => return Err(Error::Conflict(format!("a plan with code \"{code}\" already exists"))),
+        (false, false) => return Err(Error::NotFound(format!("no plan with code \"{code}\""))),
+        _ => {}
+    }
+    save(conn, &valid, now)?;
+    let plan = get(conn, &code)?.ok_or_else(|| Error::Internal(format!("plan \"{code}\" was not saved")))?;
+    Ok(PlanRow { subscriptions: subscriptions_of(conn, &code)?, fields: plan.fields, version: plan.version })
+}

@@ -190,21 +190,10 @@ pub fn effective_charges(
             }
         };
         merged.extend(o.price.clone());
-        let price: PriceFields = match serde_path_to_error::deserialize(Value::Object(merged)) {
+        let price = match PriceFields::from_json(Value::Object(merged)) {
             Ok(p) => p,
-            Err(e) => {
-                let path = e.path().to_string();
-                let message = e.into_inner().to_string();
-                // serde names a missing or unknown field only in its message.
-                let named = ["missing field `", "unknown field `"]
-                    .iter()
-                    .find_map(|p| message.strip_prefix(p)?.split('`').next().map(str::to_string));
-                let field = match named {
-                    _ if path != "." => path,
-                    Some(f) => f,
-                    None => "model".to_string(),
-                };
-                problems.push(Problem::new(at(&field), message));
+            Err(p) => {
+                problems.push(Problem::new(at(&p.path), p.message));
                 continue;
             }
         };

@@ -18,6 +18,10 @@ import type { MonthUsage } from "./generated/MonthUsage";
 import type { Meter } from "./generated/Meter";
 import type { MeterFields } from "./generated/MeterFields";
 import type { Problem } from "./generated/Problem";
+import type { PlanRow } from "./generated/PlanRow";
+import type { Quote } from "./generated/Quote";
+import type { Trial } from "./generated/Trial";
+import type { PlanFields, PriceFields } from "./plan";
 import type { ReferenceData } from "./generated/ReferenceData";
 import type { Settings } from "./generated/Settings";
 import type { WorkspaceSummary } from "./generated/WorkspaceSummary";
@@ -59,6 +63,11 @@ interface Commands {
   billing_months: [NoArgs, BillingMonths];
   drafts_csv_save: [{ month: string; path: string }, number];
   csv_save_dialog: [{ title: string; fileName: string }, string | null];
+  plans_list: [NoArgs, PlanRow[]];
+  plan_check: [{ fields: PlanFields }, Problem[]];
+  plan_save: [{ fields: PlanFields; create: boolean }, PlanRow];
+  plan_try: [{ fields: PlanFields; month: string }, Trial[]];
+  price_quote: [{ price: PriceFields; currency: string; quantities: string[] }, Quote[]];
 }
 
 /** A command's failure: branch on `code`, never on `message`. */

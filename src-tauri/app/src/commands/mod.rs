@@ -6,13 +6,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
-use meterdesk_engine::bill::{self, BillingMonths, Draft};
+use meterdesk_engine::bill::{self, BillingMonths, Draft, Trial};
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::explore::{self, EventPage};
 use meterdesk_engine::import::{self, ImportReport};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
+use meterdesk_engine::plan::{self, PlanRow};
+use meterdesk_engine::pricing::{self, Quote};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::usage::{self, MonthUsage};
 use meterdesk_engine::workspace::WorkspaceSummary;
@@ -379,4 +381,48 @@ pub fn csv_save_dialog(app: tauri::AppHandle, title: String, file_name: String) 
         .add_filter("CSV", &["csv"])
         .blocking_save_file();
     Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+}
+
+/// Every plan: its latest version and how many subscriptions it has.
+#[tauri::command(async)]
+pub fn plans_list(state: State<AppState>) -> Reply<Vec<PlanRow>> {
+    state.with(|ws| plan::rows(ws.conn()))
+}
+
+/// The problems of a plan being edited (none: it can be saved).
+#[tauri::command(async)]
+pub fn plan_check(state: State<AppState>, fields: serde_json::Value) -> Reply<Vec<meterdesk_engine::Problem>> {
+    state.with(|ws| plan::problems(ws.conn(), fields))
+}
+
+/// Saves the edited plan (a new version when subscriptions hold the current one).
+#[tauri::command(async)]
+pub fn plan_save(state: State<AppState>, fields: serde_json::Value, create: bool) -> Reply<PlanRow> {
+    state.with(|ws| {
+        let fields = plan::fields_from_json(fields)?;
+        let now = Utc::now();
+        ws.write(|tx| plan::save_edited(tx, &fields, create, now))
+    })
+}
+
+/// The edited (unsaved) plan on its subscribers' usage for month `YYYY-MM`.
+#[tauri::command(async)]
+pub fn plan_try(state: State<AppState>, fields: serde_json::Value, month: String) -> Reply<Vec<Trial>> {
+    state.with(|ws| {
+        let fields = plan::fields_from_json(fields)?;
+        bill::try_plan(ws, &fields, &month)
+    })
+}
+
+/// Prices quantities with a charge's price in a currency: the calculator and the price curve.
+#[tauri::command(async)]
+pub fn price_quote(
+    price: serde_json::Value,
+    currency: String,
+    quantities: Vec<meterdesk_engine::Dec>,
+) -> Reply<Vec<Quote>> {
+    let currency =
+        meterdesk_engine::Currency::parse(&currency).map_err(|m| IpcError::from(Error::invalid("currency", m)))?;
+    let quantities: Vec<_> = quantities.into_iter().map(|q| q.0).collect();
+    pricing::quote(price, &currency, &quantities).map_err(IpcError::from)
 }

@@ -312,3 +312,75 @@ fn billing_months_run_from_the_first_start_to_the_last_usage() {
     let m = billing_months(ws.conn()).unwrap();
     assert_eq!((m.months, m.latest_usage.as_deref()), (vec!["2026-11".to_string(), "2026-10".into()], Some("2026-11")));
 }
+
+#[test]
+fn a_draft_plan_prices_its_subscribers_real_usage_before_it_is_saved() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    october(&mut ws);
+    let mut pro = catalog::parse(CATALOG).unwrap().plans.remove(0);
+    // No commitment, and the first token tier at 0.00001: tokens 1,000,000 × 0.00001 + 600,000 × 0.000004 = 12.40;
+    // 54.29 + 12.40 + 0.40 + 25.00 + 180.00 = 272.09; Launch 10% = 27.21 → 244.88; tax 48.98 → 293.86.
+    pro.minimum_commitment = None;
+    let crate::pricing::PriceFields::Graduated { tiers } = &mut pro.charges[0].price else { panic!("graduated") };
+    tiers[0].unit_price = "0.00001".parse().unwrap();
+    let trials = try_plan(&mut ws, &pro, "2026-10").unwrap();
+    assert_eq!(trials.len(), 1);
+    let t = &trials[0];
+    assert_eq!((t.subscription.as_str(), t.current.to_string()), ("sub_globex", "354.76".to_string()));
+    assert_eq!((t.proposed.map(|p| p.to_string()), t.problem.clone()), (Some("293.86".into()), None));
+    assert_eq!(
+        plan::get(ws.conn(), "pro").unwrap().unwrap().fields.minimum_commitment.unwrap().to_string(),
+        "500.00",
+        "nothing saved"
+    );
+
+    // A draft that drops the overridden charge cannot bill the subscription: said, not hidden.
+    let mut no_calls = pro.clone();
+    no_calls.charges.retain(|c| c.meter != "api_calls");
+    let t = &try_plan(&mut ws, &no_calls, "2026-10").unwrap()[0];
+    assert_eq!(t.proposed, None);
+    assert!(t.problem.as_deref().unwrap().contains("no charge on meter \"api_calls\""), "{:?}", t.problem);
+    // An invalid draft is refused with its problems.
+    pro.charges[0].meter = "gone".into();
+    let err = try_plan(&mut ws, &pro, "2026-10").unwrap_err();
+    assert_eq!(err.problems()[0].path, "charges[0].meter");
+}
+
+#[test]
+fn the_editor_saves_plans_as_versions_and_quotes_prices() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    let mut pro = plan::get(ws.conn(), "pro").unwrap().unwrap().fields;
+    pro.name = "Pro 2027".into();
+    let now = now();
+    let row = ws.write(|tx| plan::save_edited(tx, &pro, false, now)).unwrap();
+    assert_eq!((row.version, row.subscriptions), (2, 1), "globex holds version 1");
+    assert!(matches!(ws.write(|tx| plan::save_edited(tx, &pro, true, now)), Err(Error::Conflict(_))));
+    pro.code = "gold".into();
+    assert!(matches!(ws.write(|tx| plan::save_edited(tx, &pro, false, now)), Err(Error::NotFound(_))));
+    let created = ws.write(|tx| plan::save_edited(tx, &pro, true, now)).unwrap();
+    assert_eq!((created.version, created.subscriptions), (1, 0));
+    let rows = plan::rows(ws.conn()).unwrap();
+    assert_eq!(rows.iter().map(|r| r.fields.code.as_str()).collect::<Vec<_>>(), ["gold", "payg", "pro"]);
+
+    // The calculator: DESIGN.md's graduated example at 0, 10.5 and 12.
+    let price = json!({ "model": "graduated", "tiers": [
+        { "up_to": "10", "unit_price": "0.10", "flat_fee": "0.02" }, { "up_to": null, "unit_price": "0.05", "flat_fee": "0.03" } ] });
+    let d = |s: &str| s.parse::<crate::Dec>().unwrap().0;
+    let usd = Currency::parse("USD").unwrap();
+    let quoted = crate::pricing::quote(price, &usd, &[d("0"), d("10.5"), d("12")]).unwrap();
+    let amounts: Vec<String> = quoted.iter().map(|q| q.amount.to_string()).collect();
+    assert_eq!(amounts, ["0.00", "1.08", "1.15"]);
+    assert_eq!(quoted[1].priced.amount.to_string(), "1.075", "unrounded: 1.02 + 0.5 × 0.05 + 0.03");
+    let bad = crate::pricing::quote(
+        json!({ "model": "volume", "tiers": [ { "up_to": "10", "unit_price": "1" } ] }),
+        &usd,
+        &[],
+    );
+    assert_eq!(bad.unwrap_err().problems()[0].path, "tiers[0].up_to");
+    let typo = crate::pricing::quote(json!({ "model": "per_unit", "unit_price": "x" }), &usd, &[]);
+    assert_eq!(typo.unwrap_err().problems()[0].path, "unit_price");
+    let tier_typo = json!({ "model": "graduated", "tiers": [ { "up_to": null, "unit_price": "1", "flat": "2" } ] });
+    assert_eq!(crate::pricing::quote(tier_typo, &usd, &[]).unwrap_err().problems()[0].path, "tiers[0].flat");
+}

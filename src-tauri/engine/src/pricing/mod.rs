@@ -143,6 +143,68 @@ impl PriceFields {
     }
 }
 
+impl PriceFields {
+    /// Reads price fields from JSON (a subscription's override, the editor),
+    /// naming the field of a type error. (serde buffers a tagged enum, so its
+    /// own error carries no path: each known field is checked on its own.)
+    pub fn from_json(value: serde_json::Value) -> Result<PriceFields, Problem> {
+        let whole = serde_json::from_value::<PriceFields>(value.clone());
+        let message = match whole {
+            Ok(fields) => return Ok(fields),
+            Err(e) => e.to_string(),
+        };
+        if let serde_json::Value::Object(map) = &value {
+            for (key, v) in map {
+                let problem = match key.as_str() {
+                    "tiers" => serde_path_to_error::deserialize::<_, Vec<TierFields>>(v.clone())
+                        .err()
+                        .map(|e| (format!("tiers{}", e.path()).replace("tiers.", "tiers"), e.into_inner().to_string())),
+                    "unit_price" | "included" | "package_size" | "package_price" | "free" | "percent" | "fixed_fee"
+                    | "min_fee" | "max_fee" => {
+                        serde_json::from_value::<Option<Dec>>(v.clone()).err().map(|e| (key.clone(), e.to_string()))
+                    }
+                    _ => None,
+                };
+                if let Some((path, message)) = problem {
+                    return Err(Problem::new(path, message));
+                }
+            }
+        }
+        // A missing or unknown field is named only in the message.
+        let named = ["missing field `", "unknown field `"]
+            .iter()
+            .find_map(|p| message.strip_prefix(p)?.split('`').next().map(str::to_string));
+        Err(Problem::new(named.unwrap_or_else(|| "model".to_string()), message))
+    }
+}
+
+/// A quantity priced, with the amount an invoice line would show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Quote {
+    pub quantity: Dec,
+    /// Rounded once to the currency's minor units.
+    pub amount: Dec,
+    pub priced: Priced,
+}
+
+/// Prices each quantity with a price as the editor sends it (JSON): for the
+/// calculator and the curve of a charge. Problems keyed by field.
+pub fn quote(
+    price: serde_json::Value,
+    currency: &crate::money::Currency,
+    quantities: &[Decimal],
+) -> crate::error::Result<Vec<Quote>> {
+    let fields = PriceFields::from_json(price).map_err(|p| crate::error::Error::Invalid(vec![p]))?;
+    let model = fields.validate().map_err(crate::error::Error::Invalid)?;
+    Ok(quantities
+        .iter()
+        .map(|q| {
+            let priced = model.price(*q);
+            Quote { quantity: Dec(*q), amount: Dec(currency.round(priced.amount.0)), priced }
+        })
+        .collect())
+}
+
 impl PriceModel {
     /// Prices a quantity. A percentage prices each event's amount instead:
     /// given only their sum, it treats it as one event.

@@ -1,0 +1,378 @@
+import { useEffect, useMemo, useState } from "react";
+import {
+  ActionIcon, Alert, Badge, Button, Card, Grid, Group, SegmentedControl, Select, Stack, Table, Text, TextInput, Title,
+} from "@mantine/core";
+import { LineChart } from "@mantine/charts";
+import { useDebouncedValue } from "@mantine/hooks";
+import { IconArrowLeft, IconDeviceFloppy, IconPlus, IconTrash } from "@tabler/icons-react";
+import { call } from "../api/invoke";
+import { groupDigits } from "../api/decimal";
+import type { Meter } from "../api/generated/Meter";
+import type { PlanRow } from "../api/generated/PlanRow";
+import type { Problem } from "../api/generated/Problem";
+import type { Quote } from "../api/generated/Quote";
+import type { Trial } from "../api/generated/Trial";
+import {
+  MODELS, priceOf, priceOfCharge, toWire, type ChargeFields, type FeeFields, type Model, type PlanFields, type PriceFields,
+  type TierFields,
+} from "../api/plan";
+import { notifyError, notifyOk } from "../notify";
+
+type ProblemAt = (path: string) => string | undefined;
+
+const NEW_PLAN: PlanFields = { code: "", name: "", currency: "USD", interval: "month", fees: [], charges: [] };
+
+/** Quantities for a price's curve: 0 to past its last tier (or a sensible span), in 40 steps. */
+function curveQuantities(price: PriceFields): string[] {
+  let top = 1000;
+  if ("tiers" in price) {
+    const bounds = price.tiers.map((t) => Number(t.up_to)).filter((n) => Number.isFinite(n) && n > 0);
+    if (bounds.length) top = Math.max(...bounds) * 1.5;
+  } else if (price.model === "per_unit") {
+    top = Math.max(1000, Number(price.included ?? 0) * 2);
+  } else if (price.model === "package") {
+    top = Math.max(10, Number(price.package_size) * 10);
+  }
+  if (!Number.isFinite(top) || top <= 0) top = 1000;
+  const step = top / 40;
+  const whole = step >= 1;
+  return Array.from({ length: 41 }, (_, i) => (whole ? String(Math.round(i * step)) : (i * step).toFixed(6)));
+}
+
+function DecimalInput({ label, value, onChange, error, testId, w, placeholder, disabled }: {
+  label?: string; value: string | undefined; onChange: (v: string) => void; error?: string; testId?: string; w?: number;
+  placeholder?: string; disabled?: boolean;
+}) {
+  return (
+    <TextInput label={label} value={value ?? ""} onChange={(e) => onChange(e.currentTarget.value)} error={error} w={w}
+      placeholder={placeholder} disabled={disabled} data-testid={testId} styles={{ input: { fontFamily: "monospace" } }} />
+  );
+}
+
+/** A tier table: "up to" (the last is unbounded), unit price and flat fee; validated as you type. */
+function TierTable({ tiers, onChange, at, prefix, testId }: {
+  tiers: TierFields[]; onChange: (t: TierFields[]) => void; at: ProblemAt; prefix: string; testId: string;
+}) {
+  const set = (i: number, patch: Partial<TierFields>) => onChange(tiers.map((t, j) => (j === i ? { ...t, ...patch } : t)));
+  const add = () => {
+    const last = tiers.length - 1;
+    const before = tiers[last - 1]?.up_to;
+    const bound = before && Number.isFinite(Number(before)) ? String(Number(before) * 10) : "1000";
+    onChange([...tiers.slice(0, last), { up_to: bound, unit_price: tiers[last].unit_price }, tiers[last]]);
+  };
+  return (
+    <Stack gap={4}>
+      <Table withTableBorder fz="sm" data-testid={testId}>
+        <Table.Thead>
+          <Table.Tr><Table.Th>Units up to</Table.Th><Table.Th>Unit price</Table.Th><Table.Th>Flat fee</Table.Th><Table.Th /></Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {tiers.map((t, i) => {
+            const last = i === tiers.length - 1;
+            return (
+              <Table.Tr key={i}>
+                <Table.Td>
+                  {last ? <Text size="sm" c="dimmed">and above</Text> : (
+                    <DecimalInput value={t.up_to ?? ""} onChange={(v) => set(i, { up_to: v })} error={at(`${prefix}.tiers[${i}].up_to`)}
+                      testId={`${testId}-${i}-up-to`} />
+                  )}
+                </Table.Td>
+                <Table.Td>
+                  <DecimalInput value={t.unit_price} onChange={(v) => set(i, { unit_price: v })} error={at(`${prefix}.tiers[${i}].unit_price`)}
+                    testId={`${testId}-${i}-unit-price`} />
+                </Table.Td>
+                <Table.Td>
+                  <DecimalInput value={t.flat_fee} onChange={(v) => set(i, { flat_fee: v })} error={at(`${prefix}.tiers[${i}].flat_fee`)}
+                    placeholder="0" testId={`${testId}-${i}-flat-fee`} />
+                </Table.Td>
+                <Table.Td w={40}>
+                  {!last && (
+                    <ActionIcon variant="subtle" color="red" aria-label="Remove the tier" onClick={() => onChange(tiers.filter((_, j) => j !== i))}>
+                      <IconTrash size={16} />
+                    </ActionIcon>
+                  )}
+                </Table.Td>
+              </Table.Tr>
+            );
+          })}
+        </Table.Tbody>
+      </Table>
+      {at(`${prefix}.tiers`) && <Text size="xs" c="red">{at(`${prefix}.tiers`)}</Text>}
+      <Group><Button size="xs" variant="subtle" leftSection={<IconPlus size={14} />} onClick={add}>Add a tier</Button></Group>
+    </Stack>
+  );
+}
+
+/** The price's curve (amount against quantity) and a calculator, priced by the engine. */
+function PriceTools({ price, currency, unit, testId }: { price: PriceFields; currency: string; unit: string; testId: string }) {
+  const [wire] = useDebouncedValue(JSON.stringify(price), 250);
+  const [curve, setCurve] = useState<Quote[] | null>(null);
+  const [quantity, setQuantity] = useState("1200000");
+  const [quote, setQuote] = useState<Quote | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    const p = JSON.parse(wire) as PriceFields;
+    call("price_quote", { price: p, currency, quantities: curveQuantities(p) })
+      .then((q) => { setCurve(q); setProblem(null); })
+      .catch((e) => { setCurve(null); setProblem(e instanceof Error ? e.message : String(e)); });
+  }, [wire, currency]);
+  useEffect(() => {
+    if (!quantity.trim()) { setQuote(null); return; }
+    call("price_quote", { price: JSON.parse(wire) as PriceFields, currency, quantities: [quantity.trim()] })
+      .then((q) => setQuote(q[0] ?? null)).catch(() => setQuote(null));
+  }, [wire, currency, quantity]);
+  return (
+    <Grid>
+      <Grid.Col span={{ base: 12, md: 7 }}>
+        {problem ? <Text size="xs" c="dimmed">The curve appears once the price is valid.</Text> : curve && (
+          <LineChart h={170} dataKey="quantity" curveType="linear" withDots={false} data-testid={`${testId}-curve`}
+            data={curve.map((q) => ({ quantity: Number(q.quantity), amount: Number(q.amount) }))}
+            series={[{ name: "amount", label: `Amount (${currency})`, color: "teal.6" }]}
+            xAxisProps={{ tickFormatter: (v: number) => v.toLocaleString() }} valueFormatter={(v) => v.toLocaleString()} />
+        )}
+      </Grid.Col>
+      <Grid.Col span={{ base: 12, md: 5 }}>
+        <Stack gap={4}>
+          <DecimalInput label={`Calculator: a quantity${unit ? ` (${unit})` : ""}`} value={quantity} onChange={setQuantity}
+            testId={`${testId}-calc`} />
+          {quote && (
+            <>
+              <Text size="sm" data-testid={`${testId}-calc-amount`}>{groupDigits(quote.amount)} {currency}</Text>
+              {quote.priced.steps.map((s, i) => (
+                <Text key={i} size="xs" c="dimmed" ff="monospace">
+                  {s.label}: {groupDigits(s.quantity)} × {s.unit_price}{s.flat_fee !== "0" ? ` + ${s.flat_fee}` : ""} = {groupDigits(s.amount)}
+                </Text>
+              ))}
+            </>
+          )}
+        </Stack>
+      </Grid.Col>
+    </Grid>
+  );
+}
+
+/** One charge as a card: its meter, group, model and price, with the curve and calculator. */
+function ChargeCard({ charge, index, meters, currency, at, onChange, onRemove }: {
+  charge: ChargeFields; index: number; meters: Meter[]; currency: string; at: ProblemAt;
+  onChange: (c: ChargeFields) => void; onRemove: () => void;
+}) {
+  const prefix = `charges[${index}]`;
+  const meter = meters.find((m) => m.code === charge.meter);
+  const price = priceOfCharge(charge);
+  const setPrice = (p: PriceFields) => onChange({ meter: charge.meter, ...(charge.group ? { group: charge.group } : {}), ...p } as ChargeFields);
+  const field = (name: string, label: string, placeholder?: string) => (
+    <DecimalInput label={label} value={(price as unknown as Record<string, string | undefined>)[name]} placeholder={placeholder}
+      onChange={(v) => setPrice({ ...price, [name]: v } as PriceFields)} error={at(`${prefix}.${name}`)} testId={`charge-${index}-${name}`} w={160} />
+  );
+  return (
+    <Card withBorder data-testid={`charge-${index}`}>
+      <Stack gap="sm">
+        <Group align="end" wrap="nowrap">
+          <Select label="Meter" data={meters.map((m) => ({ value: m.code, label: `${m.name} (${m.code})` }))} value={charge.meter || null}
+            onChange={(v) => onChange({ ...charge, meter: v ?? "" })} error={at(`${prefix}.meter`)} searchable w={240}
+            data-testid={`charge-${index}-meter`} />
+          <TextInput label="Group" placeholder={meter?.group_by ? `every ${meter.group_by}` : "not grouped"} disabled={!meter?.group_by}
+            value={charge.group ?? ""} onChange={(e) => onChange({ ...charge, group: e.currentTarget.value || undefined })}
+            error={at(`${prefix}.group`)} w={180} data-testid={`charge-${index}-group`} />
+          <Select label="Price model" data={MODELS} value={charge.model} allowDeselect={false}
+            onChange={(v) => v && setPrice(priceOf(v as Model, price))} w={190} data-testid={`charge-${index}-model`} />
+          <ActionIcon variant="subtle" color="red" mb={6} aria-label="Remove the charge" onClick={onRemove}><IconTrash size={18} /></ActionIcon>
+        </Group>
+        {price.model === "per_unit" && <Group>{field("unit_price", "Unit price")}{field("included", "Included units", "0")}</Group>}
+        {(price.model === "graduated" || price.model === "volume") && (
+          <>
+            <Text size="xs" c="dimmed">
+              {price.model === "graduated" ? "Each tier prices the units that fall in it." : "The tier the whole quantity falls in prices all of it."}
+              {" "}A tier's flat fee is charged when any unit falls in it.
+            </Text>
+            <TierTable tiers={price.tiers} onChange={(tiers) => setPrice({ ...price, tiers })} at={at} prefix={prefix} testId={`charge-${index}-tiers`} />
+          </>
+        )}
+        {price.model === "package" && (
+          <Group>{field("package_size", "Package size")}{field("package_price", "Package price")}{field("free", "Free units", "0")}</Group>
+        )}
+        {price.model === "percentage" && (
+          <Group>{field("percent", "Percent")}{field("fixed_fee", "Fixed fee per event", "0")}{field("min_fee", "Minimum per event")}{field("max_fee", "Maximum per event")}</Group>
+        )}
+        <PriceTools price={price} currency={currency} unit={meter?.unit ?? ""} testId={`charge-${index}`} />
+      </Stack>
+    </Card>
+  );
+}
+
+/** The draft priced on its subscribers' real usage for a month, next to what they pay now. */
+function TrialPanel({ plan, valid, months }: { plan: PlanFields; valid: boolean; months: string[] }) {
+  const [month, setMonth] = useState<string | null>(months[0] ?? null);
+  const [wire] = useDebouncedValue(JSON.stringify(toWire(plan)), 400);
+  const [trials, setTrials] = useState<Trial[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    const fields = JSON.parse(wire) as PlanFields;
+    if (!valid || !month || !fields.code) return;
+    call("plan_try", { fields, month })
+      .then((t) => { setTrials(t); setError(null); })
+      .catch((e) => setError(e instanceof Error ? e.message : String(e)));
+  }, [wire, month, valid]);
+  return (
+    <Card withBorder data-testid="plan-trial">
+      <Stack gap="sm">
+        <Title order={4}>This plan on real usage</Title>
+        <Text size="xs" c="dimmed">The draft above, before it is saved, priced on its subscribers' imported usage (their overrides and discounts kept).</Text>
+        <Select label="Periods starting in" data={months} value={month} onChange={setMonth} allowDeselect={false} w={180} data-testid="plan-trial-month" />
+        {!valid && <Text size="sm" c="dimmed">Fix the plan's problems to price it.</Text>}
+        {error && <Alert color="red">{error}</Alert>}
+        {valid && trials && trials.length === 0 && <Text size="sm" c="dimmed">No subscriber of this plan has a period starting in {month}.</Text>}
+        {valid && trials && trials.length > 0 && (
+          <Table fz="sm" data-testid="plan-trial-table">
+            <Table.Thead>
+              <Table.Tr><Table.Th>Customer</Table.Th><Table.Th ta="right">Now</Table.Th><Table.Th ta="right">With this draft</Table.Th></Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {trials.map((t) => (
+                <Table.Tr key={t.subscription} data-testid={`plan-trial-${t.subscription}`}>
+                  <Table.Td>{t.customer}<Text span size="xs" c="dimmed"> v{t.plan_version}</Text></Table.Td>
+                  <Table.Td ta="right" ff="monospace">{groupDigits(t.current)}</Table.Td>
+                  <Table.Td ta="right" ff="monospace" data-testid={`plan-trial-${t.subscription}-proposed`}>
+                    {t.proposed ? `${groupDigits(t.proposed)} ${t.currency}` : <Text span size="xs" c="red">{t.problem}</Text>}
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
+      </Stack>
+    </Card>
+  );
+}
+
+/**
+ * The visual plan editor: fees, a commitment and charges as cards (tier
+ * tables checked as you type, each price's curve and a calculator), and the
+ * draft priced on real usage before it is saved.
+ */
+export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }: {
+  row: PlanRow | null; meters: Meter[]; currencies: string[]; months: string[];
+  onBack: () => void; onSaved: (row: PlanRow) => void;
+}) {
+  const [plan, setPlan] = useState<PlanFields>(row ? row.fields : NEW_PLAN);
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const [checked] = useDebouncedValue(JSON.stringify(toWire(plan)), 200);
+  const [saving, setSaving] = useState(false);
+  useEffect(() => {
+    call("plan_check", { fields: JSON.parse(checked) as PlanFields }).then(setProblems).catch((e) => notifyError(e));
+  }, [checked]);
+  const byPath = useMemo(() => new Map(problems.map((p) => [p.path, p.message])), [problems]);
+  const at: ProblemAt = (path) => byPath.get(path);
+  const set = (patch: Partial<PlanFields>) => setPlan((p) => ({ ...p, ...patch }));
+  const setFee = (i: number, patch: Partial<FeeFields>) => set({ fees: plan.fees.map((f, j) => (j === i ? { ...f, ...patch } : f)) });
+  const setCharge = (i: number, c: ChargeFields) => set({ charges: plan.charges.map((x, j) => (j === i ? c : x)) });
+  const valid = problems.length === 0 && checked === JSON.stringify(toWire(plan));
+
+  const save = async () => {
+    setSaving(true);
+    try {
+      const saved = await call("plan_save", { fields: toWire(plan), create: !row });
+      const kept = row && saved.version > row.version && row.subscriptions > 0
+        ? `; its ${row.subscriptions} subscriptions keep version ${row.version} until moved` : "";
+      notifyOk(`Saved ${saved.fields.code} as version ${saved.version}${kept}`);
+      onSaved(saved);
+    } catch (e) {
+      notifyError(e, "The plan could not be saved");
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <Stack maw={1200}>
+      {/* Kept in view while the charges scroll: the plan's state and its save. */}
+      <Group justify="space-between" py="xs" style={{ position: "sticky", top: "var(--app-shell-header-height, 52px)", zIndex: 5,
+        background: "var(--mantine-color-body)", borderBottom: "1px solid var(--mantine-color-default-border)" }}>
+        <Group>
+          <ActionIcon variant="subtle" onClick={onBack} aria-label="Back to the plans" data-testid="plan-back"><IconArrowLeft /></ActionIcon>
+          <Title order={2}>{row ? `Plan ${row.fields.code}` : "New plan"}</Title>
+          {row && <Badge variant="light">version {row.version}</Badge>}
+          {row && row.subscriptions > 0 && <Badge variant="light" color="gray">{row.subscriptions} subscriptions</Badge>}
+        </Group>
+        <Group>
+          <Text size="sm" c={problems.length ? "red" : "dimmed"} data-testid="plan-problems">
+            {problems.length ? `${problems.length} problem${problems.length > 1 ? "s" : ""}` : "Ready to save"}
+          </Text>
+          <Button leftSection={<IconDeviceFloppy size={16} />} onClick={save} disabled={!valid} loading={saving} data-testid="plan-save">
+            Save
+          </Button>
+        </Group>
+      </Group>
+      {row && row.subscriptions > 0 && (
+        <Text size="sm" c="dimmed">Saving makes version {row.version + 1}; subscriptions keep the version they hold until they are moved.</Text>
+      )}
+      <Grid>
+        <Grid.Col span={{ base: 12, lg: 8 }}>
+          <Stack>
+            <Card withBorder>
+              <Group align="start">
+                <TextInput label="Code" value={plan.code} onChange={(e) => set({ code: e.currentTarget.value })} disabled={!!row}
+                  error={at("code")} w={160} data-testid="plan-code" />
+                <TextInput label="Name" value={plan.name} onChange={(e) => set({ name: e.currentTarget.value })} error={at("name")} w={220}
+                  data-testid="plan-name" />
+                <Select label="Currency" data={currencies} value={plan.currency} onChange={(v) => v && set({ currency: v })} searchable
+                  allowDeselect={false} error={at("currency")} w={110} data-testid="plan-currency" />
+                <Stack gap={4}>
+                  <Text size="sm" fw={500}>Billed every</Text>
+                  <SegmentedControl value={plan.interval} onChange={(v) => set({ interval: v as PlanFields["interval"] })}
+                    data={[{ value: "month", label: "month" }, { value: "quarter", label: "quarter" }, { value: "year", label: "year" }]} />
+                </Stack>
+                <DecimalInput label="Minimum commitment" value={plan.minimum_commitment} placeholder="none"
+                  onChange={(v) => set({ minimum_commitment: v || undefined })} error={at("minimum_commitment")} w={170} testId="plan-commitment" />
+              </Group>
+            </Card>
+            <Card withBorder>
+              <Stack gap="xs">
+                <Title order={4}>Fixed fees</Title>
+                <Text size="xs" c="dimmed">Prorated by days for a partial period. In advance: may also be billed alone at the period's start.</Text>
+                {plan.fees.map((f, i) => (
+                  <Group key={i} align="end">
+                    <TextInput label="Name" value={f.name} onChange={(e) => setFee(i, { name: e.currentTarget.value })} error={at(`fees[${i}].name`)} w={240} />
+                    <DecimalInput label="Amount" value={f.amount} onChange={(v) => setFee(i, { amount: v })} error={at(`fees[${i}].amount`)} w={140}
+                      testId={`fee-${i}-amount`} />
+                    <Select label="Billed" data={[{ value: "advance", label: "in advance" }, { value: "arrears", label: "in arrears" }]} value={f.timing}
+                      onChange={(v) => v && setFee(i, { timing: v as FeeFields["timing"] })} allowDeselect={false} w={140} />
+                    <ActionIcon variant="subtle" color="red" mb={6} aria-label="Remove the fee" onClick={() => set({ fees: plan.fees.filter((_, j) => j !== i) })}>
+                      <IconTrash size={16} />
+                    </ActionIcon>
+                  </Group>
+                ))}
+                <Group>
+                  <Button size="xs" variant="subtle" leftSection={<IconPlus size={14} />}
+                    onClick={() => set({ fees: [...plan.fees, { name: "Platform fee", amount: "0.00", timing: "advance" }] })}>Add a fee</Button>
+                </Group>
+              </Stack>
+            </Card>
+            <Title order={4}>Charges</Title>
+            {plan.charges.length === 0 && <Text size="sm" c="dimmed">No usage is charged yet.</Text>}
+            {plan.charges.map((c, i) => (
+              <ChargeCard key={i} charge={c} index={i} meters={meters} currency={plan.currency} at={at}
+                onChange={(x) => setCharge(i, x)} onRemove={() => set({ charges: plan.charges.filter((_, j) => j !== i) })} />
+            ))}
+            <Group>
+              <Button variant="light" leftSection={<IconPlus size={16} />} data-testid="charge-add"
+                onClick={() => set({ charges: [...plan.charges, { meter: meters[0]?.code ?? "", ...priceOf("per_unit") } as ChargeFields] })}>
+                Add a charge
+              </Button>
+            </Group>
+          </Stack>
+        </Grid.Col>
+        <Grid.Col span={{ base: 12, lg: 4 }}>
+          <Stack style={{ position: "sticky", top: "calc(var(--app-shell-header-height, 52px) + 64px)" }}>
+            <TrialPanel plan={plan} valid={valid} months={months} />
+            {problems.length > 0 && (
+              <Alert color="red" title="To fix before saving" data-testid="plan-problem-list">
+                {problems.map((p) => <Text key={p.path} size="xs"><code>{p.path}</code>: {p.message}</Text>)}
+              </Alert>
+            )}
+          </Stack>
+        </Grid.Col>
+      </Grid>
+    </Stack>
+  );
+}
