@@ -581,6 +581,8 @@ fn invoice_preview_prints_the_interface_invoice_object_to_the_cent() {
         sb.run(&["--workspace", "ws.meterdesk", "invoice", "preview", "--customer", "globex", "--period", "2026-10"]);
     let text = String::from_utf8(human.stdout).unwrap();
     assert!(text.contains("17 of 31 days active") && text.contains("354.76"), "{text}");
+    assert!(text.contains("Not billed: 1 event of globex in this period falls outside every subscription"), "{text}");
+    assert_eq!(draft["unbilled_events"], 1, "the tokens of Oct 14 came before the start");
     // Every customer's drafts for the month: a list.
     let (code, all) = sb.json(&["invoice", "preview", "--period", "2026-10"]);
     assert_eq!((code, all.as_array().unwrap().len(), all[0]["total"].clone()), (0, 1, json!("354.76")));

@@ -16,6 +16,7 @@ use ts_rs::TS;
 
 use crate::customer;
 use crate::error::{Error, Result};
+use crate::event_store;
 use crate::meter::{self, MeterFields};
 use crate::money::{Currency, Dec};
 use crate::period::Period;
@@ -75,6 +76,9 @@ pub struct Draft {
     pub usage_window: Bounds,
     /// The customer's tax rate as a fraction, or none when exempt.
     pub tax_rate: Option<Dec>,
+    /// The customer's events inside the period but outside every one of its
+    /// subscriptions: stored, and billed on none (DESIGN.md).
+    pub unbilled_events: u64,
 }
 
 /// Where a draft reads a meter's usage. Ranges always start and end at local
@@ -162,6 +166,8 @@ pub struct Book {
     meters: HashMap<String, MeterFields>,
     taxes: HashMap<String, Option<Decimal>>,
     plans: HashMap<(String, i64), PlanFields>,
+    /// Each customer's subscriptions as local-date windows `[start, end)`.
+    windows: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>>,
 }
 
 impl Book {
@@ -179,7 +185,11 @@ impl Book {
                 (c.fields.id, rate)
             })
             .collect();
-        Ok(Book { tz, meters, taxes, plans: HashMap::new() })
+        let mut windows: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>> = HashMap::new();
+        for s in subscription::all(conn)? {
+            windows.entry(s.fields.customer).or_default().push((s.fields.start, s.fields.end));
+        }
+        Ok(Book { tz, meters, taxes, plans: HashMap::new(), windows })
     }
 
     pub fn tz(&self) -> Tz {
@@ -287,6 +297,12 @@ impl Book {
             tax_rate,
         });
         let credits = Dec(currency.round(Decimal::ZERO));
+        let mut unbilled_events = 0;
+        for (from, to) in self.uncovered(&f.customer, period.first_day, period.end_day) {
+            let (from, to) = (usage::day_start(self.tz, from)?, usage::day_start(self.tz, to)?);
+            unbilled_events +=
+                event_store::count_between(conn, sub.customer_id, from.timestamp_millis(), to.timestamp_millis())?;
+        }
         Ok(Some(Draft {
             number: None,
             status: Status::Draft,
@@ -308,7 +324,30 @@ impl Book {
             period_days: period.days(),
             usage_window: Bounds { start: from, end: to },
             tax_rate: tax_rate.map(Dec),
+            unbilled_events,
         }))
+    }
+
+    /// The parts of `[first, end)` that none of the customer's subscriptions cover.
+    fn uncovered(&self, customer: &str, first: NaiveDate, end: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+        let mut windows = self.windows.get(customer).cloned().unwrap_or_default();
+        windows.sort();
+        let mut gaps = Vec::new();
+        let mut at = first;
+        for (start, stop) in windows {
+            if start > at {
+                gaps.push((at, start.min(end)));
+            }
+            at = at.max(stop.unwrap_or(end));
+            if at >= end {
+                break;
+            }
+        }
+        if at < end {
+            gaps.push((at, end));
+        }
+        gaps.retain(|(a, b)| a < b);
+        gaps
     }
 }
 

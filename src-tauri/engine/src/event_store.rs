@@ -504,6 +504,39 @@ pub fn scan(
     Ok(())
 }
 
+/// How many events of one customer (every type) lie in `[from_ms, to_ms)`:
+/// chunks inside the range count from their metadata; only chunks across an
+/// edge are decoded.
+pub fn count_between(conn: &Connection, customer_id: i64, from_ms: i64, to_ms: i64) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, first_ms, last_ms, events FROM event_chunks
+         WHERE customer_id = ?1 AND day BETWEEN ?2 AND ?3 AND last_ms >= ?4 AND first_ms < ?5",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![
+                customer_id,
+                from_ms.div_euclid(DAY_MS) - (CHUNK_DAYS - 1),
+                (to_ms - 1).div_euclid(DAY_MS),
+                from_ms,
+                to_ms
+            ],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut data = conn.prepare_cached("SELECT data FROM event_chunks WHERE id = ?1")?;
+    let mut total = 0u64;
+    for (id, first, last, events) in rows {
+        if from_ms <= first && last < to_ms {
+            total += events as u64;
+            continue;
+        }
+        let blob: Vec<u8> = data.query_row([id], |r| r.get(0))?;
+        decode(&blob, |e| total += u64::from((from_ms..to_ms).contains(&e.ts_ms)))?;
+    }
+    Ok(total)
+}
+
 fn take_text<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
     let n = usize::try_from(get_varint(rest)?).ok()?;
     let (bytes, tail) = rest.split_at_checked(n)?;

@@ -185,6 +185,25 @@ mod tests {
     }
 
     #[test]
+    fn periods_start_at_local_midnight_across_dst_or_the_first_instant_after_it() {
+        // New York enters daylight time on 2027-03-14: March runs from 05:00Z to 04:00Z.
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let s = Schedule::new(Interval::Month, 1, date("2027-01-01")).unwrap();
+        let march = s.starting_in(ny, "2027-03").unwrap();
+        assert_eq!((march.start, march.end), (utc("2027-03-01T05:00:00Z"), utc("2027-04-01T04:00:00Z")));
+        // Santiago skips midnight on 2026-09-06 (00:00 becomes 01:00): that day starts at 01:00 local, 04:00Z,
+        // and the period before it ends at the same instant.
+        let santiago: Tz = "America/Santiago".parse().unwrap();
+        let s = Schedule::new(Interval::Month, 6, date("2026-08-06")).unwrap();
+        let september = s.starting_in(santiago, "2026-09").unwrap();
+        assert_eq!(september.start, utc("2026-09-06T04:00:00Z"));
+        assert_eq!(s.starting_in(santiago, "2026-08").unwrap().end, september.start);
+        // A leap day counts in the period's days: February 2028 has 29.
+        let feb = Schedule::new(Interval::Month, 1, date("2028-01-01")).unwrap().starting_in(ny, "2028-02").unwrap();
+        assert_eq!(feb.days(), 29);
+    }
+
+    #[test]
     fn quarters_and_years_run_on_the_start_months_grid() {
         let utc_zone: Tz = "UTC".parse().unwrap();
         let q = Schedule::new(Interval::Quarter, 15, date("2026-02-20")).unwrap();

@@ -1,4 +1,4 @@
-import { Accordion, Badge, Button, Code, Group, Stack, Table, Text } from "@mantine/core";
+import { Accordion, Alert, Badge, Button, Code, Group, Stack, Table, Text } from "@mantine/core";
 import { IconListSearch } from "@tabler/icons-react";
 import { fractionToPercent, groupDigits } from "../api/decimal";
 import type { Draft } from "../api/generated/Draft";
@@ -61,6 +61,12 @@ export function DraftView({ draft, meters, onExplore }: {
         Period {draft.first_day} to {lastDay(draft.end_day)}
         {partial ? `, active ${draft.active_days} of ${draft.period_days} days (fees and commitment prorated)` : ""}; {draft.currency}
       </Text>
+      {draft.unbilled_events > 0 && (
+        <Alert color="orange" variant="light" data-testid="draft-unbilled">
+          {draft.unbilled_events.toLocaleString()} events of {draft.customer} in this period fall outside every subscription: they are
+          stored and billed on none.
+        </Alert>
+      )}
       <Accordion multiple variant="separated" chevronPosition="left">
         {draft.lines.map((line, i) => {
           const meter = meters.find((m) => m.code === line.meter);

@@ -258,6 +258,15 @@ fn draft_text(d: &bill::Draft) -> String {
     {
         out.push_str(&format!("  {label:<57} {:>14}\n", amount.to_string()));
     }
+    if d.unbilled_events > 0 {
+        out.push_str(&format!(
+            "  Not billed: {} event{} of {} in this period fall{} outside every subscription\n",
+            d.unbilled_events,
+            if d.unbilled_events == 1 { "" } else { "s" },
+            d.customer,
+            if d.unbilled_events == 1 { "s" } else { "" },
+        ));
+    }
     out.trim_end().to_string()
 }
 

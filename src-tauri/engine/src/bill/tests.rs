@@ -150,6 +150,8 @@ fn the_interface_examples_subscription_previews_to_the_cent() {
     );
     assert_eq!((d.credits_applied.to_string(), d.amount_due.to_string()), ("0.00".into(), "354.76".into()));
     assert_eq!((d.active_days, d.period_days), (17, 31));
+    // The 999 tokens of Oct 10 came before the subscription: stored, billed on nothing, and said so.
+    assert_eq!(d.unbilled_events, 1);
     let json = serde_json::to_value(&d).unwrap();
     assert_eq!(json["period"], json!({ "start": "2026-10-01T04:00:00Z", "end": "2026-11-01T04:00:00Z" }));
     assert_eq!(json["usage_window"]["start"], "2026-10-15T04:00:00Z");
@@ -183,6 +185,7 @@ fn a_plan_change_splits_usage_at_the_change_and_counts_it_once() {
     assert_eq!((payg.active_days, payg.lines.len()), (14, 1));
     assert_eq!((payg.lines[0].quantity.to_string(), payg.lines[0].amount.to_string()), ("999".into(), "0.01".into()));
     assert_eq!(payg.usage_window.end, pro.usage_window.start, "the windows meet at the change");
+    assert_eq!((payg.unbilled_events, pro.unbilled_events), (0, 0), "the two subscriptions cover October");
     assert_eq!(pro.lines[1].quantity.to_string(), "1600000");
     // Summed over both, October's gpt-4o tokens are counted once: 999 + 1,600,000.
     let total =
@@ -383,4 +386,22 @@ fn the_editor_saves_plans_as_versions_and_quotes_prices() {
     assert_eq!(typo.unwrap_err().problems()[0].path, "unit_price");
     let tier_typo = json!({ "model": "graduated", "tiers": [ { "up_to": null, "unit_price": "1", "flat": "2" } ] });
     assert_eq!(crate::pricing::quote(tier_typo, &usd, &[]).unwrap_err().problems()[0].path, "tiers[0].flat");
+}
+
+#[test]
+fn events_outside_every_subscription_are_counted_as_unbilled() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(
+        &mut ws,
+        &CATALOG.replace(
+            r#""start": "2026-10-15", "anchor_day": 1,"#,
+            r#""start": "2026-10-15", "end": "2026-10-25", "anchor_day": 1,"#,
+        ),
+    );
+    october(&mut ws);
+    let d = one(&mut ws, "globex", "2026-10");
+    assert_eq!(d.active_days, 10, "Oct 15 to 24");
+    // Before the start: 1 token event. From Oct 25 on: 10,500 calls, 30 seat events and Oct 31's tokens.
+    assert_eq!(d.unbilled_events, 1 + 10_500 + 30 + 1);
+    assert_eq!(d.lines[2].quantity.to_string(), "0", "the calls came after the end");
 }

@@ -25,4 +25,9 @@ usage_window: Bounds,
 /**
  * The customer's tax rate as a fraction, or none when exempt.
  */
-tax_rate: Dec | null, };
+tax_rate: Dec | null, 
+/**
+ * The customer's events inside the period but outside every one of its
+ * subscriptions: stored, and billed on none (DESIGN.md).
+ */
+unbilled_events: number, };
