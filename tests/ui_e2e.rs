@@ -612,6 +612,7 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     // A tier price that is not a number is named under its cell, and nothing is priced.
     replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "0.0000o5").await;
     wait_text(&c, "[data-testid=plan-problems]", |t| t == "1 problem").await;
+    find(&c, "[data-testid=charge-0-tiers-0-unit-price][aria-invalid=true]").await;
     assert!(!find(&c, "[data-testid=plan-save]").await.is_enabled().await.unwrap());
     replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "0.000005").await;
     wait_text(&c, "[data-testid=plan-problems]", |t| t == "Ready to save").await;

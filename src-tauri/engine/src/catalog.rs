@@ -106,7 +106,7 @@ pub fn parse(text: &str) -> Result<Catalog> {
             "." | "?" => "$".to_string(),
             p => format!("$.{p}"),
         };
-        Error::Invalid(vec![Problem::new(path, e.into_inner().to_string())])
+        Error::Invalid(vec![crate::error::json_problem(path, e.into_inner().to_string())])
     })?;
     de.end().map_err(|e| Error::invalid("$", e.to_string()))?;
     Ok(catalog)
@@ -483,6 +483,21 @@ mod tests {
             "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "1", "include": "5" } ] } ] }"#;
         let err = parse(misspelt).unwrap_err();
         assert!(err.to_string().contains("include"), "an unknown price field is refused: {err}");
+        assert_eq!(err.problems()[0].path, "$.plans[0].charges[0].include");
+        for (charge, path) in [
+            (r#"{ "meter": "a", "model": "per_unit", "unit_price": "abc" }"#, "$.plans[0].charges[0].unit_price"),
+            (
+                r#"{ "meter": "a", "model": "graduated", "tiers": [ { "up_to": null, "unit_price": 5 } ] }"#,
+                "$.plans[0].charges[0].tiers[0].unit_price",
+            ),
+            (r#"{ "meter": "a", "model": "flat" }"#, "$.plans[0].charges[0].model"),
+            (r#"{ "model": "per_unit", "unit_price": "1" }"#, "$.plans[0].charges[0]"),
+        ] {
+            let text = format!(
+                r#"{{ "plans": [ {{ "code": "p", "name": "P", "currency": "USD", "interval": "month", "charges": [ {charge} ] }} ] }}"#
+            );
+            assert_eq!(parse(&text).unwrap_err().problems()[0].path, path, "{charge}");
+        }
     }
 
     #[test]

@@ -36,13 +36,35 @@ pub struct FeeFields {
 }
 
 /// A charge: a meter (one of its groups, or all), priced by a model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChargeFields {
     pub meter: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     #[serde(flatten)]
     pub price: PriceFields,
+}
+
+/// Read by hand so that a bad price names its field: serde's flattened,
+/// tagged enum would only name the charge. An error reads "field: reason"
+/// (the catalog turns the field into its JSON path).
+impl<'de> Deserialize<'de> for ChargeFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let text = |v: serde_json::Value, field: &str| match v {
+            serde_json::Value::String(s) => Ok(s),
+            other => Err(D::Error::custom(format!("{field}: expected a string, found {other}"))),
+        };
+        let meter = text(map.remove("meter").ok_or_else(|| D::Error::missing_field("meter"))?, "meter")?;
+        let group = match map.remove("group") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(text(v, "group")?),
+        };
+        let price = PriceFields::from_json(serde_json::Value::Object(map))
+            .map_err(|p| D::Error::custom(format!("{}: {}", p.path, p.message)))?;
+        Ok(ChargeFields { meter, group, price })
+    }
 }
 
 /// A plan as written in a catalog or the plan editor: not yet validated.
@@ -238,7 +260,8 @@ pub struct PlanRow {
 pub fn fields_from_json(value: serde_json::Value) -> Result<PlanFields> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        Error::invalid(if path == "." { "$".to_string() } else { path }, e.into_inner().to_string())
+        let path = if path == "." { String::new() } else { path };
+        Error::Invalid(vec![crate::error::json_problem(path, e.into_inner().to_string())])
     })
 }
 

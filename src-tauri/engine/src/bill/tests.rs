@@ -344,6 +344,11 @@ fn a_draft_plan_prices_its_subscribers_real_usage_before_it_is_saved() {
     let t = &try_plan(&mut ws, &no_calls, "2026-10").unwrap()[0];
     assert_eq!(t.proposed, None);
     assert!(t.problem.as_deref().unwrap().contains("no charge on meter \"api_calls\""), "{:?}", t.problem);
+    // A value of the wrong type is named by its field, as the editor shows it.
+    let mut json = serde_json::to_value(&pro).unwrap();
+    json["charges"][0]["tiers"][0]["unit_price"] = json!("0.0000o5");
+    let err = plan::fields_from_json(json).unwrap_err();
+    assert_eq!(err.problems()[0].path, "charges[0].tiers[0].unit_price");
     // An invalid draft is refused with its problems.
     pro.charges[0].meter = "gone".into();
     let err = try_plan(&mut ws, &pro, "2026-10").unwrap_err();
