@@ -534,6 +534,22 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     let first = find(&c, "[data-testid=drafts-table] tbody tr").await.attr("data-testid").await.unwrap().unwrap();
     assert_eq!(first, format!("drafts-row-{dearest}"));
     std::fs::write(artifacts().join("invoices.png"), c.screenshot().await.unwrap()).unwrap();
+    // The export behind the button (the native save dialog cannot be driven): one row per draft.
+    let csv_path = tmp.path().join("drafts.csv");
+    let written = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke('drafts_csv_save', { month: '2026-10', path: arguments[0] })
+               .then(done, (e) => done('error: ' + JSON.stringify(e)));",
+            vec![json!(csv_path.to_str().unwrap())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, json!(drafts.len()));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert_eq!(csv.lines().count(), drafts.len() + 1);
+    let row = csv.lines().find(|l| l.starts_with("globex-labs,")).unwrap();
+    assert!(row.ends_with(&format!(",{total},{total}")), "{row}");
 
     // Globex Labs' draft: every line expands into its arithmetic.
     click(&c, "[data-testid=drafts-row-sub_globex-labs] td").await;
