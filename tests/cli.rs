@@ -595,3 +595,40 @@ fn invoice_preview_prints_the_interface_invoice_object_to_the_cent() {
     let (code, out) = sb.json(&["invoice", "preview", "--customer", "nobody", "--period", "2026-10"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("not_found")), "{out}");
 }
+
+#[test]
+fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
+    let sb = Sandbox::new();
+    let file = sb.write("catalog.json", &catalog().to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let events = sb.write(
+        "e.ndjson",
+        &json!({"id": "t1", "customer": "globex", "type": "tokens", "timestamp": "2026-10-20T12:00:00Z",
+                "properties": {"model": "gpt-4o", "tokens": "1500000"}})
+        .to_string(),
+    );
+    assert_eq!(sb.json(&["import", events.to_str().unwrap()]).0, 0);
+    let (code, preview) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-10"]);
+    assert_eq!(code, 0);
+
+    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!(code, 0, "{done}");
+    let invoices = done.as_array().unwrap();
+    assert_eq!(invoices.len(), 1);
+    let invoice = &invoices[0];
+    assert_eq!(invoice["status"], "finalized");
+    let number = invoice["number"].as_str().unwrap();
+    assert!(number.starts_with("INV-") && number.ends_with("-00001"), "{number}");
+    for field in ["customer", "currency", "period", "lines", "subtotal", "tax", "total", "amount_due"] {
+        assert_eq!(invoice[field], preview[field], "{field} is the draft's");
+    }
+
+    // Again: refused, reported, and the exit status says so.
+    let out = sb.run(&["--workspace", "ws.meterdesk", "--json", "invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("already finalized as {number}")));
+
+    let (code, verified) = sb.json(&["invoice", "verify"]);
+    assert_eq!((code, verified), (0, json!({ "invoices": 1, "first_break": null })));
+}

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::Connection;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::customer;
@@ -29,15 +29,17 @@ use crate::subscription::{self, Subscription, effective_charges};
 use crate::usage::{self, UsageEvent};
 use crate::workspace::Workspace;
 
-/// `draft` until issue 5's finalize exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+/// Where an invoice stands (INTERFACES.md's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Draft,
+    Finalized,
+    Void,
 }
 
 /// A period's bounds in UTC, half-open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Bounds {
     #[ts(type = "string")]
     pub start: DateTime<Utc>,
@@ -48,7 +50,7 @@ pub struct Bounds {
 /// The invoice object of INTERFACES.md, as a draft. Beyond the contract's
 /// fields it names the subscription, plan and local dates, and each line
 /// carries the steps of its arithmetic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Draft {
     pub number: Option<String>,
     pub status: Status,

@@ -11,6 +11,7 @@ pub mod event_store;
 pub mod events;
 pub mod explore;
 pub mod import;
+pub mod invoice;
 pub mod meter;
 pub mod money;
 pub mod period;

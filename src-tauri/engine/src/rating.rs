@@ -5,14 +5,14 @@
 //! line's amount and the tax, half away from zero to the currency's minor units.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::money::{Currency, Dec};
 use crate::pricing::{PriceModel, Priced, Step, prorate};
 
 /// What an invoice line is (INTERFACES.md's `kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     Fee,
@@ -22,7 +22,7 @@ pub enum LineKind {
 }
 
 /// One invoice line with the arithmetic behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Line {
     pub kind: LineKind,
     pub description: String,

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_plans", include_str!("../../../migrations/0005_plans.sql")),
     ("0006_subscriptions", include_str!("../../../migrations/0006_subscriptions.sql")),
     ("0007_usage_days", include_str!("../../../migrations/0007_usage_days.sql")),
+    ("0008_invoices", include_str!("../../../migrations/0008_invoices.sql")),
 ];
 
 /// The schema version this build writes.

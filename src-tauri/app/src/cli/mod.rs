@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
-use meterdesk_engine::{Error, Workspace, bill, catalog, customer, demo, event_file, events, import, usage};
+use meterdesk_engine::{Error, Workspace, bill, catalog, customer, demo, event_file, events, import, invoice, usage};
 use serde::Serialize;
 use serde_json::json;
 
@@ -91,7 +91,7 @@ pub enum Command {
         #[command(subcommand)]
         action: CustomersAction,
     },
-    /// Invoices: preview drafts.
+    /// Invoices: preview drafts, finalize them, verify the finalized.
     Invoice {
         #[command(subcommand)]
         action: InvoiceAction,
@@ -112,6 +112,17 @@ pub enum InvoiceAction {
         #[arg(long)]
         subscription: Option<String>,
     },
+    /// Finalize the drafts of the periods starting in month YYYY-MM (every
+    /// customer's, or one's): numbered, frozen, never changed. Each invoice is
+    /// its own transaction; a failure is reported and the others go on.
+    Finalize {
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Re-check the hash chain of every finalized invoice; report the first break.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -440,6 +451,34 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 .collect::<Vec<_>>()
                 .join("\n");
             Outcome::ok(drafts, human)
+        }
+        Command::Invoice { action: InvoiceAction::Finalize { period, customer } } => {
+            let mut ws = Workspace::open(workspace)?;
+            let done = invoice::finalize_month(&mut ws, &period, customer.as_deref(), now)?;
+            let mut human: Vec<String> = done
+                .invoices
+                .iter()
+                .map(|i| {
+                    let d = &i.frozen.draft;
+                    format!("{}  {}  {} {}", d.number.as_deref().unwrap_or("?"), d.customer, d.total, d.currency)
+                })
+                .collect();
+            for f in &done.failures {
+                eprintln!("not finalized: {} ({}): {}", f.customer, f.subscription, f.message);
+            }
+            if done.invoices.is_empty() && done.failures.is_empty() {
+                human.push(format!("no subscription period starts in {period}"));
+            }
+            Ok(Outcome { success: done.failures.is_empty(), ..Outcome::ok(&done.invoices, human.join("\n"))? })
+        }
+        Command::Invoice { action: InvoiceAction::Verify } => {
+            let ws = Workspace::open(workspace)?;
+            let checked = invoice::verify(ws.conn())?;
+            let human = match &checked.first_break {
+                None => format!("{} invoices checked: the chain is intact", checked.invoices),
+                Some(b) => format!("the chain breaks at {b}"),
+            };
+            Ok(Outcome { success: checked.first_break.is_none(), ..Outcome::ok(&checked, human)? })
         }
         Command::Customers { action: CustomersAction::List { search, archived } } => {
             let ws = Workspace::open(workspace)?;

@@ -79,7 +79,7 @@ fn event(
 }
 
 /// Globex's October: usage before its start, on Oct 31 local after midnight UTC, and on Nov 1.
-fn october(ws: &mut Workspace) {
+pub(crate) fn october(ws: &mut Workspace) {
     let mut rows = vec![
         event("t0", "globex", "tokens", "2026-10-10T12:00:00Z", json!({"model": "gpt-4o", "tokens": 999})),
         event("t1", "globex", "tokens", "2026-10-20T12:00:00Z", json!({"model": "gpt-4o", "tokens": 1_000_000})),

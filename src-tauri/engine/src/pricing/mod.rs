@@ -72,7 +72,7 @@ pub enum PriceModel {
 }
 
 /// One step of a price's arithmetic, shown under its line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Step {
     /// What this step is: "units 1 to 10", "included", "3 packages of 10".
     pub label: String,

@@ -1,0 +1,441 @@
+//! Finalized invoices (DESIGN.md "Invoices"): a draft frozen with everything
+//! it came from (lines and their steps, plan version, period, tax rate, both
+//! parties), numbered gaplessly per series and year, chained by hash, and
+//! never changed afterwards — the database refuses UPDATE and DELETE.
+//!
+//! Finalizing happens in the caller's transaction: the number is taken, the
+//! invoice written, its usage window marked invoiced (later events there are
+//! late) and the audit entry added, all or nothing.
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use ts_rs::TS;
+
+use crate::bill::{self, Draft, Status};
+use crate::customer;
+use crate::error::{Error, Result};
+use crate::settings;
+use crate::stored::time_text;
+use crate::workspace::Workspace;
+
+/// Who sells or buys, as printed on the invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Party {
+    pub name: String,
+    pub address: Vec<String>,
+    pub tax_id: Option<String>,
+    pub email: Option<String>,
+}
+
+/// What is frozen at finalize and hashed: the draft (now numbered) and its context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Frozen {
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub draft: Draft,
+    #[ts(type = "string")]
+    pub issue_date: NaiveDate,
+    #[ts(type = "string")]
+    pub due_date: NaiveDate,
+    pub seller: Party,
+    pub buyer: Party,
+    /// Why the buyer pays no tax, printed on the invoice.
+    pub tax_exempt: Option<String>,
+    pub payment_terms_days: u32,
+}
+
+/// A payment recorded against an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Payment {
+    #[ts(type = "string")]
+    pub date: NaiveDate,
+    pub reference: String,
+}
+
+/// A finalized invoice: INTERFACES.md's invoice object (its `number` set,
+/// `status` finalized or void) with its context and its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Invoice {
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub frozen: Frozen,
+    pub paid: Option<Payment>,
+    pub void_reason: Option<String>,
+    pub hash: String,
+    pub previous_hash: String,
+}
+
+/// The chain link: SHA-256 over the previous hash and the frozen content.
+fn link_hash(previous: &str, content: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(previous.as_bytes());
+    h.update(b"\n");
+    h.update(content.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn date_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Finalizes one draft in the caller's transaction; `now` is when (its date in
+/// the workspace zone is the issue date). A period already finalized for the
+/// subscription is refused.
+pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<Invoice> {
+    let (subscription_id, customer_id): (i64, i64) = conn
+        .query_row("SELECT id, customer_id FROM subscriptions WHERE code = ?1", [&draft.subscription], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no subscription \"{}\"", draft.subscription)))?;
+    let period_start = time_text(draft.period.start);
+    let existing: Option<String> = conn
+        .query_row(
+            "SELECT number FROM invoices WHERE subscription_id = ?1 AND period_start = ?2",
+            params![subscription_id, period_start],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(number) = existing {
+        return Err(Error::Conflict(format!(
+            "the period of {} starting {} is already finalized as {number}",
+            draft.subscription, draft.first_day
+        )));
+    }
+    let company = settings::get(conn)?;
+    let tz = settings::parse_timezone(&company.timezone).map_err(Error::Internal)?;
+    let buyer = customer::get(conn, &draft.customer)?
+        .ok_or_else(|| Error::NotFound(format!("no customer with id \"{}\"", draft.customer)))?;
+    let issue_date = now.with_timezone(&tz).date_naive();
+    let due_date = issue_date
+        .checked_add_days(Days::new(u64::from(company.payment_terms_days)))
+        .ok_or_else(|| Error::Internal("the due date is out of range".into()))?;
+    let year = issue_date.year();
+    let series = company.invoice_prefix.clone();
+    let seq: i64 = conn.query_row(
+        "INSERT INTO number_series (series, year, last) VALUES (?1, ?2, 1)
+         ON CONFLICT (series, year) DO UPDATE SET last = last + 1 RETURNING last",
+        params![series, year],
+        |r| r.get(0),
+    )?;
+    let number = format!("{series}-{year}-{seq:05}");
+    let mut frozen_draft = draft.clone();
+    frozen_draft.number = Some(number.clone());
+    frozen_draft.status = Status::Finalized;
+    let frozen = Frozen {
+        draft: frozen_draft,
+        issue_date,
+        due_date,
+        seller: Party {
+            name: company.company_name.clone(),
+            address: company.address.clone(),
+            tax_id: company.tax_id.clone(),
+            email: None,
+        },
+        buyer: Party {
+            name: buyer.fields.name.clone(),
+            address: buyer.fields.address.clone(),
+            tax_id: None,
+            email: buyer.fields.email.clone(),
+        },
+        tax_exempt: buyer.fields.tax_exempt.clone(),
+        payment_terms_days: company.payment_terms_days,
+    };
+    let content =
+        serde_json::to_string(&frozen).map_err(|e| Error::Internal(format!("an invoice could not be written: {e}")))?;
+    let previous_hash: String = conn
+        .query_row("SELECT hash FROM invoices ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default();
+    let hash = link_hash(&previous_hash, &content);
+    conn.execute(
+        "INSERT INTO invoices (number, series, year, seq, customer_id, subscription_id, period_start, period_end,
+         issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            number,
+            series,
+            year,
+            seq,
+            customer_id,
+            subscription_id,
+            period_start,
+            time_text(draft.period.end),
+            date_text(issue_date),
+            date_text(due_date),
+            draft.currency,
+            draft.total.to_string(),
+            draft.amount_due.to_string(),
+            content,
+            previous_hash,
+            hash,
+            time_text(now)
+        ],
+    )?;
+    // Events that arrive later inside the billed window are late usage.
+    conn.execute(
+        "INSERT INTO invoiced_periods (customer_id, from_ms, to_ms) VALUES (?1, ?2, ?3)",
+        params![customer_id, draft.usage_window.start.timestamp_millis(), draft.usage_window.end.timestamp_millis()],
+    )?;
+    let detail = serde_json::json!({
+        "customer": draft.customer, "subscription": draft.subscription, "period_start": period_start,
+        "currency": draft.currency, "total": draft.total, "hash": hash,
+    });
+    conn.execute(
+        "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)",
+        params![time_text(now), number, detail.to_string()],
+    )?;
+    Ok(Invoice { frozen, paid: None, void_reason: None, hash, previous_hash })
+}
+
+/// A draft that could not be finalized, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Failure {
+    pub customer: String,
+    pub subscription: String,
+    pub message: String,
+}
+
+/// What a batch finalize did: each invoice was its own transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Finalized {
+    pub invoices: Vec<Invoice>,
+    pub failures: Vec<Failure>,
+}
+
+/// Finalizes the drafts of the periods starting in month `YYYY-MM` (every
+/// customer's, or one customer's), each in its own transaction: a failure is
+/// reported for its subscription and the others go on.
+pub fn finalize_month(
+    ws: &mut Workspace,
+    month: &str,
+    customer: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Finalized> {
+    let drafts = match customer {
+        Some(c) => bill::preview_customer(ws, c, month)?,
+        None => bill::preview_all(ws, month)?,
+    };
+    let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
+    for draft in &drafts {
+        match ws.write(|tx| finalize(tx, draft, now)) {
+            Ok(invoice) => done.invoices.push(invoice),
+            Err(e) => done.failures.push(Failure {
+                customer: draft.customer.clone(),
+                subscription: draft.subscription.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(done)
+}
+
+fn from_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn assemble(conn: &Connection, id: i64, content: &str, previous_hash: String, hash: String) -> Result<Invoice> {
+    let mut frozen: Frozen =
+        serde_json::from_str(content).map_err(|e| Error::Internal(format!("a stored invoice is unreadable: {e}")))?;
+    let mut paid = None;
+    let mut void_reason = None;
+    let mut stmt =
+        conn.prepare_cached("SELECT status, on_date, note FROM invoice_status WHERE invoice_id = ?1 ORDER BY id")?;
+    let rows =
+        stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    for row in rows {
+        let (status, on_date, note) = row?;
+        match status.as_str() {
+            "void" => void_reason = Some(note),
+            _ => {
+                let date = NaiveDate::parse_from_str(&on_date, "%Y-%m-%d")
+                    .map_err(|e| Error::Internal(format!("a stored payment date: {e}")))?;
+                paid = Some(Payment { date, reference: note });
+            }
+        }
+    }
+    if void_reason.is_some() {
+        frozen.draft.status = Status::Void;
+    }
+    Ok(Invoice { frozen, paid, void_reason, hash, previous_hash })
+}
+
+/// One finalized invoice by number.
+pub fn get(conn: &Connection, number: &str) -> Result<Option<Invoice>> {
+    let row = conn
+        .query_row("SELECT id, content, previous_hash, hash FROM invoices WHERE number = ?1", [number], from_row)
+        .optional()?;
+    row.map(|(id, content, previous, hash)| assemble(conn, id, &content, previous, hash)).transpose()
+}
+
+/// Every finalized invoice, newest first.
+pub fn all(conn: &Connection) -> Result<Vec<Invoice>> {
+    let mut stmt = conn.prepare("SELECT id, content, previous_hash, hash FROM invoices ORDER BY id DESC")?;
+    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(|(id, content, previous, hash)| assemble(conn, id, &content, previous, hash)).collect()
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Verified {
+    pub invoices: u64,
+    /// The first invoice whose content or link does not match, and why.
+    pub first_break: Option<String>,
+}
+
+/// Re-checks the hash chain of every finalized invoice, oldest first.
+pub fn verify(conn: &Connection) -> Result<Verified> {
+    let mut stmt = conn.prepare("SELECT number, content, previous_hash, hash FROM invoices ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+    })?;
+    let mut expected_previous = String::new();
+    let mut checked = 0;
+    for row in rows {
+        let (number, content, previous, hash) = row?;
+        checked += 1;
+        let why = if previous != expected_previous {
+            Some("its link to the previous invoice does not match")
+        } else if link_hash(&previous, &content) != hash {
+            Some("its content does not match its hash")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Ok(Verified { invoices: checked, first_break: Some(format!("{number}: {why}")) });
+        }
+        expected_previous = hash;
+    }
+    Ok(Verified { invoices: checked, first_break: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bill::tests::{CATALOG, apply, events, october};
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, 15, 0, 0).unwrap()
+    }
+
+    /// The example catalog with a second customer subscribed, and October's usage.
+    fn workspace() -> Workspace {
+        let mut ws = Workspace::in_memory().unwrap();
+        let text = CATALOG.replace(
+            r#""subscriptions": ["#,
+            r#""subscriptions": [
+            { "id": "sub_initech", "customer": "initech", "plan": "payg", "start": "2026-10-01" },"#,
+        );
+        apply(&mut ws, &text);
+        october(&mut ws);
+        ws
+    }
+
+    fn count(ws: &Workspace, sql: &str) -> i64 {
+        ws.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn finalize_numbers_freezes_and_refuses_a_second_time() {
+        let mut ws = workspace();
+        let done = finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
+        assert!(done.failures.is_empty(), "{:?}", done.failures);
+        let numbers: Vec<_> = done.invoices.iter().map(|i| i.frozen.draft.number.clone().unwrap()).collect();
+        assert_eq!(numbers, ["INV-2026-00001", "INV-2026-00002"]);
+        let globex = &done.invoices[0].frozen;
+        assert_eq!((globex.draft.customer.as_str(), globex.draft.total.to_string()), ("globex", "354.76".into()));
+        assert_eq!(
+            (globex.issue_date.to_string(), globex.due_date.to_string()),
+            ("2026-11-02".into(), "2026-12-02".into())
+        );
+        assert_eq!(globex.draft.status, Status::Finalized);
+        let json = serde_json::to_value(&done.invoices[0]).unwrap();
+        assert_eq!((json["number"].clone(), json["status"].clone()), (json!("INV-2026-00001"), json!("finalized")));
+        assert_eq!(json["lines"][1]["amount"], "7.40", "the frozen lines keep their arithmetic");
+
+        // Twice: refused for each subscription, and no number is used up.
+        let again = finalize_month(&mut ws, "2026-10", None, at(3)).unwrap();
+        assert!(again.invoices.is_empty());
+        assert_eq!(again.failures.len(), 2);
+        assert!(again.failures[0].message.contains("already finalized as INV-2026-00001"), "{:?}", again.failures);
+        assert_eq!(count(&ws, "SELECT last FROM number_series WHERE series = 'INV' AND year = 2026"), 2);
+        assert_eq!(count(&ws, "SELECT count(*) FROM audit_log WHERE action = 'finalize'"), 2);
+
+        // A later plan change leaves the finalized invoice as it was.
+        apply(&mut ws, &CATALOG.replace(r#""amount": "99.00""#, r#""amount": "199.00""#));
+        assert_eq!(get(ws.conn(), "INV-2026-00001").unwrap().unwrap(), done.invoices[0]);
+        // Events arriving in the billed window are late.
+        let report_late = {
+            let rows = [
+                json!({ "id": "late1", "customer": "globex", "type": "api_calls", "timestamp": "2026-10-20T12:00:00Z", "properties": {} }),
+            ];
+            events(&mut ws, &rows);
+            count(&ws, "SELECT sum(events) FROM event_chunks WHERE late = 1")
+        };
+        assert_eq!(report_late, 1);
+    }
+
+    #[test]
+    fn the_database_refuses_to_change_or_delete_what_is_finalized() {
+        let mut ws = workspace();
+        finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        for sql in [
+            "UPDATE invoices SET total = '0.00'",
+            "DELETE FROM invoices",
+            "UPDATE audit_log SET action = 'nothing'",
+            "DELETE FROM audit_log",
+        ] {
+            let err = ws.conn().execute(sql, []).unwrap_err().to_string();
+            assert!(err.contains("cannot be"), "{sql}: {err}");
+        }
+        assert_eq!(count(&ws, "SELECT count(*) FROM invoices"), 1);
+    }
+
+    #[test]
+    fn a_crash_before_the_commit_leaves_no_gap_and_no_duplicate() {
+        let mut ws = workspace();
+        let drafts = bill::preview_all(&mut ws, "2026-10").unwrap();
+        // The number is taken and the invoice written, then the transaction dies before its commit.
+        let crashed = ws.write(|tx| {
+            let invoice = finalize(tx, &drafts[0], at(2))?;
+            assert_eq!(invoice.frozen.draft.number.as_deref(), Some("INV-2026-00001"));
+            Err::<(), _>(Error::Internal("the process died here".into()))
+        });
+        assert!(crashed.is_err());
+        assert_eq!(count(&ws, "SELECT count(*) FROM number_series"), 0, "the number went with the transaction");
+        let first = ws.write(|tx| finalize(tx, &drafts[1], at(2))).unwrap();
+        let second = ws.write(|tx| finalize(tx, &drafts[0], at(2))).unwrap();
+        assert_eq!(
+            (first.frozen.draft.number.as_deref(), second.frozen.draft.number.as_deref()),
+            (Some("INV-2026-00001"), Some("INV-2026-00002"))
+        );
+        // A new year starts its own series.
+        let next_year = Utc.with_ymd_and_hms(2027, 1, 5, 15, 0, 0).unwrap();
+        let nov = bill::preview_all(&mut ws, "2026-11").unwrap();
+        let third = ws.write(|tx| finalize(tx, &nov[0], next_year)).unwrap();
+        assert_eq!(third.frozen.draft.number.as_deref(), Some("INV-2027-00001"));
+    }
+
+    #[test]
+    fn verify_finds_the_first_edited_invoice() {
+        let mut ws = workspace();
+        finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
+        finalize_month(&mut ws, "2026-11", None, at(3)).unwrap();
+        let ok = verify(ws.conn()).unwrap();
+        assert_eq!((ok.invoices, ok.first_break), (4, None));
+        // Someone edits the file behind the application's back.
+        ws.conn()
+            .execute_batch(
+                "DROP TRIGGER invoices_are_frozen_update;
+                 UPDATE invoices SET content = replace(content, '\"total\":\"354.76\"', '\"total\":\"3.54\"') WHERE number = 'INV-2026-00001';",
+            )
+            .unwrap();
+        let broken = verify(ws.conn()).unwrap();
+        assert_eq!(broken.first_break.as_deref(), Some("INV-2026-00001: its content does not match its hash"));
+        assert_eq!(broken.invoices, 1);
+    }
+}
