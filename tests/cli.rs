@@ -631,4 +631,16 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
 
     let (code, verified) = sb.json(&["invoice", "verify"]);
     assert_eq!((code, verified), (0, json!({ "invoices": 1, "first_break": null })));
+
+    let (code, shown) = sb.json(&["invoice", "show", number]);
+    assert_eq!((code, &shown["total"]), (0, &preview["total"]));
+    let (code, out) = sb.json(&["invoice", "void", number, "--reason", ""]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("reason")));
+    let (code, voided) = sb.json(&["invoice", "void", number, "--reason", "Wrong entity"]);
+    assert_eq!(
+        (code, voided["status"].as_str(), voided["void_reason"].as_str()),
+        (0, Some("void"), Some("Wrong entity"))
+    );
+    let (code, out) = sb.json(&["invoice", "paid", number, "--date", "2030-01-01", "--reference", "w1"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")));
 }

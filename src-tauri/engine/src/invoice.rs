@@ -277,6 +277,87 @@ pub fn all(conn: &Connection) -> Result<Vec<Invoice>> {
     rows.into_iter().map(|(id, content, previous, hash)| assemble(conn, id, &content, previous, hash)).collect()
 }
 
+fn require(conn: &Connection, number: &str) -> Result<(i64, Invoice)> {
+    let id: i64 = conn
+        .query_row("SELECT id FROM invoices WHERE number = ?1", [number], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no finalized invoice {number}")))?;
+    let invoice = get(conn, number)?.ok_or_else(|| Error::NotFound(format!("no finalized invoice {number}")))?;
+    Ok((id, invoice))
+}
+
+fn append_status(
+    conn: &Connection,
+    id: i64,
+    number: &str,
+    status: &str,
+    on_date: NaiveDate,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO invoice_status (invoice_id, status, on_date, note, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, status, date_text(on_date), note, time_text(now)],
+    )?;
+    let detail = serde_json::json!({ "date": date_text(on_date), "note": note });
+    conn.execute(
+        "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![time_text(now), status, number, detail.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Voids an invoice (its number stays used): with a reason, never twice, and
+/// not once paid (a paid invoice is corrected by a credit note).
+pub fn void(conn: &Connection, number: &str, reason: &str, now: DateTime<Utc>) -> Result<Invoice> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::invalid("reason", "say why the invoice is voided"));
+    }
+    let (id, invoice) = require(conn, number)?;
+    if invoice.void_reason.is_some() {
+        return Err(Error::Conflict(format!("{number} is already void")));
+    }
+    if invoice.paid.is_some() {
+        return Err(Error::Conflict(format!("{number} is paid: correct it with a credit note instead")));
+    }
+    let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
+    append_status(conn, id, number, "void", now.with_timezone(&tz).date_naive(), reason, now)?;
+    require(conn, number).map(|(_, i)| i)
+}
+
+/// Records the payment of an invoice: its date and reference, once.
+pub fn mark_paid(
+    conn: &Connection,
+    number: &str,
+    date: NaiveDate,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> Result<Invoice> {
+    let (id, invoice) = require(conn, number)?;
+    if invoice.void_reason.is_some() {
+        return Err(Error::Conflict(format!("{number} is void")));
+    }
+    if let Some(p) = &invoice.paid {
+        return Err(Error::Conflict(format!("{number} was already paid on {}", p.date)));
+    }
+    if date < invoice.frozen.issue_date {
+        return Err(Error::invalid(
+            "date",
+            format!("the payment cannot come before the issue date {}", invoice.frozen.issue_date),
+        ));
+    }
+    append_status(conn, id, number, "paid", date, reference.trim(), now)?;
+    require(conn, number).map(|(_, i)| i)
+}
+
+impl Invoice {
+    /// Unpaid, not void, and past its due date on `today`.
+    pub fn is_overdue(&self, today: NaiveDate) -> bool {
+        self.paid.is_none() && self.void_reason.is_none() && today > self.frozen.due_date
+    }
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Verified {
@@ -418,6 +499,39 @@ mod tests {
         let nov = bill::preview_all(&mut ws, "2026-11").unwrap();
         let third = ws.write(|tx| finalize(tx, &nov[0], next_year)).unwrap();
         assert_eq!(third.frozen.draft.number.as_deref(), Some("INV-2027-00001"));
+    }
+
+    #[test]
+    fn void_and_paid_are_appended_never_rewritten() {
+        let mut ws = workspace();
+        finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let one = get(ws.conn(), "INV-2026-00001").unwrap().unwrap();
+        assert!(!one.is_overdue(date("2026-12-02")) && one.is_overdue(date("2026-12-03")), "due 30 days after issue");
+        let bad = ws.write(|tx| void(tx, "INV-2026-00001", "  ", at(3)));
+        assert_eq!(bad.unwrap_err().problems()[0].path, "reason");
+        let voided = ws.write(|tx| void(tx, "INV-2026-00001", "Billed to the wrong entity", at(3))).unwrap();
+        assert_eq!(
+            (voided.frozen.draft.status, voided.void_reason.as_deref()),
+            (Status::Void, Some("Billed to the wrong entity"))
+        );
+        assert_eq!(serde_json::to_value(&voided).unwrap()["status"], "void");
+        assert!(!voided.is_overdue(date("2027-06-01")));
+        assert!(matches!(ws.write(|tx| void(tx, "INV-2026-00001", "again", at(3))), Err(Error::Conflict(_))));
+        assert!(matches!(
+            ws.write(|tx| mark_paid(tx, "INV-2026-00001", date("2026-11-20"), "wire 1", at(20))),
+            Err(Error::Conflict(_))
+        ));
+
+        let early = ws.write(|tx| mark_paid(tx, "INV-2026-00002", date("2026-11-01"), "wire 2", at(20)));
+        assert_eq!(early.unwrap_err().problems()[0].path, "date");
+        let paid = ws.write(|tx| mark_paid(tx, "INV-2026-00002", date("2026-11-20"), "wire 2", at(20))).unwrap();
+        assert_eq!(paid.paid, Some(Payment { date: date("2026-11-20"), reference: "wire 2".into() }));
+        assert_eq!(serde_json::to_value(&paid).unwrap()["status"], "finalized");
+        assert!(matches!(ws.write(|tx| void(tx, "INV-2026-00002", "oops", at(21))), Err(Error::Conflict(_))));
+        assert!(matches!(ws.write(|tx| void(tx, "INV-2099-00001", "no such", at(21))), Err(Error::NotFound(_))));
+        assert_eq!(count(&ws, "SELECT count(*) FROM audit_log"), 4, "2 finalized, 1 void, 1 paid");
+        assert_eq!(verify(ws.conn()).unwrap().first_break, None, "status changes leave the chain intact");
     }
 
     #[test]

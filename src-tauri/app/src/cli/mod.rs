@@ -123,6 +123,24 @@ pub enum InvoiceAction {
     },
     /// Re-check the hash chain of every finalized invoice; report the first break.
     Verify,
+    /// Void a finalized invoice (its number stays used); not once paid.
+    Void {
+        number: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record the payment of a finalized invoice.
+    Paid {
+        number: String,
+        /// The payment's date (YYYY-MM-DD).
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// The bank or processor reference.
+        #[arg(long)]
+        reference: String,
+    },
+    /// One finalized invoice.
+    Show { number: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -479,6 +497,28 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 Some(b) => format!("the chain breaks at {b}"),
             };
             Ok(Outcome { success: checked.first_break.is_none(), ..Outcome::ok(&checked, human)? })
+        }
+        Command::Invoice { action: InvoiceAction::Void { number, reason } } => {
+            let mut ws = Workspace::open(workspace)?;
+            let voided = ws.write(|tx| invoice::void(tx, &number, &reason, now))?;
+            Outcome::ok(&voided, format!("voided {number}: {reason}"))
+        }
+        Command::Invoice { action: InvoiceAction::Paid { number, date, reference } } => {
+            let mut ws = Workspace::open(workspace)?;
+            let paid = ws.write(|tx| invoice::mark_paid(tx, &number, date, &reference, now))?;
+            Outcome::ok(&paid, format!("{number} paid on {date} ({reference})"))
+        }
+        Command::Invoice { action: InvoiceAction::Show { number } } => {
+            let ws = Workspace::open(workspace)?;
+            let found = invoice::get(ws.conn(), &number)?
+                .ok_or_else(|| Error::NotFound(format!("no finalized invoice {number}")))?;
+            let mut human = format!(
+                "{number} ({:?}), issued {}, due {}\n",
+                found.frozen.draft.status, found.frozen.issue_date, found.frozen.due_date
+            )
+            .to_lowercase();
+            human.push_str(&draft_text(&found.frozen.draft));
+            Outcome::ok(&found, human)
         }
         Command::Customers { action: CustomersAction::List { search, archived } } => {
             let ws = Workspace::open(workspace)?;
