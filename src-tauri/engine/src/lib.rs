@@ -14,6 +14,7 @@ pub mod import;
 pub mod invoice;
 pub mod meter;
 pub mod money;
+pub mod pdf;
 pub mod period;
 pub mod plan;
 pub mod pricing;

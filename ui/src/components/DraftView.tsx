@@ -89,7 +89,16 @@ export function DraftView({ draft, meters, onExplore }: {
               <Accordion.Panel>
                 <Stack gap="xs">
                   {line.kind === "usage" && <UsageExplanation line={line} meter={meter} draft={draft} />}
-                  <Table fz="xs" withTableBorder data-testid={`draft-line-${i}-steps`}>
+                  {line.kind !== "usage" && (
+                    <Stack gap={2} data-testid={`draft-line-${i}-steps`}>
+                      {line.steps.map((s, j) => (
+                        <Text key={j} size="sm">
+                          {line.kind === "fee" ? `${s.label} of ${groupDigits(s.unit_price)} = ${groupDigits(s.amount)}` : s.label}
+                        </Text>
+                      ))}
+                    </Stack>
+                  )}
+                  {line.kind === "usage" && <Table fz="xs" withTableBorder data-testid={`draft-line-${i}-steps`}>
                     <Table.Thead>
                       <Table.Tr><Table.Th>Step</Table.Th><Table.Th ta="right">Quantity</Table.Th><Table.Th ta="right">Unit price</Table.Th>
                         <Table.Th ta="right">Flat fee</Table.Th><Table.Th ta="right">Amount (unrounded)</Table.Th></Table.Tr>
@@ -105,7 +114,7 @@ export function DraftView({ draft, meters, onExplore }: {
                         </Table.Tr>
                       ))}
                     </Table.Tbody>
-                  </Table>
+                  </Table>}
                   <Text size="xs" c="dimmed">Rounded once, half away from zero, to {groupDigits(line.amount)} {draft.currency}.</Text>
                   {line.kind === "usage" && onExplore && (
                     <Group>

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
-use meterdesk_engine::{Error, Workspace, bill, catalog, customer, demo, event_file, events, import, invoice, usage};
+use meterdesk_engine::{
+    Error, Workspace, bill, catalog, customer, demo, event_file, events, import, invoice, pdf, usage,
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -141,6 +143,15 @@ pub enum InvoiceAction {
     },
     /// One finalized invoice.
     Show { number: String },
+    /// Write a finalized invoice's PDF.
+    Pdf {
+        number: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// a4 (default) or letter.
+        #[arg(long, default_value = "a4")]
+        paper: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -519,6 +530,19 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             .to_lowercase();
             human.push_str(&draft_text(&found.frozen.draft));
             Outcome::ok(&found, human)
+        }
+        Command::Invoice { action: InvoiceAction::Pdf { number, out, paper } } => {
+            let paper = match paper.as_str() {
+                "a4" => pdf::Paper::A4,
+                "letter" => pdf::Paper::Letter,
+                other => return Err(Error::invalid("--paper", format!("\"{other}\" is not a4 or letter"))),
+            };
+            let ws = Workspace::open(workspace)?;
+            let found = invoice::get(ws.conn(), &number)?
+                .ok_or_else(|| Error::NotFound(format!("no finalized invoice {number}")))?;
+            let bytes = pdf::render(&found, paper)?;
+            std::fs::write(&out, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
+            Outcome::ok(json!({ "path": out.display().to_string() }), format!("wrote {}", out.display()))
         }
         Command::Customers { action: CustomersAction::List { search, archived } } => {
             let ws = Workspace::open(workspace)?;

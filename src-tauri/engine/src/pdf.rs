@@ -1,0 +1,544 @@
+//! Invoice PDFs, written directly with printpdf: the frozen invoice laid out
+//! on A4 or Letter with an embedded (subset) DejaVu Sans, so €, ¥ and accents
+//! render and the layout is exact. Deterministic: the same invoice gives the
+//! same bytes (fixed font ids, the epoch as creation date, the document id
+//! taken from the invoice's hash).
+//!
+//! Layout: seller and invoice facts, bill-to, the lines (a line priced in
+//! steps lists its tier arithmetic under it), the totals, and on every page a
+//! footer with the payment terms and "page i of n"; a long invoice breaks
+//! pages and repeats the table header.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use printpdf::{
+    Color, FontId, Line, LinePoint, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
+    Rgb, TextItem,
+};
+
+use crate::error::{Error, Result};
+use crate::invoice::Invoice;
+use crate::rating::LineKind;
+
+const REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+const BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
+
+/// The paper an invoice is printed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paper {
+    A4,
+    Letter,
+}
+
+impl Paper {
+    /// Width and height in points.
+    fn size(self) -> (f32, f32) {
+        match self {
+            Paper::A4 => (595.28, 841.89),
+            Paper::Letter => (612.0, 792.0),
+        }
+    }
+}
+
+struct Fonts {
+    regular: ParsedFont,
+    bold: ParsedFont,
+}
+
+fn fonts() -> Result<&'static Fonts> {
+    static FONTS: OnceLock<Option<Fonts>> = OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            Some(Fonts {
+                regular: ParsedFont::from_bytes(REGULAR_TTF, 0, &mut Vec::new())?,
+                bold: ParsedFont::from_bytes(BOLD_TTF, 0, &mut Vec::new())?,
+            })
+        })
+        .as_ref()
+        .ok_or_else(|| Error::Internal("the embedded invoice font could not be read".into()))
+}
+
+/// "1234567.5" → "1,234,567.5": thousands grouped as text, the digits untouched.
+pub fn group_digits(value: &str) -> String {
+    let (sign, rest) = value.strip_prefix('-').map_or(("", value), |r| ("-", r));
+    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    if !int.bytes().all(|b| b.is_ascii_digit()) {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len() + int.len() / 3);
+    out.push_str(sign);
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+const MARGIN: f32 = 50.0;
+const FOOTER: f32 = 60.0;
+const GREY: f32 = 0.42;
+
+/// The font reduced to the glyphs of `chars` (and .notdef), with a Unicode
+/// cmap: what is embedded. Glyph widths are the full font's, so the layout
+/// measured on it holds.
+fn subset(ttf: &[u8], full: &ParsedFont, chars: &BTreeSet<char>) -> Result<ParsedFont> {
+    use allsorts::binary::read::ReadScope;
+    use allsorts::font_data::FontData;
+    use allsorts::subset::{CmapTarget, SubsetProfile};
+    let fail = |e: &dyn std::fmt::Display| Error::Internal(format!("the invoice font could not be subset: {e}"));
+    let data = ReadScope::new(ttf).read::<FontData<'_>>().map_err(|e| fail(&e))?;
+    let provider = data.table_provider(0).map_err(|e| fail(&e))?;
+    let mut ids: Vec<u16> =
+        chars.iter().filter_map(|c| full.lookup_glyph_index(*c as u32)).filter(|g| *g != 0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.insert(0, 0);
+    let bytes = allsorts::subset::subset(&provider, &ids, &SubsetProfile::Minimal, CmapTarget::Unicode)
+        .map_err(|e| fail(&e))?;
+    ParsedFont::from_bytes(&bytes, 0, &mut Vec::new()).ok_or_else(|| fail(&"the subset does not parse"))
+}
+
+/// Lays out pages top-down: `y` is the distance from the top edge.
+struct Layout<'f> {
+    fonts: &'f Fonts,
+    /// The characters shown in each face, to subset the fonts.
+    used: [BTreeSet<char>; 2],
+    height: f32,
+    pages: Vec<Vec<Op>>,
+    ops: Vec<Op>,
+    y: f32,
+}
+
+#[derive(Clone, Copy)]
+enum Face {
+    Regular,
+    Bold,
+}
+
+impl<'f> Layout<'f> {
+    fn font(&self, face: Face) -> (&'f ParsedFont, FontId) {
+        match face {
+            Face::Regular => (&self.fonts.regular, FontId("F1".into())),
+            Face::Bold => (&self.fonts.bold, FontId("F2".into())),
+        }
+    }
+
+    fn text_width(&self, face: Face, size: f32, text: &str) -> f32 {
+        let (font, _) = self.font(face);
+        let units: u32 = text
+            .chars()
+            .map(|c| {
+                let gid = font.lookup_glyph_index(c as u32).unwrap_or(0);
+                u32::from(font.get_glyph_width(gid).unwrap_or(0))
+            })
+            .sum();
+        units as f32 * size / f32::from(font.units_per_em.max(1))
+    }
+
+    fn text_at(&mut self, x: f32, y: f32, face: Face, size: f32, grey: f32, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let (_, id) = self.font(face);
+        self.used[face as usize].extend(text.chars());
+        let colour = Color::Rgb(Rgb::new(grey, grey, grey, None));
+        self.ops.extend([
+            Op::StartTextSection,
+            Op::SetFillColor { col: colour },
+            Op::SetFont { font: PdfFontHandle::External(id), size: Pt(size) },
+            Op::SetTextCursor { pos: Point { x: Pt(x), y: Pt(self.height - y) } },
+            Op::ShowText { items: vec![TextItem::Text(text.to_string())] },
+            Op::EndTextSection,
+        ]);
+    }
+
+    /// Text whose left edge is at `x`, on the baseline `size` below the cursor.
+    fn left(&mut self, x: f32, face: Face, size: f32, grey: f32, text: &str) {
+        self.text_at(x, self.y + size, face, size, grey, text);
+    }
+
+    /// Text whose right edge is at `x`.
+    fn right(&mut self, x: f32, face: Face, size: f32, grey: f32, text: &str) {
+        let w = self.text_width(face, size, text);
+        self.text_at(x - w, self.y + size, face, size, grey, text);
+    }
+
+    /// Cuts text to fit `max` points, ending it with "…".
+    fn fit(&self, face: Face, size: f32, text: &str, max: f32) -> String {
+        if self.text_width(face, size, text) <= max {
+            return text.to_string();
+        }
+        let mut cut: String = text.to_string();
+        while !cut.is_empty() && self.text_width(face, size, &format!("{cut}…")) > max {
+            cut.pop();
+        }
+        format!("{cut}…")
+    }
+
+    fn rule(&mut self, x1: f32, x2: f32, thickness: f32, grey: f32) {
+        let y = self.height - self.y;
+        self.ops.extend([
+            Op::SetOutlineColor { col: Color::Rgb(Rgb::new(grey, grey, grey, None)) },
+            Op::SetOutlineThickness { pt: Pt(thickness) },
+            Op::DrawLine {
+                line: Line {
+                    points: vec![
+                        LinePoint { p: Point { x: Pt(x1), y: Pt(y) }, bezier: false },
+                        LinePoint { p: Point { x: Pt(x2), y: Pt(y) }, bezier: false },
+                    ],
+                    is_closed: false,
+                },
+            },
+        ]);
+    }
+
+    fn room_left(&self) -> f32 {
+        self.height - FOOTER - self.y
+    }
+
+    fn break_page(&mut self) {
+        self.pages.push(std::mem::take(&mut self.ops));
+        self.y = MARGIN;
+    }
+}
+
+/// Column positions of the lines table.
+struct Columns {
+    description: f32,
+    quantity_right: f32,
+    amount_right: f32,
+}
+
+fn table_header(l: &mut Layout, c: &Columns, currency: &str) {
+    l.left(c.description, Face::Bold, 9.0, GREY, "Description");
+    l.right(c.quantity_right, Face::Bold, 9.0, GREY, "Quantity");
+    l.right(c.amount_right, Face::Bold, 9.0, GREY, &format!("Amount ({currency})"));
+    l.y += 15.0;
+    l.rule(c.description, c.amount_right, 0.6, 0.6);
+    l.y += 6.0;
+}
+
+fn last_day(end: chrono::NaiveDate) -> chrono::NaiveDate {
+    end.pred_opt().unwrap_or(end)
+}
+
+/// Renders one finalized invoice.
+pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
+    let fonts = fonts()?;
+    let (width, height) = paper.size();
+    let f = &invoice.frozen;
+    let d = &f.draft;
+    let number = d.number.clone().unwrap_or_default();
+    let mut l = Layout { fonts, used: Default::default(), height, pages: Vec::new(), ops: Vec::new(), y: MARGIN };
+    let right = width - MARGIN;
+
+    // The seller, and the invoice's facts on the right.
+    let top = l.y;
+    l.left(MARGIN, Face::Bold, 16.0, 0.1, &f.seller.name);
+    l.y += 22.0;
+    for line in &f.seller.address {
+        l.left(MARGIN, Face::Regular, 9.0, 0.25, line);
+        l.y += 12.0;
+    }
+    if let Some(tax_id) = &f.seller.tax_id {
+        l.left(MARGIN, Face::Regular, 9.0, 0.25, &format!("Tax ID: {tax_id}"));
+        l.y += 12.0;
+    }
+    let seller_bottom = l.y;
+    l.y = top;
+    let title = if invoice.void_reason.is_some() { "INVOICE — VOID" } else { "INVOICE" };
+    l.right(right, Face::Bold, 20.0, 0.1, title);
+    l.y += 30.0;
+    let facts = [
+        ("Number", number.clone()),
+        ("Issue date", f.issue_date.to_string()),
+        ("Due date", f.due_date.to_string()),
+        ("Period", format!("{} to {}", d.first_day, last_day(d.end_day))),
+    ];
+    for (label, value) in &facts {
+        l.right(right - 150.0, Face::Regular, 9.0, GREY, label);
+        l.right(right, Face::Bold, 9.0, 0.1, value);
+        l.y += 13.0;
+    }
+    if let Some(reason) = &invoice.void_reason {
+        let text = l.fit(Face::Regular, 9.0, &format!("Voided: {reason}"), 260.0);
+        l.right(right, Face::Regular, 9.0, 0.55, &text);
+        l.y += 13.0;
+    }
+    l.y = l.y.max(seller_bottom) + 18.0;
+
+    // Bill to.
+    l.left(MARGIN, Face::Bold, 8.0, GREY, "BILL TO");
+    l.y += 13.0;
+    l.left(MARGIN, Face::Bold, 11.0, 0.1, &f.buyer.name);
+    l.y += 15.0;
+    for line in f.buyer.address.iter().chain(f.buyer.email.iter()) {
+        l.left(MARGIN, Face::Regular, 9.0, 0.25, line);
+        l.y += 12.0;
+    }
+    if let Some(tax_id) = &f.buyer.tax_id {
+        l.left(MARGIN, Face::Regular, 9.0, 0.25, &format!("Tax ID: {tax_id}"));
+        l.y += 12.0;
+    }
+    if d.active_days != d.period_days {
+        l.y += 4.0;
+        let note = format!(
+            "Subscription active {} of the period's {} days: fixed fees and the commitment are prorated.",
+            d.active_days, d.period_days
+        );
+        l.left(MARGIN, Face::Regular, 8.5, GREY, &note);
+        l.y += 12.0;
+    }
+    l.y += 16.0;
+
+    // The lines.
+    let c = Columns { description: MARGIN, quantity_right: right - 120.0, amount_right: right };
+    table_header(&mut l, &c, &d.currency);
+    let description_room = c.quantity_right - c.description - 90.0;
+    for line in &d.lines {
+        let needed = 18.0 + 11.0 * line.steps.len() as f32;
+        if l.room_left() < needed {
+            l.break_page();
+            l.left(MARGIN, Face::Regular, 9.0, GREY, &format!("Invoice {number} (continued)"));
+            l.y += 20.0;
+            table_header(&mut l, &c, &d.currency);
+        }
+        let text = l.fit(Face::Regular, 10.0, &line.description, description_room);
+        l.left(c.description, Face::Regular, 10.0, 0.1, &text);
+        let quantity = match line.kind {
+            LineKind::Usage => group_digits(&line.quantity.to_string()),
+            _ => String::new(),
+        };
+        l.right(c.quantity_right, Face::Regular, 10.0, 0.1, &quantity);
+        l.right(c.amount_right, Face::Regular, 10.0, 0.1, &group_digits(&line.amount.to_string()));
+        l.y += 15.0;
+        // Usage priced in steps shows each step's arithmetic; a prorated fee says
+        // how it was prorated; other lines say what they are.
+        let explained: Vec<String> = match line.kind {
+            // Tiers (several, or the one a volume price picked) show their arithmetic.
+            LineKind::Usage
+                if line.steps.len() > 1
+                    || line.steps.iter().any(|s| s.label.contains("up to") || s.label.starts_with("over")) =>
+            {
+                line.steps
+                    .iter()
+                    .map(|step| {
+                        let flat =
+                            if step.flat_fee.0.is_zero() { String::new() } else { format!(" + {}", step.flat_fee) };
+                        format!(
+                            "{}: {} × {}{flat} = {}",
+                            step.label,
+                            group_digits(&step.quantity.to_string()),
+                            step.unit_price,
+                            group_digits(&step.amount.to_string())
+                        )
+                    })
+                    .collect()
+            }
+            LineKind::Usage => Vec::new(),
+            LineKind::Fee => line
+                .steps
+                .iter()
+                .filter(|s| s.label != "the whole period")
+                .map(|s| format!("{} of {} = {}", s.label, group_digits(&s.unit_price.to_string()), s.amount))
+                .collect(),
+            LineKind::Commitment | LineKind::Discount => line.steps.iter().map(|s| s.label.clone()).collect(),
+        };
+        for arithmetic in &explained {
+            let arithmetic = l.fit(Face::Regular, 7.5, arithmetic, c.amount_right - c.description - 12.0);
+            l.left(c.description + 12.0, Face::Regular, 7.5, GREY, &arithmetic);
+            l.y += 11.0;
+        }
+        l.y += 3.0;
+    }
+    l.rule(c.description, c.amount_right, 0.6, 0.6);
+    l.y += 10.0;
+
+    // The totals.
+    if l.room_left() < 90.0 {
+        l.break_page();
+    }
+    let tax_label = match (&d.tax_rate, &f.tax_exempt) {
+        (_, Some(reason)) => format!("Tax (exempt: {reason})"),
+        (Some(rate), None) => format!("Tax {}%", (rate.0 * rust_decimal::Decimal::ONE_HUNDRED).normalize()),
+        (None, None) => "Tax".to_string(),
+    };
+    let rows = [
+        ("Subtotal".to_string(), d.subtotal.to_string(), false),
+        (tax_label, d.tax.to_string(), false),
+        ("Total".to_string(), d.total.to_string(), true),
+        ("Credits applied".to_string(), d.credits_applied.to_string(), false),
+        ("Amount due".to_string(), format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency), true),
+    ];
+    for (label, value, strong) in rows {
+        let face = if strong { Face::Bold } else { Face::Regular };
+        let label = l.fit(face, 10.0, &label, 230.0);
+        l.right(right - 130.0, face, 10.0, 0.1, &label);
+        let value = if value.contains(' ') { value } else { group_digits(&value) };
+        l.right(right, face, 10.0, 0.1, &value);
+        l.y += 16.0;
+    }
+
+    // Footers, now that the page count is known.
+    l.pages.push(std::mem::take(&mut l.ops));
+    let count = l.pages.len();
+    let terms = format!(
+        "Payment due within {} days, by {}. Please quote {number} with your payment.",
+        f.payment_terms_days, f.due_date
+    );
+    let pages: Vec<PdfPage> = std::mem::take(&mut l.pages)
+        .into_iter()
+        .enumerate()
+        .map(|(i, ops)| {
+            l.ops = ops;
+            l.y = height - FOOTER + 18.0;
+            l.rule(MARGIN, right, 0.4, 0.75);
+            l.y += 8.0;
+            l.left(MARGIN, Face::Regular, 8.0, GREY, &terms);
+            l.y += 11.0;
+            let seller = f.seller.name.clone();
+            l.left(MARGIN, Face::Regular, 8.0, GREY, &seller);
+            l.right(right, Face::Regular, 8.0, GREY, &format!("{number} · page {} of {count}", i + 1));
+            let ops = std::mem::take(&mut l.ops);
+            PdfPage::new(Pt(width).into(), Pt(height).into(), ops)
+        })
+        .collect();
+
+    let mut doc = PdfDocument::new(&format!("Invoice {number}"));
+    // Fixed font ids (printpdf would draw random ones): same invoice, same bytes.
+    let faces = [("F1", REGULAR_TTF, &fonts.regular, &l.used[0]), ("F2", BOLD_TTF, &fonts.bold, &l.used[1])];
+    for (id, ttf, full, chars) in faces {
+        let embedded = subset(ttf, full, chars)?;
+        doc.resources.fonts.map.insert(FontId(id.into()), printpdf::PdfFont::new(embedded));
+    }
+    doc.with_pages(pages);
+    let mut bytes = doc.save(&PdfSaveOptions { subset_fonts: true, ..Default::default() }, &mut Vec::new());
+    fix_document_id(&mut bytes, &invoice.hash);
+    Ok(bytes)
+}
+
+/// printpdf writes a random document id (`/ID [(…32…)(…32…)]`); the invoice's
+/// hash takes its place, as many bytes, so the cross-reference offsets hold.
+fn fix_document_id(bytes: &mut [u8], hash: &str) {
+    let Some(at) = bytes.windows(3).rposition(|w| w == b"/ID") else { return };
+    let id: Vec<u8> = hash.bytes().chain(std::iter::repeat(b'0')).take(64).collect();
+    let mut written = 0;
+    let mut i = at + 3;
+    while i < bytes.len() && written < 2 {
+        if bytes[i] == b'(' {
+            let start = i + 1;
+            let Some(len) = bytes[start..].iter().position(|&b| b == b')') else { return };
+            let take = len.min(32);
+            bytes[start..start + take].copy_from_slice(&id[written * 32..written * 32 + take]);
+            written += 1;
+            i = start + len;
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bill::tests::{CATALOG, apply, october};
+    use crate::invoice;
+    use crate::workspace::Workspace;
+    use chrono::TimeZone;
+
+    /// Globex's October invoice of the example catalog (a prorated fee, tiers,
+    /// an override, a commitment true-up, a discount and tax).
+    pub(crate) fn globex_invoice() -> invoice::Invoice {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(
+            &mut ws,
+            &CATALOG.replace(
+                r#""name": "Globex Corp","#,
+                r#""name": "Globex Corp — Zürich", "address": ["Bahnhofstraße 1", "8001 Zürich"],"#,
+            ),
+        );
+        october(&mut ws);
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+        invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap().invoices.remove(0)
+    }
+
+    fn pdftotext(bytes: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.pdf");
+        std::fs::write(&path, bytes).unwrap();
+        let out = std::process::Command::new("pdftotext").args(["-layout"]).arg(&path).arg("-").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn the_pdf_says_what_the_invoice_says_and_is_deterministic() {
+        let invoice = globex_invoice();
+        let bytes = render(&invoice, Paper::A4).unwrap();
+        assert_eq!(render(&invoice, Paper::A4).unwrap(), bytes, "the same invoice gives the same bytes");
+        assert!(bytes.len() < 50_000, "{} bytes", bytes.len());
+        let text = pdftotext(&bytes);
+        for needle in [
+            "INV-2026-00001",
+            "Globex Corp — Zürich",
+            "Bahnhofstraße 1",
+            "Platform fee",
+            "54.29",
+            "LLM tokens — gpt-4o",
+            "1,600,000",
+            "7.40",
+            "API calls",
+            "0.40",
+            "Minimum commitment true-up",
+            "61.39",
+            "Launch",
+            "-32.85",
+            "295.63",
+            "Tax 20%",
+            "59.13",
+            "354.76 USD",
+            "2026-10-01 to 2026-10-31",
+            "17 of 31 days of 99.00",
+            "up to 1000000: 1,000,000 × 0.000005",
+            "10% of 328.48",
+            "2026-12-02",
+            "page 1 of 1",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        let letter = render(&invoice, Paper::Letter).unwrap();
+        assert_ne!(letter, bytes);
+    }
+
+    #[test]
+    fn a_long_invoice_breaks_pages_and_repeats_the_header() {
+        let mut invoice = globex_invoice();
+        let line = invoice.frozen.draft.lines[1].clone();
+        for i in 0..80 {
+            let mut l = line.clone();
+            l.description = format!("Usage line {i:02}");
+            invoice.frozen.draft.lines.push(l);
+        }
+        let text = pdftotext(&render(&invoice, Paper::Letter).unwrap());
+        let pages = text.matches("INV-2026-00001 · page").count();
+        assert!(pages >= 3, "{pages} pages");
+        assert!(text.contains(&format!("page {pages} of {pages}")));
+        assert_eq!(text.matches("Amount (USD)").count(), pages, "the table header on every page");
+        assert!(text.contains("Usage line 00") && text.contains("Usage line 79"));
+    }
+
+    #[test]
+    fn digits_are_grouped_as_text() {
+        for (given, grouped) in
+            [("0", "0"), ("999", "999"), ("1000", "1,000"), ("-1234567.891", "-1,234,567.891"), ("12e3", "12e3")]
+        {
+            assert_eq!(group_digits(given), grouped);
+        }
+    }
+}
