@@ -632,6 +632,26 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     let (code, verified) = sb.json(&["invoice", "verify"]);
     assert_eq!((code, verified), (0, json!({ "invoices": 1, "first_break": null })));
 
+    // Its PDF says the same, and a voided invoice's PDF says it is void.
+    let pdf_text = |name: &str| -> String {
+        let out = sb.path(name);
+        let (code, written) = sb.json(&["invoice", "pdf", number, "--out", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{written}");
+        let text = Command::new("pdftotext").args(["-layout"]).arg(&out).arg("-").output().unwrap();
+        let png = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name.replace(".pdf", ""));
+        Command::new("pdftoppm").args(["-png", "-r", "70", "-singlefile"]).arg(&out).arg(&png).status().unwrap();
+        String::from_utf8(text.stdout).unwrap()
+    };
+    let text = pdf_text("invoice.pdf");
+    let total = preview["total"].as_str().unwrap();
+    for needle in [number, "Globex Corp", "1 Main St", "Platform fee", "LLM tokens — gpt-4o", "1,500,000", total, "Amount due"] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    for line in preview["lines"].as_array().unwrap() {
+        let amount = line["amount"].as_str().unwrap();
+        assert!(text.contains(line["description"].as_str().unwrap()) && text.contains(amount), "{line} missing");
+    }
+
     let (code, shown) = sb.json(&["invoice", "show", number]);
     assert_eq!((code, &shown["total"]), (0, &preview["total"]));
     let (code, out) = sb.json(&["invoice", "void", number, "--reason", ""]);
@@ -643,4 +663,6 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     );
     let (code, out) = sb.json(&["invoice", "paid", number, "--date", "2030-01-01", "--reference", "w1"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")));
+    let text = pdf_text("voided.pdf");
+    assert!(text.contains("INVOICE — VOID") && text.contains("Voided: Wrong entity"), "{text}");
 }

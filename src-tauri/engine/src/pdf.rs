@@ -347,7 +347,7 @@ pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
                 .steps
                 .iter()
                 .filter(|s| s.label != "the whole period")
-                .map(|s| format!("{} of {} = {}", s.label, group_digits(&s.unit_price.to_string()), s.amount))
+                .map(|s| format!("{} of {} = {}", s.label, group_digits(&s.unit_price.to_string()), line.amount))
                 .collect(),
             LineKind::Commitment | LineKind::Discount => line.steps.iter().map(|s| s.label.clone()).collect(),
         };
@@ -504,7 +504,7 @@ mod tests {
             "59.13",
             "354.76 USD",
             "2026-10-01 to 2026-10-31",
-            "17 of 31 days of 99.00",
+            "17 of 31 days of 99.00 = 54.29",
             "up to 1000000: 1,000,000 × 0.000005",
             "10% of 328.48",
             "2026-12-02",
