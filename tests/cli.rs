@@ -644,7 +644,9 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     };
     let text = pdf_text("invoice.pdf");
     let total = preview["total"].as_str().unwrap();
-    for needle in [number, "Globex Corp", "1 Main St", "Platform fee", "LLM tokens — gpt-4o", "1,500,000", total, "Amount due"] {
+    for needle in
+        [number, "Globex Corp", "1 Main St", "Platform fee", "LLM tokens — gpt-4o", "1,500,000", total, "Amount due"]
+    {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
     for line in preview["lines"].as_array().unwrap() {
