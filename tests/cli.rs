@@ -654,6 +654,17 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
         assert!(text.contains(line["description"].as_str().unwrap()) && text.contains(amount), "{line} missing");
     }
 
+    // The accountants' CSV: this invoice's rows add up to its total, to the cent.
+    let issued = invoice["issue_date"].as_str().unwrap();
+    let csv_path = sb.path("invoices.csv");
+    let (code, written) =
+        sb.json(&["invoice", "export", "--from", issued, "--to", issued, "--out", csv_path.to_str().unwrap()]);
+    assert_eq!((code, &written["invoices"]), (0, &json!(1)), "{written}");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let gross: i64 =
+        csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().replace('.', "").parse::<i64>().unwrap()).sum();
+    assert_eq!(gross.to_string(), total.replace('.', ""), "{csv}");
+
     let (code, shown) = sb.json(&["invoice", "show", number]);
     assert_eq!((code, &shown["total"]), (0, &preview["total"]));
     let (code, out) = sb.json(&["invoice", "void", number, "--reason", ""]);

@@ -358,6 +358,112 @@ impl Invoice {
     }
 }
 
+/// Splits an invoice's tax over its lines in proportion to their net amounts,
+/// in minor units, so the shares add up to the tax exactly (largest remainder).
+pub fn tax_shares(
+    nets: &[rust_decimal::Decimal],
+    tax: rust_decimal::Decimal,
+    minor_units: u32,
+) -> Vec<rust_decimal::Decimal> {
+    use rust_decimal::Decimal;
+    let subtotal: Decimal = nets.iter().sum();
+    let unit = Decimal::new(1, minor_units);
+    if subtotal.is_zero() || tax.is_zero() {
+        return nets.iter().map(|_| Decimal::ZERO.round_dp(minor_units)).collect();
+    }
+    // Exact shares in minor units, floored; the rest goes to the largest fractions.
+    let exact: Vec<Decimal> = nets.iter().map(|n| tax * n / subtotal / unit).collect();
+    let mut shares: Vec<Decimal> = exact.iter().map(|e| e.floor()).collect();
+    let total_units = (tax / unit).round();
+    let mut left = total_units - shares.iter().sum::<Decimal>();
+    let mut order: Vec<usize> = (0..nets.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - shares[b]).cmp(&(exact[a] - shares[a])).then(a.cmp(&b)));
+    for &i in order.iter().cycle().take(nets.len() * 2) {
+        if left <= Decimal::ZERO {
+            break;
+        }
+        shares[i] += Decimal::ONE;
+        left -= Decimal::ONE;
+    }
+    shares.iter().map(|s| (s * unit).round_dp(minor_units)).collect()
+}
+
+/// Writes the finalized invoices issued in `[from, to]` (local dates) as CSV
+/// for an accounting import: one row per line with its net, its share of the
+/// invoice's tax and the gross, so each invoice's rows add up to its PDF's
+/// subtotal, tax and total. Returns the number of invoices.
+pub fn export_csv(conn: &Connection, from: NaiveDate, to: NaiveDate, out: impl std::io::Write) -> Result<usize> {
+    let io = |e: csv::Error| Error::Io(format!("cannot write the CSV: {e}"));
+    let mut stmt = conn.prepare(
+        "SELECT number FROM invoices WHERE issue_date >= ?1 AND issue_date <= ?2 ORDER BY series, year, seq",
+    )?;
+    let numbers: Vec<String> =
+        stmt.query_map(params![date_text(from), date_text(to)], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "invoice",
+        "issue_date",
+        "due_date",
+        "status",
+        "customer",
+        "customer_name",
+        "currency",
+        "period_start",
+        "period_end",
+        "line",
+        "kind",
+        "description",
+        "net",
+        "tax",
+        "gross",
+    ])
+    .map_err(io)?;
+    for number in &numbers {
+        let inv = get(conn, number)?.ok_or_else(|| Error::Internal(format!("invoice {number} vanished")))?;
+        let d = &inv.frozen.draft;
+        let currency = crate::money::Currency::parse(&d.currency).map_err(Error::Internal)?;
+        let nets: Vec<rust_decimal::Decimal> = d.lines.iter().map(|l| l.amount.0).collect();
+        let shares = tax_shares(&nets, d.tax.0, currency.minor_units());
+        let status = if inv.void_reason.is_some() {
+            "void"
+        } else if inv.paid.is_some() {
+            "paid"
+        } else {
+            "finalized"
+        };
+        for (i, (line, tax)) in d.lines.iter().zip(&shares).enumerate() {
+            let description = match &line.meter {
+                Some(meter) => format!(
+                    "{} ({meter}{})",
+                    line.description,
+                    line.group.as_ref().map(|g| format!(":{g}")).unwrap_or_default()
+                ),
+                None => line.description.clone(),
+            };
+            w.write_record([
+                number.clone(),
+                date_text(inv.frozen.issue_date),
+                date_text(inv.frozen.due_date),
+                status.to_string(),
+                d.customer.clone(),
+                inv.frozen.buyer.name.clone(),
+                d.currency.clone(),
+                date_text(d.first_day),
+                date_text(d.end_day.pred_opt().unwrap_or(d.end_day)),
+                (i + 1).to_string(),
+                serde_json::to_value(line.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                description,
+                line.amount.to_string(),
+                currency.round(*tax).to_string(),
+                currency.round(line.amount.0 + tax).to_string(),
+            ])
+            .map_err(io)?;
+        }
+    }
+    w.flush().map_err(|e| Error::Io(format!("cannot write the CSV: {e}")))?;
+    Ok(numbers.len())
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Verified {
@@ -532,6 +638,58 @@ mod tests {
         assert!(matches!(ws.write(|tx| void(tx, "INV-2099-00001", "no such", at(21))), Err(Error::NotFound(_))));
         assert_eq!(count(&ws, "SELECT count(*) FROM audit_log"), 4, "2 finalized, 1 void, 1 paid");
         assert_eq!(verify(ws.conn()).unwrap().first_break, None, "status changes leave the chain intact");
+    }
+
+    #[test]
+    fn tax_shares_add_up_to_the_tax_to_the_cent() {
+        let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+        let ds = |v: &[&str]| v.iter().map(|s| d(s)).collect::<Vec<_>>();
+        for (nets, tax, expected) in [
+            (vec!["54.29", "212.80", "61.39", "-32.85"], "59.13", vec!["10.86", "42.56", "12.28", "-6.57"]),
+            (vec!["0.01", "0.01", "0.01"], "0.01", vec!["0.01", "0.00", "0.00"]),
+            (vec!["10.00", "0.00"], "0.00", vec!["0.00", "0.00"]),
+            (vec!["100", "100", "100"], "20.00", vec!["6.67", "6.67", "6.66"]),
+        ] {
+            let shares = tax_shares(&ds(&nets), d(tax), 2);
+            assert_eq!(shares.iter().sum::<rust_decimal::Decimal>(), d(tax), "{nets:?}");
+            assert_eq!(shares, ds(&expected), "{nets:?}");
+        }
+        // Random invoices: the shares always add up.
+        let mut rng = crate::rng::Rng::new(11);
+        for _ in 0..10_000 {
+            let n = 1 + (rng.next_u64() % 12) as usize;
+            let nets: Vec<_> =
+                (0..n).map(|_| rust_decimal::Decimal::new((rng.next_u64() % 1_000_000) as i64 - 100_000, 2)).collect();
+            let subtotal: rust_decimal::Decimal = nets.iter().sum();
+            let tax = (subtotal * d("0.19")).round_dp(2);
+            assert_eq!(tax_shares(&nets, tax, 2).iter().sum::<rust_decimal::Decimal>(), tax, "{nets:?}");
+        }
+    }
+
+    #[test]
+    fn the_accounting_csv_reconciles_with_each_invoice() {
+        let mut ws = workspace();
+        finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let mut out = Vec::new();
+        assert_eq!(export_csv(ws.conn(), date("2026-11-01"), date("2026-11-30"), &mut out).unwrap(), 2);
+        let mut rows = csv::Reader::from_reader(out.as_slice());
+        let mut sums: std::collections::BTreeMap<String, [rust_decimal::Decimal; 3]> = Default::default();
+        for row in rows.records() {
+            let row = row.unwrap();
+            let e = sums.entry(row[0].to_string()).or_default();
+            for (k, col) in [12, 13, 14].into_iter().enumerate() {
+                e[k] += row[col].parse::<rust_decimal::Decimal>().unwrap();
+            }
+        }
+        for (number, [net, tax, gross]) in &sums {
+            let inv = get(ws.conn(), number).unwrap().unwrap();
+            let d = &inv.frozen.draft;
+            assert_eq!((*net, *tax, *gross), (d.subtotal.0, d.tax.0, d.total.0), "{number}");
+        }
+        assert_eq!(sums["INV-2026-00001"][2].to_string(), "354.76");
+        let mut none = Vec::new();
+        assert_eq!(export_csv(ws.conn(), date("2026-12-01"), date("2026-12-31"), &mut none).unwrap(), 0);
     }
 
     #[test]

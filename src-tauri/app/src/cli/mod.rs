@@ -143,6 +143,16 @@ pub enum InvoiceAction {
     },
     /// One finalized invoice.
     Show { number: String },
+    /// The invoices issued from --from to --to (dates, both included) as CSV
+    /// for an accounting import: a row per line with net, tax and gross.
+    Export {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Write a finalized invoice's PDF.
     Pdf {
         number: String,
@@ -530,6 +540,17 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             .to_lowercase();
             human.push_str(&draft_text(&found.frozen.draft));
             Outcome::ok(&found, human)
+        }
+        Command::Invoice { action: InvoiceAction::Export { from, to, out } } => {
+            let ws = Workspace::open(workspace)?;
+            let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", out.display()));
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&out).map_err(io)?);
+            let n = invoice::export_csv(ws.conn(), from, to, &mut file)?;
+            std::io::Write::flush(&mut file).map_err(io)?;
+            Outcome::ok(
+                json!({ "path": out.display().to_string(), "invoices": n }),
+                format!("wrote {n} invoices to {}", out.display()),
+            )
         }
         Command::Invoice { action: InvoiceAction::Pdf { number, out, paper } } => {
             let paper = match paper.as_str() {
