@@ -480,15 +480,7 @@ async fn the_events_explorer_filters_and_scrolls_a_million_events() {
 
 /// "5953.75" → "5,953.75", as the console groups digits.
 fn grouped(amount: &str) -> String {
-    let (int, frac) = amount.split_once('.').map_or((amount, None), |(i, f)| (i, Some(f)));
-    let mut out = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    frac.map_or(out.clone(), |f| format!("{out}.{f}"))
+    meterdesk_engine::pdf::group_digits(amount)
 }
 
 #[tokio::test(flavor = "multi_thread")]

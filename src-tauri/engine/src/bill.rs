@@ -83,6 +83,13 @@ pub struct Draft {
     pub unbilled_events: u64,
 }
 
+impl Draft {
+    /// The period's last local day (the day before `end_day`).
+    pub fn last_day(&self) -> NaiveDate {
+        self.end_day.pred_opt().unwrap_or(self.end_day)
+    }
+}
+
 /// Where a draft reads a meter's usage. Ranges always start and end at local
 /// midnights of the workspace zone.
 pub trait UsageSource {
@@ -476,7 +483,6 @@ pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
         let sum = |kind: rating::LineKind| {
             currency.round(d.lines.iter().filter(|l| l.kind == kind).map(|l| l.amount.0).sum()).to_string()
         };
-        let last_day = d.end_day.pred_opt().unwrap_or(d.end_day);
         w.write_record([
             d.customer.clone(),
             d.subscription.clone(),
@@ -486,7 +492,7 @@ pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
             d.period.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             d.period.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             d.first_day.to_string(),
-            last_day.to_string(),
+            d.last_day().to_string(),
             d.active_days.to_string(),
             sum(rating::LineKind::Fee),
             sum(rating::LineKind::Usage),

@@ -76,10 +76,6 @@ fn link_hash(previous: &str, content: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn date_text(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
-}
-
 /// Finalizes one draft in the caller's transaction; `now` is when (its date in
 /// the workspace zone is the issue date). A period already finalized for the
 /// subscription is refused.
@@ -163,8 +159,8 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
             subscription_id,
             period_start,
             time_text(draft.period.end),
-            date_text(issue_date),
-            date_text(due_date),
+            issue_date.to_string(),
+            due_date.to_string(),
             draft.currency,
             draft.total.to_string(),
             draft.amount_due.to_string(),
@@ -297,9 +293,9 @@ fn append_status(
 ) -> Result<()> {
     conn.execute(
         "INSERT INTO invoice_status (invoice_id, status, on_date, note, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, status, date_text(on_date), note, time_text(now)],
+        params![id, status, on_date.to_string(), note, time_text(now)],
     )?;
-    let detail = serde_json::json!({ "date": date_text(on_date), "note": note });
+    let detail = serde_json::json!({ "date": on_date.to_string(), "note": note });
     conn.execute(
         "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, ?2, ?3, ?4)",
         params![time_text(now), status, number, detail.to_string()],
@@ -398,7 +394,7 @@ pub fn export_csv(conn: &Connection, from: NaiveDate, to: NaiveDate, out: impl s
         "SELECT number FROM invoices WHERE issue_date >= ?1 AND issue_date <= ?2 ORDER BY series, year, seq",
     )?;
     let numbers: Vec<String> =
-        stmt.query_map(params![date_text(from), date_text(to)], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        stmt.query_map(params![from.to_string(), to.to_string()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
         "invoice",
@@ -442,14 +438,14 @@ pub fn export_csv(conn: &Connection, from: NaiveDate, to: NaiveDate, out: impl s
             };
             w.write_record([
                 number.clone(),
-                date_text(inv.frozen.issue_date),
-                date_text(inv.frozen.due_date),
+                inv.frozen.issue_date.to_string(),
+                inv.frozen.due_date.to_string(),
                 status.to_string(),
                 d.customer.clone(),
                 inv.frozen.buyer.name.clone(),
                 d.currency.clone(),
-                date_text(d.first_day),
-                date_text(d.end_day.pred_opt().unwrap_or(d.end_day)),
+                d.first_day.to_string(),
+                d.last_day().to_string(),
                 (i + 1).to_string(),
                 serde_json::to_value(line.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
                 description,

@@ -225,10 +225,6 @@ fn table_header(l: &mut Layout, c: &Columns, currency: &str) {
     l.y += 6.0;
 }
 
-fn last_day(end: chrono::NaiveDate) -> chrono::NaiveDate {
-    end.pred_opt().unwrap_or(end)
-}
-
 /// Renders one finalized invoice.
 pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
     let fonts = fonts()?;
@@ -260,7 +256,7 @@ pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
         ("Number", number.clone()),
         ("Issue date", f.issue_date.to_string()),
         ("Due date", f.due_date.to_string()),
-        ("Period", format!("{} to {}", d.first_day, last_day(d.end_day))),
+        ("Period", format!("{} to {}", d.first_day, d.last_day())),
     ];
     for (label, value) in &facts {
         l.right(right - 150.0, Face::Regular, 9.0, GREY, label);

@@ -283,7 +283,6 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
 
 /// A draft as a person reads it: one row per line, then the totals.
 fn draft_text(d: &bill::Draft) -> String {
-    let last_day = d.end_day.pred_opt().unwrap_or(d.end_day);
     let mut out = format!(
         "Draft invoice for {} ({} on plan {} v{})\nPeriod {} to {}, {} of {} days active, {}\n",
         d.customer,
@@ -291,7 +290,7 @@ fn draft_text(d: &bill::Draft) -> String {
         d.plan,
         d.plan_version,
         d.first_day,
-        last_day,
+        d.last_day(),
         d.active_days,
         d.period_days,
         d.currency
