@@ -2,7 +2,6 @@
 //! workspace, against appending the same rows into an unindexed table, in the
 //! same run. `METERDESK_BENCH_EVENTS=10000000 cargo bench -p meterdesk-engine --bench import`.
 
-use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
@@ -10,12 +9,10 @@ use std::time::Instant;
 use chrono::{DateTime, TimeZone, Utc};
 use meterdesk_engine::event_file::{self, CsvColumns, Format};
 use meterdesk_engine::events::{self, ImportOptions};
-use meterdesk_engine::rng::Rng;
 use meterdesk_engine::{Workspace, catalog, explore, usage};
 
 const CUSTOMERS: u64 = 1000;
-const TYPES: [&str; 5] = ["input_tokens", "output_tokens", "api_calls", "storage_gb", "active_seats"];
-const MODELS: [&str; 3] = ["gpt-4o", "gpt-4o-mini", "o3"];
+mod common;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -100,23 +97,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let csv_path = dir.path().join("events.csv");
     let month_start = Utc.with_ymd_and_hms(2026, 10, 1, 4, 0, 0).unwrap().timestamp_millis();
-    let month_ms = 31 * 24 * 3600 * 1000u64;
-    {
-        let mut out = BufWriter::new(std::fs::File::create(&csv_path).unwrap());
-        writeln!(out, "id,customer,type,timestamp,tokens,model,gb,user_id").unwrap();
-        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
-        for i in 0..n {
-            let id = rng.next_u64();
-            let customer = rng.next_u64() % CUSTOMERS;
-            let ty = TYPES[(rng.next_u64() % 5) as usize];
-            // Time-ordered through the month, as usage exports are, with up to a minute of jitter.
-            let ts = month_start + (i * month_ms / n) as i64 + (rng.next_u64() % 60_000) as i64;
-            let model = MODELS[(rng.next_u64() % 3) as usize];
-            let amount = rng.next_u64() % 5000;
-            writeln!(out, "{id:016x},cus_{customer:04},{ty},{ts},{amount},{model},{},u{}", amount % 100, amount % 40)
-                .unwrap();
-        }
-    }
+    common::write_october_events(&csv_path, n, CUSTOMERS);
     let bytes = std::fs::metadata(&csv_path).unwrap().len();
     println!(
         "events: {n}, file {:.0} MB, machine: {} cores",

@@ -4,7 +4,6 @@
 //! (those are the defaults). Reports the import, the rollup build, the preview
 //! of all customers on the rollups (median of rounds) and, once, on the raw events.
 
-use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -12,11 +11,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use meterdesk_engine::bill::{self, RawEvents};
 use meterdesk_engine::event_file::Format;
 use meterdesk_engine::events::{self, ImportOptions};
-use meterdesk_engine::rng::Rng;
 use meterdesk_engine::{Workspace, catalog, rollup, subscription};
 
-const TYPES: [&str; 5] = ["input_tokens", "output_tokens", "api_calls", "storage_gb", "active_seats"];
-const MODELS: [&str; 3] = ["gpt-4o", "gpt-4o-mini", "o3"];
+mod common;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -28,23 +25,7 @@ fn main() {
     let rounds = env("METERDESK_BENCH_ROUNDS", 5) as usize;
     let dir = tempfile::tempdir().unwrap();
     let csv_path = dir.path().join("events.csv");
-    let month_start = Utc.with_ymd_and_hms(2026, 10, 1, 4, 0, 0).unwrap().timestamp_millis();
-    let month_ms = 31 * 24 * 3600 * 1000u64;
-    {
-        let mut out = BufWriter::new(std::fs::File::create(&csv_path).unwrap());
-        writeln!(out, "id,customer,type,timestamp,tokens,model,gb,user_id").unwrap();
-        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
-        for i in 0..n {
-            let id = rng.next_u64();
-            let customer = rng.next_u64() % customers;
-            let ty = TYPES[(rng.next_u64() % 5) as usize];
-            let ts = month_start + (i * month_ms / n) as i64 + (rng.next_u64() % 60_000) as i64;
-            let model = MODELS[(rng.next_u64() % 3) as usize];
-            let amount = rng.next_u64() % 5000;
-            writeln!(out, "{id:016x},cus_{customer:04},{ty},{ts},{amount},{model},{},u{}", amount % 100, amount % 40)
-                .unwrap();
-        }
-    }
+    common::write_october_events(&csv_path, n, customers);
     println!(
         "events: {n} in October 2026, customers: {customers}, meters: 5, machine: {} cores",
         std::thread::available_parallelism().unwrap()
