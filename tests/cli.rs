@@ -678,4 +678,23 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")));
     let text = pdf_text("voided.pdf");
     assert!(text.contains("INVOICE — VOID") && text.contains("Voided: Wrong entity"), "{text}");
+    let (code, out) = sb.json(&["invoice", "credit", number, "--reason", "x", "--full"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")), "a void invoice is not credited");
+
+    // November's invoice gets a credit note.
+    let (code, november) = sb.json(&["invoice", "finalize", "--period", "2026-11"]);
+    assert_eq!(code, 0, "{november}");
+    let number = november[0]["number"].as_str().unwrap();
+    // A credit note: too much is refused by its field; a line amount is credited in series CN.
+    let (code, out) = sb.json(&["invoice", "credit", number, "--reason", "Goodwill", "--line", "1=999"]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("lines[0]")), "{out}");
+    let (code, note) = sb.json(&["invoice", "credit", number, "--reason", "Goodwill", "--line", "1=1.00"]);
+    assert_eq!(code, 0, "{note}");
+    assert!(note["number"].as_str().unwrap().starts_with("CN-"), "{note}");
+    assert_eq!(
+        (note["subtotal"].as_str(), note["tax"].as_str(), note["total"].as_str()),
+        (Some("1.00"), Some("0.20"), Some("1.20"))
+    );
+    let (code, out) = sb.json(&["invoice", "void", number, "--reason", "Too late"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")), "a credited invoice is not voided");
 }

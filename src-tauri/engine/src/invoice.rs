@@ -317,6 +317,11 @@ pub fn void(conn: &Connection, number: &str, reason: &str, now: DateTime<Utc>) -
     if invoice.paid.is_some() {
         return Err(Error::Conflict(format!("{number} is paid: correct it with a credit note instead")));
     }
+    let credited: i64 =
+        conn.query_row("SELECT count(*) FROM credit_notes WHERE invoice_id = ?1", [id], |r| r.get(0))?;
+    if credited > 0 {
+        return Err(Error::Conflict(format!("{number} has credit notes: credit what is left instead")));
+    }
     let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
     append_status(conn, id, number, "void", now.with_timezone(&tz).date_naive(), reason, now)?;
     require(conn, number).map(|(_, i)| i)

@@ -3,6 +3,7 @@
 
 pub mod bill;
 pub mod catalog;
+pub mod credit;
 pub mod customer;
 pub mod demo;
 pub mod error;

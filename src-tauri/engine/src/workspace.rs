@@ -25,6 +25,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_subscriptions", include_str!("../../../migrations/0006_subscriptions.sql")),
     ("0007_usage_days", include_str!("../../../migrations/0007_usage_days.sql")),
     ("0008_invoices", include_str!("../../../migrations/0008_invoices.sql")),
+    ("0009_credit_notes", include_str!("../../../migrations/0009_credit_notes.sql")),
 ];
 
 /// The schema version this build writes.

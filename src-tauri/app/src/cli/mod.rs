@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::{
-    Error, Workspace, bill, catalog, customer, demo, event_file, events, import, invoice, pdf, usage,
+    Error, Workspace, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf, usage,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -143,6 +143,20 @@ pub enum InvoiceAction {
     },
     /// One finalized invoice.
     Show { number: String },
+    /// Issue a credit note (series CN) against a finalized invoice: --full for
+    /// all that is left, --line N=NET (repeatable) for line amounts, or
+    /// --amount GROSS (tax included); never more than what is left.
+    Credit {
+        number: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, conflicts_with_all = ["line", "amount"])]
+        full: bool,
+        #[arg(long, value_name = "N=NET")]
+        line: Vec<String>,
+        #[arg(long, conflicts_with = "line")]
+        amount: Option<meterdesk_engine::Dec>,
+    },
     /// The invoices issued from --from to --to (dates, both included) as CSV
     /// for an accounting import: a row per line with net, tax and gross.
     Export {
@@ -539,6 +553,32 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             .to_lowercase();
             human.push_str(&draft_text(&found.frozen.draft));
             Outcome::ok(&found, human)
+        }
+        Command::Invoice { action: InvoiceAction::Credit { number, reason, full, line, amount } } => {
+            let request = match (full, line.is_empty(), amount) {
+                (true, _, _) => credit::Request::Full,
+                (false, true, Some(a)) => credit::Request::Amount(a.0),
+                (false, false, None) => {
+                    let mut lines = Vec::new();
+                    for (i, text) in line.iter().enumerate() {
+                        let parsed = text.split_once('=').and_then(|(n, v)| {
+                            Some((n.trim().parse::<usize>().ok()?, v.trim().parse::<meterdesk_engine::Dec>().ok()?.0))
+                        });
+                        let bad = || {
+                            Error::invalid(format!("--line[{i}]"), format!("\"{text}\" is not N=NET, such as 3=12.50"))
+                        };
+                        lines.push(parsed.ok_or_else(bad)?);
+                    }
+                    credit::Request::Lines(lines)
+                }
+                _ => {
+                    return Err(Error::invalid("--full", "say what to credit: --full, --line N=NET or --amount GROSS"));
+                }
+            };
+            let mut ws = Workspace::open(workspace)?;
+            let note = ws.write(|tx| credit::issue(tx, &number, &reason, &request, now))?;
+            let human = format!("{}: {} {} credited on {number}", note.number, note.total, note.currency);
+            Outcome::ok(&note, human)
         }
         Command::Invoice { action: InvoiceAction::Export { from, to, out } } => {
             let ws = Workspace::open(workspace)?;
