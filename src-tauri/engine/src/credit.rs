@@ -214,14 +214,9 @@ pub fn issue(
     let tz = settings::parse_timezone(&company.timezone).map_err(Error::Internal)?;
     let issue_date = now.with_timezone(&tz).date_naive();
     let year = issue_date.year();
-    let seq: i64 = conn.query_row(
-        "INSERT INTO number_series (series, year, last) VALUES (?1, ?2, 1)
-         ON CONFLICT (series, year) DO UPDATE SET last = last + 1 RETURNING last",
-        params![SERIES, year],
-        |r| r.get(0),
-    )?;
+    let (seq, number) = invoice::next_number(conn, SERIES, year)?;
     let note = CreditNote {
-        number: format!("{SERIES}-{year}-{seq:05}"),
+        number,
         invoice: invoice_number.to_string(),
         customer: d.customer.clone(),
         currency: d.currency.clone(),

@@ -76,6 +76,19 @@ fn link_hash(previous: &str, content: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Takes the next number of a series and year (`INV-2026-00042`), in the
+/// caller's transaction: with the document written in the same transaction,
+/// a crash loses both, so numbers are gapless and never reused.
+pub(crate) fn next_number(conn: &Connection, series: &str, year: i32) -> Result<(i64, String)> {
+    let seq: i64 = conn.query_row(
+        "INSERT INTO number_series (series, year, last) VALUES (?1, ?2, 1)
+         ON CONFLICT (series, year) DO UPDATE SET last = last + 1 RETURNING last",
+        params![series, year],
+        |r| r.get(0),
+    )?;
+    Ok((seq, format!("{series}-{year}-{seq:05}")))
+}
+
 /// Finalizes one draft in the caller's transaction; `now` is when (its date in
 /// the workspace zone is the issue date). A period already finalized for the
 /// subscription is refused.
@@ -110,13 +123,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         .ok_or_else(|| Error::Internal("the due date is out of range".into()))?;
     let year = issue_date.year();
     let series = company.invoice_prefix.clone();
-    let seq: i64 = conn.query_row(
-        "INSERT INTO number_series (series, year, last) VALUES (?1, ?2, 1)
-         ON CONFLICT (series, year) DO UPDATE SET last = last + 1 RETURNING last",
-        params![series, year],
-        |r| r.get(0),
-    )?;
-    let number = format!("{series}-{year}-{seq:05}");
+    let (seq, number) = next_number(conn, &series, year)?;
     let mut frozen_draft = draft.clone();
     frozen_draft.number = Some(number.clone());
     frozen_draft.status = Status::Finalized;
