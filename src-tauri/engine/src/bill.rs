@@ -294,7 +294,7 @@ impl Book {
             .collect();
         let tax_rate = self.taxes.get(&f.customer).copied().flatten();
         let currency: Currency = valid.currency;
-        let active_days = (active_to - active_from).num_days() as u32;
+        let active_days = period.days_within(active_from, active_to);
         let rated = rating::rate(&RatingInput {
             currency,
             fees: plan.fees.iter().map(|fee| Fee { name: fee.name.clone(), amount: fee.amount.0 }).collect(),

@@ -50,9 +50,10 @@ impl Period {
         (self.end_day - self.first_day).num_days() as u32
     }
 
-    /// Days of the period from `from` (a local date) on: a subscription starting mid-period.
-    pub fn days_from(&self, from: NaiveDate) -> u32 {
-        (self.end_day - from.max(self.first_day)).num_days().max(0) as u32
+    /// Days of the period within local dates `[from, to)`: the part a
+    /// subscription starting or ending mid-period is active.
+    pub fn days_within(&self, from: NaiveDate, to: NaiveDate) -> u32 {
+        (to.min(self.end_day) - from.max(self.first_day)).num_days().max(0) as u32
     }
 }
 
@@ -174,7 +175,11 @@ mod tests {
         // DESIGN.md: October 2026 in New York.
         let october = s.containing(ny, date("2026-10-15")).unwrap();
         assert_eq!((october.start, october.end), (utc("2026-10-01T04:00:00Z"), utc("2026-11-01T04:00:00Z")));
-        assert_eq!((october.days(), october.days_from(date("2026-10-15"))), (31, 17), "99 × 17/31 = 54.29");
+        assert_eq!(
+            (october.days(), october.days_within(date("2026-10-15"), date("2026-11-01"))),
+            (31, 17),
+            "99 × 17/31 = 54.29"
+        );
         // Across the end of daylight time (Nov 1): November starts at 04:00Z, December at 05:00Z.
         let november = s.starting_in(ny, "2026-11").unwrap();
         assert_eq!((november.start, november.end), (utc("2026-11-01T04:00:00Z"), utc("2026-12-01T05:00:00Z")));
