@@ -633,7 +633,7 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     assert_eq!((code, verified), (0, json!({ "invoices": 1, "first_break": null })));
 
     // Its PDF says the same, and a voided invoice's PDF says it is void.
-    let pdf_text = |name: &str| -> String {
+    let pdf_text = |number: &str, name: &str| -> String {
         let out = sb.path(name);
         let (code, written) = sb.json(&["invoice", "pdf", number, "--out", out.to_str().unwrap()]);
         assert_eq!(code, 0, "{written}");
@@ -642,7 +642,7 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
         Command::new("pdftoppm").args(["-png", "-r", "70", "-singlefile"]).arg(&out).arg(&png).status().unwrap();
         String::from_utf8(text.stdout).unwrap()
     };
-    let text = pdf_text("invoice.pdf");
+    let text = pdf_text(number, "invoice.pdf");
     let total = preview["total"].as_str().unwrap();
     for needle in
         [number, "Globex Corp", "1 Main St", "Platform fee", "LLM tokens — gpt-4o", "1,500,000", total, "Amount due"]
@@ -676,7 +676,7 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     );
     let (code, out) = sb.json(&["invoice", "paid", number, "--date", "2030-01-01", "--reference", "w1"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")));
-    let text = pdf_text("voided.pdf");
+    let text = pdf_text(number, "voided.pdf");
     assert!(text.contains("INVOICE — VOID") && text.contains("Voided: Wrong entity"), "{text}");
     let (code, out) = sb.json(&["invoice", "credit", number, "--reason", "x", "--full"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")), "a void invoice is not credited");
@@ -697,4 +697,9 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     );
     let (code, out) = sb.json(&["invoice", "void", number, "--reason", "Too late"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")), "a credited invoice is not voided");
+    // The credit note has its own PDF.
+    let text = pdf_text(note["number"].as_str().unwrap(), "credit-note.pdf");
+    for needle in ["CREDIT NOTE", note["number"].as_str().unwrap(), number, "Reason: Goodwill", "1.20 USD"] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
 }

@@ -14,6 +14,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
+/// The instant the app runs at: the demo's usage ends the day before.
+const NOW: &str = "2026-11-24T15:00:00Z";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -36,6 +38,9 @@ impl Driver {
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_CACHE_HOME", home.join("cache"))
+            // The app's clock and its save dialogs, fixed (a native dialog cannot be driven).
+            .env("METERDESK_NOW", NOW)
+            .env("METERDESK_SAVE_DIR", home.join("saved"))
             .stdout(Stdio::null())
             .spawn()
             .expect("tauri-driver must be installed (cargo install tauri-driver --locked; scripts/test.sh does)");
@@ -181,7 +186,7 @@ fn demo_workspace(dir: &Path, usage: bool) -> PathBuf {
 fn sandbox() -> (tempfile::TempDir, Driver) {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(home.join("saved")).unwrap();
     let driver = Driver::start(&home);
     (tmp, driver)
 }
@@ -270,8 +275,12 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
     assert!(dom_text(&c, "[data-testid=workspace-menu]").await.contains("My company"));
 
     replace_text(&c, "[data-testid=settings-prefix]", "GBX").await;
+    choose(&c, "[data-testid=settings-paper]", "Letter (8.5 × 11 in)").await;
     click(&c, "[data-testid=settings-save]").await;
     wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("Globex Billing Co")).await;
+    // The tamper check runs from here too (no invoices yet: an intact, empty chain).
+    click(&c, "[data-testid=settings-verify]").await;
+    wait_text(&c, "[data-testid=settings-verified]", |t| t == "All 0 finalized invoices are intact.").await;
     c.close().await.unwrap();
 
     // Another workspace, then back to the first through the recent list.
@@ -281,6 +290,9 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
     let recent = format!("[data-testid=\"recent-{}\"]", workspace.display());
     click(&c, &recent).await;
     wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("Globex Billing Co")).await;
+    // The paper was stored with the rest.
+    click(&c, "[data-testid=nav-settings]").await;
+    wait_value(&c, "[data-testid=settings-paper]", "Letter (8.5 × 11 in)").await;
     c.close().await.unwrap();
 }
 
@@ -640,4 +652,111 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     let exported = run(&workspace, &["export", "catalog"]);
     let pro = exported["plans"].as_array().unwrap().iter().find(|p| p["code"] == "pro").unwrap().clone();
     assert_eq!(pro["charges"][0]["tiers"][0]["unit_price"], "0.000005");
+}
+
+/// Waits until the element's attribute satisfies `ok`, returning it.
+async fn wait_attr(c: &Client, css: &str, attr: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = find(c, css).await.attr(attr).await.ok().flatten().unwrap_or_default();
+        if ok(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{css} still has {attr}={value:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until a file exists with content, and reads it.
+async fn wait_file(path: &Path) -> Vec<u8> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(bytes) = std::fs::read(path)
+            && !bytes.is_empty()
+        {
+            return bytes;
+        }
+        assert!(Instant::now() < deadline, "{} was never written", path.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn pdftotext(path: &Path) -> String {
+    let out = Command::new("pdftotext").args(["-layout"]).arg(path).arg("-").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_and_it_is_paid() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let saved = tmp.path().join("home/saved");
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+            .env("METERDESK_NOW", NOW)
+            .args(["--workspace", workspace.to_str().unwrap(), "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let draft = cli(&["invoice", "preview", "--period", "2026-10", "--customer", "globex-labs"]);
+    let total = draft["total"].as_str().unwrap().to_string();
+
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-invoices]").await;
+    wait_value(&c, "[data-testid=drafts-month]", "2026-10").await;
+    click(&c, "[data-testid=drafts-finalize]").await;
+    // Every October period has ended on November 24th: all are chosen at first; keep Globex Labs only.
+    wait_displayed(&c, "[data-testid=review-row-sub_globex-labs]").await;
+    click(&c, "[data-testid=review-all]").await;
+    wait_text(&c, "[data-testid=review-confirm]", |t| t == "Finalize 0 invoices").await;
+    click(&c, "[data-testid=review-pick-sub_globex-labs]").await;
+    wait_text(&c, "[data-testid=review-totals]", |t| t == format!("1 × · {} USD", grouped(&total))).await;
+    std::fs::write(artifacts().join("finalize-review.png"), c.screenshot().await.unwrap()).unwrap();
+    click(&c, "[data-testid=review-confirm]").await;
+    wait_text(&c, "[data-testid=review-numbers]", |t| t == "INV-2026-00001").await;
+    click(&c, "[data-testid=review-close]").await;
+
+    // The new invoice opens: frozen at the draft's total, open until due.
+    wait_text(&c, "[data-testid=invoice-number]", |t| t == "INV-2026-00001").await;
+    wait_text(&c, "[data-testid=invoice-total]", |t| t == format!("{} USD", grouped(&total))).await;
+    wait_text(&c, "[data-testid=invoice-standing]", |t| t == "open").await;
+    click(&c, "[data-testid=invoice-tab-pdf]").await;
+    wait_attr(&c, "[data-testid=pdf-preview]", "data-pages", |p| p == "1").await;
+    std::fs::write(artifacts().join("invoice-pdf.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // Save PDF: the file is the CLI's PDF of the same invoice, byte for byte.
+    click(&c, "[data-testid=invoice-pdf-save]").await;
+    let pdf = wait_file(&saved.join("INV-2026-00001.pdf")).await;
+    let from_cli = tmp.path().join("cli.pdf");
+    cli(&["invoice", "pdf", "INV-2026-00001", "--out", from_cli.to_str().unwrap()]);
+    assert_eq!(pdf, std::fs::read(&from_cli).unwrap(), "the window saves the invoice's one PDF");
+    let text = pdftotext(&saved.join("INV-2026-00001.pdf"));
+    for needle in ["INV-2026-00001", "Globex Labs", "2026-10-01 to 2026-10-31", &format!("{} USD", grouped(&total))] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+
+    // Mark it paid; the audit trail says so.
+    click(&c, "[data-testid=invoice-mark-paid]").await;
+    type_into(&c, "[data-testid=paid-reference]", "wire 4471").await;
+    click(&c, "[data-testid=paid-confirm]").await;
+    wait_text(&c, "[data-testid=invoice-standing]", |t| t == "paid").await;
+    click(&c, "[data-testid=invoice-tab-trail]").await;
+    let trail = wait_text(&c, "[data-testid=invoice-trail]", |t| t.contains("paid · INV-2026-00001")).await;
+    assert!(trail.contains("finalize · INV-2026-00001") && trail.contains("note: wire 4471"), "{trail}");
+    let shown = cli(&["invoice", "show", "INV-2026-00001"]);
+    assert_eq!(shown["paid"]["reference"], "wire 4471");
+    assert_eq!(shown["paid"]["date"], shown["issue_date"], "paid on the issue date the form proposed");
+
+    // The register lists it as paid; every invoice shown saves into one folder.
+    c.find(Locator::Css(".mantine-Drawer-close")).await.unwrap().click().await.unwrap();
+    wait_text(&c, "[data-testid=register-standing-INV-2026-00001]", |t| t == "paid").await;
+    std::fs::remove_file(saved.join("INV-2026-00001.pdf")).unwrap();
+    click(&c, "[data-testid=register-export-pdfs]").await;
+    wait_file(&saved.join("INV-2026-00001.pdf")).await;
+    std::fs::write(artifacts().join("register.png"), c.screenshot().await.unwrap()).unwrap();
 }

@@ -40,6 +40,19 @@ const COMMANDS: &[&str] = &[
     "plan_save",
     "plan_try",
     "price_quote",
+    "pdf_save_dialog",
+    "folder_pick_dialog",
+    "invoices_list",
+    "invoice_detail",
+    "invoice_review",
+    "invoice_finalize",
+    "document_pdf",
+    "document_pdf_save",
+    "documents_pdf_save",
+    "invoice_void",
+    "invoice_mark_paid",
+    "invoice_credit",
+    "invoices_verify",
 ];
 
 fn main() {

@@ -100,6 +100,19 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::plan_save,
             commands::plan_try,
             commands::price_quote,
+            commands::pdf_save_dialog,
+            commands::folder_pick_dialog,
+            commands::invoices_list,
+            commands::invoice_detail,
+            commands::invoice_review,
+            commands::invoice_finalize,
+            commands::document_pdf,
+            commands::document_pdf_save,
+            commands::documents_pdf_save,
+            commands::invoice_void,
+            commands::invoice_mark_paid,
+            commands::invoice_credit,
+            commands::invoices_verify,
         ])
         .run(tauri::generate_context!());
     match result {

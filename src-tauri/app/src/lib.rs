@@ -2,6 +2,7 @@
 //! with one it is the CLI. Both are thin layers over `meterdesk_engine`.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod console;
 pub mod paths;

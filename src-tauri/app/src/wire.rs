@@ -1,8 +1,9 @@
 //! Types that cross IPC only (the engine's records cross as they are), and the
 //! test that keeps the generated TypeScript in ui/src/api/generated/ fresh.
 
-use meterdesk_engine::{Currency, Error, ErrorCode, Problem};
-use serde::Serialize;
+use meterdesk_engine::credit::Request;
+use meterdesk_engine::{Currency, Dec, Error, ErrorCode, Problem};
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// Every command error, as the UI receives it: branch on `code`, show `message`,
@@ -27,6 +28,34 @@ pub struct EventImport {
     pub import_id: i64,
     /// Accepted events that fall in a period already invoiced.
     pub late: u64,
+}
+
+/// What a credit note credits, as the form asks it.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CreditAsk {
+    /// Everything left to credit.
+    Full,
+    /// Net amounts of some lines (1-based).
+    Lines { lines: Vec<CreditLineAsk> },
+    /// An amount, tax included.
+    Amount { amount: Dec },
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct CreditLineAsk {
+    pub line: usize,
+    pub net: Dec,
+}
+
+impl CreditAsk {
+    pub fn request(&self) -> Request {
+        match self {
+            CreditAsk::Full => Request::Full,
+            CreditAsk::Lines { lines } => Request::Lines(lines.iter().map(|l| (l.line, l.net.0)).collect()),
+            CreditAsk::Amount { amount } => Request::Amount(amount.0),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -113,6 +142,26 @@ mod tests {
             meterdesk_engine::bill::Trial,
             meterdesk_engine::plan::PlanRow,
             workspace::WorkspaceSummary,
+            settings::Paper,
+            meterdesk_engine::invoice::Invoice,
+            meterdesk_engine::invoice::Frozen,
+            meterdesk_engine::invoice::Party,
+            meterdesk_engine::invoice::Payment,
+            meterdesk_engine::invoice::Finalized,
+            meterdesk_engine::invoice::Failure,
+            meterdesk_engine::invoice::Verified,
+            meterdesk_engine::credit::CreditNote,
+            meterdesk_engine::credit::CreditLine,
+            meterdesk_engine::register::Entry,
+            meterdesk_engine::register::Standing,
+            meterdesk_engine::register::AuditEntry,
+            meterdesk_engine::register::Reviewed,
+            meterdesk_engine::register::Warning,
+            meterdesk_engine::register::WarningKind,
+            meterdesk_engine::register::Pick,
+            meterdesk_engine::register::InvoiceDetail,
+            CreditAsk,
+            CreditLineAsk,
             CurrencyInfo,
             ReferenceData,
         ]

@@ -39,6 +39,7 @@ fn main() {
                 currency: None,
                 tax_rate: None,
                 tax_exempt: None,
+                tax_id: None,
                 address: vec!["1 Main St".into(), "Springfield".into()],
                 archived: i % 50 == 0,
             };

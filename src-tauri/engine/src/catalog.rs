@@ -74,6 +74,8 @@ impl CatalogWorkspace {
             timezone: self.timezone.unwrap_or(current.timezone),
             invoice_prefix: self.invoice_prefix.unwrap_or(current.invoice_prefix),
             payment_terms_days: self.payment_terms_days.unwrap_or(current.payment_terms_days),
+            // Not part of the catalog: the paper is a console setting.
+            paper: current.paper,
         }
     }
 

@@ -67,6 +67,16 @@ pub fn of_invoice(conn: &Connection, invoice_number: &str) -> Result<Vec<CreditN
         .collect()
 }
 
+/// One credit note by number.
+pub fn get(conn: &Connection, number: &str) -> Result<Option<CreditNote>> {
+    let text: Option<String> =
+        conn.query_row("SELECT content FROM credit_notes WHERE number = ?1", [number], |r| r.get(0)).optional()?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| Error::Internal(format!("a stored credit note is unreadable: {e}")))
+    })
+    .transpose()
+}
+
 /// Issues a credit note against a finalized (not void) invoice, in the
 /// caller's transaction.
 pub fn issue(

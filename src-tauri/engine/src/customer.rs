@@ -33,6 +33,9 @@ pub struct CustomerFields {
     /// The reason the customer is exempt from tax, printed on invoices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_exempt: Option<String>,
+    /// The customer's own tax id (VAT or GST number), printed on invoices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub address: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -54,6 +57,7 @@ pub struct ValidCustomer {
     pub email: Option<String>,
     pub currency: Currency,
     pub tax: Tax,
+    pub tax_id: Option<String>,
     pub address: Vec<String>,
     pub archived: bool,
 }
@@ -125,6 +129,10 @@ impl CustomerFields {
             Some(reason) => Tax::Exempt(reason.to_string()),
             None => Tax::Rate(rate),
         };
+        let tax_id = self.tax_id.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        if tax_id.is_some_and(|t| t.chars().count() > 64) {
+            problems.push(Problem::new("tax_id", "at most 64 characters"));
+        }
         problems.extend(address_problems(&self.address, "address"));
         match (problems.is_empty(), currency) {
             (true, Some(currency)) => Ok(ValidCustomer {
@@ -133,6 +141,7 @@ impl CustomerFields {
                 email: email.map(str::to_string),
                 currency,
                 tax,
+                tax_id: tax_id.map(str::to_string),
                 address: normalize_address(self.address.clone()),
                 archived: self.archived,
             }),
@@ -170,14 +179,14 @@ impl ValidCustomer {
             currency: Some(self.currency.code()),
             tax_rate: exempt.is_none().then_some(rate),
             tax_exempt: exempt.map(str::to_string),
+            tax_id: self.tax_id.clone(),
             address: self.address.clone(),
             archived: self.archived,
         }
     }
 }
 
-const COLUMNS: &str =
-    "external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at";
+const COLUMNS: &str = "external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at, tax_id";
 
 fn from_row(r: &Row) -> rusqlite::Result<Customer> {
     let address: String = r.get(6)?;
@@ -191,6 +200,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Customer> {
             currency: Some(r.get(3)?),
             tax_rate: if exempt.is_some() { None } else { Some(r.get(4)?) },
             tax_exempt: exempt,
+            tax_id: r.get(10)?,
             address: serde_json::from_str(&address).unwrap_or_default(),
             archived: archived_at.is_some(),
         },
@@ -275,9 +285,9 @@ pub fn insert(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Resul
     let address = serde_json::to_string(&c.address).map_err(|e| Error::Internal(e.to_string()))?;
     let archived_at = c.archived.then(|| time_text(now));
     let result = conn.execute(
-        "INSERT INTO customers (external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-        params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, archived_at, time_text(now)],
+        "INSERT INTO customers (external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at, tax_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+        params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, archived_at, time_text(now), c.tax_id],
     );
     match result {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
@@ -298,9 +308,9 @@ pub fn update(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Resul
     let address = serde_json::to_string(&c.address).map_err(|e| Error::Internal(e.to_string()))?;
     conn.execute(
         "UPDATE customers SET name = ?2, email = ?3, currency = ?4, tax_rate = ?5, tax_exempt_reason = ?6, address = ?7,
-             archived_at = CASE WHEN ?8 THEN coalesce(archived_at, ?9) ELSE NULL END, updated_at = ?9
+             archived_at = CASE WHEN ?8 THEN coalesce(archived_at, ?9) ELSE NULL END, updated_at = ?9, tax_id = ?10
          WHERE external_id = ?1",
-        params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, c.archived, time_text(now)],
+        params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, c.archived, time_text(now), c.tax_id],
     )?;
     Ok(true)
 }
@@ -336,6 +346,7 @@ mod tests {
             currency: None,
             tax_rate: None,
             tax_exempt: None,
+            tax_id: None,
             address: vec![],
             archived: false,
         }
@@ -378,6 +389,8 @@ mod tests {
             Err(&["tax_exempt"]),
         );
         check(CustomerFields { address: vec!["l".into(); 7], ..ok.clone() }, Err(&["address"]));
+        check(CustomerFields { tax_id: Some("DE123456789".into()), ..ok.clone() }, Ok(()));
+        check(CustomerFields { tax_id: Some("X".repeat(65)), ..ok.clone() }, Err(&["tax_id"]));
         check(
             CustomerFields { id: "".into(), name: "".into(), currency: Some("X".into()), ..ok },
             Err(&["id", "name", "currency"]),
@@ -389,6 +402,7 @@ mod tests {
         let mut ws = Workspace::in_memory().unwrap();
         let mut input = fields("globex", " Globex Corp ");
         input.tax_rate = Some(dec("0.20"));
+        input.tax_id = Some(" DE123456789 ".into());
         input.address = vec!["1 Main St".into(), "Springfield".into()];
         let valid = input.validate("USD").unwrap();
         ws.write(|tx| insert(tx, &valid, now())).unwrap();
@@ -396,6 +410,7 @@ mod tests {
         assert_eq!(stored.fields.name, "Globex Corp");
         assert_eq!(stored.fields.currency.as_deref(), Some("USD"));
         assert_eq!(stored.fields.tax_rate.unwrap().to_string(), "0.20");
+        assert_eq!(stored.fields.tax_id.as_deref(), Some("DE123456789"), "trimmed");
         assert_eq!(stored.created_at, now());
 
         assert!(!ws.write(|tx| update(tx, &valid, now())).unwrap(), "same details: unchanged");

@@ -83,6 +83,12 @@ pub fn catalog(now: DateTime<Utc>) -> Catalog {
                 currency: Some(currency.into()),
                 tax_rate: tax_rate.map(|r| r.parse::<Dec>().expect("demo rates are decimals")),
                 tax_exempt: exempt.then(|| "Reverse charge: VAT due by the recipient".into()),
+                // European customers give their VAT numbers.
+                tax_id: match currency {
+                    "EUR" => Some(format!("DE{}", 100_000_000 + n * 7_919)),
+                    "GBP" => Some(format!("GB{}", 200_000_000 + n * 7_919)),
+                    _ => None,
+                },
                 address: vec![format!("{} Demo Street", 10 + n), city.into(), country.into()],
                 archived: n == 49,
             });

@@ -51,10 +51,10 @@ impl ImportReport {
     }
 }
 
-const CUSTOMER_COLUMNS: &[&str] = &["id", "name", "email", "currency", "tax_rate", "tax_exempt", "address"];
+const CUSTOMER_COLUMNS: &[&str] = &["id", "name", "email", "currency", "tax_rate", "tax_exempt", "tax_id", "address"];
 
 /// Imports customers from CSV with a header row. Columns: `id`, `name` (required),
-/// `email`, `currency`, `tax_rate`, `tax_exempt`, `address` (lines separated by
+/// `email`, `currency`, `tax_rate`, `tax_exempt`, `tax_id`, `address` (lines separated by
 /// newlines inside the quoted cell). An id already stored with the same details is
 /// a duplicate (no-op); with other details, the row is rejected. Valid rows are
 /// kept, in one transaction.
@@ -222,6 +222,7 @@ fn row_fields(
         currency: text("currency")?,
         tax_rate,
         tax_exempt: text("tax_exempt")?,
+        tax_id: text("tax_id")?,
         address: text("address")?.map(|a| a.lines().map(str::to_string).collect()).unwrap_or_default(),
         archived: false,
     })

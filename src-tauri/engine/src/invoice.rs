@@ -140,7 +140,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         buyer: Party {
             name: buyer.fields.name.clone(),
             address: buyer.fields.address.clone(),
-            tax_id: None,
+            tax_id: buyer.fields.tax_id.clone(),
             email: buyer.fields.email.clone(),
         },
         tax_exempt: buyer.fields.tax_exempt.clone(),

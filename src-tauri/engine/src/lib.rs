@@ -20,6 +20,7 @@ pub mod period;
 pub mod plan;
 pub mod pricing;
 pub mod rating;
+pub mod register;
 pub mod rng;
 pub mod rollup;
 pub mod settings;

@@ -17,19 +17,16 @@ use printpdf::{
     Rgb, TextItem,
 };
 
+use crate::credit::CreditNote;
 use crate::error::{Error, Result};
-use crate::invoice::Invoice;
+use crate::invoice::{Invoice, Party};
 use crate::rating::LineKind;
+use sha2::Digest;
 
 const REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
-/// The paper an invoice is printed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paper {
-    A4,
-    Letter,
-}
+pub use crate::settings::Paper;
 
 impl Paper {
     /// Width and height in points.
@@ -225,6 +222,118 @@ fn table_header(l: &mut Layout, c: &Columns, currency: &str) {
     l.y += 6.0;
 }
 
+/// The seller's block on the left and the document's title and facts on the
+/// right; the cursor ends below both.
+fn heading(l: &mut Layout, seller: &Party, title: &str, facts: &[(&str, String)], remark: Option<String>, right: f32) {
+    let top = l.y;
+    l.left(MARGIN, Face::Bold, 16.0, 0.1, &seller.name);
+    l.y += 22.0;
+    for line in &seller.address {
+        l.left(MARGIN, Face::Regular, 9.0, 0.25, line);
+        l.y += 12.0;
+    }
+    if let Some(tax_id) = &seller.tax_id {
+        l.left(MARGIN, Face::Regular, 9.0, 0.25, &format!("Tax ID: {tax_id}"));
+        l.y += 12.0;
+    }
+    let seller_bottom = l.y;
+    l.y = top;
+    l.right(right, Face::Bold, 20.0, 0.1, title);
+    l.y += 30.0;
+    for (label, value) in facts {
+        l.right(right - 150.0, Face::Regular, 9.0, GREY, label);
+        l.right(right, Face::Bold, 9.0, 0.1, value);
+        l.y += 13.0;
+    }
+    if let Some(remark) = remark {
+        let text = l.fit(Face::Regular, 9.0, &remark, 260.0);
+        l.right(right, Face::Regular, 9.0, 0.55, &text);
+        l.y += 13.0;
+    }
+    l.y = l.y.max(seller_bottom) + 18.0;
+}
+
+/// The buyer under "BILL TO".
+fn bill_to(l: &mut Layout, buyer: &Party) {
+    l.left(MARGIN, Face::Bold, 8.0, GREY, "BILL TO");
+    l.y += 13.0;
+    l.left(MARGIN, Face::Bold, 11.0, 0.1, &buyer.name);
+    l.y += 15.0;
+    for line in buyer.address.iter().chain(buyer.email.iter()) {
+        l.left(MARGIN, Face::Regular, 9.0, 0.25, line);
+        l.y += 12.0;
+    }
+    if let Some(tax_id) = &buyer.tax_id {
+        l.left(MARGIN, Face::Regular, 9.0, 0.25, &format!("Tax ID: {tax_id}"));
+        l.y += 12.0;
+    }
+}
+
+/// The totals, right-aligned: (label, amount, bold). An amount with a space
+/// (it names its currency) is printed as it is.
+fn totals(l: &mut Layout, rows: Vec<(String, String, bool)>, right: f32) {
+    if l.room_left() < 18.0 * rows.len() as f32 {
+        l.break_page();
+    }
+    for (label, value, strong) in rows {
+        let face = if strong { Face::Bold } else { Face::Regular };
+        let label = l.fit(face, 10.0, &label, 230.0);
+        l.right(right - 130.0, face, 10.0, 0.1, &label);
+        let value = if value.contains(' ') { value } else { group_digits(&value) };
+        l.right(right, face, 10.0, 0.1, &value);
+        l.y += 16.0;
+    }
+}
+
+/// Puts the footer on every page, now that their count is known, and writes
+/// the document with fixed font ids and `id_hash` as its id: same input, same bytes.
+fn finish(mut l: Layout, title: &str, number: &str, footer: &[String], id_hash: &str, width: f32) -> Result<Vec<u8>> {
+    let height = l.height;
+    let right = width - MARGIN;
+    l.pages.push(std::mem::take(&mut l.ops));
+    let count = l.pages.len();
+    let pages: Vec<PdfPage> = std::mem::take(&mut l.pages)
+        .into_iter()
+        .enumerate()
+        .map(|(i, ops)| {
+            l.ops = ops;
+            l.y = height - FOOTER + 18.0;
+            l.rule(MARGIN, right, 0.4, 0.75);
+            l.y += 8.0;
+            for (k, line) in footer.iter().enumerate() {
+                l.left(MARGIN, Face::Regular, 8.0, GREY, line);
+                if k + 1 == footer.len() {
+                    l.right(right, Face::Regular, 8.0, GREY, &format!("{number} · page {} of {count}", i + 1));
+                }
+                l.y += 11.0;
+            }
+            let ops = std::mem::take(&mut l.ops);
+            PdfPage::new(Pt(width).into(), Pt(height).into(), ops)
+        })
+        .collect();
+
+    let fonts = l.fonts;
+    let mut doc = PdfDocument::new(&format!("{title} {number}"));
+    // Fixed font ids (printpdf would draw random ones).
+    let faces = [("F1", REGULAR_TTF, &fonts.regular, &l.used[0]), ("F2", BOLD_TTF, &fonts.bold, &l.used[1])];
+    for (id, ttf, full, chars) in faces {
+        let embedded = subset(ttf, full, chars)?;
+        doc.resources.fonts.map.insert(FontId(id.into()), printpdf::PdfFont::new(embedded));
+    }
+    doc.with_pages(pages);
+    let mut bytes = doc.save(&PdfSaveOptions { subset_fonts: true, ..Default::default() }, &mut Vec::new());
+    fix_document_id(&mut bytes, id_hash);
+    Ok(bytes)
+}
+
+fn tax_label(rate: Option<&crate::money::Dec>, exempt: Option<&String>) -> String {
+    match (rate, exempt) {
+        (_, Some(reason)) => format!("Tax (exempt: {reason})"),
+        (Some(rate), None) => format!("Tax {}%", (rate.0 * rust_decimal::Decimal::ONE_HUNDRED).normalize()),
+        (None, None) => "Tax".to_string(),
+    }
+}
+
 /// Renders one finalized invoice.
 pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
     let fonts = fonts()?;
@@ -235,54 +344,16 @@ pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
     let mut l = Layout { fonts, used: Default::default(), height, pages: Vec::new(), ops: Vec::new(), y: MARGIN };
     let right = width - MARGIN;
 
-    // The seller, and the invoice's facts on the right.
-    let top = l.y;
-    l.left(MARGIN, Face::Bold, 16.0, 0.1, &f.seller.name);
-    l.y += 22.0;
-    for line in &f.seller.address {
-        l.left(MARGIN, Face::Regular, 9.0, 0.25, line);
-        l.y += 12.0;
-    }
-    if let Some(tax_id) = &f.seller.tax_id {
-        l.left(MARGIN, Face::Regular, 9.0, 0.25, &format!("Tax ID: {tax_id}"));
-        l.y += 12.0;
-    }
-    let seller_bottom = l.y;
-    l.y = top;
     let title = if invoice.void_reason.is_some() { "INVOICE — VOID" } else { "INVOICE" };
-    l.right(right, Face::Bold, 20.0, 0.1, title);
-    l.y += 30.0;
     let facts = [
         ("Number", number.clone()),
         ("Issue date", f.issue_date.to_string()),
         ("Due date", f.due_date.to_string()),
         ("Period", format!("{} to {}", d.first_day, d.last_day())),
     ];
-    for (label, value) in &facts {
-        l.right(right - 150.0, Face::Regular, 9.0, GREY, label);
-        l.right(right, Face::Bold, 9.0, 0.1, value);
-        l.y += 13.0;
-    }
-    if let Some(reason) = &invoice.void_reason {
-        let text = l.fit(Face::Regular, 9.0, &format!("Voided: {reason}"), 260.0);
-        l.right(right, Face::Regular, 9.0, 0.55, &text);
-        l.y += 13.0;
-    }
-    l.y = l.y.max(seller_bottom) + 18.0;
-
-    // Bill to.
-    l.left(MARGIN, Face::Bold, 8.0, GREY, "BILL TO");
-    l.y += 13.0;
-    l.left(MARGIN, Face::Bold, 11.0, 0.1, &f.buyer.name);
-    l.y += 15.0;
-    for line in f.buyer.address.iter().chain(f.buyer.email.iter()) {
-        l.left(MARGIN, Face::Regular, 9.0, 0.25, line);
-        l.y += 12.0;
-    }
-    if let Some(tax_id) = &f.buyer.tax_id {
-        l.left(MARGIN, Face::Regular, 9.0, 0.25, &format!("Tax ID: {tax_id}"));
-        l.y += 12.0;
-    }
+    let remark = invoice.void_reason.as_ref().map(|reason| format!("Voided: {reason}"));
+    heading(&mut l, &f.seller, title, &facts, remark, right);
+    bill_to(&mut l, &f.buyer);
     if d.active_days != d.period_days {
         l.y += 4.0;
         let note = format!(
@@ -357,67 +428,116 @@ pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
     l.rule(c.description, c.amount_right, 0.6, 0.6);
     l.y += 10.0;
 
-    // The totals.
-    if l.room_left() < 90.0 {
-        l.break_page();
-    }
-    let tax_label = match (&d.tax_rate, &f.tax_exempt) {
-        (_, Some(reason)) => format!("Tax (exempt: {reason})"),
-        (Some(rate), None) => format!("Tax {}%", (rate.0 * rust_decimal::Decimal::ONE_HUNDRED).normalize()),
-        (None, None) => "Tax".to_string(),
-    };
-    let rows = [
-        ("Subtotal".to_string(), d.subtotal.to_string(), false),
-        (tax_label, d.tax.to_string(), false),
-        ("Total".to_string(), d.total.to_string(), true),
-        ("Credits applied".to_string(), d.credits_applied.to_string(), false),
-        ("Amount due".to_string(), format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency), true),
-    ];
-    for (label, value, strong) in rows {
-        let face = if strong { Face::Bold } else { Face::Regular };
-        let label = l.fit(face, 10.0, &label, 230.0);
-        l.right(right - 130.0, face, 10.0, 0.1, &label);
-        let value = if value.contains(' ') { value } else { group_digits(&value) };
-        l.right(right, face, 10.0, 0.1, &value);
-        l.y += 16.0;
-    }
-
-    // Footers, now that the page count is known.
-    l.pages.push(std::mem::take(&mut l.ops));
-    let count = l.pages.len();
-    let terms = format!(
-        "Payment due within {} days, by {}. Please quote {number} with your payment.",
-        f.payment_terms_days, f.due_date
+    totals(
+        &mut l,
+        vec![
+            ("Subtotal".to_string(), d.subtotal.to_string(), false),
+            (tax_label(d.tax_rate.as_ref(), f.tax_exempt.as_ref()), d.tax.to_string(), false),
+            ("Total".to_string(), d.total.to_string(), true),
+            ("Credits applied".to_string(), d.credits_applied.to_string(), false),
+            ("Amount due".to_string(), format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency), true),
+        ],
+        right,
     );
-    let pages: Vec<PdfPage> = std::mem::take(&mut l.pages)
-        .into_iter()
-        .enumerate()
-        .map(|(i, ops)| {
-            l.ops = ops;
-            l.y = height - FOOTER + 18.0;
-            l.rule(MARGIN, right, 0.4, 0.75);
-            l.y += 8.0;
-            l.left(MARGIN, Face::Regular, 8.0, GREY, &terms);
-            l.y += 11.0;
-            let seller = f.seller.name.clone();
-            l.left(MARGIN, Face::Regular, 8.0, GREY, &seller);
-            l.right(right, Face::Regular, 8.0, GREY, &format!("{number} · page {} of {count}", i + 1));
-            let ops = std::mem::take(&mut l.ops);
-            PdfPage::new(Pt(width).into(), Pt(height).into(), ops)
-        })
-        .collect();
+    let footer = [
+        format!(
+            "Payment due within {} days, by {}. Please quote {number} with your payment.",
+            f.payment_terms_days, f.due_date
+        ),
+        f.seller.name.clone(),
+    ];
+    finish(l, "Invoice", &number, &footer, &invoice.hash, width)
+}
 
-    let mut doc = PdfDocument::new(&format!("Invoice {number}"));
-    // Fixed font ids (printpdf would draw random ones): same invoice, same bytes.
-    let faces = [("F1", REGULAR_TTF, &fonts.regular, &l.used[0]), ("F2", BOLD_TTF, &fonts.bold, &l.used[1])];
-    for (id, ttf, full, chars) in faces {
-        let embedded = subset(ttf, full, chars)?;
-        doc.resources.fonts.map.insert(FontId(id.into()), printpdf::PdfFont::new(embedded));
+/// Renders a credit note: the parties of the invoice it corrects, what it
+/// credits (by line of that invoice, or an amount) and its totals.
+pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
+    let fonts = fonts()?;
+    let (width, height) = paper.size();
+    let f = &invoice.frozen;
+    let mut l = Layout { fonts, used: Default::default(), height, pages: Vec::new(), ops: Vec::new(), y: MARGIN };
+    let right = width - MARGIN;
+    let facts = [
+        ("Number", note.number.clone()),
+        ("Issue date", note.issue_date.to_string()),
+        ("Credits invoice", note.invoice.clone()),
+        ("Invoice period", format!("{} to {}", f.draft.first_day, f.draft.last_day())),
+    ];
+    heading(&mut l, &f.seller, "CREDIT NOTE", &facts, None, right);
+    bill_to(&mut l, &f.buyer);
+    l.y += 10.0;
+    let reason = l.fit(Face::Regular, 9.0, &format!("Reason: {}", note.reason), right - MARGIN);
+    l.left(MARGIN, Face::Regular, 9.0, 0.25, &reason);
+    l.y += 26.0;
+
+    let c = Columns { description: MARGIN, quantity_right: right - 120.0, amount_right: right };
+    let header = |l: &mut Layout| {
+        l.left(c.description, Face::Bold, 9.0, GREY, "Description");
+        l.right(c.quantity_right, Face::Bold, 9.0, GREY, "Tax");
+        l.right(c.amount_right, Face::Bold, 9.0, GREY, &format!("Net ({})", note.currency));
+        l.y += 15.0;
+        l.rule(c.description, c.amount_right, 0.6, 0.6);
+        l.y += 6.0;
+    };
+    header(&mut l);
+    for line in &note.lines {
+        if l.room_left() < 20.0 {
+            l.break_page();
+            l.left(MARGIN, Face::Regular, 9.0, GREY, &format!("Credit note {} (continued)", note.number));
+            l.y += 20.0;
+            header(&mut l);
+        }
+        let text = match line.line {
+            Some(n) => format!("Line {n}: {}", line.description),
+            None => line.description.clone(),
+        };
+        let text = l.fit(Face::Regular, 10.0, &text, c.quantity_right - c.description - 90.0);
+        l.left(c.description, Face::Regular, 10.0, 0.1, &text);
+        l.right(c.quantity_right, Face::Regular, 10.0, 0.1, &group_digits(&line.tax.to_string()));
+        l.right(c.amount_right, Face::Regular, 10.0, 0.1, &group_digits(&line.net.to_string()));
+        l.y += 18.0;
     }
-    doc.with_pages(pages);
-    let mut bytes = doc.save(&PdfSaveOptions { subset_fonts: true, ..Default::default() }, &mut Vec::new());
-    fix_document_id(&mut bytes, &invoice.hash);
-    Ok(bytes)
+    l.rule(c.description, c.amount_right, 0.6, 0.6);
+    l.y += 10.0;
+    totals(
+        &mut l,
+        vec![
+            ("Subtotal".to_string(), note.subtotal.to_string(), false),
+            (tax_label(f.draft.tax_rate.as_ref(), f.tax_exempt.as_ref()), note.tax.to_string(), false),
+            (
+                "Total credited".to_string(),
+                format!("{} {}", group_digits(&note.total.to_string()), note.currency),
+                true,
+            ),
+        ],
+        right,
+    );
+    let footer = [
+        format!(
+            "This credit note reduces what is owed on invoice {} by {} {}.",
+            note.invoice, note.total, note.currency
+        ),
+        f.seller.name.clone(),
+    ];
+    let id = format!("{:x}", sha2::Sha256::digest(format!("{}\n{}", invoice.hash, note.number)));
+    finish(l, "Credit note", &note.number, &footer, &id, width)
+}
+
+/// The PDF of a finalized invoice or credit note by number, on `paper` or the
+/// workspace's paper setting.
+pub fn document(conn: &rusqlite::Connection, number: &str, paper: Option<Paper>) -> Result<Vec<u8>> {
+    let paper = match paper {
+        Some(p) => p,
+        None => crate::settings::get(conn)?.paper,
+    };
+    if let Some(found) = crate::invoice::get(conn, number)? {
+        return render(&found, paper);
+    }
+    let note = crate::credit::get(conn, number)?
+        .ok_or_else(|| Error::NotFound(format!("no invoice or credit note {number}")))?;
+    let invoice = crate::invoice::get(conn, &note.invoice)?
+        .ok_or_else(|| Error::Internal(format!("{number} credits {}, which is missing", note.invoice)))?;
+    render_credit_note(&note, &invoice, paper)
 }
 
 /// printpdf writes a random document id (`/ID [(…32…)(…32…)]`); the invoice's
@@ -527,6 +647,49 @@ mod tests {
         assert!(text.contains(&format!("page {pages} of {pages}")));
         assert_eq!(text.matches("Amount (USD)").count(), pages, "the table header on every page");
         assert!(text.contains("Usage line 00") && text.contains("Usage line 79"));
+    }
+
+    #[test]
+    fn a_credit_note_has_its_own_pdf() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(
+            &mut ws,
+            &CATALOG.replace(r#""name": "Globex Corp","#, r#""name": "Globex Corp", "tax_id": "CHE-123.456.789","#),
+        );
+        october(&mut ws);
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+        let invoice = invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap().invoices.remove(0);
+        let note = ws
+            .write(|tx| {
+                let lines =
+                    crate::credit::Request::Lines(vec![(2, "7.40".parse().unwrap()), (3, "0.40".parse().unwrap())]);
+                crate::credit::issue(tx, "INV-2026-00001", "Tokens billed twice", &lines, now)
+            })
+            .unwrap();
+        assert_eq!(crate::credit::get(ws.conn(), &note.number).unwrap().as_ref(), Some(&note));
+        let bytes = render_credit_note(&note, &invoice, Paper::A4).unwrap();
+        assert_eq!(render_credit_note(&note, &invoice, Paper::A4).unwrap(), bytes, "deterministic");
+        let text = pdftotext(&bytes);
+        for needle in [
+            "CREDIT NOTE",
+            "CN-2026-00001",
+            "INV-2026-00001",
+            "Globex Corp",
+            "Tax ID: CHE-123.456.789",
+            "Reason: Tokens billed twice",
+            "Line 2: LLM tokens — gpt-4o",
+            "7.40",
+            "Line 3: API calls",
+            "0.40",
+            "Tax 20%",
+            "1.56",
+            "9.36 USD",
+            "page 1 of 1",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        // The invoice names the buyer's tax id too.
+        assert!(pdftotext(&render(&invoice, Paper::A4).unwrap()).contains("Tax ID: CHE-123.456.789"));
     }
 
     #[test]

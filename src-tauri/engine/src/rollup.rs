@@ -498,14 +498,14 @@ mod tests {
                 let r = rng.next_u64();
                 // A few instants repeat, at the end of a local day (23:59:59 in New York
                 // before Nov 1), so "latest" must break ties as the raw path does.
-                let ts = if r % 5 == 0 {
+                let ts = if r.is_multiple_of(5) {
                     start + (r % 21) as i64 * 86_400_000 + 14_399_000
                 } else {
                     start + (r % span as u64) as i64
                 };
                 let mut props = serde_json::Map::new();
                 props.insert("model".into(), json!(["x", "y", "z"][(r >> 20) as usize % 3]));
-                if (r >> 24) % 4 != 0 {
+                if !(r >> 24).is_multiple_of(4) {
                     props.insert("region".into(), json!(["eu", "us"][(r >> 26) as usize % 2]));
                 }
                 // (The importer rejects an event without the value its meters read.)

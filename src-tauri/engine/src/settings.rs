@@ -19,6 +19,34 @@ pub struct Settings {
     pub timezone: String,
     pub invoice_prefix: String,
     pub payment_terms_days: u32,
+    /// The paper invoices and credit notes are laid out on.
+    pub paper: Paper,
+}
+
+/// The paper a PDF is laid out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Paper {
+    #[default]
+    A4,
+    Letter,
+}
+
+impl Paper {
+    pub fn parse(text: &str) -> std::result::Result<Paper, String> {
+        match text {
+            "a4" => Ok(Paper::A4),
+            "letter" => Ok(Paper::Letter),
+            other => Err(format!("\"{other}\" is not a paper size: a4 or letter")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Paper::A4 => "a4",
+            Paper::Letter => "letter",
+        }
+    }
 }
 
 impl Default for Settings {
@@ -31,6 +59,7 @@ impl Default for Settings {
             timezone: "UTC".into(),
             invoice_prefix: "INV".into(),
             payment_terms_days: 30,
+            paper: Paper::A4,
         }
     }
 }
@@ -120,7 +149,7 @@ pub fn timezone_names() -> Vec<&'static str> {
 
 pub fn get(conn: &Connection) -> Result<Settings> {
     conn.query_row(
-        "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days
+        "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper
          FROM workspace_settings WHERE id = 1",
         [],
         |r| {
@@ -133,6 +162,7 @@ pub fn get(conn: &Connection) -> Result<Settings> {
                 timezone: r.get(4)?,
                 invoice_prefix: r.get(5)?,
                 payment_terms_days: r.get(6)?,
+                paper: Paper::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
             })
         },
     )
@@ -150,27 +180,37 @@ pub fn update(conn: &Connection, settings: Settings) -> Result<bool> {
     if get(conn)? == settings {
         return Ok(false);
     }
-    write(
-        conn,
-        &settings,
-        "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5, invoice_prefix = ?6, payment_terms_days = ?7 WHERE id = 1",
-    )?;
+    write(conn, &settings)?;
     Ok(true)
 }
 
+/// The first settings row. Written with the first schema's columns (later
+/// columns take their defaults), so tests can build a workspace of any version.
 pub(crate) fn insert_defaults(conn: &Connection) -> Result<()> {
-    write(
-        conn,
-        &Settings::default(),
-        "INSERT INTO workspace_settings (id, company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
+    let s = Settings::default();
+    conn.execute(
+        "INSERT INTO workspace_settings (id, company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days)
+         VALUES (1, ?1, '[]', ?2, ?3, ?4, ?5, ?6)",
+        params![s.company_name, s.tax_id, s.currency, s.timezone, s.invoice_prefix, s.payment_terms_days],
+    )?;
+    Ok(())
 }
 
-fn write(conn: &Connection, s: &Settings, sql: &str) -> Result<()> {
+fn write(conn: &Connection, s: &Settings) -> Result<()> {
     let address = serde_json::to_string(&s.address).map_err(|e| Error::Internal(e.to_string()))?;
     conn.execute(
-        sql,
-        params![s.company_name, address, s.tax_id, s.currency, s.timezone, s.invoice_prefix, s.payment_terms_days],
+        "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5,
+         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8 WHERE id = 1",
+        params![
+            s.company_name,
+            address,
+            s.tax_id,
+            s.currency,
+            s.timezone,
+            s.invoice_prefix,
+            s.payment_terms_days,
+            s.paper.as_str()
+        ],
     )?;
     Ok(())
 }
@@ -199,12 +239,14 @@ mod tests {
             timezone: "Europe/Paris".into(),
             invoice_prefix: "ACME".into(),
             payment_terms_days: 14,
+            paper: Paper::Letter,
         };
         assert!(ws.write(|tx| update(tx, wanted.clone())).unwrap());
         let got = get(ws.conn()).unwrap();
         assert_eq!(got.company_name, "Acme AI");
         assert_eq!(got.address, vec!["1 Main St", "Springfield"]);
         assert_eq!(got.tax_id, None);
+        assert_eq!(got.paper, Paper::Letter);
         assert!(!ws.write(|tx| update(tx, wanted)).unwrap(), "same settings again: no change");
     }
 

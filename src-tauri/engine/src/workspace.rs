@@ -26,6 +26,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0007_usage_days", include_str!("../../../migrations/0007_usage_days.sql")),
     ("0008_invoices", include_str!("../../../migrations/0008_invoices.sql")),
     ("0009_credit_notes", include_str!("../../../migrations/0009_credit_notes.sql")),
+    ("0010_invoice_details", include_str!("../../../migrations/0010_invoice_details.sql")),
 ];
 
 /// The schema version this build writes.
@@ -422,6 +423,7 @@ mod tests {
             currency: None,
             tax_rate: None,
             tax_exempt: None,
+            tax_id: None,
             address: vec!["x".repeat(150); 4],
             archived: false,
         };

@@ -35,3 +35,19 @@ export function groupDigits(value: string): string {
   if (!m) return value;
   return m[1] + m[2].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (m[3] ?? "");
 }
+
+/** Adds decimal strings of one currency without floats: scaled to integers of the longest scale. */
+export function sumDecimals(values: string[]): string {
+  const scale = Math.max(0, ...values.map((v) => (v.split(".")[1] ?? "").length));
+  let total = 0n;
+  for (const v of values) {
+    const negative = v.startsWith("-");
+    const [w, f = ""] = v.replace("-", "").split(".");
+    const n = BigInt(w + f.padEnd(scale, "0"));
+    total += negative ? -n : n;
+  }
+  const negative = total < 0n;
+  const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
+  const text = scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
+  return negative ? `-${text}` : text;
+}

@@ -25,6 +25,14 @@ import type { PlanFields, PriceFields } from "./plan";
 import type { ReferenceData } from "./generated/ReferenceData";
 import type { Settings } from "./generated/Settings";
 import type { WorkspaceSummary } from "./generated/WorkspaceSummary";
+import type { CreditAsk } from "./generated/CreditAsk";
+import type { CreditNote } from "./generated/CreditNote";
+import type { Entry } from "./generated/Entry";
+import type { Finalized } from "./generated/Finalized";
+import type { InvoiceDetail } from "./generated/InvoiceDetail";
+import type { Pick } from "./generated/Pick";
+import type { Reviewed } from "./generated/Reviewed";
+import type { Verified } from "./generated/Verified";
 
 type NoArgs = Record<string, never>;
 
@@ -68,6 +76,19 @@ interface Commands {
   plan_save: [{ fields: PlanFields; create: boolean }, PlanRow];
   plan_try: [{ fields: PlanFields; month: string }, Trial[]];
   price_quote: [{ price: PriceFields; currency: string; quantities: string[] }, Quote[]];
+  pdf_save_dialog: [{ title: string; fileName: string }, string | null];
+  folder_pick_dialog: [{ title: string }, string | null];
+  invoices_list: [NoArgs, Entry[]];
+  invoice_detail: [{ number: string }, InvoiceDetail];
+  invoice_review: [{ month: string }, Reviewed[]];
+  invoice_finalize: [{ month: string; picks: Pick[] }, Finalized];
+  document_pdf: [{ number: string }, ArrayBuffer];
+  document_pdf_save: [{ number: string; path: string }, null];
+  documents_pdf_save: [{ numbers: string[]; folder: string }, number];
+  invoice_void: [{ number: string; reason: string }, InvoiceDetail];
+  invoice_mark_paid: [{ number: string; date: string; reference: string }, InvoiceDetail];
+  invoice_credit: [{ number: string; reason: string; ask: CreditAsk }, CreditNote];
+  invoices_verify: [NoArgs, Verified];
 }
 
 /** A command's failure: branch on `code`, never on `message`. */

@@ -16,6 +16,7 @@ interface FormValues {
   taxMode: "rate" | "exempt";
   taxPercent: string;
   taxExempt: string;
+  taxId: string;
   address: string;
 }
 
@@ -28,6 +29,7 @@ function toForm(c: Customer | null, defaultCurrency: string): FormValues {
     taxMode: c?.tax_exempt ? "exempt" : "rate",
     taxPercent: c?.tax_rate ? fractionToPercent(c.tax_rate) : "0",
     taxExempt: c?.tax_exempt ?? "",
+    taxId: c?.tax_id ?? "",
     address: (c?.address ?? []).join("\n"),
   };
 }
@@ -63,6 +65,7 @@ export function CustomerEditor(props: {
       currency: v.currency,
       tax_rate: taxRate,
       tax_exempt: v.taxMode === "exempt" ? v.taxExempt : null,
+      tax_id: v.taxId.trim() === "" ? null : v.taxId,
       address: v.address.split("\n"),
       archived: customer?.archived ?? false,
     };
@@ -72,7 +75,7 @@ export function CustomerEditor(props: {
       props.onSaved();
     } catch (e) {
       if (e instanceof CommandError && e.problems.length > 0) {
-        const formField: Record<string, keyof FormValues> = { tax_rate: "taxPercent", tax_exempt: "taxExempt" };
+        const formField: Record<string, keyof FormValues> = { tax_rate: "taxPercent", tax_exempt: "taxExempt", tax_id: "taxId" };
         for (const p of e.problems) {
           const key = formField[p.path] ?? (p.path.replace(/\[\d+\]$/, "") as keyof FormValues);
           form.setFieldError(key, p.message);
@@ -115,6 +118,8 @@ export function CustomerEditor(props: {
           ) : (
             <TextInput label="Exemption reason" description="Printed on invoices" {...form.getInputProps("taxExempt")} />
           )}
+          <TextInput label="Tax id" description="The customer's VAT or GST number, printed on invoices"
+            data-testid="customer-tax-id" {...form.getInputProps("taxId")} />
           <Textarea label="Billing address" description="One line per row" autosize minRows={3} {...form.getInputProps("address")} />
           <Group justify="space-between">
             {customer ? (

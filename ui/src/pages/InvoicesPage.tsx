@@ -1,12 +1,14 @@
 import { useEffect, useMemo, useState } from "react";
-import { Alert, Badge, Button, Drawer, Group, Loader, Select, Stack, Table, Text, TextInput, Title, UnstyledButton } from "@mantine/core";
-import { IconChevronDown, IconChevronUp, IconFileExport, IconSelector } from "@tabler/icons-react";
+import { Alert, Badge, Button, Drawer, Group, Loader, Select, Stack, Table, Tabs, Text, TextInput, Title, UnstyledButton } from "@mantine/core";
+import { IconChevronDown, IconChevronUp, IconFileExport, IconLock, IconSelector } from "@tabler/icons-react";
 import { call } from "../api/invoke";
-import { groupDigits } from "../api/decimal";
+import { groupDigits, sumDecimals } from "../api/decimal";
 import type { BillingMonths } from "../api/generated/BillingMonths";
 import type { Draft } from "../api/generated/Draft";
 import type { Meter } from "../api/generated/Meter";
 import { DraftView, type ExploreFilter } from "../components/DraftView";
+import { FinalizeReview } from "../components/FinalizeReview";
+import { InvoiceRegister } from "./InvoiceRegister";
 import { notifyError, notifyOk } from "../notify";
 
 type SortKey = "customer" | "plan" | "subtotal" | "tax" | "total";
@@ -14,22 +16,6 @@ type SortKey = "customer" | "plan" | "subtotal" | "tax" | "total";
 /** Compares decimal strings exactly enough for ordering (amounts have at most a few decimals). */
 function byAmount(a: string, b: string): number {
   return Number(a) - Number(b);
-}
-
-/** Adds decimal strings of one currency without floats: scaled to integers of the longest scale. */
-function sumDecimals(values: string[]): string {
-  const scale = Math.max(0, ...values.map((v) => (v.split(".")[1] ?? "").length));
-  let total = 0n;
-  for (const v of values) {
-    const negative = v.startsWith("-");
-    const [w, f = ""] = v.replace("-", "").split(".");
-    const n = BigInt(w + f.padEnd(scale, "0"));
-    total += negative ? -n : n;
-  }
-  const negative = total < 0n;
-  const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
-  const text = scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
-  return negative ? `-${text}` : text;
 }
 
 function SortHeader({ label, k, sort, onSort, right }: {
@@ -72,22 +58,62 @@ function CustomerDrafts({ customer, months, month: initial, meters, onExplore }:
 }
 
 /**
- * Draft invoices: every customer's bill for a month, computed on demand from
- * the plans, subscriptions and usage, never stored. A row opens the customer's
- * draft, where each line explains itself.
+ * Invoices: the drafts of a month (to review and finalize) and the register of
+ * finalized invoices.
  */
 export function InvoicesPage({ onExplore }: { onExplore: (f: ExploreFilter) => void }) {
+  const [tab, setTab] = useState<string | null>("drafts");
+  const [meters, setMeters] = useState<Meter[]>([]);
+  const [generation, setGeneration] = useState(0);
+  const [opened, setOpened] = useState<string | null>(null);
+  useEffect(() => {
+    void call("meters_list").then(setMeters).catch(() => setMeters([]));
+  }, []);
+  return (
+    <Stack maw={1200}>
+      <Title order={2}>Invoices</Title>
+      <Tabs value={tab} onChange={setTab} keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="drafts" data-testid="invoices-tab-drafts">Drafts</Tabs.Tab>
+          <Tabs.Tab value="finalized" data-testid="invoices-tab-finalized">Finalized</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="drafts" pt="md">
+          <DraftsPanel meters={meters} onExplore={onExplore} onFinalized={(first) => {
+            setGeneration((g) => g + 1);
+            setOpened(first);
+            setTab("finalized");
+          }} />
+        </Tabs.Panel>
+        <Tabs.Panel value="finalized" pt="md">
+          <InvoiceRegister meters={meters} generation={generation} opened={opened} onOpen={setOpened} onExplore={onExplore} />
+        </Tabs.Panel>
+      </Tabs>
+    </Stack>
+  );
+}
+
+/**
+ * Draft invoices: every customer's bill for a month, computed on demand from
+ * the plans, subscriptions and usage, never stored. A row opens the customer's
+ * draft, where each line explains itself; the review finalizes them.
+ */
+function DraftsPanel({ meters, onExplore, onFinalized }: {
+  meters: Meter[];
+  onExplore: (f: ExploreFilter) => void;
+  /** After a finalize: the first new invoice's number, to open it. */
+  onFinalized: (first: string | null) => void;
+}) {
   const [months, setMonths] = useState<BillingMonths | null>(null);
   const [month, setMonth] = useState<string | null>(null);
   const [drafts, setDrafts] = useState<Draft[] | null>(null);
-  const [meters, setMeters] = useState<Meter[]>([]);
+  const [reviewing, setReviewing] = useState(false);
+  const [finalizedNumbers, setFinalizedNumbers] = useState<string[]>([]);
   const [search, setSearch] = useState("");
   const [sort, setSort] = useState<[SortKey, boolean]>(["customer", true]);
   const [open, setOpen] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
-    void call("meters_list").then(setMeters).catch(() => setMeters([]));
     call("billing_months").then((m) => {
       setMonths(m);
       setMonth(m.latest_usage && m.months.includes(m.latest_usage) ? m.latest_usage : m.months[0] ?? null);
@@ -139,16 +165,20 @@ export function InvoicesPage({ onExplore }: { onExplore: (f: ExploreFilter) => v
   const openDraft = drafts?.find((d) => d.subscription === open);
 
   return (
-    <Stack maw={1200}>
-      <Group justify="space-between">
-        <Title order={2}>Invoices</Title>
-        <Button variant="light" leftSection={<IconFileExport size={16} />} onClick={exportCsv} disabled={!drafts?.length}
-          data-testid="drafts-export">Export CSV</Button>
+    <Stack>
+      <Group justify="space-between" align="start">
+        <Text size="sm" c="dimmed" maw={760}>
+          Draft invoices for the subscription periods that start in a month: fees, usage, commitment true-ups, discounts and
+          tax, computed now from the plans and the imported usage. Drafts are never stored: review them, then finalize
+          them into numbered invoices.
+        </Text>
+        <Group gap="xs" wrap="nowrap">
+          <Button variant="light" leftSection={<IconFileExport size={16} />} onClick={exportCsv} disabled={!drafts?.length}
+            data-testid="drafts-export">Export CSV</Button>
+          <Button leftSection={<IconLock size={16} />} onClick={() => setReviewing(true)} disabled={!drafts?.length}
+            data-testid="drafts-finalize">Review and finalize…</Button>
+        </Group>
       </Group>
-      <Text size="sm" c="dimmed">
-        Draft invoices for the subscription periods that start in a month: fees, usage, commitment true-ups, discounts and
-        tax, computed now from the plans and the imported usage. Drafts are never stored; finalizing arrives with numbered invoices.
-      </Text>
       {months && months.months.length === 0 && <Text c="dimmed">No subscriptions yet: add them in a catalog file (<code>meterdesk apply</code>).</Text>}
       {months && months.months.length > 0 && (
         <Group align="end">
@@ -203,6 +233,13 @@ export function InvoicesPage({ onExplore }: { onExplore: (f: ExploreFilter) => v
             ))}
           </Table.Tfoot>
         </Table>
+      )}
+      {month && (
+        <FinalizeReview month={month} opened={reviewing} onClose={() => {
+          setReviewing(false);
+          if (finalizedNumbers.length) onFinalized(finalizedNumbers[0]);
+          setFinalizedNumbers([]);
+        }} onFinalized={(done) => setFinalizedNumbers(done.invoices.map((i) => i.number ?? ""))} />
       )}
       <Drawer opened={!!openDraft} onClose={() => setOpen(null)} position="right" size="xl" title="Draft invoice">
         {openDraft && months && month && (

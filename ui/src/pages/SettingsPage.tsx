@@ -1,9 +1,11 @@
 import { useEffect, useState } from "react";
-import { Button, Group, Loader, NumberInput, Select, SimpleGrid, Stack, TextInput, Textarea, Title, Text } from "@mantine/core";
+import { Alert, Button, Group, Loader, NumberInput, Select, SimpleGrid, Stack, TextInput, Textarea, Title, Text } from "@mantine/core";
+import { IconShieldCheck } from "@tabler/icons-react";
 import { useForm } from "@mantine/form";
 import { call, CommandError } from "../api/invoke";
 import type { Settings } from "../api/generated/Settings";
 import type { ReferenceData } from "../api/generated/ReferenceData";
+import type { Verified } from "../api/generated/Verified";
 import { notifyError, notifyOk } from "../notify";
 
 type FormValues = Omit<Settings, "address" | "tax_id"> & { address: string; tax_id: string };
@@ -12,8 +14,10 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   const [reference, setReference] = useState<ReferenceData | null>(null);
   // The form appears only once the stored settings are in it, so nothing typed is overwritten.
   const [loaded, setLoaded] = useState(false);
+  const [verified, setVerified] = useState<Verified | null>(null);
+  const [verifying, setVerifying] = useState(false);
   const form = useForm<FormValues>({
-    initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30 },
+    initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4" },
   });
 
   useEffect(() => {
@@ -43,6 +47,17 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
     }
   };
 
+  const verify = async () => {
+    setVerifying(true);
+    try {
+      setVerified(await call("invoices_verify"));
+    } catch (e) {
+      notifyError(e, "The invoices could not be checked");
+    } finally {
+      setVerifying(false);
+    }
+  };
+
   return (
     <Stack maw={760}>
       <Title order={2}>Settings</Title>
@@ -61,6 +76,9 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
               data={reference?.timezones ?? []} limit={200} {...form.getInputProps("timezone")} />
             <TextInput label="Invoice prefix" description="Numbers look like INV-2026-00001" data-testid="settings-prefix" {...form.getInputProps("invoice_prefix")} />
             <NumberInput label="Payment terms (days)" min={0} max={365} allowDecimal={false} {...form.getInputProps("payment_terms_days")} />
+            <Select label="Paper" description="The size of invoice and credit note PDFs" allowDeselect={false} data-testid="settings-paper"
+              data={[{ value: "a4", label: "A4 (210 × 297 mm)" }, { value: "letter", label: "Letter (8.5 × 11 in)" }]}
+              {...form.getInputProps("paper")} />
           </SimpleGrid>
           <Group justify="flex-end">
             <Button type="submit" disabled={!form.isDirty()} data-testid="settings-save">Save settings</Button>
@@ -68,6 +86,22 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
         </Stack>
       </form>
       )}
+      <Title order={4} mt="lg">Tamper evidence</Title>
+      <Text size="sm" c="dimmed">
+        Each finalized invoice stores a hash of its content and of the invoice before it. Checking the chain recomputes
+        every hash and names the first invoice changed outside Meterdesk.
+      </Text>
+      <Group>
+        <Button variant="light" leftSection={<IconShieldCheck size={16} />} onClick={verify} loading={verifying}
+          data-testid="settings-verify">Check the invoice chain</Button>
+      </Group>
+      {verified && (verified.first_break === null ? (
+        <Alert color="green" data-testid="settings-verified">All {verified.invoices} finalized invoices are intact.</Alert>
+      ) : (
+        <Alert color="red" title="The chain is broken" data-testid="settings-verified">
+          {verified.first_break} ({verified.invoices} invoices checked before it).
+        </Alert>
+      ))}
     </Stack>
   );
 }

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::{
@@ -13,8 +12,8 @@ use meterdesk_engine::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::paths;
 use crate::wire::IpcError;
+use crate::{clock, paths};
 
 /// Meterdesk: billing operations for usage-based pricing. Without a subcommand,
 /// opens the console window.
@@ -167,14 +166,14 @@ pub enum InvoiceAction {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Write a finalized invoice's PDF.
+    /// Write the PDF of a finalized invoice or a credit note.
     Pdf {
         number: String,
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// a4 (default) or letter.
-        #[arg(long, default_value = "a4")]
-        paper: String,
+        /// a4 or letter (default: the workspace's paper setting).
+        #[arg(long)]
+        paper: Option<String>,
     },
 }
 
@@ -338,7 +337,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
-    let now = Utc::now();
+    let now = clock::now();
     match command {
         Command::Apply { file } => {
             let bytes = read_file(&file)?;
@@ -592,15 +591,9 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             )
         }
         Command::Invoice { action: InvoiceAction::Pdf { number, out, paper } } => {
-            let paper = match paper.as_str() {
-                "a4" => pdf::Paper::A4,
-                "letter" => pdf::Paper::Letter,
-                other => return Err(Error::invalid("--paper", format!("\"{other}\" is not a4 or letter"))),
-            };
+            let paper = paper.map(|p| pdf::Paper::parse(&p).map_err(|m| Error::invalid("--paper", m))).transpose()?;
             let ws = Workspace::open(workspace)?;
-            let found = invoice::get(ws.conn(), &number)?
-                .ok_or_else(|| Error::NotFound(format!("no finalized invoice {number}")))?;
-            let bytes = pdf::render(&found, paper)?;
+            let bytes = pdf::document(ws.conn(), &number, paper)?;
             std::fs::write(&out, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
             Outcome::ok(json!({ "path": out.display().to_string() }), format!("wrote {}", out.display()))
         }

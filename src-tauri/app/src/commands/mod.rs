@@ -5,16 +5,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::Utc;
 use meterdesk_engine::bill::{self, BillingMonths, Draft, Trial};
+use meterdesk_engine::credit::{self, CreditNote};
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::explore::{self, EventPage};
 use meterdesk_engine::import::{self, ImportReport};
+use meterdesk_engine::invoice::{self, Finalized};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
+use meterdesk_engine::pdf;
 use meterdesk_engine::plan::{self, PlanRow};
 use meterdesk_engine::pricing::{self, Quote};
+use meterdesk_engine::register::{self, Entry, InvoiceDetail, Pick, Reviewed};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::usage::{self, MonthUsage};
 use meterdesk_engine::workspace::WorkspaceSummary;
@@ -23,8 +26,8 @@ use tauri::State;
 use tauri::ipc::Channel;
 use tauri_plugin_dialog::DialogExt;
 
-use crate::paths;
-use crate::wire::{EventImport, IpcError, ReferenceData};
+use crate::wire::{CreditAsk, EventImport, IpcError, ReferenceData};
+use crate::{clock, paths};
 
 type Reply<T> = Result<T, IpcError>;
 
@@ -71,6 +74,27 @@ fn internal(message: &str) -> IpcError {
 const PAGE_MAX: u32 = 1000;
 /// Rows shown when previewing an event file.
 const PREVIEW_ROWS: usize = 20;
+
+/// Where save dialogs save without asking, when set: the directory the file
+/// goes to, under the name the dialog would have suggested (the window tests
+/// set it, since a native dialog cannot be driven).
+const SAVE_DIR_VAR: &str = "METERDESK_SAVE_DIR";
+
+/// Asks where to save a file named `file_name` (`filter`: its kind and
+/// extension); `None` if cancelled.
+fn save_dialog(app: &tauri::AppHandle, title: &str, file_name: &str, filter: (&str, &str)) -> Reply<Option<String>> {
+    if let Some(dir) = std::env::var_os(SAVE_DIR_VAR) {
+        return Ok(Some(PathBuf::from(dir).join(file_name).display().to_string()));
+    }
+    let picked = app
+        .dialog()
+        .file()
+        .set_title(title)
+        .set_file_name(file_name)
+        .add_filter(filter.0, &[filter.1])
+        .blocking_save_file();
+    Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+}
 
 /// The file a native dialog returned as a local path; `None` if it was cancelled.
 fn picked_path(picked: Option<tauri_plugin_dialog::FilePath>) -> Reply<Option<PathBuf>> {
@@ -166,17 +190,17 @@ pub fn customer_get(state: State<AppState>, id: String) -> Reply<Customer> {
 
 #[tauri::command(async)]
 pub fn customer_create(state: State<AppState>, fields: CustomerFields) -> Reply<Customer> {
-    state.with(|ws| ws.write(|tx| customer::create(tx, &fields, Utc::now())))
+    state.with(|ws| ws.write(|tx| customer::create(tx, &fields, clock::now())))
 }
 
 #[tauri::command(async)]
 pub fn customer_update(state: State<AppState>, fields: CustomerFields) -> Reply<Customer> {
-    state.with(|ws| ws.write(|tx| customer::edit(tx, &fields, Utc::now())))
+    state.with(|ws| ws.write(|tx| customer::edit(tx, &fields, clock::now())))
 }
 
 #[tauri::command(async)]
 pub fn customer_set_archived(state: State<AppState>, id: String, archived: bool) -> Reply<Customer> {
-    state.with(|ws| ws.write(|tx| customer::set_archived(tx, &id, archived, Utc::now())))
+    state.with(|ws| ws.write(|tx| customer::set_archived(tx, &id, archived, clock::now())))
 }
 
 /// Asks for a customers CSV in the native dialog and imports it; `None` if cancelled.
@@ -186,7 +210,7 @@ pub fn customers_import_dialog(app: tauri::AppHandle, state: State<AppState>) ->
     let Some(path) = picked_path(picked)? else { return Ok(None) };
     state.with(|ws| {
         let file = std::fs::File::open(&path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-        ws.write(|tx| import::customers_csv(tx, std::io::BufReader::new(file), Utc::now())).map(Some)
+        ws.write(|tx| import::customers_csv(tx, std::io::BufReader::new(file), clock::now())).map(Some)
     })
 }
 
@@ -198,7 +222,7 @@ pub fn meters_list(state: State<AppState>) -> Reply<Vec<Meter>> {
 /// Creates (`create`) or changes a meter; problems come back by field name.
 #[tauri::command(async)]
 pub fn meter_save(state: State<AppState>, fields: MeterFields, create: bool) -> Reply<Meter> {
-    state.with(|ws| ws.write(|tx| meter::save(tx, &fields, create, Utc::now())))
+    state.with(|ws| ws.write(|tx| meter::save(tx, &fields, create, clock::now())))
 }
 
 /// What a meter being edited reads for one customer and month, before it is saved.
@@ -254,7 +278,7 @@ pub fn events_import(
     let format = event_format(format)?;
     state.cancel_import.store(false, Ordering::SeqCst);
     let report = state.with(|ws| {
-        events::import_file_with(ws, &path, format, &columns.unwrap_or_default(), Utc::now(), &mut |p| {
+        events::import_file_with(ws, &path, format, &columns.unwrap_or_default(), clock::now(), &mut |p| {
             // A closed window only loses the progress display, never the import.
             let _ = on_progress.send(*p);
             if state.cancel_import.load(Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
@@ -371,16 +395,121 @@ pub fn drafts_csv_save(state: State<AppState>, month: String, path: PathBuf) -> 
 }
 
 /// Asks where to save a CSV file; none when cancelled.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn csv_save_dialog(app: tauri::AppHandle, title: String, file_name: String) -> Reply<Option<String>> {
-    let picked = app
-        .dialog()
-        .file()
-        .set_title(&title)
-        .set_file_name(&file_name)
-        .add_filter("CSV", &["csv"])
-        .blocking_save_file();
+    save_dialog(&app, &title, &file_name, ("CSV", "csv"))
+}
+
+/// Asks where to save a PDF file; none when cancelled.
+#[tauri::command(async)]
+pub fn pdf_save_dialog(app: tauri::AppHandle, title: String, file_name: String) -> Reply<Option<String>> {
+    save_dialog(&app, &title, &file_name, ("PDF", "pdf"))
+}
+
+/// Asks for a folder; none when cancelled.
+#[tauri::command(async)]
+pub fn folder_pick_dialog(app: tauri::AppHandle, title: String) -> Reply<Option<String>> {
+    if let Some(dir) = std::env::var_os(SAVE_DIR_VAR) {
+        return Ok(Some(PathBuf::from(dir).display().to_string()));
+    }
+    let picked = app.dialog().file().set_title(&title).blocking_pick_folder();
     Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+}
+
+/// Every finalized invoice, newest first, as it stands today.
+#[tauri::command(async)]
+pub fn invoices_list(state: State<AppState>) -> Reply<Vec<Entry>> {
+    state.with(|ws| register::entries(ws.conn(), register::today(ws.conn(), clock::now())?))
+}
+
+fn detail(ws: &Workspace, number: &str) -> Result<InvoiceDetail, Error> {
+    register::detail(ws.conn(), number, register::today(ws.conn(), clock::now())?)
+}
+
+/// A finalized invoice with its standing, credit notes and audit trail.
+#[tauri::command(async)]
+pub fn invoice_detail(state: State<AppState>, number: String) -> Reply<InvoiceDetail> {
+    state.with(|ws| detail(ws, &number))
+}
+
+/// The drafts of the periods starting in month `YYYY-MM`, with what to check before finalizing.
+#[tauri::command(async)]
+pub fn invoice_review(state: State<AppState>, month: String) -> Reply<Vec<Reviewed>> {
+    state.with(|ws| register::review(ws, &month, None, clock::now()))
+}
+
+/// Finalizes the reviewed drafts, each in its own transaction.
+#[tauri::command(async)]
+pub fn invoice_finalize(state: State<AppState>, month: String, picks: Vec<Pick>) -> Reply<Finalized> {
+    state.with(|ws| register::finalize_picked(ws, &month, &picks, clock::now()))
+}
+
+/// The PDF of a finalized invoice or credit note, as bytes (the preview).
+#[tauri::command(async)]
+pub fn document_pdf(state: State<AppState>, number: String) -> Reply<tauri::ipc::Response> {
+    state.with(|ws| pdf::document(ws.conn(), &number, None)).map(tauri::ipc::Response::new)
+}
+
+/// Writes the PDF of an invoice or credit note to `path`.
+#[tauri::command(async)]
+pub fn document_pdf_save(state: State<AppState>, number: String, path: PathBuf) -> Reply<()> {
+    state.with(|ws| {
+        let bytes = pdf::document(ws.conn(), &number, None)?;
+        std::fs::write(&path, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+    })
+}
+
+/// Writes each document's PDF into `folder` as `NUMBER.pdf`; returns how many.
+#[tauri::command(async)]
+pub fn documents_pdf_save(state: State<AppState>, numbers: Vec<String>, folder: PathBuf) -> Reply<usize> {
+    state.with(|ws| {
+        for number in &numbers {
+            let path = folder.join(format!("{number}.pdf"));
+            let bytes = pdf::document(ws.conn(), number, None)?;
+            std::fs::write(&path, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+        }
+        Ok(numbers.len())
+    })
+}
+
+/// Re-checks the hash chain of every finalized invoice.
+#[tauri::command(async)]
+pub fn invoices_verify(state: State<AppState>) -> Reply<invoice::Verified> {
+    state.with(|ws| invoice::verify(ws.conn()))
+}
+
+/// Voids an invoice, with the reason.
+#[tauri::command(async)]
+pub fn invoice_void(state: State<AppState>, number: String, reason: String) -> Reply<InvoiceDetail> {
+    state.with(|ws| {
+        ws.write(|tx| invoice::void(tx, &number, &reason, clock::now()))?;
+        detail(ws, &number)
+    })
+}
+
+/// Records an invoice's payment: its date (`YYYY-MM-DD`) and reference.
+#[tauri::command(async)]
+pub fn invoice_mark_paid(
+    state: State<AppState>,
+    number: String,
+    date: String,
+    reference: String,
+) -> Reply<InvoiceDetail> {
+    state.with(|ws| {
+        let date = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+            .map_err(|_| Error::invalid("date", format!("\"{date}\" is not a date (YYYY-MM-DD)")))?;
+        ws.write(|tx| invoice::mark_paid(tx, &number, date, &reference, clock::now()))?;
+        detail(ws, &number)
+    })
+}
+
+/// Issues a credit note against an invoice.
+#[tauri::command(async)]
+pub fn invoice_credit(state: State<AppState>, number: String, reason: String, ask: CreditAsk) -> Reply<CreditNote> {
+    state.with(|ws| {
+        let request = ask.request();
+        ws.write(|tx| credit::issue(tx, &number, &reason, &request, clock::now()))
+    })
 }
 
 /// Every plan: its latest version and how many subscriptions it has.
@@ -400,7 +529,7 @@ pub fn plan_check(state: State<AppState>, fields: serde_json::Value) -> Reply<Ve
 pub fn plan_save(state: State<AppState>, fields: serde_json::Value, create: bool) -> Reply<PlanRow> {
     state.with(|ws| {
         let fields = plan::fields_from_json(fields)?;
-        let now = Utc::now();
+        let now = clock::now();
         ws.write(|tx| plan::save_edited(tx, &fields, create, now))
     })
 }

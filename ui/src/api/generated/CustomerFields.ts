@@ -20,4 +20,8 @@ tax_rate?: Dec | null,
 /**
  * The reason the customer is exempt from tax, printed on invoices.
  */
-tax_exempt?: string | null, address?: Array<string>, archived?: boolean, };
+tax_exempt?: string | null, 
+/**
+ * The customer's own tax id (VAT or GST number), printed on invoices.
+ */
+tax_id?: string | null, address?: Array<string>, archived?: boolean, };

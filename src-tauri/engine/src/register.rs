@@ -1,0 +1,485 @@
+//! The invoice register: what the Invoices page lists (each finalized
+//! invoice's standing and what is still owed), the review before a batch
+//! finalize (each draft with its warnings), finalizing exactly what was
+//! reviewed, and a document's audit trail.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, params};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::bill::{self, Draft};
+use crate::credit::{self, CreditNote};
+use crate::error::{Error, Result};
+use crate::invoice::{self, Failure, Finalized, Invoice};
+use crate::money::Dec;
+use crate::rating::LineKind;
+use crate::settings;
+use crate::stored::time_text;
+use crate::workspace::Workspace;
+
+/// Where a finalized invoice stands on a given day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Finalized, not yet due.
+    Open,
+    /// Unpaid after its due date.
+    Overdue,
+    Paid,
+    /// Credit notes cover its whole total.
+    Credited,
+    Void,
+}
+
+/// One row of the register.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Entry {
+    pub number: String,
+    pub customer: String,
+    pub customer_name: String,
+    pub subscription: String,
+    pub plan: String,
+    #[ts(type = "string")]
+    pub first_day: NaiveDate,
+    #[ts(type = "string")]
+    pub last_day: NaiveDate,
+    #[ts(type = "string")]
+    pub issue_date: NaiveDate,
+    #[ts(type = "string")]
+    pub due_date: NaiveDate,
+    pub currency: String,
+    pub total: Dec,
+    /// Tax included, by the invoice's credit notes.
+    pub credited: Dec,
+    /// What the customer still owes: the amount due less credit notes; none
+    /// once paid or void.
+    pub outstanding: Dec,
+    pub standing: Standing,
+}
+
+/// The credited totals per invoice id.
+fn credited_by_invoice(conn: &Connection) -> Result<HashMap<String, Decimal>> {
+    let mut stmt =
+        conn.prepare("SELECT i.number, c.total FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id")?;
+    let mut out: HashMap<String, Decimal> = HashMap::new();
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (number, total) = row?;
+        let total: Decimal =
+            total.parse().map_err(|e| Error::Internal(format!("a stored credit total \"{total}\": {e}")))?;
+        *out.entry(number).or_default() += total;
+    }
+    Ok(out)
+}
+
+/// An invoice's row, given what its credit notes took off and the day it is judged on.
+pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: NaiveDate) -> Entry {
+    let f = &invoice.frozen;
+    let d = &f.draft;
+    let standing = if invoice.void_reason.is_some() {
+        Standing::Void
+    } else if invoice.paid.is_some() {
+        Standing::Paid
+    } else if credited >= d.total.0 && !d.total.0.is_zero() {
+        Standing::Credited
+    } else if invoice.is_overdue(today) {
+        Standing::Overdue
+    } else {
+        Standing::Open
+    };
+    let outstanding = match standing {
+        Standing::Open | Standing::Overdue => (d.amount_due.0 - credited).max(Decimal::ZERO),
+        _ => Decimal::ZERO,
+    };
+    // Keep the currency's scale on the zero amounts too ("0.00").
+    let scale = d.total.0.scale();
+    let scaled = |mut v: Decimal| {
+        v.rescale(scale);
+        Dec(v)
+    };
+    Entry {
+        number: d.number.clone().unwrap_or_default(),
+        customer: d.customer.clone(),
+        customer_name: customer_name.to_string(),
+        subscription: d.subscription.clone(),
+        plan: d.plan.clone(),
+        first_day: d.first_day,
+        last_day: d.last_day(),
+        issue_date: f.issue_date,
+        due_date: f.due_date,
+        currency: d.currency.clone(),
+        total: d.total,
+        credited: scaled(credited),
+        outstanding: scaled(outstanding),
+        standing,
+    }
+}
+
+/// Every finalized invoice, newest first, as it stands on `today`.
+pub fn entries(conn: &Connection, today: NaiveDate) -> Result<Vec<Entry>> {
+    let credited = credited_by_invoice(conn)?;
+    Ok(invoice::all(conn)?
+        .iter()
+        .map(|inv| {
+            let number = inv.frozen.draft.number.as_deref().unwrap_or_default();
+            let c = credited.get(number).copied().unwrap_or_default();
+            entry(inv, &inv.frozen.buyer.name, c, today)
+        })
+        .collect())
+}
+
+/// Today in the workspace zone.
+pub fn today(conn: &Connection, now: DateTime<Utc>) -> Result<NaiveDate> {
+    let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
+    Ok(now.with_timezone(&tz).date_naive())
+}
+
+/// A finalized invoice as its page shows it: the frozen invoice, where it
+/// stands, its credit notes and its audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct InvoiceDetail {
+    pub invoice: Invoice,
+    pub entry: Entry,
+    pub credit_notes: Vec<CreditNote>,
+    pub trail: Vec<AuditEntry>,
+}
+
+/// The invoice `number` as it stands on `today`.
+pub fn detail(conn: &Connection, number: &str, today: NaiveDate) -> Result<InvoiceDetail> {
+    let invoice =
+        invoice::get(conn, number)?.ok_or_else(|| Error::NotFound(format!("no finalized invoice {number}")))?;
+    let credit_notes = credit::of_invoice(conn, number)?;
+    let credited = credit_notes.iter().map(|c| c.total.0).sum();
+    let entry = entry(&invoice, &invoice.frozen.buyer.name, credited, today);
+    Ok(InvoiceDetail { trail: trail(conn, number)?, invoice, entry, credit_notes })
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct AuditEntry {
+    #[ts(type = "string")]
+    pub at: DateTime<Utc>,
+    pub action: String,
+    /// The document acted on: the invoice or one of its credit notes.
+    pub subject: String,
+    /// What was recorded, as `key: value` pairs in the order written.
+    pub detail: Vec<(String, String)>,
+}
+
+/// The audit trail of an invoice and its credit notes, oldest first.
+pub fn trail(conn: &Connection, number: &str) -> Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, action, subject, detail FROM audit_log
+         WHERE subject = ?1 OR (action = 'credit' AND json_extract(detail, '$.invoice') = ?1) ORDER BY id",
+    )?;
+    let rows = stmt.query_map([number], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (at, action, subject, detail) = row?;
+        let at = DateTime::parse_from_rfc3339(&at)
+            .map_err(|e| Error::Internal(format!("a stored audit time \"{at}\": {e}")))?
+            .with_timezone(&Utc);
+        let detail = match serde_json::from_str::<serde_json::Value>(&detail) {
+            Ok(serde_json::Value::Object(map)) => map
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect(),
+            _ => vec![("detail".into(), detail)],
+        };
+        out.push(AuditEntry { at, action, subject, detail });
+    }
+    Ok(out)
+}
+
+/// Why a draft deserves a second look before it is finalized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// The period is already finalized: finalizing again is refused.
+    AlreadyFinalized,
+    /// The period has not ended: usage may still come.
+    PeriodOpen,
+    /// The plan has usage charges and none of them has any usage.
+    ZeroUsage,
+    /// Events of the customer in the period that no subscription covers.
+    UnbilledEvents,
+    /// Events that arrived after earlier periods of the customer were invoiced.
+    LateEvents,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub message: String,
+    /// Finalizing would be refused.
+    pub blocking: bool,
+}
+
+/// A draft as the review step shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Reviewed {
+    pub draft: Draft,
+    pub customer_name: String,
+    pub warnings: Vec<Warning>,
+}
+
+/// The drafts of month `YYYY-MM` (every customer's, or one's) and what to
+/// check before finalizing them, as of `now`.
+pub fn review(ws: &mut Workspace, month: &str, customer: Option<&str>, now: DateTime<Utc>) -> Result<Vec<Reviewed>> {
+    let drafts = match customer {
+        Some(c) => bill::preview_customer(ws, c, month)?,
+        None => bill::preview_all(ws, month)?,
+    };
+    let conn = ws.conn();
+    let mut finalized = conn.prepare_cached(
+        "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+         WHERE s.code = ?1 AND i.period_start = ?2",
+    )?;
+    let mut late = conn.prepare_cached(
+        "SELECT coalesce(sum(k.events), 0) FROM event_chunks k JOIN customers c ON c.id = k.customer_id
+         WHERE c.external_id = ?1 AND k.late = 1",
+    )?;
+    let mut name = conn.prepare_cached("SELECT name FROM customers WHERE external_id = ?1")?;
+    let mut out = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let mut warnings = Vec::new();
+        let number: Option<String> = finalized
+            .query_map(params![draft.subscription, time_text(draft.period.start)], |r| r.get(0))?
+            .next()
+            .transpose()?;
+        if let Some(number) = number {
+            warnings.push(Warning {
+                kind: WarningKind::AlreadyFinalized,
+                message: format!("already finalized as {number}"),
+                blocking: true,
+            });
+        }
+        if draft.period.end > now {
+            warnings.push(Warning {
+                kind: WarningKind::PeriodOpen,
+                message: format!("the period runs until {}: usage may still come", draft.last_day()),
+                blocking: false,
+            });
+        }
+        let usage: Vec<_> = draft.lines.iter().filter(|l| l.kind == LineKind::Usage).collect();
+        if !usage.is_empty() && usage.iter().all(|l| l.quantity.0.is_zero()) {
+            warnings.push(Warning {
+                kind: WarningKind::ZeroUsage,
+                message: "no usage on any usage charge".into(),
+                blocking: false,
+            });
+        }
+        if draft.unbilled_events > 0 {
+            warnings.push(Warning {
+                kind: WarningKind::UnbilledEvents,
+                message: format!("{} in the period outside every subscription", events_text(draft.unbilled_events)),
+                blocking: false,
+            });
+        }
+        let late_events: i64 = late.query_row([&draft.customer], |r| r.get(0))?;
+        if late_events > 0 {
+            warnings.push(Warning {
+                kind: WarningKind::LateEvents,
+                message: format!("{} arrived after earlier periods were invoiced", events_text(late_events as u64)),
+                blocking: false,
+            });
+        }
+        let customer_name: String = name.query_row([&draft.customer], |r| r.get(0))?;
+        out.push(Reviewed { draft, customer_name, warnings });
+    }
+    Ok(out)
+}
+
+fn events_text(n: u64) -> String {
+    if n == 1 { "1 event".into() } else { format!("{n} events") }
+}
+
+/// A draft chosen in the review, with the total it showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Pick {
+    pub subscription: String,
+    pub total: Dec,
+}
+
+/// Finalizes the reviewed drafts of month `YYYY-MM`, each in its own
+/// transaction. A draft whose total changed since the review (an import came
+/// in between) is not finalized: it is reported, to be reviewed again.
+pub fn finalize_picked(ws: &mut Workspace, month: &str, picks: &[Pick], now: DateTime<Utc>) -> Result<Finalized> {
+    let drafts = bill::preview_all(ws, month)?;
+    let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
+    for pick in picks {
+        let Some(draft) = drafts.iter().find(|d| d.subscription == pick.subscription) else {
+            done.failures.push(Failure {
+                customer: String::new(),
+                subscription: pick.subscription.clone(),
+                message: format!("no period of {} starts in {month}", pick.subscription),
+            });
+            continue;
+        };
+        if draft.total.0 != pick.total.0 {
+            done.failures.push(Failure {
+                customer: draft.customer.clone(),
+                subscription: draft.subscription.clone(),
+                message: format!(
+                    "its total changed from {} to {} {} since the review: review it again",
+                    pick.total, draft.total, draft.currency
+                ),
+            });
+            continue;
+        }
+        match ws.write(|tx| invoice::finalize(tx, draft, now)) {
+            Ok(invoice) => done.invoices.push(invoice),
+            Err(e) => done.failures.push(Failure {
+                customer: draft.customer.clone(),
+                subscription: draft.subscription.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bill::tests::{CATALOG, apply, october};
+    use crate::credit::Request;
+    use chrono::TimeZone;
+
+    fn at(month: u32, day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, month, day, 15, 0, 0).unwrap()
+    }
+
+    fn workspace() -> Workspace {
+        let mut ws = Workspace::in_memory().unwrap();
+        let text = CATALOG.replace(
+            r#""subscriptions": ["#,
+            r#""subscriptions": [
+            { "id": "sub_initech", "customer": "initech", "plan": "payg", "start": "2026-10-01" },"#,
+        );
+        apply(&mut ws, &text);
+        october(&mut ws);
+        ws
+    }
+
+    fn kinds(r: &Reviewed) -> Vec<WarningKind> {
+        r.warnings.iter().map(|w| w.kind).collect()
+    }
+
+    #[test]
+    fn the_review_warns_of_open_periods_zero_usage_and_what_is_finalized() {
+        let mut ws = workspace();
+        // Reviewed on October 20th: the period is still running.
+        let early = review(&mut ws, "2026-10", None, at(10, 20)).unwrap();
+        let by = |list: &[Reviewed], c: &str| list.iter().find(|r| r.draft.customer == c).unwrap().clone();
+        assert_eq!(early.len(), 2);
+        // Globex's subscription starts on October 15th: its events before are on no invoice.
+        assert_eq!(kinds(&by(&early, "globex")), [WarningKind::PeriodOpen, WarningKind::UnbilledEvents]);
+        assert_eq!(kinds(&by(&early, "initech")), [WarningKind::PeriodOpen, WarningKind::ZeroUsage]);
+        assert!(early.iter().all(|r| r.warnings.iter().all(|w| !w.blocking)));
+
+        // After the period the open period is gone; once finalized, the draft is blocked.
+        let later = review(&mut ws, "2026-10", None, at(11, 2)).unwrap();
+        assert_eq!(kinds(&by(&later, "globex")), [WarningKind::UnbilledEvents]);
+        assert_eq!(by(&later, "globex").warnings[0].message, "1 event in the period outside every subscription");
+        assert_eq!(kinds(&by(&later, "initech")), [WarningKind::ZeroUsage]);
+        assert_eq!(by(&later, "globex").customer_name, "Globex Corp");
+        let picks = [Pick { subscription: "sub_globex".into(), total: by(&later, "globex").draft.total }];
+        let done = finalize_picked(&mut ws, "2026-10", &picks, at(11, 2)).unwrap();
+        assert_eq!(done.invoices.len(), 1, "{:?}", done.failures);
+        let after = review(&mut ws, "2026-10", Some("globex"), at(11, 3)).unwrap();
+        assert_eq!(after[0].warnings[0].kind, WarningKind::AlreadyFinalized);
+        assert!(after[0].warnings[0].blocking);
+        assert_eq!(after[0].warnings[0].message, "already finalized as INV-2026-00001");
+
+        // An event arriving in the invoiced window is late: the next review says so.
+        let late = serde_json::json!({ "id": "late1", "customer": "globex", "type": "api_calls",
+            "timestamp": "2026-10-20T12:00:00Z", "properties": {} });
+        crate::bill::tests::events(&mut ws, &[late]);
+        let next = review(&mut ws, "2026-11", Some("globex"), at(12, 2)).unwrap();
+        assert_eq!(kinds(&next[0]), [WarningKind::LateEvents]);
+        assert_eq!(next[0].warnings[0].message, "1 event arrived after earlier periods were invoiced");
+    }
+
+    #[test]
+    fn a_draft_that_changed_since_the_review_is_not_finalized() {
+        let mut ws = workspace();
+        let stale = [
+            Pick { subscription: "sub_globex".into(), total: Dec("354.75".parse().unwrap()) },
+            Pick { subscription: "sub_nothing".into(), total: Dec(Decimal::ZERO) },
+            Pick { subscription: "sub_initech".into(), total: Dec("0.00".parse().unwrap()) },
+        ];
+        let done = finalize_picked(&mut ws, "2026-10", &stale, at(11, 2)).unwrap();
+        assert_eq!(done.invoices.len(), 1, "only initech's total is what was reviewed");
+        assert_eq!(done.invoices[0].frozen.draft.customer, "initech");
+        let messages: Vec<_> = done.failures.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "its total changed from 354.75 to 354.76 USD since the review: review it again",
+                "no period of sub_nothing starts in 2026-10"
+            ]
+        );
+        let used: i64 = ws.conn().query_row("SELECT last FROM number_series", [], |r| r.get(0)).unwrap();
+        assert_eq!(used, 1, "refused picks use up no number");
+    }
+
+    #[test]
+    fn the_register_shows_what_is_owed_and_the_trail_what_happened() {
+        let mut ws = workspace();
+        let done = invoice::finalize_month(&mut ws, "2026-10", None, at(11, 2)).unwrap();
+        assert_eq!(done.invoices.len(), 2);
+        let standing = |ws: &Workspace, day: NaiveDate| -> Vec<(String, Standing, String)> {
+            entries(ws.conn(), day)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.number, e.standing, e.outstanding.to_string()))
+                .collect()
+        };
+        let nov = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let dec = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        assert_eq!(
+            standing(&ws, nov(10)),
+            [
+                ("INV-2026-00002".into(), Standing::Open, "0.00".into()),
+                ("INV-2026-00001".into(), Standing::Open, "354.76".into())
+            ]
+        );
+        // Due on December 2nd: overdue the day after, and a credit note lowers what is owed.
+        let goodwill = Request::Amount("54.76".parse().unwrap());
+        ws.write(|tx| credit::issue(tx, "INV-2026-00001", "goodwill", &goodwill, at(11, 20))).unwrap();
+        assert_eq!(standing(&ws, dec(2))[1], ("INV-2026-00001".into(), Standing::Open, "300.00".into()));
+        assert_eq!(standing(&ws, dec(3))[1], ("INV-2026-00001".into(), Standing::Overdue, "300.00".into()));
+        ws.write(|tx| invoice::mark_paid(tx, "INV-2026-00001", dec(4), "wire 881", at(12, 4))).unwrap();
+        ws.write(|tx| invoice::void(tx, "INV-2026-00002", "test customer", at(12, 4))).unwrap();
+        assert_eq!(
+            standing(&ws, dec(5)),
+            [
+                ("INV-2026-00002".into(), Standing::Void, "0.00".into()),
+                ("INV-2026-00001".into(), Standing::Paid, "0.00".into())
+            ]
+        );
+        let e = &entries(ws.conn(), dec(5)).unwrap()[1];
+        assert_eq!((e.credited.to_string(), e.customer_name.as_str()), ("54.76".into(), "Globex Corp"));
+
+        let trail = trail(ws.conn(), "INV-2026-00001").unwrap();
+        let actions: Vec<_> = trail.iter().map(|t| (t.action.as_str(), t.subject.as_str())).collect();
+        assert_eq!(actions, [("finalize", "INV-2026-00001"), ("credit", "CN-2026-00001"), ("paid", "INV-2026-00001")]);
+        assert!(trail[2].detail.contains(&("note".into(), "wire 881".into())), "{:?}", trail[2].detail);
+        assert_eq!(trail[0].at, at(11, 2));
+    }
+
+    #[test]
+    fn an_invoice_credited_in_full_owes_nothing() {
+        let mut ws = workspace();
+        invoice::finalize_month(&mut ws, "2026-10", Some("globex"), at(11, 2)).unwrap();
+        ws.write(|tx| credit::issue(tx, "INV-2026-00001", "wrong plan", &Request::Full, at(11, 3))).unwrap();
+        let e = &entries(ws.conn(), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()).unwrap()[0];
+        assert_eq!((e.standing, e.outstanding.to_string()), (Standing::Credited, "0.00".into()));
+    }
+}

@@ -1,0 +1,181 @@
+import { useEffect, useMemo, useState } from "react";
+import { Alert, Badge, Button, Checkbox, Group, List, Loader, Modal, Stack, Table, Text, Tooltip } from "@mantine/core";
+import { IconAlertTriangle, IconLock } from "@tabler/icons-react";
+import { call } from "../api/invoke";
+import { groupDigits, sumDecimals } from "../api/decimal";
+import type { Finalized } from "../api/generated/Finalized";
+import type { Reviewed } from "../api/generated/Reviewed";
+import type { WarningKind } from "../api/generated/WarningKind";
+import { notifyError } from "../notify";
+
+const WARNING_LABEL: Record<WarningKind, string> = {
+  already_finalized: "finalized",
+  period_open: "period open",
+  zero_usage: "no usage",
+  unbilled_events: "unbilled events",
+  late_events: "late events",
+};
+
+/** Chosen at first: nothing blocks it and its period has ended. */
+function chosenByDefault(r: Reviewed): boolean {
+  return r.warnings.every((w) => !w.blocking && w.kind !== "period_open");
+}
+
+/**
+ * The review before finalizing a month: every draft with its total and what
+ * to check (open periods, no usage, unbilled or late events, already
+ * finalized), the totals of what is chosen, then one confirmation. Each
+ * chosen draft is finalized in its own transaction, at the total shown here:
+ * a draft whose total changed meanwhile is reported, not finalized.
+ */
+export function FinalizeReview({ month, opened, onClose, onFinalized }: {
+  month: string;
+  opened: boolean;
+  onClose: () => void;
+  onFinalized: (done: Finalized) => void;
+}) {
+  const [review, setReview] = useState<Reviewed[] | null>(null);
+  const [chosen, setChosen] = useState<Set<string>>(new Set());
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<Finalized | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (!opened) return;
+    setReview(null);
+    setDone(null);
+    setError(null);
+    call("invoice_review", { month }).then((r) => {
+      setReview(r);
+      setChosen(new Set(r.filter(chosenByDefault).map((x) => x.draft.subscription)));
+    }).catch((e) => setError(e instanceof Error ? e.message : String(e)));
+  }, [month, opened]);
+
+  const picked = useMemo(() => (review ?? []).filter((r) => chosen.has(r.draft.subscription)), [review, chosen]);
+  const totals = useMemo(() => {
+    const by = new Map<string, string[]>();
+    for (const r of picked) by.set(r.draft.currency, [...(by.get(r.draft.currency) ?? []), r.draft.total]);
+    return [...by.entries()].sort().map(([currency, list]) => ({ currency, count: list.length, total: sumDecimals(list) }));
+  }, [picked]);
+  const selectable = (review ?? []).filter((r) => r.warnings.every((w) => !w.blocking));
+  const warned = (review ?? []).filter((r) => r.warnings.length > 0).length;
+
+  const toggle = (sub: string, on: boolean) => setChosen((c) => {
+    const next = new Set(c);
+    if (on) next.add(sub); else next.delete(sub);
+    return next;
+  });
+
+  const finalize = async () => {
+    setBusy(true);
+    try {
+      const result = await call("invoice_finalize", {
+        month, picks: picked.map((r) => ({ subscription: r.draft.subscription, total: r.draft.total })),
+      });
+      setDone(result);
+      onFinalized(result);
+    } catch (e) {
+      notifyError(e, "Nothing was finalized");
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal opened={opened} onClose={onClose} size="90%" title={`Finalize the periods starting in ${month}`}
+      data-testid="finalize-review">
+      {error && <Alert color="red">{error}</Alert>}
+      {!review && !error && <Group><Loader size="sm" /><Text size="sm" c="dimmed">Pricing the drafts…</Text></Group>}
+      {review && !done && (
+        <Stack>
+          <Text size="sm" c="dimmed">
+            Finalizing numbers each chosen draft, freezes it with its lines, prices and both parties, and marks its usage
+            invoiced: later events in the period are reported as late. It cannot be undone, only voided or credited.
+            {warned > 0 && ` ${warned} of ${review.length} drafts have something to check.`}
+          </Text>
+          <Table striped data-testid="review-table">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th w={40}>
+                  <Checkbox aria-label="Choose every draft that can be finalized" data-testid="review-all"
+                    checked={selectable.length > 0 && picked.length === selectable.length}
+                    indeterminate={picked.length > 0 && picked.length < selectable.length}
+                    onChange={(e) => setChosen(new Set(e.currentTarget.checked ? selectable.map((r) => r.draft.subscription) : []))} />
+                </Table.Th>
+                <Table.Th>Customer</Table.Th>
+                <Table.Th>Plan</Table.Th>
+                <Table.Th>Period</Table.Th>
+                <Table.Th>To check</Table.Th>
+                <Table.Th ta="right">Total</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {review.map((r) => {
+                const d = r.draft;
+                const blocked = r.warnings.some((w) => w.blocking);
+                return (
+                  <Table.Tr key={d.subscription} data-testid={`review-row-${d.subscription}`}>
+                    <Table.Td>
+                      {blocked ? <Tooltip label={r.warnings.find((w) => w.blocking)?.message}><IconLock size={16} /></Tooltip> : (
+                        <Checkbox aria-label={`Finalize ${r.customer_name}`} checked={chosen.has(d.subscription)}
+                          onChange={(e) => toggle(d.subscription, e.currentTarget.checked)} data-testid={`review-pick-${d.subscription}`} />
+                      )}
+                    </Table.Td>
+                    <Table.Td><Text size="sm">{r.customer_name}</Text><Text size="xs" c="dimmed">{d.customer}</Text></Table.Td>
+                    <Table.Td><Badge variant="light" tt="none">{d.plan} v{d.plan_version}</Badge></Table.Td>
+                    <Table.Td><Text size="sm">{d.first_day}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text></Table.Td>
+                    <Table.Td>
+                      <Group gap={4}>
+                        {r.warnings.map((w) => (
+                          <Tooltip key={w.kind} label={w.message}>
+                            <Badge size="sm" variant="light" color={w.blocking ? "gray" : "orange"} tt="none"
+                              leftSection={w.blocking ? undefined : <IconAlertTriangle size={10} />}
+                              data-testid={`review-warning-${d.subscription}-${w.kind}`}>{WARNING_LABEL[w.kind]}</Badge>
+                          </Tooltip>
+                        ))}
+                      </Group>
+                    </Table.Td>
+                    <Table.Td ta="right" ff="monospace">{groupDigits(d.total)} {d.currency}</Table.Td>
+                  </Table.Tr>
+                );
+              })}
+            </Table.Tbody>
+          </Table>
+          <Group justify="space-between">
+            <Group gap="xs" data-testid="review-totals">
+              {totals.length === 0 && <Text size="sm" c="dimmed">Nothing chosen.</Text>}
+              {totals.map((t) => (
+                <Badge key={t.currency} size="lg" variant="light" tt="none">{t.count} × · {groupDigits(t.total)} {t.currency}</Badge>
+              ))}
+            </Group>
+            <Group>
+              <Button variant="default" onClick={onClose}>Cancel</Button>
+              <Button color="teal" onClick={finalize} loading={busy} disabled={picked.length === 0} data-testid="review-confirm">
+                Finalize {picked.length} {picked.length === 1 ? "invoice" : "invoices"}
+              </Button>
+            </Group>
+          </Group>
+        </Stack>
+      )}
+      {done && (
+        <Stack data-testid="review-done">
+          <Alert color={done.failures.length ? "orange" : "teal"} title={`${done.invoices.length} finalized`}>
+            {done.invoices.length > 0 && (
+              <Text size="sm" data-testid="review-numbers">
+                {done.invoices.map((i) => i.number).join(", ")}
+              </Text>
+            )}
+          </Alert>
+          {done.failures.length > 0 && (
+            <Alert color="red" title={`${done.failures.length} not finalized`}>
+              <List size="sm">
+                {done.failures.map((f) => <List.Item key={f.subscription}>{f.customer || f.subscription}: {f.message}</List.Item>)}
+              </List>
+            </Alert>
+          )}
+          <Group justify="flex-end"><Button onClick={onClose} data-testid="review-close">Close</Button></Group>
+        </Stack>
+      )}
+    </Modal>
+  );
+}

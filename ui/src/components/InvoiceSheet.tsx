@@ -1,0 +1,248 @@
+import { useEffect, useState } from "react";
+import {
+  Alert, Badge, Button, Group, Loader, Modal, SegmentedControl, Stack, Table, Tabs, Text, TextInput, Textarea, Timeline,
+} from "@mantine/core";
+import { DatePickerInput } from "@mantine/dates";
+import { IconCash, IconDownload, IconReceiptRefund, IconBan } from "@tabler/icons-react";
+import { call, CommandError } from "../api/invoke";
+import { groupDigits, sumDecimals } from "../api/decimal";
+import type { CreditAsk } from "../api/generated/CreditAsk";
+import type { InvoiceDetail } from "../api/generated/InvoiceDetail";
+import type { Meter } from "../api/generated/Meter";
+import type { Standing } from "../api/generated/Standing";
+import { DraftView, type ExploreFilter } from "./DraftView";
+import { PdfPreview } from "./PdfPreview";
+import { notifyError, notifyOk } from "../notify";
+
+export const STANDING_COLOR: Record<Standing, string> = {
+  open: "blue", overdue: "red", paid: "teal", credited: "grape", void: "gray",
+};
+
+/** Saves a document's PDF where the native dialog says. */
+export async function savePdf(number: string) {
+  try {
+    const path = await call("pdf_save_dialog", { title: `Save ${number}`, fileName: `${number}.pdf` });
+    if (!path) return;
+    await call("document_pdf_save", { number, path });
+    notifyOk(`Saved ${number} to ${path}`);
+  } catch (e) {
+    notifyError(e, "The PDF was not saved");
+  }
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof CommandError && e.problems.length) return e.problems.map((p) => p.message).join("; ");
+  return e instanceof Error ? e.message : String(e);
+}
+
+type Action = "paid" | "void" | "credit" | null;
+
+/** Mark paid: the payment's date and reference. */
+function PaidForm({ detail, onDone }: { detail: InvoiceDetail; onDone: (d: InvoiceDetail) => void }) {
+  const [date, setDate] = useState<string | null>(detail.invoice.issue_date);
+  const [reference, setReference] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const submit = async () => {
+    if (!date) return setError("Choose the payment date");
+    try {
+      onDone(await call("invoice_mark_paid", { number: detail.entry.number, date, reference }));
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  return (
+    <Stack>
+      <DatePickerInput label="Paid on" value={date} onChange={setDate} minDate={detail.invoice.issue_date}
+        valueFormat="YYYY-MM-DD" data-testid="paid-date" />
+      <TextInput label="Reference" description="The bank transfer or receipt reference" value={reference}
+        onChange={(e) => setReference(e.currentTarget.value)} data-testid="paid-reference" />
+      {error && <Alert color="red">{error}</Alert>}
+      <Group justify="flex-end"><Button onClick={submit} data-testid="paid-confirm">Mark paid</Button></Group>
+    </Stack>
+  );
+}
+
+/** Void: the number stays used, the reason is printed on the PDF. */
+function VoidForm({ detail, onDone }: { detail: InvoiceDetail; onDone: (d: InvoiceDetail) => void }) {
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const submit = async () => {
+    try {
+      onDone(await call("invoice_void", { number: detail.entry.number, reason }));
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  return (
+    <Stack>
+      <Text size="sm">{detail.entry.number} keeps its number and is marked void with the reason. Nothing is deleted.</Text>
+      <Textarea label="Reason" required value={reason} onChange={(e) => setReason(e.currentTarget.value)} data-testid="void-reason" />
+      {error && <Alert color="red">{error}</Alert>}
+      <Group justify="flex-end"><Button color="red" onClick={submit} data-testid="void-confirm">Void the invoice</Button></Group>
+    </Stack>
+  );
+}
+
+/** A credit note: what is left, amounts of lines (net), or an amount tax included. */
+function CreditForm({ detail, onDone }: { detail: InvoiceDetail; onDone: () => void }) {
+  const [mode, setMode] = useState<"full" | "lines" | "amount">("full");
+  const [reason, setReason] = useState("");
+  const [amount, setAmount] = useState("");
+  const [nets, setNets] = useState<Record<number, string>>({});
+  const [error, setError] = useState<string | null>(null);
+  const lines = detail.invoice.lines;
+  const submit = async () => {
+    const ask: CreditAsk = mode === "full" ? { kind: "full" }
+      : mode === "amount" ? { kind: "amount", amount: amount.trim() }
+        : { kind: "lines", lines: Object.entries(nets).filter(([, v]) => v.trim() !== "").map(([k, v]) => ({ line: Number(k), net: v.trim() })) };
+    try {
+      const note = await call("invoice_credit", { number: detail.entry.number, reason, ask });
+      notifyOk(`Issued ${note.number}: ${groupDigits(note.total)} ${note.currency}`);
+      onDone();
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  return (
+    <Stack>
+      <Text size="sm">
+        Left to credit: {groupDigits(sumDecimals([detail.entry.total, `-${detail.entry.credited}`]))} {detail.entry.currency}
+      </Text>
+      <SegmentedControl value={mode} onChange={(v) => setMode(v as typeof mode)} data-testid="credit-mode"
+        data={[{ value: "full", label: "All that is left" }, { value: "lines", label: "Lines" }, { value: "amount", label: "An amount" }]} />
+      {mode === "lines" && (
+        <Table>
+          <Table.Thead><Table.Tr><Table.Th>Line</Table.Th><Table.Th ta="right">Net</Table.Th><Table.Th w={140}>Credit (net)</Table.Th></Table.Tr></Table.Thead>
+          <Table.Tbody>
+            {lines.map((l, i) => (
+              <Table.Tr key={i}>
+                <Table.Td><Text size="sm">{i + 1}. {l.description}</Text></Table.Td>
+                <Table.Td ta="right" ff="monospace">{groupDigits(l.amount)}</Table.Td>
+                <Table.Td>
+                  <TextInput size="xs" value={nets[i + 1] ?? ""} placeholder="0.00" data-testid={`credit-line-${i + 1}`}
+                    onChange={(e) => { const v = e.currentTarget.value; setNets((n) => ({ ...n, [i + 1]: v })); }} />
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+      {mode === "amount" && (
+        <TextInput label={`Amount, tax included (${detail.entry.currency})`} value={amount} onChange={(e) => setAmount(e.currentTarget.value)}
+          data-testid="credit-amount" />
+      )}
+      <Textarea label="Reason" required value={reason} onChange={(e) => setReason(e.currentTarget.value)} data-testid="credit-reason" />
+      {error && <Alert color="red" data-testid="credit-error">{error}</Alert>}
+      <Group justify="flex-end"><Button onClick={submit} data-testid="credit-confirm">Issue the credit note</Button></Group>
+    </Stack>
+  );
+}
+
+/**
+ * A finalized invoice: where it stands, its frozen lines with their
+ * arithmetic, the PDF as exported, its credit notes and the audit trail;
+ * mark paid, void or credit it.
+ */
+export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
+  number: string;
+  meters: Meter[];
+  onChanged: () => void;
+  onExplore: (f: ExploreFilter) => void;
+}) {
+  const [detail, setDetail] = useState<InvoiceDetail | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [action, setAction] = useState<Action>(null);
+  const [version, setVersion] = useState(0);
+
+  const load = () => call("invoice_detail", { number }).then(setDetail).catch((e) => setError(errorText(e)));
+  useEffect(() => { setDetail(null); void load(); /* eslint-disable-next-line react-hooks/exhaustive-deps */ }, [number]);
+
+  const changed = (d?: InvoiceDetail) => {
+    setAction(null);
+    if (d) setDetail(d); else void load();
+    setVersion((v) => v + 1);
+    onChanged();
+  };
+
+  if (error) return <Alert color="red">{error}</Alert>;
+  if (!detail) return <Loader size="sm" />;
+  const { entry, invoice } = detail;
+  const live = entry.standing === "open" || entry.standing === "overdue";
+  return (
+    <Stack data-testid={`invoice-${entry.number}`}>
+      <Group justify="space-between" align="start">
+        <Stack gap={2}>
+          <Group gap="xs">
+            <Text fw={700} size="lg" data-testid="invoice-number">{entry.number}</Text>
+            <Badge color={STANDING_COLOR[entry.standing]} data-testid="invoice-standing">{entry.standing}</Badge>
+          </Group>
+          <Text size="sm">{entry.customer_name} · {entry.first_day} to {entry.last_day}</Text>
+          <Text size="sm" c="dimmed">Issued {entry.issue_date}, due {entry.due_date}</Text>
+          {invoice.void_reason && <Text size="sm" c="red">Void: {invoice.void_reason}</Text>}
+          {invoice.paid && <Text size="sm" c="teal">Paid on {invoice.paid.date} ({invoice.paid.reference || "no reference"})</Text>}
+        </Stack>
+        <Stack gap={2} align="end">
+          <Text fw={700} ff="monospace" data-testid="invoice-total">{groupDigits(entry.total)} {entry.currency}</Text>
+          {!/^0(\.0+)?$/.test(entry.credited) && <Text size="sm" ff="monospace">credited {groupDigits(entry.credited)}</Text>}
+          <Text size="sm" c="dimmed" ff="monospace" data-testid="invoice-outstanding">owed {groupDigits(entry.outstanding)}</Text>
+        </Stack>
+      </Group>
+      <Group gap="xs">
+        <Button size="xs" variant="light" leftSection={<IconDownload size={14} />} onClick={() => savePdf(entry.number)}
+          data-testid="invoice-pdf-save">Save PDF…</Button>
+        <Button size="xs" variant="light" leftSection={<IconCash size={14} />} disabled={!live} onClick={() => setAction("paid")}
+          data-testid="invoice-mark-paid">Mark paid…</Button>
+        <Button size="xs" variant="light" leftSection={<IconReceiptRefund size={14} />} disabled={entry.standing === "void" || entry.standing === "credited"}
+          onClick={() => setAction("credit")} data-testid="invoice-credit">Credit note…</Button>
+        <Button size="xs" variant="light" color="red" leftSection={<IconBan size={14} />}
+          disabled={!live || detail.credit_notes.length > 0} onClick={() => setAction("void")} data-testid="invoice-void">Void…</Button>
+      </Group>
+      <Tabs defaultValue="lines" keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="lines">Lines</Tabs.Tab>
+          <Tabs.Tab value="pdf" data-testid="invoice-tab-pdf">PDF</Tabs.Tab>
+          <Tabs.Tab value="credits" data-testid="invoice-tab-credits">Credit notes ({detail.credit_notes.length})</Tabs.Tab>
+          <Tabs.Tab value="trail" data-testid="invoice-tab-trail">Audit trail</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="lines" pt="sm">
+          <DraftView draft={invoice} meters={meters} onExplore={onExplore} />
+        </Tabs.Panel>
+        <Tabs.Panel value="pdf" pt="sm"><PdfPreview number={entry.number} version={version} /></Tabs.Panel>
+        <Tabs.Panel value="credits" pt="sm">
+          {detail.credit_notes.length === 0 ? <Text size="sm" c="dimmed">No credit notes.</Text> : (
+            <Table data-testid="invoice-credit-notes">
+              <Table.Thead><Table.Tr><Table.Th>Number</Table.Th><Table.Th>Issued</Table.Th><Table.Th>Reason</Table.Th><Table.Th ta="right">Total</Table.Th><Table.Th /></Table.Tr></Table.Thead>
+              <Table.Tbody>
+                {detail.credit_notes.map((c) => (
+                  <Table.Tr key={c.number}>
+                    <Table.Td>{c.number}</Table.Td>
+                    <Table.Td>{c.issue_date}</Table.Td>
+                    <Table.Td>{c.reason}</Table.Td>
+                    <Table.Td ta="right" ff="monospace">{groupDigits(c.total)} {c.currency}</Table.Td>
+                    <Table.Td><Button size="compact-xs" variant="subtle" onClick={() => savePdf(c.number)}>PDF…</Button></Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          )}
+        </Tabs.Panel>
+        <Tabs.Panel value="trail" pt="sm">
+          <Timeline bulletSize={14} lineWidth={2} data-testid="invoice-trail">
+            {detail.trail.map((t, i) => (
+              <Timeline.Item key={i} title={`${t.action} · ${t.subject}`}>
+                <Text size="xs" c="dimmed">{t.at.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC")}</Text>
+                <Text size="xs">{t.detail.filter(([k]) => k !== "hash").map(([k, v]) => `${k}: ${v}`).join(" · ")}</Text>
+              </Timeline.Item>
+            ))}
+          </Timeline>
+        </Tabs.Panel>
+      </Tabs>
+      <Modal opened={action !== null} onClose={() => setAction(null)}
+        title={action === "paid" ? `Mark ${entry.number} paid` : action === "void" ? `Void ${entry.number}` : `Credit ${entry.number}`}>
+        {action === "paid" && <PaidForm detail={detail} onDone={changed} />}
+        {action === "void" && <VoidForm detail={detail} onDone={changed} />}
+        {action === "credit" && <CreditForm detail={detail} onDone={() => changed()} />}
+      </Modal>
+    </Stack>
+  );
+}

@@ -1,0 +1,146 @@
+import { useEffect, useMemo, useState } from "react";
+import { Badge, Button, Checkbox, Drawer, Group, Loader, SegmentedControl, Select, Stack, Table, Text, TextInput } from "@mantine/core";
+import { IconFolderDown } from "@tabler/icons-react";
+import { call } from "../api/invoke";
+import { groupDigits, sumDecimals } from "../api/decimal";
+import type { Entry } from "../api/generated/Entry";
+import type { Meter } from "../api/generated/Meter";
+import type { Standing } from "../api/generated/Standing";
+import type { ExploreFilter } from "../components/DraftView";
+import { InvoiceSheet, STANDING_COLOR } from "../components/InvoiceSheet";
+import { notifyError, notifyOk } from "../notify";
+
+type Filter = "all" | Standing;
+
+/**
+ * Every finalized invoice, newest first: number, customer, period, dates,
+ * standing, total and what is still owed; filtered by standing, period month
+ * and text. A row opens the invoice; chosen rows (or all shown) export as PDFs
+ * into a folder.
+ */
+export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore }: {
+  meters: Meter[];
+  generation: number;
+  opened: string | null;
+  onOpen: (number: string | null) => void;
+  onExplore: (f: ExploreFilter) => void;
+}) {
+  const [entries, setEntries] = useState<Entry[] | null>(null);
+  const [filter, setFilter] = useState<Filter>("all");
+  const [month, setMonth] = useState<string | null>(null);
+  const [search, setSearch] = useState("");
+  const [chosen, setChosen] = useState<Set<string>>(new Set());
+  const [changes, setChanges] = useState(0);
+  const [exporting, setExporting] = useState(false);
+
+  useEffect(() => {
+    call("invoices_list").then(setEntries).catch((e) => notifyError(e, "The invoices could not be read"));
+  }, [generation, changes]);
+
+  const months = useMemo(() => [...new Set((entries ?? []).map((e) => e.first_day.slice(0, 7)))].sort().reverse(), [entries]);
+  const rows = useMemo(() => {
+    const needle = search.trim().toLowerCase();
+    return (entries ?? []).filter((e) =>
+      (filter === "all" || e.standing === filter)
+      && (!month || e.first_day.startsWith(month))
+      && (!needle || e.number.toLowerCase().includes(needle) || e.customer.includes(needle) || e.customer_name.toLowerCase().includes(needle)));
+  }, [entries, filter, month, search]);
+  const owed = useMemo(() => {
+    const by = new Map<string, string[]>();
+    for (const e of rows) by.set(e.currency, [...(by.get(e.currency) ?? []), e.outstanding]);
+    return [...by.entries()].sort().map(([currency, list]) => ({ currency, total: sumDecimals(list) }));
+  }, [rows]);
+  const counts = useMemo(() => {
+    const c: Record<string, number> = {};
+    for (const e of entries ?? []) c[e.standing] = (c[e.standing] ?? 0) + 1;
+    return c;
+  }, [entries]);
+
+  const shownChosen = rows.filter((e) => chosen.has(e.number));
+  const toExport = shownChosen.length ? shownChosen : rows;
+  const exportPdfs = async () => {
+    try {
+      const folder = await call("folder_pick_dialog", { title: `Save ${toExport.length} PDFs into` });
+      if (!folder) return;
+      setExporting(true);
+      const n = await call("documents_pdf_save", { numbers: toExport.map((e) => e.number), folder });
+      notifyOk(`Saved ${n} PDFs into ${folder}`);
+    } catch (e) {
+      notifyError(e, "The PDFs were not saved");
+    } finally {
+      setExporting(false);
+    }
+  };
+
+  const label = (s: Filter, text: string) => ({ value: s, label: s === "all" ? `${text} (${entries?.length ?? 0})` : `${text} (${counts[s] ?? 0})` });
+
+  return (
+    <Stack>
+      <Group align="end" justify="space-between">
+        <Group align="end">
+          <SegmentedControl value={filter} onChange={(v) => setFilter(v as Filter)} data-testid="register-filter"
+            data={[label("all", "All"), label("open", "Open"), label("overdue", "Overdue"), label("paid", "Paid"), label("credited", "Credited"), label("void", "Void")]} />
+          <Select placeholder="Any period" data={months} value={month} onChange={setMonth} clearable w={150} data-testid="register-month" />
+          <TextInput placeholder="number or customer" value={search} onChange={(e) => setSearch(e.currentTarget.value)} w={220}
+            data-testid="register-search" />
+        </Group>
+        <Button variant="light" leftSection={<IconFolderDown size={16} />} onClick={exportPdfs} loading={exporting}
+          disabled={toExport.length === 0} data-testid="register-export-pdfs">
+          {shownChosen.length ? `Save ${shownChosen.length} PDFs…` : `Save all ${rows.length} PDFs…`}
+        </Button>
+      </Group>
+      <Group gap="xs" data-testid="register-owed">
+        {owed.map((o) => <Badge key={o.currency} variant="light" size="lg" tt="none">owed {groupDigits(o.total)} {o.currency}</Badge>)}
+      </Group>
+      {!entries && <Loader size="sm" />}
+      {entries && entries.length === 0 && <Text c="dimmed">No finalized invoices yet: review the drafts of a month and finalize them.</Text>}
+      {entries && entries.length > 0 && (
+        <Table striped highlightOnHover data-testid="register-table">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th w={36}>
+                <Checkbox aria-label="Choose every invoice shown" checked={rows.length > 0 && shownChosen.length === rows.length}
+                  indeterminate={shownChosen.length > 0 && shownChosen.length < rows.length}
+                  onChange={(e) => setChosen(new Set(e.currentTarget.checked ? rows.map((r) => r.number) : []))} />
+              </Table.Th>
+              <Table.Th>Number</Table.Th>
+              <Table.Th>Customer</Table.Th>
+              <Table.Th>Period</Table.Th>
+              <Table.Th>Issued</Table.Th>
+              <Table.Th>Due</Table.Th>
+              <Table.Th>Status</Table.Th>
+              <Table.Th ta="right">Total</Table.Th>
+              <Table.Th ta="right">Owed</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {rows.map((e) => (
+              <Table.Tr key={e.number} style={{ cursor: "pointer" }} onClick={() => onOpen(e.number)} data-testid={`register-row-${e.number}`}>
+                <Table.Td onClick={(ev) => ev.stopPropagation()}>
+                  <Checkbox aria-label={`Choose ${e.number}`} checked={chosen.has(e.number)} onChange={(ev) => {
+                    const on = ev.currentTarget.checked;
+                    setChosen((c) => { const n = new Set(c); if (on) n.add(e.number); else n.delete(e.number); return n; });
+                  }} />
+                </Table.Td>
+                <Table.Td ff="monospace">{e.number}</Table.Td>
+                <Table.Td>{e.customer_name}</Table.Td>
+                <Table.Td>{e.first_day}</Table.Td>
+                <Table.Td>{e.issue_date}</Table.Td>
+                <Table.Td>{e.due_date}</Table.Td>
+                <Table.Td><Badge color={STANDING_COLOR[e.standing]} variant="light" data-testid={`register-standing-${e.number}`}>{e.standing}</Badge></Table.Td>
+                <Table.Td ta="right" ff="monospace">{groupDigits(e.total)} {e.currency}</Table.Td>
+                <Table.Td ta="right" ff="monospace">{groupDigits(e.outstanding)}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+      <Drawer opened={opened !== null} onClose={() => onOpen(null)} position="right" size="xl" title="Invoice">
+        {opened && (
+          <InvoiceSheet number={opened} meters={meters} onChanged={() => setChanges((c) => c + 1)}
+            onExplore={(f) => { onOpen(null); onExplore(f); }} />
+        )}
+      </Drawer>
+    </Stack>
+  );
+}
