@@ -703,3 +703,68 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
 }
+
+#[test]
+fn a_kill_between_taking_a_number_and_committing_leaves_no_gap_and_no_duplicate() {
+    const NOW: &str = "2026-11-24T15:00:00Z";
+    let sb = Sandbox::new();
+    let built = sb.run(&["demo", "ws.meterdesk", "--as-of", "2026-11-24"]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let (_, drafts) = sb.json(&["invoice", "preview", "--period", "2026-10"]);
+    let drafts = drafts.as_array().unwrap().len();
+    assert!(drafts > 10, "{drafts} drafts");
+
+    // Finalize the month and stop for good right after number 00004 is taken
+    // (its invoice not yet written, the transaction open); then SIGKILL.
+    let marker = sb.path("paused");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .args(["--workspace", "ws.meterdesk", "--json", "invoice", "finalize", "--period", "2026-10"])
+        .env("METERDESK_NOW", NOW)
+        .env("METERDESK_PAUSE_AFTER_NUMBER", format!("INV-2026-00004:{}", marker.display()))
+        .current_dir(sb.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !marker.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "finalize ended before it took number 00004");
+        assert!(std::time::Instant::now() < deadline, "number 00004 was never taken");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL between the number and the commit
+    child.wait().unwrap();
+
+    // The three committed invoices are there, the fourth number is not used up.
+    let list = |sb: &Sandbox| -> Vec<String> {
+        let (code, listed) = sb.json(&["invoice", "list"]);
+        assert_eq!(code, 0, "{listed}");
+        let mut numbers: Vec<String> =
+            listed.as_array().unwrap().iter().map(|e| e["number"].as_str().unwrap().to_string()).collect();
+        numbers.sort();
+        numbers
+    };
+    assert_eq!(list(&sb), ["INV-2026-00001", "INV-2026-00002", "INV-2026-00003"]);
+    let (code, verified) = sb.json(&["invoice", "verify"]);
+    assert_eq!((code, verified), (0, json!({ "invoices": 3, "first_break": null })));
+
+    // Finalizing again refuses the three and numbers the rest from 00004: no gap, no duplicate.
+    let again = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .args(["--workspace", "ws.meterdesk", "--json", "invoice", "finalize", "--period", "2026-10"])
+        .env("METERDESK_NOW", NOW)
+        .current_dir(sb.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "three subscriptions were refused");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(stderr.matches("already finalized as").count(), 3, "{stderr}");
+    let expected: Vec<String> = (1..=drafts).map(|n| format!("INV-2026-{n:05}")).collect();
+    assert_eq!(list(&sb), expected);
+    let (_, listed) = sb.json(&["invoice", "list"]);
+    let mut subscriptions: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|e| e["subscription"].as_str().unwrap()).collect();
+    subscriptions.sort();
+    subscriptions.dedup();
+    assert_eq!(subscriptions.len(), drafts, "one invoice per subscription");
+    let (code, verified) = sb.json(&["invoice", "verify"]);
+    assert_eq!((code, verified), (0, json!({ "invoices": drafts, "first_break": null })));
+}

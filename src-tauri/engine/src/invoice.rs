@@ -86,7 +86,29 @@ pub(crate) fn next_number(conn: &Connection, series: &str, year: i32) -> Result<
         params![series, year],
         |r| r.get(0),
     )?;
-    Ok((seq, format!("{series}-{year}-{seq:05}")))
+    let number = format!("{series}-{year}-{seq:05}");
+    pause_for_crash_test(&number);
+    Ok((seq, number))
+}
+
+/// The crash test's seam: with `METERDESK_PAUSE_AFTER_NUMBER=NUMBER:FILE`, the
+/// process that has just taken NUMBER (its transaction still open) writes FILE
+/// and stops there for good, so the test can kill it at exactly that point.
+pub const PAUSE_AFTER_NUMBER_VAR: &str = "METERDESK_PAUSE_AFTER_NUMBER";
+
+fn pause_for_crash_test(number: &str) {
+    let Some(wanted) = std::env::var_os(PAUSE_AFTER_NUMBER_VAR) else { return };
+    let wanted = wanted.to_string_lossy();
+    if let Some((n, file)) = wanted.split_once(':')
+        && n == number
+    {
+        // The marker is written only now: the test kills the process after it.
+        if std::fs::write(file, number).is_ok() {
+            loop {
+                std::thread::park();
+            }
+        }
+    }
 }
 
 /// Finalizes one draft in the caller's transaction; `now` is when (its date in

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::{
-    Error, Workspace, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf, usage,
+    Error, Workspace, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf, register, usage,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -142,6 +142,9 @@ pub enum InvoiceAction {
     },
     /// One finalized invoice.
     Show { number: String },
+    /// Every finalized invoice, newest first: its standing (open, overdue,
+    /// paid, credited, void) and what is still owed.
+    List,
     /// Issue a credit note (series CN) against a finalized invoice: --full for
     /// all that is left, --line N=NET (repeatable) for line amounts, or
     /// --amount GROSS (tax included); never more than what is left.
@@ -540,6 +543,27 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let mut ws = Workspace::open(workspace)?;
             let paid = ws.write(|tx| invoice::mark_paid(tx, &number, date, &reference, now))?;
             Outcome::ok(&paid, format!("{number} paid on {date} ({reference})"))
+        }
+        Command::Invoice { action: InvoiceAction::List } => {
+            let ws = Workspace::open(workspace)?;
+            let entries = register::entries(ws.conn(), register::today(ws.conn(), now)?)?;
+            let human = entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{:<16} {:<28} {}  {:<8} {:>14} {}  owed {}",
+                        e.number,
+                        e.customer,
+                        e.first_day,
+                        format!("{:?}", e.standing).to_lowercase(),
+                        e.total.to_string(),
+                        e.currency,
+                        e.outstanding
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Outcome::ok(&entries, human)
         }
         Command::Invoice { action: InvoiceAction::Show { number } } => {
             let ws = Workspace::open(workspace)?;
