@@ -133,8 +133,19 @@ async fn wait_prop(c: &Client, css: &str, prop: &str, ok: impl Fn(&str) -> bool)
         if ok(&value) {
             return value;
         }
-        assert!(Instant::now() < deadline, "{css} still has {prop} {value:?}");
+        if Instant::now() >= deadline {
+            failure_screenshot(c, css).await;
+            panic!("{css} still has {prop} {value:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Keeps what the window showed when a wait failed, named after what was awaited.
+async fn failure_screenshot(c: &Client, awaited: &str) {
+    let name: String = awaited.chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect();
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(artifacts().join(format!("failed-{name}.png")), png);
     }
 }
 
@@ -276,6 +287,8 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
 
     replace_text(&c, "[data-testid=settings-prefix]", "GBX").await;
     choose(&c, "[data-testid=settings-paper]", "Letter (8.5 × 11 in)").await;
+    click(&c, ".mantine-Switch-track").await;
+    wait_prop(&c, "[data-testid=settings-appendix]", "checked", |v| v == "true").await;
     click(&c, "[data-testid=settings-save]").await;
     wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("Globex Billing Co")).await;
     // The tamper check runs from here too (no invoices yet: an intact, empty chain).
@@ -293,6 +306,7 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
     // The paper was stored with the rest.
     click(&c, "[data-testid=nav-settings]").await;
     wait_value(&c, "[data-testid=settings-paper]", "Letter (8.5 × 11 in)").await;
+    wait_prop(&c, "[data-testid=settings-appendix]", "checked", |v| v == "true").await;
     c.close().await.unwrap();
 }
 

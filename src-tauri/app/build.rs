@@ -53,6 +53,9 @@ const COMMANDS: &[&str] = &[
     "invoice_mark_paid",
     "invoice_credit",
     "invoices_verify",
+    "settings_logo",
+    "settings_logo_pick",
+    "settings_logo_clear",
 ];
 
 fn main() {

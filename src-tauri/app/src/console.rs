@@ -113,6 +113,9 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::invoice_mark_paid,
             commands::invoice_credit,
             commands::invoices_verify,
+            commands::settings_logo,
+            commands::settings_logo_pick,
+            commands::settings_logo_clear,
         ])
         .run(tauri::generate_context!());
     match result {

@@ -150,6 +150,8 @@ mod tests {
             meterdesk_engine::invoice::Finalized,
             meterdesk_engine::invoice::Failure,
             meterdesk_engine::invoice::Verified,
+            meterdesk_engine::invoice::LineDays,
+            meterdesk_engine::invoice::DayQuantity,
             meterdesk_engine::credit::CreditNote,
             meterdesk_engine::credit::CreditLine,
             meterdesk_engine::register::Entry,

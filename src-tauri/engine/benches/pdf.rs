@@ -83,7 +83,7 @@ fn main() {
 
     let invoices = invoice::all(ws.conn()).unwrap();
     // One round to warm the font cache, then the measured ones.
-    pdf::render(&invoices[0], Paper::A4).unwrap();
+    pdf::render(&invoices[0], &pdf::Look::plain(Paper::A4)).unwrap();
     let rounds = 3;
     let mut rates = Vec::new();
     let mut sizes = Vec::new();
@@ -91,7 +91,7 @@ fn main() {
         sizes.clear();
         let start = Instant::now();
         for inv in &invoices {
-            sizes.push(pdf::render(inv, Paper::A4).unwrap().len());
+            sizes.push(pdf::render(inv, &pdf::Look::plain(Paper::A4)).unwrap().len());
         }
         rates.push(invoices.len() as f64 / start.elapsed().as_secs_f64());
     }

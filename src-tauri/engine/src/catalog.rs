@@ -74,8 +74,9 @@ impl CatalogWorkspace {
             timezone: self.timezone.unwrap_or(current.timezone),
             invoice_prefix: self.invoice_prefix.unwrap_or(current.invoice_prefix),
             payment_terms_days: self.payment_terms_days.unwrap_or(current.payment_terms_days),
-            // Not part of the catalog: the paper is a console setting.
+            // Not part of the catalog: how PDFs look is a console setting.
             paper: current.paper,
+            usage_appendix: current.usage_appendix,
         }
     }
 

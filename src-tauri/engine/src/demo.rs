@@ -249,8 +249,13 @@ fn meters() -> Vec<MeterFields> {
 }
 
 /// Fills a (new) workspace with the demo catalog, in the caller's transaction.
+/// The demo company's logo, printed on its invoices.
+const DEMO_LOGO: &[u8] = include_bytes!("../../../assets/demo-logo.png");
+
 pub fn build(conn: &rusqlite::Connection, now: DateTime<Utc>) -> Result<ApplyReport> {
-    catalog::apply(conn, catalog(now), now)
+    let report = catalog::apply(conn, catalog(now), now)?;
+    crate::settings::set_logo(conn, Some(DEMO_LOGO), now)?;
+    Ok(report)
 }
 
 /// The three calendar months (workspace zone) before `now`'s, oldest first.

@@ -16,6 +16,9 @@ use ts_rs::TS;
 use crate::bill::{self, Draft, Status};
 use crate::customer;
 use crate::error::{Error, Result};
+use crate::meter;
+use crate::rating::LineKind;
+use crate::rollup;
 use crate::settings;
 use crate::stored::time_text;
 use crate::workspace::Workspace;
@@ -44,6 +47,47 @@ pub struct Frozen {
     /// Why the buyer pays no tax, printed on the invoice.
     pub tax_exempt: Option<String>,
     pub payment_terms_days: u32,
+    /// Each usage line's quantity by local day, as it stood when finalized
+    /// (the PDF's usage appendix); later events never change it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage_days: Vec<LineDays>,
+    /// The hash of the seller's logo (in `images`) when finalized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
+}
+
+/// One usage line's quantity on each local day that had usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct LineDays {
+    /// The line's number on the invoice, from 1.
+    pub line: usize,
+    pub days: Vec<DayQuantity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DayQuantity {
+    #[ts(type = "string")]
+    pub date: NaiveDate,
+    pub quantity: crate::money::Dec,
+}
+
+/// The per-day quantities of a draft's usage lines, read from the daily
+/// rollups (which the preview that made the draft brought up to date).
+fn line_days(conn: &Connection, draft: &Draft, customer_id: i64, tz: chrono_tz::Tz) -> Result<Vec<LineDays>> {
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+    let window = (local(draft.usage_window.start), local(draft.usage_window.end));
+    let mut out = Vec::new();
+    for (i, line) in draft.lines.iter().enumerate() {
+        let (LineKind::Usage, Some(code)) = (line.kind, line.meter.as_deref()) else { continue };
+        let meter = meter::require(conn, code)?;
+        let meter_id: i64 = conn.query_row("SELECT id FROM meters WHERE code = ?1", [code], |r| r.get(0))?;
+        let days = rollup::by_day(conn, &meter.fields, meter_id, customer_id, window, line.group.as_deref())?
+            .into_iter()
+            .map(|(date, quantity)| DayQuantity { date, quantity: crate::money::Dec(quantity) })
+            .collect();
+        out.push(LineDays { line: i + 1, days });
+    }
+    Ok(out)
 }
 
 /// A payment recorded against an invoice.
@@ -167,6 +211,8 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         },
         tax_exempt: buyer.fields.tax_exempt.clone(),
         payment_terms_days: company.payment_terms_days,
+        usage_days: line_days(conn, draft, customer_id, tz)?,
+        logo: settings::logo(conn)?.map(|(hash, _)| hash),
     };
     let content =
         serde_json::to_string(&frozen).map_err(|e| Error::Internal(format!("an invoice could not be written: {e}")))?;
@@ -594,6 +640,31 @@ mod tests {
             count(&ws, "SELECT sum(events) FROM event_chunks WHERE late = 1")
         };
         assert_eq!(report_late, 1);
+        assert_eq!(get(ws.conn(), "INV-2026-00001").unwrap().unwrap(), done.invoices[0], "late usage changes nothing");
+    }
+
+    #[test]
+    fn the_usage_of_each_day_is_frozen_with_the_invoice() {
+        let mut ws = workspace();
+        let done = finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        let frozen = &done.invoices[0].frozen;
+        let lines = &frozen.draft.lines;
+        let usage: Vec<usize> = (0..lines.len()).filter(|i| lines[*i].kind == LineKind::Usage).map(|i| i + 1).collect();
+        assert_eq!(frozen.usage_days.iter().map(|d| d.line).collect::<Vec<_>>(), usage, "one entry per usage line");
+        let mut added_up = 0;
+        for d in &frozen.usage_days {
+            let line = &lines[d.line - 1];
+            assert!(d.days.windows(2).all(|w| w[0].date < w[1].date), "days in order");
+            assert!(d.days.iter().all(|q| q.date >= frozen.draft.first_day && q.date < frozen.draft.end_day));
+            // Sums and counts add up by day to the line's quantity.
+            if matches!(line.meter.as_deref(), Some("tokens" | "api_calls")) {
+                let sum: rust_decimal::Decimal = d.days.iter().map(|q| q.quantity.0).sum();
+                assert_eq!(sum, line.quantity.0, "{}", line.description);
+                assert!(!d.days.is_empty(), "{} has usage", line.description);
+                added_up += 1;
+            }
+        }
+        assert!(added_up >= 2, "the tokens and API calls lines were checked");
     }
 
     #[test]

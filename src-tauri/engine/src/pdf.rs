@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use printpdf::{
     Color, FontId, Line, LinePoint, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
-    Rgb, TextItem,
+    RawImage, Rgb, TextItem, XObject, XObjectId, XObjectTransform,
 };
 
 use crate::credit::CreditNote;
@@ -27,6 +27,40 @@ const REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf"
 const BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
 pub use crate::settings::Paper;
+
+/// How a document is laid out: the paper, whether an invoice ends with its
+/// usage by day, and the logo (PNG or JPEG bytes) at the top.
+#[derive(Debug, Clone, Copy)]
+pub struct Look<'a> {
+    pub paper: Paper,
+    pub usage_appendix: bool,
+    pub logo: Option<&'a [u8]>,
+}
+
+impl Look<'_> {
+    /// Just the paper: no appendix, no logo.
+    pub fn plain(paper: Paper) -> Look<'static> {
+        Look { paper, usage_appendix: false, logo: None }
+    }
+}
+
+/// The tallest and widest a logo is drawn, in points.
+const LOGO_HEIGHT: f32 = 40.0;
+const LOGO_WIDTH: f32 = 180.0;
+
+fn decode_image(bytes: &[u8]) -> std::result::Result<RawImage, String> {
+    let image = RawImage::decode_from_bytes(bytes, &mut Vec::new())
+        .map_err(|e| format!("not a PNG or JPEG image that can be read ({e})"))?;
+    if image.width == 0 || image.height == 0 || image.width > 4000 || image.height > 4000 {
+        return Err(format!("{} × {} pixels: a logo is 1 to 4000 pixels each way", image.width, image.height));
+    }
+    Ok(image)
+}
+
+/// Whether `bytes` is an image a PDF can show as the logo; why not.
+pub fn check_image(bytes: &[u8]) -> std::result::Result<(), String> {
+    decode_image(bytes).map(|_| ())
+}
 
 impl Paper {
     /// Width and height in points.
@@ -111,6 +145,8 @@ struct Layout<'f> {
     pages: Vec<Vec<Op>>,
     ops: Vec<Op>,
     y: f32,
+    /// Images the pages show, by their (fixed) ids.
+    images: Vec<(XObjectId, RawImage)>,
 }
 
 #[derive(Clone, Copy)]
@@ -196,6 +232,29 @@ impl<'f> Layout<'f> {
         ]);
     }
 
+    /// Draws the logo at the cursor's left, at most [`LOGO_HEIGHT`] tall and
+    /// [`LOGO_WIDTH`] wide; moves the cursor below it.
+    fn logo(&mut self, bytes: &[u8]) -> Result<()> {
+        let image = decode_image(bytes).map_err(|why| Error::Internal(format!("the logo cannot be drawn: {why}")))?;
+        let (w, h) = (image.width as f32, image.height as f32);
+        // printpdf sizes an image as pixels × 72 / dpi points.
+        let dpi = (h * 72.0 / LOGO_HEIGHT).max(w * 72.0 / LOGO_WIDTH);
+        let drawn_height = h * 72.0 / dpi;
+        let id = XObjectId("Logo".into());
+        self.ops.push(Op::UseXobject {
+            id: id.clone(),
+            transform: XObjectTransform {
+                translate_x: Some(Pt(MARGIN)),
+                translate_y: Some(Pt(self.height - self.y - drawn_height)),
+                dpi: Some(dpi),
+                ..Default::default()
+            },
+        });
+        self.images.push((id, image));
+        self.y += drawn_height + 12.0;
+        Ok(())
+    }
+
     fn room_left(&self) -> f32 {
         self.height - FOOTER - self.y
     }
@@ -224,8 +283,17 @@ fn table_header(l: &mut Layout, c: &Columns, currency: &str) {
 
 /// The seller's block on the left and the document's title and facts on the
 /// right; the cursor ends below both.
-fn heading(l: &mut Layout, seller: &Party, title: &str, facts: &[(&str, String)], remark: Option<String>, right: f32) {
+fn heading(
+    l: &mut Layout,
+    seller: &Party,
+    logo: Option<&[u8]>,
+    (title, facts, remark): (&str, &[(&str, String)], Option<String>),
+    right: f32,
+) -> Result<()> {
     let top = l.y;
+    if let Some(bytes) = logo {
+        l.logo(bytes)?;
+    }
     l.left(MARGIN, Face::Bold, 16.0, 0.1, &seller.name);
     l.y += 22.0;
     for line in &seller.address {
@@ -251,6 +319,7 @@ fn heading(l: &mut Layout, seller: &Party, title: &str, facts: &[(&str, String)]
         l.y += 13.0;
     }
     l.y = l.y.max(seller_bottom) + 18.0;
+    Ok(())
 }
 
 /// The buyer under "BILL TO".
@@ -320,6 +389,9 @@ fn finish(mut l: Layout, title: &str, number: &str, footer: &[String], id_hash: 
         let embedded = subset(ttf, full, chars)?;
         doc.resources.fonts.map.insert(FontId(id.into()), printpdf::PdfFont::new(embedded));
     }
+    for (id, image) in std::mem::take(&mut l.images) {
+        doc.resources.xobjects.map.insert(id, XObject::Image(image));
+    }
     doc.with_pages(pages);
     let mut bytes = doc.save(&PdfSaveOptions { subset_fonts: true, ..Default::default() }, &mut Vec::new());
     fix_document_id(&mut bytes, id_hash);
@@ -335,13 +407,21 @@ fn tax_label(rate: Option<&crate::money::Dec>, exempt: Option<&String>) -> Strin
 }
 
 /// Renders one finalized invoice.
-pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
+pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
     let fonts = fonts()?;
-    let (width, height) = paper.size();
+    let (width, height) = look.paper.size();
     let f = &invoice.frozen;
     let d = &f.draft;
     let number = d.number.clone().unwrap_or_default();
-    let mut l = Layout { fonts, used: Default::default(), height, pages: Vec::new(), ops: Vec::new(), y: MARGIN };
+    let mut l = Layout {
+        fonts,
+        used: Default::default(),
+        height,
+        pages: Vec::new(),
+        ops: Vec::new(),
+        y: MARGIN,
+        images: Vec::new(),
+    };
     let right = width - MARGIN;
 
     let title = if invoice.void_reason.is_some() { "INVOICE — VOID" } else { "INVOICE" };
@@ -352,7 +432,7 @@ pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
         ("Period", format!("{} to {}", d.first_day, d.last_day())),
     ];
     let remark = invoice.void_reason.as_ref().map(|reason| format!("Voided: {reason}"));
-    heading(&mut l, &f.seller, title, &facts, remark, right);
+    heading(&mut l, &f.seller, look.logo, (title, &facts, remark), right)?;
     bill_to(&mut l, &f.buyer);
     if d.active_days != d.period_days {
         l.y += 4.0;
@@ -439,6 +519,9 @@ pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
         ],
         right,
     );
+    if look.usage_appendix && !f.usage_days.is_empty() {
+        usage_appendix(&mut l, invoice, &number, right);
+    }
     let footer = [
         format!(
             "Payment due within {} days, by {}. Please quote {number} with your payment.",
@@ -449,13 +532,82 @@ pub fn render(invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
     finish(l, "Invoice", &number, &footer, &invoice.hash, width)
 }
 
+/// The appendix: each usage line's quantity on each day, in three columns.
+fn usage_appendix(l: &mut Layout, invoice: &Invoice, number: &str, right: f32) {
+    const ROW: f32 = 11.5;
+    const COLUMNS: usize = 3;
+    let f = &invoice.frozen;
+    let column_width = (right - MARGIN) / COLUMNS as f32;
+    let title = |l: &mut Layout, continued: bool| {
+        let text = if continued { "Usage detail (continued)" } else { "Usage detail" };
+        l.left(MARGIN, Face::Bold, 13.0, 0.1, text);
+        l.right(right, Face::Regular, 9.0, GREY, &format!("Invoice {number}"));
+        l.y += 24.0;
+    };
+    l.break_page();
+    title(l, false);
+    let note = "Each usage line's quantity on each day with usage (days in the workspace's time zone), as finalized.";
+    l.left(MARGIN, Face::Regular, 8.5, GREY, note);
+    l.y += 18.0;
+    for line_days in &f.usage_days {
+        let Some(line) = f.draft.lines.get(line_days.line - 1) else { continue };
+        if l.room_left() < 30.0 + ROW {
+            l.break_page();
+            title(l, true);
+        }
+        let heading = format!("Line {}: {}", line_days.line, line.description);
+        let heading = l.fit(Face::Bold, 10.0, &heading, right - MARGIN - 150.0);
+        l.left(MARGIN, Face::Bold, 10.0, 0.1, &heading);
+        l.right(right, Face::Regular, 9.0, GREY, &format!("total {}", group_digits(&line.quantity.to_string())));
+        l.y += 15.0;
+        l.rule(MARGIN, right, 0.4, 0.75);
+        l.y += 5.0;
+        if line_days.days.is_empty() {
+            l.left(MARGIN, Face::Regular, 8.5, GREY, "No usage.");
+            l.y += ROW;
+        }
+        // Days run down the columns of each block that fits on the page.
+        let mut rest = &line_days.days[..];
+        while !rest.is_empty() {
+            let mut rows = ((l.room_left() / ROW).floor() as usize).max(1);
+            if rows * COLUMNS >= rest.len() {
+                rows = rest.len().div_ceil(COLUMNS);
+            }
+            let (block, after) = rest.split_at((rows * COLUMNS).min(rest.len()));
+            for (i, day) in block.iter().enumerate() {
+                let x = MARGIN + (i / rows) as f32 * column_width;
+                let y = l.y + (i % rows) as f32 * ROW;
+                l.text_at(x, y + 8.5, Face::Regular, 8.5, 0.25, &day.date.to_string());
+                let quantity = group_digits(&day.quantity.to_string());
+                let w = l.text_width(Face::Regular, 8.5, &quantity);
+                l.text_at(x + column_width - 18.0 - w, y + 8.5, Face::Regular, 8.5, 0.1, &quantity);
+            }
+            l.y += rows as f32 * ROW;
+            rest = after;
+            if !rest.is_empty() {
+                l.break_page();
+                title(l, true);
+            }
+        }
+        l.y += 12.0;
+    }
+}
+
 /// Renders a credit note: the parties of the invoice it corrects, what it
 /// credits (by line of that invoice, or an amount) and its totals.
-pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, paper: Paper) -> Result<Vec<u8>> {
+pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
     let fonts = fonts()?;
-    let (width, height) = paper.size();
+    let (width, height) = look.paper.size();
     let f = &invoice.frozen;
-    let mut l = Layout { fonts, used: Default::default(), height, pages: Vec::new(), ops: Vec::new(), y: MARGIN };
+    let mut l = Layout {
+        fonts,
+        used: Default::default(),
+        height,
+        pages: Vec::new(),
+        ops: Vec::new(),
+        y: MARGIN,
+        images: Vec::new(),
+    };
     let right = width - MARGIN;
     let facts = [
         ("Number", note.number.clone()),
@@ -463,7 +615,7 @@ pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, paper: Paper) ->
         ("Credits invoice", note.invoice.clone()),
         ("Invoice period", format!("{} to {}", f.draft.first_day, f.draft.last_day())),
     ];
-    heading(&mut l, &f.seller, "CREDIT NOTE", &facts, None, right);
+    heading(&mut l, &f.seller, look.logo, ("CREDIT NOTE", &facts, None), right)?;
     bill_to(&mut l, &f.buyer);
     l.y += 10.0;
     let reason = l.fit(Face::Regular, 9.0, &format!("Reason: {}", note.reason), right - MARGIN);
@@ -526,18 +678,22 @@ pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, paper: Paper) ->
 /// The PDF of a finalized invoice or credit note by number, on `paper` or the
 /// workspace's paper setting.
 pub fn document(conn: &rusqlite::Connection, number: &str, paper: Option<Paper>) -> Result<Vec<u8>> {
-    let paper = match paper {
-        Some(p) => p,
-        None => crate::settings::get(conn)?.paper,
+    let settings = crate::settings::get(conn)?;
+    let paper = paper.unwrap_or(settings.paper);
+    // The logo an invoice was finalized with, also on its credit notes.
+    let logo_of = |invoice: &Invoice| -> Result<Option<Vec<u8>>> {
+        invoice.frozen.logo.as_deref().map(|hash| crate::settings::image(conn, hash)).transpose().map(Option::flatten)
     };
     if let Some(found) = crate::invoice::get(conn, number)? {
-        return render(&found, paper);
+        let logo = logo_of(&found)?;
+        return render(&found, &Look { paper, usage_appendix: settings.usage_appendix, logo: logo.as_deref() });
     }
     let note = crate::credit::get(conn, number)?
         .ok_or_else(|| Error::NotFound(format!("no invoice or credit note {number}")))?;
     let invoice = crate::invoice::get(conn, &note.invoice)?
         .ok_or_else(|| Error::Internal(format!("{number} credits {}, which is missing", note.invoice)))?;
-    render_credit_note(&note, &invoice, paper)
+    let logo = logo_of(&invoice)?;
+    render_credit_note(&note, &invoice, &Look { paper, usage_appendix: false, logo: logo.as_deref() })
 }
 
 /// printpdf writes a random document id (`/ID [(…32…)(…32…)]`); the invoice's
@@ -596,8 +752,8 @@ mod tests {
     #[test]
     fn the_pdf_says_what_the_invoice_says_and_is_deterministic() {
         let invoice = globex_invoice();
-        let bytes = render(&invoice, Paper::A4).unwrap();
-        assert_eq!(render(&invoice, Paper::A4).unwrap(), bytes, "the same invoice gives the same bytes");
+        let bytes = render(&invoice, &Look::plain(Paper::A4)).unwrap();
+        assert_eq!(render(&invoice, &Look::plain(Paper::A4)).unwrap(), bytes, "the same invoice gives the same bytes");
         assert!(bytes.len() < 50_000, "{} bytes", bytes.len());
         let text = pdftotext(&bytes);
         for needle in [
@@ -628,7 +784,7 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }
-        let letter = render(&invoice, Paper::Letter).unwrap();
+        let letter = render(&invoice, &Look::plain(Paper::Letter)).unwrap();
         assert_ne!(letter, bytes);
     }
 
@@ -641,7 +797,7 @@ mod tests {
             l.description = format!("Usage line {i:02}");
             invoice.frozen.draft.lines.push(l);
         }
-        let text = pdftotext(&render(&invoice, Paper::Letter).unwrap());
+        let text = pdftotext(&render(&invoice, &Look::plain(Paper::Letter)).unwrap());
         let pages = text.matches("INV-2026-00001 · page").count();
         assert!(pages >= 3, "{pages} pages");
         assert!(text.contains(&format!("page {pages} of {pages}")));
@@ -667,8 +823,8 @@ mod tests {
             })
             .unwrap();
         assert_eq!(crate::credit::get(ws.conn(), &note.number).unwrap().as_ref(), Some(&note));
-        let bytes = render_credit_note(&note, &invoice, Paper::A4).unwrap();
-        assert_eq!(render_credit_note(&note, &invoice, Paper::A4).unwrap(), bytes, "deterministic");
+        let bytes = render_credit_note(&note, &invoice, &Look::plain(Paper::A4)).unwrap();
+        assert_eq!(render_credit_note(&note, &invoice, &Look::plain(Paper::A4)).unwrap(), bytes, "deterministic");
         let text = pdftotext(&bytes);
         for needle in [
             "CREDIT NOTE",
@@ -689,7 +845,77 @@ mod tests {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }
         // The invoice names the buyer's tax id too.
-        assert!(pdftotext(&render(&invoice, Paper::A4).unwrap()).contains("Tax ID: CHE-123.456.789"));
+        assert!(pdftotext(&render(&invoice, &Look::plain(Paper::A4)).unwrap()).contains("Tax ID: CHE-123.456.789"));
+    }
+
+    #[test]
+    fn the_logo_and_the_usage_appendix_are_printed_and_the_logo_frozen() {
+        let logo = include_bytes!("../../../assets/demo-logo.png");
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(&mut ws, CATALOG);
+        october(&mut ws);
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+        // Not an image: refused by its field, nothing stored.
+        let err = ws.write(|tx| crate::settings::set_logo(tx, Some(b"GIF89a, no".as_slice()), now)).unwrap_err();
+        assert_eq!(err.problems()[0].path, "logo");
+        assert!(err.problems()[0].message.starts_with("not a PNG or JPEG image"), "{err}");
+        ws.write(|tx| crate::settings::set_logo(tx, Some(logo.as_slice()), now)).unwrap();
+        let mut s = crate::settings::get(ws.conn()).unwrap();
+        s.usage_appendix = true;
+        ws.write(|tx| crate::settings::update(tx, s)).unwrap();
+
+        let invoice = invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap().invoices.remove(0);
+        let hash = invoice.frozen.logo.clone().expect("the logo is frozen with the invoice");
+        let bytes = document(ws.conn(), "INV-2026-00001", None).unwrap();
+        let images = {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("i.pdf");
+            std::fs::write(&path, &bytes).unwrap();
+            let out = std::process::Command::new("pdfimages").arg("-list").arg(&path).output().unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        // The header, then one image on page 1, 360 × 80 pixels (an RGB image and its alpha mask).
+        assert!(
+            images
+                .lines()
+                .nth(2)
+                .is_some_and(|l| l.split_whitespace().take(6).eq(["1", "0", "image", "360", "80", "rgb"])),
+            "{images}"
+        );
+        assert_eq!(document(ws.conn(), "INV-2026-00001", None).unwrap(), bytes, "deterministic");
+        let text = pdftotext(&bytes);
+        let appendix = &text[text.find("Usage detail").expect("an appendix")..];
+        for needle in [
+            "Line 2: LLM tokens — gpt-4o",
+            "total 1,600,000",
+            "2026-10-20",
+            "1,000,000",
+            "2026-10-21",
+            "500,000",
+            "2026-10-31",
+            "100,000",
+            "Line 3: API calls",
+            "2026-10-25",
+            "10,500",
+            "page 2 of 2",
+        ] {
+            assert!(appendix.contains(needle), "{needle:?} missing from:\n{appendix}");
+        }
+        assert!(!appendix.contains("2026-10-10"), "a day before the subscription is not billed, nor listed");
+        // Kept to be looked at (pdftoppm).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("logo-appendix.pdf"), &bytes).unwrap();
+
+        // A new logo, or none, never changes an invoice already finalized; stored images are kept.
+        ws.write(|tx| crate::settings::set_logo(tx, None, now)).unwrap();
+        assert_eq!(document(ws.conn(), "INV-2026-00001", None).unwrap(), bytes);
+        assert!(ws.conn().execute("DELETE FROM images WHERE hash = ?1", [&hash]).is_err());
+        // Without the appendix setting the PDF is one page again.
+        let mut s = crate::settings::get(ws.conn()).unwrap();
+        s.usage_appendix = false;
+        ws.write(|tx| crate::settings::update(tx, s)).unwrap();
+        assert!(pdftotext(&document(ws.conn(), "INV-2026-00001", None).unwrap()).contains("page 1 of 1"));
     }
 
     #[test]

@@ -381,6 +381,41 @@ pub fn read(
     Ok(out)
 }
 
+/// One meter's value on each local day of `[from, to)` that has usage, for a
+/// customer: for one group, or all groups together.
+pub fn by_day(
+    conn: &Connection,
+    meter: &MeterFields,
+    meter_id: i64,
+    customer_id: i64,
+    (from, to): (NaiveDate, NaiveDate),
+    group: Option<&str>,
+) -> Result<Vec<(NaiveDate, Decimal)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, grp, count, sum, max, min, latest_ms, latest_order, latest, distinct_values FROM usage_days
+         WHERE meter_id = ?1 AND customer_id = ?2 AND day >= ?3 AND day < ?4 ORDER BY day",
+    )?;
+    let wanted = group.map(|g| group_key(Some(g)));
+    let mut rows = stmt.query(params![meter_id, customer_id, day_number(from), day_number(to)])?;
+    let mut days: Vec<(i64, Acc)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let day: i64 = row.get(0)?;
+        let grp: String = row.get(1)?;
+        if wanted.as_ref().is_some_and(|w| *w != grp) {
+            continue;
+        }
+        let acc = acc_from_row(row, 2)?;
+        match days.last_mut() {
+            Some((d, a)) if *d == day => a.merge(&acc),
+            _ => days.push((day, acc)),
+        }
+    }
+    Ok(days
+        .into_iter()
+        .map(|(day, acc)| (epoch() + chrono::Days::new(day.max(0) as u64), acc.value(meter.aggregation)))
+        .collect())
+}
+
 /// Meter id, customer id and local days of one read.
 type Read = (i64, i64, NaiveDate, NaiveDate);
 

@@ -21,6 +21,8 @@ pub struct Settings {
     pub payment_terms_days: u32,
     /// The paper invoices and credit notes are laid out on.
     pub paper: Paper,
+    /// Invoice PDFs end with each usage line's quantity by day.
+    pub usage_appendix: bool,
 }
 
 /// The paper a PDF is laid out on.
@@ -60,6 +62,7 @@ impl Default for Settings {
             invoice_prefix: "INV".into(),
             payment_terms_days: 30,
             paper: Paper::A4,
+            usage_appendix: false,
         }
     }
 }
@@ -149,7 +152,7 @@ pub fn timezone_names() -> Vec<&'static str> {
 
 pub fn get(conn: &Connection) -> Result<Settings> {
     conn.query_row(
-        "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper
+        "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper, usage_appendix
          FROM workspace_settings WHERE id = 1",
         [],
         |r| {
@@ -163,6 +166,7 @@ pub fn get(conn: &Connection) -> Result<Settings> {
                 invoice_prefix: r.get(5)?,
                 payment_terms_days: r.get(6)?,
                 paper: Paper::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
+                usage_appendix: r.get(8)?,
             })
         },
     )
@@ -200,7 +204,7 @@ fn write(conn: &Connection, s: &Settings) -> Result<()> {
     let address = serde_json::to_string(&s.address).map_err(|e| Error::Internal(e.to_string()))?;
     conn.execute(
         "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5,
-         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8 WHERE id = 1",
+         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8, usage_appendix = ?9 WHERE id = 1",
         params![
             s.company_name,
             address,
@@ -209,9 +213,53 @@ fn write(conn: &Connection, s: &Settings) -> Result<()> {
             s.timezone,
             s.invoice_prefix,
             s.payment_terms_days,
-            s.paper.as_str()
+            s.paper.as_str(),
+            s.usage_appendix
         ],
     )?;
+    Ok(())
+}
+
+/// Largest logo accepted, in bytes.
+pub const LOGO_MAX_BYTES: usize = 1_000_000;
+
+/// The logo new invoices print: its hash (what an invoice records) and bytes.
+pub fn logo(conn: &Connection) -> Result<Option<(String, Vec<u8>)>> {
+    Ok(conn
+        .query_row(
+            "SELECT i.hash, i.bytes FROM workspace_settings s JOIN images i ON i.hash = s.logo WHERE s.id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// A stored image by hash (an invoice's logo).
+pub fn image(conn: &Connection, hash: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn.query_row("SELECT bytes FROM images WHERE hash = ?1", [hash], |r| r.get(0)).optional()?)
+}
+
+/// Sets the logo (PNG or JPEG, at most [`LOGO_MAX_BYTES`]), or removes it
+/// with `None`. Invoices finalized earlier keep the logo they had.
+pub fn set_logo(conn: &Connection, bytes: Option<&[u8]>, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    let Some(bytes) = bytes else {
+        conn.execute("UPDATE workspace_settings SET logo = NULL WHERE id = 1", [])?;
+        return Ok(());
+    };
+    if bytes.len() > LOGO_MAX_BYTES {
+        return Err(Error::invalid(
+            "logo",
+            format!("the image has {} bytes; a logo has at most {LOGO_MAX_BYTES}", bytes.len()),
+        ));
+    }
+    crate::pdf::check_image(bytes).map_err(|why| Error::invalid("logo", why))?;
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute(
+        "INSERT INTO images (hash, bytes, added_at) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
+        params![hash, bytes, crate::stored::time_text(now)],
+    )?;
+    conn.execute("UPDATE workspace_settings SET logo = ?1 WHERE id = 1", [hash])?;
     Ok(())
 }
 
@@ -240,13 +288,14 @@ mod tests {
             invoice_prefix: "ACME".into(),
             payment_terms_days: 14,
             paper: Paper::Letter,
+            usage_appendix: true,
         };
         assert!(ws.write(|tx| update(tx, wanted.clone())).unwrap());
         let got = get(ws.conn()).unwrap();
         assert_eq!(got.company_name, "Acme AI");
         assert_eq!(got.address, vec!["1 Main St", "Springfield"]);
         assert_eq!(got.tax_id, None);
-        assert_eq!(got.paper, Paper::Letter);
+        assert_eq!((got.paper, got.usage_appendix), (Paper::Letter, true));
         assert!(!ws.write(|tx| update(tx, wanted)).unwrap(), "same settings again: no change");
     }
 

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
-import { Alert, Button, Group, Loader, NumberInput, Select, SimpleGrid, Stack, TextInput, Textarea, Title, Text } from "@mantine/core";
-import { IconShieldCheck } from "@tabler/icons-react";
+import { Alert, Button, Group, Image, Loader, NumberInput, Paper, Select, SimpleGrid, Stack, Switch, TextInput, Textarea, Title, Text } from "@mantine/core";
+import { IconPhotoUp, IconShieldCheck, IconTrash } from "@tabler/icons-react";
 import { useForm } from "@mantine/form";
 import { call, CommandError } from "../api/invoke";
 import type { Settings } from "../api/generated/Settings";
@@ -16,8 +16,37 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   const [loaded, setLoaded] = useState(false);
   const [verified, setVerified] = useState<Verified | null>(null);
   const [verifying, setVerifying] = useState(false);
+  const [logo, setLogo] = useState<string | null>(null);
+
+  const loadLogo = async () => {
+    const bytes = await call("settings_logo");
+    setLogo((old) => {
+      if (old) URL.revokeObjectURL(old);
+      return bytes.byteLength ? URL.createObjectURL(new Blob([bytes])) : null;
+    });
+  };
+  useEffect(() => { void loadLogo().catch(notifyError); }, []);
+  const pickLogo = async () => {
+    try {
+      if (await call("settings_logo_pick")) {
+        await loadLogo();
+        notifyOk("Logo saved: invoices finalized from now on print it");
+      }
+    } catch (e) {
+      notifyError(e, "The logo was not saved");
+    }
+  };
+  const clearLogo = async () => {
+    try {
+      await call("settings_logo_clear");
+      await loadLogo();
+      notifyOk("Logo removed: invoices finalized from now on have none");
+    } catch (e) {
+      notifyError(e, "The logo was not removed");
+    }
+  };
   const form = useForm<FormValues>({
-    initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4" },
+    initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4", usage_appendix: false },
   });
 
   useEffect(() => {
@@ -80,12 +109,25 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
               data={[{ value: "a4", label: "A4 (210 × 297 mm)" }, { value: "letter", label: "Letter (8.5 × 11 in)" }]}
               {...form.getInputProps("paper")} />
           </SimpleGrid>
+          <Switch label="Usage appendix" description="Invoice PDFs end with each usage line's quantity by day"
+            data-testid="settings-appendix" {...form.getInputProps("usage_appendix", { type: "checkbox" })} />
           <Group justify="flex-end">
             <Button type="submit" disabled={!form.isDirty()} data-testid="settings-save">Save settings</Button>
           </Group>
         </Stack>
       </form>
       )}
+      <Title order={4} mt="lg">Logo</Title>
+      <Text size="sm" c="dimmed">
+        A PNG or JPEG printed at the top of invoices and credit notes. An invoice keeps the logo it was finalized with.
+      </Text>
+      <Group align="center">
+        <Paper withBorder p="xs" w={220} h={64} data-testid="settings-logo">
+          {logo ? <Image src={logo} h={44} fit="contain" alt="The logo" /> : <Text size="sm" c="dimmed">No logo</Text>}
+        </Paper>
+        <Button variant="light" leftSection={<IconPhotoUp size={16} />} onClick={pickLogo}>Choose…</Button>
+        <Button variant="subtle" color="red" leftSection={<IconTrash size={16} />} onClick={clearLogo} disabled={!logo}>Remove</Button>
+      </Group>
       <Title order={4} mt="lg">Tamper evidence</Title>
       <Text size="sm" c="dimmed">
         Each finalized invoice stores a hash of its content and of the invoice before it. Checking the chain recomputes

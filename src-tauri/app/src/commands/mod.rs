@@ -416,6 +416,37 @@ pub fn folder_pick_dialog(app: tauri::AppHandle, title: String) -> Reply<Option<
     Ok(picked_path(picked)?.map(|p| p.display().to_string()))
 }
 
+/// The logo new invoices print, as bytes (empty: none).
+#[tauri::command(async)]
+pub fn settings_logo(state: State<AppState>) -> Reply<tauri::ipc::Response> {
+    state
+        .with(|ws| Ok(settings::logo(ws.conn())?.map(|(_, bytes)| bytes).unwrap_or_default()))
+        .map(tauri::ipc::Response::new)
+}
+
+/// Asks for a PNG or JPEG file and makes it the logo; false when cancelled.
+#[tauri::command(async)]
+pub fn settings_logo_pick(app: tauri::AppHandle, state: State<AppState>) -> Reply<bool> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Choose the logo")
+        .add_filter("Image", &["png", "jpg", "jpeg"])
+        .blocking_pick_file();
+    let Some(path) = picked_path(picked)? else { return Ok(false) };
+    state.with(|ws| {
+        let bytes = std::fs::read(&path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        ws.write(|tx| settings::set_logo(tx, Some(&bytes), clock::now()))?;
+        Ok(true)
+    })
+}
+
+/// Removes the logo (invoices finalized with it keep it).
+#[tauri::command(async)]
+pub fn settings_logo_clear(state: State<AppState>) -> Reply<()> {
+    state.with(|ws| ws.write(|tx| settings::set_logo(tx, None, clock::now())))
+}
+
 /// Every finalized invoice, newest first, as it stands today.
 #[tauri::command(async)]
 pub fn invoices_list(state: State<AppState>) -> Reply<Vec<Entry>> {

@@ -2,6 +2,7 @@
 import type { Bounds } from "./Bounds";
 import type { Dec } from "./Dec";
 import type { Line } from "./Line";
+import type { LineDays } from "./LineDays";
 import type { Party } from "./Party";
 import type { Payment } from "./Payment";
 import type { Status } from "./Status";
@@ -14,7 +15,16 @@ export type Invoice = { paid: Payment | null, void_reason: string | null, hash: 
 /**
  * Why the buyer pays no tax, printed on the invoice.
  */
-tax_exempt: string | null, payment_terms_days: number, number: string | null, status: Status, customer: string, currency: string, period: Bounds, lines: Array<Line>, subtotal: Dec, tax: Dec, total: Dec, credits_applied: Dec, amount_due: Dec, subscription: string, plan: string, plan_version: number, 
+tax_exempt: string | null, payment_terms_days: number, 
+/**
+ * Each usage line's quantity by local day, as it stood when finalized
+ * (the PDF's usage appendix); later events never change it.
+ */
+usage_days?: Array<LineDays>, 
+/**
+ * The hash of the seller's logo (in `images`) when finalized.
+ */
+logo?: string | null, number: string | null, status: Status, customer: string, currency: string, period: Bounds, lines: Array<Line>, subtotal: Dec, tax: Dec, total: Dec, credits_applied: Dec, amount_due: Dec, subscription: string, plan: string, plan_version: number, 
 /**
  * The period's local dates: first day and the day after the last.
  */

@@ -16,4 +16,8 @@ timezone: string, invoice_prefix: string, payment_terms_days: number,
 /**
  * The paper invoices and credit notes are laid out on.
  */
-paper: Paper, };
+paper: Paper, 
+/**
+ * Invoice PDFs end with each usage line's quantity by day.
+ */
+usage_appendix: boolean, };
