@@ -107,4 +107,21 @@ fn main() {
         sizes[sizes.len() / 2] as f64 / 1024.0,
         sizes[sizes.len() - 1] as f64 / 1024.0
     );
+
+    // With the demo logo (a 360 × 80 PNG), the usage appendix (a second page), and both.
+    let logo = include_bytes!("../../../assets/demo-logo.png").as_slice();
+    for (what, look) in [
+        ("with the logo", pdf::Look { paper: Paper::A4, usage_appendix: false, logo: Some(logo) }),
+        ("with the usage appendix", pdf::Look { paper: Paper::A4, usage_appendix: true, logo: None }),
+        ("with both", pdf::Look { paper: Paper::A4, usage_appendix: true, logo: Some(logo) }),
+    ] {
+        sizes.clear();
+        let start = Instant::now();
+        for inv in &invoices {
+            sizes.push(pdf::render(inv, &look).unwrap().len());
+        }
+        let rate = invoices.len() as f64 / start.elapsed().as_secs_f64();
+        sizes.sort_unstable();
+        println!("{what:<34}{rate:>7.0} invoices/s, {:.1} KB median", sizes[sizes.len() / 2] as f64 / 1024.0);
+    }
 }
