@@ -703,7 +703,7 @@ fn pdftotext(path: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
-async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_and_it_is_paid() {
+async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credited_and_paid() {
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), true);
     let saved = tmp.path().join("home/saved");
@@ -754,6 +754,20 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_and_it_is_pa
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
 
+    // A goodwill credit of 10.00 (tax included) lowers what is owed.
+    click(&c, "[data-testid=invoice-credit]").await;
+    click(&c, "//label[normalize-space(.)='An amount']").await;
+    type_into(&c, "[data-testid=credit-amount]", "10.00").await;
+    type_into(&c, "[data-testid=credit-reason]", "Goodwill").await;
+    click(&c, "[data-testid=credit-confirm]").await;
+    wait_text(&c, "[data-testid=invoice-tab-credits]", |t| t == "Credit notes (1)").await;
+    let owed: i64 = total.replace('.', "").parse::<i64>().unwrap() - 1000;
+    let owed = format!("{}.{:02}", owed / 100, owed % 100);
+    wait_text(&c, "[data-testid=invoice-outstanding]", |t| t == format!("owed {}", grouped(&owed))).await;
+    let note = cli(&["invoice", "pdf", "CN-2026-00001", "--out", tmp.path().join("cn.pdf").to_str().unwrap()]);
+    assert!(note["path"].as_str().is_some());
+    assert!(pdftotext(&tmp.path().join("cn.pdf")).contains("10.00 USD"));
+
     // Mark it paid; the audit trail says so.
     click(&c, "[data-testid=invoice-mark-paid]").await;
     type_into(&c, "[data-testid=paid-reference]", "wire 4471").await;
@@ -762,6 +776,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_and_it_is_pa
     click(&c, "[data-testid=invoice-tab-trail]").await;
     let trail = wait_text(&c, "[data-testid=invoice-trail]", |t| t.contains("paid · INV-2026-00001")).await;
     assert!(trail.contains("finalize · INV-2026-00001") && trail.contains("note: wire 4471"), "{trail}");
+    assert!(trail.contains("credit · CN-2026-00001") && trail.contains("reason: Goodwill"), "{trail}");
     let shown = cli(&["invoice", "show", "INV-2026-00001"]);
     assert_eq!(shown["paid"]["reference"], "wire 4471");
     assert_eq!(shown["paid"]["date"], shown["issue_date"], "paid on the issue date the form proposed");
@@ -773,4 +788,16 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_and_it_is_pa
     click(&c, "[data-testid=register-export-pdfs]").await;
     wait_file(&saved.join("INV-2026-00001.pdf")).await;
     std::fs::write(artifacts().join("register.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // The accountants' CSV of what is shown (issued on November 24th): its gross adds up to the total.
+    click(&c, "[data-testid=register-export-csv]").await;
+    click(&c, "[data-testid=register-csv-save]").await;
+    let csv = String::from_utf8(wait_file(&saved.join("invoices-2026-11-24-2026-11-24.csv")).await).unwrap();
+    let gross: i64 =
+        csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().replace('.', "").parse::<i64>().unwrap()).sum();
+    assert_eq!(gross.to_string(), total.replace('.', ""), "{csv}");
+
+    // The drafts say which period is invoiced (the export closed its dialog).
+    click(&c, "[data-testid=invoices-tab-drafts]").await;
+    wait_text(&c, "[data-testid=drafts-invoiced-sub_globex-labs]", |t| t == "INV-2026-00001").await;
 }

@@ -53,6 +53,7 @@ const COMMANDS: &[&str] = &[
     "invoice_mark_paid",
     "invoice_credit",
     "invoices_verify",
+    "invoices_csv_save",
     "settings_logo",
     "settings_logo_pick",
     "settings_logo_clear",

@@ -113,6 +113,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::invoice_mark_paid,
             commands::invoice_credit,
             commands::invoices_verify,
+            commands::invoices_csv_save,
             commands::settings_logo,
             commands::settings_logo_pick,
             commands::settings_logo_clear,

@@ -89,6 +89,7 @@ interface Commands {
   invoice_mark_paid: [{ number: string; date: string; reference: string }, InvoiceDetail];
   invoice_credit: [{ number: string; reason: string; ask: CreditAsk }, CreditNote];
   invoices_verify: [NoArgs, Verified];
+  invoices_csv_save: [{ from: string; to: string; path: string }, number];
   settings_logo: [NoArgs, ArrayBuffer];
   settings_logo_pick: [NoArgs, boolean];
   settings_logo_clear: [NoArgs, null];

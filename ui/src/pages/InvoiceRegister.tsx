@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from "react";
-import { Badge, Button, Checkbox, Drawer, Group, Loader, SegmentedControl, Select, Stack, Table, Text, TextInput } from "@mantine/core";
-import { IconFolderDown } from "@tabler/icons-react";
+import { Badge, Button, Checkbox, Drawer, Group, Loader, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput } from "@mantine/core";
+import { DatePickerInput } from "@mantine/dates";
+import { IconFileSpreadsheet, IconFolderDown } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import { groupDigits, sumDecimals } from "../api/decimal";
 import type { Entry } from "../api/generated/Entry";
@@ -32,6 +33,8 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
   const [chosen, setChosen] = useState<Set<string>>(new Set());
   const [changes, setChanges] = useState(0);
   const [exporting, setExporting] = useState(false);
+  const [csvOpen, setCsvOpen] = useState(false);
+  const [range, setRange] = useState<[string | null, string | null]>([null, null]);
 
   useEffect(() => {
     call("invoices_list").then(setEntries).catch((e) => notifyError(e, "The invoices could not be read"));
@@ -72,6 +75,26 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
     }
   };
 
+  const openCsv = () => {
+    // The issue dates of what is shown, by default.
+    const dates = rows.map((e) => e.issue_date).sort();
+    setRange([dates[0] ?? null, dates[dates.length - 1] ?? null]);
+    setCsvOpen(true);
+  };
+  const exportCsv = async () => {
+    const [from, to] = range;
+    if (!from || !to) return;
+    try {
+      const path = await call("csv_save_dialog", { title: "Export the invoices for accounting", fileName: `invoices-${from}-${to}.csv` });
+      if (!path) return;
+      const n = await call("invoices_csv_save", { from, to, path });
+      setCsvOpen(false);
+      notifyOk(`Exported ${n} invoices to ${path}`);
+    } catch (e) {
+      notifyError(e, "The invoices were not exported");
+    }
+  };
+
   const label = (s: Filter, text: string) => ({ value: s, label: s === "all" ? `${text} (${entries?.length ?? 0})` : `${text} (${counts[s] ?? 0})` });
 
   return (
@@ -84,11 +107,28 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
           <TextInput placeholder="number or customer" value={search} onChange={(e) => setSearch(e.currentTarget.value)} w={220}
             data-testid="register-search" />
         </Group>
-        <Button variant="light" leftSection={<IconFolderDown size={16} />} onClick={exportPdfs} loading={exporting}
-          disabled={toExport.length === 0} data-testid="register-export-pdfs">
-          {shownChosen.length ? `Save ${shownChosen.length} PDFs…` : `Save all ${rows.length} PDFs…`}
-        </Button>
+        <Group gap="xs">
+          <Button variant="light" leftSection={<IconFileSpreadsheet size={16} />} onClick={openCsv} disabled={!entries?.length}
+            data-testid="register-export-csv">Accounting CSV…</Button>
+          <Button variant="light" leftSection={<IconFolderDown size={16} />} onClick={exportPdfs} loading={exporting}
+            disabled={toExport.length === 0} data-testid="register-export-pdfs">
+            {shownChosen.length ? `Save ${shownChosen.length} PDFs…` : `Save all ${rows.length} PDFs…`}
+          </Button>
+        </Group>
       </Group>
+      <Modal opened={csvOpen} onClose={() => setCsvOpen(false)} title="Export invoices for accounting">
+        <Stack>
+          <Text size="sm" c="dimmed">
+            One row per invoice line with its net amount, its share of the tax and the gross amount; each invoice's rows add
+            up to its subtotal, tax and total, to the cent.
+          </Text>
+          <DatePickerInput type="range" label="Issued between" value={range} onChange={(v) => setRange(v as [string | null, string | null])}
+            valueFormat="YYYY-MM-DD" allowSingleDateInRange data-testid="register-csv-range" />
+          <Group justify="flex-end">
+            <Button onClick={exportCsv} disabled={!range[0] || !range[1]} data-testid="register-csv-save">Export…</Button>
+          </Group>
+        </Stack>
+      </Modal>
       <Group gap="xs" data-testid="register-owed">
         {owed.map((o) => <Badge key={o.currency} variant="light" size="lg" tt="none">owed {groupDigits(o.total)} {o.currency}</Badge>)}
       </Group>

@@ -107,6 +107,8 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
   const [month, setMonth] = useState<string | null>(null);
   const [drafts, setDrafts] = useState<Draft[] | null>(null);
   const [reviewing, setReviewing] = useState(false);
+  // The invoice of each period already finalized: subscription and first day → number.
+  const [finalized, setFinalized] = useState<Map<string, string>>(new Map());
   const [finalizedNumbers, setFinalizedNumbers] = useState<string[]>([]);
   const [search, setSearch] = useState("");
   const [sort, setSort] = useState<[SortKey, boolean]>(["customer", true]);
@@ -114,6 +116,8 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
+    call("invoices_list").then((entries) => setFinalized(new Map(entries.map((e) => [`${e.subscription} ${e.first_day}`, e.number]))))
+      .catch(() => setFinalized(new Map()));
     call("billing_months").then((m) => {
       setMonths(m);
       setMonth(m.latest_usage && m.months.includes(m.latest_usage) ? m.latest_usage : m.months[0] ?? null);
@@ -215,7 +219,16 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
                 data-testid={`drafts-row-${d.subscription}`}>
                 <Table.Td>{d.customer}</Table.Td>
                 <Table.Td><Badge variant="light" tt="none">{d.plan} v{d.plan_version}</Badge></Table.Td>
-                <Table.Td><Text size="sm">{d.first_day}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text></Table.Td>
+                <Table.Td>
+                  <Group gap={6} wrap="nowrap">
+                    <Text size="sm">{d.first_day}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text>
+                    {finalized.has(`${d.subscription} ${d.first_day}`) && (
+                      <Badge size="sm" variant="outline" color="gray" tt="none" data-testid={`drafts-invoiced-${d.subscription}`}>
+                        {finalized.get(`${d.subscription} ${d.first_day}`)}
+                      </Badge>
+                    )}
+                  </Group>
+                </Table.Td>
                 <Table.Td ta="right" ff="monospace">{groupDigits(d.subtotal)}</Table.Td>
                 <Table.Td ta="right" ff="monospace">{groupDigits(d.tax)}</Table.Td>
                 <Table.Td ta="right" ff="monospace" data-testid={`drafts-total-${d.subscription}`}>{groupDigits(d.total)} {d.currency}</Table.Td>

@@ -503,6 +503,24 @@ pub fn documents_pdf_save(state: State<AppState>, numbers: Vec<String>, folder: 
     })
 }
 
+/// Writes the invoices issued from `from` to `to` (dates, both included) as the
+/// accountants' CSV to `path`; returns how many invoices.
+#[tauri::command(async)]
+pub fn invoices_csv_save(state: State<AppState>, from: String, to: String, path: PathBuf) -> Reply<usize> {
+    let date = |field: &str, text: &str| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| IpcError::from(Error::invalid(field, format!("\"{text}\" is not a date (YYYY-MM-DD)"))))
+    };
+    let (from, to) = (date("from", &from)?, date("to", &to)?);
+    state.with(|ws| {
+        let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+        let n = invoice::export_csv(ws.conn(), from, to, &mut out)?;
+        std::io::Write::flush(&mut out).map_err(io)?;
+        Ok(n)
+    })
+}
+
 /// Re-checks the hash chain of every finalized invoice.
 #[tauri::command(async)]
 pub fn invoices_verify(state: State<AppState>) -> Reply<invoice::Verified> {
