@@ -96,6 +96,15 @@ fn save_dialog(app: &tauri::AppHandle, title: &str, file_name: &str, filter: (&s
     Ok(picked_path(picked)?.map(|p| p.display().to_string()))
 }
 
+/// Writes the file at `path` through `write`, naming the path in any I/O error.
+fn write_file<T>(path: &Path, write: impl FnOnce(&mut dyn std::io::Write) -> Result<T, Error>) -> Result<T, Error> {
+    let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let done = write(&mut out)?;
+    std::io::Write::flush(&mut out).map_err(io)?;
+    Ok(done)
+}
+
 /// The file a native dialog returned as a local path; `None` if it was cancelled.
 fn picked_path(picked: Option<tauri_plugin_dialog::FilePath>) -> Reply<Option<PathBuf>> {
     picked.map(|p| p.into_path().map_err(|e| IpcError::from(Error::Io(e.to_string())))).transpose()
@@ -309,13 +318,7 @@ pub fn rejects_save_dialog(app: tauri::AppHandle, file_name: String) -> Reply<Op
 /// Writes the rows import `import_id` rejected to `path`; returns how many.
 #[tauri::command(async)]
 pub fn events_rejects_save(state: State<AppState>, import_id: i64, path: PathBuf) -> Reply<u64> {
-    state.with(|ws| {
-        let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-        let written = events::write_rejects(ws.conn(), import_id, &mut out)?;
-        std::io::Write::flush(&mut out).map_err(io)?;
-        Ok(written)
-    })
+    state.with(|ws| write_file(&path, |mut out| events::write_rejects(ws.conn(), import_id, &mut out)))
 }
 
 /// A page of stored events for the explorer. Bounds are `YYYY-MM-DD` (the
@@ -386,10 +389,7 @@ pub fn billing_months(state: State<AppState>) -> Reply<BillingMonths> {
 pub fn drafts_csv_save(state: State<AppState>, month: String, path: PathBuf) -> Reply<usize> {
     state.with(|ws| {
         let drafts = bill::preview_all(ws, &month)?;
-        let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-        bill::drafts_csv(&drafts, &mut out)?;
-        std::io::Write::flush(&mut out).map_err(io)?;
+        write_file(&path, |out| bill::drafts_csv(&drafts, out))?;
         Ok(drafts.len())
     })
 }
@@ -486,7 +486,7 @@ pub fn document_pdf(state: State<AppState>, number: String) -> Reply<tauri::ipc:
 pub fn document_pdf_save(state: State<AppState>, number: String, path: PathBuf) -> Reply<()> {
     state.with(|ws| {
         let bytes = pdf::document(ws.conn(), &number, None)?;
-        std::fs::write(&path, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+        write_file(&path, |out| out.write_all(&bytes).map_err(|e| Error::Io(e.to_string())))
     })
 }
 
@@ -497,7 +497,7 @@ pub fn documents_pdf_save(state: State<AppState>, numbers: Vec<String>, folder: 
         for number in &numbers {
             let path = folder.join(format!("{number}.pdf"));
             let bytes = pdf::document(ws.conn(), number, None)?;
-            std::fs::write(&path, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+            write_file(&path, |out| out.write_all(&bytes).map_err(|e| Error::Io(e.to_string())))?;
         }
         Ok(numbers.len())
     })
@@ -512,13 +512,7 @@ pub fn invoices_csv_save(state: State<AppState>, from: String, to: String, path:
             .map_err(|_| IpcError::from(Error::invalid(field, format!("\"{text}\" is not a date (YYYY-MM-DD)"))))
     };
     let (from, to) = (date("from", &from)?, date("to", &to)?);
-    state.with(|ws| {
-        let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-        let n = invoice::export_csv(ws.conn(), from, to, &mut out)?;
-        std::io::Write::flush(&mut out).map_err(io)?;
-        Ok(n)
-    })
+    state.with(|ws| write_file(&path, |out| invoice::export_csv(ws.conn(), from, to, out)))
 }
 
 /// Re-checks the hash chain of every finalized invoice.
