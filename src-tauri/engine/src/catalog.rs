@@ -299,7 +299,7 @@ mod tests {
       "customers": [
         { "id": "globex", "name": "Globex Corp", "email": "ap@globex.test", "currency": "USD",
           "tax_rate": "0.20", "address": ["1 Main St", "Springfield"] },
-        { "id": "initech", "name": "Initech", "tax_exempt": "Reverse charge" }
+        { "id": "initech", "name": "Initech", "tax_exempt": "Reverse charge", "tax_id": "DE811907980" }
       ]
     }"#;
 
@@ -322,6 +322,7 @@ mod tests {
         let mut other = Workspace::in_memory().unwrap();
         apply_text(&mut other, &exported).unwrap();
         assert_eq!(export(other.conn()).unwrap(), export(ws.conn()).unwrap());
+        assert!(exported.contains(r#""tax_id":"DE811907980""#), "the customer's tax id goes out and back: {exported}");
         assert_eq!(
             apply_text(&mut ws, &exported).unwrap().created + apply_text(&mut ws, &exported).unwrap().updated,
             0

@@ -245,12 +245,12 @@ mod tests {
     #[test]
     fn valid_rows_are_kept_and_bad_rows_are_named() {
         let mut ws = Workspace::in_memory().unwrap();
-        let csv = "\u{feff}id,name,email,currency,tax_rate,tax_exempt,address\r\n\
-                   globex,Globex Corp,ap@globex.test,USD,0.20,,\"1 Main St\nSpringfield\"\r\n\
-                   initech,\"Initech, Inc.\",,EUR,,Reverse charge,\r\n\
-                   ,No Id,,,,,\r\n\
-                   umbrella,Umbrella,not-an-email,DOLLARS,0.2,,\r\n\
-                   hooli,Hooli,,,20%,,\r\n\
+        let csv = "\u{feff}id,name,email,currency,tax_rate,tax_exempt,tax_id,address\r\n\
+                   globex,Globex Corp,ap@globex.test,USD,0.20,,,\"1 Main St\nSpringfield\"\r\n\
+                   initech,\"Initech, Inc.\",,EUR,,Reverse charge,DE811907980,\r\n\
+                   ,No Id,,,,,,\r\n\
+                   umbrella,Umbrella,not-an-email,DOLLARS,0.2,,,\r\n\
+                   hooli,Hooli,,,20%,,,\r\n\
                    short,row\r\n";
         let report = import(&mut ws, csv.as_bytes()).unwrap();
         assert_eq!((report.accepted, report.duplicates, report.rejected), (2, 0, 4), "{report:?}");
@@ -261,6 +261,8 @@ mod tests {
         let initech = customer::get(ws.conn(), "initech").unwrap().unwrap();
         assert_eq!(initech.fields.name, "Initech, Inc.");
         assert_eq!(initech.fields.tax_exempt.as_deref(), Some("Reverse charge"));
+        assert_eq!(initech.fields.tax_id.as_deref(), Some("DE811907980"));
+        assert_eq!(globex.fields.tax_id, None);
     }
 
     #[test]
