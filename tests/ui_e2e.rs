@@ -800,4 +800,29 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     // The drafts say which period is invoiced (the export closed its dialog).
     click(&c, "[data-testid=invoices-tab-drafts]").await;
     wait_text(&c, "[data-testid=drafts-invoiced-sub_globex-labs]", |t| t == "INV-2026-00001").await;
+
+    // Settings show the demo's logo, which the invoice printed.
+    click(&c, "[data-testid=nav-settings]").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let width = c
+            .execute(
+                "const img = document.querySelector('[data-testid=settings-logo] img');
+                 if (img) img.scrollIntoView();
+                 return img && img.complete ? img.naturalWidth : 0;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if width == json!(360) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            failure_screenshot(&c, "settings-logo").await;
+            panic!("the logo was not shown (natural width {width})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.execute("document.querySelector('[data-testid=settings-verify]').scrollIntoView()", vec![]).await.unwrap();
+    std::fs::write(artifacts().join("settings-logo.png"), c.screenshot().await.unwrap()).unwrap();
 }

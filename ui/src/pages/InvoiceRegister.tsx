@@ -67,7 +67,7 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
       if (!folder) return;
       setExporting(true);
       const n = await call("documents_pdf_save", { numbers: toExport.map((e) => e.number), folder });
-      notifyOk(`Saved ${n} PDFs into ${folder}`);
+      notifyOk(`Saved ${n === 1 ? "1 PDF" : `${n} PDFs`} into ${folder}`);
     } catch (e) {
       notifyError(e, "The PDFs were not saved");
     } finally {
@@ -89,7 +89,7 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
       if (!path) return;
       const n = await call("invoices_csv_save", { from, to, path });
       setCsvOpen(false);
-      notifyOk(`Exported ${n} invoices to ${path}`);
+      notifyOk(`Exported ${n === 1 ? "1 invoice" : `${n} invoices`} to ${path}`);
     } catch (e) {
       notifyError(e, "The invoices were not exported");
     }
@@ -112,7 +112,7 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
             data-testid="register-export-csv">Accounting CSV…</Button>
           <Button variant="light" leftSection={<IconFolderDown size={16} />} onClick={exportPdfs} loading={exporting}
             disabled={toExport.length === 0} data-testid="register-export-pdfs">
-            {shownChosen.length ? `Save ${shownChosen.length} PDFs…` : `Save all ${rows.length} PDFs…`}
+            {shownChosen.length === 1 ? "Save 1 PDF…" : shownChosen.length ? `Save ${shownChosen.length} PDFs…` : rows.length === 1 ? "Save the PDF…" : `Save all ${rows.length} PDFs…`}
           </Button>
         </Group>
       </Group>
