@@ -697,6 +697,21 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     );
     let (code, out) = sb.json(&["invoice", "void", number, "--reason", "Too late"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")), "a credited invoice is not voided");
+    // December's advance fee: invoiced alone, then left out of December's invoice.
+    let (code, advance) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-12", "--advance"]);
+    assert_eq!((code, advance["kind"].as_str()), (0, Some("advance")), "{advance}");
+    assert_eq!(advance["lines"][0]["description"], "Platform fee");
+    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-12", "--advance"]);
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(done[0]["kind"], "advance");
+    let (_, december) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-12"]);
+    let described: Vec<&str> =
+        december["lines"].as_array().unwrap().iter().map(|l| l["description"].as_str().unwrap()).collect();
+    assert!(!described.contains(&"Platform fee"), "{described:?}");
+    let out =
+        sb.run(&["--workspace", "ws.meterdesk", "--json", "invoice", "finalize", "--period", "2026-12", "--advance"]);
+    assert_eq!(out.status.code(), Some(1), "the advance fees of a period are invoiced once");
+
     // The credit note has its own PDF.
     let text = pdf_text(note["number"].as_str().unwrap(), "credit-note.pdf");
     for needle in ["CREDIT NOTE", note["number"].as_str().unwrap(), number, "Reason: Goodwill", "1.20 USD"] {

@@ -104,6 +104,20 @@ async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
 /// WebDriver refuses a click that something else would receive meanwhile).
 async fn click(c: &Client, css: &str) {
     let deadline = Instant::now() + WAIT;
+    // A click lands where the element was measured: wait until it stops moving
+    // (a modal scales and slides in), or the click can miss without an error.
+    let mut last = None;
+    loop {
+        let rect = find(c, css).await.rectangle().await.ok();
+        if rect.is_some() && rect == last {
+            break;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        last = rect;
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
     loop {
         match find(c, css).await.click().await {
             Ok(()) => return,
@@ -682,7 +696,7 @@ async fn wait_attr(c: &Client, css: &str, attr: &str, ok: impl Fn(&str) -> bool)
 }
 
 /// Waits until a file exists with content, and reads it.
-async fn wait_file(path: &Path) -> Vec<u8> {
+async fn wait_file(c: &Client, path: &Path) -> Vec<u8> {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Ok(bytes) = std::fs::read(path)
@@ -690,7 +704,10 @@ async fn wait_file(path: &Path) -> Vec<u8> {
         {
             return bytes;
         }
-        assert!(Instant::now() < deadline, "{} was never written", path.display());
+        if Instant::now() >= deadline {
+            failure_screenshot(c, &path.display().to_string()).await;
+            panic!("{} was never written", path.display());
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -724,8 +741,18 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     click(&c, "[data-testid=nav-invoices]").await;
     wait_value(&c, "[data-testid=drafts-month]", "2026-10").await;
     click(&c, "[data-testid=drafts-finalize]").await;
-    // Every October period has ended on November 24th: all are chosen at first; keep Globex Labs only.
+    // The advance fees side lists the fee-only drafts the CLI gives, then back to the periods' invoices.
     wait_displayed(&c, "[data-testid=review-row-sub_globex-labs]").await;
+    let advance = cli(&["invoice", "preview", "--period", "2026-10", "--advance"]);
+    let advance = advance.as_array().unwrap();
+    assert!(!advance.is_empty());
+    click(&c, "//label[normalize-space(.)='Advance fees']").await;
+    wait_displayed(&c, "[data-testid=review-table][data-kind=advance]").await;
+    let rows = c.find_all(Locator::Css("[data-testid=review-table] tbody tr")).await.unwrap().len();
+    assert_eq!(rows, advance.len(), "one row per advance draft");
+    click(&c, "//label[normalize-space(.)='Period invoices']").await;
+    // Every October period has ended on November 24th: all are chosen at first; keep Globex Labs only.
+    wait_displayed(&c, "[data-testid=review-table][data-kind=period] [data-testid=review-row-sub_globex-labs]").await;
     click(&c, "[data-testid=review-all]").await;
     wait_text(&c, "[data-testid=review-confirm]", |t| t == "Finalize 0 invoices").await;
     click(&c, "[data-testid=review-pick-sub_globex-labs]").await;
@@ -745,7 +772,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
 
     // Save PDF: the file is the CLI's PDF of the same invoice, byte for byte.
     click(&c, "[data-testid=invoice-pdf-save]").await;
-    let pdf = wait_file(&saved.join("INV-2026-00001.pdf")).await;
+    let pdf = wait_file(&c, &saved.join("INV-2026-00001.pdf")).await;
     let from_cli = tmp.path().join("cli.pdf");
     cli(&["invoice", "pdf", "INV-2026-00001", "--out", from_cli.to_str().unwrap()]);
     assert_eq!(pdf, std::fs::read(&from_cli).unwrap(), "the window saves the invoice's one PDF");
@@ -786,13 +813,13 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     wait_text(&c, "[data-testid=register-standing-INV-2026-00001]", |t| t == "paid").await;
     std::fs::remove_file(saved.join("INV-2026-00001.pdf")).unwrap();
     click(&c, "[data-testid=register-export-pdfs]").await;
-    wait_file(&saved.join("INV-2026-00001.pdf")).await;
+    wait_file(&c, &saved.join("INV-2026-00001.pdf")).await;
     std::fs::write(artifacts().join("register.png"), c.screenshot().await.unwrap()).unwrap();
 
     // The accountants' CSV of what is shown (issued on November 24th): its gross adds up to the total.
     click(&c, "[data-testid=register-export-csv]").await;
     click(&c, "[data-testid=register-csv-save]").await;
-    let csv = String::from_utf8(wait_file(&saved.join("invoices-2026-11-24-2026-11-24.csv")).await).unwrap();
+    let csv = String::from_utf8(wait_file(&c, &saved.join("invoices-2026-11-24-2026-11-24.csv")).await).unwrap();
     let gross: i64 =
         csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().replace('.', "").parse::<i64>().unwrap()).sum();
     assert_eq!(gross.to_string(), total.replace('.', ""), "{csv}");

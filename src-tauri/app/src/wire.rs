@@ -133,6 +133,7 @@ mod tests {
             meterdesk_engine::bill::Draft,
             meterdesk_engine::bill::Bounds,
             meterdesk_engine::bill::Status,
+            meterdesk_engine::bill::Kind,
             meterdesk_engine::bill::BillingMonths,
             meterdesk_engine::rating::Line,
             meterdesk_engine::rating::LineKind,

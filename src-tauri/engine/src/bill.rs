@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -20,7 +20,7 @@ use crate::event_store;
 use crate::meter::{self, MeterFields};
 use crate::money::{Currency, Dec};
 use crate::period::Period;
-use crate::plan::{self, PlanFields};
+use crate::plan::{self, PlanFields, Timing};
 use crate::pricing::PriceModel;
 use crate::rating::{self, Charge, ChargeUsage, Discount, DiscountKind, Fee, Line, RatingInput};
 use crate::rollup::{self, Rollups};
@@ -36,6 +36,28 @@ pub enum Status {
     Draft,
     Finalized,
     Void,
+}
+
+/// What an invoice bills of its subscription period (DESIGN.md "Invoices").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The period's invoice: its fees (less those already billed in advance),
+    /// its usage, commitment and discounts.
+    #[default]
+    Period,
+    /// The fee-only invoice of the period's `advance` fees, at its start; the
+    /// period's invoice then does not repeat them.
+    Advance,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Period => "period",
+            Kind::Advance => "advance",
+        }
+    }
 }
 
 /// A period's bounds in UTC, half-open.
@@ -54,6 +76,9 @@ pub struct Bounds {
 pub struct Draft {
     pub number: Option<String>,
     pub status: Status,
+    /// The period's invoice, or the fee-only invoice of its advance fees.
+    #[serde(default)]
+    pub kind: Kind,
     pub customer: String,
     pub currency: String,
     pub period: Bounds,
@@ -177,6 +202,8 @@ pub struct Book {
     plans: HashMap<(String, i64), PlanFields>,
     /// Each customer's subscriptions as local-date windows `[start, end)`.
     windows: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>>,
+    /// Which invoice the drafts are of.
+    pub kind: Kind,
 }
 
 impl Book {
@@ -198,7 +225,7 @@ impl Book {
         for s in subscription::all(conn)? {
             windows.entry(s.fields.customer).or_default().push((s.fields.start, s.fields.end));
         }
-        Ok(Book { tz, meters, taxes, plans: HashMap::new(), windows })
+        Ok(Book { tz, meters, taxes, plans: HashMap::new(), windows, kind: Kind::Period })
     }
 
     pub fn tz(&self) -> Tz {
@@ -247,6 +274,31 @@ impl Book {
             return Ok(None);
         }
         let plan = self.plan(conn, &f.plan, sub.version())?.clone();
+        // An advance invoice bills the advance fees alone; the period's invoice
+        // leaves them out once they were billed in advance.
+        let billed_in_advance = self.kind == Kind::Period && {
+            let found: Option<i64> = conn
+                .query_row(
+                    "SELECT 1 FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+                     WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = 'advance'",
+                    rusqlite::params![f.id, crate::stored::time_text(period.start)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            found.is_some()
+        };
+        let fees: Vec<Fee> = plan
+            .fees
+            .iter()
+            .filter(|fee| match self.kind {
+                Kind::Advance => fee.timing == Timing::Advance,
+                Kind::Period => !(billed_in_advance && fee.timing == Timing::Advance),
+            })
+            .map(|fee| Fee { name: fee.name.clone(), amount: fee.amount.0 })
+            .collect();
+        if self.kind == Kind::Advance && fees.is_empty() {
+            return Ok(None);
+        }
         let schedule = sub.schedule(&plan)?;
         let index = schedule.index_of(period.first_day)? - schedule.index_of(f.start)?;
         let charges = effective_charges(&plan, &f.overrides).map_err(Error::Invalid)?;
@@ -256,7 +308,8 @@ impl Book {
         let from = usage::day_start(self.tz, active_from)?;
         let to = usage::day_start(self.tz, active_to)?;
         let mut rated_charges = Vec::with_capacity(valid.charges.len());
-        for c in &valid.charges {
+        let charged: &[_] = if self.kind == Kind::Advance { &[] } else { &valid.charges };
+        for c in charged {
             let meter = self.meters.get(&c.meter).ok_or_else(|| {
                 Error::Internal(format!("plan \"{}\" charges unknown meter \"{}\"", plan.code, c.meter))
             })?;
@@ -279,10 +332,13 @@ impl Book {
                 usage: charge_usage,
             });
         }
+        // An advance invoice takes the percentages off the whole invoice; amounts
+        // and a charge's discounts go on the period's invoice, once.
         let discounts = f
             .discounts
             .iter()
             .filter(|d| d.periods.is_none_or(|n| index < i64::from(n)))
+            .filter(|d| self.kind == Kind::Period || (d.meter.is_none() && d.percent.is_some()))
             .map(|d| Discount {
                 name: d.name.clone(),
                 kind: match (d.percent, d.amount) {
@@ -297,9 +353,9 @@ impl Book {
         let active_days = period.days_within(active_from, active_to);
         let rated = rating::rate(&RatingInput {
             currency,
-            fees: plan.fees.iter().map(|fee| Fee { name: fee.name.clone(), amount: fee.amount.0 }).collect(),
+            fees,
             charges: rated_charges,
-            minimum_commitment: plan.minimum_commitment.map(|c| c.0),
+            minimum_commitment: if self.kind == Kind::Advance { None } else { plan.minimum_commitment.map(|c| c.0) },
             active_days,
             period_days: period.days(),
             discounts,
@@ -307,7 +363,12 @@ impl Book {
         });
         let credits = Dec(currency.round(Decimal::ZERO));
         let mut unbilled_events = 0;
-        for (from, to) in self.uncovered(&f.customer, period.first_day, period.end_day) {
+        let uncovered = if self.kind == Kind::Advance {
+            Vec::new()
+        } else {
+            self.uncovered(&f.customer, period.first_day, period.end_day)
+        };
+        for (from, to) in uncovered {
             let (from, to) = (usage::day_start(self.tz, from)?, usage::day_start(self.tz, to)?);
             unbilled_events +=
                 event_store::count_between(conn, sub.customer_id, from.timestamp_millis(), to.timestamp_millis())?;
@@ -315,6 +376,7 @@ impl Book {
         Ok(Some(Draft {
             number: None,
             status: Status::Draft,
+            kind: self.kind,
             customer: f.customer.clone(),
             currency: currency.code(),
             period: Bounds { start: period.start, end: period.end },
@@ -383,8 +445,21 @@ pub fn drafts(
     subscriptions: &[Subscription],
     month: &str,
 ) -> Result<Vec<Draft>> {
+    drafts_of_kind(conn, usage, subscriptions, month, Kind::Period)
+}
+
+/// The drafts of one kind (period or advance) of `subscriptions`' periods that
+/// start in month `YYYY-MM`.
+pub fn drafts_of_kind(
+    conn: &Connection,
+    usage: &mut dyn UsageSource,
+    subscriptions: &[Subscription],
+    month: &str,
+    kind: Kind,
+) -> Result<Vec<Draft>> {
     month_first_day(month)?;
     let mut book = Book::load(conn)?;
+    book.kind = kind;
     let mut drafts = Vec::new();
     for sub in subscriptions {
         drafts.extend(book.draft_for_month(conn, usage, sub, month)?);
@@ -395,22 +470,31 @@ pub fn drafts(
 /// The drafts of a customer's subscription periods that start in month
 /// `YYYY-MM` (one, or two around a plan change), read from the daily rollups.
 pub fn preview_customer(ws: &mut Workspace, customer: &str, month: &str) -> Result<Vec<Draft>> {
-    month_first_day(month)?;
-    if customer::get(ws.conn(), customer)?.is_none() {
-        return Err(Error::NotFound(format!("no customer with id \"{customer}\"")));
-    }
-    let tz = refresh(ws)?;
-    let conn = ws.conn();
-    drafts(conn, &mut Rollups::new(conn, tz)?, &subscription::of_customer(conn, customer)?, month)
+    preview(ws, month, Some(customer), Kind::Period)
 }
 
 /// The drafts of every subscription period that starts in month `YYYY-MM`, by
 /// customer, read from the daily rollups.
 pub fn preview_all(ws: &mut Workspace, month: &str) -> Result<Vec<Draft>> {
+    preview(ws, month, None, Kind::Period)
+}
+
+/// The drafts of one kind of the periods starting in month `YYYY-MM`: every
+/// customer's, or one's.
+pub fn preview(ws: &mut Workspace, month: &str, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
     month_first_day(month)?;
+    if let Some(c) = customer
+        && customer::get(ws.conn(), c)?.is_none()
+    {
+        return Err(Error::NotFound(format!("no customer with id \"{c}\"")));
+    }
     let tz = refresh(ws)?;
     let conn = ws.conn();
-    drafts(conn, &mut Rollups::new(conn, tz)?, &subscription::all(conn)?, month)
+    let subscriptions = match customer {
+        Some(c) => subscription::of_customer(conn, c)?,
+        None => subscription::all(conn)?,
+    };
+    drafts_of_kind(conn, &mut Rollups::new(conn, tz)?, &subscriptions, month, kind)
 }
 
 /// The months a preview can be asked for: from the first subscription's start

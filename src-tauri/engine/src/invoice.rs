@@ -168,14 +168,18 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     let period_start = time_text(draft.period.start);
     let existing: Option<String> = conn
         .query_row(
-            "SELECT number FROM invoices WHERE subscription_id = ?1 AND period_start = ?2",
-            params![subscription_id, period_start],
+            "SELECT number FROM invoices WHERE subscription_id = ?1 AND period_start = ?2 AND kind = ?3",
+            params![subscription_id, period_start, draft.kind.as_str()],
             |r| r.get(0),
         )
         .optional()?;
     if let Some(number) = existing {
+        let what = match draft.kind {
+            bill::Kind::Period => "the period",
+            bill::Kind::Advance => "the advance fee invoice of the period",
+        };
         return Err(Error::Conflict(format!(
-            "the period of {} starting {} is already finalized as {number}",
+            "{what} of {} starting {} is already finalized as {number}",
             draft.subscription, draft.first_day
         )));
     }
@@ -223,8 +227,8 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     let hash = link_hash(&previous_hash, &content);
     conn.execute(
         "INSERT INTO invoices (number, series, year, seq, customer_id, subscription_id, period_start, period_end,
-         issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at, kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             number,
             series,
@@ -242,17 +246,25 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
             content,
             previous_hash,
             hash,
-            time_text(now)
+            time_text(now),
+            draft.kind.as_str()
         ],
     )?;
-    // Events that arrive later inside the billed window are late usage.
-    conn.execute(
-        "INSERT INTO invoiced_periods (customer_id, from_ms, to_ms) VALUES (?1, ?2, ?3)",
-        params![customer_id, draft.usage_window.start.timestamp_millis(), draft.usage_window.end.timestamp_millis()],
-    )?;
+    // Events that arrive later inside the billed window are late usage (an
+    // advance invoice bills no usage).
+    if draft.kind == bill::Kind::Period {
+        conn.execute(
+            "INSERT INTO invoiced_periods (customer_id, from_ms, to_ms) VALUES (?1, ?2, ?3)",
+            params![
+                customer_id,
+                draft.usage_window.start.timestamp_millis(),
+                draft.usage_window.end.timestamp_millis()
+            ],
+        )?;
+    }
     let detail = serde_json::json!({
-        "customer": draft.customer, "subscription": draft.subscription, "period_start": period_start,
-        "currency": draft.currency, "total": draft.total, "hash": hash,
+        "customer": draft.customer, "subscription": draft.subscription, "kind": draft.kind.as_str(),
+        "period_start": period_start, "currency": draft.currency, "total": draft.total, "hash": hash,
     });
     conn.execute(
         "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)",
@@ -285,10 +297,19 @@ pub fn finalize_month(
     customer: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Finalized> {
-    let drafts = match customer {
-        Some(c) => bill::preview_customer(ws, c, month)?,
-        None => bill::preview_all(ws, month)?,
-    };
+    finalize_month_of(ws, month, customer, bill::Kind::Period, now)
+}
+
+/// [`finalize_month`] for one kind of invoice: the periods' invoices, or the
+/// fee-only invoices of their advance fees.
+pub fn finalize_month_of(
+    ws: &mut Workspace,
+    month: &str,
+    customer: Option<&str>,
+    kind: bill::Kind,
+    now: DateTime<Utc>,
+) -> Result<Finalized> {
+    let drafts = bill::preview(ws, month, customer, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
     for draft in &drafts {
         match ws.write(|tx| finalize(tx, draft, now)) {
@@ -641,6 +662,50 @@ mod tests {
         };
         assert_eq!(report_late, 1);
         assert_eq!(get(ws.conn(), "INV-2026-00001").unwrap().unwrap(), done.invoices[0], "late usage changes nothing");
+    }
+
+    #[test]
+    fn advance_fees_are_invoiced_alone_at_the_start_and_not_again() {
+        use crate::bill::Kind;
+        let mut ws = workspace();
+        let amounts = |d: &Draft| -> Vec<(String, String)> {
+            d.lines.iter().map(|l| (l.description.clone(), l.amount.to_string())).collect()
+        };
+        // October 15th, the subscription's first day: the advance fee alone, prorated, with the
+        // invoice's percentage discount and tax. Initech's plan has no advance fee: no draft.
+        let advance = crate::bill::preview(&mut ws, "2026-10", None, Kind::Advance).unwrap();
+        assert_eq!(advance.len(), 1);
+        let d = &advance[0];
+        assert_eq!((d.customer.as_str(), d.kind), ("globex", Kind::Advance));
+        assert_eq!(amounts(d), [("Platform fee".into(), "54.29".into()), ("Launch".into(), "-5.43".into())]);
+        assert_eq!(
+            (d.subtotal.to_string(), d.tax.to_string(), d.total.to_string()),
+            ("48.86".into(), "9.77".into(), "58.63".into())
+        );
+        let first = Utc.with_ymd_and_hms(2026, 10, 15, 14, 0, 0).unwrap();
+        let done = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, first).unwrap();
+        assert_eq!(done.invoices.len(), 1, "{:?}", done.failures);
+        assert_eq!(done.invoices[0].frozen.draft.number.as_deref(), Some("INV-2026-00001"));
+        assert_eq!(count(&ws, "SELECT count(*) FROM invoiced_periods"), 0, "an advance invoice bills no usage");
+        let again = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, first).unwrap();
+        assert_eq!(
+            again.failures[0].message,
+            "the advance fee invoice of the period of sub_globex starting 2026-10-01 is already finalized as INV-2026-00001"
+        );
+
+        // The period's invoice then leaves the fee out: 328.48 less 54.29 is discounted 10%.
+        let period = finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        let p = &period.invoices[0].frozen.draft;
+        assert_eq!((p.number.as_deref(), p.kind), (Some("INV-2026-00002"), Kind::Period));
+        assert!(p.lines.iter().all(|l| l.description != "Platform fee"), "{:?}", amounts(p));
+        assert_eq!(amounts(p).last().unwrap(), &("Launch".to_string(), "-27.42".to_string()));
+        assert_eq!(
+            (p.subtotal.to_string(), p.tax.to_string(), p.total.to_string()),
+            ("246.77".into(), "49.35".into(), "296.12".into())
+        );
+        // Both together bill what one invoice would, but for a cent of rounding each.
+        assert_eq!(d.total.0 + p.total.0, "354.75".parse::<rust_decimal::Decimal>().unwrap());
+        assert!(verify(ws.conn()).unwrap().first_break.is_none());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::bill::{self, Draft};
+use crate::bill::{self, Draft, Kind};
 use crate::credit::{self, CreditNote};
 use crate::error::{Error, Result};
 use crate::invoice::{self, Failure, Finalized, Invoice};
@@ -39,6 +39,7 @@ pub enum Standing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Entry {
     pub number: String,
+    pub kind: Kind,
     pub customer: String,
     pub customer_name: String,
     pub subscription: String,
@@ -102,6 +103,7 @@ pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: N
     };
     Entry {
         number: d.number.clone().unwrap_or_default(),
+        kind: d.kind,
         customer: d.customer.clone(),
         customer_name: customer_name.to_string(),
         subscription: d.subscription.clone(),
@@ -230,15 +232,18 @@ pub struct Reviewed {
 
 /// The drafts of month `YYYY-MM` (every customer's, or one's) and what to
 /// check before finalizing them, as of `now`.
-pub fn review(ws: &mut Workspace, month: &str, customer: Option<&str>, now: DateTime<Utc>) -> Result<Vec<Reviewed>> {
-    let drafts = match customer {
-        Some(c) => bill::preview_customer(ws, c, month)?,
-        None => bill::preview_all(ws, month)?,
-    };
+pub fn review(
+    ws: &mut Workspace,
+    month: &str,
+    customer: Option<&str>,
+    kind: Kind,
+    now: DateTime<Utc>,
+) -> Result<Vec<Reviewed>> {
+    let drafts = bill::preview(ws, month, customer, kind)?;
     let conn = ws.conn();
     let mut finalized = conn.prepare_cached(
         "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-         WHERE s.code = ?1 AND i.period_start = ?2",
+         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3",
     )?;
     let mut late = conn.prepare_cached(
         "SELECT coalesce(sum(k.events), 0) FROM event_chunks k JOIN customers c ON c.id = k.customer_id
@@ -249,7 +254,7 @@ pub fn review(ws: &mut Workspace, month: &str, customer: Option<&str>, now: Date
     for draft in drafts {
         let mut warnings = Vec::new();
         let number: Option<String> = finalized
-            .query_map(params![draft.subscription, time_text(draft.period.start)], |r| r.get(0))?
+            .query_map(params![draft.subscription, time_text(draft.period.start), kind.as_str()], |r| r.get(0))?
             .next()
             .transpose()?;
         if let Some(number) = number {
@@ -258,6 +263,12 @@ pub fn review(ws: &mut Workspace, month: &str, customer: Option<&str>, now: Date
                 message: format!("already finalized as {number}"),
                 blocking: true,
             });
+        }
+        // What follows is about usage, which an advance invoice does not bill.
+        if kind == Kind::Advance {
+            let customer_name: String = name.query_row([&draft.customer], |r| r.get(0))?;
+            out.push(Reviewed { draft, customer_name, warnings });
+            continue;
         }
         if draft.period.end > now {
             warnings.push(Warning {
@@ -309,8 +320,14 @@ pub struct Pick {
 /// Finalizes the reviewed drafts of month `YYYY-MM`, each in its own
 /// transaction. A draft whose total changed since the review (an import came
 /// in between) is not finalized: it is reported, to be reviewed again.
-pub fn finalize_picked(ws: &mut Workspace, month: &str, picks: &[Pick], now: DateTime<Utc>) -> Result<Finalized> {
-    let drafts = bill::preview_all(ws, month)?;
+pub fn finalize_picked(
+    ws: &mut Workspace,
+    month: &str,
+    kind: Kind,
+    picks: &[Pick],
+    now: DateTime<Utc>,
+) -> Result<Finalized> {
+    let drafts = bill::preview(ws, month, None, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
     for pick in picks {
         let Some(draft) = drafts.iter().find(|d| d.subscription == pick.subscription) else {
@@ -375,7 +392,7 @@ mod tests {
     fn the_review_warns_of_open_periods_zero_usage_and_what_is_finalized() {
         let mut ws = workspace();
         // Reviewed on October 20th: the period is still running.
-        let early = review(&mut ws, "2026-10", None, at(10, 20)).unwrap();
+        let early = review(&mut ws, "2026-10", None, Kind::Period, at(10, 20)).unwrap();
         let by = |list: &[Reviewed], c: &str| list.iter().find(|r| r.draft.customer == c).unwrap().clone();
         assert_eq!(early.len(), 2);
         // Globex's subscription starts on October 15th: its events before are on no invoice.
@@ -384,15 +401,15 @@ mod tests {
         assert!(early.iter().all(|r| r.warnings.iter().all(|w| !w.blocking)));
 
         // After the period the open period is gone; once finalized, the draft is blocked.
-        let later = review(&mut ws, "2026-10", None, at(11, 2)).unwrap();
+        let later = review(&mut ws, "2026-10", None, Kind::Period, at(11, 2)).unwrap();
         assert_eq!(kinds(&by(&later, "globex")), [WarningKind::UnbilledEvents]);
         assert_eq!(by(&later, "globex").warnings[0].message, "1 event in the period outside every subscription");
         assert_eq!(kinds(&by(&later, "initech")), [WarningKind::ZeroUsage]);
         assert_eq!(by(&later, "globex").customer_name, "Globex Corp");
         let picks = [Pick { subscription: "sub_globex".into(), total: by(&later, "globex").draft.total }];
-        let done = finalize_picked(&mut ws, "2026-10", &picks, at(11, 2)).unwrap();
+        let done = finalize_picked(&mut ws, "2026-10", Kind::Period, &picks, at(11, 2)).unwrap();
         assert_eq!(done.invoices.len(), 1, "{:?}", done.failures);
-        let after = review(&mut ws, "2026-10", Some("globex"), at(11, 3)).unwrap();
+        let after = review(&mut ws, "2026-10", Some("globex"), Kind::Period, at(11, 3)).unwrap();
         assert_eq!(after[0].warnings[0].kind, WarningKind::AlreadyFinalized);
         assert!(after[0].warnings[0].blocking);
         assert_eq!(after[0].warnings[0].message, "already finalized as INV-2026-00001");
@@ -401,7 +418,7 @@ mod tests {
         let late = serde_json::json!({ "id": "late1", "customer": "globex", "type": "api_calls",
             "timestamp": "2026-10-20T12:00:00Z", "properties": {} });
         crate::bill::tests::events(&mut ws, &[late]);
-        let next = review(&mut ws, "2026-11", Some("globex"), at(12, 2)).unwrap();
+        let next = review(&mut ws, "2026-11", Some("globex"), Kind::Period, at(12, 2)).unwrap();
         assert_eq!(kinds(&next[0]), [WarningKind::LateEvents]);
         assert_eq!(next[0].warnings[0].message, "1 event arrived after earlier periods were invoiced");
     }
@@ -414,7 +431,7 @@ mod tests {
             Pick { subscription: "sub_nothing".into(), total: Dec(Decimal::ZERO) },
             Pick { subscription: "sub_initech".into(), total: Dec("0.00".parse().unwrap()) },
         ];
-        let done = finalize_picked(&mut ws, "2026-10", &stale, at(11, 2)).unwrap();
+        let done = finalize_picked(&mut ws, "2026-10", Kind::Period, &stale, at(11, 2)).unwrap();
         assert_eq!(done.invoices.len(), 1, "only initech's total is what was reviewed");
         assert_eq!(done.invoices[0].frozen.draft.customer, "initech");
         let messages: Vec<_> = done.failures.iter().map(|f| f.message.as_str()).collect();

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -200,8 +200,20 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Applies every migration above the file's version in one transaction.
+/// Applies every migration above the file's version in one transaction, with
+/// foreign keys off (a migration may rebuild a table others refer to) and
+/// checked whole before the commit.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = migrate_unchecked(conn, path);
+    if enforced {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+    }
+    migrated
+}
+
+fn migrate_unchecked(conn: &mut Connection, path: &Path) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -224,6 +236,12 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     if version == 0 {
         crate::settings::insert_defaults(&tx)?;
     }
+    let broken: Option<String> = tx
+        .query_row("SELECT \"table\" || ' row ' || rowid FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
+        .optional()?;
+    if let Some(row) = broken {
+        return Err(Error::Internal(format!("after the migrations, {row} refers to a missing row")));
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -232,6 +250,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
     fn file_bytes(path: &Path) -> Vec<u8> {
         std::fs::read(path).unwrap()
@@ -291,6 +310,73 @@ mod tests {
         assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(crate::settings::get(ws.conn()).unwrap().company_name, "Old Co");
         assert!(crate::meter::all(ws.conn()).unwrap().is_empty(), "the meters table exists");
+    }
+
+    #[test]
+    fn invoices_of_schema_9_survive_the_rebuild_of_their_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.meterdesk");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (_, sql) in &MIGRATIONS[..9] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+            conn.pragma_update(None, "user_version", 9).unwrap();
+            crate::settings::insert_defaults(&conn).unwrap();
+            let t = "'2026-11-02T15:00:00Z'";
+            conn.execute_batch(&format!(
+                "PRAGMA foreign_keys = ON;
+                 INSERT INTO customers (id, external_id, name, currency, created_at, updated_at)
+                   VALUES (1, 'globex', 'Globex', 'USD', {t}, {t});
+                 INSERT INTO plans (id, code, created_at) VALUES (1, 'pro', {t});
+                 INSERT INTO plan_versions (plan_id, version, definition, created_at, updated_at) VALUES (1, 1, '{{}}', {t}, {t});
+                 INSERT INTO subscriptions (id, code, customer_id, plan_id, plan_version, start_date, anchor_day, terms, created_at, updated_at)
+                   VALUES (1, 'sub_globex', 1, 1, 1, '2026-10-01', 1, '{{}}', {t}, {t});
+                 INSERT INTO invoices (id, number, series, year, seq, customer_id, subscription_id, period_start, period_end,
+                   issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at)
+                   VALUES (7, 'INV-2026-00001', 'INV', 2026, 1, 1, 1, '2026-10-01T04:00:00Z', '2026-11-01T04:00:00Z',
+                   '2026-11-02', '2026-12-02', 'USD', '354.76', '354.76', '{{\"x\":1}}', '', 'h1', {t});
+                 INSERT INTO invoice_status (invoice_id, status, on_date, note, at) VALUES (7, 'paid', '2026-11-03', 'w1', {t});
+                 INSERT INTO credit_notes (number, series, year, seq, invoice_id, issue_date, currency, total, content, created_at)
+                   VALUES ('CN-2026-00001', 'CN', 2026, 1, 7, '2026-11-04', 'USD', '1.20', '{{}}', {t});"
+            ))
+            .unwrap();
+        }
+        let ws = Workspace::open(&path).unwrap();
+        assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
+        let conn = ws.conn();
+        let row: (i64, String, String, String) = conn
+            .query_row("SELECT id, number, kind, hash FROM invoices", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(row, (7, "INV-2026-00001".into(), "period".into(), "h1".into()), "the id and every column kept");
+        let linked: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM invoice_status s JOIN credit_notes c ON c.invoice_id = s.invoice_id
+                 JOIN invoices i ON i.id = c.invoice_id",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(linked, 1, "its history and credit note still point at it");
+        assert!(conn.execute("UPDATE invoices SET total = '0'", []).is_err(), "still frozen");
+        assert!(conn.execute("DELETE FROM invoices", []).is_err(), "still frozen");
+        let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1, "foreign keys are enforced again");
+        // An advance invoice of the same period is now possible; a second period invoice is not.
+        let insert = |kind: &str, number: &str, seq: i64| {
+            conn.execute(
+                "INSERT INTO invoices (number, series, year, seq, customer_id, subscription_id, period_start, period_end,
+                   issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at, kind)
+                 SELECT ?1, series, year, ?2, customer_id, subscription_id, period_start, period_end, issue_date, due_date,
+                   currency, total, amount_due, content, hash, 'h2', finalized_at, ?3 FROM invoices WHERE id = 7",
+                params![number, seq, kind],
+            )
+        };
+        assert!(insert("advance", "INV-2026-00002", 2).is_ok());
+        assert!(insert("period", "INV-2026-00003", 3).is_err());
     }
 
     #[test]

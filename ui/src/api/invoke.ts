@@ -80,8 +80,8 @@ interface Commands {
   folder_pick_dialog: [{ title: string }, string | null];
   invoices_list: [NoArgs, Entry[]];
   invoice_detail: [{ number: string }, InvoiceDetail];
-  invoice_review: [{ month: string }, Reviewed[]];
-  invoice_finalize: [{ month: string; picks: Pick[] }, Finalized];
+  invoice_review: [{ month: string; advance: boolean }, Reviewed[]];
+  invoice_finalize: [{ month: string; advance: boolean; picks: Pick[] }, Finalized];
   document_pdf: [{ number: string }, ArrayBuffer];
   document_pdf_save: [{ number: string; path: string }, null];
   documents_pdf_save: [{ numbers: string[]; folder: string }, number];

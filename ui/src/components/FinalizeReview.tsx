@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
-import { Alert, Badge, Button, Checkbox, Group, List, Loader, Modal, Stack, Table, Text, Tooltip } from "@mantine/core";
+import { Alert, Badge, Button, Checkbox, Group, List, Loader, Modal, SegmentedControl, Stack, Table, Text, Tooltip } from "@mantine/core";
 import { IconAlertTriangle, IconLock } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import { groupDigits, sumDecimals } from "../api/decimal";
@@ -39,17 +39,22 @@ export function FinalizeReview({ month, opened, onClose, onFinalized }: {
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<Finalized | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // The periods' invoices, or the fee-only invoices of their advance fees.
+  const [advance, setAdvance] = useState(false);
+  // Which of the two the review shown is of (it loads after a switch).
+  const [reviewedAdvance, setReviewedAdvance] = useState(false);
 
   useEffect(() => {
     if (!opened) return;
     setReview(null);
     setDone(null);
     setError(null);
-    call("invoice_review", { month }).then((r) => {
+    call("invoice_review", { month, advance }).then((r) => {
       setReview(r);
+      setReviewedAdvance(advance);
       setChosen(new Set(r.filter(chosenByDefault).map((x) => x.draft.subscription)));
     }).catch((e) => setError(e instanceof Error ? e.message : String(e)));
-  }, [month, opened]);
+  }, [month, opened, advance]);
 
   const picked = useMemo(() => (review ?? []).filter((r) => chosen.has(r.draft.subscription)), [review, chosen]);
   const totals = useMemo(() => {
@@ -70,7 +75,7 @@ export function FinalizeReview({ month, opened, onClose, onFinalized }: {
     setBusy(true);
     try {
       const result = await call("invoice_finalize", {
-        month, picks: picked.map((r) => ({ subscription: r.draft.subscription, total: r.draft.total })),
+        month, advance, picks: picked.map((r) => ({ subscription: r.draft.subscription, total: r.draft.total })),
       });
       setDone(result);
       onFinalized(result);
@@ -84,16 +89,27 @@ export function FinalizeReview({ month, opened, onClose, onFinalized }: {
   return (
     <Modal opened={opened} onClose={onClose} size="90%" title={`Finalize the periods starting in ${month}`}
       data-testid="finalize-review">
+      {!done && (
+        <SegmentedControl mb="sm" value={advance ? "advance" : "period"} onChange={(v) => setAdvance(v === "advance")}
+          data-testid="review-kind"
+          data={[{ value: "period", label: "Period invoices" }, { value: "advance", label: "Advance fees" }]} />
+      )}
       {error && <Alert color="red">{error}</Alert>}
       {!review && !error && <Group><Loader size="sm" /><Text size="sm" c="dimmed">Pricing the drafts…</Text></Group>}
       {review && !done && (
         <Stack>
+          {advance && (
+            <Text size="sm">
+              Fee-only invoices of the fees billed in advance, issued at the start of each period; the period's invoice
+              will then leave those fees out. {review.length === 0 && "No plan of these periods has an advance fee."}
+            </Text>
+          )}
           <Text size="sm" c="dimmed">
             Finalizing numbers each chosen draft, freezes it with its lines, prices and both parties, and marks its usage
             invoiced: later events in the period are reported as late. It cannot be undone, only voided or credited.
             {warned > 0 && ` ${warned} of ${review.length} drafts have something to check.`}
           </Text>
-          <Table striped data-testid="review-table">
+          <Table striped data-testid="review-table" data-kind={reviewedAdvance ? "advance" : "period"}>
             <Table.Thead>
               <Table.Tr>
                 <Table.Th w={40}>

@@ -162,7 +162,9 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
                     setChosen((c) => { const n = new Set(c); if (on) n.add(e.number); else n.delete(e.number); return n; });
                   }} />
                 </Table.Td>
-                <Table.Td ff="monospace">{e.number}</Table.Td>
+                <Table.Td ff="monospace">
+                  {e.number}{e.kind === "advance" && <Badge ml={6} size="xs" variant="outline" tt="none">advance</Badge>}
+                </Table.Td>
                 <Table.Td>{e.customer_name}</Table.Td>
                 <Table.Td>{e.first_day}</Table.Td>
                 <Table.Td>{e.issue_date}</Table.Td>

@@ -112,6 +112,9 @@ pub enum InvoiceAction {
         /// Which subscription, when two periods start in the month (a plan change).
         #[arg(long)]
         subscription: Option<String>,
+        /// The fee-only invoice of the periods' advance fees (billed at their start).
+        #[arg(long)]
+        advance: bool,
     },
     /// Finalize the drafts of the periods starting in month YYYY-MM (every
     /// customer's, or one's): numbered, frozen, never changed. Each invoice is
@@ -121,6 +124,10 @@ pub enum InvoiceAction {
         period: String,
         #[arg(long)]
         customer: Option<String>,
+        /// Finalize the fee-only invoices of the periods' advance fees; the
+        /// periods' invoices then leave those fees out.
+        #[arg(long)]
+        advance: bool,
     },
     /// Re-check the hash chain of every finalized invoice; report the first break.
     Verify,
@@ -339,6 +346,11 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
 }
 
+/// The invoice `--advance` asks for.
+fn kind(advance: bool) -> bill::Kind {
+    if advance { bill::Kind::Advance } else { bill::Kind::Period }
+}
+
 fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
     let now = clock::now();
     match command {
@@ -462,9 +474,11 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let report = ws.write(|tx| import::customers_csv(tx, bytes.as_slice(), now))?;
             import_outcome(&file, &report)
         }
-        Command::Invoice { action: InvoiceAction::Preview { customer: Some(customer), period, subscription } } => {
+        Command::Invoice {
+            action: InvoiceAction::Preview { customer: Some(customer), period, subscription, advance },
+        } => {
             let mut ws = Workspace::open(workspace)?;
-            let mut drafts = bill::preview_customer(&mut ws, &customer, &period)?;
+            let mut drafts = bill::preview(&mut ws, &period, Some(&customer), kind(advance))?;
             if let Some(id) = &subscription {
                 drafts.retain(|d| &d.subscription == id);
             }
@@ -489,9 +503,9 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 )),
             }
         }
-        Command::Invoice { action: InvoiceAction::Preview { customer: None, period, subscription } } => {
+        Command::Invoice { action: InvoiceAction::Preview { customer: None, period, subscription, advance } } => {
             let mut ws = Workspace::open(workspace)?;
-            let mut drafts = bill::preview_all(&mut ws, &period)?;
+            let mut drafts = bill::preview(&mut ws, &period, None, kind(advance))?;
             if let Some(id) = &subscription {
                 drafts.retain(|d| &d.subscription == id);
             }
@@ -506,9 +520,9 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 .join("\n");
             Outcome::ok(drafts, human)
         }
-        Command::Invoice { action: InvoiceAction::Finalize { period, customer } } => {
+        Command::Invoice { action: InvoiceAction::Finalize { period, customer, advance } } => {
             let mut ws = Workspace::open(workspace)?;
-            let done = invoice::finalize_month(&mut ws, &period, customer.as_deref(), now)?;
+            let done = invoice::finalize_month_of(&mut ws, &period, customer.as_deref(), kind(advance), now)?;
             let mut human: Vec<String> = done
                 .invoices
                 .iter()
