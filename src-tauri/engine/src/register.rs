@@ -252,6 +252,7 @@ pub fn review(
     let mut name = conn.prepare_cached("SELECT name FROM customers WHERE external_id = ?1")?;
     let mut out = Vec::with_capacity(drafts.len());
     for draft in drafts {
+        let customer_name: String = name.query_row([&draft.customer], |r| r.get(0))?;
         let mut warnings = Vec::new();
         let number: Option<String> = finalized
             .query_map(params![draft.subscription, time_text(draft.period.start), kind.as_str()], |r| r.get(0))?
@@ -266,7 +267,6 @@ pub fn review(
         }
         // What follows is about usage, which an advance invoice does not bill.
         if kind == Kind::Advance {
-            let customer_name: String = name.query_row([&draft.customer], |r| r.get(0))?;
             out.push(Reviewed { draft, customer_name, warnings });
             continue;
         }
@@ -300,7 +300,6 @@ pub fn review(
                 blocking: false,
             });
         }
-        let customer_name: String = name.query_row([&draft.customer], |r| r.get(0))?;
         out.push(Reviewed { draft, customer_name, warnings });
     }
     Ok(out)
@@ -399,6 +398,10 @@ mod tests {
         assert_eq!(kinds(&by(&early, "globex")), [WarningKind::PeriodOpen, WarningKind::UnbilledEvents]);
         assert_eq!(kinds(&by(&early, "initech")), [WarningKind::PeriodOpen, WarningKind::ZeroUsage]);
         assert!(early.iter().all(|r| r.warnings.iter().all(|w| !w.blocking)));
+        // The advance fees are billed at the start: no open-period or usage warning.
+        let advance = review(&mut ws, "2026-10", None, Kind::Advance, at(10, 20)).unwrap();
+        assert_eq!(advance.len(), 1, "only Globex's plan has an advance fee");
+        assert_eq!((advance[0].draft.kind, advance[0].warnings.len()), (Kind::Advance, 0));
 
         // After the period the open period is gone; once finalized, the draft is blocked.
         let later = review(&mut ws, "2026-10", None, Kind::Period, at(11, 2)).unwrap();
