@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -204,6 +204,8 @@ pub struct Book {
     windows: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>>,
     /// Which invoice the drafts are of.
     pub kind: Kind,
+    /// The periods whose advance fees are invoiced: subscription and period start.
+    billed_in_advance: std::collections::HashSet<(String, String)>,
 }
 
 impl Book {
@@ -225,7 +227,14 @@ impl Book {
         for s in subscription::all(conn)? {
             windows.entry(s.fields.customer).or_default().push((s.fields.start, s.fields.end));
         }
-        Ok(Book { tz, meters, taxes, plans: HashMap::new(), windows, kind: Kind::Period })
+        let billed_in_advance = conn
+            .prepare(
+                "SELECT s.code, i.period_start FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+                 WHERE i.kind = 'advance'",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Book { tz, meters, taxes, plans: HashMap::new(), windows, kind: Kind::Period, billed_in_advance })
     }
 
     pub fn tz(&self) -> Tz {
@@ -276,17 +285,8 @@ impl Book {
         let plan = self.plan(conn, &f.plan, sub.version())?.clone();
         // An advance invoice bills the advance fees alone; the period's invoice
         // leaves them out once they were billed in advance.
-        let billed_in_advance = self.kind == Kind::Period && {
-            let found: Option<i64> = conn
-                .query_row(
-                    "SELECT 1 FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-                     WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = 'advance'",
-                    rusqlite::params![f.id, crate::stored::time_text(period.start)],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            found.is_some()
-        };
+        let billed_in_advance = self.kind == Kind::Period
+            && self.billed_in_advance.contains(&(f.id.clone(), crate::stored::time_text(period.start)));
         let fees: Vec<Fee> = plan
             .fees
             .iter()
