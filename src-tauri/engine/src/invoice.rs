@@ -312,16 +312,23 @@ pub fn finalize_month_of(
     let drafts = bill::preview(ws, month, customer, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
     for draft in &drafts {
+        done.finalize(ws, draft, now);
+    }
+    Ok(done)
+}
+
+impl Finalized {
+    /// Finalizes one draft in its own transaction, keeping the invoice or why it failed.
+    pub(crate) fn finalize(&mut self, ws: &mut Workspace, draft: &Draft, now: DateTime<Utc>) {
         match ws.write(|tx| finalize(tx, draft, now)) {
-            Ok(invoice) => done.invoices.push(invoice),
-            Err(e) => done.failures.push(Failure {
+            Ok(invoice) => self.invoices.push(invoice),
+            Err(e) => self.failures.push(Failure {
                 customer: draft.customer.clone(),
                 subscription: draft.subscription.clone(),
                 message: e.to_string(),
             }),
         }
     }
-    Ok(done)
 }
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, String, String, String)> {

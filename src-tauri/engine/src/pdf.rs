@@ -156,6 +156,19 @@ enum Face {
 }
 
 impl<'f> Layout<'f> {
+    /// An empty first page of `height` points, the cursor at the top margin.
+    fn new(fonts: &'f Fonts, height: f32) -> Layout<'f> {
+        Layout {
+            fonts,
+            used: Default::default(),
+            height,
+            pages: Vec::new(),
+            ops: Vec::new(),
+            y: MARGIN,
+            images: Vec::new(),
+        }
+    }
+
     fn font(&self, face: Face) -> (&'f ParsedFont, FontId) {
         match face {
             Face::Regular => (&self.fonts.regular, FontId("F1".into())),
@@ -413,15 +426,7 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
     let f = &invoice.frozen;
     let d = &f.draft;
     let number = d.number.clone().unwrap_or_default();
-    let mut l = Layout {
-        fonts,
-        used: Default::default(),
-        height,
-        pages: Vec::new(),
-        ops: Vec::new(),
-        y: MARGIN,
-        images: Vec::new(),
-    };
+    let mut l = Layout::new(fonts, height);
     let right = width - MARGIN;
 
     let title = if invoice.void_reason.is_some() { "INVOICE — VOID" } else { "INVOICE" };
@@ -599,15 +604,7 @@ pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> 
     let fonts = fonts()?;
     let (width, height) = look.paper.size();
     let f = &invoice.frozen;
-    let mut l = Layout {
-        fonts,
-        used: Default::default(),
-        height,
-        pages: Vec::new(),
-        ops: Vec::new(),
-        y: MARGIN,
-        images: Vec::new(),
-    };
+    let mut l = Layout::new(fonts, height);
     let right = width - MARGIN;
     let facts = [
         ("Number", note.number.clone()),

@@ -348,14 +348,7 @@ pub fn finalize_picked(
             });
             continue;
         }
-        match ws.write(|tx| invoice::finalize(tx, draft, now)) {
-            Ok(invoice) => done.invoices.push(invoice),
-            Err(e) => done.failures.push(Failure {
-                customer: draft.customer.clone(),
-                subscription: draft.subscription.clone(),
-                message: e.to_string(),
-            }),
-        }
+        done.finalize(ws, draft, now);
     }
     Ok(done)
 }
