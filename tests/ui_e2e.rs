@@ -139,20 +139,29 @@ async fn dom_text(c: &Client, css: &str) -> String {
     find(c, css).await.prop("textContent").await.ok().flatten().unwrap_or_default()
 }
 
-/// Waits until the element's DOM property `prop` satisfies `ok`, returning it.
-async fn wait_prop(c: &Client, css: &str, prop: &str, ok: impl Fn(&str) -> bool) -> String {
+/// Asks `probe` every 50 ms until it gives a value. Past the deadline, keeps a
+/// screenshot named after `awaited` and fails with what the last probe said.
+async fn poll<T>(c: &Client, awaited: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + WAIT;
     loop {
-        let value = find(c, css).await.prop(prop).await.ok().flatten().unwrap_or_default();
-        if ok(&value) {
-            return value;
+        match probe().await {
+            Ok(value) => return value,
+            Err(why) if Instant::now() >= deadline => {
+                failure_screenshot(c, awaited).await;
+                panic!("{why}");
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-        if Instant::now() >= deadline {
-            failure_screenshot(c, css).await;
-            panic!("{css} still has {prop} {value:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until the element's DOM property `prop` satisfies `ok`, returning it.
+async fn wait_prop(c: &Client, css: &str, prop: &str, ok: impl Fn(&str) -> bool) -> String {
+    poll(c, css, async || {
+        let value = find(c, css).await.prop(prop).await.ok().flatten().unwrap_or_default();
+        if ok(&value) { Ok(value) } else { Err(format!("{css} still has {prop} {value:?}")) }
+    })
+    .await
 }
 
 /// Keeps what the window showed when a wait failed, named after what was awaited.
@@ -170,11 +179,14 @@ async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
 
 /// Waits until the element is shown (e.g. once a panel has opened).
 async fn wait_displayed(c: &Client, css: &str) {
-    let deadline = Instant::now() + WAIT;
-    while !find(c, css).await.is_displayed().await.unwrap_or(false) {
-        assert!(Instant::now() < deadline, "{css} is never shown");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(c, css, async || {
+        if find(c, css).await.is_displayed().await.unwrap_or(false) {
+            Ok(())
+        } else {
+            Err(format!("{css} is never shown"))
+        }
+    })
+    .await
 }
 
 /// Waits until an input holds `value` (e.g. once a form has loaded).
@@ -684,32 +696,20 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
 
 /// Waits until the element's attribute satisfies `ok`, returning it.
 async fn wait_attr(c: &Client, css: &str, attr: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    poll(c, css, async || {
         let value = find(c, css).await.attr(attr).await.ok().flatten().unwrap_or_default();
-        if ok(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{css} still has {attr}={value:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if ok(&value) { Ok(value) } else { Err(format!("{css} still has {attr}={value:?}")) }
+    })
+    .await
 }
 
 /// Waits until a file exists with content, and reads it.
 async fn wait_file(c: &Client, path: &Path) -> Vec<u8> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(bytes) = std::fs::read(path)
-            && !bytes.is_empty()
-        {
-            return bytes;
-        }
-        if Instant::now() >= deadline {
-            failure_screenshot(c, &path.display().to_string()).await;
-            panic!("{} was never written", path.display());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(c, &path.display().to_string(), async || match std::fs::read(path) {
+        Ok(bytes) if !bytes.is_empty() => Ok(bytes),
+        _ => Err(format!("{} was never written", path.display())),
+    })
+    .await
 }
 
 fn pdftotext(path: &Path) -> String {
@@ -830,8 +830,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
 
     // Settings show the demo's logo, which the invoice printed.
     click(&c, "[data-testid=nav-settings]").await;
-    let deadline = Instant::now() + WAIT;
-    loop {
+    poll(&c, "settings-logo", async || {
         let width = c
             .execute(
                 "const img = document.querySelector('[data-testid=settings-logo] img');
@@ -841,15 +840,9 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
             )
             .await
             .unwrap();
-        if width == json!(360) {
-            break;
-        }
-        if Instant::now() >= deadline {
-            failure_screenshot(&c, "settings-logo").await;
-            panic!("the logo was not shown (natural width {width})");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if width == json!(360) { Ok(()) } else { Err(format!("the logo was not shown (natural width {width})")) }
+    })
+    .await;
     c.execute("document.querySelector('[data-testid=settings-verify]').scrollIntoView()", vec![]).await.unwrap();
     std::fs::write(artifacts().join("settings-logo.png"), c.screenshot().await.unwrap()).unwrap();
 }
