@@ -252,6 +252,19 @@ mod tests {
     use super::*;
     use rusqlite::params;
 
+    /// A workspace file as schema `version` wrote it: its migrations, its
+    /// version and the settings row.
+    fn written_by_schema(path: &Path, version: usize) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        for (_, sql) in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        conn.pragma_update(None, "user_version", version as i64).unwrap();
+        crate::settings::insert_defaults(&conn).unwrap();
+        conn
+    }
+
     fn file_bytes(path: &Path) -> Vec<u8> {
         std::fs::read(path).unwrap()
     }
@@ -299,11 +312,7 @@ mod tests {
         let path = dir.path().join("v1.meterdesk");
         {
             // A workspace as the first schema version wrote it.
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(MIGRATIONS[0].1).unwrap();
-            conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
-            crate::settings::insert_defaults(&conn).unwrap();
+            let conn = written_by_schema(&path, 1);
             conn.execute("UPDATE workspace_settings SET company_name = 'Old Co'", []).unwrap();
         }
         let ws = Workspace::open(&path).unwrap();
@@ -317,13 +326,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v9.meterdesk");
         {
-            let conn = Connection::open(&path).unwrap();
-            for (_, sql) in &MIGRATIONS[..9] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
-            conn.pragma_update(None, "user_version", 9).unwrap();
-            crate::settings::insert_defaults(&conn).unwrap();
+            let conn = written_by_schema(&path, 9);
             let t = "'2026-11-02T15:00:00Z'";
             conn.execute_batch(&format!(
                 "PRAGMA foreign_keys = ON;
@@ -385,13 +388,7 @@ mod tests {
         let path = dir.path().join("v3.meterdesk");
         {
             // A workspace as schema 3 wrote it: a row per event, ids in event_ids.
-            let conn = Connection::open(&path).unwrap();
-            for (_, sql) in &MIGRATIONS[..3] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
-            conn.pragma_update(None, "user_version", 3).unwrap();
-            crate::settings::insert_defaults(&conn).unwrap();
+            let conn = written_by_schema(&path, 3);
             conn.execute_batch(
                 "INSERT INTO customers (external_id, name, currency, created_at, updated_at)
                    VALUES ('globex', 'Globex', 'USD', '2026-10-01T00:00:00Z', '2026-10-01T00:00:00Z');
