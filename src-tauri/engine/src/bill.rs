@@ -52,6 +52,11 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The advance invoice when `advance`, else the period's (the `--advance` switch).
+    pub fn of(advance: bool) -> Kind {
+        if advance { Kind::Advance } else { Kind::Period }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Period => "period",

@@ -346,11 +346,6 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
 }
 
-/// The invoice `--advance` asks for.
-fn kind(advance: bool) -> bill::Kind {
-    if advance { bill::Kind::Advance } else { bill::Kind::Period }
-}
-
 fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
     let now = clock::now();
     match command {
@@ -478,7 +473,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             action: InvoiceAction::Preview { customer: Some(customer), period, subscription, advance },
         } => {
             let mut ws = Workspace::open(workspace)?;
-            let mut drafts = bill::preview(&mut ws, &period, Some(&customer), kind(advance))?;
+            let mut drafts = bill::preview(&mut ws, &period, Some(&customer), bill::Kind::of(advance))?;
             if let Some(id) = &subscription {
                 drafts.retain(|d| &d.subscription == id);
             }
@@ -505,7 +500,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         }
         Command::Invoice { action: InvoiceAction::Preview { customer: None, period, subscription, advance } } => {
             let mut ws = Workspace::open(workspace)?;
-            let mut drafts = bill::preview(&mut ws, &period, None, kind(advance))?;
+            let mut drafts = bill::preview(&mut ws, &period, None, bill::Kind::of(advance))?;
             if let Some(id) = &subscription {
                 drafts.retain(|d| &d.subscription == id);
             }
@@ -522,7 +517,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         }
         Command::Invoice { action: InvoiceAction::Finalize { period, customer, advance } } => {
             let mut ws = Workspace::open(workspace)?;
-            let done = invoice::finalize_month_of(&mut ws, &period, customer.as_deref(), kind(advance), now)?;
+            let done = invoice::finalize_month_of(&mut ws, &period, customer.as_deref(), bill::Kind::of(advance), now)?;
             let mut human: Vec<String> = done
                 .invoices
                 .iter()

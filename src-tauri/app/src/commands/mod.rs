@@ -466,18 +466,13 @@ pub fn invoice_detail(state: State<AppState>, number: String) -> Reply<InvoiceDe
 /// The drafts of the periods starting in month `YYYY-MM`, with what to check before finalizing.
 #[tauri::command(async)]
 pub fn invoice_review(state: State<AppState>, month: String, advance: bool) -> Reply<Vec<Reviewed>> {
-    state.with(|ws| register::review(ws, &month, None, kind(advance), clock::now()))
-}
-
-/// The periods' invoices, or (`advance`) the fee-only invoices of their advance fees.
-fn kind(advance: bool) -> bill::Kind {
-    if advance { bill::Kind::Advance } else { bill::Kind::Period }
+    state.with(|ws| register::review(ws, &month, None, bill::Kind::of(advance), clock::now()))
 }
 
 /// Finalizes the reviewed drafts, each in its own transaction.
 #[tauri::command(async)]
 pub fn invoice_finalize(state: State<AppState>, month: String, advance: bool, picks: Vec<Pick>) -> Reply<Finalized> {
-    state.with(|ws| register::finalize_picked(ws, &month, kind(advance), &picks, clock::now()))
+    state.with(|ws| register::finalize_picked(ws, &month, bill::Kind::of(advance), &picks, clock::now()))
 }
 
 /// The PDF of a finalized invoice or credit note, as bytes (the preview).
