@@ -5,6 +5,9 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
+/// The instant every command runs at, unless a test says otherwise.
+const NOW: &str = "2026-11-24T15:00:00Z";
+
 struct Sandbox {
     dir: tempfile::TempDir,
 }
@@ -24,11 +27,18 @@ impl Sandbox {
         p
     }
 
-    /// Runs `meterdesk ARGS` with HOME and the XDG folders inside the sandbox.
+    /// Runs `meterdesk ARGS` with HOME and the XDG folders inside the sandbox,
+    /// at the fixed instant [`NOW`].
     fn run(&self, args: &[&str]) -> Output {
+        self.run_at(NOW, args)
+    }
+
+    /// Runs `meterdesk ARGS` as if the clock said `now`.
+    fn run_at(&self, now: &str, args: &[&str]) -> Output {
         let home = self.dir.path().join("home");
         Command::new(env!("CARGO_BIN_EXE_meterdesk"))
             .args(args)
+            .env("METERDESK_NOW", now)
             .env("HOME", &home)
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
@@ -39,9 +49,13 @@ impl Sandbox {
 
     /// Runs with `--workspace ws.meterdesk --json` and parses stdout.
     fn json(&self, args: &[&str]) -> (i32, Value) {
+        self.json_at(NOW, args)
+    }
+
+    fn json_at(&self, now: &str, args: &[&str]) -> (i32, Value) {
         let mut all = vec!["--workspace", "ws.meterdesk", "--json"];
         all.extend_from_slice(args);
-        let out = self.run(&all);
+        let out = self.run_at(now, &all);
         let stdout = String::from_utf8(out.stdout).unwrap();
         let value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}): {stdout:?}"));
@@ -122,7 +136,18 @@ fn a_malformed_catalog_names_the_json_path_and_changes_nothing() {
         (r#"{"customers": [{"id": "x", "name": "X", "currency": "DOLLAR"}]}"#, "$.customers[0].currency", "ISO 4217"),
         (r#"{"customers": [{"id": "x", "name": "X"}, {"id": "x", "name": "Y"}]}"#, "$.customers[1].id", "duplicate"),
         (r#"{"workspace": {"timezone": "Moon/Base"}}"#, "$.workspace.timezone", "IANA"),
-        (r#"{"workspace": {"name": "A"}, "wallets": [{"customer": "x"}]}"#, "$.wallets", "not supported"),
+        (r#"{"workspace": {"name": "A"}, "wallets": [{"customer": "x"}]}"#, "$.wallets[0].customer", "no customer"),
+        (
+            r#"{"customers": [{"id": "x", "name": "X"}],
+                "wallets": [{"customer": "x", "grants": [{"id": "g", "amount": "-5", "kind": "free"}]}]}"#,
+            "$.wallets[0].grants[0].amount",
+            "more than 0",
+        ),
+        (
+            r#"{"wallets": [{"customer": "x", "grants": [{"id": "g", "amount": "5", "kind": "gift"}]}]}"#,
+            "$.wallets[0].grants[0].kind",
+            "unknown variant",
+        ),
         (
             r#"{"plans": [{"code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
                 "charges": [{"meter": "nope", "model": "per_unit", "unit_price": "1"}]}]}"#,
@@ -721,7 +746,6 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
 
 #[test]
 fn a_kill_between_taking_a_number_and_committing_leaves_no_gap_and_no_duplicate() {
-    const NOW: &str = "2026-11-24T15:00:00Z";
     let sb = Sandbox::new();
     let built = sb.run(&["demo", "ws.meterdesk", "--as-of", "2026-11-24"]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
@@ -782,4 +806,95 @@ fn a_kill_between_taking_a_number_and_committing_leaves_no_gap_and_no_duplicate(
     assert_eq!(subscriptions.len(), drafts, "one invoice per subscription");
     let (code, verified) = sb.json(&["invoice", "verify"]);
     assert_eq!((code, verified), (0, json!({ "invoices": drafts, "first_break": null })));
+}
+
+#[test]
+fn wallet_credits_are_granted_applied_at_finalize_and_exported() {
+    let sb = Sandbox::new();
+    let mut with_wallet = catalog();
+    with_wallet["wallets"] = json!([{ "customer": "globex", "grants": [
+        { "id": "g1", "amount": "100.00", "kind": "free", "expires": "2026-12-31", "priority": 1 } ] }]);
+    let file = sb.write("catalog.json", &with_wallet.to_string());
+    let (code, out) = sb.json(&["apply", file.to_str().unwrap()]);
+    assert_eq!((code, &out["created"]), (0, &json!(9)), "{out}");
+
+    let (code, granted) =
+        sb.json(&["wallet", "grant", "--customer", "globex", "--amount", "50", "--reference", "PAY-1"]);
+    assert_eq!(code, 0, "{granted}");
+    assert_eq!(
+        (&granted["id"], &granted["kind"], &granted["amount"]),
+        (&json!("grant-2"), &json!("paid"), &json!("50.00"))
+    );
+    let (code, balance) = sb.json(&["wallet", "balance", "--customer", "globex"]);
+    assert_eq!(code, 0, "{balance}");
+    assert_eq!(balance["balance"], "150.00");
+    let remaining: Vec<&Value> = balance["grants"].as_array().unwrap().iter().map(|g| &g["remaining"]).collect();
+    assert_eq!(remaining, [&json!("100.00"), &json!("50.00")]);
+
+    // October's invoice takes all 150.00: g1 (it expires first) then grant-2.
+    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!(code, 0, "{done}");
+    let invoice = &done[0];
+    let dec = |text: &str| text.parse::<meterdesk_engine::Dec>().unwrap().0;
+    let total = dec(invoice["total"].as_str().unwrap());
+    assert!(total > dec("150"), "{total}");
+    assert_eq!(invoice["credits_applied"], "150.00");
+    assert_eq!(invoice["amount_due"], json!((total - dec("150.00")).to_string()));
+    let number = invoice["number"].as_str().unwrap();
+    let (_, balance) = sb.json(&["wallet", "balance", "--customer", "globex"]);
+    assert_eq!(balance["balance"], "0.00");
+    let (code, ledger) = sb.json(&["wallet", "ledger", "--customer", "globex", "--kind", "consumption"]);
+    assert_eq!(code, 0, "{ledger}");
+    let used: Vec<(&str, &str, &str)> = ledger
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| (e["grant"].as_str().unwrap(), e["amount"].as_str().unwrap(), e["invoice"].as_str().unwrap()))
+        .collect();
+    assert_eq!(used, [("g1", "-100.00", number), ("grant-2", "-50.00", number)]);
+    let human = sb.run(&["--workspace", "ws.meterdesk", "invoice", "show", number]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("Credits applied") && human.contains("150.00"), "{human}");
+
+    // The export carries both grants; applied again it changes nothing.
+    let (_, exported) = sb.json(&["export", "catalog"]);
+    let ids: Vec<&str> =
+        exported["wallets"][0]["grants"].as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["g1", "grant-2"]);
+    let again = sb.write("again.json", &exported.to_string());
+    let (_, out) = sb.json(&["apply", again.to_str().unwrap()]);
+    assert_eq!(out["created"], 0, "{out}");
+
+    // Errors name what is wrong; nothing goes below zero.
+    let (code, err) = sb.json(&["wallet", "grant", "--customer", "nobody", "--amount", "5"]);
+    assert_eq!((code, &err["error"]["code"]), (1, &json!("not_found")));
+    let (code, err) = sb.json(&["wallet", "grant", "--customer", "globex", "--amount", "5.001", "--kind", "free"]);
+    assert_eq!((code, &err["error"]["problems"][0]["path"]), (1, &json!("amount")), "{err}");
+    let (code, err) =
+        sb.json(&["wallet", "adjust", "--customer", "globex", "--grant", "g1", "--amount", "-0.01", "--reason", "x"]);
+    assert_eq!((code, &err["error"]["code"]), (1, &json!("conflict")), "{err}");
+
+    // A grant with a last day expires at the next local midnight (New York).
+    let (code, _) = sb.json(&[
+        "wallet",
+        "grant",
+        "--customer",
+        "globex",
+        "--amount",
+        "20",
+        "--kind",
+        "free",
+        "--id",
+        "dec",
+        "--expires",
+        "2026-12-31",
+    ]);
+    assert_eq!(code, 0);
+    let (_, before) = sb.json_at("2027-01-01T04:59:59Z", &["wallet", "balance", "--customer", "globex"]);
+    let (_, after) = sb.json_at("2027-01-01T05:00:00Z", &["wallet", "balance", "--customer", "globex"]);
+    assert_eq!((&before["balance"], &after["balance"]), (&json!("20.00"), &json!("0.00")));
+    let text = sb.run(&["--workspace", "ws.meterdesk", "wallet", "ledger", "--customer", "globex", "--kind", "expiry"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("2027-01-01 05:00  expiry") && text.contains("-20.00"), "{text}");
 }

@@ -1,8 +1,9 @@
 //! The catalog file: the workspace's pricing-as-code, applied whole or not at all.
 //!
-//! So far it carries the workspace settings, customers, meters, plans and
-//! subscriptions; wallets join when they land, and until then a catalog that
-//! fills that section is refused rather than half-applied.
+//! It carries the workspace settings, customers, meters, plans, subscriptions
+//! and the wallets' grants. A grant is never changed by a catalog: a new id
+//! adds one, the same id with the same terms changes nothing, other terms are
+//! a problem.
 
 use std::collections::HashMap;
 
@@ -17,6 +18,7 @@ use crate::money::Currency;
 use crate::plan::{self, PlanFields};
 use crate::settings::{self, Settings};
 use crate::subscription::{self, SubscriptionFields};
+use crate::wallet::{self, GrantFields, Origin, WalletFields};
 
 /// A catalog file (see INTERFACES.md §1).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -32,8 +34,8 @@ pub struct Catalog {
     pub plans: Vec<PlanFields>,
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionFields>,
-    #[serde(default, skip_serializing)]
-    pub wallets: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wallets: Vec<WalletFields>,
 }
 
 /// The `workspace` section: every field optional; absent fields keep their value.
@@ -120,13 +122,6 @@ pub fn parse(text: &str) -> Result<Catalog> {
 /// is listed by JSON path.
 pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) -> Result<ApplyReport> {
     let mut problems = Vec::new();
-    let wallets = &catalog.wallets;
-    if wallets.as_ref().is_some_and(|v| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty))) {
-        problems.push(Problem::new(
-            "$.wallets",
-            "wallets are not supported by this version of Meterdesk yet; nothing was applied",
-        ));
-    }
     let current = settings::get(conn)?;
     let wanted = match catalog.workspace {
         Some(section) => section.merged_into(current.clone()).normalized(),
@@ -184,6 +179,7 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
     for (i, p) in subscription::overlap_problems(&entries, &stored) {
         problems.push(Problem::new(format!("$.subscriptions[{i}].{}", p.path), p.message));
     }
+    let grants = validate_wallets(conn, &catalog.wallets, &context.customers, &mut problems)?;
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -223,7 +219,80 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
             report.created += 1;
         }
     }
+    for (customer, grant) in &grants {
+        match grant {
+            Some(g) => {
+                wallet::grant(conn, customer, g, Origin::Catalog, now)?;
+                report.created += 1;
+            }
+            None => report.unchanged += 1,
+        }
+    }
     Ok(report)
+}
+
+/// Validates the `wallets` section against the customers as they will be
+/// (external id → currency code). Returns each grant by customer: the new ones
+/// to write, and none for a grant already stored with the same terms.
+fn validate_wallets(
+    conn: &rusqlite::Connection,
+    wallets: &[WalletFields],
+    currencies: &HashMap<String, String>,
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<(String, Option<GrantFields>)>> {
+    let mut out = Vec::new();
+    let mut first_at: HashMap<&str, usize> = HashMap::new();
+    for (i, w) in wallets.iter().enumerate() {
+        let customer = w.customer.trim();
+        if let Some(j) = first_at.insert(customer, i) {
+            problems.push(Problem::new(
+                format!("$.wallets[{i}].customer"),
+                format!("\"{customer}\" has its wallet at $.wallets[{j}] already: put all its grants there"),
+            ));
+            continue;
+        }
+        let Some(currency) = currencies.get(customer).and_then(|c| Currency::parse(c).ok()) else {
+            problems.push(Problem::new(
+                format!("$.wallets[{i}].customer"),
+                format!("no customer \"{customer}\" in the workspace or this catalog"),
+            ));
+            continue;
+        };
+        let stored: HashMap<String, wallet::Grant> = match customer::get(conn, customer)? {
+            Some(_) => wallet::grants(conn, customer)?.into_iter().map(|g| (g.fields.id.clone(), g)).collect(),
+            None => HashMap::new(),
+        };
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for (j, g) in w.grants.iter().enumerate() {
+            let at = format!("$.wallets[{i}].grants[{j}]");
+            let valid = match g.validate(currency) {
+                Ok(v) => v,
+                Err(ps) => {
+                    problems.extend(ps.into_iter().map(|p| Problem::new(format!("{at}.{}", p.path), p.message)));
+                    continue;
+                }
+            };
+            if let Some(k) = ids.insert(valid.id.clone(), j) {
+                problems.push(Problem::new(
+                    format!("{at}.id"),
+                    format!("duplicate id \"{}\" (also at $.wallets[{i}].grants[{k}])", valid.id),
+                ));
+                continue;
+            }
+            match stored.get(&valid.id) {
+                Some(existing) if existing.fields == valid => out.push((customer.to_string(), None)),
+                Some(_) => problems.push(Problem::new(
+                    at,
+                    format!(
+                        "grant \"{}\" exists with other terms; a grant never changes: void it (or adjust it) and grant anew under a new id",
+                        valid.id
+                    ),
+                )),
+                None => out.push((customer.to_string(), Some(valid))),
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Validates every entry of a catalog section. Each problem is placed under the
@@ -271,7 +340,7 @@ pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
             .iter()
             .map(|s| subscription::to_catalog(s, latest.get(s.fields.plan.as_str()).copied().unwrap_or(1)))
             .collect(),
-        ..Catalog::default()
+        wallets: wallet::to_catalog(conn)?,
     })
 }
 
@@ -366,19 +435,28 @@ mod tests {
             { "id": "globex", "name": "Globex again", "tax_rate": "15" }
           ],
           "meters": [ { "code": "tokens", "name": "Tokens", "aggregation": "sum" } ],
-          "wallets": [ { "customer": "globex" } ]
+          "wallets": [
+            { "customer": "globex", "grants": [
+              { "id": "g1", "amount": "10.001", "kind": "free" },
+              { "id": "g2", "amount": "5", "kind": "paid", "rollover": { "percent": "150" } },
+              { "id": "g1", "amount": "1", "kind": "free" } ] },
+            { "customer": "nobody" }
+          ]
         }"#;
         let err = apply_text(&mut ws, text).unwrap_err();
         assert_eq!(
             paths(err),
             [
-                "$.wallets",
                 "$.workspace.currency",
                 "$.workspace.timezone",
                 "$.customers[1].id",
                 "$.customers[1].name",
                 "$.customers[2].tax_rate",
                 "$.meters[0].property",
+                "$.wallets[0].grants[0].amount",
+                "$.wallets[0].grants[1].rollover",
+                "$.wallets[0].grants[1].rollover.percent",
+                "$.wallets[1].customer",
             ]
         );
         let bad_dup = r#"{ "customers": [ { "id": "a", "name": "A" }, { "id": "a", "name": "B" } ] }"#;

@@ -21,6 +21,7 @@ use crate::rating::LineKind;
 use crate::rollup;
 use crate::settings;
 use crate::stored::time_text;
+use crate::wallet;
 use crate::workspace::Workspace;
 
 /// Who sells or buys, as printed on the invoice.
@@ -194,9 +195,15 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     let year = issue_date.year();
     let series = company.invoice_prefix.clone();
     let (seq, number) = next_number(conn, &series, year)?;
+    // Wallet credits pay for the total, tax included (DESIGN.md "Invoices").
+    let burn = wallet::plan_burn(conn, customer_id, &draft.currency, draft.total.0, now)?;
     let mut frozen_draft = draft.clone();
     frozen_draft.number = Some(number.clone());
     frozen_draft.status = Status::Finalized;
+    let mut credits = burn.applied();
+    credits.rescale(draft.total.0.scale());
+    frozen_draft.credits_applied = crate::money::Dec(credits);
+    frozen_draft.amount_due = crate::money::Dec(draft.total.0 - credits);
     let frozen = Frozen {
         draft: frozen_draft,
         issue_date,
@@ -241,8 +248,8 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
             issue_date.to_string(),
             due_date.to_string(),
             draft.currency,
-            draft.total.to_string(),
-            draft.amount_due.to_string(),
+            frozen.draft.total.to_string(),
+            frozen.draft.amount_due.to_string(),
             content,
             previous_hash,
             hash,
@@ -250,6 +257,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
             draft.kind.as_str()
         ],
     )?;
+    wallet::write_burn(conn, &burn, conn.last_insert_rowid(), &number, now)?;
     // Events that arrive later inside the billed window are late usage (an
     // advance invoice bills no usage).
     if draft.kind == bill::Kind::Period {
@@ -264,7 +272,8 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     }
     let detail = serde_json::json!({
         "customer": draft.customer, "subscription": draft.subscription, "kind": draft.kind.as_str(),
-        "period_start": period_start, "currency": draft.currency, "total": draft.total, "hash": hash,
+        "period_start": period_start, "currency": draft.currency, "total": draft.total,
+        "credits_applied": frozen.draft.credits_applied, "hash": hash,
     });
     conn.execute(
         "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)",
@@ -427,6 +436,7 @@ pub fn void(conn: &Connection, number: &str, reason: &str, now: DateTime<Utc>) -
     }
     let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
     append_status(conn, id, number, "void", now.with_timezone(&tz).date_naive(), reason, now)?;
+    wallet::return_burn(conn, id, number, now)?;
     require(conn, number).map(|(_, i)| i)
 }
 

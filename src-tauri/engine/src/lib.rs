@@ -27,6 +27,7 @@ pub mod settings;
 mod stored;
 pub mod subscription;
 pub mod usage;
+pub mod wallet;
 pub mod workspace;
 
 pub use error::{Error, ErrorCode, Problem, Result};

@@ -82,7 +82,8 @@ pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: N
     let d = &f.draft;
     let standing = if invoice.void_reason.is_some() {
         Standing::Void
-    } else if invoice.paid.is_some() {
+    } else if invoice.paid.is_some() || (d.amount_due.0 <= Decimal::ZERO && d.total.0 > Decimal::ZERO) {
+        // Paid by payment, or in full by wallet credits at finalize.
         Standing::Paid
     } else if credited >= d.total.0 && !d.total.0.is_zero() {
         Standing::Credited

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::{
     Error, Workspace, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf, register, usage,
+    wallet,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -96,6 +97,89 @@ pub enum Command {
     Invoice {
         #[command(subcommand)]
         action: InvoiceAction,
+    },
+    /// Credit wallets: balances, grants and their ledger.
+    Wallet {
+        #[command(subcommand)]
+        action: WalletAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletAction {
+    /// A customer's balance and grants (expiries due are written first).
+    Balance {
+        #[arg(long)]
+        customer: String,
+    },
+    /// Grant credit to a customer's wallet.
+    Grant {
+        #[arg(long)]
+        customer: String,
+        /// In the customer's currency.
+        #[arg(long)]
+        amount: meterdesk_engine::Dec,
+        /// paid (a top-up: give --reference) or free (promotional).
+        #[arg(long, default_value = "paid")]
+        kind: String,
+        /// The grant's id (default: grant-N).
+        #[arg(long)]
+        id: Option<String>,
+        /// The last day it can be used (YYYY-MM-DD, workspace zone); default: never expires.
+        #[arg(long)]
+        expires: Option<chrono::NaiveDate>,
+        /// Among grants expiring the same day, the higher is used first.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i64,
+        /// A paid top-up's invoice or payment reference.
+        #[arg(long)]
+        reference: Option<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// At expiry, roll over at most this percentage of what is left...
+        #[arg(long, value_name = "PERCENT")]
+        rollover_percent: Option<meterdesk_engine::Dec>,
+        /// ...and at most this amount...
+        #[arg(long, value_name = "AMOUNT")]
+        rollover_max: Option<meterdesk_engine::Dec>,
+        /// ...into a grant that lasts this many months more (default 1).
+        #[arg(long, value_name = "N")]
+        rollover_months: Option<u32>,
+    },
+    /// A customer's ledger, newest first.
+    Ledger {
+        #[arg(long)]
+        customer: String,
+        /// Only these kinds (grant, consumption, expiry, rollover, void, adjustment; repeatable).
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Only this grant's entries.
+        #[arg(long)]
+        grant: Option<String>,
+        /// At most this many entries.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Void what is left of a grant.
+    Void {
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        grant: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Correct a grant up or down (a new ledger entry; never below zero).
+    Adjust {
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        grant: String,
+        /// Signed: -12.50 takes credit away.
+        #[arg(long, allow_negative_numbers = true)]
+        amount: meterdesk_engine::Dec,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -304,6 +388,24 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
     Ok(Outcome { success: report.rejected == 0, ..Outcome::ok(report, human)? })
 }
 
+/// A wallet as a person reads it: the balance, then each grant.
+fn wallet_text(w: &wallet::Wallet) -> String {
+    let mut out = format!("{}: {} {}", w.customer, w.balance, w.currency);
+    for g in &w.grants {
+        let expires = g.fields.expires.map_or("never expires".to_string(), |d| format!("last day {d}"));
+        out.push_str(&format!(
+            "\n  {:<24} {:<5} {:>12} granted, {:>12} left  {:<9} priority {}  {expires}",
+            g.fields.id,
+            g.fields.kind.as_str(),
+            g.fields.amount.to_string(),
+            g.remaining.to_string(),
+            format!("{:?}", g.state).to_lowercase(),
+            g.fields.priority,
+        ));
+    }
+    out
+}
+
 /// A draft as a person reads it: one row per line, then the totals.
 fn draft_text(d: &bill::Draft) -> String {
     let mut out = format!(
@@ -325,9 +427,13 @@ fn draft_text(d: &bill::Draft) -> String {
         Some(r) => format!("Tax {}%", r.0.saturating_mul(100.into()).normalize()),
         None => "Tax (exempt)".to_string(),
     };
-    for (label, amount) in
-        [("Subtotal", d.subtotal), (tax.as_str(), d.tax), ("Total", d.total), ("Amount due", d.amount_due)]
-    {
+    for (label, amount) in [
+        ("Subtotal", d.subtotal),
+        (tax.as_str(), d.tax),
+        ("Total", d.total),
+        ("Credits applied", d.credits_applied),
+        ("Amount due", d.amount_due),
+    ] {
         out.push_str(&format!("  {label:<57} {:>14}\n", amount.to_string()));
     }
     if d.unbilled_events > 0 {
@@ -629,6 +735,87 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let bytes = pdf::document(ws.conn(), &number, paper)?;
             std::fs::write(&out, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
             Outcome::ok(json!({ "path": out.display().to_string() }), format!("wrote {}", out.display()))
+        }
+        Command::Wallet { action: WalletAction::Balance { customer } } => {
+            let mut ws = Workspace::open(workspace)?;
+            let w = wallet::read(&mut ws, &customer, now)?;
+            let human = wallet_text(&w);
+            Outcome::ok(&w, human)
+        }
+        Command::Wallet {
+            action:
+                WalletAction::Grant {
+                    customer,
+                    amount,
+                    kind,
+                    id,
+                    expires,
+                    priority,
+                    reference,
+                    note,
+                    rollover_percent,
+                    rollover_max,
+                    rollover_months,
+                },
+        } => {
+            let kind = match kind.as_str() {
+                "paid" => wallet::GrantKind::Paid,
+                "free" => wallet::GrantKind::Free,
+                other => return Err(Error::invalid("--kind", format!("\"{other}\" is not paid or free"))),
+            };
+            let rollover = (rollover_percent.is_some() || rollover_max.is_some() || rollover_months.is_some())
+                .then_some(wallet::Rollover { percent: rollover_percent, max: rollover_max, months: rollover_months });
+            let mut ws = Workspace::open(workspace)?;
+            let granted = ws.write(|tx| {
+                let id = match id {
+                    Some(id) => id,
+                    None => wallet::fresh_id(tx, &customer)?,
+                };
+                let fields = wallet::GrantFields { id, amount, kind, expires, priority, rollover, reference, note };
+                wallet::grant(tx, &customer, &fields, wallet::Origin::Manual, now)
+            })?;
+            let human = format!(
+                "granted {} {} to {customer} as \"{}\"",
+                granted.fields.amount, granted.currency, granted.fields.id
+            );
+            Outcome::ok(&granted, human)
+        }
+        Command::Wallet { action: WalletAction::Ledger { customer, kind, grant, limit } } => {
+            let kinds = kind
+                .iter()
+                .map(|k| wallet::EntryKind::parse(k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| Error::invalid("--kind", m))?;
+            let mut ws = Workspace::open(workspace)?;
+            wallet::read(&mut ws, &customer, now)?;
+            let entries = wallet::ledger(ws.conn(), &customer, &wallet::LedgerQuery { kinds, grant, limit })?;
+            let human = entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}  {:<11} {:<20} {:>12} balance {:>12}  {}{}",
+                        e.at.format("%Y-%m-%d %H:%M"),
+                        e.kind.as_str(),
+                        e.grant,
+                        e.amount.to_string(),
+                        e.balance.to_string(),
+                        e.invoice.as_deref().map(|n| format!("{n} ")).unwrap_or_default(),
+                        e.note
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Outcome::ok(&entries, human)
+        }
+        Command::Wallet { action: WalletAction::Void { customer, grant, reason } } => {
+            let mut ws = Workspace::open(workspace)?;
+            let g = ws.write(|tx| wallet::void_grant(tx, &customer, &grant, &reason, now))?;
+            Outcome::ok(&g, format!("voided what was left of \"{grant}\" for {customer}: {reason}"))
+        }
+        Command::Wallet { action: WalletAction::Adjust { customer, grant, amount, reason } } => {
+            let mut ws = Workspace::open(workspace)?;
+            let g = ws.write(|tx| wallet::adjust(tx, &customer, &grant, amount.0, &reason, now))?;
+            Outcome::ok(&g, format!("\"{grant}\" of {customer} adjusted by {amount}: {} left", g.remaining))
         }
         Command::Customers { action: CustomersAction::List { search, archived } } => {
             let ws = Workspace::open(workspace)?;

@@ -1,0 +1,588 @@
+//! Wallet rules: burn order, expiry at local midnights, rollover caps, the
+//! ledger never negative, and the ledger's sums under random operations.
+
+use rust_decimal_macros::dec;
+
+use super::*;
+use crate::bill;
+use crate::catalog;
+use crate::invoice;
+use crate::rng::Rng;
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+fn day(text: &str) -> NaiveDate {
+    NaiveDate::from_str(text).unwrap()
+}
+
+/// A flat 100.00 a month plan in arrears, 20% tax: every period's invoice is 120.00.
+fn catalog_text(zone: &str) -> String {
+    format!(
+        r#"{{
+      "workspace": {{ "name": "Acme AI", "currency": "USD", "timezone": "{zone}" }},
+      "customers": [ {{ "id": "acme", "name": "Acme", "tax_rate": "0.20" }},
+                     {{ "id": "yen", "name": "Yen Co", "currency": "JPY", "tax_exempt": "Export" }} ],
+      "plans": [ {{ "code": "flat", "name": "Flat", "currency": "USD", "interval": "month",
+                   "fees": [ {{ "name": "Platform fee", "amount": "100.00", "timing": "arrears" }} ] }},
+                 {{ "code": "flat2", "name": "Flat two", "currency": "USD", "interval": "month",
+                   "fees": [ {{ "name": "Support", "amount": "100.00", "timing": "arrears" }} ] }} ],
+      "subscriptions": [ {{ "id": "sub_acme", "customer": "acme", "plan": "flat", "start": "2026-01-01" }} ]
+    }}"#
+    )
+}
+
+fn workspace_in(zone: &str) -> Workspace {
+    let mut ws = Workspace::in_memory().unwrap();
+    let c = catalog::parse(&catalog_text(zone)).unwrap();
+    ws.write(|tx| catalog::apply(tx, c, utc("2025-12-01T00:00:00Z"))).unwrap();
+    ws
+}
+
+fn workspace() -> Workspace {
+    workspace_in("America/New_York")
+}
+
+fn fields(id: &str, amount: &str, kind: GrantKind, expires: Option<&str>, priority: i64) -> GrantFields {
+    GrantFields {
+        id: id.into(),
+        amount: Dec::from_str(amount).unwrap(),
+        kind,
+        expires: expires.map(day),
+        priority,
+        rollover: None,
+        reference: None,
+        note: String::new(),
+    }
+}
+
+fn give(ws: &mut Workspace, f: &GrantFields, at: &str) -> Grant {
+    ws.write(|tx| grant(tx, "acme", f, Origin::Manual, utc(at))).unwrap()
+}
+
+fn remaining(ws: &Workspace, code: &str) -> String {
+    get_grant(ws.conn(), "acme", code).unwrap().unwrap().remaining.to_string()
+}
+
+/// Finalizes acme's invoice of the period starting in `month`, issued at `at`.
+fn finalize(ws: &mut Workspace, month: &str, at: &str) -> invoice::Invoice {
+    let drafts = bill::preview_customer(ws, "acme", month).unwrap();
+    let draft = drafts.iter().find(|d| d.subscription == "sub_acme").unwrap().clone();
+    ws.write(|tx| invoice::finalize(tx, &draft, utc(at))).unwrap()
+}
+
+fn acme_id(ws: &Workspace) -> i64 {
+    ws.conn().query_row("SELECT id FROM customers WHERE external_id = 'acme'", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn the_design_example_burns_a_then_b_and_nothing_is_due() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("A", "100", GrantKind::Free, Some("2026-12-31"), 0), "2026-10-01T12:00:00Z");
+    give(&mut ws, &fields("B", "50", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
+    let inv = finalize(&mut ws, "2026-10", "2026-11-02T15:00:00Z");
+    let d = &inv.frozen.draft;
+    assert_eq!(
+        (d.total.to_string(), d.credits_applied.to_string(), d.amount_due.to_string()),
+        ("120.00".into(), "120.00".into(), "0.00".into())
+    );
+    assert_eq!((remaining(&ws, "A"), remaining(&ws, "B")), ("0.00".into(), "30.00".into()));
+    let used =
+        ledger(ws.conn(), "acme", &LedgerQuery { kinds: vec![EntryKind::Consumption], ..Default::default() }).unwrap();
+    let got: Vec<(String, String, Option<String>)> =
+        used.iter().rev().map(|e| (e.grant.clone(), e.amount.to_string(), e.invoice.clone())).collect();
+    let number = d.number.clone();
+    assert_eq!(got, [("A".into(), "-100.00".into(), number.clone()), ("B".into(), "-20.00".into(), number)]);
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "30.00");
+    // Stored as it was frozen: the register owes nothing.
+    let amount_due: String = ws.conn().query_row("SELECT amount_due FROM invoices", [], |r| r.get(0)).unwrap();
+    assert_eq!(amount_due, "0.00");
+    let today = day("2026-12-31");
+    let entry = crate::register::entries(ws.conn(), today).unwrap().remove(0);
+    assert_eq!((entry.standing, entry.outstanding.to_string()), (crate::register::Standing::Paid, "0.00".into()));
+}
+
+#[test]
+fn burn_order_soonest_expiry_then_priority_then_oldest() {
+    // Each case: grants (id, expires, priority, granted at), what an invoice of 70 takes from each.
+    type Case =
+        (&'static str, Vec<(&'static str, Option<&'static str>, i64, &'static str)>, Vec<(&'static str, &'static str)>);
+    let cases: Vec<Case> = vec![
+        (
+            "sooner expiry first, whatever the priority",
+            vec![
+                ("late", Some("2027-06-30"), 9, "2026-10-01T00:00:00Z"),
+                ("soon", Some("2026-12-31"), 0, "2026-10-02T00:00:00Z"),
+            ],
+            vec![("soon", "50.00"), ("late", "20.00")],
+        ),
+        (
+            "never-expiring last, whatever the priority",
+            vec![
+                ("forever", None, 9, "2026-09-01T00:00:00Z"),
+                ("dated", Some("2030-01-31"), 0, "2026-10-02T00:00:00Z"),
+            ],
+            vec![("dated", "50.00"), ("forever", "20.00")],
+        ),
+        (
+            "same expiry: higher priority first",
+            vec![
+                ("low", Some("2026-12-31"), 1, "2026-09-01T00:00:00Z"),
+                ("high", Some("2026-12-31"), 5, "2026-10-02T00:00:00Z"),
+            ],
+            vec![("high", "50.00"), ("low", "20.00")],
+        ),
+        (
+            "same expiry and priority: oldest first",
+            vec![
+                ("newer", Some("2026-12-31"), 1, "2026-10-02T00:00:00Z"),
+                ("older", Some("2026-12-31"), 1, "2026-10-01T00:00:00Z"),
+            ],
+            vec![("older", "50.00"), ("newer", "20.00")],
+        ),
+        (
+            "granted the same second: the first written first",
+            vec![("first", None, 0, "2026-10-01T00:00:00Z"), ("second", None, 0, "2026-10-01T00:00:00Z")],
+            vec![("first", "50.00"), ("second", "20.00")],
+        ),
+    ];
+    for (name, grants, expected) in cases {
+        let mut ws = workspace();
+        for (id, expires, priority, at) in &grants {
+            give(&mut ws, &fields(id, "50", GrantKind::Free, *expires, *priority), at);
+        }
+        let id = acme_id(&ws);
+        let burn = ws.write(|tx| plan_burn(tx, id, "USD", dec!(70.00), utc("2026-11-02T15:00:00Z"))).unwrap();
+        let got: Vec<(String, String)> = burn.parts().map(|(g, a)| (g.to_string(), a.to_string())).collect();
+        let want: Vec<(String, String)> = expected.iter().map(|(g, a)| (g.to_string(), a.to_string())).collect();
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn a_grant_made_after_the_issue_time_or_in_another_currency_gives_nothing() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("later", "50", GrantKind::Free, None, 0), "2026-11-03T00:00:00Z");
+    let id = acme_id(&ws);
+    let burn = ws.write(|tx| plan_burn(tx, id, "USD", dec!(10), utc("2026-11-02T15:00:00Z"))).unwrap();
+    assert_eq!(burn.applied(), Decimal::ZERO);
+    let burn = ws.write(|tx| plan_burn(tx, id, "EUR", dec!(10), utc("2026-11-04T15:00:00Z"))).unwrap();
+    assert_eq!(burn.applied(), Decimal::ZERO);
+    let burn = ws.write(|tx| plan_burn(tx, id, "USD", dec!(0), utc("2026-11-04T15:00:00Z"))).unwrap();
+    assert_eq!(burn.applied(), Decimal::ZERO, "a zero total takes nothing");
+}
+
+#[test]
+fn a_grant_expires_at_the_local_midnight_after_its_last_day() {
+    // (zone, last day, the last instant it is usable, the instant it expires)
+    let cases = [
+        ("America/New_York", "2026-12-31", "2027-01-01T04:59:59Z", "2027-01-01T05:00:00Z"),
+        // The night clocks spring forward (2:00 → 3:00): midnight itself exists, still EST.
+        ("America/New_York", "2027-03-13", "2027-03-14T04:59:59Z", "2027-03-14T05:00:00Z"),
+        // Santiago skips midnight (00:00 → 01:00, 2026-09-06): the day starts at 01:00 -03.
+        ("America/Santiago", "2026-09-05", "2026-09-06T03:59:59Z", "2026-09-06T04:00:00Z"),
+        // A leap February's last day.
+        ("Europe/Berlin", "2028-02-29", "2028-02-29T22:59:59Z", "2028-02-29T23:00:00Z"),
+    ];
+    for (zone, last, usable, gone) in cases {
+        let mut ws = workspace_in(zone);
+        give(&mut ws, &fields("g", "40", GrantKind::Free, Some(last), 0), "2026-01-01T12:00:00Z");
+        let id = acme_id(&ws);
+        let at_usable = ws
+            .write(|tx| {
+                let burn = plan_burn(tx, id, "USD", dec!(10), utc(usable))?;
+                Err::<(), _>(Error::Conflict(format!("{}", burn.applied())))
+            })
+            .unwrap_err()
+            .to_string();
+        assert_eq!(at_usable, "10", "{zone} {last}: usable at {usable}");
+        let burn = ws.write(|tx| plan_burn(tx, id, "USD", dec!(10), utc(gone))).unwrap();
+        assert_eq!(burn.applied(), Decimal::ZERO, "{zone} {last}: expired at {gone}");
+        let expiry =
+            ledger(ws.conn(), "acme", &LedgerQuery { kinds: vec![EntryKind::Expiry], ..Default::default() }).unwrap();
+        assert_eq!(expiry.len(), 1, "{zone}: one expiry entry");
+        assert_eq!((expiry[0].amount.to_string(), expiry[0].at), ("-40.00".into(), utc(gone)), "{zone}");
+        let g = get_grant(ws.conn(), "acme", "g").unwrap().unwrap();
+        assert_eq!((g.state, g.remaining.to_string()), (GrantState::Expired, "0.00".into()));
+    }
+}
+
+#[test]
+fn an_invoice_issued_after_the_expiry_gets_nothing_from_the_grant() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("dec", "100", GrantKind::Free, Some("2026-12-31"), 0), "2026-10-01T12:00:00Z");
+    // October's invoice, issued on January 1st in New York.
+    let inv = finalize(&mut ws, "2026-10", "2027-01-01T05:00:00Z");
+    assert_eq!(inv.frozen.draft.credits_applied.to_string(), "0.00");
+    assert_eq!(inv.frozen.draft.amount_due.to_string(), "120.00");
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "0.00");
+}
+
+#[test]
+fn rollover_caps_by_percent_and_amount_and_the_rest_expires() {
+    // (rule percent, rule max, rule months, rolled, expired, the rolled grant's last day)
+    let cases = [
+        (Some("50"), Some("300"), None, "300.00", "500.00", "2026-12-31"),
+        (Some("25"), None, None, "200.00", "600.00", "2026-12-31"),
+        (None, Some("120.50"), Some(2), "120.50", "679.50", "2027-01-31"),
+        (None, None, None, "800.00", "0.00", "2026-12-31"),
+        // 33.3333% of 800.00 is 266.66664: cut to the cent, never rounded up.
+        (Some("33.3333"), None, None, "266.66", "533.34", "2026-12-31"),
+    ];
+    for (percent, max, months, rolled, expired, last_day) in cases {
+        let mut ws = workspace();
+        let mut f = fields("commit", "1000", GrantKind::Paid, Some("2026-11-30"), 3);
+        f.rollover = Some(Rollover {
+            percent: percent.map(|p| Dec::from_str(p).unwrap()),
+            max: max.map(|p| Dec::from_str(p).unwrap()),
+            months,
+        });
+        give(&mut ws, &f, "2026-11-01T12:00:00Z");
+        ws.write(|tx| adjust(tx, "acme", "commit", dec!(-200), "usage billed elsewhere", utc("2026-11-10T12:00:00Z")))
+            .unwrap();
+        let w = read(&mut ws, "acme", utc("2026-12-01T05:00:00Z")).unwrap();
+        let new = w.grants.iter().find(|g| g.origin == Origin::Rollover).map(|g| {
+            (
+                g.fields.amount.to_string(),
+                g.fields.expires.unwrap().to_string(),
+                g.fields.priority,
+                g.rolled_from.clone(),
+            )
+        });
+        assert_eq!(
+            new,
+            Some((rolled.to_string(), last_day.to_string(), 3, Some("commit".to_string()))),
+            "{percent:?} {max:?}"
+        );
+        let kinds: Vec<(EntryKind, String)> =
+            ledger(ws.conn(), "acme", &LedgerQuery { grant: Some("commit".into()), ..Default::default() })
+                .unwrap()
+                .iter()
+                .rev()
+                .map(|e| (e.kind, e.amount.to_string()))
+                .collect();
+        assert_eq!(
+            kinds,
+            [
+                (EntryKind::Grant, "1000.00".into()),
+                (EntryKind::Adjustment, "-200.00".into()),
+                (EntryKind::Rollover, format!("-{rolled}")),
+                (EntryKind::Expiry, if expired == "0.00" { expired.to_string() } else { format!("-{expired}") }),
+            ],
+            "{percent:?} {max:?}"
+        );
+        assert_eq!(w.balance.to_string(), rolled);
+        // The rolled credit does not roll again: it expires whole after its last day.
+        let later = read(&mut ws, "acme", utc("2027-03-01T05:00:00Z")).unwrap();
+        assert_eq!(later.balance.to_string(), "0.00");
+        assert_eq!(later.grants.iter().filter(|g| g.origin == Origin::Rollover).count(), 1);
+    }
+}
+
+#[test]
+fn months_later_keeps_the_end_of_a_month() {
+    for (from, months, to) in [
+        ("2026-11-30", 1, "2026-12-31"),
+        ("2026-01-31", 1, "2026-02-28"),
+        ("2028-01-31", 1, "2028-02-29"),
+        ("2026-02-28", 1, "2026-03-31"),
+        ("2026-01-15", 1, "2026-02-15"),
+        ("2026-12-31", 3, "2027-03-31"),
+    ] {
+        assert_eq!(months_later(day(from), months), Some(day(to)), "{from} + {months}");
+    }
+}
+
+#[test]
+fn the_ledger_refuses_to_go_negative_or_be_rewritten() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("g", "50", GrantKind::Free, None, 0), "2026-10-01T12:00:00Z");
+    let err =
+        ws.write(|tx| adjust(tx, "acme", "g", dec!(-50.01), "too much", utc("2026-10-02T00:00:00Z"))).unwrap_err();
+    assert!(err.to_string().contains("never goes below zero"), "{err}");
+    // Even a hand-written row cannot carry a negative balance, and no row can change.
+    let id = acme_id(&ws);
+    for sql in [
+        format!(
+            "INSERT INTO wallet_entries (customer_id, grant_id, kind, amount, grant_balance, balance, at)
+             VALUES ({id}, 1, 'adjustment', '-60.00', '-10.00', '-10.00', '2026-10-02T00:00:00Z')"
+        ),
+        "UPDATE wallet_entries SET amount = '500.00'".to_string(),
+        "DELETE FROM wallet_entries".to_string(),
+        "UPDATE wallet_grants SET amount = '500.00'".to_string(),
+    ] {
+        assert!(ws.conn().execute(&sql, []).is_err(), "{sql}");
+    }
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "50.00");
+    // A void takes what is left; nothing can be adjusted onto it afterwards.
+    ws.write(|tx| void_grant(tx, "acme", "g", "sold by mistake", utc("2026-10-03T00:00:00Z"))).unwrap();
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "0.00");
+    let err = ws.write(|tx| adjust(tx, "acme", "g", dec!(5), "revive", utc("2026-10-04T00:00:00Z"))).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::Conflict);
+}
+
+#[test]
+fn grants_are_validated_field_by_field() {
+    let usd = Currency::parse("USD").unwrap();
+    let jpy = Currency::parse("JPY").unwrap();
+    let mut bad = fields(" ", "0", GrantKind::Free, None, 0);
+    bad.rollover = Some(Rollover { percent: Some(Dec(dec!(0))), max: Some(Dec(dec!(1.001))), months: Some(0) });
+    let paths: Vec<String> = bad.validate(usd).unwrap_err().into_iter().map(|p| p.path).collect();
+    assert_eq!(paths, ["id", "amount", "rollover", "rollover.percent", "rollover.max", "rollover.months"]);
+    let err = fields("y", "100.5", GrantKind::Paid, None, 0).validate(jpy).unwrap_err();
+    assert_eq!(err[0].path, "amount");
+    assert!(err[0].message.contains("JPY"), "{}", err[0].message);
+    let ok = fields(" g1 ", "100", GrantKind::Paid, None, 0).validate(usd).unwrap();
+    assert_eq!((ok.id.as_str(), ok.amount.to_string()), ("g1", "100.00".into()));
+    // A manual grant cannot expire in the past; the same id twice is a conflict.
+    let mut ws = workspace();
+    let past = fields("p", "10", GrantKind::Free, Some("2026-10-31"), 0);
+    let err = ws.write(|tx| grant(tx, "acme", &past, Origin::Manual, utc("2026-11-02T00:00:00Z"))).unwrap_err();
+    assert_eq!(err.problems()[0].path, "expires");
+    give(&mut ws, &fields("g1", "10", GrantKind::Free, None, 0), "2026-11-02T00:00:00Z");
+    let err = ws
+        .write(|tx| {
+            grant(
+                tx,
+                "acme",
+                &fields("g1", "10", GrantKind::Free, None, 0),
+                Origin::Manual,
+                utc("2026-11-02T00:00:00Z"),
+            )
+        })
+        .unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::Conflict);
+    let err = ws.write(|tx| grant(tx, "nobody", &ok, Origin::Manual, utc("2026-11-02T00:00:00Z"))).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::NotFound);
+}
+
+#[test]
+fn voiding_an_invoice_gives_its_credits_back_unless_the_grant_has_expired() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("A", "100", GrantKind::Free, Some("2026-11-30"), 0), "2026-10-01T12:00:00Z");
+    give(&mut ws, &fields("B", "50", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
+    let inv = finalize(&mut ws, "2026-10", "2026-11-02T15:00:00Z");
+    let number = inv.frozen.draft.number.clone().unwrap();
+    // Voided in December: A has expired meanwhile, B gets its 20.00 back.
+    ws.write(|tx| invoice::void(tx, &number, "wrong plan", utc("2026-12-05T15:00:00Z"))).unwrap();
+    assert_eq!((remaining(&ws, "A"), remaining(&ws, "B")), ("0.00".into(), "50.00".into()));
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "50.00");
+    let a = ledger(ws.conn(), "acme", &LedgerQuery { grant: Some("A".into()), ..Default::default() }).unwrap();
+    let kinds: Vec<(EntryKind, String)> = a.iter().rev().map(|e| (e.kind, e.amount.to_string())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (EntryKind::Grant, "100.00".into()),
+            (EntryKind::Consumption, "-100.00".into()),
+            (EntryKind::Expiry, "0.00".into()),
+            (EntryKind::Consumption, "100.00".into()),
+            (EntryKind::Expiry, "-100.00".into()),
+        ]
+    );
+}
+
+#[test]
+fn concurrent_finalizes_never_take_more_than_the_wallet_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.meterdesk");
+    {
+        let mut ws = Workspace::create(&path).unwrap();
+        let c = catalog::parse(&catalog_text("America/New_York")).unwrap();
+        ws.write(|tx| catalog::apply(tx, c, utc("2025-12-01T00:00:00Z"))).unwrap();
+        give(&mut ws, &fields("g", "150", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
+    }
+    // Three windows finalize acme's invoices of two months (one of them twice) at once.
+    for round in 0..4 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+        let handles: Vec<_> = [1, 2, 1]
+            .into_iter()
+            .map(|k| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut ws = Workspace::open(&path).unwrap();
+                    let month = format!("2026-{:02}", 2 * round + k);
+                    let draft = bill::preview_customer(&mut ws, "acme", &month).unwrap().remove(0);
+                    barrier.wait();
+                    ws.write(|tx| invoice::finalize(tx, &draft, utc("2026-11-02T15:00:00Z"))).ok()
+                })
+            })
+            .collect();
+        let done: Vec<invoice::Invoice> = handles.into_iter().filter_map(|h| h.join().unwrap()).collect();
+        assert_eq!(done.len(), 2, "round {round}: one of the two attempts at the same month is refused");
+    }
+    let ws = Workspace::open(&path).unwrap();
+    let credits: Decimal = invoice::all(ws.conn()).unwrap().iter().map(|i| i.frozen.draft.credits_applied.0).sum();
+    assert_eq!(credits, dec!(150.00), "8 invoices of 120.00 took exactly the 150.00 there was");
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "0.00");
+    check_ledger(&ws);
+}
+
+/// The ledger's invariants: each entry's balances are the running sums of the
+/// amounts before it (the wallet's and its grant's), never negative; each
+/// invoice's credits are what its consumption entries took.
+fn check_ledger(ws: &Workspace) {
+    let conn = ws.conn();
+    let mut stmt = conn
+        .prepare("SELECT customer_id, grant_id, amount, grant_balance, balance FROM wallet_entries ORDER BY id")
+        .unwrap();
+    let rows: Vec<(i64, i64, Dec, Dec, Dec)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut wallets: std::collections::HashMap<i64, Decimal> = Default::default();
+    let mut grants: std::collections::HashMap<i64, Decimal> = Default::default();
+    for (customer, grant, amount, grant_balance, balance) in rows {
+        let w = wallets.entry(customer).or_default();
+        *w += amount.0;
+        let g = grants.entry(grant).or_default();
+        *g += amount.0;
+        assert_eq!((*g, *w), (grant_balance.0, balance.0));
+        assert!(*g >= Decimal::ZERO && *w >= Decimal::ZERO);
+    }
+    for inv in invoice::all(conn).unwrap() {
+        let number = inv.frozen.draft.number.clone().unwrap();
+        let consumed: Vec<Dec> = conn
+            .prepare(
+                "SELECT e.amount FROM wallet_entries e JOIN invoices i ON i.id = e.invoice_id
+                 WHERE i.number = ?1 AND e.kind = 'consumption' AND e.amount LIKE '-%'",
+            )
+            .unwrap()
+            .query_map([&number], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let taken: Decimal = consumed.iter().map(|d| -d.0).sum();
+        assert_eq!(taken, inv.frozen.draft.credits_applied.0, "{number}");
+        assert_eq!(inv.frozen.draft.amount_due.0, inv.frozen.draft.total.0 - taken, "{number}");
+    }
+    for (customer, sum) in wallets {
+        let external: String =
+            conn.query_row("SELECT external_id FROM customers WHERE id = ?1", [customer], |r| r.get(0)).unwrap();
+        let w = wallet(conn, &external).unwrap();
+        assert_eq!(w.balance.0, sum);
+        assert_eq!(w.grants.iter().map(|g| g.remaining.0).sum::<Decimal>(), sum);
+    }
+}
+
+#[test]
+fn random_sequences_keep_the_ledger_sum_equal_to_the_balance() {
+    for seed in 1..=12u64 {
+        let mut rng = Rng::new(seed);
+        let mut ws = workspace();
+        let mut now = utc("2026-01-01T12:00:00Z");
+        let mut invoiced = 0u32; // months of 2026 finalized
+        let mut n = 0;
+        for _ in 0..160 {
+            now += chrono::Duration::hours((rng.next_u64() % 60) as i64);
+            let local = now.with_timezone(&chrono_tz::America::New_York).date_naive();
+            match rng.next_u64() % 6 {
+                0 | 1 => {
+                    n += 1;
+                    let amount = Decimal::new((rng.next_u64() % 20_000) as i64 + 1, 2);
+                    let expires =
+                        (!rng.next_u64().is_multiple_of(3)).then(|| local + chrono::Days::new(rng.next_u64() % 40));
+                    let mut f = fields(
+                        &format!("g{n}"),
+                        &amount.to_string(),
+                        GrantKind::Free,
+                        None,
+                        (rng.next_u64() % 3) as i64,
+                    );
+                    f.expires = expires;
+                    if expires.is_some() && rng.next_u64().is_multiple_of(2) {
+                        f.rollover = Some(Rollover {
+                            percent: Some(Dec(Decimal::from(rng.next_u64() % 100 + 1))),
+                            max: rng.next_u64().is_multiple_of(2).then(|| Dec(dec!(25.00))),
+                            months: None,
+                        });
+                    }
+                    ws.write(|tx| grant(tx, "acme", &f, Origin::Manual, now)).unwrap();
+                }
+                2 if n > 0 => {
+                    let code = format!("g{}", rng.next_u64() % n + 1);
+                    let amount = Decimal::new((rng.next_u64() % 10_000) as i64 - 5_000, 2);
+                    // Refusals (below zero, expired, zero) are part of the test: they must write nothing.
+                    let before = balance(ws.conn(), "acme").unwrap();
+                    if ws.write(|tx| adjust(tx, "acme", &code, amount, "correction", now)).is_err() {
+                        assert_eq!(balance(ws.conn(), "acme").unwrap(), before);
+                    }
+                }
+                3 if n > 0 => {
+                    let code = format!("g{}", rng.next_u64() % n + 1);
+                    let _ = ws.write(|tx| void_grant(tx, "acme", &code, "cancelled", now));
+                }
+                _ => {
+                    // Finalize every month that has ended, issued now.
+                    while invoiced < 12
+                        && local >= NaiveDate::from_ymd_opt(2026, invoiced + 2, 1).unwrap_or(day("2027-01-01"))
+                    {
+                        invoiced += 1;
+                        let month = format!("2026-{invoiced:02}");
+                        finalize(&mut ws, &month, &time_text(now));
+                    }
+                    ws.write(|tx| settle(tx, now)).unwrap();
+                }
+            }
+            check_ledger(&ws);
+        }
+        assert!(invoiced > 0, "seed {seed} finalized something");
+    }
+}
+
+#[test]
+fn a_catalog_adds_grants_once_and_never_changes_them() {
+    let mut ws = workspace();
+    let text = r#"{ "wallets": [ { "customer": "acme", "grants": [
+        { "id": "g1", "amount": "100", "kind": "free", "expires": "2026-12-31", "priority": 1 },
+        { "id": "g2", "amount": "50.00", "kind": "paid", "reference": "PO-7", "expires": "2026-11-30",
+          "rollover": { "percent": "50", "max": "20.00" } } ] } ] }"#;
+    let apply = |ws: &mut Workspace, text: &str| {
+        let c = catalog::parse(text)?;
+        ws.write(|tx| catalog::apply(tx, c, utc("2026-11-01T12:00:00Z")))
+    };
+    let first = apply(&mut ws, text).unwrap();
+    assert_eq!(first.created, 2);
+    let again = apply(&mut ws, text).unwrap();
+    assert_eq!(again.created, 0);
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "150.00");
+    let changed = text.replace(r#""amount": "100""#, r#""amount": "120""#);
+    let err = apply(&mut ws, &changed).unwrap_err();
+    assert_eq!(err.problems()[0].path, "$.wallets[0].grants[0]");
+    assert!(err.problems()[0].message.contains("never changes"), "{}", err.problems()[0].message);
+    // Exported and applied to a fresh workspace: the same grants (a rollover is not exported).
+    read(&mut ws, "acme", utc("2026-12-01T06:00:00Z")).unwrap();
+    let exported = catalog::export(ws.conn()).unwrap();
+    let ids: Vec<&str> = exported.wallets[0].grants.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, ["g1", "g2"]);
+    let text = serde_json::to_string(&exported).unwrap();
+    assert!(text.contains(r#""wallets":[{"customer":"acme","grants":[{"id":"g1","amount":"100.00","kind":"free","expires":"2026-12-31","priority":1}"#), "{text}");
+    assert_eq!(apply(&mut ws, &text).unwrap().created, 0);
+    let mut fresh = workspace();
+    assert_eq!(apply(&mut fresh, &text).unwrap().created, 2);
+}
+
+#[test]
+fn a_balance_is_read_from_one_row_however_long_the_ledger() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("g", "1000000", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
+    ws.write(|tx| {
+        for _ in 0..2000 {
+            adjust(tx, "acme", "g", dec!(-0.01), "tick", utc("2026-10-02T00:00:00Z"))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "999980.00");
+    let plan: String = ws
+        .conn()
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT balance FROM wallet_entries WHERE customer_id = 1 ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("wallet_entries_by_customer"), "{plan}");
+    check_ledger(&ws);
+}
