@@ -25,6 +25,7 @@ CREATE TABLE wallet_grants (
 ) STRICT;
 
 CREATE INDEX wallet_grants_by_expiry ON wallet_grants (expires) WHERE expires IS NOT NULL;
+CREATE INDEX wallet_grants_by_customer_expiry ON wallet_grants (customer_id, expires);
 
 -- The ledger. Every entry belongs to one grant and carries the grant's
 -- remaining amount and the wallet's balance after it, so a balance is read
@@ -46,7 +47,9 @@ CREATE TABLE wallet_entries (
 
 CREATE INDEX wallet_entries_by_customer ON wallet_entries (customer_id, id);
 CREATE INDEX wallet_entries_by_grant ON wallet_entries (grant_id, id);
-CREATE INDEX wallet_entries_by_invoice ON wallet_entries (invoice_id) WHERE invoice_id IS NOT NULL;
+-- Whether a grant has expired or been voided, without reading its other entries.
+CREATE INDEX wallet_expiries ON wallet_entries (grant_id) WHERE kind = 'expiry';
+CREATE INDEX wallet_voids ON wallet_entries (grant_id) WHERE kind = 'void';
 
 CREATE TRIGGER wallet_grants_are_frozen_update BEFORE UPDATE ON wallet_grants
 BEGIN SELECT RAISE(ABORT, 'a wallet grant cannot be changed'); END;

@@ -2,74 +2,19 @@
 //! render their PDFs on one thread. `METERDESK_BENCH_INVOICES=1000 cargo bench
 //! -p meterdesk-engine --bench pdf`. Reports invoices/s and PDF sizes.
 
-use std::ops::ControlFlow;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use meterdesk_engine::event_file::Format;
-use meterdesk_engine::events::{self, ImportOptions};
+use meterdesk_engine::invoice;
 use meterdesk_engine::pdf::{self, Paper};
-use meterdesk_engine::{Workspace, catalog, invoice};
+
+mod common;
 
 fn main() {
     let n: u64 = std::env::var("METERDESK_BENCH_INVOICES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
-    let mut ws = Workspace::create(&dir.path().join("bench.meterdesk")).unwrap();
     let now = Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
-    // A plan of 8 charges on grouped tokens, with a fee and a discount: 10 lines an invoice.
-    let models = ["gpt-4o", "gpt-4o-mini", "o3", "o4-mini"];
-    let mut charges = Vec::new();
-    for m in models {
-        charges.push(serde_json::json!({ "meter": "input_tokens", "group": m, "model": "graduated",
-            "tiers": [ { "up_to": "100000", "unit_price": "0.0000025" }, { "up_to": null, "unit_price": "0.000002" } ] }));
-        charges.push(
-            serde_json::json!({ "meter": "output_tokens", "group": m, "model": "per_unit", "unit_price": "0.00001" }),
-        );
-    }
-    let customers: Vec<_> = (0..n)
-        .map(|c| {
-            serde_json::json!({ "id": format!("cus_{c:05}"), "name": format!("Customer {c} GmbH & Co. KG"),
-            "tax_rate": "0.19", "address": [format!("Hauptstraße {c}"), "10115 Berlin", "Germany"] })
-        })
-        .collect();
-    let subs: Vec<_> = (0..n)
-        .map(|c| {
-            serde_json::json!({ "id": format!("sub_{c:05}"), "customer": format!("cus_{c:05}"), "plan": "pro",
-            "start": "2026-10-01", "discounts": [ { "name": "Partner discount", "percent": "5" } ] })
-        })
-        .collect();
-    let text = serde_json::json!({
-        "workspace": { "timezone": "Europe/Berlin", "currency": "EUR", "name": "Acme AI GmbH",
-                       "address": ["Friedrichstraße 1", "10117 Berlin"], "tax_id": "DE123456789" },
-        "customers": customers,
-        "meters": [
-            { "code": "input_tokens", "name": "Input tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
-            { "code": "output_tokens", "name": "Output tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" }
-        ],
-        "plans": [ { "code": "pro", "name": "Pro", "currency": "EUR", "interval": "month",
-            "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" } ], "charges": charges } ],
-        "subscriptions": subs
-    })
-    .to_string();
-    ws.write(|tx| catalog::apply(tx, catalog::parse(&text)?, now)).unwrap();
-    let mut csv = String::from("id,customer,type,timestamp,tokens,model\n");
-    let mut i = 0;
-    for c in 0..n {
-        for ty in ["input_tokens", "output_tokens"] {
-            for m in models {
-                i += 1;
-                csv.push_str(&format!(
-                    "e{i},cus_{c:05},{ty},2026-10-{:02}T12:00:00Z,{},{m}\n",
-                    1 + i % 28,
-                    1000 + i * 7919 % 900_000
-                ));
-            }
-        }
-    }
-    events::import(&mut ws, csv.as_bytes(), &ImportOptions::new("e.csv", Format::Csv), now, &mut |_| {
-        ControlFlow::Continue(())
-    })
-    .unwrap();
+    let mut ws = common::invoicing_workspace(&dir.path().join("bench.meterdesk"), n, now);
 
     let start = Instant::now();
     let done = invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap();

@@ -81,7 +81,8 @@ fn line_days(conn: &Connection, draft: &Draft, customer_id: i64, tz: chrono_tz::
     for (i, line) in draft.lines.iter().enumerate() {
         let (LineKind::Usage, Some(code)) = (line.kind, line.meter.as_deref()) else { continue };
         let meter = meter::require(conn, code)?;
-        let meter_id: i64 = conn.query_row("SELECT id FROM meters WHERE code = ?1", [code], |r| r.get(0))?;
+        let meter_id: i64 =
+            conn.prepare_cached("SELECT id FROM meters WHERE code = ?1")?.query_row([code], |r| r.get(0))?;
         let days = rollup::by_day(conn, &meter.fields, meter_id, customer_id, window, line.group.as_deref())?
             .into_iter()
             .map(|(date, quantity)| DayQuantity { date, quantity: crate::money::Dec(quantity) })
@@ -125,12 +126,12 @@ fn link_hash(previous: &str, content: &str) -> String {
 /// caller's transaction: with the document written in the same transaction,
 /// a crash loses both, so numbers are gapless and never reused.
 pub(crate) fn next_number(conn: &Connection, series: &str, year: i32) -> Result<(i64, String)> {
-    let seq: i64 = conn.query_row(
-        "INSERT INTO number_series (series, year, last) VALUES (?1, ?2, 1)
-         ON CONFLICT (series, year) DO UPDATE SET last = last + 1 RETURNING last",
-        params![series, year],
-        |r| r.get(0),
-    )?;
+    let seq: i64 = conn
+        .prepare_cached(
+            "INSERT INTO number_series (series, year, last) VALUES (?1, ?2, 1)
+             ON CONFLICT (series, year) DO UPDATE SET last = last + 1 RETURNING last",
+        )?
+        .query_row(params![series, year], |r| r.get(0))?;
     let number = format!("{series}-{year}-{seq:05}");
     pause_for_crash_test(&number);
     Ok((seq, number))
@@ -196,7 +197,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     let series = company.invoice_prefix.clone();
     let (seq, number) = next_number(conn, &series, year)?;
     // Wallet credits pay for the total, tax included (DESIGN.md "Invoices").
-    let burn = wallet::plan_burn(conn, customer_id, &draft.currency, draft.total.0, now)?;
+    let burn = wallet::plan_burn(conn, tz, customer_id, &draft.currency, draft.total.0, now)?;
     let mut frozen_draft = draft.clone();
     frozen_draft.number = Some(number.clone());
     frozen_draft.status = Status::Finalized;
@@ -232,53 +233,49 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         .optional()?
         .unwrap_or_default();
     let hash = link_hash(&previous_hash, &content);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO invoices (number, series, year, seq, customer_id, subscription_id, period_start, period_end,
          issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at, kind)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        params![
-            number,
-            series,
-            year,
-            seq,
-            customer_id,
-            subscription_id,
-            period_start,
-            time_text(draft.period.end),
-            issue_date.to_string(),
-            due_date.to_string(),
-            draft.currency,
-            frozen.draft.total.to_string(),
-            frozen.draft.amount_due.to_string(),
-            content,
-            previous_hash,
-            hash,
-            time_text(now),
-            draft.kind.as_str()
-        ],
-    )?;
+    )?
+    .execute(params![
+        number,
+        series,
+        year,
+        seq,
+        customer_id,
+        subscription_id,
+        period_start,
+        time_text(draft.period.end),
+        issue_date.to_string(),
+        due_date.to_string(),
+        draft.currency,
+        frozen.draft.total.to_string(),
+        frozen.draft.amount_due.to_string(),
+        content,
+        previous_hash,
+        hash,
+        time_text(now),
+        draft.kind.as_str()
+    ])?;
     wallet::write_burn(conn, &burn, conn.last_insert_rowid(), &number, now)?;
     // Events that arrive later inside the billed window are late usage (an
     // advance invoice bills no usage).
     if draft.kind == bill::Kind::Period {
-        conn.execute(
-            "INSERT INTO invoiced_periods (customer_id, from_ms, to_ms) VALUES (?1, ?2, ?3)",
-            params![
+        conn.prepare_cached("INSERT INTO invoiced_periods (customer_id, from_ms, to_ms) VALUES (?1, ?2, ?3)")?
+            .execute(params![
                 customer_id,
                 draft.usage_window.start.timestamp_millis(),
                 draft.usage_window.end.timestamp_millis()
-            ],
-        )?;
+            ])?;
     }
     let detail = serde_json::json!({
         "customer": draft.customer, "subscription": draft.subscription, "kind": draft.kind.as_str(),
         "period_start": period_start, "currency": draft.currency, "total": draft.total,
         "credits_applied": frozen.draft.credits_applied, "hash": hash,
     });
-    conn.execute(
-        "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)",
-        params![time_text(now), number, detail.to_string()],
-    )?;
+    conn.prepare_cached("INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)")?
+        .execute(params![time_text(now), number, detail.to_string()])?;
     Ok(Invoice { frozen, paid: None, void_reason: None, hash, previous_hash })
 }
 

@@ -375,8 +375,19 @@ struct Append<'a> {
 }
 
 fn append(conn: &Connection, customer_id: i64, grant: (i64, &str), e: Append) -> Result<()> {
+    let before = last_balances(conn, customer_id, grant.0)?;
+    append_after(conn, customer_id, grant, e, before)
+}
+
+/// [`append`] given the grant's and the wallet's balances before it.
+fn append_after(
+    conn: &Connection,
+    customer_id: i64,
+    grant: (i64, &str),
+    e: Append,
+    (grant_before, before): (Decimal, Decimal),
+) -> Result<()> {
     let (grant_id, code) = grant;
-    let (grant_before, before) = last_balances(conn, customer_id, grant_id)?;
     let (grant_after, after) = (unsigned_zero(grant_before + e.amount), unsigned_zero(before + e.amount));
     if grant_after < Decimal::ZERO || after < Decimal::ZERO {
         return Err(Error::Conflict(format!(
@@ -431,7 +442,7 @@ pub fn grant(
     {
         return Err(Error::invalid("expires", format!("{day} is already past (today is {today})")));
     }
-    settle_customer(conn, Some(customer_id), now)?;
+    settle_customer(conn, tz, Some(customer_id), now)?;
     insert_grant(conn, customer_id, currency, &fields, origin, None, now)?;
     get_grant(conn, customer, &fields.id)?.ok_or_else(|| Error::Internal("a grant just written is missing".into()))
 }
@@ -490,40 +501,43 @@ fn insert_grant(
 /// Writes every expiry (and rollover) due at `now`, for every customer.
 /// Returns how many grants expired.
 pub fn settle(conn: &Connection, now: DateTime<Utc>) -> Result<u32> {
-    settle_customer(conn, None, now)
+    settle_customer(conn, zone(conn)?, None, now)
 }
 
-fn settle_customer(conn: &Connection, customer_id: Option<i64>, now: DateTime<Utc>) -> Result<u32> {
-    let tz = zone(conn)?;
+fn settle_customer(conn: &Connection, tz: Tz, customer_id: Option<i64>, now: DateTime<Utc>) -> Result<u32> {
     let today = now.with_timezone(&tz).date_naive().to_string();
+    let which = if customer_id.is_some() { "g.customer_id = ?2 AND g.expires < ?1" } else { "g.expires < ?1" };
+    let sql = format!(
+        "SELECT g.id, g.customer_id, g.code, g.expires, g.currency, g.kind, g.priority,
+                g.rollover_percent, g.rollover_max, g.rollover_months, g.origin
+         FROM wallet_grants g
+         WHERE {which}
+           AND NOT EXISTS (SELECT 1 FROM wallet_entries e WHERE e.grant_id = g.id AND e.kind = 'expiry')
+         ORDER BY g.expires, g.id"
+    );
     let mut expired = 0;
     // A rollover's new grant may itself be past its date already: go again until none is due.
     loop {
-        let mut stmt = conn.prepare_cached(
-            "SELECT g.id, g.customer_id, g.code, g.expires, g.currency, g.kind, g.priority,
-                    g.rollover_percent, g.rollover_max, g.rollover_months, g.origin
-             FROM wallet_grants g
-             WHERE g.expires < ?1 AND (?2 IS NULL OR g.customer_id = ?2)
-               AND NOT EXISTS (SELECT 1 FROM wallet_entries e WHERE e.grant_id = g.id AND e.kind = 'expiry')
-             ORDER BY g.expires, g.id",
-        )?;
-        let due = stmt
-            .query_map(params![today, customer_id], |r| {
-                Ok(Due {
-                    id: r.get(0)?,
-                    customer_id: r.get(1)?,
-                    code: r.get(2)?,
-                    expires: r.get(3)?,
-                    currency: r.get(4)?,
-                    kind: r.get(5)?,
-                    priority: r.get(6)?,
-                    percent: r.get(7)?,
-                    max: r.get(8)?,
-                    months: r.get(9)?,
-                    origin: r.get(10)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let row = |r: &rusqlite::Row| {
+            Ok(Due {
+                id: r.get(0)?,
+                customer_id: r.get(1)?,
+                code: r.get(2)?,
+                expires: r.get(3)?,
+                currency: r.get(4)?,
+                kind: r.get(5)?,
+                priority: r.get(6)?,
+                percent: r.get(7)?,
+                max: r.get(8)?,
+                months: r.get(9)?,
+                origin: r.get(10)?,
+            })
+        };
+        let due = match customer_id {
+            Some(id) => stmt.query_map(params![today, id], row)?.collect::<rusqlite::Result<Vec<_>>>()?,
+            None => stmt.query_map(params![today], row)?.collect::<rusqlite::Result<Vec<_>>>()?,
+        };
         drop(stmt);
         if due.is_empty() {
             return Ok(expired);
@@ -673,18 +687,29 @@ fn open_grants(conn: &Connection, customer_id: i64, currency: &str, now: DateTim
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Burn {
     customer_id: i64,
-    parts: Vec<(i64, String, Decimal)>,
+    /// The wallet's balance when planned.
+    balance: Decimal,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    grant_id: i64,
+    code: String,
+    take: Decimal,
+    /// What was left of the grant when planned.
+    remaining: Decimal,
 }
 
 impl Burn {
     /// The credits applied to the invoice.
     pub fn applied(&self) -> Decimal {
-        self.parts.iter().map(|(_, _, a)| *a).sum()
+        self.parts.iter().map(|p| p.take).sum()
     }
 
     /// Each grant's part, in burn order.
     pub fn parts(&self) -> impl Iterator<Item = (&str, Decimal)> {
-        self.parts.iter().map(|(_, code, a)| (code.as_str(), *a))
+        self.parts.iter().map(|p| (p.code.as_str(), p.take))
     }
 }
 
@@ -694,20 +719,22 @@ impl Burn {
 /// once the invoice exists, in the same transaction.
 pub(crate) fn plan_burn(
     conn: &Connection,
+    tz: Tz,
     customer_id: i64,
     currency: &str,
     total: Decimal,
     now: DateTime<Utc>,
 ) -> Result<Burn> {
-    settle_customer(conn, Some(customer_id), now)?;
-    let mut burn = Burn { customer_id, parts: Vec::new() };
+    settle_customer(conn, tz, Some(customer_id), now)?;
+    let mut burn = Burn { customer_id, balance: Decimal::ZERO, parts: Vec::new() };
     let mut left = total;
     if left <= Decimal::ZERO {
         return Ok(burn);
     }
+    burn.balance = wallet_balance(conn, customer_id)?;
     for g in open_grants(conn, customer_id, currency, now)? {
         let take = g.remaining.min(left);
-        burn.parts.push((g.id, g.code, take));
+        burn.parts.push(Part { grant_id: g.id, code: g.code, take, remaining: g.remaining });
         left -= take;
         if left.is_zero() {
             break;
@@ -716,7 +743,8 @@ pub(crate) fn plan_burn(
     Ok(burn)
 }
 
-/// Writes a planned burn's consumption entries, tied to the invoice.
+/// Writes a planned burn's consumption entries, tied to the invoice, in the
+/// transaction that planned it (so the balances it read still hold).
 pub(crate) fn write_burn(
     conn: &Connection,
     burn: &Burn,
@@ -725,19 +753,17 @@ pub(crate) fn write_burn(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let note = format!("applied to {number}");
-    for (grant_id, code, amount) in &burn.parts {
-        append(
-            conn,
-            burn.customer_id,
-            (*grant_id, code),
-            Append {
-                kind: EntryKind::Consumption,
-                amount: -*amount,
-                invoice_id: Some(invoice_id),
-                note: &note,
-                at: now,
-            },
-        )?;
+    let mut balance = burn.balance;
+    for p in &burn.parts {
+        let entry = Append {
+            kind: EntryKind::Consumption,
+            amount: -p.take,
+            invoice_id: Some(invoice_id),
+            note: &note,
+            at: now,
+        };
+        append_after(conn, burn.customer_id, (p.grant_id, &p.code), entry, (p.remaining, balance))?;
+        balance -= p.take;
     }
     Ok(())
 }
@@ -747,15 +773,16 @@ pub(crate) fn write_burn(
 pub(crate) fn return_burn(conn: &Connection, invoice_id: i64, number: &str, now: DateTime<Utc>) -> Result<()> {
     let customer_id: i64 =
         conn.query_row("SELECT customer_id FROM invoices WHERE id = ?1", [invoice_id], |r| r.get(0))?;
-    settle_customer(conn, Some(customer_id), now)?;
+    settle_customer(conn, zone(conn)?, Some(customer_id), now)?;
     let mut stmt = conn.prepare(
         "SELECT e.customer_id, e.grant_id, g.code, e.amount,
-                EXISTS (SELECT 1 FROM wallet_entries x WHERE x.grant_id = e.grant_id AND x.kind IN ('expiry', 'void'))
+                EXISTS (SELECT 1 FROM wallet_entries x WHERE x.grant_id = e.grant_id AND x.kind = 'expiry')
+                OR EXISTS (SELECT 1 FROM wallet_entries x WHERE x.grant_id = e.grant_id AND x.kind = 'void')
          FROM wallet_entries e JOIN wallet_grants g ON g.id = e.grant_id
-         WHERE e.invoice_id = ?1 AND e.kind = 'consumption' ORDER BY e.id",
+         WHERE e.customer_id = ?2 AND e.invoice_id = ?1 AND e.kind = 'consumption' ORDER BY e.id",
     )?;
     let consumed = stmt
-        .query_map([invoice_id], |r| {
+        .query_map([invoice_id, customer_id], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Dec>(3)?, r.get(4)?))
         })?
         .collect::<rusqlite::Result<Vec<(i64, i64, String, Dec, bool)>>>()?;
@@ -805,7 +832,7 @@ fn reason_required(reason: &str) -> Result<&str> {
 pub fn void_grant(conn: &Connection, customer: &str, code: &str, reason: &str, now: DateTime<Utc>) -> Result<Grant> {
     let reason = reason_required(reason)?;
     let (customer_id, _) = customer_row(conn, customer)?;
-    settle_customer(conn, Some(customer_id), now)?;
+    settle_customer(conn, zone(conn)?, Some(customer_id), now)?;
     let grant_id = require_grant(conn, customer_id, code)?;
     let g = get_grant(conn, customer, code)?.ok_or_else(|| Error::NotFound(format!("no grant \"{code}\"")))?;
     if g.state != GrantState::Active && g.state != GrantState::UsedUp {
@@ -841,7 +868,7 @@ pub fn adjust(
         return Err(Error::invalid("amount", "an adjustment of 0 changes nothing"));
     }
     money_problem("amount", amount.abs(), currency).map_err(|p| Error::Invalid(vec![p]))?;
-    settle_customer(conn, Some(customer_id), now)?;
+    settle_customer(conn, zone(conn)?, Some(customer_id), now)?;
     let grant_id = require_grant(conn, customer_id, code)?;
     let g = get_grant(conn, customer, code)?.ok_or_else(|| Error::NotFound(format!("no grant \"{code}\"")))?;
     if matches!(g.state, GrantState::Expired | GrantState::Void) {
@@ -949,7 +976,7 @@ pub fn wallet(conn: &Connection, customer: &str) -> Result<Wallet> {
 pub fn read(ws: &mut Workspace, customer: &str, now: DateTime<Utc>) -> Result<Wallet> {
     ws.write(|tx| {
         let (customer_id, _) = customer_row(tx, customer)?;
-        settle_customer(tx, Some(customer_id), now)?;
+        settle_customer(tx, zone(tx)?, Some(customer_id), now)?;
         wallet(tx, customer)
     })
 }
@@ -1028,6 +1055,9 @@ pub fn to_catalog(conn: &Connection) -> Result<Vec<WalletFields>> {
     }
     Ok(out)
 }
+
+mod view;
+pub use view::{BalancePoint, Projection, WalletRow, history, overview, projection};
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ pub const MODELS: [&str; 3] = ["gpt-4o", "gpt-4o-mini", "o3"];
 /// Writes `n` events (random ids) of `customers` customers (`cus_0000`…) as a
 /// CSV, time-ordered through October 2026 in New York, as usage exports are,
 /// with up to a minute of jitter. Deterministic.
+#[allow(dead_code)]
 pub fn write_october_events(path: &Path, n: u64, customers: u64) {
     let month_start = Utc.with_ymd_and_hms(2026, 10, 1, 4, 0, 0).unwrap().timestamp_millis();
     let month_ms = 31 * 24 * 3600 * 1000u64;
@@ -29,4 +30,72 @@ pub fn write_october_events(path: &Path, n: u64, customers: u64) {
             .unwrap();
     }
     out.flush().unwrap();
+}
+
+/// A workspace at `path` with `n` customers (`cus_00000`…, Berlin, 19% tax), each
+/// on a plan of 8 grouped token charges, a fee and a discount (10 lines an
+/// invoice), with 8 events each in October 2026.
+#[allow(dead_code)]
+pub fn invoicing_workspace(path: &Path, n: u64, now: chrono::DateTime<Utc>) -> meterdesk_engine::Workspace {
+    use meterdesk_engine::event_file::Format;
+    use meterdesk_engine::events::{self, ImportOptions};
+    use meterdesk_engine::{Workspace, catalog};
+    use std::ops::ControlFlow;
+    let mut ws = Workspace::create(path).unwrap();
+    // A plan of 8 charges on grouped tokens, with a fee and a discount: 10 lines an invoice.
+    let models = ["gpt-4o", "gpt-4o-mini", "o3", "o4-mini"];
+    let mut charges = Vec::new();
+    for m in models {
+        charges.push(serde_json::json!({ "meter": "input_tokens", "group": m, "model": "graduated",
+            "tiers": [ { "up_to": "100000", "unit_price": "0.0000025" }, { "up_to": null, "unit_price": "0.000002" } ] }));
+        charges.push(
+            serde_json::json!({ "meter": "output_tokens", "group": m, "model": "per_unit", "unit_price": "0.00001" }),
+        );
+    }
+    let customers: Vec<_> = (0..n)
+        .map(|c| {
+            serde_json::json!({ "id": format!("cus_{c:05}"), "name": format!("Customer {c} GmbH & Co. KG"),
+            "tax_rate": "0.19", "address": [format!("Hauptstraße {c}"), "10115 Berlin", "Germany"] })
+        })
+        .collect();
+    let subs: Vec<_> = (0..n)
+        .map(|c| {
+            serde_json::json!({ "id": format!("sub_{c:05}"), "customer": format!("cus_{c:05}"), "plan": "pro",
+            "start": "2026-10-01", "discounts": [ { "name": "Partner discount", "percent": "5" } ] })
+        })
+        .collect();
+    let text = serde_json::json!({
+        "workspace": { "timezone": "Europe/Berlin", "currency": "EUR", "name": "Acme AI GmbH",
+                       "address": ["Friedrichstraße 1", "10117 Berlin"], "tax_id": "DE123456789" },
+        "customers": customers,
+        "meters": [
+            { "code": "input_tokens", "name": "Input tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
+            { "code": "output_tokens", "name": "Output tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" }
+        ],
+        "plans": [ { "code": "pro", "name": "Pro", "currency": "EUR", "interval": "month",
+            "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" } ], "charges": charges } ],
+        "subscriptions": subs
+    })
+    .to_string();
+    ws.write(|tx| catalog::apply(tx, catalog::parse(&text)?, now)).unwrap();
+    let mut csv = String::from("id,customer,type,timestamp,tokens,model\n");
+    let mut i = 0;
+    for c in 0..n {
+        for ty in ["input_tokens", "output_tokens"] {
+            for m in models {
+                i += 1;
+                csv.push_str(&format!(
+                    "e{i},cus_{c:05},{ty},2026-10-{:02}T12:00:00Z,{},{m}\n",
+                    1 + i % 28,
+                    1000 + i * 7919 % 900_000
+                ));
+            }
+        }
+    }
+    events::import(&mut ws, csv.as_bytes(), &ImportOptions::new("e.csv", Format::Csv), now, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+
+    ws
 }

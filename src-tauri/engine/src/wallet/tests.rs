@@ -17,15 +17,18 @@ fn day(text: &str) -> NaiveDate {
     NaiveDate::from_str(text).unwrap()
 }
 
-/// A flat 100.00 a month plan in arrears, 20% tax: every period's invoice is 120.00.
+/// A flat 100.00 a month plan in arrears and 0.10 a call, 20% tax: a period
+/// without calls is invoiced 120.00.
 fn catalog_text(zone: &str) -> String {
     format!(
         r#"{{
       "workspace": {{ "name": "Acme AI", "currency": "USD", "timezone": "{zone}" }},
       "customers": [ {{ "id": "acme", "name": "Acme", "tax_rate": "0.20" }},
                      {{ "id": "yen", "name": "Yen Co", "currency": "JPY", "tax_exempt": "Export" }} ],
+      "meters": [ {{ "code": "calls", "name": "Calls", "aggregation": "count" }} ],
       "plans": [ {{ "code": "flat", "name": "Flat", "currency": "USD", "interval": "month",
-                   "fees": [ {{ "name": "Platform fee", "amount": "100.00", "timing": "arrears" }} ] }},
+                   "fees": [ {{ "name": "Platform fee", "amount": "100.00", "timing": "arrears" }} ],
+                   "charges": [ {{ "meter": "calls", "model": "per_unit", "unit_price": "0.10" }} ] }},
                  {{ "code": "flat2", "name": "Flat two", "currency": "USD", "interval": "month",
                    "fees": [ {{ "name": "Support", "amount": "100.00", "timing": "arrears" }} ] }} ],
       "subscriptions": [ {{ "id": "sub_acme", "customer": "acme", "plan": "flat", "start": "2026-01-01" }} ]
@@ -153,7 +156,8 @@ fn burn_order_soonest_expiry_then_priority_then_oldest() {
             give(&mut ws, &fields(id, "50", GrantKind::Free, *expires, *priority), at);
         }
         let id = acme_id(&ws);
-        let burn = ws.write(|tx| plan_burn(tx, id, "USD", dec!(70.00), utc("2026-11-02T15:00:00Z"))).unwrap();
+        let burn =
+            ws.write(|tx| plan_burn(tx, zone(tx)?, id, "USD", dec!(70.00), utc("2026-11-02T15:00:00Z"))).unwrap();
         let got: Vec<(String, String)> = burn.parts().map(|(g, a)| (g.to_string(), a.to_string())).collect();
         let want: Vec<(String, String)> = expected.iter().map(|(g, a)| (g.to_string(), a.to_string())).collect();
         assert_eq!(got, want, "{name}");
@@ -165,11 +169,11 @@ fn a_grant_made_after_the_issue_time_or_in_another_currency_gives_nothing() {
     let mut ws = workspace();
     give(&mut ws, &fields("later", "50", GrantKind::Free, None, 0), "2026-11-03T00:00:00Z");
     let id = acme_id(&ws);
-    let burn = ws.write(|tx| plan_burn(tx, id, "USD", dec!(10), utc("2026-11-02T15:00:00Z"))).unwrap();
+    let burn = ws.write(|tx| plan_burn(tx, zone(tx)?, id, "USD", dec!(10), utc("2026-11-02T15:00:00Z"))).unwrap();
     assert_eq!(burn.applied(), Decimal::ZERO);
-    let burn = ws.write(|tx| plan_burn(tx, id, "EUR", dec!(10), utc("2026-11-04T15:00:00Z"))).unwrap();
+    let burn = ws.write(|tx| plan_burn(tx, zone(tx)?, id, "EUR", dec!(10), utc("2026-11-04T15:00:00Z"))).unwrap();
     assert_eq!(burn.applied(), Decimal::ZERO);
-    let burn = ws.write(|tx| plan_burn(tx, id, "USD", dec!(0), utc("2026-11-04T15:00:00Z"))).unwrap();
+    let burn = ws.write(|tx| plan_burn(tx, zone(tx)?, id, "USD", dec!(0), utc("2026-11-04T15:00:00Z"))).unwrap();
     assert_eq!(burn.applied(), Decimal::ZERO, "a zero total takes nothing");
 }
 
@@ -191,13 +195,13 @@ fn a_grant_expires_at_the_local_midnight_after_its_last_day() {
         let id = acme_id(&ws);
         let at_usable = ws
             .write(|tx| {
-                let burn = plan_burn(tx, id, "USD", dec!(10), utc(usable))?;
+                let burn = plan_burn(tx, super::zone(tx)?, id, "USD", dec!(10), utc(usable))?;
                 Err::<(), _>(Error::Conflict(format!("{}", burn.applied())))
             })
             .unwrap_err()
             .to_string();
         assert_eq!(at_usable, "10", "{zone} {last}: usable at {usable}");
-        let burn = ws.write(|tx| plan_burn(tx, id, "USD", dec!(10), utc(gone))).unwrap();
+        let burn = ws.write(|tx| plan_burn(tx, super::zone(tx)?, id, "USD", dec!(10), utc(gone))).unwrap();
         assert_eq!(burn.applied(), Decimal::ZERO, "{zone} {last}: expired at {gone}");
         let expiry =
             ledger(ws.conn(), "acme", &LedgerQuery { kinds: vec![EntryKind::Expiry], ..Default::default() }).unwrap();
@@ -585,4 +589,59 @@ fn a_balance_is_read_from_one_row_however_long_the_ledger() {
         .unwrap();
     assert!(plan.contains("wallet_entries_by_customer"), "{plan}");
     check_ledger(&ws);
+}
+
+#[test]
+fn the_projection_takes_the_running_period_and_its_pace() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("g", "200", GrantKind::Paid, None, 0), "2026-10-20T12:00:00Z");
+    // 100 calls from November 1st to 10th: 10.00 of usage, 12.00 with tax, over 10 days.
+    let rows: String = (0..100)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"c{i}\",\"customer\":\"acme\",\"type\":\"calls\",\"timestamp\":\"2026-11-{:02}T15:00:00Z\",\"properties\":{{}}}}\n",
+                1 + i % 10
+            )
+        })
+        .collect();
+    let options = crate::events::ImportOptions::new("e.ndjson", crate::event_file::Format::Ndjson);
+    let report = crate::events::import(&mut ws, rows.as_bytes(), &options, utc("2026-11-10T20:00:00Z"), &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(report.accepted, 100);
+    let p = projection(&mut ws, "acme", utc("2026-11-10T20:00:00Z")).unwrap();
+    // Draft: 100.00 + 10.00, tax 22.00 = 132.00; 200.00 − 132.00 = 68.00; 68 / 1.20 = 56.7 days.
+    assert_eq!(
+        (p.balance.to_string(), p.draft_total.to_string(), p.projected.to_string(), p.daily_burn.to_string()),
+        ("200.00".into(), "132.00".into(), "68.00".into(), "1.20".into())
+    );
+    assert_eq!(p.runs_out, Some(day("2027-01-05")));
+    let rows = overview(&mut ws, utc("2026-11-10T20:00:00Z")).unwrap();
+    assert_eq!(rows.len(), 1, "only customers with a wallet");
+    assert_eq!((rows[0].customer.as_str(), &rows[0].projection), ("acme", &p));
+    // Less than the drafts: it has run out today.
+    ws.write(|tx| adjust(tx, "acme", "g", dec!(-100), "refund", utc("2026-11-10T20:00:00Z"))).unwrap();
+    let p = projection(&mut ws, "acme", utc("2026-11-10T20:00:00Z")).unwrap();
+    assert_eq!((p.projected.to_string(), p.runs_out), ("-32.00".into(), Some(day("2026-11-10"))));
+}
+
+#[test]
+fn the_history_is_the_balance_at_the_end_of_each_local_day() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("a", "100", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
+    give(&mut ws, &fields("b", "50", GrantKind::Free, Some("2026-10-01"), 0), "2026-10-01T20:00:00Z");
+    // 03:00 UTC on the 2nd is still the 1st in New York; b expires at its end.
+    ws.write(|tx| adjust(tx, "acme", "a", dec!(-10), "x", utc("2026-10-02T03:00:00Z"))).unwrap();
+    ws.write(|tx| adjust(tx, "acme", "a", dec!(-5), "y", utc("2026-10-03T15:00:00Z"))).unwrap();
+    let points: Vec<(String, String)> =
+        history(ws.conn(), "acme").unwrap().iter().map(|p| (p.date.to_string(), p.balance.to_string())).collect();
+    assert_eq!(
+        points,
+        [
+            ("2026-10-01".into(), "140.00".into()),
+            ("2026-10-02".into(), "90.00".into()),
+            ("2026-10-03".into(), "85.00".into())
+        ]
+    );
 }

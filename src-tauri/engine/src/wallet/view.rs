@@ -1,0 +1,180 @@
+//! What the console shows of wallets: a customer's projected balance and
+//! run-out date, its balance over time, and every wallet at a glance.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+use ts_rs::TS;
+
+use super::{customer_row, settle_customer, wallet_balance, zone};
+use crate::bill::{self, Draft, Kind};
+use crate::error::Result;
+use crate::money::{Currency, Dec};
+use crate::rating::LineKind;
+use crate::stored::parse_time;
+use crate::workspace::Workspace;
+
+/// A wallet's balance against the usage of the periods running now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Projection {
+    pub balance: Dec,
+    /// What the drafts of the periods running today would take, tax included.
+    pub draft_total: Dec,
+    /// The balance less those drafts: negative when they would not be covered.
+    pub projected: Dec,
+    /// The pace of the running periods' usage lines, tax included, per day so far.
+    pub daily_burn: Dec,
+    /// The day the projected balance runs out at that pace: today when it
+    /// already does, none without usage.
+    #[ts(type = "string | null")]
+    pub runs_out: Option<NaiveDate>,
+}
+
+/// The months whose periods may be running on `today`: this one and the last
+/// (a period anchored on the 15th started last month).
+fn running_months(today: NaiveDate) -> Vec<String> {
+    let last = today.with_day(1).and_then(|d| d.pred_opt()).unwrap_or(today);
+    vec![format!("{:04}-{:02}", last.year(), last.month()), format!("{:04}-{:02}", today.year(), today.month())]
+}
+
+/// The drafts of the periods running on `today`, of one customer or all.
+fn running_drafts(ws: &mut Workspace, customer: Option<&str>, today: NaiveDate) -> Result<Vec<Draft>> {
+    let mut out = Vec::new();
+    for month in running_months(today) {
+        let drafts = bill::preview(ws, &month, customer, Kind::Period)?;
+        out.extend(drafts.into_iter().filter(|d| d.first_day <= today && today < d.end_day));
+    }
+    Ok(out)
+}
+
+fn project(balance: Decimal, drafts: &[&Draft], currency: Currency, today: NaiveDate) -> Projection {
+    let draft_total: Decimal = drafts.iter().map(|d| d.total.0).sum();
+    let mut daily = Decimal::ZERO;
+    for d in drafts {
+        let usage: Decimal = d.lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum();
+        let taxed = usage * (Decimal::ONE + d.tax_rate.map_or(Decimal::ZERO, |r| r.0));
+        let elapsed = (today - d.first_day).num_days() + 1;
+        daily += taxed / Decimal::from(elapsed.max(1));
+    }
+    let projected = balance - draft_total;
+    let runs_out = if projected <= Decimal::ZERO {
+        Some(today)
+    } else if daily > Decimal::ZERO {
+        (projected / daily).floor().to_u64().and_then(|n| today.checked_add_days(Days::new(n)))
+    } else {
+        None
+    };
+    Projection {
+        balance: Dec(currency.round(balance)),
+        draft_total: Dec(currency.round(draft_total)),
+        projected: Dec(currency.round(projected)),
+        daily_burn: Dec(currency.round(daily)),
+        runs_out,
+    }
+}
+
+/// A customer's projection at `now` (expiries due are written first).
+pub fn projection(ws: &mut Workspace, customer: &str, now: DateTime<Utc>) -> Result<Projection> {
+    let (customer_id, currency, today) = ws.write(|tx| {
+        let (id, currency) = customer_row(tx, customer)?;
+        let tz = zone(tx)?;
+        settle_customer(tx, tz, Some(id), now)?;
+        Ok((id, currency, now.with_timezone(&tz).date_naive()))
+    })?;
+    let drafts = running_drafts(ws, Some(customer), today)?;
+    let mine: Vec<&Draft> = drafts.iter().filter(|d| d.currency == currency.code()).collect();
+    Ok(project(wallet_balance(ws.conn(), customer_id)?, &mine, currency, today))
+}
+
+/// The balance at the end of each local day that had an entry, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct BalancePoint {
+    #[ts(type = "string")]
+    pub date: NaiveDate,
+    pub balance: Dec,
+}
+
+/// A customer's balance over time (the burn-down chart).
+pub fn history(conn: &rusqlite::Connection, customer: &str) -> Result<Vec<BalancePoint>> {
+    let (customer_id, _) = customer_row(conn, customer)?;
+    let tz = zone(conn)?;
+    let mut stmt = conn.prepare_cached("SELECT at, balance FROM wallet_entries WHERE customer_id = ?1 ORDER BY id")?;
+    let mut out: Vec<BalancePoint> = Vec::new();
+    let rows = stmt.query_map([customer_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Dec>(1)?)))?;
+    for row in rows {
+        let (at, balance) = row?;
+        let date = parse_time(&at).with_timezone(&tz).date_naive();
+        match out.last_mut() {
+            Some(last) if last.date >= date => last.balance = balance,
+            _ => out.push(BalancePoint { date, balance }),
+        }
+    }
+    Ok(out)
+}
+
+/// One customer's row of the wallets overview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct WalletRow {
+    pub customer: String,
+    pub name: String,
+    pub currency: String,
+    pub active_grants: u32,
+    /// The soonest last day of a grant that still holds credit.
+    #[ts(type = "string | null")]
+    pub next_expiry: Option<NaiveDate>,
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub projection: Projection,
+}
+
+/// Every customer that has a wallet, with its projection at `now`. Costs one
+/// preview of the running periods for all customers, not one per customer.
+pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>> {
+    let today = ws.write(|tx| {
+        super::settle(tx, now)?;
+        Ok(now.with_timezone(&zone(tx)?).date_naive())
+    })?;
+    let drafts = running_drafts(ws, None, today)?;
+    let mut by_customer: HashMap<&str, Vec<&Draft>> = HashMap::new();
+    for d in &drafts {
+        by_customer.entry(d.customer.as_str()).or_default().push(d);
+    }
+    let conn = ws.conn();
+    let mut stmt = conn.prepare(
+        "SELECT c.id, c.external_id, c.name, c.currency,
+                (SELECT e.balance FROM wallet_entries e WHERE e.customer_id = c.id ORDER BY e.id DESC LIMIT 1)
+         FROM customers c WHERE EXISTS (SELECT 1 FROM wallet_grants g WHERE g.customer_id = c.id)
+         ORDER BY c.name COLLATE NOCASE, c.external_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<Dec>>(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, customer, name, code, balance) in rows {
+        let currency = Currency::parse(&code).map_err(crate::Error::Internal)?;
+        let grants = super::grants_of(conn, id)?;
+        let active: Vec<_> = grants.iter().filter(|g| g.state == super::GrantState::Active).collect();
+        let mine: Vec<&Draft> =
+            by_customer.get(customer.as_str()).into_iter().flatten().copied().filter(|d| d.currency == code).collect();
+        out.push(WalletRow {
+            projection: project(balance.map_or(Decimal::ZERO, |b| b.0), &mine, currency, today),
+            active_grants: active.len() as u32,
+            next_expiry: active.iter().filter_map(|g| g.fields.expires).min(),
+            customer,
+            name,
+            currency: code,
+        });
+    }
+    Ok(out)
+}
