@@ -846,3 +846,97 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     c.execute("document.querySelector('[data-testid=settings-verify]').scrollIntoView()", vec![]).await.unwrap();
     std::fs::write(artifacts().join("settings-logo.png"), c.screenshot().await.unwrap()).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+            .env("METERDESK_NOW", NOW)
+            .args(["--workspace", workspace.to_str().unwrap(), "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let draft = cli(&["invoice", "preview", "--period", "2026-10", "--customer", "hooli-labs"]);
+    let total = draft["total"].as_str().unwrap().to_string();
+    let cents: i64 = total.replace('.', "").parse().unwrap();
+    assert!(cents > 10_000, "Hooli Labs' October is more than the 100.00 granted: {total}");
+    let due = cents - 10_000;
+    let due = format!("{}.{:02}", due / 100, due % 100);
+
+    // The overview lists the demo's four wallets; Hooli Labs has none yet.
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-wallets]").await;
+    wait_displayed(&c, "[data-testid=wallet-row-initech-labs]").await;
+    let rows = c.find_all(Locator::Css("[data-testid=wallets-table] tbody tr")).await.unwrap().len();
+    assert_eq!(rows, 4);
+    std::fs::write(artifacts().join("wallets-overview.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // Open Hooli Labs' wallet and grant 100.00 of free credit.
+    type_into(&c, "[data-testid=wallets-customer]", "hooli-labs").await;
+    click(&c, "[data-testid=wallets-open]").await;
+    wait_text(&c, "[data-testid=wallet-balance]", |t| t == "0.00 USD").await;
+    click(&c, "[data-testid=wallet-grant]").await;
+    type_into(&c, "[data-testid=grant-amount]", "100.001").await;
+    click(&c, "//label[normalize-space(.)='Free credit']").await;
+    click(&c, "[data-testid=grant-confirm]").await;
+    // A third decimal is refused by its field, and nothing is granted.
+    let refusal = wait_text(&c, ".mantine-InputWrapper-error", |t| t.contains("more decimals")).await;
+    assert!(refusal.contains("USD"), "{refusal}");
+    replace_text(&c, "[data-testid=grant-amount]", "100.00").await;
+    click(&c, "[data-testid=grant-confirm]").await;
+    wait_text(&c, "[data-testid=wallet-balance]", |t| t == "100.00 USD").await;
+    wait_attr(&c, "[data-testid=grant-row-grant-1]", "data-remaining", |r| r == "100.00").await;
+    // The projection takes November's draft so far (the period running on November 24th).
+    let november = cli(&["invoice", "preview", "--period", "2026-11", "--customer", "hooli-labs"]);
+    let running: i64 = november["total"].as_str().unwrap().replace('.', "").parse().unwrap();
+    let projected = 10_000 - running;
+    let sign = if projected < 0 { "-" } else { "" };
+    let projected = format!("{sign}{}.{:02} USD", projected.abs() / 100, projected.abs() % 100);
+    wait_text(&c, "[data-testid=wallet-projected]", |t| t == projected).await;
+    poll(&c, "the grant form closes", async || {
+        let open = c.find_all(Locator::Css("[data-testid=grant-confirm]")).await.map(|v| v.len()).unwrap_or(1);
+        if open == 0 { Ok(()) } else { Err("the grant form is still open".to_string()) }
+    })
+    .await;
+    std::fs::write(artifacts().join("wallet-granted.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // Finalize Hooli Labs' October from the review step: the credit pays 100.00 of it.
+    click(&c, "[data-testid=nav-invoices]").await;
+    wait_value(&c, "[data-testid=drafts-month]", "2026-10").await;
+    click(&c, "[data-testid=drafts-finalize]").await;
+    wait_displayed(&c, "[data-testid=review-table][data-kind=period] [data-testid=review-row-sub_hooli-labs]").await;
+    click(&c, "[data-testid=review-all]").await;
+    wait_text(&c, "[data-testid=review-confirm]", |t| t == "Finalize 0 invoices").await;
+    click(&c, "[data-testid=review-pick-sub_hooli-labs]").await;
+    click(&c, "[data-testid=review-confirm]").await;
+    wait_text(&c, "[data-testid=review-numbers]", |t| t == "INV-2026-00001").await;
+    click(&c, "[data-testid=review-close]").await;
+    wait_text(&c, "[data-testid=invoice-number]", |t| t == "INV-2026-00001").await;
+    wait_text(&c, "[data-testid=draft-credits]", |t| t == "100.00 USD").await;
+    wait_text(&c, "[data-testid=draft-amount]", |t| t == format!("{} USD", grouped(&due))).await;
+    wait_text(&c, "[data-testid=invoice-outstanding]", |t| t == format!("owed {}", grouped(&due))).await;
+    std::fs::write(artifacts().join("wallet-invoice.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // Back in the wallet: nothing left, and the ledger ties the consumption to the invoice.
+    c.find(Locator::Css(".mantine-Drawer-close")).await.unwrap().click().await.unwrap();
+    click(&c, "[data-testid=nav-wallets]").await;
+    wait_text(&c, "[data-testid=wallet-row-balance-hooli-labs]", |t| t == "0.00 USD").await;
+    click(&c, "[data-testid=wallet-row-hooli-labs] td").await;
+    wait_text(&c, "[data-testid=wallet-balance]", |t| t == "0.00 USD").await;
+    let ledger = wait_text(&c, "[data-testid=wallet-ledger]", |t| t.contains("INV-2026-00001")).await;
+    assert!(ledger.contains("consumption") && ledger.contains("-100.00"), "{ledger}");
+    std::fs::write(artifacts().join("wallet-ledger.png"), c.screenshot().await.unwrap()).unwrap();
+    let balance = cli(&["wallet", "balance", "--customer", "hooli-labs"]);
+    assert_eq!(balance["balance"], "0.00");
+    let pdf = tmp.path().join("inv.pdf");
+    cli(&["invoice", "pdf", "INV-2026-00001", "--out", pdf.to_str().unwrap()]);
+    let text = pdftotext(&pdf);
+    assert!(text.contains("Credits applied") && text.contains("100.00"), "{text}");
+    assert!(text.contains(&format!("{} USD", grouped(&due))), "the PDF's amount due: {text}");
+}

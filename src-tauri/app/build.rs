@@ -57,6 +57,12 @@ const COMMANDS: &[&str] = &[
     "settings_logo",
     "settings_logo_pick",
     "settings_logo_clear",
+    "wallets_overview",
+    "wallet_view",
+    "wallet_ledger",
+    "wallet_grant",
+    "wallet_void",
+    "wallet_adjust",
 ];
 
 fn main() {

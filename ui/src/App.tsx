@@ -12,12 +12,12 @@ import { notifyError } from "./notify";
 import { DashboardPage } from "./pages/DashboardPage";
 import { CustomersPage } from "./pages/CustomersPage";
 import { SettingsPage } from "./pages/SettingsPage";
-import { ComingPage } from "./pages/ComingPage";
 import { MetersPage } from "./pages/MetersPage";
 import { UsagePage } from "./pages/UsagePage";
 import { NoWorkspacePage } from "./pages/NoWorkspacePage";
 import { InvoicesPage } from "./pages/InvoicesPage";
 import { PlansPage } from "./pages/PlansPage";
+import { WalletsPage } from "./pages/WalletsPage";
 import type { ExploreFilter } from "./components/DraftView";
 
 export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
@@ -144,7 +144,7 @@ export function App() {
           {page === "usage" && <UsagePage explore={explore} key={JSON.stringify(explore)} />}
           {page === "plans" && <PlansPage />}
           {page === "invoices" && <InvoicesPage onExplore={showEvents} />}
-          {page === "wallets" && <ComingPage title="Wallets" issue={6} what="Prepaid credit wallets: grants, burn-down at finalize, rollover, top-ups and balance alerts." />}
+          {page === "wallets" && <WalletsPage />}
         </div>
       </AppShell.Main>
     </AppShell>

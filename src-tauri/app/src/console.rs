@@ -117,6 +117,12 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::settings_logo,
             commands::settings_logo_pick,
             commands::settings_logo_clear,
+            commands::wallets_overview,
+            commands::wallet_view,
+            commands::wallet_ledger,
+            commands::wallet_grant,
+            commands::wallet_void,
+            commands::wallet_adjust,
         ])
         .run(tauri::generate_context!());
     match result {

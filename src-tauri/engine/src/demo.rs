@@ -11,6 +11,7 @@ use crate::money::Dec;
 use crate::plan::PlanFields;
 use crate::pricing::PriceFields;
 use crate::subscription::{DiscountFields, SubscriptionFields};
+use crate::wallet::{GrantFields, GrantKind, Rollover, WalletFields};
 
 const BRANDS: &[&str] = &[
     "Globex",
@@ -95,14 +96,48 @@ pub fn catalog(now: DateTime<Utc>) -> Catalog {
         }
     }
     let subscriptions = subscriptions(&customers, now);
-    Catalog {
-        workspace: Some(workspace),
-        customers,
-        meters: meters(),
-        plans: plans(),
-        subscriptions,
-        ..Catalog::default()
-    }
+    let wallets = wallets(&customers, now);
+    Catalog { workspace: Some(workspace), customers, meters: meters(), plans: plans(), subscriptions, wallets }
+}
+
+/// Prepaid credit for four customers (never customer 0, whose invoices the
+/// window tests finalize at their full total): a large paid commitment with a
+/// free bonus ending next month, a commitment that rolls half over (at most
+/// 500), and two small top-ups that will run out.
+fn wallets(customers: &[CustomerFields], now: DateTime<Utc>) -> Vec<WalletFields> {
+    let local = now.with_timezone(&DEMO_ZONE).date_naive();
+    let next_month_end = NaiveDate::from_ymd_opt(local.year(), local.month(), 1)
+        .and_then(|d| d.checked_add_months(Months::new(2)))
+        .and_then(|d| d.pred_opt())
+        .expect("a month's last day");
+    let grant = |id: &str, amount: i64, kind: GrantKind, expires: Option<NaiveDate>, priority: i64| GrantFields {
+        id: id.into(),
+        amount: Dec(amount.into()),
+        kind,
+        expires,
+        priority,
+        rollover: None,
+        reference: (kind == GrantKind::Paid).then(|| format!("PO-{}-{id}", local.year())),
+        note: String::new(),
+    };
+    let mut commitment = grant("commitment", 2000, GrantKind::Paid, Some(next_month_end), 0);
+    commitment.rollover = Some(Rollover { percent: Some(Dec(50.into())), max: Some(Dec(500.into())), months: None });
+    let plans = [
+        (
+            1,
+            vec![
+                grant("prepaid", 5000, GrantKind::Paid, None, 0),
+                grant("bonus", 250, GrantKind::Free, Some(next_month_end), 1),
+            ],
+        ),
+        (2, vec![commitment]),
+        (8, vec![grant("top-up", 300, GrantKind::Paid, None, 0)]),
+        (12, vec![grant("launch", 150, GrantKind::Free, Some(next_month_end), 0)]),
+    ];
+    plans
+        .into_iter()
+        .filter_map(|(n, grants)| customers.get(n).map(|c| WalletFields { customer: c.id.clone(), grants }))
+        .collect()
 }
 
 /// The demo customers' ids (in catalog order).
@@ -404,7 +439,12 @@ mod tests {
         let mut ws = Workspace::in_memory().unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let report = ws.write(|tx| build(tx, now)).unwrap();
-        assert_eq!(report.created, 112, "50 customers, 6 meters, 6 plans and 50 subscriptions");
+        assert_eq!(report.created, 117, "50 customers, 6 meters, 6 plans, 50 subscriptions and 5 grants");
+        let wallets = crate::wallet::overview(&mut ws, now).unwrap();
+        let balances: Vec<(&str, String)> =
+            wallets.iter().map(|w| (w.customer.as_str(), w.projection.balance.to_string())).collect();
+        assert_eq!(balances.len(), 4, "{balances:?}");
+        assert!(!balances.iter().any(|(c, _)| *c == customer_ids()[0]), "customer 0 has no wallet");
         assert_eq!(crate::plan::all(ws.conn()).unwrap().len(), 6);
         let subs = crate::subscription::all(ws.conn()).unwrap();
         assert_eq!(subs.len(), 50, "49 active customers, one of them changing plan");

@@ -279,6 +279,7 @@ pub struct Grant {
 
 /// One ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(rename = "LedgerEntry")]
 pub struct Entry {
     pub id: i64,
     pub grant: String,
@@ -1057,7 +1058,7 @@ pub fn to_catalog(conn: &Connection) -> Result<Vec<WalletFields>> {
 }
 
 mod view;
-pub use view::{BalancePoint, Projection, WalletRow, history, overview, projection};
+pub use view::{BalancePoint, Projection, WalletRow, WalletView, history, overview, projection, view};
 
 #[cfg(test)]
 mod tests;

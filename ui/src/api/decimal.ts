@@ -36,16 +36,29 @@ export function groupDigits(value: string): string {
   return m[1] + m[2].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (m[3] ?? "");
 }
 
-/** Adds decimal strings of one currency without floats: scaled to integers of the longest scale. */
-export function sumDecimals(values: string[]): string {
+/** Decimal strings as integers of one scale (the longest of them), exactly. */
+function scaled(values: string[]): { scale: number; ints: bigint[] } {
   const scale = Math.max(0, ...values.map((v) => (v.split(".")[1] ?? "").length));
-  let total = 0n;
-  for (const v of values) {
+  const ints = values.map((v) => {
     const negative = v.startsWith("-");
     const [w, f = ""] = v.replace("-", "").split(".");
-    const n = BigInt(w + f.padEnd(scale, "0"));
-    total += negative ? -n : n;
-  }
+    const n = BigInt((w || "0") + f.padEnd(scale, "0"));
+    return negative ? -n : n;
+  });
+  return { scale, ints };
+}
+
+/** Orders two decimal strings exactly: negative, zero or positive like a sort comparator. */
+export function compareDecimals(a: string, b: string): number {
+  const { ints: [x, y] } = scaled([a, b]);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Adds decimal strings of one currency without floats: scaled to integers of the longest scale. */
+export function sumDecimals(values: string[]): string {
+  const { scale, ints } = scaled(values);
+  let total = 0n;
+  for (const n of ints) total += n;
   const negative = total < 0n;
   const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
   const text = scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;

@@ -33,6 +33,11 @@ import type { InvoiceDetail } from "./generated/InvoiceDetail";
 import type { Pick } from "./generated/Pick";
 import type { Reviewed } from "./generated/Reviewed";
 import type { Verified } from "./generated/Verified";
+import type { LedgerEntry } from "./generated/LedgerEntry";
+import type { GrantFields } from "./generated/GrantFields";
+import type { LedgerQuery } from "./generated/LedgerQuery";
+import type { WalletRow } from "./generated/WalletRow";
+import type { WalletView } from "./generated/WalletView";
 
 type NoArgs = Record<string, never>;
 
@@ -93,6 +98,12 @@ interface Commands {
   settings_logo: [NoArgs, ArrayBuffer];
   settings_logo_pick: [NoArgs, boolean];
   settings_logo_clear: [NoArgs, null];
+  wallets_overview: [NoArgs, WalletRow[]];
+  wallet_view: [{ customer: string }, WalletView];
+  wallet_ledger: [{ customer: string; query: LedgerQuery }, LedgerEntry[]];
+  wallet_grant: [{ customer: string; fields: GrantFields }, WalletView];
+  wallet_void: [{ customer: string; grant: string; reason: string }, WalletView];
+  wallet_adjust: [{ customer: string; grant: string; amount: string; reason: string }, WalletView];
 }
 
 /** A command's failure: branch on `code`, never on `message`. */

@@ -20,6 +20,7 @@ use meterdesk_engine::pricing::{self, Quote};
 use meterdesk_engine::register::{self, Entry, InvoiceDetail, Pick, Reviewed};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::usage::{self, MonthUsage};
+use meterdesk_engine::wallet::{self, GrantFields, LedgerQuery, WalletRow, WalletView};
 use meterdesk_engine::workspace::WorkspaceSummary;
 use meterdesk_engine::{Error, Workspace};
 use tauri::State;
@@ -597,4 +598,64 @@ pub fn price_quote(
         meterdesk_engine::Currency::parse(&currency).map_err(|m| IpcError::from(Error::invalid("currency", m)))?;
     let quantities: Vec<_> = quantities.into_iter().map(|q| q.0).collect();
     pricing::quote(price, &currency, &quantities).map_err(IpcError::from)
+}
+
+/// Every customer with a wallet: balance, projection, next expiry.
+#[tauri::command(async)]
+pub fn wallets_overview(state: State<AppState>) -> Reply<Vec<WalletRow>> {
+    state.with(|ws| wallet::overview(ws, clock::now()))
+}
+
+/// A customer's wallet page.
+#[tauri::command(async)]
+pub fn wallet_view(state: State<AppState>, customer: String) -> Reply<WalletView> {
+    state.with(|ws| wallet::view(ws, &customer, clock::now()))
+}
+
+/// A customer's ledger entries, newest first, filtered.
+#[tauri::command(async)]
+pub fn wallet_ledger(state: State<AppState>, customer: String, query: LedgerQuery) -> Reply<Vec<wallet::Entry>> {
+    state.with(|ws| wallet::ledger(ws.conn(), &customer, &query))
+}
+
+/// Grants credit by hand (a blank id becomes `grant-N`).
+#[tauri::command(async)]
+pub fn wallet_grant(state: State<AppState>, customer: String, mut fields: GrantFields) -> Reply<WalletView> {
+    state.with(|ws| {
+        let now = clock::now();
+        ws.write(|tx| {
+            if fields.id.trim().is_empty() {
+                fields.id = wallet::fresh_id(tx, &customer)?;
+            }
+            wallet::grant(tx, &customer, &fields, wallet::Origin::Manual, now)
+        })?;
+        wallet::view(ws, &customer, now)
+    })
+}
+
+/// Voids what is left of a grant.
+#[tauri::command(async)]
+pub fn wallet_void(state: State<AppState>, customer: String, grant: String, reason: String) -> Reply<WalletView> {
+    state.with(|ws| {
+        let now = clock::now();
+        ws.write(|tx| wallet::void_grant(tx, &customer, &grant, &reason, now))?;
+        wallet::view(ws, &customer, now)
+    })
+}
+
+/// Adjusts a grant up or down by a signed amount (a decimal string).
+#[tauri::command(async)]
+pub fn wallet_adjust(
+    state: State<AppState>,
+    customer: String,
+    grant: String,
+    amount: String,
+    reason: String,
+) -> Reply<WalletView> {
+    state.with(|ws| {
+        let now = clock::now();
+        let amount: meterdesk_engine::Dec = amount.trim().parse().map_err(|m: String| Error::invalid("amount", m))?;
+        ws.write(|tx| wallet::adjust(tx, &customer, &grant, amount.0, &reason, now))?;
+        wallet::view(ws, &customer, now)
+    })
 }

@@ -178,3 +178,29 @@ pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>
     }
     Ok(out)
 }
+
+/// A customer's wallet page: its wallet, projection and balance over time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct WalletView {
+    pub customer_name: String,
+    /// Today in the workspace zone.
+    #[ts(type = "string")]
+    pub today: NaiveDate,
+    pub wallet: super::Wallet,
+    pub projection: Projection,
+    pub history: Vec<BalancePoint>,
+}
+
+/// See [`WalletView`]; expiries due at `now` are written first.
+pub fn view(ws: &mut Workspace, customer: &str, now: DateTime<Utc>) -> Result<WalletView> {
+    let projection = projection(ws, customer, now)?;
+    let conn = ws.conn();
+    let customer_name = crate::customer::get(conn, customer)?.map(|c| c.fields.name).unwrap_or_default();
+    Ok(WalletView {
+        customer_name,
+        today: now.with_timezone(&zone(conn)?).date_naive(),
+        wallet: super::wallet(conn, customer)?,
+        projection,
+        history: history(conn, customer)?,
+    })
+}
