@@ -59,3 +59,39 @@ CREATE TRIGGER wallet_entries_are_frozen_update BEFORE UPDATE ON wallet_entries
 BEGIN SELECT RAISE(ABORT, 'a wallet ledger entry cannot be changed'); END;
 CREATE TRIGGER wallet_entries_are_frozen_delete BEFORE DELETE ON wallet_entries
 BEGIN SELECT RAISE(ABORT, 'a wallet ledger entry cannot be deleted'); END;
+
+-- Per-customer wallet rules: an automatic top-up, and alerts. Settings, not
+-- history: changed in place. The `armed` flags make a rule fire once when the
+-- projected balance drops below its line, and again only after it was back.
+CREATE TABLE wallet_rules (
+    customer_id    INTEGER PRIMARY KEY REFERENCES customers (id),
+    topup_below    TEXT,                   -- when the projected balance drops below this...
+    topup_amount   TEXT,                   -- ...grant this as a paid top-up, billed on the next invoice
+    topup_armed    INTEGER NOT NULL DEFAULT 1,
+    alert_below    TEXT,                   -- alert below this amount...
+    alert_percent  TEXT,                   -- ...or below this % of the credit granted in active grants
+    alert_armed    INTEGER NOT NULL DEFAULT 1,
+    expiry_days    INTEGER,                -- alert when a grant with credit left ends within this many days
+    updated_at     TEXT NOT NULL
+) STRICT;
+
+-- Which automatic top-ups were billed, on which invoice (once each).
+CREATE TABLE wallet_topups_billed (
+    grant_id    INTEGER PRIMARY KEY REFERENCES wallet_grants (id),
+    invoice_id  INTEGER NOT NULL REFERENCES invoices (id)
+) STRICT;
+
+-- The console's alerts inbox: shown until acknowledged.
+CREATE TABLE alerts (
+    id               INTEGER PRIMARY KEY,
+    customer_id      INTEGER NOT NULL REFERENCES customers (id),
+    kind             TEXT NOT NULL CHECK (kind IN ('low_balance', 'expiring', 'topup')),
+    subject          TEXT NOT NULL DEFAULT '',   -- the grant it is about, if any
+    message          TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    acknowledged_at  TEXT
+) STRICT;
+
+-- A grant's expiry is announced once.
+CREATE UNIQUE INDEX alerts_expiring_once ON alerts (customer_id, subject) WHERE kind = 'expiring';
+CREATE INDEX alerts_open ON alerts (id) WHERE acknowledged_at IS NULL;

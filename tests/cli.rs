@@ -898,3 +898,56 @@ fn wallet_credits_are_granted_applied_at_finalize_and_exported() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("2027-01-01 05:00  expiry") && text.contains("-20.00"), "{text}");
 }
+
+#[test]
+fn wallet_rules_top_up_once_and_raise_alerts_after_an_import() {
+    let sb = Sandbox::new();
+    let file = sb.write("catalog.json", &catalog().to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    assert_eq!(sb.json(&["wallet", "grant", "--customer", "globex", "--amount", "100"]).0, 0);
+    let (code, rules) = sb.json(&[
+        "wallet",
+        "rules",
+        "--customer",
+        "globex",
+        "--topup-below",
+        "1000",
+        "--topup-amount",
+        "500",
+        "--alert-below",
+        "2000",
+    ]);
+    assert_eq!(code, 0, "{rules}");
+    assert_eq!(rules, json!({ "topup_below": "1000.00", "topup_amount": "500.00", "alert_below": "2000.00" }));
+    let (code, err) = sb.json(&["wallet", "rules", "--customer", "globex", "--alert-percent", "150"]);
+    assert_eq!((code, &err["error"]["problems"][0]["path"]), (1, &json!("alert_percent")));
+
+    let import = |id: &str| -> String {
+        let events = sb.write(
+            &format!("{id}.ndjson"),
+            &json!({"id": id, "customer": "globex", "type": "api_calls", "timestamp": "2026-11-20T12:00:00Z",
+                    "properties": {}})
+            .to_string(),
+        );
+        let out = sb.run(&["--workspace", "ws.meterdesk", "import", events.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    // November's draft (the prorated fee and commitment) leaves less than 1,000.00: topped up once.
+    let first = import("n1");
+    assert_eq!(first.matches("Topped up 500.00 USD").count(), 1, "{first}");
+    assert_eq!(first.matches("The projected balance is").count(), 1, "{first}");
+    let again = import("n2");
+    assert!(!again.contains("wallet alert"), "nothing new on the next import: {again}");
+    let (_, balance) = sb.json(&["wallet", "balance", "--customer", "globex"]);
+    assert_eq!(balance["balance"], "600.00");
+    let (_, draft) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-11"]);
+    assert_eq!(draft["topups"][0]["amount"], "500.00", "{draft}");
+
+    let (_, open) = sb.json(&["wallet", "alerts"]);
+    assert_eq!(open.as_array().unwrap().len(), 2, "{open}");
+    let (_, acked) = sb.json(&["wallet", "alerts", "--ack-all"]);
+    assert_eq!(acked, json!({ "acknowledged": 2 }));
+    let (_, open) = sb.json(&["wallet", "alerts"]);
+    assert_eq!(open, json!([]));
+}

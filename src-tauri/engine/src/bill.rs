@@ -111,9 +111,28 @@ pub struct Draft {
     /// The customer's events inside the period but outside every one of its
     /// subscriptions: stored, and billed on none (DESIGN.md).
     pub unbilled_events: u64,
+    /// Automatic wallet top-ups billed on this invoice, after tax (prepaid
+    /// credit is taxed when used, not when bought); in `total`, and never paid
+    /// by the wallet's own credits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topups: Vec<TopUp>,
+}
+
+/// An automatic wallet top-up as a row of the invoice that bills it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TopUp {
+    /// The grant it added to the wallet.
+    pub grant: String,
+    pub description: String,
+    pub amount: Dec,
 }
 
 impl Draft {
+    /// What wallet credits may pay: the total less the top-ups it bills.
+    pub fn creditable(&self) -> Decimal {
+        self.total.0 - self.topups.iter().map(|t| t.amount.0).sum::<Decimal>()
+    }
+
     /// The period's last local day (the day before `end_day`).
     pub fn last_day(&self) -> NaiveDate {
         self.end_day.pred_opt().unwrap_or(self.end_day)
@@ -401,6 +420,7 @@ impl Book {
             usage_window: Bounds { start: from, end: to },
             tax_rate: tax_rate.map(Dec),
             unbilled_events,
+            topups: Vec::new(),
         }))
     }
 
@@ -468,6 +488,18 @@ pub fn drafts_of_kind(
     let mut drafts = Vec::new();
     for sub in subscriptions {
         drafts.extend(book.draft_for_month(conn, usage, sub, month)?);
+    }
+    if kind == Kind::Period {
+        // Each customer's unbilled top-ups go on its first period draft only.
+        let mut pending = crate::wallet::unbilled_topups(conn)?;
+        for d in &mut drafts {
+            if let Some(topups) = pending.remove(&(d.customer.clone(), d.currency.clone())) {
+                let added: Decimal = topups.iter().map(|t| t.amount.0).sum();
+                d.total = Dec(d.total.0 + added);
+                d.amount_due = Dec(d.amount_due.0 + added);
+                d.topups = topups;
+            }
+        }
     }
     Ok(drafts)
 }

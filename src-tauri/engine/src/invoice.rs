@@ -197,7 +197,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     let series = company.invoice_prefix.clone();
     let (seq, number) = next_number(conn, &series, year)?;
     // Wallet credits pay for the total, tax included (DESIGN.md "Invoices").
-    let burn = wallet::plan_burn(conn, tz, customer_id, &draft.currency, draft.total.0, now)?;
+    let burn = wallet::plan_burn(conn, tz, customer_id, &draft.currency, draft.creditable(), now)?;
     let mut frozen_draft = draft.clone();
     frozen_draft.number = Some(number.clone());
     frozen_draft.status = Status::Finalized;
@@ -258,7 +258,9 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         time_text(now),
         draft.kind.as_str()
     ])?;
-    wallet::write_burn(conn, &burn, conn.last_insert_rowid(), &number, now)?;
+    let invoice_id = conn.last_insert_rowid();
+    wallet::write_burn(conn, &burn, invoice_id, &number, now)?;
+    wallet::bill_topups(conn, customer_id, &draft.topups, invoice_id)?;
     // Events that arrive later inside the billed window are late usage (an
     // advance invoice bills no usage).
     if draft.kind == bill::Kind::Period {

@@ -513,17 +513,17 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
     l.rule(c.description, c.amount_right, 0.6, 0.6);
     l.y += 10.0;
 
-    totals(
-        &mut l,
-        vec![
-            ("Subtotal".to_string(), d.subtotal.to_string(), false),
-            (tax_label(d.tax_rate.as_ref(), f.tax_exempt.as_ref()), d.tax.to_string(), false),
-            ("Total".to_string(), d.total.to_string(), true),
-            ("Credits applied".to_string(), d.credits_applied.to_string(), false),
-            ("Amount due".to_string(), format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency), true),
-        ],
-        right,
-    );
+    let mut rows = vec![
+        ("Subtotal".to_string(), d.subtotal.to_string(), false),
+        (tax_label(d.tax_rate.as_ref(), f.tax_exempt.as_ref()), d.tax.to_string(), false),
+    ];
+    rows.extend(d.topups.iter().map(|t| (t.description.clone(), t.amount.to_string(), false)));
+    rows.extend([
+        ("Total".to_string(), d.total.to_string(), true),
+        ("Credits applied".to_string(), d.credits_applied.to_string(), false),
+        ("Amount due".to_string(), format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency), true),
+    ]);
+    totals(&mut l, rows, right);
     if look.usage_appendix && !f.usage_days.is_empty() {
         usage_appendix(&mut l, invoice, &number, right);
     }

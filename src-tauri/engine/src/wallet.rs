@@ -1057,6 +1057,10 @@ pub fn to_catalog(conn: &Connection) -> Result<Vec<WalletFields>> {
     Ok(out)
 }
 
+mod rules;
+pub use rules::{Alert, AlertKind, Evaluation, Rules, acknowledge, alerts, evaluate, rules, set_rules};
+pub(crate) use rules::{bill_topups, unbilled_topups};
+
 mod view;
 pub use view::{BalancePoint, Projection, WalletRow, WalletView, history, overview, projection, view};
 

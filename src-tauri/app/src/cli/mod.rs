@@ -169,6 +169,38 @@ pub enum WalletAction {
         #[arg(long)]
         reason: String,
     },
+    /// Show a customer's rules, or set them (the options given replace all of them).
+    Rules {
+        #[arg(long)]
+        customer: String,
+        /// When the projected balance drops below this...
+        #[arg(long, requires = "topup_amount")]
+        topup_below: Option<meterdesk_engine::Dec>,
+        /// ...grant this as a paid top-up, billed on the next invoice.
+        #[arg(long, requires = "topup_below")]
+        topup_amount: Option<meterdesk_engine::Dec>,
+        /// Alert when the projected balance drops below this amount...
+        #[arg(long)]
+        alert_below: Option<meterdesk_engine::Dec>,
+        /// ...or below this percentage of the credit in active grants.
+        #[arg(long)]
+        alert_percent: Option<meterdesk_engine::Dec>,
+        /// Alert when a grant with credit left ends within this many days.
+        #[arg(long)]
+        expiry_days: Option<u32>,
+        /// Remove every rule.
+        #[arg(long, conflicts_with_all = ["topup_below", "alert_below", "alert_percent", "expiry_days"])]
+        clear: bool,
+    },
+    /// Evaluate the rules now, then list the open alerts (or acknowledge them).
+    Alerts {
+        /// Acknowledge this alert.
+        #[arg(long)]
+        ack: Option<i64>,
+        /// Acknowledge every open alert.
+        #[arg(long, conflicts_with = "ack")]
+        ack_all: bool,
+    },
     /// Correct a grant up or down (a new ledger entry; never below zero).
     Adjust {
         #[arg(long)]
@@ -388,6 +420,13 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
     Ok(Outcome { success: report.rejected == 0, ..Outcome::ok(report, human)? })
 }
 
+/// The wallet rules' top-ups and alerts, on stderr (stdout keeps the command's own output).
+fn report_evaluation(e: &wallet::Evaluation) {
+    for a in &e.alerts {
+        eprintln!("wallet alert, {} ({}): {}", a.customer_name, a.customer, a.message);
+    }
+}
+
 /// A wallet as a person reads it: the balance, then each grant.
 fn wallet_text(w: &wallet::Wallet) -> String {
     let mut out = format!("{}: {} {}", w.customer, w.balance, w.currency);
@@ -546,6 +585,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             if show_progress {
                 eprintln!();
             }
+            report_evaluation(&wallet::evaluate(&mut ws, now)?);
             if let (Some(out), Some(import_id)) = (rejects, report.import_id)
                 && report.rejected > 0
             {
@@ -624,6 +664,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Invoice { action: InvoiceAction::Finalize { period, customer, advance } } => {
             let mut ws = Workspace::open(workspace)?;
             let done = invoice::finalize_month_of(&mut ws, &period, customer.as_deref(), bill::Kind::of(advance), now)?;
+            report_evaluation(&wallet::evaluate(&mut ws, now)?);
             let mut human: Vec<String> = done
                 .invoices
                 .iter()
@@ -806,6 +847,48 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 .collect::<Vec<_>>()
                 .join("\n");
             Outcome::ok(&entries, human)
+        }
+        Command::Wallet {
+            action:
+                WalletAction::Rules { customer, topup_below, topup_amount, alert_below, alert_percent, expiry_days, clear },
+        } => {
+            let mut ws = Workspace::open(workspace)?;
+            let wanted = wallet::Rules { topup_below, topup_amount, alert_below, alert_percent, expiry_days };
+            let rules = if clear || wanted != wallet::Rules::default() {
+                ws.write(|tx| wallet::set_rules(tx, &customer, &wanted, now))?
+            } else {
+                wallet::rules(ws.conn(), &customer)?
+            };
+            let show = |v: Option<meterdesk_engine::Dec>| v.map_or("-".to_string(), |d| d.to_string());
+            let human = format!(
+                "{customer}: top up {} below {}; alert below {} or {}%; expiry alert {} days ahead",
+                show(rules.topup_amount),
+                show(rules.topup_below),
+                show(rules.alert_below),
+                show(rules.alert_percent),
+                rules.expiry_days.map_or("-".to_string(), |d| d.to_string())
+            );
+            Outcome::ok(&rules, human)
+        }
+        Command::Wallet { action: WalletAction::Alerts { ack, ack_all } } => {
+            let mut ws = Workspace::open(workspace)?;
+            if ack.is_some() || ack_all {
+                let n = ws.write(|tx| wallet::acknowledge(tx, ack, now))?;
+                if n == 0 && ack.is_some() {
+                    return Err(Error::NotFound(format!("no open alert {}", ack.unwrap_or_default())));
+                }
+                return Outcome::ok(json!({ "acknowledged": n }), format!("acknowledged {n}"));
+            }
+            wallet::evaluate(&mut ws, now)?;
+            let open = wallet::alerts(ws.conn(), false)?;
+            let human = open
+                .iter()
+                .map(|a| {
+                    format!("#{:<5} {}  {:<28} {}", a.id, a.created_at.format("%Y-%m-%d %H:%M"), a.customer, a.message)
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Outcome::ok(&open, human)
         }
         Command::Wallet { action: WalletAction::Void { customer, grant, reason } } => {
             let mut ws = Workspace::open(workspace)?;

@@ -596,20 +596,7 @@ fn the_projection_takes_the_running_period_and_its_pace() {
     let mut ws = workspace();
     give(&mut ws, &fields("g", "200", GrantKind::Paid, None, 0), "2026-10-20T12:00:00Z");
     // 100 calls from November 1st to 10th: 10.00 of usage, 12.00 with tax, over 10 days.
-    let rows: String = (0..100)
-        .map(|i| {
-            format!(
-                "{{\"id\":\"c{i}\",\"customer\":\"acme\",\"type\":\"calls\",\"timestamp\":\"2026-11-{:02}T15:00:00Z\",\"properties\":{{}}}}\n",
-                1 + i % 10
-            )
-        })
-        .collect();
-    let options = crate::events::ImportOptions::new("e.ndjson", crate::event_file::Format::Ndjson);
-    let report = crate::events::import(&mut ws, rows.as_bytes(), &options, utc("2026-11-10T20:00:00Z"), &mut |_| {
-        std::ops::ControlFlow::Continue(())
-    })
-    .unwrap();
-    assert_eq!(report.accepted, 100);
+    calls(&mut ws, 0, 100);
     let p = projection(&mut ws, "acme", utc("2026-11-10T20:00:00Z")).unwrap();
     // Draft: 100.00 + 10.00, tax 22.00 = 132.00; 200.00 − 132.00 = 68.00; 68 / 1.20 = 56.7 days.
     assert_eq!(
@@ -644,4 +631,115 @@ fn the_history_is_the_balance_at_the_end_of_each_local_day() {
             ("2026-10-03".into(), "85.00".into())
         ]
     );
+}
+
+/// Imports calls `from..from + n` of acme, spread over November 1st to 10th.
+fn calls(ws: &mut Workspace, from: usize, n: usize) {
+    let rows: String = (from..from + n)
+        .map(|i| {
+            let at = format!("2026-11-{:02}T15:00:00Z", 1 + i % 10);
+            format!("{}\n", serde_json::json!({ "id": format!("c{i}"), "customer": "acme", "type": "calls", "timestamp": at, "properties": {} }))
+        })
+        .collect();
+    let options = crate::events::ImportOptions::new("e.ndjson", crate::event_file::Format::Ndjson);
+    let report = crate::events::import(ws, rows.as_bytes(), &options, utc("2026-11-10T20:00:00Z"), &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(report.accepted as usize, n);
+}
+
+fn rule_set(ws: &mut Workspace, r: Rules) {
+    ws.write(|tx| set_rules(tx, "acme", &r, utc("2026-11-01T00:00:00Z"))).unwrap();
+}
+
+fn usd(text: &str) -> Option<Dec> {
+    Some(Dec::from_str(text).unwrap())
+}
+
+#[test]
+fn an_automatic_top_up_fires_once_per_drop_and_is_billed_on_the_next_invoice() {
+    let mut ws = workspace();
+    let now = utc("2026-11-10T20:00:00Z");
+    give(&mut ws, &fields("prepaid", "300", GrantKind::Paid, None, 0), "2026-11-01T12:00:00Z");
+    rule_set(&mut ws, Rules { topup_below: usd("100"), topup_amount: usd("200"), ..Rules::default() });
+    // November so far: the 100.00 fee, 120.00 with tax: 180.00 projected.
+    assert_eq!(evaluate(&mut ws, now).unwrap(), Evaluation::default());
+    calls(&mut ws, 0, 500); // 50.00 of usage: 180.00 with tax, 120.00 projected
+    assert_eq!(evaluate(&mut ws, now).unwrap().topups.len(), 0);
+    calls(&mut ws, 500, 300); // 80.00 of usage: 216.00, 84.00 projected: below 100.00
+    let fired = evaluate(&mut ws, now).unwrap();
+    assert_eq!(fired.topups, ["auto-topup-20261110"]);
+    assert_eq!(fired.alerts.len(), 1, "the top-up is announced");
+    assert!(fired.alerts[0].message.contains("Topped up 200.00 USD"), "{}", fired.alerts[0].message);
+    // Later imports and evaluations do not fire it again.
+    calls(&mut ws, 800, 10);
+    assert_eq!(evaluate(&mut ws, now).unwrap(), Evaluation::default());
+    assert_eq!(evaluate(&mut ws, now).unwrap(), Evaluation::default());
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "500.00");
+    let g = get_grant(ws.conn(), "acme", "auto-topup-20261110").unwrap().unwrap();
+    assert_eq!((g.origin, g.fields.kind), (Origin::AutoTopup, GrantKind::Paid));
+
+    // November's invoice bills the top-up after tax; the wallet pays only the usage invoice.
+    let inv = finalize(&mut ws, "2026-11", "2026-12-01T15:00:00Z");
+    let d = &inv.frozen.draft;
+    assert_eq!(d.topups.len(), 1);
+    assert_eq!(
+        (d.subtotal.to_string(), d.tax.to_string(), d.total.to_string()),
+        ("181.00".into(), "36.20".into(), "417.20".into())
+    );
+    assert_eq!((d.credits_applied.to_string(), d.amount_due.to_string()), ("217.20".into(), "200.00".into()));
+    // Billed once: December's draft does not carry it again.
+    let december = bill::preview_customer(&mut ws, "acme", "2026-12").unwrap();
+    assert!(december.iter().all(|d| d.topups.is_empty()));
+    check_ledger(&ws);
+}
+
+#[test]
+fn a_top_up_too_small_to_lift_the_balance_still_fires_only_once() {
+    let mut ws = workspace();
+    let now = utc("2026-11-10T20:00:00Z");
+    give(&mut ws, &fields("prepaid", "50", GrantKind::Paid, None, 0), "2026-11-01T12:00:00Z");
+    rule_set(&mut ws, Rules { topup_below: usd("1000"), topup_amount: usd("25"), ..Rules::default() });
+    assert_eq!(evaluate(&mut ws, now).unwrap().topups.len(), 1);
+    calls(&mut ws, 0, 20);
+    assert_eq!(evaluate(&mut ws, now).unwrap().topups.len(), 0, "still below: not again");
+    // Back above the line (a large grant), then below again: it fires again.
+    give(&mut ws, &fields("big", "2000", GrantKind::Paid, None, 0), "2026-11-10T12:00:00Z");
+    assert_eq!(evaluate(&mut ws, now).unwrap().topups.len(), 0);
+    ws.write(|tx| adjust(tx, "acme", "big", dec!(-2000), "refunded", now)).unwrap();
+    assert_eq!(evaluate(&mut ws, now).unwrap().topups.len(), 1);
+}
+
+#[test]
+fn alerts_are_raised_once_and_kept_until_acknowledged() {
+    let mut ws = workspace();
+    let now = utc("2026-11-10T20:00:00Z");
+    give(&mut ws, &fields("prepaid", "150", GrantKind::Paid, None, 0), "2026-11-01T12:00:00Z");
+    give(&mut ws, &fields("promo", "20", GrantKind::Free, Some("2026-11-15"), 0), "2026-11-01T12:00:00Z");
+    give(&mut ws, &fields("later", "20", GrantKind::Free, Some("2026-12-31"), 0), "2026-11-01T12:00:00Z");
+    // 190.00 granted; the November draft takes 120.00: 70.00 projected, below 50% (95.00).
+    rule_set(&mut ws, Rules { alert_percent: usd("50"), expiry_days: Some(10), ..Rules::default() });
+    let first = evaluate(&mut ws, now).unwrap();
+    let kinds: Vec<(AlertKind, &str)> = first.alerts.iter().map(|a| (a.kind, a.subject.as_str())).collect();
+    assert_eq!(kinds, [(AlertKind::Expiring, "promo"), (AlertKind::LowBalance, "")]);
+    assert!(first.alerts[1].message.contains("70.00 USD, below 95.00 USD"), "{}", first.alerts[1].message);
+    assert!(
+        first.alerts[0].message.contains("ends after 2026-11-15 (5 days from today)"),
+        "{}",
+        first.alerts[0].message
+    );
+    assert_eq!(evaluate(&mut ws, now).unwrap(), Evaluation::default(), "nothing new");
+    assert_eq!(alerts(ws.conn(), false).unwrap().len(), 2);
+    let one = first.alerts[0].id;
+    assert_eq!(ws.write(|tx| acknowledge(tx, Some(one), now)).unwrap(), 1);
+    assert_eq!(alerts(ws.conn(), false).unwrap().len(), 1);
+    assert_eq!(ws.write(|tx| acknowledge(tx, None, now)).unwrap(), 1);
+    assert!(alerts(ws.conn(), false).unwrap().is_empty());
+    assert_eq!(alerts(ws.conn(), true).unwrap().len(), 2, "acknowledged alerts stay on record");
+    // Rules are validated by field.
+    let bad = Rules { topup_below: usd("10"), alert_percent: usd("0"), expiry_days: Some(0), ..Rules::default() };
+    let err = ws.write(|tx| set_rules(tx, "acme", &bad, now)).unwrap_err();
+    let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["topup_amount", "alert_percent", "expiry_days"]);
 }

@@ -51,7 +51,8 @@ fn running_drafts(ws: &mut Workspace, customer: Option<&str>, today: NaiveDate) 
 }
 
 fn project(balance: Decimal, drafts: &[&Draft], currency: Currency, today: NaiveDate) -> Projection {
-    let draft_total: Decimal = drafts.iter().map(|d| d.total.0).sum();
+    // A draft's top-ups are owed money, not credit used.
+    let draft_total: Decimal = drafts.iter().map(|d| d.creditable()).sum();
     let mut daily = Decimal::ZERO;
     for d in drafts {
         let usage: Decimal = d.lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum();
