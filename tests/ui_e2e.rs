@@ -934,6 +934,28 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     std::fs::write(artifacts().join("wallet-ledger.png"), c.screenshot().await.unwrap()).unwrap();
     let balance = cli(&["wallet", "balance", "--customer", "hooli-labs"]);
     assert_eq!(balance["balance"], "0.00");
+
+    // An automatic top-up below 50.00: saving the rule evaluates it at once (the
+    // November draft leaves the projected balance negative), and the alerts inbox says so.
+    click(&c, "[data-testid=wallet-rules]").await;
+    type_into(&c, "[data-testid=rules-topup_below]", "50").await;
+    type_into(&c, "[data-testid=rules-topup_amount]", "200").await;
+    type_into(&c, "[data-testid=rules-expiry_days]", "ten").await;
+    click(&c, "[data-testid=rules-save]").await;
+    wait_text(&c, ".mantine-InputWrapper-error", |t| t.contains("whole number")).await;
+    replace_text(&c, "[data-testid=rules-expiry_days]", "").await;
+    click(&c, "[data-testid=rules-save]").await;
+    wait_text(&c, "[data-testid=wallet-balance]", |t| t == "200.00 USD").await;
+    wait_attr(&c, "[data-testid=alerts-bell]", "data-open", |n| n == "1").await;
+    click(&c, "[data-testid=alerts-bell]").await;
+    let message =
+        wait_text(&c, "[data-kind=topup] [data-testid^=alert-message]", |t| t.contains("Topped up 200.00 USD")).await;
+    assert!(message.contains("billed on the next invoice"), "{message}");
+    std::fs::write(artifacts().join("wallet-alerts.png"), c.screenshot().await.unwrap()).unwrap();
+    click(&c, "[data-testid=alerts-ack-all]").await;
+    wait_attr(&c, "[data-testid=alerts-bell]", "data-open", |n| n == "0").await;
+    let open = cli(&["wallet", "alerts"]);
+    assert_eq!(open, serde_json::json!([]), "acknowledged in the window, gone on the CLI");
     let pdf = tmp.path().join("inv.pdf");
     cli(&["invoice", "pdf", "INV-2026-00001", "--out", pdf.to_str().unwrap()]);
     let text = pdftotext(&pdf);

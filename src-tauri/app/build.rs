@@ -63,6 +63,12 @@ const COMMANDS: &[&str] = &[
     "wallet_grant",
     "wallet_void",
     "wallet_adjust",
+    "wallet_rules",
+    "wallet_rules_set",
+    "alerts_list",
+    "alerts_acknowledge",
+    "notifications_get",
+    "notifications_set",
 ];
 
 fn main() {

@@ -18,6 +18,7 @@ import { NoWorkspacePage } from "./pages/NoWorkspacePage";
 import { InvoicesPage } from "./pages/InvoicesPage";
 import { PlansPage } from "./pages/PlansPage";
 import { WalletsPage } from "./pages/WalletsPage";
+import { AlertsInbox } from "./components/AlertsInbox";
 import type { ExploreFilter } from "./components/DraftView";
 
 export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
@@ -43,6 +44,9 @@ export function App() {
   // Events to show in the explorer, when a draft's line links to them.
   const [explore, setExplore] = useState<ExploreFilter | null>(null);
   const showEvents = useCallback((f: ExploreFilter) => { setExplore(f); setPage("usage"); }, []);
+  // The wallet to open on the Wallets page (from an alert).
+  const [walletCustomer, setWalletCustomer] = useState<string | null>(null);
+  const openWallet = useCallback((customer: string) => { setWalletCustomer(customer); setPage("wallets"); }, []);
 
   const refresh = useCallback(async () => {
     try {
@@ -97,6 +101,8 @@ export function App() {
             <Title order={4}>Meterdesk</Title>
             <Badge variant="light" color="gray">{current.label}</Badge>
           </Group>
+          <Group gap="xs">
+          <AlertsInbox generation={generation} onOpenWallet={openWallet} />
           <Menu position="bottom-end" width={420}>
             <Menu.Target>
               <Button variant="subtle" rightSection={<IconChevronDown size={16} />} data-testid="workspace-menu">
@@ -116,6 +122,7 @@ export function App() {
               ))}
             </Menu.Dropdown>
           </Menu>
+          </Group>
         </Group>
       </AppShell.Header>
       <AppShell.Navbar p="xs" component="nav" aria-label="Main navigation">
@@ -129,7 +136,7 @@ export function App() {
               leftSection={<p.icon size={18} stroke={1.6} />}
               rightSection={<Text size="xs" c="dimmed">{`Ctrl+${i + 1}`}</Text>}
               active={p.key === page}
-              onClick={() => setPage(p.key)}
+              onClick={() => { setPage(p.key); if (p.key === "wallets") setWalletCustomer(null); }}
               aria-current={p.key === page ? "page" : undefined}
             />
           ))}
@@ -144,7 +151,7 @@ export function App() {
           {page === "usage" && <UsagePage explore={explore} key={JSON.stringify(explore)} />}
           {page === "plans" && <PlansPage />}
           {page === "invoices" && <InvoicesPage onExplore={showEvents} />}
-          {page === "wallets" && <WalletsPage />}
+          {page === "wallets" && <WalletsPage initial={walletCustomer} key={walletCustomer ?? ""} />}
         </div>
       </AppShell.Main>
     </AppShell>

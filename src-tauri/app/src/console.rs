@@ -14,6 +14,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
     let path = workspace.unwrap_or_else(paths::default_workspace);
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(AppState::start(&path))
         .menu(|app| {
             let file = Submenu::with_items(
@@ -123,6 +124,12 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::wallet_grant,
             commands::wallet_void,
             commands::wallet_adjust,
+            commands::wallet_rules,
+            commands::wallet_rules_set,
+            commands::alerts_list,
+            commands::alerts_acknowledge,
+            commands::notifications_get,
+            commands::notifications_set,
         ])
         .run(tauri::generate_context!());
     match result {

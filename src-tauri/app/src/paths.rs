@@ -1,5 +1,5 @@
 //! Where the desktop app keeps things outside a workspace: the default workspace
-//! and the list of recently opened ones.
+//! the list of recently opened ones, and whether alerts are desktop notifications.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,24 @@ pub fn remember(path: &Path) {
     if let Err(e) = remember_in(&file, path) {
         eprintln!("meterdesk: could not update the recent list at {}: {e}", file.display());
     }
+}
+
+fn notifications_file() -> PathBuf {
+    app_dir(dirs::config_dir()).join("notifications")
+}
+
+/// Whether wallet alerts also show as desktop notifications (a choice of this
+/// machine's user, not of the workspace; off until chosen).
+pub fn notifications_enabled() -> bool {
+    std::fs::read_to_string(notifications_file()).is_ok_and(|t| t.trim() == "on")
+}
+
+pub fn set_notifications(enabled: bool) -> std::io::Result<()> {
+    let file = notifications_file();
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(file, if enabled { "on\n" } else { "off\n" })
 }
 
 fn read_recent(file: &Path) -> Vec<String> {

@@ -38,6 +38,8 @@ import type { GrantFields } from "./generated/GrantFields";
 import type { LedgerQuery } from "./generated/LedgerQuery";
 import type { WalletRow } from "./generated/WalletRow";
 import type { WalletView } from "./generated/WalletView";
+import type { Alert } from "./generated/Alert";
+import type { Rules } from "./generated/Rules";
 
 type NoArgs = Record<string, never>;
 
@@ -104,6 +106,12 @@ interface Commands {
   wallet_grant: [{ customer: string; fields: GrantFields }, WalletView];
   wallet_void: [{ customer: string; grant: string; reason: string }, WalletView];
   wallet_adjust: [{ customer: string; grant: string; amount: string; reason: string }, WalletView];
+  wallet_rules: [{ customer: string }, Rules];
+  wallet_rules_set: [{ customer: string; rules: Rules }, Rules];
+  alerts_list: [{ acknowledged: boolean }, Alert[]];
+  alerts_acknowledge: [{ id: number | null }, number];
+  notifications_get: [NoArgs, boolean];
+  notifications_set: [{ enabled: boolean }, null];
 }
 
 /** A command's failure: branch on `code`, never on `message`. */

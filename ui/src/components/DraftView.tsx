@@ -132,7 +132,9 @@ export function DraftView({ draft, meters, onExplore }: {
       </Accordion>
       <Table w={360} ml="auto" fz="sm">
         <Table.Tbody>
-          {([["Subtotal", draft.subtotal], [taxLabel, draft.tax], ["Total", draft.total], ["Credits applied", draft.credits_applied],
+          {([["Subtotal", draft.subtotal], [taxLabel, draft.tax],
+            ...(draft.topups ?? []).map((t) => [t.description, t.amount]),
+            ["Total", draft.total], ["Credits applied", draft.credits_applied],
             ["Amount due", draft.amount_due]] as [string, string][]).map(([label, value]) => (
             <Table.Tr key={label}>
               <Table.Td fw={label === "Amount due" ? 700 : 400}>{label}</Table.Td>

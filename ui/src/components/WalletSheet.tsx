@@ -3,7 +3,7 @@ import {
   Alert, Badge, Button, Group, Loader, Menu, Modal, MultiSelect, Paper, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
 import { AreaChart } from "@mantine/charts";
-import { IconArrowLeft, IconDots, IconPlus } from "@tabler/icons-react";
+import { IconArrowLeft, IconBellCog, IconDots, IconPlus } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
 import type { EntryKind } from "../api/generated/EntryKind";
@@ -13,6 +13,7 @@ import type { LedgerEntry } from "../api/generated/LedgerEntry";
 import type { WalletView } from "../api/generated/WalletView";
 import { notifyError, notifyOk } from "../notify";
 import { GrantForm, fieldErrors } from "./GrantForm";
+import { RulesForm } from "./RulesForm";
 
 const STATE_COLOR: Record<GrantState, string> = { active: "teal", used_up: "gray", expired: "orange", void: "red" };
 const KINDS: EntryKind[] = ["grant", "consumption", "expiry", "rollover", "void", "adjustment"];
@@ -73,6 +74,7 @@ export function WalletSheet({ customer, onBack }: { customer: string; onBack: ()
   const [grantFilter, setGrantFilter] = useState<string | null>(null);
   const [granting, setGranting] = useState(false);
   const [acting, setActing] = useState<{ grant: Grant; action: "void" | "adjust" } | null>(null);
+  const [ruling, setRuling] = useState(false);
 
   useEffect(() => {
     call("wallet_view", { customer }).then(setView).catch((e) => notifyError(e, "The wallet could not be read"));
@@ -101,7 +103,12 @@ export function WalletSheet({ customer, onBack }: { customer: string; onBack: ()
           <Title order={3}>{view.customer_name}</Title>
           <Text c="dimmed">{customer}</Text>
         </Group>
-        <Button leftSection={<IconPlus size={16} />} onClick={() => setGranting(true)} data-testid="wallet-grant">Grant credits…</Button>
+        <Group>
+          <Button variant="light" leftSection={<IconBellCog size={16} />} onClick={() => setRuling(true)} data-testid="wallet-rules">
+            Top-up and alerts…
+          </Button>
+          <Button leftSection={<IconPlus size={16} />} onClick={() => setGranting(true)} data-testid="wallet-grant">Grant credits…</Button>
+        </Group>
       </Group>
       <SimpleGrid cols={5}>
         <Stat label="Balance" value={money(wallet.balance)} testid="wallet-balance" />
@@ -202,6 +209,14 @@ export function WalletSheet({ customer, onBack }: { customer: string; onBack: ()
       <Modal opened={granting} onClose={() => setGranting(false)} title={`Grant credits to ${view.customer_name}`} size="lg">
         <GrantForm customer={customer} currency={wallet.currency} today={view.today}
           onDone={(v) => changed(v, `Granted credits to ${view.customer_name}`)} />
+      </Modal>
+      <Modal opened={ruling} onClose={() => setRuling(false)} title={`Top-up and alerts for ${view.customer_name}`} size="lg">
+        <RulesForm customer={customer} currency={wallet.currency} onDone={() => {
+          setRuling(false);
+          notifyOk("Rules saved");
+          // Saving evaluates them: a top-up may have been granted.
+          call("wallet_view", { customer }).then(setView).catch((e) => notifyError(e, "The wallet could not be read"));
+        }} />
       </Modal>
       <Modal opened={!!acting} onClose={() => setActing(null)}
         title={acting ? `${acting.action === "void" ? "Void" : "Adjust"} grant “${acting.grant.id}”` : ""}>

@@ -17,6 +17,8 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   const [verified, setVerified] = useState<Verified | null>(null);
   const [verifying, setVerifying] = useState(false);
   const [logo, setLogo] = useState<string | null>(null);
+  const [notifications, setNotifications] = useState(false);
+  useEffect(() => { void call("notifications_get").then(setNotifications).catch(notifyError); }, []);
 
   const loadLogo = async () => {
     const bytes = await call("settings_logo");
@@ -128,6 +130,11 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
         <Button variant="light" leftSection={<IconPhotoUp size={16} />} onClick={pickLogo}>Choose…</Button>
         <Button variant="subtle" color="red" leftSection={<IconTrash size={16} />} onClick={clearLogo} disabled={!logo}>Remove</Button>
       </Group>
+      <Title order={4} mt="lg">Desktop notifications</Title>
+      <Switch label="Show wallet alerts as desktop notifications" checked={notifications}
+        description="Low balance, credit expiring and automatic top-ups, on this computer; the alerts inbox keeps them either way"
+        onChange={(e) => { const on = e.currentTarget.checked; call("notifications_set", { enabled: on }).then(() => setNotifications(on)).catch((err) => notifyError(err, "The choice was not saved")); }}
+        data-testid="settings-notifications" />
       <Title order={4} mt="lg">Tamper evidence</Title>
       <Text size="sm" c="dimmed">
         Each finalized invoice stores a hash of its content and of the invoice before it. Checking the chain recomputes

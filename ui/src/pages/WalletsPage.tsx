@@ -44,9 +44,9 @@ function Header({ label, k, sort, onSort, right }: {
  * take, the projected balance and the day it runs out, sortable. A row (or a
  * customer picked by id) opens that customer's wallet.
  */
-export function WalletsPage() {
+export function WalletsPage({ initial }: { initial: string | null }) {
   const [rows, setRows] = useState<WalletRow[] | null>(null);
-  const [opened, setOpened] = useState<string | null>(null);
+  const [opened, setOpened] = useState<string | null>(initial);
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "runs_out", desc: false });
   const [pick, setPick] = useState("");
   const [options, setOptions] = useState<string[]>([]);

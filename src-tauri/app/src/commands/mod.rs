@@ -20,7 +20,7 @@ use meterdesk_engine::pricing::{self, Quote};
 use meterdesk_engine::register::{self, Entry, InvoiceDetail, Pick, Reviewed};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::usage::{self, MonthUsage};
-use meterdesk_engine::wallet::{self, GrantFields, LedgerQuery, WalletRow, WalletView};
+use meterdesk_engine::wallet::{self, Alert, GrantFields, LedgerQuery, Rules, WalletRow, WalletView};
 use meterdesk_engine::workspace::WorkspaceSummary;
 use meterdesk_engine::{Error, Workspace};
 use tauri::State;
@@ -279,6 +279,7 @@ pub fn events_preview(
 /// Imports an event file, sending progress on `on_progress` until done or cancelled.
 #[tauri::command(async)]
 pub fn events_import(
+    app: tauri::AppHandle,
     state: State<AppState>,
     path: PathBuf,
     format: Option<String>,
@@ -296,6 +297,7 @@ pub fn events_import(
     })?;
     let import_id =
         report.import_id.ok_or_else(|| IpcError::from(Error::Internal("the import was not logged".into())))?;
+    evaluate_wallets(&app, &state)?;
     Ok(EventImport { late: report.late, report, import_id })
 }
 
@@ -472,8 +474,16 @@ pub fn invoice_review(state: State<AppState>, month: String, advance: bool) -> R
 
 /// Finalizes the reviewed drafts, each in its own transaction.
 #[tauri::command(async)]
-pub fn invoice_finalize(state: State<AppState>, month: String, advance: bool, picks: Vec<Pick>) -> Reply<Finalized> {
-    state.with(|ws| register::finalize_picked(ws, &month, bill::Kind::of(advance), &picks, clock::now()))
+pub fn invoice_finalize(
+    app: tauri::AppHandle,
+    state: State<AppState>,
+    month: String,
+    advance: bool,
+    picks: Vec<Pick>,
+) -> Reply<Finalized> {
+    let done = state.with(|ws| register::finalize_picked(ws, &month, bill::Kind::of(advance), &picks, clock::now()))?;
+    evaluate_wallets(&app, &state)?;
+    Ok(done)
 }
 
 /// The PDF of a finalized invoice or credit note, as bytes (the preview).
@@ -658,4 +668,64 @@ pub fn wallet_adjust(
         ws.write(|tx| wallet::adjust(tx, &customer, &grant, amount.0, &reason, now))?;
         wallet::view(ws, &customer, now)
     })
+}
+
+/// Evaluates the wallet rules (after an import or a finalize): new alerts go
+/// to the window (the inbox reloads) and, when enabled, to the desktop.
+fn evaluate_wallets(app: &tauri::AppHandle, state: &State<AppState>) -> Reply<()> {
+    use tauri::Emitter;
+    use tauri_plugin_notification::NotificationExt;
+    let evaluation = state.with(|ws| wallet::evaluate(ws, clock::now()))?;
+    if evaluation.alerts.is_empty() {
+        return Ok(());
+    }
+    let _ = app.emit("alerts", evaluation.alerts.len());
+    if paths::notifications_enabled() {
+        for a in &evaluation.alerts {
+            let shown =
+                app.notification().builder().title(format!("Meterdesk: {}", a.customer_name)).body(&a.message).show();
+            // No notification service (a bare X session): the inbox still has it.
+            if let Err(e) = shown {
+                eprintln!("meterdesk: a desktop notification could not be shown: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A customer's wallet rules.
+#[tauri::command(async)]
+pub fn wallet_rules(state: State<AppState>, customer: String) -> Reply<Rules> {
+    state.with(|ws| wallet::rules(ws.conn(), &customer))
+}
+
+/// Replaces a customer's wallet rules, then evaluates them at once.
+#[tauri::command(async)]
+pub fn wallet_rules_set(app: tauri::AppHandle, state: State<AppState>, customer: String, rules: Rules) -> Reply<Rules> {
+    let saved = state.with(|ws| ws.write(|tx| wallet::set_rules(tx, &customer, &rules, clock::now())))?;
+    evaluate_wallets(&app, &state)?;
+    Ok(saved)
+}
+
+/// The alerts inbox: open alerts, or all with `acknowledged`.
+#[tauri::command(async)]
+pub fn alerts_list(state: State<AppState>, acknowledged: bool) -> Reply<Vec<Alert>> {
+    state.with(|ws| wallet::alerts(ws.conn(), acknowledged))
+}
+
+/// Acknowledges one alert, or every open one.
+#[tauri::command(async)]
+pub fn alerts_acknowledge(state: State<AppState>, id: Option<i64>) -> Reply<usize> {
+    state.with(|ws| ws.write(|tx| wallet::acknowledge(tx, id, clock::now())))
+}
+
+/// Whether alerts are also desktop notifications on this machine.
+#[tauri::command]
+pub fn notifications_get() -> bool {
+    paths::notifications_enabled()
+}
+
+#[tauri::command]
+pub fn notifications_set(enabled: bool) -> Reply<()> {
+    paths::set_notifications(enabled).map_err(|e| IpcError::from(Error::Io(format!("the choice was not saved: {e}"))))
 }

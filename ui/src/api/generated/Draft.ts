@@ -4,6 +4,7 @@ import type { Dec } from "./Dec";
 import type { Kind } from "./Kind";
 import type { Line } from "./Line";
 import type { Status } from "./Status";
+import type { TopUp } from "./TopUp";
 
 /**
  * The invoice object of INTERFACES.md, as a draft. Beyond the contract's
@@ -35,4 +36,10 @@ tax_rate: Dec | null,
  * The customer's events inside the period but outside every one of its
  * subscriptions: stored, and billed on none (DESIGN.md).
  */
-unbilled_events: number, };
+unbilled_events: number, 
+/**
+ * Automatic wallet top-ups billed on this invoice, after tax (prepaid
+ * credit is taxed when used, not when bought); in `total`, and never paid
+ * by the wallet's own credits.
+ */
+topups?: Array<TopUp>, };

@@ -6,6 +6,7 @@ import type { Line } from "./Line";
 import type { LineDays } from "./LineDays";
 import type { Party } from "./Party";
 import type { Status } from "./Status";
+import type { TopUp } from "./TopUp";
 
 /**
  * What is frozen at finalize and hashed: the draft (now numbered) and its context.
@@ -48,4 +49,10 @@ tax_rate: Dec | null,
  * The customer's events inside the period but outside every one of its
  * subscriptions: stored, and billed on none (DESIGN.md).
  */
-unbilled_events: number, };
+unbilled_events: number, 
+/**
+ * Automatic wallet top-ups billed on this invoice, after tax (prepaid
+ * credit is taxed when used, not when bought); in `total`, and never paid
+ * by the wallet's own credits.
+ */
+topups?: Array<TopUp>, };

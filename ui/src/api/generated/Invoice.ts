@@ -7,6 +7,7 @@ import type { LineDays } from "./LineDays";
 import type { Party } from "./Party";
 import type { Payment } from "./Payment";
 import type { Status } from "./Status";
+import type { TopUp } from "./TopUp";
 
 /**
  * A finalized invoice: INTERFACES.md's invoice object (its `number` set,
@@ -50,4 +51,10 @@ tax_rate: Dec | null,
  * The customer's events inside the period but outside every one of its
  * subscriptions: stored, and billed on none (DESIGN.md).
  */
-unbilled_events: number, };
+unbilled_events: number, 
+/**
+ * Automatic wallet top-ups billed on this invoice, after tax (prepaid
+ * credit is taxed when used, not when bought); in `total`, and never paid
+ * by the wallet's own credits.
+ */
+topups?: Array<TopUp>, };

@@ -1,0 +1,74 @@
+import { useCallback, useEffect, useState } from "react";
+import { ActionIcon, Badge, Button, Drawer, Group, Indicator, Paper, Stack, Switch, Text } from "@mantine/core";
+import { IconBell } from "@tabler/icons-react";
+import { listen } from "@tauri-apps/api/event";
+import { call } from "../api/invoke";
+import type { Alert } from "../api/generated/Alert";
+import type { AlertKind } from "../api/generated/AlertKind";
+import { notifyError } from "../notify";
+
+const KIND: Record<AlertKind, { label: string; color: string }> = {
+  low_balance: { label: "Low balance", color: "red" },
+  expiring: { label: "Credit expiring", color: "orange" },
+  topup: { label: "Automatic top-up", color: "teal" },
+};
+
+/**
+ * The header's alerts inbox: wallet alerts (low balance, credit expiring,
+ * automatic top-ups) raised after imports and finalizing, shown until
+ * acknowledged. Reloads when the Rust side says new alerts were raised.
+ */
+export function AlertsInbox({ generation, onOpenWallet }: { generation: number; onOpenWallet: (customer: string) => void }) {
+  const [alerts, setAlerts] = useState<Alert[]>([]);
+  const [opened, setOpened] = useState(false);
+  const [history, setHistory] = useState(false);
+
+  const load = useCallback(() => {
+    call("alerts_list", { acknowledged: history }).then(setAlerts).catch((e) => notifyError(e, "The alerts could not be read"));
+  }, [history]);
+  useEffect(load, [load, generation]);
+  useEffect(() => {
+    const unlisten = listen<number>("alerts", load);
+    return () => void unlisten.then((f) => f());
+  }, [load]);
+
+  const acknowledge = (id: number | null) =>
+    call("alerts_acknowledge", { id }).then(load).catch((e) => notifyError(e, "The alert was not acknowledged"));
+  const open = alerts.filter((a) => !a.acknowledged_at);
+  return (
+    <>
+      <Indicator label={open.length} size={16} disabled={open.length === 0} color="red" offset={4}>
+        <ActionIcon variant="subtle" size="lg" aria-label="Alerts" onClick={() => setOpened(true)} data-testid="alerts-bell"
+          data-open={open.length}>
+          <IconBell size={20} />
+        </ActionIcon>
+      </Indicator>
+      <Drawer opened={opened} onClose={() => setOpened(false)} position="right" title="Alerts" size="md">
+        <Stack>
+          <Group justify="space-between">
+            <Switch label="Show acknowledged" checked={history} onChange={(e) => setHistory(e.currentTarget.checked)} />
+            <Button size="xs" variant="light" disabled={open.length === 0} onClick={() => acknowledge(null)}
+              data-testid="alerts-ack-all">Acknowledge all</Button>
+          </Group>
+          {alerts.length === 0 && <Text c="dimmed" data-testid="alerts-empty">No open alerts.</Text>}
+          {alerts.map((a) => (
+            <Paper key={a.id} withBorder p="sm" data-testid={`alert-${a.id}`} data-kind={a.kind} opacity={a.acknowledged_at ? 0.6 : 1}>
+              <Group justify="space-between" mb={4}>
+                <Badge color={KIND[a.kind].color} variant="light">{KIND[a.kind].label}</Badge>
+                <Text size="xs" c="dimmed">{a.created_at.slice(0, 16).replace("T", " ")} UTC</Text>
+              </Group>
+              <Text size="sm" fw={600}>{a.customer_name}</Text>
+              <Text size="sm" data-testid={`alert-message-${a.id}`}>{a.message}</Text>
+              <Group justify="flex-end" mt="xs">
+                <Button size="xs" variant="subtle" onClick={() => { setOpened(false); onOpenWallet(a.customer); }}>Open the wallet</Button>
+                {!a.acknowledged_at && (
+                  <Button size="xs" variant="light" onClick={() => acknowledge(a.id)} data-testid={`alert-ack-${a.id}`}>Acknowledge</Button>
+                )}
+              </Group>
+            </Paper>
+          ))}
+        </Stack>
+      </Drawer>
+    </>
+  );
+}
