@@ -219,6 +219,18 @@ fn demo_workspace(dir: &Path, usage: bool) -> PathBuf {
     workspace
 }
 
+/// `meterdesk --workspace WORKSPACE --json ARGS` at [`NOW`]: its parsed stdout (it must succeed).
+fn cli_json(workspace: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .env("METERDESK_NOW", NOW)
+        .args(["--workspace", workspace.to_str().unwrap(), "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A temporary folder (the app's HOME and the workspaces) and a running driver.
 fn sandbox() -> (tempfile::TempDir, Driver) {
     let tmp = tempfile::tempdir().unwrap();
@@ -540,14 +552,8 @@ fn grouped(amount: &str) -> String {
 async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), true);
-    let cli = |args: &[&str]| -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
-            .args(["--workspace", workspace.to_str().unwrap(), "--json", "invoice", "preview", "--period", "2026-10"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-        serde_json::from_slice(&out.stdout).unwrap()
+    let cli = |args: &[&str]| {
+        cli_json(&workspace, &[["invoice", "preview", "--period", "2026-10"].as_slice(), args].concat())
     };
     let globex = cli(&["--customer", "globex-labs"]);
     let total = globex["total"].as_str().unwrap().to_string();
@@ -724,16 +730,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), true);
     let saved = tmp.path().join("home/saved");
-    let cli = |args: &[&str]| -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
-            .env("METERDESK_NOW", NOW)
-            .args(["--workspace", workspace.to_str().unwrap(), "--json"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| cli_json(&workspace, args);
     let draft = cli(&["invoice", "preview", "--period", "2026-10", "--customer", "globex-labs"]);
     let total = draft["total"].as_str().unwrap().to_string();
 
@@ -852,16 +849,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
 async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized() {
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), true);
-    let cli = |args: &[&str]| -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
-            .env("METERDESK_NOW", NOW)
-            .args(["--workspace", workspace.to_str().unwrap(), "--json"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| cli_json(&workspace, args);
     let draft = cli(&["invoice", "preview", "--period", "2026-10", "--customer", "hooli-labs"]);
     let total = draft["total"].as_str().unwrap().to_string();
     let cents: i64 = total.replace('.', "").parse().unwrap();

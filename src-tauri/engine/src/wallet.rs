@@ -425,7 +425,8 @@ struct Open {
 
 /// Adds a grant to a customer's wallet, in the caller's transaction: expiries
 /// due at `now` are settled first. A grant id the customer already has is a
-/// conflict; a manual grant cannot expire before today.
+/// conflict; a manual grant without an id gets the next `grant-N`, and cannot
+/// expire before today.
 pub fn grant(
     conn: &Connection,
     customer: &str,
@@ -434,6 +435,13 @@ pub fn grant(
     now: DateTime<Utc>,
 ) -> Result<Grant> {
     let (customer_id, currency) = customer_row(conn, customer)?;
+    let named;
+    let fields = if origin == Origin::Manual && fields.id.trim().is_empty() {
+        named = GrantFields { id: fresh_code(conn, customer_id)?, ..fields.clone() };
+        &named
+    } else {
+        fields
+    };
     let fields = fields.validate(currency).map_err(Error::Invalid)?;
     let tz = zone(conn)?;
     let today = now.with_timezone(&tz).date_naive();
@@ -624,8 +632,7 @@ fn expire(conn: &Connection, tz: Tz, g: &Due) -> Result<()> {
 }
 
 /// An id the customer's grants do not use yet: `grant-N`, N one more than its grants.
-pub fn fresh_id(conn: &Connection, customer: &str) -> Result<String> {
-    let (customer_id, _) = customer_row(conn, customer)?;
+fn fresh_code(conn: &Connection, customer_id: i64) -> Result<String> {
     let n: i64 =
         conn.query_row("SELECT count(*) FROM wallet_grants WHERE customer_id = ?1", [customer_id], |r| r.get(0))?;
     free_code(conn, customer_id, &format!("grant-{}", n + 1))

@@ -17,14 +17,15 @@ export function DashboardPage({ summary, onNavigate }: { summary: WorkspaceSumma
     <Stack maw={960}>
       <Title order={2}>{summary.company_name}</Title>
       <Text size="sm" c="dimmed">Workspace {summary.path} · schema version {summary.schema_version}</Text>
-      <SimpleGrid cols={3}>
+      <SimpleGrid cols={2}>
         <Stat label="Active customers" value={active.toLocaleString()} testId="stat-active-customers" />
         <Stat label="Archived customers" value={summary.archived_customers.toLocaleString()} />
-        <Stat label="Plans, invoices, wallets" value="Coming" />
       </SimpleGrid>
       <Group>
         <Button variant="light" onClick={() => onNavigate("customers")}>Customers</Button>
         <Button variant="light" onClick={() => onNavigate("usage")}>Import usage</Button>
+        <Button variant="light" onClick={() => onNavigate("invoices")}>Invoices</Button>
+        <Button variant="light" onClick={() => onNavigate("wallets")}>Wallets</Button>
         <Button variant="light" onClick={() => onNavigate("settings")}>Company settings</Button>
       </Group>
     </Stack>

@@ -807,14 +807,17 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let rollover = (rollover_percent.is_some() || rollover_max.is_some() || rollover_months.is_some())
                 .then_some(wallet::Rollover { percent: rollover_percent, max: rollover_max, months: rollover_months });
             let mut ws = Workspace::open(workspace)?;
-            let granted = ws.write(|tx| {
-                let id = match id {
-                    Some(id) => id,
-                    None => wallet::fresh_id(tx, &customer)?,
-                };
-                let fields = wallet::GrantFields { id, amount, kind, expires, priority, rollover, reference, note };
-                wallet::grant(tx, &customer, &fields, wallet::Origin::Manual, now)
-            })?;
+            let fields = wallet::GrantFields {
+                id: id.unwrap_or_default(),
+                amount,
+                kind,
+                expires,
+                priority,
+                rollover,
+                reference,
+                note,
+            };
+            let granted = ws.write(|tx| wallet::grant(tx, &customer, &fields, wallet::Origin::Manual, now))?;
             let human = format!(
                 "granted {} {} to {customer} as \"{}\"",
                 granted.fields.amount, granted.currency, granted.fields.id
@@ -874,9 +877,6 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let mut ws = Workspace::open(workspace)?;
             if ack.is_some() || ack_all {
                 let n = ws.write(|tx| wallet::acknowledge(tx, ack, now))?;
-                if n == 0 && ack.is_some() {
-                    return Err(Error::NotFound(format!("no open alert {}", ack.unwrap_or_default())));
-                }
                 return Outcome::ok(json!({ "acknowledged": n }), format!("acknowledged {n}"));
             }
             wallet::evaluate(&mut ws, now)?;

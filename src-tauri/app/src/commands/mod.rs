@@ -630,15 +630,10 @@ pub fn wallet_ledger(state: State<AppState>, customer: String, query: LedgerQuer
 
 /// Grants credit by hand (a blank id becomes `grant-N`).
 #[tauri::command(async)]
-pub fn wallet_grant(state: State<AppState>, customer: String, mut fields: GrantFields) -> Reply<WalletView> {
+pub fn wallet_grant(state: State<AppState>, customer: String, fields: GrantFields) -> Reply<WalletView> {
     state.with(|ws| {
         let now = clock::now();
-        ws.write(|tx| {
-            if fields.id.trim().is_empty() {
-                fields.id = wallet::fresh_id(tx, &customer)?;
-            }
-            wallet::grant(tx, &customer, &fields, wallet::Origin::Manual, now)
-        })?;
+        ws.write(|tx| wallet::grant(tx, &customer, &fields, wallet::Origin::Manual, now))?;
         wallet::view(ws, &customer, now)
     })
 }

@@ -199,12 +199,17 @@ pub fn alerts(conn: &Connection, acknowledged: bool) -> Result<Vec<Alert>> {
     Ok(rows)
 }
 
-/// Acknowledges one alert, or (none) every open one; returns how many.
+/// Acknowledges one alert, or (none) every open one; returns how many. An
+/// alert that is not open is not found.
 pub fn acknowledge(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
-    Ok(conn.execute(
+    let n = conn.execute(
         "UPDATE alerts SET acknowledged_at = ?1 WHERE acknowledged_at IS NULL AND (?2 IS NULL OR id = ?2)",
         params![time_text(now), id],
-    )?)
+    )?;
+    match id {
+        Some(id) if n == 0 => Err(Error::NotFound(format!("no open alert #{id}"))),
+        _ => Ok(n),
+    }
 }
 
 fn raise(

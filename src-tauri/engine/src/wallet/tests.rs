@@ -734,6 +734,8 @@ fn alerts_are_raised_once_and_kept_until_acknowledged() {
     let one = first.alerts[0].id;
     assert_eq!(ws.write(|tx| acknowledge(tx, Some(one), now)).unwrap(), 1);
     assert_eq!(alerts(ws.conn(), false).unwrap().len(), 1);
+    let again = ws.write(|tx| acknowledge(tx, Some(one), now)).unwrap_err();
+    assert_eq!(again.code(), crate::ErrorCode::NotFound, "{again}");
     assert_eq!(ws.write(|tx| acknowledge(tx, None, now)).unwrap(), 1);
     assert!(alerts(ws.conn(), false).unwrap().is_empty());
     assert_eq!(alerts(ws.conn(), true).unwrap().len(), 2, "acknowledged alerts stay on record");
