@@ -77,8 +77,37 @@ fn main() {
     println!("finalize {n} invoices with 3 grants each {b:>6.2} s median of {rounds} ({})", list(&with_s));
     println!("wallets add {:+.1}% (target < 20%); {credits} of credits applied", (b / a - 1.0) * 100.0);
 
-    // One customer whose ledger holds `entries` entries.
+    // Rules on every customer: one evaluation (as after an import) in November.
     let mut ws = Workspace::open(&with).unwrap();
+    let rules = wallet::Rules {
+        topup_below: Some("30".parse().unwrap()),
+        topup_amount: Some("100".parse().unwrap()),
+        alert_percent: Some("50".parse().unwrap()),
+        expiry_days: Some(60),
+        ..wallet::Rules::default()
+    };
+    ws.write(|tx| {
+        for c in 0..n {
+            wallet::set_rules(tx, &format!("cus_{c:05}"), &rules, now)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let november = Utc.with_ymd_and_hms(2026, 11, 20, 15, 0, 0).unwrap();
+    let start = Instant::now();
+    let first = wallet::evaluate(&mut ws, november).unwrap();
+    let first_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let again = wallet::evaluate(&mut ws, november).unwrap();
+    let again_s = start.elapsed().as_secs_f64();
+    println!(
+        "evaluate rules of {n} customers       {first_s:>6.2} s ({} top-ups, {} alerts); again {again_s:.2} s ({} new)",
+        first.topups.len(),
+        first.alerts.len(),
+        again.alerts.len()
+    );
+
+    // One customer whose ledger holds `entries` entries.
     let start = Instant::now();
     ws.write(|tx| {
         wallet::adjust(tx, "cus_00000", "topup", Decimal::new(1_000_000, 0), "a large top-up", now)?;

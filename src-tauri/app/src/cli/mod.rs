@@ -420,10 +420,17 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
     Ok(Outcome { success: report.rejected == 0, ..Outcome::ok(report, human)? })
 }
 
-/// The wallet rules' top-ups and alerts, on stderr (stdout keeps the command's own output).
-fn report_evaluation(e: &wallet::Evaluation) {
-    for a in &e.alerts {
-        eprintln!("wallet alert, {} ({}): {}", a.customer_name, a.customer, a.message);
+/// The wallet rules' top-ups and alerts, on stderr (stdout keeps the command's
+/// own output). A failed evaluation does not fail the import or finalize that
+/// ran it: it is said, and `wallet alerts` evaluates again.
+fn report_evaluation(evaluated: Result<wallet::Evaluation, Error>) {
+    match evaluated {
+        Ok(e) => {
+            for a in &e.alerts {
+                eprintln!("wallet alert, {} ({}): {}", a.customer_name, a.customer, a.message);
+            }
+        }
+        Err(e) => eprintln!("the wallet rules were not evaluated: {e}"),
     }
 }
 
@@ -585,7 +592,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             if show_progress {
                 eprintln!();
             }
-            report_evaluation(&wallet::evaluate(&mut ws, now)?);
+            report_evaluation(wallet::evaluate(&mut ws, now));
             if let (Some(out), Some(import_id)) = (rejects, report.import_id)
                 && report.rejected > 0
             {
@@ -664,7 +671,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Invoice { action: InvoiceAction::Finalize { period, customer, advance } } => {
             let mut ws = Workspace::open(workspace)?;
             let done = invoice::finalize_month_of(&mut ws, &period, customer.as_deref(), bill::Kind::of(advance), now)?;
-            report_evaluation(&wallet::evaluate(&mut ws, now)?);
+            report_evaluation(wallet::evaluate(&mut ws, now));
             let mut human: Vec<String> = done
                 .invoices
                 .iter()

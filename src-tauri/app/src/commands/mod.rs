@@ -297,7 +297,7 @@ pub fn events_import(
     })?;
     let import_id =
         report.import_id.ok_or_else(|| IpcError::from(Error::Internal("the import was not logged".into())))?;
-    evaluate_wallets(&app, &state)?;
+    evaluate_wallets(&app, &state);
     Ok(EventImport { late: report.late, report, import_id })
 }
 
@@ -482,7 +482,7 @@ pub fn invoice_finalize(
     picks: Vec<Pick>,
 ) -> Reply<Finalized> {
     let done = state.with(|ws| register::finalize_picked(ws, &month, bill::Kind::of(advance), &picks, clock::now()))?;
-    evaluate_wallets(&app, &state)?;
+    evaluate_wallets(&app, &state);
     Ok(done)
 }
 
@@ -666,13 +666,18 @@ pub fn wallet_adjust(
 }
 
 /// Evaluates the wallet rules (after an import or a finalize): new alerts go
-/// to the window (the inbox reloads) and, when enabled, to the desktop.
-fn evaluate_wallets(app: &tauri::AppHandle, state: &State<AppState>) -> Reply<()> {
+/// to the window (the inbox reloads) and, when enabled, to the desktop. A
+/// failure does not fail what ran it (that is done and kept): it is logged,
+/// and the next evaluation tries again.
+fn evaluate_wallets(app: &tauri::AppHandle, state: &State<AppState>) {
     use tauri::Emitter;
     use tauri_plugin_notification::NotificationExt;
-    let evaluation = state.with(|ws| wallet::evaluate(ws, clock::now()))?;
+    let evaluation = match state.with(|ws| wallet::evaluate(ws, clock::now())) {
+        Ok(e) => e,
+        Err(e) => return eprintln!("meterdesk: the wallet rules were not evaluated: {}", e.message),
+    };
     if evaluation.alerts.is_empty() {
-        return Ok(());
+        return;
     }
     let _ = app.emit("alerts", evaluation.alerts.len());
     if paths::notifications_enabled() {
@@ -685,7 +690,6 @@ fn evaluate_wallets(app: &tauri::AppHandle, state: &State<AppState>) -> Reply<()
             }
         }
     }
-    Ok(())
 }
 
 /// A customer's wallet rules.
@@ -698,7 +702,7 @@ pub fn wallet_rules(state: State<AppState>, customer: String) -> Reply<Rules> {
 #[tauri::command(async)]
 pub fn wallet_rules_set(app: tauri::AppHandle, state: State<AppState>, customer: String, rules: Rules) -> Reply<Rules> {
     let saved = state.with(|ws| ws.write(|tx| wallet::set_rules(tx, &customer, &rules, clock::now())))?;
-    evaluate_wallets(&app, &state)?;
+    evaluate_wallets(&app, &state);
     Ok(saved)
 }
 

@@ -245,9 +245,15 @@ pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Evaluation> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut done = Evaluation::default();
+    if ruled.is_empty() {
+        return Ok(done);
+    }
+    // One preview of the running periods serves every customer.
+    let mut projected: HashMap<String, super::Projection> =
+        super::overview(ws, now)?.into_iter().map(|row| (row.customer, row.projection)).collect();
     let mut raised = Vec::new();
     for (customer_id, customer) in ruled {
-        let p = super::projection(ws, &customer, now)?;
+        let Some(p) = projected.remove(&customer) else { continue };
         ws.write(|tx| evaluate_one(tx, customer_id, &customer, p, now, &mut done.topups, &mut raised))?;
     }
     if !raised.is_empty() {

@@ -131,8 +131,9 @@ pub struct WalletRow {
     pub projection: Projection,
 }
 
-/// Every customer that has a wallet, with its projection at `now`. Costs one
-/// preview of the running periods for all customers, not one per customer.
+/// Every customer that has a wallet (grants or rules), with its projection at
+/// `now`. Costs one preview of the running periods for all customers, not one
+/// per customer.
 pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>> {
     let today = ws.write(|tx| {
         super::settle(tx, now)?;
@@ -147,7 +148,9 @@ pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>
     let mut stmt = conn.prepare(
         "SELECT c.id, c.external_id, c.name, c.currency,
                 (SELECT e.balance FROM wallet_entries e WHERE e.customer_id = c.id ORDER BY e.id DESC LIMIT 1)
-         FROM customers c WHERE EXISTS (SELECT 1 FROM wallet_grants g WHERE g.customer_id = c.id)
+         FROM customers c
+         WHERE EXISTS (SELECT 1 FROM wallet_grants g WHERE g.customer_id = c.id)
+            OR EXISTS (SELECT 1 FROM wallet_rules r WHERE r.customer_id = c.id)
          ORDER BY c.name COLLATE NOCASE, c.external_id",
     )?;
     let rows = stmt
