@@ -944,6 +944,23 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     wait_attr(&c, "[data-testid=alerts-bell]", "data-open", |n| n == "0").await;
     let open = cli(&["wallet", "alerts"]);
     assert_eq!(open, serde_json::json!([]), "acknowledged in the window, gone on the CLI");
+    c.find(Locator::Css(".mantine-Drawer-close")).await.unwrap().click().await.unwrap();
+
+    // Take 50.00 off the top-up by hand; the ledger filtered to that grant shows its two entries.
+    click(&c, "[data-testid=grant-menu-auto-topup-20261124]").await;
+    click(&c, "//button[normalize-space(.)='Adjust…']").await;
+    type_into(&c, "[data-testid=adjust-amount]", "-50.00").await;
+    type_into(&c, "[data-testid=grant-action-reason]", "half refunded").await;
+    click(&c, "[data-testid=grant-action-confirm]").await;
+    wait_text(&c, "[data-testid=wallet-balance]", |t| t == "150.00 USD").await;
+    choose(&c, "[data-testid=ledger-grant]", "auto-topup-20261124").await;
+    poll(&c, "the ledger filtered to one grant", async || {
+        let rows = c.find_all(Locator::Css("[data-testid=ledger-row]")).await.map(|v| v.len()).unwrap_or(0);
+        if rows == 2 { Ok(()) } else { Err(format!("{rows} ledger rows shown")) }
+    })
+    .await;
+    let filtered = dom_text(&c, "[data-testid=wallet-ledger]").await;
+    assert!(filtered.contains("half refunded") && !filtered.contains("INV-2026-00001"), "{filtered}");
     let pdf = tmp.path().join("inv.pdf");
     cli(&["invoice", "pdf", "INV-2026-00001", "--out", pdf.to_str().unwrap()]);
     let text = pdftotext(&pdf);
