@@ -257,8 +257,10 @@ pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Evaluation> {
         ws.write(|tx| evaluate_one(tx, customer_id, &customer, p, now, &mut done.topups, &mut raised))?;
     }
     if !raised.is_empty() {
-        let all = alerts(ws.conn(), false)?;
-        done.alerts = all.into_iter().filter(|a| raised.contains(&a.id)).collect();
+        let ids = serde_json::to_string(&raised).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut stmt =
+            ws.conn().prepare(&format!("{ALERT_SQL} WHERE a.id IN (SELECT value FROM json_each(?1)) ORDER BY a.id"))?;
+        done.alerts = stmt.query_map([ids], alert_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     }
     Ok(done)
 }

@@ -722,12 +722,12 @@ fn alerts_are_raised_once_and_kept_until_acknowledged() {
     rule_set(&mut ws, Rules { alert_percent: usd("50"), expiry_days: Some(10), ..Rules::default() });
     let first = evaluate(&mut ws, now).unwrap();
     let kinds: Vec<(AlertKind, &str)> = first.alerts.iter().map(|a| (a.kind, a.subject.as_str())).collect();
-    assert_eq!(kinds, [(AlertKind::Expiring, "promo"), (AlertKind::LowBalance, "")]);
-    assert!(first.alerts[1].message.contains("70.00 USD, below 95.00 USD"), "{}", first.alerts[1].message);
+    assert_eq!(kinds, [(AlertKind::LowBalance, ""), (AlertKind::Expiring, "promo")], "in the order raised");
+    assert!(first.alerts[0].message.contains("70.00 USD, below 95.00 USD"), "{}", first.alerts[0].message);
     assert!(
-        first.alerts[0].message.contains("ends after 2026-11-15 (5 days from today)"),
+        first.alerts[1].message.contains("ends after 2026-11-15 (5 days from today)"),
         "{}",
-        first.alerts[0].message
+        first.alerts[1].message
     );
     assert_eq!(evaluate(&mut ws, now).unwrap(), Evaluation::default(), "nothing new");
     assert_eq!(alerts(ws.conn(), false).unwrap().len(), 2);
