@@ -633,15 +633,7 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
 async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), true);
-    let run = |ws: &Path, args: &[&str]| -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
-            .args(["--workspace", ws.to_str().unwrap(), "--json"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let run = cli_json;
     let preview = |ws: &Path| {
         run(ws, &["invoice", "preview", "--customer", "aperture-labs", "--period", "2026-10"])["total"]
             .as_str()
