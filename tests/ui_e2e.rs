@@ -221,8 +221,13 @@ fn demo_workspace(dir: &Path, usage: bool) -> PathBuf {
 
 /// `meterdesk --workspace WORKSPACE --json ARGS` at [`NOW`]: its parsed stdout (it must succeed).
 fn cli_json(workspace: &Path, args: &[&str]) -> serde_json::Value {
+    cli_json_at(NOW, workspace, args)
+}
+
+/// [`cli_json`] as if the clock said `now`.
+fn cli_json_at(now: &str, workspace: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
-        .env("METERDESK_NOW", NOW)
+        .env("METERDESK_NOW", now)
         .args(["--workspace", workspace.to_str().unwrap(), "--json"])
         .args(args)
         .output()
@@ -849,18 +854,24 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     let due = cents - 10_000;
     let due = format!("{}.{:02}", due / 100, due % 100);
 
-    // The overview lists the demo's four wallets; Hooli Labs has none yet.
+    // A trial credit granted on the 20th, its last day the 22nd: expired by now.
+    let trial = ["wallet", "grant", "--customer", "hooli-labs", "--amount", "20", "--kind", "free", "--id", "trial"];
+    cli_json_at("2026-11-20T15:00:00Z", &workspace, &[trial.as_slice(), &["--expires", "2026-11-22"]].concat());
+
+    // The overview lists the demo's four wallets and Hooli Labs' empty one.
     let c = driver.session(&workspace).await;
     click(&c, "[data-testid=nav-wallets]").await;
-    wait_displayed(&c, "[data-testid=wallet-row-initech-labs]").await;
+    wait_text(&c, "[data-testid=wallet-row-balance-hooli-labs]", |t| t == "0.00 USD").await;
     let rows = c.find_all(Locator::Css("[data-testid=wallets-table] tbody tr")).await.unwrap().len();
-    assert_eq!(rows, 4);
+    assert_eq!(rows, 5);
     std::fs::write(artifacts().join("wallets-overview.png"), c.screenshot().await.unwrap()).unwrap();
 
-    // Open Hooli Labs' wallet and grant 100.00 of free credit.
+    // Open Hooli Labs' wallet (its balance over time: 20.00, then nothing) and grant 100.00 of free credit.
     type_into(&c, "[data-testid=wallets-customer]", "hooli-labs").await;
     click(&c, "[data-testid=wallets-open]").await;
     wait_text(&c, "[data-testid=wallet-balance]", |t| t == "0.00 USD").await;
+    wait_displayed(&c, "[data-testid=wallet-chart]").await;
+    wait_attr(&c, "[data-testid=grant-row-trial]", "data-remaining", |r| r == "0.00").await;
     click(&c, "[data-testid=wallet-grant]").await;
     type_into(&c, "[data-testid=grant-amount]", "100.001").await;
     click(&c, "//label[normalize-space(.)='Free credit']").await;
@@ -871,7 +882,7 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     replace_text(&c, "[data-testid=grant-amount]", "100.00").await;
     click(&c, "[data-testid=grant-confirm]").await;
     wait_text(&c, "[data-testid=wallet-balance]", |t| t == "100.00 USD").await;
-    wait_attr(&c, "[data-testid=grant-row-grant-1]", "data-remaining", |r| r == "100.00").await;
+    wait_attr(&c, "[data-testid=grant-row-grant-2]", "data-remaining", |r| r == "100.00").await;
     // The projection takes November's draft so far (the period running on November 24th).
     let november = cli(&["invoice", "preview", "--period", "2026-11", "--customer", "hooli-labs"]);
     let running: i64 = november["total"].as_str().unwrap().replace('.', "").parse().unwrap();
