@@ -234,7 +234,7 @@ pub struct Book {
 
 impl Book {
     pub fn load(conn: &Connection) -> Result<Book> {
-        let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
+        let tz = settings::zone(conn)?;
         let meters = meter::all(conn)?.into_iter().map(|m| (m.fields.code.clone(), m.fields)).collect();
         let taxes = customer::all(conn)?
             .into_iter()
@@ -457,7 +457,7 @@ fn month_first_day(month: &str) -> Result<NaiveDate> {
 /// Brings the daily rollups up to the last stored event (a write, usually
 /// nothing to do) and returns the workspace zone.
 fn refresh(ws: &mut Workspace) -> Result<Tz> {
-    let tz = settings::parse_timezone(&settings::get(ws.conn())?.timezone).map_err(Error::Internal)?;
+    let tz = settings::zone(ws.conn())?;
     ws.write(|tx| rollup::refresh(tx, tz))?;
     Ok(tz)
 }
@@ -546,7 +546,7 @@ pub struct BillingMonths {
 
 /// See [`BillingMonths`]; at most ten years of months.
 pub fn billing_months(conn: &Connection) -> Result<BillingMonths> {
-    let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
+    let tz = settings::zone(conn)?;
     let (first, last_start): (Option<String>, Option<String>) =
         conn.query_row("SELECT min(start_date), max(start_date) FROM subscriptions", [], |r| {
             Ok((r.get(0)?, r.get(1)?))

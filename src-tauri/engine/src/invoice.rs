@@ -433,7 +433,7 @@ pub fn void(conn: &Connection, number: &str, reason: &str, now: DateTime<Utc>) -
     if credited > 0 {
         return Err(Error::Conflict(format!("{number} has credit notes: credit what is left instead")));
     }
-    let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
+    let tz = settings::zone(conn)?;
     append_status(conn, id, number, "void", now.with_timezone(&tz).date_naive(), reason, now)?;
     wallet::return_burn(conn, id, number, now)?;
     require(conn, number).map(|(_, i)| i)

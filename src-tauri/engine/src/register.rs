@@ -136,7 +136,7 @@ pub fn entries(conn: &Connection, today: NaiveDate) -> Result<Vec<Entry>> {
 
 /// Today in the workspace zone.
 pub fn today(conn: &Connection, now: DateTime<Utc>) -> Result<NaiveDate> {
-    let tz = settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)?;
+    let tz = settings::zone(conn)?;
     Ok(now.with_timezone(&tz).date_naive())
 }
 

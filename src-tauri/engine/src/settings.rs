@@ -145,6 +145,11 @@ pub fn parse_timezone(name: &str) -> std::result::Result<chrono_tz::Tz, String> 
         .map_err(|_| format!("\"{name}\" is not an IANA time zone (e.g. America/New_York, Europe/Paris, UTC)"))
 }
 
+/// The workspace's time zone, in which periods, days and expiries are local.
+pub fn zone(conn: &Connection) -> Result<chrono_tz::Tz> {
+    parse_timezone(&get(conn)?.timezone).map_err(crate::error::Error::Internal)
+}
+
 /// Every IANA zone name, for pickers.
 pub fn timezone_names() -> Vec<&'static str> {
     chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect()

@@ -340,7 +340,7 @@ fn month_of(
     month: &str,
     group: Option<&str>,
 ) -> Result<MonthUsage> {
-    let tz = crate::settings::parse_timezone(&crate::settings::get(conn)?.timezone).map_err(Error::Internal)?;
+    let tz = crate::settings::zone(conn)?;
     let (from, to) = month_bounds(tz, month)?;
     let events = events_for(conn, meter, customer, from, to, group)?;
     let total = aggregate(meter, group, &events);

@@ -22,7 +22,7 @@ use ts_rs::TS;
 
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
-use crate::settings;
+use crate::settings::zone;
 use crate::stored::{parse_time, time_text};
 use crate::usage;
 use crate::workspace::Workspace;
@@ -316,10 +316,6 @@ fn customer_row(conn: &Connection, customer: &str) -> Result<(i64, Currency)> {
         .ok_or_else(|| Error::NotFound(format!("no customer with id \"{customer}\"")))?;
     let currency = Currency::parse(&code).map_err(Error::Internal)?;
     Ok((id, currency))
-}
-
-fn zone(conn: &Connection) -> Result<Tz> {
-    settings::parse_timezone(&settings::get(conn)?.timezone).map_err(Error::Internal)
 }
 
 /// When a grant whose last day is `expires` stops counting: the start of the next local day.

@@ -339,7 +339,7 @@ pub fn events_page(
 ) -> Reply<EventPage> {
     let given = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     state.with(|ws| {
-        let zone = settings::parse_timezone(&settings::get(ws.conn())?.timezone).map_err(Error::Internal)?;
+        let zone = settings::zone(ws.conn())?;
         let bound = |field: &str, text: Option<String>| {
             given(text).map(|t| explore::parse_bound(&t, zone).map_err(|m| Error::invalid(field, m))).transpose()
         };

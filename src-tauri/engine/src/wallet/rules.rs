@@ -332,8 +332,7 @@ fn evaluate_one(
         }
     }
     if let Some(days) = rules.expiry_days {
-        let tz = super::zone(tx)?;
-        let today = now.with_timezone(&tz).date_naive();
+        let today = crate::register::today(tx, now)?;
         let horizon = today.checked_add_days(Days::new(u64::from(days))).unwrap_or(today);
         for g in active.iter().filter(|g| g.fields.expires.is_some_and(|d| d <= horizon)) {
             let last = g.fields.expires.unwrap_or(today);

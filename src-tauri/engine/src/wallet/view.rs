@@ -137,7 +137,7 @@ pub struct WalletRow {
 pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>> {
     let today = ws.write(|tx| {
         super::settle(tx, now)?;
-        Ok(now.with_timezone(&zone(tx)?).date_naive())
+        crate::register::today(tx, now)
     })?;
     let drafts = running_drafts(ws, None, today)?;
     let mut by_customer: HashMap<&str, Vec<&Draft>> = HashMap::new();
@@ -202,7 +202,7 @@ pub fn view(ws: &mut Workspace, customer: &str, now: DateTime<Utc>) -> Result<Wa
     let customer_name = crate::customer::get(conn, customer)?.map(|c| c.fields.name).unwrap_or_default();
     Ok(WalletView {
         customer_name,
-        today: now.with_timezone(&zone(conn)?).date_naive(),
+        today: crate::register::today(conn, now)?,
         wallet: super::wallet(conn, customer)?,
         projection,
         history: history(conn, customer)?,
