@@ -11,6 +11,6 @@ fi
 export PATH="$HOME/.cargo/bin:$PATH"
 echo "==> rustfmt"
 cargo fmt --all --check
-bash scripts/build.sh
+bash scripts/build.sh ui
 echo "==> tests (under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --features custom-protocol
