@@ -866,6 +866,28 @@ fn wallet_credits_are_granted_applied_at_finalize_and_exported() {
     let (_, out) = sb.json(&["apply", again.to_str().unwrap()]);
     assert_eq!(out["created"], 0, "{out}");
 
+    // A credit note takes off the amount due first, then gives the wallet back the rest:
+    // the grant burned last (grant-2) is refilled first.
+    let owed = total - dec("150.00");
+    let gross = (owed + dec("30.00")).to_string();
+    let (code, note) = sb.json(&["invoice", "credit", number, "--reason", "Goodwill", "--amount", &gross]);
+    assert_eq!((code, &note["credits_returned"]), (0, &json!("30.00")), "{note}");
+    let (_, balance) = sb.json(&["wallet", "balance", "--customer", "globex"]);
+    let remaining: Vec<&Value> = balance["grants"].as_array().unwrap().iter().map(|g| &g["remaining"]).collect();
+    assert_eq!(remaining, [&json!("0.00"), &json!("30.00")]);
+    let said =
+        sb.run(&["--workspace", "ws.meterdesk", "invoice", "credit", number, "--reason", "More", "--amount", "5"]);
+    let said = String::from_utf8_lossy(&said.stdout);
+    assert!(said.contains("5.00 USD of it returned to prepaid credit"), "{said}");
+    let (_, balance) = sb.json(&["wallet", "balance", "--customer", "globex"]);
+    assert_eq!(balance["balance"], "35.00");
+    // The customer's currency stays while the wallet holds credit.
+    let mut euro = catalog();
+    euro["customers"][0]["currency"] = json!("EUR");
+    let euro = sb.write("euro.json", &euro.to_string());
+    let (code, err) = sb.json(&["apply", euro.to_str().unwrap()]);
+    assert_eq!((code, &err["error"]["problems"][0]["path"]), (1, &json!("$.customers[0].currency")), "{err}");
+
     // Errors name what is wrong; nothing goes below zero.
     let (code, err) = sb.json(&["wallet", "grant", "--customer", "nobody", "--amount", "5"]);
     assert_eq!((code, &err["error"]["code"]), (1, &json!("not_found")));
@@ -893,7 +915,7 @@ fn wallet_credits_are_granted_applied_at_finalize_and_exported() {
     assert_eq!(code, 0);
     let (_, before) = sb.json_at("2027-01-01T04:59:59Z", &["wallet", "balance", "--customer", "globex"]);
     let (_, after) = sb.json_at("2027-01-01T05:00:00Z", &["wallet", "balance", "--customer", "globex"]);
-    assert_eq!((&before["balance"], &after["balance"]), (&json!("20.00"), &json!("0.00")));
+    assert_eq!((&before["balance"], &after["balance"]), (&json!("55.00"), &json!("35.00")));
     let text = sb.run(&["--workspace", "ws.meterdesk", "wallet", "ledger", "--customer", "globex", "--kind", "expiry"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("2027-01-01 05:00  expiry") && text.contains("-20.00"), "{text}");

@@ -969,4 +969,29 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     let text = pdftotext(&pdf);
     assert!(text.contains("Credits applied") && text.contains("100.00"), "{text}");
     assert!(text.contains(&format!("{} USD", grouped(&due))), "the PDF's amount due: {text}");
+
+    // Credit the whole invoice from its sheet: the amount due is credited first, and
+    // the 100.00 the wallet paid goes back to the grant it came from.
+    click(&c, "[data-testid=nav-invoices]").await;
+    click(&c, "[data-testid=invoices-tab-finalized]").await;
+    click(&c, "[data-testid=register-row-INV-2026-00001] td:nth-child(2)").await;
+    wait_text(&c, "[data-testid=invoice-number]", |t| t == "INV-2026-00001").await;
+    click(&c, "[data-testid=invoice-credit]").await;
+    type_into(&c, "[data-testid=credit-reason]", "Cancelled order").await;
+    click(&c, "[data-testid=credit-confirm]").await;
+    wait_text(&c, "[data-testid=invoice-standing]", |t| t == "credited").await;
+    click(&c, "[data-testid=invoice-tab-credits]").await;
+    wait_text(&c, "[data-testid=credit-note-returned]", |t| t == "100.00").await;
+    std::fs::write(artifacts().join("wallet-credit-note.png"), c.screenshot().await.unwrap()).unwrap();
+    let balance = cli(&["wallet", "balance", "--customer", "hooli-labs"]);
+    assert_eq!(balance["balance"], "250.00", "150.00 and the 100.00 given back");
+    let grant = balance["grants"].as_array().unwrap().iter().find(|g| g["id"] == "grant-2").unwrap().clone();
+    assert_eq!(grant["remaining"], "100.00");
+    let note = tmp.path().join("cn.pdf");
+    cli(&["invoice", "pdf", "CN-2026-00001", "--out", note.to_str().unwrap()]);
+    let text = pdftotext(&note);
+    assert!(
+        text.contains("Returned to prepaid credit") && text.contains("returns 100.00 USD to prepaid credit"),
+        "{text}"
+    );
 }

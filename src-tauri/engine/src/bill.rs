@@ -490,10 +490,15 @@ pub fn drafts_of_kind(
         drafts.extend(book.draft_for_month(conn, usage, sub, month)?);
     }
     if kind == Kind::Period {
-        // Each customer's unbilled top-ups go on its first period draft only.
+        // Each customer's unbilled top-ups go on its first period draft that
+        // can still be finalized (a finalized month's draft is only a look back).
         let mut pending = crate::wallet::unbilled_topups(conn)?;
         for d in &mut drafts {
-            if let Some(topups) = pending.remove(&(d.customer.clone(), d.currency.clone())) {
+            let key = (d.customer.clone(), d.currency.clone());
+            if !pending.contains_key(&key) || crate::invoice::finalized_as(conn, d)?.is_some() {
+                continue;
+            }
+            if let Some(topups) = pending.remove(&key) {
                 let added: Decimal = topups.iter().map(|t| t.amount.0).sum();
                 d.total = Dec(d.total.0 + added);
                 d.amount_due = Dec(d.amount_due.0 + added);

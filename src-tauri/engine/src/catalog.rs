@@ -142,6 +142,12 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
         |v| v.external_id.clone(),
         &mut problems,
     );
+    for v in &valid {
+        if let Some(message) = customer::currency_change_problem(conn, &v.external_id, v.currency)? {
+            let i = catalog.customers.iter().position(|c| c.id.trim() == v.external_id).unwrap_or_default();
+            problems.push(Problem::new(format!("$.customers[{i}].currency"), message));
+        }
+    }
     let meters =
         validate_section("meters", "code", &catalog.meters, MeterFields::validate, |m| m.code.clone(), &mut problems);
     // Plans may charge the stored meters and the catalog's (code → grouped).
@@ -179,7 +185,7 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
     for (i, p) in subscription::overlap_problems(&entries, &stored) {
         problems.push(Problem::new(format!("$.subscriptions[{i}].{}", p.path), p.message));
     }
-    let grants = validate_wallets(conn, &catalog.wallets, &context.customers, &mut problems)?;
+    let wallets = validate_wallets(conn, &catalog.wallets, &context.customers, &mut problems)?;
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -219,7 +225,7 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
             report.created += 1;
         }
     }
-    for (customer, grant) in &grants {
+    for (customer, grant) in &wallets.grants {
         match grant {
             Some(g) => {
                 wallet::grant(conn, customer, g, Origin::Catalog, now)?;
@@ -228,19 +234,36 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
             None => report.unchanged += 1,
         }
     }
+    for (customer, rules) in &wallets.rules {
+        match rules {
+            Some(r) => {
+                wallet::set_rules(conn, customer, r, now)?;
+                report.updated += 1;
+            }
+            None => report.unchanged += 1,
+        }
+    }
     Ok(report)
 }
 
+/// What a catalog's `wallets` section changes, by customer: each grant (none
+/// when stored already with the same terms) and each wallet's rules (none
+/// when they are the stored ones).
+#[derive(Default)]
+struct WalletChanges {
+    grants: Vec<(String, Option<GrantFields>)>,
+    rules: Vec<(String, Option<wallet::Rules>)>,
+}
+
 /// Validates the `wallets` section against the customers as they will be
-/// (external id → currency code). Returns each grant by customer: the new ones
-/// to write, and none for a grant already stored with the same terms.
+/// (external id → currency code).
 fn validate_wallets(
     conn: &rusqlite::Connection,
     wallets: &[WalletFields],
     currencies: &HashMap<String, String>,
     problems: &mut Vec<Problem>,
-) -> Result<Vec<(String, Option<GrantFields>)>> {
-    let mut out = Vec::new();
+) -> Result<WalletChanges> {
+    let mut out = WalletChanges::default();
     let mut first_at: HashMap<&str, usize> = HashMap::new();
     for (i, w) in wallets.iter().enumerate() {
         let customer = w.customer.trim();
@@ -258,10 +281,22 @@ fn validate_wallets(
             ));
             continue;
         };
-        let stored: HashMap<String, wallet::Grant> = match customer::get(conn, customer)? {
-            Some(_) => wallet::grants(conn, customer)?.into_iter().map(|g| (g.fields.id.clone(), g)).collect(),
-            None => HashMap::new(),
+        let known = customer::get(conn, customer)?.is_some();
+        let stored: HashMap<String, wallet::Grant> = match known {
+            true => wallet::grants(conn, customer)?.into_iter().map(|g| (g.fields.id.clone(), g)).collect(),
+            false => HashMap::new(),
         };
+        if let Some(rules) = &w.rules {
+            match rules.validate(currency) {
+                Ok(valid) => {
+                    let same = known && wallet::rules(conn, customer)? == valid;
+                    out.rules.push((customer.to_string(), (!same).then_some(valid)));
+                }
+                Err(ps) => problems.extend(
+                    ps.into_iter().map(|p| Problem::new(format!("$.wallets[{i}].rules.{}", p.path), p.message)),
+                ),
+            }
+        }
         let mut ids: HashMap<String, usize> = HashMap::new();
         for (j, g) in w.grants.iter().enumerate() {
             let at = format!("$.wallets[{i}].grants[{j}]");
@@ -280,7 +315,7 @@ fn validate_wallets(
                 continue;
             }
             match stored.get(&valid.id) {
-                Some(existing) if existing.fields == valid => out.push((customer.to_string(), None)),
+                Some(existing) if existing.fields == valid => out.grants.push((customer.to_string(), None)),
                 Some(_) => problems.push(Problem::new(
                     at,
                     format!(
@@ -288,7 +323,7 @@ fn validate_wallets(
                         valid.id
                     ),
                 )),
-                None => out.push((customer.to_string(), Some(valid))),
+                None => out.grants.push((customer.to_string(), Some(valid))),
             }
         }
     }

@@ -52,6 +52,23 @@ pub struct CreditNote {
     pub subtotal: Dec,
     pub tax: Dec,
     pub total: Dec,
+    /// The part of `total` given back to the customer's prepaid credit: what
+    /// the invoice's credit notes take beyond its amount due (the part not
+    /// paid by the wallet is credited first).
+    #[serde(default)]
+    pub credits_returned: Dec,
+}
+
+/// How much of an invoice's wallet credits its credit notes give back once
+/// they credit `credited` in all (tax included). Credit notes take off first
+/// what the customer owes for the usage (the amount due less the top-ups the
+/// invoice bills), then give back what the wallet paid, then take off the
+/// top-ups: a credited invoice never leaves the customer paying for usage
+/// while its credit is returned, and a top-up bought stays owed.
+pub fn returned_by(draft: &crate::bill::Draft, credited: Decimal) -> Decimal {
+    let topups: Decimal = draft.topups.iter().map(|t| t.amount.0).sum();
+    let usage_due = draft.amount_due.0 - topups;
+    (credited - usage_due).max(Decimal::ZERO).min(draft.credits_applied.0)
 }
 
 /// The credit notes of an invoice, oldest first.
@@ -225,6 +242,16 @@ pub fn issue(
     let issue_date = now.with_timezone(&tz).date_naive();
     let year = issue_date.year();
     let (seq, number) = invoice::next_number(conn, SERIES, year)?;
+    let to_return = returned_by(d, credited_total + total) - returned_by(d, credited_total);
+    let mut returned = Decimal::ZERO;
+    if to_return > Decimal::ZERO {
+        returned = crate::wallet::return_credits(conn, invoice_id, invoice_number, &number, to_return, now)?;
+        if returned != to_return {
+            return Err(Error::Internal(format!(
+                "{invoice_number} holds {returned} of wallet credit, not the {to_return} its credit note returns"
+            )));
+        }
+    }
     let note = CreditNote {
         number,
         invoice: invoice_number.to_string(),
@@ -236,6 +263,7 @@ pub fn issue(
         subtotal: Dec(currency.round(subtotal)),
         tax: Dec(currency.round(tax)),
         total: Dec(currency.round(total)),
+        credits_returned: Dec(currency.round(returned)),
     };
     let content = serde_json::to_string(&note)
         .map_err(|e| Error::Internal(format!("a credit note could not be written: {e}")))?;
@@ -244,7 +272,9 @@ pub fn issue(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![note.number, SERIES, year, seq, invoice_id, issue_date.to_string(), note.currency, note.total.to_string(), content, time_text(now)],
     )?;
-    let detail = serde_json::json!({ "invoice": invoice_number, "total": note.total, "reason": reason });
+    let detail = serde_json::json!({
+        "invoice": invoice_number, "total": note.total, "credits_returned": note.credits_returned, "reason": reason,
+    });
     conn.execute(
         "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'credit', ?2, ?3)",
         params![time_text(now), note.number, detail.to_string()],

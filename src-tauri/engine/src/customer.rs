@@ -304,6 +304,9 @@ pub fn update(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Resul
     if current.fields == c.to_fields() {
         return Ok(false);
     }
+    if let Some(message) = currency_change_problem(conn, &c.external_id, c.currency)? {
+        return Err(Error::Invalid(vec![Problem::new("currency", message)]));
+    }
     let (rate, exempt) = c.tax_columns();
     let address = serde_json::to_string(&c.address).map_err(|e| Error::Internal(e.to_string()))?;
     conn.execute(
@@ -313,6 +316,30 @@ pub fn update(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Resul
         params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, c.archived, time_text(now), c.tax_id],
     )?;
     Ok(true)
+}
+
+/// Why a stored customer's currency cannot become `wanted`: its wallet holds
+/// credit in the currency it has, and prepaid credit is never converted.
+pub(crate) fn currency_change_problem(
+    conn: &Connection,
+    external_id: &str,
+    wanted: Currency,
+) -> Result<Option<String>> {
+    let current: Option<String> = conn
+        .query_row("SELECT currency FROM customers WHERE external_id = ?1", [external_id], |r| r.get(0))
+        .optional()?;
+    match current {
+        Some(code) if code != wanted.code() => {
+            let balance = crate::wallet::balance(conn, external_id)?;
+            Ok((balance > Decimal::ZERO).then(|| {
+                format!(
+                    "the wallet holds {balance} {code} of prepaid credit: void or use it before the currency becomes {}",
+                    wanted.code()
+                )
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Archives or restores a customer. Customers are never deleted.

@@ -136,7 +136,9 @@ fn wallets(customers: &[CustomerFields], now: DateTime<Utc>) -> Vec<WalletFields
     ];
     plans
         .into_iter()
-        .filter_map(|(n, grants)| customers.get(n).map(|c| WalletFields { customer: c.id.clone(), grants }))
+        .filter_map(|(n, grants)| {
+            customers.get(n).map(|c| WalletFields { customer: c.id.clone(), grants, rules: None })
+        })
         .collect()
 }
 

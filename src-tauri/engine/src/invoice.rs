@@ -157,6 +157,19 @@ fn pause_for_crash_test(number: &str) {
     }
 }
 
+/// The number of the invoice that already finalized the draft's period (of
+/// its kind), if one did.
+pub fn finalized_as(conn: &Connection, draft: &Draft) -> Result<Option<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3",
+    )?;
+    let number = stmt
+        .query_row(params![draft.subscription, time_text(draft.period.start), draft.kind.as_str()], |r| r.get(0))
+        .optional()?;
+    Ok(number)
+}
+
 /// Finalizes one draft in the caller's transaction; `now` is when (its date in
 /// the workspace zone is the issue date). A period already finalized for the
 /// subscription is refused.
@@ -167,15 +180,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         })
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("no subscription \"{}\"", draft.subscription)))?;
-    let period_start = time_text(draft.period.start);
-    let existing: Option<String> = conn
-        .query_row(
-            "SELECT number FROM invoices WHERE subscription_id = ?1 AND period_start = ?2 AND kind = ?3",
-            params![subscription_id, period_start, draft.kind.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(number) = existing {
+    if let Some(number) = finalized_as(conn, draft)? {
         let what = match draft.kind {
             bill::Kind::Period => "the period",
             bill::Kind::Advance => "the advance fee invoice of the period",
@@ -245,7 +250,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         seq,
         customer_id,
         subscription_id,
-        period_start,
+        time_text(draft.period.start),
         time_text(draft.period.end),
         issue_date.to_string(),
         due_date.to_string(),
@@ -273,7 +278,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     }
     let detail = serde_json::json!({
         "customer": draft.customer, "subscription": draft.subscription, "kind": draft.kind.as_str(),
-        "period_start": period_start, "currency": draft.currency, "total": draft.total,
+        "period_start": time_text(draft.period.start), "currency": draft.currency, "total": draft.total,
         "credits_applied": frozen.draft.credits_applied, "hash": hash,
     });
     conn.prepare_cached("INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)")?
@@ -481,8 +486,12 @@ pub fn tax_shares(
     use rust_decimal::Decimal;
     let subtotal: Decimal = nets.iter().sum();
     let unit = Decimal::new(1, minor_units);
+    let scaled = |mut v: Decimal| {
+        v.rescale(minor_units);
+        v
+    };
     if subtotal.is_zero() || tax.is_zero() {
-        return nets.iter().map(|_| Decimal::ZERO.round_dp(minor_units)).collect();
+        return nets.iter().map(|_| scaled(Decimal::ZERO)).collect();
     }
     // Exact shares in minor units, floored; the rest goes to the largest fractions.
     let exact: Vec<Decimal> = nets.iter().map(|n| tax * n / subtotal / unit).collect();
@@ -498,7 +507,7 @@ pub fn tax_shares(
         shares[i] += Decimal::ONE;
         left -= Decimal::ONE;
     }
-    shares.iter().map(|s| (s * unit).round_dp(minor_units)).collect()
+    shares.iter().map(|s| scaled(s * unit)).collect()
 }
 
 /// Writes the finalized invoices issued in `[from, to]` (local dates) as CSV
@@ -835,6 +844,9 @@ mod tests {
             let shares = tax_shares(&ds(&nets), d(tax), 2);
             assert_eq!(shares.iter().sum::<rust_decimal::Decimal>(), d(tax), "{nets:?}");
             assert_eq!(shares, ds(&expected), "{nets:?}");
+            // Written with the currency's decimals, zero included ("0.00", not "0").
+            let text: Vec<String> = shares.iter().map(|s| s.to_string()).collect();
+            assert_eq!(text, expected, "{nets:?}");
         }
         // Random invoices: the shares always add up.
         let mut rng = crate::rng::Rng::new(11);

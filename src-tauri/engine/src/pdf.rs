@@ -648,26 +648,30 @@ pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> 
     }
     l.rule(c.description, c.amount_right, 0.6, 0.6);
     l.y += 10.0;
-    totals(
-        &mut l,
-        vec![
-            ("Subtotal".to_string(), note.subtotal.to_string(), false),
-            (tax_label(f.draft.tax_rate.as_ref(), f.tax_exempt.as_ref()), note.tax.to_string(), false),
-            (
-                "Total credited".to_string(),
-                format!("{} {}", group_digits(&note.total.to_string()), note.currency),
-                true,
-            ),
-        ],
-        right,
-    );
-    let footer = [
+    let mut rows = vec![
+        ("Subtotal".to_string(), note.subtotal.to_string(), false),
+        (tax_label(f.draft.tax_rate.as_ref(), f.tax_exempt.as_ref()), note.tax.to_string(), false),
+        ("Total credited".to_string(), format!("{} {}", group_digits(&note.total.to_string()), note.currency), true),
+    ];
+    let returned = note.credits_returned.0;
+    if !returned.is_zero() {
+        rows.push(("Returned to prepaid credit".to_string(), note.credits_returned.to_string(), false));
+    }
+    totals(&mut l, rows, right);
+    let mut owed_less = note.total.0 - returned;
+    owed_less.rescale(note.total.0.scale());
+    let first = if returned.is_zero() {
         format!(
             "This credit note reduces what is owed on invoice {} by {} {}.",
             note.invoice, note.total, note.currency
-        ),
-        f.seller.name.clone(),
-    ];
+        )
+    } else {
+        format!(
+            "This credit note reduces what is owed on invoice {} by {owed_less} {} and returns {} {} to prepaid credit.",
+            note.invoice, note.currency, note.credits_returned, note.currency
+        )
+    };
+    let footer = [first, f.seller.name.clone()];
     let id = format!("{:x}", sha2::Sha256::digest(format!("{}\n{}", invoice.hash, note.number)));
     finish(l, "Credit note", &note.number, &footer, &id, width)
 }
@@ -843,6 +847,43 @@ mod tests {
         }
         // The invoice names the buyer's tax id too.
         assert!(pdftotext(&render(&invoice, &Look::plain(Paper::A4)).unwrap()).contains("Tax ID: CHE-123.456.789"));
+    }
+
+    #[test]
+    fn a_credit_note_says_what_it_returns_to_prepaid_credit() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(&mut ws, CATALOG);
+        october(&mut ws);
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+        let prepaid = crate::wallet::GrantFields {
+            id: "prepaid".into(),
+            amount: crate::money::Dec("300.00".parse().unwrap()),
+            kind: crate::wallet::GrantKind::Paid,
+            expires: None,
+            priority: 0,
+            rollover: None,
+            reference: Some("PO-1".into()),
+            note: String::new(),
+        };
+        ws.write(|tx| crate::wallet::grant(tx, "globex", &prepaid, crate::wallet::Origin::Manual, now)).unwrap();
+        // 354.76: 300.00 paid by credits, 54.76 due; a 100.00 note credits the 54.76 and returns 45.24.
+        let invoice = invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap().invoices.remove(0);
+        assert_eq!(invoice.frozen.draft.amount_due.to_string(), "54.76");
+        let amount = crate::credit::Request::Amount("100.00".parse().unwrap());
+        let note = ws.write(|tx| crate::credit::issue(tx, "INV-2026-00001", "Goodwill", &amount, now)).unwrap();
+        assert_eq!(note.credits_returned.to_string(), "45.24");
+        assert_eq!(crate::wallet::balance(ws.conn(), "globex").unwrap().to_string(), "45.24");
+        let bytes = render_credit_note(&note, &invoice, &Look::plain(Paper::A4)).unwrap();
+        let text = pdftotext(&bytes);
+        for needle in [
+            "Total credited",
+            "100.00 USD",
+            "Returned to prepaid credit",
+            "45.24",
+            "reduces what is owed on invoice INV-2026-00001 by 54.76 USD and returns 45.24 USD to prepaid credit.",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
     }
 
     #[test]

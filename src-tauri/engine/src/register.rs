@@ -62,7 +62,7 @@ pub struct Entry {
     pub standing: Standing,
 }
 
-/// The credited totals per invoice id.
+/// The credited totals per invoice number.
 fn credited_by_invoice(conn: &Connection) -> Result<HashMap<String, Decimal>> {
     let mut stmt =
         conn.prepare("SELECT i.number, c.total FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id")?;
@@ -76,24 +76,30 @@ fn credited_by_invoice(conn: &Connection) -> Result<HashMap<String, Decimal>> {
     Ok(out)
 }
 
-/// An invoice's row, given what its credit notes took off and the day it is judged on.
+/// An invoice's row, given what its credit notes took off (tax included) and
+/// the day it is judged on. What they gave back to the wallet does not lower
+/// what is owed.
 pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: NaiveDate) -> Entry {
     let f = &invoice.frozen;
     let d = &f.draft;
     let standing = if invoice.void_reason.is_some() {
         Standing::Void
-    } else if invoice.paid.is_some() || (d.amount_due.0 <= Decimal::ZERO && d.total.0 > Decimal::ZERO) {
-        // Paid by payment, or in full by wallet credits at finalize.
+    } else if invoice.paid.is_some() {
         Standing::Paid
     } else if credited >= d.total.0 && !d.total.0.is_zero() {
         Standing::Credited
+    } else if d.amount_due.0 <= Decimal::ZERO && d.total.0 > Decimal::ZERO {
+        // Paid in full by wallet credits at finalize.
+        Standing::Paid
     } else if invoice.is_overdue(today) {
         Standing::Overdue
     } else {
         Standing::Open
     };
     let outstanding = match standing {
-        Standing::Open | Standing::Overdue => (d.amount_due.0 - credited).max(Decimal::ZERO),
+        Standing::Open | Standing::Overdue => {
+            (d.amount_due.0 - (credited - credit::returned_by(d, credited))).max(Decimal::ZERO)
+        }
         _ => Decimal::ZERO,
     };
     // Keep the currency's scale on the zero amounts too ("0.00").

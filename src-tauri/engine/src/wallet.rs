@@ -772,30 +772,72 @@ pub(crate) fn write_burn(
     Ok(())
 }
 
-/// Gives back to their grants the credits a voided invoice consumed. A grant
-/// that has expired since expires again at once (the credit is not revived).
+/// Gives back to their grants the credits a voided invoice consumed (what
+/// its credit notes returned already stays returned). A grant that has expired
+/// since expires again at once (the credit is not revived).
 pub(crate) fn return_burn(conn: &Connection, invoice_id: i64, number: &str, now: DateTime<Utc>) -> Result<()> {
+    give_back(conn, invoice_id, None, &format!("given back: {number} was voided"), now)?;
+    Ok(())
+}
+
+/// Gives back `amount` of the credits an invoice consumed, as its credit note
+/// `note_number` says; returns what was given back.
+pub(crate) fn return_credits(
+    conn: &Connection,
+    invoice_id: i64,
+    invoice_number: &str,
+    note_number: &str,
+    amount: Decimal,
+    now: DateTime<Utc>,
+) -> Result<Decimal> {
+    give_back(conn, invoice_id, Some(amount), &format!("given back: {note_number} credits {invoice_number}"), now)
+}
+
+/// Gives back to each grant what the invoice still holds of it (its
+/// consumption less what was given back), at most `limit` in all: the grant
+/// burned last is refilled first, so the credit that lasts longest comes back
+/// first. Returns the amount given back.
+fn give_back(
+    conn: &Connection,
+    invoice_id: i64,
+    limit: Option<Decimal>,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<Decimal> {
     let customer_id: i64 =
         conn.query_row("SELECT customer_id FROM invoices WHERE id = ?1", [invoice_id], |r| r.get(0))?;
     settle_customer(conn, zone(conn)?, Some(customer_id), now)?;
     let mut stmt = conn.prepare(
-        "SELECT e.customer_id, e.grant_id, g.code, e.amount,
+        "SELECT e.grant_id, g.code, e.amount,
                 EXISTS (SELECT 1 FROM wallet_entries x WHERE x.grant_id = e.grant_id AND x.kind = 'expiry')
                 OR EXISTS (SELECT 1 FROM wallet_entries x WHERE x.grant_id = e.grant_id AND x.kind = 'void')
          FROM wallet_entries e JOIN wallet_grants g ON g.id = e.grant_id
          WHERE e.customer_id = ?2 AND e.invoice_id = ?1 AND e.kind = 'consumption' ORDER BY e.id",
     )?;
-    let consumed = stmt
+    let entries = stmt
         .query_map([invoice_id, customer_id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Dec>(3)?, r.get(4)?))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Dec>(2)?, r.get::<_, bool>(3)?))
         })?
-        .collect::<rusqlite::Result<Vec<(i64, i64, String, Dec, bool)>>>()?;
-    let note = format!("given back: {number} was voided");
-    for (customer_id, grant_id, code, amount, closed) in consumed {
-        let back = -amount.0;
-        let at = now;
-        let entry =
-            Append { kind: EntryKind::Consumption, amount: back, invoice_id: Some(invoice_id), note: &note, at };
+        .collect::<rusqlite::Result<Vec<(i64, String, Dec, bool)>>>()?;
+    // What the invoice holds of each grant, in the order it first took from them.
+    let mut held: Vec<(i64, String, Decimal, bool)> = Vec::new();
+    for (grant_id, code, amount, closed) in entries {
+        match held.iter_mut().find(|h| h.0 == grant_id) {
+            Some(h) => h.2 -= amount.0,
+            None => held.push((grant_id, code, -amount.0, closed)),
+        }
+    }
+    let mut left = limit;
+    let mut given = Decimal::ZERO;
+    for (grant_id, code, holds, closed) in held.into_iter().rev() {
+        let back = match left {
+            Some(l) => holds.min(l),
+            None => holds,
+        };
+        if back <= Decimal::ZERO {
+            continue;
+        }
+        let entry = Append { kind: EntryKind::Consumption, amount: back, invoice_id: Some(invoice_id), note, at: now };
         append(conn, customer_id, (grant_id, &code), entry)?;
         if closed {
             let gone = Append {
@@ -803,12 +845,17 @@ pub(crate) fn return_burn(conn: &Connection, invoice_id: i64, number: &str, now:
                 amount: -back,
                 invoice_id: Some(invoice_id),
                 note: "the grant had already expired or been voided",
-                at,
+                at: now,
             };
             append(conn, customer_id, (grant_id, &code), gone)?;
         }
+        given += back;
+        left = left.map(|l| l - back);
+        if left.is_some_and(|l| l.is_zero()) {
+            break;
+        }
     }
-    Ok(())
+    Ok(given)
 }
 
 fn require_grant(conn: &Connection, customer_id: i64, code: &str) -> Result<i64> {
@@ -1032,30 +1079,35 @@ pub fn ledger(conn: &Connection, customer: &str, query: &LedgerQuery) -> Result<
     Ok(rows)
 }
 
-/// A catalog's `wallets[]` entry: a customer's grants.
+/// A catalog's `wallets[]` entry: a customer's grants, and its rules. Rules
+/// left out leave the stored ones as they are; `"rules": {}` removes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WalletFields {
     pub customer: String,
     #[serde(default)]
     pub grants: Vec<GrantFields>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Rules>,
 }
 
 /// The wallets as a catalog carries them: the grants given by hand, by a
 /// catalog or by a top-up (not rollovers: the expiry that made them would
-/// make them again).
+/// make them again), and the rules.
 pub fn to_catalog(conn: &Connection) -> Result<Vec<WalletFields>> {
     let mut stmt = conn.prepare(
-        "SELECT DISTINCT c.external_id FROM wallet_grants g JOIN customers c ON c.id = g.customer_id ORDER BY 1",
+        "SELECT external_id FROM customers c
+         WHERE EXISTS (SELECT 1 FROM wallet_grants g WHERE g.customer_id = c.id AND g.origin <> 'rollover')
+            OR EXISTS (SELECT 1 FROM wallet_rules r WHERE r.customer_id = c.id)
+         ORDER BY 1",
     )?;
     let customers = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for customer in customers {
         let grants: Vec<GrantFields> =
             grants(conn, &customer)?.into_iter().filter(|g| g.origin != Origin::Rollover).map(|g| g.fields).collect();
-        if !grants.is_empty() {
-            out.push(WalletFields { customer, grants });
-        }
+        let rules = Some(rules(conn, &customer)?).filter(|r| *r != Rules::default());
+        out.push(WalletFields { customer, grants, rules });
     }
     Ok(out)
 }

@@ -97,7 +97,8 @@ function CreditForm({ detail, onDone }: { detail: InvoiceDetail; onDone: () => v
         : { kind: "lines", lines: Object.entries(nets).filter(([, v]) => v.trim() !== "").map(([k, v]) => ({ line: Number(k), net: v.trim() })) };
     try {
       const note = await call("invoice_credit", { number: detail.entry.number, reason, ask });
-      notifyOk(`Issued ${note.number}: ${groupDigits(note.total)} ${note.currency}`);
+      const returned = /^0(\.0+)?$/.test(note.credits_returned) ? "" : `, ${groupDigits(note.credits_returned)} back to prepaid credit`;
+      notifyOk(`Issued ${note.number}: ${groupDigits(note.total)} ${note.currency}${returned}`);
       onDone();
     } catch (e) {
       setError(errorText(e));
@@ -212,7 +213,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
         <Tabs.Panel value="credits" pt="sm">
           {detail.credit_notes.length === 0 ? <Text size="sm" c="dimmed">No credit notes.</Text> : (
             <Table data-testid="invoice-credit-notes">
-              <Table.Thead><Table.Tr><Table.Th>Number</Table.Th><Table.Th>Issued</Table.Th><Table.Th>Reason</Table.Th><Table.Th ta="right">Total</Table.Th><Table.Th /></Table.Tr></Table.Thead>
+              <Table.Thead><Table.Tr><Table.Th>Number</Table.Th><Table.Th>Issued</Table.Th><Table.Th>Reason</Table.Th><Table.Th ta="right">Total</Table.Th><Table.Th ta="right">To prepaid credit</Table.Th><Table.Th /></Table.Tr></Table.Thead>
               <Table.Tbody>
                 {detail.credit_notes.map((c) => (
                   <Table.Tr key={c.number}>
@@ -220,6 +221,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
                     <Table.Td>{c.issue_date}</Table.Td>
                     <Table.Td>{c.reason}</Table.Td>
                     <Table.Td ta="right" ff="monospace">{groupDigits(c.total)} {c.currency}</Table.Td>
+                    <Table.Td ta="right" ff="monospace" data-testid="credit-note-returned">{groupDigits(c.credits_returned)}</Table.Td>
                     <Table.Td><Button size="compact-xs" variant="subtle" onClick={() => savePdf(c.number)}>PDF…</Button></Table.Td>
                   </Table.Tr>
                 ))}

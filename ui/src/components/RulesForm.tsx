@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Alert, Button, Group, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
+import { Alert, Button, Center, Group, Loader, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
 import { call } from "../api/invoke";
 import type { Rules } from "../api/generated/Rules";
 import { fieldErrors } from "./GrantForm";
@@ -19,16 +19,19 @@ const FIELDS: { key: Field; label: string; hint: string }[] = [
  * imports and finalizing, and when saved); blank fields are off.
  */
 export function RulesForm({ customer, currency, onDone }: { customer: string; currency: string; onDone: () => void }) {
-  const [values, setValues] = useState<Record<Field, string>>({
-    topup_below: "", topup_amount: "", alert_below: "", alert_percent: "", expiry_days: "",
-  });
+  // The stored rules, once read: the fields are not shown before, so nothing typed is overwritten.
+  const [values, setValues] = useState<Record<Field, string> | null>(null);
   const [errors, setErrors] = useState<{ fields: Record<string, string>; other: string | null }>({ fields: {}, other: null });
   useEffect(() => {
+    setValues(null);
     call("wallet_rules", { customer }).then((r) => setValues({
       topup_below: r.topup_below ?? "", topup_amount: r.topup_amount ?? "", alert_below: r.alert_below ?? "",
       alert_percent: r.alert_percent ?? "", expiry_days: r.expiry_days == null ? "" : String(r.expiry_days),
     })).catch((e) => setErrors(fieldErrors(e)));
   }, [customer]);
+  if (values === null) {
+    return errors.other ? <Alert color="red">{errors.other}</Alert> : <Center py="md"><Loader size="sm" /></Center>;
+  }
 
   const save = async () => {
     const text = (k: Field) => values[k].trim() || null;
@@ -54,7 +57,7 @@ export function RulesForm({ customer, currency, onDone }: { customer: string; cu
           <TextInput key={f.key} label={f.label} description={f.hint} value={values[f.key]} placeholder="off"
             rightSection={f.key === "alert_percent" ? <Text size="xs" c="dimmed">%</Text> : f.key === "expiry_days" ? undefined : <Text size="xs" c="dimmed">{currency}</Text>}
             rightSectionWidth={48}
-            onChange={(e) => { const v = e.currentTarget.value; setValues((old) => ({ ...old, [f.key]: v })); }}
+            onChange={(e) => { const v = e.currentTarget.value; setValues((old) => old && { ...old, [f.key]: v }); }}
             error={errors.fields[f.key]} data-testid={`rules-${f.key}`} />
         ))}
       </SimpleGrid>

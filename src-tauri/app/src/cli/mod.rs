@@ -763,7 +763,10 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             };
             let mut ws = Workspace::open(workspace)?;
             let note = ws.write(|tx| credit::issue(tx, &number, &reason, &request, now))?;
-            let human = format!("{}: {} {} credited on {number}", note.number, note.total, note.currency);
+            let mut human = format!("{}: {} {} credited on {number}", note.number, note.total, note.currency);
+            if !note.credits_returned.0.is_zero() {
+                human += &format!(", {} {} of it returned to prepaid credit", note.credits_returned, note.currency);
+            }
             Outcome::ok(&note, human)
         }
         Command::Invoice { action: InvoiceAction::Export { from, to, out } } => {

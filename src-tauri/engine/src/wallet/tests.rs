@@ -386,6 +386,98 @@ fn voiding_an_invoice_gives_its_credits_back_unless_the_grant_has_expired() {
     );
 }
 
+fn credit_note(
+    ws: &mut Workspace,
+    number: &str,
+    request: crate::credit::Request,
+    at: &str,
+) -> crate::credit::CreditNote {
+    ws.write(|tx| crate::credit::issue(tx, number, "Disputed", &request, utc(at))).unwrap()
+}
+
+fn outstanding(ws: &Workspace) -> (crate::register::Standing, String) {
+    let e = crate::register::entries(ws.conn(), day("2026-11-20")).unwrap().remove(0);
+    (e.standing, e.outstanding.to_string())
+}
+
+#[test]
+fn credit_notes_take_off_the_amount_due_first_then_give_the_wallet_back_what_it_paid() {
+    use crate::credit::Request;
+    use crate::register::Standing;
+    let mut ws = workspace();
+    give(&mut ws, &fields("A", "100", GrantKind::Free, Some("2026-12-31"), 0), "2026-10-01T12:00:00Z");
+    let inv = finalize(&mut ws, "2026-10", "2026-11-02T15:00:00Z");
+    let number = inv.frozen.draft.number.clone().unwrap();
+    // 120.00: 100.00 paid by credits, 20.00 due.
+    assert_eq!(inv.frozen.draft.amount_due.to_string(), "20.00");
+    let cases = [
+        // (tax included, returned by this note, A's remaining, owed after, standing)
+        ("12.00", "0.00", "0.00", "8.00", Standing::Open),
+        ("24.00", "16.00", "16.00", "0.00", Standing::Open),
+        ("84.00", "84.00", "100.00", "0.00", Standing::Credited),
+    ];
+    for (k, (amount, returned, left, owed, standing)) in cases.into_iter().enumerate() {
+        let note = credit_note(&mut ws, &number, Request::Amount(amount.parse().unwrap()), "2026-11-10T15:00:00Z");
+        assert_eq!(note.credits_returned.to_string(), returned, "note {k}");
+        assert_eq!(remaining(&ws, "A"), left, "note {k}");
+        assert_eq!(outstanding(&ws), (standing, owed.to_string()), "note {k}");
+        check_ledger(&ws);
+    }
+    let back: Vec<(String, Option<String>, String)> =
+        ledger(ws.conn(), "acme", &LedgerQuery { kinds: vec![EntryKind::Consumption], ..Default::default() })
+            .unwrap()
+            .into_iter()
+            .rev()
+            .map(|e| (e.amount.to_string(), e.invoice, e.note))
+            .collect();
+    let inv_no = Some(number.clone());
+    assert_eq!(
+        back,
+        [
+            ("-100.00".into(), inv_no.clone(), format!("applied to {number}")),
+            ("16.00".into(), inv_no.clone(), format!("given back: CN-2026-00002 credits {number}")),
+            ("84.00".into(), inv_no, format!("given back: CN-2026-00003 credits {number}")),
+        ]
+    );
+    // Nothing is left to credit, so nothing more comes back.
+    let err = ws.write(|tx| crate::credit::issue(tx, &number, "again", &Request::Full, utc("2026-11-11T15:00:00Z")));
+    assert!(err.is_err());
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "100.00");
+}
+
+#[test]
+fn a_credit_note_refills_the_grant_burned_last_first_and_an_expired_grant_expires_again() {
+    let mut ws = workspace();
+    give(&mut ws, &fields("A", "100", GrantKind::Free, Some("2026-11-30"), 0), "2026-10-01T12:00:00Z");
+    give(&mut ws, &fields("B", "50", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
+    let inv = finalize(&mut ws, "2026-10", "2026-11-02T15:00:00Z");
+    let number = inv.frozen.draft.number.clone().unwrap();
+    // All 120.00 paid by credits (A 100, B 20): a 30.00 note refills B's 20.00, then 10.00 of A.
+    let amount = crate::credit::Request::Amount("30.00".parse().unwrap());
+    let note = credit_note(&mut ws, &number, amount, "2026-11-10T15:00:00Z");
+    assert_eq!(note.credits_returned.to_string(), "30.00");
+    assert_eq!((remaining(&ws, "A"), remaining(&ws, "B")), ("10.00".into(), "50.00".into()));
+    // In December A has expired: what a note gives back to it expires again at once.
+    let note = credit_note(&mut ws, &number, crate::credit::Request::Full, "2026-12-05T15:00:00Z");
+    assert_eq!(note.credits_returned.to_string(), "90.00");
+    assert_eq!((remaining(&ws, "A"), remaining(&ws, "B")), ("0.00".into(), "50.00".into()));
+    assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "50.00");
+    let a = ledger(ws.conn(), "acme", &LedgerQuery { grant: Some("A".into()), ..Default::default() }).unwrap();
+    let kinds: Vec<(EntryKind, String)> = a.iter().rev().map(|e| (e.kind, e.amount.to_string())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (EntryKind::Grant, "100.00".into()),
+            (EntryKind::Consumption, "-100.00".into()),
+            (EntryKind::Consumption, "10.00".into()),
+            (EntryKind::Expiry, "-10.00".into()),
+            (EntryKind::Consumption, "90.00".into()),
+            (EntryKind::Expiry, "-90.00".into()),
+        ]
+    );
+    check_ledger(&ws);
+}
+
 #[test]
 fn concurrent_finalizes_never_take_more_than_the_wallet_holds() {
     let dir = tempfile::tempdir().unwrap();
@@ -460,6 +552,25 @@ fn check_ledger(ws: &Workspace) {
         let taken: Decimal = consumed.iter().map(|d| -d.0).sum();
         assert_eq!(taken, inv.frozen.draft.credits_applied.0, "{number}");
         assert_eq!(inv.frozen.draft.amount_due.0, inv.frozen.draft.total.0 - taken, "{number}");
+        // Given back: what its credit notes returned, or all of it once void.
+        let given: Vec<Dec> = conn
+            .prepare(
+                "SELECT e.amount FROM wallet_entries e JOIN invoices i ON i.id = e.invoice_id
+                 WHERE i.number = ?1 AND e.kind = 'consumption' AND e.amount NOT LIKE '-%'",
+            )
+            .unwrap()
+            .query_map([&number], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let back: Decimal = given.iter().map(|d| d.0).sum();
+        let notes = crate::credit::of_invoice(conn, &number).unwrap();
+        let returned: Decimal = notes.iter().map(|n| n.credits_returned.0).sum();
+        let expected = if inv.void_reason.is_some() { taken } else { returned };
+        assert_eq!(back, expected, "{number}");
+        // Notes never give back more than the wallet paid, nor before the amount due is credited.
+        let credited: Decimal = notes.iter().map(|n| n.total.0).sum();
+        assert_eq!(returned, crate::credit::returned_by(&inv.frozen.draft, credited), "{number}");
     }
     for (customer, sum) in wallets {
         let external: String =
@@ -472,6 +583,7 @@ fn check_ledger(ws: &Workspace) {
 
 #[test]
 fn random_sequences_keep_the_ledger_sum_equal_to_the_balance() {
+    let mut returns = 0; // credit notes that gave credit back, over every seed
     for seed in 1..=12u64 {
         let mut rng = Rng::new(seed);
         let mut ws = workspace();
@@ -481,7 +593,7 @@ fn random_sequences_keep_the_ledger_sum_equal_to_the_balance() {
         for _ in 0..160 {
             now += chrono::Duration::hours((rng.next_u64() % 60) as i64);
             let local = now.with_timezone(&chrono_tz::America::New_York).date_naive();
-            match rng.next_u64() % 6 {
+            match rng.next_u64() % 7 {
                 0 | 1 => {
                     n += 1;
                     let amount = Decimal::new((rng.next_u64() % 20_000) as i64 + 1, 2);
@@ -517,6 +629,24 @@ fn random_sequences_keep_the_ledger_sum_equal_to_the_balance() {
                     let code = format!("g{}", rng.next_u64() % n + 1);
                     let _ = ws.write(|tx| void_grant(tx, "acme", &code, "cancelled", now));
                 }
+                4 if invoiced > 0 => {
+                    // A credit note of up to 60.00, or a void, on one of the invoices:
+                    // refusals (more than is left, a void after a note) write nothing.
+                    let number = format!("INV-2026-{:05}", rng.next_u64() % u64::from(invoiced) + 1);
+                    let before = balance(ws.conn(), "acme").unwrap();
+                    let done = if rng.next_u64().is_multiple_of(4) {
+                        ws.write(|tx| invoice::void(tx, &number, "wrong", now)).map(|_| ())
+                    } else {
+                        let gross =
+                            crate::credit::Request::Amount(Decimal::new((rng.next_u64() % 6_000) as i64 + 1, 2));
+                        let note = ws.write(|tx| crate::credit::issue(tx, &number, "disputed", &gross, now));
+                        returns += u32::from(note.as_ref().is_ok_and(|n| !n.credits_returned.0.is_zero()));
+                        note.map(|_| ())
+                    };
+                    if done.is_err() {
+                        assert_eq!(balance(ws.conn(), "acme").unwrap(), before);
+                    }
+                }
                 _ => {
                     // Finalize every month that has ended, issued now.
                     while invoiced < 12
@@ -533,6 +663,7 @@ fn random_sequences_keep_the_ledger_sum_equal_to_the_balance() {
         }
         assert!(invoiced > 0, "seed {seed} finalized something");
     }
+    assert!(returns >= 10, "only {returns} credit notes gave credit back");
 }
 
 #[test]
@@ -565,6 +696,85 @@ fn a_catalog_adds_grants_once_and_never_changes_them() {
     assert_eq!(apply(&mut ws, &text).unwrap().created, 0);
     let mut fresh = workspace();
     assert_eq!(apply(&mut fresh, &text).unwrap().created, 2);
+}
+
+#[test]
+fn a_catalog_sets_a_wallets_rules_and_exports_them() {
+    let mut ws = workspace();
+    let apply = |ws: &mut Workspace, text: &str| {
+        let c = catalog::parse(text)?;
+        ws.write(|tx| catalog::apply(tx, c, utc("2026-11-01T12:00:00Z")))
+    };
+    let text = r#"{ "wallets": [ { "customer": "acme",
+        "rules": { "topup_below": "100", "topup_amount": "200.00", "alert_percent": "20", "expiry_days": 7 } } ] }"#;
+    let first = apply(&mut ws, text).unwrap();
+    assert_eq!((first.created, first.updated), (0, 1));
+    let want = Rules {
+        topup_below: usd("100.00"),
+        topup_amount: usd("200.00"),
+        alert_percent: usd("20"),
+        expiry_days: Some(7),
+        ..Rules::default()
+    };
+    assert_eq!(rules(ws.conn(), "acme").unwrap(), want);
+    // The same rules again change nothing (and do not re-arm them).
+    let again = apply(&mut ws, text).unwrap();
+    assert_eq!((again.updated, again.unchanged), (0, first.unchanged + 1));
+    // Exported with the wallet, even one without grants, and applied back unchanged.
+    let exported = catalog::export(ws.conn()).unwrap();
+    assert_eq!(exported.wallets.len(), 1);
+    assert_eq!((exported.wallets[0].grants.len(), exported.wallets[0].rules.as_ref()), (0, Some(&want)));
+    let round = serde_json::to_string(&exported).unwrap();
+    assert!(
+        round.contains(
+            r#""rules":{"topup_below":"100.00","topup_amount":"200.00","alert_percent":"20","expiry_days":7}"#
+        ),
+        "{round}"
+    );
+    assert_eq!(apply(&mut ws, &round).unwrap().updated, 0);
+    // A wallet without "rules" leaves them; bad fields are named by path; {} removes them.
+    apply(&mut ws, r#"{ "wallets": [ { "customer": "acme", "grants": [] } ] }"#).unwrap();
+    assert_eq!(rules(ws.conn(), "acme").unwrap(), want);
+    let bad =
+        r#"{ "wallets": [ { "customer": "acme", "rules": { "topup_below": "100.001", "alert_percent": "120" } } ] }"#;
+    let paths: Vec<String> = apply(&mut ws, bad).unwrap_err().problems().iter().map(|p| p.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["$.wallets[0].rules.topup_below", "$.wallets[0].rules.topup_amount", "$.wallets[0].rules.alert_percent"]
+    );
+    let unknown = apply(&mut ws, r#"{ "wallets": [ { "customer": "acme", "rules": { "topup_at": "1" } } ] }"#);
+    assert!(unknown.unwrap_err().problems()[0].path.starts_with("$.wallets[0].rules"));
+    assert_eq!(apply(&mut ws, r#"{ "wallets": [ { "customer": "acme", "rules": {} } ] }"#).unwrap().updated, 1);
+    assert_eq!(rules(ws.conn(), "acme").unwrap(), Rules::default());
+    assert!(catalog::export(ws.conn()).unwrap().wallets.is_empty());
+}
+
+#[test]
+fn a_customer_holding_credit_keeps_its_currency_until_the_credit_is_gone() {
+    let mut ws = workspace();
+    let at = utc("2026-11-01T12:00:00Z");
+    ws.write(|tx| grant(tx, "yen", &fields("y1", "5000", GrantKind::Paid, None, 0), Origin::Manual, at)).unwrap();
+    let mut yen = crate::customer::get(ws.conn(), "yen").unwrap().unwrap().fields;
+    yen.currency = Some("USD".into());
+    let err = ws.write(|tx| crate::customer::edit(tx, &yen, at)).unwrap_err();
+    assert_eq!(err.problems()[0].path, "currency");
+    assert_eq!(
+        err.problems()[0].message,
+        "the wallet holds 5000 JPY of prepaid credit: void or use it before the currency becomes USD"
+    );
+    // The catalog names the customer's field; nothing is written.
+    let text = r#"{ "customers": [ { "id": "yen", "name": "Yen Co", "currency": "USD", "tax_exempt": "Export" } ] }"#;
+    let err = ws.write(|tx| catalog::apply(tx, catalog::parse(text)?, at)).unwrap_err();
+    assert_eq!(err.problems()[0].path, "$.customers[0].currency");
+    assert_eq!(crate::customer::get(ws.conn(), "yen").unwrap().unwrap().fields.currency.as_deref(), Some("JPY"));
+    // Other edits go through; once the credit is voided, so does the currency.
+    let mut renamed = crate::customer::get(ws.conn(), "yen").unwrap().unwrap().fields;
+    renamed.name = "Yen Company".into();
+    ws.write(|tx| crate::customer::edit(tx, &renamed, at)).unwrap();
+    ws.write(|tx| void_grant(tx, "yen", "y1", "refunded", at)).unwrap();
+    renamed.currency = Some("USD".into());
+    let changed = ws.write(|tx| crate::customer::edit(tx, &renamed, at)).unwrap();
+    assert_eq!(changed.fields.currency.as_deref(), Some("USD"));
 }
 
 #[test]
@@ -693,6 +903,33 @@ fn an_automatic_top_up_fires_once_per_drop_and_is_billed_on_the_next_invoice() {
     let december = bill::preview_customer(&mut ws, "acme", "2026-12").unwrap();
     assert!(december.iter().all(|d| d.topups.is_empty()));
     check_ledger(&ws);
+
+    // Credited in full, the invoice gives the wallet back the 217.20 it paid; the
+    // 200.00 top-up bought stays owed.
+    let number = d.number.clone().unwrap();
+    let note = credit_note(&mut ws, &number, crate::credit::Request::Full, "2026-12-02T15:00:00Z");
+    assert_eq!((note.total.to_string(), note.credits_returned.to_string()), ("217.20".into(), "217.20".into()));
+    let e = crate::register::entries(ws.conn(), day("2026-12-02")).unwrap().remove(0);
+    assert_eq!((e.standing, e.outstanding.to_string()), (crate::register::Standing::Open, "200.00".into()));
+    check_ledger(&ws);
+}
+
+#[test]
+fn a_pending_top_up_shows_on_the_draft_that_will_bill_it_not_on_a_finalized_month() {
+    let mut ws = workspace();
+    let now = utc("2026-11-10T20:00:00Z");
+    let october = finalize(&mut ws, "2026-10", "2026-11-02T15:00:00Z");
+    give(&mut ws, &fields("prepaid", "130", GrantKind::Paid, None, 0), "2026-11-03T12:00:00Z");
+    rule_set(&mut ws, Rules { topup_below: usd("100"), topup_amount: usd("200"), ..Rules::default() });
+    // 130.00 less November's 120.00 so far: 10.00 projected, below 100.00.
+    assert_eq!(evaluate(&mut ws, now).unwrap().topups.len(), 1);
+    let look_back = bill::preview_customer(&mut ws, "acme", "2026-10").unwrap();
+    assert_eq!(invoice::finalized_as(ws.conn(), &look_back[0]).unwrap(), october.frozen.draft.number);
+    assert!(look_back[0].topups.is_empty(), "October is invoiced already: the top-up waits for November");
+    assert_eq!(look_back[0].total, october.frozen.draft.total);
+    let november = bill::preview_customer(&mut ws, "acme", "2026-11").unwrap();
+    assert_eq!(november[0].topups.len(), 1);
+    assert_eq!(november[0].total.to_string(), "320.00");
 }
 
 #[test]
