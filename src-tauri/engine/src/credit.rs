@@ -52,9 +52,8 @@ pub struct CreditNote {
     pub subtotal: Dec,
     pub tax: Dec,
     pub total: Dec,
-    /// The part of `total` given back to the customer's prepaid credit: what
-    /// the invoice's credit notes take beyond its amount due (the part not
-    /// paid by the wallet is credited first).
+    /// The part of `total` given back to the customer's prepaid credit (see
+    /// [`returned_by`]); the rest lowers what is owed.
     #[serde(default)]
     pub credits_returned: Dec,
 }

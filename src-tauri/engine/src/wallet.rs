@@ -772,9 +772,8 @@ pub(crate) fn write_burn(
     Ok(())
 }
 
-/// Gives back to their grants the credits a voided invoice consumed (what
-/// its credit notes returned already stays returned). A grant that has expired
-/// since expires again at once (the credit is not revived).
+/// Gives back to their grants the credits a voided invoice consumed. A grant
+/// that has expired since expires again at once (the credit is not revived).
 pub(crate) fn return_burn(conn: &Connection, invoice_id: i64, number: &str, now: DateTime<Utc>) -> Result<()> {
     give_back(conn, invoice_id, None, &format!("given back: {number} was voided"), now)?;
     Ok(())

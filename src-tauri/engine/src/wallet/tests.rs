@@ -361,21 +361,30 @@ fn grants_are_validated_field_by_field() {
     assert_eq!(err.code(), crate::ErrorCode::NotFound);
 }
 
+/// A (100.00, last day November 30th) and B (50.00 paid) pay all of
+/// October's 120.00: A 100.00, B 20.00. Returns the invoice's number.
+fn october_paid_by_a_and_b(ws: &mut Workspace) -> String {
+    give(ws, &fields("A", "100", GrantKind::Free, Some("2026-11-30"), 0), "2026-10-01T12:00:00Z");
+    give(ws, &fields("B", "50", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
+    finalize(ws, "2026-10", "2026-11-02T15:00:00Z").frozen.draft.number.unwrap()
+}
+
+/// A grant's ledger entries, oldest first: kind and amount.
+fn entries_of(ws: &Workspace, code: &str) -> Vec<(EntryKind, String)> {
+    let found = ledger(ws.conn(), "acme", &LedgerQuery { grant: Some(code.into()), ..Default::default() }).unwrap();
+    found.iter().rev().map(|e| (e.kind, e.amount.to_string())).collect()
+}
+
 #[test]
 fn voiding_an_invoice_gives_its_credits_back_unless_the_grant_has_expired() {
     let mut ws = workspace();
-    give(&mut ws, &fields("A", "100", GrantKind::Free, Some("2026-11-30"), 0), "2026-10-01T12:00:00Z");
-    give(&mut ws, &fields("B", "50", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
-    let inv = finalize(&mut ws, "2026-10", "2026-11-02T15:00:00Z");
-    let number = inv.frozen.draft.number.clone().unwrap();
+    let number = october_paid_by_a_and_b(&mut ws);
     // Voided in December: A has expired meanwhile, B gets its 20.00 back.
     ws.write(|tx| invoice::void(tx, &number, "wrong plan", utc("2026-12-05T15:00:00Z"))).unwrap();
     assert_eq!((remaining(&ws, "A"), remaining(&ws, "B")), ("0.00".into(), "50.00".into()));
     assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "50.00");
-    let a = ledger(ws.conn(), "acme", &LedgerQuery { grant: Some("A".into()), ..Default::default() }).unwrap();
-    let kinds: Vec<(EntryKind, String)> = a.iter().rev().map(|e| (e.kind, e.amount.to_string())).collect();
     assert_eq!(
-        kinds,
+        entries_of(&ws, "A"),
         [
             (EntryKind::Grant, "100.00".into()),
             (EntryKind::Consumption, "-100.00".into()),
@@ -448,10 +457,7 @@ fn credit_notes_take_off_the_amount_due_first_then_give_the_wallet_back_what_it_
 #[test]
 fn a_credit_note_refills_the_grant_burned_last_first_and_an_expired_grant_expires_again() {
     let mut ws = workspace();
-    give(&mut ws, &fields("A", "100", GrantKind::Free, Some("2026-11-30"), 0), "2026-10-01T12:00:00Z");
-    give(&mut ws, &fields("B", "50", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
-    let inv = finalize(&mut ws, "2026-10", "2026-11-02T15:00:00Z");
-    let number = inv.frozen.draft.number.clone().unwrap();
+    let number = october_paid_by_a_and_b(&mut ws);
     // All 120.00 paid by credits (A 100, B 20): a 30.00 note refills B's 20.00, then 10.00 of A.
     let amount = crate::credit::Request::Amount("30.00".parse().unwrap());
     let note = credit_note(&mut ws, &number, amount, "2026-11-10T15:00:00Z");
@@ -462,10 +468,8 @@ fn a_credit_note_refills_the_grant_burned_last_first_and_an_expired_grant_expire
     assert_eq!(note.credits_returned.to_string(), "90.00");
     assert_eq!((remaining(&ws, "A"), remaining(&ws, "B")), ("0.00".into(), "50.00".into()));
     assert_eq!(balance(ws.conn(), "acme").unwrap().to_string(), "50.00");
-    let a = ledger(ws.conn(), "acme", &LedgerQuery { grant: Some("A".into()), ..Default::default() }).unwrap();
-    let kinds: Vec<(EntryKind, String)> = a.iter().rev().map(|e| (e.kind, e.amount.to_string())).collect();
     assert_eq!(
-        kinds,
+        entries_of(&ws, "A"),
         [
             (EntryKind::Grant, "100.00".into()),
             (EntryKind::Consumption, "-100.00".into()),
