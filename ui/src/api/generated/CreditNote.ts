@@ -4,8 +4,7 @@ import type { Dec } from "./Dec";
 
 export type CreditNote = { number: string, invoice: string, customer: string, currency: string, issue_date: string, reason: string, lines: Array<CreditLine>, subtotal: Dec, tax: Dec, total: Dec, 
 /**
- * The part of `total` given back to the customer's prepaid credit: what
- * the invoice's credit notes take beyond its amount due (the part not
- * paid by the wallet is credited first).
+ * The part of `total` given back to the customer's prepaid credit (see
+ * [`returned_by`]); the rest lowers what is owed.
  */
 credits_returned: Dec, };
