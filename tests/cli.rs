@@ -972,4 +972,18 @@ fn wallet_rules_top_up_once_and_raise_alerts_after_an_import() {
     assert_eq!(acked, json!({ "acknowledged": 2 }));
     let (_, open) = sb.json(&["wallet", "alerts"]);
     assert_eq!(open, json!([]));
+
+    // The rules travel with the catalog: exported, applied back unchanged, and
+    // applied to a fresh workspace as they were.
+    let (_, exported) = sb.json(&["export", "catalog"]);
+    let wallet = &exported["wallets"][0];
+    assert_eq!(wallet["rules"], rules, "{wallet}");
+    let again = sb.write("again.json", &exported.to_string());
+    let (_, out) = sb.json(&["apply", again.to_str().unwrap()]);
+    assert_eq!(out["updated"], 0, "{out}");
+    let fresh = Sandbox::new();
+    let copied = fresh.write("catalog.json", &exported.to_string());
+    assert_eq!(fresh.json(&["apply", copied.to_str().unwrap()]).0, 0);
+    let (_, copied_rules) = fresh.json(&["wallet", "rules", "--customer", "globex"]);
+    assert_eq!(copied_rules, rules);
 }
