@@ -164,6 +164,15 @@ async fn wait_prop(c: &Client, css: &str, prop: &str, ok: impl Fn(&str) -> bool)
     .await
 }
 
+/// Keeps what the window shows as `name` in the artifacts, once the page has
+/// painted what the last wait found in the DOM (two animation frames later).
+async fn screenshot(c: &Client, name: &str) {
+    let painted = "const done = arguments[arguments.length - 1];
+                   requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
+    c.execute_async(painted, vec![]).await.unwrap();
+    std::fs::write(artifacts().join(name), c.screenshot().await.unwrap()).unwrap();
+}
+
 /// Keeps what the window showed when a wait failed, named after what was awaited.
 async fn failure_screenshot(c: &Client, awaited: &str) {
     let name: String = awaited.chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect();
@@ -267,7 +276,7 @@ async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
     type_into(&c, "[data-testid=customer-email]", "ap@globex.test").await;
     click(&c, "[data-testid=customer-save]").await;
     let row = dom_text(&c, "[data-testid=customer-row-globex]").await;
-    std::fs::write(artifacts().join("created.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "created.png").await;
     assert!(row.contains("Globex Corp") && row.contains("ap@globex.test"), "row reads {row:?}");
     wait_text(&c, "[data-testid=customer-total]", |t| t == "1 customer").await;
 
@@ -282,7 +291,7 @@ async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
         .for_element(Locator::XPath("//form[@data-testid='customer-form']//*[contains(text(), 'already exists')]"))
         .await;
     assert!(page.is_ok(), "the duplicate id was not reported next to its field");
-    std::fs::write(artifacts().join("customers.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "customers.png").await;
     c.close().await.unwrap();
 
     // Second run on the same file: the customer is still there.
@@ -291,7 +300,7 @@ async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
     click(&c, "[data-testid=nav-customers]").await;
     let row = dom_text(&c, "[data-testid=customer-row-globex]").await;
     assert!(row.contains("Globex Corp"), "after reopening the row reads {row:?}");
-    std::fs::write(artifacts().join("reopened.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "reopened.png").await;
     c.close().await.unwrap();
 }
 
@@ -323,7 +332,7 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
             "//form[@data-testid='settings-form']//*[contains(text(), 'must be 1 to 10 characters')]",
         ))
         .await;
-    std::fs::write(artifacts().join("settings-invalid.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "settings-invalid.png").await;
     assert!(error.is_ok(), "the bad invoice prefix was not reported by its field");
     // Nothing was saved: the header still shows the old name.
     assert!(dom_text(&c, "[data-testid=workspace-menu]").await.contains("My company"));
@@ -365,7 +374,7 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
     wait_text(&c, "[data-testid=customer-total]", |t| t == "49 customers").await;
     let row = dom_text(&c, "[data-testid=customer-row-aperture-analytics]").await;
     assert!(row.contains("Aperture Analytics") && row.contains("EUR"), "row reads {row:?}");
-    std::fs::write(artifacts().join("demo-customers.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "demo-customers.png").await;
     type_into(&c, "[data-testid=customer-search]", "wonka").await;
     wait_text(&c, "[data-testid=customer-total]", |t| t == "2 customers").await;
 
@@ -374,7 +383,7 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
     assert!(tokens.contains("sum of tokens") && tokens.contains("model"), "row reads {tokens:?}");
     let seats = dom_text(&c, "[data-testid=meter-row-active_seats]").await;
     assert!(seats.contains("unique count of user_id"), "row reads {seats:?}");
-    std::fs::write(artifacts().join("demo-meters.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "demo-meters.png").await;
     c.close().await.unwrap();
 }
 
@@ -420,7 +429,7 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     wait_text(&c, "[data-testid=usage-value]", |t| t == "2").await;
     // The day-by-day chart draws a bar for each of the two days with calls.
     find(&c, "[data-testid=usage-chart] svg .recharts-bar-rectangle").await;
-    std::fs::write(artifacts().join("usage.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "usage.png").await;
     c.close().await.unwrap();
 }
 
@@ -449,7 +458,7 @@ async fn a_csv_with_other_column_names_is_mapped_saved_and_imported() {
     wait_text(&c, "[data-testid=import-preview-result]", |t| t.contains("2 valid, 0 rejected")).await;
     type_into(&c, "[data-testid=mapping-name]", "gateway export").await;
     click(&c, "[data-testid=mapping-save]").await;
-    std::fs::write(artifacts().join("import-mapping.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "import-mapping.png").await;
     click(&c, "[data-testid=import-run]").await;
     wait_text(&c, "[data-testid=import-counts]", |t| t == "2 accepted, 0 duplicates, 0 rejected").await;
     c.close().await.unwrap();
@@ -495,7 +504,7 @@ async fn a_new_meter_previews_its_value_on_imported_usage_then_saves() {
     type_into(&c, "[data-testid=meter-filter-key-0]", "model").await;
     type_into(&c, "[data-testid=meter-filter-value-0]", "gpt-4o").await;
     wait_text(&c, "[data-testid=meter-preview-value]", |t| t.replace(',', "") == expected).await;
-    std::fs::write(artifacts().join("meter-editor.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "meter-editor.png").await;
     click(&c, "[data-testid=meter-save]").await;
     wait_text(&c, "[data-testid=meter-row-gpt4o_input]", |t| t.contains("GPT-4o input tokens")).await;
 
@@ -543,7 +552,7 @@ async fn the_events_explorer_filters_and_scrolls_a_million_events() {
     wait_text(&c, "[data-testid=explorer-total]", |t| digits(t) == calls).await;
     let first = dom_text(&c, "[data-testid=explorer-list] [role=listitem]").await;
     assert!(first.contains("stark-labs") && first.contains("api_calls") && first.contains("2026-10-01"), "{first}");
-    std::fs::write(artifacts().join("explorer.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "explorer.png").await;
     c.close().await.unwrap();
 }
 
@@ -588,7 +597,7 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     click(&c, "[data-testid=drafts-sort-total]").await;
     let first = find(&c, "[data-testid=drafts-table] tbody tr").await.attr("data-testid").await.unwrap().unwrap();
     assert_eq!(first, format!("drafts-row-{dearest}"));
-    std::fs::write(artifacts().join("invoices.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "invoices.png").await;
     // The export behind the button (the native save dialog cannot be driven): one row per draft.
     let csv_path = tmp.path().join("drafts.csv");
     let written = c
@@ -618,7 +627,7 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     let steps = dom_text(&c, "[data-testid=draft-line-1-steps]").await;
     let label = line["steps"][0]["label"].as_str().unwrap();
     assert!(steps.contains(label), "{steps} lacks {label}");
-    std::fs::write(artifacts().join("draft.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "draft.png").await;
 
     // The line's events, in the explorer.
     click(&c, "[data-testid=draft-line-1-events]").await;
@@ -682,7 +691,7 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     wait_text(&c, proposed, |t| t == format!("{} USD", grouped(&dearer))).await;
     // The calculator prices 1.2M tokens on the edited tiers: 1,200,000 × 0.000005 = 6.00.
     wait_text(&c, "[data-testid=charge-0-calc-amount]", |t| t == "6.00 USD").await;
-    std::fs::write(artifacts().join("plan-editor.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "plan-editor.png").await;
 
     // Saved: a new version, while the subscribers keep theirs.
     click(&c, "[data-testid=plan-save]").await;
@@ -751,7 +760,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     wait_text(&c, "[data-testid=review-confirm]", |t| t == "Finalize 0 invoices").await;
     click(&c, "[data-testid=review-pick-sub_globex-labs]").await;
     wait_text(&c, "[data-testid=review-totals]", |t| t == format!("1 × · {} USD", grouped(&total))).await;
-    std::fs::write(artifacts().join("finalize-review.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "finalize-review.png").await;
     click(&c, "[data-testid=review-confirm]").await;
     wait_text(&c, "[data-testid=review-numbers]", |t| t == "INV-2026-00001").await;
     click(&c, "[data-testid=review-close]").await;
@@ -762,7 +771,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     wait_text(&c, "[data-testid=invoice-standing]", |t| t == "open").await;
     click(&c, "[data-testid=invoice-tab-pdf]").await;
     wait_attr(&c, "[data-testid=pdf-preview]", "data-pages", |p| p == "1").await;
-    std::fs::write(artifacts().join("invoice-pdf.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "invoice-pdf.png").await;
 
     // Save PDF: the file is the CLI's PDF of the same invoice, byte for byte.
     click(&c, "[data-testid=invoice-pdf-save]").await;
@@ -808,7 +817,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     std::fs::remove_file(saved.join("INV-2026-00001.pdf")).unwrap();
     click(&c, "[data-testid=register-export-pdfs]").await;
     wait_file(&c, &saved.join("INV-2026-00001.pdf")).await;
-    std::fs::write(artifacts().join("register.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "register.png").await;
 
     // The accountants' CSV of what is shown (issued on November 24th): its gross adds up to the total.
     click(&c, "[data-testid=register-export-csv]").await;
@@ -838,7 +847,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     })
     .await;
     c.execute("document.querySelector('[data-testid=settings-verify]').scrollIntoView()", vec![]).await.unwrap();
-    std::fs::write(artifacts().join("settings-logo.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "settings-logo.png").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -864,7 +873,7 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     wait_text(&c, "[data-testid=wallet-row-balance-hooli-labs]", |t| t == "0.00 USD").await;
     let rows = c.find_all(Locator::Css("[data-testid=wallets-table] tbody tr")).await.unwrap().len();
     assert_eq!(rows, 5);
-    std::fs::write(artifacts().join("wallets-overview.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "wallets-overview.png").await;
 
     // Open Hooli Labs' wallet (its balance over time: 20.00, then nothing) and grant 100.00 of free credit.
     type_into(&c, "[data-testid=wallets-customer]", "hooli-labs").await;
@@ -895,7 +904,7 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
         if open == 0 { Ok(()) } else { Err("the grant form is still open".to_string()) }
     })
     .await;
-    std::fs::write(artifacts().join("wallet-granted.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "wallet-granted.png").await;
 
     // Finalize Hooli Labs' October from the review step: the credit pays 100.00 of it.
     click(&c, "[data-testid=nav-invoices]").await;
@@ -912,7 +921,7 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     wait_text(&c, "[data-testid=draft-credits]", |t| t == "100.00 USD").await;
     wait_text(&c, "[data-testid=draft-amount]", |t| t == format!("{} USD", grouped(&due))).await;
     wait_text(&c, "[data-testid=invoice-outstanding]", |t| t == format!("owed {}", grouped(&due))).await;
-    std::fs::write(artifacts().join("wallet-invoice.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "wallet-invoice.png").await;
 
     // Back in the wallet: nothing left, and the ledger ties the consumption to the invoice.
     c.find(Locator::Css(".mantine-Drawer-close")).await.unwrap().click().await.unwrap();
@@ -922,7 +931,7 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     wait_text(&c, "[data-testid=wallet-balance]", |t| t == "0.00 USD").await;
     let ledger = wait_text(&c, "[data-testid=wallet-ledger]", |t| t.contains("INV-2026-00001")).await;
     assert!(ledger.contains("consumption") && ledger.contains("-100.00"), "{ledger}");
-    std::fs::write(artifacts().join("wallet-ledger.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "wallet-ledger.png").await;
     let balance = cli(&["wallet", "balance", "--customer", "hooli-labs"]);
     assert_eq!(balance["balance"], "0.00");
 
@@ -942,7 +951,7 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     let message =
         wait_text(&c, "[data-kind=topup] [data-testid^=alert-message]", |t| t.contains("Topped up 200.00 USD")).await;
     assert!(message.contains("billed on the next invoice"), "{message}");
-    std::fs::write(artifacts().join("wallet-alerts.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "wallet-alerts.png").await;
     click(&c, "[data-testid=alerts-ack-all]").await;
     wait_attr(&c, "[data-testid=alerts-bell]", "data-open", |n| n == "0").await;
     let open = cli(&["wallet", "alerts"]);
@@ -982,7 +991,7 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     wait_text(&c, "[data-testid=invoice-standing]", |t| t == "credited").await;
     click(&c, "[data-testid=invoice-tab-credits]").await;
     wait_text(&c, "[data-testid=credit-note-returned]", |t| t == "100.00").await;
-    std::fs::write(artifacts().join("wallet-credit-note.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "wallet-credit-note.png").await;
     let balance = cli(&["wallet", "balance", "--customer", "hooli-labs"]);
     assert_eq!(balance["balance"], "250.00", "150.00 and the 100.00 given back");
     let grant = balance["grants"].as_array().unwrap().iter().find(|g| g["id"] == "grant-2").unwrap().clone();
