@@ -285,7 +285,7 @@ impl Book {
     ) -> Result<Option<Draft>> {
         let interval = self.plan(conn, &sub.fields.plan, sub.version())?.interval;
         let schedule = crate::period::Schedule::new(interval, sub.anchor_day(), sub.fields.start)?;
-        let first = month_first_day(month)?;
+        let first = crate::period::month_first_day(month, "period")?;
         let Ok(period) = schedule.starting_in(self.tz, &first.format("%Y-%m").to_string()) else {
             return Ok(None);
         };
@@ -447,13 +447,6 @@ impl Book {
     }
 }
 
-fn month_first_day(month: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-        .ok()
-        .filter(|_| month.len() == 7)
-        .ok_or_else(|| Error::invalid("period", format!("\"{month}\" is not a month such as 2026-10")))
-}
-
 /// Brings the daily rollups up to the last stored event (a write, usually
 /// nothing to do) and returns the workspace zone.
 fn refresh(ws: &mut Workspace) -> Result<Tz> {
@@ -482,7 +475,7 @@ pub fn drafts_of_kind(
     month: &str,
     kind: Kind,
 ) -> Result<Vec<Draft>> {
-    month_first_day(month)?;
+    crate::period::month_first_day(month, "period")?;
     let mut book = Book::load(conn)?;
     book.kind = kind;
     let mut drafts = Vec::new();
@@ -524,7 +517,7 @@ pub fn preview_all(ws: &mut Workspace, month: &str) -> Result<Vec<Draft>> {
 /// The drafts of one kind of the periods starting in month `YYYY-MM`: every
 /// customer's, or one's.
 pub fn preview(ws: &mut Workspace, month: &str, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
-    month_first_day(month)?;
+    crate::period::month_first_day(month, "period")?;
     if let Some(c) = customer
         && customer::get(ws.conn(), c)?.is_none()
     {
@@ -567,8 +560,8 @@ pub fn billing_months(conn: &Connection) -> Result<BillingMonths> {
         return Ok(BillingMonths { months: Vec::new(), latest_usage });
     };
     let last = latest_usage.clone().filter(|u| u > &last_start).unwrap_or(last_start);
-    let mut day = month_first_day(&first)?;
-    let end = month_first_day(&last)?;
+    let mut day = crate::period::month_first_day(&first, "period")?;
+    let end = crate::period::month_first_day(&last, "period")?;
     let mut months = Vec::new();
     while day <= end && months.len() < 120 {
         months.push(day.format("%Y-%m").to_string());
@@ -653,7 +646,7 @@ pub struct Trial {
 /// the periods starting in month `YYYY-MM`, next to what they pay now: each
 /// keeps its overrides and discounts. Nothing is written but the rollups.
 pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: &str) -> Result<Vec<Trial>> {
-    month_first_day(month)?;
+    crate::period::month_first_day(month, "period")?;
     let valid = plan::check(ws.conn(), draft)?;
     let tz = refresh(ws)?;
     let conn = ws.conn();

@@ -126,9 +126,9 @@ impl Schedule {
 
     /// The period that starts in month `YYYY-MM` (the `--period` of `invoice preview`).
     pub fn starting_in(&self, tz: Tz, month: &str) -> Result<Period> {
-        let bad = || Error::invalid("period", format!("\"{month}\" is not a month such as 2026-10"));
-        let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").map_err(|_| bad())?;
-        let boundary = boundary_in(month_index(first), self.anchor_day).ok_or_else(bad)?;
+        let first = month_first_day(month, "period")?;
+        let boundary = boundary_in(month_index(first), self.anchor_day)
+            .ok_or_else(|| Error::invalid("period", format!("no period can start in {month}")))?;
         let period = self.containing(tz, boundary)?;
         if period.first_day != boundary {
             return Err(Error::invalid(
@@ -139,6 +139,14 @@ impl Schedule {
         }
         Ok(period)
     }
+}
+
+/// The first day of month `YYYY-MM`; anything else is a problem of `field`.
+pub fn month_first_day(month: &str, field: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .ok()
+        .filter(|_| month.len() == 7)
+        .ok_or_else(|| Error::invalid(field, format!("\"{month}\" is not a month such as 2026-10")))
 }
 
 #[cfg(test)]

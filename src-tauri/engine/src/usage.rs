@@ -249,18 +249,11 @@ pub struct MonthUsage {
 /// The bounds of calendar month `YYYY-MM` in zone `tz`, as UTC instants:
 /// from local midnight on the 1st to local midnight on the next 1st.
 pub fn month_bounds(tz: Tz, month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let first = month_start(month)?;
+    let first = crate::period::month_first_day(month, "month")?;
     let next = first
         .checked_add_months(Months::new(1))
         .ok_or_else(|| Error::invalid("month", format!("\"{month}\" is out of range")))?;
     Ok((local_midnight(tz, first)?, local_midnight(tz, next)?))
-}
-
-fn month_start(month: &str) -> Result<NaiveDate> {
-    let bad = || Error::invalid("month", format!("\"{month}\" is not a month such as 2026-10"));
-    let (y, m) = month.split_once('-').ok_or_else(bad)?;
-    let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)
 }
 
 /// When day `d` starts in zone `tz` (see [`local_midnight`]).
@@ -288,7 +281,7 @@ pub fn by_day(
     month: &str,
     events: &[UsageEvent],
 ) -> Result<Vec<DayUsage>> {
-    let first = month_start(month)?;
+    let first = crate::period::month_first_day(month, "month")?;
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| d.month() == first.month()).collect();
     let starts =
         days.iter().map(|d| local_midnight(tz, *d).map(|t| t.timestamp_millis())).collect::<Result<Vec<_>>>()?;
