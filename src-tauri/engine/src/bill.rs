@@ -219,6 +219,7 @@ impl UsageSource for RawEvents<'_> {
 }
 
 /// What every draft of a workspace shares: its zone, meters and customers' tax.
+#[derive(Clone)]
 pub struct Book {
     tz: Tz,
     meters: HashMap<String, MeterFields>,
@@ -654,7 +655,7 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: &str) -> Result<V
     let subs: Vec<Subscription> = subscription::all(conn)?.into_iter().filter(|s| &s.fields.plan == code).collect();
     let mut usage = Rollups::new(conn, tz)?;
     let mut now = Book::load(conn)?;
-    let mut proposed = Book::load(conn)?;
+    let mut proposed = now.clone();
     let currencies: HashMap<String, String> =
         customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.currency.unwrap_or_default())).collect();
     let mut trials = Vec::new();
