@@ -1,37 +1,18 @@
 import { useEffect, useMemo, useState } from "react";
-import { Alert, Badge, Button, Drawer, Group, Loader, Select, Stack, Table, Tabs, Text, TextInput, Title, UnstyledButton } from "@mantine/core";
-import { IconChevronDown, IconChevronUp, IconFileExport, IconLock, IconSelector } from "@tabler/icons-react";
+import { Alert, Badge, Button, Drawer, Group, Loader, Select, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
+import { IconFileExport, IconLock } from "@tabler/icons-react";
 import { call } from "../api/invoke";
-import { groupDigits, sumDecimals } from "../api/decimal";
+import { compareDecimals, groupDigits, sumDecimals } from "../api/decimal";
 import type { BillingMonths } from "../api/generated/BillingMonths";
 import type { Draft } from "../api/generated/Draft";
 import type { Meter } from "../api/generated/Meter";
 import { DraftView, type ExploreFilter } from "../components/DraftView";
 import { FinalizeReview } from "../components/FinalizeReview";
+import { SortHeader } from "../components/SortHeader";
 import { InvoiceRegister } from "./InvoiceRegister";
 import { notifyError, notifyOk } from "../notify";
 
 type SortKey = "customer" | "plan" | "subtotal" | "tax" | "total";
-
-/** Compares decimal strings exactly enough for ordering (amounts have at most a few decimals). */
-function byAmount(a: string, b: string): number {
-  return Number(a) - Number(b);
-}
-
-function SortHeader({ label, k, sort, onSort, right }: {
-  label: string; k: SortKey; sort: [SortKey, boolean]; onSort: (k: SortKey) => void; right?: boolean;
-}) {
-  const Icon = sort[0] !== k ? IconSelector : sort[1] ? IconChevronUp : IconChevronDown;
-  return (
-    <Table.Th ta={right ? "right" : undefined}>
-      <UnstyledButton onClick={() => onSort(k)} data-testid={`drafts-sort-${k}`}>
-        <Group gap={4} justify={right ? "flex-end" : "flex-start"} wrap="nowrap">
-          <Text size="sm" fw={700}>{label}</Text><Icon size={14} />
-        </Group>
-      </UnstyledButton>
-    </Table.Th>
-  );
-}
 
 /** One customer's drafts for a month, with its own period picker. */
 function CustomerDrafts({ customer, months, month: initial, meters, onExplore }: {
@@ -139,7 +120,7 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
     const cmp = (a: Draft, b: Draft) =>
       key === "customer" ? dir * (a.customer.localeCompare(b.customer) || a.subscription.localeCompare(b.subscription))
         : key === "plan" ? dir * (a.plan.localeCompare(b.plan) || a.customer.localeCompare(b.customer))
-          : a.currency.localeCompare(b.currency) || dir * byAmount(a[key], b[key]) || a.customer.localeCompare(b.customer);
+          : a.currency.localeCompare(b.currency) || dir * compareDecimals(a[key], b[key]) || a.customer.localeCompare(b.customer);
     return [...list].sort(cmp);
   }, [drafts, search, sort]);
 
@@ -153,6 +134,7 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
   }, [rows]);
 
   const onSort = (k: SortKey) => setSort(([key, up]) => [k, key === k ? !up : k === "customer" || k === "plan"]);
+  const sorting = { sortedBy: sort[0], ascending: sort[1], onSort, testid: "drafts-sort" };
 
   const exportCsv = async () => {
     if (!month) return;
@@ -205,12 +187,12 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
         <Table striped highlightOnHover data-testid="drafts-table">
           <Table.Thead>
             <Table.Tr>
-              <SortHeader label="Customer" k="customer" sort={sort} onSort={onSort} />
-              <SortHeader label="Plan" k="plan" sort={sort} onSort={onSort} />
+              <SortHeader label="Customer" k="customer" {...sorting} />
+              <SortHeader label="Plan" k="plan" {...sorting} />
               <Table.Th>Period</Table.Th>
-              <SortHeader label="Subtotal" k="subtotal" sort={sort} onSort={onSort} right />
-              <SortHeader label="Tax" k="tax" sort={sort} onSort={onSort} right />
-              <SortHeader label="Total" k="total" sort={sort} onSort={onSort} right />
+              <SortHeader label="Subtotal" k="subtotal" {...sorting} right />
+              <SortHeader label="Tax" k="tax" {...sorting} right />
+              <SortHeader label="Total" k="total" {...sorting} right />
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>

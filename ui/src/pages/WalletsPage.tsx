@@ -1,9 +1,10 @@
 import { useEffect, useMemo, useState } from "react";
-import { Autocomplete, Badge, Button, Group, Loader, Stack, Table, Text, Title, UnstyledButton } from "@mantine/core";
-import { IconArrowDown, IconArrowUp, IconWallet } from "@tabler/icons-react";
+import { Autocomplete, Badge, Button, Group, Loader, Stack, Table, Text, Title } from "@mantine/core";
+import { IconWallet } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import { compareDecimals, groupDigits } from "../api/decimal";
 import type { WalletRow } from "../api/generated/WalletRow";
+import { SortHeader } from "../components/SortHeader";
 import { WalletSheet } from "../components/WalletSheet";
 import { notifyError } from "../notify";
 
@@ -23,21 +24,6 @@ const ORDER: Record<SortKey, (a: WalletRow, b: WalletRow) => number> = {
   projected: (a, b) => compareDecimals(a.projected, b.projected),
   runs_out: (a, b) => compareRunsOut(a.runs_out, b.runs_out),
 };
-
-function Header({ label, k, sort, onSort, right }: {
-  label: string; k: SortKey; sort: { key: SortKey; desc: boolean }; onSort: (k: SortKey) => void; right?: boolean;
-}) {
-  const Arrow = sort.desc ? IconArrowDown : IconArrowUp;
-  return (
-    <Table.Th ta={right ? "right" : undefined}>
-      <UnstyledButton onClick={() => onSort(k)} data-testid={`wallets-sort-${k}`} fw={600} fz="sm">
-        <Group gap={4} justify={right ? "flex-end" : undefined} wrap="nowrap">
-          {label}{sort.key === k && <Arrow size={14} />}
-        </Group>
-      </UnstyledButton>
-    </Table.Th>
-  );
-}
 
 /**
  * Every customer's wallet: balance, what the running periods' drafts would
@@ -66,6 +52,7 @@ export function WalletsPage({ initial }: { initial: string | null }) {
 
   if (opened) return <WalletSheet customer={opened} onBack={() => setOpened(null)} />;
   const onSort = (key: SortKey) => setSort((s) => ({ key, desc: s.key === key ? !s.desc : false }));
+  const sorting = { sortedBy: sort.key, ascending: !sort.desc, onSort, testid: "wallets-sort" };
   return (
     <Stack>
       <Group justify="space-between" align="flex-end">
@@ -83,11 +70,11 @@ export function WalletsPage({ initial }: { initial: string | null }) {
         <Table striped highlightOnHover fz="sm" data-testid="wallets-table">
           <Table.Thead>
             <Table.Tr>
-              <Header label="Customer" k="name" sort={sort} onSort={onSort} />
-              <Header label="Balance" k="balance" sort={sort} onSort={onSort} right />
+              <SortHeader label="Customer" k="name" {...sorting} />
+              <SortHeader label="Balance" k="balance" {...sorting} right />
               <Table.Th ta="right">This period's drafts</Table.Th>
-              <Header label="Projected" k="projected" sort={sort} onSort={onSort} right />
-              <Header label="Runs out" k="runs_out" sort={sort} onSort={onSort} />
+              <SortHeader label="Projected" k="projected" {...sorting} right />
+              <SortHeader label="Runs out" k="runs_out" {...sorting} />
               <Table.Th>Next expiry</Table.Th>
               <Table.Th>Grants</Table.Th>
             </Table.Tr>
