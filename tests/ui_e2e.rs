@@ -155,6 +155,22 @@ async fn poll<T>(c: &Client, awaited: &str, mut probe: impl AsyncFnMut() -> Resu
     }
 }
 
+/// Clicks the checkbox until it is `checked` (a click can be lost once, while
+/// the dialog holding it settles: CI saw "all" stay chosen after one click).
+/// A click takes effect before WebDriver returns (React commits a discrete
+/// event's update at once), so the next look sees it and never clicks twice.
+async fn set_checked(c: &Client, css: &str, checked: bool) {
+    poll(c, css, async || {
+        let now = find(c, css).await.prop("checked").await.ok().flatten().unwrap_or_default() == "true";
+        if now == checked {
+            return Ok(());
+        }
+        click(c, css).await;
+        Err(format!("{css} is still {}", if now { "checked" } else { "unchecked" }))
+    })
+    .await
+}
+
 /// Waits until the element's DOM property `prop` satisfies `ok`, returning it.
 async fn wait_prop(c: &Client, css: &str, prop: &str, ok: impl Fn(&str) -> bool) -> String {
     poll(c, css, async || {
@@ -756,7 +772,7 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     click(&c, "//label[normalize-space(.)='Period invoices']").await;
     // Every October period has ended on November 24th: all are chosen at first; keep Globex Labs only.
     wait_displayed(&c, "[data-testid=review-table][data-kind=period] [data-testid=review-row-sub_globex-labs]").await;
-    click(&c, "[data-testid=review-all]").await;
+    set_checked(&c, "[data-testid=review-all]", false).await;
     wait_text(&c, "[data-testid=review-confirm]", |t| t == "Finalize 0 invoices").await;
     click(&c, "[data-testid=review-pick-sub_globex-labs]").await;
     wait_text(&c, "[data-testid=review-totals]", |t| t == format!("1 × · {} USD", grouped(&total))).await;
@@ -911,7 +927,7 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     wait_value(&c, "[data-testid=drafts-month]", "2026-10").await;
     click(&c, "[data-testid=drafts-finalize]").await;
     wait_displayed(&c, "[data-testid=review-table][data-kind=period] [data-testid=review-row-sub_hooli-labs]").await;
-    click(&c, "[data-testid=review-all]").await;
+    set_checked(&c, "[data-testid=review-all]", false).await;
     wait_text(&c, "[data-testid=review-confirm]", |t| t == "Finalize 0 invoices").await;
     click(&c, "[data-testid=review-pick-sub_hooli-labs]").await;
     click(&c, "[data-testid=review-confirm]").await;
