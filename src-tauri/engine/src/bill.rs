@@ -229,15 +229,27 @@ pub struct Book {
     windows: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>>,
     /// Which invoice the drafts are of.
     pub kind: Kind,
-    /// The periods whose advance fees are invoiced: subscription and period start.
+    /// The periods with a standing advance invoice: subscription and period start.
     billed_in_advance: std::collections::HashSet<(String, String)>,
+    /// The periods whose standing period invoice billed the advance fees itself.
+    advance_fees_billed: std::collections::HashSet<(String, String)>,
 }
 
 impl Book {
+    /// What every draft of the workspace needs.
     pub fn load(conn: &Connection) -> Result<Book> {
+        Book::load_for(conn, None)
+    }
+
+    /// What the drafts of one customer (or, with none, of every customer) need.
+    pub fn load_for(conn: &Connection, only: Option<&str>) -> Result<Book> {
         let tz = settings::zone(conn)?;
         let meters = meter::all(conn)?.into_iter().map(|m| (m.fields.code.clone(), m.fields)).collect();
-        let taxes = customer::all(conn)?
+        let customers = match only {
+            Some(id) => customer::get(conn, id)?.into_iter().collect(),
+            None => customer::all(conn)?,
+        };
+        let taxes = customers
             .into_iter()
             .map(|c| {
                 let rate = if c.fields.tax_exempt.is_some() {
@@ -248,18 +260,43 @@ impl Book {
                 (c.fields.id, rate)
             })
             .collect();
+        let subscriptions = match only {
+            Some(id) => subscription::of_customer(conn, id)?,
+            None => subscription::all(conn)?,
+        };
         let mut windows: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>> = HashMap::new();
-        for s in subscription::all(conn)? {
+        for s in subscriptions {
             windows.entry(s.fields.customer).or_default().push((s.fields.start, s.fields.end));
         }
-        let billed_in_advance = conn
-            .prepare(
-                "SELECT s.code, i.period_start FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-                 WHERE i.kind = 'advance'",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(Book { tz, meters, taxes, plans: HashMap::new(), windows, kind: Kind::Period, billed_in_advance })
+        // Standing advance invoices, and period invoices that billed the advance fees themselves.
+        let mut billed_in_advance = std::collections::HashSet::new();
+        let mut advance_fees_billed = std::collections::HashSet::new();
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT s.code, i.period_start, i.kind FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+             JOIN customers c ON c.id = i.customer_id
+             WHERE (i.kind = 'advance' OR i.advance_fees = 1) AND (?1 IS NULL OR c.external_id = ?1) AND ",
+            crate::invoice::not_void!("i")
+        ))?;
+        for row in
+            stmt.query_map([only], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        {
+            let (sub, start, kind) = row?;
+            if kind == "advance" {
+                billed_in_advance.insert((sub, start));
+            } else {
+                advance_fees_billed.insert((sub, start));
+            }
+        }
+        Ok(Book {
+            tz,
+            meters,
+            taxes,
+            plans: HashMap::new(),
+            windows,
+            kind: Kind::Period,
+            billed_in_advance,
+            advance_fees_billed,
+        })
     }
 
     pub fn tz(&self) -> Tz {
@@ -310,8 +347,13 @@ impl Book {
         let plan = self.plan(conn, &f.plan, sub.version())?.clone();
         // An advance invoice bills the advance fees alone; the period's invoice
         // leaves them out once they were billed in advance.
-        let billed_in_advance = self.kind == Kind::Period
-            && self.billed_in_advance.contains(&(f.id.clone(), crate::stored::time_text(period.start)));
+        let key = (f.id.clone(), crate::stored::time_text(period.start));
+        let billed_in_advance = self.kind == Kind::Period && self.billed_in_advance.contains(&key);
+        // An advance fee is billed once per period: not in advance once the
+        // period's own invoice billed it.
+        if self.kind == Kind::Advance && self.advance_fees_billed.contains(&key) {
+            return Ok(None);
+        }
         let fees: Vec<Fee> = plan
             .fees
             .iter()
@@ -477,30 +519,56 @@ pub fn drafts_of_kind(
     kind: Kind,
 ) -> Result<Vec<Draft>> {
     crate::period::month_first_day(month, "period")?;
-    let mut book = Book::load(conn)?;
+    drafts_in(Book::load(conn)?, conn, usage, subscriptions, month, kind)
+}
+
+fn drafts_in(
+    mut book: Book,
+    conn: &Connection,
+    usage: &mut dyn UsageSource,
+    subscriptions: &[Subscription],
+    month: &str,
+    kind: Kind,
+) -> Result<Vec<Draft>> {
     book.kind = kind;
     let mut drafts = Vec::new();
     for sub in subscriptions {
         drafts.extend(book.draft_for_month(conn, usage, sub, month)?);
     }
     if kind == Kind::Period {
-        // Each customer's unbilled top-ups go on its first period draft that
-        // can still be finalized (a finalized month's draft is only a look back).
-        let mut pending = crate::wallet::unbilled_topups(conn)?;
-        for d in &mut drafts {
-            let key = (d.customer.clone(), d.currency.clone());
-            if !pending.contains_key(&key) || crate::invoice::finalized_as(conn, d)?.is_some() {
-                continue;
-            }
-            if let Some(topups) = pending.remove(&key) {
-                let added: Decimal = topups.iter().map(|t| t.amount.0).sum();
-                d.total = Dec(d.total.0 + added);
-                d.amount_due = Dec(d.amount_due.0 + added);
-                d.topups = topups;
-            }
-        }
+        add_topups(conn, &mut drafts)?;
     }
     Ok(drafts)
+}
+
+/// Puts each customer's unbilled top-ups on its first period draft that can
+/// still be finalized (a finalized month's draft is only a look back).
+fn add_topups(conn: &Connection, drafts: &mut [Draft]) -> Result<()> {
+    let mut pending = crate::wallet::unbilled_topups(conn)?;
+    for d in drafts {
+        let key = (d.customer.clone(), d.currency.clone());
+        if !pending.contains_key(&key) || crate::invoice::finalized_as(conn, d)?.is_some() {
+            continue;
+        }
+        if let Some(topups) = pending.remove(&key) {
+            let added: Decimal = topups.iter().map(|t| t.amount.0).sum();
+            d.total = Dec(d.total.0 + added);
+            d.amount_due = Dec(d.amount_due.0 + added);
+            d.topups = topups;
+        }
+    }
+    Ok(())
+}
+
+/// The draft (of `kind`) of the period of subscription `code` starting in
+/// month `YYYY-MM`, computed again from what `conn` sees now, read from the
+/// daily rollups (which the caller brought up to date in the same transaction).
+pub fn redraft(conn: &Connection, tz: Tz, code: &str, month: &str, kind: Kind) -> Result<Option<Draft>> {
+    let sub = subscription::get(conn, code)?.ok_or_else(|| Error::NotFound(format!("no subscription \"{code}\"")))?;
+    let subscriptions = subscription::of_customer(conn, &sub.fields.customer)?;
+    let book = Book::load_for(conn, Some(&sub.fields.customer))?;
+    let drafts = drafts_in(book, conn, &mut Rollups::new(conn, tz)?, &subscriptions, month, kind)?;
+    Ok(drafts.into_iter().find(|d| d.subscription == code))
 }
 
 /// The drafts of a customer's subscription periods that start in month

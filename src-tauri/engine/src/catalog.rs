@@ -127,7 +127,7 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
         Some(section) => section.merged_into(current.clone()).normalized(),
         None => current.clone(),
     };
-    for p in wanted.problems() {
+    for p in wanted.problems().into_iter().chain(settings::change_problems(conn, &wanted)?) {
         let field = if p.path == "company_name" { "name".to_string() } else { p.path };
         problems.push(Problem::new(format!("$.workspace.{field}"), p.message));
     }

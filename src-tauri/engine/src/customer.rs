@@ -328,18 +328,28 @@ pub(crate) fn currency_change_problem(
     let current: Option<String> = conn
         .query_row("SELECT currency FROM customers WHERE external_id = ?1", [external_id], |r| r.get(0))
         .optional()?;
-    match current {
-        Some(code) if code != wanted.code() => {
-            let balance = crate::wallet::balance(conn, external_id)?;
-            Ok((balance > Decimal::ZERO).then(|| {
-                format!(
-                    "the wallet holds {balance} {code} of prepaid credit: void or use it before the currency becomes {}",
-                    wanted.code()
-                )
-            }))
-        }
-        _ => Ok(None),
+    let Some(code) = current.filter(|code| code != &wanted.code()) else { return Ok(None) };
+    let balance = crate::wallet::balance(conn, external_id)?;
+    if balance > Decimal::ZERO {
+        return Ok(Some(format!(
+            "the wallet holds {balance} {code} of prepaid credit: void or use it before the currency becomes {}",
+            wanted.code()
+        )));
     }
+    // A subscription bills in its plan's currency, which must stay the customer's.
+    for sub in crate::subscription::of_customer(conn, external_id)? {
+        let plan = crate::plan::version(conn, &sub.fields.plan, sub.version())?;
+        if plan.currency != wanted.code() {
+            return Ok(Some(format!(
+                "subscription {} bills plan \"{}\" in {}: the customer's currency cannot become {}",
+                sub.fields.id,
+                sub.fields.plan,
+                plan.currency,
+                wanted.code()
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Archives or restores a customer. Customers are never deleted.

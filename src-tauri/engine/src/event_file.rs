@@ -472,7 +472,28 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
             }
             Ok(true) => {
                 let line = lines.line_at(bytes.position().map_or(before, |p| p.byte()));
-                if bytes.len() != names.len() {
+                let last = lines.line_of(reader.position().byte().saturating_sub(1)).max(line);
+                if lines.ended_inside_quotes() && last > line {
+                    // A quote opened in this row was never closed: the csv reader
+                    // read every later line into its cell. Each of those lines is
+                    // rejected, so the counts still add up to the file's rows.
+                    let reason = format!(
+                        "a quote opened on line {line} is never closed: lines {line} to {last} were read as one \
+                         cell; close the quote and import these lines again"
+                    );
+                    let mut flow = sink(
+                        Err(row_error(line, "(row)", reason.clone())),
+                        Raw::Csv { header: &names, record: &bytes },
+                    );
+                    for swallowed in line + 1..=last {
+                        if flow.is_break() {
+                            break;
+                        }
+                        flow = sink(Err(row_error(swallowed, "(row)", reason.clone())), Raw::None);
+                    }
+                    buffer = Some(bytes);
+                    flow
+                } else if bytes.len() != names.len() {
                     let row = Err(row_error(
                         line,
                         "(row)",
@@ -790,6 +811,29 @@ mod tests {
         assert_eq!(events[1].properties["note"], "two\nlines");
         assert!(events[2].properties.is_empty(), "empty cells are absent properties");
         assert_eq!(events[2].timestamp, events[1].timestamp, "seconds and milliseconds agree");
+    }
+
+    #[test]
+    fn an_unterminated_quote_swallowed_every_later_row() {
+        for ending in ["\n", ""] {
+            let text = format!(
+                "id,customer,type,timestamp,note\n\
+                 e1,globex,tokens,2026-10-05T12:00:00Z,fine\n\
+                 e2,globex,tokens,2026-10-05T12:00:00Z,\"two\nlines\"\n\
+                 e3,globex,tokens,2026-10-05T12:00:00Z,\"never closed\n\
+                 e4,globex,tokens,2026-10-05T12:00:00Z,x\n\
+                 e5,globex,tokens,2026-10-05T12:00:00Z,y{ending}"
+            );
+            let (events, errors) = read_all(Format::Csv, text.as_bytes()).unwrap();
+            assert_eq!(lines_and_ids(&events), [(2, "e1"), (3, "e2")], "{ending:?}");
+            assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [5, 6, 7], "{ending:?}");
+            assert_eq!(
+                errors[0].reason,
+                "a quote opened on line 5 is never closed: lines 5 to 7 were read as one cell; \
+                 close the quote and import these lines again"
+            );
+            assert_eq!(events.len() + errors.len(), 5, "every data row is counted once");
+        }
     }
 
     #[test]

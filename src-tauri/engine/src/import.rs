@@ -163,6 +163,11 @@ struct LineState {
     pending: std::collections::VecDeque<u64>,
     /// Newlines already passed.
     passed: u64,
+    /// Quote characters read so far: an odd count at the end of the file
+    /// means a quoted cell was never closed.
+    quotes: u64,
+    /// The file has no more bytes.
+    ended: bool,
 }
 
 /// The reading side of a [`LineIndex`]: passes bytes through, noting newlines.
@@ -187,12 +192,29 @@ impl LineIndex {
         }
         state.passed + 1
     }
+
+    /// The line of byte `offset`, counting the newlines before it, without
+    /// passing them (for the end of a record that spans lines).
+    pub(crate) fn line_of(&self, offset: u64) -> u64 {
+        let state = self.state.borrow();
+        state.passed + state.pending.iter().take_while(|&&nl| nl < offset).count() as u64 + 1
+    }
+
+    /// Whether the whole file was read and it ended inside a quoted cell.
+    pub(crate) fn ended_inside_quotes(&self) -> bool {
+        let state = self.state.borrow();
+        state.ended && state.quotes % 2 == 1
+    }
 }
 
 impl<R: Read> Read for LineIndexed<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(out)?;
         let mut state = self.state.borrow_mut();
+        if n == 0 && !out.is_empty() {
+            state.ended = true;
+        }
+        state.quotes += out[..n].iter().filter(|b| **b == b'"').count() as u64;
         let start = state.read;
         for (i, _) in out[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
             state.pending.push_back(start + i as u64);

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use ts_rs::TS;
@@ -55,6 +56,9 @@ pub struct Frozen {
     /// The hash of the seller's logo (in `images`) when finalized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<String>,
+    /// The void invoice of the same period this one reissues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// One usage line's quantity on each local day that had usage.
@@ -157,22 +161,54 @@ fn pause_for_crash_test(number: &str) {
     }
 }
 
-/// The number of the invoice that already finalized the draft's period (of
-/// its kind), if one did.
+/// The SQL condition "invoice `alias` is not void".
+macro_rules! not_void {
+    ($alias:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM invoice_status st WHERE st.invoice_id = ",
+            $alias,
+            ".id AND st.status = 'void')"
+        )
+    };
+}
+pub(crate) use not_void;
+
+/// The number of the standing (not void) invoice that finalized the draft's
+/// period (of its kind), if one did.
 pub fn finalized_as(conn: &Connection, draft: &Draft) -> Result<Option<String>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(concat!(
         "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3",
-    )?;
+         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3 AND ",
+        not_void!("i")
+    ))?;
     let number = stmt
         .query_row(params![draft.subscription, time_text(draft.period.start), draft.kind.as_str()], |r| r.get(0))
         .optional()?;
     Ok(number)
 }
 
+/// The standing period invoice that billed the period's advance fees itself,
+/// if one did: the period then has no advance invoice to issue.
+pub fn advance_fees_billed_by(
+    conn: &Connection,
+    subscription: &str,
+    period_start: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = 'period' AND i.advance_fees = 1 AND ",
+        not_void!("i")
+    ))?;
+    Ok(stmt.query_row(params![subscription, time_text(period_start)], |r| r.get(0)).optional()?)
+}
+
 /// Finalizes one draft in the caller's transaction; `now` is when (its date in
 /// the workspace zone is the issue date). A period already finalized for the
-/// subscription is refused.
+/// subscription (and not void) is refused; after a void the period is
+/// reissued under a new number that names the void invoice.
+///
+/// The draft must have been computed inside the same transaction (see
+/// [`finalize_current`]): what it bills is what the transaction sees.
 pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<Invoice> {
     let (subscription_id, customer_id): (i64, i64) = conn
         .query_row("SELECT id, customer_id FROM subscriptions WHERE code = ?1", [&draft.subscription], |r| {
@@ -190,6 +226,28 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
             draft.subscription, draft.first_day
         )));
     }
+    if draft.kind == bill::Kind::Advance
+        && let Some(number) = advance_fees_billed_by(conn, &draft.subscription, draft.period.start)?
+    {
+        return Err(Error::Conflict(format!(
+            "the advance fees of {} for the period starting {} were billed on {number}",
+            draft.subscription, draft.first_day
+        )));
+    }
+    // The void invoices of this period and kind: the new one is their reissue.
+    let (generation, replaces): (i64, Option<String>) = conn
+        .prepare_cached(
+            "SELECT count(*), (SELECT number FROM invoices WHERE subscription_id = ?1 AND period_start = ?2
+               AND kind = ?3 ORDER BY generation DESC LIMIT 1)
+             FROM invoices WHERE subscription_id = ?1 AND period_start = ?2 AND kind = ?3",
+        )?
+        .query_row(params![subscription_id, time_text(draft.period.start), draft.kind.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    // A period invoice bills the advance fees itself unless a standing advance
+    // invoice of the period did.
+    let advance_fees = draft.kind == bill::Kind::Period
+        && finalized_as(conn, &Draft { kind: bill::Kind::Advance, ..draft.clone() })?.is_none();
     let company = settings::get(conn)?;
     let tz = settings::parse_timezone(&company.timezone).map_err(Error::Internal)?;
     let buyer = customer::get(conn, &draft.customer)?
@@ -230,6 +288,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         payment_terms_days: company.payment_terms_days,
         usage_days: line_days(conn, draft, customer_id, tz)?,
         logo: settings::logo(conn)?.map(|(hash, _)| hash),
+        replaces: replaces.clone(),
     };
     let content =
         serde_json::to_string(&frozen).map_err(|e| Error::Internal(format!("an invoice could not be written: {e}")))?;
@@ -240,8 +299,9 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     let hash = link_hash(&previous_hash, &content);
     conn.prepare_cached(
         "INSERT INTO invoices (number, series, year, seq, customer_id, subscription_id, period_start, period_end,
-         issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at, kind)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+         issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at, kind,
+         generation, replaces, advance_fees)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
         number,
@@ -261,7 +321,10 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         previous_hash,
         hash,
         time_text(now),
-        draft.kind.as_str()
+        draft.kind.as_str(),
+        generation,
+        replaces,
+        advance_fees
     ])?;
     let invoice_id = conn.last_insert_rowid();
     wallet::write_burn(conn, &burn, invoice_id, &number, now)?;
@@ -279,7 +342,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     let detail = serde_json::json!({
         "customer": draft.customer, "subscription": draft.subscription, "kind": draft.kind.as_str(),
         "period_start": time_text(draft.period.start), "currency": draft.currency, "total": draft.total,
-        "credits_applied": frozen.draft.credits_applied, "hash": hash,
+        "credits_applied": frozen.draft.credits_applied, "hash": hash, "replaces": replaces,
     });
     conn.prepare_cached("INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)")?
         .execute(params![time_text(now), number, detail.to_string()])?;
@@ -325,15 +388,61 @@ pub fn finalize_month_of(
     let drafts = bill::preview(ws, month, customer, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
     for draft in &drafts {
-        done.finalize(ws, draft, now);
+        done.finalize(ws, draft, None, now);
     }
     Ok(done)
 }
 
+/// Finalizes the period (and kind) of `seen` as it stands inside the caller's
+/// transaction: the rollups are brought up to date and the draft computed
+/// again there, so usage imported after `seen` was computed is billed (or,
+/// once this commits, late) and never lost between the two. With `expected`,
+/// a draft whose total is no longer that one is refused, to be reviewed again.
+pub fn finalize_current(
+    tx: &rusqlite::Transaction,
+    seen: &Draft,
+    expected: Option<crate::money::Dec>,
+    now: DateTime<Utc>,
+) -> Result<Invoice> {
+    let tz = settings::zone(tx)?;
+    rollup::refresh(tx, tz)?;
+    let month = seen.first_day.format("%Y-%m").to_string();
+    let Some(draft) = bill::redraft(tx, tz, &seen.subscription, &month, seen.kind)? else {
+        if seen.kind == bill::Kind::Advance
+            && let Some(number) = advance_fees_billed_by(tx, &seen.subscription, seen.period.start)?
+        {
+            return Err(Error::Conflict(format!(
+                "the advance fees of {} for the period starting {} were billed on {number}",
+                seen.subscription, seen.first_day
+            )));
+        }
+        return Err(Error::Conflict(format!(
+            "{} has nothing to bill for the period starting {} any more",
+            seen.subscription, seen.first_day
+        )));
+    };
+    if let Some(total) = expected
+        && draft.total.0 != total.0
+    {
+        return Err(Error::Conflict(format!(
+            "its total changed from {total} to {} {} since the review: review it again",
+            draft.total, draft.currency
+        )));
+    }
+    finalize(tx, &draft, now)
+}
+
 impl Finalized {
-    /// Finalizes one draft in its own transaction, keeping the invoice or why it failed.
-    pub(crate) fn finalize(&mut self, ws: &mut Workspace, draft: &Draft, now: DateTime<Utc>) {
-        match ws.write(|tx| finalize(tx, draft, now)) {
+    /// Finalizes the period of one draft in its own transaction (see
+    /// [`finalize_current`]), keeping the invoice or why it failed.
+    pub(crate) fn finalize(
+        &mut self,
+        ws: &mut Workspace,
+        draft: &Draft,
+        expected: Option<crate::money::Dec>,
+        now: DateTime<Utc>,
+    ) {
+        match ws.write(|tx| finalize_current(tx, draft, expected, now)) {
             Ok(invoice) => self.invoices.push(invoice),
             Err(e) => self.failures.push(Failure {
                 customer: draft.customer.clone(),
@@ -441,6 +550,21 @@ pub fn void(conn: &Connection, number: &str, reason: &str, now: DateTime<Utc>) -
     let tz = settings::zone(conn)?;
     append_status(conn, id, number, "void", now.with_timezone(&tz).date_naive(), reason, now)?;
     wallet::return_burn(conn, id, number, now)?;
+    // The period is given back: its usage is billed again by the reissue, so
+    // events there are no longer late, nor are those that came meanwhile.
+    let d = &invoice.frozen.draft;
+    if d.kind == bill::Kind::Period {
+        let (from, to) = (d.usage_window.start.timestamp_millis(), d.usage_window.end.timestamp_millis());
+        let customer_id: i64 = conn.query_row("SELECT customer_id FROM invoices WHERE id = ?1", [id], |r| r.get(0))?;
+        conn.execute(
+            "DELETE FROM invoiced_periods WHERE customer_id = ?1 AND from_ms = ?2 AND to_ms = ?3",
+            params![customer_id, from, to],
+        )?;
+        conn.execute(
+            "UPDATE event_chunks SET late = 0 WHERE customer_id = ?1 AND late = 1 AND first_ms >= ?2 AND last_ms < ?3",
+            params![customer_id, from, to],
+        )?;
+    }
     require(conn, number).map(|(_, i)| i)
 }
 
@@ -459,6 +583,16 @@ pub fn mark_paid(
     if let Some(p) = &invoice.paid {
         return Err(Error::Conflict(format!("{number} was already paid on {}", p.date)));
     }
+    let credited = credited_total(conn, id)?;
+    let d = &invoice.frozen.draft;
+    if credited > Decimal::ZERO
+        && d.amount_due.0 - (credited - crate::credit::returned_by(d, credited)) <= Decimal::ZERO
+    {
+        return Err(Error::Conflict(format!(
+            "nothing is owed on {number}: its credit notes cover {credited} {}",
+            d.currency
+        )));
+    }
     if date < invoice.frozen.issue_date {
         return Err(Error::invalid(
             "date",
@@ -467,6 +601,19 @@ pub fn mark_paid(
     }
     append_status(conn, id, number, "paid", date, reference.trim(), now)?;
     require(conn, number).map(|(_, i)| i)
+}
+
+/// What the credit notes of invoice `id` took off in all, tax included.
+pub(crate) fn credited_total(conn: &Connection, id: i64) -> Result<Decimal> {
+    let mut stmt = conn.prepare_cached("SELECT total FROM credit_notes WHERE invoice_id = ?1")?;
+    let mut sum = Decimal::ZERO;
+    for total in stmt.query_map([id], |r| r.get::<_, String>(0))? {
+        let total = total?;
+        sum += total
+            .parse::<Decimal>()
+            .map_err(|e| Error::Internal(format!("credit_notes of invoice {id}: a stored total \"{total}\": {e}")))?;
+    }
+    Ok(sum)
 }
 
 impl Invoice {
@@ -731,6 +878,158 @@ mod tests {
         // Both together bill what one invoice would, but for a cent of rounding each.
         assert_eq!(d.total.0 + p.total.0, "354.75".parse::<rust_decimal::Decimal>().unwrap());
         assert!(verify(ws.conn()).unwrap().first_break.is_none());
+    }
+
+    #[test]
+    fn advance_fee_billed_twice_when_the_period_invoice_came_first() {
+        use crate::bill::Kind;
+        let mut ws = workspace();
+        // The period's invoice first: it bills the Platform fee itself.
+        let period = finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        let p = &period.invoices[0].frozen.draft;
+        assert!(p.lines.iter().any(|l| l.description == "Platform fee"));
+        // Then no advance invoice is left to issue for the period, in the preview or at finalize.
+        assert!(crate::bill::preview(&mut ws, "2026-10", None, Kind::Advance).unwrap().is_empty());
+        let again = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, at(2)).unwrap();
+        assert!(again.invoices.is_empty() && again.failures.is_empty(), "{:?}", again.failures);
+        // A stale advance draft (computed before the period was finalized) is refused in the transaction.
+        let mut stale = p.clone();
+        stale.kind = Kind::Advance;
+        let err = ws.write(|tx| finalize_current(tx, &stale, None, at(2))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the advance fees of sub_globex for the period starting 2026-10-01 were billed on INV-2026-00001"
+        );
+        assert_eq!(count(&ws, "SELECT count(*) FROM invoices"), 1);
+        // Voiding the period invoice gives the fee back: the advance invoice may now bill it.
+        ws.write(|tx| void(tx, "INV-2026-00001", "Wrong plan", at(3))).unwrap();
+        let advance = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, at(3)).unwrap();
+        assert_eq!(advance.invoices.len(), 1, "{:?}", advance.failures);
+        // And the reissued period invoice leaves it out.
+        let reissued = finalize_month(&mut ws, "2026-10", Some("globex"), at(3)).unwrap();
+        let r = &reissued.invoices[0].frozen;
+        assert!(r.draft.lines.iter().all(|l| l.description != "Platform fee"));
+        assert_eq!(r.replaces.as_deref(), Some("INV-2026-00001"));
+    }
+
+    #[test]
+    fn usage_imported_between_preview_and_finalize_is_billed_not_lost() {
+        let mut ws = workspace();
+        let seen = crate::bill::preview_customer(&mut ws, "globex", "2026-10").unwrap().remove(0);
+        // An import commits after the draft was computed and before it is finalized.
+        events(
+            &mut ws,
+            &[json!({ "id": "between", "customer": "globex", "type": "api_calls",
+                      "timestamp": "2026-10-28T12:00:00Z", "properties": {} })],
+        );
+        let invoice = ws.write(|tx| finalize_current(tx, &seen, None, at(2))).unwrap();
+        let calls = |d: &Draft| d.lines.iter().find(|l| l.meter.as_deref() == Some("api_calls")).unwrap().quantity.0;
+        assert_eq!(calls(&invoice.frozen.draft), calls(&seen) + rust_decimal::Decimal::ONE, "the event is billed");
+        assert_eq!(count(&ws, "SELECT count(*) FROM event_chunks WHERE late = 1"), 0, "and not late");
+        // With the total the operator reviewed, the changed draft is refused instead.
+        let mut ws = workspace();
+        let seen = crate::bill::preview_customer(&mut ws, "globex", "2026-10").unwrap().remove(0);
+        events(
+            &mut ws,
+            &[json!({ "id": "between", "customer": "globex", "type": "tokens",
+                      "timestamp": "2026-10-28T12:00:00Z", "properties": { "model": "gpt-4o", "tokens": 100_000_000 } })],
+        );
+        let err = ws.write(|tx| finalize_current(tx, &seen, Some(seen.total), at(2))).unwrap_err();
+        assert!(err.to_string().starts_with("its total changed from 354.76 to "), "{err}");
+        assert_eq!(count(&ws, "SELECT count(*) FROM invoices"), 0);
+    }
+
+    #[test]
+    fn a_voided_period_is_reissued_under_a_new_number() {
+        let mut ws = workspace();
+        finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        // A late event: flagged late while the period stands invoiced.
+        let late = |id: &str| {
+            json!({ "id": id, "customer": "globex", "type": "api_calls",
+                    "timestamp": "2026-10-29T12:00:00Z", "properties": {} })
+        };
+        events(&mut ws, &[late("l1")]);
+        assert_eq!(count(&ws, "SELECT count(*) FROM event_chunks WHERE late = 1"), 1);
+        ws.write(|tx| void(tx, "INV-2026-00001", "Wrong discount", at(3))).unwrap();
+        assert_eq!(count(&ws, "SELECT count(*) FROM event_chunks WHERE late = 1"), 0, "the period is open again");
+        events(&mut ws, &[late("l2")]);
+        assert_eq!(count(&ws, "SELECT count(*) FROM event_chunks WHERE late = 1"), 0);
+        let reissued = finalize_month(&mut ws, "2026-10", Some("globex"), at(3)).unwrap();
+        assert!(reissued.failures.is_empty(), "{:?}", reissued.failures);
+        let r = &reissued.invoices[0];
+        assert_eq!(r.frozen.draft.number.as_deref(), Some("INV-2026-00002"));
+        assert_eq!(r.frozen.replaces.as_deref(), Some("INV-2026-00001"));
+        let calls = r.frozen.draft.lines.iter().find(|l| l.meter.as_deref() == Some("api_calls")).unwrap();
+        assert_eq!(calls.quantity.to_string(), "10502", "both late events are billed by the reissue");
+        assert_eq!(
+            get(ws.conn(), "INV-2026-00002").unwrap().unwrap().frozen.replaces.as_deref(),
+            Some("INV-2026-00001")
+        );
+        // The reissue stands: a second finalize is refused, and the void stays in the register.
+        let again = finalize_month(&mut ws, "2026-10", Some("globex"), at(4)).unwrap();
+        assert!(again.failures[0].message.contains("already finalized as INV-2026-00002"), "{:?}", again.failures);
+        assert_eq!(get(ws.conn(), "INV-2026-00001").unwrap().unwrap().frozen.draft.status, Status::Void);
+        // Voided again, reissued again: the third generation.
+        ws.write(|tx| void(tx, "INV-2026-00002", "Still wrong", at(4))).unwrap();
+        let third = finalize_month(&mut ws, "2026-10", Some("globex"), at(4)).unwrap();
+        assert_eq!(third.invoices[0].frozen.replaces.as_deref(), Some("INV-2026-00002"));
+        assert_eq!(verify(ws.conn()).unwrap().first_break, None);
+    }
+
+    #[test]
+    fn an_invoice_credited_in_full_cannot_be_marked_paid() {
+        let mut ws = workspace();
+        finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        let request = crate::credit::Request::Full;
+        ws.write(|tx| crate::credit::issue(tx, "INV-2026-00001", "Goodwill", &request, at(3))).unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let err = ws.write(|tx| mark_paid(tx, "INV-2026-00001", date, "wire", at(20))).unwrap_err();
+        assert_eq!(err.to_string(), "nothing is owed on INV-2026-00001: its credit notes cover 354.76 USD");
+        let entry = &crate::register::entries(ws.conn(), date).unwrap()[0];
+        assert_eq!(entry.standing, crate::register::Standing::Credited);
+    }
+
+    #[test]
+    fn a_time_zone_change_after_invoicing_would_bill_boundary_events_twice() {
+        let mut ws = workspace();
+        finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        let utc = CATALOG.replace("America/New_York", "UTC");
+        let err = ws.write(|tx| crate::catalog::apply(tx, crate::catalog::parse(&utc)?, at(3))).unwrap_err();
+        let problems = err.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "$.workspace.timezone");
+        assert!(
+            problems[0]
+                .message
+                .starts_with("the time zone stays America/New_York while periods are invoiced (e.g. INV-2026-00001)")
+        );
+        let mut settings = settings::get(ws.conn()).unwrap();
+        settings.timezone = "Europe/Paris".into();
+        let err = ws.write(|tx| settings::update(tx, settings.clone())).unwrap_err();
+        assert_eq!(err.problems()[0].path, "timezone");
+        assert_eq!(settings::get(ws.conn()).unwrap().timezone, "America/New_York");
+        // With the invoice void, no period stands invoiced: the zone may change.
+        ws.write(|tx| void(tx, "INV-2026-00001", "Wrong zone", at(3))).unwrap();
+        ws.write(|tx| settings::update(tx, settings)).unwrap();
+        assert_eq!(settings::get(ws.conn()).unwrap().timezone, "Europe/Paris");
+    }
+
+    #[test]
+    fn a_catalog_cannot_move_a_subscribed_customer_to_another_currency() {
+        let mut ws = workspace();
+        let text =
+            r#"{ "customers": [ { "id": "globex", "name": "Globex Corp", "currency": "EUR", "tax_rate": "0.20" } ] }"#;
+        let err = ws.write(|tx| crate::catalog::apply(tx, crate::catalog::parse(text)?, at(3))).unwrap_err();
+        assert_eq!(err.problems()[0].path, "$.customers[0].currency");
+        assert_eq!(
+            err.problems()[0].message,
+            "subscription sub_globex bills plan \"pro\" in USD: the customer's currency cannot become EUR"
+        );
+        // The workspace's own export still applies, to itself and to a fresh workspace.
+        let exported = serde_json::to_string(&crate::catalog::export(ws.conn()).unwrap()).unwrap();
+        ws.write(|tx| crate::catalog::apply(tx, crate::catalog::parse(&exported)?, at(3))).unwrap();
+        let mut fresh = Workspace::in_memory().unwrap();
+        fresh.write(|tx| crate::catalog::apply(tx, crate::catalog::parse(&exported)?, at(3))).unwrap();
     }
 
     #[test]

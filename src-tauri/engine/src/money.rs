@@ -88,6 +88,12 @@ impl FromSql for Dec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Currency(iso_currency::Currency);
 
+/// The largest amount one entry may carry (a grant, an adjustment): a
+/// trillion units of any currency. Far above any real bill, and far enough
+/// below `Decimal`'s limit (about 7.9e28) that sums of millions of entries
+/// never overflow.
+pub const MAX_ENTRY_AMOUNT: rust_decimal::Decimal = rust_decimal::Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+
 impl Currency {
     /// Parses an upper-case ISO 4217 code such as `USD`.
     pub fn parse(code: &str) -> Result<Currency, String> {

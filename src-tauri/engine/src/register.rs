@@ -248,10 +248,11 @@ pub fn review(
 ) -> Result<Vec<Reviewed>> {
     let drafts = bill::preview(ws, month, customer, kind)?;
     let conn = ws.conn();
-    let mut finalized = conn.prepare_cached(
+    let mut finalized = conn.prepare_cached(concat!(
         "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3",
-    )?;
+         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3 AND ",
+        invoice::not_void!("i")
+    ))?;
     let mut late = conn.prepare_cached(
         "SELECT coalesce(sum(k.events), 0) FROM event_chunks k JOIN customers c ON c.id = k.customer_id
          WHERE c.external_id = ?1 AND k.late = 1",
@@ -344,18 +345,7 @@ pub fn finalize_picked(
             });
             continue;
         };
-        if draft.total.0 != pick.total.0 {
-            done.failures.push(Failure {
-                customer: draft.customer.clone(),
-                subscription: draft.subscription.clone(),
-                message: format!(
-                    "its total changed from {} to {} {} since the review: review it again",
-                    pick.total, draft.total, draft.currency
-                ),
-            });
-            continue;
-        }
-        done.finalize(ws, draft, now);
+        done.finalize(ws, draft, Some(pick.total), now);
     }
     Ok(done)
 }

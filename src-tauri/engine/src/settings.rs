@@ -182,7 +182,8 @@ pub fn get(conn: &Connection) -> Result<Settings> {
 /// Validates and stores the settings; returns whether anything changed.
 pub fn update(conn: &Connection, settings: Settings) -> Result<bool> {
     let settings = settings.normalized();
-    let problems = settings.problems();
+    let mut problems = settings.problems();
+    problems.extend(change_problems(conn, &settings)?);
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -191,6 +192,37 @@ pub fn update(conn: &Connection, settings: Settings) -> Result<bool> {
     }
     write(conn, &settings)?;
     Ok(true)
+}
+
+/// What may not change in a workspace that already has invoices: its time
+/// zone, while any period stands invoiced (DESIGN.md "Corrections after
+/// finalizing"): the periods' local midnights would move, and events near them
+/// would be billed again in the next period, or never.
+pub fn change_problems(conn: &Connection, wanted: &Settings) -> Result<Vec<Problem>> {
+    let current = get(conn)?;
+    if current.timezone == wanted.timezone {
+        return Ok(Vec::new());
+    }
+    let invoiced: Option<String> = conn
+        .query_row(
+            concat!("SELECT number FROM invoices i WHERE ", crate::invoice::not_void!("i"), " ORDER BY id LIMIT 1"),
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(invoiced
+        .map(|number| {
+            Problem::new(
+                "timezone",
+                format!(
+                    "the time zone stays {} while periods are invoiced (e.g. {number}): changing it would move \
+                     the periods' midnights and bill events near them twice or never",
+                    current.timezone
+                ),
+            )
+        })
+        .into_iter()
+        .collect())
 }
 
 /// The first settings row. Written with the first schema's columns (later

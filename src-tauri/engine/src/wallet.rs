@@ -183,6 +183,12 @@ fn money_problem(field: &str, amount: Decimal, currency: Currency) -> std::resul
     if amount <= Decimal::ZERO {
         return Err(Problem::new(field, format!("must be more than 0 (got {amount})")));
     }
+    if amount > crate::money::MAX_ENTRY_AMOUNT {
+        return Err(Problem::new(
+            field,
+            format!("{amount} is more than one entry may carry (at most {})", crate::money::MAX_ENTRY_AMOUNT),
+        ));
+    }
     let units = currency.minor_units();
     if amount.normalize().scale() > units {
         return Err(Problem::new(

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_credit_notes", include_str!("../../../migrations/0009_credit_notes.sql")),
     ("0010_invoice_details", include_str!("../../../migrations/0010_invoice_details.sql")),
     ("0011_wallets", include_str!("../../../migrations/0011_wallets.sql")),
+    ("0012_reissue", include_str!("../../../migrations/0012_reissue.sql")),
 ];
 
 /// The schema version this build writes.

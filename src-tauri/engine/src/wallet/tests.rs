@@ -361,6 +361,28 @@ fn grants_are_validated_field_by_field() {
     assert_eq!(err.code(), crate::ErrorCode::NotFound);
 }
 
+#[test]
+fn a_huge_grant_overflowed_every_later_grant() {
+    let usd = Currency::parse("USD").unwrap();
+    let huge = fields("huge", "79000000000000000000000000000", GrantKind::Paid, None, 0);
+    let err = huge.validate(usd).unwrap_err();
+    assert_eq!(err[0].path, "amount");
+    assert_eq!(
+        err[0].message,
+        "79000000000000000000000000000 is more than one entry may carry (at most 1000000000000)"
+    );
+    // The largest grants allowed still add up, and later grants and adjustments work.
+    let mut ws = workspace();
+    for i in 0..3 {
+        give(&mut ws, &fields(&format!("max{i}"), "1000000000000", GrantKind::Paid, None, 0), "2026-10-01T12:00:00Z");
+    }
+    let t = utc("2026-10-02T00:00:00Z");
+    ws.write(|tx| adjust(tx, "acme", "max0", dec!(-5), "typo", t)).unwrap();
+    assert_eq!(crate::wallet::balance(ws.conn(), "acme").unwrap(), dec!(2999999999995.00));
+    let err = ws.write(|tx| adjust(tx, "acme", "max1", dec!(1000000000001), "too much", t)).unwrap_err();
+    assert_eq!(err.problems()[0].path, "amount");
+}
+
 /// A (100.00, last day November 30th) and B (50.00 paid) pay all of
 /// October's 120.00: A 100.00, B 20.00. Returns the invoice's number.
 fn october_paid_by_a_and_b(ws: &mut Workspace) -> String {

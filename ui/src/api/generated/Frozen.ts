@@ -24,7 +24,11 @@ usage_days?: Array<LineDays>,
 /**
  * The hash of the seller's logo (in `images`) when finalized.
  */
-logo?: string | null, number: string | null, status: Status, 
+logo?: string | null, 
+/**
+ * The void invoice of the same period this one reissues.
+ */
+replaces?: string | null, number: string | null, status: Status, 
 /**
  * The period's invoice, or the fee-only invoice of its advance fees.
  */
