@@ -686,9 +686,11 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
         sb.json(&["invoice", "export", "--from", issued, "--to", issued, "--out", csv_path.to_str().unwrap()]);
     assert_eq!((code, &written["invoices"]), (0, &json!(1)), "{written}");
     let csv = std::fs::read_to_string(&csv_path).unwrap();
-    let gross: i64 =
-        csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().replace('.', "").parse::<i64>().unwrap()).sum();
-    assert_eq!(gross.to_string(), total.replace('.', ""), "{csv}");
+    // Gross is the fourth column from the end (document, its type and date follow).
+    let gross_cents = |csv: &str| -> i64 {
+        csv.lines().skip(1).map(|l| l.rsplit(',').nth(3).unwrap().replace('.', "").parse::<i64>().unwrap()).sum()
+    };
+    assert_eq!(gross_cents(&csv).to_string(), total.replace('.', ""), "{csv}");
 
     let (code, shown) = sb.json(&["invoice", "show", number]);
     assert_eq!((code, &shown["total"]), (0, &preview["total"]));
@@ -742,6 +744,30 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     for needle in ["CREDIT NOTE", note["number"].as_str().unwrap(), number, "Reason: Goodwill", "1.20 USD"] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
+
+    // Over all dates the accountants' CSV reconciles with the register: the
+    // invoices issued, less the credit notes issued and the invoices voided.
+    let (_, list) = sb.json(&["invoice", "list"]);
+    let cents = |v: &Value| v.as_str().unwrap().replace('.', "").parse::<i64>().unwrap();
+    let mut expected = -cents(&note["total"]);
+    for inv in list.as_array().unwrap() {
+        if inv["standing"] != "void" {
+            expected += cents(&inv["total"]);
+        }
+    }
+    let (code, written) = sb.json(&[
+        "invoice",
+        "export",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-12-31",
+        "--out",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert_eq!((code, &written["credit_notes"], &written["voids"]), (0, &json!(1), &json!(1)), "{written}");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert_eq!(gross_cents(&csv), expected, "{csv}");
 }
 
 #[test]

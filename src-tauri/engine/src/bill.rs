@@ -671,10 +671,11 @@ pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
         let sum = |kind: rating::LineKind| {
             currency.round(d.lines.iter().filter(|l| l.kind == kind).map(|l| l.amount.0).sum()).to_string()
         };
+        use crate::spreadsheet::cell;
         w.write_record([
-            d.customer.clone(),
-            d.subscription.clone(),
-            d.plan.clone(),
+            cell(&d.customer).into_owned(),
+            cell(&d.subscription).into_owned(),
+            cell(&d.plan).into_owned(),
             d.plan_version.to_string(),
             d.currency.clone(),
             d.period.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

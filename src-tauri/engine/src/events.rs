@@ -392,10 +392,11 @@ impl Rejects {
     }
 }
 
-/// Fields written as one CSV row, with its newline.
+/// Fields written as one CSV row, with its newline; a cell a spreadsheet
+/// would run as a formula is written as text.
 fn csv_row<'a>(fields: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
-    let record: csv::ByteRecord = fields.into_iter().collect();
+    let record: csv::ByteRecord = fields.into_iter().map(crate::spreadsheet::cell_bytes).collect();
     // Writing to memory cannot fail.
     let _ = writer.write_byte_record(&record);
     writer.into_inner().unwrap_or_default()

@@ -657,82 +657,6 @@ pub fn tax_shares(
     shares.iter().map(|s| scaled(s * unit)).collect()
 }
 
-/// Writes the finalized invoices issued in `[from, to]` (local dates) as CSV
-/// for an accounting import: one row per line with its net, its share of the
-/// invoice's tax and the gross, so each invoice's rows add up to its PDF's
-/// subtotal, tax and total. Returns the number of invoices.
-pub fn export_csv(conn: &Connection, from: NaiveDate, to: NaiveDate, out: impl std::io::Write) -> Result<usize> {
-    let io = |e: csv::Error| Error::Io(format!("cannot write the CSV: {e}"));
-    let mut stmt = conn.prepare(
-        "SELECT number FROM invoices WHERE issue_date >= ?1 AND issue_date <= ?2 ORDER BY series, year, seq",
-    )?;
-    let numbers: Vec<String> =
-        stmt.query_map(params![from.to_string(), to.to_string()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "invoice",
-        "issue_date",
-        "due_date",
-        "status",
-        "customer",
-        "customer_name",
-        "currency",
-        "period_start",
-        "period_end",
-        "line",
-        "kind",
-        "description",
-        "net",
-        "tax",
-        "gross",
-    ])
-    .map_err(io)?;
-    for number in &numbers {
-        let inv = get(conn, number)?.ok_or_else(|| Error::Internal(format!("invoice {number} vanished")))?;
-        let d = &inv.frozen.draft;
-        let currency = crate::money::Currency::parse(&d.currency).map_err(Error::Internal)?;
-        let nets: Vec<rust_decimal::Decimal> = d.lines.iter().map(|l| l.amount.0).collect();
-        let shares = tax_shares(&nets, d.tax.0, currency.minor_units());
-        let status = if inv.void_reason.is_some() {
-            "void"
-        } else if inv.paid.is_some() {
-            "paid"
-        } else {
-            "finalized"
-        };
-        for (i, (line, tax)) in d.lines.iter().zip(&shares).enumerate() {
-            let description = match &line.meter {
-                Some(meter) => format!(
-                    "{} ({meter}{})",
-                    line.description,
-                    line.group.as_ref().map(|g| format!(":{g}")).unwrap_or_default()
-                ),
-                None => line.description.clone(),
-            };
-            w.write_record([
-                number.clone(),
-                inv.frozen.issue_date.to_string(),
-                inv.frozen.due_date.to_string(),
-                status.to_string(),
-                d.customer.clone(),
-                inv.frozen.buyer.name.clone(),
-                d.currency.clone(),
-                d.first_day.to_string(),
-                d.last_day().to_string(),
-                (i + 1).to_string(),
-                serde_json::to_value(line.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
-                description,
-                line.amount.to_string(),
-                currency.round(*tax).to_string(),
-                currency.round(line.amount.0 + tax).to_string(),
-            ])
-            .map_err(io)?;
-        }
-    }
-    w.flush().map_err(|e| Error::Io(format!("cannot write the CSV: {e}")))?;
-    Ok(numbers.len())
-}
-
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Verified {
@@ -1157,32 +1081,6 @@ mod tests {
             let tax = (subtotal * d("0.19")).round_dp(2);
             assert_eq!(tax_shares(&nets, tax, 2).iter().sum::<rust_decimal::Decimal>(), tax, "{nets:?}");
         }
-    }
-
-    #[test]
-    fn the_accounting_csv_reconciles_with_each_invoice() {
-        let mut ws = workspace();
-        finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
-        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let mut out = Vec::new();
-        assert_eq!(export_csv(ws.conn(), date("2026-11-01"), date("2026-11-30"), &mut out).unwrap(), 2);
-        let mut rows = csv::Reader::from_reader(out.as_slice());
-        let mut sums: std::collections::BTreeMap<String, [rust_decimal::Decimal; 3]> = Default::default();
-        for row in rows.records() {
-            let row = row.unwrap();
-            let e = sums.entry(row[0].to_string()).or_default();
-            for (k, col) in [12, 13, 14].into_iter().enumerate() {
-                e[k] += row[col].parse::<rust_decimal::Decimal>().unwrap();
-            }
-        }
-        for (number, [net, tax, gross]) in &sums {
-            let inv = get(ws.conn(), number).unwrap().unwrap();
-            let d = &inv.frozen.draft;
-            assert_eq!((*net, *tax, *gross), (d.subtotal.0, d.tax.0, d.total.0), "{number}");
-        }
-        assert_eq!(sums["INV-2026-00001"][2].to_string(), "354.76");
-        let mut none = Vec::new();
-        assert_eq!(export_csv(ws.conn(), date("2026-12-01"), date("2026-12-31"), &mut none).unwrap(), 0);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod register;
 pub mod rng;
 pub mod rollup;
 pub mod settings;
+pub mod spreadsheet;
 mod stored;
 pub mod subscription;
 pub mod usage;

@@ -88,8 +88,8 @@ pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: N
         Standing::Paid
     } else if credited >= d.total.0 && !d.total.0.is_zero() {
         Standing::Credited
-    } else if d.amount_due.0 <= Decimal::ZERO && d.total.0 > Decimal::ZERO {
-        // Paid in full by wallet credits at finalize.
+    } else if d.amount_due.0 <= Decimal::ZERO {
+        // Paid in full by wallet credits at finalize, or nothing to pay.
         Standing::Paid
     } else if invoice.is_overdue(today) {
         Standing::Overdue
@@ -350,6 +350,187 @@ pub fn finalize_picked(
     Ok(done)
 }
 
+/// What an accounting row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Document {
+    Invoice,
+    CreditNote,
+    /// The reversal of a void invoice, on the day it was voided.
+    Void,
+}
+
+impl Document {
+    fn as_str(self) -> &'static str {
+        match self {
+            Document::Invoice => "invoice",
+            Document::CreditNote => "credit_note",
+            Document::Void => "void",
+        }
+    }
+}
+
+/// How many documents an accounting export holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+pub struct Exported {
+    pub invoices: u32,
+    pub credit_notes: u32,
+    pub voids: u32,
+}
+
+/// Writes the accounting documents dated in `[from, to]` (local dates) as CSV
+/// for an accounting import, a row per line: invoices issued (net, their share
+/// of the tax, gross; top-ups billed after tax), credit notes issued (negative)
+/// and the reversal of invoices voided (negative, dated the void). So the rows
+/// of a range add up, per currency, to the invoices less the credit notes and
+/// voids of that range, and each invoice's own rows to its PDF. `status` is the
+/// invoice's standing on `today`, as the register shows it.
+pub fn accounting_csv(
+    conn: &Connection,
+    from: NaiveDate,
+    to: NaiveDate,
+    today: NaiveDate,
+    out: impl std::io::Write,
+) -> Result<Exported> {
+    use crate::spreadsheet::cell;
+    let io = |e: csv::Error| Error::Io(format!("cannot write the CSV: {e}"));
+    let range = params![from.to_string(), to.to_string()];
+    // (document date, kind, invoice number, credit note number): in date order,
+    // each day's invoices, then credit notes, then voids.
+    let mut docs: Vec<(String, Document, String, Option<String>)> = Vec::new();
+    let mut stmt = conn.prepare("SELECT issue_date, number FROM invoices WHERE issue_date BETWEEN ?1 AND ?2")?;
+    for row in stmt.query_map(range, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (date, number) = row?;
+        docs.push((date, Document::Invoice, number, None));
+    }
+    let mut stmt = conn.prepare(
+        "SELECT c.issue_date, i.number, c.number FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
+         WHERE c.issue_date BETWEEN ?1 AND ?2",
+    )?;
+    for row in
+        stmt.query_map(range, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+    {
+        let (date, number, note) = row?;
+        docs.push((date, Document::CreditNote, number, Some(note)));
+    }
+    let mut stmt = conn.prepare(
+        "SELECT st.on_date, i.number FROM invoice_status st JOIN invoices i ON i.id = st.invoice_id
+         WHERE st.status = 'void' AND st.on_date BETWEEN ?1 AND ?2",
+    )?;
+    for row in stmt.query_map(range, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (date, number) = row?;
+        docs.push((date, Document::Void, number, None));
+    }
+    docs.sort_by(|a, b| (&a.0, a.1 as u8, &a.2, &a.3).cmp(&(&b.0, b.1 as u8, &b.2, &b.3)));
+
+    let credited = credited_by_invoice(conn)?;
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "invoice",
+        "issue_date",
+        "due_date",
+        "status",
+        "customer",
+        "customer_name",
+        "currency",
+        "period_start",
+        "period_end",
+        "line",
+        "kind",
+        "description",
+        "net",
+        "tax",
+        "gross",
+        "document",
+        "document_type",
+        "document_date",
+    ])
+    .map_err(io)?;
+    let mut exported = Exported::default();
+    for (date, document, number, note) in &docs {
+        let inv = invoice::get(conn, number)?.ok_or_else(|| Error::Internal(format!("invoice {number} vanished")))?;
+        let d = &inv.frozen.draft;
+        let currency = crate::money::Currency::parse(&d.currency).map_err(Error::Internal)?;
+        let standing = entry(&inv, "", credited.get(number).copied().unwrap_or_default(), today).standing;
+        let status =
+            serde_json::to_value(standing).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        // (line, kind, description, net, tax) of the document.
+        let mut rows: Vec<(String, String, String, Decimal, Decimal)> = Vec::new();
+        let describe = |line: &crate::rating::Line| match &line.meter {
+            Some(meter) => format!(
+                "{} ({meter}{})",
+                line.description,
+                line.group.as_ref().map(|g| format!(":{g}")).unwrap_or_default()
+            ),
+            None => line.description.clone(),
+        };
+        let kind_of = |kind: LineKind| {
+            serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+        };
+        match document {
+            Document::Invoice | Document::Void => {
+                let sign = if *document == Document::Void { Decimal::NEGATIVE_ONE } else { Decimal::ONE };
+                let nets: Vec<Decimal> = d.lines.iter().map(|l| l.amount.0).collect();
+                let shares = invoice::tax_shares(&nets, d.tax.0, currency.minor_units());
+                for (i, (line, tax)) in d.lines.iter().zip(&shares).enumerate() {
+                    rows.push((
+                        (i + 1).to_string(),
+                        kind_of(line.kind),
+                        describe(line),
+                        sign * line.amount.0,
+                        sign * tax,
+                    ));
+                }
+                for t in &d.topups {
+                    rows.push((String::new(), "topup".into(), t.description.clone(), sign * t.amount.0, Decimal::ZERO));
+                }
+                if *document == Document::Invoice {
+                    exported.invoices += 1;
+                } else {
+                    exported.voids += 1;
+                }
+            }
+            Document::CreditNote => {
+                let code = note.as_deref().unwrap_or_default();
+                let cn =
+                    credit::get(conn, code)?.ok_or_else(|| Error::Internal(format!("credit note {code} vanished")))?;
+                for l in &cn.lines {
+                    let kind =
+                        l.line.and_then(|n| d.lines.get(n - 1)).map_or("credit".into(), |line| kind_of(line.kind));
+                    let line = l.line.map(|n| n.to_string()).unwrap_or_default();
+                    rows.push((line, kind, l.description.clone(), -l.net.0, -l.tax.0));
+                }
+                exported.credit_notes += 1;
+            }
+        }
+        let document_number = note.clone().unwrap_or_else(|| number.clone());
+        for (line, kind, description, net, tax) in rows {
+            w.write_record([
+                cell(number).as_ref(),
+                &inv.frozen.issue_date.to_string(),
+                &inv.frozen.due_date.to_string(),
+                &status,
+                &cell(&d.customer),
+                &cell(&inv.frozen.buyer.name),
+                &d.currency,
+                &d.first_day.to_string(),
+                &d.last_day().to_string(),
+                &line,
+                &kind,
+                &cell(&description),
+                &currency.round(net).to_string(),
+                &currency.round(tax).to_string(),
+                &currency.round(net + tax).to_string(),
+                &document_number,
+                document.as_str(),
+                date,
+            ])
+            .map_err(io)?;
+        }
+    }
+    w.flush().map_err(|e| Error::Io(format!("cannot write the CSV: {e}")))?;
+    Ok(exported)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,10 +637,12 @@ mod tests {
         assert_eq!(
             standing(&ws, nov(10)),
             [
-                ("INV-2026-00002".into(), Standing::Open, "0.00".into()),
+                // Initech's invoice totals 0.00: nothing is owed, so it never shows as open or overdue.
+                ("INV-2026-00002".into(), Standing::Paid, "0.00".into()),
                 ("INV-2026-00001".into(), Standing::Open, "354.76".into())
             ]
         );
+        assert_eq!(standing(&ws, dec(20))[0], ("INV-2026-00002".into(), Standing::Paid, "0.00".into()));
         // Due on December 2nd: overdue the day after, and a credit note lowers what is owed.
         let goodwill = Request::Amount("54.76".parse().unwrap());
         ws.write(|tx| credit::issue(tx, "INV-2026-00001", "goodwill", &goodwill, at(11, 20))).unwrap();
@@ -491,5 +674,73 @@ mod tests {
         ws.write(|tx| credit::issue(tx, "INV-2026-00001", "wrong plan", &Request::Full, at(11, 3))).unwrap();
         let e = &entries(ws.conn(), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()).unwrap()[0];
         assert_eq!((e.standing, e.outstanding.to_string()), (Standing::Credited, "0.00".into()));
+    }
+
+    #[test]
+    fn the_accounting_csv_omitted_credit_notes_and_voids() {
+        use std::collections::BTreeMap;
+        let mut ws = workspace();
+        let text = CATALOG.replace("\"Globex Corp\"", "\"=HYPERLINK(\\\"http://x\\\")\"");
+        apply(&mut ws, &text);
+        invoice::finalize_month(&mut ws, "2026-10", None, at(11, 2)).unwrap();
+        let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let note = ws
+            .write(|tx| {
+                credit::issue(
+                    tx,
+                    "INV-2026-00001",
+                    "Goodwill",
+                    &credit::Request::Amount(Decimal::new(10000, 2)),
+                    at(11, 5),
+                )
+            })
+            .unwrap();
+        ws.write(|tx| invoice::void(tx, "INV-2026-00002", "Wrong plan", at(11, 6))).unwrap();
+        let export = |ws: &Workspace, from: NaiveDate, to: NaiveDate| {
+            let mut out = Vec::new();
+            let n = accounting_csv(ws.conn(), from, to, day(11, 30), &mut out).unwrap();
+            let rows: Vec<csv::StringRecord> =
+                csv::Reader::from_reader(out.as_slice()).records().map(|r| r.unwrap()).collect();
+            (n, rows)
+        };
+        let money = |s: &str| s.parse::<Decimal>().unwrap();
+        let (n, rows) = export(&ws, day(11, 1), day(11, 30));
+        assert_eq!(n, Exported { invoices: 2, credit_notes: 1, voids: 1 });
+        // The rows of the range add up to the invoices less the credit notes and voids of the range.
+        let invoices = ["INV-2026-00001", "INV-2026-00002"].map(|n| invoice::get(ws.conn(), n).unwrap().unwrap());
+        let gross: Decimal = rows.iter().map(|r| money(&r[14])).sum();
+        let expected = invoices[0].frozen.draft.total.0 + invoices[1].frozen.draft.total.0
+            - note.total.0
+            - invoices[1].frozen.draft.total.0;
+        assert_eq!(gross, expected);
+        // Each document's rows add up to it: net, tax and gross.
+        let mut by_document: BTreeMap<(String, String), [Decimal; 3]> = BTreeMap::new();
+        for r in &rows {
+            let e = by_document.entry((r[15].to_string(), r[16].to_string())).or_default();
+            for (k, col) in [12, 13, 14].into_iter().enumerate() {
+                e[k] += money(&r[col]);
+            }
+        }
+        let d0 = &invoices[0].frozen.draft;
+        assert_eq!(by_document[&("INV-2026-00001".into(), "invoice".into())], [d0.subtotal.0, d0.tax.0, d0.total.0]);
+        assert_eq!(
+            by_document[&(note.number.clone(), "credit_note".into())],
+            [-note.subtotal.0, -note.tax.0, -note.total.0]
+        );
+        let d1 = &invoices[1].frozen.draft;
+        assert_eq!(by_document[&("INV-2026-00002".into(), "void".into())], [-d1.subtotal.0, -d1.tax.0, -d1.total.0]);
+        // Statuses as the register says them; a formula is written as text.
+        let first = rows.iter().find(|r| &r[0] == "INV-2026-00001").unwrap();
+        assert_eq!(&first[3], "open");
+        assert_eq!(&first[5], "'=HYPERLINK(\"http://x\")");
+        assert!(rows.iter().filter(|r| &r[0] == "INV-2026-00002").all(|r| &r[3] == "void"));
+        // A range holding only the void: the reversal alone.
+        let (n, rows) = export(&ws, day(11, 6), day(11, 6));
+        assert_eq!(n, Exported { invoices: 0, credit_notes: 0, voids: 1 });
+        assert_eq!(rows.iter().map(|r| money(&r[14])).sum::<Decimal>(), -d1.total.0);
+        // Marked paid, the invoice says so.
+        ws.write(|tx| invoice::mark_paid(tx, "INV-2026-00001", day(11, 20), "wire", at(11, 20))).unwrap();
+        let (_, rows) = export(&ws, day(11, 1), day(11, 30));
+        assert_eq!(&rows.iter().find(|r| &r[0] == "INV-2026-00001").unwrap()[3], "paid");
     }
 }

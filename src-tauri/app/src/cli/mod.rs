@@ -773,11 +773,18 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let ws = Workspace::open(workspace)?;
             let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", out.display()));
             let mut file = std::io::BufWriter::new(std::fs::File::create(&out).map_err(io)?);
-            let n = invoice::export_csv(ws.conn(), from, to, &mut file)?;
+            let n = register::accounting_csv(ws.conn(), from, to, register::today(ws.conn(), now)?, &mut file)?;
             std::io::Write::flush(&mut file).map_err(io)?;
             Outcome::ok(
-                json!({ "path": out.display().to_string(), "invoices": n }),
-                format!("wrote {n} invoices to {}", out.display()),
+                json!({ "path": out.display().to_string(), "invoices": n.invoices, "credit_notes": n.credit_notes,
+                        "voids": n.voids }),
+                format!(
+                    "wrote {} invoices, {} credit notes and {} voids to {}",
+                    n.invoices,
+                    n.credit_notes,
+                    n.voids,
+                    out.display()
+                ),
             )
         }
         Command::Invoice { action: InvoiceAction::Pdf { number, out, paper } } => {

@@ -514,8 +514,9 @@ pub fn documents_pdf_save(state: State<AppState>, numbers: Vec<String>, folder: 
     })
 }
 
-/// Writes the invoices issued from `from` to `to` (dates, both included) as the
-/// accountants' CSV to `path`; returns how many invoices.
+/// Writes the invoices, credit notes and voids dated from `from` to `to`
+/// (dates, both included) as the accountants' CSV to `path`; returns how many
+/// invoices.
 #[tauri::command(async)]
 pub fn invoices_csv_save(state: State<AppState>, from: String, to: String, path: PathBuf) -> Reply<usize> {
     let date = |field: &str, text: &str| {
@@ -523,7 +524,10 @@ pub fn invoices_csv_save(state: State<AppState>, from: String, to: String, path:
             .map_err(|_| IpcError::from(Error::invalid(field, format!("\"{text}\" is not a date (YYYY-MM-DD)"))))
     };
     let (from, to) = (date("from", &from)?, date("to", &to)?);
-    state.with(|ws| write_file(&path, |out| invoice::export_csv(ws.conn(), from, to, out)))
+    state.with(|ws| {
+        let today = register::today(ws.conn(), clock::now())?;
+        write_file(&path, |out| register::accounting_csv(ws.conn(), from, to, today, out)).map(|n| n.invoices as usize)
+    })
 }
 
 /// Re-checks the hash chain of every finalized invoice.
