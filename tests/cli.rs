@@ -708,8 +708,28 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     let (code, out) = sb.json(&["invoice", "credit", number, "--reason", "x", "--full"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")), "a void invoice is not credited");
 
-    // November's invoice gets a credit note.
-    let (code, november) = sb.json(&["invoice", "finalize", "--period", "2026-11"]);
+    // November is still running on the 24th: refused without a word from the operator, and a
+    // month that has not begun is refused whatever they say.
+    let out = sb.run(&["--workspace", "ws.meterdesk", "--json", "invoice", "finalize", "--period", "2026-11"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([]));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the period runs until 2026-11-30: usage may still come"), "{said}");
+    let out = sb.run(&[
+        "--workspace",
+        "ws.meterdesk",
+        "--json",
+        "invoice",
+        "finalize",
+        "--period",
+        "2027-01",
+        "--include-open",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the period starting 2027-01-01 has not begun"));
+
+    // November's invoice, finalized early on purpose, gets a credit note.
+    let (code, november) = sb.json(&["invoice", "finalize", "--period", "2026-11", "--include-open"]);
     assert_eq!(code, 0, "{november}");
     let number = november[0]["number"].as_str().unwrap();
     // A credit note: too much is refused by its field; a line amount is credited in series CN.
@@ -768,6 +788,61 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     assert_eq!((code, &written["credit_notes"], &written["voids"]), (0, &json!(1), &json!(1)), "{written}");
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     assert_eq!(gross_cents(&csv), expected, "{csv}");
+}
+
+#[test]
+fn json_into_a_closed_pipe_ends_quietly_without_a_panic() {
+    let sb = Sandbox::new();
+    // 3,000 customers: their list is far more than a pipe holds (64 KiB), so the
+    // command is still writing when the reader takes 10 bytes and leaves.
+    let mut csv = String::from("id,name,email\n");
+    for i in 0..3000 {
+        csv += &format!("c{i:05},Customer number {i} of a long list,billing{i}@example.test\n");
+    }
+    let file = sb.write("customers.csv", &csv);
+    assert_eq!(sb.json(&["customers", "import", file.to_str().unwrap()]).0, 0);
+    let home = sb.path("home");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .args(["--workspace", "ws.meterdesk", "--json", "customers", "list"])
+        .env("METERDESK_NOW", NOW)
+        .env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .current_dir(sb.path(""))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first[..2], b"[{");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
+
+#[test]
+fn demo_force_deleted_a_workspace_an_import_was_writing_into() {
+    let sb = Sandbox::new();
+    assert!(sb.run(&["demo", "ws.meterdesk", "--as-of", "2026-11-24", "--no-usage"]).status.success());
+    // An import in another process holds the workspace's import lock (shared) while it runs.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sb.path("ws.meterdesk-lock"))
+        .unwrap();
+    lock.lock_shared().unwrap();
+    let (code, out) = sb.json(&["demo", "ws.meterdesk", "--force", "--as-of", "2026-11-24", "--no-usage"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")), "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains("an import is writing into it"), "{out}");
+    let (code, customers) = sb.json(&["customers", "list"]);
+    assert_eq!(code, 0, "the workspace is still there: {customers}");
+    // Once the import is over, it is replaced.
+    drop(lock);
+    let (code, out) = sb.json(&["demo", "ws.meterdesk", "--force", "--as-of", "2026-11-24", "--no-usage"]);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]

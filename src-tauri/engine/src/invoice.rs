@@ -365,30 +365,59 @@ pub struct Finalized {
 }
 
 /// Finalizes the drafts of the periods starting in month `YYYY-MM` (every
-/// customer's, or one customer's), each in its own transaction: a failure is
-/// reported for its subscription and the others go on.
+/// customer's, or one's), each in its own transaction: a failure is reported
+/// for its subscription and the others go on. Periods still running are
+/// finalized too (what a script that names the month asks for).
 pub fn finalize_month(
     ws: &mut Workspace,
     month: &str,
     customer: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Finalized> {
-    finalize_month_of(ws, month, customer, bill::Kind::Period, now)
+    finalize_month_of(ws, month, customer, bill::Kind::Period, Open::Include, now)
+}
+
+/// Whether a batch finalize takes periods that have not ended yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// Refuse them, each reported: usage may still come.
+    Refuse,
+    Include,
 }
 
 /// [`finalize_month`] for one kind of invoice: the periods' invoices, or the
-/// fee-only invoices of their advance fees.
+/// fee-only invoices of their advance fees (billed at or before the period's
+/// start). A period's invoice is never finalized before its period began.
 pub fn finalize_month_of(
     ws: &mut Workspace,
     month: &str,
     customer: Option<&str>,
     kind: bill::Kind,
+    open: Open,
     now: DateTime<Utc>,
 ) -> Result<Finalized> {
     let drafts = bill::preview(ws, month, customer, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
     for draft in &drafts {
-        done.finalize(ws, draft, None, now);
+        let early = match kind {
+            bill::Kind::Advance => None,
+            bill::Kind::Period if draft.period.start > now => {
+                Some(format!("the period starting {} has not begun", draft.first_day))
+            }
+            bill::Kind::Period if draft.period.end > now && open == Open::Refuse => Some(format!(
+                "the period runs until {}: usage may still come; finalize it once it ended, or include open periods",
+                draft.last_day()
+            )),
+            bill::Kind::Period => None,
+        };
+        match early {
+            Some(message) => done.failures.push(Failure {
+                customer: draft.customer.clone(),
+                subscription: draft.subscription.clone(),
+                message,
+            }),
+            None => done.finalize(ws, draft, None, now),
+        }
     }
     Ok(done)
 }
@@ -779,11 +808,11 @@ mod tests {
             ("48.86".into(), "9.77".into(), "58.63".into())
         );
         let first = Utc.with_ymd_and_hms(2026, 10, 15, 14, 0, 0).unwrap();
-        let done = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, first).unwrap();
+        let done = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, Open::Include, first).unwrap();
         assert_eq!(done.invoices.len(), 1, "{:?}", done.failures);
         assert_eq!(done.invoices[0].frozen.draft.number.as_deref(), Some("INV-2026-00001"));
         assert_eq!(count(&ws, "SELECT count(*) FROM invoiced_periods"), 0, "an advance invoice bills no usage");
-        let again = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, first).unwrap();
+        let again = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, Open::Include, first).unwrap();
         assert_eq!(
             again.failures[0].message,
             "the advance fee invoice of the period of sub_globex starting 2026-10-01 is already finalized as INV-2026-00001"
@@ -814,7 +843,7 @@ mod tests {
         assert!(p.lines.iter().any(|l| l.description == "Platform fee"));
         // Then no advance invoice is left to issue for the period, in the preview or at finalize.
         assert!(crate::bill::preview(&mut ws, "2026-10", None, Kind::Advance).unwrap().is_empty());
-        let again = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, at(2)).unwrap();
+        let again = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, Open::Include, at(2)).unwrap();
         assert!(again.invoices.is_empty() && again.failures.is_empty(), "{:?}", again.failures);
         // A stale advance draft (computed before the period was finalized) is refused in the transaction.
         let mut stale = p.clone();
@@ -827,7 +856,7 @@ mod tests {
         assert_eq!(count(&ws, "SELECT count(*) FROM invoices"), 1);
         // Voiding the period invoice gives the fee back: the advance invoice may now bill it.
         ws.write(|tx| void(tx, "INV-2026-00001", "Wrong plan", at(3))).unwrap();
-        let advance = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, at(3)).unwrap();
+        let advance = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, Open::Include, at(3)).unwrap();
         assert_eq!(advance.invoices.len(), 1, "{:?}", advance.failures);
         // And the reissued period invoice leaves it out.
         let reissued = finalize_month(&mut ws, "2026-10", Some("globex"), at(3)).unwrap();

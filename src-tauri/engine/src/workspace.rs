@@ -159,6 +159,44 @@ impl Workspace {
     }
 }
 
+/// Deletes the workspace at `path` (with its `-wal`, `-shm` and lock files)
+/// so it can be built anew: only a Meterdesk workspace, and never while an
+/// import writes into it (its import lock is held; the import would report
+/// events stored in a file that no longer exists).
+pub fn remove(path: &Path) -> Result<()> {
+    check_is_ours(path)?;
+    let lock_path = {
+        let mut p = path.to_path_buf().into_os_string();
+        p.push("-lock");
+        PathBuf::from(p)
+    };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::Io(format!("cannot open {}: {e}", lock_path.display())))?;
+    if lock.try_lock().is_err() {
+        return Err(Error::Conflict(format!(
+            "{} is in use: an import is writing into it; wait for it to finish",
+            path.display()
+        )));
+    }
+    // The lock is held while the files go, the lock file itself last.
+    for suffix in ["", "-wal", "-shm", "-lock"] {
+        let mut p = path.to_path_buf().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io(format!("cannot remove {}: {e}", PathBuf::from(p).display())));
+            }
+            _ => {}
+        }
+    }
+    drop(lock);
+    Ok(())
+}
+
 /// Reads the header and ids without writing a byte, so a foreign file stays untouched.
 fn check_is_ours(path: &Path) -> Result<()> {
     let display = path.display().to_string();

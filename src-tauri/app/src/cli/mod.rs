@@ -244,6 +244,10 @@ pub enum InvoiceAction {
         /// periods' invoices then leave those fees out.
         #[arg(long)]
         advance: bool,
+        /// Also finalize periods that have not ended yet (usage may still come;
+        /// later events become late usage).
+        #[arg(long)]
+        include_open: bool,
     },
     /// Re-check the hash chain of every finalized invoice; report the first break.
     Verify,
@@ -365,16 +369,16 @@ pub fn run(command: Command, workspace: Option<PathBuf>, json: bool) -> i32 {
     match execute(command, &workspace) {
         Ok(outcome) => {
             if json {
-                println!("{}", outcome.json);
+                say(&outcome.json.to_string());
             } else if !outcome.human.is_empty() {
-                println!("{}", outcome.human);
+                say(&outcome.human);
             }
             if outcome.success { 0 } else { 1 }
         }
         Err(err) => {
             let wire = IpcError::from(err);
             if json {
-                println!("{}", json!({ "error": wire }));
+                say(&json!({ "error": wire }).to_string());
             } else {
                 eprintln!("error: {}", wire.message);
                 for p in wire.problems.iter().skip(usize::from(wire.problems.len() == 1)) {
@@ -384,6 +388,14 @@ pub fn run(command: Command, workspace: Option<PathBuf>, json: bool) -> i32 {
             1
         }
     }
+}
+
+/// Prints a line on stdout. A reader that went away (`meterdesk … | head`)
+/// ends the output quietly instead of a panic on the broken pipe.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// An import's report: its counts and every listed reject; a reject fails the command.
@@ -542,16 +554,8 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                         path.display()
                     )));
                 }
-                // Only ever replace a Meterdesk workspace, never some other file.
-                drop(Workspace::open(&path)?);
-                for suffix in ["", "-wal", "-shm", "-lock"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    match std::fs::remove_file(&p) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                        _ => {}
-                    }
-                }
+                // Only ever a Meterdesk workspace, never some other file, and not while in use.
+                meterdesk_engine::workspace::remove(&path)?;
             }
             let now = as_of.and_then(|d| d.and_hms_opt(12, 0, 0)).map_or(now, |t| t.and_utc());
             let mut ws = Workspace::create(&path)?;
@@ -668,9 +672,11 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 .join("\n");
             Outcome::ok(drafts, human)
         }
-        Command::Invoice { action: InvoiceAction::Finalize { period, customer, advance } } => {
+        Command::Invoice { action: InvoiceAction::Finalize { period, customer, advance, include_open } } => {
             let mut ws = Workspace::open(workspace)?;
-            let done = invoice::finalize_month_of(&mut ws, &period, customer.as_deref(), bill::Kind::of(advance), now)?;
+            let open = if include_open { invoice::Open::Include } else { invoice::Open::Refuse };
+            let done =
+                invoice::finalize_month_of(&mut ws, &period, customer.as_deref(), bill::Kind::of(advance), open, now)?;
             report_evaluation(wallet::evaluate(&mut ws, now));
             let mut human: Vec<String> = done
                 .invoices
