@@ -116,6 +116,10 @@ pub struct Draft {
     /// by the wallet's own credits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topups: Vec<TopUp>,
+    /// Why the draft cannot be billed (its amounts would pass Decimal's range):
+    /// it has no lines, and finalizing it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// An automatic wallet top-up as a row of the invoice that bills it.
@@ -203,7 +207,7 @@ impl UsageSource for RawEvents<'_> {
         to: DateTime<Utc>,
         group: Option<&str>,
     ) -> Result<Decimal> {
-        Ok(usage::aggregate(meter, group, self.events(meter, customer, from, to)?))
+        Ok(usage::aggregate(meter, group, self.events(meter, customer, from, to)?)?)
     }
 
     fn amounts(
@@ -375,6 +379,9 @@ impl Book {
         let from = usage::day_start(self.tz, active_from)?;
         let to = usage::day_start(self.tz, active_to)?;
         let mut rated_charges = Vec::with_capacity(valid.charges.len());
+        // Amounts past Decimal's range make this period's draft unbillable,
+        // said on the draft, and leave every other draft as it is.
+        let mut overflow: Option<String> = None;
         let charged: &[_] = if self.kind == Kind::Advance { &[] } else { &valid.charges };
         for c in charged {
             let meter = self.meters.get(&c.meter).ok_or_else(|| {
@@ -382,10 +389,18 @@ impl Book {
             })?;
             let group = c.group.as_deref();
             let per_event = matches!(&c.model, PriceModel::Percentage(_));
-            let charge_usage = if per_event {
-                ChargeUsage::EventAmounts(usage.amounts(meter, &f.customer, from, to, group)?)
+            let read = if per_event {
+                usage.amounts(meter, &f.customer, from, to, group).map(ChargeUsage::EventAmounts)
             } else {
-                ChargeUsage::Quantity(usage.quantity(meter, &f.customer, from, to, group)?)
+                usage.quantity(meter, &f.customer, from, to, group).map(ChargeUsage::Quantity)
+            };
+            let charge_usage = match read {
+                Ok(u) => u,
+                Err(Error::Overflow(why)) => {
+                    overflow = Some(format!("{why} in the usage of meter \"{}\"", c.meter));
+                    ChargeUsage::Quantity(Decimal::ZERO)
+                }
+                Err(e) => return Err(e),
             };
             let description = match group {
                 Some(g) => format!("{} — {g}", meter.name),
@@ -427,6 +442,20 @@ impl Book {
             period_days: period.days(),
             discounts,
             tax_rate,
+        })
+        .map_err(|why| overflow.get_or_insert_with(|| why.to_string()).clone());
+        let zero = Dec(currency.round(Decimal::ZERO));
+        let rated = match (rated, &overflow) {
+            (Ok(rated), None) => rated,
+            _ => rating::Rated { lines: Vec::new(), subtotal: zero, tax: zero, total: zero },
+        };
+        let problem = overflow.map(|why| {
+            format!(
+                "the period of {} from {} to {} cannot be billed: {why}; check the customer's usage",
+                f.id,
+                period.first_day,
+                period.end_day.pred_opt().unwrap_or(period.end_day)
+            )
         });
         let credits = Dec(currency.round(Decimal::ZERO));
         let mut unbilled_events = 0;
@@ -464,6 +493,7 @@ impl Book {
             tax_rate: tax_rate.map(Dec),
             unbilled_events,
             topups: Vec::new(),
+            problem,
         }))
     }
 

@@ -59,6 +59,9 @@ pub enum Error {
     Io(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A computation would pass `Decimal`'s range: the message says whose and where.
+    #[error("{0}")]
+    Overflow(String),
 }
 
 fn summarize(problems: &[Problem]) -> String {
@@ -84,6 +87,7 @@ impl Error {
             Error::DiskFull => ErrorCode::DiskFull,
             Error::Io(_) => ErrorCode::Io,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::Overflow(_) => ErrorCode::Invalid,
         }
     }
 
@@ -113,6 +117,12 @@ impl From<rusqlite::Error> for Error {
             }
             _ => Error::Internal(format!("database: {err}")),
         }
+    }
+}
+
+impl From<crate::money::Overflow> for Error {
+    fn from(err: crate::money::Overflow) -> Self {
+        Error::Overflow(err.to_string())
     }
 }
 

@@ -148,6 +148,17 @@ impl<'a> PropValue<'a> {
         }
     }
 
+    /// Whether a number here is at most [`MAX_EVENT_VALUE`] either way (plain
+    /// digits are checked by their count).
+    pub fn is_within_event_bound(self) -> bool {
+        let digits = |s: &str| (1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+        match self {
+            PropValue::Text(s) if digits(s) => true,
+            PropValue::Json(Value::String(s)) if digits(s) => true,
+            _ => self.decimal().is_some_and(|d| d.abs() <= MAX_EVENT_VALUE),
+        }
+    }
+
     /// The value as an exact decimal: a number, or text holding a plain decimal.
     pub fn decimal(self) -> Option<rust_decimal::Decimal> {
         match self {
@@ -261,6 +272,12 @@ pub enum Raw<'a> {
     /// Nothing could be read.
     None,
 }
+
+/// The largest number one event may carry in a property a meter sums (either
+/// way): 999,999,999,999,999. Far above any real usage (a quadrillion tokens),
+/// and low enough that a customer's sums over billions of events stay far from
+/// `Decimal`'s limit, so bad input cannot make a month impossible to bill.
+pub const MAX_EVENT_VALUE: rust_decimal::Decimal = rust_decimal::Decimal::from_parts(0xA4C6_7FFF, 0x38D7E, 0, false, 0);
 
 /// Appends `s` as a JSON string.
 fn json_string(s: &str, out: &mut Vec<u8>) {

@@ -149,6 +149,15 @@ impl Context {
                     let code = &need.meter.code;
                     return Err(reject(&need.property, format!("{v} is not a number; meter \"{code}\" sums it")));
                 }
+                Some(v) if need.number && !v.is_within_event_bound() => {
+                    return Err(reject(
+                        &need.property,
+                        format!(
+                            "{v} is larger than one event may carry (at most {} either way)",
+                            crate::event_file::MAX_EVENT_VALUE
+                        ),
+                    ));
+                }
                 Some(_) => {}
             }
         }

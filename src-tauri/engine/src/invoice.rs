@@ -216,6 +216,9 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         })
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("no subscription \"{}\"", draft.subscription)))?;
+    if let Some(problem) = &draft.problem {
+        return Err(Error::Overflow(problem.clone()));
+    }
     if let Some(number) = finalized_as(conn, draft)? {
         let what = match draft.kind {
             bill::Kind::Period => "the period",

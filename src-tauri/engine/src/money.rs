@@ -88,6 +88,23 @@ impl FromSql for Dec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Currency(iso_currency::Currency);
 
+/// An amount too large to compute: what a computation that would pass
+/// [`MAX_COMPUTED`] (or `Decimal`'s own range) returns instead of panicking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("the amounts are too large to compute (past 10^24)")
+    }
+}
+
+/// The most a draft's lines, discounts and tax may come to: 10^24, so that
+/// sums of tens of thousands of invoices (a register, a report) stay far
+/// below `Decimal`'s limit of about 7.9e28.
+pub const MAX_COMPUTED: rust_decimal::Decimal =
+    rust_decimal::Decimal::from_parts(0xA100_0000, 0x1BCE_CCED, 0xD3C2, false, 0);
+
 /// The largest amount one entry may carry (a grant, an adjustment): a
 /// trillion units of any currency. Far above any real bill, and far enough
 /// below `Decimal`'s limit (about 7.9e28) that sums of millions of entries

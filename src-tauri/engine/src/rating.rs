@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::money::{Currency, Dec};
+use crate::money::{Currency, Dec, Overflow};
 use crate::pricing::{PriceModel, Priced, Step, prorate};
 
 /// What an invoice line is (INTERFACES.md's `kind`).
@@ -119,7 +119,8 @@ fn line(
 }
 
 /// Rates one period. Discounts never take a line or the invoice below zero.
-pub fn rate(input: &RatingInput) -> Rated {
+pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
+    headroom(input)?;
     let c = &input.currency;
     let mut lines = Vec::new();
     for fee in &input.fees {
@@ -205,7 +206,44 @@ pub fn rate(input: &RatingInput) -> Rated {
     // Sums of rounded amounts: `round` here only fixes the scale (0 prints as 0.00).
     let subtotal = c.round(lines.iter().map(|l| l.amount.0).sum());
     let tax = c.round(input.tax_rate.map_or(Decimal::ZERO, |r| subtotal * r));
-    Rated { lines, subtotal: Dec(subtotal), tax: Dec(tax), total: Dec(c.round(subtotal + tax)) }
+    Ok(Rated { lines, subtotal: Dec(subtotal), tax: Dec(tax), total: Dec(c.round(subtotal + tax)) })
+}
+
+/// Checks, without overflowing, that no amount [`rate`] computes can pass
+/// `Decimal`'s range: a bound of every line (each price model's own, fees and
+/// the commitment at their most), of the discounts and of the tax on their sum.
+fn headroom(input: &RatingInput) -> Result<(), Overflow> {
+    let days = Decimal::from(input.active_days.max(input.period_days).max(1));
+    let add = |bound: Decimal, v: Option<Decimal>| bound.checked_add(v.ok_or(Overflow)?.abs()).ok_or(Overflow);
+    let mut bound = Decimal::ZERO;
+    for fee in &input.fees {
+        bound = add(bound, fee.amount.checked_mul(days))?;
+    }
+    for charge in &input.charges {
+        bound = add(
+            bound,
+            Some(match &charge.usage {
+                ChargeUsage::Quantity(q) => charge.model.bound(*q)?.max(q.abs()),
+                ChargeUsage::EventAmounts(amounts) => charge.model.bound_events(amounts)?,
+            }),
+        )?;
+    }
+    if let Some(commitment) = input.minimum_commitment {
+        bound = add(bound, commitment.checked_mul(days))?;
+    }
+    let lines = bound;
+    for d in &input.discounts {
+        bound = add(
+            bound,
+            match d.kind {
+                DiscountKind::Percent(p) => lines.checked_mul(p),
+                DiscountKind::Fixed(a) => Some(a),
+            },
+        )?;
+    }
+    let rate = input.tax_rate.unwrap_or_default().abs().max(Decimal::ONE);
+    let total = bound.checked_mul(rate).and_then(|tax| tax.checked_add(bound)).ok_or(Overflow)?;
+    if total <= crate::money::MAX_COMPUTED { Ok(()) } else { Err(Overflow) }
 }
 
 #[cfg(test)]
@@ -251,7 +289,8 @@ mod tests {
             charges: vec![per_unit("m", "1.23456", "1000")],
             tax_rate: Some(d("0.20")),
             ..input()
-        });
+        })
+        .unwrap();
         assert_eq!(
             (rated.subtotal.to_string(), rated.tax.to_string(), rated.total.to_string()),
             ("1234.56".into(), "246.91".into(), "1481.47".into())
@@ -265,17 +304,19 @@ mod tests {
             charges: vec![per_unit("m", "0.3124", "1000")],
             minimum_commitment: Some(d("500.00")),
             ..input()
-        });
+        })
+        .unwrap();
         assert_eq!(amounts(&rated), [(LineKind::Usage, "312.40".into()), (LineKind::Commitment, "187.60".into())]);
         assert_eq!(rated.total.to_string(), "500.00");
         let over = rate(&RatingInput {
             charges: vec![per_unit("m", "1", "600")],
             minimum_commitment: Some(d("500.00")),
             ..input()
-        });
+        })
+        .unwrap();
         assert_eq!(over.lines.len(), 1, "usage above the commitment needs no true-up");
         // Prorated like a fee: 17 of 31 days of 500.00 is 274.19.
-        let partial = rate(&RatingInput { minimum_commitment: Some(d("500.00")), active_days: 17, ..input() });
+        let partial = rate(&RatingInput { minimum_commitment: Some(d("500.00")), active_days: 17, ..input() }).unwrap();
         assert_eq!(amounts(&partial), [(LineKind::Commitment, "274.19".into())]);
     }
 
@@ -296,7 +337,8 @@ mod tests {
             ],
             tax_rate: Some(d("0.0825")),
             ..input()
-        });
+        })
+        .unwrap();
         // 99 × 17/31 = 54.29; tokens 20.00; calls 5.00; commitment 100 × 17/31 = 54.84 − 25.00 = 29.84;
         // promo 50% of 20.00 = 10.00; launch 10% of 109.13 = 10.91.
         assert_eq!(
@@ -324,7 +366,8 @@ mod tests {
                 Discount { name: "More".into(), kind: DiscountKind::Percent(d("50")), meter: None },
             ],
             ..input()
-        });
+        })
+        .unwrap();
         assert_eq!(amounts(&rated)[1..], [(LineKind::Discount, "-5.00".into()), (LineKind::Discount, "0.00".into())]);
         assert_eq!(rated.total.to_string(), "0.00");
     }

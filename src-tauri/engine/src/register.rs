@@ -219,6 +219,8 @@ pub enum WarningKind {
     UnbilledEvents,
     /// Events that arrived after earlier periods of the customer were invoiced.
     LateEvents,
+    /// Its amounts are too large to compute: finalizing is refused.
+    CannotBeBilled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -272,6 +274,9 @@ pub fn review(
                 message: format!("already finalized as {number}"),
                 blocking: true,
             });
+        }
+        if let Some(problem) = &draft.problem {
+            warnings.push(Warning { kind: WarningKind::CannotBeBilled, message: problem.clone(), blocking: true });
         }
         // What follows is about usage, which an advance invoice does not bill.
         if kind == Kind::Advance {

@@ -284,9 +284,11 @@ fn decimal(bytes: Option<&[u8]>) -> rusqlite::Result<Option<Decimal>> {
 
 fn acc_from_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Acc> {
     let distinct: Option<String> = r.get(at + 7)?;
+    let sum = decimal(Some(r.get_ref(at + 1)?.as_blob()?))?.unwrap_or_default();
     Ok(Acc {
         count: r.get::<_, i64>(at)? as u64,
-        sum: decimal(Some(r.get_ref(at + 1)?.as_blob()?))?.unwrap_or_default(),
+        overflowed: sum == Decimal::MAX,
+        sum,
         max: decimal(r.get_ref(at + 2)?.as_blob_or_null()?)?,
         min: decimal(r.get_ref(at + 3)?.as_blob_or_null()?)?,
         latest: match (
@@ -345,7 +347,8 @@ fn merge_into_store(conn: &Connection, fresh: Fresh, from_scratch: &HashSet<i64>
                 day,
                 grp,
                 acc.count as i64,
-                blob(acc.sum),
+                // An overflowed sum is stored as Decimal::MAX, which no real sum reaches.
+                blob(if acc.overflowed { Decimal::MAX } else { acc.sum }),
                 acc.max.map(blob),
                 acc.min.map(blob),
                 acc.latest.map(|(ts, _, _)| ts),
@@ -412,8 +415,8 @@ pub fn by_day(
     }
     Ok(days
         .into_iter()
-        .map(|(day, acc)| (epoch() + chrono::Days::new(day.max(0) as u64), acc.value(meter.aggregation)))
-        .collect())
+        .map(|(day, acc)| Ok((epoch() + chrono::Days::new(day.max(0) as u64), acc.value(meter.aggregation)?)))
+        .collect::<std::result::Result<_, crate::money::Overflow>>()?)
 }
 
 /// Meter id, customer id and local days of one read.
@@ -483,7 +486,7 @@ impl crate::bill::UsageSource for Rollups<'_> {
             }
             None => days.values().for_each(|a| acc.merge(a)),
         }
-        Ok(acc.value(meter.aggregation))
+        Ok(acc.value(meter.aggregation)?)
     }
 
     fn amounts(

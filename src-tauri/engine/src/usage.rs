@@ -18,7 +18,7 @@ use crate::event_file::Props;
 use crate::event_store;
 use crate::events::matches_filters;
 use crate::meter::{self, Aggregation, MeterFields};
-use crate::money::Dec;
+use crate::money::{Dec, Overflow};
 
 /// One stored event as the aggregation sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +53,9 @@ pub struct Acc {
     pub latest: Option<(i64, i64, Decimal)>,
     /// unique_count: the distinct values seen.
     pub distinct: HashSet<String>,
+    /// The sum passed Decimal's range (only values stored before imports
+    /// bounded them can): the value cannot be computed.
+    pub overflowed: bool,
 }
 
 impl Acc {
@@ -69,7 +72,10 @@ impl Acc {
             Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => {
                 let Some(v) = value.and_then(|v| v.decimal()) else { return };
                 self.count += 1;
-                self.sum += v;
+                match self.sum.checked_add(v) {
+                    Some(sum) => self.sum = sum,
+                    None => self.overflowed = true,
+                }
                 self.max = Some(self.max.map_or(v, |m| m.max(v)));
                 self.min = Some(self.min.map_or(v, |m| m.min(v)));
                 if self.latest.is_none_or(|(ts, o, _)| (ts_ms, order) > (ts, o)) {
@@ -82,7 +88,11 @@ impl Acc {
     /// Merges another aggregate of the same meter (other days, other groups, later chunks).
     pub fn merge(&mut self, other: &Acc) {
         self.count += other.count;
-        self.sum += other.sum;
+        match self.sum.checked_add(other.sum) {
+            Some(sum) => self.sum = sum,
+            None => self.overflowed = true,
+        }
+        self.overflowed |= other.overflowed;
         self.max = match (self.max, other.max) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -99,8 +109,11 @@ impl Acc {
         self.distinct.extend(other.distinct.iter().cloned());
     }
 
-    /// The meter's value.
-    pub fn value(&self, aggregation: Aggregation) -> Decimal {
+    /// The meter's value; `Overflow` when a sum or average passed Decimal's range.
+    pub fn value(&self, aggregation: Aggregation) -> Result<Decimal, Overflow> {
+        if self.overflowed && matches!(aggregation, Aggregation::Sum | Aggregation::Avg) {
+            return Err(Overflow);
+        }
         let value = match aggregation {
             Aggregation::Count => Decimal::from(self.count),
             Aggregation::UniqueCount => Decimal::from(self.distinct.len() as u64),
@@ -111,7 +124,7 @@ impl Acc {
             Aggregation::Avg => self.sum / Decimal::from(self.count),
             Aggregation::Latest => self.latest.map(|(_, _, v)| v).unwrap_or_default(),
         };
-        value.normalize()
+        Ok(value.normalize())
     }
 }
 
@@ -121,7 +134,7 @@ pub fn aggregate<'a>(
     meter: &MeterFields,
     group: Option<&str>,
     events: impl IntoIterator<Item = &'a UsageEvent>,
-) -> Decimal {
+) -> Result<Decimal, Overflow> {
     let mut acc = Acc::default();
     for (order, e) in events.into_iter().enumerate() {
         let properties = Props::Json(&e.properties);
@@ -222,7 +235,9 @@ pub fn value(
     group: Option<&str>,
 ) -> Result<Decimal> {
     let (meter, events) = events_in(conn, meter_code, customer, from, to, group)?;
-    Ok(aggregate(&meter, group, &events))
+    aggregate(&meter, group, &events).map_err(|why| {
+        Error::Overflow(format!("meter \"{meter_code}\" of customer \"{customer}\": {why}; check its usage"))
+    })
 }
 
 /// One local day's value, for charts.
@@ -293,11 +308,10 @@ pub fn by_day(
             buckets[at - 1].push(e);
         }
     }
-    Ok(days
-        .iter()
+    days.iter()
         .zip(buckets)
-        .map(|(d, events)| DayUsage { day: d.to_string(), value: Dec(aggregate(meter, group, events)) })
-        .collect())
+        .map(|(d, events)| Ok(DayUsage { day: d.to_string(), value: Dec(aggregate(meter, group, events)?) }))
+        .collect()
 }
 
 /// The value of a meter for one customer in calendar month `YYYY-MM` of the workspace.
@@ -336,7 +350,8 @@ fn month_of(
     let tz = crate::settings::zone(conn)?;
     let (from, to) = month_bounds(tz, month)?;
     let events = events_for(conn, meter, customer, from, to, group)?;
-    let total = aggregate(meter, group, &events);
+    let total = aggregate(meter, group, &events)
+        .map_err(|why| Error::Overflow(format!("meter \"{}\" of customer \"{customer}\": {why}", meter.code)))?;
     let days = by_day(meter, group, tz, month, &events)?;
     Ok(MonthUsage { value: Dec(total), days, from, to })
 }
@@ -356,7 +371,7 @@ mod tests {
     }
 
     fn check(meter: &MeterFields, group: Option<&str>, rows: &[(i64, Value)], expected: &str) {
-        let got = aggregate(meter, group, &events(rows));
+        let got = aggregate(meter, group, &events(rows)).unwrap();
         assert_eq!(got.to_string(), expected, "{:?} group {group:?}", meter.aggregation);
     }
 

@@ -61,6 +61,11 @@ export function DraftView({ draft, meters, onExplore }: {
         Period {draft.first_day} to {lastDay(draft.end_day)}
         {partial ? `, active ${draft.active_days} of ${draft.period_days} days (fees and commitment prorated)` : ""}; {draft.currency}
       </Text>
+      {draft.problem && (
+        <Alert color="red" variant="light" data-testid="draft-problem">
+          {draft.problem}
+        </Alert>
+      )}
       {draft.unbilled_events > 0 && (
         <Alert color="orange" variant="light" data-testid="draft-unbilled">
           {draft.unbilled_events.toLocaleString()} events of {draft.customer} in this period fall outside every subscription: they are

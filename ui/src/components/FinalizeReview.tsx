@@ -14,6 +14,7 @@ const WARNING_LABEL: Record<WarningKind, string> = {
   zero_usage: "no usage",
   unbilled_events: "unbilled events",
   late_events: "late events",
+  cannot_be_billed: "cannot be billed",
 };
 
 /** Chosen at first: nothing blocks it and its period has ended. */

@@ -50,10 +50,23 @@ impl AppState {
         AppState { workspace: Mutex::new(opened), cancel_import: AtomicBool::new(false) }
     }
 
+    /// Runs `f` on the open workspace. A panic in it (a bug) is reported as an
+    /// internal error and never poisons the workspace for the commands after
+    /// it: a write it was in the middle of rolled back with its transaction.
     fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> Result<T, Error>) -> Reply<T> {
-        let mut guard = self.workspace.lock().map_err(|_| internal("the workspace lock was poisoned"))?;
+        let mut guard = self.workspace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match guard.as_mut() {
-            Ok(ws) => f(ws).map_err(IpcError::from),
+            Ok(ws) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(ws))) {
+                Ok(done) => done.map_err(IpcError::from),
+                Err(panic) => {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(internal(&format!("the command failed unexpectedly ({why}); nothing it was writing was saved")))
+                }
+            },
             Err(why) => Err(why.clone()),
         }
     }
@@ -62,7 +75,7 @@ impl AppState {
         let ws = opened.map_err(IpcError::from)?;
         paths::remember(ws.path());
         let summary = ws.summary().map_err(IpcError::from)?;
-        let mut guard = self.workspace.lock().map_err(|_| internal("the workspace lock was poisoned"))?;
+        let mut guard = self.workspace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = Ok(ws);
         Ok(summary)
     }
@@ -731,4 +744,22 @@ pub fn notifications_get() -> bool {
 #[tauri::command]
 pub fn notifications_set(enabled: bool) -> Reply<()> {
     paths::set_notifications(enabled).map_err(|e| IpcError::from(Error::Io(format!("the choice was not saved: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_command_poisoned_the_workspace_until_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::start(&dir.path().join("ws.meterdesk"));
+        let failed: Reply<()> = state.with(|_| panic!("Multiplication overflowed"));
+        let err = failed.unwrap_err();
+        assert_eq!(err.code, meterdesk_engine::ErrorCode::Internal);
+        assert!(err.message.contains("Multiplication overflowed"), "{}", err.message);
+        // The next command works on the same open workspace.
+        let summary = state.with(|ws| ws.summary()).unwrap();
+        assert_eq!(summary.customers, 0);
+    }
 }

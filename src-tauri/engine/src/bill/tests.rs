@@ -410,3 +410,95 @@ fn events_outside_every_subscription_are_counted_as_unbilled() {
     assert_eq!(d.unbilled_events, 1 + 10_500 + 30 + 1);
     assert_eq!(d.lines[2].quantity.to_string(), "0", "the calls came after the end");
 }
+
+#[test]
+fn an_overflowing_customer_bricked_the_month_for_everyone() {
+    let mut ws = Workspace::in_memory().unwrap();
+    // Initech pays a price no real plan has, on the largest usage an event may carry.
+    let text = CATALOG
+        .replace(r#""unit_price": "0.00001""#, r#""unit_price": "1000000000000""#)
+        .replace(r#""tax_exempt": "Reverse charge""#, r#""tax_exempt": "Reverse charge", "currency": "USD""#)
+        .replace(
+            r#""subscriptions": ["#,
+            r#""subscriptions": [
+            { "id": "sub_initech", "customer": "initech", "plan": "payg", "start": "2026-10-01" },"#,
+        );
+    apply(&mut ws, &text);
+    october(&mut ws);
+    // One number past what an event may carry is rejected, naming its field; the rest is kept.
+    let rows = [
+        event("big1", "initech", "tokens", "2026-10-20T12:00:00Z", json!({"model": "x", "tokens": "999999999999999"})),
+        event("big2", "initech", "tokens", "2026-10-20T12:00:00Z", json!({"model": "x", "tokens": 999999999999999u64})),
+        event(
+            "huge",
+            "initech",
+            "tokens",
+            "2026-10-20T12:00:00Z",
+            json!({"model": "x", "tokens": "79000000000000000000000000000"}),
+        ),
+    ];
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    let report = import(&mut ws, text.as_bytes(), &ImportOptions::new("e.ndjson", Format::Ndjson), now(), &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!((report.accepted, report.rejected), (2, 1));
+    assert_eq!((report.errors[0].line, report.errors[0].field.as_str()), (3, "tokens"));
+    assert_eq!(
+        report.errors[0].reason,
+        "\"79000000000000000000000000000\" is larger than one event may carry (at most 999999999999999 either way)"
+    );
+    // 2e15 tokens at 1e12 each passes 10^24: Initech's draft says it cannot be billed, Globex's is as always.
+    let drafts = preview_all(&mut ws, "2026-10").unwrap();
+    let by = |c: &str| drafts.iter().find(|d| d.customer == c).unwrap();
+    assert_eq!(by("globex").total.to_string(), "354.76");
+    assert_eq!(by("globex").problem, None);
+    let initech = by("initech");
+    assert!(initech.lines.is_empty() && initech.total.0.is_zero());
+    assert_eq!(
+        initech.problem.as_deref(),
+        Some(
+            "the period of sub_initech from 2026-10-01 to 2026-10-31 cannot be billed: the amounts are too large \
+             to compute (past 10^24); check the customer's usage"
+        )
+    );
+    // The review blocks it.
+    let review = crate::register::review(&mut ws, "2026-10", None, Kind::Period, now()).unwrap();
+    let initech = review.iter().find(|r| r.draft.customer == "initech").unwrap();
+    assert!(initech.warnings.iter().any(|w| w.kind == crate::register::WarningKind::CannotBeBilled && w.blocking));
+    // Finalizing the month invoices Globex and reports Initech; nothing panics.
+    let done = crate::invoice::finalize_month(&mut ws, "2026-10", None, now()).unwrap();
+    assert_eq!(done.invoices.len(), 1);
+    assert_eq!(done.failures.len(), 1);
+    assert!(done.failures[0].message.contains("cannot be billed"), "{:?}", done.failures);
+    // The usage itself still reads (2e15 is far from Decimal's limit).
+    let from = "2026-10-01T04:00:00Z".parse().unwrap();
+    let to = "2026-11-01T04:00:00Z".parse().unwrap();
+    let value = usage::value(ws.conn(), "tokens", "initech", from, to, None).unwrap();
+    assert_eq!(value.to_string(), "1999999999999998");
+}
+
+#[test]
+fn sums_past_decimals_range_are_an_overflow_not_a_panic() {
+    use crate::meter::Aggregation;
+    let meter: MeterFields = serde_json::from_value(json!({
+        "code": "tokens", "name": "Tokens", "aggregation": "sum", "property": "tokens"
+    }))
+    .unwrap();
+    let huge = |ts: i64| UsageEvent {
+        ts_ms: ts,
+        properties: json!({"tokens": "70000000000000000000000000000"}).as_object().unwrap().clone(),
+    };
+    // Stored before imports bounded values: two of them pass Decimal's limit.
+    let events = [huge(1), huge(2)];
+    assert_eq!(usage::aggregate(&meter, None, &events), Err(crate::money::Overflow));
+    let mut acc = usage::Acc::default();
+    let mut other = usage::Acc::default();
+    for (i, e) in events.iter().enumerate() {
+        let props = crate::event_file::Props::Json(&e.properties);
+        if i == 0 { acc.add(&meter, e.ts_ms, 0, &props) } else { other.add(&meter, e.ts_ms, 1, &props) }
+    }
+    acc.merge(&other);
+    assert_eq!(acc.value(Aggregation::Sum), Err(crate::money::Overflow));
+    assert!(acc.value(Aggregation::Max).is_ok(), "the largest value is still known");
+}

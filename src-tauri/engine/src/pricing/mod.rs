@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::error::Problem;
-use crate::money::Dec;
+use crate::money::{Dec, Overflow};
 
 pub use flat_fee::prorate;
 pub use package::Package;
@@ -108,6 +108,11 @@ fn step(label: impl Into<String>, quantity: Decimal, unit_price: Decimal, flat_f
 }
 
 /// A quantity for pricing: negative usage (refunds) prices as nothing.
+/// The sum, or none when it would overflow.
+pub fn checked_sum(values: impl IntoIterator<Item = Decimal>) -> Option<Decimal> {
+    values.into_iter().try_fold(Decimal::ZERO, |sum, v| sum.checked_add(v))
+}
+
 fn billable(quantity: Decimal) -> Decimal {
     quantity.max(Decimal::ZERO)
 }
@@ -196,13 +201,14 @@ pub fn quote(
 ) -> crate::error::Result<Vec<Quote>> {
     let fields = PriceFields::from_json(price).map_err(|p| crate::error::Error::Invalid(vec![p]))?;
     let model = fields.validate().map_err(crate::error::Error::Invalid)?;
-    Ok(quantities
+    quantities
         .iter()
         .map(|q| {
+            model.bound(*q).map_err(|why| crate::error::Error::Overflow(format!("a quantity of {q}: {why}")))?;
             let priced = model.price(*q);
-            Quote { quantity: Dec(*q), amount: Dec(currency.round(priced.amount.0)), priced }
+            Ok(Quote { quantity: Dec(*q), amount: Dec(currency.round(priced.amount.0)), priced })
         })
-        .collect())
+        .collect()
 }
 
 impl PriceModel {
@@ -215,6 +221,28 @@ impl PriceModel {
             PriceModel::Volume(t) => volume::price(t, quantity),
             PriceModel::Package(m) => m.price(quantity),
             PriceModel::Percentage(m) => m.price(&[quantity]),
+        }
+    }
+
+    /// At least the amount of any step or sum [`PriceModel::price`] computes
+    /// for `quantity`, computed without overflowing; `Overflow` when it would.
+    /// Under it (and at most [`crate::money::MAX_COMPUTED`]) pricing cannot overflow.
+    pub fn bound(&self, quantity: Decimal) -> Result<Decimal, Overflow> {
+        let q = billable(quantity);
+        let bound = match self {
+            PriceModel::PerUnit(m) => m.bound(q),
+            PriceModel::Graduated(t) | PriceModel::Volume(t) => t.bound(q),
+            PriceModel::Package(m) => m.bound(q),
+            PriceModel::Percentage(m) => m.bound(&[q]),
+        };
+        bound.filter(|b| *b <= crate::money::MAX_COMPUTED).ok_or(Overflow)
+    }
+
+    /// [`PriceModel::bound`] for [`PriceModel::price_events`].
+    pub fn bound_events(&self, amounts: &[Decimal]) -> Result<Decimal, Overflow> {
+        match self {
+            PriceModel::Percentage(m) => m.bound(amounts).filter(|b| *b <= crate::money::MAX_COMPUTED).ok_or(Overflow),
+            _ => self.bound(checked_sum(amounts.iter().copied()).ok_or(Overflow)?),
         }
     }
 

@@ -23,6 +23,11 @@ impl Package {
         if problems.is_empty() { Ok(Package { size, price, free }) } else { Err(problems) }
     }
 
+    /// See [`super::PriceModel::bound`]: whole packages of the quantity, and one more.
+    pub(super) fn bound(&self, quantity: Decimal) -> Option<Decimal> {
+        quantity.checked_div(self.size)?.checked_add(Decimal::ONE)?.checked_mul(self.price)
+    }
+
     pub fn price(&self, quantity: Decimal) -> Priced {
         let quantity = billable(quantity);
         let mut steps = Vec::new();

@@ -19,6 +19,11 @@ impl PerUnit {
         if problems.is_empty() { Ok(PerUnit { unit_price, included }) } else { Err(problems) }
     }
 
+    /// See [`super::PriceModel::bound`].
+    pub(super) fn bound(&self, quantity: Decimal) -> Option<Decimal> {
+        quantity.checked_mul(self.unit_price)
+    }
+
     pub fn price(&self, quantity: Decimal) -> Priced {
         let quantity = billable(quantity);
         let mut steps = Vec::new();

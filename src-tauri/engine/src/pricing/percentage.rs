@@ -40,6 +40,15 @@ impl Percentage {
         if problems.is_empty() { Ok(Percentage { percent, fixed_fee, min_fee, max_fee }) } else { Err(problems) }
     }
 
+    /// See [`super::PriceModel::bound`]: the amounts' share, and every event's
+    /// fixed and minimum fee.
+    pub(super) fn bound(&self, amounts: &[Decimal]) -> Option<Decimal> {
+        let total = super::checked_sum(amounts.iter().map(|a| a.abs()))?;
+        let per_event = self.fixed_fee.checked_add(self.min_fee.unwrap_or_default())?;
+        let n = Decimal::from(amounts.len() as u64);
+        total.checked_mul(self.percent)?.checked_add(n.checked_mul(per_event)?)?.checked_add(total)
+    }
+
     /// Each event's fee is its amount × percent + the fixed fee, held between
     /// the minimum and maximum; the steps show the sum, the fixed fees and
     /// what the minimum added and the maximum took off.

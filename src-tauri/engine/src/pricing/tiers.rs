@@ -40,6 +40,17 @@ impl Tier {
     }
 }
 
+impl Tiers {
+    /// See [`super::PriceModel::bound`]: the quantity at the highest unit
+    /// price, every flat fee, and the quantity itself (the tiers' units).
+    pub(super) fn bound(&self, quantity: Decimal) -> Option<Decimal> {
+        let price = self.0.iter().map(|t| t.unit_price).max().unwrap_or_default();
+        let fees = super::checked_sum(self.0.iter().map(|t| t.flat_fee))?;
+        let top = self.0.iter().filter_map(|t| t.up_to).max().unwrap_or_default();
+        quantity.max(top).checked_mul(price)?.checked_add(fees)?.checked_add(quantity.max(top))
+    }
+}
+
 /// Tiers that cannot be wrong: at least one, bounds strictly rising from above
 /// zero, every tier bounded but the last, no negative price or fee.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -42,4 +42,9 @@ unbilled_events: number,
  * credit is taxed when used, not when bought); in `total`, and never paid
  * by the wallet's own credits.
  */
-topups?: Array<TopUp>, };
+topups?: Array<TopUp>, 
+/**
+ * Why the draft cannot be billed (its amounts would pass Decimal's range):
+ * it has no lines, and finalizing it is refused.
+ */
+problem?: string | null, };
