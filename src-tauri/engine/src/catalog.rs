@@ -36,6 +36,18 @@ pub struct Catalog {
     pub subscriptions: Vec<SubscriptionFields>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wallets: Vec<WalletFields>,
+    /// Earlier versions of the plans that subscriptions still hold, so that a
+    /// fresh workspace bills them on the terms they were sold on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan_versions: Vec<PlanVersionFields>,
+}
+
+/// An earlier version of a plan, as a catalog carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanVersionFields {
+    pub version: i64,
+    pub definition: PlanFields,
 }
 
 /// The `workspace` section: every field optional; absent fields keep their value.
@@ -162,8 +174,10 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
         |v| v.fields.code.clone(),
         &mut problems,
     );
+    let earlier = validate_plan_versions(conn, &catalog.plan_versions, &catalog.plans, &chargeable, &mut problems)?;
     // Subscriptions see the customers and plans as they will be after this catalog.
     let mut context = subscription::Context::load(conn)?;
+    context.versions.extend(earlier.iter().map(|(v, p)| ((p.fields.code.clone(), *v), p.fields.clone())));
     context.customers.extend(valid.iter().map(|c| (c.external_id.clone(), c.currency.code())));
     context.latest.extend(plans.iter().map(|p| (p.fields.code.clone(), p.fields.clone())));
     let subscriptions = validate_section(
@@ -213,7 +227,9 @@ pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) 
         if plan::get(conn, &p.fields.code)?.is_some() {
             count(plan::save(conn, p, now)?);
         } else {
-            plan::save(conn, p, now)?;
+            let versions: Vec<(i64, &plan::ValidPlan)> =
+                earlier.iter().filter(|(_, e)| e.fields.code == p.fields.code).map(|(v, e)| (*v, e)).collect();
+            plan::create_with_earlier(conn, &versions, p, now)?;
             report.created += 1;
         }
     }
@@ -362,10 +378,73 @@ fn validate_section<F, V>(
     valid
 }
 
+/// Checks the catalog's earlier plan versions: valid definitions of a plan the
+/// catalog or the workspace has; a stored version only as stored (a version
+/// never changes); a version not stored only for a plan the workspace does not
+/// have yet (it is created with them). Returns those to create, in order.
+fn validate_plan_versions(
+    conn: &rusqlite::Connection,
+    entries: &[PlanVersionFields],
+    plans: &[PlanFields],
+    chargeable: &HashMap<String, bool>,
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<(i64, plan::ValidPlan)>> {
+    let mut out = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let at = |field: &str| format!("$.plan_versions[{i}]{field}");
+        let code = e.definition.code.trim().to_string();
+        let valid = match e.definition.validate(chargeable) {
+            Ok(v) => v,
+            Err(ps) => {
+                problems
+                    .extend(ps.into_iter().map(|p| Problem::new(at(&format!(".definition.{}", p.path)), p.message)));
+                continue;
+            }
+        };
+        if e.version < 1 {
+            problems.push(Problem::new(at(".version"), format!("a version is 1 or more (got {})", e.version)));
+            continue;
+        }
+        let stored = plan::get(conn, &code)?;
+        match (&stored, plan::version(conn, &code, e.version)) {
+            (Some(_), Ok(fields)) if fields == valid.fields => {}
+            (Some(_), Ok(_)) => problems.push(Problem::new(
+                at(""),
+                format!("plan \"{code}\" version {} is stored with other terms: a version never changes", e.version),
+            )),
+            (Some(_), Err(_)) => problems.push(Problem::new(
+                at(".version"),
+                format!(
+                    "plan \"{code}\" has no stored version {}: earlier versions come only with a new plan",
+                    e.version
+                ),
+            )),
+            (None, _) if !plans.iter().any(|p| p.code.trim() == code) => {
+                problems.push(Problem::new(at(".definition.code"), format!("no plan with code \"{code}\"")))
+            }
+            (None, _) => {
+                if out.iter().any(|(v, p): &(i64, plan::ValidPlan)| p.fields.code == code && *v == e.version) {
+                    problems.push(Problem::new(at(".version"), format!("plan \"{code}\" version {} twice", e.version)));
+                } else {
+                    out.push((e.version, valid));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.1.fields.code, a.0).cmp(&(&b.1.fields.code, b.0)));
+    Ok(out)
+}
+
 /// The workspace as a catalog that `apply` takes back unchanged.
 pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
     let plans = plan::all(conn)?;
     let latest: HashMap<String, i64> = plans.iter().map(|p| (p.fields.code.clone(), p.version)).collect();
+    // The earlier versions subscriptions hold, in order.
+    let held: std::collections::BTreeSet<(String, i64)> = subscription::all(conn)?
+        .iter()
+        .map(|s| (s.fields.plan.clone(), s.version()))
+        .filter(|(code, v)| latest.get(code).is_some_and(|l| v < l))
+        .collect();
     Ok(Catalog {
         workspace: Some(CatalogWorkspace::from_settings(settings::get(conn)?)),
         customers: customer::all(conn)?.into_iter().map(|c| c.fields).collect(),
@@ -376,6 +455,10 @@ pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
             .map(|s| subscription::to_catalog(s, latest.get(s.fields.plan.as_str()).copied().unwrap_or(1)))
             .collect(),
         wallets: wallet::to_catalog(conn)?,
+        plan_versions: held
+            .into_iter()
+            .map(|(code, version)| Ok(PlanVersionFields { version, definition: plan::version(conn, &code, version)? }))
+            .collect::<Result<_>>()?,
     })
 }
 

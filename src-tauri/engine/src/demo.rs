@@ -97,7 +97,15 @@ pub fn catalog(now: DateTime<Utc>) -> Catalog {
     }
     let subscriptions = subscriptions(&customers, now);
     let wallets = wallets(&customers, now);
-    Catalog { workspace: Some(workspace), customers, meters: meters(), plans: plans(), subscriptions, wallets }
+    Catalog {
+        workspace: Some(workspace),
+        customers,
+        meters: meters(),
+        plans: plans(),
+        subscriptions,
+        wallets,
+        plan_versions: Vec::new(),
+    }
 }
 
 /// Prepaid credit for four customers (never customer 0, whose invoices the

@@ -245,6 +245,28 @@ pub fn save(conn: &Connection, plan: &ValidPlan, now: DateTime<Utc>) -> Result<b
     }
 }
 
+/// Creates a plan with earlier versions (a catalog exported from a workspace
+/// where subscriptions hold them): each under its number, then `latest` as the
+/// next.
+pub fn create_with_earlier(
+    conn: &Connection,
+    earlier: &[(i64, &ValidPlan)],
+    latest: &ValidPlan,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute("INSERT INTO plans (code, created_at) VALUES (?1, ?2)", params![latest.fields.code, time_text(now)])?;
+    let id = conn.last_insert_rowid();
+    let next = earlier.iter().map(|(v, _)| *v).max().unwrap_or(0) + 1;
+    let all = earlier.iter().map(|(v, p)| (*v, *p)).chain(std::iter::once((next, latest)));
+    for (version, plan) in all {
+        conn.execute(
+            "INSERT INTO plan_versions (plan_id, version, definition, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![id, version, definition(&plan.fields)?, time_text(now)],
+        )?;
+    }
+    Ok(())
+}
+
 /// A plan as lists and the editor show it: its latest version and how many
 /// subscriptions hold any version of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]

@@ -502,3 +502,37 @@ fn sums_past_decimals_range_are_an_overflow_not_a_panic() {
     assert_eq!(acc.value(Aggregation::Sum), Err(crate::money::Overflow));
     assert!(acc.value(Aggregation::Max).is_ok(), "the largest value is still known");
 }
+
+#[test]
+fn an_export_after_a_plan_change_was_refused_by_a_fresh_workspace() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    october(&mut ws);
+    // Globex holds version 1; the Platform fee changes, so the plan gets version 2.
+    apply(&mut ws, &CATALOG.replace(r#""amount": "99.00""#, r#""amount": "199.00""#));
+    let exported = crate::catalog::export(ws.conn()).unwrap();
+    assert_eq!(exported.plan_versions.len(), 1);
+    assert_eq!(
+        (exported.plan_versions[0].version, exported.plan_versions[0].definition.fees[0].amount.to_string()),
+        (1, "99.00".into())
+    );
+    let text = serde_json::to_string(&exported).unwrap();
+    // Into the same workspace: nothing changes.
+    let report = ws.write(|tx| catalog::apply(tx, catalog::parse(&text)?, now())).unwrap();
+    assert_eq!((report.created, report.updated), (0, 0));
+    // Into a fresh one: Globex is billed on version 1 as before, new subscribers on version 2.
+    let mut fresh = Workspace::in_memory().unwrap();
+    fresh.write(|tx| catalog::apply(tx, catalog::parse(&text)?, now())).unwrap();
+    october(&mut fresh);
+    let (a, b) = (one(&mut ws, "globex", "2026-10"), one(&mut fresh, "globex", "2026-10"));
+    assert_eq!((b.plan_version, b.total.to_string()), (1, "354.76".into()));
+    assert_eq!(a.total, b.total);
+    assert_eq!(crate::plan::get(fresh.conn(), "pro").unwrap().unwrap().fields.fees[0].amount.to_string(), "199.00");
+    // And the fresh workspace exports the same catalog again.
+    assert_eq!(crate::catalog::export(fresh.conn()).unwrap(), exported);
+    // A stored version never changes.
+    let changed = text.replacen(r#""amount":"99.00""#, r#""amount":"98.00""#, 1);
+    let err = ws.write(|tx| catalog::apply(tx, catalog::parse(&changed)?, now())).unwrap_err();
+    assert_eq!(err.problems()[0].path, "$.plan_versions[0]");
+    assert_eq!(err.problems()[0].message, "plan \"pro\" version 1 is stored with other terms: a version never changes");
+}
