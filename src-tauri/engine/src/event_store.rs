@@ -96,8 +96,10 @@ pub struct Pending {
     pub type_id: i64,
     pub ts_ms: i64,
     pub line: u64,
-    /// It falls in a period already invoiced.
-    pub late: bool,
+    /// It falls in a period already invoiced: that invoiced window's start
+    /// (unix ms). A late chunk holds one window's events, so a void that
+    /// gives the window back un-flags exactly its chunks.
+    pub late: Option<i64>,
     /// Where its encoded id and properties lie in the batch's arena.
     start: u32,
     length: u32,
@@ -164,7 +166,7 @@ impl Batch {
         customer_id: i64,
         type_id: i64,
         ts_ms: i64,
-        late: bool,
+        late: Option<i64>,
         id: &str,
         write_properties: impl FnOnce(&mut Vec<u8>),
     ) {
@@ -417,7 +419,7 @@ pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: 
                     order[end - 1].0,
                     (end - at) as i64,
                     import_id,
-                    late,
+                    late.is_some(),
                     data
                 ])
                 .map_err(|e| {
@@ -425,7 +427,7 @@ pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: 
                     Error::Internal(format!("line {line}: the events could not be stored: {e}"))
                 })?;
             written.events += (end - at) as u64;
-            if late {
+            if late.is_some() {
                 written.late += (end - at) as u64;
             }
             at = end;
@@ -590,7 +592,7 @@ pub(crate) fn convert_legacy(conn: &Connection) -> Result<()> {
         let mut rows = read.query([import_id])?;
         while let Some(r) = rows.next()? {
             let properties: String = r.get(4)?;
-            batch.push(0, r.get(0)?, r.get(1)?, r.get(2)?, false, &r.get::<_, String>(3)?, |out| {
+            batch.push(0, r.get(0)?, r.get(1)?, r.get(2)?, None, &r.get::<_, String>(3)?, |out| {
                 out.extend_from_slice(properties.as_bytes())
             });
         }
@@ -666,7 +668,7 @@ mod tests {
             (6, 1, day - 3, "before", "{}"),
         ];
         for (line, customer, ts, id, props) in rows {
-            batch.push(line, customer, 7, ts, false, id, |out| out.extend_from_slice(props.as_bytes()));
+            batch.push(line, customer, 7, ts, None, id, |out| out.extend_from_slice(props.as_bytes()));
         }
         let take = claim_keys(ws.conn(), &batch).unwrap();
         assert_eq!(write_chunks(ws.conn(), &batch, &take, 1).unwrap().events, 6);

@@ -114,13 +114,15 @@ impl Context {
         Ok(Context { customers, types, invoiced })
     }
 
-    /// Whether an event at `ts_ms` falls in a period already invoiced to the customer.
-    fn late(&self, customer_id: i64, ts_ms: i64) -> bool {
-        !self.invoiced.is_empty()
-            && self.invoiced.get(&customer_id).is_some_and(|periods| {
-                let after = periods.partition_point(|&(from, _)| from <= ts_ms);
-                after > 0 && ts_ms < periods[after - 1].1
-            })
+    /// The start of the period already invoiced to the customer that an event
+    /// at `ts_ms` falls in, if one is.
+    fn late(&self, customer_id: i64, ts_ms: i64) -> Option<i64> {
+        if self.invoiced.is_empty() {
+            return None;
+        }
+        let periods = self.invoiced.get(&customer_id)?;
+        let after = periods.partition_point(|&(from, _)| from <= ts_ms);
+        (after > 0 && ts_ms < periods[after - 1].1).then(|| periods[after - 1].0)
     }
 
     /// Checks one event against the workspace: a known customer, a type some

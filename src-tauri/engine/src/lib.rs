@@ -31,6 +31,9 @@ pub mod usage;
 pub mod wallet;
 pub mod workspace;
 
+#[cfg(test)]
+mod seams_tests;
+
 pub use error::{Error, ErrorCode, Problem, Result};
 pub use money::{Currency, Dec};
 pub use workspace::Workspace;

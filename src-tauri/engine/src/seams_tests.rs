@@ -1,0 +1,420 @@
+//! The seams between features, proved by random operation sequences (issue
+//! "Money safety sweep"): imports (with duplicates, unknown customers and late
+//! events), finalize (also of a draft computed before an import), advance
+//! finalize, void and reissue, credit notes, payments, wallet grants, time
+//! zone change attempts and catalog applies (round trips and plan changes),
+//! in a seeded order. After every step the invariants below must hold.
+//!
+//! Every accepted event is billed on exactly one standing invoice — the one
+//! of its window, which billed exactly the events imported before it was
+//! finalized — or is flagged late (imported into a standing invoice's window
+//! afterwards), or waits in a window no standing invoice covers. No advance
+//! fee is billed twice for one period. Numbers are gapless per series and
+//! year. The chain verifies. Each wallet's balance is its ledger's sum and
+//! never negative. The accountants' CSV over all dates adds up, per
+//! currency, to the standing invoices less the credit notes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::Workspace;
+use crate::bill::Kind;
+use crate::catalog;
+use crate::event_file::Format;
+use crate::events::{ImportOptions, import};
+use crate::invoice::{self, Invoice, Open};
+use crate::rng::Rng;
+
+const CATALOG: &str = r#"{
+  "workspace": { "name": "Seams Ltd", "currency": "USD", "timezone": "America/New_York" },
+  "customers": [
+    { "id": "acme", "name": "Acme", "currency": "USD", "tax_rate": "0.20" },
+    { "id": "bolt", "name": "Bolt", "currency": "USD", "tax_exempt": "Reverse charge" },
+    { "id": "cobra", "name": "Cobra", "currency": "EUR", "tax_rate": "0.19" }
+  ],
+  "meters": [
+    { "code": "api_calls", "name": "API calls", "aggregation": "count" },
+    { "code": "units", "name": "Units", "aggregation": "sum", "property": "units", "event": "api_calls" }
+  ],
+  "plans": [
+    { "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
+      "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" },
+                { "name": "Support", "amount": "20.00", "timing": "arrears" } ],
+      "charges": [
+        { "meter": "api_calls", "model": "per_unit", "unit_price": "0.01", "included": "10" },
+        { "meter": "units", "model": "graduated",
+          "tiers": [ { "up_to": "1000", "unit_price": "0.002" }, { "up_to": null, "unit_price": "0.001", "flat_fee": "1" } ] } ] },
+    { "code": "eu", "name": "EU", "currency": "EUR", "interval": "month",
+      "fees": [ { "name": "Platform fee", "amount": "50.00", "timing": "advance" } ],
+      "minimum_commitment": "30.00",
+      "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "0.02" } ] }
+  ],
+  "subscriptions": [
+    { "id": "sub_acme", "customer": "acme", "plan": "pro", "start": "2026-08-10", "anchor_day": 1 },
+    { "id": "sub_bolt", "customer": "bolt", "plan": "pro", "start": "2026-08-01" },
+    { "id": "sub_cobra", "customer": "cobra", "plan": "eu", "start": "2026-08-15", "anchor_day": 15 }
+  ]
+}"#;
+
+const CUSTOMERS: [&str; 3] = ["acme", "bolt", "cobra"];
+const MONTHS: [&str; 5] = ["2026-08", "2026-09", "2026-10", "2026-11", "2026-12"];
+
+/// What the test knows of the workspace besides the workspace itself.
+struct Harness {
+    ws: Workspace,
+    rng: Rng,
+    now: DateTime<Utc>,
+    step: u64,
+    /// Accepted events: id → (customer, unix ms, step imported).
+    events: HashMap<String, (String, i64, u64)>,
+    next_id: u64,
+    /// Invoice number → the step that finalized it.
+    finalized_at: HashMap<String, u64>,
+    counts: BTreeMap<&'static str, u32>,
+}
+
+impl Harness {
+    fn new(seed: u64) -> Harness {
+        let mut ws = Workspace::in_memory().unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 8, 1, 12, 0, 0).unwrap();
+        ws.write(|tx| catalog::apply(tx, catalog::parse(CATALOG)?, start)).unwrap();
+        Harness {
+            ws,
+            rng: Rng::new(seed),
+            now: Utc.with_ymd_and_hms(2026, 9, 20, 12, 0, 0).unwrap(),
+            step: 0,
+            events: HashMap::new(),
+            next_id: 0,
+            finalized_at: HashMap::new(),
+            counts: BTreeMap::new(),
+        }
+    }
+
+    fn pick(&mut self, n: u64) -> u64 {
+        self.rng.next_u64() % n
+    }
+
+    fn count(&mut self, what: &'static str) {
+        *self.counts.entry(what).or_default() += 1;
+    }
+
+    /// A random instant from late July to early January (some before the
+    /// subscriptions start, some in periods already invoiced).
+    fn instant(&mut self) -> DateTime<Utc> {
+        let from = Utc.with_ymd_and_hms(2026, 7, 25, 0, 0, 0).unwrap();
+        from + Duration::minutes(self.pick(165 * 24 * 60) as i64)
+    }
+
+    /// Imports `n` events at random instants (or all inside `within`): new ids,
+    /// ids already stored (duplicates) and unknown customers (rejected).
+    fn import(&mut self, n: usize, customer: Option<&str>, within: Option<(i64, i64)>) {
+        let (mut rows, mut accepted, mut duplicates, mut rejected) = (String::new(), Vec::new(), 0, 0);
+        let mut in_file = HashSet::new();
+        for _ in 0..n {
+            let who = customer.map(str::to_string).unwrap_or_else(|| {
+                if self.pick(40) == 0 { "ghost".into() } else { CUSTOMERS[self.pick(3) as usize].to_string() }
+            });
+            let ts = match within {
+                Some((from, to)) => from + (self.pick((to - from) as u64)) as i64,
+                None => self.instant().timestamp_millis(),
+            };
+            let id = if !self.events.is_empty() && self.pick(10) == 0 {
+                // An id already stored: a duplicate, whatever else the row says.
+                let k = self.pick(self.next_id);
+                format!("e{k}")
+            } else {
+                self.next_id += 1;
+                format!("e{}", self.next_id)
+            };
+            let units = self.pick(2_000);
+            rows += &json!({ "id": id, "customer": who, "type": "api_calls", "timestamp": ts,
+                             "properties": { "units": units } })
+            .to_string();
+            rows.push('\n');
+            if who == "ghost" {
+                rejected += 1;
+            } else if self.events.contains_key(&id) || !in_file.insert(id.clone()) {
+                duplicates += 1;
+            } else {
+                accepted.push((id, who, ts));
+            }
+        }
+        let options = ImportOptions::new("events.ndjson", Format::Ndjson);
+        let report =
+            import(&mut self.ws, rows.as_bytes(), &options, self.now, &mut |_| ControlFlow::Continue(())).unwrap();
+        assert_eq!(
+            (report.accepted, report.duplicates, report.rejected),
+            (accepted.len() as u64, duplicates, rejected),
+            "step {}",
+            self.step
+        );
+        for (id, who, ts) in accepted {
+            self.events.insert(id, (who, ts, self.step));
+        }
+    }
+
+    fn invoices(&self) -> Vec<Invoice> {
+        invoice::all(self.ws.conn()).unwrap()
+    }
+
+    fn standing(&self) -> Vec<Invoice> {
+        self.invoices().into_iter().filter(|i| i.void_reason.is_none()).collect()
+    }
+
+    fn random_invoice(&mut self) -> Option<String> {
+        let all = self.invoices();
+        if all.is_empty() {
+            return None;
+        }
+        let i = self.pick(all.len() as u64) as usize;
+        all[i].frozen.draft.number.clone()
+    }
+
+    fn record(&mut self, done: &invoice::Finalized) {
+        for i in &done.invoices {
+            self.finalized_at.insert(i.frozen.draft.number.clone().unwrap(), self.step);
+        }
+    }
+
+    /// One random operation.
+    fn operate(&mut self) {
+        self.step += 1;
+        let hours = self.pick(30) as i64;
+        self.now += Duration::hours(hours);
+        match self.pick(100) {
+            0..=29 => {
+                let n = 1 + self.pick(25) as usize;
+                self.import(n, None, None);
+                self.count("import");
+            }
+            30..=44 => {
+                let month = MONTHS[self.pick(5) as usize];
+                let done = invoice::finalize_month_of(&mut self.ws, month, None, Kind::Period, Open::Include, self.now)
+                    .unwrap();
+                self.record(&done);
+                self.count("finalize");
+            }
+            45..=51 => {
+                let month = MONTHS[self.pick(5) as usize];
+                let done =
+                    invoice::finalize_month_of(&mut self.ws, month, None, Kind::Advance, Open::Include, self.now)
+                        .unwrap();
+                self.record(&done);
+                self.count("advance finalize");
+            }
+            52..=58 => {
+                // A draft computed, then usage imported into its window, then finalized.
+                let customer = CUSTOMERS[self.pick(3) as usize];
+                let month = MONTHS[self.pick(5) as usize];
+                let drafts = crate::bill::preview_customer(&mut self.ws, customer, month).unwrap();
+                let Some(seen) = drafts.into_iter().next() else { return };
+                let window = (seen.usage_window.start.timestamp_millis(), seen.usage_window.end.timestamp_millis());
+                let n = 1 + self.pick(5) as usize;
+                self.import(n, Some(customer), Some(window));
+                self.step += 1; // the finalize comes after the import
+                if let Ok(invoice) = self.ws.write(|tx| invoice::finalize_current(tx, &seen, None, self.now)) {
+                    self.finalized_at.insert(invoice.frozen.draft.number.clone().unwrap(), self.step);
+                }
+                self.count("finalize after an import");
+            }
+            59..=66 => {
+                let Some(number) = self.random_invoice() else { return };
+                let before = self.invoices().len();
+                if self.ws.write(|tx| invoice::void(tx, &number, "Wrong terms", self.now)).is_ok() {
+                    self.count("void");
+                }
+                assert_eq!(self.invoices().len(), before);
+            }
+            67..=74 => {
+                let Some(number) = self.random_invoice() else { return };
+                let request = if self.pick(3) == 0 {
+                    crate::credit::Request::Full
+                } else {
+                    crate::credit::Request::Amount(Decimal::new(1 + self.pick(5_000) as i64, 2))
+                };
+                if self.ws.write(|tx| crate::credit::issue(tx, &number, "Goodwill", &request, self.now)).is_ok() {
+                    self.count("credit note");
+                }
+            }
+            75..=80 => {
+                let Some(number) = self.random_invoice() else { return };
+                let date = self.now.date_naive();
+                if self.ws.write(|tx| invoice::mark_paid(tx, &number, date, "wire", self.now)).is_ok() {
+                    self.count("paid");
+                }
+            }
+            81..=84 => {
+                // A time zone change: refused while any period stands invoiced.
+                let mut settings = crate::settings::get(self.ws.conn()).unwrap();
+                let before = settings.timezone.clone();
+                settings.timezone =
+                    if before == "America/New_York" { "Europe/Paris".into() } else { "America/New_York".into() };
+                let invoiced = !self.standing().is_empty();
+                let changed = self.ws.write(|tx| crate::settings::update(tx, settings));
+                assert_eq!(changed.is_err(), invoiced, "step {}: {changed:?}", self.step);
+                self.count(if invoiced { "zone change refused" } else { "zone change" });
+            }
+            85..=89 => {
+                // The workspace's own export applies back unchanged.
+                let exported = serde_json::to_string(&catalog::export(self.ws.conn()).unwrap()).unwrap();
+                let report = self.ws.write(|tx| catalog::apply(tx, catalog::parse(&exported)?, self.now)).unwrap();
+                assert_eq!((report.created, report.updated), (0, 0), "step {}", self.step);
+                self.count("catalog round trip");
+            }
+            90..=92 => {
+                // A price change: subscriptions keep the version they hold.
+                let cents = 500 + self.pick(2_000) as i64;
+                let text = CATALOG.replace("\"20.00\"", &format!("\"{}\"", Decimal::new(cents, 2)));
+                let zone = crate::settings::get(self.ws.conn()).unwrap().timezone;
+                let text = text.replace("America/New_York", &zone);
+                self.ws.write(|tx| catalog::apply(tx, catalog::parse(&text)?, self.now)).unwrap();
+                self.count("plan change");
+            }
+            _ => {
+                let customer = CUSTOMERS[self.pick(3) as usize];
+                let n = self.step;
+                let grant: crate::wallet::GrantFields = serde_json::from_value(json!({
+                    "id": format!("g{n}"), "amount": Decimal::new(1 + self.pick(20_000) as i64, 2).to_string(),
+                    "kind": "free"
+                }))
+                .unwrap();
+                self.ws
+                    .write(|tx| crate::wallet::grant(tx, customer, &grant, crate::wallet::Origin::Manual, self.now))
+                    .unwrap();
+                self.count("grant");
+            }
+        }
+    }
+
+    /// Every invariant of the module's documentation.
+    fn check(&self) {
+        let conn = self.ws.conn();
+        let at = format!("step {}", self.step);
+        let standing = self.standing();
+        let mut late_expected: HashMap<&str, u64> = HashMap::new();
+        let mut windows: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        let mut advance_fees: HashMap<(String, String), u32> = HashMap::new();
+        for inv in &standing {
+            let d = &inv.frozen.draft;
+            let number = d.number.clone().unwrap();
+            for line in &d.lines {
+                if line.description == "Platform fee" {
+                    *advance_fees.entry((d.subscription.clone(), d.first_day.to_string())).or_default() += 1;
+                }
+            }
+            if d.kind != Kind::Period {
+                continue;
+            }
+            let (from, to) = (d.usage_window.start.timestamp_millis(), d.usage_window.end.timestamp_millis());
+            windows.entry(d.customer.clone()).or_default().push((from, to));
+            let step = self.finalized_at[&number];
+            let inside: Vec<u64> = self
+                .events
+                .values()
+                .filter(|(c, ts, _)| c == &d.customer && (from..to).contains(ts))
+                .map(|(_, _, s)| *s)
+                .collect();
+            let before = inside.iter().filter(|s| **s <= step).count() as u64;
+            let billed = d.lines.iter().find(|l| l.meter.as_deref() == Some("api_calls")).map(|l| l.quantity.0);
+            assert_eq!(billed, Some(Decimal::from(before)), "{at}: {number} billed what was there when finalized");
+            *late_expected.entry(CUSTOMERS.iter().find(|c| **c == d.customer).unwrap()).or_default() +=
+                inside.len() as u64 - before;
+        }
+        for (customer, mut w) in windows {
+            w.sort();
+            assert!(w.windows(2).all(|p| p[0].1 <= p[1].0), "{at}: {customer}'s standing invoices overlap: {w:?}");
+        }
+        for (period, n) in advance_fees {
+            assert_eq!(n, 1, "{at}: the advance fee of {period:?} is billed {n} times");
+        }
+        for customer in CUSTOMERS {
+            let flagged: i64 = conn
+                .query_row(
+                    "SELECT coalesce(sum(k.events), 0) FROM event_chunks k JOIN customers c ON c.id = k.customer_id
+                     WHERE c.external_id = ?1 AND k.late = 1",
+                    [customer],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let expected = late_expected.get(customer).copied().unwrap_or(0);
+            assert_eq!(flagged as u64, expected, "{at}: late events of {customer}");
+            // The wallet: its balance is its ledger's sum, never negative.
+            let wallet = crate::wallet::wallet(conn, customer).unwrap();
+            let ledger = crate::wallet::ledger(conn, customer, &Default::default()).unwrap();
+            let sum: Decimal = ledger.iter().map(|e| e.amount.0).sum();
+            assert_eq!(wallet.balance.0, sum, "{at}: {customer}'s balance");
+            assert!(sum >= Decimal::ZERO, "{at}: {customer}'s balance is {sum}");
+        }
+        // Gapless numbers per series and year.
+        let mut stmt = conn
+            .prepare(
+                "SELECT series, year, group_concat(seq) FROM (SELECT series, year, seq FROM invoices
+                 UNION ALL SELECT series, year, seq FROM credit_notes ORDER BY seq) GROUP BY series, year",
+            )
+            .unwrap();
+        let series: Vec<(String, i64, String)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(|r| r.unwrap()).collect();
+        for (name, year, seqs) in series {
+            let seqs: Vec<i64> = seqs.split(',').map(|s| s.parse().unwrap()).collect();
+            assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "{at}: {name}-{year} has a gap");
+        }
+        assert_eq!(invoice::verify(conn).unwrap().first_break, None, "{at}");
+        // The accountants' CSV reconciles with the register, per currency.
+        let mut out = Vec::new();
+        let far = |y| chrono::NaiveDate::from_ymd_opt(y, 1, 1).unwrap();
+        crate::register::accounting_csv(conn, far(2000), far(2100), self.now.date_naive(), &mut out).unwrap();
+        let mut csv_sum: HashMap<String, Decimal> = HashMap::new();
+        for row in csv::Reader::from_reader(out.as_slice()).records() {
+            let row = row.unwrap();
+            *csv_sum.entry(row[6].to_string()).or_default() += row[14].parse::<Decimal>().unwrap();
+        }
+        let mut register: HashMap<String, Decimal> = HashMap::new();
+        for inv in &standing {
+            *register.entry(inv.frozen.draft.currency.clone()).or_default() += inv.frozen.draft.total.0;
+            for note in crate::credit::of_invoice(conn, inv.frozen.draft.number.as_deref().unwrap()).unwrap() {
+                *register.entry(note.currency.clone()).or_default() -= note.total.0;
+            }
+        }
+        register.retain(|_, v| !v.is_zero());
+        csv_sum.retain(|_, v| !v.is_zero());
+        assert_eq!(csv_sum, register, "{at}: the accounting CSV");
+    }
+}
+
+#[test]
+fn random_operations_never_bill_twice_or_lose_an_event() {
+    let mut totals: BTreeMap<&'static str, u32> = BTreeMap::new();
+    let (seeds, steps) = (6u64, 400);
+    for seed in 1..=seeds {
+        let mut h = Harness::new(seed);
+        for _ in 0..steps {
+            h.operate();
+            h.check();
+        }
+        for (k, v) in h.counts {
+            *totals.entry(k).or_default() += v;
+        }
+    }
+    // Every kind of operation ran, and the interesting ones often.
+    for (what, at_least) in [
+        ("import", 300),
+        ("finalize", 100),
+        ("advance finalize", 50),
+        ("finalize after an import", 40),
+        ("void", 20),
+        ("credit note", 20),
+        ("paid", 10),
+        ("zone change refused", 10),
+        ("catalog round trip", 30),
+        ("plan change", 10),
+        ("grant", 30),
+    ] {
+        let n = totals.get(what).copied().unwrap_or(0);
+        assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");
+    }
+    eprintln!("{} seeds × {} steps: {totals:?}", seeds, steps);
+}
