@@ -371,4 +371,121 @@ mod tests {
         assert_eq!(amounts(&rated)[1..], [(LineKind::Discount, "-5.00".into()), (LineKind::Discount, "0.00".into())]);
         assert_eq!(rated.total.to_string(), "0.00");
     }
+
+    /// A random decimal of up to `digits` integer digits and `scale` decimals.
+    fn random_dec(rng: &mut crate::rng::Rng, digits: u32, scale: u32) -> Decimal {
+        let scale = (rng.next_u64() % u64::from(scale + 1)) as u32;
+        let digits = 1 + (rng.next_u64() % u64::from(digits)) as u32;
+        let bound = 10u64.pow((digits + scale).min(18));
+        Decimal::new((rng.next_u64() % bound) as i64, scale)
+    }
+
+    fn random_tiers(rng: &mut crate::rng::Rng) -> Vec<crate::pricing::TierFields> {
+        let n = 1 + rng.next_u64() % 4;
+        let mut up_to = Decimal::ZERO;
+        (0..n)
+            .map(|i| {
+                up_to += Decimal::ONE + random_dec(rng, 7, 3);
+                crate::pricing::TierFields {
+                    up_to: (i + 1 < n).then_some(Dec(up_to)),
+                    unit_price: Dec(random_dec(rng, 3, 12)),
+                    flat_fee: (rng.next_u64() % 2 == 0).then(|| Dec(random_dec(rng, 3, 2))),
+                }
+            })
+            .collect()
+    }
+
+    /// What a summed meter reads: up to a billion events of up to what one
+    /// event may carry (crate::event_file::MAX_EVENT_VALUE), or everyday amounts.
+    fn random_quantity(rng: &mut crate::rng::Rng) -> Decimal {
+        match rng.next_u64() % 10 {
+            0 => {
+                let value = Decimal::new((rng.next_u64() % 999_999_999_999_999) as i64 + 1, 0);
+                value * Decimal::from(1 + rng.next_u64() % 1_000_000_000)
+            }
+            1 => -random_dec(rng, 6, 3),
+            _ => random_dec(rng, 9, 6),
+        }
+    }
+
+    #[test]
+    fn a_million_random_invoices_add_up_to_the_cent_and_never_panic() {
+        let mut rng = crate::rng::Rng::new(20261201);
+        let (mut rated, mut overflowed, mut graduated) = (0u32, 0u32, 0u32);
+        let currencies = ["USD", "JPY", "KWD", "EUR"].map(|c| Currency::parse(c).unwrap());
+        for _ in 0..1_000_000 {
+            let currency = currencies[(rng.next_u64() % 4) as usize];
+            let model = match rng.next_u64() % 5 {
+                0 => PriceFields::PerUnit {
+                    unit_price: Dec(random_dec(&mut rng, 4, 12)),
+                    included: (rng.next_u64() % 2 == 0).then(|| Dec(random_dec(&mut rng, 5, 0))),
+                },
+                1 => PriceFields::Graduated { tiers: random_tiers(&mut rng) },
+                2 => PriceFields::Volume { tiers: random_tiers(&mut rng) },
+                3 => PriceFields::Package {
+                    package_size: Dec(Decimal::ONE + random_dec(&mut rng, 4, 2)),
+                    package_price: Dec(random_dec(&mut rng, 4, 2)),
+                    free: None,
+                },
+                _ => PriceFields::Percentage {
+                    percent: Dec(Decimal::new((rng.next_u64() % 10_001) as i64, 2)),
+                    fixed_fee: Some(Dec(random_dec(&mut rng, 2, 2))),
+                    min_fee: None,
+                    max_fee: (rng.next_u64() % 2 == 0).then(|| Dec(Decimal::new(1_000_000, 2))),
+                },
+            }
+            .validate()
+            .unwrap();
+            let is_graduated = matches!(model, PriceModel::Graduated(_));
+            let quantity = random_quantity(&mut rng);
+            let input = RatingInput {
+                currency,
+                fees: vec![Fee { name: "Fee".into(), amount: random_dec(&mut rng, 5, 2) }],
+                charges: vec![Charge {
+                    description: "Usage".into(),
+                    meter: "m".into(),
+                    group: None,
+                    model,
+                    usage: ChargeUsage::Quantity(quantity),
+                }],
+                minimum_commitment: (rng.next_u64() % 3 == 0).then(|| random_dec(&mut rng, 5, 2)),
+                active_days: 1 + (rng.next_u64() % 31) as u32,
+                period_days: 31,
+                discounts: match rng.next_u64() % 3 {
+                    0 => vec![Discount {
+                        name: "Off".into(),
+                        kind: DiscountKind::Percent(random_dec(&mut rng, 2, 1)),
+                        meter: None,
+                    }],
+                    1 => vec![Discount {
+                        name: "Off".into(),
+                        kind: DiscountKind::Fixed(random_dec(&mut rng, 4, 2)),
+                        meter: None,
+                    }],
+                    _ => vec![],
+                },
+                tax_rate: (rng.next_u64() % 2 == 0).then(|| Decimal::new((rng.next_u64() % 30) as i64, 2)),
+            };
+            let Ok(r) = rate(&input) else {
+                overflowed += 1;
+                continue;
+            };
+            rated += 1;
+            let c = &input.currency;
+            let sum: Decimal = r.lines.iter().map(|l| l.amount.0).sum();
+            assert_eq!(r.subtotal.0, sum, "{input:?}");
+            assert!(r.lines.iter().all(|l| l.amount.0 == c.round(l.amount.0)), "each line in minor units: {input:?}");
+            assert_eq!(r.tax.0, c.round(input.tax_rate.map_or(Decimal::ZERO, |t| r.subtotal.0 * t)), "{input:?}");
+            assert_eq!(r.total.0, r.subtotal.0 + r.tax.0, "{input:?}");
+            if is_graduated {
+                let line = r.lines.iter().find(|l| l.kind == LineKind::Usage).unwrap();
+                let steps: Decimal = line.steps.iter().map(|s| s.amount.0).sum();
+                let units: Decimal = line.steps.iter().map(|s| s.quantity.0).sum();
+                assert_eq!(line.amount.0, c.round(steps), "graduated = Σ tiers: {input:?}");
+                assert_eq!(units, quantity.max(Decimal::ZERO), "every unit in one tier: {input:?}");
+                graduated += 1;
+            }
+        }
+        assert!(rated > 800_000 && overflowed > 1_000 && graduated > 150_000, "{rated} {overflowed} {graduated}");
+    }
 }
