@@ -190,7 +190,7 @@ fn customers_import_reports_rows_and_exits_nonzero_on_rejects() {
     assert_eq!(code, 1, "a rejected row makes the exit non-zero");
     assert_eq!(
         out,
-        json!({ "accepted": 1, "duplicates": 0, "rejected": 2, "errors": [
+        json!({ "accepted": 1, "duplicates": 0, "rejected": 2, "late": 0, "errors": [
             { "line": 3, "field": "id", "reason": "\"bad id\" contains ' '; use letters, digits and _ - . : @ / +" },
             { "line": 4, "field": "tax_rate", "reason": "\"twenty\" is not a decimal number (write it like \"12.50\")" }
         ]})
@@ -201,7 +201,7 @@ fn customers_import_reports_rows_and_exits_nonzero_on_rejects() {
     let same = sb.write("same.csv", "id,name,email,currency,tax_rate\nglobex,Globex,ap@globex.test,USD,0.20\n");
     let (code, out) = sb.json(&["customers", "import", same.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert_eq!(out, json!({ "accepted": 0, "duplicates": 1, "rejected": 0, "errors": [] }));
+    assert_eq!(out, json!({ "accepted": 0, "duplicates": 1, "rejected": 0, "late": 0, "errors": [] }));
     let (_, list) = sb.json(&["customers", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], "globex");
@@ -346,7 +346,7 @@ fn import_then_usage_in_each_format() {
     assert_eq!(code, 1, "rejected rows make the exit non-zero");
     assert_eq!(
         out,
-        json!({ "accepted": 2, "duplicates": 0, "rejected": 2, "errors": [
+        json!({ "accepted": 2, "duplicates": 0, "rejected": 2, "late": 0, "errors": [
             { "line": 4, "field": "customer", "reason": "no customer with id \"hooli\"" },
             { "line": 5, "field": "tokens", "reason": "\"many\" is not a number; meter \"tokens\" sums it" }
         ]})
@@ -358,7 +358,7 @@ fn import_then_usage_in_each_format() {
     );
     assert_eq!(
         sb.json(&["import", ndjson.to_str().unwrap()]),
-        (0, json!({ "accepted": 2, "duplicates": 0, "rejected": 0, "errors": [] }))
+        (0, json!({ "accepted": 2, "duplicates": 0, "rejected": 0, "late": 0, "errors": [] }))
     );
     let cloudevents = sb.write(
         "events.json",
@@ -656,6 +656,17 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
 
     let (code, verified) = sb.json(&["invoice", "verify"]);
     assert_eq!((code, verified), (0, json!({ "invoices": 1, "first_break": null })));
+
+    // An event arriving in the invoiced October is late, and the pipeline's JSON says so;
+    // CloudEvents in a JSON lines file are read as CloudEvents.
+    let late = sb.write(
+        "late.jsonl",
+        &json!({"specversion": "1.0", "id": "late1", "source": "/gw", "type": "tokens", "subject": "globex",
+                "time": "2026-10-21T12:00:00Z", "data": {"model": "gpt-4o", "tokens": "10"}})
+        .to_string(),
+    );
+    let (code, out) = sb.json(&["import", late.to_str().unwrap()]);
+    assert_eq!((code, &out["accepted"], &out["late"]), (0, &json!(1), &json!(1)), "{out}");
 
     // Its PDF says the same, and a voided invoice's PDF says it is void.
     let pdf_text = |number: &str, name: &str| -> String {

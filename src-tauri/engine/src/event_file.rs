@@ -326,9 +326,32 @@ fn row_error(line: u64, field: &str, reason: impl Into<String>) -> RowError {
 pub fn read(format: Format, columns: &CsvColumns, input: impl BufRead, sink: &mut Sink) -> Result<()> {
     match format {
         Format::Csv => read_csv(columns, input, sink),
-        Format::Ndjson => read_lines(input, 1, false, sink, ndjson_event),
-        Format::CloudEvents => read_cloudevents(input, sink),
+        Format::Ndjson => {
+            let mut input = lone_crs_as_lf(input);
+            if first_line_is_cloudevent(&mut input)? {
+                read_cloudevents(input, sink)
+            } else {
+                read_lines(input, 1, false, sink, ndjson_event)
+            }
+        }
+        Format::CloudEvents => read_cloudevents(lone_crs_as_lf(input), sink),
     }
+}
+
+/// Whether a JSON lines file (`.ndjson`, `.jsonl`) holds CloudEvents: its first
+/// non-blank line is an object with `specversion` (read ahead, not consumed).
+fn first_line_is_cloudevent(input: &mut impl BufRead) -> Result<bool> {
+    let ahead = input.fill_buf()?;
+    let text = ahead.strip_prefix(b"\xef\xbb\xbf").unwrap_or(ahead);
+    let Some(line) = text.split(|b| *b == b'\n').find(|l| l.iter().any(|b| !b.is_ascii_whitespace())) else {
+        return Ok(false);
+    };
+    Ok(serde_json::from_slice::<Value>(line).is_ok_and(|v| v.get("specversion").is_some()))
+}
+
+/// A JSON lines file whose lines may end in a lone CR, read as LF-ended.
+fn lone_crs_as_lf(input: impl BufRead) -> impl BufRead {
+    std::io::BufReader::with_capacity(64 * 1024, crate::import::LineEnds::new(input))
 }
 
 /// Parses a timestamp: RFC 3339 with an offset, or unix seconds or milliseconds
@@ -454,7 +477,10 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
     let mut located = Vec::new();
     for name in [&columns.id, &columns.customer, &columns.event_type, &columns.timestamp] {
         located.push(position(name).ok_or_else(|| {
-            Error::invalid("line 1", format!("the required column \"{name}\" is missing (found: {})", names.join(", ")))
+            Error::invalid(
+                "line 1",
+                format!("the required column \"{name}\" is missing (found: {})", crate::import::some_names(&names)),
+            )
         })?);
     }
     for (i, name) in names.iter().enumerate() {
@@ -487,6 +513,8 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
                 buffer = Some(bytes);
                 flow
             }
+            // A line past the length limit ended the reading: what was read of it is no row.
+            Ok(true) if lines.too_long().is_some() => break,
             Ok(true) => {
                 let line = lines.line_at(bytes.position().map_or(before, |p| p.byte()));
                 let last = lines.line_of(reader.position().byte().saturating_sub(1)).max(line);
@@ -543,7 +571,10 @@ fn read_csv(columns: &CsvColumns, input: impl Read, sink: &mut Sink) -> Result<(
             break;
         }
     }
-    Ok(())
+    match lines.too_long() {
+        Some(line) => Err(crate::import::line_too_long(line)),
+        None => Ok(()),
+    }
 }
 
 fn csv_event<'a>(
@@ -658,10 +689,14 @@ fn ndjson_event(line: u64, value: &Value) -> Row<'_> {
 
 fn cloudevent(line: u64, value: &Value) -> Row<'_> {
     let map = as_object(line, value)?;
-    if let Some(version) = map.get("specversion")
-        && version != "1.0"
-    {
-        return Err(row_error(line, "specversion", format!("{version} is not CloudEvents 1.0")));
+    match map.get("specversion") {
+        None | Some(Value::Null) => {
+            return Err(row_error(line, "specversion", "missing: a CloudEvent says \"specversion\": \"1.0\""));
+        }
+        Some(version) if version != "1.0" => {
+            return Err(row_error(line, "specversion", format!("{version} is not CloudEvents 1.0")));
+        }
+        Some(_) => {}
     }
     let properties = properties_of(line, "data", map.get("data"))?;
     let source = match map.get("source") {
@@ -831,6 +866,107 @@ mod tests {
     }
 
     #[test]
+    fn reject_lines_were_wrong_after_blank_lines_and_in_cr_only_files() {
+        // Each file: a good row, then a bad customer, then a bad number, with
+        // `blank` empty lines before the second row, in every line ending.
+        for ending in ["\n", "\r\n", "\r"] {
+            for blank in 0..4usize {
+                let rows = [
+                    "id,customer,type,timestamp,tokens".to_string(),
+                    "e1,globex,tokens,2026-10-05T12:00:00Z,1".to_string(),
+                ];
+                let mut lines: Vec<String> = rows.to_vec();
+                lines.extend(std::iter::repeat_n(String::new(), blank));
+                lines.push("e2,,tokens,2026-10-05T12:00:00Z,1".into());
+                lines.push(String::new());
+                lines.push("e3,globex,tokens,2026-10-05T12:00:00Z,".into());
+                let text = lines.join(ending) + ending;
+                let (events, errors) = read_all(Format::Csv, text.as_bytes()).unwrap();
+                let at = format!("{ending:?} with {blank} blank lines");
+                assert_eq!(lines_and_ids(&events), [(2, "e1"), (5 + blank as u64, "e3")], "{at}");
+                assert_eq!(lines_and_fields(&errors), [(3 + blank as u64, "customer")], "{at}");
+                // The same rows as JSON lines.
+                let json: Vec<String> = lines
+                    .iter()
+                    .skip(1)
+                    .map(|l| match l.split(',').collect::<Vec<_>>()[..] {
+                        [id, customer, kind, ts, _] => {
+                            json!({ "id": id, "customer": customer, "type": kind, "timestamp": ts }).to_string()
+                        }
+                        _ => String::new(),
+                    })
+                    .collect();
+                let text = json.join(ending) + ending;
+                let (events, errors) = read_all(Format::Ndjson, text.as_bytes()).unwrap();
+                assert_eq!(lines_and_ids(&events), [(1, "e1"), (4 + blank as u64, "e3")], "ndjson {at}");
+                assert_eq!(lines_and_fields(&errors), [(2 + blank as u64, "customer")], "ndjson {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn lone_crs_read_as_line_ends_whatever_the_read_sizes() {
+        /// Gives its bytes one at a time.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(1).min(out.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        for (input, expected) in [
+            ("a\rb\r\nc\n\rd\r", "a\nb\r\nc\n\nd\n"),
+            ("\r", "\n"),
+            ("\r\r\n\r", "\n\r\n\n"),
+            ("plain", "plain"),
+            ("", ""),
+        ] {
+            for out_size in [1, 2, 3, 64] {
+                let mut reader = crate::import::LineEnds::new(Trickle(input.as_bytes()));
+                let mut got = Vec::new();
+                let mut chunk = vec![0u8; out_size];
+                loop {
+                    let n = std::io::Read::read(&mut reader, &mut chunk).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&chunk[..n]);
+                }
+                assert_eq!(String::from_utf8(got).unwrap(), expected, "{input:?} read {out_size} at a time");
+            }
+        }
+    }
+
+    #[test]
+    fn an_endless_line_filled_memory_and_a_huge_header_was_echoed_whole() {
+        // /dev/zero as CSV: one line of NULs that never ends. Reading stops at the limit.
+        let zeros = std::io::Read::take(std::io::repeat(0), 64 * 1024 * 1024);
+        let err = read(Format::Csv, &CsvColumns::default(), std::io::BufReader::new(zeros), &mut |_, _| {
+            ControlFlow::Continue(())
+        })
+        .unwrap_err();
+        assert_eq!(err.problems()[0].path, "line 1");
+        assert!(err.to_string().contains("longer than 1048576 bytes"), "{err}");
+        // Rows before an endless line are delivered; the error names its line.
+        let mut text = b"id,customer,type,timestamp\ne1,g,t,1\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
+        let mut seen = 0;
+        let err = read(Format::Csv, &CsvColumns::default(), text.as_slice(), &mut |_, _| {
+            seen += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap_err();
+        assert_eq!((seen, err.problems()[0].path.as_str()), (1, "line 3"));
+        // A header of 10 MB (well, 900 KB of one name) is quoted briefly.
+        let header = format!("id,customer,type,{}\n", "c".repeat(900_000));
+        let err = read_all(Format::Csv, header.as_bytes()).unwrap_err();
+        assert!(err.to_string().len() < 300, "{} characters", err.to_string().len());
+        assert!(err.to_string().contains("the required column \"timestamp\" is missing"), "{err}");
+    }
+
+    #[test]
     fn an_unterminated_quote_swallowed_every_later_row() {
         for ending in ["\n", ""] {
             let text = format!(
@@ -946,17 +1082,18 @@ mod tests {
         assert_eq!((events[0].customer.as_str(), events[0].source.as_deref()), ("globex", Some("/api")));
         assert_eq!(events[0].properties["region"], "eu");
 
-        let array = "\u{feff}\n[\n  {\"id\": \"a1\", \"type\": \"t\", \"subject\": \"globex\", \"time\": 1791201600},\n  \
-                     {\"id\": \"a2\", \"type\": \"t\", \"time\": 1791201600},\n  \
+        let array = "\u{feff}\n[\n  {\"specversion\": \"1.0\", \"id\": \"a1\", \"type\": \"t\", \"subject\": \"globex\", \"time\": 1791201600},\n  \
+                     {\"specversion\": \"1.0\", \"id\": \"a2\", \"type\": \"t\", \"time\": 1791201600},\n  \
                      {\"id\": \"a3\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600, \"specversion\": \"0.3\"},\n  \
-                     {\"id\": \"a4\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600, \"data\": 5},\n  \
-                     {\"id\": \"a5\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600}\n]\n";
+                     {\"specversion\": \"1.0\", \"id\": \"a4\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600, \"data\": 5},\n  \
+                     {\"specversion\": \"1.0\", \"id\": \"a5\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600},\n  \
+                     {\"id\": \"a6\", \"type\": \"t\", \"subject\": \"initech\", \"time\": 1791201600}\n]\n";
         let (events, errors) = read_all(Format::CloudEvents, array.as_bytes()).unwrap();
         assert_eq!(lines_and_ids(&events), [(3, "a1"), (7, "a5")]);
-        assert_eq!(lines_and_fields(&errors), [(4, "subject"), (5, "specversion"), (6, "data")]);
+        assert_eq!(lines_and_fields(&errors), [(4, "subject"), (5, "specversion"), (6, "data"), (8, "specversion")]);
 
-        let per_line = "{\"id\": \"l1\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1791201600}\n\
-                        {\"id\": \"l2\", \"type\": \"t\", \"subject\": \"g\", \"time\": \"bad\"}\n";
+        let per_line = "{\"specversion\": \"1.0\", \"id\": \"l1\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1791201600}\n\
+                        {\"specversion\": \"1.0\", \"id\": \"l2\", \"type\": \"t\", \"subject\": \"g\", \"time\": \"bad\"}\n";
         let (events, errors) = read_all(Format::CloudEvents, per_line.as_bytes()).unwrap();
         assert_eq!(lines_and_ids(&events), [(1, "l1")]);
         assert_eq!(lines_and_fields(&errors), [(2, "time")]);
@@ -964,7 +1101,7 @@ mod tests {
 
     #[test]
     fn a_broken_cloudevents_array_is_a_file_error_after_the_good_elements() {
-        let text = "[{\"id\": \"a1\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1791201600},\n{\"id\": ";
+        let text = "[{\"specversion\": \"1.0\", \"id\": \"a1\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1791201600},\n{\"id\": ";
         let mut seen = 0;
         let err = read(Format::CloudEvents, &CsvColumns::default(), text.as_bytes(), &mut |_, _| {
             seen += 1;
@@ -974,8 +1111,7 @@ mod tests {
         assert_eq!(seen, 1, "the good element before the break was delivered");
         assert!(err.to_string().contains("broken"), "{err}");
         assert!(read_all(Format::CloudEvents, b"   \n").unwrap_err().to_string().contains("empty"));
-        let unfinished =
-            "{\"id\": \"u0\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1}\n{\"id\": \"u1\",\n \"type\": ";
+        let unfinished = "{\"specversion\": \"1.0\", \"id\": \"u0\", \"type\": \"t\", \"subject\": \"g\", \"time\": 1}\n{\"id\": \"u1\",\n \"type\": ";
         let (events, errors) = read_all(Format::CloudEvents, unfinished.as_bytes()).unwrap();
         assert_eq!(lines_and_ids(&events), [(1, "u0")]);
         assert_eq!(lines_and_fields(&errors), [(2, "(row)")]);

@@ -295,6 +295,18 @@ pub fn import(
         }
         ControlFlow::Continue(())
     });
+    if report.rejected > report.errors.len() as u64 {
+        report.notes.push(format!(
+            "only the first {} of the {} rejected rows are listed",
+            report.errors.len(),
+            report.rejected
+        ));
+    }
+    if report.rejected > MAX_STORED_REJECTS {
+        report
+            .notes
+            .push(format!("only the first {MAX_STORED_REJECTS} rejected rows are kept to save and import again"));
+    }
     if failure.is_none() && !cancelled {
         match read {
             Err(e) => failure = Some(e),
@@ -908,6 +920,40 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "completed");
         assert_eq!(hash.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn caps_on_listed_errors_and_kept_rejects_were_silent() {
+        let mut ws = workspace();
+        let mut text = String::from("id,customer,type,timestamp\n");
+        for i in 0..(MAX_LISTED_ERRORS + 5) {
+            text += &format!("r{i},nobody,api_calls,2026-10-07T13:00:00Z\n");
+        }
+        let report = import_csv(&mut ws, &text, 50_000);
+        assert_eq!((report.rejected, report.errors.len()), (MAX_LISTED_ERRORS as u64 + 5, MAX_LISTED_ERRORS));
+        assert_eq!(report.notes, ["only the first 10000 of the 10005 rejected rows are listed"]);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            (json["late"].clone(), json["notes"][0].clone()),
+            (serde_json::json!(0), serde_json::json!(report.notes[0]))
+        );
+    }
+
+    #[test]
+    fn cloudevents_in_a_json_lines_file_were_read_as_ndjson_and_all_rejected() {
+        let mut ws = workspace();
+        let text = "{\"specversion\": \"1.0\", \"id\": \"c1\", \"source\": \"/gw\", \"type\": \"api_calls\", \"subject\": \"globex\", \"time\": \"2026-10-05T12:00:00Z\"}\n\
+                    {\"id\": \"c2\", \"source\": \"/gw\", \"type\": \"api_calls\", \"subject\": \"globex\", \"time\": \"2026-10-05T12:00:00Z\"}\n";
+        for name in ["events.jsonl", "events.ndjson"] {
+            let format = Format::from_file_name(name).unwrap();
+            assert_eq!(format, Format::Ndjson);
+            let report = import(&mut ws, text.as_bytes(), &ImportOptions::new(name, format), now(), &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            assert_eq!((report.accepted + report.duplicates, report.rejected), (1, 1), "{name}");
+            assert_eq!((report.errors[0].line, report.errors[0].field.as_str()), (2, "specversion"), "{name}");
+        }
     }
 
     #[test]

@@ -429,6 +429,9 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
     for e in &report.errors {
         human.push_str(&format!("\n  line {}, {}: {}", e.line, e.field, e.reason));
     }
+    for note in &report.notes {
+        human.push_str(&format!("\n  ({note})"));
+    }
     Ok(Outcome { success: report.rejected == 0, ..Outcome::ok(report, human)? })
 }
 

@@ -4,4 +4,14 @@ import type { RowError } from "./RowError";
 /**
  * The outcome of one import: every row is accepted, a duplicate, or rejected.
  */
-export type ImportReport = { accepted: number, duplicates: number, rejected: number, errors: Array<RowError>, };
+export type ImportReport = { accepted: number, duplicates: number, rejected: number, errors: Array<RowError>, 
+/**
+ * Accepted events that fall in a period already invoiced: stored, and
+ * flagged late for the invoices.
+ */
+late: number, 
+/**
+ * What the report leaves out, said: errors listed only up to a limit,
+ * rejected rows kept for saving only up to a limit.
+ */
+notes?: Array<string>, };
