@@ -835,13 +835,22 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     wait_file(&c, &saved.join("INV-2026-00001.pdf")).await;
     screenshot(&c, "register.png").await;
 
-    // The accountants' CSV of what is shown (issued on November 24th): its gross adds up to the total.
+    // The accountants' CSV of what is shown (issued on November 24th): the invoice's rows add up
+    // to its total, and the credit note issued that day is there too, taken off.
     click(&c, "[data-testid=register-export-csv]").await;
     click(&c, "[data-testid=register-csv-save]").await;
     let csv = String::from_utf8(wait_file(&c, &saved.join("invoices-2026-11-24-2026-11-24.csv")).await).unwrap();
-    let gross: i64 =
-        csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().replace('.', "").parse::<i64>().unwrap()).sum();
-    assert_eq!(gross.to_string(), total.replace('.', ""), "{csv}");
+    // The last columns: gross, document, its type, its date.
+    let gross_of = |kind: &str| -> i64 {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').collect::<Vec<_>>())
+            .filter(|cols| cols[1] == kind)
+            .map(|cols| cols[3].replace('.', "").parse::<i64>().unwrap())
+            .sum()
+    };
+    assert_eq!(gross_of("invoice").to_string(), total.replace('.', ""), "{csv}");
+    assert!(gross_of("credit_note") < 0, "{csv}");
 
     // The drafts say which period is invoiced (the export closed its dialog).
     click(&c, "[data-testid=invoices-tab-drafts]").await;

@@ -522,10 +522,19 @@ impl Book {
 
 /// Brings the daily rollups up to the last stored event (a write, usually
 /// nothing to do) and returns the workspace zone.
-fn refresh(ws: &mut Workspace) -> Result<Tz> {
+/// Where a preview reads usage: the daily rollups, brought up to date in a
+/// short write of their own; or, while another process is writing (an
+/// import), the raw events, which give the same values: a preview never waits
+/// for a writer.
+fn refresh(ws: &mut Workspace) -> Result<(Tz, bool)> {
     let tz = settings::zone(ws.conn())?;
-    ws.write(|tx| rollup::refresh(tx, tz))?;
-    Ok(tz)
+    let fresh = ws.try_write(|tx| rollup::refresh(tx, tz))?.is_some();
+    Ok((tz, fresh))
+}
+
+/// The rollups when [`refresh`] brought them up to date, else the raw events.
+fn usage_source(conn: &Connection, tz: Tz, fresh: bool) -> Result<Box<dyn UsageSource + '_>> {
+    Ok(if fresh { Box::new(Rollups::new(conn, tz)?) } else { Box::new(RawEvents::new(conn)) })
 }
 
 /// The drafts of `subscriptions`' periods that start in month `YYYY-MM`,
@@ -622,13 +631,12 @@ pub fn preview(ws: &mut Workspace, month: &str, customer: Option<&str>, kind: Ki
     {
         return Err(Error::NotFound(format!("no customer with id \"{c}\"")));
     }
-    let tz = refresh(ws)?;
-    let conn = ws.conn();
     let subscriptions = match customer {
-        Some(c) => subscription::of_customer(conn, c)?,
-        None => subscription::all(conn)?,
+        Some(c) => subscription::of_customer(ws.conn(), c)?,
+        None => subscription::all(ws.conn())?,
     };
-    drafts_of_kind(conn, &mut Rollups::new(conn, tz)?, &subscriptions, month, kind)
+    let (tz, fresh) = refresh(ws)?;
+    drafts_of_kind(ws.conn(), usage_source(ws.conn(), tz, fresh)?.as_mut(), &subscriptions, month, kind)
 }
 
 /// The months a preview can be asked for: from the first subscription's start
@@ -748,18 +756,19 @@ pub struct Trial {
 pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: &str) -> Result<Vec<Trial>> {
     crate::period::month_first_day(month, "period")?;
     let valid = plan::check(ws.conn(), draft)?;
-    let tz = refresh(ws)?;
-    let conn = ws.conn();
     let code = &valid.fields.code;
-    let subs: Vec<Subscription> = subscription::all(conn)?.into_iter().filter(|s| &s.fields.plan == code).collect();
-    let mut usage = Rollups::new(conn, tz)?;
+    let subs: Vec<Subscription> =
+        subscription::all(ws.conn())?.into_iter().filter(|s| &s.fields.plan == code).collect();
+    let (tz, fresh) = refresh(ws)?;
+    let conn = ws.conn();
+    let mut usage = usage_source(conn, tz, fresh)?;
     let mut now = Book::load(conn)?;
     let mut proposed = now.clone();
     let currencies: HashMap<String, String> =
         customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.currency.unwrap_or_default())).collect();
     let mut trials = Vec::new();
     for sub in &subs {
-        let Some(current) = now.draft_for_month(conn, &mut usage, sub, month)? else { continue };
+        let Some(current) = now.draft_for_month(conn, usage.as_mut(), sub, month)? else { continue };
         proposed.plans.insert((code.clone(), sub.version()), valid.fields.clone());
         let billed_in = currencies.get(&sub.fields.customer).cloned().unwrap_or_default();
         let (total, problem) = if billed_in != valid.fields.currency {
@@ -771,7 +780,7 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: &str) -> Result<V
                 )),
             )
         } else {
-            match proposed.draft_for_month(conn, &mut usage, sub, month) {
+            match proposed.draft_for_month(conn, usage.as_mut(), sub, month) {
                 Ok(d) => (d.map(|d| d.total), None),
                 Err(e) => (None, Some(e.to_string())),
             }

@@ -53,8 +53,10 @@ pub enum Error {
     Locked,
     #[error("the workspace file is read-only: {0}")]
     ReadOnly(String),
-    #[error("the disk is full: nothing was saved; free some space and try again")]
-    DiskFull,
+    /// What was saved before the disk filled, when anything was (an import
+    /// commits in batches); none: nothing was.
+    #[error("the disk is full: {}; free some space and try again", .saved.as_deref().unwrap_or("nothing was saved"))]
+    DiskFull { saved: Option<String> },
     #[error("{0}")]
     Io(String),
     #[error("internal error: {0}")]
@@ -84,7 +86,7 @@ impl Error {
             Error::NewerWorkspace { .. } => ErrorCode::NewerWorkspace,
             Error::Locked => ErrorCode::Locked,
             Error::ReadOnly(_) => ErrorCode::ReadOnly,
-            Error::DiskFull => ErrorCode::DiskFull,
+            Error::DiskFull { .. } => ErrorCode::DiskFull,
             Error::Io(_) => ErrorCode::Io,
             Error::Internal(_) => ErrorCode::Internal,
             Error::Overflow(_) => ErrorCode::Invalid,
@@ -110,7 +112,7 @@ impl From<rusqlite::Error> for Error {
         match err.sqlite_error_code() {
             Some(C::DatabaseBusy | C::DatabaseLocked) => Error::Locked,
             Some(C::ReadOnly) => Error::ReadOnly("SQLite refused to write".into()),
-            Some(C::DiskFull) => Error::DiskFull,
+            Some(C::DiskFull) => Error::DiskFull { saved: None },
             Some(C::CannotOpen) => Error::Io(format!("cannot open the workspace file: {err}")),
             Some(C::NotADatabase) => {
                 Error::NotAWorkspace { path: "the file".into(), reason: "not an SQLite database".into() }
@@ -129,7 +131,7 @@ impl From<crate::money::Overflow> for Error {
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Self {
         if err.kind() == std::io::ErrorKind::StorageFull {
-            return Error::DiskFull;
+            return Error::DiskFull { saved: None };
         }
         Error::Io(err.to_string())
     }

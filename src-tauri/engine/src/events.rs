@@ -336,6 +336,16 @@ pub fn import(
     });
     report.import_id = Some(import_id);
     match failure {
+        // Earlier batches were committed: say what was kept, and how to go on.
+        Some(Error::DiskFull { .. }) if report.accepted + report.duplicates > 0 => Err(Error::DiskFull {
+            saved: Some(format!(
+                "{} events of this file were saved before it filled ({} accepted, {} duplicates), the rest was \
+                 not; import the file again once there is room (what was saved counts as duplicates)",
+                report.accepted + report.duplicates,
+                report.accepted,
+                report.duplicates
+            )),
+        }),
         Some(e) => Err(e),
         None => logged.map(|()| report),
     }
@@ -920,6 +930,40 @@ mod tests {
             .unwrap();
         assert_eq!(outcome, "completed");
         assert_eq!(hash.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn a_full_disk_during_an_import_said_nothing_was_saved_after_batches_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::create(&dir.path().join("w.meterdesk")).unwrap();
+        let catalog = catalog::parse(
+            r#"{ "customers": [ { "id": "globex", "name": "Globex" } ],
+                 "meters": [ { "code": "api_calls", "name": "API calls", "aggregation": "count" } ] }"#,
+        )
+        .unwrap();
+        ws.write(|tx| catalog::apply(tx, catalog, now())).unwrap();
+        // SQLite's page limit gives the same SQLITE_FULL a full disk gives, a few batches in.
+        let pages: i64 = ws.conn().pragma_query_value(None, "page_count", |r| r.get(0)).unwrap();
+        ws.conn().pragma_update(None, "max_page_count", pages + 12).unwrap();
+        let mut text = String::from("id,customer,type,timestamp,note\n");
+        for i in 0..60_000 {
+            text += &format!("e{i},globex,api_calls,2026-10-07T13:00:00Z,{}\n", "x".repeat(40 + i % 50));
+        }
+        let mut options = ImportOptions::new("big.csv", Format::Csv);
+        options.batch_size = 1_000;
+        let err = import(&mut ws, text.as_bytes(), &options, now(), &mut |_| ControlFlow::Continue(())).unwrap_err();
+        let stored = count(ws.conn()).unwrap();
+        assert!(stored > 0 && stored < 60_000, "{stored} stored");
+        assert_eq!(err.code(), crate::ErrorCode::DiskFull);
+        assert!(
+            err.to_string()
+                .starts_with(&format!("the disk is full: {stored} events of this file were saved before it filled")),
+            "{err}"
+        );
+        // With room again, the same file completes: what was saved counts as duplicates.
+        ws.conn().pragma_update(None, "max_page_count", 1_000_000).unwrap();
+        let report = import(&mut ws, text.as_bytes(), &options, now(), &mut |_| ControlFlow::Continue(())).unwrap();
+        assert_eq!((report.duplicates, report.accepted), (stored, 60_000 - stored));
     }
 
     #[test]

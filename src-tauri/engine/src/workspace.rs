@@ -79,6 +79,22 @@ impl Workspace {
         let existing = path.metadata().map(|m| m.len() > 0).unwrap_or(false);
         if existing {
             check_is_ours(path)?;
+            // SQLite opens a workspace read-only while its -shm or -wal cannot be
+            // written (left by an open of a read-only copy): name that file.
+            for suffix in ["-shm", "-wal"] {
+                let mut side = path.to_path_buf().into_os_string();
+                side.push(suffix);
+                let side = PathBuf::from(side);
+                if side.metadata().is_ok_and(|m| m.permissions().readonly()) {
+                    return Err(Error::ReadOnly(format!(
+                        "{} cannot be written (SQLite's {} file of {}, left read-only); make it writable or \
+                         delete it while no program has the workspace open, then open it again",
+                        side.display(),
+                        &suffix[1..],
+                        path.display()
+                    )));
+                }
+            }
         } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Io(format!("cannot create folder {}: {e}", dir.display())))?;
@@ -122,6 +138,23 @@ impl Workspace {
 
     pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// [`Workspace::write`] if the file can be written at once; `None` when
+    /// another connection is writing (it never waits for it).
+    pub fn try_write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<Option<T>> {
+        self.conn.busy_timeout(Duration::ZERO)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate);
+        let outcome = match tx.map_err(Error::from) {
+            Err(Error::Locked) => Ok(None),
+            Err(e) => Err(e),
+            Ok(tx) => f(&tx).and_then(|value| {
+                tx.commit()?;
+                Ok(Some(value))
+            }),
+        };
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        outcome
     }
 
     /// Runs `f` in one IMMEDIATE transaction: everything it writes lands, or nothing.
@@ -247,6 +280,12 @@ fn configure(conn: &Connection) -> Result<()> {
 /// foreign keys off (a migration may rebuild a table others refer to) and
 /// checked whole before the commit.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    // Up to date (the usual case): no write transaction, so opening never
+    // waits for another process's writer.
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
     let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     let migrated = migrate_unchecked(conn, path);
@@ -586,6 +625,24 @@ mod tests {
         ws.conn().pragma_update(None, "query_only", true).unwrap();
         let err = ws.write(|tx| crate::customer::insert(tx, &customer("a"), chrono::DateTime::UNIX_EPOCH)).unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::ReadOnly, "{err}");
+    }
+
+    #[test]
+    fn a_stale_read_only_shm_kept_the_workspace_unusable_without_naming_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.meterdesk");
+        drop(Workspace::create(&path).unwrap());
+        // Left by an open of the workspace while it was read-only.
+        let shm = dir.path().join("w.meterdesk-shm");
+        std::fs::write(&shm, [0u8; 32]).unwrap();
+        std::fs::set_permissions(&shm, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let err = Workspace::open(&path).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::ReadOnly, "{err}");
+        assert!(err.to_string().contains(&format!("{} cannot be written", shm.display())), "{err}");
+        // Made writable again, it opens.
+        std::fs::set_permissions(&shm, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Workspace::open(&path).unwrap();
     }
 
     #[test]

@@ -536,3 +536,29 @@ fn an_export_after_a_plan_change_was_refused_by_a_fresh_workspace() {
     assert_eq!(err.problems()[0].path, "$.plan_versions[0]");
     assert_eq!(err.problems()[0].message, "plan \"pro\" version 1 is stored with other terms: a version never changes");
 }
+
+#[test]
+fn reads_were_blocked_for_seconds_by_another_process_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ws.meterdesk");
+    let mut ws = Workspace::create(&path).unwrap();
+    apply(&mut ws, CATALOG);
+    october(&mut ws);
+    let before = preview_all(&mut ws, "2026-10").unwrap();
+    // More usage arrives (the rollups are behind it), then another process starts writing.
+    events(
+        &mut ws,
+        &[event("x1", "globex", "tokens", "2026-10-22T12:00:00Z", json!({"model": "gpt-4o", "tokens": 90_000_000}))],
+    );
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Opening, listing and previewing go on at once, from the raw events: nothing waits.
+    let mut other = Workspace::open(&path).unwrap();
+    assert!(crate::invoice::all(other.conn()).unwrap().is_empty());
+    let during = preview_all(&mut other, "2026-10").unwrap();
+    assert_ne!(during[0].total, before[0].total, "the new usage is priced");
+    writer.execute_batch("COMMIT").unwrap();
+    // Once the writer is done, the rollups catch up and say the same.
+    let after = preview_all(&mut other, "2026-10").unwrap();
+    assert_eq!(after, during);
+}
