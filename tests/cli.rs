@@ -1099,3 +1099,30 @@ fn wallet_rules_top_up_once_and_raise_alerts_after_an_import() {
     let (_, copied_rules) = fresh.json(&["wallet", "rules", "--customer", "globex"]);
     assert_eq!(copied_rules, rules);
 }
+
+#[test]
+fn backup_and_restore_keep_what_the_workspace_held() {
+    let sb = Sandbox::new();
+    let file = sb.write("catalog.json", &catalog().to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let out = sb.path("copy.meterdesk");
+    let (code, written) = sb.json(&["backup", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{written}");
+    assert!(written["bytes"].as_u64().unwrap() > 0 && out.exists(), "{written}");
+    let (code, again) = sb.json(&["backup", out.to_str().unwrap()]);
+    assert_eq!((code, again["error"]["code"].as_str()), (1, Some("conflict")), "never over a file");
+    // A customer added after the backup is gone once it is restored, and kept aside.
+    let more = sb.write("more.csv", "id,name\nhooli,Hooli\n");
+    assert_eq!(sb.json(&["customers", "import", more.to_str().unwrap()]).0, 0);
+    let (code, restored) = sb.json(&["restore", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{restored}");
+    let (_, customers) = sb.json(&["customers", "list", "--archived"]);
+    assert!(customers.as_array().unwrap().iter().all(|c| c["id"] != "hooli"), "{customers}");
+    let kept = restored["kept"]["path"].as_str().unwrap();
+    let out = sb.run(&["--workspace", kept, "--json", "customers", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hooli"), "the workspace as it was is kept");
+    let (code, listed) = sb.json(&["backups"]);
+    assert_eq!((code, listed.as_array().unwrap().len()), (0, 1), "{listed}");
+    let (code, err) = sb.json(&["restore", file.to_str().unwrap()]);
+    assert_eq!((code, err["error"]["code"].as_str()), (1, Some("not_a_workspace")), "{err}");
+}

@@ -1029,3 +1029,34 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn a_finalize_run_is_backed_up_and_restored_from_settings() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), false);
+    // October finalized: the run took a backup first.
+    let done = cli_json(&workspace, &["invoice", "finalize", "--period", "2026-10"]);
+    let finalized = done.as_array().unwrap().len();
+    assert!(finalized > 10, "{finalized} invoices");
+    let backups = cli_json(&workspace, &["backups"]);
+    let name = backups[0]["name"].as_str().unwrap().to_string();
+    assert!(name.ends_with("-before-finalize.meterdesk"), "{backups}");
+
+    let c = driver.session(&workspace).await;
+    find(&c, "[data-testid=nav-dashboard]").await.send_keys("\u{E009}8\u{E000}").await.unwrap();
+    wait_value(&c, "[data-testid=settings-backups-keep]", "10").await;
+    click(&c, &format!("[data-testid=\"backup-restore-{name}\"]")).await;
+    screenshot(&c, "settings-backups.png").await;
+    click(&c, "[data-testid=backup-restore-confirm]").await;
+    wait_text(&c, ".mantine-Notification-description", |t| t.starts_with(&format!("Restored {name}."))).await;
+    // The workspace is as it was before the run; what it held is kept as a backup of its own.
+    assert_eq!(cli_json(&workspace, &["invoice", "list"]), serde_json::json!([]));
+    let after = cli_json(&workspace, &["backups"]);
+    assert!(
+        after.as_array().unwrap().iter().any(|b| b["name"].as_str().unwrap().ends_with("-before-restore.meterdesk")),
+        "{after}"
+    );
+    wait_displayed(&c, "[data-testid=backups-table]").await;
+    c.close().await.unwrap();
+}

@@ -69,6 +69,8 @@ const COMMANDS: &[&str] = &[
     "alerts_acknowledge",
     "notifications_get",
     "notifications_set",
+    "backups_list",
+    "backup_restore",
 ];
 
 fn main() {

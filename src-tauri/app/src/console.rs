@@ -118,6 +118,8 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::settings_logo,
             commands::settings_logo_pick,
             commands::settings_logo_clear,
+            commands::backups_list,
+            commands::backup_restore,
             commands::wallets_overview,
             commands::wallet_view,
             commands::wallet_ledger,

@@ -111,6 +111,8 @@ mod tests {
             IpcError,
             meterdesk_engine::Dec,
             settings::Settings,
+            meterdesk_engine::backup::BackupFile,
+            meterdesk_engine::backup::Restored,
             customer::CustomerFields,
             customer::Customer,
             customer::CustomerPage,

@@ -91,6 +91,7 @@ impl CatalogWorkspace {
             // Not part of the catalog: how PDFs look is a console setting.
             paper: current.paper,
             usage_appendix: current.usage_appendix,
+            backups_keep: current.backups_keep,
         }
     }
 

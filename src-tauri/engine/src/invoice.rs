@@ -401,6 +401,9 @@ pub fn finalize_month_of(
 ) -> Result<Finalized> {
     let drafts = bill::preview(ws, month, customer, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
+    if !drafts.is_empty() {
+        crate::backup::automatic(ws, "before-finalize", now)?;
+    }
     for draft in &drafts {
         let early = match kind {
             bill::Kind::Advance => None,

@@ -1,6 +1,7 @@
 //! Meterdesk's engine: all billing logic and storage, with no knowledge of
 //! windows, IPC or terminals. The Tauri commands and the CLI are thin callers.
 
+pub mod backup;
 pub mod bill;
 pub mod catalog;
 pub mod credit;

@@ -341,6 +341,9 @@ pub fn finalize_picked(
 ) -> Result<Finalized> {
     let drafts = bill::preview(ws, month, None, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
+    if !picks.is_empty() {
+        crate::backup::automatic(ws, "before-finalize", now)?;
+    }
     for pick in picks {
         let Some(draft) = drafts.iter().find(|d| d.subscription == pick.subscription) else {
             done.failures.push(Failure {

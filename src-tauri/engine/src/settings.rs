@@ -23,6 +23,14 @@ pub struct Settings {
     pub paper: Paper,
     /// Invoice PDFs end with each usage line's quantity by day.
     pub usage_appendix: bool,
+    /// How many automatic backups (before each migration and finalize run)
+    /// are kept; 0 takes none.
+    #[serde(default = "default_backups_keep")]
+    pub backups_keep: u32,
+}
+
+fn default_backups_keep() -> u32 {
+    10
 }
 
 /// The paper a PDF is laid out on.
@@ -63,6 +71,7 @@ impl Default for Settings {
             payment_terms_days: 30,
             paper: Paper::A4,
             usage_appendix: false,
+            backups_keep: default_backups_keep(),
         }
     }
 }
@@ -97,6 +106,9 @@ impl Settings {
         }
         if self.payment_terms_days > 365 {
             problems.push(Problem::new("payment_terms_days", "payment terms are 0 to 365 days"));
+        }
+        if self.backups_keep > 1000 {
+            problems.push(Problem::new("backups_keep", "keep 0 to 1,000 automatic backups"));
         }
         problems
     }
@@ -157,8 +169,8 @@ pub fn timezone_names() -> Vec<&'static str> {
 
 pub fn get(conn: &Connection) -> Result<Settings> {
     conn.query_row(
-        "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper, usage_appendix
-         FROM workspace_settings WHERE id = 1",
+        "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper, usage_appendix,
+         backups_keep FROM workspace_settings WHERE id = 1",
         [],
         |r| {
             let address: String = r.get(1)?;
@@ -172,6 +184,7 @@ pub fn get(conn: &Connection) -> Result<Settings> {
                 payment_terms_days: r.get(6)?,
                 paper: Paper::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
                 usage_appendix: r.get(8)?,
+                backups_keep: r.get(9)?,
             })
         },
     )
@@ -241,7 +254,7 @@ fn write(conn: &Connection, s: &Settings) -> Result<()> {
     let address = serde_json::to_string(&s.address).map_err(|e| Error::Internal(e.to_string()))?;
     conn.execute(
         "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5,
-         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8, usage_appendix = ?9 WHERE id = 1",
+         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8, usage_appendix = ?9, backups_keep = ?10 WHERE id = 1",
         params![
             s.company_name,
             address,
@@ -251,7 +264,8 @@ fn write(conn: &Connection, s: &Settings) -> Result<()> {
             s.invoice_prefix,
             s.payment_terms_days,
             s.paper.as_str(),
-            s.usage_appendix
+            s.usage_appendix,
+            s.backups_keep
         ],
     )?;
     Ok(())
@@ -326,13 +340,14 @@ mod tests {
             payment_terms_days: 14,
             paper: Paper::Letter,
             usage_appendix: true,
+            backups_keep: 3,
         };
         assert!(ws.write(|tx| update(tx, wanted.clone())).unwrap());
         let got = get(ws.conn()).unwrap();
         assert_eq!(got.company_name, "Acme AI");
         assert_eq!(got.address, vec!["1 Main St", "Springfield"]);
         assert_eq!(got.tax_id, None);
-        assert_eq!((got.paper, got.usage_appendix), (Paper::Letter, true));
+        assert_eq!((got.paper, got.usage_appendix, got.backups_keep), (Paper::Letter, true, 3));
         assert!(!ws.write(|tx| update(tx, wanted)).unwrap(), "same settings again: no change");
     }
 

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0010_invoice_details", include_str!("../../../migrations/0010_invoice_details.sql")),
     ("0011_wallets", include_str!("../../../migrations/0011_wallets.sql")),
     ("0012_reissue", include_str!("../../../migrations/0012_reissue.sql")),
+    ("0013_backups", include_str!("../../../migrations/0013_backups.sql")),
 ];
 
 /// The schema version this build writes.
@@ -124,12 +125,27 @@ impl Workspace {
 
     /// The file imports lock while they run (`None` in memory): `<path>-lock`.
     pub fn import_lock_path(&self) -> Option<PathBuf> {
-        if self.path == Path::new(":memory:") {
-            return None;
-        }
-        let mut name = self.path.clone().into_os_string();
-        name.push("-lock");
-        Some(PathBuf::from(name))
+        (self.path != Path::new(":memory:")).then(|| lock_path(&self.path))
+    }
+
+    /// Holds the import lock alone (`None` in memory): no import runs
+    /// anywhere while it is held; refused while one does.
+    pub(crate) fn exclusive_import_lock(&self) -> Result<Option<std::fs::File>> {
+        let Some(path) = self.import_lock_path() else { return Ok(None) };
+        exclusive_lock(&path, &self.path).map(Some)
+    }
+
+    /// Replaces the workspace's content with the database at `from` (through
+    /// SQLite's backup API, so other connections see it), then brings it to
+    /// this build's schema.
+    pub(crate) fn restore_from(&mut self, from: &Path) -> Result<()> {
+        self.conn.restore(rusqlite::MAIN_DB, from, None::<fn(rusqlite::backup::Progress)>).map_err(|e| {
+            match Error::from(e) {
+                Error::Internal(why) => Error::Io(format!("cannot restore {}: {why}", from.display())),
+                other => other,
+            }
+        })?;
+        migrate(&mut self.conn, &self.path)
     }
 
     pub fn path(&self) -> &Path {
@@ -198,23 +214,7 @@ impl Workspace {
 /// events stored in a file that no longer exists).
 pub fn remove(path: &Path) -> Result<()> {
     check_is_ours(path)?;
-    let lock_path = {
-        let mut p = path.to_path_buf().into_os_string();
-        p.push("-lock");
-        PathBuf::from(p)
-    };
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::Io(format!("cannot open {}: {e}", lock_path.display())))?;
-    if lock.try_lock().is_err() {
-        return Err(Error::Conflict(format!(
-            "{} is in use: an import is writing into it; wait for it to finish",
-            path.display()
-        )));
-    }
+    let lock = exclusive_lock(&lock_path(path), path)?;
     // The lock is held while the files go, the lock file itself last.
     for suffix in ["", "-wal", "-shm", "-lock"] {
         let mut p = path.to_path_buf().into_os_string();
@@ -230,8 +230,32 @@ pub fn remove(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `<path>-lock`: the file imports hold shared while they run.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.to_path_buf().into_os_string();
+    name.push("-lock");
+    PathBuf::from(name)
+}
+
+/// Takes the lock file of workspace `path` alone, or says an import holds it.
+fn exclusive_lock(lock: &Path, path: &Path) -> Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .map_err(|e| Error::Io(format!("cannot open {}: {e}", lock.display())))?;
+    if file.try_lock().is_err() {
+        return Err(Error::Conflict(format!(
+            "{} is in use: an import is writing into it; wait for it to finish",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
 /// Reads the header and ids without writing a byte, so a foreign file stays untouched.
-fn check_is_ours(path: &Path) -> Result<()> {
+pub(crate) fn check_is_ours(path: &Path) -> Result<()> {
     let display = path.display().to_string();
     let mut header = [0u8; 16];
     let read = std::fs::File::open(path)
@@ -285,6 +309,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version == SCHEMA_VERSION {
         return Ok(());
+    }
+    // The file as the older schema left it is kept before anything changes it.
+    if (1..SCHEMA_VERSION).contains(&version) && path != Path::new(":memory:") {
+        crate::backup::before_migration(conn, path, version)?;
     }
     let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
@@ -349,6 +377,26 @@ mod tests {
 
     fn file_bytes(path: &Path) -> Vec<u8> {
         std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn a_migration_keeps_the_file_as_the_older_schema_left_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.meterdesk");
+        drop(written_by_schema(&path, 11));
+        let ws = Workspace::open(&path).unwrap();
+        assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
+        let kept = crate::backup::list(&path).unwrap();
+        assert_eq!(
+            kept.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+            ["old-schema-11-before-migration.meterdesk"]
+        );
+        let old = Connection::open(&kept[0].path).unwrap();
+        assert_eq!(old.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)).unwrap(), 11);
+        // Opened again, up to date: no new backup.
+        drop(ws);
+        drop(Workspace::open(&path).unwrap());
+        assert_eq!(crate::backup::list(&path).unwrap().len(), 1);
     }
 
     #[test]

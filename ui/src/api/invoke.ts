@@ -40,6 +40,8 @@ import type { WalletRow } from "./generated/WalletRow";
 import type { WalletView } from "./generated/WalletView";
 import type { Alert } from "./generated/Alert";
 import type { Rules } from "./generated/Rules";
+import type { BackupFile } from "./generated/BackupFile";
+import type { Restored } from "./generated/Restored";
 
 type NoArgs = Record<string, never>;
 
@@ -112,6 +114,8 @@ interface Commands {
   alerts_acknowledge: [{ id: number | null }, number];
   notifications_get: [NoArgs, boolean];
   notifications_set: [{ enabled: boolean }, null];
+  backups_list: [NoArgs, BackupFile[]];
+  backup_restore: [{ name: string }, Restored];
 }
 
 /** A command's failure: branch on `code`, never on `message`. */

@@ -7,6 +7,7 @@ import type { Settings } from "../api/generated/Settings";
 import type { ReferenceData } from "../api/generated/ReferenceData";
 import type { Verified } from "../api/generated/Verified";
 import { notifyError, notifyOk } from "../notify";
+import { BackupsPanel } from "../components/BackupsPanel";
 
 type FormValues = Omit<Settings, "address" | "tax_id"> & { address: string; tax_id: string };
 
@@ -48,7 +49,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
     }
   };
   const form = useForm<FormValues>({
-    initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4", usage_appendix: false },
+    initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4", usage_appendix: false, backups_keep: 10 },
   });
 
   useEffect(() => {
@@ -64,7 +65,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   }, []);
 
   const save = async (v: FormValues) => {
-    const settings: Settings = { ...v, address: v.address.split("\n"), tax_id: v.tax_id || null, payment_terms_days: Number(v.payment_terms_days) };
+    const settings: Settings = { ...v, address: v.address.split("\n"), tax_id: v.tax_id || null, payment_terms_days: Number(v.payment_terms_days), backups_keep: Number(v.backups_keep) };
     try {
       const stored = await call("settings_update", { settings });
       form.setValues({ ...stored, address: stored.address.join("\n"), tax_id: stored.tax_id ?? "" });
@@ -111,6 +112,8 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
               data={[{ value: "a4", label: "A4 (210 × 297 mm)" }, { value: "letter", label: "Letter (8.5 × 11 in)" }]}
               {...form.getInputProps("paper")} />
           </SimpleGrid>
+          <NumberInput label="Automatic backups kept" description="Taken before each finalize run and upgrade; 0 takes none"
+            min={0} max={1000} allowDecimal={false} w={260} data-testid="settings-backups-keep" {...form.getInputProps("backups_keep")} />
           <Switch label="Usage appendix" description="Invoice PDFs end with each usage line's quantity by day"
             data-testid="settings-appendix" {...form.getInputProps("usage_appendix", { type: "checkbox" })} />
           <Group justify="flex-end">
@@ -135,6 +138,12 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
         description="Low balance, credit expiring and automatic top-ups, on this computer; the alerts inbox keeps them either way"
         onChange={(e) => { const on = e.currentTarget.checked; call("notifications_set", { enabled: on }).then(() => setNotifications(on)).catch((err) => notifyError(err, "The choice was not saved")); }}
         data-testid="settings-notifications" />
+      <Title order={4} mt="lg">Backups</Title>
+      <Text size="sm" c="dimmed">
+        A copy of the workspace is taken before each finalize run and before Meterdesk upgrades the file, in a folder beside it.
+        How many are kept is set above. Restoring one keeps what the workspace holds now as a backup too.
+      </Text>
+      <BackupsPanel onRestored={onSaved} />
       <Title order={4} mt="lg">Tamper evidence</Title>
       <Text size="sm" c="dimmed">
         Each finalized invoice stores a hash of its content and of the invoice before it. Checking the chain recomputes

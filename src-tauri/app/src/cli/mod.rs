@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::{
-    Error, Workspace, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf, register, usage,
-    wallet,
+    Error, Workspace, backup, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf,
+    register, usage, wallet,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -40,6 +40,12 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// Write a consistent copy of the workspace to OUT (never over a file).
+    Backup { out: PathBuf },
+    /// The workspace's automatic backups (before migrations and finalize runs), newest first.
+    Backups,
+    /// Replace the workspace's content with the backup FROM; what it held is kept in its backups folder.
+    Restore { from: PathBuf },
     /// Build the demo workspace at PATH.
     Demo {
         path: PathBuf,
@@ -570,6 +576,25 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 summary.path, summary.customers
             );
             Outcome::ok(json!({ "path": summary.path }), human)
+        }
+        Command::Backup { out } => {
+            let ws = Workspace::open(workspace)?;
+            let written = backup::write(&ws, &out)?;
+            let human = format!("wrote {} ({} bytes)", written.path, written.bytes);
+            Outcome::ok(json!({ "path": written.path, "bytes": written.bytes }), human)
+        }
+        Command::Backups => {
+            let ws = Workspace::open(workspace)?;
+            let listed = backup::list(ws.path())?;
+            let human = listed.iter().map(|b| format!("{}  {} bytes", b.path, b.bytes)).collect::<Vec<_>>().join("\n");
+            Outcome::ok(&listed, human)
+        }
+        Command::Restore { from } => {
+            let mut ws = Workspace::open(workspace)?;
+            let done = backup::restore(&mut ws, &from, now)?;
+            let human =
+                format!("restored {} into {}; what it held is kept as {}", done.restored, done.path, done.kept.path);
+            Outcome::ok(&done, human)
         }
         Command::Mapping { action: MappingAction::Save { name, id, customer, event_type, timestamp } } => {
             let columns = event_file::CsvColumns { id, customer, event_type, timestamp };

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use meterdesk_engine::backup;
 use meterdesk_engine::bill::{self, BillingMonths, Draft, Trial};
 use meterdesk_engine::credit::{self, CreditNote};
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
@@ -744,6 +745,19 @@ pub fn notifications_get() -> bool {
 #[tauri::command]
 pub fn notifications_set(enabled: bool) -> Reply<()> {
     paths::set_notifications(enabled).map_err(|e| IpcError::from(Error::Io(format!("the choice was not saved: {e}"))))
+}
+
+/// The workspace's automatic backups, newest first.
+#[tauri::command(async)]
+pub fn backups_list(state: State<AppState>) -> Reply<Vec<backup::BackupFile>> {
+    state.with(|ws| backup::list(ws.path()))
+}
+
+/// Restores the backup `name` of the workspace's backups folder; what the
+/// workspace held is kept there first.
+#[tauri::command(async)]
+pub fn backup_restore(state: State<AppState>, name: String) -> Reply<backup::Restored> {
+    state.with(|ws| backup::restore_named(ws, &name, clock::now()))
 }
 
 #[cfg(test)]

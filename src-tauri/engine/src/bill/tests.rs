@@ -562,3 +562,60 @@ fn reads_were_blocked_for_seconds_by_another_process_writing() {
     let after = preview_all(&mut other, "2026-10").unwrap();
     assert_eq!(after, during);
 }
+
+#[test]
+fn a_finalize_run_is_backed_up_and_a_restore_keeps_the_current_file_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acme.meterdesk");
+    let mut ws = Workspace::create(&path).unwrap();
+    apply(&mut ws, CATALOG);
+    october(&mut ws);
+    let at = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 15, 0, 0).unwrap();
+    crate::invoice::finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
+    let listed = crate::backup::list(&path).unwrap();
+    assert_eq!(
+        listed.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+        ["acme-20261102T150000Z-before-finalize.meterdesk"]
+    );
+    // The backup was taken before the run: it has no invoice.
+    let before = rusqlite::Connection::open(&listed[0].path).unwrap();
+    assert_eq!(before.query_row("SELECT count(*) FROM invoices", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+    // A backup on demand, never over an existing file.
+    let mine = dir.path().join("mine.meterdesk");
+    let written = crate::backup::write(&ws, &mine).unwrap();
+    assert!(written.bytes > 0);
+    assert_eq!(crate::backup::write(&ws, &mine).unwrap_err().code(), crate::ErrorCode::Conflict);
+    // Later: the invoice is voided and usage arrives. Then the backup is restored.
+    ws.write(|tx| crate::invoice::void(tx, "INV-2026-00001", "Wrong", at(3))).unwrap();
+    events(&mut ws, &[event("after", "globex", "api_calls", "2026-10-29T12:00:00Z", json!({}))]);
+    let restored = crate::backup::restore(&mut ws, &mine, at(4)).unwrap();
+    assert_eq!(restored.kept.name, "acme-20261104T150000Z-before-restore.meterdesk");
+    let inv = crate::invoice::get(ws.conn(), "INV-2026-00001").unwrap().unwrap();
+    assert_eq!(inv.frozen.draft.status, Status::Finalized, "as it was when backed up");
+    assert_eq!(crate::events::count(ws.conn()).unwrap(), 10_538, "the later event is not in the backup");
+    // What the workspace held before the restore is kept: the void and the event.
+    let kept = Workspace::open(std::path::Path::new(&restored.kept.path)).unwrap();
+    assert_eq!(crate::invoice::get(kept.conn(), "INV-2026-00001").unwrap().unwrap().frozen.draft.status, Status::Void);
+    assert_eq!(crate::events::count(kept.conn()).unwrap(), 10_539);
+    // Another process opening the workspace sees the restored content.
+    let other = Workspace::open(&path).unwrap();
+    assert_eq!(crate::invoice::get(other.conn(), "INV-2026-00001").unwrap().unwrap().void_reason, None);
+    // Not a workspace, or while an import writes: refused, nothing changed.
+    let junk = dir.path().join("junk.meterdesk");
+    std::fs::write(&junk, "not a database at all, just text").unwrap();
+    assert_eq!(crate::backup::restore(&mut ws, &junk, at(5)).unwrap_err().code(), crate::ErrorCode::NotAWorkspace);
+    let lock = std::fs::File::create(ws.import_lock_path().unwrap()).unwrap();
+    lock.lock_shared().unwrap();
+    assert_eq!(crate::backup::restore(&mut ws, &mine, at(5)).unwrap_err().code(), crate::ErrorCode::Conflict);
+    drop(lock);
+    // Only the newest N automatic backups stay.
+    let mut s = crate::settings::get(ws.conn()).unwrap();
+    s.backups_keep = 2;
+    ws.write(|tx| crate::settings::update(tx, s)).unwrap();
+    for d in 6..10 {
+        crate::invoice::finalize_month(&mut ws, "2026-11", None, at(d)).unwrap();
+    }
+    let names: Vec<String> = crate::backup::list(&path).unwrap().into_iter().map(|b| b.name).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"acme-20261109T150000Z-before-finalize.meterdesk".to_string()), "{names:?}");
+}

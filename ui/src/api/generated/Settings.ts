@@ -20,4 +20,9 @@ paper: Paper,
 /**
  * Invoice PDFs end with each usage line's quantity by day.
  */
-usage_appendix: boolean, };
+usage_appendix: boolean, 
+/**
+ * How many automatic backups (before each migration and finalize run)
+ * are kept; 0 takes none.
+ */
+backups_keep: number, };
