@@ -583,7 +583,10 @@ fn drafts_in(
 /// Puts each customer's unbilled top-ups on its first period draft that can
 /// still be finalized (a finalized month's draft is only a look back).
 fn add_topups(conn: &Connection, drafts: &mut [Draft]) -> Result<()> {
-    let mut pending = crate::wallet::unbilled_topups(conn)?;
+    // The drafts of one customer (a finalize's) read that customer's top-ups alone.
+    let first = drafts.first().map(|d| d.customer.as_str());
+    let one = first.filter(|c| drafts.iter().all(|d| d.customer == *c)).map(str::to_string);
+    let mut pending = crate::wallet::unbilled_topups(conn, one.as_deref())?;
     for d in drafts {
         let key = (d.customer.clone(), d.currency.clone());
         if !pending.contains_key(&key) || crate::invoice::finalized_as(conn, d)?.is_some() {

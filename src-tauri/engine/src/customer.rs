@@ -211,7 +211,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Customer> {
 
 pub fn get(conn: &Connection, external_id: &str) -> Result<Option<Customer>> {
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE external_id = ?1");
-    Ok(conn.query_row(&sql, [external_id], from_row).optional()?)
+    Ok(conn.prepare_cached(&sql)?.query_row([external_id], from_row).optional()?)
 }
 
 pub fn count(conn: &Connection) -> Result<u32> {

@@ -211,9 +211,8 @@ pub fn advance_fees_billed_by(
 /// [`finalize_current`]): what it bills is what the transaction sees.
 pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<Invoice> {
     let (subscription_id, customer_id): (i64, i64) = conn
-        .query_row("SELECT id, customer_id FROM subscriptions WHERE code = ?1", [&draft.subscription], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT id, customer_id FROM subscriptions WHERE code = ?1")?
+        .query_row([&draft.subscription], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("no subscription \"{}\"", draft.subscription)))?;
     if let Some(problem) = &draft.problem {
@@ -290,13 +289,14 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
         tax_exempt: buyer.fields.tax_exempt.clone(),
         payment_terms_days: company.payment_terms_days,
         usage_days: line_days(conn, draft, customer_id, tz)?,
-        logo: settings::logo(conn)?.map(|(hash, _)| hash),
+        logo: settings::logo_hash(conn)?,
         replaces: replaces.clone(),
     };
     let content =
         serde_json::to_string(&frozen).map_err(|e| Error::Internal(format!("an invoice could not be written: {e}")))?;
     let previous_hash: String = conn
-        .query_row("SELECT hash FROM invoices ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .prepare_cached("SELECT hash FROM invoices ORDER BY id DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
         .optional()?
         .unwrap_or_default();
     let hash = link_hash(&previous_hash, &content);

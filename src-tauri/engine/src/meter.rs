@@ -244,7 +244,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Meter> {
 
 pub fn get(conn: &Connection, code: &str) -> Result<Option<Meter>> {
     let sql = format!("SELECT {COLUMNS} FROM meters WHERE code = ?1");
-    Ok(conn.query_row(&sql, [code], from_row).optional()?)
+    Ok(conn.prepare_cached(&sql)?.query_row([code], from_row).optional()?)
 }
 
 /// The meter with this code, or a not-found error naming it.
@@ -254,7 +254,7 @@ pub fn require(conn: &Connection, code: &str) -> Result<Meter> {
 
 /// Every meter, ordered by code.
 pub fn all(conn: &Connection) -> Result<Vec<Meter>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM meters ORDER BY code"))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM meters ORDER BY code"))?;
     let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }

@@ -197,12 +197,11 @@ pub fn all(conn: &Connection) -> Result<Vec<Plan>> {
 /// One stored version of a plan.
 pub fn version(conn: &Connection, code: &str, version: i64) -> Result<PlanFields> {
     let text: String = conn
-        .query_row(
+        .prepare_cached(
             "SELECT v.definition FROM plans p JOIN plan_versions v ON v.plan_id = p.id
              WHERE p.code = ?1 AND v.version = ?2",
-            params![code, version],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![code, version], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("plan \"{code}\" has no version {version}")))?;
     serde_json::from_str(&text).map_err(|e| Error::Internal(format!("stored plan \"{code}\" version {version}: {e}")))

@@ -145,9 +145,10 @@ pub struct Refreshed {
 /// transaction.
 pub fn refresh(conn: &Connection, tz: Tz) -> Result<Refreshed> {
     let mut done = Refreshed::default();
-    let last_chunk: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM event_chunks", [], |r| r.get(0))?;
+    let last_chunk: i64 =
+        conn.prepare_cached("SELECT coalesce(max(id), 0) FROM event_chunks")?.query_row([], |r| r.get(0))?;
     let ids: HashMap<String, i64> = conn
-        .prepare("SELECT code, id FROM meters")?
+        .prepare_cached("SELECT code, id FROM meters")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     // (meter id, fields, built through) of the meters behind the last chunk, by event type.
@@ -159,9 +160,8 @@ pub fn refresh(conn: &Connection, tz: Tz) -> Result<Refreshed> {
             *ids.get(&m.fields.code).ok_or_else(|| Error::Internal(format!("meter {} has no id", m.fields.code)))?;
         let sig = signature(&m.fields, tz.name());
         let state: Option<(i64, String)> = conn
-            .query_row("SELECT through_chunk, signature FROM usage_days_state WHERE meter_id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached("SELECT through_chunk, signature FROM usage_days_state WHERE meter_id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let through = match state {
             Some((through, s)) if s == sig => through,
@@ -437,13 +437,16 @@ impl<'c> Rollups<'c> {
     /// Reads rollups that [`refresh`] brought up to date.
     pub fn new(conn: &'c Connection, tz: Tz) -> Result<Rollups<'c>> {
         let pairs = |sql: &str| -> Result<HashMap<String, i64>> {
-            Ok(conn.prepare(sql)?.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?)
+            Ok(conn
+                .prepare_cached(sql)?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
         };
         Ok(Rollups {
             conn,
             tz,
             meters: pairs("SELECT code, id FROM meters")?,
-            customers: pairs("SELECT external_id, id FROM customers")?,
+            customers: HashMap::new(),
             cached: None,
             raw: crate::bill::RawEvents::new(conn),
         })
@@ -467,10 +470,20 @@ impl crate::bill::UsageSource for Rollups<'_> {
             .meters
             .get(&meter.code)
             .ok_or_else(|| Error::NotFound(format!("no meter with code \"{}\"", meter.code)))?;
-        let customer_id = *self
-            .customers
-            .get(customer)
-            .ok_or_else(|| Error::NotFound(format!("no customer with id \"{customer}\"")))?;
+        // Looked up as drafts ask (a finalize reads one customer, a preview each once).
+        let customer_id = match self.customers.get(customer) {
+            Some(id) => *id,
+            None => {
+                let id: i64 = self
+                    .conn
+                    .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")?
+                    .query_row([customer], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| Error::NotFound(format!("no customer with id \"{customer}\"")))?;
+                self.customers.insert(customer.to_string(), id);
+                id
+            }
+        };
         let key = (meter_id, customer_id, self.local(from), self.local(to));
         if self.cached.as_ref().is_none_or(|(k, _)| k != &key) {
             let days = read(self.conn, meter_id, customer_id, key.2, key.3)?;

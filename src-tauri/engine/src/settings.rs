@@ -168,9 +168,11 @@ pub fn timezone_names() -> Vec<&'static str> {
 }
 
 pub fn get(conn: &Connection) -> Result<Settings> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper, usage_appendix,
          backups_keep FROM workspace_settings WHERE id = 1",
+    )?
+    .query_row(
         [],
         |r| {
             let address: String = r.get(1)?;
@@ -275,6 +277,11 @@ fn write(conn: &Connection, s: &Settings) -> Result<()> {
 pub const LOGO_MAX_BYTES: usize = 1_000_000;
 
 /// The logo new invoices print: its hash (what an invoice records) and bytes.
+/// The hash of the logo new invoices print, without its bytes.
+pub fn logo_hash(conn: &Connection) -> Result<Option<String>> {
+    Ok(conn.prepare_cached("SELECT logo FROM workspace_settings WHERE id = 1")?.query_row([], |r| r.get(0))?)
+}
+
 pub fn logo(conn: &Connection) -> Result<Option<(String, Vec<u8>)>> {
     Ok(conn
         .query_row(

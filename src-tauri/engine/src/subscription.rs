@@ -392,7 +392,7 @@ fn select(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Resul
         "SELECT {COLUMNS} FROM subscriptions s JOIN customers c ON c.id = s.customer_id
          JOIN plans p ON p.id = s.plan_id {filter} ORDER BY c.external_id, s.start_date, s.code"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     Ok(stmt.query_map(args, from_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 

@@ -349,15 +349,23 @@ fn evaluate_one(
 }
 
 /// Every customer's automatic top-ups not yet billed, by (customer, currency).
-pub(crate) fn unbilled_topups(conn: &Connection) -> Result<HashMap<(String, String), Vec<TopUp>>> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn unbilled_topups(conn: &Connection, only: Option<&str>) -> Result<HashMap<(String, String), Vec<TopUp>>> {
+    // One customer's through its grants' index (a finalize asks for one, per invoice).
+    let mut stmt = conn.prepare_cached(if only.is_some() {
+        "SELECT c.external_id, g.currency, g.code, g.amount, g.granted_at
+         FROM customers c JOIN wallet_grants g ON g.customer_id = c.id
+         WHERE c.external_id = ?1 AND g.origin = 'auto_topup'
+           AND NOT EXISTS (SELECT 1 FROM wallet_topups_billed b WHERE b.grant_id = g.id)
+         ORDER BY g.id"
+    } else {
         "SELECT c.external_id, g.currency, g.code, g.amount, g.granted_at
          FROM wallet_grants g JOIN customers c ON c.id = g.customer_id
-         WHERE g.origin = 'auto_topup' AND NOT EXISTS (SELECT 1 FROM wallet_topups_billed b WHERE b.grant_id = g.id)
-         ORDER BY g.id",
-    )?;
+         WHERE g.origin = 'auto_topup' AND ?1 IS NULL
+           AND NOT EXISTS (SELECT 1 FROM wallet_topups_billed b WHERE b.grant_id = g.id)
+         ORDER BY g.id"
+    })?;
     let mut out: HashMap<(String, String), Vec<TopUp>> = HashMap::new();
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([only], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
