@@ -100,29 +100,54 @@ async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait().at_most(WAIT).for_element(locator).await.unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
 }
 
-/// Clicks once the element takes the click (drawers and menus animate in, and
-/// WebDriver refuses a click that something else would receive meanwhile).
-async fn click(c: &Client, css: &str) {
-    let deadline = Instant::now() + WAIT;
-    // A click lands where the element was measured: wait until it stops moving
-    // (a modal scales and slides in), or the click can miss without an error.
-    let mut last = None;
-    loop {
-        let rect = find(c, css).await.rectangle().await.ok();
-        if rect.is_some() && rect == last {
-            break;
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        last = rect;
-        tokio::time::sleep(Duration::from_millis(60)).await;
+/// Whether the element is where it will stay: present, fully opaque and
+/// untransformed up to the root, and no finite CSS transition or animation
+/// running anywhere. A Mantine modal or drawer is mounted first in its
+/// starting pose (scaled, shifted, transparent) and only a frame or more later
+/// moves in; under load that gap is long, and a position sampled twice inside
+/// it looks steady while the element is about to move: the click then lands
+/// beside it and is lost. This asks the page for the settled state instead.
+const SETTLED: &str = "
+    const el = arguments[0].startsWith('/')
+        ? document.evaluate(arguments[0], document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue
+        : document.querySelector(arguments[0]);
+    if (!el) return 'absent';
+    const moving = document.getAnimations().some((a) => {
+        const t = a.effect && a.effect.getComputedTiming();
+        return a.playState !== 'finished' && a.playState !== 'idle' && t && t.iterations !== Infinity;
+    });
+    if (moving) return 'a transition is running';
+    for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
+        const s = getComputedStyle(n);
+        if (parseFloat(s.opacity) < 1) return 'not yet opaque';
+        if (s.transform !== 'none' && s.transform !== 'matrix(1, 0, 0, 1, 0, 0)') return 'still transformed';
     }
+    return 'settled';";
+
+async fn wait_settled(c: &Client, css: &str) {
+    poll(c, &format!("{css} settled"), async || {
+        let state = c.execute(SETTLED, vec![serde_json::json!(css)]).await.map_err(|e| e.to_string())?;
+        match state.as_str() {
+            Some("settled") => Ok(()),
+            other => Err(format!("{css}: {}", other.unwrap_or("?"))),
+        }
+    })
+    .await
+}
+
+/// Clicks once the element has settled (see [`SETTLED`]). WebDriver refuses a
+/// click that another element would receive (an overlay still fading): that
+/// refusal clicked nothing, so it is tried again; a click is never repeated.
+async fn click(c: &Client, css: &str) {
+    wait_settled(c, css).await;
+    let deadline = Instant::now() + WAIT;
     loop {
         match find(c, css).await.click().await {
             Ok(()) => return,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
+            Err(e)
+                if Instant::now() < deadline
+                    && matches!(e, fantoccini::error::CmdError::Standard(ref w) if w.error == fantoccini::error::ErrorStatus::ElementClickIntercepted || w.error == fantoccini::error::ErrorStatus::ElementNotInteractable) =>
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(e) => panic!("cannot click {css}: {e:?}"),
@@ -160,15 +185,11 @@ async fn poll<T>(c: &Client, awaited: &str, mut probe: impl AsyncFnMut() -> Resu
 /// A click takes effect before WebDriver returns (React commits a discrete
 /// event's update at once), so the next look sees it and never clicks twice.
 async fn set_checked(c: &Client, css: &str, checked: bool) {
-    poll(c, css, async || {
-        let now = find(c, css).await.prop("checked").await.ok().flatten().unwrap_or_default() == "true";
-        if now == checked {
-            return Ok(());
-        }
+    let now = find(c, css).await.prop("checked").await.ok().flatten().unwrap_or_default() == "true";
+    if now != checked {
         click(c, css).await;
-        Err(format!("{css} is still {}", if now { "checked" } else { "unchecked" }))
-    })
-    .await
+    }
+    wait_prop(c, css, "checked", |v| (v == "true") == checked).await;
 }
 
 /// Waits until the element's DOM property `prop` satisfies `ok`, returning it.

@@ -642,6 +642,57 @@ pub fn preview(ws: &mut Workspace, month: &str, customer: Option<&str>, kind: Ki
     drafts_of_kind(ws.conn(), usage_source(ws.conn(), tz, fresh)?.as_mut(), &subscriptions, month, kind)
 }
 
+/// Reads no usage: drafts that only say which periods there are (a batch
+/// finalize lists them so, then computes each draft in its own transaction).
+struct NoUsage;
+
+impl UsageSource for NoUsage {
+    fn quantity(
+        &mut self,
+        _: &MeterFields,
+        _: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: Option<&str>,
+    ) -> Result<Decimal> {
+        Ok(Decimal::ZERO)
+    }
+
+    fn amounts(
+        &mut self,
+        _: &MeterFields,
+        _: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: Option<&str>,
+    ) -> Result<Vec<Decimal>> {
+        Ok(Vec::new())
+    }
+}
+
+/// The periods of one kind starting in month `YYYY-MM` (every customer's, or
+/// one's) as drafts without usage: what a batch finalize goes through.
+pub fn periods(ws: &Workspace, month: &str, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
+    crate::period::month_first_day(month, "period")?;
+    let conn = ws.conn();
+    if let Some(c) = customer
+        && customer::get(conn, c)?.is_none()
+    {
+        return Err(Error::NotFound(format!("no customer with id \"{c}\"")));
+    }
+    let subscriptions = match customer {
+        Some(c) => subscription::of_customer(conn, c)?,
+        None => subscription::all(conn)?,
+    };
+    let mut book = Book::load_for(conn, customer)?;
+    book.kind = kind;
+    let mut drafts = Vec::new();
+    for sub in &subscriptions {
+        drafts.extend(book.draft_for_month(conn, &mut NoUsage, sub, month)?);
+    }
+    Ok(drafts)
+}
+
 /// The months a preview can be asked for: from the first subscription's start
 /// to the last month with usage (or the last start), and that last month of
 /// usage, which the console shows first.

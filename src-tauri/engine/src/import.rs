@@ -256,8 +256,8 @@ impl<R: Read> Read for LineEnds<R> {
             // At the end of the file a held CR is a line end; otherwise the last
             // CR waits for the byte after it.
             let ready = if n > 0 && total > 0 && self.buf[total - 1] == b'\r' { total - 1 } else { total };
-            for i in 0..ready {
-                if self.buf[i] == b'\r' && self.buf.get(i + 1).filter(|_| i + 1 < total) != Some(&b'\n') {
+            for i in memchr::memchr_iter(b'\r', &self.buf[..ready]).collect::<Vec<_>>() {
+                if self.buf.get(i + 1).filter(|_| i + 1 < total) != Some(&b'\n') {
                     self.buf[i] = b'\n';
                 }
             }
@@ -336,23 +336,20 @@ impl<R: Read> Read for LineIndexed<R> {
         if n == 0 && !out.is_empty() {
             state.ended = true;
         }
-        let tail = out[..n].iter().rev().position(|b| *b == b'\n');
-        state.line_bytes = match tail {
-            Some(after_last) => after_last as u64,
+        state.line_bytes = match memchr::memrchr(b'\n', &out[..n]) {
+            Some(last) => (n - last - 1) as u64,
             None => state.line_bytes + n as u64,
         };
         if state.line_bytes > crate::event_file::MAX_LINE_BYTES as u64 {
             let line = state.passed + state.pending.len() as u64 + 1;
-            state.too_long = Some(line + out[..n].iter().filter(|b| **b == b'\n').count() as u64);
+            state.too_long = Some(line + memchr::memchr_iter(b'\n', &out[..n]).count() as u64);
             return Ok(0);
         }
-        state.quotes += out[..n].iter().filter(|b| **b == b'"').count() as u64;
+        state.quotes += memchr::memchr_iter(b'"', &out[..n]).count() as u64;
         let start = state.read;
-        for (i, &b) in out[..n].iter().enumerate() {
-            if b == b'\n' {
-                let cr_before = if i == 0 { self.after_cr } else { out[i - 1] == b'\r' };
-                state.pending.push_back((start + i as u64, cr_before));
-            }
+        for i in memchr::memchr_iter(b'\n', &out[..n]) {
+            let cr_before = if i == 0 { self.after_cr } else { out[i - 1] == b'\r' };
+            state.pending.push_back((start + i as u64, cr_before));
         }
         if n > 0 {
             self.after_cr = out[n - 1] == b'\r';

@@ -399,7 +399,8 @@ pub fn finalize_month_of(
     open: Open,
     now: DateTime<Utc>,
 ) -> Result<Finalized> {
-    let drafts = bill::preview(ws, month, customer, kind)?;
+    // Which periods there are; each draft is computed in its own transaction.
+    let drafts = bill::periods(ws, month, customer, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
     if !drafts.is_empty() {
         crate::backup::automatic(ws, "before-finalize", now)?;
