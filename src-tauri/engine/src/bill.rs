@@ -629,15 +629,7 @@ pub fn preview_all(ws: &mut Workspace, month: &str) -> Result<Vec<Draft>> {
 /// customer's, or one's.
 pub fn preview(ws: &mut Workspace, month: &str, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
     crate::period::month_first_day(month, "period")?;
-    if let Some(c) = customer
-        && customer::get(ws.conn(), c)?.is_none()
-    {
-        return Err(Error::NotFound(format!("no customer with id \"{c}\"")));
-    }
-    let subscriptions = match customer {
-        Some(c) => subscription::of_customer(ws.conn(), c)?,
-        None => subscription::all(ws.conn())?,
-    };
+    let subscriptions = subscriptions_of(ws.conn(), customer)?;
     let (tz, fresh) = refresh(ws)?;
     drafts_of_kind(ws.conn(), usage_source(ws.conn(), tz, fresh)?.as_mut(), &subscriptions, month, kind)
 }
@@ -675,22 +667,17 @@ impl UsageSource for NoUsage {
 pub fn periods(ws: &Workspace, month: &str, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
     crate::period::month_first_day(month, "period")?;
     let conn = ws.conn();
-    if let Some(c) = customer
-        && customer::get(conn, c)?.is_none()
-    {
-        return Err(Error::NotFound(format!("no customer with id \"{c}\"")));
+    let subscriptions = subscriptions_of(conn, customer)?;
+    drafts_in(Book::load_for(conn, customer)?, conn, &mut NoUsage, &subscriptions, month, kind)
+}
+
+/// Every subscription, or one customer's (which must exist).
+fn subscriptions_of(conn: &Connection, customer: Option<&str>) -> Result<Vec<Subscription>> {
+    match customer {
+        Some(c) if customer::get(conn, c)?.is_none() => Err(Error::NotFound(format!("no customer with id \"{c}\""))),
+        Some(c) => subscription::of_customer(conn, c),
+        None => subscription::all(conn),
     }
-    let subscriptions = match customer {
-        Some(c) => subscription::of_customer(conn, c)?,
-        None => subscription::all(conn)?,
-    };
-    let mut book = Book::load_for(conn, customer)?;
-    book.kind = kind;
-    let mut drafts = Vec::new();
-    for sub in &subscriptions {
-        drafts.extend(book.draft_for_month(conn, &mut NoUsage, sub, month)?);
-    }
-    Ok(drafts)
 }
 
 /// The months a preview can be asked for: from the first subscription's start
