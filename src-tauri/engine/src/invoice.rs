@@ -176,15 +176,37 @@ pub(crate) use not_void;
 /// The number of the standing (not void) invoice that finalized the draft's
 /// period (of its kind), if one did.
 pub fn finalized_as(conn: &Connection, draft: &Draft) -> Result<Option<String>> {
+    standing_number(conn, &draft.subscription, draft.period.start, draft.kind)
+}
+
+/// The number of the standing invoice of `kind` of a subscription's period, if any.
+fn standing_number(
+    conn: &Connection,
+    subscription: &str,
+    period_start: DateTime<Utc>,
+    kind: bill::Kind,
+) -> Result<Option<String>> {
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
          WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3 AND ",
         not_void!("i")
     ))?;
-    let number = stmt
-        .query_row(params![draft.subscription, time_text(draft.period.start), draft.kind.as_str()], |r| r.get(0))
-        .optional()?;
-    Ok(number)
+    Ok(stmt.query_row(params![subscription, time_text(period_start), kind.as_str()], |r| r.get(0)).optional()?)
+}
+
+/// Refuses an advance invoice of a period whose own invoice billed the advance fees.
+fn refuse_billed_advance(
+    conn: &Connection,
+    subscription: &str,
+    period_start: DateTime<Utc>,
+    first_day: NaiveDate,
+) -> Result<()> {
+    match advance_fees_billed_by(conn, subscription, period_start)? {
+        Some(number) => Err(Error::Conflict(format!(
+            "the advance fees of {subscription} for the period starting {first_day} were billed on {number}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The standing period invoice that billed the period's advance fees itself,
@@ -228,13 +250,8 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
             draft.subscription, draft.first_day
         )));
     }
-    if draft.kind == bill::Kind::Advance
-        && let Some(number) = advance_fees_billed_by(conn, &draft.subscription, draft.period.start)?
-    {
-        return Err(Error::Conflict(format!(
-            "the advance fees of {} for the period starting {} were billed on {number}",
-            draft.subscription, draft.first_day
-        )));
+    if draft.kind == bill::Kind::Advance {
+        refuse_billed_advance(conn, &draft.subscription, draft.period.start, draft.first_day)?;
     }
     // The void invoices of this period and kind: the new one is their reissue.
     let (generation, replaces): (i64, Option<String>) = conn
@@ -249,7 +266,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     // A period invoice bills the advance fees itself unless a standing advance
     // invoice of the period did.
     let advance_fees = draft.kind == bill::Kind::Period
-        && finalized_as(conn, &Draft { kind: bill::Kind::Advance, ..draft.clone() })?.is_none();
+        && standing_number(conn, &draft.subscription, draft.period.start, bill::Kind::Advance)?.is_none();
     let company = settings::get(conn)?;
     let tz = settings::parse_timezone(&company.timezone).map_err(Error::Internal)?;
     let buyer = customer::get(conn, &draft.customer)?
@@ -444,13 +461,8 @@ pub fn finalize_current(
     rollup::refresh(tx, tz)?;
     let month = seen.first_day.format("%Y-%m").to_string();
     let Some(draft) = bill::redraft(tx, tz, &seen.subscription, &month, seen.kind)? else {
-        if seen.kind == bill::Kind::Advance
-            && let Some(number) = advance_fees_billed_by(tx, &seen.subscription, seen.period.start)?
-        {
-            return Err(Error::Conflict(format!(
-                "the advance fees of {} for the period starting {} were billed on {number}",
-                seen.subscription, seen.first_day
-            )));
+        if seen.kind == bill::Kind::Advance {
+            refuse_billed_advance(tx, &seen.subscription, seen.period.start, seen.first_day)?;
         }
         return Err(Error::Conflict(format!(
             "{} has nothing to bill for the period starting {} any more",
@@ -621,9 +633,7 @@ pub fn mark_paid(
     }
     let credited = credited_total(conn, id)?;
     let d = &invoice.frozen.draft;
-    if credited > Decimal::ZERO
-        && d.amount_due.0 - (credited - crate::credit::returned_by(d, credited)) <= Decimal::ZERO
-    {
+    if credited > Decimal::ZERO && owed_after_credit_notes(d, credited) <= Decimal::ZERO {
         return Err(Error::Conflict(format!(
             "nothing is owed on {number}: its credit notes cover {credited} {}",
             d.currency
@@ -637,6 +647,13 @@ pub fn mark_paid(
     }
     append_status(conn, id, number, "paid", date, reference.trim(), now)?;
     require(conn, number).map(|(_, i)| i)
+}
+
+/// What an invoice still asks the customer to pay once its credit notes took
+/// off `credited` (tax included): the amount due less what they credited,
+/// except what they gave back to the wallet instead (see `credit::returned_by`).
+pub fn owed_after_credit_notes(d: &Draft, credited: Decimal) -> Decimal {
+    d.amount_due.0 - (credited - crate::credit::returned_by(d, credited))
 }
 
 /// What the credit notes of invoice `id` took off in all, tax included.

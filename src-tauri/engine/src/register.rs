@@ -18,7 +18,6 @@ use crate::invoice::{self, Failure, Finalized, Invoice};
 use crate::money::Dec;
 use crate::rating::LineKind;
 use crate::settings;
-use crate::stored::time_text;
 use crate::workspace::Workspace;
 
 /// Where a finalized invoice stands on a given day.
@@ -97,9 +96,7 @@ pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: N
         Standing::Open
     };
     let outstanding = match standing {
-        Standing::Open | Standing::Overdue => {
-            (d.amount_due.0 - (credited - credit::returned_by(d, credited))).max(Decimal::ZERO)
-        }
+        Standing::Open | Standing::Overdue => invoice::owed_after_credit_notes(d, credited).max(Decimal::ZERO),
         _ => Decimal::ZERO,
     };
     // Keep the currency's scale on the zero amounts too ("0.00").
@@ -250,11 +247,6 @@ pub fn review(
 ) -> Result<Vec<Reviewed>> {
     let drafts = bill::preview(ws, month, customer, kind)?;
     let conn = ws.conn();
-    let mut finalized = conn.prepare_cached(concat!(
-        "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3 AND ",
-        invoice::not_void!("i")
-    ))?;
     let mut late = conn.prepare_cached(
         "SELECT coalesce(sum(k.events), 0) FROM event_chunks k JOIN customers c ON c.id = k.customer_id
          WHERE c.external_id = ?1 AND k.late = 1",
@@ -264,11 +256,7 @@ pub fn review(
     for draft in drafts {
         let customer_name: String = name.query_row([&draft.customer], |r| r.get(0))?;
         let mut warnings = Vec::new();
-        let number: Option<String> = finalized
-            .query_map(params![draft.subscription, time_text(draft.period.start), kind.as_str()], |r| r.get(0))?
-            .next()
-            .transpose()?;
-        if let Some(number) = number {
+        if let Some(number) = invoice::finalized_as(conn, &draft)? {
             warnings.push(Warning {
                 kind: WarningKind::AlreadyFinalized,
                 message: format!("already finalized as {number}"),
