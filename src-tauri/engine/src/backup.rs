@@ -52,8 +52,27 @@ pub fn folder(ws_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// A name not yet taken in the backups folder of `ws_path`:
+/// `<stem>-<label>.meterdesk`, or `<stem>-<label>-<n>.meterdesk`.
+fn free_name(ws_path: &Path, label: &str) -> PathBuf {
+    let dir = folder(ws_path);
+    let stem = ws_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut out = dir.join(format!("{stem}-{label}.meterdesk"));
+    let mut n = 1;
+    while out.exists() {
+        n += 1;
+        out = dir.join(format!("{stem}-{label}-{n}.meterdesk"));
+    }
+    out
+}
+
 /// Writes a consistent copy of the workspace to `out` (which must not exist).
 pub fn write(ws: &Workspace, out: &Path) -> Result<BackupFile> {
+    vacuum_into(ws.conn(), out)?;
+    file(out)
+}
+
+fn vacuum_into(conn: &rusqlite::Connection, out: &Path) -> Result<()> {
     if out.exists() {
         return Err(Error::Conflict(format!("{} already exists: a backup never overwrites a file", out.display())));
     }
@@ -61,8 +80,8 @@ pub fn write(ws: &Workspace, out: &Path) -> Result<BackupFile> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create folder {}: {e}", dir.display())))?;
     }
     let text = out.to_str().ok_or_else(|| Error::invalid("path", format!("{} is not UTF-8", out.display())))?;
-    ws.conn().execute("VACUUM INTO ?1", [text])?;
-    file(out)
+    conn.execute("VACUUM INTO ?1", [text])?;
+    Ok(())
 }
 
 /// An automatic backup into the workspace's backups folder, named
@@ -73,15 +92,7 @@ pub fn automatic(ws: &Workspace, reason: &str, now: DateTime<Utc>) -> Result<Opt
     if keep == 0 || ws.path() == Path::new(":memory:") {
         return Ok(None);
     }
-    let dir = folder(ws.path());
-    let stem = ws.path().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let stamp = now.format("%Y%m%dT%H%M%SZ");
-    let mut out = dir.join(format!("{stem}-{stamp}-{reason}.meterdesk"));
-    let mut n = 1;
-    while out.exists() {
-        n += 1;
-        out = dir.join(format!("{stem}-{stamp}-{reason}-{n}.meterdesk"));
-    }
+    let out = free_name(ws.path(), &format!("{}-{reason}", now.format("%Y%m%dT%H%M%SZ")));
     let written = write(ws, &out)?;
     prune(ws.path(), keep as usize)?;
     Ok(Some(written))
@@ -90,18 +101,7 @@ pub fn automatic(ws: &Workspace, reason: &str, now: DateTime<Utc>) -> Result<Opt
 /// Before a migration, a copy of the file as its schema `from` left it (the
 /// workspace's connection is open, nothing migrated yet); kept like the others.
 pub(crate) fn before_migration(conn: &rusqlite::Connection, ws_path: &Path, from: i64) -> Result<()> {
-    let dir = folder(ws_path);
-    let stem = ws_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut out = dir.join(format!("{stem}-schema-{from}-before-migration.meterdesk"));
-    let mut n = 1;
-    while out.exists() {
-        n += 1;
-        out = dir.join(format!("{stem}-schema-{from}-before-migration-{n}.meterdesk"));
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("cannot create folder {}: {e}", dir.display())))?;
-    let text = out.to_str().ok_or_else(|| Error::invalid("path", format!("{} is not UTF-8", out.display())))?;
-    conn.execute("VACUUM INTO ?1", [text])?;
-    Ok(())
+    vacuum_into(conn, &free_name(ws_path, &format!("schema-{from}-before-migration")))
 }
 
 /// The backups in the workspace's folder, newest first.
@@ -150,14 +150,7 @@ pub fn restore(ws: &mut Workspace, from: &Path, now: DateTime<Utc>) -> Result<Re
         return Err(Error::invalid("from", "that is the workspace itself: choose a backup"));
     }
     let _lock = ws.exclusive_import_lock()?;
-    let stem = ws.path().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let stamp = now.format("%Y%m%dT%H%M%SZ");
-    let mut aside = folder(ws.path()).join(format!("{stem}-{stamp}-before-restore.meterdesk"));
-    let mut n = 1;
-    while aside.exists() {
-        n += 1;
-        aside = folder(ws.path()).join(format!("{stem}-{stamp}-before-restore-{n}.meterdesk"));
-    }
+    let aside = free_name(ws.path(), &format!("{}-before-restore", now.format("%Y%m%dT%H%M%SZ")));
     let kept = write(ws, &aside)?;
     ws.restore_from(from)?;
     Ok(Restored {
