@@ -275,12 +275,22 @@ impl Book {
         // Standing advance invoices, and period invoices that billed the advance fees themselves.
         let mut billed_in_advance = std::collections::HashSet::new();
         let mut advance_fees_billed = std::collections::HashSet::new();
-        let mut stmt = conn.prepare_cached(concat!(
-            "SELECT s.code, i.period_start, i.kind FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-             JOIN customers c ON c.id = i.customer_id
-             WHERE (i.kind = 'advance' OR i.advance_fees = 1) AND (?1 IS NULL OR c.external_id = ?1) AND ",
-            crate::invoice::not_void!("i")
-        ))?;
+        // One customer's through the invoices' customer index (a finalize asks
+        // for one per invoice), or every customer's.
+        let mut stmt = conn.prepare_cached(if only.is_some() {
+            concat!(
+                "SELECT s.code, i.period_start, i.kind FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+                 WHERE i.customer_id = (SELECT id FROM customers WHERE external_id = ?1)
+                   AND (i.kind = 'advance' OR i.advance_fees = 1) AND ",
+                crate::invoice::not_void!("i")
+            )
+        } else {
+            concat!(
+                "SELECT s.code, i.period_start, i.kind FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+                 WHERE ?1 IS NULL AND (i.kind = 'advance' OR i.advance_fees = 1) AND ",
+                crate::invoice::not_void!("i")
+            )
+        })?;
         for row in
             stmt.query_map([only], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
         {
