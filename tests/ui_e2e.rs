@@ -40,7 +40,7 @@ impl Driver {
             .env("XDG_CACHE_HOME", home.join("cache"))
             // The app's clock and its save dialogs, fixed (a native dialog cannot be driven).
             .env("METERDESK_NOW", NOW)
-            .env("METERDESK_SAVE_DIR", home.join("saved"))
+            .env("METERDESK_DIALOG_DIR", home.join("saved"))
             .stdout(Stdio::null())
             .spawn()
             .expect("tauri-driver must be installed (cargo install tauri-driver --locked; scripts/test.sh does)");
@@ -429,7 +429,8 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
 async fn import_events_through_the_wizard_then_read_a_months_usage() {
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), false);
-    let events = tmp.path().join("october.csv");
+    // The file the open dialog answers with (the scoped folder's newest CSV).
+    let events = tmp.path().join("home/saved/october.csv");
     std::fs::write(
         &events,
         "id,customer,type,timestamp\n\
@@ -441,7 +442,8 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     .unwrap();
     let c = driver.session(&workspace).await;
     click(&c, "[data-testid=nav-usage]").await;
-    type_into(&c, "[data-testid=import-path]", &events.display().to_string()).await;
+    click(&c, "[data-testid=import-browse]").await;
+    wait_value(&c, "[data-testid=import-path]", &events.display().to_string()).await;
     click(&c, "[data-testid=import-preview]").await;
     let rejected = wait_text(&c, "[data-testid=import-preview-errors]", |t| !t.is_empty()).await;
     assert!(rejected.contains("no customer with id \"nobody\""), "preview rejects read {rejected:?}");
@@ -449,7 +451,7 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     wait_text(&c, "[data-testid=import-counts]", |t| t == "3 accepted, 0 duplicates, 1 rejected").await;
 
     // The rejected row is saved beside the file, as written, to fix and import again.
-    let rejects = tmp.path().join("october-rejects.csv");
+    let rejects = tmp.path().join("home/saved/october-rejects.csv");
     wait_value(&c, "[data-testid=rejects-path]", &rejects.display().to_string()).await;
     click(&c, "[data-testid=rejects-save]").await;
     wait_text(&c, "[data-testid=rejects-saved]", |t| t.starts_with("Saved 1 rejected rows")).await;
@@ -475,7 +477,7 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
 async fn a_csv_with_other_column_names_is_mapped_saved_and_imported() {
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), false);
-    let events = tmp.path().join("gateway.csv");
+    let events = tmp.path().join("home/saved/gateway.csv");
     std::fs::write(
         &events,
         "event_id,account,kind,at,region\n\
@@ -485,7 +487,8 @@ async fn a_csv_with_other_column_names_is_mapped_saved_and_imported() {
     .unwrap();
     let c = driver.session(&workspace).await;
     click(&c, "[data-testid=nav-usage]").await;
-    type_into(&c, "[data-testid=import-path]", &events.display().to_string()).await;
+    click(&c, "[data-testid=import-browse]").await;
+    wait_value(&c, "[data-testid=import-path]", &events.display().to_string()).await;
     click(&c, "[data-testid=import-preview]").await;
     wait_text(&c, "[data-testid=import-mapping]", |t| t.contains("no column named \"id\", \"customer\"")).await;
     for (field, column) in [("id", "event_id"), ("customer", "account"), ("event_type", "kind"), ("timestamp", "at")] {
@@ -635,19 +638,9 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     let first = find(&c, "[data-testid=drafts-table] tbody tr").await.attr("data-testid").await.unwrap().unwrap();
     assert_eq!(first, format!("drafts-row-{dearest}"));
     screenshot(&c, "invoices.png").await;
-    // The export behind the button (the native save dialog cannot be driven): one row per draft.
-    let csv_path = tmp.path().join("drafts.csv");
-    let written = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             window.__TAURI_INTERNALS__.invoke('drafts_csv_save', { month: '2026-10', path: arguments[0] })
-               .then(done, (e) => done('error: ' + JSON.stringify(e)));",
-            vec![json!(csv_path.to_str().unwrap())],
-        )
-        .await
-        .unwrap();
-    assert_eq!(written, json!(drafts.len()));
-    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    // Export: the save dialog answers in the scoped folder; one row per draft.
+    click(&c, "[data-testid=drafts-export]").await;
+    let csv = String::from_utf8(wait_file(&c, &tmp.path().join("home/saved/drafts-2026-10.csv")).await).unwrap();
     assert_eq!(csv.lines().count(), drafts.len() + 1);
     let row = csv.lines().find(|l| l.starts_with("globex-labs,")).unwrap();
     assert!(row.ends_with(&format!(",{total},{total}")), "{row}");
@@ -759,6 +752,80 @@ async fn wait_file(c: &Client, path: &Path) -> Vec<u8> {
         _ => Err(format!("{} was never written", path.display())),
     })
     .await
+}
+
+/// Calls a command as the webview can, with any arguments: its result, or
+/// "error: " and the error's JSON.
+async fn invoke(c: &Client, command: &str, args: serde_json::Value) -> serde_json::Value {
+    c.execute_async(
+        "const done = arguments[arguments.length - 1];
+         window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1])
+           .then(done, (e) => done('error: ' + JSON.stringify(e)));",
+        vec![json!(command), args],
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn the_webview_cannot_read_or_write_a_file_the_user_did_not_choose() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    cli_json(&workspace, &["invoice", "finalize", "--period", "2026-10", "--customer", "globex-labs"]);
+    let number = cli_json(&workspace, &["invoice", "list"])[0]["number"].as_str().unwrap().to_string();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let secret = outside.join("secret.csv");
+    std::fs::write(&secret, "id,customer,type,timestamp\ns1,globex-labs,api_calls,2026-10-05T12:00:00Z\n").unwrap();
+    let c = driver.session(&workspace).await;
+    find(&c, "[data-testid=nav-usage]").await;
+
+    let refused = |reply: &serde_json::Value| {
+        let text = reply.as_str().unwrap_or_default().to_string();
+        assert!(text.starts_with("error: ") && text.contains("chosen in its file dialogs"), "{reply}");
+    };
+    // Writes anywhere but a chosen file: refused, nothing written.
+    let pdf = outside.join("overwritten.pdf");
+    refused(&invoke(&c, "document_pdf_save", json!({ "number": number, "path": pdf })).await);
+    refused(&invoke(&c, "documents_pdf_save", json!({ "numbers": [number], "folder": outside })).await);
+    refused(&invoke(&c, "invoices_csv_save", json!({ "from": "2026-01-01", "to": "2026-12-31", "path": pdf })).await);
+    refused(&invoke(&c, "drafts_csv_save", json!({ "month": "2026-10", "path": pdf })).await);
+    refused(&invoke(&c, "events_rejects_save", json!({ "importId": 1, "path": pdf })).await);
+    // A way out of the scoped folder is outside it.
+    let escape = tmp.path().join("home/saved/../../outside/escape.pdf");
+    refused(&invoke(&c, "document_pdf_save", json!({ "number": number, "path": escape })).await);
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1, "only the secret is there");
+    // Reads: neither previewed nor imported.
+    let columns = serde_json::Value::Null;
+    refused(&invoke(&c, "events_preview", json!({ "path": secret, "format": null, "columns": columns })).await);
+    refused(&invoke(&c, "events_preview", json!({ "path": "/etc/passwd", "format": "csv", "columns": null })).await);
+    // No workspace created or opened but one of the recent list.
+    let made = outside.join("made.meterdesk");
+    let reply = invoke(&c, "workspace_open", json!({ "path": made })).await;
+    assert!(reply.as_str().unwrap_or_default().contains("not a recently opened workspace"), "{reply}");
+    assert!(!made.exists());
+    let reply = invoke(&c, "workspace_create", json!({ "path": made })).await;
+    assert!(reply.as_str().unwrap_or_default().starts_with("error: "), "{reply}");
+    assert!(!made.exists());
+    // A file the save dialog answered with (here: in the scoped folder) is written.
+    let chosen = invoke(&c, "pdf_save_dialog", json!({ "title": "Save", "fileName": format!("{number}.pdf") })).await;
+    assert_eq!(invoke(&c, "document_pdf_save", json!({ "number": number, "path": chosen })).await, json!(null));
+    assert!(pdftotext(Path::new(chosen.as_str().unwrap())).contains(&number));
+
+    // No browser context menu on the page; editable fields keep theirs (paste).
+    let prevented = |css: &str| {
+        format!(
+            "const e = new MouseEvent('contextmenu', {{ bubbles: true, cancelable: true }});
+             document.querySelector('{css}').dispatchEvent(e);
+             return e.defaultPrevented;"
+        )
+    };
+    assert_eq!(c.execute(&prevented("[data-testid=nav-usage]"), vec![]).await.unwrap(), json!(true));
+    click(&c, "[data-testid=nav-usage]").await;
+    find(&c, "[data-testid=import-path]").await;
+    assert_eq!(c.execute(&prevented("[data-testid=import-path]"), vec![]).await.unwrap(), json!(false));
+    c.close().await.unwrap();
 }
 
 fn pdftotext(path: &Path) -> String {

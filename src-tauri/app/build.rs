@@ -4,7 +4,6 @@
 const COMMANDS: &[&str] = &[
     "workspace_summary",
     "workspace_open",
-    "workspace_create",
     "workspace_open_dialog",
     "workspace_create_dialog",
     "workspace_recent",

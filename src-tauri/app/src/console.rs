@@ -65,7 +65,6 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
         .invoke_handler(tauri::generate_handler![
             commands::workspace_summary,
             commands::workspace_open,
-            commands::workspace_create,
             commands::workspace_open_dialog,
             commands::workspace_create_dialog,
             commands::workspace_recent,

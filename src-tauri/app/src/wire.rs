@@ -28,6 +28,9 @@ pub struct EventImport {
     pub import_id: i64,
     /// Accepted events that fall in a period already invoiced.
     pub late: u64,
+    /// Where the rejected rows may be saved without asking (beside the file
+    /// the user chose), when any were rejected.
+    pub rejects_path: Option<String>,
 }
 
 /// What a credit note credits, as the form asks it.

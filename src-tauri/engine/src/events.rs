@@ -453,6 +453,14 @@ fn raw_row(raw: Raw) -> Vec<u8> {
     }
 }
 
+/// The format import `import_id` read its file in (`csv`, `ndjson` or
+/// `cloudevents`): the format its rejected rows are written in.
+pub fn imported_format(conn: &Connection, import_id: i64) -> Result<String> {
+    conn.query_row("SELECT format FROM imports WHERE id = ?1", [import_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no import number {import_id}")))
+}
+
 /// Writes the rows an import rejected, as the file wrote them, in the import's
 /// format (a CSV file's header first), ready to fix and import again. Returns
 /// how many rows were written.

@@ -49,7 +49,6 @@ type NoArgs = Record<string, never>;
 interface Commands {
   workspace_summary: [NoArgs, WorkspaceSummary];
   workspace_open: [{ path: string }, WorkspaceSummary];
-  workspace_create: [{ path: string }, WorkspaceSummary];
   workspace_open_dialog: [NoArgs, WorkspaceSummary | null];
   workspace_create_dialog: [NoArgs, WorkspaceSummary | null];
   workspace_recent: [NoArgs, string[]];

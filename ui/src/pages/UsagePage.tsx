@@ -47,13 +47,6 @@ const COLUMN_FIELDS: { key: keyof CsvColumns; label: string }[] = [
   { key: "timestamp", label: "Time" },
 ];
 
-/** Where the rejected rows of `path` go by default: beside it, `-rejects` added. */
-function rejectsPathFor(path: string, format: string): string {
-  const extension = format === "csv" ? "csv" : format === "ndjson" ? "ndjson" : "json";
-  const stem = path.replace(/\.[^./\\]*$/, "");
-  return `${stem}-rejects.${extension}`;
-}
-
 /** Which CSV columns hold the id, customer, type and time; saved under a name for next time. */
 function ColumnMapping({ header, missing, columns, onChange }: {
   header: string[]; missing: string[]; columns: CsvColumns; onChange: (c: CsvColumns) => void;
@@ -97,19 +90,21 @@ function ColumnMapping({ header, missing, columns, onChange }: {
   );
 }
 
-/** Saves an import's rejected rows, as the file wrote them, to fix and import again. */
+/** Saves an import's rejected rows, as the file wrote them, to fix and import
+ * again: beside the imported file (`defaultPath`, which Rust chose) or where
+ * the save dialog says. */
 function SaveRejects({ importId, defaultPath }: { importId: number; defaultPath: string }) {
   const [path, setPath] = useState(defaultPath);
   const [saved, setSaved] = useState<string | null>(null);
   const browse = async () => {
     const picked = await call("rejects_save_dialog", { fileName: defaultPath.split(/[/\\]/).pop() ?? "rejects.csv" })
       .catch((e) => notifyError(e));
-    if (picked) setPath(picked);
+    if (picked) { setPath(picked); setSaved(null); }
   };
   const save = async () => {
     try {
-      const rows = await call("events_rejects_save", { importId, path: path.trim() });
-      setSaved(`Saved ${rows} rejected rows to ${path.trim()}`);
+      const rows = await call("events_rejects_save", { importId, path });
+      setSaved(`Saved ${rows} rejected rows to ${path}`);
     } catch (e) {
       notifyError(e, "The rejected rows were not saved");
     }
@@ -117,10 +112,9 @@ function SaveRejects({ importId, defaultPath }: { importId: number; defaultPath:
   return (
     <Stack gap={4} mt="sm">
       <Group align="end">
-        <TextInput label="Save the rejected rows to fix and import again" w={520} value={path}
-          onChange={(e) => { setPath(e.currentTarget.value); setSaved(null); }} data-testid="rejects-path" />
+        <TextInput label="Save the rejected rows to fix and import again" w={520} value={path} readOnly data-testid="rejects-path" />
         <Button variant="default" leftSection={<IconFolderOpen size={16} />} onClick={browse}>Browse…</Button>
-        <Button leftSection={<IconDeviceFloppy size={16} />} onClick={save} disabled={!path.trim()} data-testid="rejects-save">Save</Button>
+        <Button leftSection={<IconDeviceFloppy size={16} />} onClick={save} disabled={!path} data-testid="rejects-save">Save</Button>
       </Group>
       {saved && <Text size="sm" data-testid="rejects-saved">{saved}</Text>}
     </Stack>
@@ -134,7 +128,7 @@ function ImportEvents() {
   const [columns, setColumns] = useState<CsvColumns>(STANDARD_COLUMNS);
   const [preview, setPreview] = useState<ImportPreview | null>(null);
   const [progress, setProgress] = useState<ImportProgress | null>(null);
-  const [result, setResult] = useState<{ done: EventImport; path: string; format: string } | null>(null);
+  const [result, setResult] = useState<EventImport | null>(null);
   const [running, setRunning] = useState(false);
   const started = useRef(0);
   const chosenFormat = format === "auto" ? null : format;
@@ -146,7 +140,7 @@ function ImportEvents() {
   const showPreview = async (mapped: CsvColumns = columns) => {
     setResult(null);
     try {
-      setPreview(await call("events_preview", { path: path.trim(), format: chosenFormat, columns: mapped }));
+      setPreview(await call("events_preview", { path, format: chosenFormat, columns: mapped }));
     } catch (e) {
       setPreview(null);
       notifyError(e, "The file cannot be read");
@@ -160,8 +154,7 @@ function ImportEvents() {
     setRunning(true);
     setProgress(null);
     try {
-      const done = await call("events_import", { path: path.trim(), format: chosenFormat, columns, onProgress });
-      setResult({ done, path: path.trim(), format: preview?.format ?? "csv" });
+      setResult(await call("events_import", { path, format: chosenFormat, columns, onProgress }));
       setPreview(null);
     } catch (e) {
       notifyError(e, "The import stopped");
@@ -175,18 +168,18 @@ function ImportEvents() {
   const percent = progress && total > 0 ? Math.min(100, (progress.bytes / total) * 100) : 0;
   const rate = progress && seconds > 0 ? progress.rows / seconds : 0;
   const left = progress && progress.bytes > 0 && total > progress.bytes ? (seconds * (total - progress.bytes)) / progress.bytes : 0;
-  const report = result?.done.report;
+  const report = result?.report;
 
   return (
     <Card withBorder>
       <Stack>
         <Title order={4}>Import usage events</Title>
         <Group align="end">
-          <TextInput label="File" placeholder="/path/to/events.csv" w={520} value={path} data-testid="import-path"
-            onChange={(e) => { setPath(e.currentTarget.value); setPreview(null); }} />
-          <Button variant="default" leftSection={<IconFolderOpen size={16} />} onClick={browse}>Browse…</Button>
+          {/* Read-only: the console only reads a file chosen in the dialog. */}
+          <TextInput label="File" placeholder="Choose an event file with Browse…" w={520} value={path} readOnly data-testid="import-path" />
+          <Button variant="default" leftSection={<IconFolderOpen size={16} />} onClick={browse} data-testid="import-browse">Browse…</Button>
           <Select label="Format" data={FORMATS} value={format} onChange={(v) => { setFormat(v ?? "auto"); setPreview(null); }} allowDeselect={false} w={200} />
-          <Button variant="light" onClick={() => void showPreview()} disabled={!path.trim() || running} data-testid="import-preview">Preview</Button>
+          <Button variant="light" onClick={() => void showPreview()} disabled={!path || running} data-testid="import-preview">Preview</Button>
         </Group>
         {preview && (
           <Stack gap="xs" data-testid="import-preview-result">
@@ -220,14 +213,14 @@ function ImportEvents() {
         {result && report && (
           <Alert color={report.rejected > 0 ? "orange" : "teal"} title="Import finished" data-testid="import-report">
             <Text size="sm" data-testid="import-counts">{report.accepted} accepted, {report.duplicates} duplicates, {report.rejected} rejected</Text>
-            {result.done.late > 0 && (
+            {result.late > 0 && (
               <Text size="sm" c="orange" data-testid="import-late">
-                {result.done.late} accepted events fall in periods already invoiced: they are stored and flagged late.
+                {result.late} accepted events fall in periods already invoiced: they are stored and flagged late.
               </Text>
             )}
             {report.errors.length > 0 && <RejectTable errors={report.errors} testId="import-errors" />}
-            {report.rejected > 0 && (
-              <SaveRejects key={result.done.import_id} importId={result.done.import_id} defaultPath={rejectsPathFor(result.path, result.format)} />
+            {result.rejects_path && (
+              <SaveRejects key={result.import_id} importId={result.import_id} defaultPath={result.rejects_path} />
             )}
           </Alert>
         )}

@@ -28,6 +28,7 @@ use tauri::State;
 use tauri::ipc::Channel;
 use tauri_plugin_dialog::DialogExt;
 
+use crate::files::{self, Granted, Use};
 use crate::wire::{CreditAsk, EventImport, IpcError, ReferenceData};
 use crate::{clock, paths};
 
@@ -38,6 +39,9 @@ type Reply<T> = Result<T, IpcError>;
 pub struct AppState {
     workspace: Mutex<Result<Workspace, IpcError>>,
     cancel_import: AtomicBool,
+    /// The files the user chose in this session's dialogs: the only ones a
+    /// command reads or writes.
+    files: Granted,
 }
 
 impl AppState {
@@ -48,7 +52,7 @@ impl AppState {
         if opened.is_ok() {
             paths::remember(path);
         }
-        AppState { workspace: Mutex::new(opened), cancel_import: AtomicBool::new(false) }
+        AppState { workspace: Mutex::new(opened), cancel_import: AtomicBool::new(false), files: Granted::from_env() }
     }
 
     /// Runs `f` on the open workspace. A panic in it (a bug) is reported as an
@@ -90,25 +94,33 @@ const PAGE_MAX: u32 = 1000;
 /// Rows shown when previewing an event file.
 const PREVIEW_ROWS: usize = 20;
 
-/// Where save dialogs save without asking, when set: the directory the file
-/// goes to, under the name the dialog would have suggested (the window tests
-/// set it, since a native dialog cannot be driven).
-const SAVE_DIR_VAR: &str = "METERDESK_SAVE_DIR";
-
 /// Asks where to save a file named `file_name` (`filter`: its kind and
-/// extension); `None` if cancelled.
-fn save_dialog(app: &tauri::AppHandle, title: &str, file_name: &str, filter: (&str, &str)) -> Reply<Option<String>> {
-    if let Some(dir) = std::env::var_os(SAVE_DIR_VAR) {
-        return Ok(Some(PathBuf::from(dir).join(file_name).display().to_string()));
+/// extension, none: any) and grants the answer to be written; `None` if
+/// cancelled. In the scoped folder, answers there without asking.
+fn save_dialog(
+    app: &tauri::AppHandle,
+    files: &Granted,
+    title: &str,
+    file_name: &str,
+    filter: Option<(&str, &str)>,
+) -> Reply<Option<String>> {
+    if let Some(dir) = files.scope() {
+        return Ok(Some(dir.join(file_name).display().to_string()));
     }
-    let picked = app
-        .dialog()
-        .file()
-        .set_title(title)
-        .set_file_name(file_name)
-        .add_filter(filter.0, &[filter.1])
-        .blocking_save_file();
-    Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+    let mut dialog = app.dialog().file().set_title(title).set_file_name(file_name);
+    if let Some((kind, extension)) = filter {
+        dialog = dialog.add_filter(kind, &[extension]);
+    }
+    let picked = picked_path(dialog.blocking_save_file())?;
+    Ok(picked.map(|p| {
+        files.grant(&p, Use::Write);
+        p.display().to_string()
+    }))
+}
+
+/// `path` if the user chose it for `use_` (see `files`), else why not.
+fn chosen(state: &AppState, path: &Path, use_: Use, what: &str) -> Reply<PathBuf> {
+    state.files.check(path, use_, what).map_err(IpcError::from)
 }
 
 /// Writes the file at `path` through `write`, naming the path in any I/O error.
@@ -130,14 +142,17 @@ pub fn workspace_summary(state: State<AppState>) -> Reply<WorkspaceSummary> {
     state.with(|ws| ws.summary())
 }
 
+/// Opens a workspace of the recent list (which only the app writes, after an
+/// open the user chose); any other path is refused.
 #[tauri::command(async)]
 pub fn workspace_open(state: State<AppState>, path: PathBuf) -> Reply<WorkspaceSummary> {
+    if !paths::recent().iter().any(|p| Path::new(p) == path) {
+        return Err(IpcError::from(Error::invalid(
+            "path",
+            format!("{} is not a recently opened workspace: choose it with Open Workspace…", path.display()),
+        )));
+    }
     state.switch(Workspace::open(&path))
-}
-
-#[tauri::command(async)]
-pub fn workspace_create(state: State<AppState>, path: PathBuf) -> Reply<WorkspaceSummary> {
-    state.switch(Workspace::create(&path))
 }
 
 /// Asks for a workspace file in the native dialog and opens it; `None` if cancelled.
@@ -261,16 +276,22 @@ pub fn meter_preview(
     state.with(|ws| usage::preview_month(ws.conn(), &fields, &customer, &month, group.as_deref()))
 }
 
-/// Asks for an event file in the native dialog; `None` if cancelled.
+const EVENT_FILES: [&str; 4] = ["csv", "ndjson", "jsonl", "json"];
+
+/// Asks for an event file in the native dialog and grants it to be read;
+/// `None` if cancelled.
 #[tauri::command(async)]
-pub fn event_file_pick(app: tauri::AppHandle) -> Reply<Option<String>> {
-    let picked = app
-        .dialog()
-        .file()
-        .set_title("Import usage events")
-        .add_filter("Usage events", &["csv", "ndjson", "jsonl", "json"])
-        .blocking_pick_file();
-    Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+pub fn event_file_pick(app: tauri::AppHandle, state: State<AppState>) -> Reply<Option<String>> {
+    let picked = if state.files.scope().is_some() {
+        state.files.scoped_pick(&EVENT_FILES)
+    } else {
+        let dialog = app.dialog().file().set_title("Import usage events").add_filter("Usage events", &EVENT_FILES);
+        picked_path(dialog.blocking_pick_file())?
+    };
+    Ok(picked.map(|p| {
+        state.files.grant(&p, Use::Read);
+        p.display().to_string()
+    }))
 }
 
 fn event_format(format: Option<String>) -> Reply<Option<event_file::Format>> {
@@ -287,6 +308,7 @@ pub fn events_preview(
     columns: Option<CsvColumns>,
 ) -> Reply<ImportPreview> {
     let format = event_format(format)?;
+    let path = chosen(&state, &path, Use::Read, "The event file")?;
     state.with(|ws| events::preview(ws.conn(), &path, format, &columns.unwrap_or_default(), PREVIEW_ROWS))
 }
 
@@ -301,18 +323,30 @@ pub fn events_import(
     on_progress: Channel<ImportProgress>,
 ) -> Reply<EventImport> {
     let format = event_format(format)?;
+    let path = chosen(&state, &path, Use::Read, "The event file")?;
     state.cancel_import.store(false, Ordering::SeqCst);
-    let report = state.with(|ws| {
-        events::import_file_with(ws, &path, format, &columns.unwrap_or_default(), clock::now(), &mut |p| {
-            // A closed window only loses the progress display, never the import.
-            let _ = on_progress.send(*p);
-            if state.cancel_import.load(Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-        })
+    let (report, import_id, read_as) = state.with(|ws| {
+        let report =
+            events::import_file_with(ws, &path, format, &columns.unwrap_or_default(), clock::now(), &mut |p| {
+                // A closed window only loses the progress display, never the import.
+                let _ = on_progress.send(*p);
+                if state.cancel_import.load(Ordering::SeqCst) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+        let id = report.import_id.ok_or_else(|| Error::Internal("the import was not logged".into()))?;
+        Ok((report, id, events::imported_format(ws.conn(), id)?))
     })?;
-    let import_id =
-        report.import_id.ok_or_else(|| IpcError::from(Error::Internal("the import was not logged".into())))?;
     evaluate_wallets(&app, &state);
-    Ok(EventImport { late: report.late, report, import_id })
+    // The rejected rows may be saved beside the file the user chose.
+    let rejects_path = (report.rejected > 0).then(|| {
+        let beside = files::rejects_beside(&path, &read_as);
+        state.files.grant(&beside, Use::Write);
+        beside.display().to_string()
+    });
+    Ok(EventImport { late: report.late, report, import_id, rejects_path })
 }
 
 #[tauri::command(async)]
@@ -327,14 +361,14 @@ pub fn mapping_save(state: State<AppState>, name: String, columns: CsvColumns) -
 
 /// Asks where to save an import's rejected rows; `None` if cancelled.
 #[tauri::command(async)]
-pub fn rejects_save_dialog(app: tauri::AppHandle, file_name: String) -> Reply<Option<String>> {
-    let picked = app.dialog().file().set_title("Save the rejected rows").set_file_name(&file_name).blocking_save_file();
-    Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+pub fn rejects_save_dialog(app: tauri::AppHandle, state: State<AppState>, file_name: String) -> Reply<Option<String>> {
+    save_dialog(&app, &state.files, "Save the rejected rows", &file_name, None)
 }
 
 /// Writes the rows import `import_id` rejected to `path`; returns how many.
 #[tauri::command(async)]
 pub fn events_rejects_save(state: State<AppState>, import_id: i64, path: PathBuf) -> Reply<u64> {
+    let path = chosen(&state, &path, Use::Write, "The rejected rows' file")?;
     state.with(|ws| write_file(&path, |mut out| events::write_rejects(ws.conn(), import_id, &mut out)))
 }
 
@@ -404,6 +438,7 @@ pub fn billing_months(state: State<AppState>) -> Reply<BillingMonths> {
 /// Writes every customer's drafts for month `YYYY-MM` as CSV to `path`; returns how many.
 #[tauri::command(async)]
 pub fn drafts_csv_save(state: State<AppState>, month: String, path: PathBuf) -> Reply<usize> {
+    let path = chosen(&state, &path, Use::Write, "The drafts' CSV")?;
     state.with(|ws| {
         let drafts = bill::preview_all(ws, &month)?;
         write_file(&path, |out| bill::drafts_csv(&drafts, out))?;
@@ -413,24 +448,37 @@ pub fn drafts_csv_save(state: State<AppState>, month: String, path: PathBuf) -> 
 
 /// Asks where to save a CSV file; none when cancelled.
 #[tauri::command(async)]
-pub fn csv_save_dialog(app: tauri::AppHandle, title: String, file_name: String) -> Reply<Option<String>> {
-    save_dialog(&app, &title, &file_name, ("CSV", "csv"))
+pub fn csv_save_dialog(
+    app: tauri::AppHandle,
+    state: State<AppState>,
+    title: String,
+    file_name: String,
+) -> Reply<Option<String>> {
+    save_dialog(&app, &state.files, &title, &file_name, Some(("CSV", "csv")))
 }
 
 /// Asks where to save a PDF file; none when cancelled.
 #[tauri::command(async)]
-pub fn pdf_save_dialog(app: tauri::AppHandle, title: String, file_name: String) -> Reply<Option<String>> {
-    save_dialog(&app, &title, &file_name, ("PDF", "pdf"))
+pub fn pdf_save_dialog(
+    app: tauri::AppHandle,
+    state: State<AppState>,
+    title: String,
+    file_name: String,
+) -> Reply<Option<String>> {
+    save_dialog(&app, &state.files, &title, &file_name, Some(("PDF", "pdf")))
 }
 
 /// Asks for a folder; none when cancelled.
 #[tauri::command(async)]
-pub fn folder_pick_dialog(app: tauri::AppHandle, title: String) -> Reply<Option<String>> {
-    if let Some(dir) = std::env::var_os(SAVE_DIR_VAR) {
-        return Ok(Some(PathBuf::from(dir).display().to_string()));
+pub fn folder_pick_dialog(app: tauri::AppHandle, state: State<AppState>, title: String) -> Reply<Option<String>> {
+    if let Some(dir) = state.files.scope() {
+        return Ok(Some(dir.display().to_string()));
     }
-    let picked = app.dialog().file().set_title(&title).blocking_pick_folder();
-    Ok(picked_path(picked)?.map(|p| p.display().to_string()))
+    let picked = picked_path(app.dialog().file().set_title(&title).blocking_pick_folder())?;
+    Ok(picked.map(|p| {
+        state.files.grant(&p, Use::Folder);
+        p.display().to_string()
+    }))
 }
 
 /// The logo new invoices print, as bytes (empty: none).
@@ -509,6 +557,7 @@ pub fn document_pdf(state: State<AppState>, number: String) -> Reply<tauri::ipc:
 /// Writes the PDF of an invoice or credit note to `path`.
 #[tauri::command(async)]
 pub fn document_pdf_save(state: State<AppState>, number: String, path: PathBuf) -> Reply<()> {
+    let path = chosen(&state, &path, Use::Write, "The PDF")?;
     state.with(|ws| {
         let bytes = pdf::document(ws.conn(), &number, None)?;
         write_file(&path, |out| out.write_all(&bytes).map_err(|e| Error::Io(e.to_string())))
@@ -518,9 +567,11 @@ pub fn document_pdf_save(state: State<AppState>, number: String, path: PathBuf) 
 /// Writes each document's PDF into `folder` as `NUMBER.pdf`; returns how many.
 #[tauri::command(async)]
 pub fn documents_pdf_save(state: State<AppState>, numbers: Vec<String>, folder: PathBuf) -> Reply<usize> {
+    let folder = chosen(&state, &folder, Use::Folder, "The folder")?;
     state.with(|ws| {
         for number in &numbers {
-            let path = folder.join(format!("{number}.pdf"));
+            // A document number is one file name, never a way out of the folder.
+            let path = folder.join(Path::new(&format!("{number}.pdf")).file_name().unwrap_or_default());
             let bytes = pdf::document(ws.conn(), number, None)?;
             write_file(&path, |out| out.write_all(&bytes).map_err(|e| Error::Io(e.to_string())))?;
         }
@@ -538,6 +589,7 @@ pub fn invoices_csv_save(state: State<AppState>, from: String, to: String, path:
             .map_err(|_| IpcError::from(Error::invalid(field, format!("\"{text}\" is not a date (YYYY-MM-DD)"))))
     };
     let (from, to) = (date("from", &from)?, date("to", &to)?);
+    let path = chosen(&state, &path, Use::Write, "The accounting CSV")?;
     state.with(|ws| {
         let today = register::today(ws.conn(), clock::now())?;
         write_file(&path, |out| register::accounting_csv(ws.conn(), from, to, today, out)).map(|n| n.invoices as usize)

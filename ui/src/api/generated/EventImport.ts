@@ -8,4 +8,9 @@ export type EventImport = { report: ImportReport, import_id: number,
 /**
  * Accepted events that fall in a period already invoiced.
  */
-late: number, };
+late: number, 
+/**
+ * Where the rejected rows may be saved without asking (beside the file
+ * the user chose), when any were rejected.
+ */
+rejects_path: string | null, };
