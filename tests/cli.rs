@@ -72,7 +72,7 @@ fn catalog() -> Value {
         },
         "customers": [
             { "id": "globex", "name": "Globex Corp", "email": "ap@globex.test", "currency": "USD",
-              "tax_rate": "0.20", "address": ["1 Main St", "Springfield"] },
+              "tax_rate": "0.20", "address": ["1 Main St", "Springfield", "グローベックス株式会社 서울 🚀"] },
             { "id": "initech", "name": "Initech GmbH", "currency": "EUR", "tax_exempt": "Reverse charge" },
             { "id": "umbrella", "name": "Umbrella", "currency": "JPY", "tax_rate": "0.10", "archived": true }
         ],
@@ -680,9 +680,17 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     };
     let text = pdf_text(number, "invoice.pdf");
     let total = preview["total"].as_str().unwrap();
-    for needle in
-        [number, "Globex Corp", "1 Main St", "Platform fee", "LLM tokens — gpt-4o", "1,500,000", total, "Amount due"]
-    {
+    for needle in [
+        number,
+        "Globex Corp",
+        "1 Main St",
+        "グローベックス株式会社 서울 🚀",
+        "Platform fee",
+        "LLM tokens — gpt-4o",
+        "1,500,000",
+        total,
+        "Amount due",
+    ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
     for line in preview["lines"].as_array().unwrap() {

@@ -1,6 +1,9 @@
 //! Invoice PDFs, written directly with printpdf: the frozen invoice laid out
 //! on A4 or Letter with an embedded (subset) DejaVu Sans, so €, ¥ and accents
-//! render and the layout is exact. Deterministic: the same invoice gives the
+//! render and the layout is exact; a character DejaVu lacks is drawn from a
+//! fallback face that has it (Droid Sans Fallback for Chinese, Japanese and
+//! Korean, Symbola for emoji and symbols), so a buyer's name is never lost
+//! from the page or from its text. Deterministic: the same invoice gives the
 //! same bytes (fixed font ids, the epoch as creation date, the document id
 //! taken from the invoice's hash).
 //!
@@ -13,8 +16,8 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use printpdf::{
-    Color, FontId, Line, LinePoint, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
-    RawImage, Rgb, TextItem, XObject, XObjectId, XObjectTransform,
+    Color, DictItem, FontId, Line, LinePoint, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions,
+    Point, Pt, RawImage, Rgb, TextItem, XObject, XObjectId, XObjectTransform,
 };
 
 use crate::credit::CreditNote;
@@ -25,6 +28,8 @@ use sha2::Digest;
 
 const REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
+const CJK_TTF: &[u8] = include_bytes!("../../../assets/fonts/DroidSansFallback.ttf");
+const SYMBOLS_TTF: &[u8] = include_bytes!("../../../assets/fonts/Symbola.ttf");
 
 pub use crate::settings::Paper;
 
@@ -72,22 +77,110 @@ impl Paper {
     }
 }
 
-struct Fonts {
-    regular: ParsedFont,
-    bold: ParsedFont,
+/// A face text is drawn in, by its fixed font id in the PDF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Regular,
+    Bold,
+    /// Chinese, Japanese and Korean, for either weight.
+    Cjk,
+    /// Emoji and symbols, for either weight.
+    Symbols,
 }
 
-fn fonts() -> Result<&'static Fonts> {
-    static FONTS: OnceLock<Option<Fonts>> = OnceLock::new();
-    FONTS
-        .get_or_init(|| {
-            Some(Fonts {
-                regular: ParsedFont::from_bytes(REGULAR_TTF, 0, &mut Vec::new())?,
-                bold: ParsedFont::from_bytes(BOLD_TTF, 0, &mut Vec::new())?,
-            })
-        })
-        .as_ref()
-        .ok_or_else(|| Error::Internal("the embedded invoice font could not be read".into()))
+impl Slot {
+    const ALL: [Slot; 4] = [Slot::Regular, Slot::Bold, Slot::Cjk, Slot::Symbols];
+    /// Where a character the asked face lacks is looked for, in order.
+    const FALLBACKS: [Slot; 2] = [Slot::Cjk, Slot::Symbols];
+
+    fn id(self) -> &'static str {
+        match self {
+            Slot::Regular => "F1",
+            Slot::Bold => "F2",
+            Slot::Cjk => "F3",
+            Slot::Symbols => "F4",
+        }
+    }
+
+    fn ttf(self) -> &'static [u8] {
+        match self {
+            Slot::Regular => REGULAR_TTF,
+            Slot::Bold => BOLD_TTF,
+            Slot::Cjk => CJK_TTF,
+            Slot::Symbols => SYMBOLS_TTF,
+        }
+    }
+
+    /// The face, parsed on first use (a fallback only when a document needs it).
+    fn font(self) -> Result<&'static ParsedFont> {
+        static PARSED: [OnceLock<Option<ParsedFont>>; 4] = [const { OnceLock::new() }; 4];
+        PARSED[self as usize]
+            .get_or_init(|| ParsedFont::from_bytes(self.ttf(), 0, &mut Vec::new()))
+            .as_ref()
+            .ok_or_else(|| Error::Internal(format!("the embedded invoice font {} could not be read", self.id())))
+    }
+
+    /// Whether the face draws `c` (a glyph other than the empty box).
+    fn has(self, c: char) -> Result<bool> {
+        Ok(self.font()?.lookup_glyph_index(c as u32).is_some_and(|g| g != 0))
+    }
+}
+
+/// Characters that take no room and have no glyph of their own when no face
+/// draws them: joiners, marks of direction, variation selectors (the emoji
+/// presentation selector U+FE0F), tags, the byte-order mark.
+fn invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x200B..=0x200F | 0x2060..=0x2064 | 0xFE00..=0xFE0F | 0xFEFF | 0xE0001 | 0xE0020..=0xE007F | 0xE0100..=0xE01EF)
+}
+
+/// `text` cut into runs, each drawn in one face: `face` where it has the
+/// glyph, else the first fallback that has it. A character no face has is
+/// drawn in `face` (its empty box), or left out when it is invisible. Also
+/// whether what is drawn differs from `text`: then the text layer must be
+/// given the text itself.
+fn runs(face: Face, text: &str) -> Result<(Vec<(Slot, String)>, bool)> {
+    let asked = face.slot();
+    let mut runs: Vec<(Slot, String)> = Vec::new();
+    let mut differs = false;
+    for c in text.chars() {
+        let slot = if asked.has(c)? {
+            Some(asked)
+        } else {
+            let mut found = None;
+            for fallback in Slot::FALLBACKS {
+                if fallback.has(c)? {
+                    found = Some(fallback);
+                    break;
+                }
+            }
+            found
+        };
+        let slot = match slot {
+            Some(slot) => slot,
+            None if invisible(c) => {
+                differs = true;
+                continue;
+            }
+            None => {
+                differs = true;
+                asked
+            }
+        };
+        match runs.last_mut() {
+            Some((last, run)) if *last == slot => run.push(c),
+            _ => runs.push((slot, c.to_string())),
+        }
+    }
+    Ok((runs, differs))
+}
+
+/// `text` as a PDF text string (UTF-16BE with its byte-order mark), for the
+/// text layer's /ActualText.
+fn pdf_text_string(text: &str) -> Vec<u8> {
+    let mut bytes = vec![0xFE, 0xFF];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+    bytes
 }
 
 /// "1234567.5" → "1,234,567.5": thousands grouped as text, the digits untouched.
@@ -137,10 +230,9 @@ fn subset(ttf: &[u8], full: &ParsedFont, chars: &BTreeSet<char>) -> Result<Parse
 }
 
 /// Lays out pages top-down: `y` is the distance from the top edge.
-struct Layout<'f> {
-    fonts: &'f Fonts,
-    /// The characters shown in each face, to subset the fonts.
-    used: [BTreeSet<char>; 2],
+struct Layout {
+    /// The characters shown in each face (by `Slot`), to subset the fonts.
+    used: [BTreeSet<char>; 4],
     height: f32,
     pages: Vec<Vec<Op>>,
     ops: Vec<Op>,
@@ -155,54 +247,87 @@ enum Face {
     Bold,
 }
 
-impl<'f> Layout<'f> {
+impl Face {
+    fn slot(self) -> Slot {
+        match self {
+            Face::Regular => Slot::Regular,
+            Face::Bold => Slot::Bold,
+        }
+    }
+}
+
+/// The width of `text` in `slot` at `size` points.
+fn run_width(slot: Slot, size: f32, text: &str) -> f32 {
+    let Ok(font) = slot.font() else { return 0.0 };
+    let units: u32 = text
+        .chars()
+        .map(|c| {
+            let gid = font.lookup_glyph_index(c as u32).unwrap_or(0);
+            u32::from(font.get_glyph_width(gid).unwrap_or(0))
+        })
+        .sum();
+    units as f32 * size / f32::from(font.units_per_em.max(1))
+}
+
+impl Layout {
     /// An empty first page of `height` points, the cursor at the top margin.
-    fn new(fonts: &'f Fonts, height: f32) -> Layout<'f> {
-        Layout {
-            fonts,
+    /// Fails if the two main faces cannot be read.
+    fn new(height: f32) -> Result<Layout> {
+        Slot::Regular.font()?;
+        Slot::Bold.font()?;
+        Ok(Layout {
             used: Default::default(),
             height,
             pages: Vec::new(),
             ops: Vec::new(),
             y: MARGIN,
             images: Vec::new(),
-        }
+        })
     }
 
-    fn font(&self, face: Face) -> (&'f ParsedFont, FontId) {
-        match face {
-            Face::Regular => (&self.fonts.regular, FontId("F1".into())),
-            Face::Bold => (&self.fonts.bold, FontId("F2".into())),
-        }
+    /// The faces `text` is drawn in: `face`, and fallbacks for what it lacks.
+    /// (The faces are read before any layout starts, see `new`: a failure
+    /// here draws the text in `face`.)
+    fn runs(face: Face, text: &str) -> (Vec<(Slot, String)>, bool) {
+        runs(face, text).unwrap_or_else(|_| (vec![(face.slot(), text.to_string())], false))
     }
 
     fn text_width(&self, face: Face, size: f32, text: &str) -> f32 {
-        let (font, _) = self.font(face);
-        let units: u32 = text
-            .chars()
-            .map(|c| {
-                let gid = font.lookup_glyph_index(c as u32).unwrap_or(0);
-                u32::from(font.get_glyph_width(gid).unwrap_or(0))
-            })
-            .sum();
-        units as f32 * size / f32::from(font.units_per_em.max(1))
+        Layout::runs(face, text).0.iter().map(|(slot, run)| run_width(*slot, size, run)).sum()
     }
 
     fn text_at(&mut self, x: f32, y: f32, face: Face, size: f32, grey: f32, text: &str) {
         if text.is_empty() {
             return;
         }
-        let (_, id) = self.font(face);
-        self.used[face as usize].extend(text.chars());
+        let (runs, differs) = Layout::runs(face, text);
         let colour = Color::Rgb(Rgb::new(grey, grey, grey, None));
-        self.ops.extend([
-            Op::StartTextSection,
-            Op::SetFillColor { col: colour },
-            Op::SetFont { font: PdfFontHandle::External(id), size: Pt(size) },
-            Op::SetTextCursor { pos: Point { x: Pt(x), y: Pt(self.height - y) } },
-            Op::ShowText { items: vec![TextItem::Text(text.to_string())] },
-            Op::EndTextSection,
-        ]);
+        if differs {
+            // What is drawn is not all of the text: the text layer gets it whole.
+            let properties =
+                [("ActualText".to_string(), DictItem::String { data: pdf_text_string(text), literal: false })];
+            self.ops.push(Op::BeginMarkedContentWithProperties {
+                tag: "Span".into(),
+                properties: DictItem::Dict { map: properties.into_iter().collect() },
+            });
+        }
+        let mut x = x;
+        for (slot, run) in runs {
+            self.used[slot as usize].extend(run.chars());
+            let width = run_width(slot, size, &run);
+            self.ops.extend([
+                Op::StartTextSection,
+                Op::SetFillColor { col: colour.clone() },
+                Op::SetFont { font: PdfFontHandle::External(FontId(slot.id().into())), size: Pt(size) },
+                Op::SetTextCursor { pos: Point { x: Pt(x), y: Pt(self.height - y) } },
+                Op::ShowText { items: vec![TextItem::Text(run)] },
+                Op::EndTextSection,
+            ]);
+            x += width;
+        }
+        if differs {
+            self.ops.push(Op::EndMarkedContent);
+        }
     }
 
     /// Text whose left edge is at `x`, on the baseline `size` below the cursor.
@@ -394,13 +519,16 @@ fn finish(mut l: Layout, title: &str, number: &str, footer: &[String], id_hash: 
         })
         .collect();
 
-    let fonts = l.fonts;
     let mut doc = PdfDocument::new(&format!("{title} {number}"));
-    // Fixed font ids (printpdf would draw random ones).
-    let faces = [("F1", REGULAR_TTF, &fonts.regular, &l.used[0]), ("F2", BOLD_TTF, &fonts.bold, &l.used[1])];
-    for (id, ttf, full, chars) in faces {
-        let embedded = subset(ttf, full, chars)?;
-        doc.resources.fonts.map.insert(FontId(id.into()), printpdf::PdfFont::new(embedded));
+    // Fixed font ids (printpdf would draw random ones); a fallback face only
+    // when the document draws from it.
+    for slot in Slot::ALL {
+        let chars = &l.used[slot as usize];
+        if chars.is_empty() && matches!(slot, Slot::Cjk | Slot::Symbols) {
+            continue;
+        }
+        let embedded = subset(slot.ttf(), slot.font()?, chars)?;
+        doc.resources.fonts.map.insert(FontId(slot.id().into()), printpdf::PdfFont::new(embedded));
     }
     for (id, image) in std::mem::take(&mut l.images) {
         doc.resources.xobjects.map.insert(id, XObject::Image(image));
@@ -421,12 +549,11 @@ fn tax_label(rate: Option<&crate::money::Dec>, exempt: Option<&String>) -> Strin
 
 /// Renders one finalized invoice.
 pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
-    let fonts = fonts()?;
     let (width, height) = look.paper.size();
     let f = &invoice.frozen;
     let d = &f.draft;
     let number = d.number.clone().unwrap_or_default();
-    let mut l = Layout::new(fonts, height);
+    let mut l = Layout::new(height)?;
     let right = width - MARGIN;
 
     let title = if invoice.void_reason.is_some() { "INVOICE — VOID" } else { "INVOICE" };
@@ -601,10 +728,9 @@ fn usage_appendix(l: &mut Layout, invoice: &Invoice, number: &str, right: f32) {
 /// Renders a credit note: the parties of the invoice it corrects, what it
 /// credits (by line of that invoice, or an amount) and its totals.
 pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
-    let fonts = fonts()?;
     let (width, height) = look.paper.size();
     let f = &invoice.frozen;
-    let mut l = Layout::new(fonts, height);
+    let mut l = Layout::new(height)?;
     let right = width - MARGIN;
     let facts = [
         ("Number", note.number.clone()),
@@ -787,6 +913,68 @@ mod tests {
         }
         let letter = render(&invoice, &Look::plain(Paper::Letter)).unwrap();
         assert_ne!(letter, bytes);
+    }
+
+    #[test]
+    fn a_cjk_or_emoji_name_was_dropped_from_the_page_and_its_text() {
+        let mut invoice = globex_invoice();
+        let buyer = "株式会社グローベックス 🚀";
+        invoice.frozen.buyer.name = buyer.into();
+        invoice.frozen.buyer.address = vec!["서울특별시 강남구 테헤란로 1".into(), "❤️ Ünïcødé \u{F8FF} end".into()];
+        invoice.frozen.draft.lines[0].description = "Platform fee 平台费 👍".into();
+        let bytes = render(&invoice, &Look::plain(Paper::A4)).unwrap();
+        assert_eq!(render(&invoice, &Look::plain(Paper::A4)).unwrap(), bytes, "still deterministic");
+        let text = pdftotext(&bytes);
+        for needle in [buyer, "서울특별시 강남구 테헤란로 1", "Platform fee 平台费 👍", "INV-2026-00001"]
+        {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        // What no face draws (a variation selector, a private character) is
+        // still in the text layer, whole.
+        assert!(text.contains("❤\u{FE0F} Ünïcødé \u{F8FF} end"), "{text}");
+        // The fallback faces are embedded, subset: the PDF stays small.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("i.pdf"), &bytes).unwrap();
+        let fonts = std::process::Command::new("pdffonts").arg(dir.path().join("i.pdf")).output().unwrap();
+        let fonts = String::from_utf8_lossy(&fonts.stdout);
+        for face in ["F1", "F2", "F3", "F4"] {
+            assert!(fonts.lines().any(|l| l.starts_with(face) && l.contains(" yes ")), "{face} not embedded:\n{fonts}");
+        }
+        assert!(bytes.len() < 120_000, "{} bytes", bytes.len());
+        // A Latin invoice embeds no fallback.
+        let plain = render(&globex_invoice(), &Look::plain(Paper::A4)).unwrap();
+        std::fs::write(dir.path().join("p.pdf"), &plain).unwrap();
+        let fonts = std::process::Command::new("pdffonts").arg(dir.path().join("p.pdf")).output().unwrap();
+        let fonts = String::from_utf8_lossy(&fonts.stdout);
+        assert!(fonts.contains("\nF2 ") && !fonts.contains("\nF3 ") && !fonts.contains("\nF4 "), "{fonts}");
+        if let Some(out) = std::env::var_os("METERDESK_PDF_OUT") {
+            std::fs::write(std::path::Path::new(&out).join("cjk.pdf"), &bytes).unwrap();
+        }
+    }
+
+    #[test]
+    fn runs_draw_each_character_from_the_first_face_that_has_it() {
+        let (drawn, differs) = runs(Face::Bold, "Acme 株式 🚀!").unwrap();
+        let slots: Vec<(Slot, &str)> = drawn.iter().map(|(s, t)| (*s, t.as_str())).collect();
+        assert_eq!(
+            slots,
+            [(Slot::Bold, "Acme "), (Slot::Cjk, "株式"), (Slot::Bold, " "), (Slot::Symbols, "🚀"), (Slot::Bold, "!")]
+        );
+        assert!(!differs, "everything drawn as written");
+        let (drawn, differs) = runs(Face::Regular, "서울 東京 ✓").unwrap();
+        let slots: Vec<(Slot, &str)> = drawn.iter().map(|(s, t)| (*s, t.as_str())).collect();
+        assert_eq!(slots, [(Slot::Cjk, "서울"), (Slot::Regular, " "), (Slot::Cjk, "東京"), (Slot::Regular, " ✓")]);
+        assert!(!differs);
+        let (drawn, differs) = runs(Face::Regular, "a\u{E0101}b\u{F8FF}").unwrap();
+        assert_eq!(
+            drawn,
+            [(Slot::Regular, "ab\u{F8FF}".to_string())],
+            "a variation selector is left out, a private character boxed"
+        );
+        assert!(differs);
+        for slot in Slot::ALL {
+            slot.font().unwrap();
+        }
     }
 
     #[test]
