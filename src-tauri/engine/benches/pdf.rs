@@ -1,6 +1,7 @@
 //! Invoice speed: finalize N invoices of 10 lines each (1,000 by default), then
 //! render their PDFs on one thread. `METERDESK_BENCH_INVOICES=1000 cargo bench
-//! -p meterdesk-engine --bench pdf`. Reports invoices/s and PDF sizes.
+//! -p meterdesk-engine --bench pdf`. Reports invoices/s and PDF sizes, also
+//! with buyers named in Japanese, Korean and emoji (the fallback faces).
 
 use std::time::Instant;
 
@@ -69,4 +70,32 @@ fn main() {
         sizes.sort_unstable();
         println!("{what:<34}{rate:>7.0} invoices/s, {:.1} KB median", sizes[sizes.len() / 2] as f64 / 1024.0);
     }
+
+    // Buyers named in CJK and emoji: the fallback faces are read on first use.
+    let named: Vec<_> = invoices
+        .iter()
+        .enumerate()
+        .map(|(i, inv)| {
+            let mut inv = inv.clone();
+            inv.frozen.buyer.name = format!("株式会社グローベックス {i} 🚀");
+            inv.frozen.buyer.address = vec!["서울특별시 강남구 테헤란로 1".into()];
+            inv
+        })
+        .collect();
+    let look = pdf::Look::plain(Paper::A4);
+    let start = Instant::now();
+    pdf::render(&named[0], &look).unwrap();
+    println!("first CJK and emoji PDF (reads the fallback faces) {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+    sizes.clear();
+    let start = Instant::now();
+    for inv in &named {
+        sizes.push(pdf::render(inv, &look).unwrap().len());
+    }
+    let rate = named.len() as f64 / start.elapsed().as_secs_f64();
+    sizes.sort_unstable();
+    println!(
+        "{:<34}{rate:>7.0} invoices/s, {:.1} KB median",
+        "CJK and emoji names",
+        sizes[sizes.len() / 2] as f64 / 1024.0
+    );
 }
