@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything and runs every test: engine units, CLI end to end, the
+# Installs everything and runs every test: the gates (rustfmt, clippy, ESLint),
+# engine units with the module-graph ratchet, CLI end to end, the
 # generated-bindings check, and the UI in its real window through WebDriver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,10 @@ fi
 export PATH="$HOME/.cargo/bin:$PATH"
 echo "==> rustfmt"
 cargo fmt --all --check
+echo "==> clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --features custom-protocol -- -D warnings
+echo "==> ESLint (the React hooks rules)"
+(cd ui && npm run --silent lint)
 bash scripts/build.sh ui
 echo "==> tests (under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --features custom-protocol

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import {
   Alert, Badge, Button, Group, Loader, Modal, SegmentedControl, Stack, Table, Tabs, Text, TextInput, Textarea, Timeline,
 } from "@mantine/core";
@@ -155,8 +155,8 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
   const [action, setAction] = useState<Action>(null);
   const [version, setVersion] = useState(0);
 
-  const load = () => call("invoice_detail", { number }).then(setDetail).catch((e) => setError(errorText(e)));
-  useEffect(() => { setDetail(null); void load(); /* eslint-disable-next-line react-hooks/exhaustive-deps */ }, [number]);
+  const load = useCallback(() => call("invoice_detail", { number }).then(setDetail).catch((e) => setError(errorText(e))), [number]);
+  useEffect(() => { setDetail(null); void load(); }, [load]);
 
   const changed = (d?: InvoiceDetail) => {
     setAction(null);

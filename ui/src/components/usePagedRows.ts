@@ -41,6 +41,8 @@ export function usePagedRows<T>(options: {
       .catch((e) => {
         if (current !== generation.current) return;
         requested.current.delete(index);
+        // A list whose first page failed has nothing to show (not "Loading…").
+        if (index === 0) setTotal(0);
         onError(e);
       });
   }, [fetchPage, onError, pageSize]);
@@ -65,5 +67,5 @@ export function usePagedRows<T>(options: {
   }, [items, loadPage, pageSize]);
 
   const rowAt = (index: number): T | undefined => pages.get(Math.floor(index / pageSize))?.[index % pageSize];
-  return { total, setTotal, items, totalSize: virtualizer.getTotalSize(), rowAt };
+  return { total, items, totalSize: virtualizer.getTotalSize(), rowAt };
 }

@@ -11,6 +11,9 @@ const PAGE_SIZE = 200;
 const ROW_HEIGHT = 34;
 const GRID = "190px minmax(120px, 1fr) minmax(110px, 1fr) minmax(120px, 1.2fr) minmax(200px, 3fr) 90px";
 
+/** The explorer's filters, as debounced together. */
+type ExplorerFilter = { customer: string; meter: string | null; from: string; to: string };
+
 /**
  * Stored events, filtered by customer, meter and time; virtualized and fetched
  * a page at a time, so millions of events scroll as fast as a hundred.
@@ -36,17 +39,14 @@ export function EventsExplorer({ initial }: { initial?: ExploreFilter | null }) 
   }, [customer]);
 
   const fetchPage = useCallback((offset: number, limit: number) => {
-    const f = JSON.parse(filter) as { customer: string; meter: string | null; from: string; to: string };
+    const f = JSON.parse(filter) as ExplorerFilter;
     setProblem(null);
     return call("events_page", {
       customer: f.customer.trim() || null, meter: f.meter, from: f.from.trim() || null, to: f.to.trim() || null, offset, limit,
     });
   }, [filter]);
-  const onError = useCallback((e: unknown) => {
-    setProblem(e instanceof Error ? e.message : String(e));
-    setTotal(0);
-  }, []);
-  const { total, setTotal, items, totalSize, rowAt } = usePagedRows<EventRow>({
+  const onError = useCallback((e: unknown) => setProblem(e instanceof Error ? e.message : String(e)), []);
+  const { total, items, totalSize, rowAt } = usePagedRows<EventRow>({
     fetchPage, onError, scrollRef, pageSize: PAGE_SIZE, rowHeight: ROW_HEIGHT, overscan: 20,
   });
   const chosen = meters.find((m) => m.code === meter);

@@ -70,6 +70,9 @@ function lastMonth(): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`;
 }
 
+/** What the live preview asks for, as debounced together. */
+type PreviewAsked = { fields: MeterFields; customer: string; month: string };
+
 /** What the meter being edited reads for one customer and month, refreshed as it changes. */
 function LivePreview({ fields }: { fields: MeterFields }) {
   const [customer, setCustomer] = useState("");
@@ -83,7 +86,7 @@ function LivePreview({ fields }: { fields: MeterFields }) {
       .then((p) => setOptions(p.rows.map((c) => c.id))).catch(() => setOptions([]));
   }, [customer]);
   useEffect(() => {
-    const { fields: f, customer: c, month: m } = JSON.parse(debounced) as { fields: MeterFields; customer: string; month: string };
+    const { fields: f, customer: c, month: m } = JSON.parse(debounced) as PreviewAsked;
     if (!c.trim() || !/^\d{4}-\d{2}$/.test(m.trim())) {
       setResult(null);
       return;

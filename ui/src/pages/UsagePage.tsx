@@ -127,7 +127,8 @@ function ImportEvents() {
   const [format, setFormat] = useState("auto");
   const [columns, setColumns] = useState<CsvColumns>(STANDARD_COLUMNS);
   const [preview, setPreview] = useState<ImportPreview | null>(null);
-  const [progress, setProgress] = useState<ImportProgress | null>(null);
+  // The import's progress and the seconds it had run when that was reported.
+  const [progress, setProgress] = useState<(ImportProgress & { seconds: number }) | null>(null);
   const [result, setResult] = useState<EventImport | null>(null);
   const [running, setRunning] = useState(false);
   const started = useRef(0);
@@ -149,7 +150,7 @@ function ImportEvents() {
   const remap = (mapped: CsvColumns) => { setColumns(mapped); void showPreview(mapped); };
   const runImport = async () => {
     const onProgress = new Channel<ImportProgress>();
-    onProgress.onmessage = setProgress;
+    onProgress.onmessage = (p) => setProgress({ ...p, seconds: (performance.now() - started.current) / 1000 });
     started.current = performance.now();
     setRunning(true);
     setProgress(null);
@@ -163,7 +164,7 @@ function ImportEvents() {
     }
   };
 
-  const seconds = (performance.now() - started.current) / 1000;
+  const seconds = progress?.seconds ?? 0;
   const total = preview?.bytes ?? 0;
   const percent = progress && total > 0 ? Math.min(100, (progress.bytes / total) * 100) : 0;
   const rate = progress && seconds > 0 ? progress.rows / seconds : 0;
