@@ -12,6 +12,7 @@ use ts_rs::TS;
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
 use crate::settings::{MAX_TEXT_CHARS, address_problems, normalize_address, required_text_problem};
+use crate::stored::{DecColumns, StoredDec};
 
 pub const MAX_ID_CHARS: usize = 128;
 
@@ -198,7 +199,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Customer> {
             name: r.get(1)?,
             email: r.get(2)?,
             currency: Some(r.get(3)?),
-            tax_rate: if exempt.is_some() { None } else { Some(r.get(4)?) },
+            tax_rate: if exempt.is_some() { None } else { Some(r.dec(4)?) },
             tax_exempt: exempt,
             tax_id: r.get(10)?,
             address: serde_json::from_str(&address).unwrap_or_default(),
@@ -287,7 +288,18 @@ pub fn insert(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Resul
     let result = conn.execute(
         "INSERT INTO customers (external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at, tax_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
-        params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, archived_at, time_text(now), c.tax_id],
+        params![
+            c.external_id,
+            c.name,
+            c.email,
+            c.currency.code(),
+            StoredDec(rate),
+            exempt,
+            address,
+            archived_at,
+            time_text(now),
+            c.tax_id
+        ],
     );
     match result {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
@@ -313,7 +325,18 @@ pub fn update(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Resul
         "UPDATE customers SET name = ?2, email = ?3, currency = ?4, tax_rate = ?5, tax_exempt_reason = ?6, address = ?7,
              archived_at = CASE WHEN ?8 THEN coalesce(archived_at, ?9) ELSE NULL END, updated_at = ?9, tax_id = ?10
          WHERE external_id = ?1",
-        params![c.external_id, c.name, c.email, c.currency.code(), rate, exempt, address, c.archived, time_text(now), c.tax_id],
+        params![
+            c.external_id,
+            c.name,
+            c.email,
+            c.currency.code(),
+            StoredDec(rate),
+            exempt,
+            address,
+            c.archived,
+            time_text(now),
+            c.tax_id
+        ],
     )?;
     Ok(true)
 }

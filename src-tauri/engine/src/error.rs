@@ -21,19 +21,7 @@ pub enum ErrorCode {
     Internal,
 }
 
-/// One thing wrong with an input, located by a JSON path (`$.customers[2].currency`),
-/// a form field (`email`) or a file line (`line 7: currency`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem { path: path.into(), message: message.into() }
-    }
-}
+pub use meterdesk_rules::Problem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -15,14 +15,11 @@ pub mod explore;
 pub mod import;
 pub mod invoice;
 pub mod meter;
-pub mod money;
 pub mod pdf;
 pub mod period;
 pub mod plan;
 pub mod pricing;
-pub mod rating;
 pub mod register;
-pub mod rng;
 pub mod rollup;
 pub mod settings;
 pub mod spreadsheet;
@@ -34,6 +31,10 @@ pub mod workspace;
 
 #[cfg(test)]
 mod seams_tests;
+
+/// The rules the engine stores and loads (the `meterdesk-rules` crate), at
+/// the paths the rest of the engine and its callers use.
+pub use meterdesk_rules::{money, rating, rng};
 
 pub use error::{Error, ErrorCode, Problem, Result};
 pub use money::{Currency, Dec};

@@ -23,6 +23,7 @@ use ts_rs::TS;
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
 use crate::settings::zone;
+use crate::stored::{DecColumns, StoredDec};
 use crate::stored::{parse_time, time_text};
 use crate::usage;
 use crate::workspace::Workspace;
@@ -346,7 +347,7 @@ fn months_later(day: NaiveDate, months: u32) -> Option<NaiveDate> {
 fn last_balances(conn: &Connection, customer_id: i64, grant_id: i64) -> Result<(Decimal, Decimal)> {
     let grant: Option<Dec> = conn
         .prepare_cached("SELECT grant_balance FROM wallet_entries WHERE grant_id = ?1 ORDER BY id DESC LIMIT 1")?
-        .query_row([grant_id], |r| r.get(0))
+        .query_row([grant_id], |r| r.dec(0))
         .optional()?;
     Ok((grant.map_or(Decimal::ZERO, |d| d.0), wallet_balance(conn, customer_id)?))
 }
@@ -354,7 +355,7 @@ fn last_balances(conn: &Connection, customer_id: i64, grant_id: i64) -> Result<(
 fn wallet_balance(conn: &Connection, customer_id: i64) -> Result<Decimal> {
     let balance: Option<Dec> = conn
         .prepare_cached("SELECT balance FROM wallet_entries WHERE customer_id = ?1 ORDER BY id DESC LIMIT 1")?
-        .query_row([customer_id], |r| r.get(0))
+        .query_row([customer_id], |r| r.dec(0))
         .optional()?;
     Ok(balance.map_or(Decimal::ZERO, |d| d.0))
 }
@@ -405,9 +406,9 @@ fn append_after(
         customer_id,
         grant_id,
         e.kind.as_str(),
-        Dec(unsigned_zero(e.amount)),
-        Dec(grant_after),
-        Dec(after),
+        StoredDec(Dec(unsigned_zero(e.amount))),
+        StoredDec(Dec(grant_after)),
+        StoredDec(Dec(after)),
         e.invoice_id,
         e.note,
         time_text(e.at)
@@ -486,11 +487,11 @@ fn insert_grant(
             fields.kind.as_str(),
             origin.as_str(),
             currency.code(),
-            fields.amount,
+            StoredDec(fields.amount),
             fields.expires.map(|d| d.to_string()),
             fields.priority,
-            rule.and_then(|r| r.percent),
-            rule.and_then(|r| r.max),
+            rule.and_then(|r| r.percent).map(StoredDec),
+            rule.and_then(|r| r.max).map(StoredDec),
             rule.and_then(|r| r.months),
             fields.reference,
             fields.note,
@@ -539,8 +540,8 @@ fn settle_customer(conn: &Connection, tz: Tz, customer_id: Option<i64>, now: Dat
                 currency: r.get(4)?,
                 kind: r.get(5)?,
                 priority: r.get(6)?,
-                percent: r.get(7)?,
-                max: r.get(8)?,
+                percent: r.opt_dec(7)?,
+                max: r.opt_dec(8)?,
                 months: r.get(9)?,
                 origin: r.get(10)?,
             })
@@ -676,7 +677,7 @@ fn open_grants(conn: &Connection, customer_id: i64, currency: &str, now: DateTim
                 expires: expires.and_then(|d| NaiveDate::from_str(&d).ok()),
                 priority: r.get(3)?,
                 granted_at: r.get(4)?,
-                remaining: r.get::<_, Option<Dec>>(5)?.map_or(Decimal::ZERO, |d| d.0),
+                remaining: r.opt_dec(5)?.map_or(Decimal::ZERO, |d| d.0),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -821,7 +822,7 @@ fn give_back(
     )?;
     let entries = stmt
         .query_map([invoice_id, customer_id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Dec>(2)?, r.get::<_, bool>(3)?))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.dec(2)?, r.get::<_, bool>(3)?))
         })?
         .collect::<rusqlite::Result<Vec<(i64, String, Dec, bool)>>>()?;
     // What the invoice holds of each grant, in the order it first took from them.
@@ -949,10 +950,10 @@ const GRANT_COLUMNS: &str = "g.code, g.amount, g.kind, g.expires, g.priority, g.
     EXISTS (SELECT 1 FROM wallet_entries e WHERE e.grant_id = g.id AND e.kind = 'expiry')";
 
 fn grant_from_row(r: &rusqlite::Row) -> rusqlite::Result<Grant> {
-    let (percent, max, months): (Option<Dec>, Option<Dec>, Option<u32>) = (r.get(5)?, r.get(6)?, r.get(7)?);
+    let (percent, max, months): (Option<Dec>, Option<Dec>, Option<u32>) = (r.opt_dec(5)?, r.opt_dec(6)?, r.get(7)?);
     let rollover = percent.is_some().then_some(Rollover { percent, max, months });
     let expires: Option<String> = r.get(3)?;
-    let remaining: Dec = r.get::<_, Option<Dec>>(14)?.unwrap_or_default();
+    let remaining: Dec = r.opt_dec(14)?.unwrap_or_default();
     let (void, expired): (bool, bool) = (r.get(15)?, r.get(16)?);
     let state = if void {
         GrantState::Void
@@ -966,7 +967,7 @@ fn grant_from_row(r: &rusqlite::Row) -> rusqlite::Result<Grant> {
     Ok(Grant {
         fields: GrantFields {
             id: r.get(0)?,
-            amount: r.get(1)?,
+            amount: r.dec(1)?,
             kind: GrantKind::parse(&r.get::<_, String>(2)?),
             expires: expires.and_then(|d| NaiveDate::from_str(&d).ok()),
             priority: r.get(4)?,
@@ -1072,9 +1073,9 @@ pub fn ledger(conn: &Connection, customer: &str, query: &LedgerQuery) -> Result<
                 id: r.get(0)?,
                 grant: r.get(1)?,
                 kind: EntryKind::parse(&kind).unwrap_or(EntryKind::Adjustment),
-                amount: r.get(3)?,
-                grant_balance: r.get(4)?,
-                balance: r.get(5)?,
+                amount: r.dec(3)?,
+                grant_balance: r.dec(4)?,
+                balance: r.dec(5)?,
                 invoice: r.get(6)?,
                 note: r.get(7)?,
                 at: parse_time(&r.get::<_, String>(8)?),

@@ -4,7 +4,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use iso_currency::IntoEnumIterator;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use ts_rs::TS;
@@ -68,19 +67,6 @@ impl<'de> Deserialize<'de> for Dec {
             }
         }
         d.deserialize_str(Visitor)
-    }
-}
-
-impl ToSql for Dec {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.0.to_string()))
-    }
-}
-
-impl FromSql for Dec {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let text = value.as_str()?;
-        Decimal::from_str_exact(text).map(Dec).map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -243,16 +229,5 @@ mod tests {
         assert_eq!(serde_json::to_string(&d).unwrap(), "\"0.000002\"");
         let err = serde_json::from_str::<Dec>("0.2").unwrap_err().to_string();
         assert!(err.contains("decimal written as a string"), "{err}");
-    }
-
-    #[test]
-    fn dec_round_trips_through_sqlite_text() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (v TEXT NOT NULL) STRICT").unwrap();
-        let d = Dec::from_str("123456789.000000000001").unwrap();
-        conn.execute("INSERT INTO t (v) VALUES (?1)", [d]).unwrap();
-        let back: Dec = conn.query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
-        assert_eq!(back, d);
-        assert_eq!(back.to_string(), "123456789.000000000001");
     }
 }

@@ -389,7 +389,7 @@ mod tests {
                 crate::pricing::TierFields {
                     up_to: (i + 1 < n).then_some(Dec(up_to)),
                     unit_price: Dec(random_dec(rng, 3, 12)),
-                    flat_fee: (rng.next_u64() % 2 == 0).then(|| Dec(random_dec(rng, 3, 2))),
+                    flat_fee: rng.next_u64().is_multiple_of(2).then(|| Dec(random_dec(rng, 3, 2))),
                 }
             })
             .collect()
@@ -418,7 +418,7 @@ mod tests {
             let model = match rng.next_u64() % 5 {
                 0 => PriceFields::PerUnit {
                     unit_price: Dec(random_dec(&mut rng, 4, 12)),
-                    included: (rng.next_u64() % 2 == 0).then(|| Dec(random_dec(&mut rng, 5, 0))),
+                    included: rng.next_u64().is_multiple_of(2).then(|| Dec(random_dec(&mut rng, 5, 0))),
                 },
                 1 => PriceFields::Graduated { tiers: random_tiers(&mut rng) },
                 2 => PriceFields::Volume { tiers: random_tiers(&mut rng) },
@@ -431,7 +431,7 @@ mod tests {
                     percent: Dec(Decimal::new((rng.next_u64() % 10_001) as i64, 2)),
                     fixed_fee: Some(Dec(random_dec(&mut rng, 2, 2))),
                     min_fee: None,
-                    max_fee: (rng.next_u64() % 2 == 0).then(|| Dec(Decimal::new(1_000_000, 2))),
+                    max_fee: rng.next_u64().is_multiple_of(2).then(|| Dec(Decimal::new(1_000_000, 2))),
                 },
             }
             .validate()
@@ -448,7 +448,7 @@ mod tests {
                     model,
                     usage: ChargeUsage::Quantity(quantity),
                 }],
-                minimum_commitment: (rng.next_u64() % 3 == 0).then(|| random_dec(&mut rng, 5, 2)),
+                minimum_commitment: rng.next_u64().is_multiple_of(3).then(|| random_dec(&mut rng, 5, 2)),
                 active_days: 1 + (rng.next_u64() % 31) as u32,
                 period_days: 31,
                 discounts: match rng.next_u64() % 3 {
@@ -464,7 +464,7 @@ mod tests {
                     }],
                     _ => vec![],
                 },
-                tax_rate: (rng.next_u64() % 2 == 0).then(|| Decimal::new((rng.next_u64() % 30) as i64, 2)),
+                tax_rate: rng.next_u64().is_multiple_of(2).then(|| Decimal::new((rng.next_u64() % 30) as i64, 2)),
             };
             let Ok(r) = rate(&input) else {
                 overflowed += 1;

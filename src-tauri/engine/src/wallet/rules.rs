@@ -20,6 +20,7 @@ use super::{
 use crate::bill::TopUp;
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
+use crate::stored::{DecColumns, StoredDec};
 use crate::stored::{parse_time, time_text};
 use crate::workspace::Workspace;
 
@@ -92,10 +93,10 @@ pub fn rules(conn: &Connection, customer: &str) -> Result<Rules> {
             [customer_id],
             |r| {
                 Ok(Rules {
-                    topup_below: r.get(0)?,
-                    topup_amount: r.get(1)?,
-                    alert_below: r.get(2)?,
-                    alert_percent: r.get(3)?,
+                    topup_below: r.opt_dec(0)?,
+                    topup_amount: r.opt_dec(1)?,
+                    alert_below: r.opt_dec(2)?,
+                    alert_percent: r.opt_dec(3)?,
                     expiry_days: r.get(4)?,
                 })
             },
@@ -120,10 +121,10 @@ pub fn set_rules(conn: &Connection, customer: &str, wanted: &Rules, now: DateTim
              alert_percent = ?5, expiry_days = ?6, topup_armed = 1, alert_armed = 1, updated_at = ?7",
         params![
             customer_id,
-            valid.topup_below,
-            valid.topup_amount,
-            valid.alert_below,
-            valid.alert_percent,
+            valid.topup_below.map(StoredDec),
+            valid.topup_amount.map(StoredDec),
+            valid.alert_below.map(StoredDec),
+            valid.alert_percent.map(StoredDec),
             valid.expiry_days,
             time_text(now)
         ],
@@ -366,13 +367,7 @@ pub(crate) fn unbilled_topups(conn: &Connection, only: Option<&str>) -> Result<H
     })?;
     let mut out: HashMap<(String, String), Vec<TopUp>> = HashMap::new();
     let rows = stmt.query_map([only], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Dec>(3)?,
-            r.get::<_, String>(4)?,
-        ))
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.dec(3)?, r.get::<_, String>(4)?))
     })?;
     for row in rows {
         let (customer, currency, grant, amount, at) = row?;

@@ -8,6 +8,7 @@ use crate::bill;
 use crate::catalog;
 use crate::invoice;
 use crate::rng::Rng;
+use crate::stored::DecColumns;
 
 fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -549,7 +550,7 @@ fn check_ledger(ws: &Workspace) {
         .prepare("SELECT customer_id, grant_id, amount, grant_balance, balance FROM wallet_entries ORDER BY id")
         .unwrap();
     let rows: Vec<(i64, i64, Dec, Dec, Dec)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.dec(2)?, r.dec(3)?, r.dec(4)?)))
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
@@ -571,7 +572,7 @@ fn check_ledger(ws: &Workspace) {
                  WHERE i.number = ?1 AND e.kind = 'consumption' AND e.amount LIKE '-%'",
             )
             .unwrap()
-            .query_map([&number], |r| r.get(0))
+            .query_map([&number], |r| r.dec(0))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
@@ -585,7 +586,7 @@ fn check_ledger(ws: &Workspace) {
                  WHERE i.number = ?1 AND e.kind = 'consumption' AND e.amount NOT LIKE '-%'",
             )
             .unwrap()
-            .query_map([&number], |r| r.get(0))
+            .query_map([&number], |r| r.dec(0))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();

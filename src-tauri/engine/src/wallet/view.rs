@@ -14,6 +14,7 @@ use crate::bill::{self, Draft, Kind};
 use crate::error::Result;
 use crate::money::{Currency, Dec};
 use crate::rating::LineKind;
+use crate::stored::DecColumns;
 use crate::stored::parse_time;
 use crate::workspace::Workspace;
 
@@ -104,7 +105,7 @@ pub fn history(conn: &rusqlite::Connection, customer: &str) -> Result<Vec<Balanc
     let tz = zone(conn)?;
     let mut stmt = conn.prepare_cached("SELECT at, balance FROM wallet_entries WHERE customer_id = ?1 ORDER BY id")?;
     let mut out: Vec<BalancePoint> = Vec::new();
-    let rows = stmt.query_map([customer_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Dec>(1)?)))?;
+    let rows = stmt.query_map([customer_id], |r| Ok((r.get::<_, String>(0)?, r.dec(1)?)))?;
     for row in rows {
         let (at, balance) = row?;
         let date = parse_time(&at).with_timezone(&tz).date_naive();
@@ -160,7 +161,7 @@ pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
-                r.get::<_, Option<Dec>>(4)?,
+                r.opt_dec(4)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

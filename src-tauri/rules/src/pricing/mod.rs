@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::error::Problem;
+use crate::Problem;
 use crate::money::{Dec, Overflow};
 
 pub use flat_fee::prorate;
@@ -118,7 +118,7 @@ fn billable(quantity: Decimal) -> Decimal {
 }
 
 /// A price, fee or size: not negative.
-pub(crate) fn non_negative(field: &str, value: Decimal, problems: &mut Vec<Problem>) {
+pub fn non_negative(field: &str, value: Decimal, problems: &mut Vec<Problem>) {
     if value.is_sign_negative() && !value.is_zero() {
         problems.push(Problem::new(field, "must not be negative"));
     }
@@ -190,25 +190,6 @@ pub struct Quote {
     /// Rounded once to the currency's minor units.
     pub amount: Dec,
     pub priced: Priced,
-}
-
-/// Prices each quantity with a price as the editor sends it (JSON): for the
-/// calculator and the curve of a charge. Problems keyed by field.
-pub fn quote(
-    price: serde_json::Value,
-    currency: &crate::money::Currency,
-    quantities: &[Decimal],
-) -> crate::error::Result<Vec<Quote>> {
-    let fields = PriceFields::from_json(price).map_err(|p| crate::error::Error::Invalid(vec![p]))?;
-    let model = fields.validate().map_err(crate::error::Error::Invalid)?;
-    quantities
-        .iter()
-        .map(|q| {
-            model.bound(*q).map_err(|why| crate::error::Error::Overflow(format!("a quantity of {q}: {why}")))?;
-            let priced = model.price(*q);
-            Ok(Quote { quantity: Dec(*q), amount: Dec(currency.round(priced.amount.0)), priced })
-        })
-        .collect()
 }
 
 impl PriceModel {

@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::{Priced, billable, non_negative, step};
-use crate::error::Problem;
+use crate::Problem;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {

@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 
 use super::{Priced, Step, billable, non_negative, step};
-use crate::error::Problem;
+use crate::Problem;
 use crate::money::Dec;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

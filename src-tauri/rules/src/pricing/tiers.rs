@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use super::non_negative;
-use crate::error::Problem;
+use crate::Problem;
 use crate::money::Dec;
 
 /// A tier as written: units up to `up_to` (inclusive; null for the last), a

@@ -1,0 +1,24 @@
+//! Meterdesk's billing rules, with no IO: no database, no files, no clock, no
+//! windows. Money and rounding (`money`), the price models with their steps
+//! (`pricing`) and one subscription period's invoice arithmetic (`rating`).
+//! The engine stores and loads what these rules compute; it never computes
+//! money itself. (Issue 14 moves the rest of the arithmetic here step by step.)
+
+pub mod money;
+pub mod pricing;
+pub mod rating;
+pub mod rng;
+
+/// One thing wrong with an input, located by a JSON path (`$.customers[2].currency`),
+/// a form field (`email`) or a file line (`line 7: currency`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem { path: path.into(), message: message.into() }
+    }
+}
