@@ -12,10 +12,11 @@ fi
 export PATH="$HOME/.cargo/bin:$PATH"
 echo "==> rustfmt"
 cargo fmt --all --check
-echo "==> clippy (warnings are errors)"
-cargo clippy --workspace --all-targets --features custom-protocol -- -D warnings
 echo "==> ESLint (the React hooks rules)"
 (cd ui && npm run --silent lint)
 bash scripts/build.sh ui
+# After the UI build: the app embeds ui/dist, which clippy's build reads too.
+echo "==> clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --features custom-protocol -- -D warnings
 echo "==> tests (under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --features custom-protocol
