@@ -1046,7 +1046,7 @@ fn wallet_rules_top_up_once_and_raise_alerts_after_an_import() {
     let sb = Sandbox::new();
     let file = sb.write("catalog.json", &catalog().to_string());
     assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
-    assert_eq!(sb.json(&["wallet", "grant", "--customer", "globex", "--amount", "100"]).0, 0);
+    assert_eq!(sb.json(&["wallet", "grant", "--customer", "globex", "--amount", "2000"]).0, 0);
     let (code, rules) = sb.json(&[
         "wallet",
         "rules",
@@ -1057,32 +1057,37 @@ fn wallet_rules_top_up_once_and_raise_alerts_after_an_import() {
         "--topup-amount",
         "500",
         "--alert-below",
-        "2000",
+        "1200",
     ]);
     assert_eq!(code, 0, "{rules}");
-    assert_eq!(rules, json!({ "topup_below": "1000.00", "topup_amount": "500.00", "alert_below": "2000.00" }));
+    assert_eq!(rules, json!({ "topup_below": "1000.00", "topup_amount": "500.00", "alert_below": "1200.00" }));
     let (code, err) = sb.json(&["wallet", "rules", "--customer", "globex", "--alert-percent", "150"]);
     assert_eq!((code, &err["error"]["problems"][0]["path"]), (1, &json!("alert_percent")));
 
-    let import = |id: &str| -> String {
+    // Setting the rules evaluated them: November's draft without usage (the
+    // prorated fee and commitment) leaves more than either line, so nothing yet.
+    let (_, open) = sb.json(&["wallet", "alerts"]);
+    assert_eq!(open, json!([]));
+    let import = |id: &str, tokens: u64| -> String {
         let events = sb.write(
             &format!("{id}.ndjson"),
-            &json!({"id": id, "customer": "globex", "type": "api_calls", "timestamp": "2026-11-20T12:00:00Z",
-                    "properties": {}})
+            &json!({"id": id, "customer": "globex", "type": "tokens", "timestamp": "2026-11-20T12:00:00Z",
+                    "properties": {"tokens": tokens, "model": "gpt-4o"}})
             .to_string(),
         );
         let out = sb.run(&["--workspace", "ws.meterdesk", "import", events.to_str().unwrap()]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stderr).to_string()
     };
-    // November's draft (the prorated fee and commitment) leaves less than 1,000.00: topped up once.
-    let first = import("n1");
+    // 300M tokens take November's draft past the commitment: the projected
+    // balance falls under 1,000.00, is topped up once, and stays under 1,200.00.
+    let first = import("n1", 300_000_000);
     assert_eq!(first.matches("Topped up 500.00 USD").count(), 1, "{first}");
     assert_eq!(first.matches("The projected balance is").count(), 1, "{first}");
-    let again = import("n2");
+    let again = import("n2", 1);
     assert!(!again.contains("wallet alert"), "nothing new on the next import: {again}");
     let (_, balance) = sb.json(&["wallet", "balance", "--customer", "globex"]);
-    assert_eq!(balance["balance"], "600.00");
+    assert_eq!(balance["balance"], "2500.00");
     let (_, draft) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-11"]);
     assert_eq!(draft["topups"][0]["amount"], "500.00", "{draft}");
 

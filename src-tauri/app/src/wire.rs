@@ -166,7 +166,7 @@ mod tests {
             meterdesk_engine::register::Reviewed,
             meterdesk_engine::register::Warning,
             meterdesk_engine::register::WarningKind,
-            meterdesk_engine::register::Pick,
+            meterdesk_engine::invoice::Pick,
             meterdesk_engine::register::InvoiceDetail,
             meterdesk_engine::wallet::GrantKind,
             meterdesk_engine::wallet::Origin,

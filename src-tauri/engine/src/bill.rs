@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::event_store;
 use crate::meter::{self, MeterFields};
 use crate::money::{Currency, Dec};
-use crate::period::Period;
+use crate::period::{Month, Period};
 use crate::plan::{self, PlanFields, Timing};
 use crate::pricing::PriceModel;
 use crate::rating::{self, Charge, ChargeUsage, Discount, DiscountKind, Fee, Line, RatingInput};
@@ -282,13 +282,13 @@ impl Book {
                 "SELECT s.code, i.period_start, i.kind FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
                  WHERE i.customer_id = (SELECT id FROM customers WHERE external_id = ?1)
                    AND (i.kind = 'advance' OR i.advance_fees = 1) AND ",
-                crate::invoice::not_void!("i")
+                crate::stored::not_void!("i")
             )
         } else {
             concat!(
                 "SELECT s.code, i.period_start, i.kind FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
                  WHERE ?1 IS NULL AND (i.kind = 'advance' OR i.advance_fees = 1) AND ",
-                crate::invoice::not_void!("i")
+                crate::stored::not_void!("i")
             )
         })?;
         for row in
@@ -326,19 +326,18 @@ impl Book {
         Ok(&self.plans[&key])
     }
 
-    /// The draft of the period of `sub` that starts in month `YYYY-MM`; none
+    /// The draft of the period of `sub` that starts in `month`; none
     /// when no period starts in that month or the subscription is not active in it.
     pub fn draft_for_month(
         &mut self,
         conn: &Connection,
         usage: &mut dyn UsageSource,
         sub: &Subscription,
-        month: &str,
+        month: Month,
     ) -> Result<Option<Draft>> {
         let interval = self.plan(conn, &sub.fields.plan, sub.version())?.interval;
         let schedule = crate::period::Schedule::new(interval, sub.anchor_day(), sub.fields.start)?;
-        let first = crate::period::month_first_day(month, "period")?;
-        let Ok(period) = schedule.starting_in(self.tz, &first.format("%Y-%m").to_string()) else {
+        let Ok(period) = schedule.starting_in(self.tz, month) else {
             return Ok(None);
         };
         self.draft(conn, usage, sub, period)
@@ -386,8 +385,8 @@ impl Book {
         let grouped: HashMap<String, bool> =
             self.meters.iter().map(|(code, m)| (code.clone(), m.group_by.is_some())).collect();
         let valid = PlanFields { charges, ..plan.clone() }.validate(&grouped).map_err(Error::Invalid)?;
-        let from = usage::day_start(self.tz, active_from)?;
-        let to = usage::day_start(self.tz, active_to)?;
+        let from = crate::period::day_start(self.tz, active_from)?;
+        let to = crate::period::day_start(self.tz, active_to)?;
         let mut rated_charges = Vec::with_capacity(valid.charges.len());
         // Amounts past Decimal's range make this period's draft unbillable,
         // said on the draft, and leave every other draft as it is.
@@ -475,7 +474,7 @@ impl Book {
             self.uncovered(&f.customer, period.first_day, period.end_day)
         };
         for (from, to) in uncovered {
-            let (from, to) = (usage::day_start(self.tz, from)?, usage::day_start(self.tz, to)?);
+            let (from, to) = (crate::period::day_start(self.tz, from)?, crate::period::day_start(self.tz, to)?);
             unbilled_events +=
                 event_store::count_between(conn, sub.customer_id, from.timestamp_millis(), to.timestamp_millis())?;
         }
@@ -547,27 +546,26 @@ fn usage_source(conn: &Connection, tz: Tz, fresh: bool) -> Result<Box<dyn UsageS
     Ok(if fresh { Box::new(Rollups::new(conn, tz)?) } else { Box::new(RawEvents::new(conn)) })
 }
 
-/// The drafts of `subscriptions`' periods that start in month `YYYY-MM`,
+/// The drafts of `subscriptions`' periods that start in `month`,
 /// reading usage from `usage`.
 pub fn drafts(
     conn: &Connection,
     usage: &mut dyn UsageSource,
     subscriptions: &[Subscription],
-    month: &str,
+    month: Month,
 ) -> Result<Vec<Draft>> {
     drafts_of_kind(conn, usage, subscriptions, month, Kind::Period)
 }
 
 /// The drafts of one kind (period or advance) of `subscriptions`' periods that
-/// start in month `YYYY-MM`.
+/// start in `month`.
 pub fn drafts_of_kind(
     conn: &Connection,
     usage: &mut dyn UsageSource,
     subscriptions: &[Subscription],
-    month: &str,
+    month: Month,
     kind: Kind,
 ) -> Result<Vec<Draft>> {
-    crate::period::month_first_day(month, "period")?;
     drafts_in(Book::load(conn)?, conn, usage, subscriptions, month, kind)
 }
 
@@ -576,7 +574,7 @@ fn drafts_in(
     conn: &Connection,
     usage: &mut dyn UsageSource,
     subscriptions: &[Subscription],
-    month: &str,
+    month: Month,
     kind: Kind,
 ) -> Result<Vec<Draft>> {
     book.kind = kind;
@@ -613,9 +611,9 @@ fn add_topups(conn: &Connection, drafts: &mut [Draft]) -> Result<()> {
 }
 
 /// The draft (of `kind`) of the period of subscription `code` starting in
-/// month `YYYY-MM`, computed again from what `conn` sees now, read from the
+/// `month`, computed again from what `conn` sees now, read from the
 /// daily rollups (which the caller brought up to date in the same transaction).
-pub fn redraft(conn: &Connection, tz: Tz, code: &str, month: &str, kind: Kind) -> Result<Option<Draft>> {
+pub fn redraft(conn: &Connection, tz: Tz, code: &str, month: Month, kind: Kind) -> Result<Option<Draft>> {
     let sub = subscription::get(conn, code)?.ok_or_else(|| Error::NotFound(format!("no subscription \"{code}\"")))?;
     let subscriptions = subscription::of_customer(conn, &sub.fields.customer)?;
     let book = Book::load_for(conn, Some(&sub.fields.customer))?;
@@ -625,20 +623,19 @@ pub fn redraft(conn: &Connection, tz: Tz, code: &str, month: &str, kind: Kind) -
 
 /// The drafts of a customer's subscription periods that start in month
 /// `YYYY-MM` (one, or two around a plan change), read from the daily rollups.
-pub fn preview_customer(ws: &mut Workspace, customer: &str, month: &str) -> Result<Vec<Draft>> {
+pub fn preview_customer(ws: &mut Workspace, customer: &str, month: Month) -> Result<Vec<Draft>> {
     preview(ws, month, Some(customer), Kind::Period)
 }
 
-/// The drafts of every subscription period that starts in month `YYYY-MM`, by
+/// The drafts of every subscription period that starts in `month`, by
 /// customer, read from the daily rollups.
-pub fn preview_all(ws: &mut Workspace, month: &str) -> Result<Vec<Draft>> {
+pub fn preview_all(ws: &mut Workspace, month: Month) -> Result<Vec<Draft>> {
     preview(ws, month, None, Kind::Period)
 }
 
-/// The drafts of one kind of the periods starting in month `YYYY-MM`: every
+/// The drafts of one kind of the periods starting in `month`: every
 /// customer's, or one's.
-pub fn preview(ws: &mut Workspace, month: &str, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
-    crate::period::month_first_day(month, "period")?;
+pub fn preview(ws: &mut Workspace, month: Month, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
     let subscriptions = subscriptions_of(ws.conn(), customer)?;
     let (tz, fresh) = refresh(ws)?;
     drafts_of_kind(ws.conn(), usage_source(ws.conn(), tz, fresh)?.as_mut(), &subscriptions, month, kind)
@@ -672,10 +669,9 @@ impl UsageSource for NoUsage {
     }
 }
 
-/// The periods of one kind starting in month `YYYY-MM` (every customer's, or
+/// The periods of one kind starting in `month` (every customer's, or
 /// one's) as drafts without usage: what a batch finalize goes through.
-pub fn periods(ws: &Workspace, month: &str, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
-    crate::period::month_first_day(month, "period")?;
+pub fn periods(ws: &Workspace, month: Month, customer: Option<&str>, kind: Kind) -> Result<Vec<Draft>> {
     let conn = ws.conn();
     let subscriptions = subscriptions_of(conn, customer)?;
     drafts_in(Book::load_for(conn, customer)?, conn, &mut NoUsage, &subscriptions, month, kind)
@@ -718,12 +714,12 @@ pub fn billing_months(conn: &Connection) -> Result<BillingMonths> {
         return Ok(BillingMonths { months: Vec::new(), latest_usage });
     };
     let last = latest_usage.clone().filter(|u| u > &last_start).unwrap_or(last_start);
-    let mut day = crate::period::month_first_day(&first, "period")?;
-    let end = crate::period::month_first_day(&last, "period")?;
+    let mut month = Month::parse(&first, "period")?;
+    let end = Month::parse(&last, "period")?;
     let mut months = Vec::new();
-    while day <= end && months.len() < 120 {
-        months.push(day.format("%Y-%m").to_string());
-        day = day.checked_add_months(chrono::Months::new(1)).ok_or_else(|| Error::invalid("period", "out of range"))?;
+    while month <= end && months.len() < 120 {
+        months.push(month.to_string());
+        month = month.next()?;
     }
     months.reverse();
     Ok(BillingMonths { months, latest_usage })
@@ -802,10 +798,9 @@ pub struct Trial {
 }
 
 /// Prices a draft of a plan (unsaved) on the real usage of its subscribers for
-/// the periods starting in month `YYYY-MM`, next to what they pay now: each
+/// the periods starting in `month`, next to what they pay now: each
 /// keeps its overrides and discounts. Nothing is written but the rollups.
-pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: &str) -> Result<Vec<Trial>> {
-    crate::period::month_first_day(month, "period")?;
+pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<Vec<Trial>> {
     let valid = plan::check(ws.conn(), draft)?;
     let code = &valid.fields.code;
     let subs: Vec<Subscription> =

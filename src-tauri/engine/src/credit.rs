@@ -299,7 +299,7 @@ mod tests {
         apply(&mut ws, CATALOG);
         october(&mut ws);
         let now = Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
-        invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap();
+        invoice::finalize_month(&mut ws, crate::month("2026-10"), None, now).unwrap();
         ws
     }
 

@@ -138,3 +138,10 @@ pub(crate) fn json_problem(path: String, message: String) -> Problem {
     }
     Problem::new(path, message)
 }
+
+/// A rule's problem is an invalid input of the engine.
+impl From<Problem> for Error {
+    fn from(problem: Problem) -> Self {
+        Error::Invalid(vec![problem])
+    }
+}

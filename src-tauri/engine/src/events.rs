@@ -604,24 +604,9 @@ fn open_event_file(path: &std::path::Path, format: Option<Format>) -> Result<(St
     Ok((name, format, file))
 }
 
-/// Opens `path` and imports it, the format detected from its name unless given.
-/// With `mapping`, CSV columns are read through that saved mapping.
-pub fn import_file(
-    ws: &mut Workspace,
-    path: &std::path::Path,
-    format: Option<Format>,
-    mapping: Option<&str>,
-    now: DateTime<Utc>,
-    progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
-) -> Result<ImportReport> {
-    let columns = match mapping {
-        Some(name) => self::mapping(ws.conn(), name)?,
-        None => CsvColumns::default(),
-    };
-    import_file_with(ws, path, format, &columns, now, progress)
-}
-
-/// [`import_file`] with the CSV columns given.
+/// Opens `path` and imports it, the format detected from its name unless
+/// given, CSV columns read through `columns` (`api::import_events` also
+/// resolves a saved mapping and evaluates the wallet rules after).
 pub fn import_file_with(
     ws: &mut Workspace,
     path: &std::path::Path,
@@ -1121,7 +1106,7 @@ mod tests {
         let mut draft = crate::meter::test_meter("gpt4o_tokens", Aggregation::Sum, Some("tokens"));
         draft.event = Some("tokens".into());
         draft.filters.insert("model".into(), "gpt-4o".into());
-        let month = usage::preview_month(ws.conn(), &draft, "globex", "2026-10", None).unwrap();
+        let month = usage::preview_month(ws.conn(), &draft, "globex", crate::month("2026-10"), None).unwrap();
         assert_eq!(month.value.to_string(), "1205", "e1 and e8 (Oct 31 local), not e2's gpt-4o-mini");
         assert_eq!(month.days.iter().filter(|d| !d.value.0.is_zero()).count(), 2);
         assert!(crate::meter::get(ws.conn(), "gpt4o_tokens").unwrap().is_none(), "a preview saves nothing");
@@ -1129,7 +1114,7 @@ mod tests {
         let mut bad = draft.clone();
         bad.aggregation = Aggregation::Max;
         bad.property = None;
-        let err = usage::preview_month(ws.conn(), &bad, "globex", "2026-10", None).unwrap_err();
+        let err = usage::preview_month(ws.conn(), &bad, "globex", crate::month("2026-10"), None).unwrap_err();
         assert_eq!(err.problems().iter().map(|p| p.path.as_str()).collect::<Vec<_>>(), ["property"]);
 
         let saved = ws.write(|tx| crate::meter::save(tx, &draft, true, now())).unwrap();
@@ -1161,11 +1146,18 @@ mod tests {
         let path = dir.path().join("gateway.csv");
         std::fs::write(&path, "event_id,account,kind,at,region\ng1,globex,api_calls,1791201600,eu\n").unwrap();
         let report =
-            import_file(&mut ws, &path, None, Some("gateway"), now(), &mut |_| ControlFlow::Continue(())).unwrap();
+            crate::api::import_events(&mut ws, &path, None, crate::api::Columns::Saved("gateway"), now(), &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap()
+            .done;
         assert_eq!(report.accepted, 1, "{report:?}");
         assert_eq!(usage(&ws, "eu_calls", "globex", None), "1");
         let err =
-            import_file(&mut ws, &path, None, Some("nope"), now(), &mut |_| ControlFlow::Continue(())).unwrap_err();
+            crate::api::import_events(&mut ws, &path, None, crate::api::Columns::Saved("nope"), now(), &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::NotFound);
         let same_twice = CsvColumns { customer: "event_id".into(), ..columns };
         let err = save_mapping(ws.conn(), "bad", &same_twice).unwrap_err();

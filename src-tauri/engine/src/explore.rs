@@ -75,7 +75,7 @@ struct Group {
 pub fn parse_bound(text: &str, zone: chrono_tz::Tz) -> std::result::Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return crate::usage::day_start(zone, day).map_err(|e| e.to_string());
+        return crate::period::day_start(zone, day).map_err(|e| e.to_string());
     }
     crate::event_file::parse_timestamp_text(text)
 }

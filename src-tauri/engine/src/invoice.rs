@@ -18,10 +18,12 @@ use crate::bill::{self, Draft, Status};
 use crate::customer;
 use crate::error::{Error, Result};
 use crate::meter;
+use crate::money::Dec;
+use crate::period::Month;
 use crate::rating::LineKind;
 use crate::rollup;
 use crate::settings;
-use crate::stored::time_text;
+use crate::stored::{not_void, time_text};
 use crate::wallet;
 use crate::workspace::Workspace;
 
@@ -160,18 +162,6 @@ fn pause_for_crash_test(number: &str) {
         }
     }
 }
-
-/// The SQL condition "invoice `alias` is not void".
-macro_rules! not_void {
-    ($alias:literal) => {
-        concat!(
-            "NOT EXISTS (SELECT 1 FROM invoice_status st WHERE st.invoice_id = ",
-            $alias,
-            ".id AND st.status = 'void')"
-        )
-    };
-}
-pub(crate) use not_void;
 
 /// The number of the standing (not void) invoice that finalized the draft's
 /// period (of its kind), if one did.
@@ -384,20 +374,19 @@ pub struct Finalized {
     pub failures: Vec<Failure>,
 }
 
-/// Finalizes the drafts of the periods starting in month `YYYY-MM` (every
-/// customer's, or one's), each in its own transaction: a failure is reported
-/// for its subscription and the others go on. Periods still running are
-/// finalized too (what a script that names the month asks for).
+/// Finalizes every period of one kind starting in `month` (every customer's,
+/// or one's), open periods included: what a script that names the month asks
+/// for. Shorthand for [`finalize_chosen`] with [`Selection::Every`].
 pub fn finalize_month(
     ws: &mut Workspace,
-    month: &str,
+    month: Month,
     customer: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Finalized> {
-    finalize_month_of(ws, month, customer, bill::Kind::Period, Open::Include, now)
+    finalize_chosen(ws, month, bill::Kind::Period, Selection::Every { customer, open: Open::Include }, now)
 }
 
-/// Whether a batch finalize takes periods that have not ended yet.
+/// Whether a finalize takes periods that have not ended yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Open {
     /// Refuse them, each reported: usage may still come.
@@ -405,24 +394,75 @@ pub enum Open {
     Include,
 }
 
-/// [`finalize_month`] for one kind of invoice: the periods' invoices, or the
-/// fee-only invoices of their advance fees (billed at or before the period's
-/// start). A period's invoice is never finalized before its period began.
-pub fn finalize_month_of(
+/// A draft chosen in the review, with the total it showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Pick {
+    pub subscription: String,
+    pub total: Dec,
+}
+
+/// Which drafts of a month a finalize takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    /// Every period (of one customer, or all), as `invoice finalize` does.
+    Every { customer: Option<&'a str>, open: Open },
+    /// The drafts an operator chose after reviewing them (open periods
+    /// included: the review said they were open). A draft whose total is no
+    /// longer the one reviewed is refused, to be reviewed again.
+    Picked(&'a [Pick]),
+}
+
+/// The one finalize, for the CLI and the window alike: the chosen periods of
+/// one kind starting in `month`, each in its own transaction, so a failure is
+/// reported for its subscription and the others go on. `kind` is the periods'
+/// invoices, or the fee-only invoices of their advance fees (billed at or
+/// before the period's start). A period's invoice is never finalized before
+/// its period began. A backup is taken first when anything is chosen.
+pub fn finalize_chosen(
     ws: &mut Workspace,
-    month: &str,
-    customer: Option<&str>,
+    month: Month,
     kind: bill::Kind,
-    open: Open,
+    selection: Selection,
     now: DateTime<Utc>,
 ) -> Result<Finalized> {
     // Which periods there are; each draft is computed in its own transaction.
+    let customer = match selection {
+        Selection::Every { customer, .. } => customer,
+        Selection::Picked(_) => None,
+    };
     let drafts = bill::periods(ws, month, customer, kind)?;
     let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
-    if !drafts.is_empty() {
-        crate::backup::automatic(ws, "before-finalize", now)?;
+    // Each chosen draft with the total the operator saw, if one did; or the
+    // subscription picked that has no such period. In the order chosen.
+    type Choice<'d> = std::result::Result<(&'d Draft, Option<Dec>), &'d str>;
+    let (chosen, open): (Vec<Choice>, Open) = match selection {
+        Selection::Every { open, .. } => (drafts.iter().map(|d| Ok((d, None))).collect(), open),
+        Selection::Picked(picks) => (
+            picks
+                .iter()
+                .map(|pick| match drafts.iter().find(|d| d.subscription == pick.subscription) {
+                    Some(draft) => Ok((draft, Some(pick.total))),
+                    None => Err(pick.subscription.as_str()),
+                })
+                .collect(),
+            Open::Include,
+        ),
+    };
+    if chosen.iter().any(|c| c.is_ok()) {
+        crate::workspace::backup::automatic(ws, "before-finalize", now)?;
     }
-    for draft in &drafts {
+    for choice in chosen {
+        let (draft, expected) = match choice {
+            Ok(found) => found,
+            Err(subscription) => {
+                done.failures.push(Failure {
+                    customer: String::new(),
+                    subscription: subscription.to_string(),
+                    message: format!("no period of {subscription} starts in {month}"),
+                });
+                continue;
+            }
+        };
         let early = match kind {
             bill::Kind::Advance => None,
             bill::Kind::Period if draft.period.start > now => {
@@ -440,7 +480,7 @@ pub fn finalize_month_of(
                 subscription: draft.subscription.clone(),
                 message,
             }),
-            None => done.finalize(ws, draft, None, now),
+            None => done.finalize(ws, draft, expected, now),
         }
     }
     Ok(done)
@@ -459,8 +499,8 @@ pub fn finalize_current(
 ) -> Result<Invoice> {
     let tz = settings::zone(tx)?;
     rollup::refresh(tx, tz)?;
-    let month = seen.first_day.format("%Y-%m").to_string();
-    let Some(draft) = bill::redraft(tx, tz, &seen.subscription, &month, seen.kind)? else {
+    let month = Month::of(seen.first_day);
+    let Some(draft) = bill::redraft(tx, tz, &seen.subscription, month, seen.kind)? else {
         if seen.kind == bill::Kind::Advance {
             refuse_billed_advance(tx, &seen.subscription, seen.period.start, seen.first_day)?;
         }
@@ -775,7 +815,7 @@ mod tests {
     #[test]
     fn finalize_numbers_freezes_and_refuses_a_second_time() {
         let mut ws = workspace();
-        let done = finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
+        let done = finalize_month(&mut ws, crate::month("2026-10"), None, at(2)).unwrap();
         assert!(done.failures.is_empty(), "{:?}", done.failures);
         let numbers: Vec<_> = done.invoices.iter().map(|i| i.frozen.draft.number.clone().unwrap()).collect();
         assert_eq!(numbers, ["INV-2026-00001", "INV-2026-00002"]);
@@ -791,7 +831,7 @@ mod tests {
         assert_eq!(json["lines"][1]["amount"], "7.40", "the frozen lines keep their arithmetic");
 
         // Twice: refused for each subscription, and no number is used up.
-        let again = finalize_month(&mut ws, "2026-10", None, at(3)).unwrap();
+        let again = finalize_month(&mut ws, crate::month("2026-10"), None, at(3)).unwrap();
         assert!(again.invoices.is_empty());
         assert_eq!(again.failures.len(), 2);
         assert!(again.failures[0].message.contains("already finalized as INV-2026-00001"), "{:?}", again.failures);
@@ -822,7 +862,7 @@ mod tests {
         };
         // October 15th, the subscription's first day: the advance fee alone, prorated, with the
         // invoice's percentage discount and tax. Initech's plan has no advance fee: no draft.
-        let advance = crate::bill::preview(&mut ws, "2026-10", None, Kind::Advance).unwrap();
+        let advance = crate::bill::preview(&mut ws, crate::month("2026-10"), None, Kind::Advance).unwrap();
         assert_eq!(advance.len(), 1);
         let d = &advance[0];
         assert_eq!((d.customer.as_str(), d.kind), ("globex", Kind::Advance));
@@ -832,18 +872,32 @@ mod tests {
             ("48.86".into(), "9.77".into(), "58.63".into())
         );
         let first = Utc.with_ymd_and_hms(2026, 10, 15, 14, 0, 0).unwrap();
-        let done = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, Open::Include, first).unwrap();
+        let done = finalize_chosen(
+            &mut ws,
+            crate::month("2026-10"),
+            Kind::Advance,
+            Selection::Every { customer: None, open: Open::Include },
+            first,
+        )
+        .unwrap();
         assert_eq!(done.invoices.len(), 1, "{:?}", done.failures);
         assert_eq!(done.invoices[0].frozen.draft.number.as_deref(), Some("INV-2026-00001"));
         assert_eq!(count(&ws, "SELECT count(*) FROM invoiced_periods"), 0, "an advance invoice bills no usage");
-        let again = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, Open::Include, first).unwrap();
+        let again = finalize_chosen(
+            &mut ws,
+            crate::month("2026-10"),
+            Kind::Advance,
+            Selection::Every { customer: None, open: Open::Include },
+            first,
+        )
+        .unwrap();
         assert_eq!(
             again.failures[0].message,
             "the advance fee invoice of the period of sub_globex starting 2026-10-01 is already finalized as INV-2026-00001"
         );
 
         // The period's invoice then leaves the fee out: 328.48 less 54.29 is discounted 10%.
-        let period = finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        let period = finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(2)).unwrap();
         let p = &period.invoices[0].frozen.draft;
         assert_eq!((p.number.as_deref(), p.kind), (Some("INV-2026-00002"), Kind::Period));
         assert!(p.lines.iter().all(|l| l.description != "Platform fee"), "{:?}", amounts(p));
@@ -862,12 +916,19 @@ mod tests {
         use crate::bill::Kind;
         let mut ws = workspace();
         // The period's invoice first: it bills the Platform fee itself.
-        let period = finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        let period = finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(2)).unwrap();
         let p = &period.invoices[0].frozen.draft;
         assert!(p.lines.iter().any(|l| l.description == "Platform fee"));
         // Then no advance invoice is left to issue for the period, in the preview or at finalize.
-        assert!(crate::bill::preview(&mut ws, "2026-10", None, Kind::Advance).unwrap().is_empty());
-        let again = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, Open::Include, at(2)).unwrap();
+        assert!(crate::bill::preview(&mut ws, crate::month("2026-10"), None, Kind::Advance).unwrap().is_empty());
+        let again = finalize_chosen(
+            &mut ws,
+            crate::month("2026-10"),
+            Kind::Advance,
+            Selection::Every { customer: None, open: Open::Include },
+            at(2),
+        )
+        .unwrap();
         assert!(again.invoices.is_empty() && again.failures.is_empty(), "{:?}", again.failures);
         // A stale advance draft (computed before the period was finalized) is refused in the transaction.
         let mut stale = p.clone();
@@ -880,10 +941,17 @@ mod tests {
         assert_eq!(count(&ws, "SELECT count(*) FROM invoices"), 1);
         // Voiding the period invoice gives the fee back: the advance invoice may now bill it.
         ws.write(|tx| void(tx, "INV-2026-00001", "Wrong plan", at(3))).unwrap();
-        let advance = finalize_month_of(&mut ws, "2026-10", None, Kind::Advance, Open::Include, at(3)).unwrap();
+        let advance = finalize_chosen(
+            &mut ws,
+            crate::month("2026-10"),
+            Kind::Advance,
+            Selection::Every { customer: None, open: Open::Include },
+            at(3),
+        )
+        .unwrap();
         assert_eq!(advance.invoices.len(), 1, "{:?}", advance.failures);
         // And the reissued period invoice leaves it out.
-        let reissued = finalize_month(&mut ws, "2026-10", Some("globex"), at(3)).unwrap();
+        let reissued = finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(3)).unwrap();
         let r = &reissued.invoices[0].frozen;
         assert!(r.draft.lines.iter().all(|l| l.description != "Platform fee"));
         assert_eq!(r.replaces.as_deref(), Some("INV-2026-00001"));
@@ -892,7 +960,7 @@ mod tests {
     #[test]
     fn usage_imported_between_preview_and_finalize_is_billed_not_lost() {
         let mut ws = workspace();
-        let seen = crate::bill::preview_customer(&mut ws, "globex", "2026-10").unwrap().remove(0);
+        let seen = crate::bill::preview_customer(&mut ws, "globex", crate::month("2026-10")).unwrap().remove(0);
         // An import commits after the draft was computed and before it is finalized.
         events(
             &mut ws,
@@ -905,7 +973,7 @@ mod tests {
         assert_eq!(count(&ws, "SELECT count(*) FROM event_chunks WHERE late = 1"), 0, "and not late");
         // With the total the operator reviewed, the changed draft is refused instead.
         let mut ws = workspace();
-        let seen = crate::bill::preview_customer(&mut ws, "globex", "2026-10").unwrap().remove(0);
+        let seen = crate::bill::preview_customer(&mut ws, "globex", crate::month("2026-10")).unwrap().remove(0);
         events(
             &mut ws,
             &[json!({ "id": "between", "customer": "globex", "type": "tokens",
@@ -919,7 +987,7 @@ mod tests {
     #[test]
     fn a_voided_period_is_reissued_under_a_new_number() {
         let mut ws = workspace();
-        finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(2)).unwrap();
         // A late event: flagged late while the period stands invoiced.
         let late = |id: &str| {
             json!({ "id": id, "customer": "globex", "type": "api_calls",
@@ -931,7 +999,7 @@ mod tests {
         assert_eq!(count(&ws, "SELECT count(*) FROM event_chunks WHERE late = 1"), 0, "the period is open again");
         events(&mut ws, &[late("l2")]);
         assert_eq!(count(&ws, "SELECT count(*) FROM event_chunks WHERE late = 1"), 0);
-        let reissued = finalize_month(&mut ws, "2026-10", Some("globex"), at(3)).unwrap();
+        let reissued = finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(3)).unwrap();
         assert!(reissued.failures.is_empty(), "{:?}", reissued.failures);
         let r = &reissued.invoices[0];
         assert_eq!(r.frozen.draft.number.as_deref(), Some("INV-2026-00002"));
@@ -943,12 +1011,12 @@ mod tests {
             Some("INV-2026-00001")
         );
         // The reissue stands: a second finalize is refused, and the void stays in the register.
-        let again = finalize_month(&mut ws, "2026-10", Some("globex"), at(4)).unwrap();
+        let again = finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(4)).unwrap();
         assert!(again.failures[0].message.contains("already finalized as INV-2026-00002"), "{:?}", again.failures);
         assert_eq!(get(ws.conn(), "INV-2026-00001").unwrap().unwrap().frozen.draft.status, Status::Void);
         // Voided again, reissued again: the third generation.
         ws.write(|tx| void(tx, "INV-2026-00002", "Still wrong", at(4))).unwrap();
-        let third = finalize_month(&mut ws, "2026-10", Some("globex"), at(4)).unwrap();
+        let third = finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(4)).unwrap();
         assert_eq!(third.invoices[0].frozen.replaces.as_deref(), Some("INV-2026-00002"));
         assert_eq!(verify(ws.conn()).unwrap().first_break, None);
     }
@@ -956,7 +1024,7 @@ mod tests {
     #[test]
     fn an_invoice_credited_in_full_cannot_be_marked_paid() {
         let mut ws = workspace();
-        finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(2)).unwrap();
         let request = crate::credit::Request::Full;
         ws.write(|tx| crate::credit::issue(tx, "INV-2026-00001", "Goodwill", &request, at(3))).unwrap();
         let date = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
@@ -969,7 +1037,7 @@ mod tests {
     #[test]
     fn a_time_zone_change_after_invoicing_would_bill_boundary_events_twice() {
         let mut ws = workspace();
-        finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(2)).unwrap();
         let utc = CATALOG.replace("America/New_York", "UTC");
         let err = ws.write(|tx| crate::catalog::apply(tx, crate::catalog::parse(&utc)?, at(3))).unwrap_err();
         let problems = err.problems();
@@ -1012,7 +1080,7 @@ mod tests {
     #[test]
     fn the_usage_of_each_day_is_frozen_with_the_invoice() {
         let mut ws = workspace();
-        let done = finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        let done = finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(2)).unwrap();
         let frozen = &done.invoices[0].frozen;
         let lines = &frozen.draft.lines;
         let usage: Vec<usize> = (0..lines.len()).filter(|i| lines[*i].kind == LineKind::Usage).map(|i| i + 1).collect();
@@ -1036,7 +1104,7 @@ mod tests {
     #[test]
     fn the_database_refuses_to_change_or_delete_what_is_finalized() {
         let mut ws = workspace();
-        finalize_month(&mut ws, "2026-10", Some("globex"), at(2)).unwrap();
+        finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(2)).unwrap();
         for sql in [
             "UPDATE invoices SET total = '0.00'",
             "DELETE FROM invoices",
@@ -1052,7 +1120,7 @@ mod tests {
     #[test]
     fn a_crash_before_the_commit_leaves_no_gap_and_no_duplicate() {
         let mut ws = workspace();
-        let drafts = bill::preview_all(&mut ws, "2026-10").unwrap();
+        let drafts = bill::preview_all(&mut ws, crate::month("2026-10")).unwrap();
         // The number is taken and the invoice written, then the transaction dies before its commit.
         let crashed = ws.write(|tx| {
             let invoice = finalize(tx, &drafts[0], at(2))?;
@@ -1069,7 +1137,7 @@ mod tests {
         );
         // A new year starts its own series.
         let next_year = Utc.with_ymd_and_hms(2027, 1, 5, 15, 0, 0).unwrap();
-        let nov = bill::preview_all(&mut ws, "2026-11").unwrap();
+        let nov = bill::preview_all(&mut ws, crate::month("2026-11")).unwrap();
         let third = ws.write(|tx| finalize(tx, &nov[0], next_year)).unwrap();
         assert_eq!(third.frozen.draft.number.as_deref(), Some("INV-2027-00001"));
     }
@@ -1077,7 +1145,7 @@ mod tests {
     #[test]
     fn void_and_paid_are_appended_never_rewritten() {
         let mut ws = workspace();
-        finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
+        finalize_month(&mut ws, crate::month("2026-10"), None, at(2)).unwrap();
         let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let one = get(ws.conn(), "INV-2026-00001").unwrap().unwrap();
         assert!(!one.is_overdue(date("2026-12-02")) && one.is_overdue(date("2026-12-03")), "due 30 days after issue");
@@ -1139,8 +1207,8 @@ mod tests {
     #[test]
     fn verify_finds_the_first_edited_invoice() {
         let mut ws = workspace();
-        finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
-        finalize_month(&mut ws, "2026-11", None, at(3)).unwrap();
+        finalize_month(&mut ws, crate::month("2026-10"), None, at(2)).unwrap();
+        finalize_month(&mut ws, crate::month("2026-11"), None, at(3)).unwrap();
         let ok = verify(ws.conn()).unwrap();
         assert_eq!((ok.invoices, ok.first_break), (4, None));
         // Someone edits the file behind the application's back.

@@ -1,7 +1,7 @@
 //! Meterdesk's engine: all billing logic and storage, with no knowledge of
 //! windows, IPC or terminals. The Tauri commands and the CLI are thin callers.
 
-pub mod backup;
+pub mod api;
 pub mod bill;
 pub mod catalog;
 pub mod credit;
@@ -14,9 +14,9 @@ pub mod events;
 pub mod explore;
 pub mod import;
 pub mod invoice;
+mod logo;
 pub mod meter;
 pub mod pdf;
-pub mod period;
 pub mod plan;
 pub mod pricing;
 pub mod register;
@@ -34,8 +34,17 @@ mod seams_tests;
 
 /// The rules the engine stores and loads (the `meterdesk-rules` crate), at
 /// the paths the rest of the engine and its callers use.
-pub use meterdesk_rules::{money, rating, rng};
+pub use meterdesk_rules::{money, period, rating, rng};
+
+/// Backups are part of the workspace file's life (a migration takes one).
+pub use workspace::backup;
 
 pub use error::{Error, ErrorCode, Problem, Result};
 pub use money::{Currency, Dec};
 pub use workspace::Workspace;
+
+/// Month `YYYY-MM` in a test.
+#[cfg(test)]
+pub(crate) fn month(text: &str) -> period::Month {
+    period::Month::parse(text, "month").unwrap()
+}

@@ -53,20 +53,6 @@ impl Look<'_> {
 const LOGO_HEIGHT: f32 = 40.0;
 const LOGO_WIDTH: f32 = 180.0;
 
-fn decode_image(bytes: &[u8]) -> std::result::Result<RawImage, String> {
-    let image = RawImage::decode_from_bytes(bytes, &mut Vec::new())
-        .map_err(|e| format!("not a PNG or JPEG image that can be read ({e})"))?;
-    if image.width == 0 || image.height == 0 || image.width > 4000 || image.height > 4000 {
-        return Err(format!("{} × {} pixels: a logo is 1 to 4000 pixels each way", image.width, image.height));
-    }
-    Ok(image)
-}
-
-/// Whether `bytes` is an image a PDF can show as the logo; why not.
-pub fn check_image(bytes: &[u8]) -> std::result::Result<(), String> {
-    decode_image(bytes).map(|_| ())
-}
-
 impl Paper {
     /// Width and height in points.
     fn size(self) -> (f32, f32) {
@@ -373,7 +359,8 @@ impl Layout {
     /// Draws the logo at the cursor's left, at most [`LOGO_HEIGHT`] tall and
     /// [`LOGO_WIDTH`] wide; moves the cursor below it.
     fn logo(&mut self, bytes: &[u8]) -> Result<()> {
-        let image = decode_image(bytes).map_err(|why| Error::Internal(format!("the logo cannot be drawn: {why}")))?;
+        let image =
+            crate::logo::decode(bytes).map_err(|why| Error::Internal(format!("the logo cannot be drawn: {why}")))?;
         let (w, h) = (image.width as f32, image.height as f32);
         // printpdf sizes an image as pixels × 72 / dpi points.
         let dpi = (h * 72.0 / LOGO_HEIGHT).max(w * 72.0 / LOGO_WIDTH);
@@ -864,7 +851,7 @@ mod tests {
         );
         october(&mut ws);
         let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
-        invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap().invoices.remove(0)
+        invoice::finalize_month(&mut ws, crate::month("2026-10"), None, now).unwrap().invoices.remove(0)
     }
 
     fn pdftotext(bytes: &[u8]) -> String {
@@ -1003,7 +990,7 @@ mod tests {
         );
         october(&mut ws);
         let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
-        let invoice = invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap().invoices.remove(0);
+        let invoice = invoice::finalize_month(&mut ws, crate::month("2026-10"), None, now).unwrap().invoices.remove(0);
         let note = ws
             .write(|tx| {
                 let lines =
@@ -1055,7 +1042,7 @@ mod tests {
         };
         ws.write(|tx| crate::wallet::grant(tx, "globex", &prepaid, crate::wallet::Origin::Manual, now)).unwrap();
         // 354.76: 300.00 paid by credits, 54.76 due; a 100.00 note credits the 54.76 and returns 45.24.
-        let invoice = invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap().invoices.remove(0);
+        let invoice = invoice::finalize_month(&mut ws, crate::month("2026-10"), None, now).unwrap().invoices.remove(0);
         assert_eq!(invoice.frozen.draft.amount_due.to_string(), "54.76");
         let amount = crate::credit::Request::Amount("100.00".parse().unwrap());
         let note = ws.write(|tx| crate::credit::issue(tx, "INV-2026-00001", "Goodwill", &amount, now)).unwrap();
@@ -1090,7 +1077,7 @@ mod tests {
         s.usage_appendix = true;
         ws.write(|tx| crate::settings::update(tx, s)).unwrap();
 
-        let invoice = invoice::finalize_month(&mut ws, "2026-10", None, now).unwrap().invoices.remove(0);
+        let invoice = invoice::finalize_month(&mut ws, crate::month("2026-10"), None, now).unwrap().invoices.remove(0);
         let hash = invoice.frozen.logo.clone().expect("the logo is frozen with the invoice");
         let bytes = document(ws.conn(), "INV-2026-00001", None).unwrap();
         let images = {

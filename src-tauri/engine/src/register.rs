@@ -14,8 +14,9 @@ use ts_rs::TS;
 use crate::bill::{self, Draft, Kind};
 use crate::credit::{self, CreditNote};
 use crate::error::{Error, Result};
-use crate::invoice::{self, Failure, Finalized, Invoice};
+use crate::invoice::{self, Invoice};
 use crate::money::Dec;
+use crate::period::Month;
 use crate::rating::LineKind;
 use crate::settings;
 use crate::workspace::Workspace;
@@ -236,11 +237,11 @@ pub struct Reviewed {
     pub warnings: Vec<Warning>,
 }
 
-/// The drafts of month `YYYY-MM` (every customer's, or one's) and what to
+/// The drafts of `month` (every customer's, or one's) and what to
 /// check before finalizing them, as of `now`.
 pub fn review(
     ws: &mut Workspace,
-    month: &str,
+    month: Month,
     customer: Option<&str>,
     kind: Kind,
     now: DateTime<Utc>,
@@ -308,42 +309,6 @@ pub fn review(
 
 fn events_text(n: u64) -> String {
     if n == 1 { "1 event".into() } else { format!("{n} events") }
-}
-
-/// A draft chosen in the review, with the total it showed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct Pick {
-    pub subscription: String,
-    pub total: Dec,
-}
-
-/// Finalizes the reviewed drafts of month `YYYY-MM`, each in its own
-/// transaction. A draft whose total changed since the review (an import came
-/// in between) is not finalized: it is reported, to be reviewed again.
-pub fn finalize_picked(
-    ws: &mut Workspace,
-    month: &str,
-    kind: Kind,
-    picks: &[Pick],
-    now: DateTime<Utc>,
-) -> Result<Finalized> {
-    let drafts = bill::preview(ws, month, None, kind)?;
-    let mut done = Finalized { invoices: Vec::new(), failures: Vec::new() };
-    if !picks.is_empty() {
-        crate::backup::automatic(ws, "before-finalize", now)?;
-    }
-    for pick in picks {
-        let Some(draft) = drafts.iter().find(|d| d.subscription == pick.subscription) else {
-            done.failures.push(Failure {
-                customer: String::new(),
-                subscription: pick.subscription.clone(),
-                message: format!("no period of {} starts in {month}", pick.subscription),
-            });
-            continue;
-        };
-        done.finalize(ws, draft, Some(pick.total), now);
-    }
-    Ok(done)
 }
 
 /// What an accounting row records.
@@ -532,6 +497,7 @@ mod tests {
     use super::*;
     use crate::bill::tests::{CATALOG, apply, october};
     use crate::credit::Request;
+    use crate::invoice::{Pick, Selection};
     use chrono::TimeZone;
 
     fn at(month: u32, day: u32) -> DateTime<Utc> {
@@ -558,7 +524,7 @@ mod tests {
     fn the_review_warns_of_open_periods_zero_usage_and_what_is_finalized() {
         let mut ws = workspace();
         // Reviewed on October 20th: the period is still running.
-        let early = review(&mut ws, "2026-10", None, Kind::Period, at(10, 20)).unwrap();
+        let early = review(&mut ws, crate::month("2026-10"), None, Kind::Period, at(10, 20)).unwrap();
         let by = |list: &[Reviewed], c: &str| list.iter().find(|r| r.draft.customer == c).unwrap().clone();
         assert_eq!(early.len(), 2);
         // Globex's subscription starts on October 15th: its events before are on no invoice.
@@ -566,20 +532,27 @@ mod tests {
         assert_eq!(kinds(&by(&early, "initech")), [WarningKind::PeriodOpen, WarningKind::ZeroUsage]);
         assert!(early.iter().all(|r| r.warnings.iter().all(|w| !w.blocking)));
         // The advance fees are billed at the start: no open-period or usage warning.
-        let advance = review(&mut ws, "2026-10", None, Kind::Advance, at(10, 20)).unwrap();
+        let advance = review(&mut ws, crate::month("2026-10"), None, Kind::Advance, at(10, 20)).unwrap();
         assert_eq!(advance.len(), 1, "only Globex's plan has an advance fee");
         assert_eq!((advance[0].draft.kind, advance[0].warnings.len()), (Kind::Advance, 0));
 
         // After the period the open period is gone; once finalized, the draft is blocked.
-        let later = review(&mut ws, "2026-10", None, Kind::Period, at(11, 2)).unwrap();
+        let later = review(&mut ws, crate::month("2026-10"), None, Kind::Period, at(11, 2)).unwrap();
         assert_eq!(kinds(&by(&later, "globex")), [WarningKind::UnbilledEvents]);
         assert_eq!(by(&later, "globex").warnings[0].message, "1 event in the period outside every subscription");
         assert_eq!(kinds(&by(&later, "initech")), [WarningKind::ZeroUsage]);
         assert_eq!(by(&later, "globex").customer_name, "Globex Corp");
         let picks = [Pick { subscription: "sub_globex".into(), total: by(&later, "globex").draft.total }];
-        let done = finalize_picked(&mut ws, "2026-10", Kind::Period, &picks, at(11, 2)).unwrap();
+        let done = invoice::finalize_chosen(
+            &mut ws,
+            crate::month("2026-10"),
+            Kind::Period,
+            Selection::Picked(&picks),
+            at(11, 2),
+        )
+        .unwrap();
         assert_eq!(done.invoices.len(), 1, "{:?}", done.failures);
-        let after = review(&mut ws, "2026-10", Some("globex"), Kind::Period, at(11, 3)).unwrap();
+        let after = review(&mut ws, crate::month("2026-10"), Some("globex"), Kind::Period, at(11, 3)).unwrap();
         assert_eq!(after[0].warnings[0].kind, WarningKind::AlreadyFinalized);
         assert!(after[0].warnings[0].blocking);
         assert_eq!(after[0].warnings[0].message, "already finalized as INV-2026-00001");
@@ -588,7 +561,7 @@ mod tests {
         let late = serde_json::json!({ "id": "late1", "customer": "globex", "type": "api_calls",
             "timestamp": "2026-10-20T12:00:00Z", "properties": {} });
         crate::bill::tests::events(&mut ws, &[late]);
-        let next = review(&mut ws, "2026-11", Some("globex"), Kind::Period, at(12, 2)).unwrap();
+        let next = review(&mut ws, crate::month("2026-11"), Some("globex"), Kind::Period, at(12, 2)).unwrap();
         assert_eq!(kinds(&next[0]), [WarningKind::LateEvents]);
         assert_eq!(next[0].warnings[0].message, "1 event arrived after earlier periods were invoiced");
     }
@@ -601,7 +574,14 @@ mod tests {
             Pick { subscription: "sub_nothing".into(), total: Dec(Decimal::ZERO) },
             Pick { subscription: "sub_initech".into(), total: Dec("0.00".parse().unwrap()) },
         ];
-        let done = finalize_picked(&mut ws, "2026-10", Kind::Period, &stale, at(11, 2)).unwrap();
+        let done = invoice::finalize_chosen(
+            &mut ws,
+            crate::month("2026-10"),
+            Kind::Period,
+            Selection::Picked(&stale),
+            at(11, 2),
+        )
+        .unwrap();
         assert_eq!(done.invoices.len(), 1, "only initech's total is what was reviewed");
         assert_eq!(done.invoices[0].frozen.draft.customer, "initech");
         let messages: Vec<_> = done.failures.iter().map(|f| f.message.as_str()).collect();
@@ -619,7 +599,7 @@ mod tests {
     #[test]
     fn the_register_shows_what_is_owed_and_the_trail_what_happened() {
         let mut ws = workspace();
-        let done = invoice::finalize_month(&mut ws, "2026-10", None, at(11, 2)).unwrap();
+        let done = invoice::finalize_month(&mut ws, crate::month("2026-10"), None, at(11, 2)).unwrap();
         assert_eq!(done.invoices.len(), 2);
         let standing = |ws: &Workspace, day: NaiveDate| -> Vec<(String, Standing, String)> {
             entries(ws.conn(), day)
@@ -666,7 +646,7 @@ mod tests {
     #[test]
     fn an_invoice_credited_in_full_owes_nothing() {
         let mut ws = workspace();
-        invoice::finalize_month(&mut ws, "2026-10", Some("globex"), at(11, 2)).unwrap();
+        invoice::finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(11, 2)).unwrap();
         ws.write(|tx| credit::issue(tx, "INV-2026-00001", "wrong plan", &Request::Full, at(11, 3))).unwrap();
         let e = &entries(ws.conn(), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()).unwrap()[0];
         assert_eq!((e.standing, e.outstanding.to_string()), (Standing::Credited, "0.00".into()));
@@ -678,7 +658,7 @@ mod tests {
         let mut ws = workspace();
         let text = CATALOG.replace("\"Globex Corp\"", "\"=HYPERLINK(\\\"http://x\\\")\"");
         apply(&mut ws, &text);
-        invoice::finalize_month(&mut ws, "2026-10", None, at(11, 2)).unwrap();
+        invoice::finalize_month(&mut ws, crate::month("2026-10"), None, at(11, 2)).unwrap();
         let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
         let note = ws
             .write(|tx| {

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::event_file::Props;
 use crate::event_store;
 use crate::meter::{self, MeterFields};
-use crate::usage::{self, Acc, selects};
+use crate::usage::{Acc, selects};
 
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
@@ -118,8 +118,8 @@ impl Days {
             .ok_or_else(|| Error::Internal(format!("event time {ts_ms} is out of range")))?
             .date_naive();
         let next = local.succ_opt().ok_or_else(|| Error::Internal("a date is out of range".into()))?;
-        let start = usage::day_start(self.tz, local)?.timestamp_millis();
-        let end = usage::day_start(self.tz, next)?.timestamp_millis();
+        let start = crate::period::day_start(self.tz, local)?.timestamp_millis();
+        let end = crate::period::day_start(self.tz, next)?.timestamp_millis();
         let day = day_number(local);
         self.current = Some((start, end, day));
         Ok(day)
@@ -588,7 +588,10 @@ mod tests {
         for m in meter::all(conn).unwrap() {
             for customer in ["a", "b"] {
                 for (from, to) in [(0, 45), (19, 20), (30, 32), (31, 32), (25, 40), (40, 41)] {
-                    let (f, t) = (usage::day_start(tz, day(from)).unwrap(), usage::day_start(tz, day(to)).unwrap());
+                    let (f, t) = (
+                        crate::period::day_start(tz, day(from)).unwrap(),
+                        crate::period::day_start(tz, day(to)).unwrap(),
+                    );
                     for group in [None, Some("x"), Some("y"), Some("w")] {
                         if group.is_some() && m.fields.group_by.is_none() {
                             continue;

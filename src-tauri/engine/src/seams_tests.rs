@@ -193,16 +193,27 @@ impl Harness {
             }
             30..=44 => {
                 let month = MONTHS[self.pick(5) as usize];
-                let done = invoice::finalize_month_of(&mut self.ws, month, None, Kind::Period, Open::Include, self.now)
-                    .unwrap();
+                let done = invoice::finalize_chosen(
+                    &mut self.ws,
+                    crate::month(month),
+                    Kind::Period,
+                    invoice::Selection::Every { customer: None, open: Open::Include },
+                    self.now,
+                )
+                .unwrap();
                 self.record(&done);
                 self.count("finalize");
             }
             45..=51 => {
                 let month = MONTHS[self.pick(5) as usize];
-                let done =
-                    invoice::finalize_month_of(&mut self.ws, month, None, Kind::Advance, Open::Include, self.now)
-                        .unwrap();
+                let done = invoice::finalize_chosen(
+                    &mut self.ws,
+                    crate::month(month),
+                    Kind::Advance,
+                    invoice::Selection::Every { customer: None, open: Open::Include },
+                    self.now,
+                )
+                .unwrap();
                 self.record(&done);
                 self.count("advance finalize");
             }
@@ -210,7 +221,7 @@ impl Harness {
                 // A draft computed, then usage imported into its window, then finalized.
                 let customer = CUSTOMERS[self.pick(3) as usize];
                 let month = MONTHS[self.pick(5) as usize];
-                let drafts = crate::bill::preview_customer(&mut self.ws, customer, month).unwrap();
+                let drafts = crate::bill::preview_customer(&mut self.ws, customer, crate::month(month)).unwrap();
                 let Some(seen) = drafts.into_iter().next() else { return };
                 let window = (seen.usage_window.start.timestamp_millis(), seen.usage_window.end.timestamp_millis());
                 let n = 1 + self.pick(5) as usize;

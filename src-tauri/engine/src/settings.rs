@@ -220,7 +220,7 @@ pub fn change_problems(conn: &Connection, wanted: &Settings) -> Result<Vec<Probl
     }
     let invoiced: Option<String> = conn
         .query_row(
-            concat!("SELECT number FROM invoices i WHERE ", crate::invoice::not_void!("i"), " ORDER BY id LIMIT 1"),
+            concat!("SELECT number FROM invoices i WHERE ", crate::stored::not_void!("i"), " ORDER BY id LIMIT 1"),
             [],
             |r| r.get(0),
         )
@@ -310,7 +310,7 @@ pub fn set_logo(conn: &Connection, bytes: Option<&[u8]>, now: chrono::DateTime<c
             format!("the image has {} bytes; a logo has at most {LOGO_MAX_BYTES}", bytes.len()),
         ));
     }
-    crate::pdf::check_image(bytes).map_err(|why| Error::invalid("logo", why))?;
+    crate::logo::decode(bytes).map(|_| ()).map_err(|why| Error::invalid("logo", why))?;
     use sha2::Digest;
     let hash: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
     conn.execute(

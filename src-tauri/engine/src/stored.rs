@@ -52,6 +52,18 @@ impl DecColumns for rusqlite::Row<'_> {
     }
 }
 
+/// The SQL condition "invoice `alias` is not void".
+macro_rules! not_void {
+    ($alias:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM invoice_status st WHERE st.invoice_id = ",
+            $alias,
+            ".id AND st.status = 'void')"
+        )
+    };
+}
+pub(crate) use not_void;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,7 +104,7 @@ impl Subscription {
     }
 
     pub fn schedule(&self, plan: &PlanFields) -> Result<Schedule> {
-        Schedule::new(plan.interval, self.anchor_day(), self.fields.start)
+        Ok(Schedule::new(plan.interval, self.anchor_day(), self.fields.start)?)
     }
 }
 

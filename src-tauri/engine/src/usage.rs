@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension};
 use rust_decimal::Decimal;
@@ -19,6 +19,7 @@ use crate::event_store;
 use crate::events::matches_filters;
 use crate::meter::{self, Aggregation, MeterFields};
 use crate::money::{Dec, Overflow};
+use crate::period::{Month, day_start};
 
 /// One stored event as the aggregation sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,45 +262,19 @@ pub struct MonthUsage {
     pub to: DateTime<Utc>,
 }
 
-/// The bounds of calendar month `YYYY-MM` in zone `tz`, as UTC instants:
-/// from local midnight on the 1st to local midnight on the next 1st.
-pub fn month_bounds(tz: Tz, month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let first = crate::period::month_first_day(month, "month")?;
-    let next = first
-        .checked_add_months(Months::new(1))
-        .ok_or_else(|| Error::invalid("month", format!("\"{month}\" is out of range")))?;
-    Ok((local_midnight(tz, first)?, local_midnight(tz, next)?))
-}
-
-/// When day `d` starts in zone `tz` (see [`local_midnight`]).
-pub fn day_start(tz: Tz, d: NaiveDate) -> Result<DateTime<Utc>> {
-    local_midnight(tz, d)
-}
-
-/// When day `d` starts in zone `tz`. Where a zone skips midnight (a DST gap),
-/// the day starts at the first instant that exists.
-fn local_midnight(tz: Tz, d: NaiveDate) -> Result<DateTime<Utc>> {
-    (0..=180)
-        .find_map(|minutes| {
-            let local = d.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(minutes);
-            tz.from_local_datetime(&local).earliest()
-        })
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| Error::Internal(format!("no midnight on {d} in {tz}")))
-}
-
 /// Splits time-ordered events by local day of `month` and folds each day.
 pub fn by_day(
     meter: &MeterFields,
     group: Option<&str>,
     tz: Tz,
-    month: &str,
+    month: Month,
     events: &[UsageEvent],
 ) -> Result<Vec<DayUsage>> {
-    let first = crate::period::month_first_day(month, "month")?;
-    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| d.month() == first.month()).collect();
-    let starts =
-        days.iter().map(|d| local_midnight(tz, *d).map(|t| t.timestamp_millis())).collect::<Result<Vec<_>>>()?;
+    let days: Vec<NaiveDate> = month.days().collect();
+    let starts = days
+        .iter()
+        .map(|d| day_start(tz, *d).map(|t| t.timestamp_millis()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut buckets: Vec<Vec<&UsageEvent>> = days.iter().map(|_| Vec::new()).collect();
     for e in events {
         // The last day that starts at or before the event.
@@ -314,12 +289,12 @@ pub fn by_day(
         .collect()
 }
 
-/// The value of a meter for one customer in calendar month `YYYY-MM` of the workspace.
+/// The value of a meter for one customer in calendar `month` of the workspace.
 pub fn for_month(
     conn: &Connection,
     meter: &str,
     customer: &str,
-    month: &str,
+    month: Month,
     group: Option<&str>,
 ) -> Result<MonthUsage> {
     let fields = meter::require(conn, meter)?.fields;
@@ -333,7 +308,7 @@ pub fn preview_month(
     conn: &Connection,
     meter: &MeterFields,
     customer: &str,
-    month: &str,
+    month: Month,
     group: Option<&str>,
 ) -> Result<MonthUsage> {
     meter.validate().map_err(Error::Invalid)?;
@@ -344,11 +319,11 @@ fn month_of(
     conn: &Connection,
     meter: &MeterFields,
     customer: &str,
-    month: &str,
+    month: Month,
     group: Option<&str>,
 ) -> Result<MonthUsage> {
     let tz = crate::settings::zone(conn)?;
-    let (from, to) = month_bounds(tz, month)?;
+    let (from, to) = month.bounds(tz)?;
     let events = events_for(conn, meter, customer, from, to, group)?;
     let total = aggregate(meter, group, &events)
         .map_err(|why| Error::Overflow(format!("meter \"{}\" of customer \"{customer}\": {why}", meter.code)))?;
@@ -414,27 +389,6 @@ mod tests {
     }
 
     #[test]
-    fn months_are_bounded_at_local_midnight() {
-        let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        for (zone, month, from, to) in [
-            // DESIGN.md: October 2026 in New York.
-            ("America/New_York", "2026-10", "2026-10-01T04:00:00Z", "2026-11-01T04:00:00Z"),
-            ("America/New_York", "2026-11", "2026-11-01T04:00:00Z", "2026-12-01T05:00:00Z"),
-            ("Europe/Paris", "2026-03", "2026-02-28T23:00:00Z", "2026-03-31T22:00:00Z"),
-            ("Asia/Kolkata", "2028-02", "2028-01-31T18:30:00Z", "2028-02-29T18:30:00Z"),
-            ("UTC", "2026-12", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"),
-            // Santiago changes offset within the month: -04 on the 1st, -03 on the next 1st.
-            ("America/Santiago", "2026-09", "2026-09-01T04:00:00Z", "2026-10-01T03:00:00Z"),
-        ] {
-            let tz: Tz = zone.parse().unwrap();
-            assert_eq!(month_bounds(tz, month).unwrap(), (utc(from), utc(to)), "{zone} {month}");
-        }
-        for bad in ["2026", "2026-13", "26-1x", ""] {
-            assert!(month_bounds(chrono_tz::UTC, bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn days_are_local_days_each_folded_on_its_own() {
         let tz: Tz = "America/New_York".parse().unwrap();
         let ms = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
@@ -445,13 +399,13 @@ mod tests {
             (ms("2026-11-01T03:30:00Z"), json!({"gb": "7"})), // Oct 31, 23:30 local
         ];
         let max = meter(Aggregation::Max, Some("gb"));
-        let days = by_day(&max, None, tz, "2026-10", &events(&rows)).unwrap();
+        let days = by_day(&max, None, tz, crate::month("2026-10"), &events(&rows)).unwrap();
         assert_eq!(days.len(), 31);
         let shown: Vec<(String, String)> =
             days.iter().filter(|d| !d.value.0.is_zero()).map(|d| (d.day.clone(), d.value.to_string())).collect();
         assert_eq!(shown, [("2026-10-01".to_string(), "9".to_string()), ("2026-10-31".to_string(), "7".to_string())]);
         let count = meter(Aggregation::Count, None);
-        let per_day = by_day(&count, None, tz, "2026-10", &events(&rows)).unwrap();
+        let per_day = by_day(&count, None, tz, crate::month("2026-10"), &events(&rows)).unwrap();
         let total: Decimal = per_day.iter().map(|d| d.value.0).sum();
         assert_eq!(total, Decimal::from(4), "for counts the days add up to the month");
     }

@@ -25,7 +25,6 @@ use crate::money::{Currency, Dec};
 use crate::settings::zone;
 use crate::stored::{DecColumns, StoredDec};
 use crate::stored::{parse_time, time_text};
-use crate::usage;
 use crate::workspace::Workspace;
 
 /// Paid top-up (money received or invoiced) or free/promotional credit.
@@ -328,7 +327,7 @@ fn customer_row(conn: &Connection, customer: &str) -> Result<(i64, Currency)> {
 /// When a grant whose last day is `expires` stops counting: the start of the next local day.
 pub fn expiry_instant(tz: Tz, expires: NaiveDate) -> Result<DateTime<Utc>> {
     let next = expires.succ_opt().ok_or_else(|| Error::Internal(format!("no day after {expires}")))?;
-    usage::day_start(tz, next)
+    Ok(crate::period::day_start(tz, next)?)
 }
 
 /// `months` after `day`, keeping the end of a month at the end of a month

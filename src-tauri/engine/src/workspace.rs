@@ -1,6 +1,8 @@
 //! The workspace file: one SQLite database (WAL, foreign keys, STRICT tables),
 //! identified by its application id and migrated forward at open.
 
+pub mod backup;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -312,7 +314,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     }
     // The file as the older schema left it is kept before anything changes it.
     if (1..SCHEMA_VERSION).contains(&version) && path != Path::new(":memory:") {
-        crate::backup::before_migration(conn, path, version)?;
+        backup::before_migration(conn, path, version)?;
     }
     let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
@@ -386,7 +388,7 @@ mod tests {
         drop(written_by_schema(&path, 11));
         let ws = Workspace::open(&path).unwrap();
         assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
-        let kept = crate::backup::list(&path).unwrap();
+        let kept = backup::list(&path).unwrap();
         assert_eq!(
             kept.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
             ["old-schema-11-before-migration.meterdesk"]
@@ -396,7 +398,7 @@ mod tests {
         // Opened again, up to date: no new backup.
         drop(ws);
         drop(Workspace::open(&path).unwrap());
-        assert_eq!(crate::backup::list(&path).unwrap().len(), 1);
+        assert_eq!(backup::list(&path).unwrap().len(), 1);
     }
 
     #[test]

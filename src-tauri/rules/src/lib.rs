@@ -5,6 +5,7 @@
 //! money itself. (Issue 14 moves the rest of the arithmetic here step by step.)
 
 pub mod money;
+pub mod period;
 pub mod pricing;
 pub mod rating;
 pub mod rng;
@@ -20,5 +21,11 @@ pub struct Problem {
 impl Problem {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Problem { path: path.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
     }
 }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
+use meterdesk_engine::period::Month;
 use meterdesk_engine::{
-    Error, Workspace, backup, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf,
+    Error, Workspace, api, backup, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf,
     register, usage, wallet,
 };
 use serde::Serialize;
@@ -444,7 +445,7 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
 /// The wallet rules' top-ups and alerts, on stderr (stdout keeps the command's
 /// own output). A failed evaluation does not fail the import or finalize that
 /// ran it: it is said, and `wallet alerts` evaluates again.
-fn report_evaluation(evaluated: Result<wallet::Evaluation, Error>) {
+fn report_evaluation(evaluated: &Result<wallet::Evaluation, String>) {
     match evaluated {
         Ok(e) => {
             for a in &e.alerts {
@@ -615,7 +616,8 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let started = std::time::Instant::now();
             let show_progress = std::io::stderr().is_terminal();
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-            let report = events::import_file(&mut ws, &file, format, mapping.as_deref(), now, &mut |p| {
+            let columns = mapping.as_deref().map_or(api::Columns::Standard, api::Columns::Saved);
+            let followed = api::import_events(&mut ws, &file, format, columns, now, &mut |p| {
                 if show_progress {
                     eprint!("\r{}", progress_line(p, size, started.elapsed().as_secs_f64()));
                 }
@@ -624,7 +626,8 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             if show_progress {
                 eprintln!();
             }
-            report_evaluation(wallet::evaluate(&mut ws, now));
+            report_evaluation(&followed.wallets);
+            let report = followed.done;
             if let (Some(out), Some(import_id)) = (rejects, report.import_id)
                 && report.rejected > 0
             {
@@ -658,7 +661,8 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             action: InvoiceAction::Preview { customer: Some(customer), period, subscription, advance },
         } => {
             let mut ws = Workspace::open(workspace)?;
-            let mut drafts = bill::preview(&mut ws, &period, Some(&customer), bill::Kind::of(advance))?;
+            let mut drafts =
+                bill::preview(&mut ws, Month::parse(&period, "period")?, Some(&customer), bill::Kind::of(advance))?;
             if let Some(id) = &subscription {
                 drafts.retain(|d| &d.subscription == id);
             }
@@ -685,7 +689,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         }
         Command::Invoice { action: InvoiceAction::Preview { customer: None, period, subscription, advance } } => {
             let mut ws = Workspace::open(workspace)?;
-            let mut drafts = bill::preview(&mut ws, &period, None, bill::Kind::of(advance))?;
+            let mut drafts = bill::preview(&mut ws, Month::parse(&period, "period")?, None, bill::Kind::of(advance))?;
             if let Some(id) = &subscription {
                 drafts.retain(|d| &d.subscription == id);
             }
@@ -703,9 +707,11 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Invoice { action: InvoiceAction::Finalize { period, customer, advance, include_open } } => {
             let mut ws = Workspace::open(workspace)?;
             let open = if include_open { invoice::Open::Include } else { invoice::Open::Refuse };
-            let done =
-                invoice::finalize_month_of(&mut ws, &period, customer.as_deref(), bill::Kind::of(advance), open, now)?;
-            report_evaluation(wallet::evaluate(&mut ws, now));
+            let month = Month::parse(&period, "period")?;
+            let selection = invoice::Selection::Every { customer: customer.as_deref(), open };
+            let followed = api::finalize(&mut ws, month, bill::Kind::of(advance), selection, now)?;
+            report_evaluation(&followed.wallets);
+            let done = followed.done;
             let mut human: Vec<String> = done
                 .invoices
                 .iter()
@@ -909,7 +915,9 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let mut ws = Workspace::open(workspace)?;
             let wanted = wallet::Rules { topup_below, topup_amount, alert_below, alert_percent, expiry_days };
             let rules = if clear || wanted != wallet::Rules::default() {
-                ws.write(|tx| wallet::set_rules(tx, &customer, &wanted, now))?
+                let followed = api::set_wallet_rules(&mut ws, &customer, &wanted, now)?;
+                report_evaluation(&followed.wallets);
+                followed.done
             } else {
                 wallet::rules(ws.conn(), &customer)?
             };

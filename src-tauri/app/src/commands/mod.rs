@@ -13,17 +13,18 @@ use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::explore::{self, EventPage};
 use meterdesk_engine::import::{self, ImportReport};
-use meterdesk_engine::invoice::{self, Finalized};
+use meterdesk_engine::invoice::{self, Finalized, Pick};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::pdf;
+use meterdesk_engine::period::Month;
 use meterdesk_engine::plan::{self, PlanRow};
 use meterdesk_engine::pricing::{self, Quote};
-use meterdesk_engine::register::{self, Entry, InvoiceDetail, Pick, Reviewed};
+use meterdesk_engine::register::{self, Entry, InvoiceDetail, Reviewed};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::usage::{self, MonthUsage};
 use meterdesk_engine::wallet::{self, Alert, GrantFields, LedgerQuery, Rules, WalletRow, WalletView};
 use meterdesk_engine::workspace::WorkspaceSummary;
-use meterdesk_engine::{Error, Workspace};
+use meterdesk_engine::{Error, Workspace, api};
 use tauri::State;
 use tauri::ipc::Channel;
 use tauri_plugin_dialog::DialogExt;
@@ -273,7 +274,9 @@ pub fn meter_preview(
     month: String,
     group: Option<String>,
 ) -> Reply<MonthUsage> {
-    state.with(|ws| usage::preview_month(ws.conn(), &fields, &customer, &month, group.as_deref()))
+    state.with(|ws| {
+        usage::preview_month(ws.conn(), &fields, &customer, Month::parse(&month, "month")?, group.as_deref())
+    })
 }
 
 const EVENT_FILES: [&str; 4] = ["csv", "ndjson", "jsonl", "json"];
@@ -325,21 +328,18 @@ pub fn events_import(
     let format = event_format(format)?;
     let path = chosen(&state, &path, Use::Read, "The event file")?;
     state.cancel_import.store(false, Ordering::SeqCst);
-    let (report, import_id, read_as) = state.with(|ws| {
-        let report =
-            events::import_file_with(ws, &path, format, &columns.unwrap_or_default(), clock::now(), &mut |p| {
-                // A closed window only loses the progress display, never the import.
-                let _ = on_progress.send(*p);
-                if state.cancel_import.load(Ordering::SeqCst) {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })?;
-        let id = report.import_id.ok_or_else(|| Error::Internal("the import was not logged".into()))?;
-        Ok((report, id, events::imported_format(ws.conn(), id)?))
+    let columns = columns.unwrap_or_default();
+    let (followed, import_id, read_as) = state.with(|ws| {
+        let followed = api::import_events(ws, &path, format, api::Columns::Given(&columns), clock::now(), &mut |p| {
+            // A closed window only loses the progress display, never the import.
+            let _ = on_progress.send(*p);
+            if state.cancel_import.load(Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })?;
+        let id = followed.done.import_id.ok_or_else(|| Error::Internal("the import was not logged".into()))?;
+        Ok((followed, id, events::imported_format(ws.conn(), id)?))
     })?;
-    evaluate_wallets(&app, &state);
+    announce(&app, &followed.wallets);
+    let report = followed.done;
     // The rejected rows may be saved beside the file the user chose.
     let rejects_path = (report.rejected > 0).then(|| {
         let beside = files::rejects_beside(&path, &read_as);
@@ -414,19 +414,19 @@ pub fn usage_month(
     month: String,
     group: Option<String>,
 ) -> Reply<MonthUsage> {
-    state.with(|ws| usage::for_month(ws.conn(), &meter, &customer, &month, group.as_deref()))
+    state.with(|ws| usage::for_month(ws.conn(), &meter, &customer, Month::parse(&month, "month")?, group.as_deref()))
 }
 
 /// The draft invoices of a customer's subscription periods starting in month `YYYY-MM`.
 #[tauri::command(async)]
 pub fn invoice_preview(state: State<AppState>, customer: String, month: String) -> Reply<Vec<Draft>> {
-    state.with(|ws| bill::preview_customer(ws, &customer, &month))
+    state.with(|ws| bill::preview_customer(ws, &customer, Month::parse(&month, "period")?))
 }
 
 /// Every customer's draft invoices for the periods starting in month `YYYY-MM`.
 #[tauri::command(async)]
 pub fn invoice_preview_all(state: State<AppState>, month: String) -> Reply<Vec<Draft>> {
-    state.with(|ws| bill::preview_all(ws, &month))
+    state.with(|ws| bill::preview_all(ws, Month::parse(&month, "period")?))
 }
 
 /// The months a preview can be asked for, and the last with usage.
@@ -440,7 +440,7 @@ pub fn billing_months(state: State<AppState>) -> Reply<BillingMonths> {
 pub fn drafts_csv_save(state: State<AppState>, month: String, path: PathBuf) -> Reply<usize> {
     let path = chosen(&state, &path, Use::Write, "The drafts' CSV")?;
     state.with(|ws| {
-        let drafts = bill::preview_all(ws, &month)?;
+        let drafts = bill::preview_all(ws, Month::parse(&month, "period")?)?;
         write_file(&path, |out| bill::drafts_csv(&drafts, out))?;
         Ok(drafts.len())
     })
@@ -531,7 +531,7 @@ pub fn invoice_detail(state: State<AppState>, number: String) -> Reply<InvoiceDe
 /// The drafts of the periods starting in month `YYYY-MM`, with what to check before finalizing.
 #[tauri::command(async)]
 pub fn invoice_review(state: State<AppState>, month: String, advance: bool) -> Reply<Vec<Reviewed>> {
-    state.with(|ws| register::review(ws, &month, None, bill::Kind::of(advance), clock::now()))
+    state.with(|ws| register::review(ws, Month::parse(&month, "period")?, None, bill::Kind::of(advance), clock::now()))
 }
 
 /// Finalizes the reviewed drafts, each in its own transaction.
@@ -543,9 +543,12 @@ pub fn invoice_finalize(
     advance: bool,
     picks: Vec<Pick>,
 ) -> Reply<Finalized> {
-    let done = state.with(|ws| register::finalize_picked(ws, &month, bill::Kind::of(advance), &picks, clock::now()))?;
-    evaluate_wallets(&app, &state);
-    Ok(done)
+    let followed = state.with(|ws| {
+        let month = Month::parse(&month, "period")?;
+        api::finalize(ws, month, bill::Kind::of(advance), invoice::Selection::Picked(&picks), clock::now())
+    })?;
+    announce(&app, &followed.wallets);
+    Ok(followed.done)
 }
 
 /// The PDF of a finalized invoice or credit note, as bytes (the preview).
@@ -663,7 +666,7 @@ pub fn plan_save(state: State<AppState>, fields: serde_json::Value, create: bool
 pub fn plan_try(state: State<AppState>, fields: serde_json::Value, month: String) -> Reply<Vec<Trial>> {
     state.with(|ws| {
         let fields = plan::fields_from_json(fields)?;
-        bill::try_plan(ws, &fields, &month)
+        bill::try_plan(ws, &fields, Month::parse(&month, "period")?)
     })
 }
 
@@ -739,12 +742,12 @@ pub fn wallet_adjust(
 /// to the window (the inbox reloads) and, when enabled, to the desktop. A
 /// failure does not fail what ran it (that is done and kept): it is logged,
 /// and the next evaluation tries again.
-fn evaluate_wallets(app: &tauri::AppHandle, state: &State<AppState>) {
+fn announce(app: &tauri::AppHandle, wallets: &Result<wallet::Evaluation, String>) {
     use tauri::Emitter;
     use tauri_plugin_notification::NotificationExt;
-    let evaluation = match state.with(|ws| wallet::evaluate(ws, clock::now())) {
+    let evaluation = match wallets {
         Ok(e) => e,
-        Err(e) => return eprintln!("meterdesk: the wallet rules were not evaluated: {}", e.message),
+        Err(e) => return eprintln!("meterdesk: the wallet rules were not evaluated: {e}"),
     };
     if evaluation.alerts.is_empty() {
         return;
@@ -771,9 +774,9 @@ pub fn wallet_rules(state: State<AppState>, customer: String) -> Reply<Rules> {
 /// Replaces a customer's wallet rules, then evaluates them at once.
 #[tauri::command(async)]
 pub fn wallet_rules_set(app: tauri::AppHandle, state: State<AppState>, customer: String, rules: Rules) -> Reply<Rules> {
-    let saved = state.with(|ws| ws.write(|tx| wallet::set_rules(tx, &customer, &rules, clock::now())))?;
-    evaluate_wallets(&app, &state);
-    Ok(saved)
+    let followed = state.with(|ws| api::set_wallet_rules(ws, &customer, &rules, clock::now()))?;
+    announce(&app, &followed.wallets);
+    Ok(followed.done)
 }
 
 /// The alerts inbox: open alerts, or all with `acknowledged`.

@@ -112,7 +112,7 @@ fn amounts(d: &Draft) -> Vec<(LineKind, &str, String)> {
 }
 
 fn one(ws: &mut Workspace, customer: &str, month: &str) -> Draft {
-    let mut drafts = preview_customer(ws, customer, month).unwrap();
+    let mut drafts = preview_customer(ws, customer, crate::month(month)).unwrap();
     assert_eq!(drafts.len(), 1, "{customer} {month}");
     drafts.pop().unwrap()
 }
@@ -164,7 +164,7 @@ fn the_interface_examples_subscription_previews_to_the_cent() {
     assert_eq!(nov.lines[1].quantity.to_string(), "7");
     assert_eq!(nov.period_days, 30);
     // No period of the subscription starts in September (it had not started).
-    assert!(preview_customer(&mut ws, "globex", "2026-09").unwrap().is_empty());
+    assert!(preview_customer(&mut ws, "globex", crate::month("2026-09")).unwrap().is_empty());
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn a_plan_change_splits_usage_at_the_change_and_counts_it_once() {
     );
     apply(&mut ws, &text);
     october(&mut ws);
-    let drafts = preview_customer(&mut ws, "globex", "2026-10").unwrap();
+    let drafts = preview_customer(&mut ws, "globex", crate::month("2026-10")).unwrap();
     let subs: Vec<&str> = drafts.iter().map(|d| d.subscription.as_str()).collect();
     assert_eq!(subs, ["sub_globex_payg", "sub_globex"]);
     let (payg, pro) = (&drafts[0], &drafts[1]);
@@ -214,7 +214,10 @@ fn a_quarterly_plan_has_one_period_per_quarter() {
         (q.first_day.to_string(), q.end_day.to_string(), q.period_days),
         ("2026-10-01".into(), "2027-01-01".into(), 92)
     );
-    assert!(preview_customer(&mut ws, "initech", "2026-11").unwrap().is_empty(), "no quarter starts in November");
+    assert!(
+        preview_customer(&mut ws, "initech", crate::month("2026-11")).unwrap().is_empty(),
+        "no quarter starts in November"
+    );
     assert_eq!(one(&mut ws, "initech", "2027-01").first_day.to_string(), "2027-01-01");
 }
 
@@ -278,12 +281,16 @@ fn exempt_customers_pay_no_tax_and_a_percentage_prices_each_event() {
 fn bad_requests_are_named() {
     let mut ws = Workspace::in_memory().unwrap();
     apply(&mut ws, CATALOG);
-    assert!(matches!(preview_customer(&mut ws, "nobody", "2026-10"), Err(Error::NotFound(_))));
+    assert!(matches!(preview_customer(&mut ws, "nobody", crate::month("2026-10")), Err(Error::NotFound(_))));
     for month in ["2026-13", "October", "2026-1", ""] {
-        let err = preview_customer(&mut ws, "globex", month).unwrap_err();
+        // A month is checked where it enters, before any preview.
+        let err = crate::Error::from(crate::period::Month::parse(month, "period").unwrap_err());
         assert_eq!(err.problems()[0].path, "period", "{month}");
     }
-    assert!(preview_customer(&mut ws, "initech", "2026-10").unwrap().is_empty(), "no subscription, no draft");
+    assert!(
+        preview_customer(&mut ws, "initech", crate::month("2026-10")).unwrap().is_empty(),
+        "no subscription, no draft"
+    );
 }
 
 #[test]
@@ -291,7 +298,7 @@ fn drafts_export_as_csv_rows_that_reconcile() {
     let mut ws = Workspace::in_memory().unwrap();
     apply(&mut ws, CATALOG);
     october(&mut ws);
-    let drafts = preview_all(&mut ws, "2026-10").unwrap();
+    let drafts = preview_all(&mut ws, crate::month("2026-10")).unwrap();
     let mut out = Vec::new();
     drafts_csv(&drafts, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -327,7 +334,7 @@ fn a_draft_plan_prices_its_subscribers_real_usage_before_it_is_saved() {
     pro.minimum_commitment = None;
     let crate::pricing::PriceFields::Graduated { tiers } = &mut pro.charges[0].price else { panic!("graduated") };
     tiers[0].unit_price = "0.00001".parse().unwrap();
-    let trials = try_plan(&mut ws, &pro, "2026-10").unwrap();
+    let trials = try_plan(&mut ws, &pro, crate::month("2026-10")).unwrap();
     assert_eq!(trials.len(), 1);
     let t = &trials[0];
     assert_eq!((t.subscription.as_str(), t.current.to_string()), ("sub_globex", "354.76".to_string()));
@@ -341,7 +348,7 @@ fn a_draft_plan_prices_its_subscribers_real_usage_before_it_is_saved() {
     // A draft that drops the overridden charge cannot bill the subscription: said, not hidden.
     let mut no_calls = pro.clone();
     no_calls.charges.retain(|c| c.meter != "api_calls");
-    let t = &try_plan(&mut ws, &no_calls, "2026-10").unwrap()[0];
+    let t = &try_plan(&mut ws, &no_calls, crate::month("2026-10")).unwrap()[0];
     assert_eq!(t.proposed, None);
     assert!(t.problem.as_deref().unwrap().contains("no charge on meter \"api_calls\""), "{:?}", t.problem);
     // A value of the wrong type is named by its field, as the editor shows it.
@@ -351,7 +358,7 @@ fn a_draft_plan_prices_its_subscribers_real_usage_before_it_is_saved() {
     assert_eq!(err.problems()[0].path, "charges[0].tiers[0].unit_price");
     // An invalid draft is refused with its problems.
     pro.charges[0].meter = "gone".into();
-    let err = try_plan(&mut ws, &pro, "2026-10").unwrap_err();
+    let err = try_plan(&mut ws, &pro, crate::month("2026-10")).unwrap_err();
     assert_eq!(err.problems()[0].path, "charges[0].meter");
 }
 
@@ -449,7 +456,7 @@ fn an_overflowing_customer_bricked_the_month_for_everyone() {
         "\"79000000000000000000000000000\" is larger than one event may carry (at most 999999999999999 either way)"
     );
     // 2e15 tokens at 1e12 each passes 10^24: Initech's draft says it cannot be billed, Globex's is as always.
-    let drafts = preview_all(&mut ws, "2026-10").unwrap();
+    let drafts = preview_all(&mut ws, crate::month("2026-10")).unwrap();
     let by = |c: &str| drafts.iter().find(|d| d.customer == c).unwrap();
     assert_eq!(by("globex").total.to_string(), "354.76");
     assert_eq!(by("globex").problem, None);
@@ -463,11 +470,11 @@ fn an_overflowing_customer_bricked_the_month_for_everyone() {
         )
     );
     // The review blocks it.
-    let review = crate::register::review(&mut ws, "2026-10", None, Kind::Period, now()).unwrap();
+    let review = crate::register::review(&mut ws, crate::month("2026-10"), None, Kind::Period, now()).unwrap();
     let initech = review.iter().find(|r| r.draft.customer == "initech").unwrap();
     assert!(initech.warnings.iter().any(|w| w.kind == crate::register::WarningKind::CannotBeBilled && w.blocking));
     // Finalizing the month invoices Globex and reports Initech; nothing panics.
-    let done = crate::invoice::finalize_month(&mut ws, "2026-10", None, now()).unwrap();
+    let done = crate::invoice::finalize_month(&mut ws, crate::month("2026-10"), None, now()).unwrap();
     assert_eq!(done.invoices.len(), 1);
     assert_eq!(done.failures.len(), 1);
     assert!(done.failures[0].message.contains("cannot be billed"), "{:?}", done.failures);
@@ -544,7 +551,7 @@ fn reads_were_blocked_for_seconds_by_another_process_writing() {
     let mut ws = Workspace::create(&path).unwrap();
     apply(&mut ws, CATALOG);
     october(&mut ws);
-    let before = preview_all(&mut ws, "2026-10").unwrap();
+    let before = preview_all(&mut ws, crate::month("2026-10")).unwrap();
     // More usage arrives (the rollups are behind it), then another process starts writing.
     events(
         &mut ws,
@@ -555,11 +562,11 @@ fn reads_were_blocked_for_seconds_by_another_process_writing() {
     // Opening, listing and previewing go on at once, from the raw events: nothing waits.
     let mut other = Workspace::open(&path).unwrap();
     assert!(crate::invoice::all(other.conn()).unwrap().is_empty());
-    let during = preview_all(&mut other, "2026-10").unwrap();
+    let during = preview_all(&mut other, crate::month("2026-10")).unwrap();
     assert_ne!(during[0].total, before[0].total, "the new usage is priced");
     writer.execute_batch("COMMIT").unwrap();
     // Once the writer is done, the rollups catch up and say the same.
-    let after = preview_all(&mut other, "2026-10").unwrap();
+    let after = preview_all(&mut other, crate::month("2026-10")).unwrap();
     assert_eq!(after, during);
 }
 
@@ -571,8 +578,8 @@ fn a_finalize_run_is_backed_up_and_a_restore_keeps_the_current_file_aside() {
     apply(&mut ws, CATALOG);
     october(&mut ws);
     let at = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 15, 0, 0).unwrap();
-    crate::invoice::finalize_month(&mut ws, "2026-10", None, at(2)).unwrap();
-    let listed = crate::backup::list(&path).unwrap();
+    crate::invoice::finalize_month(&mut ws, crate::month("2026-10"), None, at(2)).unwrap();
+    let listed = crate::workspace::backup::list(&path).unwrap();
     assert_eq!(
         listed.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
         ["acme-20261102T150000Z-before-finalize.meterdesk"]
@@ -582,13 +589,13 @@ fn a_finalize_run_is_backed_up_and_a_restore_keeps_the_current_file_aside() {
     assert_eq!(before.query_row("SELECT count(*) FROM invoices", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
     // A backup on demand, never over an existing file.
     let mine = dir.path().join("mine.meterdesk");
-    let written = crate::backup::write(&ws, &mine).unwrap();
+    let written = crate::workspace::backup::write(&ws, &mine).unwrap();
     assert!(written.bytes > 0);
-    assert_eq!(crate::backup::write(&ws, &mine).unwrap_err().code(), crate::ErrorCode::Conflict);
+    assert_eq!(crate::workspace::backup::write(&ws, &mine).unwrap_err().code(), crate::ErrorCode::Conflict);
     // Later: the invoice is voided and usage arrives. Then the backup is restored.
     ws.write(|tx| crate::invoice::void(tx, "INV-2026-00001", "Wrong", at(3))).unwrap();
     events(&mut ws, &[event("after", "globex", "api_calls", "2026-10-29T12:00:00Z", json!({}))]);
-    let restored = crate::backup::restore(&mut ws, &mine, at(4)).unwrap();
+    let restored = crate::workspace::backup::restore(&mut ws, &mine, at(4)).unwrap();
     assert_eq!(restored.kept.name, "acme-20261104T150000Z-before-restore.meterdesk");
     let inv = crate::invoice::get(ws.conn(), "INV-2026-00001").unwrap().unwrap();
     assert_eq!(inv.frozen.draft.status, Status::Finalized, "as it was when backed up");
@@ -603,19 +610,25 @@ fn a_finalize_run_is_backed_up_and_a_restore_keeps_the_current_file_aside() {
     // Not a workspace, or while an import writes: refused, nothing changed.
     let junk = dir.path().join("junk.meterdesk");
     std::fs::write(&junk, "not a database at all, just text").unwrap();
-    assert_eq!(crate::backup::restore(&mut ws, &junk, at(5)).unwrap_err().code(), crate::ErrorCode::NotAWorkspace);
+    assert_eq!(
+        crate::workspace::backup::restore(&mut ws, &junk, at(5)).unwrap_err().code(),
+        crate::ErrorCode::NotAWorkspace
+    );
     let lock = std::fs::File::create(ws.import_lock_path().unwrap()).unwrap();
     lock.lock_shared().unwrap();
-    assert_eq!(crate::backup::restore(&mut ws, &mine, at(5)).unwrap_err().code(), crate::ErrorCode::Conflict);
+    assert_eq!(
+        crate::workspace::backup::restore(&mut ws, &mine, at(5)).unwrap_err().code(),
+        crate::ErrorCode::Conflict
+    );
     drop(lock);
     // Only the newest N automatic backups stay.
     let mut s = crate::settings::get(ws.conn()).unwrap();
     s.backups_keep = 2;
     ws.write(|tx| crate::settings::update(tx, s)).unwrap();
     for d in 6..10 {
-        crate::invoice::finalize_month(&mut ws, "2026-11", None, at(d)).unwrap();
+        crate::invoice::finalize_month(&mut ws, crate::month("2026-11"), None, at(d)).unwrap();
     }
-    let names: Vec<String> = crate::backup::list(&path).unwrap().into_iter().map(|b| b.name).collect();
+    let names: Vec<String> = crate::workspace::backup::list(&path).unwrap().into_iter().map(|b| b.name).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.contains(&"acme-20261109T150000Z-before-finalize.meterdesk".to_string()), "{names:?}");
 }

@@ -71,7 +71,7 @@ fn remaining(ws: &Workspace, code: &str) -> String {
 
 /// Finalizes acme's invoice of the period starting in `month`, issued at `at`.
 fn finalize(ws: &mut Workspace, month: &str, at: &str) -> invoice::Invoice {
-    let drafts = bill::preview_customer(ws, "acme", month).unwrap();
+    let drafts = bill::preview_customer(ws, "acme", crate::month(month)).unwrap();
     let draft = drafts.iter().find(|d| d.subscription == "sub_acme").unwrap().clone();
     ws.write(|tx| invoice::finalize(tx, &draft, utc(at))).unwrap()
 }
@@ -525,7 +525,7 @@ fn concurrent_finalizes_never_take_more_than_the_wallet_holds() {
                 std::thread::spawn(move || {
                     let mut ws = Workspace::open(&path).unwrap();
                     let month = format!("2026-{:02}", 2 * round + k);
-                    let draft = bill::preview_customer(&mut ws, "acme", &month).unwrap().remove(0);
+                    let draft = bill::preview_customer(&mut ws, "acme", crate::month(&month)).unwrap().remove(0);
                     barrier.wait();
                     ws.write(|tx| invoice::finalize(tx, &draft, utc("2026-11-02T15:00:00Z"))).ok()
                 })
@@ -927,7 +927,7 @@ fn an_automatic_top_up_fires_once_per_drop_and_is_billed_on_the_next_invoice() {
     );
     assert_eq!((d.credits_applied.to_string(), d.amount_due.to_string()), ("217.20".into(), "200.00".into()));
     // Billed once: December's draft does not carry it again.
-    let december = bill::preview_customer(&mut ws, "acme", "2026-12").unwrap();
+    let december = bill::preview_customer(&mut ws, "acme", crate::month("2026-12")).unwrap();
     assert!(december.iter().all(|d| d.topups.is_empty()));
     check_ledger(&ws);
 
@@ -950,11 +950,11 @@ fn a_pending_top_up_shows_on_the_draft_that_will_bill_it_not_on_a_finalized_mont
     rule_set(&mut ws, Rules { topup_below: usd("100"), topup_amount: usd("200"), ..Rules::default() });
     // 130.00 less November's 120.00 so far: 10.00 projected, below 100.00.
     assert_eq!(evaluate(&mut ws, now).unwrap().topups.len(), 1);
-    let look_back = bill::preview_customer(&mut ws, "acme", "2026-10").unwrap();
+    let look_back = bill::preview_customer(&mut ws, "acme", crate::month("2026-10")).unwrap();
     assert_eq!(invoice::finalized_as(ws.conn(), &look_back[0]).unwrap(), october.frozen.draft.number);
     assert!(look_back[0].topups.is_empty(), "October is invoiced already: the top-up waits for November");
     assert_eq!(look_back[0].total, october.frozen.draft.total);
-    let november = bill::preview_customer(&mut ws, "acme", "2026-11").unwrap();
+    let november = bill::preview_customer(&mut ws, "acme", crate::month("2026-11")).unwrap();
     assert_eq!(november[0].topups.len(), 1);
     assert_eq!(november[0].total.to_string(), "320.00");
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
@@ -13,6 +13,7 @@ use super::{customer_row, settle_customer, wallet_balance, zone};
 use crate::bill::{self, Draft, Kind};
 use crate::error::Result;
 use crate::money::{Currency, Dec};
+use crate::period::Month;
 use crate::rating::LineKind;
 use crate::stored::DecColumns;
 use crate::stored::parse_time;
@@ -36,16 +37,16 @@ pub struct Projection {
 
 /// The months whose periods may be running on `today`: this one and the last
 /// (a period anchored on the 15th started last month).
-fn running_months(today: NaiveDate) -> Vec<String> {
-    let last = today.with_day(1).and_then(|d| d.pred_opt()).unwrap_or(today);
-    vec![format!("{:04}-{:02}", last.year(), last.month()), format!("{:04}-{:02}", today.year(), today.month())]
+fn running_months(today: NaiveDate) -> Result<[Month; 2]> {
+    let this = Month::of(today);
+    Ok([this.previous()?, this])
 }
 
 /// The drafts of the periods running on `today`, of one customer or all.
 fn running_drafts(ws: &mut Workspace, customer: Option<&str>, today: NaiveDate) -> Result<Vec<Draft>> {
     let mut out = Vec::new();
-    for month in running_months(today) {
-        let drafts = bill::preview(ws, &month, customer, Kind::Period)?;
+    for month in running_months(today)? {
+        let drafts = bill::preview(ws, month, customer, Kind::Period)?;
         out.extend(drafts.into_iter().filter(|d| d.first_day <= today && today < d.end_day));
     }
     Ok(out)

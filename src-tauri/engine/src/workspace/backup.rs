@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ts_rs::TS;
 
+use super::Workspace;
 use crate::error::{Error, Result};
-use crate::workspace::Workspace;
 
 /// A backup file written or read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -145,7 +145,7 @@ pub fn restore_named(ws: &mut Workspace, name: &str, now: DateTime<Utc>) -> Resu
 /// workspace, not newer than this build), after keeping the current content
 /// in the backups folder; never while an import writes into it.
 pub fn restore(ws: &mut Workspace, from: &Path, now: DateTime<Utc>) -> Result<Restored> {
-    crate::workspace::check_is_ours(from)?;
+    super::check_is_ours(from)?;
     if std::path::absolute(from).ok().as_deref() == Some(ws.path()) {
         return Err(Error::invalid("from", "that is the workspace itself: choose a backup"));
     }

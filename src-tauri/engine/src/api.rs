@@ -1,0 +1,90 @@
+//! The use cases the two faces share. The CLI's subcommands and the window's
+//! commands parse their input, call one function here, and render what it
+//! returns, so a finalize or an import behaves the same from either. What
+//! must follow a change (the wallet rules evaluated after usage arrives or
+//! invoices are finalized) follows it here, once.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::bill::Kind;
+use crate::error::Result;
+use crate::event_file::{CsvColumns, Format};
+use crate::events::{self, ImportProgress};
+use crate::import::ImportReport;
+use crate::invoice::{self, Finalized, Selection};
+use crate::period::Month;
+use crate::wallet::{self, Evaluation};
+use crate::workspace::Workspace;
+
+/// A change that was made, and what its follow-up found.
+#[derive(Debug)]
+pub struct Followed<T> {
+    pub done: T,
+    /// The wallet rules evaluated after the change: top-ups granted and
+    /// alerts raised. An evaluation that failed leaves the change standing and
+    /// says why here.
+    pub wallets: std::result::Result<Evaluation, String>,
+}
+
+fn follow<T>(ws: &mut Workspace, done: T, now: DateTime<Utc>) -> Followed<T> {
+    let wallets = wallet::evaluate(ws, now).map_err(|e| e.to_string());
+    Followed { done, wallets }
+}
+
+/// Finalizes the chosen drafts of `month` (see [`invoice::finalize_chosen`]),
+/// then evaluates the wallet rules.
+pub fn finalize(
+    ws: &mut Workspace,
+    month: Month,
+    kind: Kind,
+    selection: Selection,
+    now: DateTime<Utc>,
+) -> Result<Followed<Finalized>> {
+    let done = invoice::finalize_chosen(ws, month, kind, selection, now)?;
+    Ok(follow(ws, done, now))
+}
+
+/// How the columns of a CSV event file are found.
+#[derive(Debug, Clone)]
+pub enum Columns<'a> {
+    /// The standard names (`id`, `customer`, `type`, `timestamp`).
+    Standard,
+    /// A mapping saved in the workspace under this name.
+    Saved(&'a str),
+    /// Given with the import (the window's column picker).
+    Given(&'a CsvColumns),
+}
+
+/// Imports an event file, reporting progress (which may cancel), then
+/// evaluates the wallet rules.
+pub fn import_events(
+    ws: &mut Workspace,
+    path: &Path,
+    format: Option<Format>,
+    columns: Columns,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
+) -> Result<Followed<ImportReport>> {
+    let columns = match columns {
+        Columns::Standard => CsvColumns::default(),
+        Columns::Saved(name) => events::mapping(ws.conn(), name)?,
+        Columns::Given(columns) => columns.clone(),
+    };
+    let report = events::import_file_with(ws, path, format, &columns, now, progress)?;
+    Ok(follow(ws, report, now))
+}
+
+/// Replaces a customer's wallet rules, then evaluates the rules at once (a
+/// line already crossed tops up or alerts now, not at the next import).
+pub fn set_wallet_rules(
+    ws: &mut Workspace,
+    customer: &str,
+    rules: &wallet::Rules,
+    now: DateTime<Utc>,
+) -> Result<Followed<wallet::Rules>> {
+    let saved = ws.write(|tx| wallet::set_rules(tx, customer, rules, now))?;
+    Ok(follow(ws, saved, now))
+}
