@@ -8,9 +8,10 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
-use meterdesk_engine::bill::{self, RawEvents};
+use meterdesk_engine::bill;
 use meterdesk_engine::event_file::Format;
 use meterdesk_engine::events::{self, ImportOptions};
+use meterdesk_engine::usage::RawEvents;
 use meterdesk_engine::{Workspace, catalog, rollup, subscription};
 
 mod common;

@@ -120,10 +120,10 @@ fn main() {
     .unwrap();
     let november = Utc.with_ymd_and_hms(2026, 11, 20, 15, 0, 0).unwrap();
     let start = Instant::now();
-    let first = wallet::evaluate(&mut ws, november).unwrap();
+    let first = meterdesk_engine::projection::evaluate(&mut ws, november).unwrap();
     let first_s = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let again = wallet::evaluate(&mut ws, november).unwrap();
+    let again = meterdesk_engine::projection::evaluate(&mut ws, november).unwrap();
     let again_s = start.elapsed().as_secs_f64();
     println!(
         "evaluate rules of {n} customers       {first_s:>6.2} s ({} top-ups, {} alerts); again {again_s:.2} s ({} new)",

@@ -16,7 +16,8 @@ use crate::events::{self, ImportProgress};
 use crate::import::ImportReport;
 use crate::invoice::{self, Finalized, Selection};
 use crate::period::Month;
-use crate::wallet::{self, Evaluation};
+use crate::projection::{self, Evaluation};
+use crate::wallet;
 use crate::workspace::Workspace;
 
 /// A change that was made, and what its follow-up found.
@@ -30,7 +31,7 @@ pub struct Followed<T> {
 }
 
 fn follow<T>(ws: &mut Workspace, done: T, now: DateTime<Utc>) -> Followed<T> {
-    let wallets = wallet::evaluate(ws, now).map_err(|e| e.to_string());
+    let wallets = projection::evaluate(ws, now).map_err(|e| e.to_string());
     Followed { done, wallets }
 }
 

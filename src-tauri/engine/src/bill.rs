@@ -2,14 +2,14 @@
 //! demand from the plan version, the subscription's terms, the customer's tax
 //! and the usage inside the period — never stored as truth.
 //!
-//! Usage is read through a [`UsageSource`], so the same rating runs on raw
+//! Usage is read through a `usage::UsageSource`, so the same rating runs on raw
 //! events (exact for any range) or on the daily rollups (the fast path).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -25,8 +25,9 @@ use crate::pricing::PriceModel;
 use crate::rating::{self, Charge, ChargeUsage, Discount, DiscountKind, Fee, Line, RatingInput};
 use crate::rollup::{self, Rollups};
 use crate::settings;
+use crate::stored::{not_void, time_text};
 use crate::subscription::{self, Subscription, effective_charges};
-use crate::usage::{self, UsageEvent};
+use crate::usage::{RawEvents, UsageSource};
 use crate::workspace::Workspace;
 
 /// Where an invoice stands (INTERFACES.md's `status`).
@@ -122,14 +123,7 @@ pub struct Draft {
     pub problem: Option<String>,
 }
 
-/// An automatic wallet top-up as a row of the invoice that bills it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct TopUp {
-    /// The grant it added to the wallet.
-    pub grant: String,
-    pub description: String,
-    pub amount: Dec,
-}
+pub use crate::wallet::TopUp;
 
 impl Draft {
     /// What wallet credits may pay: the total less the top-ups it bills.
@@ -141,84 +135,14 @@ impl Draft {
     pub fn last_day(&self) -> NaiveDate {
         self.end_day.pred_opt().unwrap_or(self.end_day)
     }
-}
 
-/// Where a draft reads a meter's usage. Ranges always start and end at local
-/// midnights of the workspace zone.
-pub trait UsageSource {
-    /// The meter's value for a customer over `[from, to)`, for one group or all.
-    fn quantity(
-        &mut self,
-        meter: &MeterFields,
-        customer: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        group: Option<&str>,
-    ) -> Result<Decimal>;
-
-    /// Each event's amount, for a model that prices events one by one.
-    fn amounts(
-        &mut self,
-        meter: &MeterFields,
-        customer: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        group: Option<&str>,
-    ) -> Result<Vec<Decimal>>;
-}
-
-/// Meter, customer and range of one read.
-type ReadKey = (String, String, DateTime<Utc>, DateTime<Utc>);
-
-/// Reads every raw event of the range; keeps the last meter's events so the
-/// charges on one meter's groups read them once.
-pub struct RawEvents<'c> {
-    conn: &'c Connection,
-    cached: Option<(ReadKey, Vec<UsageEvent>)>,
-}
-
-impl<'c> RawEvents<'c> {
-    pub fn new(conn: &'c Connection) -> RawEvents<'c> {
-        RawEvents { conn, cached: None }
-    }
-
-    fn events(
-        &mut self,
-        meter: &MeterFields,
-        customer: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<&[UsageEvent]> {
-        let key = (meter.code.clone(), customer.to_string(), from, to);
-        if self.cached.as_ref().is_none_or(|(k, _)| k != &key) {
-            let events = usage::events_for(self.conn, meter, customer, from, to, None)?;
-            self.cached = Some((key, events));
+    /// What the draft settles (see `settle::Dues`).
+    pub fn dues(&self) -> meterdesk_rules::settle::Dues {
+        meterdesk_rules::settle::Dues {
+            amount_due: self.amount_due.0,
+            topups: self.topups.iter().map(|t| t.amount.0).sum(),
+            credits_applied: self.credits_applied.0,
         }
-        Ok(self.cached.as_ref().map(|(_, e)| e.as_slice()).unwrap_or_default())
-    }
-}
-
-impl UsageSource for RawEvents<'_> {
-    fn quantity(
-        &mut self,
-        meter: &MeterFields,
-        customer: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        group: Option<&str>,
-    ) -> Result<Decimal> {
-        Ok(usage::aggregate(meter, group, self.events(meter, customer, from, to)?)?)
-    }
-
-    fn amounts(
-        &mut self,
-        meter: &MeterFields,
-        customer: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        group: Option<&str>,
-    ) -> Result<Vec<Decimal>> {
-        Ok(usage::amounts(meter, group, self.events(meter, customer, from, to)?))
     }
 }
 
@@ -597,7 +521,7 @@ fn add_topups(conn: &Connection, drafts: &mut [Draft]) -> Result<()> {
     let mut pending = crate::wallet::unbilled_topups(conn, one.as_deref())?;
     for d in drafts {
         let key = (d.customer.clone(), d.currency.clone());
-        if !pending.contains_key(&key) || crate::invoice::finalized_as(conn, d)?.is_some() {
+        if !pending.contains_key(&key) || finalized_as(conn, d)?.is_some() {
             continue;
         }
         if let Some(topups) = pending.remove(&key) {
@@ -846,3 +770,23 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<
 
 #[cfg(test)]
 pub(crate) mod tests;
+/// The number of the standing (not void) invoice that finalized the draft's
+/// period (of its kind), if one did.
+pub fn finalized_as(conn: &Connection, draft: &Draft) -> Result<Option<String>> {
+    standing_number(conn, &draft.subscription, draft.period.start, draft.kind)
+}
+
+/// The number of the standing invoice of `kind` of a subscription's period, if any.
+pub(crate) fn standing_number(
+    conn: &Connection,
+    subscription: &str,
+    period_start: DateTime<Utc>,
+    kind: Kind,
+) -> Result<Option<String>> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3 AND ",
+        not_void!("i")
+    ))?;
+    Ok(stmt.query_row(params![subscription, time_text(period_start), kind.as_str()], |r| r.get(0)).optional()?)
+}

@@ -53,21 +53,9 @@ pub struct CreditNote {
     pub tax: Dec,
     pub total: Dec,
     /// The part of `total` given back to the customer's prepaid credit (see
-    /// [`returned_by`]); the rest lowers what is owed.
+    /// `settle::Dues::returned_by`); the rest lowers what is owed.
     #[serde(default)]
     pub credits_returned: Dec,
-}
-
-/// How much of an invoice's wallet credits its credit notes give back once
-/// they credit `credited` in all (tax included). Credit notes take off first
-/// what the customer owes for the usage (the amount due less the top-ups the
-/// invoice bills), then give back what the wallet paid, then take off the
-/// top-ups: a credited invoice never leaves the customer paying for usage
-/// while its credit is returned, and a top-up bought stays owed.
-pub fn returned_by(draft: &crate::bill::Draft, credited: Decimal) -> Decimal {
-    let topups: Decimal = draft.topups.iter().map(|t| t.amount.0).sum();
-    let usage_due = draft.amount_due.0 - topups;
-    (credited - usage_due).max(Decimal::ZERO).min(draft.credits_applied.0)
 }
 
 /// The credit notes of an invoice, oldest first.
@@ -241,7 +229,7 @@ pub fn issue(
     let issue_date = now.with_timezone(&tz).date_naive();
     let year = issue_date.year();
     let (seq, number) = invoice::next_number(conn, SERIES, year)?;
-    let to_return = returned_by(d, credited_total + total) - returned_by(d, credited_total);
+    let to_return = d.dues().returned_by(credited_total + total) - d.dues().returned_by(credited_total);
     let mut returned = Decimal::ZERO;
     if to_return > Decimal::ZERO {
         returned = crate::wallet::return_credits(conn, invoice_id, invoice_number, &number, to_return, now)?;

@@ -1,5 +1,8 @@
 //! Customers: the accounts that are billed, keyed by the company's own external id.
 
+mod from_csv;
+pub use from_csv::customers_csv;
+
 use chrono::{DateTime, Utc};
 
 use crate::stored::{parse_time, time_text};

@@ -450,7 +450,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let report = ws.write(|tx| build(tx, now)).unwrap();
         assert_eq!(report.created, 117, "50 customers, 6 meters, 6 plans, 50 subscriptions and 5 grants");
-        let wallets = crate::wallet::overview(&mut ws, now).unwrap();
+        let wallets = crate::projection::overview(&mut ws, now).unwrap();
         let balances: Vec<(&str, String)> =
             wallets.iter().map(|w| (w.customer.as_str(), w.projection.balance.to_string())).collect();
         assert_eq!(balances.len(), 4, "{balances:?}");

@@ -23,7 +23,7 @@ pub const MAX_TYPE_CHARS: usize = 64;
 pub const MAX_PROPERTY_KEY_CHARS: usize = 64;
 pub const MAX_PROPERTY_VALUE_CHARS: usize = 4096;
 /// A line longer than this is refused rather than read into memory.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
+pub use crate::import::MAX_LINE_BYTES;
 
 /// The three event file formats of INTERFACES.md §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -163,27 +163,6 @@ fn pause_for_crash_test(number: &str) {
     }
 }
 
-/// The number of the standing (not void) invoice that finalized the draft's
-/// period (of its kind), if one did.
-pub fn finalized_as(conn: &Connection, draft: &Draft) -> Result<Option<String>> {
-    standing_number(conn, &draft.subscription, draft.period.start, draft.kind)
-}
-
-/// The number of the standing invoice of `kind` of a subscription's period, if any.
-fn standing_number(
-    conn: &Connection,
-    subscription: &str,
-    period_start: DateTime<Utc>,
-    kind: bill::Kind,
-) -> Result<Option<String>> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT i.number FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-         WHERE s.code = ?1 AND i.period_start = ?2 AND i.kind = ?3 AND ",
-        not_void!("i")
-    ))?;
-    Ok(stmt.query_row(params![subscription, time_text(period_start), kind.as_str()], |r| r.get(0)).optional()?)
-}
-
 /// Refuses an advance invoice of a period whose own invoice billed the advance fees.
 fn refuse_billed_advance(
     conn: &Connection,
@@ -230,7 +209,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     if let Some(problem) = &draft.problem {
         return Err(Error::Overflow(problem.clone()));
     }
-    if let Some(number) = finalized_as(conn, draft)? {
+    if let Some(number) = bill::finalized_as(conn, draft)? {
         let what = match draft.kind {
             bill::Kind::Period => "the period",
             bill::Kind::Advance => "the advance fee invoice of the period",
@@ -256,7 +235,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     // A period invoice bills the advance fees itself unless a standing advance
     // invoice of the period did.
     let advance_fees = draft.kind == bill::Kind::Period
-        && standing_number(conn, &draft.subscription, draft.period.start, bill::Kind::Advance)?.is_none();
+        && bill::standing_number(conn, &draft.subscription, draft.period.start, bill::Kind::Advance)?.is_none();
     let company = settings::get(conn)?;
     let tz = settings::parse_timezone(&company.timezone).map_err(Error::Internal)?;
     let buyer = customer::get(conn, &draft.customer)?
@@ -673,7 +652,7 @@ pub fn mark_paid(
     }
     let credited = credited_total(conn, id)?;
     let d = &invoice.frozen.draft;
-    if credited > Decimal::ZERO && owed_after_credit_notes(d, credited) <= Decimal::ZERO {
+    if credited > Decimal::ZERO && d.dues().owed_after(credited) <= Decimal::ZERO {
         return Err(Error::Conflict(format!(
             "nothing is owed on {number}: its credit notes cover {credited} {}",
             d.currency
@@ -687,13 +666,6 @@ pub fn mark_paid(
     }
     append_status(conn, id, number, "paid", date, reference.trim(), now)?;
     require(conn, number).map(|(_, i)| i)
-}
-
-/// What an invoice still asks the customer to pay once its credit notes took
-/// off `credited` (tax included): the amount due less what they credited,
-/// except what they gave back to the wallet instead (see `credit::returned_by`).
-pub fn owed_after_credit_notes(d: &Draft, credited: Decimal) -> Decimal {
-    d.amount_due.0 - (credited - crate::credit::returned_by(d, credited))
 }
 
 /// What the credit notes of invoice `id` took off in all, tax included.

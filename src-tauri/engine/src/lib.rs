@@ -19,6 +19,7 @@ pub mod meter;
 pub mod pdf;
 pub mod plan;
 pub mod pricing;
+pub mod projection;
 pub mod register;
 pub mod rollup;
 pub mod settings;

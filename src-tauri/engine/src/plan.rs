@@ -214,7 +214,7 @@ pub fn save(conn: &Connection, plan: &ValidPlan, now: DateTime<Utc>) -> Result<b
     let text = definition(&plan.fields)?;
     match get(conn, &plan.fields.code)? {
         Some(current) if current.fields == plan.fields => Ok(false),
-        Some(current) if crate::subscription::holds_version(conn, &plan.fields.code, current.version)? => {
+        Some(current) if held(conn, &plan.fields.code, current.version)? => {
             conn.execute(
                 "INSERT INTO plan_versions (plan_id, version, definition, created_at, updated_at)
                  SELECT id, ?2, ?3, ?4, ?4 FROM plans WHERE code = ?1",
@@ -338,4 +338,17 @@ pub fn save_edited(conn: &Connection, fields: &PlanFields, create: bool, now: Da
     save(conn, &valid, now)?;
     let plan = get(conn, &code)?.ok_or_else(|| Error::Internal(format!("plan \"{code}\" was not saved")))?;
     Ok(PlanRow { subscriptions: subscriptions_of(conn, &code)?, fields: plan.fields, version: plan.version })
+}
+
+/// Whether any subscription holds this version of the plan (then it is
+/// never changed in place: a change makes a new version).
+fn held(conn: &Connection, plan: &str, version: i64) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE p.code = ?1 AND s.plan_version = ?2 LIMIT 1",
+            params![plan, version],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }

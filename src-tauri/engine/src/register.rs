@@ -18,7 +18,6 @@ use crate::invoice::{self, Invoice};
 use crate::money::Dec;
 use crate::period::Month;
 use crate::rating::LineKind;
-use crate::settings;
 use crate::workspace::Workspace;
 
 /// Where a finalized invoice stands on a given day.
@@ -97,7 +96,7 @@ pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: N
         Standing::Open
     };
     let outstanding = match standing {
-        Standing::Open | Standing::Overdue => invoice::owed_after_credit_notes(d, credited).max(Decimal::ZERO),
+        Standing::Open | Standing::Overdue => d.dues().owed_after(credited).max(Decimal::ZERO),
         _ => Decimal::ZERO,
     };
     // Keep the currency's scale on the zero amounts too ("0.00").
@@ -136,12 +135,6 @@ pub fn entries(conn: &Connection, today: NaiveDate) -> Result<Vec<Entry>> {
             entry(inv, &inv.frozen.buyer.name, c, today)
         })
         .collect())
-}
-
-/// Today in the workspace zone.
-pub fn today(conn: &Connection, now: DateTime<Utc>) -> Result<NaiveDate> {
-    let tz = settings::zone(conn)?;
-    Ok(now.with_timezone(&tz).date_naive())
 }
 
 /// A finalized invoice as its page shows it: the frozen invoice, where it
@@ -257,7 +250,7 @@ pub fn review(
     for draft in drafts {
         let customer_name: String = name.query_row([&draft.customer], |r| r.get(0))?;
         let mut warnings = Vec::new();
-        if let Some(number) = invoice::finalized_as(conn, &draft)? {
+        if let Some(number) = crate::bill::finalized_as(conn, &draft)? {
             warnings.push(Warning {
                 kind: WarningKind::AlreadyFinalized,
                 message: format!("already finalized as {number}"),

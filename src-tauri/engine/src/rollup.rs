@@ -422,7 +422,7 @@ pub fn by_day(
 /// Meter id, customer id and local days of one read.
 type Read = (i64, i64, NaiveDate, NaiveDate);
 
-/// A [`crate::bill::UsageSource`] on the rollups; a price that needs each
+/// A [`crate::usage::UsageSource`] on the rollups; a price that needs each
 /// event's amount (a percentage) reads the raw events.
 pub struct Rollups<'c> {
     conn: &'c Connection,
@@ -430,7 +430,7 @@ pub struct Rollups<'c> {
     meters: HashMap<String, i64>,
     customers: HashMap<String, i64>,
     cached: Option<(Read, HashMap<String, Acc>)>,
-    raw: crate::bill::RawEvents<'c>,
+    raw: crate::usage::RawEvents<'c>,
 }
 
 impl<'c> Rollups<'c> {
@@ -448,7 +448,7 @@ impl<'c> Rollups<'c> {
             meters: pairs("SELECT code, id FROM meters")?,
             customers: HashMap::new(),
             cached: None,
-            raw: crate::bill::RawEvents::new(conn),
+            raw: crate::usage::RawEvents::new(conn),
         })
     }
 
@@ -457,7 +457,7 @@ impl<'c> Rollups<'c> {
     }
 }
 
-impl crate::bill::UsageSource for Rollups<'_> {
+impl crate::usage::UsageSource for Rollups<'_> {
     fn quantity(
         &mut self,
         meter: &MeterFields,
@@ -519,8 +519,8 @@ mod tests {
     use super::*;
     use crate::Workspace;
     use crate::bill::tests::{apply, events};
-    use crate::bill::{RawEvents, UsageSource};
     use crate::rng::Rng;
+    use crate::usage::{RawEvents, UsageSource};
     use serde_json::json;
 
     /// A meter of every aggregation on one event type, grouped and filtered.

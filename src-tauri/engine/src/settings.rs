@@ -321,6 +321,11 @@ pub fn set_logo(conn: &Connection, bytes: Option<&[u8]>, now: chrono::DateTime<c
     Ok(())
 }
 
+/// The local date of `now` in the workspace zone.
+pub fn today(conn: &Connection, now: chrono::DateTime<chrono::Utc>) -> Result<chrono::NaiveDate> {
+    Ok(now.with_timezone(&zone(conn)?).date_naive())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -410,18 +410,6 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Subscription>> {
     Ok(select(conn, "WHERE s.code = ?1", [id])?.pop())
 }
 
-/// Whether any subscription holds this version of the plan.
-pub fn holds_version(conn: &Connection, plan: &str, version: i64) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE p.code = ?1 AND s.plan_version = ?2 LIMIT 1",
-            params![plan, version],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
 /// Creates or changes a subscription; returns whether anything changed. A
 /// subscription without a `plan_version` keeps the one it has, or (new) takes
 /// the plan's latest.

@@ -331,6 +331,85 @@ fn month_of(
     Ok(MonthUsage { value: Dec(total), days, from, to })
 }
 
+/// Where a draft reads a meter's usage. Ranges always start and end at local
+/// midnights of the workspace zone.
+pub trait UsageSource {
+    /// The meter's value for a customer over `[from, to)`, for one group or all.
+    fn quantity(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: Option<&str>,
+    ) -> Result<Decimal>;
+
+    /// Each event's amount, for a model that prices events one by one.
+    fn amounts(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: Option<&str>,
+    ) -> Result<Vec<Decimal>>;
+}
+
+/// Meter, customer and range of one read.
+type ReadKey = (String, String, DateTime<Utc>, DateTime<Utc>);
+
+/// Reads every raw event of the range; keeps the last meter's events so the
+/// charges on one meter's groups read them once.
+pub struct RawEvents<'c> {
+    conn: &'c Connection,
+    cached: Option<(ReadKey, Vec<UsageEvent>)>,
+}
+
+impl<'c> RawEvents<'c> {
+    pub fn new(conn: &'c Connection) -> RawEvents<'c> {
+        RawEvents { conn, cached: None }
+    }
+
+    fn events(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<&[UsageEvent]> {
+        let key = (meter.code.clone(), customer.to_string(), from, to);
+        if self.cached.as_ref().is_none_or(|(k, _)| k != &key) {
+            let events = events_for(self.conn, meter, customer, from, to, None)?;
+            self.cached = Some((key, events));
+        }
+        Ok(self.cached.as_ref().map(|(_, e)| e.as_slice()).unwrap_or_default())
+    }
+}
+
+impl UsageSource for RawEvents<'_> {
+    fn quantity(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: Option<&str>,
+    ) -> Result<Decimal> {
+        Ok(aggregate(meter, group, self.events(meter, customer, from, to)?)?)
+    }
+
+    fn amounts(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: Option<&str>,
+    ) -> Result<Vec<Decimal>> {
+        Ok(amounts(meter, group, self.events(meter, customer, from, to)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

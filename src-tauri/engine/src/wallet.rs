@@ -313,7 +313,7 @@ pub struct Wallet {
 }
 
 /// The customer's row id and currency.
-fn customer_row(conn: &Connection, customer: &str) -> Result<(i64, Currency)> {
+pub(crate) fn customer_row(conn: &Connection, customer: &str) -> Result<(i64, Currency)> {
     let (id, code): (i64, String) = conn
         .query_row("SELECT id, currency FROM customers WHERE external_id = ?1", [customer], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -351,7 +351,7 @@ fn last_balances(conn: &Connection, customer_id: i64, grant_id: i64) -> Result<(
     Ok((grant.map_or(Decimal::ZERO, |d| d.0), wallet_balance(conn, customer_id)?))
 }
 
-fn wallet_balance(conn: &Connection, customer_id: i64) -> Result<Decimal> {
+pub(crate) fn wallet_balance(conn: &Connection, customer_id: i64) -> Result<Decimal> {
     let balance: Option<Dec> = conn
         .prepare_cached("SELECT balance FROM wallet_entries WHERE customer_id = ?1 ORDER BY id DESC LIMIT 1")?
         .query_row([customer_id], |r| r.dec(0))
@@ -515,7 +515,7 @@ pub fn settle(conn: &Connection, now: DateTime<Utc>) -> Result<u32> {
     settle_customer(conn, zone(conn)?, None, now)
 }
 
-fn settle_customer(conn: &Connection, tz: Tz, customer_id: Option<i64>, now: DateTime<Utc>) -> Result<u32> {
+pub(crate) fn settle_customer(conn: &Connection, tz: Tz, customer_id: Option<i64>, now: DateTime<Utc>) -> Result<u32> {
     let today = now.with_timezone(&tz).date_naive().to_string();
     let which = if customer_id.is_some() { "g.customer_id = ?2 AND g.expires < ?1" } else { "g.expires < ?1" };
     let sql = format!(
@@ -998,7 +998,7 @@ pub fn grants(conn: &Connection, customer: &str) -> Result<Vec<Grant>> {
     grants_of(conn, customer_id)
 }
 
-fn grants_of(conn: &Connection, customer_id: i64) -> Result<Vec<Grant>> {
+pub(crate) fn grants_of(conn: &Connection, customer_id: i64) -> Result<Vec<Grant>> {
     let sql = format!("SELECT {GRANT_COLUMNS} FROM wallet_grants g WHERE g.customer_id = ?1 ORDER BY g.id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([customer_id], grant_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -1118,11 +1118,8 @@ pub fn to_catalog(conn: &Connection) -> Result<Vec<WalletFields>> {
 }
 
 mod rules;
-pub use rules::{Alert, AlertKind, Evaluation, Rules, acknowledge, alerts, evaluate, rules, set_rules};
-pub(crate) use rules::{bill_topups, unbilled_topups};
-
-mod view;
-pub use view::{BalancePoint, Projection, WalletRow, WalletView, history, overview, projection, view};
+pub use rules::{Alert, AlertKind, Rules, TopUp, acknowledge, alerts, rules, set_rules};
+pub(crate) use rules::{alerts_by_id, apply_rules, bill_topups, unbilled_topups};
 
 #[cfg(test)]
 mod tests;

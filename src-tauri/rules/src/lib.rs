@@ -9,6 +9,7 @@ pub mod period;
 pub mod pricing;
 pub mod rating;
 pub mod rng;
+pub mod settle;
 
 /// One thing wrong with an input, located by a JSON path (`$.customers[2].currency`),
 /// a form field (`email`) or a file line (`line 7: currency`).

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::period::Month;
 use meterdesk_engine::{
-    Error, Workspace, api, backup, bill, catalog, credit, customer, demo, event_file, events, import, invoice, pdf,
-    register, usage, wallet,
+    Error, Workspace, api, backup, bill, catalog, credit, customer, demo, event_file, events, invoice, pdf, projection,
+    register, settings, usage, wallet,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -445,7 +445,7 @@ fn import_outcome(file: &Path, report: &ImportReport) -> Result<Outcome, Error> 
 /// The wallet rules' top-ups and alerts, on stderr (stdout keeps the command's
 /// own output). A failed evaluation does not fail the import or finalize that
 /// ran it: it is said, and `wallet alerts` evaluates again.
-fn report_evaluation(evaluated: &Result<wallet::Evaluation, String>) {
+fn report_evaluation(evaluated: &Result<projection::Evaluation, String>) {
     match evaluated {
         Ok(e) => {
             for a in &e.alerts {
@@ -654,7 +654,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Customers { action: CustomersAction::Import { file } } => {
             let bytes = read_file(&file)?;
             let mut ws = Workspace::open_or_create(workspace)?;
-            let report = ws.write(|tx| import::customers_csv(tx, bytes.as_slice(), now))?;
+            let report = ws.write(|tx| customer::customers_csv(tx, bytes.as_slice(), now))?;
             import_outcome(&file, &report)
         }
         Command::Invoice {
@@ -749,7 +749,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         }
         Command::Invoice { action: InvoiceAction::List } => {
             let ws = Workspace::open(workspace)?;
-            let entries = register::entries(ws.conn(), register::today(ws.conn(), now)?)?;
+            let entries = register::entries(ws.conn(), settings::today(ws.conn(), now)?)?;
             let human = entries
                 .iter()
                 .map(|e| {
@@ -813,7 +813,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
             let ws = Workspace::open(workspace)?;
             let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", out.display()));
             let mut file = std::io::BufWriter::new(std::fs::File::create(&out).map_err(io)?);
-            let n = register::accounting_csv(ws.conn(), from, to, register::today(ws.conn(), now)?, &mut file)?;
+            let n = register::accounting_csv(ws.conn(), from, to, settings::today(ws.conn(), now)?, &mut file)?;
             std::io::Write::flush(&mut file).map_err(io)?;
             Outcome::ok(
                 json!({ "path": out.display().to_string(), "invoices": n.invoices, "credit_notes": n.credit_notes,
@@ -938,7 +938,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
                 let n = ws.write(|tx| wallet::acknowledge(tx, ack, now))?;
                 return Outcome::ok(json!({ "acknowledged": n }), format!("acknowledged {n}"));
             }
-            wallet::evaluate(&mut ws, now)?;
+            projection::evaluate(&mut ws, now)?;
             let open = wallet::alerts(ws.conn(), false)?;
             let human = open
                 .iter()

@@ -12,17 +12,18 @@ use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::explore::{self, EventPage};
-use meterdesk_engine::import::{self, ImportReport};
+use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::invoice::{self, Finalized, Pick};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::pdf;
 use meterdesk_engine::period::Month;
 use meterdesk_engine::plan::{self, PlanRow};
 use meterdesk_engine::pricing::{self, Quote};
+use meterdesk_engine::projection::{self, WalletRow, WalletView};
 use meterdesk_engine::register::{self, Entry, InvoiceDetail, Reviewed};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::usage::{self, MonthUsage};
-use meterdesk_engine::wallet::{self, Alert, GrantFields, LedgerQuery, Rules, WalletRow, WalletView};
+use meterdesk_engine::wallet::{self, Alert, GrantFields, LedgerQuery, Rules};
 use meterdesk_engine::workspace::WorkspaceSummary;
 use meterdesk_engine::{Error, Workspace, api};
 use tauri::State;
@@ -250,7 +251,7 @@ pub fn customers_import_dialog(app: tauri::AppHandle, state: State<AppState>) ->
     let Some(path) = picked_path(picked)? else { return Ok(None) };
     state.with(|ws| {
         let file = std::fs::File::open(&path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-        ws.write(|tx| import::customers_csv(tx, std::io::BufReader::new(file), clock::now())).map(Some)
+        ws.write(|tx| customer::customers_csv(tx, std::io::BufReader::new(file), clock::now())).map(Some)
     })
 }
 
@@ -515,11 +516,11 @@ pub fn settings_logo_clear(state: State<AppState>) -> Reply<()> {
 /// Every finalized invoice, newest first, as it stands today.
 #[tauri::command(async)]
 pub fn invoices_list(state: State<AppState>) -> Reply<Vec<Entry>> {
-    state.with(|ws| register::entries(ws.conn(), register::today(ws.conn(), clock::now())?))
+    state.with(|ws| register::entries(ws.conn(), settings::today(ws.conn(), clock::now())?))
 }
 
 fn detail(ws: &Workspace, number: &str) -> Result<InvoiceDetail, Error> {
-    register::detail(ws.conn(), number, register::today(ws.conn(), clock::now())?)
+    register::detail(ws.conn(), number, settings::today(ws.conn(), clock::now())?)
 }
 
 /// A finalized invoice with its standing, credit notes and audit trail.
@@ -594,7 +595,7 @@ pub fn invoices_csv_save(state: State<AppState>, from: String, to: String, path:
     let (from, to) = (date("from", &from)?, date("to", &to)?);
     let path = chosen(&state, &path, Use::Write, "The accounting CSV")?;
     state.with(|ws| {
-        let today = register::today(ws.conn(), clock::now())?;
+        let today = settings::today(ws.conn(), clock::now())?;
         write_file(&path, |out| register::accounting_csv(ws.conn(), from, to, today, out)).map(|n| n.invoices as usize)
     })
 }
@@ -686,13 +687,13 @@ pub fn price_quote(
 /// Every customer with a wallet: balance, projection, next expiry.
 #[tauri::command(async)]
 pub fn wallets_overview(state: State<AppState>) -> Reply<Vec<WalletRow>> {
-    state.with(|ws| wallet::overview(ws, clock::now()))
+    state.with(|ws| projection::overview(ws, clock::now()))
 }
 
 /// A customer's wallet page.
 #[tauri::command(async)]
 pub fn wallet_view(state: State<AppState>, customer: String) -> Reply<WalletView> {
-    state.with(|ws| wallet::view(ws, &customer, clock::now()))
+    state.with(|ws| projection::view(ws, &customer, clock::now()))
 }
 
 /// A customer's ledger entries, newest first, filtered.
@@ -707,7 +708,7 @@ pub fn wallet_grant(state: State<AppState>, customer: String, fields: GrantField
     state.with(|ws| {
         let now = clock::now();
         ws.write(|tx| wallet::grant(tx, &customer, &fields, wallet::Origin::Manual, now))?;
-        wallet::view(ws, &customer, now)
+        projection::view(ws, &customer, now)
     })
 }
 
@@ -717,7 +718,7 @@ pub fn wallet_void(state: State<AppState>, customer: String, grant: String, reas
     state.with(|ws| {
         let now = clock::now();
         ws.write(|tx| wallet::void_grant(tx, &customer, &grant, &reason, now))?;
-        wallet::view(ws, &customer, now)
+        projection::view(ws, &customer, now)
     })
 }
 
@@ -734,7 +735,7 @@ pub fn wallet_adjust(
         let now = clock::now();
         let amount: meterdesk_engine::Dec = amount.trim().parse().map_err(|m: String| Error::invalid("amount", m))?;
         ws.write(|tx| wallet::adjust(tx, &customer, &grant, amount.0, &reason, now))?;
-        wallet::view(ws, &customer, now)
+        projection::view(ws, &customer, now)
     })
 }
 
@@ -742,7 +743,7 @@ pub fn wallet_adjust(
 /// to the window (the inbox reloads) and, when enabled, to the desktop. A
 /// failure does not fail what ran it (that is done and kept): it is logged,
 /// and the next evaluation tries again.
-fn announce(app: &tauri::AppHandle, wallets: &Result<wallet::Evaluation, String>) {
+fn announce(app: &tauri::AppHandle, wallets: &Result<projection::Evaluation, String>) {
     use tauri::Emitter;
     use tauri_plugin_notification::NotificationExt;
     let evaluation = match wallets {

@@ -11,6 +11,7 @@ use crate::catalog;
 use crate::event_file::Format;
 use crate::events::{ImportOptions, import};
 use crate::rating::LineKind;
+use crate::usage::{self, UsageEvent};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap()

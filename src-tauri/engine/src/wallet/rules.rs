@@ -17,12 +17,10 @@ use ts_rs::TS;
 use super::{
     GrantFields, GrantKind, GrantState, Origin, customer_row, free_code, grants_of, insert_grant, money_problem,
 };
-use crate::bill::TopUp;
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
 use crate::stored::{DecColumns, StoredDec};
 use crate::stored::{parse_time, time_text};
-use crate::workspace::Workspace;
 
 /// A customer's wallet rules; every part optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -228,49 +226,27 @@ fn raise(
     Ok((written == 1).then(|| conn.last_insert_rowid()))
 }
 
-/// What one evaluation did: the top-ups it granted and the alerts it raised
-/// (for desktop notifications).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
-pub struct Evaluation {
-    pub topups: Vec<String>,
-    pub alerts: Vec<Alert>,
+/// The alerts of these ids, in id order.
+pub(crate) fn alerts_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<Alert>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(ids).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut stmt =
+        conn.prepare(&format!("{ALERT_SQL} WHERE a.id IN (SELECT value FROM json_each(?1)) ORDER BY a.id"))?;
+    Ok(stmt.query_map([ids], alert_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Evaluates every customer's rules at `now` against its projected balance:
-/// top-ups due are granted (each fires once per drop below its line) and
-/// alerts raised. Run after imports and finalization.
-pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Evaluation> {
-    let ruled: Vec<(i64, String)> = ws
-        .conn()
-        .prepare("SELECT r.customer_id, c.external_id FROM wallet_rules r JOIN customers c ON c.id = r.customer_id ORDER BY 1")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut done = Evaluation::default();
-    if ruled.is_empty() {
-        return Ok(done);
-    }
-    // One preview of the running periods serves every customer.
-    let mut projected: HashMap<String, super::Projection> =
-        super::overview(ws, now)?.into_iter().map(|row| (row.customer, row.projection)).collect();
-    let mut raised = Vec::new();
-    for (customer_id, customer) in ruled {
-        let Some(p) = projected.remove(&customer) else { continue };
-        ws.write(|tx| evaluate_one(tx, customer_id, &customer, p, now, &mut done.topups, &mut raised))?;
-    }
-    if !raised.is_empty() {
-        let ids = serde_json::to_string(&raised).map_err(|e| Error::Internal(e.to_string()))?;
-        let mut stmt =
-            ws.conn().prepare(&format!("{ALERT_SQL} WHERE a.id IN (SELECT value FROM json_each(?1)) ORDER BY a.id"))?;
-        done.alerts = stmt.query_map([ids], alert_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    }
-    Ok(done)
-}
-
-fn evaluate_one(
+/// Applies a customer's rules to its projected balance at `now` (see
+/// `projection::evaluate`): a top-up due is granted (once per drop below its
+/// line), alerts raised; what was granted and raised is added to the lists.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply_rules(
     tx: &Connection,
     customer_id: i64,
     customer: &str,
-    p: super::Projection,
+    projected: Decimal,
+    runs_out: Option<chrono::NaiveDate>,
     now: DateTime<Utc>,
     topups: &mut Vec<String>,
     raised: &mut Vec<i64>,
@@ -282,7 +258,8 @@ fn evaluate_one(
             Ok((r.get(0)?, r.get(1)?))
         })?;
     let code = currency.code();
-    let mut projected = p.projected.0;
+    let seen = projected;
+    let mut projected = projected;
     if let (Some(below), Some(amount)) = (rules.topup_below, rules.topup_amount) {
         let low = projected < below.0;
         if low && topup_armed {
@@ -300,8 +277,7 @@ fn evaluate_one(
             insert_grant(tx, customer_id, currency, &fields, Origin::AutoTopup, None, now)?;
             projected += amount.0;
             let message = format!(
-                "Topped up {amount} {code} automatically: the projected balance was {} {code}, below {below} {code}. It is billed on the next invoice.",
-                p.projected
+                "Topped up {amount} {code} automatically: the projected balance was {seen} {code}, below {below} {code}. It is billed on the next invoice."
             );
             raised.extend(raise(tx, customer_id, AlertKind::Topup, &id, &message, now)?);
             topups.push(id);
@@ -324,7 +300,7 @@ fn evaluate_one(
             let message = format!(
                 "The projected balance is {} {code}, below {line} {code}{}.",
                 currency.round(projected),
-                p.runs_out.map(|d| format!("; at the current pace the credit runs out on {d}")).unwrap_or_default()
+                runs_out.map(|d| format!("; at the current pace the credit runs out on {d}")).unwrap_or_default()
             );
             raised.extend(raise(tx, customer_id, AlertKind::LowBalance, "", &message, now)?);
         }
@@ -333,7 +309,7 @@ fn evaluate_one(
         }
     }
     if let Some(days) = rules.expiry_days {
-        let today = crate::register::today(tx, now)?;
+        let today = crate::settings::today(tx, now)?;
         let horizon = today.checked_add_days(Days::new(u64::from(days))).unwrap_or(today);
         for g in active.iter().filter(|g| g.fields.expires.is_some_and(|d| d <= horizon)) {
             let last = g.fields.expires.unwrap_or(today);
@@ -347,6 +323,15 @@ fn evaluate_one(
         }
     }
     Ok(())
+}
+
+/// An automatic wallet top-up as a row of the invoice that bills it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TopUp {
+    /// The grant it added to the wallet.
+    pub grant: String,
+    pub description: String,
+    pub amount: Dec,
 }
 
 /// Every customer's automatic top-ups not yet billed, by (customer, currency).

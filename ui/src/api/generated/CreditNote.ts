@@ -5,6 +5,6 @@ import type { Dec } from "./Dec";
 export type CreditNote = { number: string, invoice: string, customer: string, currency: string, issue_date: string, reason: string, lines: Array<CreditLine>, subtotal: Dec, tax: Dec, total: Dec, 
 /**
  * The part of `total` given back to the customer's prepaid credit (see
- * [`returned_by`]); the rest lowers what is owed.
+ * `settle::Dues::returned_by`); the rest lowers what is owed.
  */
 credits_returned: Dec, };

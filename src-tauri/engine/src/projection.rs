@@ -1,5 +1,7 @@
-//! What the console shows of wallets: a customer's projected balance and
-//! run-out date, its balance over time, and every wallet at a glance.
+//! Wallets against the periods running now: a customer's projected balance
+//! and run-out date, its balance over time, every wallet at a glance, and the
+//! evaluation of the wallet rules on those projections (top-ups, alerts).
+//! Above `bill` (it prices the running drafts) and `wallet` (the ledger).
 
 use std::collections::HashMap;
 
@@ -9,14 +11,15 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use ts_rs::TS;
 
-use super::{customer_row, settle_customer, wallet_balance, zone};
 use crate::bill::{self, Draft, Kind};
 use crate::error::Result;
 use crate::money::{Currency, Dec};
 use crate::period::Month;
 use crate::rating::LineKind;
+use crate::settings::zone;
 use crate::stored::DecColumns;
 use crate::stored::parse_time;
+use crate::wallet::{self, Alert, customer_row, settle_customer, wallet_balance};
 use crate::workspace::Workspace;
 
 /// A wallet's balance against the usage of the periods running now.
@@ -138,8 +141,8 @@ pub struct WalletRow {
 /// per customer.
 pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>> {
     let today = ws.write(|tx| {
-        super::settle(tx, now)?;
-        crate::register::today(tx, now)
+        wallet::settle(tx, now)?;
+        crate::settings::today(tx, now)
     })?;
     let drafts = running_drafts(ws, None, today)?;
     let mut by_customer: HashMap<&str, Vec<&Draft>> = HashMap::new();
@@ -169,8 +172,8 @@ pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>
     let mut out = Vec::with_capacity(rows.len());
     for (id, customer, name, code, balance) in rows {
         let currency = Currency::parse(&code).map_err(crate::Error::Internal)?;
-        let grants = super::grants_of(conn, id)?;
-        let active: Vec<_> = grants.iter().filter(|g| g.state == super::GrantState::Active).collect();
+        let grants = wallet::grants_of(conn, id)?;
+        let active: Vec<_> = grants.iter().filter(|g| g.state == wallet::GrantState::Active).collect();
         let mine: Vec<&Draft> =
             by_customer.get(customer.as_str()).into_iter().flatten().copied().filter(|d| d.currency == code).collect();
         out.push(WalletRow {
@@ -192,7 +195,7 @@ pub struct WalletView {
     /// Today in the workspace zone.
     #[ts(type = "string")]
     pub today: NaiveDate,
-    pub wallet: super::Wallet,
+    pub wallet: wallet::Wallet,
     pub projection: Projection,
     pub history: Vec<BalancePoint>,
 }
@@ -204,9 +207,45 @@ pub fn view(ws: &mut Workspace, customer: &str, now: DateTime<Utc>) -> Result<Wa
     let customer_name = crate::customer::get(conn, customer)?.map(|c| c.fields.name).unwrap_or_default();
     Ok(WalletView {
         customer_name,
-        today: crate::register::today(conn, now)?,
-        wallet: super::wallet(conn, customer)?,
+        today: crate::settings::today(conn, now)?,
+        wallet: wallet::wallet(conn, customer)?,
         projection,
         history: history(conn, customer)?,
     })
+}
+
+/// What one evaluation did: the top-ups it granted and the alerts it raised
+/// (for desktop notifications).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct Evaluation {
+    pub topups: Vec<String>,
+    pub alerts: Vec<Alert>,
+}
+
+/// Evaluates every customer's rules at `now` against its projected balance:
+/// top-ups due are granted (each fires once per drop below its line) and
+/// alerts raised. Run after imports and finalization.
+pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Evaluation> {
+    let ruled: Vec<(i64, String)> = ws
+        .conn()
+        .prepare("SELECT r.customer_id, c.external_id FROM wallet_rules r JOIN customers c ON c.id = r.customer_id ORDER BY 1")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut done = Evaluation::default();
+    if ruled.is_empty() {
+        return Ok(done);
+    }
+    // One preview of the running periods serves every customer.
+    let mut projected: HashMap<String, Projection> =
+        overview(ws, now)?.into_iter().map(|row| (row.customer, row.projection)).collect();
+    let mut raised = Vec::new();
+    for (customer_id, customer) in ruled {
+        let Some(p) = projected.remove(&customer) else { continue };
+        ws.write(|tx| {
+            let (projected, runs_out) = (p.projected.0, p.runs_out);
+            wallet::apply_rules(tx, customer_id, &customer, projected, runs_out, now, &mut done.topups, &mut raised)
+        })?;
+    }
+    done.alerts = wallet::alerts_by_id(ws.conn(), &raised)?;
+    Ok(done)
 }
