@@ -143,6 +143,7 @@ mod tests {
             meterdesk_engine::rating::Line,
             meterdesk_engine::rating::LineKind,
             meterdesk_engine::pricing::Step,
+            meterdesk_engine::pricing::StepKind,
             meterdesk_engine::pricing::Priced,
             meterdesk_engine::pricing::Quote,
             meterdesk_engine::bill::Trial,

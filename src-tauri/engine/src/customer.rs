@@ -5,7 +5,7 @@ pub use from_csv::customers_csv;
 
 use chrono::{DateTime, Utc};
 
-use crate::stored::{parse_time, time_text};
+use crate::stored::{Columns, located, time_text};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use rust_decimal::Decimal;
@@ -193,7 +193,10 @@ impl ValidCustomer {
 const COLUMNS: &str = "external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at, tax_id";
 
 fn from_row(r: &Row) -> rusqlite::Result<Customer> {
-    let address: String = r.get(6)?;
+    located(r, "customers", 0, fields_from_row)
+}
+
+fn fields_from_row(r: &Row) -> rusqlite::Result<Customer> {
     let exempt: Option<String> = r.get(5)?;
     let archived_at: Option<String> = r.get(7)?;
     Ok(Customer {
@@ -205,11 +208,11 @@ fn from_row(r: &Row) -> rusqlite::Result<Customer> {
             tax_rate: if exempt.is_some() { None } else { Some(r.dec(4)?) },
             tax_exempt: exempt,
             tax_id: r.get(10)?,
-            address: serde_json::from_str(&address).unwrap_or_default(),
+            address: r.parsed(6, "a JSON list of address lines", |t| serde_json::from_str(t).ok())?,
             archived: archived_at.is_some(),
         },
-        created_at: parse_time(&r.get::<_, String>(8)?),
-        updated_at: parse_time(&r.get::<_, String>(9)?),
+        created_at: r.time(8)?,
+        updated_at: r.time(9)?,
     })
 }
 

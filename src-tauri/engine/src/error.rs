@@ -105,7 +105,12 @@ impl From<rusqlite::Error> for Error {
             Some(C::NotADatabase) => {
                 Error::NotAWorkspace { path: "the file".into(), reason: "not an SQLite database".into() }
             }
-            _ => Error::Internal(format!("database: {err}")),
+            _ => match err {
+                rusqlite::Error::FromSqlConversionFailure(_, _, why) => {
+                    Error::Internal(format!("the workspace holds a value that cannot be read: {why}"))
+                }
+                err => Error::Internal(format!("database: {err}")),
+            },
         }
     }
 }

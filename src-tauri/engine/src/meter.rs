@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::stored::{parse_time, time_text};
+use crate::stored::{Columns, located, time_text};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use serde::{Deserialize, Serialize};
@@ -221,24 +221,25 @@ impl ValidMeter {
 const COLUMNS: &str = "code, name, unit, event_type, aggregation, property, filters, group_by, created_at, updated_at";
 
 fn from_row(r: &Row) -> rusqlite::Result<Meter> {
+    located(r, "meters", 0, fields_from_row)
+}
+
+fn fields_from_row(r: &Row) -> rusqlite::Result<Meter> {
     let code: String = r.get(0)?;
     let event_type: String = r.get(3)?;
-    let aggregation: String = r.get(4)?;
-    let filters: String = r.get(6)?;
-    let bad = |what: &str| rusqlite::Error::InvalidColumnType(4, what.to_string(), rusqlite::types::Type::Text);
     Ok(Meter {
         fields: MeterFields {
             event: (event_type != code).then_some(event_type),
             code,
             name: r.get(1)?,
             unit: r.get(2)?,
-            aggregation: Aggregation::parse(&aggregation).ok_or_else(|| bad("aggregation"))?,
+            aggregation: r.parsed(4, "an aggregation", Aggregation::parse)?,
             property: r.get(5)?,
-            filters: serde_json::from_str(&filters).map_err(|_| bad("filters"))?,
+            filters: r.parsed(6, "a JSON object of filters", |t| serde_json::from_str(t).ok())?,
             group_by: r.get(7)?,
         },
-        created_at: parse_time(&r.get::<_, String>(8)?),
-        updated_at: parse_time(&r.get::<_, String>(9)?),
+        created_at: r.time(8)?,
+        updated_at: r.time(9)?,
     })
 }
 

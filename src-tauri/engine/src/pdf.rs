@@ -23,6 +23,7 @@ use printpdf::{
 use crate::credit::CreditNote;
 use crate::error::{Error, Result};
 use crate::invoice::{Invoice, Party};
+use crate::pricing::StepKind;
 use crate::rating::LineKind;
 use sha2::Digest;
 
@@ -589,30 +590,25 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
         // how it was prorated; other lines say what they are.
         let explained: Vec<String> = match line.kind {
             // Tiers (several, or the one a volume price picked) show their arithmetic.
-            LineKind::Usage
-                if line.steps.len() > 1
-                    || line.steps.iter().any(|s| s.label.contains("up to") || s.label.starts_with("over")) =>
-            {
-                line.steps
-                    .iter()
-                    .map(|step| {
-                        let flat =
-                            if step.flat_fee.0.is_zero() { String::new() } else { format!(" + {}", step.flat_fee) };
-                        format!(
-                            "{}: {} × {}{flat} = {}",
-                            step.label,
-                            group_digits(&step.quantity.to_string()),
-                            step.unit_price,
-                            group_digits(&step.amount.to_string())
-                        )
-                    })
-                    .collect()
-            }
+            LineKind::Usage if line.steps.len() > 1 || line.steps.iter().any(|s| s.kind == StepKind::Tier) => line
+                .steps
+                .iter()
+                .map(|step| {
+                    let flat = if step.flat_fee.0.is_zero() { String::new() } else { format!(" + {}", step.flat_fee) };
+                    format!(
+                        "{}: {} × {}{flat} = {}",
+                        step.label,
+                        group_digits(&step.quantity.to_string()),
+                        step.unit_price,
+                        group_digits(&step.amount.to_string())
+                    )
+                })
+                .collect(),
             LineKind::Usage => Vec::new(),
             LineKind::Fee => line
                 .steps
                 .iter()
-                .filter(|s| s.label != "the whole period")
+                .filter(|s| s.kind == StepKind::Proration)
                 .map(|s| format!("{} of {} = {}", s.label, group_digits(&s.unit_price.to_string()), line.amount))
                 .collect(),
             LineKind::Commitment | LineKind::Discount => line.steps.iter().map(|s| s.label.clone()).collect(),

@@ -17,8 +17,7 @@ use crate::money::{Currency, Dec};
 use crate::period::Month;
 use crate::rating::LineKind;
 use crate::settings::zone;
-use crate::stored::DecColumns;
-use crate::stored::parse_time;
+use crate::stored::{Columns, DecColumns};
 use crate::wallet::{self, Alert, customer_row, settle_customer, wallet_balance};
 use crate::workspace::Workspace;
 
@@ -109,10 +108,10 @@ pub fn history(conn: &rusqlite::Connection, customer: &str) -> Result<Vec<Balanc
     let tz = zone(conn)?;
     let mut stmt = conn.prepare_cached("SELECT at, balance FROM wallet_entries WHERE customer_id = ?1 ORDER BY id")?;
     let mut out: Vec<BalancePoint> = Vec::new();
-    let rows = stmt.query_map([customer_id], |r| Ok((r.get::<_, String>(0)?, r.dec(1)?)))?;
+    let rows = stmt.query_map([customer_id], |r| Ok((r.time(0)?, r.dec(1)?)))?;
     for row in rows {
         let (at, balance) = row?;
-        let date = parse_time(&at).with_timezone(&tz).date_naive();
+        let date = at.with_timezone(&tz).date_naive();
         match out.last_mut() {
             Some(last) if last.date >= date => last.balance = balance,
             _ => out.push(BalancePoint { date, balance }),

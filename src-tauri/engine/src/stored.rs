@@ -12,9 +12,131 @@ pub(crate) fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// An instant read back; text that is not RFC 3339 reads as the epoch.
-pub(crate) fn parse_time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+/// An instant read back from its stored text, if it is one.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// A stored value that does not read as what its column holds: the workspace
+/// was changed outside Meterdesk, or a bug wrote it. Never read as a default.
+#[derive(Debug)]
+pub(crate) struct Unreadable {
+    pub column: String,
+    pub text: String,
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column {} holds \"{}\", which is not {}", self.column, self.text, self.expected)
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
+/// Reads typed values from a row's text columns: a value that does not parse
+/// is an error naming its column and text, never the epoch, "never expires"
+/// or another kind.
+pub(crate) trait Columns {
+    /// The text in `column` read by `parse` as `expected` ("an RFC 3339 instant").
+    fn parsed<T>(
+        &self,
+        column: usize,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> rusqlite::Result<T>;
+
+    /// [`Columns::parsed`] where the column may be NULL.
+    fn opt_parsed<T>(
+        &self,
+        column: usize,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> rusqlite::Result<Option<T>>;
+
+    fn time(&self, column: usize) -> rusqlite::Result<DateTime<Utc>> {
+        self.parsed(column, "an RFC 3339 instant", parse_time)
+    }
+
+    fn opt_time(&self, column: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        self.opt_parsed(column, "an RFC 3339 instant", parse_time)
+    }
+
+    fn opt_date(&self, column: usize) -> rusqlite::Result<Option<chrono::NaiveDate>> {
+        self.opt_parsed(column, "a date (YYYY-MM-DD)", |t| t.parse().ok())
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn parsed<T>(
+        &self,
+        column: usize,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> rusqlite::Result<T> {
+        let text: String = self.get(column)?;
+        parse(&text).ok_or_else(|| unreadable(self, column, text, expected))
+    }
+
+    fn opt_parsed<T>(
+        &self,
+        column: usize,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> rusqlite::Result<Option<T>> {
+        let Some(text) = self.get::<_, Option<String>>(column)? else { return Ok(None) };
+        parse(&text).map(Some).ok_or_else(|| unreadable(self, column, text, expected))
+    }
+}
+
+/// Where an unreadable value is: its table and the row's key.
+#[derive(Debug)]
+struct Located {
+    table: &'static str,
+    key: String,
+    inner: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} row {}: {}", self.table, self.key, self.inner)
+    }
+}
+
+impl std::error::Error for Located {}
+
+/// Names the table and row of an unreadable value read from `row` (whose
+/// `key_column` holds the row's key); other errors pass unchanged.
+pub(crate) fn located<T>(
+    row: &rusqlite::Row,
+    table: &'static str,
+    key_column: usize,
+    read: impl FnOnce(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    read(row).map_err(|e| match e {
+        rusqlite::Error::FromSqlConversionFailure(i, t, inner) => {
+            let key = row
+                .get_ref(key_column)
+                .ok()
+                .map(|v| match v {
+                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    _ => "?".to_string(),
+                })
+                .unwrap_or_else(|| "?".to_string());
+            rusqlite::Error::FromSqlConversionFailure(i, t, Box::new(Located { table, key, inner }))
+        }
+        other => other,
+    })
+}
+
+fn unreadable(row: &rusqlite::Row, column: usize, text: String, expected: &'static str) -> rusqlite::Error {
+    let name = row.as_ref().column_name(column).map_or_else(|_| format!("#{column}"), str::to_string);
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        Box::new(Unreadable { column: name, text, expected }),
+    )
 }
 
 /// A decimal as stored: its exact text. (`Dec` belongs to the rules crate,

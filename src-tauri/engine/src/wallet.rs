@@ -23,8 +23,8 @@ use ts_rs::TS;
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
 use crate::settings::zone;
+use crate::stored::{Columns, located, time_text};
 use crate::stored::{DecColumns, StoredDec};
-use crate::stored::{parse_time, time_text};
 use crate::workspace::Workspace;
 
 /// Paid top-up (money received or invoiced) or free/promotional credit.
@@ -43,8 +43,12 @@ impl GrantKind {
         }
     }
 
-    fn parse(text: &str) -> GrantKind {
-        if text == "paid" { GrantKind::Paid } else { GrantKind::Free }
+    fn parse(text: &str) -> Option<GrantKind> {
+        match text {
+            "paid" => Some(GrantKind::Paid),
+            "free" => Some(GrantKind::Free),
+            _ => None,
+        }
     }
 }
 
@@ -68,13 +72,14 @@ impl Origin {
         }
     }
 
-    fn parse(text: &str) -> Origin {
-        match text {
+    fn parse(text: &str) -> Option<Origin> {
+        Some(match text {
             "catalog" => Origin::Catalog,
+            "manual" => Origin::Manual,
             "auto_topup" => Origin::AutoTopup,
             "rollover" => Origin::Rollover,
-            _ => Origin::Manual,
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -531,18 +536,20 @@ pub(crate) fn settle_customer(conn: &Connection, tz: Tz, customer_id: Option<i64
     loop {
         let mut stmt = conn.prepare_cached(&sql)?;
         let row = |r: &rusqlite::Row| {
-            Ok(Due {
-                id: r.get(0)?,
-                customer_id: r.get(1)?,
-                code: r.get(2)?,
-                expires: r.get(3)?,
-                currency: r.get(4)?,
-                kind: r.get(5)?,
-                priority: r.get(6)?,
-                percent: r.opt_dec(7)?,
-                max: r.opt_dec(8)?,
-                months: r.get(9)?,
-                origin: r.get(10)?,
+            located(r, "wallet_grants", 0, |r| {
+                Ok(Due {
+                    id: r.get(0)?,
+                    customer_id: r.get(1)?,
+                    code: r.get(2)?,
+                    expires: r.parsed(3, "a date (YYYY-MM-DD)", |t| t.parse().ok())?,
+                    currency: r.get(4)?,
+                    kind: r.parsed(5, "a grant kind (paid, free)", GrantKind::parse)?,
+                    priority: r.get(6)?,
+                    percent: r.opt_dec(7)?,
+                    max: r.opt_dec(8)?,
+                    months: r.get(9)?,
+                    origin: r.parsed(10, "a grant origin (catalog, manual, auto_topup, rollover)", Origin::parse)?,
+                })
             })
         };
         let due = match customer_id {
@@ -564,25 +571,25 @@ struct Due {
     id: i64,
     customer_id: i64,
     code: String,
-    expires: String,
+    expires: NaiveDate,
     currency: String,
-    kind: String,
+    kind: GrantKind,
     priority: i64,
     percent: Option<Dec>,
     max: Option<Dec>,
     months: Option<u32>,
-    origin: String,
+    origin: Origin,
 }
 
 /// Expires one grant at the start of the day after its last: what is left of
 /// it rolls over as its rule allows (a rolled grant does not roll again), the
 /// rest expires with an entry (written even when nothing was left).
 fn expire(conn: &Connection, tz: Tz, g: &Due) -> Result<()> {
-    let last_day = NaiveDate::from_str(&g.expires).map_err(|e| Error::Internal(format!("a grant's expiry: {e}")))?;
+    let last_day = g.expires;
     let at = expiry_instant(tz, last_day)?;
     let currency = Currency::parse(&g.currency).map_err(Error::Internal)?;
     let (left, _) = last_balances(conn, g.customer_id, g.id)?;
-    let rolls = g.percent.is_some() && Origin::parse(&g.origin) != Origin::Rollover;
+    let rolls = g.percent.is_some() && g.origin != Origin::Rollover;
     let rolled = if rolls && left > Decimal::ZERO {
         Rollover { percent: g.percent, max: g.max, months: g.months }.rolled(left, currency)
     } else {
@@ -608,7 +615,7 @@ fn expire(conn: &Connection, tz: Tz, g: &Due) -> Result<()> {
         let fields = GrantFields {
             id: code,
             amount: Dec(rolled),
-            kind: GrantKind::parse(&g.kind),
+            kind: g.kind,
             expires: Some(expires),
             priority: g.priority,
             rollover: None,
@@ -949,9 +956,12 @@ const GRANT_COLUMNS: &str = "g.code, g.amount, g.kind, g.expires, g.priority, g.
     EXISTS (SELECT 1 FROM wallet_entries e WHERE e.grant_id = g.id AND e.kind = 'expiry')";
 
 fn grant_from_row(r: &rusqlite::Row) -> rusqlite::Result<Grant> {
+    located(r, "wallet_grants", 0, grant_fields)
+}
+
+fn grant_fields(r: &rusqlite::Row) -> rusqlite::Result<Grant> {
     let (percent, max, months): (Option<Dec>, Option<Dec>, Option<u32>) = (r.opt_dec(5)?, r.opt_dec(6)?, r.get(7)?);
     let rollover = percent.is_some().then_some(Rollover { percent, max, months });
-    let expires: Option<String> = r.get(3)?;
     let remaining: Dec = r.opt_dec(14)?.unwrap_or_default();
     let (void, expired): (bool, bool) = (r.get(15)?, r.get(16)?);
     let state = if void {
@@ -967,18 +977,18 @@ fn grant_from_row(r: &rusqlite::Row) -> rusqlite::Result<Grant> {
         fields: GrantFields {
             id: r.get(0)?,
             amount: r.dec(1)?,
-            kind: GrantKind::parse(&r.get::<_, String>(2)?),
-            expires: expires.and_then(|d| NaiveDate::from_str(&d).ok()),
+            kind: r.parsed(2, "a grant kind (paid, free)", GrantKind::parse)?,
+            expires: r.opt_date(3)?,
             priority: r.get(4)?,
             rollover,
             reference: r.get(8)?,
             note: r.get(9)?,
         },
-        origin: Origin::parse(&r.get::<_, String>(10)?),
+        origin: r.parsed(10, "a grant origin (catalog, manual, auto_topup, rollover)", Origin::parse)?,
         currency: r.get(11)?,
         remaining,
         state,
-        granted_at: parse_time(&r.get::<_, String>(12)?),
+        granted_at: r.time(12)?,
         rolled_from: r.get(13)?,
     })
 }
@@ -1067,17 +1077,18 @@ pub fn ledger(conn: &Connection, customer: &str, query: &LedgerQuery) -> Result<
     let limit = query.limit.map_or(-1, i64::from);
     let rows = stmt
         .query_map(params![customer_id, kinds_json, query.grant, limit], |r| {
-            let kind: String = r.get(2)?;
-            Ok(Entry {
-                id: r.get(0)?,
-                grant: r.get(1)?,
-                kind: EntryKind::parse(&kind).unwrap_or(EntryKind::Adjustment),
-                amount: r.dec(3)?,
-                grant_balance: r.dec(4)?,
-                balance: r.dec(5)?,
-                invoice: r.get(6)?,
-                note: r.get(7)?,
-                at: parse_time(&r.get::<_, String>(8)?),
+            located(r, "wallet_entries", 0, |r| {
+                Ok(Entry {
+                    id: r.get(0)?,
+                    grant: r.get(1)?,
+                    kind: r.parsed(2, "a ledger entry kind", |t| EntryKind::parse(t).ok())?,
+                    amount: r.dec(3)?,
+                    grant_balance: r.dec(4)?,
+                    balance: r.dec(5)?,
+                    invoice: r.get(6)?,
+                    note: r.get(7)?,
+                    at: r.time(8)?,
+                })
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

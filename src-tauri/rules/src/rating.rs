@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::money::{Currency, Dec, Overflow};
-use crate::pricing::{PriceModel, Priced, Step, prorate};
+use crate::pricing::{PriceModel, Priced, Step, StepKind, prorate};
 
 /// What an invoice line is (INTERFACES.md's `kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -149,6 +149,7 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
         let short = c.round(prorated) - usage;
         if short > Decimal::ZERO {
             let steps = vec![Step {
+                kind: StepKind::Commitment,
                 label: format!("minimum commitment {} less usage {}", c.round(prorated), usage),
                 quantity: Dec(Decimal::ONE),
                 unit_price: Dec(short),
@@ -184,6 +185,7 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
         // A line of −0 would print as "-0.00".
         let off = if amount.is_zero() { c.round(Decimal::ZERO) } else { -amount };
         let steps = vec![Step {
+            kind: StepKind::Discount,
             label: match d.kind {
                 DiscountKind::Percent(p) => format!("{}% of {}", p.normalize(), base),
                 DiscountKind::Fixed(a) => format!("{} off", a),

@@ -98,7 +98,7 @@ export function DraftView({ draft, meters, onExplore }: {
                     <Stack gap={2} data-testid={`draft-line-${i}-steps`}>
                       {line.steps.map((s, j) => (
                         <Text key={j} size="sm">
-                          {line.kind === "fee" ? `${s.label} of ${groupDigits(s.unit_price)} = ${groupDigits(s.amount)} (unrounded)` : s.label}
+                          {s.kind === "proration" || s.kind === "flat_fee" ? `${s.label} of ${groupDigits(s.unit_price)} = ${groupDigits(s.amount)} (unrounded)` : s.label}
                         </Text>
                       ))}
                     </Stack>

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
+use crate::stored::{Columns, located, time_text};
 use crate::stored::{DecColumns, StoredDec};
-use crate::stored::{parse_time, time_text};
 
 /// A customer's wallet rules; every part optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -148,12 +148,13 @@ impl AlertKind {
         }
     }
 
-    fn parse(text: &str) -> AlertKind {
-        match text {
+    fn parse(text: &str) -> Option<AlertKind> {
+        Some(match text {
+            "low_balance" => AlertKind::LowBalance,
             "expiring" => AlertKind::Expiring,
             "topup" => AlertKind::Topup,
-            _ => AlertKind::LowBalance,
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -178,15 +179,17 @@ const ALERT_SQL: &str =
      FROM alerts a JOIN customers c ON c.id = a.customer_id";
 
 fn alert_from_row(r: &rusqlite::Row) -> rusqlite::Result<Alert> {
-    Ok(Alert {
-        id: r.get(0)?,
-        customer: r.get(1)?,
-        customer_name: r.get(2)?,
-        kind: AlertKind::parse(&r.get::<_, String>(3)?),
-        subject: r.get(4)?,
-        message: r.get(5)?,
-        created_at: parse_time(&r.get::<_, String>(6)?),
-        acknowledged_at: r.get::<_, Option<String>>(7)?.map(|t| parse_time(&t)),
+    located(r, "alerts", 0, |r| {
+        Ok(Alert {
+            id: r.get(0)?,
+            customer: r.get(1)?,
+            customer_name: r.get(2)?,
+            kind: r.parsed(3, "an alert kind (low_balance, expiring, topup)", AlertKind::parse)?,
+            subject: r.get(4)?,
+            message: r.get(5)?,
+            created_at: r.time(6)?,
+            acknowledged_at: r.opt_time(7)?,
+        })
     })
 }
 

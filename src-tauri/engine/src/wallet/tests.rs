@@ -1010,3 +1010,38 @@ fn alerts_are_raised_once_and_kept_until_acknowledged() {
     let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
     assert_eq!(paths, ["topup_amount", "alert_percent", "expiry_days"]);
 }
+
+#[test]
+fn a_stored_value_that_does_not_parse_is_an_error_naming_its_table_and_row() {
+    // Before, a bad time read as 1970, a bad expiry as "never expires" (which
+    // changes the burn order) and an unknown ledger kind as an adjustment.
+    let mut ws = workspace();
+    let now = utc("2026-01-05T12:00:00Z");
+    ws.write(|tx| {
+        grant(tx, "acme", &fields("promo", "50", GrantKind::Free, Some("2026-12-31"), 0), Origin::Manual, now)
+    })
+    .unwrap();
+    let conn = ws.conn();
+    // The ledger is frozen by triggers; a damaged file may still hold anything.
+    conn.execute_batch(
+        "DROP TRIGGER wallet_grants_are_frozen_update; DROP TRIGGER wallet_entries_are_frozen_update;
+         UPDATE wallet_grants SET expires = 'soon';
+         UPDATE customers SET created_at = 'yesterday' WHERE external_id = 'acme';",
+    )
+    .unwrap();
+    let message = |e: crate::Error| {
+        assert_eq!(e.code(), crate::ErrorCode::Internal);
+        e.to_string()
+    };
+    let err = message(wallet(conn, "acme").unwrap_err());
+    assert!(err.contains("wallet_grants row promo: column") && err.contains("\"soon\", which is not a date"), "{err}");
+    let err = message(crate::customer::get(conn, "acme").unwrap_err());
+    assert!(err.contains("customers row acme: column created_at holds \"yesterday\""), "{err}");
+    conn.execute_batch(
+        "PRAGMA ignore_check_constraints = ON; UPDATE wallet_grants SET expires = '2026-12-31';
+         UPDATE wallet_entries SET kind = 'gift';",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = message(ledger(conn, "acme", &LedgerQuery::default()).unwrap_err());
+    assert!(err.contains("wallet_entries row") && err.contains("\"gift\", which is not a ledger entry kind"), "{err}");
+}

@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::Priced;
-use super::Step;
+use super::{Step, StepKind};
 use crate::money::Dec;
 
 /// `amount` for `active_days` of a `period_days`-day period: amount × active ÷
@@ -13,6 +13,7 @@ pub fn prorate(amount: Decimal, active_days: u32, period_days: u32) -> Priced {
     let value = if whole { amount } else { amount * Decimal::from(active_days) / Decimal::from(period_days) };
     let label = if whole { "the whole period".to_string() } else { format!("{active_days} of {period_days} days") };
     let step = Step {
+        kind: if whole { StepKind::FlatFee } else { StepKind::Proration },
         label,
         quantity: Dec(Decimal::from(active_days.min(period_days))),
         unit_price: Dec(amount),

@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Priced, Tiers, billable, step};
+use super::{Priced, StepKind, Tiers, billable, step};
 
 pub fn price(tiers: &Tiers, quantity: Decimal) -> Priced {
     let quantity = billable(quantity);
@@ -13,7 +13,7 @@ pub fn price(tiers: &Tiers, quantity: Decimal) -> Priced {
             break;
         }
         let units = tier.up_to.map_or(quantity, |to| quantity.min(to)) - tier.from;
-        steps.push(step(tier.label(), units, tier.unit_price, tier.flat_fee));
+        steps.push(step(StepKind::Tier, tier.label(), units, tier.unit_price, tier.flat_fee));
     }
     Priced::from_steps(steps)
 }

@@ -71,10 +71,70 @@ pub enum PriceModel {
     Percentage(Percentage),
 }
 
+/// What a step of a price's arithmetic is. The PDF, the console and the CLI
+/// decide how to show a step from this, never from its label (which is
+/// words for a person and may change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Units inside one tier of a graduated price, or all units at the tier a
+    /// volume price picked.
+    Tier,
+    /// Units a price includes at no charge (per unit's included, package's free).
+    Included,
+    /// Units at one unit price (per unit, every unit or beyond the included).
+    Units,
+    /// Whole packages at the package price.
+    Package,
+    /// A percentage of the events' amounts.
+    Percentage,
+    /// The fixed fee of each event (percentage price).
+    EventFee,
+    /// The per-event minimum or maximum fee applied (an adjustment).
+    EventLimit,
+    /// A fee for the whole period.
+    FlatFee,
+    /// A fee (or commitment) for part of a period, prorated by days.
+    Proration,
+    /// The true-up to the minimum commitment.
+    Commitment,
+    /// A discount taken off.
+    Discount,
+}
+
+impl StepKind {
+    /// The kind of a step stored without one: invoices finalized before
+    /// steps carried their kind. Read from the labels those versions wrote,
+    /// which never change now that they are frozen; used for nothing else.
+    pub fn of_legacy_label(label: &str, flat_fee: Decimal) -> StepKind {
+        let tier = label.starts_with("up to ")
+            || label.starts_with("over ")
+            || label == "every unit" && !flat_fee.is_zero()
+            || label.starts_with("all units, ");
+        match label {
+            _ if tier => StepKind::Tier,
+            "included" | "free" => StepKind::Included,
+            "every unit" | "beyond the included" => StepKind::Units,
+            "fixed fee per event" => StepKind::EventFee,
+            "the whole period" => StepKind::FlatFee,
+            _ if label.contains(" units in packages of ") => StepKind::Package,
+            _ if label.contains("% of ") && label.ends_with(" events' amounts") => StepKind::Percentage,
+            _ if label.starts_with("raised to the minimum fee") || label.starts_with("held to the maximum fee") => {
+                StepKind::EventLimit
+            }
+            _ if label.contains(" of ") && label.ends_with(" days") => StepKind::Proration,
+            _ if label.starts_with("minimum commitment ") => StepKind::Commitment,
+            _ => StepKind::Discount,
+        }
+    }
+}
+
 /// One step of a price's arithmetic, shown under its line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Step {
-    /// What this step is: "units 1 to 10", "included", "3 packages of 10".
+    /// What this step is.
+    pub kind: StepKind,
+    /// The step in words: "up to 10", "included", "3 units in packages of 10".
     pub label: String,
     pub quantity: Dec,
     pub unit_price: Dec,
@@ -97,8 +157,35 @@ impl Priced {
     }
 }
 
-fn step(label: impl Into<String>, quantity: Decimal, unit_price: Decimal, flat_fee: Decimal) -> Step {
+/// A step as stored, before its kind was: see [`StepKind::of_legacy_label`].
+#[derive(Deserialize)]
+struct StoredStep {
+    kind: Option<StepKind>,
+    label: String,
+    quantity: Dec,
+    unit_price: Dec,
+    flat_fee: Dec,
+    amount: Dec,
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Step, D::Error> {
+        let s = StoredStep::deserialize(d)?;
+        let kind = s.kind.unwrap_or_else(|| StepKind::of_legacy_label(&s.label, s.flat_fee.0));
+        Ok(Step {
+            kind,
+            label: s.label,
+            quantity: s.quantity,
+            unit_price: s.unit_price,
+            flat_fee: s.flat_fee,
+            amount: s.amount,
+        })
+    }
+}
+
+fn step(kind: StepKind, label: impl Into<String>, quantity: Decimal, unit_price: Decimal, flat_fee: Decimal) -> Step {
     Step {
+        kind,
         label: label.into(),
         quantity: Dec(quantity),
         unit_price: Dec(unit_price),

@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Priced, billable, non_negative, step};
+use super::{Priced, StepKind, billable, non_negative, step};
 use crate::Problem;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +32,13 @@ impl Package {
         let quantity = billable(quantity);
         let mut steps = Vec::new();
         if !self.free.is_zero() && !quantity.is_zero() {
-            steps.push(step("free", quantity.min(self.free), Decimal::ZERO, Decimal::ZERO));
+            steps.push(step(StepKind::Included, "free", quantity.min(self.free), Decimal::ZERO, Decimal::ZERO));
         }
         let charged = (quantity - self.free).max(Decimal::ZERO);
         if !charged.is_zero() {
             let packages = (charged / self.size).ceil();
             let label = format!("{} units in packages of {}", charged.normalize(), self.size.normalize());
-            steps.push(step(label, packages, self.price, Decimal::ZERO));
+            steps.push(step(StepKind::Package, label, packages, self.price, Decimal::ZERO));
         }
         Priced::from_steps(steps)
     }

@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Priced, billable, non_negative, step};
+use super::{Priced, StepKind, billable, non_negative, step};
 use crate::Problem;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,13 +28,13 @@ impl PerUnit {
         let quantity = billable(quantity);
         let mut steps = Vec::new();
         if !self.included.is_zero() && !quantity.is_zero() {
-            steps.push(step("included", quantity.min(self.included), Decimal::ZERO, Decimal::ZERO));
+            steps.push(step(StepKind::Included, "included", quantity.min(self.included), Decimal::ZERO, Decimal::ZERO));
         }
         let charged = (quantity - self.included).max(Decimal::ZERO);
         if !charged.is_zero() {
             let label =
                 if self.included.is_zero() { "every unit".to_string() } else { "beyond the included".to_string() };
-            steps.push(step(label, charged, self.unit_price, Decimal::ZERO));
+            steps.push(step(StepKind::Units, label, charged, self.unit_price, Decimal::ZERO));
         }
         Priced::from_steps(steps)
     }

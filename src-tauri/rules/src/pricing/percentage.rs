@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Priced, Step, billable, non_negative, step};
+use super::{Priced, Step, StepKind, billable, non_negative, step};
 use crate::Problem;
 use crate::money::Dec;
 
@@ -73,12 +73,18 @@ impl Percentage {
             return Priced::from_steps(Vec::new());
         }
         let n = Decimal::from(amounts.len() as u64);
-        let mut steps =
-            vec![step(format!("{}% of {} events' amounts", self.percent.normalize(), n), total, rate, Decimal::ZERO)];
+        let mut steps = vec![step(
+            StepKind::Percentage,
+            format!("{}% of {} events' amounts", self.percent.normalize(), n),
+            total,
+            rate,
+            Decimal::ZERO,
+        )];
         if !self.fixed_fee.is_zero() {
-            steps.push(step("fixed fee per event", n, self.fixed_fee, Decimal::ZERO));
+            steps.push(step(StepKind::EventFee, "fixed fee per event", n, self.fixed_fee, Decimal::ZERO));
         }
         let adjustment = |label: String, count: u64, amount: Decimal| Step {
+            kind: StepKind::EventLimit,
             label,
             quantity: Dec(Decimal::from(count)),
             unit_price: Dec(Decimal::ZERO),

@@ -282,3 +282,58 @@ fn volume_prices_all_units_at_the_quantitys_tier() {
         assert_eq!(amount, expected, "{t:?} at {q}");
     }
 }
+
+#[test]
+fn every_step_says_what_it_is_and_old_labels_read_as_the_same_kind() {
+    use StepKind::*;
+    let graduated =
+        model(PriceFields::Graduated { tiers: tiers(&[(Some("10"), "1", None), (None, "0.5", Some("2"))]) });
+    let volume = model(PriceFields::Volume { tiers: tiers(&[(Some("10"), "1", None), (None, "0.5", None)]) });
+    let per_unit = model(PriceFields::PerUnit { unit_price: Dec(d("0.01")), included: Some(Dec(d("100"))) });
+    let plain = model(PriceFields::PerUnit { unit_price: Dec(d("0.01")), included: None });
+    let package = model(PriceFields::Package {
+        package_size: Dec(d("10")),
+        package_price: Dec(d("1.00")),
+        free: Some(Dec(d("10"))),
+    });
+    let percentage = model(PriceFields::Percentage {
+        percent: Dec(d("2.9")),
+        fixed_fee: Some(Dec(d("0.30"))),
+        min_fee: Some(Dec(d("0.50"))),
+        max_fee: Some(Dec(d("5.00"))),
+    });
+    let cases: Vec<(Priced, Vec<StepKind>)> = vec![
+        (graduated.price(d("25")), vec![Tier, Tier]),
+        (volume.price(d("25")), vec![Tier]),
+        (per_unit.price(d("150")), vec![Included, Units]),
+        (plain.price(d("150")), vec![Units]),
+        (package.price(d("121")), vec![Included, Package]),
+        (
+            percentage.price_events(&[d("10.00"), d("1.00"), d("1000.00")]),
+            vec![Percentage, EventFee, EventLimit, EventLimit],
+        ),
+        (prorate(d("99.00"), 17, 31), vec![Proration]),
+        (prorate(d("99.00"), 31, 31), vec![FlatFee]),
+    ];
+    for (priced, kinds) in cases {
+        let found: Vec<StepKind> = priced.steps.iter().map(|s| s.kind).collect();
+        assert_eq!(found, kinds, "{priced:?}");
+        for step in &priced.steps {
+            // An invoice frozen before steps carried a kind reads as the same kind.
+            assert_eq!(StepKind::of_legacy_label(&step.label, step.flat_fee.0), step.kind, "{step:?}");
+            let mut stored = serde_json::to_value(step).unwrap();
+            stored.as_object_mut().unwrap().remove("kind");
+            let read: Step = serde_json::from_value(stored).unwrap();
+            assert_eq!(&read, step);
+        }
+    }
+    // What the rating writes: the commitment true-up and discounts.
+    for (label, kind) in [
+        ("minimum commitment 500.00 less usage 120.00", Commitment),
+        ("10% of 540.00", Discount),
+        ("50.00 off", Discount),
+    ] {
+        assert_eq!(StepKind::of_legacy_label(label, Decimal::ZERO), kind, "{label}");
+    }
+    assert_eq!(serde_json::to_value(EventLimit).unwrap(), "event_limit");
+}

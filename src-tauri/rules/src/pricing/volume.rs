@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Priced, Tiers, billable, step};
+use super::{Priced, StepKind, Tiers, billable, step};
 
 pub fn price(tiers: &Tiers, quantity: Decimal) -> Priced {
     let quantity = billable(quantity);
@@ -11,5 +11,11 @@ pub fn price(tiers: &Tiers, quantity: Decimal) -> Priced {
         return Priced::from_steps(Vec::new());
     }
     let tier = tiers.tier_of(quantity);
-    Priced::from_steps(vec![step(format!("all units, {}", tier.label()), quantity, tier.unit_price, tier.flat_fee)])
+    Priced::from_steps(vec![step(
+        StepKind::Tier,
+        format!("all units, {}", tier.label()),
+        quantity,
+        tier.unit_price,
+        tier.flat_fee,
+    )])
 }
