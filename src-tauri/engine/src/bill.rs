@@ -30,7 +30,7 @@ use crate::subscription::{self, Subscription, effective_charges};
 use crate::usage::{RawEvents, UsageSource};
 use crate::workspace::Workspace;
 
-/// Where an invoice stands (INTERFACES.md's `status`).
+/// Where an invoice stands (docs/interfaces.md's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -39,7 +39,7 @@ pub enum Status {
     Void,
 }
 
-/// What an invoice bills of its subscription period (DESIGN.md "Invoices").
+/// What an invoice bills of its subscription period (docs/billing.md "Invoices").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -75,7 +75,7 @@ pub struct Bounds {
     pub end: DateTime<Utc>,
 }
 
-/// The invoice object of INTERFACES.md, as a draft. Beyond the contract's
+/// The invoice object of docs/interfaces.md, as a draft. Beyond the contract's
 /// fields it names the subscription, plan and local dates, and each line
 /// carries the steps of its arithmetic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -110,7 +110,7 @@ pub struct Draft {
     /// The customer's tax rate as a fraction, or none when exempt.
     pub tax_rate: Option<Dec>,
     /// The customer's events inside the period but outside every one of its
-    /// subscriptions: stored, and billed on none (DESIGN.md).
+    /// subscriptions: stored, and billed on none (docs/billing.md).
     pub unbilled_events: u64,
     /// Automatic wallet top-ups billed on this invoice, after tax (prepaid
     /// credit is taxed when used, not when bought); in `total`, and never paid

@@ -20,7 +20,7 @@ use crate::settings::{self, Settings};
 use crate::subscription::{self, SubscriptionFields};
 use crate::wallet::{self, GrantFields, Origin, WalletFields};
 
-/// A catalog file (see INTERFACES.md §1).
+/// A catalog file (see docs/interfaces.md "The catalog file").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
@@ -586,7 +586,7 @@ mod tests {
         assert_eq!(settings::get(ws.conn()).unwrap(), Settings::default(), "settings untouched");
     }
 
-    /// The meters of INTERFACES.md's example catalog.
+    /// The meters of docs/interfaces.md's example catalog.
     const METERS: &str = r#"{ "meters": [
         { "code": "tokens", "name": "LLM tokens", "unit": "token",
           "aggregation": "sum", "property": "tokens", "group_by": "model" },
@@ -614,7 +614,7 @@ mod tests {
         assert_eq!(apply_text(&mut ws, &renamed).unwrap(), ApplyReport { created: 0, updated: 1, unchanged: 5 });
     }
 
-    /// INTERFACES.md's example plan.
+    /// docs/interfaces.md's example plan.
     const PLANS: &str = r#"{ "plans": [
         { "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
           "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" } ],

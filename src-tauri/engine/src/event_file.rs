@@ -25,7 +25,7 @@ pub const MAX_PROPERTY_VALUE_CHARS: usize = 4096;
 /// A line longer than this is refused rather than read into memory.
 pub use crate::import::MAX_LINE_BYTES;
 
-/// The three event file formats of INTERFACES.md §2.
+/// The three event file formats of docs/interfaces.md "Event files".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Csv,

@@ -1,4 +1,4 @@
-//! Finalized invoices (DESIGN.md "Invoices"): a draft frozen with everything
+//! Finalized invoices (docs/billing.md "Invoices"): a draft frozen with everything
 //! it came from (lines and their steps, plan version, period, tax rate, both
 //! parties), numbered gaplessly per series and year, chained by hash, and
 //! never changed afterwards — the database refuses UPDATE and DELETE.
@@ -106,7 +106,7 @@ pub struct Payment {
     pub reference: String,
 }
 
-/// A finalized invoice: INTERFACES.md's invoice object (its `number` set,
+/// A finalized invoice: docs/interfaces.md's invoice object (its `number` set,
 /// `status` finalized or void) with its context and its place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Invoice {
@@ -247,7 +247,7 @@ pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<
     let year = issue_date.year();
     let series = company.invoice_prefix.clone();
     let (seq, number) = next_number(conn, &series, year)?;
-    // Wallet credits pay for the total, tax included (DESIGN.md "Invoices").
+    // Wallet credits pay for the total, tax included (docs/billing.md "Invoices").
     let burn = wallet::plan_burn(conn, tz, customer_id, &draft.currency, draft.creditable(), now)?;
     let mut frozen_draft = draft.clone();
     frozen_draft.number = Some(number.clone());

@@ -210,7 +210,7 @@ pub fn update(conn: &Connection, settings: Settings) -> Result<bool> {
 }
 
 /// What may not change in a workspace that already has invoices: its time
-/// zone, while any period stands invoiced (DESIGN.md "Corrections after
+/// zone, while any period stands invoiced (docs/billing.md "Corrections after
 /// finalizing"): the periods' local midnights would move, and events near them
 /// would be billed again in the next period, or never.
 pub fn change_problems(conn: &Connection, wanted: &Settings) -> Result<Vec<Problem>> {

@@ -130,7 +130,7 @@ impl Acc {
 }
 
 /// Folds events (in time order) into the meter's value, optionally for one
-/// group of a grouped meter. Pure: the rules of DESIGN.md "Events and meters".
+/// group of a grouped meter. Pure: the rules of docs/billing.md "Events and meters".
 pub fn aggregate<'a>(
     meter: &MeterFields,
     group: Option<&str>,

@@ -1,4 +1,4 @@
-//! Credit wallets (DESIGN.md "Credit wallets"): per customer, grants of paid
+//! Credit wallets (docs/billing.md "Wallets"): per customer, grants of paid
 //! or free credit in the customer's currency, and an append-only ledger of
 //! what happened to each — granted, consumed by an invoice, expired, rolled
 //! over, voided, adjusted. The balance is the sum of the ledger and never
@@ -308,7 +308,7 @@ pub struct Entry {
     pub at: DateTime<Utc>,
 }
 
-/// A customer's wallet: INTERFACES.md's `{"balance", "grants"}`.
+/// A customer's wallet: docs/interfaces.md's `{"balance", "grants"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Wallet {
     pub customer: String,

@@ -159,7 +159,7 @@ mod tests {
             ("USD", dec!(0.135), dec!(0.14)),
             ("USD", dec!(2.5), dec!(2.50)),
             ("USD", dec!(0.124999999999), dec!(0.12)),
-            ("USD", dec!(246.912), dec!(246.91)), // 20% of 1,234.56 (DESIGN.md tax example)
+            ("USD", dec!(246.912), dec!(246.91)), // 20% of 1,234.56 (docs/billing.md tax example)
             ("USD", dec!(54.290322580645), dec!(54.29)), // 99 × 17/31
             ("USD", dec!(22.690), dec!(22.69)),
             ("EUR", dec!(0.005), dec!(0.01)),

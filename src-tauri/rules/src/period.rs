@@ -1,6 +1,6 @@
 //! Billing periods and months: month, quarter or year, anchored on a day of
 //! the month in the workspace's time zone, half-open `[start, end)` (see
-//! docs/billing.md "Time and billing periods"). Each boundary is computed from
+//! docs/billing.md "Periods"). Each boundary is computed from
 //! its own month, never from the previous boundary, so an anchor of 31 falls
 //! on the last day of a short month and returns to 31 when it can:
 //! Jan 31 → Feb 28 → Mar 31 → Apr 30. A day starts at its local midnight, or
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn an_anchor_of_31_falls_on_short_months_last_day_and_returns() {
-        // DESIGN.md: Jan 31 → Feb 28 → Mar 31 → Apr 30 (2026).
+        // docs/billing.md: Jan 31 → Feb 28 → Mar 31 → Apr 30 (2026).
         let s = Schedule::new(Interval::Month, 31, date("2026-01-31")).unwrap();
         let starts: Vec<NaiveDate> = (0..4).map(|k| s.boundary(k).unwrap()).collect();
         assert_eq!(starts, [date("2026-01-31"), date("2026-02-28"), date("2026-03-31"), date("2026-04-30")]);
@@ -281,7 +281,7 @@ mod tests {
     fn periods_are_half_open_in_the_workspace_zone() {
         let ny: Tz = "America/New_York".parse().unwrap();
         let s = Schedule::new(Interval::Month, 1, date("2026-10-15")).unwrap();
-        // DESIGN.md: October 2026 in New York.
+        // docs/billing.md: October 2026 in New York.
         let october = s.containing(ny, date("2026-10-15")).unwrap();
         assert_eq!((october.start, october.end), (utc("2026-10-01T04:00:00Z"), utc("2026-11-01T04:00:00Z")));
         assert_eq!(

@@ -1,5 +1,5 @@
 //! Rating: one subscription period's fees, usage and commitment turned into
-//! invoice lines, in DESIGN.md's order — fee lines + usage lines + commitment
+//! invoice lines, in the order of docs/billing.md "One invoice's arithmetic" — fee lines + usage lines + commitment
 //! true-up → minus discounts = subtotal → plus tax = total. Pure: the caller
 //! supplies the priced inputs. Rounding happens in exactly two places, each
 //! line's amount and the tax, half away from zero to the currency's minor units.
@@ -11,7 +11,7 @@ use ts_rs::TS;
 use crate::money::{Currency, Dec, Overflow};
 use crate::pricing::{PriceModel, Priced, Step, StepKind, prorate};
 
-/// What an invoice line is (INTERFACES.md's `kind`).
+/// What an invoice line is (docs/interfaces.md's `kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn tax_applies_to_the_subtotal_rounded_once() {
-        // DESIGN.md: 20% of 1,234.56 → 246.91, total 1,481.47.
+        // docs/billing.md: 20% of 1,234.56 → 246.91, total 1,481.47.
         let rated = rate(&RatingInput {
             charges: vec![per_unit("m", "1.23456", "1000")],
             tax_rate: Some(d("0.20")),
@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_commitment_adds_a_true_up_line() {
-        // DESIGN.md: commit 500.00, usage 312.40 → true-up 187.60.
+        // docs/billing.md: commit 500.00, usage 312.40 → true-up 187.60.
         let rated = rate(&RatingInput {
             charges: vec![per_unit("m", "0.3124", "1000")],
             minimum_commitment: Some(d("500.00")),

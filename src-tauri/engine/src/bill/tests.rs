@@ -1,4 +1,4 @@
-//! Drafts on INTERFACES.md's example catalog, with hand-computed totals.
+//! Drafts on docs/interfaces.md's example catalog, with hand-computed totals.
 
 use std::ops::ControlFlow;
 
@@ -17,7 +17,7 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap()
 }
 
-/// INTERFACES.md's meters and Pro plan, a pay-as-you-go plan, and two customers.
+/// docs/interfaces.md's meters and Pro plan, a pay-as-you-go plan, and two customers.
 pub(crate) const CATALOG: &str = r#"{
   "workspace": { "name": "Acme AI", "currency": "USD", "timezone": "America/New_York" },
   "customers": [
@@ -380,7 +380,7 @@ fn the_editor_saves_plans_as_versions_and_quotes_prices() {
     let rows = plan::rows(ws.conn()).unwrap();
     assert_eq!(rows.iter().map(|r| r.fields.code.as_str()).collect::<Vec<_>>(), ["gold", "payg", "pro"]);
 
-    // The calculator: DESIGN.md's graduated example at 0, 10.5 and 12.
+    // The calculator: docs/billing.md's graduated example at 0, 10.5 and 12.
     let price = json!({ "model": "graduated", "tiers": [
         { "up_to": "10", "unit_price": "0.10", "flat_fee": "0.02" }, { "up_to": null, "unit_price": "0.05", "flat_fee": "0.03" } ] });
     let d = |s: &str| s.parse::<crate::Dec>().unwrap().0;

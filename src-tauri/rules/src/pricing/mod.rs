@@ -1,8 +1,8 @@
 //! Price models: pure functions from a quantity (or, for a percentage, each
 //! event's amount) to an amount with the breakdown that explains it. Nothing
-//! here rounds: the invoice rounds each line once (DESIGN.md "Money and
-//! numbers"). A model is built from its fields by validation, so a priced
-//! model cannot be malformed (tiers sorted, contiguous, last unbounded).
+//! here rounds: the invoice rounds each line once (docs/billing.md "Money").
+//! A model is built from its fields by validation, so a priced model cannot
+//! be malformed (tiers sorted, contiguous, last unbounded).
 
 mod flat_fee;
 mod graduated;

@@ -1,4 +1,4 @@
-//! DESIGN.md's price model examples, every boundary, and properties over
+//! docs/billing.md's price model examples, every boundary, and properties over
 //! 100,000+ random cases each.
 
 use rust_decimal::Decimal;
@@ -60,7 +60,7 @@ fn per_unit_after_included_units() {
 
 #[test]
 fn graduated_each_tier_prices_its_units() {
-    // DESIGN.md: tiers ≤10: 0.10 + flat 0.02; above: 0.05 + flat 0.03.
+    // docs/billing.md: tiers ≤10: 0.10 + flat 0.02; above: 0.05 + flat 0.03.
     let m = model(PriceFields::Graduated {
         tiers: tiers(&[(Some("10"), "0.10", Some("0.02")), (None, "0.05", Some("0.03"))]),
     });
@@ -72,7 +72,7 @@ fn graduated_each_tier_prices_its_units() {
 
 #[test]
 fn volume_the_whole_quantity_at_its_tier() {
-    // DESIGN.md: ≤100: 2 + flat 10; ≤200: 1; above: 0.5 + flat 50.
+    // docs/billing.md: ≤100: 2 + flat 10; ≤200: 1; above: 0.5 + flat 50.
     let m = model(PriceFields::Volume {
         tiers: tiers(&[(Some("100"), "2", Some("10")), (Some("200"), "1", None), (None, "0.5", Some("50"))]),
     });
@@ -129,7 +129,7 @@ fn a_percentage_of_each_events_amount() {
 
 #[test]
 fn fees_prorate_by_days() {
-    // DESIGN.md: 99.00/month from 2026-10-15 in a 31-day October: 99 × 17/31 = 54.29.
+    // docs/billing.md: 99.00/month from 2026-10-15 in a 31-day October: 99 × 17/31 = 54.29.
     assert_eq!(usd(prorate(d("99.00"), 17, 31).amount), "54.29");
     assert_eq!(usd(prorate(d("99.00"), 31, 31).amount), "99.00");
     assert_eq!(usd(prorate(d("99.00"), 0, 31).amount), "0.00");

@@ -7,7 +7,7 @@ import type { Status } from "./Status";
 import type { TopUp } from "./TopUp";
 
 /**
- * The invoice object of INTERFACES.md, as a draft. Beyond the contract's
+ * The invoice object of docs/interfaces.md, as a draft. Beyond the contract's
  * fields it names the subscription, plan and local dates, and each line
  * carries the steps of its arithmetic.
  */
@@ -34,7 +34,7 @@ usage_window: Bounds,
 tax_rate: Dec | null, 
 /**
  * The customer's events inside the period but outside every one of its
- * subscriptions: stored, and billed on none (DESIGN.md).
+ * subscriptions: stored, and billed on none (docs/billing.md).
  */
 unbilled_events: number, 
 /**

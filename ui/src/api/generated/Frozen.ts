@@ -51,7 +51,7 @@ usage_window: Bounds,
 tax_rate: Dec | null, 
 /**
  * The customer's events inside the period but outside every one of its
- * subscriptions: stored, and billed on none (DESIGN.md).
+ * subscriptions: stored, and billed on none (docs/billing.md).
  */
 unbilled_events: number, 
 /**

@@ -10,7 +10,7 @@ import type { Status } from "./Status";
 import type { TopUp } from "./TopUp";
 
 /**
- * A finalized invoice: INTERFACES.md's invoice object (its `number` set,
+ * A finalized invoice: docs/interfaces.md's invoice object (its `number` set,
  * `status` finalized or void) with its context and its place in the chain.
  */
 export type Invoice = { paid: Payment | null, void_reason: string | null, hash: string, previous_hash: string, issue_date: string, due_date: string, seller: Party, buyer: Party, 
@@ -53,7 +53,7 @@ usage_window: Bounds,
 tax_rate: Dec | null, 
 /**
  * The customer's events inside the period but outside every one of its
- * subscriptions: stored, and billed on none (DESIGN.md).
+ * subscriptions: stored, and billed on none (docs/billing.md).
  */
 unbilled_events: number, 
 /**

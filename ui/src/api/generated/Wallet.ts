@@ -3,6 +3,6 @@ import type { Dec } from "./Dec";
 import type { Grant } from "./Grant";
 
 /**
- * A customer's wallet: INTERFACES.md's `{"balance", "grants"}`.
+ * A customer's wallet: docs/interfaces.md's `{"balance", "grants"}`.
  */
 export type Wallet = { customer: string, currency: string, balance: Dec, grants: Array<Grant>, };
