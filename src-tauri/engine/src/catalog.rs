@@ -133,7 +133,7 @@ pub fn parse(text: &str) -> Result<Catalog> {
 /// Validates the whole catalog against the workspace, then applies it. Run it
 /// inside one transaction: on any problem nothing is written, and every problem
 /// is listed by JSON path.
-pub fn apply(conn: &rusqlite::Connection, catalog: Catalog, now: DateTime<Utc>) -> Result<ApplyReport> {
+pub fn apply(conn: &rusqlite::Transaction, catalog: Catalog, now: DateTime<Utc>) -> Result<ApplyReport> {
     let mut problems = Vec::new();
     let current = settings::get(conn)?;
     let wanted = match catalog.workspace {

@@ -5,7 +5,7 @@
 //! UPDATE and DELETE).
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -84,7 +84,7 @@ pub fn get(conn: &Connection, number: &str) -> Result<Option<CreditNote>> {
 /// Issues a credit note against a finalized (not void) invoice, in the
 /// caller's transaction.
 pub fn issue(
-    conn: &Connection,
+    conn: &Transaction,
     invoice_number: &str,
     reason: &str,
     request: &Request,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::stored::{Columns, located, time_text};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -273,21 +273,21 @@ pub fn page(conn: &Connection, search: &str, include_archived: bool, offset: u32
 }
 
 /// Validates and creates a customer (currency defaults to the workspace's).
-pub fn create(conn: &Connection, fields: &CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
+pub fn create(conn: &rusqlite::Transaction, fields: &CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
     let valid = fields.validate(&crate::settings::get(conn)?.currency).map_err(Error::Invalid)?;
     insert(conn, &valid, now)?;
     get(conn, &valid.external_id)?.ok_or_else(|| Error::Internal("customer vanished".into()))
 }
 
 /// Validates and replaces an existing customer's details (its id never changes).
-pub fn edit(conn: &Connection, fields: &CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
+pub fn edit(conn: &rusqlite::Transaction, fields: &CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
     let valid = fields.validate(&crate::settings::get(conn)?.currency).map_err(Error::Invalid)?;
     update(conn, &valid, now)?;
     get(conn, &valid.external_id)?.ok_or_else(|| Error::Internal("customer vanished".into()))
 }
 
 /// Inserts a new customer; a taken id is a conflict.
-pub fn insert(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Result<()> {
+pub fn insert(conn: &Transaction, c: &ValidCustomer, now: DateTime<Utc>) -> Result<()> {
     let (rate, exempt) = c.tax_columns();
     let address = serde_json::to_string(&c.address).map_err(|e| Error::Internal(e.to_string()))?;
     let archived_at = c.archived.then(|| time_text(now));
@@ -316,7 +316,7 @@ pub fn insert(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Resul
 }
 
 /// Replaces a customer's details; returns whether anything changed.
-pub fn update(conn: &Connection, c: &ValidCustomer, now: DateTime<Utc>) -> Result<bool> {
+pub fn update(conn: &Transaction, c: &ValidCustomer, now: DateTime<Utc>) -> Result<bool> {
     let current = get(conn, &c.external_id)?
         .ok_or_else(|| Error::NotFound(format!("no customer with id \"{}\"", c.external_id)))?;
     if current.fields == c.to_fields() {
@@ -382,7 +382,7 @@ pub(crate) fn currency_change_problem(
 }
 
 /// Archives or restores a customer. Customers are never deleted.
-pub fn set_archived(conn: &Connection, external_id: &str, archived: bool, now: DateTime<Utc>) -> Result<Customer> {
+pub fn set_archived(conn: &Transaction, external_id: &str, archived: bool, now: DateTime<Utc>) -> Result<Customer> {
     let changed = conn.execute(
         "UPDATE customers SET archived_at = CASE WHEN ?2 THEN coalesce(archived_at, ?3) ELSE NULL END, updated_at = ?3
          WHERE external_id = ?1",

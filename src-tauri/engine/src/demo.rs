@@ -297,7 +297,7 @@ fn meters() -> Vec<MeterFields> {
 /// The demo company's logo, printed on its invoices.
 const DEMO_LOGO: &[u8] = include_bytes!("../../../assets/demo-logo.png");
 
-pub fn build(conn: &rusqlite::Connection, now: DateTime<Utc>) -> Result<ApplyReport> {
+pub fn build(conn: &rusqlite::Transaction, now: DateTime<Utc>) -> Result<ApplyReport> {
     let report = catalog::apply(conn, catalog(now), now)?;
     crate::settings::set_logo(conn, Some(DEMO_LOGO), now)?;
     Ok(report)

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, params};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::error::{Error, Result};
@@ -206,7 +206,7 @@ impl Batch {
 /// Claims the ids of `batch` in the caller's transaction: returns, for each
 /// row, whether it is new. A row whose id is stored already, or appeared
 /// earlier in the batch, is a duplicate.
-pub fn claim_keys(conn: &Connection, batch: &Batch) -> Result<Vec<bool>> {
+pub fn claim_keys(conn: &Transaction, batch: &Batch) -> Result<Vec<bool>> {
     let rows = &batch.rows;
     let order = sorted_keys(rows);
     let mut new = vec![false; rows.len()];
@@ -366,7 +366,7 @@ pub struct Written {
 
 /// Writes the rows of `batch` marked in `take` as chunks, in the caller's
 /// transaction. A chunk's events are all late or all on time.
-pub fn write_chunks(conn: &Connection, batch: &Batch, take: &[bool], import_id: i64) -> Result<Written> {
+pub fn write_chunks(conn: &Transaction, batch: &Batch, take: &[bool], import_id: i64) -> Result<Written> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO event_chunks (customer_id, type_id, day, first_ms, last_ms, events, import_id, late, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -578,7 +578,7 @@ fn get_varint(input: &mut &[u8]) -> Option<u64> {
 /// Converts events stored by schema 3 (a row per event, ids in `event_ids`)
 /// into chunks and key runs, then drops the old tables. Runs once, inside the
 /// migration to schema 4.
-pub(crate) fn convert_legacy(conn: &Connection) -> Result<()> {
+pub(crate) fn convert_legacy(conn: &Transaction) -> Result<()> {
     let imports: Vec<i64> = conn
         .prepare("SELECT DISTINCT import_id FROM events ORDER BY import_id")?
         .query_map([], |r| r.get(0))?
@@ -654,7 +654,7 @@ mod tests {
 
     #[test]
     fn events_come_back_from_chunks_as_written_in_time_order() {
-        let ws = crate::Workspace::in_memory().unwrap();
+        let mut ws = crate::Workspace::in_memory().unwrap();
         let big = format!("{{\"note\":\"{}\"}}", "x".repeat(20_000));
         let mut batch = Batch::default();
         let day = DAY_MS * 20_000;
@@ -670,8 +670,13 @@ mod tests {
         for (line, customer, ts, id, props) in rows {
             batch.push(line, customer, 7, ts, None, id, |out| out.extend_from_slice(props.as_bytes()));
         }
-        let take = claim_keys(ws.conn(), &batch).unwrap();
-        assert_eq!(write_chunks(ws.conn(), &batch, &take, 1).unwrap().events, 6);
+        let written = ws
+            .write(|tx| {
+                let take = claim_keys(tx, &batch)?;
+                write_chunks(tx, &batch, &take, 1)
+            })
+            .unwrap();
+        assert_eq!(written.events, 6);
         let mut seen = Vec::new();
         scan(ws.conn(), 1, 7, day - 10, day + 10 * DAY_MS, |_, e| {
             seen.push((e.ts_ms - day, e.id.to_string(), e.properties.len()))

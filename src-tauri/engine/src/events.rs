@@ -11,7 +11,7 @@ use std::io::{BufReader, Read};
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use ts_rs::TS;
 use xxhash_rust::xxh3::Xxh3;
@@ -78,9 +78,10 @@ pub(crate) fn matches_filters(meter: &MeterFields, properties: &Props) -> bool {
 }
 
 impl Context {
-    /// With `create_types`, event types seen for the first time are numbered
-    /// (an import does that); without, nothing is written (a preview).
-    fn load(conn: &Connection, create_types: bool) -> Result<Context> {
+    /// With a transaction to write in, event types seen for the first time
+    /// are numbered there (an import does that); without, nothing is written
+    /// (a preview).
+    fn load(conn: &Connection, create_types: Option<&Transaction>) -> Result<Context> {
         let mut customers = HashMap::default();
         let mut stmt = conn.prepare("SELECT external_id, id FROM customers")?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
@@ -91,7 +92,10 @@ impl Context {
         for m in meter::all(conn)? {
             let name = m.fields.event.clone().unwrap_or_else(|| m.fields.code.clone());
             if !types.contains_key(&name) {
-                let type_id = if create_types { type_id(conn, &name)? } else { existing_type_id(conn, &name)? };
+                let type_id = match create_types {
+                    Some(tx) => type_id(tx, &name)?,
+                    None => existing_type_id(conn, &name)?,
+                };
                 types.insert(name.clone(), TypeRules { type_id, needs: Vec::new() });
             }
             if let Some(property) = m.fields.property.clone() {
@@ -175,7 +179,7 @@ fn existing_type_id(conn: &Connection, name: &str) -> Result<i64> {
 }
 
 /// The id of an event type, created when first seen.
-fn type_id(conn: &Connection, name: &str) -> Result<i64> {
+fn type_id(conn: &Transaction, name: &str) -> Result<i64> {
     conn.execute("INSERT INTO event_types (name) VALUES (?1) ON CONFLICT (name) DO NOTHING", [name])?;
     Ok(conn.query_row("SELECT id FROM event_types WHERE name = ?1", [name], |r| r.get(0))?)
 }
@@ -230,7 +234,7 @@ pub fn import(
 ) -> Result<ImportReport> {
     let _running = Running::begin(ws, now)?;
     let (context, import_id) = ws.write(|tx| {
-        let context = Context::load(tx, true)?;
+        let context = Context::load(tx, Some(tx))?;
         tx.execute(
             "INSERT INTO imports (file_name, format, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
             params![options.file_name, options.format.name(), time_text(now)],
@@ -494,7 +498,7 @@ pub fn write_rejects(conn: &Connection, import_id: i64, out: &mut impl std::io::
 
 /// Writes one batch in the caller's transaction; returns what was written and the duplicates.
 fn write_batch(
-    conn: &Connection,
+    conn: &Transaction,
     batch: &Batch,
     import_id: i64,
     report: &ImportReport,
@@ -525,7 +529,7 @@ fn write_batch(
 }
 
 /// Saves (or replaces) a named CSV column mapping after checking its names.
-pub fn save_mapping(conn: &Connection, name: &str, columns: &CsvColumns) -> Result<()> {
+pub fn save_mapping(conn: &Transaction, name: &str, columns: &CsvColumns) -> Result<()> {
     let mut problems = Vec::new();
     if name.trim().is_empty() || name.chars().count() > 64 {
         problems.push(crate::Problem::new("name", "a mapping name is 1 to 64 characters"));
@@ -678,7 +682,7 @@ pub fn preview(
         }
     }
     let (_, _, file) = open_event_file(path, Some(format))?;
-    let context = Context::load(conn, false)?;
+    let context = Context::load(conn, None)?;
     let mut seen = 0;
     event_file::read(format, columns, BufReader::new(file), &mut |row, _| {
         seen += 1;
@@ -1139,7 +1143,7 @@ mod tests {
             event_type: "kind".into(),
             timestamp: "at".into(),
         };
-        save_mapping(ws.conn(), "gateway", &columns).unwrap();
+        ws.write(|tx| save_mapping(tx, "gateway", &columns)).unwrap();
         assert_eq!(mapping(ws.conn(), "gateway").unwrap(), columns);
         assert_eq!(mapping_names(ws.conn()).unwrap(), ["gateway"]);
         let dir = tempfile::tempdir().unwrap();
@@ -1160,7 +1164,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::NotFound);
         let same_twice = CsvColumns { customer: "event_id".into(), ..columns };
-        let err = save_mapping(ws.conn(), "bad", &same_twice).unwrap_err();
+        let err = ws.write(|tx| save_mapping(tx, "bad", &same_twice)).unwrap_err();
         assert_eq!(err.problems().iter().map(|p| p.path.as_str()).collect::<Vec<_>>(), ["id", "customer"]);
     }
 

@@ -8,7 +8,7 @@
 //! late) and the audit entry added, all or nothing.
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -131,7 +131,7 @@ fn link_hash(previous: &str, content: &str) -> String {
 /// Takes the next number of a series and year (`INV-2026-00042`), in the
 /// caller's transaction: with the document written in the same transaction,
 /// a crash loses both, so numbers are gapless and never reused.
-pub(crate) fn next_number(conn: &Connection, series: &str, year: i32) -> Result<(i64, String)> {
+pub(crate) fn next_number(conn: &Transaction, series: &str, year: i32) -> Result<(i64, String)> {
     let seq: i64 = conn
         .prepare_cached(
             "INSERT INTO number_series (series, year, last) VALUES (?1, ?2, 1)
@@ -200,7 +200,7 @@ pub fn advance_fees_billed_by(
 ///
 /// The draft must have been computed inside the same transaction (see
 /// [`finalize_current`]): what it bills is what the transaction sees.
-pub fn finalize(conn: &Connection, draft: &Draft, now: DateTime<Utc>) -> Result<Invoice> {
+pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result<Invoice> {
     let (subscription_id, customer_id): (i64, i64) = conn
         .prepare_cached("SELECT id, customer_id FROM subscriptions WHERE code = ?1")?
         .query_row([&draft.subscription], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -575,7 +575,7 @@ fn require(conn: &Connection, number: &str) -> Result<(i64, Invoice)> {
 }
 
 fn append_status(
-    conn: &Connection,
+    conn: &Transaction,
     id: i64,
     number: &str,
     status: &str,
@@ -597,7 +597,7 @@ fn append_status(
 
 /// Voids an invoice (its number stays used): with a reason, never twice, and
 /// not once paid (a paid invoice is corrected by a credit note).
-pub fn void(conn: &Connection, number: &str, reason: &str, now: DateTime<Utc>) -> Result<Invoice> {
+pub fn void(conn: &Transaction, number: &str, reason: &str, now: DateTime<Utc>) -> Result<Invoice> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(Error::invalid("reason", "say why the invoice is voided"));
@@ -637,7 +637,7 @@ pub fn void(conn: &Connection, number: &str, reason: &str, now: DateTime<Utc>) -
 
 /// Records the payment of an invoice: its date and reference, once.
 pub fn mark_paid(
-    conn: &Connection,
+    conn: &rusqlite::Transaction,
     number: &str,
     date: NaiveDate,
     reference: &str,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::stored::{Columns, located, time_text};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params_from_iter};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -287,7 +287,7 @@ fn has_events(conn: &Connection, meter: &MeterFields) -> Result<bool> {
 }
 
 /// Inserts a new meter; a taken code is a conflict.
-pub fn insert(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<()> {
+pub fn insert(conn: &Transaction, m: &ValidMeter, now: DateTime<Utc>) -> Result<()> {
     let result = conn.execute(
         "INSERT INTO meters (code, name, unit, event_type, aggregation, property, filters, group_by, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
@@ -302,7 +302,7 @@ pub fn insert(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<(
 }
 
 /// Replaces a meter's definition; returns whether anything changed.
-pub fn update(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<bool> {
+pub fn update(conn: &Transaction, m: &ValidMeter, now: DateTime<Utc>) -> Result<bool> {
     let current = get(conn, &m.code)?.ok_or_else(|| Error::NotFound(format!("no meter with code \"{}\"", m.code)))?;
     let wanted = m.to_fields();
     if current.fields == wanted {
@@ -336,7 +336,7 @@ pub fn update(conn: &Connection, m: &ValidMeter, now: DateTime<Utc>) -> Result<b
 /// Creates (`create`) or changes a meter from a form, under the same rules as a
 /// catalog: every problem by field name; a meter counting stored events keeps
 /// how it computes. Returns the stored meter.
-pub fn save(conn: &Connection, fields: &MeterFields, create: bool, now: DateTime<Utc>) -> Result<Meter> {
+pub fn save(conn: &rusqlite::Transaction, fields: &MeterFields, create: bool, now: DateTime<Utc>) -> Result<Meter> {
     let valid = fields.validate().map_err(Error::Invalid)?;
     if create {
         insert(conn, &valid, now)?;

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Problem, Result};
@@ -210,7 +210,7 @@ pub fn version(conn: &Connection, code: &str, version: i64) -> Result<PlanFields
 /// Creates a plan, or changes it; returns whether anything changed. Until
 /// subscriptions hold the latest version, a change replaces it; once they do,
 /// the change becomes the next version and they keep theirs.
-pub fn save(conn: &Connection, plan: &ValidPlan, now: DateTime<Utc>) -> Result<bool> {
+pub fn save(conn: &Transaction, plan: &ValidPlan, now: DateTime<Utc>) -> Result<bool> {
     let text = definition(&plan.fields)?;
     match get(conn, &plan.fields.code)? {
         Some(current) if current.fields == plan.fields => Ok(false),
@@ -248,7 +248,7 @@ pub fn save(conn: &Connection, plan: &ValidPlan, now: DateTime<Utc>) -> Result<b
 /// where subscriptions hold them): each under its number, then `latest` as the
 /// next.
 pub fn create_with_earlier(
-    conn: &Connection,
+    conn: &Transaction,
     earlier: &[(i64, &ValidPlan)],
     latest: &ValidPlan,
     now: DateTime<Utc>,
@@ -327,7 +327,12 @@ pub fn rows(conn: &Connection) -> Result<Vec<PlanRow>> {
 
 /// Saves a plan from the editor: `create` refuses an existing code, an edit
 /// refuses an unknown one. A plan that subscriptions hold gets a new version.
-pub fn save_edited(conn: &Connection, fields: &PlanFields, create: bool, now: DateTime<Utc>) -> Result<PlanRow> {
+pub fn save_edited(
+    conn: &rusqlite::Transaction,
+    fields: &PlanFields,
+    create: bool,
+    now: DateTime<Utc>,
+) -> Result<PlanRow> {
     let valid = check(conn, fields)?;
     let code = valid.fields.code.clone();
     match (create, get(conn, &code)?.is_some()) {

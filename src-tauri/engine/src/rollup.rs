@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
@@ -143,7 +143,7 @@ pub struct Refreshed {
 
 /// Brings every meter's rollups up to the last stored chunk, in the caller's
 /// transaction.
-pub fn refresh(conn: &Connection, tz: Tz) -> Result<Refreshed> {
+pub fn refresh(conn: &Transaction, tz: Tz) -> Result<Refreshed> {
     let mut done = Refreshed::default();
     let last_chunk: i64 =
         conn.prepare_cached("SELECT coalesce(max(id), 0) FROM event_chunks")?.query_row([], |r| r.get(0))?;
@@ -309,7 +309,7 @@ fn acc_from_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Acc> {
 }
 
 /// Merges new day aggregates with the stored ones (none for meters in `from_scratch`).
-fn merge_into_store(conn: &Connection, fresh: Fresh, from_scratch: &HashSet<i64>) -> Result<()> {
+fn merge_into_store(conn: &Transaction, fresh: Fresh, from_scratch: &HashSet<i64>) -> Result<()> {
     let mut read = conn.prepare_cached(
         "SELECT count, sum, max, min, latest_ms, latest_order, latest, distinct_values FROM usage_days
          WHERE meter_id = ?1 AND customer_id = ?2 AND day = ?3 AND grp = ?4",

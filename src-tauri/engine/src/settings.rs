@@ -1,6 +1,6 @@
 //! Workspace settings: the company that bills, its currency, zone and invoice series.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -195,7 +195,7 @@ pub fn get(conn: &Connection) -> Result<Settings> {
 }
 
 /// Validates and stores the settings; returns whether anything changed.
-pub fn update(conn: &Connection, settings: Settings) -> Result<bool> {
+pub fn update(conn: &rusqlite::Transaction, settings: Settings) -> Result<bool> {
     let settings = settings.normalized();
     let mut problems = settings.problems();
     problems.extend(change_problems(conn, &settings)?);
@@ -242,7 +242,7 @@ pub fn change_problems(conn: &Connection, wanted: &Settings) -> Result<Vec<Probl
 
 /// The first settings row. Written with the first schema's columns (later
 /// columns take their defaults), so tests can build a workspace of any version.
-pub(crate) fn insert_defaults(conn: &Connection) -> Result<()> {
+pub(crate) fn insert_defaults(conn: &Transaction) -> Result<()> {
     let s = Settings::default();
     conn.execute(
         "INSERT INTO workspace_settings (id, company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days)
@@ -252,7 +252,7 @@ pub(crate) fn insert_defaults(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn write(conn: &Connection, s: &Settings) -> Result<()> {
+fn write(conn: &Transaction, s: &Settings) -> Result<()> {
     let address = serde_json::to_string(&s.address).map_err(|e| Error::Internal(e.to_string()))?;
     conn.execute(
         "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5,
@@ -299,7 +299,7 @@ pub fn image(conn: &Connection, hash: &str) -> Result<Option<Vec<u8>>> {
 
 /// Sets the logo (PNG or JPEG, at most [`LOGO_MAX_BYTES`]), or removes it
 /// with `None`. Invoices finalized earlier keep the logo they had.
-pub fn set_logo(conn: &Connection, bytes: Option<&[u8]>, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+pub fn set_logo(conn: &Transaction, bytes: Option<&[u8]>, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
     let Some(bytes) = bytes else {
         conn.execute("UPDATE workspace_settings SET logo = NULL WHERE id = 1", [])?;
         return Ok(());

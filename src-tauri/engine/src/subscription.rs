@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -413,7 +413,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Subscription>> {
 /// Creates or changes a subscription; returns whether anything changed. A
 /// subscription without a `plan_version` keeps the one it has, or (new) takes
 /// the plan's latest.
-pub fn save(conn: &Connection, s: &ValidSubscription, now: DateTime<Utc>) -> Result<bool> {
+pub fn save(conn: &Transaction, s: &ValidSubscription, now: DateTime<Utc>) -> Result<bool> {
     let f = &s.fields;
     let existing = get(conn, &f.id)?;
     let (plan_id, latest): (i64, i64) = conn

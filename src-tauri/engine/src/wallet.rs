@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -382,14 +382,14 @@ struct Append<'a> {
     at: DateTime<Utc>,
 }
 
-fn append(conn: &Connection, customer_id: i64, grant: (i64, &str), e: Append) -> Result<()> {
+fn append(conn: &rusqlite::Transaction, customer_id: i64, grant: (i64, &str), e: Append) -> Result<()> {
     let before = last_balances(conn, customer_id, grant.0)?;
     append_after(conn, customer_id, grant, e, before)
 }
 
 /// [`append`] given the grant's and the wallet's balances before it.
 fn append_after(
-    conn: &Connection,
+    conn: &Transaction,
     customer_id: i64,
     grant: (i64, &str),
     e: Append,
@@ -435,7 +435,7 @@ struct Open {
 /// conflict; a manual grant without an id gets the next `grant-N`, and cannot
 /// expire before today.
 pub fn grant(
-    conn: &Connection,
+    conn: &rusqlite::Transaction,
     customer: &str,
     fields: &GrantFields,
     origin: Origin,
@@ -464,7 +464,7 @@ pub fn grant(
 }
 
 fn insert_grant(
-    conn: &Connection,
+    conn: &Transaction,
     customer_id: i64,
     currency: Currency,
     fields: &GrantFields,
@@ -516,11 +516,16 @@ fn insert_grant(
 
 /// Writes every expiry (and rollover) due at `now`, for every customer.
 /// Returns how many grants expired.
-pub fn settle(conn: &Connection, now: DateTime<Utc>) -> Result<u32> {
+pub fn settle(conn: &rusqlite::Transaction, now: DateTime<Utc>) -> Result<u32> {
     settle_customer(conn, zone(conn)?, None, now)
 }
 
-pub(crate) fn settle_customer(conn: &Connection, tz: Tz, customer_id: Option<i64>, now: DateTime<Utc>) -> Result<u32> {
+pub(crate) fn settle_customer(
+    conn: &rusqlite::Transaction,
+    tz: Tz,
+    customer_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<u32> {
     let today = now.with_timezone(&tz).date_naive().to_string();
     let which = if customer_id.is_some() { "g.customer_id = ?2 AND g.expires < ?1" } else { "g.expires < ?1" };
     let sql = format!(
@@ -584,7 +589,7 @@ struct Due {
 /// Expires one grant at the start of the day after its last: what is left of
 /// it rolls over as its rule allows (a rolled grant does not roll again), the
 /// rest expires with an entry (written even when nothing was left).
-fn expire(conn: &Connection, tz: Tz, g: &Due) -> Result<()> {
+fn expire(conn: &rusqlite::Transaction, tz: Tz, g: &Due) -> Result<()> {
     let last_day = g.expires;
     let at = expiry_instant(tz, last_day)?;
     let currency = Currency::parse(&g.currency).map_err(Error::Internal)?;
@@ -735,7 +740,7 @@ impl Burn {
 /// first, so an expired grant gives nothing). Write it with [`write_burn`]
 /// once the invoice exists, in the same transaction.
 pub(crate) fn plan_burn(
-    conn: &Connection,
+    conn: &rusqlite::Transaction,
     tz: Tz,
     customer_id: i64,
     currency: &str,
@@ -763,7 +768,7 @@ pub(crate) fn plan_burn(
 /// Writes a planned burn's consumption entries, tied to the invoice, in the
 /// transaction that planned it (so the balances it read still hold).
 pub(crate) fn write_burn(
-    conn: &Connection,
+    conn: &rusqlite::Transaction,
     burn: &Burn,
     invoice_id: i64,
     number: &str,
@@ -787,7 +792,12 @@ pub(crate) fn write_burn(
 
 /// Gives back to their grants the credits a voided invoice consumed. A grant
 /// that has expired since expires again at once (the credit is not revived).
-pub(crate) fn return_burn(conn: &Connection, invoice_id: i64, number: &str, now: DateTime<Utc>) -> Result<()> {
+pub(crate) fn return_burn(
+    conn: &rusqlite::Transaction,
+    invoice_id: i64,
+    number: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     give_back(conn, invoice_id, None, &format!("given back: {number} was voided"), now)?;
     Ok(())
 }
@@ -795,7 +805,7 @@ pub(crate) fn return_burn(conn: &Connection, invoice_id: i64, number: &str, now:
 /// Gives back `amount` of the credits an invoice consumed, as its credit note
 /// `note_number` says; returns what was given back.
 pub(crate) fn return_credits(
-    conn: &Connection,
+    conn: &rusqlite::Transaction,
     invoice_id: i64,
     invoice_number: &str,
     note_number: &str,
@@ -810,7 +820,7 @@ pub(crate) fn return_credits(
 /// burned last is refilled first, so the credit that lasts longest comes back
 /// first. Returns the amount given back.
 fn give_back(
-    conn: &Connection,
+    conn: &rusqlite::Transaction,
     invoice_id: i64,
     limit: Option<Decimal>,
     note: &str,
@@ -892,7 +902,13 @@ fn reason_required(reason: &str) -> Result<&str> {
 }
 
 /// Voids what is left of a grant (its used part stays used), with a reason.
-pub fn void_grant(conn: &Connection, customer: &str, code: &str, reason: &str, now: DateTime<Utc>) -> Result<Grant> {
+pub fn void_grant(
+    conn: &rusqlite::Transaction,
+    customer: &str,
+    code: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Grant> {
     let reason = reason_required(reason)?;
     let (customer_id, _) = customer_row(conn, customer)?;
     settle_customer(conn, zone(conn)?, Some(customer_id), now)?;
@@ -918,7 +934,7 @@ fn state_text(state: GrantState) -> &'static str {
 /// A manual correction of a grant, up or down, with a reason. It cannot take
 /// a grant below zero, nor add to an expired or voided grant.
 pub fn adjust(
-    conn: &Connection,
+    conn: &rusqlite::Transaction,
     customer: &str,
     code: &str,
     amount: Decimal,

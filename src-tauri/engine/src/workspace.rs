@@ -373,7 +373,9 @@ mod tests {
         }
         conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
         conn.pragma_update(None, "user_version", version as i64).unwrap();
-        crate::settings::insert_defaults(&conn).unwrap();
+        let tx = conn.unchecked_transaction().unwrap();
+        crate::settings::insert_defaults(&tx).unwrap();
+        tx.commit().unwrap();
         conn
     }
 

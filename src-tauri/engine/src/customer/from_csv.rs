@@ -18,7 +18,7 @@ const CUSTOMER_COLUMNS: &[&str] = &["id", "name", "email", "currency", "tax_rate
 /// newlines inside the quoted cell). An id already stored with the same details is
 /// a duplicate (no-op); with other details, the row is rejected. Valid rows are
 /// kept, in one transaction.
-pub fn customers_csv(conn: &rusqlite::Connection, input: impl Read, now: DateTime<Utc>) -> Result<ImportReport> {
+pub fn customers_csv(conn: &rusqlite::Transaction, input: impl Read, now: DateTime<Utc>) -> Result<ImportReport> {
     let (mut reader, header, lines) = csv_with_header(input, "id,name,email")?;
     let header: Vec<String> = header.into_iter().map(|h| h.to_ascii_lowercase()).collect();
     let mut index = HashMap::new();

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Days, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -104,7 +104,7 @@ pub fn rules(conn: &Connection, customer: &str) -> Result<Rules> {
 }
 
 /// Replaces a customer's rules (re-armed); empty rules remove them.
-pub fn set_rules(conn: &Connection, customer: &str, wanted: &Rules, now: DateTime<Utc>) -> Result<Rules> {
+pub fn set_rules(conn: &Transaction, customer: &str, wanted: &Rules, now: DateTime<Utc>) -> Result<Rules> {
     let (customer_id, currency) = customer_row(conn, customer)?;
     let valid = wanted.validate(currency).map_err(Error::Invalid)?;
     if valid.is_empty() {
@@ -203,7 +203,7 @@ pub fn alerts(conn: &Connection, acknowledged: bool) -> Result<Vec<Alert>> {
 
 /// Acknowledges one alert, or (none) every open one; returns how many. An
 /// alert that is not open is not found.
-pub fn acknowledge(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
+pub fn acknowledge(conn: &Transaction, id: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
     let n = conn.execute(
         "UPDATE alerts SET acknowledged_at = ?1 WHERE acknowledged_at IS NULL AND (?2 IS NULL OR id = ?2)",
         params![time_text(now), id],
@@ -215,7 +215,7 @@ pub fn acknowledge(conn: &Connection, id: Option<i64>, now: DateTime<Utc>) -> Re
 }
 
 fn raise(
-    conn: &Connection,
+    conn: &Transaction,
     customer_id: i64,
     kind: AlertKind,
     subject: &str,
@@ -245,7 +245,7 @@ pub(crate) fn alerts_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<Alert>>
 /// line), alerts raised; what was granted and raised is added to the lists.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn apply_rules(
-    tx: &Connection,
+    tx: &rusqlite::Transaction,
     customer_id: i64,
     customer: &str,
     projected: Decimal,
@@ -367,7 +367,7 @@ pub(crate) fn unbilled_topups(conn: &Connection, only: Option<&str>) -> Result<H
 
 /// Records that an invoice bills these top-ups, in its transaction; a top-up
 /// billed already (a stale draft) refuses the invoice.
-pub(crate) fn bill_topups(conn: &Connection, customer_id: i64, topups: &[TopUp], invoice_id: i64) -> Result<()> {
+pub(crate) fn bill_topups(conn: &Transaction, customer_id: i64, topups: &[TopUp], invoice_id: i64) -> Result<()> {
     for t in topups {
         let grant_id: i64 = conn
             .query_row(
