@@ -70,6 +70,7 @@ const COMMANDS: &[&str] = &[
     "notifications_set",
     "backups_list",
     "backup_restore",
+    "totals_by_currency",
 ];
 
 fn main() {

@@ -119,6 +119,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::settings_logo_clear,
             commands::backups_list,
             commands::backup_restore,
+            commands::totals_by_currency,
             commands::wallets_overview,
             commands::wallet_view,
             commands::wallet_ledger,

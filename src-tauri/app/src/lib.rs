@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod clock;
+#[cfg(test)]
+mod command_map;
 pub mod commands;
 pub mod console;
 pub mod files;

@@ -108,7 +108,7 @@ mod tests {
                 )),*]
             };
         }
-        gen_all![
+        let mut files = gen_all![
             ErrorCode,
             Problem,
             IpcError,
@@ -144,6 +144,16 @@ mod tests {
             meterdesk_engine::rating::LineKind,
             meterdesk_engine::pricing::Step,
             meterdesk_engine::pricing::StepKind,
+            meterdesk_engine::pricing::PriceFields,
+            meterdesk_engine::pricing::TierFields,
+            meterdesk_engine::money::Amount,
+            meterdesk_engine::event_file::Format,
+            meterdesk_engine::money::CurrencyTotal,
+            meterdesk_engine::plan::PlanFields,
+            meterdesk_engine::plan::ChargeFields,
+            meterdesk_engine::plan::FeeFields,
+            meterdesk_engine::plan::Timing,
+            meterdesk_engine::period::Interval,
             meterdesk_engine::pricing::Priced,
             meterdesk_engine::pricing::Quote,
             meterdesk_engine::bill::Trial,
@@ -191,7 +201,11 @@ mod tests {
             CreditLineAsk,
             CurrencyInfo,
             ReferenceData,
-        ]
+        ];
+        // The command map names the generated types it uses.
+        let known: Vec<String> = files.iter().map(|(name, _)| name.trim_end_matches(".ts").to_string()).collect();
+        files.push(("commands.ts".to_string(), crate::command_map::typescript(&cfg, &known)));
+        files
     }
 
     /// Fails when the committed bindings differ from a fresh generation.

@@ -102,6 +102,11 @@ pub struct Draft {
     pub first_day: NaiveDate,
     #[ts(type = "string")]
     pub end_day: NaiveDate,
+    /// The period's last local day (the day before `end_day`), for display:
+    /// derived, never read back from a stored invoice.
+    #[ts(type = "string")]
+    #[serde(skip_deserializing)]
+    pub last_day: NaiveDate,
     /// The days the subscription was active in the period, of `period_days`.
     pub active_days: u32,
     pub period_days: u32,
@@ -125,15 +130,20 @@ pub struct Draft {
 
 pub use crate::wallet::TopUp;
 
+/// The last local day of a period that ends (exclusive) on `end_day`.
+fn last_day_of(end_day: NaiveDate) -> NaiveDate {
+    end_day.pred_opt().unwrap_or(end_day)
+}
+
 impl Draft {
     /// What wallet credits may pay: the total less the top-ups it bills.
     pub fn creditable(&self) -> Decimal {
         self.total.0 - self.topups.iter().map(|t| t.amount.0).sum::<Decimal>()
     }
 
-    /// The period's last local day (the day before `end_day`).
-    pub fn last_day(&self) -> NaiveDate {
-        self.end_day.pred_opt().unwrap_or(self.end_day)
+    /// Sets what is derived from the stored fields (an invoice read back).
+    pub(crate) fn derive(&mut self) {
+        self.last_day = last_day_of(self.end_day);
     }
 
     /// What the draft settles (see `settle::Dues`).
@@ -420,6 +430,7 @@ impl Book {
             plan_version: sub.version(),
             first_day: period.first_day,
             end_day: period.end_day,
+            last_day: last_day_of(period.end_day),
             active_days,
             period_days: period.days(),
             usage_window: Bounds { start: from, end: to },
@@ -690,7 +701,7 @@ pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
             d.period.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             d.period.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             d.first_day.to_string(),
-            d.last_day().to_string(),
+            d.last_day.to_string(),
             d.active_days.to_string(),
             sum(rating::LineKind::Fee),
             sum(rating::LineKind::Usage),

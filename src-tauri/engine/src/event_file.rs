@@ -26,7 +26,8 @@ pub const MAX_PROPERTY_VALUE_CHARS: usize = 4096;
 pub use crate::import::MAX_LINE_BYTES;
 
 /// The three event file formats of docs/interfaces.md "Event files".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Csv,
     Ndjson,

@@ -643,7 +643,7 @@ pub struct PreviewRow {
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct ImportPreview {
     /// csv, ndjson or cloudevents.
-    pub format: String,
+    pub format: Format,
     /// A CSV file's column names (empty for JSON formats).
     pub header: Vec<String>,
     /// Columns the mapping names that the CSV file lacks; rows are read only when none is.
@@ -665,14 +665,8 @@ pub fn preview(
 ) -> Result<ImportPreview> {
     let (_, format, file) = open_event_file(path, format)?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut preview = ImportPreview {
-        format: format.name().to_string(),
-        header: Vec::new(),
-        missing: Vec::new(),
-        rows: Vec::new(),
-        errors: Vec::new(),
-        bytes,
-    };
+    let mut preview =
+        ImportPreview { format, header: Vec::new(), missing: Vec::new(), rows: Vec::new(), errors: Vec::new(), bytes };
     if format == Format::Csv {
         preview.header = event_file::csv_header(BufReader::new(&file))?;
         let required = [&columns.id, &columns.customer, &columns.event_type, &columns.timestamp];
@@ -1068,7 +1062,7 @@ mod tests {
         let path = dir.path().join("oct.csv");
         std::fs::write(&path, OCTOBER.replace("e2,globex", "e2,hooli")).unwrap();
         let preview = preview(ws.conn(), &path, None, &CsvColumns::default(), 3).unwrap();
-        assert_eq!(preview.format, "csv");
+        assert_eq!(preview.format, crate::event_file::Format::Csv);
         assert_eq!(preview.rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["e1", "e3"]);
         assert_eq!(preview.rows[0].properties, r#"{"model":"gpt-4o","tokens":"1200"}"#);
         assert_eq!((preview.errors[0].line, preview.errors[0].field.as_str()), (3, "customer"));

@@ -449,7 +449,7 @@ pub fn finalize_chosen(
             }
             bill::Kind::Period if draft.period.end > now && open == Open::Refuse => Some(format!(
                 "the period runs until {}: usage may still come; finalize it once it ended, or include open periods",
-                draft.last_day()
+                draft.last_day
             )),
             bill::Kind::Period => None,
         };
@@ -527,6 +527,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, String, String, String)
 fn assemble(conn: &Connection, id: i64, content: &str, previous_hash: String, hash: String) -> Result<Invoice> {
     let mut frozen: Frozen =
         serde_json::from_str(content).map_err(|e| Error::Internal(format!("a stored invoice is unreadable: {e}")))?;
+    frozen.draft.derive();
     let mut paid = None;
     let mut void_reason = None;
     let mut stmt =

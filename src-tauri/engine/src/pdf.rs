@@ -549,7 +549,7 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
         ("Number", number.clone()),
         ("Issue date", f.issue_date.to_string()),
         ("Due date", f.due_date.to_string()),
-        ("Period", format!("{} to {}", d.first_day, d.last_day())),
+        ("Period", format!("{} to {}", d.first_day, d.last_day)),
     ];
     let remark = invoice.void_reason.as_ref().map(|reason| format!("Voided: {reason}"));
     heading(&mut l, &f.seller, look.logo, (title, &facts, remark), right)?;
@@ -719,7 +719,7 @@ pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> 
         ("Number", note.number.clone()),
         ("Issue date", note.issue_date.to_string()),
         ("Credits invoice", note.invoice.clone()),
-        ("Invoice period", format!("{} to {}", f.draft.first_day, f.draft.last_day())),
+        ("Invoice period", format!("{} to {}", f.draft.first_day, f.draft.last_day)),
     ];
     heading(&mut l, &f.seller, look.logo, ("CREDIT NOTE", &facts, None), right)?;
     bill_to(&mut l, &f.buyer);

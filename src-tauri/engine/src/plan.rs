@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::error::{Error, Problem, Result};
 use crate::meter::code_problem;
@@ -18,7 +19,7 @@ use crate::settings::{MAX_TEXT_CHARS, required_text_problem};
 use crate::stored::time_text;
 
 /// When a fixed fee may be billed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Timing {
     /// With the period's invoice, or alone at the period's start.
@@ -27,7 +28,7 @@ pub enum Timing {
     Arrears,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct FeeFields {
     pub name: String,
@@ -36,10 +37,11 @@ pub struct FeeFields {
 }
 
 /// A charge: a meter (one of its groups, or all), priced by a model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct ChargeFields {
     pub meter: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub group: Option<String>,
     #[serde(flatten)]
     pub price: PriceFields,
@@ -68,7 +70,7 @@ impl<'de> Deserialize<'de> for ChargeFields {
 }
 
 /// A plan as written in a catalog or the plan editor: not yet validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct PlanFields {
     pub code: String,
@@ -78,6 +80,7 @@ pub struct PlanFields {
     #[serde(default)]
     pub fees: Vec<FeeFields>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub minimum_commitment: Option<Dec>,
     #[serde(default)]
     pub charges: Vec<ChargeFields>,

@@ -58,6 +58,9 @@ pub struct Entry {
     /// What the customer still owes: the amount due less credit notes; none
     /// once paid or void.
     pub outstanding: Dec,
+    /// What credit notes may still take off: the total less what they did
+    /// (none on a void invoice).
+    pub left_to_credit: Dec,
     pub standing: Standing,
 }
 
@@ -113,13 +116,14 @@ pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: N
         subscription: d.subscription.clone(),
         plan: d.plan.clone(),
         first_day: d.first_day,
-        last_day: d.last_day(),
+        last_day: d.last_day,
         issue_date: f.issue_date,
         due_date: f.due_date,
         currency: d.currency.clone(),
         total: d.total,
         credited: scaled(credited),
         outstanding: scaled(outstanding),
+        left_to_credit: scaled(if standing == Standing::Void { Decimal::ZERO } else { d.total.0 - credited }),
         standing,
     }
 }
@@ -268,7 +272,7 @@ pub fn review(
         if draft.period.end > now {
             warnings.push(Warning {
                 kind: WarningKind::PeriodOpen,
-                message: format!("the period runs until {}: usage may still come", draft.last_day()),
+                message: format!("the period runs until {}: usage may still come", draft.last_day),
                 blocking: false,
             });
         }
@@ -467,7 +471,7 @@ pub fn accounting_csv(
                 &cell(&inv.frozen.buyer.name),
                 &d.currency,
                 &d.first_day.to_string(),
-                &d.last_day().to_string(),
+                &d.last_day.to_string(),
                 &line,
                 &kind,
                 &cell(&description),

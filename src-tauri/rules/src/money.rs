@@ -139,6 +139,36 @@ impl Currency {
     }
 }
 
+/// What amounts of one currency come to: the UI shows totals of what an
+/// operator picked or filtered, never adding money itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct CurrencyTotal {
+    pub currency: String,
+    /// How many amounts were added.
+    pub count: u32,
+    pub total: Dec,
+}
+
+/// One amount in a currency (an element of what [`totals_by_currency`] adds).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct Amount {
+    pub currency: String,
+    pub amount: Dec,
+}
+
+/// The totals of `amounts` per currency, in currency order; never mixed.
+pub fn totals_by_currency(amounts: &[Amount]) -> Vec<CurrencyTotal> {
+    let mut by: std::collections::BTreeMap<&str, (u32, Decimal)> = std::collections::BTreeMap::new();
+    for a in amounts {
+        let entry = by.entry(a.currency.as_str()).or_insert((0, Decimal::ZERO));
+        entry.0 += 1;
+        entry.1 += a.amount.0;
+    }
+    by.into_iter()
+        .map(|(currency, (count, total))| CurrencyTotal { currency: currency.to_string(), count, total: Dec(total) })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +259,24 @@ mod tests {
         assert_eq!(serde_json::to_string(&d).unwrap(), "\"0.000002\"");
         let err = serde_json::from_str::<Dec>("0.2").unwrap_err().to_string();
         assert!(err.contains("decimal written as a string"), "{err}");
+    }
+
+    #[test]
+    fn totals_are_per_currency_never_mixed_and_exact() {
+        let a = |c: &str, v: &str| Amount { currency: c.into(), amount: Dec(v.parse().unwrap()) };
+        let totals = totals_by_currency(&[
+            a("USD", "0.10"),
+            a("EUR", "5"),
+            a("USD", "0.20"),
+            a("USD", "-0.05"),
+            a("JPY", "100"),
+        ]);
+        let shown: Vec<(String, u32, String)> =
+            totals.iter().map(|t| (t.currency.clone(), t.count, t.total.to_string())).collect();
+        assert_eq!(
+            shown,
+            [("EUR".into(), 1, "5".into()), ("JPY".into(), 1, "100".into()), ("USD".into(), 3, "0.25".into())]
+        );
+        assert!(totals_by_currency(&[]).is_empty());
     }
 }

@@ -53,14 +53,3 @@ export function compareDecimals(a: string, b: string): number {
   const { ints: [x, y] } = scaled([a, b]);
   return x < y ? -1 : x > y ? 1 : 0;
 }
-
-/** Adds decimal strings of one currency without floats: scaled to integers of the longest scale. */
-export function sumDecimals(values: string[]): string {
-  const { scale, ints } = scaled(values);
-  let total = 0n;
-  for (const n of ints) total += n;
-  const negative = total < 0n;
-  const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
-  const text = scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
-  return negative ? `-${text}` : text;
-}

@@ -1,42 +1,18 @@
-// The plan editor's mirror of the engine's PlanFields (engine/src/plan.rs and
-// pricing/mod.rs): a price is tagged by `model`; amounts are decimal strings.
-// ts-rs cannot generate the tagged price enum, so this file is kept by hand;
-// the editor's WebDriver test saves and reloads a plan through it.
+// The plan editor's helpers around the engine's PlanFields. The types are
+// generated from Rust (generated/PlanFields.ts and the price fields' tagged
+// union, PriceFields.ts), so the drift test covers them; only the editor's
+// defaults and the wire clean-up live here.
 
-export type Interval = "month" | "quarter" | "year";
-export type Timing = "advance" | "arrears";
-export type Model = "per_unit" | "graduated" | "volume" | "package" | "percentage";
+import type { ChargeFields } from "./generated/ChargeFields";
+import type { FeeFields } from "./generated/FeeFields";
+import type { Interval } from "./generated/Interval";
+import type { PlanFields } from "./generated/PlanFields";
+import type { PriceFields } from "./generated/PriceFields";
+import type { TierFields } from "./generated/TierFields";
+import type { Timing } from "./generated/Timing";
 
-export interface TierFields {
-  up_to: string | null;
-  unit_price: string;
-  flat_fee?: string;
-}
-
-export type PriceFields =
-  | { model: "per_unit"; unit_price: string; included?: string }
-  | { model: "graduated"; tiers: TierFields[] }
-  | { model: "volume"; tiers: TierFields[] }
-  | { model: "package"; package_size: string; package_price: string; free?: string }
-  | { model: "percentage"; percent: string; fixed_fee?: string; min_fee?: string; max_fee?: string };
-
-export type ChargeFields = { meter: string; group?: string } & PriceFields;
-
-export interface FeeFields {
-  name: string;
-  amount: string;
-  timing: Timing;
-}
-
-export interface PlanFields {
-  code: string;
-  name: string;
-  currency: string;
-  interval: Interval;
-  fees: FeeFields[];
-  minimum_commitment?: string;
-  charges: ChargeFields[];
-}
+export type { ChargeFields, FeeFields, Interval, PlanFields, PriceFields, TierFields, Timing };
+export type Model = PriceFields["model"];
 
 export const MODELS: { value: Model; label: string }[] = [
   { value: "per_unit", label: "Per unit" },

@@ -20,12 +20,6 @@ const AGGREGATION: Record<Meter["aggregation"], string> = {
   unique_count: "the number of distinct", latest: "the latest",
 };
 
-function lastDay(endDay: string): string {
-  const d = new Date(`${endDay}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() - 1);
-  return d.toISOString().slice(0, 10);
-}
-
 /** How a usage line's quantity was read: the meter's rule, its group and the window. */
 function UsageExplanation({ line, meter, draft }: { line: Line; meter: Meter | undefined; draft: Draft }) {
   if (!meter) return null;
@@ -58,7 +52,7 @@ export function DraftView({ draft, meters, onExplore }: {
         <Text size="sm" c="dimmed">{draft.subscription}</Text>
       </Group>
       <Text size="sm" c="dimmed">
-        Period {draft.first_day} to {lastDay(draft.end_day)}
+        Period {draft.first_day} to {draft.last_day}
         {partial ? `, active ${draft.active_days} of ${draft.period_days} days (fees and commitment prorated)` : ""}; {draft.currency}
       </Text>
       {draft.problem && (

@@ -2,7 +2,8 @@ import { useEffect, useMemo, useState } from "react";
 import { Alert, Badge, Button, Checkbox, Group, List, Loader, Modal, SegmentedControl, Stack, Table, Text, Tooltip } from "@mantine/core";
 import { IconAlertTriangle, IconLock } from "@tabler/icons-react";
 import { call } from "../api/invoke";
-import { groupDigits, sumDecimals } from "../api/decimal";
+import { groupDigits } from "../api/decimal";
+import { useTotals } from "../api/totals";
 import type { Finalized } from "../api/generated/Finalized";
 import type { Reviewed } from "../api/generated/Reviewed";
 import type { WarningKind } from "../api/generated/WarningKind";
@@ -58,11 +59,7 @@ export function FinalizeReview({ month, opened, onClose, onFinalized }: {
   }, [month, opened, advance]);
 
   const picked = useMemo(() => (review ?? []).filter((r) => chosen.has(r.draft.subscription)), [review, chosen]);
-  const totals = useMemo(() => {
-    const by = new Map<string, string[]>();
-    for (const r of picked) by.set(r.draft.currency, [...(by.get(r.draft.currency) ?? []), r.draft.total]);
-    return [...by.entries()].sort().map(([currency, list]) => ({ currency, count: list.length, total: sumDecimals(list) }));
-  }, [picked]);
+  const totals = useTotals(useMemo(() => picked.map((r) => ({ currency: r.draft.currency, amount: r.draft.total })), [picked]));
   const selectable = (review ?? []).filter((r) => r.warnings.every((w) => !w.blocking));
   const warned = (review ?? []).filter((r) => r.warnings.length > 0).length;
 

@@ -5,7 +5,7 @@ import {
 import { DatePickerInput } from "@mantine/dates";
 import { IconCash, IconDownload, IconReceiptRefund, IconBan } from "@tabler/icons-react";
 import { call, CommandError } from "../api/invoke";
-import { groupDigits, sumDecimals } from "../api/decimal";
+import { groupDigits } from "../api/decimal";
 import type { CreditAsk } from "../api/generated/CreditAsk";
 import type { InvoiceDetail } from "../api/generated/InvoiceDetail";
 import type { Meter } from "../api/generated/Meter";
@@ -107,7 +107,7 @@ function CreditForm({ detail, onDone }: { detail: InvoiceDetail; onDone: () => v
   return (
     <Stack>
       <Text size="sm">
-        Left to credit: {groupDigits(sumDecimals([detail.entry.total, `-${detail.entry.credited}`]))} {detail.entry.currency}
+        Left to credit: {groupDigits(detail.entry.left_to_credit)} {detail.entry.currency}
       </Text>
       <SegmentedControl value={mode} onChange={(v) => setMode(v as typeof mode)} data-testid="credit-mode"
         data={[{ value: "full", label: "All that is left" }, { value: "lines", label: "Lines" }, { value: "amount", label: "An amount" }]} />

@@ -3,7 +3,8 @@ import { Badge, Button, Checkbox, Drawer, Group, Loader, Modal, SegmentedControl
 import { DatePickerInput } from "@mantine/dates";
 import { IconFileSpreadsheet, IconFolderDown } from "@tabler/icons-react";
 import { call } from "../api/invoke";
-import { groupDigits, sumDecimals } from "../api/decimal";
+import { groupDigits } from "../api/decimal";
+import { useTotals } from "../api/totals";
 import type { Entry } from "../api/generated/Entry";
 import type { Meter } from "../api/generated/Meter";
 import type { Standing } from "../api/generated/Standing";
@@ -48,11 +49,7 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
       && (!month || e.first_day.startsWith(month))
       && (!needle || e.number.toLowerCase().includes(needle) || e.customer.includes(needle) || e.customer_name.toLowerCase().includes(needle)));
   }, [entries, filter, month, search]);
-  const owed = useMemo(() => {
-    const by = new Map<string, string[]>();
-    for (const e of rows) by.set(e.currency, [...(by.get(e.currency) ?? []), e.outstanding]);
-    return [...by.entries()].sort().map(([currency, list]) => ({ currency, total: sumDecimals(list) }));
-  }, [rows]);
+  const owed = useTotals(useMemo(() => rows.map((e) => ({ currency: e.currency, amount: e.outstanding })), [rows]));
   const counts = useMemo(() => {
     const c: Record<string, number> = {};
     for (const e of entries ?? []) c[e.standing] = (c[e.standing] ?? 0) + 1;

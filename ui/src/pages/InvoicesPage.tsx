@@ -2,7 +2,8 @@ import { useEffect, useMemo, useState } from "react";
 import { Alert, Badge, Button, Drawer, Group, Loader, Select, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
 import { IconFileExport, IconLock } from "@tabler/icons-react";
 import { call } from "../api/invoke";
-import { compareDecimals, groupDigits, sumDecimals } from "../api/decimal";
+import { compareDecimals, groupDigits } from "../api/decimal";
+import { useTotals } from "../api/totals";
 import type { BillingMonths } from "../api/generated/BillingMonths";
 import type { Draft } from "../api/generated/Draft";
 import type { Meter } from "../api/generated/Meter";
@@ -124,14 +125,15 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
     return [...list].sort(cmp);
   }, [drafts, search, sort]);
 
-  const totals = useMemo(() => {
-    const by = new Map<string, Draft[]>();
-    for (const d of rows) by.set(d.currency, [...(by.get(d.currency) ?? []), d]);
-    return [...by.entries()].sort().map(([currency, list]) => ({
-      currency, count: list.length,
-      subtotal: sumDecimals(list.map((d) => d.subtotal)), tax: sumDecimals(list.map((d) => d.tax)), total: sumDecimals(list.map((d) => d.total)),
-    }));
-  }, [rows]);
+  // Per currency, added by the engine.
+  const subtotals = useTotals(useMemo(() => rows.map((d) => ({ currency: d.currency, amount: d.subtotal })), [rows]));
+  const taxes = useTotals(useMemo(() => rows.map((d) => ({ currency: d.currency, amount: d.tax })), [rows]));
+  const sums = useTotals(useMemo(() => rows.map((d) => ({ currency: d.currency, amount: d.total })), [rows]));
+  const totals = useMemo(() => sums.map((t) => ({
+    currency: t.currency, count: t.count, total: t.total,
+    subtotal: subtotals.find((s) => s.currency === t.currency)?.total ?? "",
+    tax: taxes.find((s) => s.currency === t.currency)?.total ?? "",
+  })), [sums, subtotals, taxes]);
 
   const onSort = (k: SortKey) => setSort(([key, up]) => [k, key === k ? !up : k === "customer" || k === "plan"]);
   const sorting = { sortedBy: sort[0], ascending: sort[1], onSort, testid: "drafts-sort" };

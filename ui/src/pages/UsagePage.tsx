@@ -12,6 +12,7 @@ import type { ImportProgress } from "../api/generated/ImportProgress";
 import type { CsvColumns } from "../api/generated/CsvColumns";
 import type { EventImport } from "../api/generated/EventImport";
 import type { NamedMapping } from "../api/generated/NamedMapping";
+import type { Format } from "../api/generated/Format";
 import type { Meter } from "../api/generated/Meter";
 import type { MonthUsage } from "../api/generated/MonthUsage";
 import type { RowError } from "../api/generated/RowError";
@@ -19,11 +20,10 @@ import { notifyError, notifyOk } from "../notify";
 import { EventsExplorer } from "./EventsExplorer";
 import type { ExploreFilter } from "../components/DraftView";
 
+const FORMAT_LABELS: Record<Format, string> = { csv: "CSV", ndjson: "NDJSON", cloudevents: "CloudEvents" };
 const FORMATS = [
   { value: "auto", label: "From the file name" },
-  { value: "csv", label: "CSV" },
-  { value: "ndjson", label: "NDJSON" },
-  { value: "cloudevents", label: "CloudEvents" },
+  ...(Object.keys(FORMAT_LABELS) as Format[]).map((f) => ({ value: f, label: FORMAT_LABELS[f] })),
 ];
 
 function RejectTable({ errors, testId }: { errors: RowError[]; testId: string }) {
@@ -124,7 +124,7 @@ function SaveRejects({ importId, defaultPath }: { importId: number; defaultPath:
 /** Import usage events (choose, preview and map, import with progress, results). */
 function ImportEvents() {
   const [path, setPath] = useState("");
-  const [format, setFormat] = useState("auto");
+  const [format, setFormat] = useState<Format | "auto">("auto");
   const [columns, setColumns] = useState<CsvColumns>(STANDARD_COLUMNS);
   const [preview, setPreview] = useState<ImportPreview | null>(null);
   // The import's progress and the seconds it had run when that was reported.
@@ -179,7 +179,7 @@ function ImportEvents() {
           {/* Read-only: the console only reads a file chosen in the dialog. */}
           <TextInput label="File" placeholder="Choose an event file with Browse…" w={520} value={path} readOnly data-testid="import-path" />
           <Button variant="default" leftSection={<IconFolderOpen size={16} />} onClick={browse} data-testid="import-browse">Browse…</Button>
-          <Select label="Format" data={FORMATS} value={format} onChange={(v) => { setFormat(v ?? "auto"); setPreview(null); }} allowDeselect={false} w={200} />
+          <Select label="Format" data={FORMATS} value={format} onChange={(v) => { setFormat((v ?? "auto") as Format | "auto"); setPreview(null); }} allowDeselect={false} w={200} />
           <Button variant="light" onClick={() => void showPreview()} disabled={!path || running} data-testid="import-preview">Preview</Button>
         </Group>
         {preview && (

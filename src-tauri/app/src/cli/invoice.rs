@@ -292,7 +292,7 @@ fn draft_text(d: &bill::Draft) -> String {
         d.plan,
         d.plan_version,
         d.first_day,
-        d.last_day(),
+        d.last_day,
         d.active_days,
         d.period_days,
         d.currency

@@ -15,6 +15,7 @@ use meterdesk_engine::explore::{self, EventPage};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::invoice::{self, Finalized, Pick};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
+use meterdesk_engine::money::{self, Amount, CurrencyTotal};
 use meterdesk_engine::pdf;
 use meterdesk_engine::period::Month;
 use meterdesk_engine::plan::{self, PlanRow};
@@ -298,20 +299,15 @@ pub fn event_file_pick(app: tauri::AppHandle, state: State<AppState>) -> Reply<O
     }))
 }
 
-fn event_format(format: Option<String>) -> Reply<Option<event_file::Format>> {
-    format.map(|f| event_file::Format::parse(&f)).transpose().map_err(|m| IpcError::from(Error::invalid("format", m)))
-}
-
 /// The first rows of an event file as the import would read them (CSV columns
 /// through `columns`, the standard names when absent).
 #[tauri::command(async)]
 pub fn events_preview(
     state: State<AppState>,
     path: PathBuf,
-    format: Option<String>,
+    format: Option<event_file::Format>,
     columns: Option<CsvColumns>,
 ) -> Reply<ImportPreview> {
-    let format = event_format(format)?;
     let path = chosen(&state, &path, Use::Read, "The event file")?;
     state.with(|ws| events::preview(ws.conn(), &path, format, &columns.unwrap_or_default(), PREVIEW_ROWS))
 }
@@ -322,11 +318,10 @@ pub fn events_import(
     app: tauri::AppHandle,
     state: State<AppState>,
     path: PathBuf,
-    format: Option<String>,
+    format: Option<event_file::Format>,
     columns: Option<CsvColumns>,
     on_progress: Channel<ImportProgress>,
 ) -> Reply<EventImport> {
-    let format = event_format(format)?;
     let path = chosen(&state, &path, Use::Read, "The event file")?;
     state.cancel_import.store(false, Ordering::SeqCst);
     let columns = columns.unwrap_or_default();
@@ -832,4 +827,12 @@ mod tests {
         let summary = state.with(|ws| ws.summary()).unwrap();
         assert_eq!(summary.customers, 0);
     }
+}
+
+/// The totals per currency of amounts the window picked or filtered (the
+/// drafts chosen to finalize, the invoices a filter shows): the UI adds no
+/// money itself.
+#[tauri::command]
+pub fn totals_by_currency(amounts: Vec<Amount>) -> Vec<CurrencyTotal> {
+    money::totals_by_currency(&amounts)
 }

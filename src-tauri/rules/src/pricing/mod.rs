@@ -25,16 +25,17 @@ pub use per_unit::PerUnit;
 pub use percentage::Percentage;
 pub use tiers::{TierFields, Tiers};
 
-/// A price model as written in a catalog or the plan editor: not yet validated.
-/// (No TypeScript binding yet: ts-rs cannot read `deny_unknown_fields` on a
-/// tagged enum; the plan editor will get a mirror type.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A price model as written in a catalog or the plan editor: not yet
+/// validated. Tagged by `model`; the plan editor's TypeScript is generated
+/// from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "model", rename_all = "snake_case")]
 #[serde(deny_unknown_fields)]
 pub enum PriceFields {
     PerUnit {
         unit_price: Dec,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         included: Option<Dec>,
     },
     Graduated {
@@ -47,16 +48,20 @@ pub enum PriceFields {
         package_size: Dec,
         package_price: Dec,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         free: Option<Dec>,
     },
     Percentage {
         /// Percent of each event's amount: "2.9" is 2.9%.
         percent: Dec,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         fixed_fee: Option<Dec>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         min_fee: Option<Dec>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         max_fee: Option<Dec>,
     },
 }

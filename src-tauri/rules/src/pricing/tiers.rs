@@ -16,6 +16,7 @@ pub struct TierFields {
     pub up_to: Option<Dec>,
     pub unit_price: Dec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub flat_fee: Option<Dec>,
 }
 

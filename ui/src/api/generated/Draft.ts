@@ -21,6 +21,11 @@ kind: Kind, customer: string, currency: string, period: Bounds, lines: Array<Lin
  */
 first_day: string, end_day: string, 
 /**
+ * The period's last local day (the day before `end_day`), for display:
+ * derived, never read back from a stored invoice.
+ */
+last_day: string, 
+/**
  * The days the subscription was active in the period, of `period_days`.
  */
 active_days: number, period_days: number, 

@@ -15,4 +15,9 @@ credited: Dec,
  * What the customer still owes: the amount due less credit notes; none
  * once paid or void.
  */
-outstanding: Dec, standing: Standing, };
+outstanding: Dec, 
+/**
+ * What credit notes may still take off: the total less what they did
+ * (none on a void invoice).
+ */
+left_to_credit: Dec, standing: Standing, };
