@@ -537,8 +537,10 @@ fn add_topups(conn: &Connection, drafts: &mut [Draft]) -> Result<()> {
         }
         if let Some(topups) = pending.remove(&key) {
             let added: Decimal = topups.iter().map(|t| t.amount.0).sum();
-            d.total = Dec(d.total.0 + added);
-            d.amount_due = Dec(d.amount_due.0 + added);
+            // A draft applies no credit: that is the finalize's.
+            let closing = meterdesk_rules::settle::close(d.total.0, added, Decimal::ZERO);
+            d.total = Dec(closing.total);
+            d.amount_due = Dec(closing.amount_due);
             d.topups = topups;
         }
     }

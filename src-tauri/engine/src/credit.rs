@@ -135,7 +135,9 @@ pub fn issue(
                 });
             }
             let nets: Vec<Decimal> = out.iter().map(|l| l.net.0).collect();
-            for (l, share) in out.iter_mut().zip(invoice::tax_shares(&nets, tax_left, currency.minor_units())) {
+            for (l, share) in
+                out.iter_mut().zip(meterdesk_rules::settle::tax_shares(&nets, tax_left, currency.minor_units()))
+            {
                 l.tax = Dec(share);
                 tax_left -= share;
             }

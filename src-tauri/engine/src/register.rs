@@ -428,7 +428,7 @@ pub fn accounting_csv(
             Document::Invoice | Document::Void => {
                 let sign = if *document == Document::Void { Decimal::NEGATIVE_ONE } else { Decimal::ONE };
                 let nets: Vec<Decimal> = d.lines.iter().map(|l| l.amount.0).collect();
-                let shares = invoice::tax_shares(&nets, d.tax.0, currency.minor_units());
+                let shares = meterdesk_rules::settle::tax_shares(&nets, d.tax.0, currency.minor_units());
                 for (i, (line, tax)) in d.lines.iter().zip(&shares).enumerate() {
                     rows.push((
                         (i + 1).to_string(),

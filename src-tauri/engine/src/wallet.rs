@@ -11,8 +11,6 @@
 //! written by [`settle`], which every write here runs first, so a grant past
 //! its date never pays for an invoice issued after it.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -421,14 +419,8 @@ fn append_after(
 }
 
 /// A stored grant row, as `settle` and the burn need it.
-struct Open {
-    id: i64,
-    code: String,
-    expires: Option<NaiveDate>,
-    priority: i64,
-    granted_at: String,
-    remaining: Decimal,
-}
+/// A grant that can pay, keyed by its row id and code.
+type Open = meterdesk_rules::settle::Credit<(i64, String)>;
 
 /// Adds a grant to a customer's wallet, in the caller's transaction: expiries
 /// due at `now` are settled first. A grant id the customer already has is a
@@ -672,6 +664,7 @@ fn free_code(conn: &Connection, customer_id: i64, wanted: &str) -> Result<String
 /// The customer's grants that still hold credit in `currency` and were
 /// granted by `now`, in burn order: soonest expiry first (never-expiring
 /// last), then higher priority, then oldest.
+/// The customer's grants in `currency` with something left at `now`.
 fn open_grants(conn: &Connection, customer_id: i64, currency: &str, now: DateTime<Utc>) -> Result<Vec<Open>> {
     let mut stmt = conn.prepare_cached(
         "SELECT g.id, g.code, g.expires, g.priority, g.granted_at,
@@ -681,27 +674,18 @@ fn open_grants(conn: &Connection, customer_id: i64, currency: &str, now: DateTim
     )?;
     let mut open = stmt
         .query_map(params![customer_id, currency, time_text(now)], |r| {
-            let expires: Option<String> = r.get(2)?;
-            Ok(Open {
-                id: r.get(0)?,
-                code: r.get(1)?,
-                expires: expires.and_then(|d| NaiveDate::from_str(&d).ok()),
-                priority: r.get(3)?,
-                granted_at: r.get(4)?,
-                remaining: r.opt_dec(5)?.map_or(Decimal::ZERO, |d| d.0),
+            located(r, "wallet_grants", 1, |r| {
+                Ok(Open {
+                    key: (r.get(0)?, r.get(1)?),
+                    expires: r.opt_date(2)?,
+                    priority: r.get(3)?,
+                    granted_at: r.time(4)?,
+                    remaining: r.opt_dec(5)?.map_or(Decimal::ZERO, |d| d.0),
+                })
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<rusqlite::Result<Vec<Open>>>()?;
     open.retain(|g| g.remaining > Decimal::ZERO);
-    open.sort_by(|a, b| {
-        (a.expires.is_none(), a.expires, -a.priority, &a.granted_at, a.id).cmp(&(
-            b.expires.is_none(),
-            b.expires,
-            -b.priority,
-            &b.granted_at,
-            b.id,
-        ))
-    });
     Ok(open)
 }
 
@@ -749,18 +733,14 @@ pub(crate) fn plan_burn(
 ) -> Result<Burn> {
     settle_customer(conn, tz, Some(customer_id), now)?;
     let mut burn = Burn { customer_id, balance: Decimal::ZERO, parts: Vec::new() };
-    let mut left = total;
-    if left <= Decimal::ZERO {
+    if total <= Decimal::ZERO {
         return Ok(burn);
     }
     burn.balance = wallet_balance(conn, customer_id)?;
-    for g in open_grants(conn, customer_id, currency, now)? {
-        let take = g.remaining.min(left);
-        burn.parts.push(Part { grant_id: g.id, code: g.code, take, remaining: g.remaining });
-        left -= take;
-        if left.is_zero() {
-            break;
-        }
+    // The burn order is the rules' (docs/billing.md "Wallets").
+    let open = open_grants(conn, customer_id, currency, now)?;
+    for ((grant_id, code), take, remaining) in meterdesk_rules::settle::burn(&open, total) {
+        burn.parts.push(Part { grant_id, code, take, remaining });
     }
     Ok(burn)
 }

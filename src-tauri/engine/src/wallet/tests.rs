@@ -1,6 +1,8 @@
 //! Wallet rules: burn order, expiry at local midnights, rollover caps, the
 //! ledger never negative, and the ledger's sums under random operations.
 
+use std::str::FromStr;
+
 use rust_decimal_macros::dec;
 
 use super::*;
