@@ -15,7 +15,6 @@ use ts_rs::TS;
 
 use crate::error::{Error, Result};
 use crate::import::{RowError, csv_with_header};
-use crate::money::Dec;
 
 pub const MAX_ID_CHARS: usize = 256;
 pub const MAX_CUSTOMER_CHARS: usize = 128;
@@ -114,71 +113,7 @@ pub enum Props<'a> {
     Json(&'a Map<String, Value>),
 }
 
-/// One property value as the file gave it: CSV cells are text.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PropValue<'a> {
-    Text(&'a str),
-    Json(&'a Value),
-}
-
-impl<'a> PropValue<'a> {
-    /// The text a filter or group value is compared with: a string as is, a
-    /// number or boolean as its JSON spelling; nothing for null, arrays and objects.
-    pub fn text(self) -> Option<Cow<'a, str>> {
-        match self {
-            PropValue::Text(s) => Some(Cow::Borrowed(s)),
-            PropValue::Json(Value::String(s)) => Some(Cow::Borrowed(s)),
-            PropValue::Json(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
-            PropValue::Json(Value::Bool(b)) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-            PropValue::Json(Value::Null | Value::Array(_) | Value::Object(_)) => None,
-        }
-    }
-
-    /// Null counts as absent.
-    pub fn is_null(self) -> bool {
-        matches!(self, PropValue::Json(Value::Null))
-    }
-
-    /// Whether [`PropValue::decimal`] reads a number here (plain digits are checked without parsing).
-    pub fn is_number(self) -> bool {
-        let digits = |s: &str| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
-        match self {
-            PropValue::Text(s) if digits(s) => true,
-            PropValue::Json(Value::String(s)) if digits(s) => true,
-            _ => self.decimal().is_some(),
-        }
-    }
-
-    /// Whether a number here is at most [`MAX_EVENT_VALUE`] either way (plain
-    /// digits are checked by their count).
-    pub fn is_within_event_bound(self) -> bool {
-        let digits = |s: &str| (1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
-        match self {
-            PropValue::Text(s) if digits(s) => true,
-            PropValue::Json(Value::String(s)) if digits(s) => true,
-            _ => self.decimal().is_some_and(|d| d.abs() <= MAX_EVENT_VALUE),
-        }
-    }
-
-    /// The value as an exact decimal: a number, or text holding a plain decimal.
-    pub fn decimal(self) -> Option<rust_decimal::Decimal> {
-        match self {
-            PropValue::Text(s) => s.trim().parse::<Dec>().ok().map(|d| d.0),
-            PropValue::Json(Value::String(s)) => s.trim().parse::<Dec>().ok().map(|d| d.0),
-            PropValue::Json(Value::Number(n)) => n.to_string().parse::<Dec>().ok().map(|d| d.0),
-            PropValue::Json(Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_)) => None,
-        }
-    }
-}
-
-impl std::fmt::Display for PropValue<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            PropValue::Text(s) => write!(f, "{}", Value::String((*s).to_string())),
-            PropValue::Json(v) => write!(f, "{v}"),
-        }
-    }
-}
+pub use meterdesk_rules::aggregate::{MAX_EVENT_VALUE, PropValue};
 
 /// The property columns of a CSV file, in name order, with their names already
 /// written as JSON strings.
@@ -186,6 +121,12 @@ impl std::fmt::Display for PropValue<'_> {
 pub struct CsvProps {
     /// (column index, name, name as a JSON string)
     columns: Vec<(usize, String, String)>,
+}
+
+impl<'a> meterdesk_rules::aggregate::Properties<'a> for Props<'a> {
+    fn get(&self, key: &str) -> Option<PropValue<'a>> {
+        Props::get(self, key)
+    }
 }
 
 impl<'a> Props<'a> {
@@ -273,12 +214,6 @@ pub enum Raw<'a> {
     /// Nothing could be read.
     None,
 }
-
-/// The largest number one event may carry in a property a meter sums (either
-/// way): 999,999,999,999,999. Far above any real usage (a quadrillion tokens),
-/// and low enough that a customer's sums over billions of events stay far from
-/// `Decimal`'s limit, so bad input cannot make a month impossible to bill.
-pub const MAX_EVENT_VALUE: rust_decimal::Decimal = rust_decimal::Decimal::from_parts(0xA4C6_7FFF, 0x38D7E, 0, false, 0);
 
 /// Appends `s` as a JSON string.
 fn json_string(s: &str, out: &mut Vec<u8>) {

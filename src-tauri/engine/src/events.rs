@@ -17,7 +17,7 @@ use ts_rs::TS;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
-use crate::event_file::{self, CsvColumns, FileEvent, Format, Props, Raw};
+use crate::event_file::{self, CsvColumns, FileEvent, Format, Raw};
 use crate::event_store::{self, Batch, BuildFastHasher};
 use crate::import::{ImportReport, RowError};
 use crate::meter::{self, Aggregation, MeterFields};
@@ -70,12 +70,7 @@ struct Context {
     invoiced: HashMap<i64, Vec<(i64, i64)>, BuildFastHasher>,
 }
 
-/// Whether an event's properties pass a meter's filters.
-pub(crate) fn matches_filters(meter: &MeterFields, properties: &Props) -> bool {
-    meter.filters.iter().all(|(key, want)| {
-        properties.get(key).and_then(|v| v.text()).is_some_and(|have| have.as_ref() == want.as_str())
-    })
-}
+pub(crate) use meterdesk_rules::aggregate::matches_filters;
 
 impl Context {
     /// With a transaction to write in, event types seen for the first time

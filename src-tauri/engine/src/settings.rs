@@ -76,8 +76,7 @@ impl Default for Settings {
     }
 }
 
-pub const MAX_ADDRESS_LINES: usize = 6;
-pub const MAX_TEXT_CHARS: usize = 200;
+pub use meterdesk_rules::text::{MAX_ADDRESS_LINES, MAX_TEXT_CHARS, address_problems, required_text_problem};
 
 impl Settings {
     /// Every problem with these settings, keyed by field name.
@@ -120,32 +119,6 @@ impl Settings {
         self.tax_id = self.tax_id.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
         self
     }
-}
-
-/// The problem with a required free-text field, if any: empty (after trimming) or too long.
-pub fn required_text_problem(field: &str, what: &str, value: &str, max_chars: usize) -> Option<Problem> {
-    let value = value.trim();
-    if value.is_empty() {
-        Some(Problem::new(field, format!("{what} is required")))
-    } else if value.chars().count() > max_chars {
-        Some(Problem::new(field, format!("at most {max_chars} characters")))
-    } else {
-        None
-    }
-}
-
-/// Problems with a postal address given as lines.
-pub fn address_problems(lines: &[String], field: &str) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    if lines.len() > MAX_ADDRESS_LINES {
-        problems.push(Problem::new(field, format!("at most {MAX_ADDRESS_LINES} address lines")));
-    }
-    for (i, line) in lines.iter().enumerate() {
-        if line.chars().count() > MAX_TEXT_CHARS {
-            problems.push(Problem::new(format!("{field}[{i}]"), format!("at most {MAX_TEXT_CHARS} characters")));
-        }
-    }
-    problems
 }
 
 pub fn normalize_address(lines: Vec<String>) -> Vec<String> {

@@ -3,169 +3,20 @@
 //! Cost: one range read of the event chunks of (customer, type, the UTC days of
 //! [from, to)); no other customer's events, and no other days', are read.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::{Map, Value};
 use ts_rs::TS;
 
 use crate::error::{Error, Result};
-use crate::event_file::Props;
 use crate::event_store;
-use crate::events::matches_filters;
-use crate::meter::{self, Aggregation, MeterFields};
-use crate::money::{Dec, Overflow};
+use crate::meter::{self, MeterFields};
+use crate::money::Dec;
 use crate::period::{Month, day_start};
 
-/// One stored event as the aggregation sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UsageEvent {
-    pub ts_ms: i64,
-    pub properties: Map<String, Value>,
-}
-
-/// Whether the meter reads an event with these properties: it passes the
-/// meter's filters and, given a group, is in it.
-pub(crate) fn selects(meter: &MeterFields, group: Option<&str>, properties: &Props) -> bool {
-    if !matches_filters(meter, properties) {
-        return false;
-    }
-    match (group, &meter.group_by) {
-        (Some(want), Some(group_by)) => properties.get(group_by).and_then(|v| v.text()).as_deref() == Some(want),
-        _ => true,
-    }
-}
-
-/// A meter's aggregate in progress: what one day's rollup stores and what
-/// days merge into, in any order. Each event comes with its place in the
-/// store (`order`: chunk and position), which breaks ties of time for "latest".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Acc {
-    /// Events read (count), or events with a numeric value (the others).
-    pub count: u64,
-    pub sum: Decimal,
-    pub max: Option<Decimal>,
-    pub min: Option<Decimal>,
-    /// (time in unix ms, order, value) of the latest numeric value.
-    pub latest: Option<(i64, i64, Decimal)>,
-    /// unique_count: the distinct values seen.
-    pub distinct: HashSet<String>,
-    /// The sum passed Decimal's range (only values stored before imports
-    /// bounded them can): the value cannot be computed.
-    pub overflowed: bool,
-}
-
-impl Acc {
-    /// Adds one event the meter selects (see [`selects`]).
-    pub fn add(&mut self, meter: &MeterFields, ts_ms: i64, order: i64, properties: &Props) {
-        let value = meter.property.as_ref().and_then(|p| properties.get(p));
-        match meter.aggregation {
-            Aggregation::Count => self.count += 1,
-            Aggregation::UniqueCount => {
-                if let Some(v) = value.and_then(|v| v.text()) {
-                    self.distinct.insert(v.into_owned());
-                }
-            }
-            Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => {
-                let Some(v) = value.and_then(|v| v.decimal()) else { return };
-                self.count += 1;
-                match self.sum.checked_add(v) {
-                    Some(sum) => self.sum = sum,
-                    None => self.overflowed = true,
-                }
-                self.max = Some(self.max.map_or(v, |m| m.max(v)));
-                self.min = Some(self.min.map_or(v, |m| m.min(v)));
-                if self.latest.is_none_or(|(ts, o, _)| (ts_ms, order) > (ts, o)) {
-                    self.latest = Some((ts_ms, order, v));
-                }
-            }
-        }
-    }
-
-    /// Merges another aggregate of the same meter (other days, other groups, later chunks).
-    pub fn merge(&mut self, other: &Acc) {
-        self.count += other.count;
-        match self.sum.checked_add(other.sum) {
-            Some(sum) => self.sum = sum,
-            None => self.overflowed = true,
-        }
-        self.overflowed |= other.overflowed;
-        self.max = match (self.max, other.max) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        self.min = match (self.min, other.min) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some((ts, order, v)) = other.latest
-            && self.latest.is_none_or(|(t, o, _)| (ts, order) > (t, o))
-        {
-            self.latest = Some((ts, order, v));
-        }
-        self.distinct.extend(other.distinct.iter().cloned());
-    }
-
-    /// The meter's value; `Overflow` when a sum or average passed Decimal's range.
-    pub fn value(&self, aggregation: Aggregation) -> Result<Decimal, Overflow> {
-        if self.overflowed && matches!(aggregation, Aggregation::Sum | Aggregation::Avg) {
-            return Err(Overflow);
-        }
-        let value = match aggregation {
-            Aggregation::Count => Decimal::from(self.count),
-            Aggregation::UniqueCount => Decimal::from(self.distinct.len() as u64),
-            Aggregation::Sum => self.sum,
-            Aggregation::Max => self.max.unwrap_or_default(),
-            Aggregation::Min => self.min.unwrap_or_default(),
-            Aggregation::Avg if self.count == 0 => Decimal::ZERO,
-            Aggregation::Avg => self.sum / Decimal::from(self.count),
-            Aggregation::Latest => self.latest.map(|(_, _, v)| v).unwrap_or_default(),
-        };
-        Ok(value.normalize())
-    }
-}
-
-/// Folds events (in time order) into the meter's value, optionally for one
-/// group of a grouped meter. Pure: the rules of docs/billing.md "Events and meters".
-pub fn aggregate<'a>(
-    meter: &MeterFields,
-    group: Option<&str>,
-    events: impl IntoIterator<Item = &'a UsageEvent>,
-) -> Result<Decimal, Overflow> {
-    let mut acc = Acc::default();
-    for (order, e) in events.into_iter().enumerate() {
-        let properties = Props::Json(&e.properties);
-        if selects(meter, group, &properties) {
-            acc.add(meter, e.ts_ms, order as i64, &properties);
-        }
-    }
-    acc.value(meter.aggregation)
-}
-
-/// Each event's amount (the meter's property; 1 for a meter without one),
-/// after the meter's filters and the group: what a percentage prices.
-pub fn amounts<'a>(
-    meter: &MeterFields,
-    group: Option<&str>,
-    events: impl IntoIterator<Item = &'a UsageEvent>,
-) -> Vec<Decimal> {
-    let mut out = Vec::new();
-    for e in events {
-        let properties = Props::Json(&e.properties);
-        if !selects(meter, group, &properties) {
-            continue;
-        }
-        match &meter.property {
-            Some(p) => out.extend(properties.get(p).and_then(|v| v.decimal())),
-            None => out.push(Decimal::ONE),
-        }
-    }
-    out
-}
+pub use meterdesk_rules::aggregate::{Acc, UsageEvent, aggregate, amounts, selects};
 
 /// The meter and its events for one customer in `[from, to)`, in time order.
 fn events_in(
@@ -413,8 +264,8 @@ impl UsageSource for RawEvents<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-    use std::collections::BTreeMap;
+    use crate::meter::Aggregation;
+    use serde_json::{Value, json};
 
     fn meter(aggregation: Aggregation, property: Option<&str>) -> MeterFields {
         crate::meter::test_meter("m", aggregation, property)
@@ -422,49 +273,6 @@ mod tests {
 
     fn events(rows: &[(i64, Value)]) -> Vec<UsageEvent> {
         rows.iter().map(|(ts, p)| UsageEvent { ts_ms: *ts, properties: p.as_object().unwrap().clone() }).collect()
-    }
-
-    fn check(meter: &MeterFields, group: Option<&str>, rows: &[(i64, Value)], expected: &str) {
-        let got = aggregate(meter, group, &events(rows)).unwrap();
-        assert_eq!(got.to_string(), expected, "{:?} group {group:?}", meter.aggregation);
-    }
-
-    #[test]
-    fn each_aggregation_over_the_same_events() {
-        let rows = [
-            (1, json!({"gb": "12.5", "user": "u1", "model": "a", "region": "eu"})),
-            (2, json!({"gb": 3, "user": "u2", "model": "b", "region": "us"})),
-            (3, json!({"gb": "0.000002", "user": "u1", "model": "a", "region": "eu"})),
-            (3, json!({"gb": "7", "user": 42, "model": "a"})),
-        ];
-        use Aggregation::*;
-        for (aggregation, property, expected) in [
-            (Count, None, "4"),
-            (Sum, Some("gb"), "22.500002"),
-            (Max, Some("gb"), "12.5"),
-            (Min, Some("gb"), "0.000002"),
-            (Avg, Some("gb"), "5.6250005"),
-            (UniqueCount, Some("user"), "3"),
-            (Latest, Some("gb"), "7"),
-        ] {
-            check(&meter(aggregation, property), None, &rows, expected);
-        }
-    }
-
-    #[test]
-    fn nothing_in_range_is_zero_for_every_aggregation() {
-        use Aggregation::*;
-        for (aggregation, property) in [
-            (Count, None),
-            (Sum, Some("x")),
-            (Max, Some("x")),
-            (Min, Some("x")),
-            (Avg, Some("x")),
-            (UniqueCount, Some("x")),
-            (Latest, Some("x")),
-        ] {
-            check(&meter(aggregation, property), None, &[], "0");
-        }
     }
 
     #[test]
@@ -487,27 +295,5 @@ mod tests {
         let per_day = by_day(&count, None, tz, crate::month("2026-10"), &events(&rows)).unwrap();
         let total: Decimal = per_day.iter().map(|d| d.value.0).sum();
         assert_eq!(total, Decimal::from(4), "for counts the days add up to the month");
-    }
-
-    #[test]
-    fn filters_and_groups_select_events() {
-        let rows = [
-            (1, json!({"tokens": "100", "model": "gpt-4o", "region": "eu"})),
-            (2, json!({"tokens": "50", "model": "gpt-4o-mini", "region": "eu"})),
-            (3, json!({"tokens": 7, "model": "gpt-4o", "region": "us"})),
-            (4, json!({"tokens": "1", "region": "eu"})),
-        ];
-        let mut tokens = meter(Aggregation::Sum, Some("tokens"));
-        tokens.group_by = Some("model".into());
-        check(&tokens, None, &rows, "158");
-        check(&tokens, Some("gpt-4o"), &rows, "107");
-        check(&tokens, Some("gpt-4o-mini"), &rows, "50");
-        check(&tokens, Some("claude"), &rows, "0");
-        tokens.filters = BTreeMap::from([("region".to_string(), "eu".to_string())]);
-        check(&tokens, None, &rows, "151");
-        check(&tokens, Some("gpt-4o"), &rows, "100");
-        let mut numeric_filter = meter(Aggregation::Count, None);
-        numeric_filter.filters = BTreeMap::from([("tokens".to_string(), "7".to_string())]);
-        check(&numeric_filter, None, &rows, "1");
     }
 }

@@ -4,12 +4,15 @@
 //! The engine stores and loads what these rules compute; it never computes
 //! money itself. (Issue 14 moves the rest of the arithmetic here step by step.)
 
+pub mod aggregate;
+pub mod meter;
 pub mod money;
 pub mod period;
 pub mod pricing;
 pub mod rating;
 pub mod rng;
 pub mod settle;
+pub mod text;
 
 /// One thing wrong with an input, located by a JSON path (`$.customers[2].currency`),
 /// a form field (`email`) or a file line (`line 7: currency`).
