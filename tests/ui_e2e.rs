@@ -633,6 +633,14 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     wait_text(&c, "[data-testid=drafts-total-sub_globex-labs]", |t| t == format!("{} USD", grouped(&total))).await;
     let rows = c.find_all(Locator::Css("[data-testid=drafts-table] tbody tr")).await.unwrap().len();
     assert_eq!(rows, drafts.len(), "one row per draft");
+    // The per-currency sum is the engine's (the UI adds no money): the CLI's USD totals added exactly.
+    let usd = drafts
+        .iter()
+        .filter(|d| d["currency"] == "USD")
+        .map(|d| d["total"].as_str().unwrap().parse::<meterdesk_engine::Dec>().unwrap().0)
+        .reduce(|a, b| a + b)
+        .unwrap();
+    wait_text(&c, "[data-testid=drafts-sum-USD]", |t| t == format!("{} USD", grouped(&usd.to_string()))).await;
     // Sorted by total, dearest first (within the first currency).
     click(&c, "[data-testid=drafts-sort-total]").await;
     let first = find(&c, "[data-testid=drafts-table] tbody tr").await.attr("data-testid").await.unwrap().unwrap();
@@ -648,6 +656,11 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     // Globex Labs' draft: every line expands into its arithmetic.
     click(&c, "[data-testid=drafts-row-sub_globex-labs] td").await;
     wait_text(&c, "[data-testid=draft-total]", |t| t == format!("{} USD", grouped(&total))).await;
+    // The period's last day is the engine's, as the CLI gives it.
+    let period =
+        format!("Period {} to {}", globex["first_day"].as_str().unwrap(), globex["last_day"].as_str().unwrap());
+    assert_eq!(globex["last_day"], "2026-10-31");
+    assert!(dom_text(&c, "[data-testid=draft-sub_globex-labs]").await.contains(&period), "{period}");
     let line = globex["lines"][1].clone();
     assert_eq!(line["meter"], "input_tokens");
     wait_text(&c, "[data-testid=draft-line-1-amount]", |t| t == grouped(line["amount"].as_str().unwrap())).await;

@@ -4,11 +4,11 @@
 
 use chrono::DateTime;
 use libfuzzer_sys::fuzz_target;
-use meterdesk_engine::{Workspace, customer, import};
+use meterdesk_engine::{Workspace, customer};
 
 fuzz_target!(|data: &[u8]| {
     let mut ws = Workspace::in_memory().unwrap();
-    let result = ws.write(|tx| import::customers_csv(tx, data, DateTime::UNIX_EPOCH));
+    let result = ws.write(|tx| customer::customers_csv(tx, data, DateTime::UNIX_EPOCH));
     if let Ok(report) = result {
         let stored = customer::count(ws.conn()).unwrap() as u64;
         assert_eq!(report.accepted, stored, "{report:?}");
