@@ -177,7 +177,7 @@ pub fn apply(conn: &rusqlite::Transaction, catalog: Catalog, now: DateTime<Utc>)
     );
     let earlier = validate_plan_versions(conn, &catalog.plan_versions, &catalog.plans, &chargeable, &mut problems)?;
     // Subscriptions see the customers and plans as they will be after this catalog.
-    let mut context = subscription::Context::load(conn)?;
+    let mut context = subscription::context(conn)?;
     context.versions.extend(earlier.iter().map(|(v, p)| ((p.fields.code.clone(), *v), p.fields.clone())));
     context.customers.extend(valid.iter().map(|c| (c.external_id.clone(), c.currency.code())));
     context.latest.extend(plans.iter().map(|p| (p.fields.code.clone(), p.fields.clone())));

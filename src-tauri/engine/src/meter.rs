@@ -11,7 +11,6 @@ use ts_rs::TS;
 use crate::error::{Error, Result};
 
 pub use meterdesk_rules::meter::*;
-pub(crate) use meterdesk_rules::text::code_problem;
 
 /// A stored meter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]

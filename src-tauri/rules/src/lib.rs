@@ -8,10 +8,12 @@ pub mod aggregate;
 pub mod meter;
 pub mod money;
 pub mod period;
+pub mod plan;
 pub mod pricing;
 pub mod rating;
 pub mod rng;
 pub mod settle;
+pub mod subscription;
 pub mod text;
 
 /// One thing wrong with an input, located by a JSON path (`$.customers[2].currency`),
