@@ -1096,7 +1096,7 @@ mod tests {
     fn a_meter_being_edited_previews_its_month_then_saves() {
         let mut ws = workspace();
         import_csv(&mut ws, OCTOBER, DEFAULT_BATCH);
-        let mut draft = crate::meter::test_meter("gpt4o_tokens", Aggregation::Sum, Some("tokens"));
+        let mut draft = crate::meter::MeterFields::plain("gpt4o_tokens", Aggregation::Sum, Some("tokens"));
         draft.event = Some("tokens".into());
         draft.filters.insert("model".into(), "gpt-4o".into());
         let month = usage::preview_month(ws.conn(), &draft, "globex", crate::month("2026-10"), None).unwrap();

@@ -813,25 +813,12 @@ mod tests {
             ("48.86".into(), "9.77".into(), "58.63".into())
         );
         let first = Utc.with_ymd_and_hms(2026, 10, 15, 14, 0, 0).unwrap();
-        let done = finalize_chosen(
-            &mut ws,
-            crate::month("2026-10"),
-            Kind::Advance,
-            Selection::Every { customer: None, open: Open::Include },
-            first,
-        )
-        .unwrap();
+        let every = Selection::Every { customer: None, open: Open::Include };
+        let done = finalize_chosen(&mut ws, crate::month("2026-10"), Kind::Advance, every, first).unwrap();
         assert_eq!(done.invoices.len(), 1, "{:?}", done.failures);
         assert_eq!(done.invoices[0].frozen.draft.number.as_deref(), Some("INV-2026-00001"));
         assert_eq!(count(&ws, "SELECT count(*) FROM invoiced_periods"), 0, "an advance invoice bills no usage");
-        let again = finalize_chosen(
-            &mut ws,
-            crate::month("2026-10"),
-            Kind::Advance,
-            Selection::Every { customer: None, open: Open::Include },
-            first,
-        )
-        .unwrap();
+        let again = finalize_chosen(&mut ws, crate::month("2026-10"), Kind::Advance, every, first).unwrap();
         assert_eq!(
             again.failures[0].message,
             "the advance fee invoice of the period of sub_globex starting 2026-10-01 is already finalized as INV-2026-00001"

@@ -152,27 +152,14 @@ pub fn save(conn: &rusqlite::Transaction, fields: &MeterFields, create: bool, no
     get(conn, &valid.code)?.ok_or_else(|| Error::Internal(format!("meter \"{}\" was not stored", valid.code)))
 }
 
-/// A plain meter for tests: no unit, event type, filters or group.
-#[cfg(test)]
-pub(crate) fn test_meter(code: &str, aggregation: Aggregation, property: Option<&str>) -> MeterFields {
-    MeterFields {
-        code: code.into(),
-        name: format!("{code} meter"),
-        unit: None,
-        event: None,
-        aggregation,
-        property: property.map(str::to_string),
-        filters: std::collections::BTreeMap::new(),
-        group_by: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Workspace;
 
-    use super::test_meter as meter;
+    fn meter(code: &str, aggregation: Aggregation, property: Option<&str>) -> MeterFields {
+        MeterFields::plain(code, aggregation, property)
+    }
 
     #[test]
     fn the_event_type_defaults_to_the_code_and_reads_back_unchanged() {

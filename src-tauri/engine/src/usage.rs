@@ -268,7 +268,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn meter(aggregation: Aggregation, property: Option<&str>) -> MeterFields {
-        crate::meter::test_meter("m", aggregation, property)
+        crate::meter::MeterFields::plain("m", aggregation, property)
     }
 
     fn events(rows: &[(i64, Value)]) -> Vec<UsageEvent> {

@@ -257,16 +257,7 @@ mod tests {
     use serde_json::json;
 
     fn meter(aggregation: Aggregation, property: Option<&str>) -> MeterFields {
-        MeterFields {
-            code: "m".into(),
-            name: "M".into(),
-            unit: None,
-            event: None,
-            aggregation,
-            property: property.map(str::to_string),
-            filters: Default::default(),
-            group_by: None,
-        }
+        MeterFields::plain("m", aggregation, property)
     }
 
     fn events(rows: &[(i64, Value)]) -> Vec<UsageEvent> {

@@ -174,6 +174,23 @@ impl MeterFields {
     }
 }
 
+impl MeterFields {
+    /// The plainest meter of an aggregation: named after its code, no unit,
+    /// event type, filters or group.
+    pub fn plain(code: &str, aggregation: Aggregation, property: Option<&str>) -> MeterFields {
+        MeterFields {
+            code: code.into(),
+            name: format!("{code} meter"),
+            unit: None,
+            event: None,
+            aggregation,
+            property: property.map(str::to_string),
+            filters: BTreeMap::new(),
+            group_by: None,
+        }
+    }
+}
+
 impl ValidMeter {
     /// The fields as they would be read back: what "unchanged" compares against.
     pub fn to_fields(&self) -> MeterFields {
@@ -195,16 +212,7 @@ mod tests {
     use super::*;
 
     fn meter(code: &str, aggregation: Aggregation, property: Option<&str>) -> MeterFields {
-        MeterFields {
-            code: code.into(),
-            name: format!("{code} meter"),
-            unit: None,
-            event: None,
-            aggregation,
-            property: property.map(str::to_string),
-            filters: BTreeMap::new(),
-            group_by: None,
-        }
+        MeterFields::plain(code, aggregation, property)
     }
 
     fn check(input: MeterFields, expected: std::result::Result<(), &[&str]>) {
