@@ -206,6 +206,8 @@ pub fn trail(conn: &Connection, number: &str) -> Result<Vec<AuditEntry>> {
 pub enum WarningKind {
     /// The period is already finalized: finalizing again is refused.
     AlreadyFinalized,
+    /// The period has not begun: its invoice is refused until it has.
+    NotBegun,
     /// The period has not ended: usage may still come.
     PeriodOpen,
     /// The plan has usage charges and none of them has any usage.
@@ -269,7 +271,13 @@ pub fn review(
             out.push(Reviewed { draft, customer_name, warnings });
             continue;
         }
-        if draft.period.end > now {
+        if draft.period.start > now {
+            warnings.push(Warning {
+                kind: WarningKind::NotBegun,
+                message: format!("the period starting {} has not begun", draft.first_day),
+                blocking: true,
+            });
+        } else if draft.period.end > now {
             warnings.push(Warning {
                 kind: WarningKind::PeriodOpen,
                 message: format!("the period runs until {}: usage may still come", draft.last_day),
@@ -528,6 +536,21 @@ mod tests {
         assert_eq!(kinds(&by(&early, "globex")), [WarningKind::PeriodOpen, WarningKind::UnbilledEvents]);
         assert_eq!(kinds(&by(&early, "initech")), [WarningKind::PeriodOpen, WarningKind::ZeroUsage]);
         assert!(early.iter().all(|r| r.warnings.iter().all(|w| !w.blocking)));
+        // November has not begun on October 20th: its drafts are shown, none can be chosen,
+        // and a pick of one anyway is refused by the finalize (which the CLI shares).
+        let future = review(&mut ws, crate::month("2026-11"), None, Kind::Period, at(10, 20)).unwrap();
+        assert!(!future.is_empty());
+        assert!(future.iter().all(|r| r.warnings[0].kind == WarningKind::NotBegun && r.warnings[0].blocking));
+        let pick = [Pick { subscription: future[0].draft.subscription.clone(), total: future[0].draft.total }];
+        let refused = invoice::finalize_chosen(
+            &mut ws,
+            crate::month("2026-11"),
+            Kind::Period,
+            Selection::Picked(&pick),
+            at(10, 20),
+        )
+        .unwrap();
+        assert!(refused.invoices.is_empty() && refused.failures[0].message.contains("has not begun"), "{refused:?}");
         // The advance fees are billed at the start: no open-period or usage warning.
         let advance = review(&mut ws, crate::month("2026-10"), None, Kind::Advance, at(10, 20)).unwrap();
         assert_eq!(advance.len(), 1, "only Globex's plan has an advance fee");

@@ -191,7 +191,7 @@ impl Harness {
                 self.import(n, None, None);
                 self.count("import");
             }
-            30..=44 => {
+            30..=37 => {
                 let month = MONTHS[self.pick(5) as usize];
                 let done = invoice::finalize_chosen(
                     &mut self.ws,
@@ -203,6 +203,28 @@ impl Harness {
                 .unwrap();
                 self.record(&done);
                 self.count("finalize");
+            }
+            38..=44 => {
+                // The window's way: review, pick what has no blocking warning, finalize those at
+                // the totals reviewed (the same finalize as the CLI's).
+                let month = crate::month(MONTHS[self.pick(5) as usize]);
+                let reviewed = crate::register::review(&mut self.ws, month, None, Kind::Period, self.now).unwrap();
+                let picks: Vec<invoice::Pick> = reviewed
+                    .iter()
+                    .filter(|r| r.warnings.iter().all(|w| !w.blocking))
+                    .map(|r| invoice::Pick { subscription: r.draft.subscription.clone(), total: r.draft.total })
+                    .collect();
+                let done = invoice::finalize_chosen(
+                    &mut self.ws,
+                    month,
+                    Kind::Period,
+                    invoice::Selection::Picked(&picks),
+                    self.now,
+                )
+                .unwrap();
+                assert!(done.failures.is_empty(), "a draft picked at its reviewed total failed: {:?}", done.failures);
+                self.record(&done);
+                self.count("finalize reviewed");
             }
             45..=51 => {
                 let month = MONTHS[self.pick(5) as usize];
@@ -414,6 +436,7 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
     for (what, at_least) in [
         ("import", 300),
         ("finalize", 100),
+        ("finalize reviewed", 50),
         ("advance finalize", 50),
         ("finalize after an import", 40),
         ("void", 20),

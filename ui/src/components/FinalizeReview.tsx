@@ -11,6 +11,7 @@ import { notifyError } from "../notify";
 
 const WARNING_LABEL: Record<WarningKind, string> = {
   already_finalized: "finalized",
+  not_begun: "not begun",
   period_open: "period open",
   zero_usage: "no usage",
   unbilled_events: "unbilled events",

@@ -3,4 +3,4 @@
 /**
  * Why a draft deserves a second look before it is finalized.
  */
-export type WarningKind = "already_finalized" | "period_open" | "zero_usage" | "unbilled_events" | "late_events" | "cannot_be_billed";
+export type WarningKind = "already_finalized" | "not_begun" | "period_open" | "zero_usage" | "unbilled_events" | "late_events" | "cannot_be_billed";
