@@ -23,7 +23,7 @@ use crate::period::Month;
 use crate::rating::LineKind;
 use crate::rollup;
 use crate::settings;
-use crate::stored::{not_void, time_text};
+use crate::stored::{Columns, not_void, time_text};
 use crate::wallet;
 use crate::workspace::Workspace;
 
@@ -533,18 +533,24 @@ fn assemble(conn: &Connection, id: i64, content: &str, previous_hash: String, ha
     let mut paid = None;
     let mut void_reason = None;
     let mut stmt =
-        conn.prepare_cached("SELECT status, on_date, note FROM invoice_status WHERE invoice_id = ?1 ORDER BY id")?;
-    let rows =
-        stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        conn.prepare_cached("SELECT status, on_date, note, id FROM invoice_status WHERE invoice_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([id], |r| {
+        crate::stored::located(r, "invoice_status", 3, |r| {
+            Ok((
+                r.parsed(0, "an invoice status (void, paid)", |t| {
+                    ["void", "paid"].contains(&t).then(|| t.to_string())
+                })?,
+                r.parsed(1, "a date (YYYY-MM-DD)", |t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+    })?;
     for row in rows {
-        let (status, on_date, note) = row?;
-        match status.as_str() {
-            "void" => void_reason = Some(note),
-            _ => {
-                let date = NaiveDate::parse_from_str(&on_date, "%Y-%m-%d")
-                    .map_err(|e| Error::Internal(format!("a stored payment date: {e}")))?;
-                paid = Some(Payment { date, reference: note });
-            }
+        let (status, date, note) = row?;
+        if status == "void" {
+            void_reason = Some(note);
+        } else {
+            paid = Some(Payment { date, reference: note });
         }
     }
     if void_reason.is_some() {
@@ -1101,6 +1107,35 @@ mod tests {
         assert!(matches!(ws.write(|tx| void(tx, "INV-2099-00001", "no such", at(21))), Err(Error::NotFound(_))));
         assert_eq!(count(&ws, "SELECT count(*) FROM audit_log"), 4, "2 finalized, 1 void, 1 paid");
         assert_eq!(verify(ws.conn()).unwrap().first_break, None, "status changes leave the chain intact");
+    }
+
+    #[test]
+    fn an_unknown_stored_status_is_an_error_not_a_payment() {
+        // Before, any status but "void" read as paid.
+        let mut ws = workspace();
+        finalize_month(&mut ws, crate::month("2026-10"), None, at(2)).unwrap();
+        let number = "INV-2026-00001";
+        ws.conn()
+            .execute(
+                "INSERT INTO invoice_status (invoice_id, status, on_date, note, at)
+                 SELECT id, 'paid', '2026-11-05', 'wire 42', '2026-11-05T10:00:00Z' FROM invoices WHERE number = ?1",
+                [number],
+            )
+            .unwrap();
+        assert_eq!(get(ws.conn(), number).unwrap().unwrap().paid.unwrap().reference, "wire 42");
+        ws.conn()
+            .execute_batch(
+                "DROP TRIGGER invoice_status_is_append_only_update; PRAGMA ignore_check_constraints = ON;
+                 UPDATE invoice_status SET status = 'refunded';",
+            )
+            .unwrap();
+        let err = get(ws.conn(), number).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Internal);
+        let text = err.to_string();
+        assert!(
+            text.contains("invoice_status row") && text.contains("\"refunded\", which is not an invoice status"),
+            "{text}"
+        );
     }
 
     #[test]
