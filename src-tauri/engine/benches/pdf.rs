@@ -18,13 +18,7 @@ fn main() {
     let mut ws = common::invoicing_workspace(&dir.path().join("bench.meterdesk"), n, now);
 
     let start = Instant::now();
-    let done = invoice::finalize_month(
-        &mut ws,
-        meterdesk_engine::period::Month::parse("2026-10", "month").unwrap(),
-        None,
-        now,
-    )
-    .unwrap();
+    let done = invoice::finalize_month(&mut ws, common::october(), None, now).unwrap();
     let finalize_s = start.elapsed().as_secs_f64();
     assert_eq!((done.invoices.len() as u64, done.failures.len()), (n, 0));
     let lines = done.invoices[0].frozen.draft.lines.len();

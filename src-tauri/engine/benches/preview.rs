@@ -98,8 +98,7 @@ fn main() {
     let mut total = 0usize;
     for _ in 0..rounds {
         let start = Instant::now();
-        let drafts =
-            bill::preview_all(&mut ws, meterdesk_engine::period::Month::parse("2026-10", "month").unwrap()).unwrap();
+        let drafts = bill::preview_all(&mut ws, common::october()).unwrap();
         times.push(start.elapsed().as_secs_f64());
         total = drafts.len();
     }
@@ -115,16 +114,9 @@ fn main() {
     let conn = ws.conn();
     let subs = subscription::all(conn).unwrap();
     let start = Instant::now();
-    let raw = bill::drafts(
-        conn,
-        &mut RawEvents::new(conn),
-        &subs,
-        meterdesk_engine::period::Month::parse("2026-10", "month").unwrap(),
-    )
-    .unwrap();
+    let raw = bill::drafts(conn, &mut RawEvents::new(conn), &subs, common::october()).unwrap();
     let raw_s = start.elapsed().as_secs_f64();
-    let rolled =
-        bill::preview_all(&mut ws, meterdesk_engine::period::Month::parse("2026-10", "month").unwrap()).unwrap();
+    let rolled = bill::preview_all(&mut ws, common::october()).unwrap();
     assert_eq!(raw, rolled, "the rollups and the raw events give the same drafts");
     println!("preview all customers (raw)      {raw_s:>8.3} s  (same drafts)");
 }

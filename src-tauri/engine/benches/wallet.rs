@@ -30,13 +30,7 @@ fn finalize_copy(base: &Path, copy: &Path, now: chrono::DateTime<Utc>, n: u64) -
     settings.backups_keep = 0;
     ws.write(|tx| meterdesk_engine::settings::update(tx, settings)).unwrap();
     let start = Instant::now();
-    let done = invoice::finalize_month(
-        &mut ws,
-        meterdesk_engine::period::Month::parse("2026-10", "month").unwrap(),
-        None,
-        now,
-    )
-    .unwrap();
+    let done = invoice::finalize_month(&mut ws, common::october(), None, now).unwrap();
     let seconds = start.elapsed().as_secs_f64();
     assert_eq!((done.invoices.len() as u64, done.failures.len()), (n, 0));
     let credits = done.invoices.iter().map(|i| i.frozen.draft.credits_applied.0).sum();

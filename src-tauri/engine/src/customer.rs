@@ -286,26 +286,34 @@ pub fn edit(conn: &rusqlite::Transaction, fields: &CustomerFields, now: DateTime
     get(conn, &valid.external_id)?.ok_or_else(|| Error::Internal("customer vanished".into()))
 }
 
-/// Inserts a new customer; a taken id is a conflict.
-pub fn insert(conn: &Transaction, c: &ValidCustomer, now: DateTime<Utc>) -> Result<()> {
+/// A customer's columns as `insert` and `update` bind them: ?1 id, ?2 name,
+/// ?3 email, ?4 currency, ?5 tax rate, ?6 exemption, ?7 address, ?8 when
+/// archived (now, or NULL when active), ?9 now, ?10 tax id.
+fn row_values(c: &ValidCustomer, now: DateTime<Utc>) -> Result<[Value; 10]> {
     let (rate, exempt) = c.tax_columns();
     let address = serde_json::to_string(&c.address).map_err(|e| Error::Internal(e.to_string()))?;
-    let archived_at = c.archived.then(|| time_text(now));
+    let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
+    let now = time_text(now);
+    Ok([
+        Value::Text(c.external_id.clone()),
+        Value::Text(c.name.clone()),
+        text(&c.email),
+        Value::Text(c.currency.code()),
+        StoredDec(rate).value(),
+        exempt.map_or(Value::Null, |e| Value::Text(e.to_string())),
+        Value::Text(address),
+        if c.archived { Value::Text(now.clone()) } else { Value::Null },
+        Value::Text(now),
+        text(&c.tax_id),
+    ])
+}
+
+/// Inserts a new customer; a taken id is a conflict.
+pub fn insert(conn: &Transaction, c: &ValidCustomer, now: DateTime<Utc>) -> Result<()> {
     let result = conn.execute(
         "INSERT INTO customers (external_id, name, email, currency, tax_rate, tax_exempt_reason, address, archived_at, created_at, updated_at, tax_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
-        params![
-            c.external_id,
-            c.name,
-            c.email,
-            c.currency.code(),
-            StoredDec(rate),
-            exempt,
-            address,
-            archived_at,
-            time_text(now),
-            c.tax_id
-        ],
+        params_from_iter(row_values(c, now)?),
     );
     match result {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
@@ -325,24 +333,12 @@ pub fn update(conn: &Transaction, c: &ValidCustomer, now: DateTime<Utc>) -> Resu
     if let Some(message) = currency_change_problem(conn, &c.external_id, c.currency)? {
         return Err(Error::Invalid(vec![Problem::new("currency", message)]));
     }
-    let (rate, exempt) = c.tax_columns();
-    let address = serde_json::to_string(&c.address).map_err(|e| Error::Internal(e.to_string()))?;
+    // An archived customer keeps the time it was first archived.
     conn.execute(
         "UPDATE customers SET name = ?2, email = ?3, currency = ?4, tax_rate = ?5, tax_exempt_reason = ?6, address = ?7,
-             archived_at = CASE WHEN ?8 THEN coalesce(archived_at, ?9) ELSE NULL END, updated_at = ?9, tax_id = ?10
+             archived_at = CASE WHEN ?8 IS NULL THEN NULL ELSE coalesce(archived_at, ?8) END, updated_at = ?9, tax_id = ?10
          WHERE external_id = ?1",
-        params![
-            c.external_id,
-            c.name,
-            c.email,
-            c.currency.code(),
-            StoredDec(rate),
-            exempt,
-            address,
-            c.archived,
-            time_text(now),
-            c.tax_id
-        ],
+        params_from_iter(row_values(c, now)?),
     )?;
     Ok(true)
 }

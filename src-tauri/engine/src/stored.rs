@@ -144,9 +144,16 @@ fn unreadable(row: &rusqlite::Row, column: usize, text: String, expected: &'stat
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StoredDec(pub Dec);
 
+impl StoredDec {
+    /// The stored text, as a value to bind among others.
+    pub(crate) fn value(self) -> rusqlite::types::Value {
+        rusqlite::types::Value::Text(self.0.0.to_string())
+    }
+}
+
 impl ToSql for StoredDec {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.0.0.to_string()))
+        Ok(ToSqlOutput::Owned(self.value()))
     }
 }
 

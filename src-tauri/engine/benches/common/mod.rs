@@ -99,3 +99,9 @@ pub fn invoicing_workspace(path: &Path, n: u64, now: chrono::DateTime<Utc>) -> m
 
     ws
 }
+
+/// October 2026, the month every bench bills.
+#[allow(dead_code)]
+pub fn october() -> meterdesk_engine::period::Month {
+    meterdesk_engine::period::Month::parse("2026-10", "month").unwrap()
+}
