@@ -1139,3 +1139,66 @@ fn backup_and_restore_keep_what_the_workspace_held() {
     let (code, err) = sb.json(&["restore", file.to_str().unwrap()]);
     assert_eq!((code, err["error"]["code"].as_str()), (1, Some("not_a_workspace")), "{err}");
 }
+
+#[test]
+fn subscriptions_are_created_changed_on_a_date_and_ended_from_the_cli() {
+    let sb = Sandbox::new();
+    let mut c = catalog();
+    c["plans"].as_array_mut().unwrap().push(json!({
+        "code": "basic", "name": "Basic", "currency": "USD", "interval": "month",
+        "fees": [ { "name": "Basic fee", "amount": "31.00", "timing": "arrears" } ],
+        "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "0.002" } ] }));
+    let file = sb.write("catalog.json", &c.to_string());
+    let applied = sb.json(&["apply", file.to_str().unwrap()]);
+    assert_eq!(applied.0, 0, "{}", applied.1);
+
+    let (code, list) = sb.json(&["subscription", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(list[0]["id"], "sub_globex");
+    assert_eq!((list[0]["plan_version"].clone(), list[0]["anchor_day"].clone()), (json!(1), json!(1)));
+    assert_eq!(list[0]["discounts"][0]["name"], "Launch", "as in the catalog");
+
+    // Every catalog rule applies, named by field: Initech is billed in EUR, Pro in USD.
+    let (code, out) =
+        sb.json(&["subscription", "create", "--customer", "initech", "--plan", "pro", "--start", "2026-11-01"]);
+    assert_eq!(code, 1);
+    assert_eq!(out["error"]["problems"][0]["path"], "plan");
+    assert!(out["error"]["problems"][0]["message"].as_str().unwrap().contains("is billed in EUR"), "{out}");
+    let bad = sb.run(&["--workspace", "ws.meterdesk", "subscription", "create", "--customer", "initech"]);
+    assert_ne!(bad.status.code(), Some(0), "missing --plan and --start");
+
+    // Globex moves to Basic on Nov 10: Pro ends that day, Basic starts on it, same rhythm.
+    let (code, both) = sb.json(&["subscription", "change", "sub_globex", "--plan", "basic", "--on", "2026-11-10"]);
+    assert_eq!(code, 0, "{both}");
+    assert_eq!(both[0]["end"], "2026-11-10");
+    assert_eq!(both[1]["id"], "sub_globex_2");
+    assert_eq!((both[1]["start"].clone(), both[1]["anchor_day"].clone()), (json!("2026-11-10"), json!(1)));
+    // November's two drafts: Pro's fee for 9 of 30 days (99 × 9/30 = 29.70), Basic's for 21 (31 × 21/30 = 21.70).
+    for (sub, fee) in [("sub_globex", "29.70"), ("sub_globex_2", "21.70")] {
+        let (code, draft) =
+            sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-11", "--subscription", sub]);
+        assert_eq!(code, 0, "{draft}");
+        assert_eq!(draft["lines"][0]["amount"], fee, "{sub}");
+    }
+
+    let (code, ended) = sb.json(&["subscription", "end", "sub_globex_2", "--on", "2026-12-01"]);
+    assert_eq!((code, ended["end"].clone()), (0, json!("2026-12-01")));
+    let (_, globex) = sb.json(&["subscription", "list", "--customer", "globex"]);
+    assert_eq!(globex.as_array().unwrap().len(), 2);
+    let human = sb.run(&["--workspace", "ws.meterdesk", "subscription", "list"]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("from 2026-10-15, until 2026-11-10 (not included), periods begin on day 1"), "{text}");
+
+    // Once October is invoiced, no edit reaches into it.
+    let (code, _) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!(code, 0);
+    let (code, out) = sb.json(&["subscription", "end", "sub_globex", "--on", "2026-10-20"]);
+    assert_eq!(code, 1);
+    assert_eq!(out["error"]["problems"][0]["path"], "on");
+    assert_eq!(
+        out["error"]["problems"][0]["message"],
+        "periods through 2026-10-31 are invoiced (INV-2026-00001); it can end on 2026-11-01 at the earliest"
+    );
+    let (code, out) = sb.json(&["subscription", "end", "nope", "--on", "2026-12-01"]);
+    assert_eq!((code, out["error"]["code"].clone()), (1, json!("not_found")));
+}

@@ -196,6 +196,10 @@ pub fn apply(conn: &rusqlite::Transaction, catalog: Catalog, now: DateTime<Utc>)
             Some((i, v.fields.clone()))
         })
         .collect();
+    let zone = settings::zone(conn)?;
+    for (i, p) in subscription::invoiced_problems(conn, zone, &entries, &context.existing)? {
+        problems.push(Problem::new(format!("$.subscriptions[{i}].{}", p.path), p.message));
+    }
     let stored: Vec<_> = context.existing.into_values().collect();
     for (i, p) in subscription::overlap_problems(&entries, &stored) {
         problems.push(Problem::new(format!("$.subscriptions[{i}].{}", p.path), p.message));

@@ -2,8 +2,8 @@
 //! "Money safety sweep"): imports (with duplicates, unknown customers and late
 //! events), finalize (also of a draft computed before an import), advance
 //! finalize, void and reissue, credit notes, payments, wallet grants, time
-//! zone change attempts and catalog applies (round trips and plan changes),
-//! in a seeded order. After every step the invariants below must hold.
+//! zone change attempts, catalog applies (round trips and price changes) and
+//! subscription changes (a plan change on a date, an end), in a seeded order. After every step the invariants below must hold.
 //!
 //! Every accepted event is billed on exactly one standing invoice — the one
 //! of its window, which billed exactly the events imported before it was
@@ -51,7 +51,10 @@ const CATALOG: &str = r#"{
     { "code": "eu", "name": "EU", "currency": "EUR", "interval": "month",
       "fees": [ { "name": "Platform fee", "amount": "50.00", "timing": "advance" } ],
       "minimum_commitment": "30.00",
-      "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "0.02" } ] }
+      "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "0.02" } ] },
+    { "code": "basic", "name": "Basic", "currency": "USD", "interval": "month",
+      "fees": [ { "name": "Basic fee", "amount": "31.00", "timing": "arrears" } ],
+      "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "0.03" } ] }
   ],
   "subscriptions": [
     { "id": "sub_acme", "customer": "acme", "plan": "pro", "start": "2026-08-10", "anchor_day": 1 },
@@ -107,6 +110,12 @@ impl Harness {
     fn instant(&mut self) -> DateTime<Utc> {
         let from = Utc.with_ymd_and_hms(2026, 7, 25, 0, 0, 0).unwrap();
         from + Duration::minutes(self.pick(165 * 24 * 60) as i64)
+    }
+
+    /// A random local date from 20 days before the clock's to 40 after (some
+    /// inside invoiced periods, most not yet).
+    fn day(&mut self) -> chrono::NaiveDate {
+        self.now.date_naive() + Duration::days(self.pick(60) as i64 - 20)
     }
 
     /// Imports `n` events at random instants (or all inside `within`): new ids,
@@ -185,7 +194,7 @@ impl Harness {
         self.step += 1;
         let hours = self.pick(30) as i64;
         self.now += Duration::hours(hours);
-        match self.pick(100) {
+        match self.pick(110) {
             0..=29 => {
                 let n = 1 + self.pick(25) as usize;
                 self.import(n, None, None);
@@ -304,8 +313,35 @@ impl Harness {
                 let text = CATALOG.replace("\"20.00\"", &format!("\"{}\"", Decimal::new(cents, 2)));
                 let zone = crate::settings::get(self.ws.conn()).unwrap().timezone;
                 let text = text.replace("America/New_York", &zone);
-                self.ws.write(|tx| catalog::apply(tx, catalog::parse(&text)?, self.now)).unwrap();
+                // The subscriptions stay as the operations left them.
+                let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                value.as_object_mut().unwrap().remove("subscriptions");
+                self.ws.write(|tx| catalog::apply(tx, catalog::parse(&value.to_string())?, self.now)).unwrap();
                 self.count("plan change");
+            }
+            100..=105 => {
+                // A plan change on a date: refused into an invoiced period, else both sides prorated.
+                let subs = crate::subscription::all(self.ws.conn()).unwrap();
+                let s = &subs[self.pick(subs.len() as u64) as usize].fields;
+                let plans: &[&str] = if s.customer == "cobra" { &["eu"] } else { &["pro", "basic"] };
+                let plan = plans[self.pick(plans.len() as u64) as usize];
+                let on = self.day();
+                let (id, now) = (s.id.clone(), self.now);
+                match self.ws.write(|tx| crate::subscription::change(tx, &id, plan, on, now)) {
+                    Ok(_) => self.count("subscription change"),
+                    Err(crate::Error::Invalid(_)) => self.count("subscription change refused"),
+                    Err(e) => panic!("step {}: {e}", self.step),
+                }
+            }
+            106..=109 => {
+                let subs = crate::subscription::all(self.ws.conn()).unwrap();
+                let id = subs[self.pick(subs.len() as u64) as usize].fields.id.clone();
+                let on = self.day();
+                match self.ws.write(|tx| crate::subscription::end(tx, &id, on, self.now)) {
+                    Ok(_) => self.count("subscription end"),
+                    Err(crate::Error::Invalid(_)) => self.count("subscription end refused"),
+                    Err(e) => panic!("step {}: {e}", self.step),
+                }
             }
             _ => {
                 let customer = CUSTOMERS[self.pick(3) as usize];
@@ -446,6 +482,9 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("catalog round trip", 30),
         ("plan change", 10),
         ("grant", 30),
+        ("subscription change", 20),
+        ("subscription change refused", 10),
+        ("subscription end", 10),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");

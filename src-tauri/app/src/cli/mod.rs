@@ -2,12 +2,13 @@
 //! logic here. One module per group of subcommands, each holding its
 //! arguments, its handler and how its results read: `workspace` (catalog,
 //! demo, backups), `events` (import, mappings, usage), `customers`,
-//! `invoice`, `wallet`. This file holds the top-level arguments, the
+//! `invoice`, `subscription`, `wallet`. This file holds the top-level arguments, the
 //! dispatch and what every group shares (the outcome, printing, reports).
 
 mod customers;
 mod events;
 mod invoice;
+mod subscription;
 mod wallet;
 mod workspace;
 
@@ -72,6 +73,11 @@ pub enum Command {
     Invoice {
         #[command(subcommand)]
         action: invoice::InvoiceAction,
+    },
+    /// Subscriptions: list, put a customer on a plan, change plan on a date, end.
+    Subscription {
+        #[command(subcommand)]
+        action: subscription::SubscriptionAction,
     },
     /// Credit wallets: balances, grants and their ledger.
     Wallet {
@@ -181,6 +187,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Usage(args) => events::usage(args, workspace),
         Command::Customers { action } => customers::run(action, workspace, now),
         Command::Invoice { action } => invoice::run(action, workspace, now),
+        Command::Subscription { action } => subscription::run(action, workspace, now),
         Command::Wallet { action } => wallet::run(action, workspace, now),
     }
 }

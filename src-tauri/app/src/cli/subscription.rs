@@ -1,0 +1,116 @@
+//! Subscriptions: listing them, putting a customer on a plan, changing the
+//! plan on a date, ending one (docs/interfaces.md §4).
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Subcommand;
+use meterdesk_engine::subscription::{self, Subscription, SubscriptionFields};
+use meterdesk_engine::{Error, Workspace};
+
+use super::Outcome;
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionAction {
+    /// List subscriptions (every customer's, or one's), as in the catalog.
+    List {
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Put a customer on a plan from a start date.
+    Create {
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        plan: String,
+        /// The first day it is active (YYYY-MM-DD, workspace zone).
+        #[arg(long)]
+        start: NaiveDate,
+        /// The day of the month periods begin on (1–31); default: the start's day.
+        #[arg(long)]
+        anchor_day: Option<u32>,
+        /// A stored version of the plan; default: its latest.
+        #[arg(long)]
+        plan_version: Option<i64>,
+        /// The subscription's id; default: sub_<customer> (numbered when taken).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Move subscription S to another plan on a date: S ends that day and a new
+    /// subscription starts on it (both periods around the date are prorated).
+    Change {
+        subscription: String,
+        #[arg(long)]
+        plan: String,
+        /// The first day on the new plan (YYYY-MM-DD).
+        #[arg(long)]
+        on: NaiveDate,
+    },
+    /// End subscription S: ON is the first day it is no longer active.
+    End {
+        subscription: String,
+        #[arg(long)]
+        on: NaiveDate,
+    },
+}
+
+pub(super) fn run(action: SubscriptionAction, workspace: &Path, now: DateTime<Utc>) -> Result<Outcome, Error> {
+    match action {
+        SubscriptionAction::List { customer } => {
+            let ws = Workspace::open(workspace)?;
+            let list = match &customer {
+                Some(c) => subscription::of_customer(ws.conn(), c)?,
+                None => subscription::all(ws.conn())?,
+            };
+            let human = if list.is_empty() {
+                "no subscriptions".to_string()
+            } else {
+                list.iter().map(line).collect::<Vec<_>>().join("\n")
+            };
+            let fields: Vec<&SubscriptionFields> = list.iter().map(|s| &s.fields).collect();
+            Outcome::ok(fields, human)
+        }
+        SubscriptionAction::Create { customer, plan, start, anchor_day, plan_version, id } => {
+            let mut ws = Workspace::open(workspace)?;
+            let fields = SubscriptionFields {
+                id: id.unwrap_or_default(),
+                customer,
+                plan,
+                plan_version,
+                start,
+                end: None,
+                anchor_day,
+                overrides: Vec::new(),
+                discounts: Vec::new(),
+            };
+            let made = ws.write(|tx| subscription::create(tx, &fields, now))?;
+            Outcome::ok(&made.fields, format!("created {}", line(&made)))
+        }
+        SubscriptionAction::Change { subscription: id, plan, on } => {
+            let mut ws = Workspace::open(workspace)?;
+            let (ended, next) = ws.write(|tx| subscription::change(tx, &id, &plan, on, now))?;
+            let human = format!("ended   {}\nstarted {}", line(&ended), line(&next));
+            Outcome::ok([&ended.fields, &next.fields], human)
+        }
+        SubscriptionAction::End { subscription: id, on } => {
+            let mut ws = Workspace::open(workspace)?;
+            let ended = ws.write(|tx| subscription::end(tx, &id, on, now))?;
+            Outcome::ok(&ended.fields, format!("ended {}", line(&ended)))
+        }
+    }
+}
+
+/// `sub_globex  globex  pro v2  2026-10-15 → 2026-12-01 (not included)  anchor day 1`
+fn line(s: &Subscription) -> String {
+    let f = &s.fields;
+    let until = f.end.map_or("open-ended".to_string(), |e| format!("until {e} (not included)"));
+    format!(
+        "{:<24} {:<20} {} v{}  from {}, {until}, periods begin on day {}",
+        f.id,
+        f.customer,
+        f.plan,
+        s.version(),
+        f.start,
+        s.anchor_day()
+    )
+}
