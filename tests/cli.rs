@@ -1202,3 +1202,83 @@ fn subscriptions_are_created_changed_on_a_date_and_ended_from_the_cli() {
     let (code, out) = sb.json(&["subscription", "end", "nope", "--on", "2026-12-01"]);
     assert_eq!((code, out["error"]["code"].clone()), (1, json!("not_found")));
 }
+
+#[test]
+fn late_usage_is_listed_and_billed_once_by_an_adjustment_invoice() {
+    let sb = Sandbox::new();
+    let c = json!({
+        "workspace": { "name": "Acme AI", "currency": "USD", "timezone": "America/New_York" },
+        "customers": [ { "id": "hooli", "name": "Hooli", "tax_rate": "0.10" } ],
+        "meters": [ { "code": "tokens", "name": "LLM tokens", "aggregation": "sum", "property": "tokens" } ],
+        "plans": [ { "code": "tok", "name": "Tokens", "currency": "USD", "interval": "month",
+            "charges": [ { "meter": "tokens", "model": "graduated",
+                "tiers": [ { "up_to": "1000000", "unit_price": "0.000005" },
+                           { "up_to": null, "unit_price": "0.000004" } ] } ] } ],
+        "subscriptions": [ { "id": "sub_hooli", "customer": "hooli", "plan": "tok", "start": "2026-10-01" } ]
+    });
+    let file = sb.write("catalog.json", &c.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let event = |id: &str, tokens: u64| {
+        json!({"id": id, "customer": "hooli", "type": "tokens", "timestamp": "2026-10-20T12:00:00Z",
+               "properties": {"tokens": tokens}})
+        .to_string()
+    };
+    let on_time = sb.write("on_time.ndjson", &event("a", 1_000_000));
+    assert_eq!(sb.json(&["import", on_time.to_str().unwrap()]).0, 0);
+    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!((code, done[0]["total"].clone()), (0, json!("5.50")), "5.00 and 10% tax");
+    let (code, none) = sb.json(&["invoice", "late"]);
+    assert_eq!((code, none), (0, json!([])));
+
+    // docs/billing.md: 250,000 late re-rate the period to 6.00: the adjustment is 1.00 (+ 0.10 tax).
+    let late = sb.write("late.ndjson", &event("b", 250_000));
+    let (_, imported) = sb.json(&["import", late.to_str().unwrap()]);
+    assert_eq!(imported["late"], 1);
+    let (code, waiting) = sb.json(&["invoice", "late"]);
+    assert_eq!(code, 0);
+    assert_eq!(waiting.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (waiting[0]["invoice"].clone(), waiting[0]["customer"].clone()),
+        (json!("INV-2026-00001"), json!("hooli"))
+    );
+    assert_eq!(waiting[0]["late_events"], 1);
+    assert_eq!(waiting[0]["adds"], json!({"subtotal": "1.00", "tax": "0.10", "total": "1.10"}));
+    let human = sb.run(&["--workspace", "ws.meterdesk", "invoice", "late"]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        text.contains("INV-2026-00001  Hooli (hooli)  2026-10-01 to 2026-10-31: 1 late event, adds 1.10 USD"),
+        "{text}"
+    );
+
+    let (code, adj) = sb.json(&["invoice", "adjust", "INV-2026-00001"]);
+    assert_eq!(code, 0, "{adj}");
+    assert_eq!((adj["number"].clone(), adj["adjusts"].clone()), (json!("INV-2026-00002"), json!("INV-2026-00001")));
+    assert_eq!((adj["kind"].clone(), adj["total"].clone()), (json!("adjustment"), json!("1.10")));
+    assert_eq!(adj["lines"][0]["quantity"], "250000");
+    // Once: nothing waits, and a second adjust is refused with why.
+    assert_eq!(sb.json(&["invoice", "late"]).1, json!([]));
+    let (code, again) = sb.json(&["invoice", "adjust", "INV-2026-00001"]);
+    assert_eq!((code, again["error"]["message"].clone()), (1, json!("no late events wait on INV-2026-00001")));
+    // The register and the chain hold it like any invoice; the period invoice is not voided under it.
+    let (_, verified) = sb.json(&["invoice", "verify"]);
+    assert_eq!(verified["first_break"], Value::Null);
+    let (code, refused) = sb.json(&["invoice", "void", "INV-2026-00001", "--reason", "test"]);
+    assert_eq!(code, 1);
+    assert!(refused["error"]["message"].as_str().unwrap().contains("INV-2026-00002 bills late usage"), "{refused}");
+
+    // Its PDF says what it adjusts and shows the re-rating.
+    let out = sb.path("adjustment.pdf");
+    assert_eq!(sb.json(&["invoice", "pdf", "INV-2026-00002", "--out", out.to_str().unwrap()]).0, 0);
+    let text = Command::new("pdftotext").args(["-layout"]).arg(&out).arg("-").output().unwrap();
+    let png = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("adjustment");
+    Command::new("pdftoppm").args(["-png", "-r", "70", "-singlefile"]).arg(&out).arg(&png).status().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    for needle in [
+        "Late usage for INV-2026-00001: 1 event",
+        "the period re-rated with the late events: 1,250,000 → 6.00",
+        "billed before (INV-2026-00001): -1,000,000 → -5.00",
+        "1.10 USD",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+}

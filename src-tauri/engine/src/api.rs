@@ -14,7 +14,8 @@ use crate::error::Result;
 use crate::event_file::{CsvColumns, Format};
 use crate::events::{self, ImportProgress};
 use crate::import::ImportReport;
-use crate::invoice::{self, Finalized, Selection};
+use crate::invoice::{self, Finalized, Invoice, Selection};
+use crate::late;
 use crate::period::Month;
 use crate::projection::{self, Evaluation};
 use crate::wallet;
@@ -88,4 +89,11 @@ pub fn set_wallet_rules(
 ) -> Result<Followed<wallet::Rules>> {
     let saved = ws.write(|tx| wallet::set_rules(tx, customer, rules, now))?;
     Ok(follow(ws, saved, now))
+}
+
+/// Issues the adjustment invoice of period invoice `number`'s late usage (see
+/// [`late::adjust`]), then evaluates the wallet rules (its credits may burn).
+pub fn adjust_late(ws: &mut Workspace, number: &str, now: DateTime<Utc>) -> Result<Followed<Invoice>> {
+    let done = ws.write(|tx| late::adjust(tx, number, now))?;
+    Ok(follow(ws, done, now))
 }

@@ -50,6 +50,10 @@ pub enum Kind {
     /// The fee-only invoice of the period's `advance` fees, at its start; the
     /// period's invoice then does not repeat them.
     Advance,
+    /// What late usage added to a period already invoiced: the period
+    /// re-rated with it, less what was billed (docs/billing.md "Corrections
+    /// after finalizing"). Made by `late::adjust`, never drafted for a month.
+    Adjustment,
 }
 
 impl Kind {
@@ -62,6 +66,7 @@ impl Kind {
         match self {
             Kind::Period => "period",
             Kind::Advance => "advance",
+            Kind::Adjustment => "adjustment",
         }
     }
 }
@@ -251,6 +256,20 @@ impl Book {
         self.tz
     }
 
+    /// Drafts the period of subscription `code` starting at `period_start`
+    /// with its advance fees when `billed_them` (its period invoice billed
+    /// them), else without (an advance invoice did): a period re-rated for
+    /// late usage keeps the fees it was billed with, whatever happened to
+    /// its advance invoice since.
+    pub(crate) fn advance_fees_as_billed(&mut self, code: &str, period_start: DateTime<Utc>, billed_them: bool) {
+        let key = (code.to_string(), crate::stored::time_text(period_start));
+        if billed_them {
+            self.billed_in_advance.remove(&key);
+        } else {
+            self.billed_in_advance.insert(key);
+        }
+    }
+
     fn plan(&mut self, conn: &Connection, code: &str, version: i64) -> Result<&PlanFields> {
         let key = (code.to_string(), version);
         if !self.plans.contains_key(&key) {
@@ -295,7 +314,7 @@ impl Book {
         // An advance invoice bills the advance fees alone; the period's invoice
         // leaves them out once they were billed in advance.
         let key = (f.id.clone(), crate::stored::time_text(period.start));
-        let billed_in_advance = self.kind == Kind::Period && self.billed_in_advance.contains(&key);
+        let billed_in_advance = self.kind != Kind::Advance && self.billed_in_advance.contains(&key);
         // An advance fee is billed once per period: not in advance once the
         // period's own invoice billed it.
         if self.kind == Kind::Advance && self.advance_fees_billed.contains(&key) {
@@ -306,7 +325,7 @@ impl Book {
             .iter()
             .filter(|fee| match self.kind {
                 Kind::Advance => fee.timing == Timing::Advance,
-                Kind::Period => !(billed_in_advance && fee.timing == Timing::Advance),
+                Kind::Period | Kind::Adjustment => !(billed_in_advance && fee.timing == Timing::Advance),
             })
             .map(|fee| Fee { name: fee.name.clone(), amount: fee.amount.0 })
             .collect();

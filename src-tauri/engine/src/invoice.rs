@@ -61,6 +61,20 @@ pub struct Frozen {
     /// The void invoice of the same period this one reissues.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
+    /// An adjustment: the period invoice whose late usage it bills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusts: Option<String>,
+    /// An adjustment: how many late events of the period it billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_events: Option<u64>,
+}
+
+/// What an adjustment invoice adjusts: the period invoice and the late events
+/// it bills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Adjusting {
+    pub number: String,
+    pub late_events: u64,
 }
 
 /// One usage line's quantity on each local day that had usage.
@@ -201,6 +215,21 @@ pub fn advance_fees_billed_by(
 /// The draft must have been computed inside the same transaction (see
 /// [`finalize_current`]): what it bills is what the transaction sees.
 pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result<Invoice> {
+    finalize_as(conn, draft, None, now)
+}
+
+/// [`finalize`], or with `adjusting` the adjustment invoice of a period's late
+/// usage (several may follow one period invoice, each numbered in the main
+/// series).
+pub(crate) fn finalize_as(
+    conn: &Transaction,
+    draft: &Draft,
+    adjusting: Option<&Adjusting>,
+    now: DateTime<Utc>,
+) -> Result<Invoice> {
+    if (draft.kind == bill::Kind::Adjustment) != adjusting.is_some() {
+        return Err(Error::Internal("an adjustment invoice is finalized with the invoice it adjusts".into()));
+    }
     let (subscription_id, customer_id): (i64, i64) = conn
         .prepare_cached("SELECT id, customer_id FROM subscriptions WHERE code = ?1")?
         .query_row([&draft.subscription], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -209,10 +238,11 @@ pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result
     if let Some(problem) = &draft.problem {
         return Err(Error::Overflow(problem.clone()));
     }
-    if let Some(number) = bill::finalized_as(conn, draft)? {
+    if let Some(number) = bill::finalized_as(conn, draft)?.filter(|_| adjusting.is_none()) {
         let what = match draft.kind {
             bill::Kind::Period => "the period",
             bill::Kind::Advance => "the advance fee invoice of the period",
+            bill::Kind::Adjustment => "the late usage of the period",
         };
         return Err(Error::Conflict(format!(
             "{what} of {} starting {} is already finalized as {number}",
@@ -223,7 +253,7 @@ pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result
         refuse_billed_advance(conn, &draft.subscription, draft.period.start, draft.first_day)?;
     }
     // The void invoices of this period and kind: the new one is their reissue.
-    let (generation, replaces): (i64, Option<String>) = conn
+    let (generation, void_before): (i64, Option<String>) = conn
         .prepare_cached(
             "SELECT count(*), (SELECT number FROM invoices WHERE subscription_id = ?1 AND period_start = ?2
                AND kind = ?3 ORDER BY generation DESC LIMIT 1)
@@ -232,6 +262,8 @@ pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result
         .query_row(params![subscription_id, time_text(draft.period.start), draft.kind.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
+    // An adjustment replaces nothing: the generation only counts adjustments.
+    let replaces = void_before.filter(|_| adjusting.is_none());
     // A period invoice bills the advance fees itself unless a standing advance
     // invoice of the period did.
     let advance_fees = draft.kind == bill::Kind::Period
@@ -276,9 +308,12 @@ pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result
         },
         tax_exempt: buyer.fields.tax_exempt.clone(),
         payment_terms_days: company.payment_terms_days,
-        usage_days: line_days(conn, draft, customer_id, tz)?,
+        // An adjustment's lines are differences: no day-by-day detail.
+        usage_days: if adjusting.is_some() { Vec::new() } else { line_days(conn, draft, customer_id, tz)? },
         logo: settings::logo_hash(conn)?,
         replaces: replaces.clone(),
+        adjusts: adjusting.map(|a| a.number.clone()),
+        late_events: adjusting.map(|a| a.late_events),
     };
     let content =
         serde_json::to_string(&frozen).map_err(|e| Error::Internal(format!("an invoice could not be written: {e}")))?;
@@ -291,8 +326,8 @@ pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result
     conn.prepare_cached(
         "INSERT INTO invoices (number, series, year, seq, customer_id, subscription_id, period_start, period_end,
          issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at, kind,
-         generation, replaces, advance_fees)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+         generation, replaces, advance_fees, adjusts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         number,
@@ -315,7 +350,8 @@ pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result
         draft.kind.as_str(),
         generation,
         replaces,
-        advance_fees
+        advance_fees,
+        frozen.adjusts
     ])?;
     let invoice_id = conn.last_insert_rowid();
     wallet::write_burn(conn, &burn, invoice_id, &number, now)?;
@@ -334,6 +370,7 @@ pub fn finalize(conn: &Transaction, draft: &Draft, now: DateTime<Utc>) -> Result
         "customer": draft.customer, "subscription": draft.subscription, "kind": draft.kind.as_str(),
         "period_start": time_text(draft.period.start), "currency": draft.currency, "total": draft.total,
         "credits_applied": frozen.draft.credits_applied, "hash": hash, "replaces": replaces,
+        "adjusts": frozen.adjusts,
     });
     conn.prepare_cached("INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)")?
         .execute(params![time_text(now), number, detail.to_string()])?;
@@ -446,6 +483,9 @@ pub fn finalize_chosen(
         };
         let early = match kind {
             bill::Kind::Advance => None,
+            bill::Kind::Adjustment => {
+                Some("late usage is billed from the list of late usage, not by month".to_string())
+            }
             bill::Kind::Period if draft.period.start > now => {
                 Some(format!("the period starting {} has not begun", draft.first_day))
             }
@@ -622,6 +662,18 @@ pub fn void(conn: &Transaction, number: &str, reason: &str, now: DateTime<Utc>) 
         conn.query_row("SELECT count(*) FROM credit_notes WHERE invoice_id = ?1", [id], |r| r.get(0))?;
     if credited > 0 {
         return Err(Error::Conflict(format!("{number} has credit notes: credit what is left instead")));
+    }
+    let adjusted: Option<String> = conn
+        .query_row(
+            concat!("SELECT a.number FROM invoices a WHERE a.adjusts = ?1 AND ", not_void!("a"), " LIMIT 1"),
+            [number],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(adjustment) = adjusted {
+        return Err(Error::Conflict(format!(
+            "{adjustment} bills late usage of {number}'s period: void it first, or credit what is left"
+        )));
     }
     let tz = settings::zone(conn)?;
     append_status(conn, id, number, "void", now.with_timezone(&tz).date_naive(), reason, now)?;

@@ -14,6 +14,7 @@ pub mod events;
 pub mod explore;
 pub mod import;
 pub mod invoice;
+pub mod late;
 mod logo;
 pub mod meter;
 pub mod pdf;
@@ -35,7 +36,7 @@ mod seams_tests;
 
 /// The rules the engine stores and loads (the `meterdesk-rules` crate), at
 /// the paths the rest of the engine and its callers use.
-pub use meterdesk_rules::{money, period, rating, rng};
+pub use meterdesk_rules::{money, period, rating, rng, text};
 
 /// Backups are part of the workspace file's life (a migration takes one).
 pub use workspace::backup;

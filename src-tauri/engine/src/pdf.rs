@@ -551,7 +551,14 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
         ("Due date", f.due_date.to_string()),
         ("Period", format!("{} to {}", d.first_day, d.last_day)),
     ];
-    let remark = invoice.void_reason.as_ref().map(|reason| format!("Voided: {reason}"));
+    let remark = match (&invoice.void_reason, &f.adjusts) {
+        (Some(reason), _) => Some(format!("Voided: {reason}")),
+        (None, Some(adjusted)) => Some(format!(
+            "Late usage for {adjusted}: {}",
+            meterdesk_rules::text::count(f.late_events.unwrap_or(0), "event", "events")
+        )),
+        (None, None) => None,
+    };
     heading(&mut l, &f.seller, look.logo, (title, &facts, remark), right)?;
     bill_to(&mut l, &f.buyer);
     if d.active_days != d.period_days {
@@ -588,7 +595,20 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
         l.y += 15.0;
         // Usage priced in steps shows each step's arithmetic; a prorated fee says
         // how it was prorated; other lines say what they are.
+        let adjusted = line.steps.iter().any(|s| matches!(s.kind, StepKind::Rerated | StepKind::BilledBefore));
         let explained: Vec<String> = match line.kind {
+            // A late-usage adjustment: the line re-rated, less what was billed.
+            _ if adjusted => line
+                .steps
+                .iter()
+                .map(|s| {
+                    let quantity = match line.kind {
+                        LineKind::Usage => format!("{} → ", group_digits(&s.quantity.to_string())),
+                        _ => String::new(),
+                    };
+                    format!("{}: {quantity}{}", s.label, group_digits(&s.amount.to_string()))
+                })
+                .collect(),
             // Tiers (several, or the one a volume price picked) show their arithmetic.
             LineKind::Usage if line.steps.len() > 1 || line.steps.iter().any(|s| s.kind == StepKind::Tier) => line
                 .steps

@@ -313,7 +313,7 @@ pub fn review(
 }
 
 fn events_text(n: u64) -> String {
-    if n == 1 { "1 event".into() } else { format!("{n} events") }
+    meterdesk_rules::text::count(n, "event", "events")
 }
 
 /// What an accounting row records.

@@ -3,12 +3,14 @@
 //! events), finalize (also of a draft computed before an import), advance
 //! finalize, void and reissue, credit notes, payments, wallet grants, time
 //! zone change attempts, catalog applies (round trips and price changes) and
-//! subscription changes (a plan change on a date, an end), in a seeded order. After every step the invariants below must hold.
+//! subscription changes (a plan change on a date, an end) and late-usage
+//! adjustments, in a seeded order. After every step the invariants below must hold.
 //!
 //! Every accepted event is billed on exactly one standing invoice — the one
-//! of its window, which billed exactly the events imported before it was
-//! finalized — or is flagged late (imported into a standing invoice's window
-//! afterwards), or waits in a window no standing invoice covers. No advance
+//! of its window with its standing adjustments, which together billed exactly
+//! the events imported before the last of them — or is flagged late (imported
+//! into a standing invoice's window afterwards) and waits for an adjustment,
+//! or waits in a window no standing invoice covers. No advance
 //! fee is billed twice for one period. Numbers are gapless per series and
 //! year. The chain verifies. Each wallet's balance is its ledger's sum and
 //! never negative. The accountants' CSV over all dates adds up, per
@@ -194,7 +196,7 @@ impl Harness {
         self.step += 1;
         let hours = self.pick(30) as i64;
         self.now += Duration::hours(hours);
-        match self.pick(110) {
+        match self.pick(125) {
             0..=29 => {
                 let n = 1 + self.pick(25) as usize;
                 self.import(n, None, None);
@@ -343,6 +345,26 @@ impl Harness {
                     Err(e) => panic!("step {}: {e}", self.step),
                 }
             }
+            110..=117 => {
+                // Late usage: the adjustment of a random period invoice with late events.
+                let waiting = crate::late::list(&mut self.ws).unwrap();
+                if waiting.is_empty() {
+                    return;
+                }
+                let pick = &waiting[self.pick(waiting.len() as u64) as usize];
+                let (number, billable) = (pick.invoice.clone(), pick.problem.is_none());
+                match self.ws.write(|tx| crate::late::adjust(tx, &number, self.now)) {
+                    Ok(adj) => {
+                        assert!(billable, "step {}: {number} was listed as not billable", self.step);
+                        self.finalized_at.insert(adj.frozen.draft.number.clone().unwrap(), self.step);
+                        self.count("late adjustment");
+                    }
+                    Err(e) => {
+                        assert!(!billable, "step {}: {number} was billable, yet: {e}", self.step);
+                        self.count("late adjustment refused");
+                    }
+                }
+            }
             _ => {
                 let customer = CUSTOMERS[self.pick(3) as usize];
                 let n = self.step;
@@ -380,18 +402,48 @@ impl Harness {
             }
             let (from, to) = (d.usage_window.start.timestamp_millis(), d.usage_window.end.timestamp_millis());
             windows.entry(d.customer.clone()).or_default().push((from, to));
-            let step = self.finalized_at[&number];
+            // With its standing adjustments, it billed every event of its window once; the
+            // late events no standing adjustment billed wait (a void adjustment's wait again).
+            let adjustments: Vec<&Invoice> =
+                standing.iter().filter(|a| a.frozen.adjusts.as_deref() == Some(number.as_str())).collect();
+            let calls = |i: &Invoice| -> Decimal {
+                i.frozen
+                    .draft
+                    .lines
+                    .iter()
+                    .filter(|l| l.meter.as_deref() == Some("api_calls"))
+                    .map(|l| l.quantity.0)
+                    .sum()
+            };
+            let billed: Decimal = calls(inv) + adjustments.iter().map(|a| calls(a)).sum::<Decimal>();
+            let covered: u64 = adjustments.iter().map(|a| a.frozen.late_events.unwrap()).sum();
+            let flagged: i64 = conn
+                .query_row(
+                    "SELECT coalesce(sum(k.events), 0) FROM event_chunks k JOIN customers c ON c.id = k.customer_id
+                     WHERE c.external_id = ?1 AND k.late = 1 AND k.first_ms >= ?2 AND k.last_ms < ?3",
+                    rusqlite::params![d.customer, from, to],
+                    |r| r.get(0),
+                )
+                .unwrap();
             let inside: Vec<u64> = self
                 .events
                 .values()
                 .filter(|(c, ts, _)| c == &d.customer && (from..to).contains(ts))
                 .map(|(_, _, s)| *s)
                 .collect();
-            let before = inside.iter().filter(|s| **s <= step).count() as u64;
-            let billed = d.lines.iter().find(|l| l.meter.as_deref() == Some("api_calls")).map(|l| l.quantity.0);
-            assert_eq!(billed, Some(Decimal::from(before)), "{at}: {number} billed what was there when finalized");
+            assert_eq!(
+                billed + Decimal::from(flagged as u64 - covered),
+                Decimal::from(inside.len() as u64),
+                "{at}: {number} and its adjustments billed each event of the period once, or it waits"
+            );
+            if adjustments.is_empty() {
+                let before = inside.iter().filter(|s| **s <= self.finalized_at[&number]).count() as u64;
+                assert_eq!(billed, Decimal::from(before), "{at}: {number} billed what was there when finalized");
+            }
+            // Late: every event imported after the period invoice (adjusted or not).
+            let on_time = inside.iter().filter(|s| **s <= self.finalized_at[&number]).count() as u64;
             *late_expected.entry(CUSTOMERS.iter().find(|c| **c == d.customer).unwrap()).or_default() +=
-                inside.len() as u64 - before;
+                inside.len() as u64 - on_time;
         }
         for (customer, mut w) in windows {
             w.sort();
@@ -485,6 +537,7 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("subscription change", 20),
         ("subscription change refused", 10),
         ("subscription end", 10),
+        ("late adjustment", 20),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");

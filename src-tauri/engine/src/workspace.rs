@@ -32,6 +32,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0011_wallets", include_str!("../../../migrations/0011_wallets.sql")),
     ("0012_reissue", include_str!("../../../migrations/0012_reissue.sql")),
     ("0013_backups", include_str!("../../../migrations/0013_backups.sql")),
+    ("0014_adjustments", include_str!("../../../migrations/0014_adjustments.sql")),
 ];
 
 /// The schema version this build writes.
@@ -401,6 +402,50 @@ mod tests {
         drop(ws);
         drop(Workspace::open(&path).unwrap());
         assert_eq!(backup::list(&path).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_adjustments_migration_keeps_every_invoice_and_its_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v13.meterdesk");
+        let conn = written_by_schema(&path, 13);
+        conn.execute_batch(
+            "INSERT INTO customers (id, external_id, name, currency, created_at, updated_at)
+               VALUES (1, 'globex', 'Globex', 'USD', 't', 't');
+             INSERT INTO plans (id, code, created_at) VALUES (1, 'pro', 't');
+             INSERT INTO plan_versions (plan_id, version, definition, created_at, updated_at) VALUES (1, 1, '{}', 't', 't');
+             INSERT INTO subscriptions (id, code, customer_id, plan_id, plan_version, start_date, anchor_day, terms,
+               created_at, updated_at) VALUES (1, 'sub', 1, 1, 1, '2026-10-01', 1, '{}', 't', 't');
+             INSERT INTO invoices (id, number, series, year, seq, customer_id, subscription_id, period_start, period_end,
+               issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at, kind,
+               generation, replaces, advance_fees)
+             VALUES (7, 'INV-2026-00001', 'INV', 2026, 1, 1, 1, 'a', 'b', 'c', 'd', 'USD', '1.00', '1.00', '{}', '', 'h',
+               't', 'advance', 0, NULL, 0);
+             INSERT INTO invoice_status (invoice_id, status, on_date, note, at) VALUES (7, 'paid', '2026-11-02', 'wire', 't');",
+        )
+        .unwrap();
+        drop(conn);
+        let ws = Workspace::open(&path).unwrap();
+        let kept: (i64, String, Option<String>) = ws
+            .conn()
+            .query_row("SELECT id, kind, adjusts FROM invoices WHERE number = 'INV-2026-00001'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(kept, (7, "advance".to_string(), None));
+        let status: i64 =
+            ws.conn().query_row("SELECT count(*) FROM invoice_status WHERE invoice_id = 7", [], |r| r.get(0)).unwrap();
+        assert_eq!(status, 1);
+        // Still frozen, and an adjustment must name what it adjusts.
+        assert!(ws.conn().execute("UPDATE invoices SET total = '2.00'", []).is_err());
+        let unnamed = ws.conn().execute(
+            "INSERT INTO invoices (number, series, year, seq, customer_id, subscription_id, period_start, period_end,
+               issue_date, due_date, currency, total, amount_due, content, previous_hash, hash, finalized_at, kind)
+             VALUES ('INV-2026-00002', 'INV', 2026, 2, 1, 1, 'a', 'b', 'c', 'd', 'USD', '1', '1', '{}', 'h', 'i', 't',
+               'adjustment')",
+            [],
+        );
+        assert!(unnamed.is_err());
     }
 
     #[test]

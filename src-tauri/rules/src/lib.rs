@@ -4,6 +4,7 @@
 //! The engine stores and loads what these rules compute; it never computes
 //! money itself. (Issue 14 moves the rest of the arithmetic here step by step.)
 
+pub mod adjust;
 pub mod aggregate;
 pub mod meter;
 pub mod money;

@@ -34,6 +34,11 @@ pub fn code_problem(what: &str, code: &str, example: &str) -> Option<Problem> {
     })
 }
 
+/// A count of things in words: "1 event", "2 events".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+}
+
 /// Problems with a postal address given as lines.
 pub fn address_problems(lines: &[String], field: &str) -> Vec<Problem> {
     let mut problems = Vec::new();

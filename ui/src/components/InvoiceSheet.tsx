@@ -177,6 +177,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
             <Text fw={700} size="lg" data-testid="invoice-number">{entry.number}</Text>
             <Badge color={STANDING_COLOR[entry.standing]} data-testid="invoice-standing">{entry.standing}</Badge>
             {entry.kind === "advance" && <Badge variant="outline" tt="none">advance fees</Badge>}
+            {entry.kind === "adjustment" && <Badge variant="outline" tt="none">late usage</Badge>}
           </Group>
           <Text size="sm">{entry.customer_name} · {entry.first_day} to {entry.last_day}</Text>
           <Text size="sm" c="dimmed">Issued {entry.issue_date}, due {entry.due_date}</Text>

@@ -161,6 +161,7 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
                 </Table.Td>
                 <Table.Td ff="monospace">
                   {e.number}{e.kind === "advance" && <Badge ml={6} size="xs" variant="outline" tt="none">advance</Badge>}
+                  {e.kind === "adjustment" && <Badge ml={6} size="xs" variant="outline" tt="none">late usage</Badge>}
                 </Table.Td>
                 <Table.Td>{e.customer_name}</Table.Td>
                 <Table.Td>{e.first_day}</Table.Td>

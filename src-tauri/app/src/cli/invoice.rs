@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use meterdesk_engine::period::Month;
-use meterdesk_engine::{Error, Workspace, api, bill, credit, invoice, pdf, register, settings};
+use meterdesk_engine::{Error, Workspace, api, bill, credit, invoice, late, pdf, register, settings};
 use serde_json::json;
 
 use super::{Outcome, report_evaluation};
@@ -47,6 +47,12 @@ pub enum InvoiceAction {
     },
     /// Re-check the hash chain of every finalized invoice; report the first break.
     Verify,
+    /// Invoices whose period received late events, with what they would add
+    /// (the period re-rated with them, less what was billed).
+    Late,
+    /// Issue the adjustment invoice of NUMBER's late usage (numbered in the
+    /// main series, naming NUMBER; each late event is billed once).
+    Adjust { number: String },
     /// Void a finalized invoice (its number stays used); not once paid.
     Void {
         number: String,
@@ -182,6 +188,52 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
                 Some(b) => format!("the chain breaks at {b}"),
             };
             Ok(Outcome { success: checked.first_break.is_none(), ..Outcome::ok(&checked, human)? })
+        }
+        InvoiceAction::Late => {
+            let mut ws = Workspace::open(workspace)?;
+            let waiting = late::list(&mut ws)?;
+            let human = if waiting.is_empty() {
+                "no late usage waits: every event is billed or in a period not invoiced yet".to_string()
+            } else {
+                waiting
+                    .iter()
+                    .map(|l| {
+                        let what = format!(
+                            "{}  {} ({})  {} to {}: {}",
+                            l.invoice,
+                            l.customer_name,
+                            l.customer,
+                            l.first_day,
+                            l.last_day,
+                            meterdesk_engine::text::count(l.late_events, "late event", "late events")
+                        );
+                        match &l.problem {
+                            None => format!(
+                                "{what}, adds {} {} (subtotal {}, tax {})",
+                                l.adds.total, l.currency, l.adds.subtotal, l.adds.tax
+                            ),
+                            Some(p) => format!("{what}; not billable: {p}"),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Outcome::ok(&waiting, human)
+        }
+        InvoiceAction::Adjust { number } => {
+            let mut ws = Workspace::open(workspace)?;
+            let followed = api::adjust_late(&mut ws, &number, now)?;
+            report_evaluation(&followed.wallets);
+            let adj = followed.done;
+            let d = &adj.frozen.draft;
+            let human = format!(
+                "{} adjusts {number} for late usage: {} {}\n{}",
+                d.number.as_deref().unwrap_or("?"),
+                d.total,
+                d.currency,
+                draft_text(d)
+            );
+            Outcome::ok(&adj, human)
         }
         InvoiceAction::Void { number, reason } => {
             let mut ws = Workspace::open(workspace)?;

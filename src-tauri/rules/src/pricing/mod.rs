@@ -105,6 +105,12 @@ pub enum StepKind {
     Commitment,
     /// A discount taken off.
     Discount,
+    /// A late-usage adjustment: the line as the period re-rates with the late
+    /// events.
+    Rerated,
+    /// A late-usage adjustment: what earlier invoices of the period billed for
+    /// the line, taken off.
+    BilledBefore,
 }
 
 impl StepKind {

@@ -30,7 +30,15 @@ logo?: string | null,
 /**
  * The void invoice of the same period this one reissues.
  */
-replaces?: string | null, number: string | null, status: Status, 
+replaces?: string | null, 
+/**
+ * An adjustment: the period invoice whose late usage it bills.
+ */
+adjusts?: string | null, 
+/**
+ * An adjustment: how many late events of the period it billed.
+ */
+late_events?: number | null, number: string | null, status: Status, 
 /**
  * The period's invoice, or the fee-only invoice of its advance fees.
  */

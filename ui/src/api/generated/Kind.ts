@@ -3,4 +3,4 @@
 /**
  * What an invoice bills of its subscription period (docs/billing.md "Invoices").
  */
-export type Kind = "period" | "advance";
+export type Kind = "period" | "advance" | "adjustment";
