@@ -130,6 +130,13 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::wallet_rules_set,
             commands::alerts_list,
             commands::alerts_acknowledge,
+            commands::customer_overview,
+            commands::subscription_create,
+            commands::subscription_change_preview,
+            commands::subscription_change,
+            commands::subscription_end,
+            commands::late_list,
+            commands::late_adjust,
             commands::notifications_get,
             commands::notifications_set,
         ])

@@ -97,3 +97,42 @@ pub fn adjust_late(ws: &mut Workspace, number: &str, now: DateTime<Utc>) -> Resu
     let done = ws.write(|tx| late::adjust(tx, number, now))?;
     Ok(follow(ws, done, now))
 }
+
+/// The drafts around a plan change before it is made: subscription `id`
+/// moved to `plan` on `on` (see [`crate::subscription::change`]), the
+/// periods holding the last day on the old plan and the first on the new
+/// one, prorated on both sides. Nothing is saved; a change that would be
+/// refused is refused here the same way.
+pub fn preview_plan_change(
+    ws: &mut Workspace,
+    id: &str,
+    plan: &str,
+    on: chrono::NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Vec<crate::bill::Draft>> {
+    ws.rehearse(|tx| {
+        let (ended, next) = crate::subscription::change(tx, id, plan, on, now)?;
+        let tz = crate::settings::zone(tx)?;
+        crate::rollup::refresh(tx, tz)?;
+        let last_old = on.pred_opt().unwrap_or(on);
+        let mut months: Vec<Month> = Vec::new();
+        for (sub, day) in [(&ended, last_old), (&next, on)] {
+            let fields = crate::plan::version(tx, &sub.fields.plan, sub.version())?;
+            let (first, _) = sub.schedule(&fields)?.dates_containing(day)?;
+            if !months.contains(&Month::of(first)) {
+                months.push(Month::of(first));
+            }
+        }
+        let both = [ended.clone(), next.clone()];
+        let mut drafts = Vec::new();
+        let mut usage = crate::rollup::Rollups::new(tx, tz)?;
+        for month in months {
+            drafts.extend(crate::bill::drafts(tx, &mut usage, &both, month)?);
+        }
+        drafts.retain(|d| {
+            (d.subscription == ended.fields.id && d.first_day <= last_old && last_old < d.end_day)
+                || (d.subscription == next.fields.id && d.first_day <= on && on < d.end_day)
+        });
+        Ok(drafts)
+    })
+}

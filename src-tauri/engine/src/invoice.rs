@@ -614,6 +614,16 @@ pub fn all(conn: &Connection) -> Result<Vec<Invoice>> {
     rows.into_iter().map(|(id, content, previous, hash)| assemble(conn, id, &content, previous, hash)).collect()
 }
 
+/// One customer's invoices, newest first.
+pub fn of_customer(conn: &Connection, customer: &str) -> Result<Vec<Invoice>> {
+    let mut stmt = conn.prepare(
+        "SELECT i.id, i.content, i.previous_hash, i.hash FROM invoices i
+         WHERE i.customer_id = (SELECT id FROM customers WHERE external_id = ?1) ORDER BY i.id DESC",
+    )?;
+    let rows = stmt.query_map([customer], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(|(id, content, previous, hash)| assemble(conn, id, &content, previous, hash)).collect()
+}
+
 fn require(conn: &Connection, number: &str) -> Result<(i64, Invoice)> {
     let id: i64 = conn
         .query_row("SELECT id FROM invoices WHERE number = ?1", [number], |r| r.get(0))

@@ -17,6 +17,7 @@ pub mod invoice;
 pub mod late;
 mod logo;
 pub mod meter;
+pub mod overview;
 pub mod pdf;
 pub mod plan;
 pub mod pricing;

@@ -141,6 +141,19 @@ pub fn entries(conn: &Connection, today: NaiveDate) -> Result<Vec<Entry>> {
         .collect())
 }
 
+/// One customer's finalized invoices, newest first, as they stand on `today`.
+pub fn entries_of(conn: &Connection, customer: &str, today: NaiveDate) -> Result<Vec<Entry>> {
+    let credited = credited_by_invoice(conn)?;
+    Ok(invoice::of_customer(conn, customer)?
+        .iter()
+        .map(|inv| {
+            let number = inv.frozen.draft.number.as_deref().unwrap_or_default();
+            let c = credited.get(number).copied().unwrap_or_default();
+            entry(inv, &inv.frozen.buyer.name, c, today)
+        })
+        .collect())
+}
+
 /// A finalized invoice as its page shows it: the frozen invoice, where it
 /// stands, its credit notes and its audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]

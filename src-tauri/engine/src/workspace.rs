@@ -184,6 +184,15 @@ impl Workspace {
         Ok(value)
     }
 
+    /// Runs `f` in a write transaction that is always rolled back: what a
+    /// change would do, seen before it is made.
+    pub fn rehearse<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.rollback()?;
+        Ok(value)
+    }
+
     pub fn schema_version(&self) -> Result<i64> {
         Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
     }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use ts_rs::TS;
 
 use crate::Problem;
 use crate::money::Dec;
@@ -20,34 +21,42 @@ use crate::text::{MAX_TEXT_CHARS, code_problem, required_text_problem};
 /// `group`) for this subscription only. With a `model`, the price fields are
 /// the whole new price; without, they replace the charge's fields of the same
 /// name (`{"meter": "api_calls", "unit_price": "0.0008"}` keeps `included`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct OverrideFields {
     pub meter: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub group: Option<String>,
+    /// The price fields it replaces (unit_price, tiers, …), as written. (Not
+    /// in the TypeScript binding: the console shows overrides in words.)
     #[serde(flatten)]
+    #[ts(skip)]
     pub price: Map<String, Value>,
 }
 
 /// A discount: a percent or a fixed amount, off one charge (`meter`) or the
 /// whole invoice, for every period or the first `periods`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct DiscountFields {
     pub name: String,
     /// "10" is 10%.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub percent: Option<Dec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub amount: Option<Dec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub meter: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub periods: Option<u32>,
 }
 
 /// A subscription as written in a catalog: not yet validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionFields {
     pub id: String,
@@ -56,17 +65,23 @@ pub struct SubscriptionFields {
     /// A stored version of the plan; absent: the latest for a new subscription,
     /// and the one it already has for an existing one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub plan_version: Option<i64>,
+    #[ts(type = "string")]
     pub start: NaiveDate,
     /// The first day it is no longer active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "string")]
     pub end: Option<NaiveDate>,
     /// 1–31; absent: the start's day of month.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub anchor_day: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<OverrideFields>>", optional)]
     pub overrides: Vec<OverrideFields>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<DiscountFields>>", optional)]
     pub discounts: Vec<DiscountFields>,
 }
 

@@ -13,9 +13,11 @@ use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::explore::{self, EventPage};
 use meterdesk_engine::import::ImportReport;
-use meterdesk_engine::invoice::{self, Finalized, Pick};
+use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
+use meterdesk_engine::late::{self, LateUsage};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::money::{self, Amount, CurrencyTotal};
+use meterdesk_engine::overview::{self, CustomerOverview};
 use meterdesk_engine::pdf;
 use meterdesk_engine::period::Month;
 use meterdesk_engine::plan::{self, PlanRow};
@@ -23,6 +25,7 @@ use meterdesk_engine::pricing::{self, Quote};
 use meterdesk_engine::projection::{self, WalletRow, WalletView};
 use meterdesk_engine::register::{self, Entry, InvoiceDetail, Reviewed};
 use meterdesk_engine::settings::{self, Settings};
+use meterdesk_engine::subscription::{self, SubscriptionFields};
 use meterdesk_engine::usage::{self, MonthUsage};
 use meterdesk_engine::wallet::{self, Alert, GrantFields, LedgerQuery, Rules};
 use meterdesk_engine::workspace::WorkspaceSummary;
@@ -785,6 +788,66 @@ pub fn alerts_list(state: State<AppState>, acknowledged: bool) -> Reply<Vec<Aler
 #[tauri::command(async)]
 pub fn alerts_acknowledge(state: State<AppState>, id: Option<i64>) -> Reply<usize> {
     state.with(|ws| ws.write(|tx| wallet::acknowledge(tx, id, clock::now())))
+}
+
+/// A local date typed in a form (`YYYY-MM-DD`), named by its field on error.
+fn date(text: &str, field: &str) -> Result<chrono::NaiveDate, Error> {
+    text.trim().parse().map_err(|_| Error::invalid(field, format!("\"{}\" is not a date (YYYY-MM-DD)", text.trim())))
+}
+
+/// The customer page: details, subscriptions, running drafts, invoices,
+/// credit notes, wallet, usage trend, late usage and alerts.
+#[tauri::command(async)]
+pub fn customer_overview(state: State<AppState>, customer: String) -> Reply<CustomerOverview> {
+    state.with(|ws| overview::customer_overview(ws, &customer, clock::now()))
+}
+
+/// Puts a customer on a plan (every catalog rule applies).
+#[tauri::command(async)]
+pub fn subscription_create(state: State<AppState>, fields: SubscriptionFields) -> Reply<SubscriptionFields> {
+    state.with(|ws| Ok(ws.write(|tx| subscription::create(tx, &fields, clock::now()))?.fields))
+}
+
+/// The drafts around a plan change, before it is saved.
+#[tauri::command(async)]
+pub fn subscription_change_preview(state: State<AppState>, id: String, plan: String, on: String) -> Reply<Vec<Draft>> {
+    state.with(|ws| api::preview_plan_change(ws, &id, &plan, date(&on, "on")?, clock::now()))
+}
+
+/// Moves a subscription to another plan on a date: the ended one and the new one.
+#[tauri::command(async)]
+pub fn subscription_change(
+    state: State<AppState>,
+    id: String,
+    plan: String,
+    on: String,
+) -> Reply<Vec<SubscriptionFields>> {
+    state.with(|ws| {
+        let on = date(&on, "on")?;
+        let (ended, next) = ws.write(|tx| subscription::change(tx, &id, &plan, on, clock::now()))?;
+        Ok(vec![ended.fields, next.fields])
+    })
+}
+
+/// Ends a subscription: `on` is the first day it is no longer active.
+#[tauri::command(async)]
+pub fn subscription_end(state: State<AppState>, id: String, on: String) -> Reply<SubscriptionFields> {
+    state.with(|ws| {
+        let on = date(&on, "on")?;
+        Ok(ws.write(|tx| subscription::end(tx, &id, on, clock::now()))?.fields)
+    })
+}
+
+/// Period invoices with late usage waiting, and what it would add.
+#[tauri::command(async)]
+pub fn late_list(state: State<AppState>) -> Reply<Vec<LateUsage>> {
+    state.with(late::list)
+}
+
+/// Issues the adjustment invoice of an invoice's late usage.
+#[tauri::command(async)]
+pub fn late_adjust(state: State<AppState>, number: String) -> Reply<Invoice> {
+    state.with(|ws| Ok(api::adjust_late(ws, &number, clock::now())?.done))
 }
 
 /// Whether alerts are also desktop notifications on this machine.
