@@ -312,6 +312,9 @@ async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
     type_into(&c, "[data-testid=customer-name]", "Globex Corp").await;
     type_into(&c, "[data-testid=customer-email]", "ap@globex.test").await;
     click(&c, "[data-testid=customer-save]").await;
+    // Its page opens (to put it on a plan); back to the list.
+    wait_text(&c, "[data-testid=customer-page-name]", |t| t == "Globex Corp").await;
+    click(&c, "[data-testid=customer-back]").await;
     let row = dom_text(&c, "[data-testid=customer-row-globex]").await;
     screenshot(&c, "created.png").await;
     assert!(row.contains("Globex Corp") && row.contains("ap@globex.test"), "row reads {row:?}");
@@ -1159,5 +1162,107 @@ async fn a_finalize_run_is_backed_up_and_restored_from_settings() {
         "{after}"
     );
     wait_displayed(&c, "[data-testid=backups-table]").await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn a_customers_page_changes_its_plan_mid_month_ends_it_and_bills_late_usage() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    // October finalized; then 5,000,000 late input tokens of Aperture Labs' land in it.
+    cli_json(&workspace, &["invoice", "finalize", "--period", "2026-10"]);
+    let late = tmp.path().join("late.ndjson");
+    std::fs::write(
+        &late,
+        json!({"id": "late-e2e-1", "customer": "aperture-labs", "type": "input_tokens",
+               "timestamp": "2026-10-20T12:00:00Z", "properties": {"model": "gpt-4o", "tokens": 5_000_000}})
+        .to_string(),
+    )
+    .unwrap();
+    let imported = cli_json(&workspace, &["import", late.to_str().unwrap()]);
+    assert_eq!(imported["late"], 1, "{imported}");
+    let waiting = cli_json(&workspace, &["invoice", "late"]);
+    let number = waiting[0]["invoice"].as_str().unwrap().to_string();
+
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-customers]").await;
+    // The list is virtual (rows are placed by transforms): a search puts the customer first.
+    type_into(&c, "[data-testid=customer-search]", "aperture-labs").await;
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "1 customer").await;
+    let opened = Instant::now();
+    click(&c, "[data-testid=customer-row-aperture-labs]").await;
+    wait_text(&c, "[data-testid=customer-page-name]", |t| t == "Aperture Labs").await;
+    wait_displayed(&c, "[data-testid=customer-usage]").await;
+    eprintln!("customer page painted {} ms after the click (demo workspace)", opened.elapsed().as_millis());
+    let subs = dom_text(&c, "[data-testid=subscriptions-table]").await;
+    assert!(subs.contains("Pro") && subs.contains("active"), "{subs}");
+    let owed = dom_text(&c, "[data-testid=card-owed]").await;
+    assert!(owed.contains("USD"), "{owed}");
+    let adds = waiting[0]["adds"]["total"].as_str().unwrap();
+    let late_text = dom_text(&c, "[data-testid=customer-late]").await;
+    assert!(late_text.contains(&format!("adds {} USD", grouped(adds))), "{late_text}");
+    screenshot(&c, "customer-page.png").await;
+
+    // Late usage: one adjustment, then nothing waits.
+    click(&c, &format!("[data-testid=late-adjust-{number}]")).await;
+    poll(&c, "the adjustment in the invoices", async || {
+        let t = dom_text(&c, "[data-testid=customer-invoices]").await;
+        if t.contains("late usage") { Ok(()) } else { Err(format!("no adjustment yet: {t}")) }
+    })
+    .await;
+    assert_eq!(cli_json(&workspace, &["invoice", "late"]), json!([]));
+
+    // A change into invoiced October is refused next to the date; from Nov 15 both drafts show first.
+    click(&c, "[data-testid=subscription-change-sub_aperture-labs]").await;
+    choose(&c, "[data-testid=subscription-plan]", "Pay as you go (payg)").await;
+    replace_text(&c, "[data-testid=subscription-date]", "2026-10-20").await;
+    click(&c, "[data-testid=subscription-preview]").await;
+    wait_text(&c, "[role=dialog]", |t| t.contains("it can end on 2026-11-01 at the earliest")).await;
+    replace_text(&c, "[data-testid=subscription-date]", "2026-11-15").await;
+    click(&c, "[data-testid=subscription-preview]").await;
+    let preview = wait_text(&c, "[data-testid=change-preview]", |t| t.contains("Pay as you go")).await;
+    assert!(preview.contains("14 of 30 days") && preview.contains("16 of 30 days"), "{preview}");
+    screenshot(&c, "plan-change-preview.png").await;
+    click(&c, "[data-testid=subscription-save]").await;
+    wait_displayed(&c, "[data-testid=subscription-row-sub_aperture-labs_2]").await;
+    let subs = dom_text(&c, "[data-testid=subscriptions-table]").await;
+    assert!(subs.contains("2026-11-15not included"), "{subs}");
+
+    // End the new one on Dec 1.
+    click(&c, "[data-testid=subscription-end-sub_aperture-labs_2]").await;
+    replace_text(&c, "[data-testid=subscription-date]", "2026-12-01").await;
+    click(&c, "[data-testid=subscription-save]").await;
+    wait_text(&c, "[data-testid=subscription-row-sub_aperture-labs_2]", |t| t.contains("2026-12-01not included")).await;
+    let listed = cli_json(&workspace, &["subscription", "list", "--customer", "aperture-labs"]);
+    let ends: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["end"].as_str().unwrap_or("")).collect();
+    assert_eq!(ends, ["2026-11-15", "2026-12-01"]);
+    screenshot(&c, "customer-subscriptions.png").await;
+
+    // Onboarding: a new customer, then on a plan from its page.
+    click(&c, "[data-testid=nav-customers]").await;
+    click(&c, "[data-testid=customer-new]").await;
+    type_into(&c, "[data-testid=customer-id]", "hooli").await;
+    type_into(&c, "[data-testid=customer-name]", "Hooli").await;
+    click(&c, "[data-testid=customer-save]").await;
+    // A new customer's page opens at once, to put it on a plan.
+    wait_text(&c, "[data-testid=customer-page-name]", |t| t == "Hooli").await;
+    click(&c, "[data-testid=subscription-new]").await;
+    choose(&c, "[data-testid=subscription-plan]", "Pro (pro)").await;
+    replace_text(&c, "[data-testid=subscription-date]", "2026-11-20").await;
+    click(&c, "[data-testid=subscription-save]").await;
+    wait_displayed(&c, "[data-testid=subscription-row-sub_hooli]").await;
+    // Its periods begin on the start's day: the first runs Nov 20 to Dec 19, with Pro's 99.00 fee.
+    let running = wait_text(&c, "[data-testid=card-running]", |t| t.contains("2026-11-20 to 2026-12-19")).await;
+    assert!(running.contains("99.00 USD"), "{running}");
+    screenshot(&c, "customer-onboarded.png").await;
+
+    // From a customer's page, an invoice number opens the invoice.
+    click(&c, "[data-testid=customer-back]").await;
+    replace_text(&c, "[data-testid=customer-search]", "aperture-labs").await;
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "1 customer").await;
+    click(&c, "[data-testid=customer-row-aperture-labs]").await;
+    click(&c, &format!("[data-testid=customer-invoice-{number}]")).await;
+    wait_text(&c, "[data-testid=invoice-number]", |t| t == number).await;
     c.close().await.unwrap();
 }

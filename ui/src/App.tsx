@@ -47,6 +47,11 @@ export function App() {
   // The wallet to open on the Wallets page (from an alert).
   const [walletCustomer, setWalletCustomer] = useState<string | null>(null);
   const openWallet = useCallback((customer: string) => { setWalletCustomer(customer); setPage("wallets"); }, []);
+  // The invoice to open on the Invoices page (from a customer's page).
+  const [invoiceToOpen, setInvoiceToOpen] = useState<string | null>(null);
+  const openInvoice = useCallback((number: string) => { setInvoiceToOpen(number); setPage("invoices"); }, []);
+  // Choosing Customers in the sidebar always shows the list (not the last customer's page).
+  const [customersVisit, setCustomersVisit] = useState(0);
 
   const refresh = useCallback(async () => {
     try {
@@ -136,7 +141,7 @@ export function App() {
               leftSection={<p.icon size={18} stroke={1.6} />}
               rightSection={<Text size="xs" c="dimmed">{`Ctrl+${i + 1}`}</Text>}
               active={p.key === page}
-              onClick={() => { setPage(p.key); if (p.key === "wallets") setWalletCustomer(null); }}
+              onClick={() => { setPage(p.key); if (p.key === "wallets") setWalletCustomer(null); if (p.key === "invoices") setInvoiceToOpen(null); if (p.key === "customers") setCustomersVisit((v) => v + 1); }}
               aria-current={p.key === page ? "page" : undefined}
             />
           ))}
@@ -145,12 +150,12 @@ export function App() {
       <AppShell.Main>
         <div key={`${summary.path}#${generation}`}>
           {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} />}
-          {page === "customers" && <CustomersPage onChanged={refresh} />}
+          {page === "customers" && <CustomersPage key={customersVisit} onChanged={refresh} onOpenInvoice={openInvoice} onOpenWallet={openWallet} />}
           {page === "settings" && <SettingsPage onSaved={refresh} />}
           {page === "meters" && <MetersPage />}
           {page === "usage" && <UsagePage explore={explore} key={JSON.stringify(explore)} />}
           {page === "plans" && <PlansPage />}
-          {page === "invoices" && <InvoicesPage onExplore={showEvents} />}
+          {page === "invoices" && <InvoicesPage onExplore={showEvents} initial={invoiceToOpen} key={invoiceToOpen ?? ""} />}
           {page === "wallets" && <WalletsPage initial={walletCustomer} key={walletCustomer ?? ""} />}
         </div>
       </AppShell.Main>

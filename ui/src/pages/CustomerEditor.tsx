@@ -41,7 +41,8 @@ export function CustomerEditor(props: {
   currencies: CurrencyInfo[];
   defaultCurrency: string;
   onClose: () => void;
-  onSaved: () => void;
+  /** After a save: the customer's id (a new customer's page opens next, to put it on a plan). */
+  onSaved: (id: string) => void;
 }) {
   const { customer } = props;
   const form = useForm<FormValues>({ initialValues: toForm(customer, props.defaultCurrency) });
@@ -70,9 +71,9 @@ export function CustomerEditor(props: {
       archived: customer?.archived ?? false,
     };
     try {
-      await (customer ? call("customer_update", { fields }) : call("customer_create", { fields }));
-      notifyOk(customer ? `Saved ${v.name}` : `Created ${v.name}`);
-      props.onSaved();
+      const saved = await (customer ? call("customer_update", { fields }) : call("customer_create", { fields }));
+      notifyOk(customer ? `Saved ${v.name}` : `Created ${v.name}: put it on a plan from its page`);
+      props.onSaved(saved.id);
     } catch (e) {
       if (e instanceof CommandError && e.problems.length > 0) {
         const formField: Record<string, keyof FormValues> = { tax_rate: "taxPercent", tax_exempt: "taxExempt", tax_id: "taxId" };
@@ -93,7 +94,7 @@ export function CustomerEditor(props: {
     try {
       await call("customer_set_archived", { id: customer.id, archived });
       notifyOk(archived ? `Archived ${customer.name}` : `Restored ${customer.name}`);
-      props.onSaved();
+      props.onSaved(customer.id);
     } catch (e) {
       notifyError(e);
     }

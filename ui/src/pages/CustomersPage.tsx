@@ -9,6 +9,7 @@ import type { ImportReport } from "../api/generated/ImportReport";
 import { fractionToPercent } from "../api/decimal";
 import { notifyError, notifyOk } from "../notify";
 import { CustomerEditor } from "./CustomerEditor";
+import { CustomerPage } from "./CustomerPage";
 import { usePagedRows } from "../components/usePagedRows";
 
 const PAGE_SIZE = 200;
@@ -20,7 +21,14 @@ const GRID = "minmax(140px, 1.2fr) minmax(180px, 2fr) minmax(180px, 2fr) 90px 11
  * fetched from the workspace a page at a time as they scroll into view, so the
  * list stays fast with 100,000 customers.
  */
-export function CustomersPage({ onChanged }: { onChanged: () => void }) {
+export function CustomersPage({ onChanged, onOpenInvoice, onOpenWallet }: {
+  onChanged: () => void;
+  onOpenInvoice: (number: string) => void;
+  onOpenWallet: (customer: string) => void;
+}) {
+  // The customer whose page is open (the list stays mounted below it).
+  const [viewing, setViewing] = useState<string | null>(null);
+  const [pageVersion, setPageVersion] = useState(0);
   const [search, setSearch] = useState("");
   const [query] = useDebouncedValue(search, 200);
   const [showArchived, setShowArchived] = useState(false);
@@ -51,9 +59,12 @@ export function CustomersPage({ onChanged }: { onChanged: () => void }) {
     setEditorOpen(true);
   };
 
-  const saved = () => {
+  const saved = (id: string) => {
+    // A new customer's page opens, where it is put on a plan.
+    if (editing === null) setViewing(id);
     setEditorOpen(false);
     setListVersion((v) => v + 1);
+    setPageVersion((v) => v + 1);
     onChanged();
   };
 
@@ -69,6 +80,20 @@ export function CustomersPage({ onChanged }: { onChanged: () => void }) {
       notifyError(e, "The import failed; nothing was imported");
     }
   };
+
+  const editor = (
+    <CustomerEditor opened={editorOpen} customer={editing} currencies={currencies} defaultCurrency={defaultCurrency}
+      onClose={() => setEditorOpen(false)} onSaved={saved} />
+  );
+  if (viewing) {
+    return (
+      <>
+        <CustomerPage key={`${viewing}#${pageVersion}`} id={viewing} onBack={() => setViewing(null)}
+          onEdit={(o) => openEditor(o.customer)} onOpenInvoice={onOpenInvoice} onOpenWallet={onOpenWallet} />
+        {editor}
+      </>
+    );
+  }
 
   return (
     <Stack h="calc(100vh - 52px - 2 * var(--mantine-spacing-md))" gap="sm">
@@ -106,7 +131,7 @@ export function CustomersPage({ onChanged }: { onChanged: () => void }) {
           {items.map((item) => {
             const c = rowAt(item.index);
             return (
-              <UnstyledButton key={item.key} role="listitem" onClick={() => c && openEditor(c)} data-testid={c ? `customer-row-${c.id}` : undefined}
+              <UnstyledButton key={item.key} role="listitem" onClick={() => c && setViewing(c.id)} data-testid={c ? `customer-row-${c.id}` : undefined}
                 style={{ position: "absolute", top: 0, left: 0, width: "100%", height: ROW_HEIGHT, transform: `translateY(${item.start}px)`,
                   display: "grid", gridTemplateColumns: GRID, gap: 12, alignItems: "center", padding: "0 12px",
                   borderBottom: "1px solid var(--mantine-color-default-border)" }}>
@@ -124,8 +149,7 @@ export function CustomersPage({ onChanged }: { onChanged: () => void }) {
           })}
         </div>
       </Box>
-      <CustomerEditor opened={editorOpen} customer={editing} currencies={currencies} defaultCurrency={defaultCurrency}
-        onClose={() => setEditorOpen(false)} onSaved={saved} />
+      {editor}
     </Stack>
   );
 }

@@ -43,11 +43,15 @@ function CustomerDrafts({ customer, months, month: initial, meters, onExplore }:
  * Invoices: the drafts of a month (to review and finalize) and the register of
  * finalized invoices.
  */
-export function InvoicesPage({ onExplore }: { onExplore: (f: ExploreFilter) => void }) {
-  const [tab, setTab] = useState<string | null>("drafts");
+export function InvoicesPage({ onExplore, initial }: {
+  onExplore: (f: ExploreFilter) => void;
+  /** A finalized invoice to open (from a customer's page). */
+  initial: string | null;
+}) {
+  const [tab, setTab] = useState<string | null>(initial ? "finalized" : "drafts");
   const [meters, setMeters] = useState<Meter[]>([]);
   const [generation, setGeneration] = useState(0);
-  const [opened, setOpened] = useState<string | null>(null);
+  const [opened, setOpened] = useState<string | null>(initial);
   useEffect(() => {
     void call("meters_list").then(setMeters).catch(() => setMeters([]));
   }, []);
