@@ -66,6 +66,7 @@ const COMMANDS: &[&str] = &[
     "wallet_rules_set",
     "alerts_list",
     "alerts_acknowledge",
+    "customers_list",
     "customer_overview",
     "subscription_create",
     "subscription_change_preview",

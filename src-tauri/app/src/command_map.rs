@@ -20,7 +20,7 @@ use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
 use meterdesk_engine::late::LateUsage;
 use meterdesk_engine::meter::{Meter, MeterFields};
 use meterdesk_engine::money::{Amount, CurrencyTotal};
-use meterdesk_engine::overview::CustomerOverview;
+use meterdesk_engine::overview::{CustomerListPage, CustomerOverview};
 use meterdesk_engine::plan::{PlanFields, PlanRow};
 use meterdesk_engine::pricing::{PriceFields, Quote};
 use meterdesk_engine::projection::{WalletRow, WalletView};
@@ -165,6 +165,7 @@ commands! {
     wallet_rules_set(customer: String, rules: Rules) -> Rules;
     alerts_list(acknowledged: bool) -> Vec<Alert>;
     alerts_acknowledge(id: Option<i64>) -> usize;
+    customers_list(search: String, include_archived: bool, offset: u32, limit: u32) -> CustomerListPage;
     customer_overview(customer: String) -> CustomerOverview;
     subscription_create(fields: SubscriptionFields) -> SubscriptionFields;
     subscription_change_preview(id: String, plan: String, on: String) -> Vec<Draft>;

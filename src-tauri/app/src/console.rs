@@ -130,6 +130,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::wallet_rules_set,
             commands::alerts_list,
             commands::alerts_acknowledge,
+            commands::customers_list,
             commands::customer_overview,
             commands::subscription_create,
             commands::subscription_change_preview,

@@ -201,6 +201,8 @@ mod tests {
             meterdesk_engine::subscription::OverrideFields,
             meterdesk_engine::subscription::DiscountFields,
             meterdesk_engine::overview::CustomerOverview,
+            meterdesk_engine::overview::CustomerListRow,
+            meterdesk_engine::overview::CustomerListPage,
             meterdesk_engine::overview::SubscriptionRow,
             meterdesk_engine::overview::SubscriptionState,
             meterdesk_engine::overview::UsageTrend,

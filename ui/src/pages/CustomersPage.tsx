@@ -4,9 +4,10 @@ import { useDebouncedValue } from "@mantine/hooks";
 import { IconPlus, IconSearch, IconUpload } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import type { Customer } from "../api/generated/Customer";
+import type { CustomerListRow } from "../api/generated/CustomerListRow";
 import type { CurrencyInfo } from "../api/generated/CurrencyInfo";
 import type { ImportReport } from "../api/generated/ImportReport";
-import { fractionToPercent } from "../api/decimal";
+import { compareDecimals, groupDigits } from "../api/decimal";
 import { notifyError, notifyOk } from "../notify";
 import { CustomerEditor } from "./CustomerEditor";
 import { CustomerPage } from "./CustomerPage";
@@ -14,7 +15,7 @@ import { usePagedRows } from "../components/usePagedRows";
 
 const PAGE_SIZE = 200;
 const ROW_HEIGHT = 44;
-const GRID = "minmax(140px, 1.2fr) minmax(180px, 2fr) minmax(180px, 2fr) 90px 110px";
+const GRID = "minmax(180px, 2fr) minmax(120px, 1.3fr) minmax(110px, 1fr) minmax(110px, 1fr) minmax(160px, 1.6fr)";
 
 /**
  * Customers, virtualized: only the rows on screen are in the DOM, and rows are
@@ -46,11 +47,11 @@ export function CustomersPage({ onChanged, onOpenInvoice, onOpenWallet }: {
   }, []);
 
   const fetchPage = useCallback(
-    (offset: number, limit: number) => call("customers_page", { search: query, includeArchived: showArchived, offset, limit }),
+    (offset: number, limit: number) => call("customers_list", { search: query, includeArchived: showArchived, offset, limit }),
     [query, showArchived],
   );
   const onError = useCallback((e: unknown) => notifyError(e, "Customers could not be loaded"), []);
-  const { total, items, totalSize, rowAt } = usePagedRows<Customer>({
+  const { total, items, totalSize, rowAt } = usePagedRows<CustomerListRow>({
     fetchPage, onError, scrollRef, pageSize: PAGE_SIZE, rowHeight: ROW_HEIGHT, version: listVersion,
   });
 
@@ -122,7 +123,9 @@ export function CustomersPage({ onChanged, onOpenInvoice, onOpenWallet }: {
         </Alert>
       )}
       <Box style={{ display: "grid", gridTemplateColumns: GRID, gap: 12, padding: "0 12px" }}>
-        {["Id", "Name", "Email", "Currency", "Tax"].map((h) => <Text key={h} size="xs" fw={700} c="dimmed" tt="uppercase">{h}</Text>)}
+        {["Customer", "Plan", "Owed", "Wallet", "Email"].map((h) => (
+          <Text key={h} size="xs" fw={700} c="dimmed" tt="uppercase" ta={h === "Owed" || h === "Wallet" ? "right" : undefined}>{h}</Text>
+        ))}
       </Box>
       <Box ref={scrollRef} style={{ flex: 1, overflow: "auto", border: "1px solid var(--mantine-color-default-border)", borderRadius: 4 }}
         data-testid="customer-list" role="list">
@@ -137,11 +140,17 @@ export function CustomersPage({ onChanged, onOpenInvoice, onOpenWallet }: {
                   borderBottom: "1px solid var(--mantine-color-default-border)" }}>
                 {c ? (
                   <>
-                    <Text size="sm" ff="monospace" truncate>{c.id}</Text>
-                    <Group gap={6} wrap="nowrap"><Text size="sm" truncate>{c.name}</Text>{c.archived && <Badge size="xs" color="gray">archived</Badge>}</Group>
+                    <div style={{ minWidth: 0 }}>
+                      <Group gap={6} wrap="nowrap"><Text size="sm" fw={500} truncate>{c.name}</Text>{c.archived && <Badge size="xs" color="gray">archived</Badge>}</Group>
+                      <Text size="xs" c="dimmed" ff="monospace" truncate>{c.id}</Text>
+                    </div>
+                    <Text size="sm" truncate c={c.plans.length ? undefined : "dimmed"}>{c.plans.length ? c.plans.join(", ") : "no plan"}</Text>
+                    <Text size="sm" ff="monospace" ta="right" c={compareDecimals(c.overdue, "0") > 0 ? "red" : compareDecimals(c.owed, "0") > 0 ? undefined : "dimmed"}
+                      title={compareDecimals(c.overdue, "0") > 0 ? `${groupDigits(c.overdue)} ${c.billing_currency} overdue` : undefined}>
+                      {groupDigits(c.owed)} {c.billing_currency}
+                    </Text>
+                    <Text size="sm" ff="monospace" ta="right" c={compareDecimals(c.wallet_balance, "0") > 0 ? undefined : "dimmed"}>{groupDigits(c.wallet_balance)} {c.billing_currency}</Text>
                     <Text size="sm" c="dimmed" truncate>{c.email ?? ""}</Text>
-                    <Text size="sm">{c.currency}</Text>
-                    <Text size="sm">{c.tax_exempt ? "exempt" : `${fractionToPercent(c.tax_rate ?? "0")}%`}</Text>
                   </>
                 ) : <Text size="sm" c="dimmed">…</Text>}
               </UnstyledButton>

@@ -17,7 +17,7 @@ use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
 use meterdesk_engine::late::{self, LateUsage};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::money::{self, Amount, CurrencyTotal};
-use meterdesk_engine::overview::{self, CustomerOverview};
+use meterdesk_engine::overview::{self, CustomerListPage, CustomerOverview};
 use meterdesk_engine::pdf;
 use meterdesk_engine::period::Month;
 use meterdesk_engine::plan::{self, PlanRow};
@@ -793,6 +793,18 @@ pub fn alerts_acknowledge(state: State<AppState>, id: Option<i64>) -> Reply<usiz
 /// A local date typed in a form (`YYYY-MM-DD`), named by its field on error.
 fn date(text: &str, field: &str) -> Result<chrono::NaiveDate, Error> {
     text.trim().parse().map_err(|_| Error::invalid(field, format!("\"{}\" is not a date (YYYY-MM-DD)", text.trim())))
+}
+
+/// A page of the Customers list: with plans today, what is owed and the wallet.
+#[tauri::command(async)]
+pub fn customers_list(
+    state: State<AppState>,
+    search: String,
+    include_archived: bool,
+    offset: u32,
+    limit: u32,
+) -> Reply<CustomerListPage> {
+    state.with(|ws| overview::customer_list(ws.conn(), &search, include_archived, offset, limit, clock::now()))
 }
 
 /// The customer page: details, subscriptions, running drafts, invoices,

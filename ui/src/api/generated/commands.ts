@@ -10,6 +10,7 @@ import type { CsvColumns } from "./CsvColumns";
 import type { CurrencyTotal } from "./CurrencyTotal";
 import type { Customer } from "./Customer";
 import type { CustomerFields } from "./CustomerFields";
+import type { CustomerListPage } from "./CustomerListPage";
 import type { CustomerOverview } from "./CustomerOverview";
 import type { CustomerPage } from "./CustomerPage";
 import type { Dec } from "./Dec";
@@ -118,6 +119,7 @@ export interface Commands {
   wallet_rules_set: [{ customer: string; rules: Rules }, Rules];
   alerts_list: [{ acknowledged: boolean }, Array<Alert>];
   alerts_acknowledge: [{ id: number | null }, number];
+  customers_list: [{ search: string; includeArchived: boolean; offset: number; limit: number }, CustomerListPage];
   customer_overview: [{ customer: string }, CustomerOverview];
   subscription_create: [{ fields: SubscriptionFields }, SubscriptionFields];
   subscription_change_preview: [{ id: string; plan: string; on: string }, Array<Draft>];
