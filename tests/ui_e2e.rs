@@ -1204,14 +1204,23 @@ async fn a_customers_page_changes_its_plan_mid_month_ends_it_and_bills_late_usag
     assert!(late_text.contains(&format!("adds {} USD", grouped(adds))), "{late_text}");
     screenshot(&c, "customer-page.png").await;
 
-    // Late usage: one adjustment, then nothing waits.
-    click(&c, &format!("[data-testid=late-adjust-{number}]")).await;
-    poll(&c, "the adjustment in the invoices", async || {
-        let t = dom_text(&c, "[data-testid=customer-invoices]").await;
-        if t.contains("late usage") { Ok(()) } else { Err(format!("no adjustment yet: {t}")) }
-    })
-    .await;
+    // Late usage reaches the inbox, which leads to the list: one adjustment, then nothing waits.
+    click(&c, "[data-testid=alerts-bell]").await;
+    let inbox = dom_text(&c, "[data-testid=inbox-late]").await;
+    assert!(inbox.contains("1 invoice has usage that arrived after it was issued"), "{inbox}");
+    click(&c, "[data-testid=inbox-late-open]").await;
+    let row = dom_text(&c, &format!("[data-testid=late-row-{number}]")).await;
+    assert!(row.contains("Aperture Labs") && row.contains(&format!("{} USD", grouped(adds))), "{row}");
+    screenshot(&c, "late-usage.png").await;
+    click(&c, &format!("[data-testid=late-issue-{number}]")).await;
+    wait_text(&c, "[data-testid=late-issued]", |t| t.contains(&format!("for the late usage of {number}"))).await;
+    wait_displayed(&c, "[data-testid=late-empty]").await;
     assert_eq!(cli_json(&workspace, &["invoice", "late"]), json!([]));
+    click(&c, "[data-testid=nav-customers]").await;
+    type_into(&c, "[data-testid=customer-search]", "aperture-labs").await;
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "1 customer").await;
+    click(&c, "[data-testid=customer-row-aperture-labs]").await;
+    wait_text(&c, "[data-testid=customer-invoices]", |t| t.contains("late usage")).await;
 
     // A change into invoiced October is refused next to the date; from Nov 15 both drafts show first.
     click(&c, "[data-testid=subscription-change-sub_aperture-labs]").await;

@@ -107,7 +107,7 @@ export function App() {
             <Badge variant="light" color="gray">{current.label}</Badge>
           </Group>
           <Group gap="xs">
-          <AlertsInbox generation={generation} onOpenWallet={openWallet} />
+          <AlertsInbox generation={generation} onOpenWallet={openWallet} onOpenLate={() => openInvoice("late")} />
           <Menu position="bottom-end" width={420}>
             <Menu.Target>
               <Button variant="subtle" rightSection={<IconChevronDown size={16} />} data-testid="workspace-menu">

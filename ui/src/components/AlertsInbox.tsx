@@ -5,6 +5,7 @@ import { listen } from "@tauri-apps/api/event";
 import { call } from "../api/invoke";
 import type { Alert } from "../api/generated/Alert";
 import type { AlertKind } from "../api/generated/AlertKind";
+import type { LateUsage } from "../api/generated/LateUsage";
 import { notifyError } from "../notify";
 
 const KIND: Record<AlertKind, { label: string; color: string }> = {
@@ -18,13 +19,21 @@ const KIND: Record<AlertKind, { label: string; color: string }> = {
  * automatic top-ups) raised after imports and finalizing, shown until
  * acknowledged. Reloads when the Rust side says new alerts were raised.
  */
-export function AlertsInbox({ generation, onOpenWallet }: { generation: number; onOpenWallet: (customer: string) => void }) {
+export function AlertsInbox({ generation, onOpenWallet, onOpenLate }: {
+  generation: number;
+  onOpenWallet: (customer: string) => void;
+  /** Opens the late usage list. */
+  onOpenLate: () => void;
+}) {
   const [alerts, setAlerts] = useState<Alert[]>([]);
+  // Invoices with late usage waiting (imported after they were issued).
+  const [late, setLate] = useState<LateUsage[]>([]);
   const [opened, setOpened] = useState(false);
   const [history, setHistory] = useState(false);
 
   const load = useCallback(() => {
     call("alerts_list", { acknowledged: history }).then(setAlerts).catch((e) => notifyError(e, "The alerts could not be read"));
+    call("late_list").then(setLate).catch(() => setLate([]));
   }, [history]);
   useEffect(load, [load, generation]);
   useEffect(() => {
@@ -35,11 +44,13 @@ export function AlertsInbox({ generation, onOpenWallet }: { generation: number; 
   const acknowledge = (id: number | null) =>
     call("alerts_acknowledge", { id }).then(load).catch((e) => notifyError(e, "The alert was not acknowledged"));
   const open = alerts.filter((a) => !a.acknowledged_at);
+  const billable = late.filter((l) => !l.problem);
+  const waiting = billable.length > 0 ? 1 : 0;
   return (
     <>
-      <Indicator label={open.length} size={16} disabled={open.length === 0} color="red" offset={4}>
+      <Indicator label={open.length + waiting} size={16} disabled={open.length + waiting === 0} color="red" offset={4}>
         <ActionIcon variant="subtle" size="lg" aria-label="Alerts" onClick={() => setOpened(true)} data-testid="alerts-bell"
-          data-open={open.length}>
+          data-open={open.length + waiting}>
           <IconBell size={20} />
         </ActionIcon>
       </Indicator>
@@ -50,7 +61,21 @@ export function AlertsInbox({ generation, onOpenWallet }: { generation: number; 
             <Button size="xs" variant="light" disabled={open.length === 0} onClick={() => acknowledge(null)}
               data-testid="alerts-ack-all">Acknowledge all</Button>
           </Group>
-          {alerts.length === 0 && <Text c="dimmed" data-testid="alerts-empty">No open alerts.</Text>}
+          {billable.length > 0 && (
+            <Paper withBorder p="sm" data-testid="inbox-late">
+              <Group justify="space-between" mb={4}>
+                <Badge color="violet" variant="light">Late usage</Badge>
+              </Group>
+              <Text size="sm">
+                {billable.length === 1 ? "1 invoice has" : `${billable.length} invoices have`} usage that arrived after it was issued,
+                {" "}{billable.reduce((n, l) => n + l.late_events, 0).toLocaleString()} events in all.
+              </Text>
+              <Group justify="flex-end" mt="xs">
+                <Button size="xs" variant="light" onClick={() => { setOpened(false); onOpenLate(); }} data-testid="inbox-late-open">Review late usage</Button>
+              </Group>
+            </Paper>
+          )}
+          {alerts.length === 0 && billable.length === 0 && <Text c="dimmed" data-testid="alerts-empty">No open alerts.</Text>}
           {alerts.map((a) => (
             <Paper key={a.id} withBorder p="sm" data-testid={`alert-${a.id}`} data-kind={a.kind} opacity={a.acknowledged_at ? 0.6 : 1}>
               <Group justify="space-between" mb={4}>

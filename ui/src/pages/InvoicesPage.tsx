@@ -10,6 +10,7 @@ import type { Meter } from "../api/generated/Meter";
 import { DraftView, type ExploreFilter } from "../components/DraftView";
 import { FinalizeReview } from "../components/FinalizeReview";
 import { SortHeader } from "../components/SortHeader";
+import { LateUsagePanel } from "../components/LateUsagePanel";
 import { InvoiceRegister } from "./InvoiceRegister";
 import { notifyError, notifyOk } from "../notify";
 
@@ -45,13 +46,13 @@ function CustomerDrafts({ customer, months, month: initial, meters, onExplore }:
  */
 export function InvoicesPage({ onExplore, initial }: {
   onExplore: (f: ExploreFilter) => void;
-  /** A finalized invoice to open (from a customer's page). */
+  /** A finalized invoice to open (from a customer's page), or "late" for the late usage tab. */
   initial: string | null;
 }) {
-  const [tab, setTab] = useState<string | null>(initial ? "finalized" : "drafts");
+  const [tab, setTab] = useState<string | null>(initial === "late" ? "late" : initial ? "finalized" : "drafts");
   const [meters, setMeters] = useState<Meter[]>([]);
   const [generation, setGeneration] = useState(0);
-  const [opened, setOpened] = useState<string | null>(initial);
+  const [opened, setOpened] = useState<string | null>(initial === "late" ? null : initial);
   useEffect(() => {
     void call("meters_list").then(setMeters).catch(() => setMeters([]));
   }, []);
@@ -62,6 +63,7 @@ export function InvoicesPage({ onExplore, initial }: {
         <Tabs.List>
           <Tabs.Tab value="drafts" data-testid="invoices-tab-drafts">Drafts</Tabs.Tab>
           <Tabs.Tab value="finalized" data-testid="invoices-tab-finalized">Finalized</Tabs.Tab>
+          <Tabs.Tab value="late" data-testid="invoices-tab-late">Late usage</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="drafts" pt="md">
           <DraftsPanel meters={meters} onExplore={onExplore} onFinalized={(first) => {
@@ -72,6 +74,10 @@ export function InvoicesPage({ onExplore, initial }: {
         </Tabs.Panel>
         <Tabs.Panel value="finalized" pt="md">
           <InvoiceRegister meters={meters} generation={generation} opened={opened} onOpen={setOpened} onExplore={onExplore} />
+        </Tabs.Panel>
+        <Tabs.Panel value="late" pt="md">
+          <LateUsagePanel onAdjusted={() => setGeneration((g) => g + 1)}
+            onOpenInvoice={(number) => { setOpened(number); setTab("finalized"); }} />
         </Tabs.Panel>
       </Tabs>
     </Stack>
