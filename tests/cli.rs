@@ -1282,3 +1282,68 @@ fn late_usage_is_listed_and_billed_once_by_an_adjustment_invoice() {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
 }
+
+#[test]
+fn an_import_is_listed_rolled_back_and_its_fixed_file_imports_again() {
+    let sb = Sandbox::new();
+    let file = sb.write("catalog.json", &catalog().to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let calls = |name: &str, ids: std::ops::Range<u32>, day: &str| {
+        let text: String = ids
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"id": format!("c{i}"), "customer": "globex", "type": "api_calls",
+                           "timestamp": format!("2026-{day}T12:00:00Z"), "properties": {}})
+                )
+            })
+            .collect();
+        sb.write(name, &text)
+    };
+    let october = calls("october.ndjson", 0..50, "10-20");
+    let wrong = calls("wrong.ndjson", 50..80, "10-21");
+    assert_eq!(sb.json(&["import", october.to_str().unwrap()]).0, 0);
+    assert_eq!(sb.json(&["import", wrong.to_str().unwrap()]).0, 0);
+    let (code, history) = sb.json(&["imports", "list"]);
+    assert_eq!(code, 0);
+    let seen: Vec<(Value, Value, Value)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].clone(), r["file_name"].clone(), r["accepted"].clone()))
+        .collect();
+    assert_eq!(seen, [(json!(2), json!("wrong.ndjson"), json!(30)), (json!(1), json!("october.ndjson"), json!(50))]);
+    assert_eq!(history[0]["locked"], Value::Null);
+
+    let (code, done) = sb.json(&["imports", "rollback", "2"]);
+    assert_eq!((code, done["rolled_back_events"].clone()), (0, json!(30)), "{done}");
+    let usage = |sb: &Sandbox| {
+        sb.json(&[
+            "usage",
+            "--meter",
+            "api_calls",
+            "--customer",
+            "globex",
+            "--from",
+            "2026-10-01T00:00:00Z",
+            "--to",
+            "2026-11-01T00:00:00Z",
+        ])
+        .1["value"]
+            .clone()
+    };
+    assert_eq!(usage(&sb), json!("50"));
+    // The same file imports again: its ids were released.
+    let (code, again) = sb.json(&["import", wrong.to_str().unwrap()]);
+    assert_eq!((code, again["accepted"].clone(), again["duplicates"].clone()), (0, json!(30), json!(0)));
+    assert_eq!(usage(&sb), json!("80"));
+    let text = String::from_utf8(sb.run(&["--workspace", "ws.meterdesk", "imports", "list"]).stdout).unwrap();
+    assert!(text.contains("wrong.ndjson") && text.contains("(rolled back 2026-11-24 15:00 UTC)"), "{text}");
+
+    // Invoiced: it stays, and says why.
+    assert_eq!(sb.json(&["invoice", "finalize", "--period", "2026-10"]).0, 0);
+    let (code, refused) = sb.json(&["imports", "rollback", "1"]);
+    assert_eq!((code, refused["error"]["code"].clone()), (1, json!("conflict")));
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("fall in periods already invoiced (INV-2026-00001"), "{message}");
+}

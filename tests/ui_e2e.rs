@@ -472,6 +472,25 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     // The day-by-day chart draws a bar for each of the two days with calls.
     find(&c, "[data-testid=usage-chart] svg .recharts-bar-rectangle").await;
     screenshot(&c, "usage.png").await;
+
+    // The import is in the history; nothing of it is invoiced, so it rolls back.
+    let row = wait_text(&c, "[data-testid=import-row-1]", |t| t.contains("october.csv")).await;
+    assert!(row.contains("completed"), "{row}");
+    click(&c, "[data-testid=import-rollback-1]").await;
+    click(&c, "[data-testid=rollback-confirm]").await;
+    wait_text(&c, "[data-testid=import-row-1]", |t| t.contains("rolled back")).await;
+    screenshot(&c, "import-history.png").await;
+    click(&c, "[data-testid=usage-look]").await;
+    wait_text(&c, "[data-testid=usage-value]", |t| t == "0").await;
+    // Its ids went with it: the same file imports again, nothing a duplicate. (Written again,
+    // it is the newest CSV of the folder, which the open dialog answers with.)
+    std::fs::write(&events, std::fs::read(&events).unwrap()).unwrap();
+    click(&c, "[data-testid=import-browse]").await;
+    wait_value(&c, "[data-testid=import-path]", &events.display().to_string()).await;
+    click(&c, "[data-testid=import-preview]").await;
+    click(&c, "[data-testid=import-run]").await;
+    wait_text(&c, "[data-testid=import-counts]", |t| t == "3 accepted, 0 duplicates, 1 rejected").await;
+    wait_text(&c, "[data-testid=import-row-2]", |t| t.contains("october.csv")).await;
     c.close().await.unwrap();
 }
 

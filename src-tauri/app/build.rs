@@ -66,6 +66,8 @@ const COMMANDS: &[&str] = &[
     "wallet_rules_set",
     "alerts_list",
     "alerts_acknowledge",
+    "imports_list",
+    "import_rollback",
     "customers_list",
     "customer_overview",
     "subscription_create",

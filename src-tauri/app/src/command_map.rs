@@ -15,6 +15,7 @@ use meterdesk_engine::customer::{Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::explore::EventPage;
+use meterdesk_engine::history::ImportRecord;
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
 use meterdesk_engine::late::LateUsage;
@@ -165,6 +166,8 @@ commands! {
     wallet_rules_set(customer: String, rules: Rules) -> Rules;
     alerts_list(acknowledged: bool) -> Vec<Alert>;
     alerts_acknowledge(id: Option<i64>) -> usize;
+    imports_list() -> Vec<ImportRecord>;
+    import_rollback(id: i64) -> ImportRecord;
     customers_list(search: String, include_archived: bool, offset: u32, limit: u32) -> CustomerListPage;
     customer_overview(customer: String) -> CustomerOverview;
     subscription_create(fields: SubscriptionFields) -> SubscriptionFields;

@@ -265,6 +265,49 @@ pub fn claim_keys(conn: &Transaction, batch: &Batch) -> Result<Vec<bool>> {
     Ok(new)
 }
 
+/// Forgets stored ids (an import rolled back), in the caller's transaction,
+/// so that they import again; returns how many were stored. Each bucket's
+/// runs holding any of `keys` are rewritten without them (a run left empty is
+/// dropped).
+pub fn release_keys(conn: &Transaction, keys: &mut [u128]) -> Result<u64> {
+    keys.sort_unstable();
+    let mut read_runs = conn.prepare_cached("SELECT id, keys FROM event_keys WHERE bucket = ?1")?;
+    let mut rewrite = conn.prepare_cached("UPDATE event_keys SET keys = ?2 WHERE id = ?1")?;
+    let mut drop_run = conn.prepare_cached("DELETE FROM event_keys WHERE id = ?1")?;
+    let mut released = 0u64;
+    let mut at = 0;
+    while at < keys.len() {
+        let b = bucket(keys[at]);
+        let end = at + keys[at..].partition_point(|&k| bucket(k) == b);
+        let wanted = &keys[at..end];
+        at = end;
+        let mut runs: Vec<(i64, Vec<u8>)> = Vec::new();
+        let mut rows = read_runs.query([b as i64])?;
+        while let Some(row) = rows.next()? {
+            runs.push((row.get(0)?, row.get(1)?));
+        }
+        drop(rows);
+        for (id, blob) in runs {
+            let kept: Vec<u8> = blob
+                .chunks_exact(16)
+                .filter(|k| wanted.binary_search(&u128::from_be_bytes((*k).try_into().expect("16 bytes"))).is_err())
+                .flatten()
+                .copied()
+                .collect();
+            if kept.len() == blob.len() {
+                continue;
+            }
+            released += ((blob.len() - kept.len()) / 16) as u64;
+            if kept.is_empty() {
+                drop_run.execute([id])?;
+            } else {
+                rewrite.execute(params![id, kept])?;
+            }
+        }
+    }
+    Ok(released)
+}
+
 /// (key, row) in key order; a row's earlier twin in the file sorts first.
 /// Hashes are spread evenly: a counting sort on their first 16 bits leaves
 /// tiny groups to sort.

@@ -12,6 +12,7 @@ pub mod event_file;
 pub mod event_store;
 pub mod events;
 pub mod explore;
+pub mod history;
 pub mod import;
 pub mod invoice;
 pub mod late;

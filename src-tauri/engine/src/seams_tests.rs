@@ -3,8 +3,8 @@
 //! events), finalize (also of a draft computed before an import), advance
 //! finalize, void and reissue, credit notes, payments, wallet grants, time
 //! zone change attempts, catalog applies (round trips and price changes) and
-//! subscription changes (a plan change on a date, an end) and late-usage
-//! adjustments, in a seeded order. After every step the invariants below must hold.
+//! subscription changes (a plan change on a date, an end), late-usage
+//! adjustments and import rollbacks, in a seeded order. After every step the invariants below must hold.
 //!
 //! Every accepted event is billed on exactly one standing invoice — the one
 //! of its window with its standing adjustments, which together billed exactly
@@ -79,6 +79,8 @@ struct Harness {
     next_id: u64,
     /// Invoice number → the step that finalized it.
     finalized_at: HashMap<String, u64>,
+    /// Accepted event id → the import that stored it.
+    import_of: HashMap<String, i64>,
     counts: BTreeMap<&'static str, u32>,
 }
 
@@ -95,6 +97,7 @@ impl Harness {
             events: HashMap::new(),
             next_id: 0,
             finalized_at: HashMap::new(),
+            import_of: HashMap::new(),
             counts: BTreeMap::new(),
         }
     }
@@ -163,7 +166,9 @@ impl Harness {
             "step {}",
             self.step
         );
+        let import_id: i64 = self.ws.conn().query_row("SELECT max(id) FROM imports", [], |r| r.get(0)).unwrap();
         for (id, who, ts) in accepted {
+            self.import_of.insert(id.clone(), import_id);
             self.events.insert(id, (who, ts, self.step));
         }
     }
@@ -196,7 +201,7 @@ impl Harness {
         self.step += 1;
         let hours = self.pick(30) as i64;
         self.now += Duration::hours(hours);
-        match self.pick(125) {
+        match self.pick(135) {
             0..=29 => {
                 let n = 1 + self.pick(25) as usize;
                 self.import(n, None, None);
@@ -362,6 +367,36 @@ impl Harness {
                     Err(e) => {
                         assert!(!billable, "step {}: {number} was billable, yet: {e}", self.step);
                         self.count("late adjustment refused");
+                    }
+                }
+            }
+            118..=124 => {
+                // An import rolled back: refused exactly when the history says it is locked.
+                let mut history = crate::history::list(self.ws.conn()).unwrap();
+                // Mostly one the history offers to roll back, sometimes any.
+                if self.pick(3) > 0 {
+                    history.retain(|r| r.locked.is_none());
+                }
+                if history.is_empty() {
+                    return;
+                }
+                let r = &history[self.pick(history.len() as u64) as usize];
+                let (id, locked) = (r.id, r.locked.clone());
+                match self.ws.write(|tx| crate::history::rollback(tx, id, self.now)) {
+                    Ok(done) => {
+                        assert!(locked.is_none(), "step {}: import #{id} was listed as locked: {locked:?}", self.step);
+                        let gone: Vec<String> =
+                            self.import_of.iter().filter(|(_, i)| **i == id).map(|(e, _)| e.clone()).collect();
+                        assert_eq!(done.rolled_back_events, Some(gone.len() as u64), "step {}", self.step);
+                        for e in gone {
+                            self.events.remove(&e);
+                            self.import_of.remove(&e);
+                        }
+                        self.count("import rolled back");
+                    }
+                    Err(e) => {
+                        assert!(locked.is_some(), "step {}: import #{id} was not locked, yet: {e}", self.step);
+                        self.count("import rollback refused");
                     }
                 }
             }
@@ -538,6 +573,8 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("subscription change refused", 10),
         ("subscription end", 10),
         ("late adjustment", 20),
+        ("import rolled back", 10),
+        ("import rollback refused", 10),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0012_reissue", include_str!("../../../migrations/0012_reissue.sql")),
     ("0013_backups", include_str!("../../../migrations/0013_backups.sql")),
     ("0014_adjustments", include_str!("../../../migrations/0014_adjustments.sql")),
+    ("0015_import_rollback", include_str!("../../../migrations/0015_import_rollback.sql")),
 ];
 
 /// The schema version this build writes.

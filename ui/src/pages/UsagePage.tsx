@@ -18,6 +18,7 @@ import type { MonthUsage } from "../api/generated/MonthUsage";
 import type { RowError } from "../api/generated/RowError";
 import { notifyError, notifyOk } from "../notify";
 import { EventsExplorer } from "./EventsExplorer";
+import { ImportHistory } from "../components/ImportHistory";
 import type { ExploreFilter } from "../components/DraftView";
 
 const FORMAT_LABELS: Record<Format, string> = { csv: "CSV", ndjson: "NDJSON", cloudevents: "CloudEvents" };
@@ -122,7 +123,7 @@ function SaveRejects({ importId, defaultPath }: { importId: number; defaultPath:
 }
 
 /** Import usage events (choose, preview and map, import with progress, results). */
-function ImportEvents() {
+function ImportEvents({ onImported }: { onImported: () => void }) {
   const [path, setPath] = useState("");
   const [format, setFormat] = useState<Format | "auto">("auto");
   const [columns, setColumns] = useState<CsvColumns>(STANDARD_COLUMNS);
@@ -157,6 +158,7 @@ function ImportEvents() {
     try {
       setResult(await call("events_import", { path, format: chosenFormat, columns, onProgress }));
       setPreview(null);
+      onImported();
     } catch (e) {
       notifyError(e, "The import stopped");
     } finally {
@@ -287,10 +289,13 @@ function UsageLookup() {
 }
 
 export function UsagePage({ explore }: { explore: ExploreFilter | null }) {
+  // Bumped by each import and rollback: the history reads itself again.
+  const [imports, setImports] = useState(0);
   return (
     <Stack maw={1100}>
       <Title order={2}>Usage</Title>
-      <ImportEvents />
+      <ImportEvents onImported={() => setImports((n) => n + 1)} />
+      <ImportHistory version={imports} onRolledBack={() => setImports((n) => n + 1)} />
       <UsageLookup />
       <EventsExplorer initial={explore} />
     </Stack>

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use meterdesk_engine::{Error, Workspace, api, event_file, events, usage};
+use meterdesk_engine::{Error, Workspace, api, event_file, events, history, usage};
 use serde_json::json;
 
 use super::{Outcome, import_outcome, report_evaluation};
@@ -119,6 +119,60 @@ pub enum MappingAction {
     },
     /// List saved mappings.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportsAction {
+    /// Every import of events, newest first, with its counts and whether it can be rolled back.
+    List,
+    /// Roll back import ID: its events and their ids are removed (the file, fixed,
+    /// imports again). Refused once any of its events is in an invoiced period.
+    Rollback { id: i64 },
+}
+
+pub(super) fn imports(action: ImportsAction, workspace: &Path, now: DateTime<Utc>) -> Result<Outcome, Error> {
+    match action {
+        ImportsAction::List => {
+            let ws = Workspace::open(workspace)?;
+            let records = history::list(ws.conn())?;
+            let human = if records.is_empty() {
+                "no imports yet".to_string()
+            } else {
+                records.iter().map(record_line).collect::<Vec<_>>().join("\n")
+            };
+            Outcome::ok(&records, human)
+        }
+        ImportsAction::Rollback { id } => {
+            let mut ws = Workspace::open(workspace)?;
+            let done = ws.write(|tx| history::rollback(tx, id, now))?;
+            let human = format!(
+                "rolled back import #{id} ({}): {} removed",
+                done.file_name,
+                meterdesk_engine::text::count(done.rolled_back_events.unwrap_or(0), "event", "events")
+            );
+            Outcome::ok(&done, human)
+        }
+    }
+}
+
+/// `#3  2026-11-24 15:00  october.csv  1,000 accepted, 2 duplicates, 0 rejected, 0 late  (can be rolled back)`
+fn record_line(r: &history::ImportRecord) -> String {
+    let state = match (&r.rolled_back_at, &r.locked) {
+        (Some(at), _) => format!("rolled back {}", at.format("%Y-%m-%d %H:%M UTC")),
+        (None, Some(why)) => format!("stays: {why}"),
+        (None, None) => "can be rolled back".to_string(),
+    };
+    format!(
+        "#{:<4} {}  {}  {}: {} accepted, {} duplicates, {} rejected, {} late  ({state})",
+        r.id,
+        r.started_at.format("%Y-%m-%d %H:%M UTC"),
+        r.file_name,
+        r.outcome,
+        r.accepted,
+        r.duplicates,
+        r.rejected,
+        r.late
+    )
 }
 
 pub(super) fn mapping(action: MappingAction, workspace: &Path) -> Result<Outcome, Error> {

@@ -1,7 +1,7 @@
 //! The command line: parse, call one engine function, print. No business
 //! logic here. One module per group of subcommands, each holding its
 //! arguments, its handler and how its results read: `workspace` (catalog,
-//! demo, backups), `events` (import, mappings, usage), `customers`,
+//! demo, backups), `events` (import, its history, mappings, usage), `customers`,
 //! `invoice`, `subscription`, `wallet`. This file holds the top-level arguments, the
 //! dispatch and what every group shares (the outcome, printing, reports).
 
@@ -57,6 +57,11 @@ pub enum Command {
     Demo(workspace::DemoArgs),
     /// Import usage events from a CSV, NDJSON or CloudEvents file.
     Import(events::ImportArgs),
+    /// The import history: list imports, roll one back.
+    Imports {
+        #[command(subcommand)]
+        action: events::ImportsAction,
+    },
     /// Saved CSV column mappings.
     Mapping {
         #[command(subcommand)]
@@ -183,6 +188,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Restore(args) => workspace::restore(args, workspace, now),
         Command::Demo(args) => workspace::demo(args, now),
         Command::Import(args) => events::import(args, workspace, now),
+        Command::Imports { action } => events::imports(action, workspace, now),
         Command::Mapping { action } => events::mapping(action, workspace),
         Command::Usage(args) => events::usage(args, workspace),
         Command::Customers { action } => customers::run(action, workspace, now),

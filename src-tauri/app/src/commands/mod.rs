@@ -12,6 +12,7 @@ use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
 use meterdesk_engine::explore::{self, EventPage};
+use meterdesk_engine::history::{self, ImportRecord};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
 use meterdesk_engine::late::{self, LateUsage};
@@ -793,6 +794,18 @@ pub fn alerts_acknowledge(state: State<AppState>, id: Option<i64>) -> Reply<usiz
 /// A local date typed in a form (`YYYY-MM-DD`), named by its field on error.
 fn date(text: &str, field: &str) -> Result<chrono::NaiveDate, Error> {
     text.trim().parse().map_err(|_| Error::invalid(field, format!("\"{}\" is not a date (YYYY-MM-DD)", text.trim())))
+}
+
+/// Every import of events, newest first.
+#[tauri::command(async)]
+pub fn imports_list(state: State<AppState>) -> Reply<Vec<ImportRecord>> {
+    state.with(|ws| history::list(ws.conn()))
+}
+
+/// Rolls back an import whose events are not invoiced yet.
+#[tauri::command(async)]
+pub fn import_rollback(state: State<AppState>, id: i64) -> Reply<ImportRecord> {
+    state.with(|ws| ws.write(|tx| history::rollback(tx, id, clock::now())))
 }
 
 /// A page of the Customers list: with plans today, what is owed and the wallet.

@@ -23,6 +23,7 @@ import type { Format } from "./Format";
 import type { GrantFields } from "./GrantFields";
 import type { ImportPreview } from "./ImportPreview";
 import type { ImportProgress } from "./ImportProgress";
+import type { ImportRecord } from "./ImportRecord";
 import type { ImportReport } from "./ImportReport";
 import type { Invoice } from "./Invoice";
 import type { InvoiceDetail } from "./InvoiceDetail";
@@ -119,6 +120,8 @@ export interface Commands {
   wallet_rules_set: [{ customer: string; rules: Rules }, Rules];
   alerts_list: [{ acknowledged: boolean }, Array<Alert>];
   alerts_acknowledge: [{ id: number | null }, number];
+  imports_list: [NoArgs, Array<ImportRecord>];
+  import_rollback: [{ id: number }, ImportRecord];
   customers_list: [{ search: string; includeArchived: boolean; offset: number; limit: number }, CustomerListPage];
   customer_overview: [{ customer: string }, CustomerOverview];
   subscription_create: [{ fields: SubscriptionFields }, SubscriptionFields];
