@@ -1061,10 +1061,15 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     wait_displayed(&c, "[data-testid=review-table][data-kind=period] [data-testid=review-row-sub_hooli-labs]").await;
     set_checked(&c, "[data-testid=review-all]", false).await;
     wait_text(&c, "[data-testid=review-confirm]", |t| t == "Finalize 0 invoices").await;
+    // The review says, before anything is finalized, what the credit takes and what is then due.
+    wait_text(&c, "[data-testid=review-credits-sub_hooli-labs]", |t| t == "−100.00").await;
+    wait_text(&c, "[data-testid=review-due-sub_hooli-labs]", |t| t == format!("{} USD", grouped(&due))).await;
+    screenshot(&c, "review-credits.png").await;
     click(&c, "[data-testid=review-pick-sub_hooli-labs]").await;
     click(&c, "[data-testid=review-confirm]").await;
     wait_text(&c, "[data-testid=review-numbers]", |t| t == "INV-2026-00001").await;
-    click(&c, "[data-testid=review-close]").await;
+    // The number in the result opens the invoice.
+    click(&c, "[data-testid=review-number-INV-2026-00001]").await;
     wait_text(&c, "[data-testid=invoice-number]", |t| t == "INV-2026-00001").await;
     wait_text(&c, "[data-testid=draft-credits]", |t| t == "100.00 USD").await;
     wait_text(&c, "[data-testid=draft-amount]", |t| t == format!("{} USD", grouped(&due))).await;

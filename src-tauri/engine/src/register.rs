@@ -247,6 +247,10 @@ pub struct Reviewed {
     pub draft: Draft,
     pub customer_name: String,
     pub warnings: Vec<Warning>,
+    /// The wallet credits finalizing it would apply (a customer's drafts
+    /// finalized in the order listed), and what would then be due.
+    pub credits_applied: Dec,
+    pub amount_due: Dec,
 }
 
 /// The drafts of `month` (every customer's, or one's) and what to
@@ -281,7 +285,13 @@ pub fn review(
         }
         // What follows is about usage, which an advance invoice does not bill.
         if kind == Kind::Advance {
-            out.push(Reviewed { draft, customer_name, warnings });
+            out.push(Reviewed {
+                draft,
+                customer_name,
+                warnings,
+                credits_applied: Dec::default(),
+                amount_due: Dec::default(),
+            });
             continue;
         }
         if draft.period.start > now {
@@ -320,9 +330,51 @@ pub fn review(
                 blocking: false,
             });
         }
-        out.push(Reviewed { draft, customer_name, warnings });
+        out.push(Reviewed {
+            draft,
+            customer_name,
+            warnings,
+            credits_applied: Dec::default(),
+            amount_due: Dec::default(),
+        });
     }
+    drop((late, name));
+    credits_ahead(ws, &mut out, now)?;
     Ok(out)
+}
+
+/// Fills in the credits each reviewed draft would take from its customer's
+/// wallet and the amount then due, by planning the burns in a transaction
+/// that is rolled back (planning settles expired grants first, which writes).
+/// A customer's drafts share its wallet: each takes what the ones before it
+/// in the list left.
+fn credits_ahead(ws: &mut Workspace, out: &mut [Reviewed], now: DateTime<Utc>) -> Result<()> {
+    ws.rehearse(|tx| {
+        let tz = crate::settings::zone(tx)?;
+        let mut planned: HashMap<String, Decimal> = HashMap::new();
+        for r in out.iter_mut() {
+            let d = &r.draft;
+            let creditable = d.creditable();
+            let before = planned.get(&d.customer).copied().unwrap_or_default();
+            let applied = if r.warnings.iter().any(|w| w.blocking) || creditable <= Decimal::ZERO {
+                Decimal::ZERO
+            } else {
+                let (customer_id, _) = crate::wallet::customer_row(tx, &d.customer)?;
+                let burn = crate::wallet::plan_burn(tx, tz, customer_id, &d.currency, before + creditable, now)?;
+                (burn.applied() - before).clamp(Decimal::ZERO, creditable)
+            };
+            planned.insert(d.customer.clone(), before + applied);
+            let closing = meterdesk_rules::settle::close(creditable, d.total.0 - creditable, applied);
+            let scale = d.total.0.scale();
+            let mut credits = closing.credits_applied;
+            credits.rescale(scale);
+            let mut due = closing.amount_due;
+            due.rescale(scale);
+            r.credits_applied = Dec(credits);
+            r.amount_due = Dec(due);
+        }
+        Ok(())
+    })
 }
 
 fn events_text(n: u64) -> String {
@@ -751,5 +803,27 @@ mod tests {
         ws.write(|tx| invoice::mark_paid(tx, "INV-2026-00001", day(11, 20), "wire", at(11, 20))).unwrap();
         let (_, rows) = export(&ws, day(11, 1), day(11, 30));
         assert_eq!(&rows.iter().find(|r| &r[0] == "INV-2026-00001").unwrap()[3], "paid");
+    }
+
+    #[test]
+    fn the_review_shows_the_credits_each_draft_takes_and_what_is_then_due() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(&mut ws, CATALOG);
+        october(&mut ws);
+        let grant: crate::wallet::GrantFields =
+            serde_json::from_value(serde_json::json!({ "id": "g1", "amount": "100.00", "kind": "free" })).unwrap();
+        ws.write(|tx| crate::wallet::grant(tx, "globex", &grant, crate::wallet::Origin::Manual, at(10, 1))).unwrap();
+        let reviewed = review(&mut ws, crate::month("2026-10"), Some("globex"), Kind::Period, at(11, 2)).unwrap();
+        let r = &reviewed[0];
+        // October's total is 354.76 (docs/interfaces.md's example): 100.00 of credit, 254.76 due.
+        assert_eq!(
+            (r.draft.total.to_string(), r.credits_applied.to_string(), r.amount_due.to_string()),
+            ("354.76".into(), "100.00".into(), "254.76".into())
+        );
+        // Nothing was spent by looking.
+        assert_eq!(crate::wallet::wallet(ws.conn(), "globex").unwrap().balance.to_string(), "100.00");
+        // Finalized, the invoice applies what the review said.
+        let done = crate::invoice::finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), at(11, 2)).unwrap();
+        assert_eq!(done.invoices[0].frozen.draft.amount_due, r.amount_due);
     }
 }

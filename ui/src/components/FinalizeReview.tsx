@@ -1,8 +1,8 @@
 import { useEffect, useMemo, useState } from "react";
-import { Alert, Badge, Button, Checkbox, Group, List, Loader, Modal, SegmentedControl, Stack, Table, Text, Tooltip } from "@mantine/core";
+import { Alert, Anchor, Badge, Button, Checkbox, Group, List, Loader, Modal, SegmentedControl, Stack, Table, Text, Tooltip } from "@mantine/core";
 import { IconAlertTriangle, IconLock } from "@tabler/icons-react";
 import { call } from "../api/invoke";
-import { groupDigits } from "../api/decimal";
+import { compareDecimals, groupDigits } from "../api/decimal";
 import { useTotals } from "../api/totals";
 import type { Finalized } from "../api/generated/Finalized";
 import type { Reviewed } from "../api/generated/Reviewed";
@@ -19,9 +19,9 @@ const WARNING_LABEL: Record<WarningKind, string> = {
   cannot_be_billed: "cannot be billed",
 };
 
-/** Chosen at first: nothing blocks it and its period has ended. */
+/** Chosen at first: nothing to check (every warning is for a person to weigh). */
 function chosenByDefault(r: Reviewed): boolean {
-  return r.warnings.every((w) => !w.blocking && w.kind !== "period_open");
+  return r.warnings.length === 0;
 }
 
 /**
@@ -31,11 +31,13 @@ function chosenByDefault(r: Reviewed): boolean {
  * chosen draft is finalized in its own transaction, at the total shown here:
  * a draft whose total changed meanwhile is reported, not finalized.
  */
-export function FinalizeReview({ month, opened, onClose, onFinalized }: {
+export function FinalizeReview({ month, opened, onClose, onFinalized, onOpenInvoice }: {
   month: string;
   opened: boolean;
   onClose: () => void;
   onFinalized: (done: Finalized) => void;
+  /** Opens a finalized invoice (the numbers in the result). */
+  onOpenInvoice: (number: string) => void;
 }) {
   const [review, setReview] = useState<Reviewed[] | null>(null);
   const [chosen, setChosen] = useState<Set<string>>(new Set());
@@ -122,6 +124,8 @@ export function FinalizeReview({ month, opened, onClose, onFinalized }: {
                 <Table.Th>Period</Table.Th>
                 <Table.Th>To check</Table.Th>
                 <Table.Th ta="right">Total</Table.Th>
+                <Table.Th ta="right">Credits</Table.Th>
+                <Table.Th ta="right">Amount due</Table.Th>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -150,7 +154,14 @@ export function FinalizeReview({ month, opened, onClose, onFinalized }: {
                         ))}
                       </Group>
                     </Table.Td>
-                    <Table.Td ta="right" ff="monospace">{groupDigits(d.total)} {d.currency}</Table.Td>
+                    <Table.Td ta="right" ff="monospace" style={{ whiteSpace: "nowrap" }}>{groupDigits(d.total)} {d.currency}</Table.Td>
+                    <Table.Td ta="right" ff="monospace" style={{ whiteSpace: "nowrap" }} c={compareDecimals(r.credits_applied, "0") > 0 ? "teal" : "dimmed"}
+                      data-testid={`review-credits-${d.subscription}`}>
+                      {compareDecimals(r.credits_applied, "0") > 0 ? `−${groupDigits(r.credits_applied)}` : "—"}
+                    </Table.Td>
+                    <Table.Td ta="right" ff="monospace" style={{ whiteSpace: "nowrap" }} data-testid={`review-due-${d.subscription}`}>
+                      {groupDigits(r.amount_due)} {d.currency}
+                    </Table.Td>
                   </Table.Tr>
                 );
               })}
@@ -164,7 +175,8 @@ export function FinalizeReview({ month, opened, onClose, onFinalized }: {
               ))}
             </Group>
             <Group>
-              <Button variant="default" onClick={onClose}>Cancel</Button>
+              <Button variant="default" onClick={onClose} disabled={busy}>Cancel</Button>
+              {busy && <Text size="sm" c="dimmed" data-testid="review-busy">Finalizing {picked.length} {picked.length === 1 ? "invoice" : "invoices"}: numbering, freezing, applying credits…</Text>}
               <Button color="teal" onClick={finalize} loading={busy} disabled={picked.length === 0} data-testid="review-confirm">
                 Finalize {picked.length} {picked.length === 1 ? "invoice" : "invoices"}
               </Button>
@@ -176,9 +188,14 @@ export function FinalizeReview({ month, opened, onClose, onFinalized }: {
         <Stack data-testid="review-done">
           <Alert color={done.failures.length ? "orange" : "teal"} title={`${done.invoices.length} finalized`}>
             {done.invoices.length > 0 && (
-              <Text size="sm" data-testid="review-numbers">
-                {done.invoices.map((i) => i.number).join(", ")}
-              </Text>
+              <Group gap={6} data-testid="review-numbers">
+                {done.invoices.map((i) => (
+                  <Anchor key={i.number} component="button" size="sm" onClick={() => { onClose(); onOpenInvoice(i.number ?? ""); }}
+                    data-testid={`review-number-${i.number}`}>
+                    {i.number}
+                  </Anchor>
+                ))}
+              </Group>
             )}
           </Alert>
           {done.failures.length > 0 && (

@@ -108,7 +108,10 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
-    call("invoices_list").then((entries) => setFinalized(new Map(entries.map((e) => [`${e.subscription} ${e.first_day}`, e.number]))))
+    // Standing period invoices: a void one gave its period back to the drafts.
+    call("invoices_list").then((entries) => setFinalized(new Map(entries
+      .filter((e) => e.kind === "period" && e.standing !== "void")
+      .map((e) => [`${e.subscription} ${e.first_day}`, e.number]))))
       .catch(() => setFinalized(new Map()));
     call("billing_months").then((m) => {
       setMonths(m);
@@ -122,9 +125,12 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
     call("invoice_preview_all", { month }).then(setDrafts).catch((e) => setError(e instanceof Error ? e.message : String(e)));
   }, [month]);
 
+  // Periods already invoiced leave the list and its totals; they are listed apart.
+  const invoiced = useMemo(() => (drafts ?? []).filter((d) => finalized.has(`${d.subscription} ${d.first_day}`)), [drafts, finalized]);
   const rows = useMemo(() => {
     const needle = search.trim().toLowerCase();
-    const list = (drafts ?? []).filter((d) => !needle || d.customer.includes(needle) || d.plan.includes(needle) || d.subscription.includes(needle));
+    const list = (drafts ?? []).filter((d) => !finalized.has(`${d.subscription} ${d.first_day}`))
+      .filter((d) => !needle || d.customer.includes(needle) || d.plan.includes(needle) || d.subscription.includes(needle));
     const [key, up] = sort;
     const dir = up ? 1 : -1;
     // Amounts compare within a currency: the currencies stay in order, each sorted by the amount.
@@ -133,7 +139,7 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
         : key === "plan" ? dir * (a.plan.localeCompare(b.plan) || a.customer.localeCompare(b.customer))
           : a.currency.localeCompare(b.currency) || dir * compareDecimals(a[key], b[key]) || a.customer.localeCompare(b.customer);
     return [...list].sort(cmp);
-  }, [drafts, search, sort]);
+  }, [drafts, finalized, search, sort]);
 
   // Per currency, added by the engine.
   const subtotals = useTotals(useMemo(() => rows.map((d) => ({ currency: d.currency, amount: d.subtotal })), [rows]));
@@ -216,11 +222,6 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
                 <Table.Td>
                   <Group gap={6} wrap="nowrap">
                     <Text size="sm">{d.first_day}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text>
-                    {finalized.has(`${d.subscription} ${d.first_day}`) && (
-                      <Badge size="sm" variant="outline" color="gray" tt="none" data-testid={`drafts-invoiced-${d.subscription}`}>
-                        {finalized.get(`${d.subscription} ${d.first_day}`)}
-                      </Badge>
-                    )}
                   </Group>
                 </Table.Td>
                 <Table.Td ta="right" ff="monospace">{groupDigits(d.subtotal)}</Table.Td>
@@ -241,8 +242,24 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
           </Table.Tfoot>
         </Table>
       )}
+      {invoiced.length > 0 && (
+        <Stack gap={4} data-testid="drafts-invoiced">
+          <Text size="sm" fw={600}>Already invoiced ({invoiced.length}): not in the drafts or their totals</Text>
+          <Group gap="xs">
+            {invoiced.map((d) => {
+              const number = finalized.get(`${d.subscription} ${d.first_day}`) ?? "";
+              return (
+                <Badge key={d.subscription} size="lg" variant="outline" color="gray" tt="none" style={{ cursor: "pointer" }}
+                  onClick={() => onFinalized(number)} title={`${d.customer}, ${d.plan}: open ${number}`}>
+                  {d.customer} · <span data-testid={`drafts-invoiced-${d.subscription}`}>{number}</span>
+                </Badge>
+              );
+            })}
+          </Group>
+        </Stack>
+      )}
       {month && (
-        <FinalizeReview month={month} opened={reviewing} onClose={() => {
+        <FinalizeReview month={month} opened={reviewing} onOpenInvoice={(number) => onFinalized(number)} onClose={() => {
           setReviewing(false);
           if (finalizedNumbers.length) onFinalized(finalizedNumbers[0]);
           setFinalizedNumbers([]);
