@@ -913,12 +913,15 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     screenshot(&c, "invoice-pdf.png").await;
 
     // Save PDF: the file is the CLI's PDF of the same invoice, byte for byte.
+    // The dialog suggests the number and the customer's name.
     click(&c, "[data-testid=invoice-pdf-save]").await;
-    let pdf = wait_file(&c, &saved.join("INV-2026-00001.pdf")).await;
+    let pdf = wait_file(&c, &saved.join("INV-2026-00001 Globex Labs.pdf")).await;
+    // The toast offers to show it in its folder.
+    wait_displayed(&c, "[data-testid=show-in-folder]").await;
     let from_cli = tmp.path().join("cli.pdf");
     cli(&["invoice", "pdf", "INV-2026-00001", "--out", from_cli.to_str().unwrap()]);
     assert_eq!(pdf, std::fs::read(&from_cli).unwrap(), "the window saves the invoice's one PDF");
-    let text = pdftotext(&saved.join("INV-2026-00001.pdf"));
+    let text = pdftotext(&saved.join("INV-2026-00001 Globex Labs.pdf"));
     for needle in ["INV-2026-00001", "Globex Labs", "2026-10-01 to 2026-10-31", &format!("{} USD", grouped(&total))] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
@@ -953,7 +956,6 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     // The register lists it as paid; every invoice shown saves into one folder.
     c.find(Locator::Css(".mantine-Drawer-close")).await.unwrap().click().await.unwrap();
     wait_text(&c, "[data-testid=register-standing-INV-2026-00001]", |t| t == "paid").await;
-    std::fs::remove_file(saved.join("INV-2026-00001.pdf")).unwrap();
     click(&c, "[data-testid=register-export-pdfs]").await;
     wait_file(&c, &saved.join("INV-2026-00001.pdf")).await;
     screenshot(&c, "register.png").await;

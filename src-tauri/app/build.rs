@@ -66,6 +66,7 @@ const COMMANDS: &[&str] = &[
     "wallet_rules_set",
     "alerts_list",
     "alerts_acknowledge",
+    "show_in_folder",
     "imports_list",
     "import_rollback",
     "customers_list",

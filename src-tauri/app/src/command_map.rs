@@ -166,6 +166,7 @@ commands! {
     wallet_rules_set(customer: String, rules: Rules) -> Rules;
     alerts_list(acknowledged: bool) -> Vec<Alert>;
     alerts_acknowledge(id: Option<i64>) -> usize;
+    show_in_folder(path: PathBuf) -> ();
     imports_list() -> Vec<ImportRecord>;
     import_rollback(id: i64) -> ImportRecord;
     customers_list(search: String, include_archived: bool, offset: u32, limit: u32) -> CustomerListPage;

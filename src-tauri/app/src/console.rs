@@ -130,6 +130,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::wallet_rules_set,
             commands::alerts_list,
             commands::alerts_acknowledge,
+            commands::show_in_folder,
             commands::imports_list,
             commands::import_rollback,
             commands::customers_list,

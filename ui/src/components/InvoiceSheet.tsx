@@ -12,19 +12,19 @@ import type { Meter } from "../api/generated/Meter";
 import type { Standing } from "../api/generated/Standing";
 import { DraftView, type ExploreFilter } from "./DraftView";
 import { PdfPreview } from "./PdfPreview";
-import { notifyError, notifyOk } from "../notify";
+import { notifyError, notifyOk, notifySaved } from "../notify";
 
 export const STANDING_COLOR: Record<Standing, string> = {
   open: "blue", overdue: "red", paid: "teal", credited: "grape", void: "gray",
 };
 
-/** Saves a document's PDF where the native dialog says. */
-export async function savePdf(number: string) {
+/** Saves a document's PDF where the native dialog says ("INV-2026-00001 Globex Corp.pdf" suggested). */
+export async function savePdf(number: string, customerName: string) {
   try {
-    const path = await call("pdf_save_dialog", { title: `Save ${number}`, fileName: `${number}.pdf` });
+    const path = await call("pdf_save_dialog", { title: `Save ${number}`, fileName: `${number} ${customerName}.pdf` });
     if (!path) return;
     await call("document_pdf_save", { number, path });
-    notifyOk(`Saved ${number} to ${path}`);
+    notifySaved(`Saved ${number} to ${path}`, path);
   } catch (e) {
     notifyError(e, "The PDF was not saved");
   }
@@ -191,7 +191,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
         </Stack>
       </Group>
       <Group gap="xs">
-        <Button size="xs" variant="light" leftSection={<IconDownload size={14} />} onClick={() => savePdf(entry.number)}
+        <Button size="xs" variant="light" leftSection={<IconDownload size={14} />} onClick={() => savePdf(entry.number, entry.customer_name)}
           data-testid="invoice-pdf-save">Save PDF…</Button>
         <Button size="xs" variant="light" leftSection={<IconCash size={14} />} disabled={!live} onClick={() => setAction("paid")}
           data-testid="invoice-mark-paid">Mark paid…</Button>
@@ -223,7 +223,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
                     <Table.Td>{c.reason}</Table.Td>
                     <Table.Td ta="right" ff="monospace">{groupDigits(c.total)} {c.currency}</Table.Td>
                     <Table.Td ta="right" ff="monospace" data-testid="credit-note-returned">{groupDigits(c.credits_returned)}</Table.Td>
-                    <Table.Td><Button size="compact-xs" variant="subtle" onClick={() => savePdf(c.number)}>PDF…</Button></Table.Td>
+                    <Table.Td><Button size="compact-xs" variant="subtle" onClick={() => savePdf(c.number, entry.customer_name)}>PDF…</Button></Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>

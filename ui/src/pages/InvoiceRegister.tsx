@@ -10,7 +10,7 @@ import type { Meter } from "../api/generated/Meter";
 import type { Standing } from "../api/generated/Standing";
 import type { ExploreFilter } from "../components/DraftView";
 import { InvoiceSheet, STANDING_COLOR } from "../components/InvoiceSheet";
-import { notifyError, notifyOk } from "../notify";
+import { notifyError, notifyOk, notifySaved } from "../notify";
 
 type Filter = "all" | Standing;
 
@@ -86,7 +86,7 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
       if (!path) return;
       const n = await call("invoices_csv_save", { from, to, path });
       setCsvOpen(false);
-      notifyOk(`Exported ${n === 1 ? "1 invoice" : `${n} invoices`} to ${path}`);
+      notifySaved(`Exported ${n === 1 ? "1 invoice" : `${n} invoices`} to ${path}`, path);
     } catch (e) {
       notifyError(e, "The invoices were not exported");
     }

@@ -12,7 +12,7 @@ import { FinalizeReview } from "../components/FinalizeReview";
 import { SortHeader } from "../components/SortHeader";
 import { LateUsagePanel } from "../components/LateUsagePanel";
 import { InvoiceRegister } from "./InvoiceRegister";
-import { notifyError, notifyOk } from "../notify";
+import { notifyError, notifySaved } from "../notify";
 
 type SortKey = "customer" | "plan" | "subtotal" | "tax" | "total";
 
@@ -160,7 +160,7 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
       const path = await call("csv_save_dialog", { title: "Export the drafts", fileName: `drafts-${month}.csv` });
       if (!path) return;
       const n = await call("drafts_csv_save", { month, path });
-      notifyOk(`Exported ${n} drafts to ${path}`);
+      notifySaved(`Exported ${n} drafts to ${path}`, path);
     } catch (e) {
       notifyError(e, "The drafts could not be exported");
     }

@@ -111,16 +111,21 @@ fn save_dialog(
     file_name: &str,
     filter: Option<(&str, &str)>,
 ) -> Reply<Option<String>> {
+    let file_name = paths::file_name(file_name);
     if let Some(dir) = files.scope() {
         return Ok(Some(dir.join(file_name).display().to_string()));
     }
-    let mut dialog = app.dialog().file().set_title(title).set_file_name(file_name);
+    let mut dialog = app.dialog().file().set_title(title).set_file_name(&file_name);
+    if let Some(folder) = paths::save_folder() {
+        dialog = dialog.set_directory(folder);
+    }
     if let Some((kind, extension)) = filter {
         dialog = dialog.add_filter(kind, &[extension]);
     }
     let picked = picked_path(dialog.blocking_save_file())?;
     Ok(picked.map(|p| {
         files.grant(&p, Use::Write);
+        paths::remember_save_folder(&p);
         p.display().to_string()
     }))
 }
@@ -466,6 +471,23 @@ pub fn pdf_save_dialog(
     file_name: String,
 ) -> Reply<Option<String>> {
     save_dialog(&app, &state.files, &title, &file_name, Some(("PDF", "pdf")))
+}
+
+/// Shows a file the user saved in the system's file manager (its folder opened).
+#[tauri::command(async)]
+pub fn show_in_folder(state: State<AppState>, path: PathBuf) -> Reply<()> {
+    let path = chosen(&state, &path, Use::Write, "The file")?;
+    let folder = path.parent().map(Path::to_path_buf).unwrap_or_else(|| path.clone());
+    let opened = if cfg!(target_os = "macos") {
+        std::process::Command::new("open").arg("-R").arg(&path).spawn()
+    } else if cfg!(target_os = "windows") {
+        std::process::Command::new("explorer").arg(format!("/select,{}", path.display())).spawn()
+    } else {
+        std::process::Command::new("xdg-open").arg(&folder).spawn()
+    };
+    opened
+        .map(|_| ())
+        .map_err(|e| IpcError::from(Error::Io(format!("the folder {} could not be opened: {e}", folder.display()))))
 }
 
 /// Asks for a folder; none when cancelled.

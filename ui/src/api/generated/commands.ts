@@ -120,6 +120,7 @@ export interface Commands {
   wallet_rules_set: [{ customer: string; rules: Rules }, Rules];
   alerts_list: [{ acknowledged: boolean }, Array<Alert>];
   alerts_acknowledge: [{ id: number | null }, number];
+  show_in_folder: [{ path: string }, null];
   imports_list: [NoArgs, Array<ImportRecord>];
   import_rollback: [{ id: number }, ImportRecord];
   customers_list: [{ search: string; includeArchived: boolean; offset: number; limit: number }, CustomerListPage];
