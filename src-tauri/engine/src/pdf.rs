@@ -395,12 +395,17 @@ impl Layout {
 struct Columns {
     description: f32,
     quantity_right: f32,
+    /// The unit price's column (an invoice's lines; none on a credit note).
+    unit_price_right: Option<f32>,
     amount_right: f32,
 }
 
 fn table_header(l: &mut Layout, c: &Columns, currency: &str) {
     l.left(c.description, Face::Bold, 9.0, GREY, "Description");
     l.right(c.quantity_right, Face::Bold, 9.0, GREY, "Quantity");
+    if let Some(x) = c.unit_price_right {
+        l.right(x, Face::Bold, 9.0, GREY, "Unit price");
+    }
     l.right(c.amount_right, Face::Bold, 9.0, GREY, &format!("Amount ({currency})"));
     l.y += 15.0;
     l.rule(c.description, c.amount_right, 0.6, 0.6);
@@ -482,7 +487,18 @@ fn totals(l: &mut Layout, rows: Vec<(String, String, bool)>, right: f32) {
 
 /// Puts the footer on every page, now that their count is known, and writes
 /// the document with fixed font ids and `id_hash` as its id: same input, same bytes.
-fn finish(mut l: Layout, title: &str, number: &str, footer: &[String], id_hash: &str, width: f32) -> Result<Vec<u8>> {
+/// What a PDF says about itself (its document information): title, author
+/// (the seller), subject, and the issue date as its creation date, so that
+/// the same document renders to the same bytes whenever it is rendered.
+struct Meta<'a> {
+    title: &'a str,
+    author: &'a str,
+    subject: String,
+    issued: chrono::NaiveDate,
+}
+
+fn finish(mut l: Layout, meta: &Meta, number: &str, footer: &[String], id_hash: &str, width: f32) -> Result<Vec<u8>> {
+    let title = meta.title;
     let height = l.height;
     let right = width - MARGIN;
     l.pages.push(std::mem::take(&mut l.ops));
@@ -508,6 +524,17 @@ fn finish(mut l: Layout, title: &str, number: &str, footer: &[String], id_hash: 
         .collect();
 
     let mut doc = PdfDocument::new(&format!("{title} {number}"));
+    let issued = meta.issued.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp());
+    let date = printpdf::DateTime::from_unix_timestamp(issued).map_err(|e| Error::Internal(e.to_string()))?;
+    let info = &mut doc.metadata.info;
+    info.document_title = format!("{title} {number}");
+    info.author = meta.author.to_string();
+    info.subject = meta.subject.clone();
+    info.creator = "Meterdesk".into();
+    info.producer = "Meterdesk".into();
+    info.creation_date = date;
+    info.modification_date = date;
+    info.metadata_date = date;
     // Fixed font ids (printpdf would draw random ones); a fallback face only
     // when the document draws from it.
     for slot in Slot::ALL {
@@ -525,6 +552,37 @@ fn finish(mut l: Layout, title: &str, number: &str, footer: &[String], id_hash: 
     let mut bytes = doc.save(&PdfSaveOptions { subset_fonts: true, ..Default::default() }, &mut Vec::new());
     fix_document_id(&mut bytes, id_hash);
     Ok(bytes)
+}
+
+/// An amount of a step rounded to the currency's minor units, for reading
+/// (the exact figure stays in the usage appendix and the console).
+fn for_reading(amount: rust_decimal::Decimal, minor_units: u32) -> String {
+    let mut rounded = amount.round_dp_with_strategy(minor_units, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    rounded.rescale(minor_units);
+    rounded.to_string()
+}
+
+/// A usage line's price per unit when one price applies to every unit billed
+/// (a per-unit price past what is included, or the one tier used): "0.001",
+/// or for a price per token "2.76 per 1M". Several tiers, packages and
+/// percentages show their arithmetic under the line instead.
+fn unit_price(line: &crate::rating::Line) -> Option<String> {
+    if line.kind != LineKind::Usage {
+        return None;
+    }
+    let units: Vec<_> = line.steps.iter().filter(|s| s.kind != StepKind::Included).collect();
+    let [step] = units.as_slice() else { return None };
+    // One price for every unit billed: per unit, or the one tier a volume price picked.
+    if !matches!(step.kind, StepKind::Units | StepKind::Tier) || !step.flat_fee.0.is_zero() {
+        return None;
+    }
+    let price = step.unit_price.0.normalize();
+    let million = rust_decimal::Decimal::from(1_000_000);
+    Some(if price < rust_decimal::Decimal::new(1, 4) && !price.is_zero() {
+        format!("{} per 1M", (price * million).normalize())
+    } else {
+        group_digits(&price.to_string())
+    })
 }
 
 fn tax_label(rate: Option<&crate::money::Dec>, exempt: Option<&String>) -> String {
@@ -573,7 +631,12 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
     l.y += 16.0;
 
     // The lines.
-    let c = Columns { description: MARGIN, quantity_right: right - 120.0, amount_right: right };
+    let c = Columns {
+        description: MARGIN,
+        quantity_right: right - 200.0,
+        unit_price_right: Some(right - 100.0),
+        amount_right: right,
+    };
     table_header(&mut l, &c, &d.currency);
     let description_room = c.quantity_right - c.description - 90.0;
     for line in &d.lines {
@@ -591,6 +654,9 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
             _ => String::new(),
         };
         l.right(c.quantity_right, Face::Regular, 10.0, 0.1, &quantity);
+        if let (Some(x), Some(price)) = (c.unit_price_right, unit_price(line)) {
+            l.right(x, Face::Regular, 10.0, 0.1, &price);
+        }
         l.right(c.amount_right, Face::Regular, 10.0, 0.1, &group_digits(&line.amount.to_string()));
         l.y += 15.0;
         // Usage priced in steps shows each step's arithmetic; a prorated fee says
@@ -619,8 +685,8 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
                         "{}: {} × {}{flat} = {}",
                         step.label,
                         group_digits(&step.quantity.to_string()),
-                        step.unit_price,
-                        group_digits(&step.amount.to_string())
+                        step.unit_price.0.normalize(),
+                        group_digits(&for_reading(step.amount.0, d.total.0.scale()))
                     )
                 })
                 .collect(),
@@ -664,7 +730,13 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
         ),
         f.seller.name.clone(),
     ];
-    finish(l, "Invoice", &number, &footer, &invoice.hash, width)
+    let meta = Meta {
+        title: "Invoice",
+        author: &f.seller.name,
+        subject: format!("{}: {} to {}", f.buyer.name, d.first_day, d.last_day),
+        issued: f.issue_date,
+    };
+    finish(l, &meta, &number, &footer, &invoice.hash, width)
 }
 
 /// The appendix: each usage line's quantity on each day, in three columns.
@@ -748,7 +820,7 @@ pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> 
     l.left(MARGIN, Face::Regular, 9.0, 0.25, &reason);
     l.y += 26.0;
 
-    let c = Columns { description: MARGIN, quantity_right: right - 120.0, amount_right: right };
+    let c = Columns { description: MARGIN, quantity_right: right - 120.0, unit_price_right: None, amount_right: right };
     let header = |l: &mut Layout| {
         l.left(c.description, Face::Bold, 9.0, GREY, "Description");
         l.right(c.quantity_right, Face::Bold, 9.0, GREY, "Tax");
@@ -802,7 +874,13 @@ pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> 
     };
     let footer = [first, f.seller.name.clone()];
     let id = format!("{:x}", sha2::Sha256::digest(format!("{}\n{}", invoice.hash, note.number)));
-    finish(l, "Credit note", &note.number, &footer, &id, width)
+    let meta = Meta {
+        title: "Credit note",
+        author: &f.seller.name,
+        subject: format!("{}: credit on invoice {}", f.buyer.name, note.invoice),
+        issued: note.issue_date,
+    };
+    finish(l, &meta, &note.number, &footer, &id, width)
 }
 
 /// The PDF of a finalized invoice or credit note by number, on `paper` or the
@@ -907,7 +985,10 @@ mod tests {
             "354.76 USD",
             "2026-10-01 to 2026-10-31",
             "17 of 31 days of 99.00 = 54.29",
-            "up to 1000000: 1,000,000 × 0.000005",
+            "up to 1000000: 1,000,000 × 0.000005 = 5.00",
+            // Tier arithmetic rounded for reading: 600,000 × 0.000004 is 2.4 exactly.
+            "600,000 × 0.000004 = 2.40",
+            "Unit price",
             "10% of 328.48",
             "2026-12-02",
             "page 1 of 1",
@@ -916,6 +997,37 @@ mod tests {
         }
         let letter = render(&invoice, &Look::plain(Paper::Letter)).unwrap();
         assert_ne!(letter, bytes);
+    }
+
+    #[test]
+    fn the_pdf_names_its_title_author_and_issue_date_and_prices_per_unit() {
+        let invoice = globex_invoice();
+        let bytes = render(&invoice, &Look::plain(Paper::A4)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.pdf");
+        std::fs::write(&path, &bytes).unwrap();
+        let out = std::process::Command::new("pdfinfo").arg(&path).output().unwrap();
+        let info = String::from_utf8(out.stdout).unwrap();
+        let field = |name: &str| {
+            info.lines().find(|l| l.starts_with(name)).map(|l| l[name.len()..].trim().to_string()).unwrap_or_default()
+        };
+        assert_eq!(field("Title:"), "Invoice INV-2026-00001");
+        assert_eq!(field("Author:"), invoice.frozen.seller.name);
+        assert_eq!(field("Subject:"), "Globex Corp — Zürich: 2026-10-01 to 2026-10-31");
+        // The issue date, whenever it is rendered.
+        assert!(field("CreationDate:").contains("Nov  2 00:00:00 2026"), "{info}");
+        // A per-unit price (API calls, overridden at 0.0008) in its column; a price per token per million.
+        let text = pdftotext(&bytes);
+        let calls = text.lines().find(|l| l.trim_start().starts_with("API calls")).unwrap();
+        assert!(calls.contains("0.0008"), "{calls}");
+        let mut tokens = invoice.clone();
+        let line = &mut tokens.frozen.draft.lines[1];
+        line.steps.truncate(1);
+        line.steps[0].kind = crate::pricing::StepKind::Units;
+        line.steps[0].unit_price = crate::money::Dec("0.0000025".parse().unwrap());
+        let text = pdftotext(&render(&tokens, &Look::plain(Paper::A4)).unwrap());
+        let row = text.lines().find(|l| l.contains("LLM tokens — gpt-4o")).unwrap();
+        assert!(row.contains("2.5 per 1M"), "{row}");
     }
 
     #[test]
