@@ -758,12 +758,23 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     wait_text(&c, "[data-testid=charge-0-calc-amount]", |t| t == "6.00 USD").await;
     screenshot(&c, "plan-editor.png").await;
 
-    // Saved: a new version, while the subscribers keep theirs.
-    click(&c, "[data-testid=plan-save]").await;
+    // Leaving with the change unsaved asks first; keeping it stays in the editor.
+    click(&c, "[data-testid=nav-customers]").await;
+    wait_text(&c, "[data-testid=leave-unsaved]", |t| t.contains("your changes to plan pro")).await;
+    click(&c, "[data-testid=leave-stay]").await;
+    wait_text(&c, "[data-testid=plan-problems]", |t| t == "Ready to save").await;
+
+    // Saved with Ctrl+S from the field: a new version, while the subscribers keep theirs.
+    type_into(&c, "[data-testid=charge-0-tiers-0-unit-price]", "\u{E009}s\u{E000}").await;
     wait_text(&c, "//h2[starts-with(normalize-space(.), 'Plan pro')]/following-sibling::*[1]", |t| {
         t.contains("version 2")
     })
     .await;
+    wait_text(&c, "[data-testid=plan-problems]", |t| t == "No changes").await;
+    assert!(!find(&c, "[data-testid=plan-save]").await.is_enabled().await.unwrap(), "nothing to save");
+    // Nothing unsaved: leaving asks nothing.
+    click(&c, "[data-testid=plan-back]").await;
+    wait_displayed(&c, "[data-testid=plan-row-pro]").await;
     c.close().await.unwrap();
     assert_eq!(preview(&workspace), now_total, "subscriptions keep version 1");
     let exported = run(&workspace, &["export", "catalog"]);

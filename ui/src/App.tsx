@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { AppShell, Group, NavLink, Text, Title, Menu, Button, Badge, Stack } from "@mantine/core";
+import { AppShell, Group, NavLink, Text, Title, Menu, Button, Badge, Stack, Modal } from "@mantine/core";
 import { useHotkeys } from "@mantine/hooks";
 import { listen } from "@tauri-apps/api/event";
 import {
@@ -9,6 +9,7 @@ import {
 import { call, CommandError } from "./api/invoke";
 import type { WorkspaceSummary } from "./api/generated/WorkspaceSummary";
 import { notifyError } from "./notify";
+import { setUnsaved, unsavedWork } from "./leave";
 import { DashboardPage } from "./pages/DashboardPage";
 import { CustomersPage } from "./pages/CustomersPage";
 import { SettingsPage } from "./pages/SettingsPage";
@@ -37,19 +38,26 @@ const PAGES: { key: PageKey; label: string; icon: typeof IconUsers }[] = [
 export function App() {
   const [summary, setSummary] = useState<WorkspaceSummary | null>(null);
   const [startError, setStartError] = useState<CommandError | null>(null);
-  const [page, setPage] = useState<PageKey>("dashboard");
+  const [page, setPageNow] = useState<PageKey>("dashboard");
+  // A page asked for while unsaved work is open: asked about first.
+  const [pending, setPending] = useState<{ page: PageKey; what: string } | null>(null);
+  const setPage = useCallback((p: PageKey) => {
+    const what = unsavedWork();
+    if (what) setPending({ page: p, what });
+    else setPageNow(p);
+  }, []);
   const [recent, setRecent] = useState<string[]>([]);
   // Bumped on every workspace switch or edit, so pages reload what they show.
   const [generation, setGeneration] = useState(0);
   // Events to show in the explorer, when a draft's line links to them.
   const [explore, setExplore] = useState<ExploreFilter | null>(null);
-  const showEvents = useCallback((f: ExploreFilter) => { setExplore(f); setPage("usage"); }, []);
+  const showEvents = useCallback((f: ExploreFilter) => { setExplore(f); setPage("usage"); }, [setPage]);
   // The wallet to open on the Wallets page (from an alert).
   const [walletCustomer, setWalletCustomer] = useState<string | null>(null);
-  const openWallet = useCallback((customer: string) => { setWalletCustomer(customer); setPage("wallets"); }, []);
+  const openWallet = useCallback((customer: string) => { setWalletCustomer(customer); setPage("wallets"); }, [setPage]);
   // The invoice to open on the Invoices page (from a customer's page).
   const [invoiceToOpen, setInvoiceToOpen] = useState<string | null>(null);
-  const openInvoice = useCallback((number: string) => { setInvoiceToOpen(number); setPage("invoices"); }, []);
+  const openInvoice = useCallback((number: string) => { setInvoiceToOpen(number); setPage("invoices"); }, [setPage]);
   // Choosing Customers in the sidebar always shows the list (not the last customer's page).
   const [customersVisit, setCustomersVisit] = useState(0);
 
@@ -89,7 +97,7 @@ export function App() {
       else if (payload.startsWith("go-")) setPage(payload.slice(3) as PageKey);
     });
     return () => void unlisten.then((f) => f());
-  }, [openDialog, createDialog]);
+  }, [openDialog, createDialog, setPage]);
 
   useHotkeys(PAGES.map((p, i) => [`mod+${i + 1}`, () => setPage(p.key)]));
 
@@ -100,6 +108,20 @@ export function App() {
   const current = PAGES.find((p) => p.key === page)!;
   return (
     <AppShell header={{ height: 52 }} navbar={{ width: 220, breakpoint: 0 }} padding="md">
+      <Modal opened={pending !== null} onClose={() => setPending(null)} title="Leave without saving?" data-testid="leave-unsaved">
+        <Stack>
+          <Text size="sm">Leaving this page loses {pending?.what}.</Text>
+          <Group justify="flex-end">
+            <Button variant="default" onClick={() => setPending(null)} data-testid="leave-stay">Keep editing</Button>
+            <Button color="red" data-testid="leave-discard" onClick={() => {
+              const next = pending?.page;
+              setUnsaved(null);
+              setPending(null);
+              if (next) setPageNow(next);
+            }}>Discard the changes</Button>
+          </Group>
+        </Stack>
+      </Modal>
       <AppShell.Header>
         <Group h="100%" px="md" justify="space-between">
           <Group gap="xs">

@@ -1,11 +1,12 @@
 import { useEffect, useMemo, useState } from "react";
 import {
-  ActionIcon, Alert, Badge, Button, Card, Grid, Group, SegmentedControl, Select, Stack, Table, Text, TextInput, Title,
+  ActionIcon, Alert, Badge, Button, Card, Grid, Group, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
 import { LineChart } from "@mantine/charts";
-import { useDebouncedValue } from "@mantine/hooks";
+import { useDebouncedValue, useHotkeys } from "@mantine/hooks";
 import { IconArrowLeft, IconDeviceFloppy, IconPlus, IconTrash } from "@tabler/icons-react";
 import { call } from "../api/invoke";
+import { setUnsaved } from "../leave";
 import { groupDigits } from "../api/decimal";
 import type { Meter } from "../api/generated/Meter";
 import type { PlanRow } from "../api/generated/PlanRow";
@@ -267,11 +268,22 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
   const setFee = (i: number, patch: Partial<FeeFields>) => set({ fees: plan.fees.map((f, j) => (j === i ? { ...f, ...patch } : f)) });
   const setCharge = (i: number, c: ChargeFields) => set({ charges: plan.charges.map((x, j) => (j === i ? c : x)) });
   const valid = problems.length === 0 && checked === JSON.stringify(toWire(plan));
+  // What the plan was when opened (or saved): "Ready to save" only once something changed.
+  const [original, setOriginal] = useState(() => JSON.stringify(toWire(row ? row.fields : NEW_PLAN)));
+  const dirty = JSON.stringify(toWire(plan)) !== original;
+  const [leaving, setLeaving] = useState(false);
+  useEffect(() => {
+    setUnsaved(dirty ? `your changes to ${row ? `plan ${row.fields.code}` : "the new plan"}` : null);
+    return () => setUnsaved(null);
+  }, [dirty, row]);
+  const back = () => (dirty ? setLeaving(true) : onBack());
 
   const save = async () => {
     setSaving(true);
     try {
       const saved = await call("plan_save", { fields: toWire(plan), create: !row });
+      setOriginal(JSON.stringify(toWire(plan)));
+      setUnsaved(null);
       const kept = row && saved.version > row.version && row.subscriptions > 0
         ? `; its ${row.subscriptions} subscriptions keep version ${row.version} until moved` : "";
       notifyOk(`Saved ${saved.fields.code} as version ${saved.version}${kept}`);
@@ -283,22 +295,35 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
     }
   };
 
+  // Ctrl+S saves, from any field.
+  useHotkeys([["mod+S", () => { if (valid && dirty && !saving) void save(); }]], []);
+
   return (
     <Stack maw={1200}>
+      <Modal opened={leaving} onClose={() => setLeaving(false)} title="Leave without saving?" data-testid="plan-leave">
+        <Stack>
+          <Text size="sm">The changes to {row ? `plan ${row.fields.code}` : "the new plan"} are not saved; leaving loses them.</Text>
+          <Group justify="flex-end">
+            <Button variant="default" onClick={() => setLeaving(false)} data-testid="plan-leave-stay">Keep editing</Button>
+            <Button color="red" onClick={() => { setUnsaved(null); setLeaving(false); onBack(); }} data-testid="plan-leave-discard">Discard the changes</Button>
+          </Group>
+        </Stack>
+      </Modal>
       {/* Kept in view while the charges scroll: the plan's state and its save. */}
       <Group justify="space-between" py="xs" style={{ position: "sticky", top: "var(--app-shell-header-height, 52px)", zIndex: 5,
         background: "var(--mantine-color-body)", borderBottom: "1px solid var(--mantine-color-default-border)" }}>
         <Group>
-          <ActionIcon variant="subtle" onClick={onBack} aria-label="Back to the plans" data-testid="plan-back"><IconArrowLeft /></ActionIcon>
+          <ActionIcon variant="subtle" onClick={back} aria-label="Back to the plans" data-testid="plan-back"><IconArrowLeft /></ActionIcon>
           <Title order={2}>{row ? `Plan ${row.fields.code}` : "New plan"}</Title>
           {row && <Badge variant="light">version {row.version}</Badge>}
           {row && row.subscriptions > 0 && <Badge variant="light" color="gray">{row.subscriptions} subscriptions</Badge>}
         </Group>
         <Group>
-          <Text size="sm" c={problems.length ? "red" : "dimmed"} data-testid="plan-problems">
-            {problems.length ? `${problems.length} problem${problems.length > 1 ? "s" : ""}` : "Ready to save"}
+          <Text size="sm" c={problems.length ? "red" : dirty ? "orange" : "dimmed"} data-testid="plan-problems">
+            {problems.length ? `${problems.length} problem${problems.length > 1 ? "s" : ""}` : dirty ? "Ready to save" : "No changes"}
           </Text>
-          <Button leftSection={<IconDeviceFloppy size={16} />} onClick={save} disabled={!valid} loading={saving} data-testid="plan-save">
+          <Button leftSection={<IconDeviceFloppy size={16} />} onClick={save} disabled={!valid || !dirty} loading={saving}
+            title="Save (Ctrl+S)" data-testid="plan-save">
             Save
           </Button>
         </Group>
