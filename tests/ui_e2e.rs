@@ -462,6 +462,14 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
         std::fs::read_to_string(&rejects).unwrap(),
         "id,customer,type,timestamp\nu4,nobody,api_calls,2026-10-05T12:00:00Z\n"
     );
+    // The rejection waits in the inbox until marked as seen.
+    click(&c, "[data-testid=alerts-bell]").await;
+    let inbox = dom_text(&c, "[data-testid=inbox-rejected-1]").await;
+    assert!(inbox.contains("Import #1 of october.csv: 1 row was rejected (3 accepted)"), "{inbox}");
+    click(&c, "[data-testid=inbox-rejected-seen-1]").await;
+    wait_displayed(&c, "[data-testid=alerts-empty]").await;
+    c.find(Locator::Css(".mantine-Drawer-close")).await.unwrap().click().await.unwrap();
+    wait_attr(&c, "[data-testid=alerts-bell]", "data-open", |n| n == "0").await;
 
     // October in the demo's zone (New York) holds u1 and u2, not u3.
     choose(&c, "[data-testid=usage-meter]", "API calls").await;

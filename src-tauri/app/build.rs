@@ -68,6 +68,8 @@ const COMMANDS: &[&str] = &[
     "alerts_acknowledge",
     "show_in_folder",
     "imports_list",
+    "imports_rejections",
+    "imports_rejections_seen",
     "import_rollback",
     "customers_list",
     "customer_overview",

@@ -129,7 +129,8 @@ export function App() {
             <Badge variant="light" color="gray">{current.label}</Badge>
           </Group>
           <Group gap="xs">
-          <AlertsInbox generation={generation} onOpenWallet={openWallet} onOpenLate={() => openInvoice("late")} />
+          <AlertsInbox generation={generation} onOpenWallet={openWallet} onOpenLate={() => openInvoice("late")}
+            onOpenImports={() => setPage("usage")} />
           <Menu position="bottom-end" width={420}>
             <Menu.Target>
               <Button variant="subtle" rightSection={<IconChevronDown size={16} />} data-testid="workspace-menu">

@@ -168,6 +168,8 @@ commands! {
     alerts_acknowledge(id: Option<i64>) -> usize;
     show_in_folder(path: PathBuf) -> ();
     imports_list() -> Vec<ImportRecord>;
+    imports_rejections() -> Vec<ImportRecord>;
+    imports_rejections_seen(id: Option<i64>) -> usize;
     import_rollback(id: i64) -> ImportRecord;
     customers_list(search: String, include_archived: bool, offset: u32, limit: u32) -> CustomerListPage;
     customer_overview(customer: String) -> CustomerOverview;

@@ -132,6 +132,8 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::alerts_acknowledge,
             commands::show_in_folder,
             commands::imports_list,
+            commands::imports_rejections,
+            commands::imports_rejections_seen,
             commands::import_rollback,
             commands::customers_list,
             commands::customer_overview,

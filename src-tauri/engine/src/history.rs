@@ -115,6 +115,26 @@ fn get(conn: &Connection, id: i64) -> Result<ImportRecord> {
     Ok(record)
 }
 
+/// Imports with rejected rows nobody has looked at yet (the console's inbox),
+/// newest first; running and rolled-back ones are left out.
+pub fn unseen_rejections(conn: &Connection) -> Result<Vec<ImportRecord>> {
+    Ok(conn
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM imports WHERE rejected > 0 AND rejects_seen_at IS NULL AND outcome <> 'running'
+             AND rolled_back_at IS NULL ORDER BY id DESC"
+        ))?
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Marks the rejections of import `id` (or of every import) as seen; returns how many.
+pub fn see_rejections(tx: &Transaction, id: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
+    Ok(tx.execute(
+        "UPDATE imports SET rejects_seen_at = ?2 WHERE rejects_seen_at IS NULL AND rejected > 0 AND (?1 IS NULL OR id = ?1)",
+        params![id, time_text(now)],
+    )?)
+}
+
 /// Rolls back import `id` in the caller's transaction: removes its events and
 /// their ids (the file, fixed, imports again), rebuilds the rollups of the
 /// meters that read its event types on the next read, and writes an audit
@@ -229,6 +249,8 @@ mod tests {
         let again = calls(&mut ws, 95..130, 21);
         assert_eq!((again.accepted, again.duplicates), (30, 5));
         assert_eq!(october_calls(&mut ws), "130");
+        // Nothing rejected, nothing in the inbox.
+        assert!(unseen_rejections(ws.conn()).unwrap().is_empty());
         // Twice is refused, and so is an unknown import.
         assert!(matches!(ws.write(|tx| rollback(tx, 2, now())), Err(Error::Conflict(_))));
         assert!(matches!(ws.write(|tx| rollback(tx, 99, now())), Err(Error::NotFound(_))));
@@ -257,5 +279,24 @@ mod tests {
         ws.write(|tx| crate::invoice::void(tx, "INV-2026-00001", "wrong", now())).unwrap();
         ws.write(|tx| rollback(tx, 3, now())).unwrap();
         assert_eq!(october_calls(&mut ws), "20");
+    }
+
+    #[test]
+    fn rejected_rows_wait_in_the_inbox_until_seen() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(&mut ws, CATALOG);
+        let text = "{\"id\": \"a\", \"customer\": \"nobody\", \"type\": \"api_calls\", \"timestamp\": \"2026-10-01T00:00:00Z\"}\n";
+        let report =
+            import(&mut ws, text.as_bytes(), &ImportOptions::new("bad.ndjson", Format::Ndjson), now(), &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(report.rejected, 1);
+        calls(&mut ws, 0..3, 20);
+        let waiting = unseen_rejections(ws.conn()).unwrap();
+        assert_eq!(waiting.iter().map(|r| (r.id, r.rejected)).collect::<Vec<_>>(), [(1, 1)]);
+        assert_eq!(ws.write(|tx| see_rejections(tx, Some(1), now())).unwrap(), 1);
+        assert!(unseen_rejections(ws.conn()).unwrap().is_empty());
+        assert_eq!(ws.write(|tx| see_rejections(tx, None, now())).unwrap(), 0);
     }
 }

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0013_backups", include_str!("../../../migrations/0013_backups.sql")),
     ("0014_adjustments", include_str!("../../../migrations/0014_adjustments.sql")),
     ("0015_import_rollback", include_str!("../../../migrations/0015_import_rollback.sql")),
+    ("0016_import_rejects_seen", include_str!("../../../migrations/0016_import_rejects_seen.sql")),
 ];
 
 /// The schema version this build writes.

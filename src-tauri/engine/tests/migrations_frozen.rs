@@ -24,6 +24,7 @@ const LANDED: &[(&str, &str)] = &[
     ("0013_backups.sql", "d76bebb094307bff766a7b6813744bf1d9eb626d6ad299783110ea528174c913"),
     ("0014_adjustments.sql", "d7614fb251bccc5970184548e682b5adcddf0d7c90f1f049cec23dd4bac8fb71"),
     ("0015_import_rollback.sql", "2345d56c1ec6a5fbde226158c6047faab375bc95e5d1cefdc420f56e03eb897e"),
+    ("0016_import_rejects_seen.sql", "b5b352a5462a136677c34f9f010ccce568809bcab511bd4ca22efbd100f1391d"),
 ];
 
 #[test]

@@ -6,6 +6,7 @@ import { call } from "../api/invoke";
 import type { Alert } from "../api/generated/Alert";
 import type { AlertKind } from "../api/generated/AlertKind";
 import type { LateUsage } from "../api/generated/LateUsage";
+import type { ImportRecord } from "../api/generated/ImportRecord";
 import { notifyError } from "../notify";
 
 const KIND: Record<AlertKind, { label: string; color: string }> = {
@@ -19,21 +20,26 @@ const KIND: Record<AlertKind, { label: string; color: string }> = {
  * automatic top-ups) raised after imports and finalizing, shown until
  * acknowledged. Reloads when the Rust side says new alerts were raised.
  */
-export function AlertsInbox({ generation, onOpenWallet, onOpenLate }: {
+export function AlertsInbox({ generation, onOpenWallet, onOpenLate, onOpenImports }: {
   generation: number;
   onOpenWallet: (customer: string) => void;
   /** Opens the late usage list. */
   onOpenLate: () => void;
+  /** Opens the import history (where rejected rows are saved to fix). */
+  onOpenImports: () => void;
 }) {
   const [alerts, setAlerts] = useState<Alert[]>([]);
   // Invoices with late usage waiting (imported after they were issued).
   const [late, setLate] = useState<LateUsage[]>([]);
+  // Imports with rejected rows nobody has looked at.
+  const [rejections, setRejections] = useState<ImportRecord[]>([]);
   const [opened, setOpened] = useState(false);
   const [history, setHistory] = useState(false);
 
   const load = useCallback(() => {
     call("alerts_list", { acknowledged: history }).then(setAlerts).catch((e) => notifyError(e, "The alerts could not be read"));
     call("late_list").then(setLate).catch(() => setLate([]));
+    call("imports_rejections").then(setRejections).catch(() => setRejections([]));
   }, [history]);
   useEffect(load, [load, generation]);
   useEffect(() => {
@@ -45,11 +51,13 @@ export function AlertsInbox({ generation, onOpenWallet, onOpenLate }: {
     call("alerts_acknowledge", { id }).then(load).catch((e) => notifyError(e, "The alert was not acknowledged"));
   const open = alerts.filter((a) => !a.acknowledged_at);
   const billable = late.filter((l) => !l.problem);
-  const waiting = billable.length > 0 ? 1 : 0;
+  const waiting = (billable.length > 0 ? 1 : 0) + rejections.length;
+  const seen = (id: number) =>
+    call("imports_rejections_seen", { id }).then(load).catch((e) => notifyError(e, "The import was not marked as seen"));
   return (
     <>
       <Indicator label={open.length + waiting} size={16} disabled={open.length + waiting === 0} color="red" offset={4}>
-        <ActionIcon variant="subtle" size="lg" aria-label="Alerts" onClick={() => setOpened(true)} data-testid="alerts-bell"
+        <ActionIcon variant="subtle" size="lg" aria-label="Alerts" onClick={() => { load(); setOpened(true); }} data-testid="alerts-bell"
           data-open={open.length + waiting}>
           <IconBell size={20} />
         </ActionIcon>
@@ -75,7 +83,23 @@ export function AlertsInbox({ generation, onOpenWallet, onOpenLate }: {
               </Group>
             </Paper>
           )}
-          {alerts.length === 0 && billable.length === 0 && <Text c="dimmed" data-testid="alerts-empty">No open alerts.</Text>}
+          {rejections.map((r) => (
+            <Paper key={r.id} withBorder p="sm" data-testid={`inbox-rejected-${r.id}`}>
+              <Group justify="space-between" mb={4}>
+                <Badge color="red" variant="light">Rows rejected</Badge>
+                <Text size="xs" c="dimmed">{r.started_at.slice(0, 16).replace("T", " ")} UTC</Text>
+              </Group>
+              <Text size="sm">
+                Import #{r.id} of {r.file_name}: {r.rejected === 1 ? "1 row was" : `${r.rejected.toLocaleString()} rows were`} rejected
+                {" "}({r.accepted.toLocaleString()} accepted). Save them from the import to fix and import again.
+              </Text>
+              <Group justify="flex-end" mt="xs">
+                <Button size="xs" variant="subtle" onClick={() => { setOpened(false); onOpenImports(); }}>Open the import history</Button>
+                <Button size="xs" variant="light" onClick={() => void seen(r.id)} data-testid={`inbox-rejected-seen-${r.id}`}>Mark as seen</Button>
+              </Group>
+            </Paper>
+          ))}
+          {alerts.length === 0 && billable.length === 0 && rejections.length === 0 && <Text c="dimmed" data-testid="alerts-empty">No open alerts.</Text>}
           {alerts.map((a) => (
             <Paper key={a.id} withBorder p="sm" data-testid={`alert-${a.id}`} data-kind={a.kind} opacity={a.acknowledged_at ? 0.6 : 1}>
               <Group justify="space-between" mb={4}>

@@ -824,6 +824,18 @@ pub fn imports_list(state: State<AppState>) -> Reply<Vec<ImportRecord>> {
     state.with(|ws| history::list(ws.conn()))
 }
 
+/// Imports with rejected rows nobody has looked at yet (the inbox).
+#[tauri::command(async)]
+pub fn imports_rejections(state: State<AppState>) -> Reply<Vec<ImportRecord>> {
+    state.with(|ws| history::unseen_rejections(ws.conn()))
+}
+
+/// Marks an import's rejected rows (or every import's) as seen.
+#[tauri::command(async)]
+pub fn imports_rejections_seen(state: State<AppState>, id: Option<i64>) -> Reply<usize> {
+    state.with(|ws| ws.write(|tx| history::see_rejections(tx, id, clock::now())))
+}
+
 /// Rolls back an import whose events are not invoiced yet.
 #[tauri::command(async)]
 pub fn import_rollback(state: State<AppState>, id: i64) -> Reply<ImportRecord> {

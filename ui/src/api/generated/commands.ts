@@ -122,6 +122,8 @@ export interface Commands {
   alerts_acknowledge: [{ id: number | null }, number];
   show_in_folder: [{ path: string }, null];
   imports_list: [NoArgs, Array<ImportRecord>];
+  imports_rejections: [NoArgs, Array<ImportRecord>];
+  imports_rejections_seen: [{ id: number | null }, number];
   import_rollback: [{ id: number }, ImportRecord];
   customers_list: [{ search: string; includeArchived: boolean; offset: number; limit: number }, CustomerListPage];
   customer_overview: [{ customer: string }, CustomerOverview];
