@@ -978,6 +978,37 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     click(&c, "[data-testid=register-export-pdfs]").await;
     wait_file(&c, &saved.join("INV-2026-00001.pdf")).await;
     screenshot(&c, "register.png").await;
+    wait_text(&c, "[data-testid=register-owed-INV-2026-00001]", |t| t == "0.00 USD").await;
+
+    // At 1024×700 nothing that matters is cut: numbers, statuses and amounts fit their cells.
+    c.set_window_size(1024, 700).await.unwrap();
+    poll(&c, "the register fits 1024 px", async || {
+        let cut = c
+            .execute(
+                "const table = document.querySelector('[data-testid=register-table]');
+                 const cut = [...table.querySelectorAll('tbody td')]
+                    .filter((td) => td.style.whiteSpace === 'nowrap' && td.scrollWidth > td.clientWidth + 1)
+                    .map((td) => td.textContent);
+                 for (const label of table.querySelectorAll('.mantine-Badge-label')) {
+                    if (label.scrollWidth > label.clientWidth + 1) cut.push('badge ' + label.textContent);
+                 }
+                 const main = document.querySelector('main');
+                 if (table.getBoundingClientRect().right > main.getBoundingClientRect().right + 1) cut.push('the table is wider than the page');
+                 return cut;",
+                vec![],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if cut.as_array().is_some_and(|a| a.is_empty()) { Ok(()) } else { Err(format!("cut at 1024 px: {cut}")) }
+    })
+    .await;
+    screenshot(&c, "register-1024.png").await;
+    // The credit notes, listed on their own.
+    click(&c, "[data-testid=invoices-tab-credit-notes]").await;
+    let note = dom_text(&c, "[data-testid=credit-note-row-CN-2026-00001]").await;
+    assert!(note.contains("INV-2026-00001") && note.contains("−10.00 USD") && note.contains("Goodwill"), "{note}");
+    c.set_window_size(1280, 800).await.unwrap();
+    click(&c, "[data-testid=invoices-tab-finalized]").await;
 
     // The accountants' CSV of what is shown (issued on November 24th): the invoice's rows add up
     // to its total, and the credit note issued that day is there too, taken off.

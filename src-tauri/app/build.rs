@@ -67,6 +67,7 @@ const COMMANDS: &[&str] = &[
     "alerts_list",
     "alerts_acknowledge",
     "show_in_folder",
+    "credit_notes_list",
     "imports_list",
     "imports_rejections",
     "imports_rejections_seen",

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
-import { AppShell, Group, NavLink, Text, Title, Menu, Button, Badge, Stack, Modal } from "@mantine/core";
-import { useHotkeys } from "@mantine/hooks";
+import { AppShell, Group, NavLink, Text, Title, Menu, Button, Badge, Stack, Modal, Tooltip } from "@mantine/core";
+import { useHotkeys, useMediaQuery } from "@mantine/hooks";
 import { listen } from "@tauri-apps/api/event";
 import {
   IconLayoutDashboard, IconUsers, IconGauge, IconChartBar, IconListDetails, IconFileInvoice,
@@ -39,6 +39,8 @@ export function App() {
   const [summary, setSummary] = useState<WorkspaceSummary | null>(null);
   const [startError, setStartError] = useState<CommandError | null>(null);
   const [page, setPageNow] = useState<PageKey>("dashboard");
+  // Under 1100 px the sidebar keeps its icons only (their names as tooltips).
+  const narrow = useMediaQuery("(max-width: 1099px)") ?? false;
   // A page asked for while unsaved work is open: asked about first.
   const [pending, setPending] = useState<{ page: PageKey; what: string } | null>(null);
   const setPage = useCallback((p: PageKey) => {
@@ -107,7 +109,7 @@ export function App() {
 
   const current = PAGES.find((p) => p.key === page)!;
   return (
-    <AppShell header={{ height: 52 }} navbar={{ width: 220, breakpoint: 0 }} padding="md">
+    <AppShell header={{ height: 52 }} navbar={{ width: narrow ? 60 : 220, breakpoint: 0 }} padding="md">
       <Modal opened={pending !== null} onClose={() => setPending(null)} title="Leave without saving?" data-testid="leave-unsaved">
         <Stack>
           <Text size="sm">Leaving this page loses {pending?.what}.</Text>
@@ -156,17 +158,19 @@ export function App() {
       <AppShell.Navbar p="xs" component="nav" aria-label="Main navigation">
         <Stack gap={2}>
           {PAGES.map((p, i) => (
+            <Tooltip key={p.key} label={`${p.label} (Ctrl+${i + 1})`} position="right" disabled={!narrow}>
             <NavLink
-              key={p.key}
               component="button"
               data-testid={`nav-${p.key}`}
-              label={p.label}
+              label={narrow ? undefined : p.label}
+              aria-label={p.label}
               leftSection={<p.icon size={18} stroke={1.6} />}
-              rightSection={<Text size="xs" c="dimmed">{`Ctrl+${i + 1}`}</Text>}
+              rightSection={narrow ? undefined : <Text size="xs" c="dimmed">{`Ctrl+${i + 1}`}</Text>}
               active={p.key === page}
               onClick={() => { setPage(p.key); if (p.key === "wallets") setWalletCustomer(null); if (p.key === "invoices") setInvoiceToOpen(null); if (p.key === "customers") setCustomersVisit((v) => v + 1); }}
               aria-current={p.key === page ? "page" : undefined}
             />
+            </Tooltip>
           ))}
         </Stack>
       </AppShell.Navbar>

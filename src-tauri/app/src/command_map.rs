@@ -167,6 +167,7 @@ commands! {
     alerts_list(acknowledged: bool) -> Vec<Alert>;
     alerts_acknowledge(id: Option<i64>) -> usize;
     show_in_folder(path: PathBuf) -> ();
+    credit_notes_list() -> Vec<CreditNote>;
     imports_list() -> Vec<ImportRecord>;
     imports_rejections() -> Vec<ImportRecord>;
     imports_rejections_seen(id: Option<i64>) -> usize;

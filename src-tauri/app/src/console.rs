@@ -131,6 +131,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::alerts_list,
             commands::alerts_acknowledge,
             commands::show_in_folder,
+            commands::credit_notes_list,
             commands::imports_list,
             commands::imports_rejections,
             commands::imports_rejections_seen,

@@ -71,6 +71,17 @@ pub fn of_invoice(conn: &Connection, invoice_number: &str) -> Result<Vec<CreditN
         .collect()
 }
 
+/// Every credit note, newest first.
+pub fn all(conn: &Connection) -> Result<Vec<CreditNote>> {
+    let mut stmt = conn.prepare("SELECT content FROM credit_notes ORDER BY id DESC")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.iter()
+        .map(|text| {
+            serde_json::from_str(text).map_err(|e| Error::Internal(format!("a stored credit note is unreadable: {e}")))
+        })
+        .collect()
+}
+
 /// One credit note by number.
 pub fn get(conn: &Connection, number: &str) -> Result<Option<CreditNote>> {
     let text: Option<String> =

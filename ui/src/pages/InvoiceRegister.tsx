@@ -20,6 +20,10 @@ type Filter = "all" | Standing;
  * and text. A row opens the invoice; chosen rows (or all shown) export as PDFs
  * into a folder.
  */
+const NOWRAP = { whiteSpace: "nowrap" } as const;
+/** A badge as wide as its word: never shortened to "PA…" in a narrow table. */
+const UNCUT = { root: { overflow: "visible", flexShrink: 0 }, label: { overflow: "visible", textOverflow: "clip" } } as const;
+
 export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore }: {
   meters: Meter[];
   generation: number;
@@ -132,7 +136,7 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
       {!entries && <Loader size="sm" />}
       {entries && entries.length === 0 && <Text c="dimmed">No finalized invoices yet: review the drafts of a month and finalize them.</Text>}
       {entries && entries.length > 0 && (
-        <Table striped highlightOnHover data-testid="register-table">
+        <Table striped highlightOnHover stickyHeader stickyHeaderOffset={52} data-testid="register-table">
           <Table.Thead>
             <Table.Tr>
               <Table.Th w={36}>
@@ -159,17 +163,18 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
                     setChosen((c) => { const n = new Set(c); if (on) n.add(e.number); else n.delete(e.number); return n; });
                   }} />
                 </Table.Td>
-                <Table.Td ff="monospace">
+                <Table.Td ff="monospace" style={NOWRAP}>
                   {e.number}{e.kind === "advance" && <Badge ml={6} size="xs" variant="outline" tt="none">advance</Badge>}
                   {e.kind === "adjustment" && <Badge ml={6} size="xs" variant="outline" tt="none">late usage</Badge>}
                 </Table.Td>
-                <Table.Td>{e.customer_name}</Table.Td>
-                <Table.Td>{e.first_day}</Table.Td>
-                <Table.Td>{e.issue_date}</Table.Td>
-                <Table.Td>{e.due_date}</Table.Td>
-                <Table.Td><Badge color={STANDING_COLOR[e.standing]} variant="light" data-testid={`register-standing-${e.number}`}>{e.standing}</Badge></Table.Td>
-                <Table.Td ta="right" ff="monospace">{groupDigits(e.total)} {e.currency}</Table.Td>
-                <Table.Td ta="right" ff="monospace">{groupDigits(e.outstanding)}</Table.Td>
+                <Table.Td><Text size="sm" truncate maw={180} title={e.customer_name}>{e.customer_name}</Text></Table.Td>
+                <Table.Td style={NOWRAP}>{e.first_day}</Table.Td>
+                <Table.Td style={NOWRAP}>{e.issue_date}</Table.Td>
+                <Table.Td style={NOWRAP}>{e.due_date}</Table.Td>
+                <Table.Td style={NOWRAP}><Badge color={STANDING_COLOR[e.standing]} variant="light" styles={UNCUT}
+                  data-testid={`register-standing-${e.number}`}>{e.standing}</Badge></Table.Td>
+                <Table.Td ta="right" ff="monospace" style={NOWRAP}>{groupDigits(e.total)} {e.currency}</Table.Td>
+                <Table.Td ta="right" ff="monospace" style={NOWRAP} data-testid={`register-owed-${e.number}`}>{groupDigits(e.outstanding)} {e.currency}</Table.Td>
               </Table.Tr>
             ))}
           </Table.Tbody>

@@ -11,6 +11,7 @@ import { DraftView, type ExploreFilter } from "../components/DraftView";
 import { FinalizeReview } from "../components/FinalizeReview";
 import { SortHeader } from "../components/SortHeader";
 import { LateUsagePanel } from "../components/LateUsagePanel";
+import { CreditNotesList } from "../components/CreditNotesList";
 import { InvoiceRegister } from "./InvoiceRegister";
 import { notifyError, notifySaved } from "../notify";
 
@@ -63,6 +64,7 @@ export function InvoicesPage({ onExplore, initial }: {
         <Tabs.List>
           <Tabs.Tab value="drafts" data-testid="invoices-tab-drafts">Drafts</Tabs.Tab>
           <Tabs.Tab value="finalized" data-testid="invoices-tab-finalized">Finalized</Tabs.Tab>
+          <Tabs.Tab value="credit-notes" data-testid="invoices-tab-credit-notes">Credit notes</Tabs.Tab>
           <Tabs.Tab value="late" data-testid="invoices-tab-late">Late usage</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="drafts" pt="md">
@@ -74,6 +76,9 @@ export function InvoicesPage({ onExplore, initial }: {
         </Tabs.Panel>
         <Tabs.Panel value="finalized" pt="md">
           <InvoiceRegister meters={meters} generation={generation} opened={opened} onOpen={setOpened} onExplore={onExplore} />
+        </Tabs.Panel>
+        <Tabs.Panel value="credit-notes" pt="md">
+          <CreditNotesList onOpenInvoice={(number) => { setOpened(number); setTab("finalized"); }} />
         </Tabs.Panel>
         <Tabs.Panel value="late" pt="md">
           <LateUsagePanel onAdjusted={() => setGeneration((g) => g + 1)}

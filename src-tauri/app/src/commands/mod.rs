@@ -818,6 +818,12 @@ fn date(text: &str, field: &str) -> Result<chrono::NaiveDate, Error> {
     text.trim().parse().map_err(|_| Error::invalid(field, format!("\"{}\" is not a date (YYYY-MM-DD)", text.trim())))
 }
 
+/// Every credit note, newest first.
+#[tauri::command(async)]
+pub fn credit_notes_list(state: State<AppState>) -> Reply<Vec<CreditNote>> {
+    state.with(|ws| credit::all(ws.conn()))
+}
+
 /// Every import of events, newest first.
 #[tauri::command(async)]
 pub fn imports_list(state: State<AppState>) -> Reply<Vec<ImportRecord>> {

@@ -121,6 +121,7 @@ export interface Commands {
   alerts_list: [{ acknowledged: boolean }, Array<Alert>];
   alerts_acknowledge: [{ id: number | null }, number];
   show_in_folder: [{ path: string }, null];
+  credit_notes_list: [NoArgs, Array<CreditNote>];
   imports_list: [NoArgs, Array<ImportRecord>];
   imports_rejections: [NoArgs, Array<ImportRecord>];
   imports_rejections_seen: [{ id: number | null }, number];
