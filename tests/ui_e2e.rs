@@ -1342,6 +1342,24 @@ async fn a_customers_page_changes_its_plan_mid_month_ends_it_and_bills_late_usag
     assert!(running.contains("99.00 USD"), "{running}");
     screenshot(&c, "customer-onboarded.png").await;
 
+    // Its own prices and discounts: a refused percent is named under its field, then saved.
+    click(&c, "[data-testid=subscription-terms-sub_hooli]").await;
+    type_into(&c, "[data-testid=terms-price-resolved_conversations]", "0.50").await;
+    click(&c, "[data-testid=terms-discount-add]").await;
+    wait_displayed(&c, "[data-testid=terms-discount-0]").await;
+    type_into(&c, "[data-testid=terms-discount-0-name]", "Launch").await;
+    type_into(&c, "[data-testid=terms-discount-0-value]", "150").await;
+    click(&c, "[data-testid=terms-save]").await;
+    wait_text(&c, "[data-testid=terms-discount-0]", |t| t.contains("must be more than 0 and at most 100")).await;
+    replace_text(&c, "[data-testid=terms-discount-0-value]", "10").await;
+    click(&c, "[data-testid=terms-save]").await;
+    let terms = wait_text(&c, "[data-testid=subscription-row-sub_hooli]", |t| t.contains("Launch")).await;
+    assert!(terms.contains("Resolved conversations: unit price 0.50 (overrides the plan)"), "{terms}");
+    assert!(terms.contains("Launch: 10 % off the invoice, every period"), "{terms}");
+    let listed = cli_json(&workspace, &["subscription", "list", "--customer", "hooli"]);
+    assert_eq!(listed[0]["overrides"][0]["unit_price"], "0.50");
+    assert_eq!(listed[0]["discounts"][0]["percent"], "10");
+
     // From a customer's page, an invoice number opens the invoice.
     click(&c, "[data-testid=customer-back]").await;
     replace_text(&c, "[data-testid=customer-search]", "aperture-labs").await;

@@ -78,6 +78,7 @@ const COMMANDS: &[&str] = &[
     "subscription_change_preview",
     "subscription_change",
     "subscription_end",
+    "subscription_terms",
     "late_list",
     "late_adjust",
     "notifications_get",

@@ -20,6 +20,7 @@ import { InvoicesPage } from "./pages/InvoicesPage";
 import { PlansPage } from "./pages/PlansPage";
 import { WalletsPage } from "./pages/WalletsPage";
 import { AlertsInbox } from "./components/AlertsInbox";
+import { PageBoundary } from "./components/PageBoundary";
 import type { ExploreFilter } from "./components/DraftView";
 
 export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
@@ -175,6 +176,7 @@ export function App() {
         </Stack>
       </AppShell.Navbar>
       <AppShell.Main>
+        <PageBoundary key={`${page}#${summary.path}#${generation}`} onLeave={() => setPageNow("dashboard")}>
         <div key={`${summary.path}#${generation}`}>
           {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} />}
           {page === "customers" && <CustomersPage key={customersVisit} onChanged={refresh} onOpenInvoice={openInvoice} onOpenWallet={openWallet} />}
@@ -185,6 +187,7 @@ export function App() {
           {page === "invoices" && <InvoicesPage onExplore={showEvents} initial={invoiceToOpen} key={invoiceToOpen ?? ""} />}
           {page === "wallets" && <WalletsPage initial={walletCustomer} key={walletCustomer ?? ""} />}
         </div>
+        </PageBoundary>
       </AppShell.Main>
     </AppShell>
   );

@@ -142,6 +142,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::subscription_change_preview,
             commands::subscription_change,
             commands::subscription_end,
+            commands::subscription_terms,
             commands::late_list,
             commands::late_adjust,
             commands::notifications_get,

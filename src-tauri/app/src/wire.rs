@@ -202,6 +202,8 @@ mod tests {
             meterdesk_engine::subscription::DiscountFields,
             meterdesk_engine::overview::CustomerOverview,
             meterdesk_engine::overview::CustomerListRow,
+            meterdesk_engine::overview::ChargeRef,
+            meterdesk_engine::overview::UnitPriceOverride,
             meterdesk_engine::history::ImportRecord,
             meterdesk_engine::overview::CustomerListPage,
             meterdesk_engine::overview::SubscriptionRow,

@@ -51,6 +51,73 @@ pub struct SubscriptionRow {
     pub invoiced_until: Option<NaiveDate>,
     /// Its price overrides and discounts in words.
     pub terms: Vec<String>,
+    /// The charges of the plan version it holds (what an override or a
+    /// charge's discount can name).
+    pub charges: Vec<ChargeRef>,
+    /// Its overrides that set only a unit price (the console edits those;
+    /// others are kept as they are).
+    pub unit_prices: Vec<UnitPriceOverride>,
+}
+
+/// A charge of a plan, as a form offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct ChargeRef {
+    pub meter: String,
+    pub group: Option<String>,
+    /// "LLM tokens — gpt-4o"
+    pub name: String,
+    /// Priced per unit: a unit-price override applies to it.
+    pub unit_priced: bool,
+}
+
+/// A price override that sets only the unit price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, TS)]
+pub struct UnitPriceOverride {
+    pub meter: String,
+    pub group: Option<String>,
+    pub unit_price: Dec,
+}
+
+impl UnitPriceOverride {
+    /// Read from an override that sets the unit price and nothing else.
+    fn of(o: &crate::subscription::OverrideFields) -> Option<UnitPriceOverride> {
+        let [(key, value)] = o.price.iter().collect::<Vec<_>>()[..] else { return None };
+        let price = value.as_str().and_then(|t| t.parse::<Dec>().ok())?;
+        (key == "unit_price").then(|| UnitPriceOverride {
+            meter: o.meter.clone(),
+            group: o.group.clone(),
+            unit_price: price,
+        })
+    }
+
+    pub fn to_fields(&self) -> crate::subscription::OverrideFields {
+        let mut price = serde_json::Map::new();
+        price.insert("unit_price".into(), serde_json::Value::String(self.unit_price.0.to_string()));
+        crate::subscription::OverrideFields { meter: self.meter.clone(), group: self.group.clone(), price }
+    }
+}
+
+/// Replaces a subscription's discounts and unit-price overrides (the console's
+/// terms form); its other overrides are kept unless one names the same charge.
+pub fn set_terms(
+    tx: &rusqlite::Transaction,
+    id: &str,
+    unit_prices: &[UnitPriceOverride],
+    discounts: Vec<crate::subscription::DiscountFields>,
+    now: DateTime<Utc>,
+) -> Result<SubscriptionFields> {
+    let stored =
+        subscription::get(tx, id)?.ok_or_else(|| Error::NotFound(format!("no subscription with id \"{id}\"")))?;
+    let mut overrides: Vec<_> = stored
+        .fields
+        .overrides
+        .into_iter()
+        .filter(|o| {
+            UnitPriceOverride::of(o).is_none() && !unit_prices.iter().any(|u| u.meter == o.meter && u.group == o.group)
+        })
+        .collect();
+    overrides.extend(unit_prices.iter().map(UnitPriceOverride::to_fields));
+    Ok(subscription::set_terms(tx, id, overrides, discounts, now)?.fields)
 }
 
 /// A price override or discount in words: "API calls: unit price 0.0008",
@@ -171,12 +238,29 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
             SubscriptionState::Active
         };
         let invoiced_until = subscription::invoiced_until(conn, &s.fields.id, tz)?.map(|i| i.until);
+        let held = plan::version(conn, &s.fields.plan, s.version())?;
+        let charges = held
+            .charges
+            .iter()
+            .map(|c| {
+                let name = names.get(&c.meter).cloned().unwrap_or_else(|| c.meter.clone());
+                ChargeRef {
+                    meter: c.meter.clone(),
+                    group: c.group.clone(),
+                    name: c.group.as_ref().map_or(name.clone(), |g| format!("{name} — {g}")),
+                    unit_priced: matches!(c.price, crate::pricing::PriceFields::PerUnit { .. }),
+                }
+            })
+            .collect();
+        let unit_prices = s.fields.overrides.iter().filter_map(UnitPriceOverride::of).collect();
         subscriptions.push(SubscriptionRow {
             plan_name: latest.as_ref().map_or_else(|| s.fields.plan.clone(), |p| p.fields.name.clone()),
             latest_version: latest.map_or(1, |p| p.version),
             state,
             invoiced_until,
             terms: terms_text(&s.fields, &names),
+            charges,
+            unit_prices,
             fields: s.fields,
         });
     }
@@ -394,6 +478,25 @@ mod tests {
                 "API calls: unit price 0.0008 (overrides the plan)".to_string(),
                 "Launch: 10 % off the invoice, every period".to_string()
             ]
+        );
+        assert_eq!(
+            s.unit_prices.iter().map(|u| (u.meter.as_str(), u.unit_price.to_string())).collect::<Vec<_>>(),
+            [("api_calls", "0.0008".to_string())]
+        );
+        assert_eq!(s.charges[0].name, "LLM tokens — gpt-4o");
+        // The terms form replaces the unit prices and discounts; other overrides stay.
+        let cheaper =
+            UnitPriceOverride { meter: "api_calls".into(), group: None, unit_price: Dec("0.0005".parse().unwrap()) };
+        let saved = ws.write(|tx| set_terms(tx, "sub_globex", &[cheaper], Vec::new(), at(10))).unwrap();
+        assert_eq!(saved.overrides.len(), 1);
+        assert_eq!((saved.overrides[0].price["unit_price"].as_str(), saved.discounts.len()), (Some("0.0005"), 0));
+        // A unit price on a tiered charge is refused by the plan's rules, by path.
+        let seats = UnitPriceOverride { meter: "seats".into(), group: None, unit_price: Dec("12".parse().unwrap()) };
+        let e = ws.write(|tx| set_terms(tx, "sub_globex", &[seats], Vec::new(), at(10))).unwrap_err();
+        assert_eq!(e.problems()[0].path, "overrides[0].unit_price");
+        assert_eq!(
+            s.charges.iter().filter(|c| c.unit_priced).map(|c| c.meter.as_str()).collect::<Vec<_>>(),
+            ["api_calls"]
         );
         // November's draft is running: its period holds today.
         assert_eq!(o.running.len(), 1);

@@ -348,6 +348,24 @@ pub fn end(tx: &Transaction, id: &str, on: NaiveDate, now: DateTime<Utc>) -> Res
     Ok(saved.remove(0))
 }
 
+/// Replaces the price overrides and discounts of subscription `id` (they
+/// apply to its periods not invoiced yet; invoiced ones are frozen). Every
+/// rule of the catalog applies; problems are keyed `overrides[i].…` and
+/// `discounts[i].…`.
+pub fn set_terms(
+    tx: &Transaction,
+    id: &str,
+    overrides: Vec<OverrideFields>,
+    discounts: Vec<DiscountFields>,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    let mut fields = stored_or_not_found(tx, id)?.fields;
+    fields.overrides = overrides;
+    fields.discounts = discounts;
+    let mut saved = check_and_save(tx, &[fields], |_, p| p.to_string(), now)?;
+    Ok(saved.remove(0))
+}
+
 /// Moves the customer of subscription `id` to `plan` (its latest version)
 /// on `on`: the subscription ends that day and a new one starts on it with
 /// the same anchor day (so the periods keep their rhythm; the period around
@@ -531,6 +549,30 @@ mod tests {
         ws.write(|tx| invoice::void(tx, &number, "wrong plan", now())).unwrap();
         let ended = ws.write(|tx| end(tx, "sub_globex", day("2026-10-20"), now())).unwrap();
         assert_eq!(ended.fields.end, Some(day("2026-10-20")), "a gap before sub_globex_2 is allowed");
+    }
+
+    #[test]
+    fn terms_are_replaced_with_every_rule_named_by_its_path() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(&mut ws, CATALOG);
+        let price: OverrideFields =
+            serde_json::from_value(serde_json::json!({ "meter": "api_calls", "unit_price": "0.0005" })).unwrap();
+        let discount = DiscountFields {
+            name: "Loyalty".into(),
+            percent: Some(crate::money::Dec("5".parse().unwrap())),
+            amount: None,
+            meter: None,
+            periods: Some(3),
+        };
+        let saved = ws.write(|tx| set_terms(tx, "sub_globex", vec![price], vec![discount.clone()], now())).unwrap();
+        assert_eq!((saved.fields.overrides.len(), saved.fields.discounts[0].name.as_str()), (1, "Loyalty"));
+        let bad: OverrideFields =
+            serde_json::from_value(serde_json::json!({ "meter": "nope", "unit_price": "-1" })).unwrap();
+        let free = DiscountFields { percent: Some(crate::money::Dec("150".parse().unwrap())), ..discount };
+        let e = ws.write(|tx| set_terms(tx, "sub_globex", vec![bad], vec![free], now())).unwrap_err();
+        let got: Vec<String> = paths(e).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(got, ["overrides[0].meter", "discounts[0].percent"]);
+        assert_eq!(get(ws.conn(), "sub_globex").unwrap().unwrap().fields.discounts[0].name, "Loyalty", "kept");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import {
-  Alert, Anchor, Badge, Button, Card, Group, Loader, Modal, NumberInput, Select, SimpleGrid, Stack, Table, Text, Title,
+  Alert, Anchor, Badge, Button, Card, Group, Loader, Modal, NumberInput, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
 import { DateInput } from "@mantine/dates";
 import { Sparkline } from "@mantine/charts";
@@ -47,6 +47,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
   const [o, setO] = useState<CustomerOverview | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [dialog, setDialog] = useState<Dialog>(null);
+  const [terms, setTerms] = useState<SubscriptionRow | null>(null);
   const [version, setVersion] = useState(0);
   const [adjusting, setAdjusting] = useState<string | null>(null);
 
@@ -146,6 +147,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
                   <Table.Td style={NOWRAP}>
                     {s.state !== "ended" && (
                       <Group gap={4} wrap="nowrap">
+                        <Button size="compact-xs" variant="default" onClick={() => setTerms(s)} data-testid={`subscription-terms-${s.fields.id}`}>Prices & discounts…</Button>
                         <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: "change", sub: s })} data-testid={`subscription-change-${s.fields.id}`}>Change plan…</Button>
                         <Button size="compact-xs" variant="default" color="red" onClick={() => setDialog({ kind: "end", sub: s })} data-testid={`subscription-end-${s.fields.id}`}>End…</Button>
                       </Group>
@@ -241,6 +243,10 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
         )}
       </Card>
 
+      {terms && (
+        <TermsDialog sub={terms} currency={o.wallet_currency} onClose={() => setTerms(null)}
+          onSaved={() => { setTerms(null); notifyOk(`Saved the prices and discounts of ${terms.plan_name}`); reload(); }} />
+      )}
       <SubscriptionDialog dialog={dialog} customer={c.id} customerName={c.name} currency={o.wallet_currency} today={o.today} onClose={() => setDialog(null)}
         onSaved={(message) => { setDialog(null); notifyOk(message); reload(); }} />
     </Stack>
@@ -358,6 +364,110 @@ function SubscriptionDialog({ dialog, customer, customerName, currency, today, o
             disabled={dialog.kind === "change" && !preview} data-testid="subscription-save">
             {dialog.kind === "create" ? "Start subscription" : dialog.kind === "change" ? "Save the change" : "End subscription"}
           </Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}
+
+/** The discount form's choice for "off the whole invoice". */
+const INVOICE = "(invoice)";
+
+type DiscountRow = { name: string; by: "percent" | "amount"; value: string; meter: string | null; periods: number | string };
+
+/**
+ * A subscription's own prices and discounts: a unit price that replaces the
+ * plan's on a per-unit charge, and discounts (a percent or an amount, off the
+ * invoice or one charge, every period or the first N). They apply to the
+ * periods not invoiced yet. The engine checks every rule; problems show by field.
+ */
+function TermsDialog({ sub, currency, onClose, onSaved }: {
+  sub: SubscriptionRow; currency: string; onClose: () => void; onSaved: () => void;
+}) {
+  const key = (meter: string, group: string | null | undefined) => `${meter}|${group ?? ""}`;
+  const [prices, setPrices] = useState<Record<string, string>>(() =>
+    Object.fromEntries(sub.unit_prices.map((u) => [key(u.meter, u.group), u.unit_price])));
+  const [discounts, setDiscounts] = useState<DiscountRow[]>(() => (sub.fields.discounts ?? []).map((d) => ({
+    name: d.name, by: d.amount !== undefined ? "amount" : "percent", value: d.amount ?? d.percent ?? "",
+    meter: d.meter ?? null, periods: d.periods ?? "",
+  })));
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState(false);
+  const priced = sub.charges.filter((c) => c.unit_priced);
+  // A discount is off the invoice or one meter's charges (each meter once, whatever its groups).
+  const meterOptions = [...new Map(sub.charges.map((c) => [c.meter, { value: c.meter, label: c.name.split(" — ")[0] }])).values()];
+  const setDiscount = (i: number, patch: Partial<DiscountRow>) =>
+    setDiscounts((ds) => ds.map((d, j) => (j === i ? { ...d, ...patch } : d)));
+
+  const save = async () => {
+    setBusy(true);
+    setErrors({});
+    // Unit prices are sent in the charges' order; their problems come back as overrides[i], after the kept ones.
+    const unitPrices = priced.filter((c) => (prices[key(c.meter, c.group)] ?? "").trim() !== "")
+      .map((c) => ({ meter: c.meter, group: c.group, unit_price: prices[key(c.meter, c.group)].trim() }));
+    try {
+      await call("subscription_terms", {
+        id: sub.fields.id,
+        unitPrices,
+        discounts: discounts.map((d) => ({
+          name: d.name,
+          percent: d.by === "percent" ? d.value.trim() : undefined,
+          amount: d.by === "amount" ? d.value.trim() : undefined,
+          meter: d.meter ?? undefined,
+          periods: d.periods === "" ? undefined : Number(d.periods),
+        })),
+      });
+      onSaved();
+    } catch (e) {
+      const { fields, other } = fieldErrors(e);
+      setErrors(other ? { other, ...fields } : fields);
+    } finally {
+      setBusy(false);
+    }
+  };
+  // A unit price's problem names the override (overrides[i]); shown under the prices.
+  const priceErrors = Object.entries(errors).filter(([p]) => p.startsWith("overrides")).map(([, m]) => m);
+
+  return (
+    <Modal opened onClose={onClose} title={`Prices and discounts of ${sub.plan_name}`} size="lg" data-testid="terms-dialog">
+      <Stack>
+        <Text size="sm" c="dimmed">They apply to the periods not invoiced yet; invoices already finalized keep what they billed.</Text>
+        <Title order={5}>Unit prices for this customer</Title>
+        {priced.length === 0 ? <Text size="sm" c="dimmed">The plan has no per-unit charge.</Text> : priced.map((c) => (
+          <TextInput key={key(c.meter, c.group)} label={c.name} placeholder="the plan's price" rightSection={<Text size="xs" c="dimmed">{currency}</Text>}
+            rightSectionWidth={44} value={prices[key(c.meter, c.group)] ?? ""}
+            onChange={(e) => { const v = e.currentTarget.value; setPrices((p) => ({ ...p, [key(c.meter, c.group)]: v })); }}
+            data-testid={`terms-price-${c.meter}`} />
+        ))}
+        {priceErrors.length > 0 && <Alert color="red" data-testid="terms-price-errors">{priceErrors.join("; ")}</Alert>}
+        <Group justify="space-between"><Title order={5}>Discounts</Title>
+          <Button size="compact-sm" variant="light" onClick={() => setDiscounts((ds) => [...ds, { name: "", by: "percent", value: "", meter: null, periods: "" }])}
+            data-testid="terms-discount-add">Add a discount</Button>
+        </Group>
+        {discounts.length === 0 && <Text size="sm" c="dimmed">No discount.</Text>}
+        {discounts.map((d, i) => (
+          <Card key={i} withBorder p="xs" data-testid={`terms-discount-${i}`}>
+            <Group align="start" gap="xs">
+              <TextInput label="Name" value={d.name} onChange={(e) => setDiscount(i, { name: e.currentTarget.value })} w={150}
+                error={errors[`discounts[${i}].name`]} data-testid={`terms-discount-${i}-name`} />
+              <Select label="Off" data={[{ value: "percent", label: "percent" }, { value: "amount", label: `amount (${currency})` }]} value={d.by}
+                onChange={(v) => v && setDiscount(i, { by: v as DiscountRow["by"] })} allowDeselect={false} w={140} />
+              <TextInput label={d.by === "percent" ? "%" : currency} value={d.value} onChange={(e) => setDiscount(i, { value: e.currentTarget.value })} w={90}
+                error={errors[`discounts[${i}].${d.by}`]} data-testid={`terms-discount-${i}-value`} />
+              <Select label="Of" data={[{ value: INVOICE, label: "the invoice" }, ...meterOptions]}
+                value={d.meter ?? INVOICE} onChange={(v) => setDiscount(i, { meter: v && v !== INVOICE ? v : null })} allowDeselect={false} w={170}
+                error={errors[`discounts[${i}].meter`]} />
+              <NumberInput label="First periods" placeholder="every" min={1} value={d.periods} onChange={(v) => setDiscount(i, { periods: v })} w={100}
+                error={errors[`discounts[${i}].periods`]} />
+              <Button mt={24} size="compact-sm" variant="subtle" color="red" onClick={() => setDiscounts((ds) => ds.filter((_, j) => j !== i))}
+                data-testid={`terms-discount-${i}-remove`}>Remove</Button>
+            </Group>
+          </Card>
+        ))}
+        {errors.other && <Alert color="red">{errors.other}</Alert>}
+        <Group justify="flex-end">
+          <Button variant="default" onClick={onClose}>Cancel</Button>
+          <Button onClick={() => void save()} loading={busy} data-testid="terms-save">Save</Button>
         </Group>
       </Stack>
     </Modal>

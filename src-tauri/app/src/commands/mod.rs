@@ -18,7 +18,7 @@ use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
 use meterdesk_engine::late::{self, LateUsage};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::money::{self, Amount, CurrencyTotal};
-use meterdesk_engine::overview::{self, CustomerListPage, CustomerOverview};
+use meterdesk_engine::overview::{self, CustomerListPage, CustomerOverview, UnitPriceOverride};
 use meterdesk_engine::pdf;
 use meterdesk_engine::period::Month;
 use meterdesk_engine::plan::{self, PlanRow};
@@ -26,7 +26,7 @@ use meterdesk_engine::pricing::{self, Quote};
 use meterdesk_engine::projection::{self, WalletRow, WalletView};
 use meterdesk_engine::register::{self, Entry, InvoiceDetail, Reviewed};
 use meterdesk_engine::settings::{self, Settings};
-use meterdesk_engine::subscription::{self, SubscriptionFields};
+use meterdesk_engine::subscription::{self, DiscountFields, SubscriptionFields};
 use meterdesk_engine::usage::{self, MonthUsage};
 use meterdesk_engine::wallet::{self, Alert, GrantFields, LedgerQuery, Rules};
 use meterdesk_engine::workspace::WorkspaceSummary;
@@ -892,6 +892,17 @@ pub fn subscription_change(
         let (ended, next) = ws.write(|tx| subscription::change(tx, &id, &plan, on, clock::now()))?;
         Ok(vec![ended.fields, next.fields])
     })
+}
+
+/// Replaces a subscription's unit-price overrides and discounts.
+#[tauri::command(async)]
+pub fn subscription_terms(
+    state: State<AppState>,
+    id: String,
+    unit_prices: Vec<UnitPriceOverride>,
+    discounts: Vec<DiscountFields>,
+) -> Reply<SubscriptionFields> {
+    state.with(|ws| ws.write(|tx| overview::set_terms(tx, &id, &unit_prices, discounts, clock::now())))
 }
 
 /// Ends a subscription: `on` is the first day it is no longer active.
