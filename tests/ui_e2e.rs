@@ -312,16 +312,23 @@ async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
     type_into(&c, "[data-testid=customer-name]", "Globex Corp").await;
     type_into(&c, "[data-testid=customer-email]", "ap@globex.test").await;
     click(&c, "[data-testid=customer-save]").await;
-    // Its page opens (to put it on a plan); back to the list.
+    // Its page opens (to put it on a plan); Alt+Left goes back to the list.
     wait_text(&c, "[data-testid=customer-page-name]", |t| t == "Globex Corp").await;
-    click(&c, "[data-testid=customer-back]").await;
+    find(&c, "body").await.send_keys("\u{E00A}\u{E012}\u{E000}").await.unwrap();
     let row = dom_text(&c, "[data-testid=customer-row-globex]").await;
     screenshot(&c, "created.png").await;
     assert!(row.contains("Globex Corp") && row.contains("ap@globex.test"), "row reads {row:?}");
     wait_text(&c, "[data-testid=customer-total]", |t| t == "1 customer").await;
 
+    // Ctrl+F goes to the search; Ctrl+N starts a new customer.
+    find(&c, "body").await.send_keys("\u{E009}f\u{E000}").await.unwrap();
+    poll(&c, "the search has the focus", async || {
+        let focused = c.execute("return document.activeElement.dataset.testid || ''", vec![]).await.map_err(|e| e.to_string())?;
+        if focused == "customer-search" { Ok(()) } else { Err(format!("focus on {focused}")) }
+    })
+    .await;
     // A duplicate id is refused with the engine's message next to the field.
-    click(&c, "[data-testid=customer-new]").await;
+    type_into(&c, "[data-testid=customer-search]", "\u{E009}n\u{E000}").await;
     type_into(&c, "[data-testid=customer-id]", "globex").await;
     type_into(&c, "[data-testid=customer-name]", "Globex again").await;
     click(&c, "[data-testid=customer-save]").await;
@@ -362,6 +369,12 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
     // Keyboard navigation: Ctrl+8 opens Settings (U+E009 holds Control).
     find(&c, "[data-testid=nav-dashboard]").await.send_keys("\u{E009}8\u{E000}").await.unwrap();
     wait_value(&c, "[data-testid=settings-company]", "My company").await;
+    // Dark, then back to the system's (the default).
+    click(&c, "//*[@data-testid='settings-appearance']//label[normalize-space(.)='Dark']").await;
+    wait_attr(&c, "html", "data-mantine-color-scheme", |v| v == "dark").await;
+    screenshot(&c, "settings-dark.png").await;
+    click(&c, "//*[@data-testid='settings-appearance']//label[normalize-space(.)='As the system']").await;
+    wait_attr(&c, "html", "data-mantine-color-scheme", |v| v == "light").await;
     replace_text(&c, "[data-testid=settings-company]", "Globex Billing Co").await;
     replace_text(&c, "[data-testid=settings-prefix]", "inv 2026").await;
     click(&c, "[data-testid=settings-save]").await;

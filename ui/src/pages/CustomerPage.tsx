@@ -5,6 +5,7 @@ import {
 import { DateInput } from "@mantine/dates";
 import { Sparkline } from "@mantine/charts";
 import { IconArrowLeft, IconEdit, IconPlus } from "@tabler/icons-react";
+import { useHotkeys } from "@mantine/hooks";
 import { call } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
 import type { CustomerOverview } from "../api/generated/CustomerOverview";
@@ -60,6 +61,8 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
   }, [id, version]);
 
   const reload = useCallback(() => setVersion((v) => v + 1), []);
+  // Alt+Left goes back to the list, as in a browser.
+  useHotkeys([["alt+ArrowLeft", () => { if (!dialog && !terms) onBack(); }]]);
 
   const adjust = async (number: string) => {
     setAdjusting(number);

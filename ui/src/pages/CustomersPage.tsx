@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Badge, Box, Button, Group, Stack, Switch, Text, TextInput, Title, UnstyledButton, Alert, Table } from "@mantine/core";
-import { useDebouncedValue } from "@mantine/hooks";
+import { useDebouncedValue, useHotkeys } from "@mantine/hooks";
 import { IconPlus, IconSearch, IconUpload } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import type { Customer } from "../api/generated/Customer";
@@ -40,6 +40,7 @@ export function CustomersPage({ onChanged, onOpenInvoice, onOpenWallet }: {
   const [defaultCurrency, setDefaultCurrency] = useState("USD");
   const [lastImport, setLastImport] = useState<ImportReport | null>(null);
   const scrollRef = useRef<HTMLDivElement>(null);
+  const searchRef = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
     void call("reference_data").then((r) => setCurrencies(r.currencies)).catch(notifyError);
@@ -82,6 +83,12 @@ export function CustomersPage({ onChanged, onOpenInvoice, onOpenWallet }: {
     }
   };
 
+  // Ctrl+F searches the list, Ctrl+N starts a new customer (from any field).
+  useHotkeys([
+    ["mod+F", () => { if (!viewing) searchRef.current?.focus(); }],
+    ["mod+N", () => { if (!viewing) openEditor(null); }],
+  ], []);
+
   const editor = (
     <CustomerEditor opened={editorOpen} customer={editing} currencies={currencies} defaultCurrency={defaultCurrency}
       onClose={() => setEditorOpen(false)} onSaved={saved} />
@@ -106,7 +113,7 @@ export function CustomersPage({ onChanged, onOpenInvoice, onOpenWallet }: {
         </Group>
       </Group>
       <Group>
-        <TextInput placeholder="Search id, name or email" leftSection={<IconSearch size={16} />} w={360}
+        <TextInput ref={searchRef} placeholder="Search id, name or email (Ctrl+F)" leftSection={<IconSearch size={16} />} w={360}
           value={search} onChange={(e) => setSearch(e.currentTarget.value)} data-testid="customer-search" aria-label="Search customers" />
         <Switch label="Show archived" checked={showArchived} onChange={(e) => setShowArchived(e.currentTarget.checked)} />
         <Text size="sm" c="dimmed" data-testid="customer-total">{total === null ? "Loading…" : total === 0 ? "No customers" : total === 1 ? "1 customer" : `${total.toLocaleString()} customers`}</Text>

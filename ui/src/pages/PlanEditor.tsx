@@ -297,6 +297,7 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
 
   // Ctrl+S saves, from any field.
   useHotkeys([["mod+S", () => { if (valid && dirty && !saving) void save(); }]], []);
+  useHotkeys([["alt+ArrowLeft", () => { if (!leaving) back(); }]]);
 
   return (
     <Stack maw={1200}>

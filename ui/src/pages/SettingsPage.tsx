@@ -1,5 +1,8 @@
 import { useEffect, useState } from "react";
-import { Alert, Button, Group, Image, Loader, NumberInput, Paper, Select, SimpleGrid, Stack, Switch, TextInput, Textarea, Title, Text } from "@mantine/core";
+import {
+  Alert, Button, Group, Image, Loader, NumberInput, Paper, SegmentedControl, Select, SimpleGrid, Stack, Switch, TextInput, Textarea, Title, Text,
+  useMantineColorScheme, type MantineColorScheme,
+} from "@mantine/core";
 import { IconPhotoUp, IconShieldCheck, IconTrash } from "@tabler/icons-react";
 import { useForm } from "@mantine/form";
 import { call, CommandError } from "../api/invoke";
@@ -93,6 +96,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   return (
     <Stack maw={760}>
       <Title order={2}>Settings</Title>
+      <Appearance />
       <Text size="sm" c="dimmed">The company that bills: printed on every invoice.</Text>
       {!loaded ? <Loader size="sm" /> : (
       <form onSubmit={form.onSubmit(save)} data-testid="settings-form">
@@ -161,5 +165,17 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
         </Alert>
       ))}
     </Stack>
+  );
+}
+
+/** Light, dark, or as the system is (the default): a choice of this machine, kept between sessions. */
+function Appearance() {
+  const { colorScheme, setColorScheme } = useMantineColorScheme();
+  return (
+    <Group gap="sm">
+      <Text size="sm" fw={500}>Appearance</Text>
+      <SegmentedControl size="xs" value={colorScheme} onChange={(v) => setColorScheme(v as MantineColorScheme)} data-testid="settings-appearance"
+        data={[{ value: "auto", label: "As the system" }, { value: "light", label: "Light" }, { value: "dark", label: "Dark" }]} />
+    </Group>
   );
 }
