@@ -351,6 +351,36 @@ async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
     c.close().await.unwrap();
 }
 
+/// Types `text` into the field and measures, in the page, how long each key
+/// keeps the page busy: from its input event to the first task after it, by
+/// which React has rendered and committed the change (animation frames are
+/// throttled under Xvfb, so paint is not in the figure). Median and worst, ms.
+async fn echo_of(c: &Client, css: &str, text: &str) -> (f64, f64) {
+    c.execute(
+        "window.__echo = [];
+         if (!window.__echoListening) {
+           window.__echoListening = true;
+           document.addEventListener('input', () => {
+             const t0 = performance.now();
+             setTimeout(() => window.__echo.push(performance.now() - t0), 0);
+           }, true);
+         }",
+        vec![],
+    )
+    .await
+    .unwrap();
+    type_into(c, css, text).await;
+    let keys = text.chars().count();
+    let mut ms = poll(c, "every key measured", async || {
+        let v = c.execute("return window.__echo", vec![]).await.map_err(|e| e.to_string())?;
+        let ms: Vec<f64> = v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
+        if ms.len() >= keys { Ok(ms) } else { Err(format!("{} of {keys} keys measured", ms.len())) }
+    })
+    .await;
+    ms.sort_by(f64::total_cmp);
+    (ms[ms.len() / 2], ms[ms.len() - 1])
+}
+
 /// Replaces an input's whole value the way a person does: to the end, erase, type.
 async fn replace_text(c: &Client, css: &str, text: &str) {
     let current = find(c, css).await.prop("value").await.ok().flatten().unwrap_or_default();
@@ -762,11 +792,20 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     assert_ne!(dearer, now_total);
 
     let c = driver.session(&workspace).await;
+    // Baseline for the echo figure below: the same keys into the settings' company name.
+    click(&c, "[data-testid=nav-settings]").await;
+    wait_displayed(&c, "[data-testid=settings-company]").await;
+    let baseline = echo_of(&c, "[data-testid=settings-company]", " (edited)").await;
+    eprintln!("typing in a plain field (settings): busy {:.1} ms median, {:.1} ms worst per key", baseline.0, baseline.1);
     click(&c, "[data-testid=nav-plans]").await;
     click(&c, "[data-testid=plan-row-pro] td").await;
     wait_value(&c, "[data-testid=plan-trial-month]", "2026-10").await;
     let proposed = "[data-testid=plan-trial-sub_aperture-labs-proposed]";
     wait_text(&c, proposed, |t| t == format!("{} USD", grouped(&now_total))).await;
+    // Typing echo while the panel prices real usage (a figure for the notes, not a pass/fail timing).
+    let (median, worst) = echo_of(&c, "[data-testid=plan-name]", " (edited)").await;
+    eprintln!("typing in the plan editor: busy {median:.1} ms median, {worst:.1} ms worst per key");
+    replace_text(&c, "[data-testid=plan-name]", "Pro").await;
     // A tier price that is not a number is named under its cell, and nothing is priced.
     replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "0.0000o5").await;
     wait_text(&c, "[data-testid=plan-problems]", |t| t == "1 problem").await;

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useState } from "react";
 import {
   ActionIcon, Alert, Badge, Button, Card, Grid, Group, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
@@ -153,10 +153,16 @@ function PriceTools({ price, currency, unit, testId }: { price: PriceFields; cur
 }
 
 /** One charge as a card: its meter, group, model and price, with the curve and calculator. */
-function ChargeCard({ charge, index, meters, currency, at, onChange, onRemove }: {
+/**
+ * One charge. Memoized: typing elsewhere in the plan (its name, another
+ * charge) leaves this card, its price curve and calculator as they were.
+ */
+const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, at, onChangeAt, onRemoveAt }: {
   charge: ChargeFields; index: number; meters: Meter[]; currency: string; at: ProblemAt;
-  onChange: (c: ChargeFields) => void; onRemove: () => void;
+  onChangeAt: (i: number, c: ChargeFields) => void; onRemoveAt: (i: number) => void;
 }) {
+  const onChange = (c: ChargeFields) => onChangeAt(index, c);
+  const onRemove = () => onRemoveAt(index);
   const prefix = `charges[${index}]`;
   const meter = meters.find((m) => m.code === charge.meter);
   const price = priceOfCharge(charge);
@@ -199,12 +205,16 @@ function ChargeCard({ charge, index, meters, currency, at, onChange, onRemove }:
       </Stack>
     </Card>
   );
-}
+});
 
-/** The draft priced on its subscribers' real usage for a month, next to what they pay now. */
-function TrialPanel({ plan, valid, months }: { plan: PlanFields; valid: boolean; months: string[] }) {
+/**
+ * The draft priced on its subscribers' real usage for a month, next to what
+ * they pay now. It takes the plan as the editor's debounced wire text, so
+ * typing does not draw it again; pricing runs in the engine, off the UI thread.
+ */
+const TrialPanel = memo(function TrialPanel({ planWire, valid, months }: { planWire: string; valid: boolean; months: string[] }) {
   const [month, setMonth] = useState<string | null>(months[0] ?? null);
-  const [wire] = useDebouncedValue(JSON.stringify(toWire(plan)), 400);
+  const [wire] = useDebouncedValue(planWire, 200);
   const [trials, setTrials] = useState<Trial[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -244,7 +254,7 @@ function TrialPanel({ plan, valid, months }: { plan: PlanFields; valid: boolean;
       </Stack>
     </Card>
   );
-}
+});
 
 /**
  * The visual plan editor: fees, a commitment and charges as cards (tier
@@ -263,10 +273,14 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
     call("plan_check", { fields: JSON.parse(checked) as PlanFields }).then(setProblems).catch((e) => notifyError(e));
   }, [checked]);
   const byPath = useMemo(() => new Map(problems.map((p) => [p.path, p.message])), [problems]);
-  const at: ProblemAt = (path) => byPath.get(path);
+  const at: ProblemAt = useCallback((path) => byPath.get(path), [byPath]);
   const set = (patch: Partial<PlanFields>) => setPlan((p) => ({ ...p, ...patch }));
   const setFee = (i: number, patch: Partial<FeeFields>) => set({ fees: plan.fees.map((f, j) => (j === i ? { ...f, ...patch } : f)) });
-  const setCharge = (i: number, c: ChargeFields) => set({ charges: plan.charges.map((x, j) => (j === i ? c : x)) });
+  // Stable, so that the memoized charge cards draw again only when theirs changes.
+  const setChargeAt = useCallback((i: number, c: ChargeFields) =>
+    setPlan((p) => ({ ...p, charges: p.charges.map((x, j) => (j === i ? c : x)) })), []);
+  const removeChargeAt = useCallback((i: number) =>
+    setPlan((p) => ({ ...p, charges: p.charges.filter((_, j) => j !== i) })), []);
   const valid = problems.length === 0 && checked === JSON.stringify(toWire(plan));
   // What the plan was when opened (or saved): "Ready to save" only once something changed.
   const [original, setOriginal] = useState(() => JSON.stringify(toWire(row ? row.fields : NEW_PLAN)));
@@ -378,7 +392,7 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
             {plan.charges.length === 0 && <Text size="sm" c="dimmed">No usage is charged yet.</Text>}
             {plan.charges.map((c, i) => (
               <ChargeCard key={i} charge={c} index={i} meters={meters} currency={plan.currency} at={at}
-                onChange={(x) => setCharge(i, x)} onRemove={() => set({ charges: plan.charges.filter((_, j) => j !== i) })} />
+                onChangeAt={setChargeAt} onRemoveAt={removeChargeAt} />
             ))}
             <Group>
               <Button variant="light" leftSection={<IconPlus size={16} />} data-testid="charge-add"
@@ -390,7 +404,7 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
         </Grid.Col>
         <Grid.Col span={{ base: 12, lg: 4 }}>
           <Stack style={{ position: "sticky", top: "calc(var(--app-shell-header-height, 52px) + 64px)" }}>
-            <TrialPanel plan={plan} valid={valid} months={months} />
+            <TrialPanel planWire={checked} valid={valid} months={months} />
             {problems.length > 0 && (
               <Alert color="red" title="To fix before saving" data-testid="plan-problem-list">
                 {problems.map((p) => <Text key={p.path} size="xs"><code>{p.path}</code>: {p.message}</Text>)}
