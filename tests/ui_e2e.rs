@@ -323,7 +323,8 @@ async fn create_a_customer_see_it_listed_and_find_it_after_reopening() {
     // Ctrl+F goes to the search; Ctrl+N starts a new customer.
     find(&c, "body").await.send_keys("\u{E009}f\u{E000}").await.unwrap();
     poll(&c, "the search has the focus", async || {
-        let focused = c.execute("return document.activeElement.dataset.testid || ''", vec![]).await.map_err(|e| e.to_string())?;
+        let focused =
+            c.execute("return document.activeElement.dataset.testid || ''", vec![]).await.map_err(|e| e.to_string())?;
         if focused == "customer-search" { Ok(()) } else { Err(format!("focus on {focused}")) }
     })
     .await;
@@ -796,7 +797,10 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     click(&c, "[data-testid=nav-settings]").await;
     wait_displayed(&c, "[data-testid=settings-company]").await;
     let baseline = echo_of(&c, "[data-testid=settings-company]", " (edited)").await;
-    eprintln!("typing in a plain field (settings): busy {:.1} ms median, {:.1} ms worst per key", baseline.0, baseline.1);
+    eprintln!(
+        "typing in a plain field (settings): busy {:.1} ms median, {:.1} ms worst per key",
+        baseline.0, baseline.1
+    );
     click(&c, "[data-testid=nav-plans]").await;
     click(&c, "[data-testid=plan-row-pro] td").await;
     wait_value(&c, "[data-testid=plan-trial-month]", "2026-10").await;
@@ -1144,12 +1148,20 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
     click(&c, "[data-testid=grant-confirm]").await;
     wait_text(&c, "[data-testid=wallet-balance]", |t| t == "100.00 USD").await;
     wait_attr(&c, "[data-testid=grant-row-grant-2]", "data-remaining", |r| r == "100.00").await;
-    // The projection takes November's draft so far (the period running on November 24th).
-    let november = cli(&["invoice", "preview", "--period", "2026-11", "--customer", "hooli-labs"]);
-    let running: i64 = november["total"].as_str().unwrap().replace('.', "").parse().unwrap();
-    let projected = 10_000 - running;
+    // The projection takes November's draft so far (the period running on November 24th) and
+    // September's and October's, ended and not finalized yet (finalizing them takes credit first).
+    let cents = |month: &str, sub: &str| -> i64 {
+        let draft = cli(&["invoice", "preview", "--period", month, "--customer", "hooli-labs", "--subscription", sub]);
+        draft["total"].as_str().unwrap().replace('.', "").parse().unwrap()
+    };
+    // September holds two periods: pay as you go until the 15th, then Pro.
+    let pending = cents("2026-09", "sub_hooli-labs_payg")
+        + cents("2026-09", "sub_hooli-labs")
+        + cents("2026-10", "sub_hooli-labs");
+    let projected = 10_000 - cents("2026-11", "sub_hooli-labs") - pending;
     let sign = if projected < 0 { "-" } else { "" };
-    let projected = format!("{sign}{}.{:02} USD", projected.abs() / 100, projected.abs() % 100);
+    let projected =
+        format!("{sign}{} USD", grouped(&format!("{}.{:02}", projected.abs() / 100, projected.abs() % 100)));
     wait_text(&c, "[data-testid=wallet-projected]", |t| t == projected).await;
     poll(&c, "the grant form closes", async || {
         let open = c.find_all(Locator::Css("[data-testid=grant-confirm]")).await.map(|v| v.len()).unwrap_or(1);

@@ -24,12 +24,18 @@ use crate::workspace::Workspace;
 /// A wallet's balance against the usage of the periods running now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Projection {
+    /// Whether the customer has a wallet at all (any grant, entry or rule);
+    /// without one nothing is projected: its drafts are paid by invoice.
+    pub has_wallet: bool,
     pub balance: Dec,
-    /// What the drafts of the periods running today would take, tax included.
+    /// What the drafts would take, tax included: those of the periods running
+    /// today and those of ended periods not finalized yet (finalizing them
+    /// takes credit first).
     pub draft_total: Dec,
     /// The balance less those drafts: negative when they would not be covered.
     pub projected: Dec,
-    /// The pace of the running periods' usage lines, tax included, per day so far.
+    /// The pace of usage, tax included, per day: the running periods so far
+    /// and the periods before them, so a period's first days do not swing it.
     pub daily_burn: Dec,
     /// The day the projected balance runs out at that pace: today when it
     /// already does, none without usage.
@@ -44,28 +50,86 @@ fn running_months(today: NaiveDate) -> Result<[Month; 2]> {
     Ok([this.previous()?, this])
 }
 
-/// The drafts of the periods running on `today`, of one customer or all.
-fn running_drafts(ws: &mut Workspace, customer: Option<&str>, today: NaiveDate) -> Result<Vec<Draft>> {
-    let mut out = Vec::new();
-    for month in running_months(today)? {
-        let drafts = bill::preview(ws, month, customer, Kind::Period)?;
-        out.extend(drafts.into_iter().filter(|d| d.first_day <= today && today < d.end_day));
-    }
-    Ok(out)
+/// The drafts around `today`, of one customer or all: those of the periods
+/// running, those of the periods just before them (for the pace), and those
+/// of periods ended and not finalized yet (they will take credit first),
+/// looking back to periods that started two months before this one.
+struct Around {
+    running: Vec<Draft>,
+    previous: Vec<Draft>,
+    pending: Vec<Draft>,
 }
 
-fn project(balance: Decimal, drafts: &[&Draft], currency: Currency, today: NaiveDate) -> Projection {
-    // A draft's top-ups are owed money, not credit used.
-    let draft_total: Decimal = drafts.iter().map(|d| d.creditable()).sum();
-    let mut daily = Decimal::ZERO;
-    for d in drafts {
-        let usage: Decimal = d.lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum();
-        let taxed = usage * (Decimal::ONE + d.tax_rate.map_or(Decimal::ZERO, |r| r.0));
-        let elapsed = (today - d.first_day).num_days() + 1;
-        daily += taxed / Decimal::from(elapsed.max(1));
+fn drafts_around(ws: &mut Workspace, customer: Option<&str>, today: NaiveDate) -> Result<Around> {
+    let mut around = Around { running: Vec::new(), previous: Vec::new(), pending: Vec::new() };
+    let [last, this] = running_months(today)?;
+    let mut drafts = Vec::new();
+    for month in [last.previous()?, last, this] {
+        drafts.extend(bill::preview(ws, month, customer, Kind::Period)?);
     }
+    let running_starts: std::collections::HashSet<(String, NaiveDate)> = drafts
+        .iter()
+        .filter(|d| d.first_day <= today && today < d.end_day)
+        .map(|d| (d.subscription.clone(), d.first_day))
+        .collect();
+    for d in drafts {
+        if d.first_day <= today && today < d.end_day {
+            around.running.push(d);
+        } else if d.end_day <= today {
+            let before_running = running_starts.contains(&(d.subscription.clone(), d.end_day));
+            if d.problem.is_none() && bill::finalized_as(ws.conn(), &d)?.is_none() {
+                around.pending.push(d.clone());
+            }
+            if before_running {
+                around.previous.push(d);
+            }
+        }
+    }
+    Ok(around)
+}
+
+/// Usage lines, tax included.
+fn taxed_usage(d: &Draft) -> Decimal {
+    let usage: Decimal = d.lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum();
+    usage * (Decimal::ONE + d.tax_rate.map_or(Decimal::ZERO, |r| r.0))
+}
+
+/// The drafts of one customer (`mine`) in its currency.
+struct Mine<'a> {
+    running: Vec<&'a Draft>,
+    previous: Vec<&'a Draft>,
+    pending: Vec<&'a Draft>,
+}
+
+impl Around {
+    fn of<'a>(&'a self, customer: &str, currency: &str) -> Mine<'a> {
+        let pick = |list: &'a [Draft]| -> Vec<&'a Draft> {
+            list.iter().filter(|d| d.customer == customer && d.currency == currency).collect()
+        };
+        Mine { running: pick(&self.running), previous: pick(&self.previous), pending: pick(&self.pending) }
+    }
+}
+
+fn project(has_wallet: bool, balance: Decimal, mine: &Mine, currency: Currency, today: NaiveDate) -> Projection {
+    // A draft's top-ups are owed money, not credit used.
+    let draft_total: Decimal = mine.running.iter().chain(&mine.pending).map(|d| d.creditable()).sum();
+    // The pace over the running periods so far and the whole periods before them.
+    let mut usage = Decimal::ZERO;
+    let mut days = 0i64;
+    for d in &mine.running {
+        usage += taxed_usage(d);
+        days = days.max((today - d.first_day).num_days() + 1);
+    }
+    let mut before = 0i64;
+    for d in &mine.previous {
+        usage += taxed_usage(d);
+        before = before.max((d.end_day - d.first_day).num_days());
+    }
+    let daily = if days + before > 0 { usage / Decimal::from(days + before) } else { Decimal::ZERO };
     let projected = balance - draft_total;
-    let runs_out = if projected <= Decimal::ZERO {
+    let runs_out = if !has_wallet {
+        None
+    } else if projected <= Decimal::ZERO {
         Some(today)
     } else if daily > Decimal::ZERO {
         (projected / daily).floor().to_u64().and_then(|n| today.checked_add_days(Days::new(n)))
@@ -73,9 +137,10 @@ fn project(balance: Decimal, drafts: &[&Draft], currency: Currency, today: Naive
         None
     };
     Projection {
+        has_wallet,
         balance: Dec(currency.round(balance)),
         draft_total: Dec(currency.round(draft_total)),
-        projected: Dec(currency.round(projected)),
+        projected: Dec(currency.round(if has_wallet { projected } else { Decimal::ZERO })),
         daily_burn: Dec(currency.round(daily)),
         runs_out,
     }
@@ -83,15 +148,22 @@ fn project(balance: Decimal, drafts: &[&Draft], currency: Currency, today: Naive
 
 /// A customer's projection at `now` (expiries due are written first).
 pub fn projection(ws: &mut Workspace, customer: &str, now: DateTime<Utc>) -> Result<Projection> {
-    let (customer_id, currency, today) = ws.write(|tx| {
+    let (customer_id, currency, today, has_wallet) = ws.write(|tx| {
         let (id, currency) = customer_row(tx, customer)?;
         let tz = zone(tx)?;
         settle_customer(tx, tz, Some(id), now)?;
-        Ok((id, currency, now.with_timezone(&tz).date_naive()))
+        let has_wallet: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM wallet_grants WHERE customer_id = ?1)
+                 OR EXISTS (SELECT 1 FROM wallet_entries WHERE customer_id = ?1)
+                 OR EXISTS (SELECT 1 FROM wallet_rules WHERE customer_id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?;
+        Ok((id, currency, now.with_timezone(&tz).date_naive(), has_wallet))
     })?;
-    let drafts = running_drafts(ws, Some(customer), today)?;
-    let mine: Vec<&Draft> = drafts.iter().filter(|d| d.currency == currency.code()).collect();
-    Ok(project(wallet_balance(ws.conn(), customer_id)?, &mine, currency, today))
+    let around = drafts_around(ws, Some(customer), today)?;
+    let mine = around.of(customer, &currency.code());
+    Ok(project(has_wallet, wallet_balance(ws.conn(), customer_id)?, &mine, currency, today))
 }
 
 /// The balance at the end of each local day that had an entry, oldest first.
@@ -143,11 +215,7 @@ pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>
         wallet::settle(tx, now)?;
         crate::settings::today(tx, now)
     })?;
-    let drafts = running_drafts(ws, None, today)?;
-    let mut by_customer: HashMap<&str, Vec<&Draft>> = HashMap::new();
-    for d in &drafts {
-        by_customer.entry(d.customer.as_str()).or_default().push(d);
-    }
+    let around = drafts_around(ws, None, today)?;
     let conn = ws.conn();
     let mut stmt = conn.prepare(
         "SELECT c.id, c.external_id, c.name, c.currency,
@@ -173,10 +241,9 @@ pub fn overview(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<WalletRow>
         let currency = Currency::parse(&code).map_err(crate::Error::Internal)?;
         let grants = wallet::grants_of(conn, id)?;
         let active: Vec<_> = grants.iter().filter(|g| g.state == wallet::GrantState::Active).collect();
-        let mine: Vec<&Draft> =
-            by_customer.get(customer.as_str()).into_iter().flatten().copied().filter(|d| d.currency == code).collect();
+        let mine = around.of(&customer, &code);
         out.push(WalletRow {
-            projection: project(balance.map_or(Decimal::ZERO, |b| b.0), &mine, currency, today),
+            projection: project(true, balance.map_or(Decimal::ZERO, |b| b.0), &mine, currency, today),
             active_grants: active.len() as u32,
             next_expiry: active.iter().filter_map(|g| g.fields.expires).min(),
             customer,

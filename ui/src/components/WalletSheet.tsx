@@ -112,16 +112,27 @@ export function WalletSheet({ customer, onBack }: { customer: string; onBack: ()
       </Group>
       <SimpleGrid cols={5}>
         <Stat label="Balance" value={money(wallet.balance)} testid="wallet-balance" />
-        <Stat label="This period's drafts" value={money(p.draft_total)} testid="wallet-drafts" />
-        <Stat label="Projected balance" value={money(p.projected)} testid="wallet-projected"
-          color={p.projected.startsWith("-") ? "red" : undefined} />
+        <Stat label="Drafts not yet invoiced" value={money(p.draft_total)} testid="wallet-drafts" />
+        <Stat label="Projected balance" value={p.has_wallet ? money(p.projected) : "no prepaid credit"} testid="wallet-projected"
+          color={p.has_wallet && p.projected.startsWith("-") ? "red" : undefined} />
         <Stat label="Usage pace per day" value={money(p.daily_burn)} testid="wallet-pace" />
-        <Stat label="Runs out" value={p.runs_out ?? "no usage yet"} testid="wallet-runs-out"
-          color={p.runs_out === view.today ? "red" : undefined} />
+        <Stat label="Runs out" value={!p.has_wallet ? "—" : p.runs_out ?? "no usage yet"} testid="wallet-runs-out"
+          color={p.has_wallet && p.runs_out === view.today ? "red" : undefined} />
       </SimpleGrid>
-      {chart.length > 1 && (
+      {!p.has_wallet && (
+        <Text size="sm" c="dimmed" data-testid="wallet-none">
+          No prepaid credit: this customer's invoices are paid in full. Granting credits starts a wallet.
+        </Text>
+      )}
+      {chart.length > 1 ? (
         <AreaChart h={180} data={chart} dataKey="date" curveType="stepAfter" withDots={false} data-testid="wallet-chart"
-          series={[{ name: "balance", label: `Balance (${wallet.currency})`, color: "teal.6" }]} />
+          series={[{ name: "balance", label: `Balance (${wallet.currency})`, color: "teal.6" }]}
+          valueFormatter={(v) => `${groupDigits(v.toFixed(2))} ${wallet.currency}`} />
+      ) : (
+        <Text size="sm" c="dimmed" ta="center" py="lg" data-testid="wallet-chart-empty"
+          style={{ border: "1px dashed var(--mantine-color-default-border)", borderRadius: 4 }}>
+          {chart.length === 0 ? "No balance history yet: the chart starts with the first grant." : "One day of history so far: the chart draws from the second."}
+        </Text>
       )}
 
       <Title order={5}>Grants</Title>

@@ -325,6 +325,15 @@ pub(crate) fn apply_rules(
             raised.extend(raise(tx, customer_id, AlertKind::Expiring, &g.fields.id, &message, now)?);
         }
     }
+    // An expiry alert about a grant that no longer holds credit (used up,
+    // expired or void) has nothing left to warn of: it closes.
+    let active_codes: Vec<&str> = active.iter().map(|g| g.fields.id.as_str()).collect();
+    let active_codes = serde_json::to_string(&active_codes).map_err(|e| Error::Internal(e.to_string()))?;
+    tx.execute(
+        "UPDATE alerts SET acknowledged_at = ?3 WHERE customer_id = ?1 AND kind = 'expiring' AND acknowledged_at IS NULL
+           AND subject NOT IN (SELECT value FROM json_each(?2))",
+        params![customer_id, active_codes, time_text(now)],
+    )?;
     Ok(())
 }
 

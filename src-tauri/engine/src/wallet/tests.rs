@@ -832,25 +832,39 @@ fn a_balance_is_read_from_one_row_however_long_the_ledger() {
 }
 
 #[test]
-fn the_projection_takes_the_running_period_and_its_pace() {
+fn the_projection_takes_the_running_period_the_ended_ones_not_finalized_and_the_pace() {
     let mut ws = workspace();
-    give(&mut ws, &fields("g", "200", GrantKind::Paid, None, 0), "2026-10-20T12:00:00Z");
+    let now = utc("2026-11-10T20:00:00Z");
+    finalize(&mut ws, "2026-09", "2026-10-01T15:00:00Z");
     // 100 calls from November 1st to 10th: 10.00 of usage, 12.00 with tax, over 10 days.
     calls(&mut ws, 0, 100);
-    let p = projection(&mut ws, "acme", utc("2026-11-10T20:00:00Z")).unwrap();
-    // Draft: 100.00 + 10.00, tax 22.00 = 132.00; 200.00 − 132.00 = 68.00; 68 / 1.20 = 56.7 days.
+    // Without a wallet nothing is projected (no alarming negative balance): drafts are invoiced.
+    let none = projection(&mut ws, "acme", now).unwrap();
+    assert_eq!((none.has_wallet, none.projected.to_string(), none.runs_out), (false, "0.00".into(), None));
+    give(&mut ws, &fields("g", "200", GrantKind::Paid, None, 0), "2026-10-20T12:00:00Z");
+    let p = projection(&mut ws, "acme", now).unwrap();
+    // October ended unfinalized (100.00 + 20% = 120.00) takes credit first, then November's
+    // running draft (100.00 + 10.00, tax 22.00 = 132.00): 252.00 against 200.00.
     assert_eq!(
-        (p.balance.to_string(), p.draft_total.to_string(), p.projected.to_string(), p.daily_burn.to_string()),
-        ("200.00".into(), "132.00".into(), "68.00".into(), "1.20".into())
+        (p.has_wallet, p.balance.to_string(), p.draft_total.to_string(), p.projected.to_string()),
+        (true, "200.00".into(), "252.00".into(), "-52.00".into())
     );
-    assert_eq!(p.runs_out, Some(day("2027-01-05")));
-    let rows = overview(&mut ws, utc("2026-11-10T20:00:00Z")).unwrap();
+    assert_eq!(p.runs_out, Some(day("2026-11-10")), "already short");
+    // The pace: November's 12.00 over its 10 days and October's whole 31 days without usage.
+    assert_eq!(p.daily_burn.to_string(), "0.29");
+    let rows = overview(&mut ws, now).unwrap();
     assert_eq!(rows.len(), 1, "only customers with a wallet");
     assert_eq!((rows[0].customer.as_str(), &rows[0].projection), ("acme", &p));
-    // Less than the drafts: it has run out today.
-    ws.write(|tx| adjust(tx, "acme", "g", dec!(-100), "refund", utc("2026-11-10T20:00:00Z"))).unwrap();
-    let p = projection(&mut ws, "acme", utc("2026-11-10T20:00:00Z")).unwrap();
-    assert_eq!((p.projected.to_string(), p.runs_out), ("-32.00".into(), Some(day("2026-11-10"))));
+    // October finalized: the wallet paid 120.00 of it; November's draft alone is ahead.
+    finalize(&mut ws, "2026-10", "2026-11-10T15:00:00Z");
+    give(&mut ws, &fields("more", "300", GrantKind::Paid, None, 0), "2026-11-10T16:00:00Z");
+    let p = projection(&mut ws, "acme", now).unwrap();
+    assert_eq!(
+        (p.balance.to_string(), p.draft_total.to_string(), p.projected.to_string()),
+        ("380.00".into(), "132.00".into(), "248.00".into())
+    );
+    // 248.00 at 12.00 per 41 days lasts 847 days.
+    assert_eq!(p.runs_out, day("2026-11-10").checked_add_days(chrono::Days::new(847)));
 }
 
 #[test]
@@ -901,6 +915,9 @@ fn usd(text: &str) -> Option<Dec> {
 fn an_automatic_top_up_fires_once_per_drop_and_is_billed_on_the_next_invoice() {
     let mut ws = workspace();
     let now = utc("2026-11-10T20:00:00Z");
+    // The periods before November are invoiced: only November's draft is ahead.
+    finalize(&mut ws, "2026-09", "2026-10-01T15:00:00Z");
+    finalize(&mut ws, "2026-10", "2026-11-01T15:00:00Z");
     give(&mut ws, &fields("prepaid", "300", GrantKind::Paid, None, 0), "2026-11-01T12:00:00Z");
     rule_set(&mut ws, Rules { topup_below: usd("100"), topup_amount: usd("200"), ..Rules::default() });
     // November so far: the 100.00 fee, 120.00 with tax: 180.00 projected.
@@ -1046,4 +1063,21 @@ fn a_stored_value_that_does_not_parse_is_an_error_naming_its_table_and_row() {
     .unwrap_or_else(|e| panic!("{e}"));
     let err = message(ledger(conn, "acme", &LedgerQuery::default()).unwrap_err());
     assert!(err.contains("wallet_entries row") && err.contains("\"gift\", which is not a ledger entry kind"), "{err}");
+}
+
+#[test]
+fn an_expiry_alert_closes_once_its_grant_is_used_up() {
+    let mut ws = workspace();
+    let now = utc("2026-11-10T20:00:00Z");
+    finalize(&mut ws, "2026-09", "2026-10-01T15:00:00Z");
+    give(&mut ws, &fields("soon", "50", GrantKind::Free, Some("2026-11-30"), 0), "2026-11-01T12:00:00Z");
+    rule_set(&mut ws, Rules { expiry_days: Some(30), ..Rules::default() });
+    let raised = evaluate(&mut ws, now).unwrap();
+    assert_eq!(raised.alerts.len(), 1);
+    assert_eq!(raised.alerts[0].kind, AlertKind::Expiring);
+    // October's invoice takes the 50.00: nothing is left to expire, so the alert closes.
+    finalize(&mut ws, "2026-10", "2026-11-10T15:00:00Z");
+    evaluate(&mut ws, now).unwrap();
+    assert!(alerts(ws.conn(), false).unwrap().is_empty(), "the expiry alert closed");
+    assert_eq!(alerts(ws.conn(), true).unwrap().len(), 1, "and stays in the history");
 }

@@ -8,9 +8,16 @@ export type WalletRow = { customer: string, name: string, currency: string, acti
 /**
  * The soonest last day of a grant that still holds credit.
  */
-next_expiry: string | null, balance: Dec, 
+next_expiry: string | null, 
 /**
- * What the drafts of the periods running today would take, tax included.
+ * Whether the customer has a wallet at all (any grant, entry or rule);
+ * without one nothing is projected: its drafts are paid by invoice.
+ */
+has_wallet: boolean, balance: Dec, 
+/**
+ * What the drafts would take, tax included: those of the periods running
+ * today and those of ended periods not finalized yet (finalizing them
+ * takes credit first).
  */
 draft_total: Dec, 
 /**
@@ -18,7 +25,8 @@ draft_total: Dec,
  */
 projected: Dec, 
 /**
- * The pace of the running periods' usage lines, tax included, per day so far.
+ * The pace of usage, tax included, per day: the running periods so far
+ * and the periods before them, so a period's first days do not swing it.
  */
 daily_burn: Dec, 
 /**
