@@ -58,12 +58,10 @@ pub struct CreditNote {
     pub credits_returned: Dec,
 }
 
-/// The credit notes of an invoice, oldest first.
-pub fn of_invoice(conn: &Connection, invoice_number: &str) -> Result<Vec<CreditNote>> {
-    let mut stmt = conn.prepare(
-        "SELECT c.content FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id WHERE i.number = ?1 ORDER BY c.id",
-    )?;
-    let rows = stmt.query_map([invoice_number], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+/// The credit notes that `sql` selects (their `content`, one column) with `args`.
+pub(crate) fn select(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<CreditNote>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(args, |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.iter()
         .map(|text| {
             serde_json::from_str(text).map_err(|e| Error::Internal(format!("a stored credit note is unreadable: {e}")))
@@ -71,15 +69,18 @@ pub fn of_invoice(conn: &Connection, invoice_number: &str) -> Result<Vec<CreditN
         .collect()
 }
 
+/// The credit notes of an invoice, oldest first.
+pub fn of_invoice(conn: &Connection, invoice_number: &str) -> Result<Vec<CreditNote>> {
+    select(
+        conn,
+        "SELECT c.content FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id WHERE i.number = ?1 ORDER BY c.id",
+        [invoice_number],
+    )
+}
+
 /// Every credit note, newest first.
 pub fn all(conn: &Connection) -> Result<Vec<CreditNote>> {
-    let mut stmt = conn.prepare("SELECT content FROM credit_notes ORDER BY id DESC")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.iter()
-        .map(|text| {
-            serde_json::from_str(text).map_err(|e| Error::Internal(format!("a stored credit note is unreadable: {e}")))
-        })
-        .collect()
+    select(conn, "SELECT content FROM credit_notes ORDER BY id DESC", [])
 }
 
 /// One credit note by number.

@@ -248,10 +248,9 @@ pub fn adjust(tx: &Transaction, number: &str, now: chrono::DateTime<chrono::Utc>
             assessed.late.problem.unwrap_or_else(|| "nothing to adjust".into())
         )));
     };
-    let covered =
-        late_events(tx, customer_id, d.usage_window.start.timestamp_millis(), d.usage_window.end.timestamp_millis())?
-            - adjustments(tx, number)?.iter().map(|a| a.frozen.late_events.unwrap_or(0)).sum::<u64>();
-    invoice::finalize_as(tx, &draft, Some(&Adjusting { number: number.to_string(), late_events: covered }), now)
+    // It bills the late events no standing adjustment billed yet.
+    let billing = Adjusting { number: number.to_string(), late_events: assessed.late.late_events };
+    invoice::finalize_as(tx, &draft, Some(&billing), now)
 }
 
 #[cfg(test)]

@@ -203,16 +203,12 @@ pub struct CustomerOverview {
 const TREND_MONTHS: usize = 6;
 
 fn credit_notes_of(conn: &Connection, customer: &str) -> Result<Vec<CreditNote>> {
-    let mut stmt = conn.prepare(
+    crate::credit::select(
+        conn,
         "SELECT c.content FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
          JOIN customers k ON k.id = i.customer_id WHERE k.external_id = ?1 ORDER BY c.id DESC",
-    )?;
-    let rows = stmt.query_map([customer], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.iter()
-        .map(|t| {
-            serde_json::from_str(t).map_err(|e| Error::Internal(format!("a stored credit note is unreadable: {e}")))
-        })
-        .collect()
+        [customer],
+    )
 }
 
 /// Customer `id` as its page shows it on the day of `now`.

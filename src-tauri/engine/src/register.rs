@@ -130,21 +130,18 @@ pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: N
 
 /// Every finalized invoice, newest first, as it stands on `today`.
 pub fn entries(conn: &Connection, today: NaiveDate) -> Result<Vec<Entry>> {
-    let credited = credited_by_invoice(conn)?;
-    Ok(invoice::all(conn)?
-        .iter()
-        .map(|inv| {
-            let number = inv.frozen.draft.number.as_deref().unwrap_or_default();
-            let c = credited.get(number).copied().unwrap_or_default();
-            entry(inv, &inv.frozen.buyer.name, c, today)
-        })
-        .collect())
+    entries_from(conn, invoice::all(conn)?, today)
 }
 
 /// One customer's finalized invoices, newest first, as they stand on `today`.
 pub fn entries_of(conn: &Connection, customer: &str, today: NaiveDate) -> Result<Vec<Entry>> {
+    entries_from(conn, invoice::of_customer(conn, customer)?, today)
+}
+
+/// The register's rows of `invoices`, with what their credit notes took off.
+fn entries_from(conn: &Connection, invoices: Vec<Invoice>, today: NaiveDate) -> Result<Vec<Entry>> {
     let credited = credited_by_invoice(conn)?;
-    Ok(invoice::of_customer(conn, customer)?
+    Ok(invoices
         .iter()
         .map(|inv| {
             let number = inv.frozen.draft.number.as_deref().unwrap_or_default();
