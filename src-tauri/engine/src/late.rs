@@ -186,6 +186,11 @@ fn assess(conn: &Connection, tz: chrono_tz::Tz, inv: &Invoice, customer_id: i64)
 
 /// Every period invoice with late events not yet billed, by customer and period.
 pub fn list(ws: &mut Workspace) -> Result<Vec<LateUsage>> {
+    list_of(ws, None)
+}
+
+/// [`list`], of one customer (its external id) or of every customer.
+pub fn list_of(ws: &mut Workspace, only: Option<&str>) -> Result<Vec<LateUsage>> {
     let tz = settings::zone(ws.conn())?;
     let fresh = ws.try_write(|tx| rollup::refresh(tx, tz))?.is_some();
     if !fresh {
@@ -194,8 +199,11 @@ pub fn list(ws: &mut Workspace) -> Result<Vec<LateUsage>> {
     let conn = ws.conn();
     // Only the customers with late events at all.
     let customers: Vec<i64> = conn
-        .prepare("SELECT DISTINCT customer_id FROM event_chunks WHERE late = 1")?
-        .query_map([], |r| r.get(0))?
+        .prepare(
+            "SELECT DISTINCT k.customer_id FROM event_chunks k JOIN customers c ON c.id = k.customer_id
+             WHERE k.late = 1 AND (?1 IS NULL OR c.external_id = ?1)",
+        )?
+        .query_map([only], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut found = Vec::new();
     for customer_id in customers {

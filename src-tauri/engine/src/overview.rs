@@ -330,7 +330,7 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
             );
         }
     }
-    let late = if fresh { late::list(ws)?.into_iter().filter(|l| l.customer == id).collect() } else { Vec::new() };
+    let late = if fresh { late::list_of(ws, Some(id))? } else { Vec::new() };
     Ok(CustomerOverview {
         customer,
         today,
