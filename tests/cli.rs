@@ -1046,6 +1046,9 @@ fn wallet_rules_top_up_once_and_raise_alerts_after_an_import() {
     let sb = Sandbox::new();
     let file = sb.write("catalog.json", &catalog().to_string());
     assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    // October invoiced first: an ended period not finalized would take credit first, and
+    // this test is about November's draft.
+    assert_eq!(sb.json(&["invoice", "finalize", "--period", "2026-10"]).0, 0);
     assert_eq!(sb.json(&["wallet", "grant", "--customer", "globex", "--amount", "2000"]).0, 0);
     let (code, rules) = sb.json(&[
         "wallet",
