@@ -41,6 +41,9 @@ impl Driver {
             // The app's clock and its save dialogs, fixed (a native dialog cannot be driven).
             .env("METERDESK_NOW", NOW)
             .env("METERDESK_DIALOG_DIR", home.join("saved"))
+            // The user's format: dates and numbers as a US English desktop writes them.
+            .env("LANG", "en_US.UTF-8")
+            .env("LC_ALL", "en_US.UTF-8")
             .stdout(Stdio::null())
             .spawn()
             .expect("tauri-driver must be installed (cargo install tauri-driver --locked; scripts/test.sh does)");
@@ -112,6 +115,8 @@ const SETTLED: &str = "
         ? document.evaluate(arguments[0], document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue
         : document.querySelector(arguments[0]);
     if (!el) return 'absent';
+    // A disabled control ignores a click: wait until what enables it has loaded.
+    if (el.disabled || el.getAttribute('aria-disabled') === 'true' || el.hasAttribute('data-disabled')) return 'disabled';
     const moving = document.getAnimations().some((a) => {
         const t = a.effect && a.effect.getComputedTiming();
         return a.playState !== 'finished' && a.playState !== 'idle' && t && t.iterations !== Infinity;
@@ -464,9 +469,9 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
 
     click(&c, "[data-testid=nav-meters]").await;
     let tokens = wait_text(&c, "[data-testid=meter-row-input_tokens]", |t| !t.is_empty()).await;
-    assert!(tokens.contains("sum of tokens") && tokens.contains("model"), "row reads {tokens:?}");
+    assert!(tokens.contains("the total of tokens") && tokens.contains("each model"), "row reads {tokens:?}");
     let seats = dom_text(&c, "[data-testid=meter-row-active_seats]").await;
-    assert!(seats.contains("unique count of user_id"), "row reads {seats:?}");
+    assert!(seats.contains("the number of distinct user_id values"), "row reads {seats:?}");
     screenshot(&c, "demo-meters.png").await;
     c.close().await.unwrap();
 }
@@ -501,7 +506,7 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     let rejects = tmp.path().join("home/saved/october-rejects.csv");
     wait_value(&c, "[data-testid=rejects-path]", &rejects.display().to_string()).await;
     click(&c, "[data-testid=rejects-save]").await;
-    wait_text(&c, "[data-testid=rejects-saved]", |t| t.starts_with("Saved 1 rejected rows")).await;
+    wait_text(&c, "[data-testid=rejects-saved]", |t| t.starts_with("Saved 1 rejected row to")).await;
     assert_eq!(
         std::fs::read_to_string(&rejects).unwrap(),
         "id,customer,type,timestamp\nu4,nobody,api_calls,2026-10-05T12:00:00Z\n"
@@ -515,12 +520,17 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     c.find(Locator::Css(".mantine-Drawer-close")).await.unwrap().click().await.unwrap();
     wait_attr(&c, "[data-testid=alerts-bell]", "data-open", |n| n == "0").await;
 
-    // October in the demo's zone (New York) holds u1 and u2, not u3.
+    // October in the demo's zone (New York) holds u1 and u2, not u3. The month opens on the
+    // last complete one (today is November 24th); the customer is found by name.
     choose(&c, "[data-testid=usage-meter]", "API calls").await;
-    type_into(&c, "[data-testid=usage-customer]", "globex-labs").await;
-    replace_text(&c, "[data-testid=usage-month]", "2026-10").await;
+    wait_text(&c, "[data-testid=usage-month]", |t| t == "October 2026").await;
+    type_into(&c, "[data-testid=usage-customer]", "globex").await;
+    choose(&c, "[data-testid=usage-customer]", "Globex Labs (globex-labs)").await;
     click(&c, "[data-testid=usage-look]").await;
     wait_text(&c, "[data-testid=usage-value]", |t| t == "2").await;
+    let said = dom_text(&c, "[data-testid=usage-result]").await;
+    assert!(said.contains("2 API calls") || said.contains("2 calls") || said.contains("in October 2026"), "{said}");
+    assert!(said.contains("Oct 1 – 31, 2026") && said.contains("America/New_York"), "{said}");
     // The day-by-day chart draws a bar for each of the two days with calls.
     find(&c, "[data-testid=usage-chart] svg .recharts-bar-rectangle").await;
     screenshot(&c, "usage.png").await;
@@ -661,11 +671,12 @@ async fn the_events_explorer_filters_and_scrolls_a_million_events() {
 
     type_into(&c, "[data-testid=explorer-customer]", "stark-labs").await;
     choose(&c, "[data-testid=explorer-meter]", "API calls").await;
-    type_into(&c, "[data-testid=explorer-from]", "2026-10-01").await;
-    type_into(&c, "[data-testid=explorer-to]", "2026-10-02").await;
+    // One day, October 1st in New York, typed as the user writes it.
+    type_into(&c, "[data-testid=explorer-from]", "Oct 1, 2026").await;
+    type_into(&c, "[data-testid=explorer-to]", "Oct 1, 2026").await;
     wait_text(&c, "[data-testid=explorer-total]", |t| digits(t) == calls).await;
     let first = dom_text(&c, "[data-testid=explorer-list] [role=listitem]").await;
-    assert!(first.contains("stark-labs") && first.contains("api_calls") && first.contains("2026-10-01"), "{first}");
+    assert!(first.contains("stark-labs") && first.contains("api_calls") && first.contains("Oct 1, 2026"), "{first}");
     screenshot(&c, "explorer.png").await;
     c.close().await.unwrap();
 }
@@ -730,10 +741,10 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     // Globex Labs' draft: every line expands into its arithmetic.
     click(&c, "[data-testid=drafts-row-sub_globex-labs] td").await;
     wait_text(&c, "[data-testid=draft-total]", |t| t == format!("{} USD", grouped(&total))).await;
-    // The period's last day is the engine's, as the CLI gives it.
-    let period =
-        format!("Period {} to {}", globex["first_day"].as_str().unwrap(), globex["last_day"].as_str().unwrap());
-    assert_eq!(globex["last_day"], "2026-10-31");
+    // The period's last day is the engine's, as the CLI gives it (2026-10-01 to 2026-10-31),
+    // written as the user writes dates.
+    assert_eq!((&globex["first_day"], &globex["last_day"]), (&json!("2026-10-01"), &json!("2026-10-31")));
+    let period = "Period Oct 1 – 31, 2026".to_string();
     assert!(dom_text(&c, "[data-testid=draft-sub_globex-labs]").await.contains(&period), "{period}");
     let line = globex["lines"][1].clone();
     assert_eq!(line["meter"], "input_tokens");
@@ -755,7 +766,7 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     })
     .await;
     let first = wait_text(&c, "[data-testid=explorer-list] [role=listitem]", |t| t.contains("globex-labs")).await;
-    assert!(first.contains("input_tokens") && first.contains("2026-10"), "{first}");
+    assert!(first.contains("input_tokens") && first.contains("Oct") && first.contains("2026"), "{first}");
     c.close().await.unwrap();
 }
 
@@ -803,22 +814,56 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     );
     click(&c, "[data-testid=nav-plans]").await;
     click(&c, "[data-testid=plan-row-pro] td").await;
-    wait_value(&c, "[data-testid=plan-trial-month]", "2026-10").await;
+    wait_value(&c, "[data-testid=plan-trial-month]", "October 2026").await;
     let proposed = "[data-testid=plan-trial-sub_aperture-labs-proposed]";
-    wait_text(&c, proposed, |t| t == format!("{} USD", grouped(&now_total))).await;
+    let difference = "[data-testid=plan-trial-sub_aperture-labs-difference]";
+    wait_text(&c, proposed, |t| t.starts_with(&grouped(&now_total))).await;
+    wait_text(&c, "[data-testid=plan-trial-table] thead", |t| t.contains("Draft (USD)")).await;
+    wait_text(&c, difference, |t| t == "0.00 (0.0 %)").await;
+    // Each calculator starts from its charge's real usage: the median of the Pro subscribers'
+    // gpt-4o input tokens in October, as the CLI's drafts read them.
+    let drafts = run(&workspace, &["invoice", "preview", "--period", "2026-10"]);
+    let mut tokens: Vec<(f64, String)> = drafts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["plan"] == "pro")
+        .flat_map(|d| d["lines"].as_array().unwrap().iter())
+        .filter(|l| l["meter"] == "input_tokens" && l["group"] == "gpt-4o")
+        .map(|l| l["quantity"].as_str().unwrap().to_string())
+        .filter(|q| q.parse::<f64>().unwrap() > 0.0)
+        .map(|q| (q.parse::<f64>().unwrap(), q))
+        .collect();
+    tokens.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let median = tokens[(tokens.len() - 1) / 2].1.clone();
+    wait_value(&c, "[data-testid=charge-0-calc]", &median).await;
+    let said =
+        dom_text(&c, "//*[@data-testid='charge-0-calc']/ancestor::div[contains(@class,'mantine-InputWrapper-root')]")
+            .await;
+    assert!(said.contains(&format!("The median usage of {} subscribers in October 2026", tokens.len())), "{said}");
+    // Token prices read per million tokens: 0.0000025 a token is 2.5.
+    wait_value(&c, "[data-testid=charge-0-tiers-0-unit-price]", "2.5").await;
+    let header = dom_text(&c, "[data-testid=charge-0-tiers] thead").await;
+    assert!(header.contains("Price per 1,000,000 tokens"), "{header}");
     // Typing echo while the panel prices real usage (a figure for the notes, not a pass/fail timing).
     let (median, worst) = echo_of(&c, "[data-testid=plan-name]", " (edited)").await;
     eprintln!("typing in the plan editor: busy {median:.1} ms median, {worst:.1} ms worst per key");
     replace_text(&c, "[data-testid=plan-name]", "Pro").await;
     // A tier price that is not a number is named under its cell, and nothing is priced.
-    replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "0.0000o5").await;
+    replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "5o").await;
     wait_text(&c, "[data-testid=plan-problems]", |t| t == "1 problem").await;
     find(&c, "[data-testid=charge-0-tiers-0-unit-price][aria-invalid=true]").await;
     assert!(!find(&c, "[data-testid=plan-save]").await.is_enabled().await.unwrap());
-    replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "0.000005").await;
+    // 5 per million tokens is 0.000005 a token (what the catalog check below reads back).
+    replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "5").await;
     wait_text(&c, "[data-testid=plan-problems]", |t| t == "Ready to save").await;
-    wait_text(&c, proposed, |t| t == format!("{} USD", grouped(&dearer))).await;
+    wait_text(&c, proposed, |t| t.starts_with(&grouped(&dearer))).await;
+    // The difference per customer and for all subscribers, signed, with its percent.
+    let more = wait_text(&c, difference, |t| t.starts_with('+') && t.ends_with("%)")).await;
+    let total = dom_text(&c, "[data-testid=plan-trial-total-USD]").await;
+    assert!(total.starts_with("All ") && total.contains("USD+") && total.ends_with("%)"), "{total}; {more}");
     // The calculator prices 1.2M tokens on the edited tiers: 1,200,000 × 0.000005 = 6.00.
+    replace_text(&c, "[data-testid=charge-0-calc]", "1200000").await;
     wait_text(&c, "[data-testid=charge-0-calc-amount]", |t| t == "6.00 USD").await;
     screenshot(&c, "plan-editor.png").await;
 

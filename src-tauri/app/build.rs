@@ -22,6 +22,7 @@ const COMMANDS: &[&str] = &[
     "events_import",
     "events_import_cancel",
     "usage_month",
+    "usage_groups",
     "mappings_list",
     "mapping_save",
     "rejects_save_dialog",

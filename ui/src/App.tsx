@@ -7,6 +7,7 @@ import {
   IconWallet, IconSettings, IconChevronDown, IconFolderOpen, IconFilePlus, IconHistory,
 } from "@tabler/icons-react";
 import { call, CommandError } from "./api/invoke";
+import { setWorkspaceZone } from "./api/format";
 import type { WorkspaceSummary } from "./api/generated/WorkspaceSummary";
 import { notifyError } from "./notify";
 import { setUnsaved, unsavedWork } from "./leave";
@@ -66,7 +67,9 @@ export function App() {
 
   const refresh = useCallback(async () => {
     try {
-      setSummary(await call("workspace_summary"));
+      const s = await call("workspace_summary");
+      setWorkspaceZone(s.timezone);
+      setSummary(s);
       setStartError(null);
     } catch (e) {
       setSummary(null);
@@ -81,6 +84,7 @@ export function App() {
 
   const switched = useCallback((s: WorkspaceSummary | null) => {
     if (!s) return; // the dialog was cancelled
+    setWorkspaceZone(s.timezone);
     setSummary(s);
     setStartError(null);
     setGeneration((g) => g + 1);

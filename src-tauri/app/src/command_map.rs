@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use meterdesk_engine::backup;
-use meterdesk_engine::bill::{BillingMonths, Draft, Trial};
+use meterdesk_engine::bill::{BillingMonths, Draft, TrialReport};
 use meterdesk_engine::credit::CreditNote;
 use meterdesk_engine::customer::{Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
@@ -129,6 +129,7 @@ commands! {
     events_import_cancel() -> ();
     events_page(customer: Option<String>, meter: Option<String>, from: Option<String>, to: Option<String>, offset: u64, limit: u32) -> EventPage;
     usage_month(meter: String, customer: String, month: String, group: Option<String>) -> MonthUsage;
+    usage_groups(meter: String, customer: Option<String>) -> Vec<String>;
     invoice_preview(customer: String, month: String) -> Vec<Draft>;
     invoice_preview_all(month: String) -> Vec<Draft>;
     billing_months() -> BillingMonths;
@@ -154,7 +155,7 @@ commands! {
     plans_list() -> Vec<PlanRow>;
     plan_check(fields: serde_json::Value => PlanFields) -> Vec<meterdesk_engine::Problem>;
     plan_save(fields: serde_json::Value => PlanFields, create: bool) -> PlanRow;
-    plan_try(fields: serde_json::Value => PlanFields, month: String) -> Vec<Trial>;
+    plan_try(fields: serde_json::Value => PlanFields, month: String) -> TrialReport;
     price_quote(price: serde_json::Value => PriceFields, currency: String, quantities: Vec<meterdesk_engine::Dec>) -> Vec<Quote>;
     wallets_overview() -> Vec<WalletRow>;
     wallet_view(customer: String) -> WalletView;

@@ -83,6 +83,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::events_import,
             commands::events_import_cancel,
             commands::usage_month,
+            commands::usage_groups,
             commands::mappings_list,
             commands::mapping_save,
             commands::rejects_save_dialog,

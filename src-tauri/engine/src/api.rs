@@ -136,3 +136,12 @@ pub fn preview_plan_change(
         Ok(drafts)
     })
 }
+
+/// The group values meter `meter` has seen (for one customer, or any): the
+/// rollups brought up to date first, so an import a moment ago counts.
+pub fn groups_seen(ws: &mut Workspace, meter: &str, customer: Option<&str>) -> Result<Vec<String>> {
+    crate::meter::require(ws.conn(), meter)?;
+    let tz = crate::settings::zone(ws.conn())?;
+    ws.try_write(|tx| crate::rollup::refresh(tx, tz))?;
+    crate::rollup::groups_seen(ws.conn(), meter, customer, 500)
+}

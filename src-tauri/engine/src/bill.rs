@@ -18,10 +18,10 @@ use crate::customer;
 use crate::error::{Error, Result};
 use crate::event_store;
 use crate::meter::{self, MeterFields};
-use crate::money::{Currency, Dec};
+use crate::money::{self, Currency, Dec};
 use crate::period::{Month, Period};
 use crate::plan::{self, PlanFields, Timing};
-use crate::pricing::PriceModel;
+use crate::pricing::{self, PriceModel};
 use crate::rating::{self, Charge, ChargeUsage, Discount, DiscountKind, Fee, Line, RatingInput};
 use crate::rollup::{self, Rollups};
 use crate::settings;
@@ -743,6 +743,8 @@ pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Trial {
     pub customer: String,
+    /// The customer's name, for the editor's list (the id is secondary).
+    pub customer_name: String,
     pub subscription: String,
     pub currency: String,
     /// The version the subscription holds.
@@ -750,13 +752,70 @@ pub struct Trial {
     pub current: Dec,
     /// None when the draft cannot bill this subscription (see `problem`).
     pub proposed: Option<Dec>,
+    /// `proposed − current`, when the draft bills the subscription.
+    pub difference: Option<Dec>,
+    /// The difference in percent of `current` (one decimal); none when
+    /// `current` is zero or the draft does not bill it.
+    pub change_percent: Option<Dec>,
     pub problem: Option<String>,
+}
+
+/// The subscribers of one currency that the draft bills, added up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct TrialTotal {
+    pub currency: String,
+    /// How many subscriptions the totals add (those the draft bills).
+    pub subscriptions: u32,
+    pub current: Dec,
+    pub proposed: Dec,
+    pub difference: Dec,
+    pub change_percent: Option<Dec>,
+}
+
+/// A usage quantity the calculator of one charge starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct TypicalQuantity {
+    /// The median of the non-zero quantities read.
+    pub quantity: Dec,
+    /// How many quantities the median is of.
+    pub of: u32,
+    /// Whose quantities: the plan's subscribers in the month's periods, or
+    /// (a plan nobody is on yet) every customer's usage in the calendar month.
+    pub basis: TypicalBasis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum TypicalBasis {
+    Subscribers,
+    Customers,
+}
+
+/// A draft of a plan priced on real usage: per subscription, per currency, and
+/// each charge's typical quantity (indexed as the draft's charges).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct TrialReport {
+    pub rows: Vec<Trial>,
+    pub totals: Vec<TrialTotal>,
+    pub typical: Vec<Option<TypicalQuantity>>,
+}
+
+/// The median of the non-zero quantities (the lower middle of an even count:
+/// a quantity someone really used).
+fn typical(mut quantities: Vec<Decimal>, basis: TypicalBasis) -> Option<TypicalQuantity> {
+    quantities.retain(|q| !q.is_zero());
+    if quantities.is_empty() {
+        return None;
+    }
+    quantities.sort();
+    let of = quantities.len();
+    Some(TypicalQuantity { quantity: Dec(quantities[(of - 1) / 2].normalize()), of: of as u32, basis })
 }
 
 /// Prices a draft of a plan (unsaved) on the real usage of its subscribers for
 /// the periods starting in `month`, next to what they pay now: each
 /// keeps its overrides and discounts. Nothing is written but the rollups.
-pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<Vec<Trial>> {
+pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<TrialReport> {
     let valid = plan::check(ws.conn(), draft)?;
     let code = &valid.fields.code;
     let subs: Vec<Subscription> =
@@ -766,13 +825,16 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<
     let mut usage = usage_source(conn, tz, fresh)?;
     let mut now = Book::load(conn)?;
     let mut proposed = now.clone();
-    let currencies: HashMap<String, String> =
-        customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.currency.unwrap_or_default())).collect();
+    let customers: HashMap<String, customer::Customer> =
+        customer::all(conn)?.into_iter().map(|c| (c.fields.id.clone(), c)).collect();
+    let charges = &valid.fields.charges;
+    let mut seen: Vec<Vec<Decimal>> = vec![Vec::new(); charges.len()];
     let mut trials = Vec::new();
     for sub in &subs {
         let Some(current) = now.draft_for_month(conn, usage.as_mut(), sub, month)? else { continue };
         proposed.plans.insert((code.clone(), sub.version()), valid.fields.clone());
-        let billed_in = currencies.get(&sub.fields.customer).cloned().unwrap_or_default();
+        let customer = customers.get(&sub.fields.customer);
+        let billed_in = customer.and_then(|c| c.fields.currency.clone()).unwrap_or_default();
         let (total, problem) = if billed_in != valid.fields.currency {
             (
                 None,
@@ -783,21 +845,86 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<
             )
         } else {
             match proposed.draft_for_month(conn, usage.as_mut(), sub, month) {
-                Ok(d) => (d.map(|d| d.total), None),
+                Ok(Some(d)) => {
+                    for (i, c) in charges.iter().enumerate() {
+                        let line = d.lines.iter().find(|l| {
+                            l.kind == rating::LineKind::Usage
+                                && l.meter.as_deref() == Some(c.meter.as_str())
+                                && l.group == c.group
+                        });
+                        if let Some(l) = line {
+                            seen[i].push(l.quantity.0);
+                        }
+                    }
+                    (Some(d.total), None)
+                }
+                Ok(None) => (None, None),
                 Err(e) => (None, Some(e.to_string())),
             }
         };
+        let difference = total.map(|t| Dec(t.0 - current.total.0));
         trials.push(Trial {
             customer: sub.fields.customer.clone(),
+            customer_name: customer.map(|c| c.fields.name.clone()).unwrap_or_default(),
             subscription: sub.fields.id.clone(),
             currency: current.currency.clone(),
             plan_version: sub.version(),
             current: current.total,
             proposed: total,
+            difference,
+            change_percent: total.and_then(|t| money::change_percent(current.total.0, t.0)).map(Dec),
             problem,
         });
     }
-    Ok(trials)
+    let mut totals: Vec<TrialTotal> = Vec::new();
+    for t in &trials {
+        let Some(p) = t.proposed else { continue };
+        let i = match totals.iter().position(|x| x.currency == t.currency) {
+            Some(i) => i,
+            None => {
+                totals.push(TrialTotal {
+                    currency: t.currency.clone(),
+                    subscriptions: 0,
+                    current: Dec(Decimal::ZERO),
+                    proposed: Dec(Decimal::ZERO),
+                    difference: Dec(Decimal::ZERO),
+                    change_percent: None,
+                });
+                totals.len() - 1
+            }
+        };
+        let x = &mut totals[i];
+        x.subscriptions += 1;
+        x.current.0 += t.current.0;
+        x.proposed.0 += p.0;
+    }
+    totals.sort_by(|a, b| a.currency.cmp(&b.currency));
+    for x in &mut totals {
+        x.difference = Dec(x.proposed.0 - x.current.0);
+        x.change_percent = money::change_percent(x.current.0, x.proposed.0).map(Dec);
+    }
+    // Each charge's typical quantity: its subscribers' when they used it, else
+    // every customer's usage of its meter in the calendar month.
+    let (from, to) = month.bounds(tz)?;
+    let mut typical_of = Vec::with_capacity(charges.len());
+    for (i, c) in charges.iter().enumerate() {
+        let found = typical(std::mem::take(&mut seen[i]), TypicalBasis::Subscribers);
+        let found = match (found, &c.price) {
+            (Some(t), _) => Some(t),
+            // A percentage prices each event's amount, not a total: no quantity to start from.
+            (None, pricing::PriceFields::Percentage { .. }) => None,
+            (None, _) => {
+                let meter = meter::require(conn, &c.meter)?.fields;
+                let mut quantities = Vec::with_capacity(customers.len());
+                for id in customers.keys() {
+                    quantities.push(usage.quantity(&meter, id, from, to, c.group.as_deref())?);
+                }
+                typical(quantities, TypicalBasis::Customers)
+            }
+        };
+        typical_of.push(found);
+    }
+    Ok(TrialReport { rows: trials, totals, typical: typical_of })
 }
 
 #[cfg(test)]

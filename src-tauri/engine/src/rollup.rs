@@ -361,6 +361,18 @@ fn merge_into_store(conn: &Transaction, fresh: Fresh, from_scratch: &HashSet<i64
     Ok(())
 }
 
+/// The group values a meter has seen (for one customer, or any), in order: what
+/// a group is picked from instead of typed. At most `limit`.
+pub fn groups_seen(conn: &Connection, meter: &str, customer: Option<&str>, limit: u32) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT substr(u.grp, 2) FROM usage_days u JOIN meters m ON m.id = u.meter_id
+         JOIN customers c ON c.id = u.customer_id
+         WHERE m.code = ?1 AND u.grp <> '' AND (?2 IS NULL OR c.external_id = ?2) ORDER BY 1 LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![meter, customer, limit], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 /// The rollups of one meter for a customer over local days `[from, to)`: one
 /// aggregate per group key.
 pub fn read(

@@ -53,6 +53,14 @@ pub struct WorkspaceSummary {
     pub schema_version: i64,
     pub customers: u32,
     pub archived_customers: u32,
+    /// The IANA zone the workspace bills in: the console shows times in it.
+    pub timezone: String,
+    /// Today in that zone, and the last month that has ended (what usage
+    /// pages open on).
+    #[ts(type = "string")]
+    pub today: chrono::NaiveDate,
+    #[ts(type = "string")]
+    pub last_complete_month: crate::period::Month,
 }
 
 /// An open workspace. All engine operations take `&Workspace` or a transaction of it.
@@ -199,7 +207,8 @@ impl Workspace {
         Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    pub fn summary(&self) -> Result<WorkspaceSummary> {
+    pub fn summary(&self, now: chrono::DateTime<chrono::Utc>) -> Result<WorkspaceSummary> {
+        let today = crate::settings::today(&self.conn, now)?;
         let (customers, archived_customers) =
             self.conn
                 .query_row("SELECT count(*), count(archived_at) FROM customers", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -209,6 +218,9 @@ impl Workspace {
             schema_version: self.schema_version()?,
             customers,
             archived_customers,
+            timezone: crate::settings::zone(&self.conn)?.name().to_string(),
+            today,
+            last_complete_month: crate::period::Month::of(today).previous()?,
         })
     }
 

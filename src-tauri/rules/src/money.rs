@@ -169,10 +169,40 @@ pub fn totals_by_currency(amounts: &[Amount]) -> Vec<CurrencyTotal> {
         .collect()
 }
 
+/// How far `after` moved from `before`, in percent of `before`, rounded to one
+/// decimal half away from zero (what the editor's "on real usage" shows as
+/// "+12.5 %"); none when `before` is zero (no base to compare with).
+pub fn change_percent(before: Decimal, after: Decimal) -> Option<Decimal> {
+    if before.is_zero() {
+        return None;
+    }
+    let ratio = (after - before).checked_mul(Decimal::ONE_HUNDRED)?.checked_div(before.abs())?;
+    let mut percent = ratio.round_dp_with_strategy(1, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    percent.rescale(1); // always one decimal: "0.0", "12.0"
+    Some(percent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_change_in_percent_is_rounded_to_one_decimal_and_needs_a_base() {
+        for (before, after, expected) in [
+            (dec!(354.76), dec!(293.86), Some(dec!(-17.2))), // −60.90 / 354.76 = −17.166… %
+            (dec!(100.00), dec!(112.50), Some(dec!(12.5))),
+            (dec!(3.00), dec!(3.0015), Some(dec!(0.1))), // 0.05 % rounds half away from zero
+            (dec!(3.00), dec!(2.9985), Some(dec!(-0.1))),
+            (dec!(80.00), dec!(80.00), Some(dec!(0.0))),
+            (dec!(-50.00), dec!(-25.00), Some(dec!(50.0))), // a credit shrinking is a rise
+            (dec!(0.00), dec!(10.00), None),
+        ] {
+            let got = change_percent(before, after);
+            assert_eq!(got, expected, "{before} → {after}");
+            assert!(got.is_none_or(|p| p.scale() == 1), "{got:?} keeps one decimal");
+        }
+    }
 
     fn check_round(code: &str, amount: Decimal, expected: Decimal) {
         let currency = Currency::parse(code).unwrap();

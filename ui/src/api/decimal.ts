@@ -29,6 +29,24 @@ export function fractionToPercent(fraction: string): string {
   return PLAIN.test(fraction) ? shift(fraction, 2) : fraction;
 }
 
+/**
+ * A unit price as entered per `per` units (1, 1,000 or 1,000,000): the point
+ * moved as text, exactly. "0.000002" per 1,000,000 → "2"; the text itself when
+ * it is not a plain number (the engine names what is wrong with it).
+ */
+export function pricePer(unitPrice: string, per: number): string {
+  const t = unitPrice.trim();
+  if (per === 1 || t === "" || t === "." || !PLAIN.test(t)) return unitPrice;
+  return shift(t, Math.round(Math.log10(per)));
+}
+
+/** The unit price of a price entered per `per` units: "2" per 1,000,000 → "0.000002". */
+export function unitPriceOf(entered: string, per: number): string {
+  const t = entered.trim();
+  if (per === 1 || t === "" || t === "." || !PLAIN.test(t)) return entered;
+  return shift(t, -Math.round(Math.log10(per)));
+}
+
 /** "10982088.5" → "10,982,088.5": thousands grouped as text, the digits untouched. */
 export function groupDigits(value: string): string {
   const m = /^(-?)(\d+)(\.\d+)?$/.exec(value);

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { formatMoment } from "../api/format";
 import { ActionIcon, Badge, Button, Drawer, Group, Indicator, Paper, Stack, Switch, Text } from "@mantine/core";
 import { IconBell } from "@tabler/icons-react";
 import { listen } from "@tauri-apps/api/event";
@@ -87,7 +88,7 @@ export function AlertsInbox({ generation, onOpenWallet, onOpenLate, onOpenImport
             <Paper key={r.id} withBorder p="sm" data-testid={`inbox-rejected-${r.id}`}>
               <Group justify="space-between" mb={4}>
                 <Badge color="red" variant="light">Rows rejected</Badge>
-                <Text size="xs" c="dimmed">{r.started_at.slice(0, 16).replace("T", " ")} UTC</Text>
+                <Text size="xs" c="dimmed">{formatMoment(r.started_at)}</Text>
               </Group>
               <Text size="sm">
                 Import #{r.id} of {r.file_name}: {r.rejected === 1 ? "1 row was" : `${r.rejected.toLocaleString()} rows were`} rejected
@@ -104,7 +105,7 @@ export function AlertsInbox({ generation, onOpenWallet, onOpenLate, onOpenImport
             <Paper key={a.id} withBorder p="sm" data-testid={`alert-${a.id}`} data-kind={a.kind} opacity={a.acknowledged_at ? 0.6 : 1}>
               <Group justify="space-between" mb={4}>
                 <Badge color={KIND[a.kind].color} variant="light">{KIND[a.kind].label}</Badge>
-                <Text size="xs" c="dimmed">{a.created_at.slice(0, 16).replace("T", " ")} UTC</Text>
+                <Text size="xs" c="dimmed">{formatMoment(a.created_at)}</Text>
               </Group>
               <Text size="sm" fw={600}>{a.customer_name}</Text>
               <Text size="sm" data-testid={`alert-message-${a.id}`}>{a.message}</Text>

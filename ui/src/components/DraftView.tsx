@@ -1,4 +1,5 @@
 import { Accordion, Alert, Badge, Button, Code, Group, Stack, Table, Text } from "@mantine/core";
+import { addDays, formatDays, localDay, workspaceZone } from "../api/format";
 import { IconListSearch } from "@tabler/icons-react";
 import { fractionToPercent, groupDigits } from "../api/decimal";
 import type { Draft } from "../api/generated/Draft";
@@ -31,7 +32,7 @@ function UsageExplanation({ line, meter, draft }: { line: Line; meter: Meter | u
       {filters.map(([k, v]) => <span key={k}> where <Code>{k}</Code> = {v}</span>)}
       {line.group && meter.group_by && <span> for <Code>{meter.group_by}</Code> = {line.group}</span>}
       {!line.group && meter.group_by && <span> over every <Code>{meter.group_by}</Code></span>}
-      , from {draft.usage_window.start} to {draft.usage_window.end} (UTC, end excluded).
+      , over {formatDays(localDay(draft.usage_window.start), addDays(localDay(draft.usage_window.end), -1))} ({workspaceZone()} days).
     </Text>
   );
 }
@@ -52,7 +53,7 @@ export function DraftView({ draft, meters, onExplore }: {
         <Text size="sm" c="dimmed">{draft.subscription}</Text>
       </Group>
       <Text size="sm" c="dimmed">
-        Period {draft.first_day} to {draft.last_day}
+        Period {formatDays(draft.first_day, draft.last_day)}
         {partial ? `, active ${draft.active_days} of ${draft.period_days} days (fees and commitment prorated)` : ""}; {draft.currency}
       </Text>
       {draft.problem && (

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { formatMoment } from "../api/format";
 import { Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from "@mantine/core";
 import { call } from "../api/invoke";
 import type { ImportRecord } from "../api/generated/ImportRecord";
@@ -8,10 +9,8 @@ const OUTCOME_COLOR: Record<string, string> = {
   completed: "teal", running: "blue", cancelled: "gray", failed: "red", interrupted: "orange",
 };
 
-/** "2026-11-24 15:00 UTC" */
-function when(t: string): string {
-  return `${t.slice(0, 16).replace("T", " ")} UTC`;
-}
+/** "Nov 24, 2026, 10:00 AM EST": in the workspace's zone. */
+const when = (t: string) => formatMoment(t);
 
 /**
  * Every import of events with its counts, file and time. One whose events

@@ -1,4 +1,5 @@
 import { useEffect, useState } from "react";
+import { formatMoment } from "../api/format";
 import {
   Alert, Badge, Button, Group, Loader, Menu, Modal, MultiSelect, Paper, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
@@ -196,14 +197,14 @@ export function WalletSheet({ customer, onBack }: { customer: string; onBack: ()
         <Table striped fz="sm" data-testid="wallet-ledger">
           <Table.Thead>
             <Table.Tr>
-              <Table.Th>When (UTC)</Table.Th><Table.Th>Kind</Table.Th><Table.Th>Grant</Table.Th><Table.Th ta="right">Amount</Table.Th>
+              <Table.Th>When</Table.Th><Table.Th>Kind</Table.Th><Table.Th>Grant</Table.Th><Table.Th ta="right">Amount</Table.Th>
               <Table.Th ta="right">Balance after</Table.Th><Table.Th>Invoice</Table.Th><Table.Th>Note</Table.Th>
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>
             {ledger.map((e) => (
               <Table.Tr key={e.id} data-testid="ledger-row" data-kind={e.kind}>
-                <Table.Td>{e.at.slice(0, 16).replace("T", " ")}</Table.Td>
+                <Table.Td style={{ whiteSpace: "nowrap" }}>{formatMoment(e.at)}</Table.Td>
                 <Table.Td>{e.kind}</Table.Td>
                 <Table.Td>{e.grant}</Table.Td>
                 <Table.Td ta="right" ff="monospace" c={e.amount.startsWith("-") ? "red" : undefined}>{groupDigits(e.amount)}</Table.Td>

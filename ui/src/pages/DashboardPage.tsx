@@ -16,7 +16,7 @@ export function DashboardPage({ summary, onNavigate }: { summary: WorkspaceSumma
   return (
     <Stack maw={960}>
       <Title order={2}>{summary.company_name}</Title>
-      <Text size="sm" c="dimmed">Workspace {summary.path} · schema version {summary.schema_version}</Text>
+      <Text size="sm" c="dimmed">Workspace {summary.path} · times in {summary.timezone}</Text>
       <SimpleGrid cols={2}>
         <Stat label="Active customers" value={active.toLocaleString()} testId="stat-active-customers" />
         <Stat label="Archived customers" value={summary.archived_customers.toLocaleString()} />

@@ -6,9 +6,19 @@ import type { Meter } from "../api/generated/Meter";
 import { notifyError } from "../notify";
 import { MeterEditor } from "./MeterEditor";
 
-const AGGREGATION: Record<Meter["aggregation"], string> = {
-  count: "count", sum: "sum", max: "max", min: "min", avg: "average", unique_count: "unique count", latest: "latest",
-};
+/** What a meter measures, in words: "the total of tokens", "the number of distinct user_id values". */
+function measures(m: Meter): string {
+  const p = m.property ?? "";
+  switch (m.aggregation) {
+    case "count": return "the number of events";
+    case "sum": return `the total of ${p}`;
+    case "max": return `the highest ${p}`;
+    case "min": return `the lowest ${p}`;
+    case "avg": return `the average ${p}`;
+    case "unique_count": return `the number of distinct ${p} values`;
+    case "latest": return `the last ${p} reported`;
+  }
+}
 
 /** The workspace's meters; a click opens one in the editor with a live preview. */
 export function MetersPage() {
@@ -34,23 +44,25 @@ export function MetersPage() {
         <Table striped highlightOnHover data-testid="meter-table">
           <Table.Thead>
             <Table.Tr>
-              <Table.Th>Code</Table.Th><Table.Th>Name</Table.Th><Table.Th>Counts events</Table.Th>
-              <Table.Th>Aggregation</Table.Th><Table.Th>Filters</Table.Th><Table.Th>Grouped by</Table.Th><Table.Th>Unit</Table.Th>
+              <Table.Th>Meter</Table.Th><Table.Th>Measures, per customer and period</Table.Th><Table.Th>Of events of type</Table.Th>
+              <Table.Th>Only where</Table.Th><Table.Th>Split by</Table.Th><Table.Th>Unit</Table.Th>
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>
             {meters.map((m) => (
               <Table.Tr key={m.code} data-testid={`meter-row-${m.code}`} onClick={() => open(m)} style={{ cursor: "pointer" }}>
-                <Table.Td><Text ff="monospace" size="sm">{m.code}</Text></Table.Td>
-                <Table.Td>{m.name}</Table.Td>
+                <Table.Td>
+                  <Text size="sm">{m.name}</Text>
+                  <Text size="xs" c="dimmed" ff="monospace">{m.code}</Text>
+                </Table.Td>
+                <Table.Td>{measures(m)}</Table.Td>
                 <Table.Td><Text ff="monospace" size="sm">{m.event ?? m.code}</Text></Table.Td>
-                <Table.Td>{AGGREGATION[m.aggregation]}{m.property ? <Text span c="dimmed"> of <Code>{m.property}</Code></Text> : null}</Table.Td>
                 <Table.Td>
                   <Group gap={4}>
-                    {Object.entries(m.filters ?? {}).map(([k, v]) => <Badge key={k} variant="light" tt="none">{k} = {v}</Badge>)}
+                    {Object.entries(m.filters ?? {}).map(([k, v]) => <Badge key={k} variant="light" tt="none">{k} is {v}</Badge>)}
                   </Group>
                 </Table.Td>
-                <Table.Td>{m.group_by ? <Code>{m.group_by}</Code> : ""}</Table.Td>
+                <Table.Td>{m.group_by ? `each ${m.group_by}` : ""}</Table.Td>
                 <Table.Td>{m.unit ?? ""}</Table.Td>
               </Table.Tr>
             ))}

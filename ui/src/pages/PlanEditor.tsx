@@ -1,18 +1,20 @@
 import { memo, useCallback, useEffect, useMemo, useState } from "react";
 import {
-  ActionIcon, Alert, Badge, Button, Card, Grid, Group, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput, Title,
+  ActionIcon, Alert, Badge, Button, Card, Grid, Group, Loader, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
 import { LineChart } from "@mantine/charts";
 import { useDebouncedValue, useHotkeys } from "@mantine/hooks";
 import { IconArrowLeft, IconDeviceFloppy, IconPlus, IconTrash } from "@tabler/icons-react";
 import { call } from "../api/invoke";
 import { setUnsaved } from "../leave";
-import { groupDigits } from "../api/decimal";
+import { groupDigits, pricePer, unitPriceOf } from "../api/decimal";
+import { chartAmount, chartNumber, compactNumber, countOf, formatMonth, unitFor } from "../api/format";
 import type { Meter } from "../api/generated/Meter";
 import type { PlanRow } from "../api/generated/PlanRow";
 import type { Problem } from "../api/generated/Problem";
 import type { Quote } from "../api/generated/Quote";
-import type { Trial } from "../api/generated/Trial";
+import type { TrialReport } from "../api/generated/TrialReport";
+import type { TypicalQuantity } from "../api/generated/TypicalQuantity";
 import {
   MODELS, priceOf, priceOfCharge, toWire, type ChargeFields, type FeeFields, type Model, type PlanFields, type PriceFields,
   type TierFields,
@@ -50,9 +52,57 @@ function DecimalInput({ label, value, onChange, error, testId, w, placeholder, d
   );
 }
 
+/** What a unit price may be entered per. */
+const PER = [
+  { value: "1", label: "unit" },
+  { value: "1000", label: "1K units" },
+  { value: "1000000", label: "1M units" },
+];
+
+/** "per 1,000,000 tokens" for a header or a label. */
+function perText(per: number, unit: string): string {
+  const u = unit || "unit";
+  return per === 1 ? `per ${u}` : `per ${per.toLocaleString()} ${unitFor(per, u)}`;
+}
+
+/** The scale a price reads best at: per million for fractions of a thousandth, per thousand below a cent. */
+function naturalPer(price: PriceFields): number {
+  const prices = ("tiers" in price ? price.tiers.map((t) => t.unit_price) : "unit_price" in price ? [price.unit_price] : [])
+    .map(Number).filter((n) => Number.isFinite(n) && n > 0);
+  if (!prices.length) return 1;
+  const top = Math.max(...prices);
+  return top < 0.0001 ? 1_000_000 : top < 0.01 ? 1000 : 1;
+}
+
+/**
+ * A unit price typed per `per` units: what is shown is the price per 1,000
+ * (or 1,000,000), what the plan keeps is per unit, the point moved as text.
+ * The typed text stays as typed ("2.50") until the plan's value changes from
+ * elsewhere or the scale does.
+ */
+function PriceInput({ label, value, per, onChange, error, testId, w }: {
+  label?: string; value: string | undefined; per: number; onChange: (unitPrice: string) => void; error?: string; testId?: string;
+  w?: number;
+}) {
+  const [text, setText] = useState(() => pricePer(value ?? "", per));
+  const [shown, setShown] = useState({ value, per });
+  if (shown.value !== value || shown.per !== per) {
+    if (shown.per !== per || unitPriceOf(text, per) !== value) setText(pricePer(value ?? "", per));
+    setShown({ value, per });
+  }
+  return (
+    <DecimalInput label={label} value={text} error={error} testId={testId} w={w} onChange={(v) => {
+      const unitPrice = unitPriceOf(v, per);
+      setText(v);
+      setShown({ value: unitPrice, per });
+      onChange(unitPrice);
+    }} />
+  );
+}
+
 /** A tier table: "up to" (the last is unbounded), unit price and flat fee; validated as you type. */
-function TierTable({ tiers, onChange, at, prefix, testId }: {
-  tiers: TierFields[]; onChange: (t: TierFields[]) => void; at: ProblemAt; prefix: string; testId: string;
+function TierTable({ tiers, onChange, at, prefix, testId, per, unit }: {
+  tiers: TierFields[]; onChange: (t: TierFields[]) => void; at: ProblemAt; prefix: string; testId: string; per: number; unit: string;
 }) {
   const set = (i: number, patch: Partial<TierFields>) => onChange(tiers.map((t, j) => (j === i ? { ...t, ...patch } : t)));
   const add = () => {
@@ -65,7 +115,10 @@ function TierTable({ tiers, onChange, at, prefix, testId }: {
     <Stack gap={4}>
       <Table withTableBorder fz="sm" data-testid={testId}>
         <Table.Thead>
-          <Table.Tr><Table.Th>Units up to</Table.Th><Table.Th>Unit price</Table.Th><Table.Th>Flat fee</Table.Th><Table.Th /></Table.Tr>
+          <Table.Tr>
+            <Table.Th>{unit ? `${unitFor(2, unit)[0].toUpperCase()}${unitFor(2, unit).slice(1)}` : "Units"} up to</Table.Th>
+            <Table.Th>Price {perText(per, unit)}</Table.Th><Table.Th>Flat fee</Table.Th><Table.Th />
+          </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
           {tiers.map((t, i) => {
@@ -79,8 +132,8 @@ function TierTable({ tiers, onChange, at, prefix, testId }: {
                   )}
                 </Table.Td>
                 <Table.Td>
-                  <DecimalInput value={t.unit_price} onChange={(v) => set(i, { unit_price: v })} error={at(`${prefix}.tiers[${i}].unit_price`)}
-                    testId={`${testId}-${i}-unit-price`} />
+                  <PriceInput value={t.unit_price} per={per} onChange={(v) => set(i, { unit_price: v })}
+                    error={at(`${prefix}.tiers[${i}].unit_price`)} testId={`${testId}-${i}-unit-price`} />
                 </Table.Td>
                 <Table.Td>
                   <DecimalInput value={t.flat_fee} onChange={(v) => set(i, { flat_fee: v })} error={at(`${prefix}.tiers[${i}].flat_fee`)}
@@ -104,11 +157,18 @@ function TierTable({ tiers, onChange, at, prefix, testId }: {
   );
 }
 
-/** The price's curve (amount against quantity) and a calculator, priced by the engine. */
-function PriceTools({ price, currency, unit, testId }: { price: PriceFields; currency: string; unit: string; testId: string }) {
+/**
+ * The price's curve (amount against quantity) and a calculator, priced by the
+ * engine. The calculator starts from the charge's real usage (the median
+ * subscriber's quantity in the month the trial prices) until a quantity is typed.
+ */
+function PriceTools({ price, currency, unit, testId, typical, month }: {
+  price: PriceFields; currency: string; unit: string; testId: string; typical: TypicalQuantity | null; month: string | null;
+}) {
   const [wire] = useDebouncedValue(JSON.stringify(price), 250);
   const [curve, setCurve] = useState<Quote[] | null>(null);
-  const [quantity, setQuantity] = useState("1200000");
+  const [typed, setTyped] = useState<string | null>(null);
+  const quantity = typed ?? typical?.quantity ?? "1000";
   const [quote, setQuote] = useState<Quote | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   useEffect(() => {
@@ -122,6 +182,10 @@ function PriceTools({ price, currency, unit, testId }: { price: PriceFields; cur
     call("price_quote", { price: JSON.parse(wire) as PriceFields, currency, quantities: [quantity.trim()] })
       .then((q) => setQuote(q[0] ?? null)).catch(() => setQuote(null));
   }, [wire, currency, quantity]);
+  const whose = typical?.basis === "subscribers" ? "subscriber" : "customer";
+  const from = typed !== null || !typical ? undefined : typical.of === 1
+    ? `The usage of the one ${whose} who used it in ${formatMonth(month)}`
+    : `The median usage of ${countOf(typical.of, whose)} in ${formatMonth(month)}`;
   return (
     <Grid>
       <Grid.Col span={{ base: 12, md: 7 }}>
@@ -129,13 +193,15 @@ function PriceTools({ price, currency, unit, testId }: { price: PriceFields; cur
           <LineChart h={170} dataKey="quantity" curveType="linear" withDots={false} data-testid={`${testId}-curve`}
             data={curve.map((q) => ({ quantity: Number(q.quantity), amount: Number(q.amount) }))}
             series={[{ name: "amount", label: `Amount (${currency})`, color: "teal.6" }]}
-            xAxisProps={{ tickFormatter: (v: number) => v.toLocaleString() }} valueFormatter={(v) => v.toLocaleString()} />
+            xAxisProps={{ tickFormatter: (v: number) => compactNumber(v) }} yAxisProps={{ tickFormatter: (v: number) => compactNumber(v) }}
+            tooltipProps={{ labelFormatter: (v) => `${chartNumber(Number(v))} ${unitFor(Number(v), unit || "unit")}` }}
+            valueFormatter={(v) => chartAmount(v, currency)} />
         )}
       </Grid.Col>
       <Grid.Col span={{ base: 12, md: 5 }}>
         <Stack gap={4}>
-          <DecimalInput label={`Calculator: a quantity${unit ? ` (${unit})` : ""}`} value={quantity} onChange={setQuantity}
-            testId={`${testId}-calc`} />
+          <TextInput label={`Calculator: a quantity${unit ? ` (${unitFor(2, unit)})` : ""}`} value={quantity} description={from}
+            onChange={(e) => setTyped(e.currentTarget.value)} data-testid={`${testId}-calc`} styles={{ input: { fontFamily: "monospace" } }} />
           {quote && (
             <>
               <Text size="sm" data-testid={`${testId}-calc-amount`}>{groupDigits(quote.amount)} {currency}</Text>
@@ -157,15 +223,18 @@ function PriceTools({ price, currency, unit, testId }: { price: PriceFields; cur
  * One charge. Memoized: typing elsewhere in the plan (its name, another
  * charge) leaves this card, its price curve and calculator as they were.
  */
-const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, at, onChangeAt, onRemoveAt }: {
+const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, at, onChangeAt, onRemoveAt, typical, month }: {
   charge: ChargeFields; index: number; meters: Meter[]; currency: string; at: ProblemAt;
   onChangeAt: (i: number, c: ChargeFields) => void; onRemoveAt: (i: number) => void;
+  typical: TypicalQuantity | null; month: string | null;
 }) {
   const onChange = (c: ChargeFields) => onChangeAt(index, c);
   const onRemove = () => onRemoveAt(index);
   const prefix = `charges[${index}]`;
   const meter = meters.find((m) => m.code === charge.meter);
   const price = priceOfCharge(charge);
+  const [per, setPer] = useState(() => naturalPer(price));
+  const unit = meter?.unit ?? "";
   const setPrice = (p: PriceFields) => onChange({ meter: charge.meter, ...(charge.group ? { group: charge.group } : {}), ...p } as ChargeFields);
   const field = (name: string, label: string, placeholder?: string) => (
     <DecimalInput label={label} value={(price as unknown as Record<string, string | undefined>)[name]} placeholder={placeholder}
@@ -185,14 +254,28 @@ const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, a
             onChange={(v) => v && setPrice(priceOf(v as Model, price))} w={190} data-testid={`charge-${index}-model`} />
           <ActionIcon variant="subtle" color="red" mb={6} aria-label="Remove the charge" onClick={onRemove}><IconTrash size={18} /></ActionIcon>
         </Group>
-        {price.model === "per_unit" && <Group>{field("unit_price", "Unit price")}{field("included", "Included units", "0")}</Group>}
+        {(price.model === "per_unit" || price.model === "graduated" || price.model === "volume") && (
+          <Group gap="xs">
+            <Text size="sm" fw={500}>Prices entered</Text>
+            <SegmentedControl size="xs" data={PER.map((p) => ({ ...p, label: p.value === "1" ? `per ${unit || "unit"}` : `per ${p.label.replace("units", unit ? unitFor(2, unit) : "units")}` }))}
+              value={String(per)} onChange={(v) => setPer(Number(v))} data-testid={`charge-${index}-per`} />
+          </Group>
+        )}
+        {price.model === "per_unit" && (
+          <Group align="start">
+            <PriceInput label={`Price ${perText(per, unit)}`} value={price.unit_price} per={per} w={200}
+              onChange={(v) => setPrice({ ...price, unit_price: v })} error={at(`${prefix}.unit_price`)} testId={`charge-${index}-unit_price`} />
+            {field("included", `Included ${unit ? unitFor(2, unit) : "units"}`, "0")}
+          </Group>
+        )}
         {(price.model === "graduated" || price.model === "volume") && (
           <>
             <Text size="xs" c="dimmed">
               {price.model === "graduated" ? "Each tier prices the units that fall in it." : "The tier the whole quantity falls in prices all of it."}
               {" "}A tier's flat fee is charged when any unit falls in it.
             </Text>
-            <TierTable tiers={price.tiers} onChange={(tiers) => setPrice({ ...price, tiers })} at={at} prefix={prefix} testId={`charge-${index}-tiers`} />
+            <TierTable tiers={price.tiers} onChange={(tiers) => setPrice({ ...price, tiers })} at={at} prefix={prefix}
+              testId={`charge-${index}-tiers`} per={per} unit={unit} />
           </>
         )}
         {price.model === "package" && (
@@ -201,7 +284,7 @@ const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, a
         {price.model === "percentage" && (
           <Group>{field("percent", "Percent")}{field("fixed_fee", "Fixed fee per event", "0")}{field("min_fee", "Minimum per event")}{field("max_fee", "Maximum per event")}</Group>
         )}
-        <PriceTools price={price} currency={currency} unit={meter?.unit ?? ""} testId={`charge-${index}`} />
+        <PriceTools price={price} currency={currency} unit={unit} testId={`charge-${index}`} typical={typical} month={month} />
       </Stack>
     </Card>
   );
@@ -212,43 +295,92 @@ const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, a
  * they pay now. It takes the plan as the editor's debounced wire text, so
  * typing does not draw it again; pricing runs in the engine, off the UI thread.
  */
-const TrialPanel = memo(function TrialPanel({ planWire, valid, months }: { planWire: string; valid: boolean; months: string[] }) {
+const TrialPanel = memo(function TrialPanel({ planWire, valid, months, onPriced }: {
+  planWire: string; valid: boolean; months: string[]; onPriced: (report: TrialReport | null, month: string | null) => void;
+}) {
   const [month, setMonth] = useState<string | null>(months[0] ?? null);
   const [wire] = useDebouncedValue(planWire, 200);
-  const [trials, setTrials] = useState<Trial[] | null>(null);
+  const [report, setReport] = useState<TrialReport | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [pricing, setPricing] = useState(false);
   useEffect(() => {
     const fields = JSON.parse(wire) as PlanFields;
     if (!valid || !month || !fields.code) return;
+    // Only the latest answer counts: an earlier one arriving late is dropped.
+    let current = true;
+    setPricing(true);
     call("plan_try", { fields, month })
-      .then((t) => { setTrials(t); setError(null); })
-      .catch((e) => setError(e instanceof Error ? e.message : String(e)));
-  }, [wire, month, valid]);
+      .then((r) => { if (current) { setReport(r); setError(null); onPriced(r, month); } })
+      .catch((e) => { if (current) setError(e instanceof Error ? e.message : String(e)); })
+      .finally(() => { if (current) setPricing(false); });
+    return () => { current = false; };
+  }, [wire, month, valid, onPriced]);
+  const trials = report?.rows ?? null;
+  const signed = (d: string) => (d.startsWith("-") ? `−${groupDigits(d.slice(1))}` : d === "0.00" || /^0(\.0+)?$/.test(d) ? groupDigits(d) : `+${groupDigits(d)}`);
+  const pct = (p: string | null) => (p === null ? "" : ` (${p.startsWith("-") ? `−${p.slice(1)}` : /^0(\.0)?$/.test(p) ? p : `+${p}`} %)`);
+  const tone = (d: string | null) => (d === null || /^-?0(\.0+)?$/.test(d) ? "dimmed" : d.startsWith("-") ? "red" : "teal");
   return (
     <Card withBorder data-testid="plan-trial">
       <Stack gap="sm">
-        <Title order={4}>This plan on real usage</Title>
-        <Text size="xs" c="dimmed">The draft above, before it is saved, priced on its subscribers' imported usage (their overrides and discounts kept).</Text>
-        <Select label="Periods starting in" data={months} value={month} onChange={setMonth} allowDeselect={false} w={180} data-testid="plan-trial-month" />
+        <Group justify="space-between">
+          <Title order={4}>This plan on real usage</Title>
+          {pricing && <Loader size="xs" data-testid="plan-trial-pricing" aria-label="Pricing" />}
+        </Group>
+        <Text size="xs" c="dimmed">The draft, before it is saved, priced on its subscribers' imported usage (their overrides and discounts kept), next to what they pay now.</Text>
+        <Select label="Periods starting in" data={months.map((m) => ({ value: m, label: formatMonth(m) }))} value={month} onChange={setMonth}
+          allowDeselect={false} w={200} data-testid="plan-trial-month" />
         {!valid && <Text size="sm" c="dimmed">Fix the plan's problems to price it.</Text>}
         {error && <Alert color="red">{error}</Alert>}
-        {valid && trials && trials.length === 0 && <Text size="sm" c="dimmed">No subscriber of this plan has a period starting in {month}.</Text>}
+        {valid && trials && trials.length === 0 && (
+          <Text size="sm" c="dimmed">No subscriber of this plan has a period starting in {formatMonth(month)}.</Text>
+        )}
         {valid && trials && trials.length > 0 && (
-          <Table fz="sm" data-testid="plan-trial-table">
+          <Table fz="sm" horizontalSpacing={6} data-testid="plan-trial-table" style={{ opacity: pricing ? 0.6 : 1 }}>
             <Table.Thead>
-              <Table.Tr><Table.Th>Customer</Table.Th><Table.Th ta="right">Now</Table.Th><Table.Th ta="right">With this draft</Table.Th></Table.Tr>
+              <Table.Tr>
+                <Table.Th>Customer</Table.Th><Table.Th ta="right">Now</Table.Th>
+                <Table.Th ta="right">Draft{report!.totals.length === 1 ? ` (${report!.totals[0].currency})` : ""}</Table.Th>
+              </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
               {trials.map((t) => (
                 <Table.Tr key={t.subscription} data-testid={`plan-trial-${t.subscription}`}>
-                  <Table.Td>{t.customer}<Text span size="xs" c="dimmed"> v{t.plan_version}</Text></Table.Td>
-                  <Table.Td ta="right" ff="monospace">{groupDigits(t.current)}</Table.Td>
+                  <Table.Td style={{ overflowWrap: "anywhere" }}>
+                    <Text size="sm">{t.customer_name || t.customer}</Text>
+                    <Text size="xs" c="dimmed">{t.customer}, v{t.plan_version}</Text>
+                  </Table.Td>
+                  <Table.Td ta="right" ff="monospace" style={{ whiteSpace: "nowrap" }}>{groupDigits(t.current)}</Table.Td>
                   <Table.Td ta="right" ff="monospace" data-testid={`plan-trial-${t.subscription}-proposed`}>
-                    {t.proposed ? `${groupDigits(t.proposed)} ${t.currency}` : <Text span size="xs" c="red">{t.problem}</Text>}
+                    {t.proposed ? (
+                      <>
+                        <Text size="sm" ff="monospace" style={{ whiteSpace: "nowrap" }}>
+                          {groupDigits(t.proposed)}{report!.totals.length === 1 ? "" : ` ${t.currency}`}
+                        </Text>
+                        <Text size="xs" ff="monospace" c={tone(t.difference)} style={{ whiteSpace: "nowrap" }}
+                          data-testid={`plan-trial-${t.subscription}-difference`}>
+                          {t.difference !== null && signed(t.difference)}{pct(t.change_percent)}
+                        </Text>
+                      </>
+                    ) : <Text span size="xs" c="red">{t.problem ?? "Not billed in this month"}</Text>}
                   </Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>
+            <Table.Tfoot>
+              {report!.totals.map((x) => (
+                <Table.Tr key={x.currency} data-testid={`plan-trial-total-${x.currency}`}>
+                  <Table.Th>All {countOf(x.subscriptions, "subscription")}</Table.Th>
+                  <Table.Th ta="right" ff="monospace" style={{ whiteSpace: "nowrap" }}>{groupDigits(x.current)}</Table.Th>
+                  <Table.Th ta="right" ff="monospace">
+                    <Text size="sm" fw={700} ff="monospace" style={{ whiteSpace: "nowrap" }}>{groupDigits(x.proposed)} {x.currency}</Text>
+                    <Text size="xs" ff="monospace" c={tone(x.difference)} style={{ whiteSpace: "nowrap" }}
+                      data-testid={`plan-trial-total-${x.currency}-difference`}>
+                      {signed(x.difference)}{pct(x.change_percent)}
+                    </Text>
+                  </Table.Th>
+                </Table.Tr>
+              ))}
+            </Table.Tfoot>
           </Table>
         )}
       </Stack>
@@ -269,6 +401,16 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
   const [problems, setProblems] = useState<Problem[]>([]);
   const [checked] = useDebouncedValue(JSON.stringify(toWire(plan)), 200);
   const [saving, setSaving] = useState(false);
+  // What the trial read of each charge's usage: the calculators start from it.
+  const [typical, setTypical] = useState<{ of: (TypicalQuantity | null)[]; month: string | null }>({ of: [], month: null });
+  // Kept as they were when the same (so the memoized charge cards do not draw again).
+  const priced = useCallback((r: TrialReport | null, month: string | null) => setTypical((prev) => {
+    const same = (x: TypicalQuantity | null | undefined, y: TypicalQuantity | null) =>
+      x === y || (!!x && !!y && x.quantity === y.quantity && x.of === y.of && x.basis === y.basis);
+    const of = (r?.typical ?? []).map((t, i) => (same(prev.of[i], t) ? prev.of[i] : t));
+    const unchanged = month === prev.month && of.length === prev.of.length && of.every((t, i) => t === prev.of[i]);
+    return unchanged ? prev : { of, month };
+  }), []);
   useEffect(() => {
     call("plan_check", { fields: JSON.parse(checked) as PlanFields }).then(setProblems).catch((e) => notifyError(e));
   }, [checked]);
@@ -347,7 +489,7 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
         <Text size="sm" c="dimmed">Saving makes version {row.version + 1}; subscriptions keep the version they hold until they are moved.</Text>
       )}
       <Grid>
-        <Grid.Col span={{ base: 12, lg: 8 }}>
+        <Grid.Col span={{ base: 12, md: 8 }}>
           <Stack>
             <Card withBorder>
               <Group align="start">
@@ -392,7 +534,7 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
             {plan.charges.length === 0 && <Text size="sm" c="dimmed">No usage is charged yet.</Text>}
             {plan.charges.map((c, i) => (
               <ChargeCard key={i} charge={c} index={i} meters={meters} currency={plan.currency} at={at}
-                onChangeAt={setChargeAt} onRemoveAt={removeChargeAt} />
+                onChangeAt={setChargeAt} onRemoveAt={removeChargeAt} typical={typical.of[i] ?? null} month={typical.month} />
             ))}
             <Group>
               <Button variant="light" leftSection={<IconPlus size={16} />} data-testid="charge-add"
@@ -402,9 +544,9 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
             </Group>
           </Stack>
         </Grid.Col>
-        <Grid.Col span={{ base: 12, lg: 4 }}>
+        <Grid.Col span={{ base: 12, md: 4 }}>
           <Stack style={{ position: "sticky", top: "calc(var(--app-shell-header-height, 52px) + 64px)" }}>
-            <TrialPanel planWire={checked} valid={valid} months={months} />
+            <TrialPanel planWire={checked} valid={valid} months={months} onPriced={priced} />
             {problems.length > 0 && (
               <Alert color="red" title="To fix before saving" data-testid="plan-problem-list">
                 {problems.map((p) => <Text key={p.path} size="xs"><code>{p.path}</code>: {p.message}</Text>)}

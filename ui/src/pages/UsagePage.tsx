@@ -1,12 +1,14 @@
 import { useEffect, useRef, useState } from "react";
 import {
-  Alert, Autocomplete, Badge, Button, Card, Code, Group, Progress, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
+  Alert, Badge, Button, Card, Code, Group, Progress, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
 import { IconDeviceFloppy, IconFolderOpen, IconUpload } from "@tabler/icons-react";
 import { BarChart } from "@mantine/charts";
 import { Channel } from "@tauri-apps/api/core";
 import { call } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
+import { chartNumber, compactNumber, countOf, formatDay, formatDays, formatMoment, formatMonth, unitFor, workspaceZone } from "../api/format";
+import { MonthPickerInput } from "@mantine/dates";
 import type { ImportPreview } from "../api/generated/ImportPreview";
 import type { ImportProgress } from "../api/generated/ImportProgress";
 import type { CsvColumns } from "../api/generated/CsvColumns";
@@ -105,7 +107,7 @@ function SaveRejects({ importId, defaultPath }: { importId: number; defaultPath:
   const save = async () => {
     try {
       const rows = await call("events_rejects_save", { importId, path });
-      setSaved(`Saved ${rows} rejected rows to ${path}`);
+      setSaved(`Saved ${countOf(rows, "rejected row")} to ${path}`);
     } catch (e) {
       notifyError(e, "The rejected rows were not saved");
     }
@@ -186,16 +188,16 @@ function ImportEvents({ onImported }: { onImported: () => void }) {
         </Group>
         {preview && (
           <Stack gap="xs" data-testid="import-preview-result">
-            <Text size="sm">Format <Badge variant="light">{preview.format}</Badge>{preview.missing.length === 0 && <> · first {preview.rows.length + preview.errors.length} rows: {preview.rows.length} valid, {preview.errors.length} rejected</>}</Text>
+            <Text size="sm">Format <Badge variant="light">{FORMAT_LABELS[preview.format]}</Badge>{preview.missing.length === 0 && <> · first {countOf(preview.rows.length + preview.errors.length, "row")}: {preview.rows.length.toLocaleString()} valid, {preview.errors.length.toLocaleString()} rejected</>}</Text>
             {preview.format === "csv" && (
               <ColumnMapping header={preview.header} missing={preview.missing} columns={columns} onChange={remap} />
             )}
             {preview.missing.length === 0 && (
               <Table fz="xs" striped>
-                <Table.Thead><Table.Tr><Table.Th>Line</Table.Th><Table.Th>Id</Table.Th><Table.Th>Customer</Table.Th><Table.Th>Type</Table.Th><Table.Th>Time (UTC)</Table.Th><Table.Th>Properties</Table.Th></Table.Tr></Table.Thead>
+                <Table.Thead><Table.Tr><Table.Th>Line</Table.Th><Table.Th>Id</Table.Th><Table.Th>Customer</Table.Th><Table.Th>Type</Table.Th><Table.Th>Time ({workspaceZone()})</Table.Th><Table.Th>Properties</Table.Th></Table.Tr></Table.Thead>
                 <Table.Tbody>
                   {preview.rows.slice(0, 8).map((r) => (
-                    <Table.Tr key={r.line}><Table.Td>{r.line}</Table.Td><Table.Td>{r.id}</Table.Td><Table.Td>{r.customer}</Table.Td><Table.Td>{r.event_type}</Table.Td><Table.Td>{r.timestamp}</Table.Td><Table.Td><Code>{r.properties}</Code></Table.Td></Table.Tr>
+                    <Table.Tr key={r.line}><Table.Td>{r.line}</Table.Td><Table.Td>{r.id}</Table.Td><Table.Td>{r.customer}</Table.Td><Table.Td>{r.event_type}</Table.Td><Table.Td style={{ whiteSpace: "nowrap" }}>{formatMoment(r.timestamp)}</Table.Td><Table.Td><Code>{r.properties}</Code></Table.Td></Table.Tr>
                   ))}
                 </Table.Tbody>
               </Table>
@@ -215,10 +217,13 @@ function ImportEvents({ onImported }: { onImported: () => void }) {
         )}
         {result && report && (
           <Alert color={report.rejected > 0 ? "orange" : "teal"} title="Import finished" data-testid="import-report">
-            <Text size="sm" data-testid="import-counts">{report.accepted} accepted, {report.duplicates} duplicates, {report.rejected} rejected</Text>
+            <Text size="sm" data-testid="import-counts">
+              {report.accepted.toLocaleString()} accepted, {countOf(report.duplicates, "duplicate")}, {report.rejected.toLocaleString()} rejected
+            </Text>
             {result.late > 0 && (
               <Text size="sm" c="orange" data-testid="import-late">
-                {result.late} accepted events fall in periods already invoiced: they are stored and flagged late.
+                {result.late === 1 ? "1 accepted event falls in a period" : `${result.late.toLocaleString()} accepted events fall in periods`} already
+                invoiced: stored and flagged late (Invoices, Late usage).
               </Text>
             )}
             {report.errors.length > 0 && <RejectTable errors={report.errors} testId="import-errors" />}
@@ -233,59 +238,96 @@ function ImportEvents({ onImported }: { onImported: () => void }) {
 }
 
 /** One meter's value for one customer in a calendar month of the workspace zone. */
-function UsageLookup() {
+function UsageLookup({ version }: { version: number }) {
   const [meters, setMeters] = useState<Meter[]>([]);
   const [meter, setMeter] = useState<string | null>(null);
-  const [customer, setCustomer] = useState("");
-  const [options, setOptions] = useState<string[]>([]);
-  const [month, setMonth] = useState(() => new Date().toISOString().slice(0, 7));
-  const [group, setGroup] = useState("");
+  const [customer, setCustomer] = useState<string | null>(null);
+  const [search, setSearch] = useState("");
+  const [options, setOptions] = useState<{ value: string; label: string }[]>([]);
+  // The last month that has ended in the workspace's zone, once known ("YYYY-MM-01").
+  const [month, setMonth] = useState<string | null>(null);
+  const [group, setGroup] = useState<string | null>(null);
+  const [groups, setGroups] = useState<string[]>([]);
   const [result, setResult] = useState<MonthUsage | null>(null);
+  const [zone, setZone] = useState("");
 
   useEffect(() => { void call("meters_list").then(setMeters).catch(notifyError); }, []);
   useEffect(() => {
-    void call("customers_page", { search: customer, includeArchived: true, offset: 0, limit: 20 })
-      .then((p) => setOptions(p.rows.map((c) => c.id))).catch(() => setOptions([]));
-  }, [customer]);
+    void call("workspace_summary").then((s) => { setZone(s.timezone); setMonth((m) => m ?? `${s.last_complete_month}-01`); })
+      .catch(notifyError);
+  }, []);
+  useEffect(() => {
+    void call("customers_page", { search, includeArchived: true, offset: 0, limit: 20 })
+      .then((p) => setOptions((prev) => {
+        const rows = p.rows.map((c) => ({ value: c.id, label: `${c.name} (${c.id})` }));
+        // The chosen customer stays an option while another search runs.
+        const kept = prev.find((o) => o.value === customer);
+        return kept && !rows.some((r) => r.value === kept.value) ? [kept, ...rows] : rows;
+      })).catch(() => setOptions([]));
+  }, [search, customer]);
   const chosen = meters.find((m) => m.code === meter);
+  // The group values this meter has seen (for the chosen customer): picked, not typed.
+  useEffect(() => {
+    if (!chosen?.group_by) { setGroups([]); return; }
+    void call("usage_groups", { meter: chosen.code, customer }).then(setGroups).catch(() => setGroups([]));
+  }, [chosen, customer, version]);
 
   const look = async () => {
-    if (!meter) return;
+    if (!meter || !customer || !month) return;
     try {
-      setResult(await call("usage_month", { meter, customer: customer.trim(), month: month.trim(), group: group.trim() || null }));
+      setResult(await call("usage_month", { meter, customer, month: month.slice(0, 7), group }));
     } catch (e) {
       setResult(null);
       notifyError(e, "No usage figure");
     }
   };
+  const unit = chosen?.unit ?? "";
 
   return (
     <Card withBorder>
       <Stack>
         <Title order={4}>Usage for a month</Title>
-        <SimpleGrid cols={5}>
-          <Select label="Meter" data={meters.map((m) => ({ value: m.code, label: m.name }))} value={meter} onChange={setMeter} searchable data-testid="usage-meter" />
-          <Autocomplete label="Customer id" data={options} value={customer} onChange={setCustomer} data-testid="usage-customer" />
-          <TextInput label="Month" placeholder="2026-10" value={month} onChange={(e) => setMonth(e.currentTarget.value)} data-testid="usage-month" />
-          <TextInput label="Group" placeholder={chosen?.group_by ? `a ${chosen.group_by}` : "not grouped"} disabled={!chosen?.group_by} value={group} onChange={(e) => setGroup(e.currentTarget.value)} />
-          <Button mt={24} onClick={look} disabled={!meter || !customer.trim()} data-testid="usage-look">Show</Button>
+        <SimpleGrid cols={{ base: 2, md: 5 }}>
+          <Select label="Meter" data={meters.map((m) => ({ value: m.code, label: m.name }))} value={meter}
+            onChange={(v) => { setMeter(v); setGroup(null); }} searchable data-testid="usage-meter" />
+          <Select label="Customer" data={options} value={customer} onChange={setCustomer} searchable searchValue={search}
+            onSearchChange={setSearch} filter={({ options: o }) => o} placeholder="Search by name or id" nothingFoundMessage="No such customer"
+            data-testid="usage-customer" />
+          <MonthPickerInput label="Month" value={month} onChange={setMonth} valueFormat="MMMM YYYY" data-testid="usage-month" />
+          <Select label="Group" data={groups} value={group} onChange={setGroup} clearable searchable
+            placeholder={!chosen?.group_by ? "not grouped" : groups.length ? `every ${chosen.group_by}` : `no ${chosen.group_by} seen`}
+            disabled={!chosen?.group_by || groups.length === 0} data-testid="usage-group" />
+          <Button mt={24} onClick={look} disabled={!meter || !customer || !month} data-testid="usage-look">Show</Button>
         </SimpleGrid>
         {result && (
           <Stack gap="xs">
             <Text data-testid="usage-result">
-              <Text span fw={700} fz="xl" data-testid="usage-value">{groupDigits(result.value)}</Text> {chosen?.unit ?? ""}
-              <Text span c="dimmed" size="sm"> from {result.from} to {result.to} (UTC, end excluded)</Text>
+              <Text span fw={700} fz="xl" data-testid="usage-value">{groupDigits(result.value)}</Text> {unit && unitFor(result.value, unit)}
+              <Text span c="dimmed" size="sm">
+                {" "}in {formatMonth(month?.slice(0, 7))}{group ? ` for ${chosen?.group_by} ${group}` : ""} ({formatDays(
+                  `${month?.slice(0, 7)}-01`, lastDayOf(month?.slice(0, 7) ?? ""))}, days in {zone})
+              </Text>
             </Text>
             {/* Values arrive as decimal strings; the chart needs numbers to draw bar heights only. */}
             <BarChart h={220} dataKey="day" data-testid="usage-chart"
-              data={result.days.map((d) => ({ day: d.day.slice(8), value: Number(d.value), label: d.value }))}
+              data={result.days.map((d) => ({ day: formatDay(d.day), value: Number(d.value) }))}
               series={[{ name: "value", label: chosen?.name ?? "value", color: "teal.6" }]}
-              valueFormatter={(v) => v.toLocaleString()} tickLine="y" />
+              xAxisProps={{ tickFormatter: (v: string) => v.replace(/,? \d{4}$/, "") }}
+              yAxisProps={{ tickFormatter: (v: number) => compactNumber(v) }}
+              valueFormatter={(v) => `${chartNumber(v)}${unit ? ` ${unitFor(v, unit)}` : ""}`} tickLine="y" />
           </Stack>
         )}
       </Stack>
     </Card>
   );
+}
+
+/** "2026-10" → "2026-10-31". */
+function lastDayOf(month: string): string {
+  const m = /^(\d{4})-(\d{2})$/.exec(month);
+  if (!m) return month;
+  const days = new Date(Date.UTC(Number(m[1]), Number(m[2]), 0)).getUTCDate();
+  return `${month}-${String(days).padStart(2, "0")}`;
 }
 
 export function UsagePage({ explore }: { explore: ExploreFilter | null }) {
@@ -296,8 +338,8 @@ export function UsagePage({ explore }: { explore: ExploreFilter | null }) {
       <Title order={2}>Usage</Title>
       <ImportEvents onImported={() => setImports((n) => n + 1)} />
       <ImportHistory version={imports} onRolledBack={() => setImports((n) => n + 1)} />
-      <UsageLookup />
-      <EventsExplorer initial={explore} />
+      <UsageLookup version={imports} />
+      <EventsExplorer initial={explore} version={imports} />
     </Stack>
   );
 }

@@ -60,7 +60,7 @@ pub(super) fn demo(args: DemoArgs, now: DateTime<Utc>) -> Result<Outcome, Error>
     let mut ws = Workspace::create(&path)?;
     ws.write(|tx| demo::build(tx, now))?;
     let events = if no_usage { 0 } else { demo::import_usage(&mut ws, now)?.accepted };
-    let summary = ws.summary()?;
+    let summary = ws.summary(now)?;
     let human = format!(
         "built the demo workspace at {} ({} customers, {events} usage events)",
         summary.path, summary.customers

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use meterdesk_engine::backup;
-use meterdesk_engine::bill::{self, BillingMonths, Draft, Trial};
+use meterdesk_engine::bill::{self, BillingMonths, Draft, TrialReport};
 use meterdesk_engine::credit::{self, CreditNote};
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
@@ -86,7 +86,7 @@ impl AppState {
     fn switch(&self, opened: Result<Workspace, Error>) -> Reply<WorkspaceSummary> {
         let ws = opened.map_err(IpcError::from)?;
         paths::remember(ws.path());
-        let summary = ws.summary().map_err(IpcError::from)?;
+        let summary = ws.summary(clock::now()).map_err(IpcError::from)?;
         let mut guard = self.workspace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = Ok(ws);
         Ok(summary)
@@ -151,7 +151,7 @@ fn picked_path(picked: Option<tauri_plugin_dialog::FilePath>) -> Reply<Option<Pa
 
 #[tauri::command(async)]
 pub fn workspace_summary(state: State<AppState>) -> Reply<WorkspaceSummary> {
-    state.with(|ws| ws.summary())
+    state.with(|ws| ws.summary(clock::now()))
 }
 
 /// Opens a workspace of the recent list (which only the app writes, after an
@@ -422,6 +422,13 @@ pub fn usage_month(
     state.with(|ws| usage::for_month(ws.conn(), &meter, &customer, Month::parse(&month, "month")?, group.as_deref()))
 }
 
+/// The group values a meter has seen, for one customer or any: what the usage
+/// lookup's group is picked from.
+#[tauri::command(async)]
+pub fn usage_groups(state: State<AppState>, meter: String, customer: Option<String>) -> Reply<Vec<String>> {
+    state.with(|ws| api::groups_seen(ws, &meter, customer.as_deref().filter(|c| !c.is_empty())))
+}
+
 /// The draft invoices of a customer's subscription periods starting in month `YYYY-MM`.
 #[tauri::command(async)]
 pub fn invoice_preview(state: State<AppState>, customer: String, month: String) -> Reply<Vec<Draft>> {
@@ -685,7 +692,7 @@ pub fn plan_save(state: State<AppState>, fields: serde_json::Value, create: bool
 
 /// The edited (unsaved) plan on its subscribers' usage for month `YYYY-MM`.
 #[tauri::command(async)]
-pub fn plan_try(state: State<AppState>, fields: serde_json::Value, month: String) -> Reply<Vec<Trial>> {
+pub fn plan_try(state: State<AppState>, fields: serde_json::Value, month: String) -> Reply<TrialReport> {
     state.with(|ws| {
         let fields = plan::fields_from_json(fields)?;
         bill::try_plan(ws, &fields, Month::parse(&month, "period")?)
@@ -963,7 +970,7 @@ mod tests {
         assert_eq!(err.code, meterdesk_engine::ErrorCode::Internal);
         assert!(err.message.contains("Multiplication overflowed"), "{}", err.message);
         // The next command works on the same open workspace.
-        let summary = state.with(|ws| ws.summary()).unwrap();
+        let summary = state.with(|ws| ws.summary(clock::now())).unwrap();
         assert_eq!(summary.customers, 0);
     }
 }

@@ -335,22 +335,62 @@ fn a_draft_plan_prices_its_subscribers_real_usage_before_it_is_saved() {
     pro.minimum_commitment = None;
     let crate::pricing::PriceFields::Graduated { tiers } = &mut pro.charges[0].price else { panic!("graduated") };
     tiers[0].unit_price = "0.00001".parse().unwrap();
-    let trials = try_plan(&mut ws, &pro, crate::month("2026-10")).unwrap();
+    let report = try_plan(&mut ws, &pro, crate::month("2026-10")).unwrap();
+    let trials = &report.rows;
     assert_eq!(trials.len(), 1);
     let t = &trials[0];
     assert_eq!((t.subscription.as_str(), t.current.to_string()), ("sub_globex", "354.76".to_string()));
     assert_eq!((t.proposed.map(|p| p.to_string()), t.problem.clone()), (Some("293.86".into()), None));
+    // 293.86 − 354.76 = −60.90, −17.166… % of 354.76.
+    let said = |d: Option<Dec>| d.map(|d| d.to_string());
+    assert_eq!((said(t.difference), said(t.change_percent)), (Some("-60.90".into()), Some("-17.2".into())));
+    assert_eq!(t.customer_name, "Globex Corp");
+    let total = &report.totals[..];
+    assert_eq!(total.len(), 1);
+    assert_eq!(
+        (
+            total[0].currency.as_str(),
+            total[0].subscriptions,
+            total[0].current.to_string(),
+            total[0].proposed.to_string()
+        ),
+        ("USD", 1, "354.76".into(), "293.86".into())
+    );
+    assert_eq!(
+        (total[0].difference.to_string(), said(total[0].change_percent)),
+        ("-60.90".into(), Some("-17.2".into()))
+    );
+    // The calculator of each charge starts from its subscriber's quantity: 1,600,000 tokens.
+    let typical = report.typical[0].as_ref().unwrap();
+    assert_eq!(
+        (typical.quantity.to_string(), typical.of, typical.basis),
+        ("1600000".into(), 1, TypicalBasis::Subscribers)
+    );
     assert_eq!(
         plan::get(ws.conn(), "pro").unwrap().unwrap().fields.minimum_commitment.unwrap().to_string(),
         "500.00",
         "nothing saved"
     );
 
+    // A plan nobody is on yet starts its calculator from every customer's usage in the
+    // calendar month: Globex's gpt-4o tokens with the 999 of October 10, before its subscription.
+    let mut fresh = pro.clone();
+    fresh.code = "pro_next".into();
+    let report = try_plan(&mut ws, &fresh, crate::month("2026-10")).unwrap();
+    assert!(report.rows.is_empty() && report.totals.is_empty());
+    let typical = report.typical[0].as_ref().unwrap();
+    assert_eq!(
+        (typical.quantity.to_string(), typical.of, typical.basis),
+        ("1600999".into(), 1, TypicalBasis::Customers)
+    );
+
     // A draft that drops the overridden charge cannot bill the subscription: said, not hidden.
     let mut no_calls = pro.clone();
     no_calls.charges.retain(|c| c.meter != "api_calls");
-    let t = &try_plan(&mut ws, &no_calls, crate::month("2026-10")).unwrap()[0];
-    assert_eq!(t.proposed, None);
+    let report = try_plan(&mut ws, &no_calls, crate::month("2026-10")).unwrap();
+    let t = &report.rows[0];
+    assert_eq!((t.proposed, t.difference, t.change_percent), (None, None, None));
+    assert!(report.totals.is_empty(), "a subscription the draft cannot bill is in no total");
     assert!(t.problem.as_deref().unwrap().contains("no charge on meter \"api_calls\""), "{:?}", t.problem);
     // A value of the wrong type is named by its field, as the editor shows it.
     let mut json = serde_json::to_value(&pro).unwrap();
@@ -632,4 +672,32 @@ fn a_finalize_run_is_backed_up_and_a_restore_keeps_the_current_file_aside() {
     let names: Vec<String> = crate::workspace::backup::list(&path).unwrap().into_iter().map(|b| b.name).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.contains(&"acme-20261109T150000Z-before-finalize.meterdesk".to_string()), "{names:?}");
+}
+
+#[test]
+fn a_meters_groups_are_picked_from_the_values_its_events_carried() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    october(&mut ws);
+    // Read after the import without a preview first: the rollups are brought up to date.
+    assert_eq!(crate::api::groups_seen(&mut ws, "tokens", None).unwrap(), ["claude", "gpt-4o"]);
+    assert_eq!(crate::api::groups_seen(&mut ws, "tokens", Some("globex")).unwrap(), ["claude", "gpt-4o"]);
+    assert!(crate::api::groups_seen(&mut ws, "tokens", Some("initech")).unwrap().is_empty());
+    assert!(crate::api::groups_seen(&mut ws, "api_calls", None).unwrap().is_empty(), "not grouped");
+    let err = crate::api::groups_seen(&mut ws, "nope", None).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn the_workspace_summary_says_its_zone_today_and_the_last_complete_month() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    // 03:00 UTC on November 1 is still October 31 in New York.
+    let s = ws.summary(Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap()).unwrap();
+    assert_eq!(
+        (s.timezone.as_str(), s.today.to_string(), s.last_complete_month.to_string()),
+        ("America/New_York", "2026-10-31".into(), "2026-09".into())
+    );
+    let s = ws.summary(Utc.with_ymd_and_hms(2026, 11, 1, 5, 0, 0).unwrap()).unwrap();
+    assert_eq!((s.today.to_string(), s.last_complete_month.to_string()), ("2026-11-01".into(), "2026-10".into()));
 }

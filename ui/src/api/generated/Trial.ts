@@ -4,7 +4,11 @@ import type { Dec } from "./Dec";
 /**
  * A subscriber's bill for a month on its plan, and on a draft of the plan.
  */
-export type Trial = { customer: string, subscription: string, currency: string, 
+export type Trial = { customer: string, 
+/**
+ * The customer's name, for the editor's list (the id is secondary).
+ */
+customer_name: string, subscription: string, currency: string, 
 /**
  * The version the subscription holds.
  */
@@ -12,4 +16,13 @@ plan_version: number, current: Dec,
 /**
  * None when the draft cannot bill this subscription (see `problem`).
  */
-proposed: Dec | null, problem: string | null, };
+proposed: Dec | null, 
+/**
+ * `proposed − current`, when the draft bills the subscription.
+ */
+difference: Dec | null, 
+/**
+ * The difference in percent of `current` (one decimal); none when
+ * `current` is zero or the draft does not bill it.
+ */
+change_percent: Dec | null, problem: string | null, };

@@ -3,4 +3,13 @@
 /**
  * What the console shows about the open workspace.
  */
-export type WorkspaceSummary = { path: string, company_name: string, schema_version: number, customers: number, archived_customers: number, };
+export type WorkspaceSummary = { path: string, company_name: string, schema_version: number, customers: number, archived_customers: number, 
+/**
+ * The IANA zone the workspace bills in: the console shows times in it.
+ */
+timezone: string, 
+/**
+ * Today in that zone, and the last month that has ended (what usage
+ * pages open on).
+ */
+today: string, last_complete_month: string, };

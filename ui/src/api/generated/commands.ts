@@ -47,7 +47,7 @@ import type { Reviewed } from "./Reviewed";
 import type { Rules } from "./Rules";
 import type { Settings } from "./Settings";
 import type { SubscriptionFields } from "./SubscriptionFields";
-import type { Trial } from "./Trial";
+import type { TrialReport } from "./TrialReport";
 import type { UnitPriceOverride } from "./UnitPriceOverride";
 import type { Verified } from "./Verified";
 import type { WalletRow } from "./WalletRow";
@@ -85,6 +85,7 @@ export interface Commands {
   events_import_cancel: [NoArgs, null];
   events_page: [{ customer: string | null; meter: string | null; from: string | null; to: string | null; offset: number; limit: number }, EventPage];
   usage_month: [{ meter: string; customer: string; month: string; group: string | null }, MonthUsage];
+  usage_groups: [{ meter: string; customer: string | null }, Array<string>];
   invoice_preview: [{ customer: string; month: string }, Array<Draft>];
   invoice_preview_all: [{ month: string }, Array<Draft>];
   billing_months: [NoArgs, BillingMonths];
@@ -110,7 +111,7 @@ export interface Commands {
   plans_list: [NoArgs, Array<PlanRow>];
   plan_check: [{ fields: PlanFields }, Array<Problem>];
   plan_save: [{ fields: PlanFields; create: boolean }, PlanRow];
-  plan_try: [{ fields: PlanFields; month: string }, Array<Trial>];
+  plan_try: [{ fields: PlanFields; month: string }, TrialReport];
   price_quote: [{ price: PriceFields; currency: string; quantities: Array<Dec> }, Array<Quote>];
   wallets_overview: [NoArgs, Array<WalletRow>];
   wallet_view: [{ customer: string }, WalletView];
