@@ -1066,9 +1066,14 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     click(&c, "[data-testid=paid-confirm]").await;
     wait_text(&c, "[data-testid=invoice-standing]", |t| t == "paid").await;
     click(&c, "[data-testid=invoice-tab-trail]").await;
-    let trail = wait_text(&c, "[data-testid=invoice-trail]", |t| t.contains("paid · INV-2026-00001")).await;
-    assert!(trail.contains("finalize · INV-2026-00001") && trail.contains("note: wire 4471"), "{trail}");
-    assert!(trail.contains("credit · CN-2026-00001") && trail.contains("reason: Goodwill"), "{trail}");
+    // The trail in sentences, with who and when (the workspace's zone, the user's format).
+    let trail =
+        wait_text(&c, "[data-testid=invoice-trail]", |t| t.contains("Recorded INV-2026-00001 as paid on")).await;
+    assert!(trail.contains("Finalized INV-2026-00001 for ") && trail.contains(", reference wire 4471."), "{trail}");
+    assert!(trail.contains("Issued credit note CN-2026-00001 on INV-2026-00001 for 10.00: Goodwill."), "{trail}");
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+    assert!(user.is_empty() || trail.contains(&format!("By {user}, Nov 24, 2026")), "{trail}");
+    screenshot(&c, "invoice-trail.png").await;
     let shown = cli(&["invoice", "show", "INV-2026-00001"]);
     assert_eq!(shown["paid"]["reference"], "wire 4471");
     assert_eq!(shown["paid"]["date"], shown["issue_date"], "paid on the issue date the form proposed");

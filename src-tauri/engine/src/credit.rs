@@ -277,7 +277,7 @@ pub fn issue(
         "invoice": invoice_number, "total": note.total, "credits_returned": note.credits_returned, "reason": reason,
     });
     conn.execute(
-        "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'credit', ?2, ?3)",
+        "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, 'credit', ?2, ?3, (SELECT name FROM temp.session_actor))",
         params![time_text(now), note.number, detail.to_string()],
     )?;
     Ok(note)

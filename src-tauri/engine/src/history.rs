@@ -179,7 +179,7 @@ pub fn rollback(tx: &Transaction, id: i64, now: DateTime<Utc>) -> Result<ImportR
     )?;
     let detail = serde_json::json!({ "import": id, "file": record.file_name, "events": events, "meters": rebuilt });
     tx.execute(
-        "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'rollback_import', ?2, ?3)",
+        "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, 'rollback_import', ?2, ?3, (SELECT name FROM temp.session_actor))",
         params![time_text(now), format!("import #{id}"), detail.to_string()],
     )?;
     get(tx, id)

@@ -372,8 +372,11 @@ pub(crate) fn finalize_as(
         "credits_applied": frozen.draft.credits_applied, "hash": hash, "replaces": replaces,
         "adjusts": frozen.adjusts,
     });
-    conn.prepare_cached("INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, 'finalize', ?2, ?3)")?
-        .execute(params![time_text(now), number, detail.to_string()])?;
+    conn.prepare_cached(concat!(
+        "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, 'finalize', ?2, ?3, ",
+        "(SELECT name FROM temp.session_actor))"
+    ))?
+    .execute(params![time_text(now), number, detail.to_string()])?;
     Ok(Invoice { frozen, paid: None, void_reason: None, hash, previous_hash })
 }
 
@@ -648,7 +651,7 @@ fn append_status(
     )?;
     let detail = serde_json::json!({ "date": on_date.to_string(), "note": note });
     conn.execute(
-        "INSERT INTO audit_log (at, action, subject, detail) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, ?2, ?3, ?4, (SELECT name FROM temp.session_actor))",
         params![time_text(now), status, number, detail.to_string()],
     )?;
     Ok(())

@@ -181,20 +181,92 @@ pub struct AuditEntry {
     pub subject: String,
     /// What was recorded, as `key: value` pairs in the order written.
     pub detail: Vec<(String, String)>,
+    /// Who did it: the operating system's user of the console or the CLI
+    /// (none for entries written before actors were recorded).
+    pub actor: Option<String>,
+    /// The entry as a sentence, for people: "Finalized INV-2026-00001 for
+    /// globex: 354.76 USD."
+    pub sentence: String,
+}
+
+/// An audit entry in words, from its action and what it recorded.
+fn sentence(action: &str, subject: &str, detail: &[(String, String)]) -> String {
+    let get = |k: &str| {
+        detail.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty() && *v != "null")
+    };
+    let amount = |k: &str| get(k).map(|v| crate::text::group_digits(v));
+    match action {
+        "finalize" => {
+            let mut s = format!("Finalized {subject}");
+            if get("kind") == Some("advance") {
+                s.push_str(", the advance fees");
+            } else if get("kind") == Some("adjustment") {
+                s.push_str(", the late usage adjustment");
+            }
+            if let Some(c) = get("customer") {
+                s.push_str(&format!(" for {c}"));
+            }
+            if let (Some(t), Some(cur)) = (amount("total"), get("currency")) {
+                s.push_str(&format!(": {t} {cur}"));
+            }
+            if let Some(c) = amount("credits_applied").filter(|c| c.trim_start_matches(['0', '.']) != "") {
+                s.push_str(&format!(", {c} of prepaid credit applied"));
+            }
+            if let Some(r) = get("replaces") {
+                s.push_str(&format!(", replacing void {r}"));
+            }
+            if let Some(a) = get("adjusts") {
+                s.push_str(&format!(", adjusting {a}"));
+            }
+            s + "."
+        }
+        "void" => format!("Voided {subject}{}.", get("note").map(|n| format!(": {n}")).unwrap_or_default()),
+        "paid" => format!(
+            "Recorded {subject} as paid{}{}.",
+            get("date").map(|d| format!(" on {d}")).unwrap_or_default(),
+            get("note").map(|n| format!(", reference {n}")).unwrap_or_default()
+        ),
+        "credit" => {
+            let mut s = format!("Issued credit note {subject}");
+            if let Some(i) = get("invoice") {
+                s.push_str(&format!(" on {i}"));
+            }
+            if let Some(t) = amount("total") {
+                s.push_str(&format!(" for {t}"));
+            }
+            if let Some(c) = amount("credits_returned").filter(|c| c.trim_start_matches(['0', '.']) != "") {
+                s.push_str(&format!(", {c} of prepaid credit returned to the wallet"));
+            }
+            s.push_str(&get("reason").map(|r| format!(": {r}.")).unwrap_or_else(|| ".".into()));
+            s
+        }
+        "rollback_import" => format!(
+            "Rolled back {subject}{}{}.",
+            get("file").map(|f| format!(" ({f})")).unwrap_or_default(),
+            get("events").map(|n| format!(": {} events removed", crate::text::group_digits(n))).unwrap_or_default()
+        ),
+        other => format!("{} {subject}.", other.replace('_', " ")),
+    }
 }
 
 /// The audit trail of an invoice and its credit notes, oldest first.
 pub fn trail(conn: &Connection, number: &str) -> Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
-        "SELECT at, action, subject, detail FROM audit_log
+        "SELECT at, action, subject, detail, actor FROM audit_log
          WHERE subject = ?1 OR (action = 'credit' AND json_extract(detail, '$.invoice') = ?1) ORDER BY id",
     )?;
     let rows = stmt.query_map([number], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (at, action, subject, detail) = row?;
+        let (at, action, subject, detail, actor) = row?;
         let at = DateTime::parse_from_rfc3339(&at)
             .map_err(|e| Error::Internal(format!("a stored audit time \"{at}\": {e}")))?
             .with_timezone(&Utc);
@@ -205,7 +277,8 @@ pub fn trail(conn: &Connection, number: &str) -> Result<Vec<AuditEntry>> {
                 .collect(),
             _ => vec![("detail".into(), detail)],
         };
-        out.push(AuditEntry { at, action, subject, detail });
+        let sentence = sentence(&action, &subject, &detail);
+        out.push(AuditEntry { at, action, subject, detail, actor, sentence });
     }
     Ok(out)
 }
@@ -723,6 +796,27 @@ mod tests {
         assert_eq!(actions, [("finalize", "INV-2026-00001"), ("credit", "CN-2026-00001"), ("paid", "INV-2026-00001")]);
         assert!(trail[2].detail.contains(&("note".into(), "wire 881".into())), "{:?}", trail[2].detail);
         assert_eq!(trail[0].at, at(11, 2));
+        // In words, with who: the operating system's user unless the session names another.
+        let said: Vec<_> = trail.iter().map(|t| t.sentence.as_str()).collect();
+        assert_eq!(
+            said,
+            [
+                "Finalized INV-2026-00001 for globex: 354.76 USD.",
+                "Issued credit note CN-2026-00001 on INV-2026-00001 for 54.76: goodwill.",
+                "Recorded INV-2026-00001 as paid on 2026-12-04, reference wire 881."
+            ]
+        );
+        assert!(trail.iter().all(|t| t.actor.as_deref().is_some_and(|a| !a.is_empty())), "{trail:?}");
+        ws.set_actor("Dana (finance)").unwrap();
+        ws.write(|tx| invoice::void(tx, "INV-2026-00002", "twice", at(12, 5))).unwrap_err();
+        ws.write(|tx| {
+            credit::issue(tx, "INV-2026-00001", "rounding", &Request::Amount("0.01".parse().unwrap()), at(12, 6))
+        })
+        .unwrap();
+        let last = super::trail(ws.conn(), "INV-2026-00001").unwrap().pop().unwrap();
+        assert_eq!(last.actor.as_deref(), Some("Dana (finance)"));
+        assert_eq!(last.sentence, "Issued credit note CN-2026-00002 on INV-2026-00001 for 0.01: rounding.");
+        assert!(ws.set_actor("  ").is_err());
     }
 
     #[test]

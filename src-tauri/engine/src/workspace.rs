@@ -35,6 +35,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0014_adjustments", include_str!("../../../migrations/0014_adjustments.sql")),
     ("0015_import_rollback", include_str!("../../../migrations/0015_import_rollback.sql")),
     ("0016_import_rejects_seen", include_str!("../../../migrations/0016_import_rejects_seen.sql")),
+    ("0017_audit_actor", include_str!("../../../migrations/0017_audit_actor.sql")),
 ];
 
 /// The schema version this build writes.
@@ -125,6 +126,7 @@ impl Workspace {
         let mut ws = Workspace { conn, path };
         configure(&ws.conn).map_err(|e| ws.locate(e))?;
         migrate(&mut ws.conn, &ws.path).map_err(|e| ws.locate(e))?;
+        start_session(&ws.conn)?;
         Ok(ws)
     }
 
@@ -133,7 +135,19 @@ impl Workspace {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn, Path::new(":memory:"))?;
+        start_session(&conn)?;
         Ok(Workspace { conn, path: PathBuf::from(":memory:") })
+    }
+
+    /// Who the audit trail names for what this connection writes (by default
+    /// the operating system's user, see [`start_session`]).
+    pub fn set_actor(&self, name: &str) -> Result<()> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid("actor", "say who is acting"));
+        }
+        self.conn.execute("UPDATE temp.session_actor SET name = ?1", [name])?;
+        Ok(())
     }
 
     /// The file imports lock while they run (`None` in memory): `<path>-lock`.
@@ -301,6 +315,21 @@ pub(crate) fn check_is_ours(path: &Path) -> Result<()> {
     if version > SCHEMA_VERSION {
         return Err(Error::NewerWorkspace { path: display, found: version, known: SCHEMA_VERSION });
     }
+    Ok(())
+}
+
+/// The connection's session: a temporary table (never in the file) holding
+/// who acts, which every audit entry written through it records. It starts as
+/// the operating system's user (`USER`, `LOGNAME` or `USERNAME`).
+fn start_session(conn: &Connection) -> Result<()> {
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "an unknown user".to_string());
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS session_actor (name TEXT NOT NULL); DELETE FROM temp.session_actor;",
+    )?;
+    conn.execute("INSERT INTO temp.session_actor (name) VALUES (?1)", [user.trim()])?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ const LANDED: &[(&str, &str)] = &[
     ("0014_adjustments.sql", "d7614fb251bccc5970184548e682b5adcddf0d7c90f1f049cec23dd4bac8fb71"),
     ("0015_import_rollback.sql", "2345d56c1ec6a5fbde226158c6047faab375bc95e5d1cefdc420f56e03eb897e"),
     ("0016_import_rejects_seen.sql", "b5b352a5462a136677c34f9f010ccce568809bcab511bd4ca22efbd100f1391d"),
+    ("0017_audit_actor.sql", "f9038eb464c419530b13a59f0ebb6219e4e269884b644fd37fe3d7ff9a940c34"),
 ];
 
 #[test]

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { formatMoment } from "../api/format";
 import {
   Alert, Badge, Button, Group, Loader, Modal, SegmentedControl, Stack, Table, Tabs, Text, TextInput, Textarea, Timeline,
 } from "@mantine/core";
@@ -233,9 +234,8 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
         <Tabs.Panel value="trail" pt="sm">
           <Timeline bulletSize={14} lineWidth={2} data-testid="invoice-trail">
             {detail.trail.map((t, i) => (
-              <Timeline.Item key={i} title={`${t.action} · ${t.subject}`}>
-                <Text size="xs" c="dimmed">{t.at.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC")}</Text>
-                <Text size="xs">{t.detail.filter(([k]) => k !== "hash").map(([k, v]) => `${k}: ${v}`).join(" · ")}</Text>
+              <Timeline.Item key={i} title={<Text size="sm">{t.sentence}</Text>}>
+                <Text size="xs" c="dimmed">{t.actor ? `By ${t.actor}, ` : ""}{formatMoment(t.at)}</Text>
               </Timeline.Item>
             ))}
           </Timeline>

@@ -11,4 +11,14 @@ subject: string,
 /**
  * What was recorded, as `key: value` pairs in the order written.
  */
-detail: Array<[string, string]>, };
+detail: Array<[string, string]>, 
+/**
+ * Who did it: the operating system's user of the console or the CLI
+ * (none for entries written before actors were recorded).
+ */
+actor: string | null, 
+/**
+ * The entry as a sentence, for people: "Finalized INV-2026-00001 for
+ * globex: 354.76 USD."
+ */
+sentence: string, };
