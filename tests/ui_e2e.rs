@@ -59,11 +59,13 @@ impl Driver {
     /// a request while WebKitWebDriver is still starting: that is retried
     /// until the deadline.
     async fn session(&self, workspace: &Path) -> Client {
+        self.session_of(Path::new(env!("CARGO_BIN_EXE_meterdesk")), workspace).await
+    }
+
+    /// Opens `app` (the built binary, or the installed one) on a workspace.
+    async fn session_of(&self, app: &Path, workspace: &Path) -> Client {
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "tauri:options".into(),
-            json!({ "application": env!("CARGO_BIN_EXE_meterdesk"), "args": ["--workspace", workspace] }),
-        );
+        caps.insert("tauri:options".into(), json!({ "application": app, "args": ["--workspace", workspace] }));
         let url = format!("http://127.0.0.1:{}", self.port);
         let deadline = Instant::now() + WAIT;
         loop {
@@ -430,8 +432,28 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
     choose(&c, "[data-testid=settings-paper]", "Letter (8.5 × 11 in)").await;
     click(&c, ".mantine-Switch-track").await;
     wait_prop(&c, "[data-testid=settings-appendix]", "checked", |v| v == "true").await;
+    // Payment details: an IBAN with a mistyped character is refused under its field, in words.
+    click(&c, "//*[@data-testid='settings-pay-kind']//label[normalize-space(.)='IBAN and BIC']").await;
+    type_into(&c, "[data-testid=settings-pay-payee]", "Globex Billing Co").await;
+    type_into(&c, "[data-testid=settings-pay-iban]", "GB82 WEST 1234 5698 7654 23").await;
+    click(&c, "[data-testid=settings-save]").await;
+    find(
+        &c,
+        "//form[@data-testid='settings-form']//*[contains(text(), 'has wrong check digits: a character is mistyped')]",
+    )
+    .await;
+    assert!(dom_text(&c, "[data-testid=workspace-menu]").await.contains("My company"), "nothing saved");
+    replace_text(&c, "[data-testid=settings-pay-iban]", "gb82 west 1234 5698 7654 32").await;
     click(&c, "[data-testid=settings-save]").await;
     wait_text(&c, "[data-testid=workspace-menu]", |t| t.contains("Globex Billing Co")).await;
+    // Stored as the bank writes it; the catalog carries it.
+    wait_value(&c, "[data-testid=settings-pay-iban]", "GB82WEST12345698765432").await;
+    screenshot(&c, "settings-payment.png").await;
+    let catalog = cli_json(&workspace, &["export", "catalog"]);
+    assert_eq!(
+        catalog["workspace"]["payment"],
+        json!({ "payee": "Globex Billing Co", "iban": "GB82WEST12345698765432" })
+    );
     // The tamper check runs from here too (no invoices yet: an intact, empty chain).
     click(&c, "[data-testid=settings-verify]").await;
     wait_text(&c, "[data-testid=settings-verified]", |t| t == "All 0 finalized invoices are intact.").await;
@@ -1482,4 +1504,70 @@ async fn a_customers_page_changes_its_plan_mid_month_ends_it_and_bills_late_usag
     click(&c, &format!("[data-testid=customer-invoice-{number}]")).await;
     wait_text(&c, "[data-testid=invoice-number]", |t| t == number).await;
     c.close().await.unwrap();
+}
+
+/// The package a user installs: `scripts/package.sh` builds the .deb with the
+/// Tauri CLI (release, the UI embedded); this installs it with apt-get, reads
+/// what it put where, and starts the installed binary to the painted dashboard.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "installs a system package (root or sudo): scripts/test.sh runs it after scripts/package.sh"]
+async fn the_deb_package_installs_and_starts_to_the_painted_dashboard() {
+    let deb = std::env::var_os("METERDESK_DEB").map(PathBuf::from).unwrap_or_else(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bundle/deb");
+        let mut debs: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("no {} ({e}): run scripts/package.sh first", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+            .collect();
+        debs.sort_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
+        debs.pop().unwrap_or_else(|| panic!("no .deb in {}: run scripts/package.sh first", dir.display()))
+    });
+    let size = deb.metadata().unwrap().len();
+    // The workspace the installed console opens (built by this build's CLI, before the clock starts).
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            cmd.arg("apt-get");
+        }
+        let out = cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args).output().unwrap();
+        assert!(out.status.success(), "apt-get {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+
+    let started = Instant::now();
+    apt(&["install", "-y", "-q", "--reinstall", deb.to_str().unwrap()]);
+    let installed = started.elapsed();
+    let files = String::from_utf8(Command::new("dpkg").args(["-L", "meterdesk"]).output().unwrap().stdout).unwrap();
+    for wanted in [
+        "/usr/bin/meterdesk",
+        "/usr/share/applications/Meterdesk.desktop",
+        "/usr/share/icons/hicolor/128x128/apps/meterdesk.png",
+    ] {
+        assert!(files.lines().any(|l| l == wanted), "the package lacks {wanted}: {files}");
+    }
+    // The menu entry starts the installed binary, with its icon, among finance applications.
+    let entry = std::fs::read_to_string("/usr/share/applications/Meterdesk.desktop").unwrap();
+    for line in ["Exec=meterdesk", "Icon=meterdesk", "Name=Meterdesk", "Type=Application"] {
+        assert!(entry.lines().any(|l| l == line), "the desktop entry lacks {line}: {entry}");
+    }
+    assert!(entry.lines().any(|l| l.starts_with("Categories=") && l.contains("Finance")), "{entry}");
+    // The installed binary is also the CLI.
+    let version = Command::new("/usr/bin/meterdesk").arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("meterdesk 0.1.0"), "{version:?}");
+
+    // Started from the installed path (the UI embedded in it, nothing read from this checkout).
+    let c = driver.session_of(Path::new("/usr/bin/meterdesk"), &workspace).await;
+    wait_text(&c, "[data-testid=stat-active-customers]", |t| t == "49").await;
+    let painted = started.elapsed();
+    screenshot(&c, "installed-dashboard.png").await;
+    c.close().await.unwrap();
+    eprintln!(
+        "the .deb: {size} bytes ({:.1} MB); apt-get install {:.1} s; install to the painted dashboard {:.1} s",
+        size as f64 / 1_048_576.0,
+        installed.as_secs_f64(),
+        painted.as_secs_f64()
+    );
+    apt(&["remove", "-y", "-q", "meterdesk"]);
 }

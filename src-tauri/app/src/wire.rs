@@ -164,6 +164,7 @@ mod tests {
             meterdesk_engine::plan::PlanRow,
             workspace::WorkspaceSummary,
             settings::Paper,
+            settings::PaymentDetails,
             meterdesk_engine::invoice::Invoice,
             meterdesk_engine::invoice::Frozen,
             meterdesk_engine::invoice::Party,

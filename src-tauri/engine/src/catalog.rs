@@ -68,6 +68,9 @@ pub struct CatalogWorkspace {
     pub tax_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_terms_days: Option<u32>,
+    /// Where customers pay (docs/interfaces.md "The catalog file").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::settings::PaymentDetails>,
 }
 
 /// What `apply` did, by entity.
@@ -88,6 +91,7 @@ impl CatalogWorkspace {
             timezone: self.timezone.unwrap_or(current.timezone),
             invoice_prefix: self.invoice_prefix.unwrap_or(current.invoice_prefix),
             payment_terms_days: self.payment_terms_days.unwrap_or(current.payment_terms_days),
+            payment: self.payment.or(current.payment),
             // Not part of the catalog: how PDFs look is a console setting.
             paper: current.paper,
             usage_appendix: current.usage_appendix,
@@ -104,6 +108,7 @@ impl CatalogWorkspace {
             address: Some(s.address),
             tax_id: s.tax_id,
             payment_terms_days: Some(s.payment_terms_days),
+            payment: s.payment,
         }
     }
 }

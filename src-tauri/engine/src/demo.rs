@@ -62,6 +62,14 @@ pub fn catalog(now: DateTime<Utc>) -> Catalog {
         address: Some(vec!["500 Market St".into(), "San Francisco, CA 94105".into(), "United States".into()]),
         tax_id: Some("US 12-3456789".into()),
         payment_terms_days: Some(30),
+        // A US bank account (the routing number is a valid ABA test number).
+        payment: Some(crate::settings::PaymentDetails {
+            payee: "Acme AI Inc.".into(),
+            account_number: Some("000123456789".into()),
+            routing_number: Some("021000021".into()),
+            note: Some("ACH or wire transfer in USD; other currencies: ask billing@acme.example".into()),
+            ..Default::default()
+        }),
     };
     let mut customers = Vec::new();
     for (k, kind) in KINDS.iter().enumerate() {

@@ -67,6 +67,9 @@ pub struct Frozen {
     /// An adjustment: how many late events of the period it billed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_events: Option<u64>,
+    /// Where to pay, as the company's settings said when finalized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::settings::PaymentDetails>,
 }
 
 /// What an adjustment invoice adjusts: the period invoice and the late events
@@ -314,6 +317,7 @@ pub(crate) fn finalize_as(
         replaces: replaces.clone(),
         adjusts: adjusting.map(|a| a.number.clone()),
         late_events: adjusting.map(|a| a.late_events),
+        payment: company.payment.clone(),
     };
     let content =
         serde_json::to_string(&frozen).map_err(|e| Error::Internal(format!("an invoice could not be written: {e}")))?;

@@ -700,6 +700,15 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
         ("Amount due".to_string(), format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency), true),
     ]);
     totals(&mut l, rows, right);
+    if let Some(payment) = &f.payment {
+        how_to_pay(
+            &mut l,
+            payment,
+            &number,
+            &format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency),
+            f.due_date,
+        );
+    }
     if look.usage_appendix && !f.usage_days.is_empty() {
         usage_appendix(&mut l, invoice, &number, right);
     }
@@ -717,6 +726,31 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
         issued: f.issue_date,
     };
     finish(l, &meta, &number, &footer, &invoice.hash, width)
+}
+
+/// Where to pay, under the totals: the amount due by the due date, the
+/// account, and the invoice's number as the reference to quote.
+fn how_to_pay(
+    l: &mut Layout,
+    payment: &crate::settings::PaymentDetails,
+    number: &str,
+    due: &str,
+    by: chrono::NaiveDate,
+) {
+    let lines = payment.lines(number);
+    if l.room_left() < 30.0 + 13.0 * lines.len() as f32 {
+        l.break_page();
+    }
+    l.y += 10.0;
+    l.left(MARGIN, Face::Bold, 10.5, 0.1, "How to pay");
+    l.y += 15.0;
+    l.left(MARGIN, Face::Regular, 9.5, 0.1, &format!("Please pay {due} by {by} to:"));
+    l.y += 13.0;
+    for line in lines {
+        let text = l.fit(Face::Regular, 9.5, &line, 480.0);
+        l.left(MARGIN + 10.0, Face::Regular, 9.5, 0.1, &text);
+        l.y += 13.0;
+    }
 }
 
 /// The appendix: each usage line's quantity on each day, in three columns.
@@ -977,6 +1011,51 @@ mod tests {
         }
         let letter = render(&invoice, &Look::plain(Paper::Letter)).unwrap();
         assert_ne!(letter, bytes);
+    }
+
+    #[test]
+    fn the_invoice_says_how_to_pay_with_the_details_it_was_issued_with() {
+        let mut ws = Workspace::in_memory().unwrap();
+        // The catalog's workspace.payment, with spaces and small letters as people type them.
+        let with_bank = CATALOG.replace(
+            r#""timezone": "America/New_York" }"#,
+            r#""timezone": "America/New_York", "payment": { "payee": "Acme AI GmbH",
+               "iban": "de89 3704 0044 0532 0130 00", "bic": "cobadeffxxx" } }"#,
+        );
+        assert_ne!(with_bank, CATALOG);
+        apply(&mut ws, &with_bank);
+        october(&mut ws);
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+        let invoice =
+            invoice::finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), now).unwrap().invoices.remove(0);
+        let text = pdftotext(&render(&invoice, &Look::plain(Paper::A4)).unwrap());
+        for needle in [
+            "How to pay",
+            "Please pay 354.76 USD by 2026-12-02 to:",
+            "Payee: Acme AI GmbH",
+            "IBAN: DE89 3704 0044 0532 0130 00",
+            "BIC: COBADEFFXXX",
+            "Reference: INV-2026-00001",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        // The bank changes later: the invoice keeps the account it was issued with.
+        let mut settings = crate::settings::get(ws.conn()).unwrap();
+        settings.payment.as_mut().unwrap().iban = Some("GB82WEST12345698765432".into());
+        settings.payment.as_mut().unwrap().bic = None;
+        ws.write(|tx| crate::settings::update(tx, settings.clone())).unwrap();
+        let again = invoice::get(ws.conn(), "INV-2026-00001").unwrap().unwrap();
+        assert!(pdftotext(&render(&again, &Look::plain(Paper::A4)).unwrap()).contains("IBAN: DE89 3704"));
+        // A mistyped IBAN is refused by its field, and nothing changes.
+        settings.payment.as_mut().unwrap().iban = Some("GB82WEST12345698765423".into());
+        let err = ws.write(|tx| crate::settings::update(tx, settings)).unwrap_err();
+        assert_eq!(err.problems()[0].path, "payment.iban");
+        assert_eq!(
+            crate::settings::get(ws.conn()).unwrap().payment.unwrap().iban.as_deref(),
+            Some("GB82WEST12345698765432")
+        );
+        // Without details, the invoice prints no such block.
+        assert!(!pdftotext(&render(&globex_invoice(), &Look::plain(Paper::A4)).unwrap()).contains("How to pay"));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Settings {
     /// are kept; 0 takes none.
     #[serde(default = "default_backups_keep")]
     pub backups_keep: u32,
+    /// Where customers pay, printed on every invoice; none until set.
+    #[serde(default)]
+    pub payment: Option<PaymentDetails>,
 }
 
 fn default_backups_keep() -> u32 {
@@ -72,10 +75,12 @@ impl Default for Settings {
             paper: Paper::A4,
             usage_appendix: false,
             backups_keep: default_backups_keep(),
+            payment: None,
         }
     }
 }
 
+pub use meterdesk_rules::payment::PaymentDetails;
 pub use meterdesk_rules::text::{MAX_ADDRESS_LINES, MAX_TEXT_CHARS, address_problems, required_text_problem};
 
 impl Settings {
@@ -109,6 +114,9 @@ impl Settings {
         if self.backups_keep > 1000 {
             problems.push(Problem::new("backups_keep", "keep 0 to 1,000 automatic backups"));
         }
+        if let Some(payment) = &self.payment {
+            problems.extend(payment.problems());
+        }
         problems
     }
 
@@ -117,6 +125,8 @@ impl Settings {
         self.company_name = self.company_name.trim().to_string();
         self.address = normalize_address(self.address);
         self.tax_id = self.tax_id.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        // Details with nothing filled in are no details.
+        self.payment = self.payment.map(PaymentDetails::normalized).filter(|p| *p != PaymentDetails::default());
         self
     }
 }
@@ -143,7 +153,7 @@ pub fn timezone_names() -> Vec<&'static str> {
 pub fn get(conn: &Connection) -> Result<Settings> {
     conn.prepare_cached(
         "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper, usage_appendix,
-         backups_keep FROM workspace_settings WHERE id = 1",
+         backups_keep, payment FROM workspace_settings WHERE id = 1",
     )?
     .query_row(
         [],
@@ -160,6 +170,16 @@ pub fn get(conn: &Connection) -> Result<Settings> {
                 paper: Paper::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
                 usage_appendix: r.get(8)?,
                 backups_keep: r.get(9)?,
+                payment: match r.get::<_, Option<String>>(10)? {
+                    None => None,
+                    Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            10,
+                            rusqlite::types::Type::Text,
+                            format!("workspace_settings row 1, payment: {e}").into(),
+                        )
+                    })?),
+                },
             })
         },
     )
@@ -229,7 +249,8 @@ fn write(conn: &Transaction, s: &Settings) -> Result<()> {
     let address = serde_json::to_string(&s.address).map_err(|e| Error::Internal(e.to_string()))?;
     conn.execute(
         "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5,
-         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8, usage_appendix = ?9, backups_keep = ?10 WHERE id = 1",
+         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8, usage_appendix = ?9, backups_keep = ?10, payment = ?11
+         WHERE id = 1",
         params![
             s.company_name,
             address,
@@ -240,7 +261,8 @@ fn write(conn: &Transaction, s: &Settings) -> Result<()> {
             s.payment_terms_days,
             s.paper.as_str(),
             s.usage_appendix,
-            s.backups_keep
+            s.backups_keep,
+            s.payment.as_ref().map(|p| serde_json::to_string(p).expect("payment details serialize"))
         ],
     )?;
     Ok(())
@@ -326,9 +348,12 @@ mod tests {
             paper: Paper::Letter,
             usage_appendix: true,
             backups_keep: 3,
+            // Details left blank are no details.
+            payment: Some(PaymentDetails { payee: " ".into(), iban: Some(" ".into()), ..Default::default() }),
         };
         assert!(ws.write(|tx| update(tx, wanted.clone())).unwrap());
         let got = get(ws.conn()).unwrap();
+        assert_eq!(got.payment, None);
         assert_eq!(got.company_name, "Acme AI");
         assert_eq!(got.address, vec!["1 Main St", "Springfield"]);
         assert_eq!(got.tax_id, None);

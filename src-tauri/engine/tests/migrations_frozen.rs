@@ -26,6 +26,7 @@ const LANDED: &[(&str, &str)] = &[
     ("0015_import_rollback.sql", "2345d56c1ec6a5fbde226158c6047faab375bc95e5d1cefdc420f56e03eb897e"),
     ("0016_import_rejects_seen.sql", "b5b352a5462a136677c34f9f010ccce568809bcab511bd4ca22efbd100f1391d"),
     ("0017_audit_actor.sql", "f9038eb464c419530b13a59f0ebb6219e4e269884b644fd37fe3d7ff9a940c34"),
+    ("0018_payment_details.sql", "4d594ab75c4bdc2acfa07c8ef6b5cc1e486d5188f50301a78d812d0b74a649af"),
 ];
 
 #[test]

@@ -8,6 +8,7 @@ pub mod adjust;
 pub mod aggregate;
 pub mod meter;
 pub mod money;
+pub mod payment;
 pub mod period;
 pub mod plan;
 pub mod pricing;

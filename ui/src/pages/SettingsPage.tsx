@@ -6,13 +6,45 @@ import {
 import { IconPhotoUp, IconShieldCheck, IconTrash } from "@tabler/icons-react";
 import { useForm } from "@mantine/form";
 import { call, CommandError } from "../api/invoke";
+import type { PaymentDetails } from "../api/generated/PaymentDetails";
 import type { Settings } from "../api/generated/Settings";
 import type { ReferenceData } from "../api/generated/ReferenceData";
 import type { Verified } from "../api/generated/Verified";
 import { notifyError, notifyOk } from "../notify";
 import { BackupsPanel } from "../components/BackupsPanel";
 
-type FormValues = Omit<Settings, "address" | "tax_id"> & { address: string; tax_id: string };
+/** The payment details as the form edits them: one account kind at a time. */
+type PayForm = {
+  pay_kind: "none" | "iban" | "us"; pay_payee: string; pay_iban: string; pay_bic: string; pay_account: string; pay_routing: string;
+  pay_note: string;
+};
+type FormValues = Omit<Settings, "address" | "tax_id" | "payment"> & { address: string; tax_id: string } & PayForm;
+
+function payForm(p: PaymentDetails | null): PayForm {
+  return {
+    pay_kind: !p ? "none" : p.iban ? "iban" : "us", pay_payee: p?.payee ?? "", pay_iban: p?.iban ?? "", pay_bic: p?.bic ?? "",
+    pay_account: p?.account_number ?? "", pay_routing: p?.routing_number ?? "", pay_note: p?.note ?? "",
+  };
+}
+
+function paymentOf(v: PayForm): PaymentDetails | null {
+  if (v.pay_kind === "none") return null;
+  const note = v.pay_note.trim() ? { note: v.pay_note } : {};
+  return v.pay_kind === "iban"
+    ? { payee: v.pay_payee, iban: v.pay_iban, ...(v.pay_bic.trim() ? { bic: v.pay_bic } : {}), ...note }
+    : { payee: v.pay_payee, account_number: v.pay_account, routing_number: v.pay_routing, ...note };
+}
+
+/** The form's field of an engine problem's path ("payment.iban" → "pay_iban"). */
+const PAY_FIELDS: Record<string, keyof PayForm> = {
+  "payment.payee": "pay_payee", "payment.iban": "pay_iban", "payment.bic": "pay_bic", "payment.account_number": "pay_account",
+  "payment.routing_number": "pay_routing", "payment.note": "pay_note",
+};
+
+function toForm(s: Settings): FormValues {
+  const { payment, ...rest } = s;
+  return { ...rest, address: s.address.join("\n"), tax_id: s.tax_id ?? "", ...payForm(payment) };
+}
 
 export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   const [reference, setReference] = useState<ReferenceData | null>(null);
@@ -52,14 +84,17 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
     }
   };
   const form = useForm<FormValues>({
-    initialValues: { company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4", usage_appendix: false, backups_keep: 10 },
+    initialValues: {
+      company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4",
+      usage_appendix: false, backups_keep: 10, ...payForm(null),
+    },
   });
 
   useEffect(() => {
     void call("reference_data").then(setReference).catch(notifyError);
     void call("settings_get")
       .then((s) => {
-        form.setValues({ ...s, address: s.address.join("\n"), tax_id: s.tax_id ?? "" });
+        form.setValues(toForm(s));
         form.resetDirty();
         setLoaded(true);
       })
@@ -68,16 +103,20 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   }, []);
 
   const save = async (v: FormValues) => {
-    const settings: Settings = { ...v, address: v.address.split("\n"), tax_id: v.tax_id || null, payment_terms_days: Number(v.payment_terms_days), backups_keep: Number(v.backups_keep) };
+    const { pay_kind: _k, pay_payee: _p, pay_iban: _i, pay_bic: _b, pay_account: _a, pay_routing: _r, pay_note: _n, ...company } = v;
+    const settings: Settings = {
+      ...company, address: v.address.split("\n"), tax_id: v.tax_id || null, payment_terms_days: Number(v.payment_terms_days),
+      backups_keep: Number(v.backups_keep), payment: paymentOf(v),
+    };
     try {
       const stored = await call("settings_update", { settings });
-      form.setValues({ ...stored, address: stored.address.join("\n"), tax_id: stored.tax_id ?? "" });
+      form.setValues(toForm(stored));
       form.resetDirty();
       notifyOk("Settings saved");
       onSaved();
     } catch (e) {
       if (e instanceof CommandError && e.problems.length > 0) {
-        for (const p of e.problems) form.setFieldError(p.path.replace(/\[\d+\]$/, ""), p.message);
+        for (const p of e.problems) form.setFieldError(PAY_FIELDS[p.path] ?? p.path.replace(/\[\d+\]$/, ""), p.message);
       } else notifyError(e, "The settings were not saved");
     }
   };
@@ -120,6 +159,33 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
             min={0} max={1000} allowDecimal={false} w={260} data-testid="settings-backups-keep" {...form.getInputProps("backups_keep")} />
           <Switch label="Usage appendix" description="Invoice PDFs end with each usage line's quantity by day"
             data-testid="settings-appendix" {...form.getInputProps("usage_appendix", { type: "checkbox" })} />
+          <Title order={4} mt="sm">Payment details</Title>
+          <Text size="sm" c="dimmed">
+            Printed on every invoice with the amount due and the invoice's number as the reference to quote. An invoice keeps the
+            details it was finalized with.
+          </Text>
+          <SegmentedControl data-testid="settings-pay-kind" {...form.getInputProps("pay_kind")} data={[
+            { value: "none", label: "Not printed" }, { value: "iban", label: "IBAN and BIC" }, { value: "us", label: "Account and routing number" },
+          ]} />
+          {form.values.pay_kind !== "none" && (
+            <>
+              <TextInput label="Payee" description="The account holder's name, as the bank knows it" data-testid="settings-pay-payee"
+                {...form.getInputProps("pay_payee")} />
+              {form.values.pay_kind === "iban" ? (
+                <SimpleGrid cols={2}>
+                  <TextInput label="IBAN" placeholder="DE89 3704 0044 0532 0130 00" data-testid="settings-pay-iban" {...form.getInputProps("pay_iban")} />
+                  <TextInput label="BIC (optional)" placeholder="COBADEFFXXX" data-testid="settings-pay-bic" {...form.getInputProps("pay_bic")} />
+                </SimpleGrid>
+              ) : (
+                <SimpleGrid cols={2}>
+                  <TextInput label="Account number" data-testid="settings-pay-account" {...form.getInputProps("pay_account")} />
+                  <TextInput label="Routing number (ABA)" placeholder="021000021" data-testid="settings-pay-routing" {...form.getInputProps("pay_routing")} />
+                </SimpleGrid>
+              )}
+              <TextInput label="Note (optional)" description="Anything else a customer needs to pay" data-testid="settings-pay-note"
+                {...form.getInputProps("pay_note")} />
+            </>
+          )}
           <Group justify="flex-end">
             <Button type="submit" disabled={!form.isDirty()} data-testid="settings-save">Save settings</Button>
           </Group>

@@ -6,6 +6,7 @@ import type { Line } from "./Line";
 import type { LineDays } from "./LineDays";
 import type { Party } from "./Party";
 import type { Payment } from "./Payment";
+import type { PaymentDetails } from "./PaymentDetails";
 import type { Status } from "./Status";
 import type { TopUp } from "./TopUp";
 
@@ -38,7 +39,11 @@ adjusts?: string | null,
 /**
  * An adjustment: how many late events of the period it billed.
  */
-late_events?: number | null, number: string | null, status: Status, 
+late_events?: number | null, 
+/**
+ * Where to pay, as the company's settings said when finalized.
+ */
+payment?: PaymentDetails | null, number: string | null, status: Status, 
 /**
  * The period's invoice, or the fee-only invoice of its advance fees.
  */

@@ -1,0 +1,269 @@
+//! The company's payment details, printed on every invoice: who to pay (the
+//! payee) and where, an IBAN (with its BIC) or an account and routing number,
+//! and a note; the reference to quote is always the invoice's number
+//! (docs/billing.md "Payment details").
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::Problem;
+
+/// Where customers pay. Field problems are keyed `payment.<field>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentDetails {
+    /// The account holder's name, as the bank knows it.
+    pub payee: String,
+    /// An International Bank Account Number; stored without spaces, in capitals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub iban: Option<String>,
+    /// The bank's BIC (SWIFT code), 8 or 11 characters; only with an IBAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub bic: Option<String>,
+    /// A domestic account number (with `routing_number`), instead of an IBAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub account_number: Option<String>,
+    /// A US ABA routing number: 9 digits with their check digit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub routing_number: Option<String>,
+    /// Anything else the customer needs to pay (a bank's name, a card link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub note: Option<String>,
+}
+
+fn compact(v: Option<String>) -> Option<String> {
+    v.map(|s| s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+}
+
+fn trimmed(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+impl PaymentDetails {
+    /// Trims the text; an IBAN, BIC and numbers lose their spaces (and
+    /// hyphens, for numbers) and read in capitals.
+    pub fn normalized(self) -> PaymentDetails {
+        let digits = |v: Option<String>| compact(v).map(|s| s.replace('-', ""));
+        PaymentDetails {
+            payee: self.payee.trim().to_string(),
+            iban: compact(self.iban),
+            bic: compact(self.bic),
+            account_number: digits(self.account_number),
+            routing_number: digits(self.routing_number),
+            note: trimmed(self.note),
+        }
+    }
+
+    /// Every problem, keyed `payment.<field>` (run on normalized details).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let at = |f: &str| format!("payment.{f}");
+        if self.payee.is_empty() {
+            out.push(Problem::new(at("payee"), "say who the customer pays (the account holder's name)"));
+        } else if self.payee.chars().count() > 140 {
+            out.push(Problem::new(at("payee"), "at most 140 characters"));
+        }
+        match (&self.iban, &self.account_number, &self.routing_number) {
+            (None, None, None) => out.push(Problem::new(
+                &at("iban"),
+                "give an IBAN, or an account number with its routing number, for customers to pay into",
+            )),
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => out.push(Problem::new(
+                &at("account_number"),
+                "an IBAN or an account and routing number, not both: invoices print one account",
+            )),
+            (None, Some(_), None) => {
+                out.push(Problem::new(at("routing_number"), "an account number needs its routing number"))
+            }
+            (None, None, Some(_)) => {
+                out.push(Problem::new(at("account_number"), "a routing number needs its account number"))
+            }
+            _ => {}
+        }
+        if let Some(iban) = &self.iban
+            && let Some(why) = iban_problem(iban)
+        {
+            out.push(Problem::new(at("iban"), why));
+        }
+        if let Some(bic) = &self.bic {
+            if self.iban.is_none() {
+                out.push(Problem::new(at("bic"), "a BIC goes with an IBAN"));
+            } else if let Some(why) = bic_problem(bic) {
+                out.push(Problem::new(at("bic"), why));
+            }
+        }
+        if let Some(n) = &self.account_number
+            && (!(4..=17).contains(&n.len()) || !n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            out.push(Problem::new(at("account_number"), format!("\"{n}\" is not an account number: 4 to 17 digits")));
+        }
+        if let Some(r) = &self.routing_number
+            && let Some(why) = routing_problem(r)
+        {
+            out.push(Problem::new(at("routing_number"), why));
+        }
+        if self.note.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            out.push(Problem::new(at("note"), "at most 200 characters"));
+        }
+        out
+    }
+
+    /// The IBAN as printed: groups of four ("DE89 3704 0044 0532 0130 00").
+    pub fn iban_grouped(&self) -> Option<String> {
+        self.iban.as_ref().map(|i| {
+            i.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+        })
+    }
+
+    /// The lines an invoice prints, for the invoice `number`.
+    pub fn lines(&self, number: &str) -> Vec<String> {
+        let mut out = vec![format!("Payee: {}", self.payee)];
+        if let Some(iban) = self.iban_grouped() {
+            out.push(format!("IBAN: {iban}"));
+        }
+        if let Some(bic) = &self.bic {
+            out.push(format!("BIC: {bic}"));
+        }
+        if let (Some(account), Some(routing)) = (&self.account_number, &self.routing_number) {
+            out.push(format!("Account number: {account}, routing number: {routing}"));
+        }
+        out.push(format!("Reference: {number}"));
+        if let Some(note) = &self.note {
+            out.push(note.clone());
+        }
+        out
+    }
+}
+
+/// Why `iban` (compact, capitals) is not an IBAN: length, characters or its
+/// check digits (ISO 13616: the number moved and read as digits is 1 mod 97).
+pub fn iban_problem(iban: &str) -> Option<String> {
+    let bytes = iban.as_bytes();
+    let shape = (15..=34).contains(&bytes.len())
+        && bytes[..2].iter().all(u8::is_ascii_uppercase)
+        && bytes[2..4].iter().all(u8::is_ascii_digit)
+        && bytes.iter().all(u8::is_ascii_alphanumeric);
+    if !shape {
+        return Some(format!(
+            "\"{iban}\" is not an IBAN: a country code, two check digits and up to 30 letters or digits (e.g. DE89 3704 0044 0532 0130 00)"
+        ));
+    }
+    let mut remainder: u32 = 0;
+    for &b in bytes[4..].iter().chain(&bytes[..4]) {
+        let value = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
+        remainder = if value >= 10 { (remainder * 100 + value) % 97 } else { (remainder * 10 + value) % 97 };
+    }
+    (remainder != 1).then(|| format!("\"{iban}\" has wrong check digits: a character is mistyped"))
+}
+
+/// Why `bic` is not a BIC: 4 letters (bank), 2 (country), 2 letters or digits
+/// (place), and optionally 3 more (branch).
+pub fn bic_problem(bic: &str) -> Option<String> {
+    let b = bic.as_bytes();
+    let ok = (b.len() == 8 || b.len() == 11)
+        && b[..6].iter().all(u8::is_ascii_uppercase)
+        && b[6..].iter().all(u8::is_ascii_alphanumeric);
+    (!ok).then(|| format!("\"{bic}\" is not a BIC: 8 or 11 letters and digits (e.g. COBADEFFXXX)"))
+}
+
+/// Why `routing` is not an ABA routing number: 9 digits whose weighted sum
+/// (3, 7, 1, repeated) is a multiple of 10.
+pub fn routing_problem(routing: &str) -> Option<String> {
+    let digits: Vec<u32> = routing.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() != 9 || routing.len() != 9 {
+        return Some(format!("\"{routing}\" is not a routing number: 9 digits"));
+    }
+    let sum: u32 = digits.iter().zip([3, 7, 1].iter().cycle()).map(|(d, w)| d * w).sum();
+    (sum % 10 != 0).then(|| format!("\"{routing}\" has a wrong check digit: a digit is mistyped"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn details(iban: Option<&str>, bic: Option<&str>, account: Option<&str>, routing: Option<&str>) -> PaymentDetails {
+        PaymentDetails {
+            payee: " Acme AI Inc. ".into(),
+            iban: iban.map(str::to_string),
+            bic: bic.map(str::to_string),
+            account_number: account.map(str::to_string),
+            routing_number: routing.map(str::to_string),
+            note: None,
+        }
+        .normalized()
+    }
+
+    #[test]
+    fn ibans_bics_and_routing_numbers_are_checked_by_their_check_digits() {
+        for (iban, problem) in [
+            ("DE89 3704 0044 0532 0130 00", None),
+            ("de89370400440532013000", None),
+            ("GB82 WEST 1234 5698 7654 32", None),
+            ("FR14 2004 1010 0505 0001 3M02 606", None),
+            ("DE89 3704 0044 0532 0130 01", Some("wrong check digits")),
+            ("GB82 WEST 1234 5698 7654 23", Some("wrong check digits")),
+            ("DE89", Some("is not an IBAN")),
+            ("1234 5678 9012 3456", Some("is not an IBAN")),
+            ("DE89 3704 0044 0532 0130 0!", Some("is not an IBAN")),
+        ] {
+            let d = details(Some(iban), None, None, None);
+            let said = d.problems().into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>();
+            match problem {
+                None => assert!(said.is_empty(), "{iban}: {said:?}"),
+                Some(why) => assert!(
+                    said.len() == 1 && said[0].starts_with("payment.iban: ") && said[0].contains(why),
+                    "{iban}: {said:?}"
+                ),
+            }
+        }
+        assert_eq!(bic_problem("COBADEFFXXX"), None);
+        assert_eq!(bic_problem("DEUTDEFF"), None);
+        assert!(bic_problem("DEUTDEF").is_some() && bic_problem("1EUTDEFF").is_some());
+        // 021000021 (3·0+7·2+1·1+3·0+7·0+1·0+3·0+7·2+1·1 = 30) is valid; 021000022 is not.
+        assert_eq!(routing_problem("021000021"), None);
+        assert_eq!(routing_problem("011000015"), None);
+        assert!(routing_problem("021000022").unwrap().contains("check digit"));
+        assert!(routing_problem("02100002").unwrap().contains("9 digits"));
+    }
+
+    #[test]
+    fn one_account_to_pay_into_and_a_payee_are_required() {
+        let paths = |d: PaymentDetails| d.problems().into_iter().map(|p| p.path).collect::<Vec<_>>();
+        assert_eq!(paths(details(None, None, None, None)), ["payment.iban"]);
+        assert_eq!(paths(details(None, None, Some("123456789"), Some("021000021"))), Vec::<String>::new());
+        assert_eq!(paths(details(None, None, Some("123456789"), None)), ["payment.routing_number"]);
+        assert_eq!(paths(details(None, None, None, Some("021000021"))), ["payment.account_number"]);
+        assert_eq!(
+            paths(details(Some("DE89370400440532013000"), None, Some("123456789"), Some("021000021"))),
+            ["payment.account_number"]
+        );
+        assert_eq!(paths(details(None, Some("DEUTDEFF"), Some("123456789"), Some("021000021"))), ["payment.bic"]);
+        assert_eq!(paths(details(None, None, Some("12-34"), Some("021000021"))), Vec::<String>::new(), "hyphens go");
+        assert_eq!(paths(details(None, None, Some("12ab"), Some("021000021"))), ["payment.account_number"]);
+        let mut nobody = details(Some("DE89370400440532013000"), None, None, None);
+        nobody.payee = String::new();
+        assert_eq!(paths(nobody), ["payment.payee"]);
+    }
+
+    #[test]
+    fn an_invoice_prints_the_account_and_its_number_as_the_reference() {
+        let d = details(Some("de89 3704 0044 0532 0130 00"), Some("cobadeffxxx"), None, None);
+        assert_eq!(
+            d.lines("INV-2026-00001"),
+            [
+                "Payee: Acme AI Inc.",
+                "IBAN: DE89 3704 0044 0532 0130 00",
+                "BIC: COBADEFFXXX",
+                "Reference: INV-2026-00001"
+            ]
+        );
+        let us = details(None, None, Some("000123456789"), Some("021000021"));
+        assert_eq!(us.lines("INV-2026-00002")[1], "Account number: 000123456789, routing number: 021000021");
+    }
+}
