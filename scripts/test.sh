@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything and runs every test: the gates (rustfmt, clippy, ESLint),
 # engine units with the module-graph ratchet, CLI end to end, the
-# generated-bindings check, and the UI in its real window through WebDriver.
+# generated-bindings check, the UI in its real window through WebDriver, and
+# the .deb package built, installed with apt-get and started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -20,3 +21,7 @@ echo "==> clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --features custom-protocol -- -D warnings
 echo "==> tests (under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --features custom-protocol
+echo "==> the package: build the .deb, install it with apt-get, start it to the painted dashboard"
+bash scripts/package.sh
+xvfb-run -a -s "-screen 0 1280x800x24" cargo test -p meterdesk --features custom-protocol --test ui_e2e \
+  -- --ignored --exact the_deb_package_installs_and_starts_to_the_painted_dashboard --nocapture

@@ -13,13 +13,19 @@ export function workspaceZone(): string {
   return zone;
 }
 
+/** "2026-10-31" as a Date at UTC midnight (a calendar day, no zone), or null. */
+function dayAt(day: string): Date | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
+}
+
+const DAY_FORMAT = () => new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" });
+
 /** A local date "2026-10-31" as the user writes dates: "Oct 31, 2026" (no zone: it is already a day). */
 export function formatDay(day: string | null | undefined): string {
   if (!day) return "";
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
-  if (!m) return day;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" }).format(d);
+  const d = dayAt(day);
+  return d ? DAY_FORMAT().format(d) : day;
 }
 
 /** "2026-10" → "October 2026". */
@@ -31,22 +37,16 @@ export function formatMonth(month: string | null | undefined): string {
   return new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric", timeZone: "UTC" }).format(d);
 }
 
-/** "2026-10" → "Oct 2026", for tight places (chart axes, selects' short labels). */
-export function formatMonthShort(month: string): string {
-  const m = /^(\d{4})-(\d{2})$/.exec(month);
-  if (!m) return month;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
-  return new Intl.DateTimeFormat(undefined, { month: "short", year: "numeric", timeZone: "UTC" }).format(d);
+/** "2026-10" → "2026-10-31": the month's last day. */
+export function lastDayOf(month: string): string {
+  return /^\d{4}-\d{2}$/.test(month) ? addDays(addDays(`${month}-28`, 4).slice(0, 7) + "-01", -1) : month;
 }
 
 /** A first and last local day as a range: "Oct 1 – 31, 2026" in the user's format. */
 export function formatDays(first: string, last: string): string {
-  const a = /^(\d{4})-(\d{2})-(\d{2})$/.exec(first);
-  const b = /^(\d{4})-(\d{2})-(\d{2})$/.exec(last);
-  if (!a || !b) return `${first} to ${last}`;
-  const da = new Date(Date.UTC(Number(a[1]), Number(a[2]) - 1, Number(a[3])));
-  const db = new Date(Date.UTC(Number(b[1]), Number(b[2]) - 1, Number(b[3])));
-  return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" }).formatRange(da, db);
+  const a = dayAt(first);
+  const b = dayAt(last);
+  return a && b ? DAY_FORMAT().formatRange(a, b) : `${first} to ${last}`;
 }
 
 /** An instant (RFC 3339) in the workspace's zone: "Nov 24, 2026, 10:00 AM EST". */
@@ -99,9 +99,9 @@ export function localDay(instant: string): string {
 
 /** The day `n` days after "YYYY-MM-DD" (a calendar step, no zone involved). */
 export function addDays(day: string, n: number): string {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
-  if (!m) return day;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + n));
+  const d = dayAt(day);
+  if (!d) return day;
+  d.setUTCDate(d.getUTCDate() + n);
   return d.toISOString().slice(0, 10);
 }
 

@@ -7,7 +7,9 @@ import { BarChart } from "@mantine/charts";
 import { Channel } from "@tauri-apps/api/core";
 import { call } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
-import { chartNumber, compactNumber, countOf, formatDay, formatDays, formatMoment, formatMonth, unitFor, workspaceZone } from "../api/format";
+import {
+  chartNumber, compactNumber, countOf, formatDay, formatDays, formatMoment, formatMonth, lastDayOf, unitFor, workspaceZone,
+} from "../api/format";
 import { MonthPickerInput } from "@mantine/dates";
 import type { ImportPreview } from "../api/generated/ImportPreview";
 import type { ImportProgress } from "../api/generated/ImportProgress";
@@ -320,14 +322,6 @@ function UsageLookup({ version }: { version: number }) {
       </Stack>
     </Card>
   );
-}
-
-/** "2026-10" → "2026-10-31". */
-function lastDayOf(month: string): string {
-  const m = /^(\d{4})-(\d{2})$/.exec(month);
-  if (!m) return month;
-  const days = new Date(Date.UTC(Number(m[1]), Number(m[2]), 0)).getUTCDate();
-  return `${month}-${String(days).padStart(2, "0")}`;
 }
 
 export function UsagePage({ explore }: { explore: ExploreFilter | null }) {
