@@ -644,7 +644,7 @@ async fn a_new_meter_previews_its_value_on_imported_usage_then_saves() {
     type_into(&c, "[data-testid=meter-preview-customer]", "globex-labs").await;
     replace_text(&c, "[data-testid=meter-preview-month]", "2026-10").await;
     // Without its property the preview names what is missing.
-    wait_text(&c, "[data-testid=meter-preview-problem]", |t| t.starts_with("property")).await;
+    wait_text(&c, "[data-testid=meter-preview-problem]", |t| t.starts_with("Property: ")).await;
     type_into(&c, "[data-testid=meter-property]", "tokens").await;
     click(&c, "[data-testid=meter-filter-add]").await;
     type_into(&c, "[data-testid=meter-filter-key-0]", "model").await;
@@ -875,6 +875,9 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
     replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "5o").await;
     wait_text(&c, "[data-testid=plan-problems]", |t| t == "1 problem").await;
     find(&c, "[data-testid=charge-0-tiers-0-unit-price][aria-invalid=true]").await;
+    // Listed beside the editor in words, not as a JSON path.
+    let listed = dom_text(&c, "[data-testid=plan-problem-list]").await;
+    assert!(listed.contains("Charge 1 (Input tokens, gpt-4o), tier 1, price: "), "{listed}");
     assert!(!find(&c, "[data-testid=plan-save]").await.is_enabled().await.unwrap());
     // 5 per million tokens is 0.000005 a token (what the catalog check below reads back).
     replace_text(&c, "[data-testid=charge-0-tiers-0-unit-price]", "5").await;
@@ -891,13 +894,13 @@ async fn the_plan_editor_prices_a_tier_change_on_real_usage_before_saving() {
 
     // Leaving with the change unsaved asks first; keeping it stays in the editor.
     click(&c, "[data-testid=nav-customers]").await;
-    wait_text(&c, "[data-testid=leave-unsaved]", |t| t.contains("your changes to plan pro")).await;
+    wait_text(&c, "[data-testid=leave-unsaved]", |t| t.contains("your changes to plan Pro")).await;
     click(&c, "[data-testid=leave-stay]").await;
     wait_text(&c, "[data-testid=plan-problems]", |t| t == "Ready to save").await;
 
     // Saved with Ctrl+S from the field: a new version, while the subscribers keep theirs.
     type_into(&c, "[data-testid=charge-0-tiers-0-unit-price]", "\u{E009}s\u{E000}").await;
-    wait_text(&c, "//h2[starts-with(normalize-space(.), 'Plan pro')]/following-sibling::*[1]", |t| {
+    wait_text(&c, "//h2[starts-with(normalize-space(.), 'Plan Pro')]/following-sibling::*[1]", |t| {
         t.contains("version 2")
     })
     .await;
@@ -1448,13 +1451,14 @@ async fn a_customers_page_changes_its_plan_mid_month_ends_it_and_bills_late_usag
     click(&c, "[data-testid=subscription-save]").await;
     wait_displayed(&c, "[data-testid=subscription-row-sub_aperture-labs_2]").await;
     let subs = dom_text(&c, "[data-testid=subscriptions-table]").await;
-    assert!(subs.contains("2026-11-15not included"), "{subs}");
+    assert!(subs.contains("Nov 15, 2026not included"), "{subs}");
 
     // End the new one on Dec 1.
     click(&c, "[data-testid=subscription-end-sub_aperture-labs_2]").await;
     replace_text(&c, "[data-testid=subscription-date]", "2026-12-01").await;
     click(&c, "[data-testid=subscription-save]").await;
-    wait_text(&c, "[data-testid=subscription-row-sub_aperture-labs_2]", |t| t.contains("2026-12-01not included")).await;
+    wait_text(&c, "[data-testid=subscription-row-sub_aperture-labs_2]", |t| t.contains("Dec 1, 2026not included"))
+        .await;
     let listed = cli_json(&workspace, &["subscription", "list", "--customer", "aperture-labs"]);
     let ends: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["end"].as_str().unwrap_or("")).collect();
     assert_eq!(ends, ["2026-11-15", "2026-12-01"]);
@@ -1474,7 +1478,7 @@ async fn a_customers_page_changes_its_plan_mid_month_ends_it_and_bills_late_usag
     click(&c, "[data-testid=subscription-save]").await;
     wait_displayed(&c, "[data-testid=subscription-row-sub_hooli]").await;
     // Its periods begin on the start's day: the first runs Nov 20 to Dec 19, with Pro's 99.00 fee.
-    let running = wait_text(&c, "[data-testid=card-running]", |t| t.contains("2026-11-20 to 2026-12-19")).await;
+    let running = wait_text(&c, "[data-testid=card-running]", |t| t.contains("Nov 20 – Dec 19, 2026")).await;
     assert!(running.contains("99.00 USD"), "{running}");
     screenshot(&c, "customer-onboarded.png").await;
 

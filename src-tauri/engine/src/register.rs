@@ -194,7 +194,7 @@ fn sentence(action: &str, subject: &str, detail: &[(String, String)]) -> String 
     let get = |k: &str| {
         detail.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty() && *v != "null")
     };
-    let amount = |k: &str| get(k).map(|v| crate::text::group_digits(v));
+    let amount = |k: &str| get(k).map(crate::text::group_digits);
     match action {
         "finalize" => {
             let mut s = format!("Finalized {subject}");
@@ -209,7 +209,7 @@ fn sentence(action: &str, subject: &str, detail: &[(String, String)]) -> String 
             if let (Some(t), Some(cur)) = (amount("total"), get("currency")) {
                 s.push_str(&format!(": {t} {cur}"));
             }
-            if let Some(c) = amount("credits_applied").filter(|c| c.trim_start_matches(['0', '.']) != "") {
+            if let Some(c) = amount("credits_applied").filter(|c| !c.trim_start_matches(['0', '.']).is_empty()) {
                 s.push_str(&format!(", {c} of prepaid credit applied"));
             }
             if let Some(r) = get("replaces") {
@@ -234,7 +234,7 @@ fn sentence(action: &str, subject: &str, detail: &[(String, String)]) -> String 
             if let Some(t) = amount("total") {
                 s.push_str(&format!(" for {t}"));
             }
-            if let Some(c) = amount("credits_returned").filter(|c| c.trim_start_matches(['0', '.']) != "") {
+            if let Some(c) = amount("credits_returned").filter(|c| !c.trim_start_matches(['0', '.']).is_empty()) {
                 s.push_str(&format!(", {c} of prepaid credit returned to the wallet"));
             }
             s.push_str(&get("reason").map(|r| format!(": {r}.")).unwrap_or_else(|| ".".into()));

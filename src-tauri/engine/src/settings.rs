@@ -161,30 +161,37 @@ pub fn get(conn: &Connection) -> Result<Settings> {
             let address: String = r.get(1)?;
             Ok(Settings {
                 company_name: r.get(0)?,
-                address: serde_json::from_str(&address).unwrap_or_default(),
+                // A stored value that does not read is an error naming its row and column, never a default.
+                address: serde_json::from_str(&address).map_err(|e| stored_error(1, "address", &address, e))?,
                 tax_id: r.get(2)?,
                 currency: r.get(3)?,
                 timezone: r.get(4)?,
                 invoice_prefix: r.get(5)?,
                 payment_terms_days: r.get(6)?,
-                paper: Paper::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
+                paper: {
+                    let text: String = r.get(7)?;
+                    Paper::parse(&text).map_err(|e| stored_error(7, "paper", &text, e))?
+                },
                 usage_appendix: r.get(8)?,
                 backups_keep: r.get(9)?,
                 payment: match r.get::<_, Option<String>>(10)? {
                     None => None,
-                    Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            10,
-                            rusqlite::types::Type::Text,
-                            format!("workspace_settings row 1, payment: {e}").into(),
-                        )
-                    })?),
+                    Some(text) => Some(serde_json::from_str(&text).map_err(|e| stored_error(10, "payment", &text, e))?),
                 },
             })
         },
     )
     .optional()?
     .ok_or_else(|| Error::Internal("the workspace has no settings row".into()))
+}
+
+/// A settings column whose stored text does not read.
+fn stored_error(index: usize, column: &str, text: &str, why: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        index,
+        rusqlite::types::Type::Text,
+        format!("workspace_settings row 1, column {column}: \"{text}\" does not read ({why})").into(),
+    )
 }
 
 /// Validates and stores the settings; returns whether anything changed.
@@ -332,6 +339,26 @@ mod tests {
         let s = get(ws.conn()).unwrap();
         assert_eq!(s, Settings::default());
         assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn a_stored_setting_that_does_not_read_is_an_error_naming_it() {
+        let ws = Workspace::in_memory().unwrap();
+        // (The paper has a CHECK constraint: SQLite itself refuses a bad one.)
+        for (column, text) in [("address", "not json"), ("payment", "{\"payee\": 1}")] {
+            let sql = format!("UPDATE workspace_settings SET {column} = ?1 WHERE id = 1");
+            let before: String = ws
+                .conn()
+                .query_row(&format!("SELECT {column} FROM workspace_settings"), [], |r| r.get::<_, Option<String>>(0))
+                .unwrap()
+                .unwrap_or_default();
+            ws.conn().execute(&sql, [text]).unwrap();
+            let err = get(ws.conn()).unwrap_err().to_string();
+            assert!(err.contains(&format!("column {column}")) && err.contains(text), "{err}");
+            let restore: Option<&str> = if column == "payment" { None } else { Some(&before) };
+            ws.conn().execute(&sql, [restore]).unwrap();
+        }
+        assert!(get(ws.conn()).is_ok());
     }
 
     #[test]

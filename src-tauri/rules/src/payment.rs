@@ -71,11 +71,11 @@ impl PaymentDetails {
         }
         match (&self.iban, &self.account_number, &self.routing_number) {
             (None, None, None) => out.push(Problem::new(
-                &at("iban"),
+                at("iban"),
                 "give an IBAN, or an account number with its routing number, for customers to pay into",
             )),
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => out.push(Problem::new(
-                &at("account_number"),
+                at("account_number"),
                 "an IBAN or an account and routing number, not both: invoices print one account",
             )),
             (None, Some(_), None) => {
@@ -180,7 +180,7 @@ pub fn routing_problem(routing: &str) -> Option<String> {
         return Some(format!("\"{routing}\" is not a routing number: 9 digits"));
     }
     let sum: u32 = digits.iter().zip([3, 7, 1].iter().cycle()).map(|(d, w)| d * w).sum();
-    (sum % 10 != 0).then(|| format!("\"{routing}\" has a wrong check digit: a digit is mistyped"))
+    (!sum.is_multiple_of(10)).then(|| format!("\"{routing}\" has a wrong check digit: a digit is mistyped"))
 }
 
 #[cfg(test)]

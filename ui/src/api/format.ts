@@ -119,3 +119,35 @@ export function parseTypedDay(text: string): string | null {
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
+
+/** Words for the fields of the engine's problem paths. */
+const FIELD_WORDS: Record<string, string> = {
+  up_to: "units up to", unit_price: "price", flat_fee: "flat fee", package_size: "package size", package_price: "package price",
+  fixed_fee: "fixed fee per event", min_fee: "minimum per event", max_fee: "maximum per event", minimum_commitment: "minimum commitment",
+  group_by: "split by", event: "event type", anchor_day: "anchor day", plan_version: "plan version", tax_rate: "tax rate",
+  tax_exempt: "tax exemption", tax_id: "tax id", invoice_prefix: "invoice prefix", payment_terms_days: "payment terms",
+  account_number: "account number", routing_number: "routing number", iban: "IBAN", bic: "BIC",
+};
+const LIST_WORDS: Record<string, string> = {
+  charges: "charge", fees: "fee", tiers: "tier", discounts: "discount", overrides: "price override", filters: "filter",
+  address: "address line", grants: "grant",
+};
+
+/**
+ * A problem's field as people name it: "charges[0].tiers[1].up_to" → "Charge 1, tier 2, units up to".
+ * `name` may name a list item better ("charges", 0 → "Charge 1 (Input tokens, gpt-4o)").
+ */
+export function fieldName(path: string, name?: (list: string, index: number) => string | undefined): string {
+  const parts = path.split(".").map((segment, i) => {
+    const item = /^(\w+)\[(\d+)\]$/.exec(segment);
+    if (item) {
+      const index = Number(item[2]);
+      const own = name?.(item[1], index);
+      if (own) return own;
+      return `${LIST_WORDS[item[1]] ?? item[1].replace(/_/g, " ")} ${index + 1}`;
+    }
+    return FIELD_WORDS[segment] ?? (i === 0 && segment === "$" ? "the file" : segment.replace(/_/g, " "));
+  });
+  const text = parts.join(", ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

@@ -1,4 +1,5 @@
 import { useEffect, useState } from "react";
+import { formatDay } from "../api/format";
 import { Anchor, Loader, Table, Text } from "@mantine/core";
 import { call } from "../api/invoke";
 import { compareDecimals, groupDigits } from "../api/decimal";
@@ -39,7 +40,7 @@ export function CreditNotesList({ onOpenInvoice }: { onOpenInvoice: (number: str
             <Table.Td ff="monospace" style={NOWRAP}>{n.number}</Table.Td>
             <Table.Td style={NOWRAP}><Anchor component="button" size="sm" ff="monospace" onClick={() => onOpenInvoice(n.invoice)}>{n.invoice}</Anchor></Table.Td>
             <Table.Td><Text size="sm" truncate maw={200}>{n.customer}</Text></Table.Td>
-            <Table.Td style={NOWRAP}>{n.issue_date}</Table.Td>
+            <Table.Td style={NOWRAP}>{formatDay(n.issue_date)}</Table.Td>
             <Table.Td><Text size="sm" lineClamp={2}>{n.reason}</Text></Table.Td>
             <Table.Td ta="right" ff="monospace" style={NOWRAP}>−{groupDigits(n.total)} {n.currency}</Table.Td>
             <Table.Td ta="right" ff="monospace" style={NOWRAP} c={compareDecimals(n.credits_returned, "0") > 0 ? undefined : "dimmed"}>

@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
+import { formatDay } from "../api/format";
 import { Alert, Anchor, Badge, Button, Checkbox, Group, List, Loader, Modal, SegmentedControl, Stack, Table, Text, Tooltip } from "@mantine/core";
 import { IconAlertTriangle, IconLock } from "@tabler/icons-react";
 import { call } from "../api/invoke";
@@ -142,7 +143,7 @@ export function FinalizeReview({ month, opened, onClose, onFinalized, onOpenInvo
                     </Table.Td>
                     <Table.Td><Text size="sm">{r.customer_name}</Text><Text size="xs" c="dimmed">{d.customer}</Text></Table.Td>
                     <Table.Td><Badge variant="light" tt="none">{d.plan} v{d.plan_version}</Badge></Table.Td>
-                    <Table.Td><Text size="sm">{d.first_day}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text></Table.Td>
+                    <Table.Td><Text size="sm">{formatDay(d.first_day)}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text></Table.Td>
                     <Table.Td>
                       <Group gap={4}>
                         {r.warnings.map((w) => (

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { formatMoment } from "../api/format";
+import { formatDay, formatDays, formatMoment } from "../api/format";
 import {
   Alert, Badge, Button, Group, Loader, Modal, SegmentedControl, Stack, Table, Tabs, Text, TextInput, Textarea, Timeline,
 } from "@mantine/core";
@@ -180,8 +180,8 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
             {entry.kind === "advance" && <Badge variant="outline" tt="none">advance fees</Badge>}
             {entry.kind === "adjustment" && <Badge variant="outline" tt="none">late usage</Badge>}
           </Group>
-          <Text size="sm">{entry.customer_name} · {entry.first_day} to {entry.last_day}</Text>
-          <Text size="sm" c="dimmed">Issued {entry.issue_date}, due {entry.due_date}</Text>
+          <Text size="sm">{entry.customer_name} · {formatDays(entry.first_day, entry.last_day)}</Text>
+          <Text size="sm" c="dimmed">Issued {formatDay(entry.issue_date)}, due {formatDay(entry.due_date)}</Text>
           {invoice.void_reason && <Text size="sm" c="red">Void: {invoice.void_reason}</Text>}
           {invoice.paid && <Text size="sm" c="teal">Paid on {invoice.paid.date} ({invoice.paid.reference || "no reference"})</Text>}
         </Stack>
@@ -220,7 +220,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
                 {detail.credit_notes.map((c) => (
                   <Table.Tr key={c.number}>
                     <Table.Td>{c.number}</Table.Td>
-                    <Table.Td>{c.issue_date}</Table.Td>
+                    <Table.Td>{formatDay(c.issue_date)}</Table.Td>
                     <Table.Td>{c.reason}</Table.Td>
                     <Table.Td ta="right" ff="monospace">{groupDigits(c.total)} {c.currency}</Table.Td>
                     <Table.Td ta="right" ff="monospace" data-testid="credit-note-returned">{groupDigits(c.credits_returned)}</Table.Td>

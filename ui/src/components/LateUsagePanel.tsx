@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { formatDays } from "../api/format";
 import { Alert, Anchor, Button, Loader, Table, Text } from "@mantine/core";
 import { call } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
@@ -67,7 +68,7 @@ export function LateUsagePanel({ onOpenInvoice, onAdjusted }: {
               <Table.Tr key={l.invoice} data-testid={`late-row-${l.invoice}`}>
                 <Table.Td><Anchor component="button" size="sm" onClick={() => onOpenInvoice(l.invoice)}>{l.invoice}</Anchor></Table.Td>
                 <Table.Td><Text size="sm">{l.customer_name}</Text><Text size="xs" c="dimmed">{l.customer}</Text></Table.Td>
-                <Table.Td><Text size="sm">{l.first_day} to {l.last_day}</Text></Table.Td>
+                <Table.Td><Text size="sm">{formatDays(l.first_day, l.last_day)}</Text></Table.Td>
                 <Table.Td ta="right"><Text size="sm" ff="monospace">{l.late_events.toLocaleString()}</Text></Table.Td>
                 <Table.Td ta="right">
                   {l.problem ? <Text size="xs" c="dimmed" maw={320}>{l.problem}</Text> : (

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { formatDay, formatDays } from "../api/format";
 import {
   Alert, Anchor, Badge, Button, Card, Group, Loader, Modal, NumberInput, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
@@ -116,7 +117,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
           {o.running.length === 0 ? <Text size="lg" fw={600}>No active subscription</Text> : o.running.map((d) => (
             <div key={d.subscription}>
               <Text size="lg" fw={600}>{money(d.total, d.currency)}</Text>
-              <Text size="sm" c="dimmed">{o.subscriptions.find((s) => s.fields.id === d.subscription)?.plan_name ?? d.plan}, {d.first_day} to {d.last_day} (draft)</Text>
+              <Text size="sm" c="dimmed">{o.subscriptions.find((s) => s.fields.id === d.subscription)?.plan_name ?? d.plan}, {formatDays(d.first_day, d.last_day)} (draft)</Text>
             </div>
           ))}
         </Card>
@@ -142,8 +143,8 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
                     <Text size="sm" fw={500}>{s.plan_name}</Text>
                     <Text size="xs" c="dimmed">version {s.fields.plan_version}{s.fields.plan_version !== s.latest_version ? ` (latest ${s.latest_version})` : ""} · {s.fields.id}</Text>
                   </Table.Td>
-                  <Table.Td style={NOWRAP}><Text size="sm">{s.fields.start}</Text></Table.Td>
-                  <Table.Td style={NOWRAP}><Text size="sm">{s.fields.end ?? "open-ended"}</Text>{s.fields.end && <Text size="xs" c="dimmed">not included</Text>}</Table.Td>
+                  <Table.Td style={NOWRAP}><Text size="sm">{formatDay(s.fields.start)}</Text></Table.Td>
+                  <Table.Td style={NOWRAP}><Text size="sm">{s.fields.end ? formatDay(s.fields.end) : "open-ended"}</Text>{s.fields.end && <Text size="xs" c="dimmed">not included</Text>}</Table.Td>
                   <Table.Td style={NOWRAP}><Text size="sm">day {s.fields.anchor_day}</Text></Table.Td>
                   <Table.Td>{s.terms.length === 0 ? <Text size="sm" c="dimmed">plan prices</Text> : s.terms.map((t) => <Text key={t} size="xs">{t}</Text>)}</Table.Td>
                   <Table.Td style={NOWRAP}><Badge color={STATE_COLOR[s.state]} variant="light" style={{ overflow: "visible" }}>{s.state}</Badge></Table.Td>
@@ -169,7 +170,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
           {o.late.map((l) => (
             <Group key={l.invoice} justify="space-between">
               <Text size="sm">
-                {l.late_events === 1 ? "1 late event" : `${l.late_events.toLocaleString()} late events`} in {l.first_day} to {l.last_day} ({l.invoice}):{" "}
+                {l.late_events === 1 ? "1 late event" : `${l.late_events.toLocaleString()} late events`} in {formatDays(l.first_day, l.last_day)} ({l.invoice}):{" "}
                 {l.problem ?? `adds ${money(l.adds.total, l.currency)}`}
               </Text>
               {!l.problem && (
@@ -196,8 +197,8 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
                     {e.kind === "adjustment" && <Badge ml={6} size="xs" variant="outline" tt="none">late usage</Badge>}
                     {e.kind === "advance" && <Badge ml={6} size="xs" variant="outline" tt="none">advance</Badge>}
                   </Table.Td>
-                  <Table.Td><Text size="sm">{e.first_day} to {e.last_day}</Text></Table.Td>
-                  <Table.Td><Text size="sm">{e.due_date}</Text></Table.Td>
+                  <Table.Td><Text size="sm">{formatDays(e.first_day, e.last_day)}</Text></Table.Td>
+                  <Table.Td><Text size="sm">{formatDay(e.due_date)}</Text></Table.Td>
                   <Table.Td ta="right"><Text size="sm" ff="monospace">{money(e.total, e.currency)}</Text></Table.Td>
                   <Table.Td ta="right"><Text size="sm" ff="monospace">{money(e.outstanding, e.currency)}</Text></Table.Td>
                   <Table.Td><Badge color={STANDING_COLOR[e.standing]} variant="light">{e.standing}</Badge></Table.Td>
@@ -215,7 +216,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
                   <Table.Tr key={n.number}>
                     <Table.Td><Text size="sm">{n.number}</Text></Table.Td>
                     <Table.Td><Anchor size="sm" component="button" onClick={() => onOpenInvoice(n.invoice)}>{n.invoice}</Anchor></Table.Td>
-                    <Table.Td><Text size="sm">{n.issue_date}</Text></Table.Td>
+                    <Table.Td><Text size="sm">{formatDay(n.issue_date)}</Text></Table.Td>
                     <Table.Td><Text size="sm">{n.reason}</Text></Table.Td>
                     <Table.Td ta="right"><Text size="sm" ff="monospace">−{money(n.total, n.currency)}</Text></Table.Td>
                   </Table.Tr>
@@ -261,7 +262,7 @@ function PreviewRow({ d, planName }: { d: Draft; planName: string }) {
   return (
     <Table.Tr>
       <Table.Td><Text size="sm">{planName}</Text></Table.Td>
-      <Table.Td><Text size="sm">{d.first_day} to {d.last_day}</Text></Table.Td>
+      <Table.Td><Text size="sm">{formatDays(d.first_day, d.last_day)}</Text></Table.Td>
       <Table.Td><Text size="sm">{d.active_days} of {d.period_days} days</Text></Table.Td>
       <Table.Td ta="right"><Text size="sm" ff="monospace">{money(d.total, d.currency)}</Text></Table.Td>
     </Table.Tr>
@@ -321,13 +322,13 @@ function SubscriptionDialog({ dialog, customer, customerName, currency, today, o
       const made = await call("subscription_create", {
         fields: { id: "", customer, plan: plan ?? "", start: date ?? "", anchor_day: anchor === "" ? undefined : Number(anchor) },
       });
-      onSaved(`${customerName} is on ${planName(made.plan)} from ${made.start}`);
+      onSaved(`${customerName} is on ${planName(made.plan)} from ${formatDay(made.start)}`);
     } else if (dialog.kind === "change") {
       const [, next] = await call("subscription_change", { id: dialog.sub.fields.id, plan: plan ?? "", on: date ?? "" });
-      onSaved(`${customerName} moves to ${planName(next.plan)} on ${next.start}`);
+      onSaved(`${customerName} moves to ${planName(next.plan)} on ${formatDay(next.start)}`);
     } else {
       const ended = await call("subscription_end", { id: dialog.sub.fields.id, on: date ?? "" });
-      onSaved(`${customerName}'s ${dialog.sub.plan_name} ends on ${ended.end} (its last day is the day before)`);
+      onSaved(`${customerName}'s ${dialog.sub.plan_name} ends on ${formatDay(ended.end)} (its last day is the day before)`);
     }
   });
   const showPreview = () => run(async () => {

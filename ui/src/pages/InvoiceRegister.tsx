@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
+import { formatDay } from "../api/format";
 import { Badge, Button, Checkbox, Drawer, Group, Loader, Modal, SegmentedControl, Select, Stack, Table, Text, TextInput } from "@mantine/core";
 import { DatePickerInput } from "@mantine/dates";
 import { IconFileSpreadsheet, IconFolderDown } from "@tabler/icons-react";
@@ -168,9 +169,9 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
                   {e.kind === "adjustment" && <Badge ml={6} size="xs" variant="outline" tt="none">late usage</Badge>}
                 </Table.Td>
                 <Table.Td><Text size="sm" truncate maw={180} title={e.customer_name}>{e.customer_name}</Text></Table.Td>
-                <Table.Td style={NOWRAP}>{e.first_day}</Table.Td>
-                <Table.Td style={NOWRAP}>{e.issue_date}</Table.Td>
-                <Table.Td style={NOWRAP}>{e.due_date}</Table.Td>
+                <Table.Td style={NOWRAP}>{formatDay(e.first_day)}</Table.Td>
+                <Table.Td style={NOWRAP}>{formatDay(e.issue_date)}</Table.Td>
+                <Table.Td style={NOWRAP}>{formatDay(e.due_date)}</Table.Td>
                 <Table.Td style={NOWRAP}><Badge color={STANDING_COLOR[e.standing]} variant="light" styles={UNCUT}
                   data-testid={`register-standing-${e.number}`}>{e.standing}</Badge></Table.Td>
                 <Table.Td ta="right" ff="monospace" style={NOWRAP}>{groupDigits(e.total)} {e.currency}</Table.Td>

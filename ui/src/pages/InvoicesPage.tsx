@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
+import { formatDay } from "../api/format";
 import { Alert, Badge, Button, Drawer, Group, Loader, Select, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
 import { IconFileExport, IconLock } from "@tabler/icons-react";
 import { call } from "../api/invoke";
@@ -226,7 +227,7 @@ function DraftsPanel({ meters, onExplore, onFinalized }: {
                 <Table.Td><Badge variant="light" tt="none">{d.plan} v{d.plan_version}</Badge></Table.Td>
                 <Table.Td>
                   <Group gap={6} wrap="nowrap">
-                    <Text size="sm">{d.first_day}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text>
+                    <Text size="sm">{formatDay(d.first_day)}{d.active_days !== d.period_days ? ` · ${d.active_days}/${d.period_days} days` : ""}</Text>
                   </Group>
                 </Table.Td>
                 <Table.Td ta="right" ff="monospace">{groupDigits(d.subtotal)}</Table.Td>

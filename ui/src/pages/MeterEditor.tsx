@@ -1,4 +1,5 @@
 import { useEffect, useState } from "react";
+import { fieldName } from "../api/format";
 import {
   ActionIcon, Alert, Autocomplete, Button, Card, Drawer, Grid, Group, Select, Stack, Text, TextInput, Title,
 } from "@mantine/core";
@@ -97,7 +98,7 @@ function LivePreview({ fields }: { fields: MeterFields }) {
       .catch((e) => {
         if (!live) return;
         const problems = e instanceof CommandError ? e.problems : [];
-        setResult({ problem: problems.length ? problems.map((p) => `${p.path}: ${p.message}`).join("; ") : String(e.message ?? e) });
+        setResult({ problem: problems.length ? problems.map((p) => `${fieldName(p.path)}: ${p.message}`).join("; ") : String(e.message ?? e) });
       });
     return () => { live = false; };
   }, [debounced]);

@@ -8,7 +8,7 @@ import { IconArrowLeft, IconDeviceFloppy, IconPlus, IconTrash } from "@tabler/ic
 import { call } from "../api/invoke";
 import { setUnsaved } from "../leave";
 import { groupDigits, pricePer, unitPriceOf } from "../api/decimal";
-import { chartAmount, chartNumber, compactNumber, countOf, formatMonth, unitFor } from "../api/format";
+import { chartAmount, chartNumber, compactNumber, countOf, fieldName, formatMonth, unitFor } from "../api/format";
 import type { Meter } from "../api/generated/Meter";
 import type { PlanRow } from "../api/generated/PlanRow";
 import type { Problem } from "../api/generated/Problem";
@@ -415,6 +415,13 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
     call("plan_check", { fields: JSON.parse(checked) as PlanFields }).then(setProblems).catch((e) => notifyError(e));
   }, [checked]);
   const byPath = useMemo(() => new Map(problems.map((p) => [p.path, p.message])), [problems]);
+  // A charge named by its meter and group in the list of problems.
+  const chargeName = (list: string, i: number) => {
+    const c = list === "charges" ? plan.charges[i] : undefined;
+    if (!c) return undefined;
+    const meter = meters.find((m) => m.code === c.meter)?.name ?? c.meter;
+    return `Charge ${i + 1} (${meter}${c.group ? `, ${c.group}` : ""})`;
+  };
   const at: ProblemAt = useCallback((path) => byPath.get(path), [byPath]);
   const set = (patch: Partial<PlanFields>) => setPlan((p) => ({ ...p, ...patch }));
   const setFee = (i: number, patch: Partial<FeeFields>) => set({ fees: plan.fees.map((f, j) => (j === i ? { ...f, ...patch } : f)) });
@@ -429,7 +436,7 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
   const dirty = JSON.stringify(toWire(plan)) !== original;
   const [leaving, setLeaving] = useState(false);
   useEffect(() => {
-    setUnsaved(dirty ? `your changes to ${row ? `plan ${row.fields.code}` : "the new plan"}` : null);
+    setUnsaved(dirty ? `your changes to ${row ? `plan ${row.fields.name}` : "the new plan"}` : null);
     return () => setUnsaved(null);
   }, [dirty, row]);
   const back = () => (dirty ? setLeaving(true) : onBack());
@@ -459,7 +466,7 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
     <Stack maw={1200}>
       <Modal opened={leaving} onClose={() => setLeaving(false)} title="Leave without saving?" data-testid="plan-leave">
         <Stack>
-          <Text size="sm">The changes to {row ? `plan ${row.fields.code}` : "the new plan"} are not saved; leaving loses them.</Text>
+          <Text size="sm">The changes to {row ? `plan ${row.fields.name}` : "the new plan"} are not saved; leaving loses them.</Text>
           <Group justify="flex-end">
             <Button variant="default" onClick={() => setLeaving(false)} data-testid="plan-leave-stay">Keep editing</Button>
             <Button color="red" onClick={() => { setUnsaved(null); setLeaving(false); onBack(); }} data-testid="plan-leave-discard">Discard the changes</Button>
@@ -471,7 +478,7 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
         background: "var(--mantine-color-body)", borderBottom: "1px solid var(--mantine-color-default-border)" }}>
         <Group>
           <ActionIcon variant="subtle" onClick={back} aria-label="Back to the plans" data-testid="plan-back"><IconArrowLeft /></ActionIcon>
-          <Title order={2}>{row ? `Plan ${row.fields.code}` : "New plan"}</Title>
+          <Title order={2} title={row ? `code ${row.fields.code}` : undefined}>{row ? `Plan ${row.fields.name}` : "New plan"}</Title>
           {row && <Badge variant="light">version {row.version}</Badge>}
           {row && row.subscriptions > 0 && <Badge variant="light" color="gray">{row.subscriptions} subscriptions</Badge>}
         </Group>
@@ -549,7 +556,11 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
             <TrialPanel planWire={checked} valid={valid} months={months} onPriced={priced} />
             {problems.length > 0 && (
               <Alert color="red" title="To fix before saving" data-testid="plan-problem-list">
-                {problems.map((p) => <Text key={p.path} size="xs"><code>{p.path}</code>: {p.message}</Text>)}
+                {problems.map((p) => (
+                  <Text key={p.path} size="xs" data-testid="plan-problem">
+                    <Text span size="xs" fw={600}>{fieldName(p.path, chargeName)}</Text>: {p.message}
+                  </Text>
+                ))}
               </Alert>
             )}
           </Stack>

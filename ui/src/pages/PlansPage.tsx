@@ -49,21 +49,24 @@ export function PlansPage() {
         <Table striped highlightOnHover data-testid="plan-table">
           <Table.Thead>
             <Table.Tr>
-              <Table.Th>Code</Table.Th><Table.Th>Name</Table.Th><Table.Th>Billed</Table.Th><Table.Th>Charges</Table.Th>
+              <Table.Th>Plan</Table.Th><Table.Th>Billed</Table.Th><Table.Th>Charges</Table.Th>
               <Table.Th ta="right">Version</Table.Th><Table.Th ta="right">Subscriptions</Table.Th>
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>
             {plans.map((p) => (
               <Table.Tr key={p.fields.code} data-testid={`plan-row-${p.fields.code}`} onClick={() => setEditing(p)} style={{ cursor: "pointer" }}>
-                <Table.Td><Text ff="monospace" size="sm">{p.fields.code}</Text></Table.Td>
-                <Table.Td>{p.fields.name}</Table.Td>
-                <Table.Td>{p.fields.currency} per {p.fields.interval}</Table.Td>
+                <Table.Td>
+                  <Text size="sm">{p.fields.name}</Text>
+                  <Text size="xs" c="dimmed" ff="monospace">{p.fields.code}</Text>
+                </Table.Td>
+                <Table.Td>in {p.fields.currency}, every {p.fields.interval}</Table.Td>
                 <Table.Td>
                   <Group gap={4}>
                     {p.fields.charges.map((c, i) => (
                       <Badge key={i} variant="light" tt="none">
-                        {c.meter}{c.group ? `·${c.group}` : ""}: {MODELS.find((m) => m.value === c.model)?.label}
+                        {meters.find((m) => m.code === c.meter)?.name ?? c.meter}{c.group ? `, ${c.group}` : ""}:{" "}
+                        {MODELS.find((m) => m.value === c.model)?.label.toLowerCase()}
                       </Badge>
                     ))}
                   </Group>
