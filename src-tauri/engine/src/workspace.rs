@@ -321,16 +321,15 @@ pub(crate) fn check_is_ours(path: &Path) -> Result<()> {
 
 /// The connection's session: a temporary table (never in the file) holding
 /// who acts, which every audit entry written through it records. It starts as
-/// the operating system's user (`USER`, `LOGNAME` or `USERNAME`).
+/// the operating system's user (`USER`, `LOGNAME` or `USERNAME`), or nobody
+/// when none is set.
 fn start_session(conn: &Connection) -> Result<()> {
+    // None when the environment names nobody: the trail then says when, not who.
     let user = ["USER", "LOGNAME", "USERNAME"]
         .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| "an unknown user".to_string());
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS session_actor (name TEXT NOT NULL); DELETE FROM temp.session_actor;",
-    )?;
-    conn.execute("INSERT INTO temp.session_actor (name) VALUES (?1)", [user.trim()])?;
+        .find_map(|k| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()));
+    conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS session_actor (name TEXT); DELETE FROM temp.session_actor;")?;
+    conn.execute("INSERT INTO temp.session_actor (name) VALUES (?1)", [user])?;
     Ok(())
 }
 

@@ -183,7 +183,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
           <Text size="sm">{entry.customer_name} · {formatDays(entry.first_day, entry.last_day)}</Text>
           <Text size="sm" c="dimmed">Issued {formatDay(entry.issue_date)}, due {formatDay(entry.due_date)}</Text>
           {invoice.void_reason && <Text size="sm" c="red">Void: {invoice.void_reason}</Text>}
-          {invoice.paid && <Text size="sm" c="teal">Paid on {invoice.paid.date} ({invoice.paid.reference || "no reference"})</Text>}
+          {invoice.paid && <Text size="sm" c="teal">Paid on {formatDay(invoice.paid.date)} ({invoice.paid.reference || "no reference"})</Text>}
         </Stack>
         <Stack gap={2} align="end">
           <Text fw={700} ff="monospace" data-testid="invoice-total">{groupDigits(entry.total)} {entry.currency}</Text>

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { formatMoment } from "../api/format";
+import { formatDay, formatMoment } from "../api/format";
 import {
   Alert, Badge, Button, Group, Loader, Menu, Modal, MultiSelect, Paper, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
@@ -158,7 +158,7 @@ export function WalletSheet({ customer, onBack }: { customer: string; onBack: ()
                 <Table.Td>{g.kind}</Table.Td>
                 <Table.Td ta="right" ff="monospace">{groupDigits(g.amount)}</Table.Td>
                 <Table.Td ta="right" ff="monospace">{groupDigits(g.remaining)}</Table.Td>
-                <Table.Td>{g.expires ?? "never"}</Table.Td>
+                <Table.Td>{g.expires ? formatDay(g.expires) : "never"}</Table.Td>
                 <Table.Td>{g.priority}</Table.Td>
                 <Table.Td>{g.rollover ? `${g.rollover.percent ?? 100}%${g.rollover.max ? `, ≤ ${g.rollover.max}` : ""}` : "—"}</Table.Td>
                 <Table.Td><Badge color={STATE_COLOR[g.state]} variant="light">{g.state.replace("_", " ")}</Badge></Table.Td>

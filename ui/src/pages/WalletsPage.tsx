@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
+import { formatDay } from "../api/format";
 import { Autocomplete, Badge, Button, Group, Loader, Stack, Table, Text, Title } from "@mantine/core";
 import { IconWallet } from "@tabler/icons-react";
 import { call } from "../api/invoke";
@@ -88,7 +89,7 @@ export function WalletsPage({ initial }: { initial: string | null }) {
                 <Table.Td ta="right" ff="monospace">{groupDigits(r.draft_total)}</Table.Td>
                 <Table.Td ta="right" ff="monospace" c={r.projected.startsWith("-") ? "red" : undefined}>{groupDigits(r.projected)}</Table.Td>
                 <Table.Td>{r.runs_out ?? "—"}</Table.Td>
-                <Table.Td>{r.next_expiry ?? "—"}</Table.Td>
+                <Table.Td>{r.next_expiry ? formatDay(r.next_expiry) : "—"}</Table.Td>
                 <Table.Td><Badge variant="light" color={r.active_grants ? "teal" : "gray"}>{r.active_grants} active</Badge></Table.Td>
               </Table.Tr>
             ))}
