@@ -81,6 +81,8 @@ struct Harness {
     finalized_at: HashMap<String, u64>,
     /// Accepted event id → the import that stored it.
     import_of: HashMap<String, i64>,
+    /// Each change of the payment details: the step and the IBAN set (none: no details).
+    payments: Vec<(u64, Option<String>)>,
     counts: BTreeMap<&'static str, u32>,
 }
 
@@ -98,6 +100,7 @@ impl Harness {
             next_id: 0,
             finalized_at: HashMap::new(),
             import_of: HashMap::new(),
+            payments: Vec::new(),
             counts: BTreeMap::new(),
         }
     }
@@ -201,7 +204,7 @@ impl Harness {
         self.step += 1;
         let hours = self.pick(30) as i64;
         self.now += Duration::hours(hours);
-        match self.pick(135) {
+        match self.pick(140) {
             0..=29 => {
                 let n = 1 + self.pick(25) as usize;
                 self.import(n, None, None);
@@ -400,6 +403,23 @@ impl Harness {
                     }
                 }
             }
+            125..=129 => {
+                // The bank changes (or its details go): invoices finalized from now on print it,
+                // those issued before keep theirs.
+                const IBANS: [&str; 3] =
+                    ["DE89370400440532013000", "GB82WEST12345698765432", "FR1420041010050500013M02606"];
+                let k = self.pick(4) as usize;
+                let iban = IBANS.get(k).map(|i| i.to_string());
+                let mut settings = crate::settings::get(self.ws.conn()).unwrap();
+                settings.payment = iban.clone().map(|iban| crate::settings::PaymentDetails {
+                    payee: "Acme AI".into(),
+                    iban: Some(iban),
+                    ..Default::default()
+                });
+                self.ws.write(|tx| crate::settings::update(tx, settings)).unwrap();
+                self.payments.push((self.step, iban));
+                self.count("payment details changed");
+            }
             _ => {
                 let customer = CUSTOMERS[self.pick(3) as usize];
                 let n = self.step;
@@ -420,6 +440,14 @@ impl Harness {
     fn check(&self) {
         let conn = self.ws.conn();
         let at = format!("step {}", self.step);
+        // Every invoice prints the payment details in force when it was finalized.
+        for inv in self.invoices() {
+            let number = inv.frozen.draft.number.clone().unwrap();
+            let Some(&when) = self.finalized_at.get(&number) else { continue };
+            let expected = self.payments.iter().rfind(|(s, _)| *s <= when).and_then(|(_, iban)| iban.clone());
+            let printed = inv.frozen.payment.as_ref().and_then(|p| p.iban.clone());
+            assert_eq!(printed, expected, "{at}: {number}, finalized at step {when}");
+        }
         let standing = self.standing();
         let mut late_expected: HashMap<&str, u64> = HashMap::new();
         let mut windows: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
@@ -575,6 +603,7 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("late adjustment", 20),
         ("import rolled back", 10),
         ("import rollback refused", 10),
+        ("payment details changed", 20),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");
