@@ -876,33 +876,25 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<
             problem,
         });
     }
-    let mut totals: Vec<TrialTotal> = Vec::new();
+    // Per currency, never mixed, over the subscriptions the draft bills.
+    let mut by_currency: std::collections::BTreeMap<&str, (u32, Decimal, Decimal)> = std::collections::BTreeMap::new();
     for t in &trials {
-        let Some(p) = t.proposed else { continue };
-        let i = match totals.iter().position(|x| x.currency == t.currency) {
-            Some(i) => i,
-            None => {
-                totals.push(TrialTotal {
-                    currency: t.currency.clone(),
-                    subscriptions: 0,
-                    current: Dec(Decimal::ZERO),
-                    proposed: Dec(Decimal::ZERO),
-                    difference: Dec(Decimal::ZERO),
-                    change_percent: None,
-                });
-                totals.len() - 1
-            }
-        };
-        let x = &mut totals[i];
-        x.subscriptions += 1;
-        x.current.0 += t.current.0;
-        x.proposed.0 += p.0;
+        if let Some(p) = t.proposed {
+            let x = by_currency.entry(t.currency.as_str()).or_insert((0, Decimal::ZERO, Decimal::ZERO));
+            *x = (x.0 + 1, x.1 + t.current.0, x.2 + p.0);
+        }
     }
-    totals.sort_by(|a, b| a.currency.cmp(&b.currency));
-    for x in &mut totals {
-        x.difference = Dec(x.proposed.0 - x.current.0);
-        x.change_percent = money::change_percent(x.current.0, x.proposed.0).map(Dec);
-    }
+    let totals: Vec<TrialTotal> = by_currency
+        .into_iter()
+        .map(|(currency, (subscriptions, current, proposed))| TrialTotal {
+            currency: currency.to_string(),
+            subscriptions,
+            current: Dec(current),
+            proposed: Dec(proposed),
+            difference: Dec(proposed - current),
+            change_percent: money::change_percent(current, proposed).map(Dec),
+        })
+        .collect();
     // Each charge's typical quantity: its subscribers' when they used it, else
     // every customer's usage of its meter in the calendar month.
     let (from, to) = month.bounds(tz)?;
