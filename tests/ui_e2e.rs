@@ -523,6 +523,8 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     assert!(rejected.contains("no customer with id \"nobody\""), "preview rejects read {rejected:?}");
     click(&c, "[data-testid=import-run]").await;
     wait_text(&c, "[data-testid=import-counts]", |t| t == "3 accepted, 0 duplicates, 1 rejected").await;
+    // The events list on the same page counts the new events at once.
+    wait_text(&c, "[data-testid=explorer-total]", |t| t == "3 events").await;
 
     // The rejected row is saved beside the file, as written, to fix and import again.
     let rejects = tmp.path().join("home/saved/october-rejects.csv");
@@ -563,6 +565,8 @@ async fn import_events_through_the_wizard_then_read_a_months_usage() {
     click(&c, "[data-testid=import-rollback-1]").await;
     click(&c, "[data-testid=rollback-confirm]").await;
     wait_text(&c, "[data-testid=import-row-1]", |t| t.contains("rolled back")).await;
+    // The events list below counts again: the rolled-back events are gone from it.
+    wait_text(&c, "[data-testid=explorer-total]", |t| t == "0 events").await;
     screenshot(&c, "import-history.png").await;
     click(&c, "[data-testid=usage-look]").await;
     wait_text(&c, "[data-testid=usage-value]", |t| t == "0").await;
