@@ -52,12 +52,8 @@ function DecimalInput({ label, value, onChange, error, testId, w, placeholder, d
   );
 }
 
-/** What a unit price may be entered per. */
-const PER = [
-  { value: "1", label: "unit" },
-  { value: "1000", label: "1K units" },
-  { value: "1000000", label: "1M units" },
-];
+/** What a unit price may be entered per, and how the choice is labelled ("per 1K tokens"). */
+const PER = [{ per: 1, short: "" }, { per: 1000, short: "1K " }, { per: 1_000_000, short: "1M " }];
 
 /** "per 1,000,000 tokens" for a header or a label. */
 function perText(per: number, unit: string): string {
@@ -257,7 +253,7 @@ const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, a
         {(price.model === "per_unit" || price.model === "graduated" || price.model === "volume") && (
           <Group gap="xs">
             <Text size="sm" fw={500}>Prices entered</Text>
-            <SegmentedControl size="xs" data={PER.map((p) => ({ ...p, label: p.value === "1" ? `per ${unit || "unit"}` : `per ${p.label.replace("units", unit ? unitFor(2, unit) : "units")}` }))}
+            <SegmentedControl size="xs" data={PER.map((p) => ({ value: String(p.per), label: `per ${p.short}${unitFor(p.per, unit || "unit")}` }))}
               value={String(per)} onChange={(v) => setPer(Number(v))} data-testid={`charge-${index}-per`} />
           </Group>
         )}

@@ -251,11 +251,11 @@ function UsageLookup({ version }: { version: number }) {
   const [group, setGroup] = useState<string | null>(null);
   const [groups, setGroups] = useState<string[]>([]);
   const [result, setResult] = useState<MonthUsage | null>(null);
-  const [zone, setZone] = useState("");
 
   useEffect(() => { void call("meters_list").then(setMeters).catch(notifyError); }, []);
   useEffect(() => {
-    void call("workspace_summary").then((s) => { setZone(s.timezone); setMonth((m) => m ?? `${s.last_complete_month}-01`); })
+    // Asked when the page opens (not the app's start): the month may have turned since.
+    void call("workspace_summary").then((s) => setMonth((m) => m ?? `${s.last_complete_month}-01`))
       .catch(notifyError);
   }, []);
   useEffect(() => {
@@ -307,7 +307,7 @@ function UsageLookup({ version }: { version: number }) {
               <Text span fw={700} fz="xl" data-testid="usage-value">{groupDigits(result.value)}</Text> {unit && unitFor(result.value, unit)}
               <Text span c="dimmed" size="sm">
                 {" "}in {formatMonth(month?.slice(0, 7))}{group ? ` for ${chosen?.group_by} ${group}` : ""} ({formatDays(
-                  `${month?.slice(0, 7)}-01`, lastDayOf(month?.slice(0, 7) ?? ""))}, days in {zone})
+                  `${month?.slice(0, 7)}-01`, lastDayOf(month?.slice(0, 7) ?? ""))}, days in {workspaceZone()})
               </Text>
             </Text>
             {/* Values arrive as decimal strings; the chart needs numbers to draw bar heights only. */}
