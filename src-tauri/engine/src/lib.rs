@@ -1,5 +1,6 @@
-//! Meterdesk's engine: all billing logic and storage, with no knowledge of
-//! windows, IPC or terminals. The Tauri commands and the CLI are thin callers.
+//! Meterdesk's engine: the use cases over the rules and the store, with no
+//! knowledge of windows, IPC or terminals. The Tauri commands and the CLI
+//! are thin callers.
 
 pub mod api;
 pub mod bill;
@@ -7,9 +8,7 @@ pub mod catalog;
 pub mod credit;
 pub mod customer;
 pub mod demo;
-mod error;
 pub mod event_file;
-pub mod event_store;
 pub mod events;
 pub mod explore;
 pub mod history;
@@ -27,11 +26,9 @@ pub mod register;
 pub mod rollup;
 pub mod settings;
 mod spreadsheet;
-mod stored;
 pub mod subscription;
 pub mod usage;
 pub mod wallet;
-pub mod workspace;
 
 #[cfg(test)]
 mod seams_tests;
@@ -40,8 +37,10 @@ mod seams_tests;
 /// the paths the rest of the engine and its callers use.
 pub use meterdesk_rules::{money, period, rating, rng, text};
 
-/// Backups are part of the workspace file's life (a migration takes one).
-pub use workspace::backup;
+/// The workspace file and what is stored in it (the `meterdesk-store`
+/// crate), at the paths the engine and its callers use.
+pub use meterdesk_store::{backup, event_store, workspace};
+use meterdesk_store::{error, stored};
 
 pub use error::{Error, ErrorCode, Problem, Result};
 pub use money::{Currency, Dec};

@@ -54,13 +54,11 @@ impl Look<'_> {
 const LOGO_HEIGHT: f32 = 40.0;
 const LOGO_WIDTH: f32 = 180.0;
 
-impl Paper {
-    /// Width and height in points.
-    fn size(self) -> (f32, f32) {
-        match self {
-            Paper::A4 => (595.28, 841.89),
-            Paper::Letter => (612.0, 792.0),
-        }
+/// A paper's width and height in points.
+fn paper_size(paper: Paper) -> (f32, f32) {
+    match paper {
+        Paper::A4 => (595.28, 841.89),
+        Paper::Letter => (612.0, 792.0),
     }
 }
 
@@ -575,7 +573,7 @@ fn tax_label(rate: Option<&crate::money::Dec>, exempt: Option<&String>) -> Strin
 
 /// Renders one finalized invoice.
 pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
-    let (width, height) = look.paper.size();
+    let (width, height) = paper_size(look.paper);
     let f = &invoice.frozen;
     let d = &f.draft;
     let number = d.number.clone().unwrap_or_default();
@@ -817,7 +815,7 @@ fn usage_appendix(l: &mut Layout, invoice: &Invoice, number: &str, right: f32) {
 /// Renders a credit note: the parties of the invoice it corrects, what it
 /// credits (by line of that invoice, or an amount) and its totals.
 pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
-    let (width, height) = look.paper.size();
+    let (width, height) = paper_size(look.paper);
     let f = &invoice.frozen;
     let mut l = Layout::new(height)?;
     let right = width - MARGIN;

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use crate::money::Dec;
 
 /// An instant as stored (seconds precision).
-pub(crate) fn time_text(t: DateTime<Utc>) -> String {
+pub fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -20,7 +20,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// A stored value that does not read as what its column holds: the workspace
 /// was changed outside Meterdesk, or a bug wrote it. Never read as a default.
 #[derive(Debug)]
-pub(crate) struct Unreadable {
+pub struct Unreadable {
     pub column: String,
     pub text: String,
     pub expected: &'static str,
@@ -37,7 +37,7 @@ impl std::error::Error for Unreadable {}
 /// Reads typed values from a row's text columns: a value that does not parse
 /// is an error naming its column and text, never the epoch, "never expires"
 /// or another kind.
-pub(crate) trait Columns {
+pub trait Columns {
     /// The text in `column` read by `parse` as `expected` ("an RFC 3339 instant").
     fn parsed<T>(
         &self,
@@ -107,7 +107,7 @@ impl std::error::Error for Located {}
 
 /// Names the table and row of an unreadable value read from `row` (whose
 /// `key_column` holds the row's key); other errors pass unchanged.
-pub(crate) fn located<T>(
+pub fn located<T>(
     row: &rusqlite::Row,
     table: &'static str,
     key_column: usize,
@@ -142,11 +142,11 @@ fn unreadable(row: &rusqlite::Row, column: usize, text: String, expected: &'stat
 /// A decimal as stored: its exact text. (`Dec` belongs to the rules crate,
 /// which knows no database; this is where it crosses.)
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct StoredDec(pub Dec);
+pub struct StoredDec(pub Dec);
 
 impl StoredDec {
     /// The stored text, as a value to bind among others.
-    pub(crate) fn value(self) -> rusqlite::types::Value {
+    pub fn value(self) -> rusqlite::types::Value {
         rusqlite::types::Value::Text(self.0.0.to_string())
     }
 }
@@ -166,7 +166,7 @@ impl FromSql for StoredDec {
 
 /// Reads decimals from a row: a stored value that is not a decimal is an error
 /// of the read (naming its column), never a zero.
-pub(crate) trait DecColumns {
+pub trait DecColumns {
     fn dec(&self, column: usize) -> rusqlite::Result<Dec>;
     fn opt_dec(&self, column: usize) -> rusqlite::Result<Option<Dec>>;
 }
@@ -182,6 +182,7 @@ impl DecColumns for rusqlite::Row<'_> {
 }
 
 /// The SQL condition "invoice `alias` is not void".
+#[macro_export]
 macro_rules! not_void {
     ($alias:literal) => {
         concat!(
@@ -191,7 +192,7 @@ macro_rules! not_void {
         )
     };
 }
-pub(crate) use not_void;
+pub use crate::not_void;
 
 #[cfg(test)]
 mod tests {

@@ -133,7 +133,7 @@ impl From<std::io::Error> for Error {
 /// A problem from a JSON reader's error at `path`. A charge's price names its
 /// field first ("tiers[0].unit_price: reason", see `plan::ChargeFields`): the
 /// field joins the path.
-pub(crate) fn json_problem(path: String, message: String) -> Problem {
+pub fn json_problem(path: String, message: String) -> Problem {
     if let Some((field, rest)) = message.split_once(": ")
         && !field.is_empty()
         && field.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.[]".contains(c))

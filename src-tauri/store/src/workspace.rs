@@ -158,7 +158,7 @@ impl Workspace {
 
     /// Holds the import lock alone (`None` in memory): no import runs
     /// anywhere while it is held; refused while one does.
-    pub(crate) fn exclusive_import_lock(&self) -> Result<Option<std::fs::File>> {
+    pub fn exclusive_import_lock(&self) -> Result<Option<std::fs::File>> {
         let Some(path) = self.import_lock_path() else { return Ok(None) };
         exclusive_lock(&path, &self.path).map(Some)
     }
@@ -549,7 +549,8 @@ mod tests {
         let ws = Workspace::open(&path).unwrap();
         assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(crate::settings::get(ws.conn()).unwrap().company_name, "Old Co");
-        assert!(crate::meter::all(ws.conn()).unwrap().is_empty(), "the meters table exists");
+        let meters: i64 = ws.conn().query_row("SELECT count(*) FROM meters", [], |r| r.get(0)).unwrap();
+        assert_eq!(meters, 0, "the meters table exists");
     }
 
     #[test]
@@ -636,27 +637,30 @@ mod tests {
         }
         let mut ws = Workspace::open(&path).unwrap();
         assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
-        let utc = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
-        let (from, to) = (utc("2026-10-01T00:00:00Z"), utc("2026-11-01T00:00:00Z"));
-        let total = crate::usage::value(ws.conn(), "tokens", "globex", from, to, None).unwrap();
-        assert_eq!(total.to_string(), "42");
+        let mut events = Vec::new();
+        crate::event_store::scan(ws.conn(), 1, 1, 1791201600000, 1791288000001, |_, e| {
+            events.push((e.ts_ms, e.id.to_string(), e.properties.to_string()))
+        })
+        .unwrap();
+        assert_eq!(
+            events,
+            [
+                (1791201600000, "old-1".to_string(), "{\"tokens\":\"40\"}".to_string()),
+                (1791288000000, "old-2".to_string(), "{\"tokens\":\"2\"}".to_string())
+            ]
+        );
         let old_tables: i64 = ws
             .conn()
             .query_row("SELECT count(*) FROM sqlite_schema WHERE name IN ('events', 'event_ids')", [], |r| r.get(0))
             .unwrap();
         assert_eq!(old_tables, 0);
-        // The converted ids still deduplicate.
-        let text =
-            "id,customer,type,timestamp,tokens\nold-1,globex,tokens,1791201600,40\nnew-1,globex,tokens,1791201600,1\n";
-        let report = crate::events::import(
-            &mut ws,
-            text.as_bytes(),
-            &crate::events::ImportOptions::new("again.csv", crate::event_file::Format::Csv),
-            from,
-            &mut |_| std::ops::ControlFlow::Continue(()),
-        )
-        .unwrap();
-        assert_eq!((report.accepted, report.duplicates), (1, 1));
+        // The converted ids still deduplicate: of old-1 and new-1 only new-1 is new.
+        let mut batch = crate::event_store::Batch::default();
+        for (line, id) in [(1, "old-1"), (2, "new-1")] {
+            batch.push(line, 1, 1, 1791201600000, None, id, |out| out.extend_from_slice(b"{}"));
+        }
+        let take = ws.write(|tx| crate::event_store::claim_keys(tx, &batch)).unwrap();
+        assert_eq!(take, [false, true]);
     }
 
     #[test]
@@ -729,19 +733,20 @@ mod tests {
         assert_eq!(ws.schema_version().unwrap(), SCHEMA_VERSION);
     }
 
-    fn customer(id: &str) -> crate::customer::ValidCustomer {
-        let fields = crate::customer::CustomerFields {
-            id: id.into(),
-            name: format!("Customer {id} with a long enough name to fill pages quickly"),
-            email: None,
-            currency: None,
-            tax_rate: None,
-            tax_exempt: None,
-            tax_id: None,
-            address: vec!["x".repeat(150); 4],
-            archived: false,
-        };
-        fields.validate("USD").unwrap()
+    /// Adds customer `id` with a long name and address, so pages fill quickly.
+    fn insert_customer(tx: &rusqlite::Transaction, id: &str) -> Result<()> {
+        let name = format!("Customer {id} with a long enough name to fill pages quickly");
+        let address = serde_json::to_string(&vec!["x".repeat(150); 4]).unwrap();
+        tx.execute(
+            "INSERT INTO customers (external_id, name, currency, address, created_at, updated_at)
+             VALUES (?1, ?2, 'USD', ?3, '2026-10-01T00:00:00Z', '2026-10-01T00:00:00Z')",
+            params![id, name, address],
+        )?;
+        Ok(())
+    }
+
+    fn customers(ws: &Workspace) -> i64 {
+        ws.conn().query_row("SELECT count(*) FROM customers", [], |r| r.get(0)).unwrap()
     }
 
     #[test]
@@ -751,20 +756,19 @@ mod tests {
         // SQLite's page limit gives the same SQLITE_FULL a full disk gives.
         let pages: i64 = ws.conn().pragma_query_value(None, "page_count", |r| r.get(0)).unwrap();
         ws.conn().pragma_update(None, "max_page_count", pages + 2).unwrap();
-        let now = chrono::DateTime::UNIX_EPOCH;
         let err = ws
             .write(|tx| {
                 for i in 0..1000 {
-                    crate::customer::insert(tx, &customer(&format!("c{i}")), now)?;
+                    insert_customer(tx, &format!("c{i}"))?;
                 }
                 Ok(())
             })
             .unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::DiskFull, "{err}");
         assert!(err.to_string().contains("nothing was saved"), "{err}");
-        assert_eq!(crate::customer::count(ws.conn()).unwrap(), 0, "no half-written import");
+        assert_eq!(customers(&ws), 0, "no half-written import");
         ws.conn().pragma_update(None, "max_page_count", 1_000_000).unwrap();
-        ws.write(|tx| crate::customer::insert(tx, &customer("after"), now)).unwrap();
+        ws.write(|tx| insert_customer(tx, "after")).unwrap();
     }
 
     #[test]
@@ -772,7 +776,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut ws = Workspace::create(&dir.path().join("w.meterdesk")).unwrap();
         ws.conn().pragma_update(None, "query_only", true).unwrap();
-        let err = ws.write(|tx| crate::customer::insert(tx, &customer("a"), chrono::DateTime::UNIX_EPOCH)).unwrap_err();
+        let err = ws.write(|tx| insert_customer(tx, "a")).unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::ReadOnly, "{err}");
     }
 
