@@ -210,6 +210,7 @@ mod tests {
             meterdesk_engine::overview::ChargeRef,
             meterdesk_engine::overview::UnitPriceOverride,
             meterdesk_engine::history::ImportRecord,
+            meterdesk_engine::history::ImportOutcome,
             meterdesk_engine::overview::CustomerListPage,
             meterdesk_engine::overview::SubscriptionRow,
             meterdesk_engine::overview::SubscriptionState,

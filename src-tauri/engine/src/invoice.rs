@@ -289,9 +289,7 @@ pub(crate) fn finalize_as(
     frozen_draft.status = Status::Finalized;
     let topups = draft.total.0 - draft.creditable();
     let closing = meterdesk_rules::settle::close(draft.creditable(), topups, burn.applied());
-    let mut credits = closing.credits_applied;
-    credits.rescale(draft.total.0.scale());
-    frozen_draft.credits_applied = crate::money::Dec(credits);
+    frozen_draft.credits_applied = crate::money::Dec(closing.credits_applied);
     frozen_draft.amount_due = crate::money::Dec(closing.amount_due);
     let frozen = Frozen {
         draft: frozen_draft,

@@ -435,13 +435,8 @@ fn credits_ahead(ws: &mut Workspace, out: &mut [Reviewed], now: DateTime<Utc>) -
             };
             planned.insert(d.customer.clone(), before + applied);
             let closing = meterdesk_rules::settle::close(creditable, d.total.0 - creditable, applied);
-            let scale = d.total.0.scale();
-            let mut credits = closing.credits_applied;
-            credits.rescale(scale);
-            let mut due = closing.amount_due;
-            due.rescale(scale);
-            r.credits_applied = Dec(credits);
-            r.amount_due = Dec(due);
+            r.credits_applied = Dec(closing.credits_applied);
+            r.amount_due = Dec(closing.amount_due);
         }
         Ok(())
     })
@@ -476,6 +471,15 @@ pub struct Exported {
     pub invoices: u32,
     pub credit_notes: u32,
     pub voids: u32,
+}
+
+/// The name a unit variant (a standing, a line kind) has in JSON, which the
+/// accounting CSV writes too; anything else is a bug, not an empty cell.
+fn wire_name(value: impl Serialize) -> Result<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        other => Err(Error::Internal(format!("expected a named value for the accounting CSV, got {other:?}"))),
+    }
 }
 
 /// Writes the accounting documents dated in `[from, to]` (local dates) as CSV
@@ -552,8 +556,7 @@ pub fn accounting_csv(
         let d = &inv.frozen.draft;
         let currency = crate::money::Currency::parse(&d.currency).map_err(Error::Internal)?;
         let standing = entry(&inv, "", credited.get(number).copied().unwrap_or_default(), today).standing;
-        let status =
-            serde_json::to_value(standing).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let status = wire_name(standing)?;
         // (line, kind, description, net, tax) of the document.
         let mut rows: Vec<(String, String, String, Decimal, Decimal)> = Vec::new();
         let describe = |line: &crate::rating::Line| match &line.meter {
@@ -564,9 +567,6 @@ pub fn accounting_csv(
             ),
             None => line.description.clone(),
         };
-        let kind_of = |kind: LineKind| {
-            serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-        };
         match document {
             Document::Invoice | Document::Void => {
                 let sign = if *document == Document::Void { Decimal::NEGATIVE_ONE } else { Decimal::ONE };
@@ -575,7 +575,7 @@ pub fn accounting_csv(
                 for (i, (line, tax)) in d.lines.iter().zip(&shares).enumerate() {
                     rows.push((
                         (i + 1).to_string(),
-                        kind_of(line.kind),
+                        wire_name(line.kind)?,
                         describe(line),
                         sign * line.amount.0,
                         sign * tax,
@@ -595,8 +595,10 @@ pub fn accounting_csv(
                 let cn =
                     credit::get(conn, code)?.ok_or_else(|| Error::Internal(format!("credit note {code} vanished")))?;
                 for l in &cn.lines {
-                    let kind =
-                        l.line.and_then(|n| d.lines.get(n - 1)).map_or("credit".into(), |line| kind_of(line.kind));
+                    let kind = match l.line.and_then(|n| d.lines.get(n - 1)) {
+                        Some(line) => wire_name(line.kind)?,
+                        None => "credit".into(),
+                    };
                     let line = l.line.map(|n| n.to_string()).unwrap_or_default();
                     rows.push((line, kind, l.description.clone(), -l.net.0, -l.tax.0));
                 }

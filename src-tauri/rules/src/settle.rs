@@ -29,11 +29,18 @@ pub struct Closing {
 /// Closes an invoice rated at `rated_total` (tax included): the top-ups it
 /// bills are added after tax, and `credit` (what the wallet can give, e.g.
 /// [`burn`]'s sum) pays what it can of the rated total, never of the top-ups.
+/// Every amount comes back in the invoice's minor units (the rated total's
+/// scale): a credit of 5 applied to 12.40 reads 5.00, amount due 7.40.
 pub fn close(rated_total: Decimal, topups: Decimal, credit: Decimal) -> Closing {
-    let creditable = rated_total.max(Decimal::ZERO);
-    let credits_applied = credit.max(Decimal::ZERO).min(creditable);
-    let total = rated_total + topups;
-    Closing { total, creditable, credits_applied, amount_due: total - credits_applied }
+    let scale = rated_total.scale().max(topups.scale());
+    let at_scale = |mut d: Decimal| {
+        d.rescale(scale);
+        d
+    };
+    let creditable = at_scale(rated_total.max(Decimal::ZERO));
+    let credits_applied = at_scale(credit.max(Decimal::ZERO).min(creditable));
+    let total = at_scale(rated_total + topups);
+    Closing { total, creditable, credits_applied, amount_due: at_scale(total - credits_applied) }
 }
 
 /// A wallet grant that can pay: when it ends (its last day), its priority,
@@ -214,6 +221,11 @@ mod tests {
             let c = close(rated, topups, credit);
             assert_eq!((c.total, c.credits_applied, c.amount_due), (total, applied, due), "{rated} {topups} {credit}");
         }
+        // Amounts come back in the invoice's minor units, whatever the credit's.
+        let c = close(dec!(12.40), dec!(0), dec!(5));
+        assert_eq!([c.credits_applied, c.amount_due].map(|d| d.to_string()), ["5.00", "7.40"]);
+        let c = close(dec!(100), dec!(0.50), dec!(0));
+        assert_eq!([c.total, c.creditable, c.amount_due].map(|d| d.to_string()), ["100.50", "100.00", "100.50"]);
     }
 
     #[test]

@@ -2,10 +2,11 @@ import { useCallback, useEffect, useState } from "react";
 import { formatMoment } from "../api/format";
 import { Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from "@mantine/core";
 import { call } from "../api/invoke";
+import type { ImportOutcome } from "../api/generated/ImportOutcome";
 import type { ImportRecord } from "../api/generated/ImportRecord";
 import { notifyError, notifyOk } from "../notify";
 
-const OUTCOME_COLOR: Record<string, string> = {
+const OUTCOME_COLOR: Record<ImportOutcome, string> = {
   completed: "teal", running: "blue", cancelled: "gray", failed: "red", interrupted: "orange",
 };
 
@@ -63,7 +64,7 @@ export function ImportHistory({ version, onRolledBack }: { version: number; onRo
                 <Table.Td>
                   {r.rolled_back_at
                     ? <Badge color="gray" variant="light" title={`Rolled back ${when(r.rolled_back_at)}`}>rolled back</Badge>
-                    : <Badge color={OUTCOME_COLOR[r.outcome] ?? "gray"} variant="light">{r.outcome}</Badge>}
+                    : <Badge color={OUTCOME_COLOR[r.outcome]} variant="light">{r.outcome}</Badge>}
                 </Table.Td>
                 <Table.Td ta="right"><Text size="sm" ff="monospace">{r.accepted.toLocaleString()}</Text></Table.Td>
                 <Table.Td ta="right"><Text size="sm" ff="monospace">{r.duplicates.toLocaleString()}</Text></Table.Td>

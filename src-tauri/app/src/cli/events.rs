@@ -167,7 +167,7 @@ fn record_line(r: &history::ImportRecord) -> String {
         r.id,
         r.started_at.format("%Y-%m-%d %H:%M UTC"),
         r.file_name,
-        r.outcome,
+        r.outcome.as_str(),
         r.accepted,
         r.duplicates,
         r.rejected,
