@@ -1,11 +1,15 @@
 //! Meterdesk's billing rules, with no IO: no database, no files, no clock, no
-//! windows. Money and rounding (`money`), the price models with their steps
-//! (`pricing`) and one subscription period's invoice arithmetic (`rating`).
-//! The engine stores and loads what these rules compute; it never computes
-//! money itself. (Issue 14 moves the rest of the arithmetic here step by step.)
+//! windows. Money and rounding (`money`), periods (`period`), the definitions
+//! of meters, plans and subscriptions, aggregation, the price models with
+//! their steps (`pricing`), one subscription period's invoice arithmetic
+//! (`rating`) and its settling (`settle`), late usage (`adjust`), costs and
+//! margin (`cost`) and the business figures (`figures`). The engine stores and
+//! loads what these rules compute; it never computes money itself.
 
 pub mod adjust;
 pub mod aggregate;
+pub mod cost;
+pub mod figures;
 pub mod meter;
 pub mod money;
 pub mod payment;
