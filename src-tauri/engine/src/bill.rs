@@ -131,6 +131,11 @@ pub struct Draft {
     /// it has no lines, and finalizing it is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Revenue (the subtotal), cost and margin, when a line has a cost in
+    /// the draft's currency (docs/billing.md "Costs and margin").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub margin: Option<crate::cost::Margin>,
 }
 
 pub use crate::wallet::TopUp;
@@ -176,6 +181,8 @@ pub struct Book {
     billed_in_advance: std::collections::HashSet<(String, String)>,
     /// The periods whose standing period invoice billed the advance fees itself.
     advance_fees_billed: std::collections::HashSet<(String, String)>,
+    /// What usage costs the company, to put each usage line's cost beside it.
+    costs: crate::cost::CostRates,
 }
 
 impl Book {
@@ -187,6 +194,7 @@ impl Book {
     /// What the drafts of one customer (or, with none, of every customer) need.
     pub fn load_for(conn: &Connection, only: Option<&str>) -> Result<Book> {
         let tz = settings::zone(conn)?;
+        let costs = crate::cost::load(conn)?;
         let meters = meter::all(conn)?.into_iter().map(|m| (m.fields.code.clone(), m.fields)).collect();
         let customers = match only {
             Some(id) => customer::get(conn, id)?.into_iter().collect(),
@@ -249,6 +257,7 @@ impl Book {
             kind: Kind::Period,
             billed_in_advance,
             advance_fees_billed,
+            costs,
         })
     }
 
@@ -407,10 +416,13 @@ impl Book {
         })
         .map_err(|why| overflow.get_or_insert_with(|| why.to_string()).clone());
         let zero = Dec(currency.round(Decimal::ZERO));
-        let rated = match (rated, &overflow) {
+        let mut rated = match (rated, &overflow) {
             (Ok(rated), None) => rated,
             _ => rating::Rated { lines: Vec::new(), subtotal: zero, tax: zero, total: zero },
         };
+        self.add_costs(usage, &f.customer, (from, to), active_from, &mut rated.lines)?;
+        crate::cost::fill_margins(&mut rated.lines, &currency);
+        let margin = crate::cost::invoice_margin(&rated.lines, rated.subtotal.0, &currency);
         let problem = overflow.map(|why| {
             format!(
                 "the period of {} from {} to {} cannot be billed: {why}; check the customer's usage",
@@ -457,7 +469,48 @@ impl Book {
             unbilled_events,
             topups: Vec::new(),
             problem,
+            margin,
         }))
+    }
+
+    /// Puts its cost beside each usage line a cost rate prices (docs/billing.md
+    /// "Costs and margin"): count and sum meters by local day of the usage
+    /// window, other meters whole at the rate of its first day.
+    fn add_costs(
+        &self,
+        usage: &mut dyn UsageSource,
+        customer: &str,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        first_day: NaiveDate,
+        lines: &mut [rating::Line],
+    ) -> Result<()> {
+        if self.costs.is_empty() {
+            return Ok(());
+        }
+        for line in lines.iter_mut().filter(|l| l.kind == rating::LineKind::Usage) {
+            let Some(meter) = line.meter.as_deref().filter(|m| self.costs.prices(m)).and_then(|m| self.meters.get(m))
+            else {
+                continue;
+            };
+            let group = line.group.as_deref();
+            let days;
+            let counted = match meter.aggregation {
+                meter::Aggregation::Count | meter::Aggregation::Sum => {
+                    days = usage.daily(meter, customer, window, group, self.tz)?;
+                    match days.is_empty() {
+                        // No usage costs nothing, at the rate of the first day (0.00, not unknown).
+                        true => crate::cost::Counted::Whole { quantity: Decimal::ZERO, first_day },
+                        false => crate::cost::Counted::Daily(&days),
+                    }
+                }
+                _ => crate::cost::Counted::Whole { quantity: line.quantity.0, first_day },
+            };
+            if let Some(cost) = crate::cost::line_cost(&self.costs, &meter.code, group, counted) {
+                line.cost = Some(Dec(cost.amount));
+                line.cost_currency = Some(cost.currency.code());
+            }
+        }
+        Ok(())
     }
 
     /// The parts of `[first, end)` that none of the customer's subscriptions cover.
@@ -621,6 +674,17 @@ impl UsageSource for NoUsage {
         _: DateTime<Utc>,
         _: Option<&str>,
     ) -> Result<Vec<Decimal>> {
+        Ok(Vec::new())
+    }
+
+    fn daily(
+        &mut self,
+        _: &MeterFields,
+        _: &str,
+        _: (DateTime<Utc>, DateTime<Utc>),
+        _: Option<&str>,
+        _: Tz,
+    ) -> Result<Vec<(NaiveDate, Decimal)>> {
         Ok(Vec::new())
     }
 }

@@ -1,7 +1,7 @@
 //! The catalog file: the workspace's pricing-as-code, applied whole or not at all.
 //!
-//! It carries the workspace settings, customers, meters, plans, subscriptions
-//! and the wallets' grants. A grant is never changed by a catalog: a new id
+//! It carries the workspace settings, customers, meters, plans, subscriptions,
+//! the wallets' grants, cost rates and exchange rates. A grant is never changed by a catalog: a new id
 //! adds one, the same id with the same terms changes nothing, other terms are
 //! a problem.
 
@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::cost;
 use crate::customer::{self, CustomerFields};
 use crate::error::{Error, Problem, Result};
 use crate::meter::{self, MeterFields};
@@ -40,6 +41,13 @@ pub struct Catalog {
     /// fresh workspace bills them on the terms they were sold on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plan_versions: Vec<PlanVersionFields>,
+    /// What usage costs the company (docs/billing.md "Costs and margin"):
+    /// rates are added or changed by meter, group and first day, never removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub costs: Vec<cost::CostRateFields>,
+    /// Exchange rates for reports; added or changed by pair and day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fx_rates: Vec<cost::FxRate>,
 }
 
 /// An earlier version of a plan, as a catalog carries it.
@@ -96,6 +104,7 @@ impl CatalogWorkspace {
             paper: current.paper,
             usage_appendix: current.usage_appendix,
             backups_keep: current.backups_keep,
+            margin_floor_percent: current.margin_floor_percent,
         }
     }
 
@@ -210,6 +219,13 @@ pub fn apply(conn: &rusqlite::Transaction, catalog: Catalog, now: DateTime<Utc>)
         problems.push(Problem::new(format!("$.subscriptions[{i}].{}", p.path), p.message));
     }
     let wallets = validate_wallets(conn, &catalog.wallets, &context.customers, &mut problems)?;
+    let priced: std::collections::BTreeMap<String, bool> = chargeable.into_iter().collect();
+    for p in cost::save_problems(conn, &catalog.costs, &priced)? {
+        problems.push(Problem::new(format!("$.{}", p.path), p.message));
+    }
+    for p in cost::validate_fx(&catalog.fx_rates) {
+        problems.push(Problem::new(format!("$.{}", p.path), p.message));
+    }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -268,6 +284,13 @@ pub fn apply(conn: &rusqlite::Transaction, catalog: Catalog, now: DateTime<Utc>)
             }
             None => report.unchanged += 1,
         }
+    }
+    for (added, changed, unchanged) in
+        [cost::save(conn, &catalog.costs, now)?, cost::save_fx(conn, &catalog.fx_rates, now)?]
+    {
+        report.created += added;
+        report.updated += changed;
+        report.unchanged += unchanged;
     }
     Ok(report)
 }
@@ -469,6 +492,8 @@ pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
             .into_iter()
             .map(|(code, version)| Ok(PlanVersionFields { version, definition: plan::version(conn, &code, version)? }))
             .collect::<Result<_>>()?,
+        costs: cost::rates(conn)?.into_iter().map(|r| r.fields).collect(),
+        fx_rates: cost::fx_rates(conn)?,
     })
 }
 
@@ -621,6 +646,50 @@ mod tests {
         assert_eq!(apply_text(&mut ws, METERS).unwrap().unchanged, 6);
         let renamed = METERS.replace("\"Storage\"", "\"Storage (peak)\"");
         assert_eq!(apply_text(&mut ws, &renamed).unwrap(), ApplyReport { created: 0, updated: 1, unchanged: 5 });
+    }
+
+    /// Cost rates and exchange rates as docs/interfaces.md writes them, with
+    /// the meter they price in the same catalog.
+    const COSTS: &str = r#"{
+      "meters": [ { "code": "tokens", "name": "LLM tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" } ],
+      "costs": [
+        { "meter": "tokens", "group": "gpt-4o", "currency": "USD", "unit_cost": "0.0000025", "from": "2026-01-01" },
+        { "meter": "tokens", "group": "gpt-4o", "currency": "USD", "unit_cost": "0.000002", "from": "2026-10-16" },
+        { "meter": "tokens", "currency": "USD", "unit_cost": "0.000001", "from": "2026-01-01" }
+      ],
+      "fx_rates": [ { "from": "USD", "to": "EUR", "rate": "0.92", "as_of": "2026-10-31" } ]
+    }"#;
+
+    #[test]
+    fn cost_and_exchange_rates_apply_export_back_and_name_their_problems() {
+        let mut ws = Workspace::in_memory().unwrap();
+        // Settings, the meter, three rates and one exchange rate.
+        assert_eq!(apply_text(&mut ws, COSTS).unwrap(), ApplyReport { created: 5, updated: 0, unchanged: 1 });
+        let exported = export(ws.conn()).unwrap();
+        let mut given = parse(COSTS).unwrap();
+        given.costs.sort_by_key(|r| (r.group.is_some(), r.group.clone(), r.from));
+        assert_eq!((&exported.costs, &exported.fx_rates), (&given.costs, &given.fx_rates));
+        let text = serde_json::to_string(&exported).unwrap();
+        assert_eq!(apply_text(&mut ws, &text).unwrap().created, 0, "exported, it applies back unchanged");
+        // A cheaper rate from the same day changes that rate.
+        let cheaper = COSTS.replace("\"0.000002\"", "\"0.0000018\"");
+        assert_eq!(apply_text(&mut ws, &cheaper).unwrap(), ApplyReport { created: 0, updated: 1, unchanged: 5 });
+        // Problems name their JSON path, and nothing is written.
+        let bad = r#"{ "costs": [
+            { "meter": "tokens", "group": "mini", "currency": "EUR", "unit_cost": "0.000001", "from": "2026-03-01" },
+            { "meter": "calls", "currency": "USD", "unit_cost": "-1", "from": "2026-03-01" }
+          ],
+          "fx_rates": [ { "from": "USD", "to": "USD", "rate": "1", "as_of": "2026-10-31" } ] }"#;
+        let mut found = paths(apply_text(&mut ws, bad).unwrap_err());
+        found.sort();
+        assert_eq!(found, ["$.costs[0].currency", "$.costs[1].meter", "$.costs[1].unit_cost", "$.fx_rates[0].to"]);
+        assert_eq!(cost::rates(ws.conn()).unwrap().len(), 3);
+        let err = apply_text(
+            &mut ws,
+            r#"{ "costs": [ { "meter": "tokens", "currency": "USD", "unit_cost": 0.5, "from": "2026-03-01" } ] }"#,
+        )
+        .unwrap_err();
+        assert_eq!(paths(err), ["$.costs[0].unit_cost"], "a JSON number is refused: amounts are strings");
     }
 
     /// docs/interfaces.md's example plan.

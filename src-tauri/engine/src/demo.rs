@@ -113,6 +113,8 @@ pub fn catalog(now: DateTime<Utc>) -> Catalog {
         subscriptions,
         wallets,
         plan_versions: Vec::new(),
+        costs: Vec::new(),
+        fx_rates: Vec::new(),
     }
 }
 

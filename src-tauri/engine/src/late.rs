@@ -156,7 +156,10 @@ fn assess(conn: &Connection, tz: chrono_tz::Tz, inv: &Invoice, customer_id: i64)
         ));
         return Ok(Some(Assessed { late, draft: None }));
     }
-    let adj = meterdesk_rules::adjust::late_adjustment(&rated(&rerated), &billed, &names.join(", "));
+    let mut adj = meterdesk_rules::adjust::late_adjustment(&rated(&rerated), &billed, &names.join(", "));
+    let currency = crate::money::Currency::parse(&d.currency).map_err(Error::Internal)?;
+    crate::cost::fill_margins(&mut adj.lines, &currency);
+    let margin = crate::cost::invoice_margin(&adj.lines, adj.subtotal.0, &currency);
     late.adds = Adds { subtotal: adj.subtotal, tax: adj.tax, total: adj.total };
     late.lines = adj.lines.clone();
     let total = adj.total.0;
@@ -179,6 +182,7 @@ fn assess(conn: &Connection, tz: chrono_tz::Tz, inv: &Invoice, customer_id: i64)
         credits_applied: Dec::default(),
         amount_due: adj.total,
         topups: Vec::new(),
+        margin,
         ..rerated
     });
     Ok(Some(Assessed { late, draft }))
@@ -368,6 +372,35 @@ mod tests {
         // Advance and adjustment invoices are not adjusted themselves.
         let e = ws.write(|tx| adjust(tx, "INV-2026-00002", now())).unwrap_err();
         assert!(e.to_string().contains("not a period's invoice"), "{e}");
+    }
+
+    #[test]
+    fn an_adjustment_carries_the_cost_its_late_usage_adds() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(&mut ws, TOKENS);
+        apply(
+            &mut ws,
+            r#"{ "costs": [ { "meter": "tokens", "currency": "USD", "unit_cost": "0.000002", "from": "2026-01-01" } ] }"#,
+        );
+        tokens(&mut ws, "on-time", 1_000_000);
+        let done = invoice::finalize_month(&mut ws, crate::month("2026-10"), None, now()).unwrap();
+        let line = &done.invoices[0].frozen.draft.lines[0];
+        assert_eq!(
+            (line.cost.map(|c| c.to_string()), line.margin.map(|m| m.to_string())),
+            (Some("2.00".into()), Some("3.00".into()))
+        );
+        // 250,000 late tokens re-rate the period to 6.00 at a cost of 2.50: the
+        // adjustment bills 1.00 and costs 0.50, margin 0.50 (50.0 %).
+        tokens(&mut ws, "late-1", 250_000);
+        let adj = ws.write(|tx| adjust(tx, "INV-2026-00001", now())).unwrap();
+        let d = &adj.frozen.draft;
+        let l = &d.lines[0];
+        assert_eq!(
+            [l.amount, l.cost.unwrap(), l.margin.unwrap(), l.margin_percent.unwrap()].map(|x| x.to_string()),
+            ["1.00", "0.50", "0.50", "50.0"]
+        );
+        let m = d.margin.unwrap();
+        assert_eq!([m.revenue, m.cost, m.margin].map(|x| x.to_string()), ["1.00", "0.50", "0.50"]);
     }
 
     #[test]

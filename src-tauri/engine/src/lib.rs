@@ -5,6 +5,7 @@
 pub mod api;
 pub mod bill;
 pub mod catalog;
+pub mod cost;
 pub mod credit;
 pub mod customer;
 pub mod demo;

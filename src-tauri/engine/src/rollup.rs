@@ -467,6 +467,22 @@ impl<'c> Rollups<'c> {
     fn local(&self, t: DateTime<Utc>) -> NaiveDate {
         t.with_timezone(&self.tz).date_naive()
     }
+
+    /// A customer's row id, looked up as drafts ask (a finalize reads one
+    /// customer, a preview each once).
+    fn customer_id(&mut self, customer: &str) -> Result<i64> {
+        if let Some(id) = self.customers.get(customer) {
+            return Ok(*id);
+        }
+        let id: i64 = self
+            .conn
+            .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")?
+            .query_row([customer], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::NotFound(format!("no customer with id \"{customer}\"")))?;
+        self.customers.insert(customer.to_string(), id);
+        Ok(id)
+    }
 }
 
 impl crate::usage::UsageSource for Rollups<'_> {
@@ -482,20 +498,7 @@ impl crate::usage::UsageSource for Rollups<'_> {
             .meters
             .get(&meter.code)
             .ok_or_else(|| Error::NotFound(format!("no meter with code \"{}\"", meter.code)))?;
-        // Looked up as drafts ask (a finalize reads one customer, a preview each once).
-        let customer_id = match self.customers.get(customer) {
-            Some(id) => *id,
-            None => {
-                let id: i64 = self
-                    .conn
-                    .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")?
-                    .query_row([customer], |r| r.get(0))
-                    .optional()?
-                    .ok_or_else(|| Error::NotFound(format!("no customer with id \"{customer}\"")))?;
-                self.customers.insert(customer.to_string(), id);
-                id
-            }
-        };
+        let customer_id = self.customer_id(customer)?;
         let key = (meter_id, customer_id, self.local(from), self.local(to));
         if self.cached.as_ref().is_none_or(|(k, _)| k != &key) {
             let days = read(self.conn, meter_id, customer_id, key.2, key.3)?;
@@ -512,6 +515,23 @@ impl crate::usage::UsageSource for Rollups<'_> {
             None => days.values().for_each(|a| acc.merge(a)),
         }
         Ok(acc.value(meter.aggregation)?)
+    }
+
+    fn daily(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        group: Option<&str>,
+        _tz: Tz,
+    ) -> Result<Vec<(NaiveDate, Decimal)>> {
+        let meter_id = *self
+            .meters
+            .get(&meter.code)
+            .ok_or_else(|| Error::NotFound(format!("no meter with code \"{}\"", meter.code)))?;
+        let customer_id = self.customer_id(customer)?;
+        let days = by_day(self.conn, meter, meter_id, customer_id, (self.local(from), self.local(to)), group)?;
+        Ok(days.into_iter().filter(|(_, v)| !v.is_zero()).collect())
     }
 
     fn amounts(

@@ -62,6 +62,10 @@ const CATALOG: &str = r#"{
     { "id": "sub_acme", "customer": "acme", "plan": "pro", "start": "2026-08-10", "anchor_day": 1 },
     { "id": "sub_bolt", "customer": "bolt", "plan": "pro", "start": "2026-08-01" },
     { "id": "sub_cobra", "customer": "cobra", "plan": "eu", "start": "2026-08-15", "anchor_day": 15 }
+  ],
+  "costs": [
+    { "meter": "api_calls", "currency": "USD", "unit_cost": "0.004", "from": "2026-01-01" },
+    { "meter": "units", "currency": "USD", "unit_cost": "0.0005", "from": "2026-08-01" }
   ]
 }"#;
 
@@ -329,6 +333,39 @@ impl Harness {
                 self.ws.write(|tx| catalog::apply(tx, catalog::parse(&value.to_string())?, self.now)).unwrap();
                 self.count("plan change");
             }
+            93..=96 => {
+                // The provider's price moves from a day (some inside invoiced periods):
+                // drafts price the new days at it, invoices keep the costs they froze.
+                let frozen: Vec<(String, Vec<Option<crate::money::Dec>>)> = self
+                    .invoices()
+                    .iter()
+                    .map(|i| {
+                        (i.frozen.draft.number.clone().unwrap(), i.frozen.draft.lines.iter().map(|l| l.cost).collect())
+                    })
+                    .collect();
+                let meter = ["api_calls", "units"][self.pick(2) as usize];
+                let rate = crate::cost::CostRateFields {
+                    meter: meter.into(),
+                    group: None,
+                    currency: "USD".into(),
+                    unit_cost: crate::money::Dec(Decimal::new(self.pick(100) as i64, 4)),
+                    from: self.day(),
+                };
+                self.ws.write(|tx| crate::cost::save(tx, &[rate], self.now)).unwrap();
+                for (number, costs) in frozen {
+                    let now: Vec<_> = invoice::get(self.ws.conn(), &number)
+                        .unwrap()
+                        .unwrap()
+                        .frozen
+                        .draft
+                        .lines
+                        .iter()
+                        .map(|l| l.cost)
+                        .collect();
+                    assert_eq!(now, costs, "step {}: {number}'s costs moved with a rate change", self.step);
+                }
+                self.count("cost rate changed");
+            }
             100..=105 => {
                 // A plan change on a date: refused into an invoiced period, else both sides prorated.
                 let subs = crate::subscription::all(self.ws.conn()).unwrap();
@@ -447,6 +484,17 @@ impl Harness {
             let expected = self.payments.iter().rfind(|(s, _)| *s <= when).and_then(|(_, iban)| iban.clone());
             let printed = inv.frozen.payment.as_ref().and_then(|p| p.iban.clone());
             assert_eq!(printed, expected, "{at}: {number}, finalized at step {when}");
+        }
+        // A line's margin is its amount less its cost, when the cost is in the invoice's currency.
+        for inv in self.invoices() {
+            let d = &inv.frozen.draft;
+            for l in &d.lines {
+                let expected = match (l.cost, &l.cost_currency) {
+                    (Some(cost), Some(c)) if *c == d.currency => Some(l.amount.0 - cost.0),
+                    _ => None,
+                };
+                assert_eq!(l.margin.map(|m| m.0), expected, "{at}: {:?} line {}", d.number, l.description);
+            }
         }
         let standing = self.standing();
         let mut late_expected: HashMap<&str, u64> = HashMap::new();
@@ -604,6 +652,7 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("import rolled back", 10),
         ("import rollback refused", 10),
         ("payment details changed", 20),
+        ("cost rate changed", 20),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");

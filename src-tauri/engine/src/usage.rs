@@ -195,6 +195,19 @@ pub trait UsageSource {
         group: Option<&str>,
     ) -> Result<Decimal>;
 
+    /// The meter's value on each local day (in `tz`) of `[from, to)` that
+    /// has usage, for one group or all: what a line's cost is priced by day
+    /// with (docs/billing.md "Costs and margin"). `from` and `to` are local
+    /// midnights.
+    fn daily(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        group: Option<&str>,
+        tz: Tz,
+    ) -> Result<Vec<(NaiveDate, Decimal)>>;
+
     /// Each event's amount, for a model that prices events one by one.
     fn amounts(
         &mut self,
@@ -258,6 +271,36 @@ impl UsageSource for RawEvents<'_> {
         group: Option<&str>,
     ) -> Result<Vec<Decimal>> {
         Ok(amounts(meter, group, self.events(meter, customer, from, to)?))
+    }
+
+    fn daily(
+        &mut self,
+        meter: &MeterFields,
+        customer: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        group: Option<&str>,
+        tz: Tz,
+    ) -> Result<Vec<(NaiveDate, Decimal)>> {
+        let events = self.events(meter, customer, from, to)?;
+        let (first, end) = (from.with_timezone(&tz).date_naive(), to.with_timezone(&tz).date_naive());
+        let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d < end).collect();
+        let starts = days
+            .iter()
+            .map(|d| day_start(tz, *d).map(|t| t.timestamp_millis()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        let mut at = 0;
+        for (i, day) in days.iter().enumerate() {
+            // Events are in time order: each day takes those before the next day's start.
+            let next = starts.get(i + 1).copied().unwrap_or(i64::MAX);
+            let end_at = at + events[at..].partition_point(|e| e.ts_ms < next);
+            let value = aggregate(meter, group, &events[at..end_at])?;
+            if !value.is_zero() {
+                out.push((*day, value));
+            }
+            at = end_at;
+        }
+        Ok(out)
     }
 }
 

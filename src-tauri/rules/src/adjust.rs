@@ -42,6 +42,17 @@ pub fn late_adjustment(rerated: &Rated, billed: &[Rated], billed_on: &str) -> Ra
         if rq == bq && ra == ba {
             continue;
         }
+        // The cost the late usage adds: the re-rated line's less what was billed,
+        // when the re-rated line has one (in its currency).
+        let billed_cost: Decimal = billed
+            .iter()
+            .flat_map(|b| b.lines.iter())
+            .filter(|b| key(b) == key(l) && b.cost_currency == l.cost_currency)
+            .filter_map(|b| b.cost.map(|c| c.0))
+            .sum();
+        let rerated_line = rerated.lines.iter().find(|r| key(r) == key(l));
+        let cost = rerated_line.and_then(|r| r.cost).map(|c| Dec(c.0 - billed_cost));
+        let cost_currency = rerated_line.and_then(|r| r.cost_currency.clone()).filter(|_| cost.is_some());
         let step = |kind, label: String, quantity: Decimal, amount: Decimal| Step {
             kind,
             label,
@@ -61,6 +72,11 @@ pub fn late_adjustment(rerated: &Rated, billed: &[Rated], billed_on: &str) -> Ra
                 step(StepKind::Rerated, "the period re-rated with the late events".into(), rq, ra),
                 step(StepKind::BilledBefore, format!("billed before ({billed_on})"), -bq, -ba),
             ],
+            // Set with the invoice's currency known (`cost::fill_margins`).
+            margin: None,
+            margin_percent: None,
+            cost,
+            cost_currency,
         });
     }
     let total = |f: fn(&Rated) -> Decimal| f(rerated) - billed.iter().map(f).sum::<Decimal>();

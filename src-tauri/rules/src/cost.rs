@@ -203,7 +203,7 @@ pub fn line_cost(rates: &CostRates, meter: &str, group: Option<&str>, counted: C
 }
 
 /// Revenue, cost and what is left of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Margin {
     pub revenue: Dec,
     pub cost: Dec,
@@ -226,6 +226,33 @@ pub fn margin(revenue: Decimal, cost: Decimal) -> Margin {
             Dec(p)
         });
     Margin { revenue: Dec(revenue), cost: Dec(cost), margin: Dec(left), margin_percent }
+}
+
+/// Sets the margin of each line whose cost is in the invoice's `currency`
+/// (a cost in another currency is left to reports, which convert it).
+pub fn fill_margins(lines: &mut [crate::rating::Line], currency: &Currency) {
+    let code = currency.code();
+    for line in lines {
+        let m = match (line.cost, &line.cost_currency) {
+            (Some(cost), Some(c)) if *c == code => Some(margin(line.amount.0, cost.0)),
+            _ => None,
+        };
+        line.margin = m.map(|m| m.margin);
+        line.margin_percent = m.and_then(|m| m.margin_percent);
+    }
+}
+
+/// The margin of an invoice or draft in its `currency`: revenue is its
+/// subtotal, cost the sum of its lines' costs in that currency; none when no
+/// line has such a cost.
+pub fn invoice_margin(lines: &[crate::rating::Line], subtotal: Decimal, currency: &Currency) -> Option<Margin> {
+    let code = currency.code();
+    let costs: Vec<Decimal> = lines
+        .iter()
+        .filter(|l| l.cost_currency.as_deref() == Some(code.as_str()))
+        .filter_map(|l| l.cost.map(|c| c.0))
+        .collect();
+    (!costs.is_empty()).then(|| margin(subtotal, costs.iter().sum()))
 }
 
 /// An exchange rate the user entered: 1 `from` = `rate` `to`, as of a day.

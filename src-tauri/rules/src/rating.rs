@@ -33,6 +33,24 @@ pub struct Line {
     pub amount: Dec,
     /// The unrounded steps that make the amount.
     pub steps: Vec<Step>,
+    /// What the usage cost the company, where a cost rate prices its meter
+    /// (docs/billing.md "Costs and margin"), in `cost_currency`: set on
+    /// drafts, frozen at finalize; an invoice from before costs has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub cost: Option<Dec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub cost_currency: Option<String>,
+    /// The amount less the cost, and that in percent of the amount (one
+    /// decimal; none without an amount), when the cost is in the invoice's
+    /// currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub margin: Option<Dec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub margin_percent: Option<Dec>,
 }
 
 /// A fixed fee of the plan.
@@ -115,6 +133,10 @@ fn line(
         quantity: Dec(quantity),
         amount: Dec(currency.round(priced.amount.0)),
         steps: priced.steps,
+        cost: None,
+        cost_currency: None,
+        margin: None,
+        margin_percent: None,
     }
 }
 
@@ -203,6 +225,10 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
             quantity: Dec(Decimal::ONE),
             amount: Dec(off),
             steps,
+            cost: None,
+            cost_currency: None,
+            margin: None,
+            margin_percent: None,
         });
     }
     // Sums of rounded amounts: `round` here only fixes the scale (0 prints as 0.00).

@@ -37,6 +37,7 @@ const CHUNK_VERSION: u8 = 1;
 const DAY_MS: i64 = 86_400_000;
 
 /// The key of an event id.
+#[inline]
 pub fn key(id: &str) -> u128 {
     xxh3_128(id.as_bytes())
 }
@@ -159,7 +160,9 @@ impl Batch {
 
     /// Adds an event; `write_properties` appends its properties as a JSON object.
     /// (Eight plain arguments: this is the import's hottest call, kept flat.)
+    /// Inlined into the engine's import loop, across the crate boundary.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn push(
         &mut self,
         line: u64,
@@ -582,6 +585,7 @@ pub fn count_between(conn: &Connection, customer_id: i64, from_ms: i64, to_ms: i
     Ok(total)
 }
 
+#[inline]
 fn take_text<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
     let n = usize::try_from(get_varint(rest)?).ok()?;
     let (bytes, tail) = rest.split_at_checked(n)?;
@@ -589,14 +593,17 @@ fn take_text<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
     std::str::from_utf8(bytes).ok()
 }
 
+#[inline]
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
+#[inline]
 fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
+#[inline]
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -605,6 +612,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[inline]
 fn get_varint(input: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {

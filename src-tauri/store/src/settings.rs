@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::error::{Error, Problem, Result};
-use crate::money::Currency;
+use crate::money::{Currency, Dec};
 
 /// The billing company's settings; one row per workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -30,10 +30,18 @@ pub struct Settings {
     /// Where customers pay, printed on every invoice; none until set.
     #[serde(default)]
     pub payment: Option<PaymentDetails>,
+    /// A customer whose margin % in its last ended period is below this is a
+    /// power user (docs/billing.md "Business figures"); 0 to 100.
+    #[serde(default = "default_margin_floor")]
+    pub margin_floor_percent: Dec,
 }
 
 fn default_backups_keep() -> u32 {
     10
+}
+
+fn default_margin_floor() -> Dec {
+    Dec(rust_decimal::Decimal::from(meterdesk_rules::figures::DEFAULT_MARGIN_FLOOR_PERCENT))
 }
 
 /// The paper a PDF is laid out on.
@@ -76,6 +84,7 @@ impl Default for Settings {
             usage_appendix: false,
             backups_keep: default_backups_keep(),
             payment: None,
+            margin_floor_percent: default_margin_floor(),
         }
     }
 }
@@ -117,6 +126,14 @@ impl Settings {
         if let Some(payment) = &self.payment {
             problems.extend(payment.problems());
         }
+        let floor = self.margin_floor_percent.0;
+        if floor.is_sign_negative() && !floor.is_zero()
+            || floor > rust_decimal::Decimal::ONE_HUNDRED
+            || floor.scale() > 1
+        {
+            problems
+                .push(Problem::new("margin_floor_percent", "a margin floor is 0 to 100 %, with at most one decimal"));
+        }
         problems
     }
 
@@ -127,6 +144,7 @@ impl Settings {
         self.tax_id = self.tax_id.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
         // Details with nothing filled in are no details.
         self.payment = self.payment.map(PaymentDetails::normalized).filter(|p| *p != PaymentDetails::default());
+        self.margin_floor_percent = Dec(self.margin_floor_percent.0.normalize());
         self
     }
 }
@@ -153,7 +171,7 @@ pub fn timezone_names() -> Vec<&'static str> {
 pub fn get(conn: &Connection) -> Result<Settings> {
     conn.prepare_cached(
         "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper, usage_appendix,
-         backups_keep, payment FROM workspace_settings WHERE id = 1",
+         backups_keep, payment, margin_floor_percent FROM workspace_settings WHERE id = 1",
     )?
     .query_row(
         [],
@@ -177,6 +195,10 @@ pub fn get(conn: &Connection) -> Result<Settings> {
                 payment: match r.get::<_, Option<String>>(10)? {
                     None => None,
                     Some(text) => Some(serde_json::from_str(&text).map_err(|e| stored_error(10, "payment", &text, e))?),
+                },
+                margin_floor_percent: {
+                    let text: String = r.get(11)?;
+                    text.parse().map_err(|e| stored_error(11, "margin_floor_percent", &text, e))?
                 },
             })
         },
@@ -256,7 +278,8 @@ fn write(conn: &Transaction, s: &Settings) -> Result<()> {
     let address = serde_json::to_string(&s.address).map_err(|e| Error::Internal(e.to_string()))?;
     conn.execute(
         "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5,
-         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8, usage_appendix = ?9, backups_keep = ?10, payment = ?11
+         invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8, usage_appendix = ?9, backups_keep = ?10, payment = ?11,
+         margin_floor_percent = ?12
          WHERE id = 1",
         params![
             s.company_name,
@@ -269,7 +292,8 @@ fn write(conn: &Transaction, s: &Settings) -> Result<()> {
             s.paper.as_str(),
             s.usage_appendix,
             s.backups_keep,
-            s.payment.as_ref().map(|p| serde_json::to_string(p).expect("payment details serialize"))
+            s.payment.as_ref().map(|p| serde_json::to_string(p).expect("payment details serialize")),
+            s.margin_floor_percent.0.normalize().to_string()
         ],
     )?;
     Ok(())
@@ -372,6 +396,7 @@ mod tests {
             backups_keep: 3,
             // Details left blank are no details.
             payment: Some(PaymentDetails { payee: " ".into(), iban: Some(" ".into()), ..Default::default() }),
+            margin_floor_percent: "25.50".parse().unwrap(),
         };
         assert!(ws.write(|tx| update(tx, wanted.clone())).unwrap());
         let got = get(ws.conn()).unwrap();
@@ -380,6 +405,7 @@ mod tests {
         assert_eq!(got.address, vec!["1 Main St", "Springfield"]);
         assert_eq!(got.tax_id, None);
         assert_eq!((got.paper, got.usage_appendix, got.backups_keep), (Paper::Letter, true, 3));
+        assert_eq!(got.margin_floor_percent.to_string(), "25.5");
         assert!(!ws.write(|tx| update(tx, wanted)).unwrap(), "same settings again: no change");
     }
 
@@ -392,11 +418,15 @@ mod tests {
             timezone: "Mars/Olympus_Mons".into(),
             invoice_prefix: "inv 2026".into(),
             payment_terms_days: 400,
+            margin_floor_percent: "101".parse().unwrap(),
             ..Settings::default()
         };
         let err = ws.write(|tx| update(tx, bad)).unwrap_err();
         let fields: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(fields, ["company_name", "currency", "timezone", "invoice_prefix", "payment_terms_days"]);
+        assert_eq!(
+            fields,
+            ["company_name", "currency", "timezone", "invoice_prefix", "payment_terms_days", "margin_floor_percent"]
+        );
         assert!(err.problems()[1].message.contains("ISO 4217"));
         assert!(err.problems()[2].message.contains("IANA time zone"));
         assert_eq!(get(ws.conn()).unwrap(), Settings::default());

@@ -37,6 +37,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0016_import_rejects_seen", include_str!("../../../migrations/0016_import_rejects_seen.sql")),
     ("0017_audit_actor", include_str!("../../../migrations/0017_audit_actor.sql")),
     ("0018_payment_details", include_str!("../../../migrations/0018_payment_details.sql")),
+    ("0019_costs", include_str!("../../../migrations/0019_costs.sql")),
 ];
 
 /// The schema version this build writes.

@@ -86,7 +86,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   const form = useForm<FormValues>({
     initialValues: {
       company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4",
-      usage_appendix: false, backups_keep: 10, ...payForm(null),
+      usage_appendix: false, backups_keep: 10, margin_floor_percent: "20", ...payForm(null),
     },
   });
 
@@ -106,7 +106,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
     const { pay_kind: _k, pay_payee: _p, pay_iban: _i, pay_bic: _b, pay_account: _a, pay_routing: _r, pay_note: _n, ...company } = v;
     const settings: Settings = {
       ...company, address: v.address.split("\n"), tax_id: v.tax_id || null, payment_terms_days: Number(v.payment_terms_days),
-      backups_keep: Number(v.backups_keep), payment: paymentOf(v),
+      backups_keep: Number(v.backups_keep), payment: paymentOf(v), margin_floor_percent: v.margin_floor_percent.trim(),
     };
     try {
       const stored = await call("settings_update", { settings });
@@ -157,6 +157,8 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
           </SimpleGrid>
           <NumberInput label="Automatic backups kept" description="Taken before each finalize run and upgrade; 0 takes none"
             min={0} max={1000} allowDecimal={false} w={260} data-testid="settings-backups-keep" {...form.getInputProps("backups_keep")} />
+          <TextInput label="Margin floor (%)" description="A customer whose margin in its last ended period is below this is flagged as a power user"
+            w={360} data-testid="settings-margin-floor" {...form.getInputProps("margin_floor_percent")} />
           <Switch label="Usage appendix" description="Invoice PDFs end with each usage line's quantity by day"
             data-testid="settings-appendix" {...form.getInputProps("usage_appendix", { type: "checkbox" })} />
           <Title order={4} mt="sm">Payment details</Title>

@@ -701,3 +701,65 @@ fn the_workspace_summary_says_its_zone_today_and_the_last_complete_month() {
     let s = ws.summary(Utc.with_ymd_and_hms(2026, 11, 1, 5, 0, 0).unwrap()).unwrap();
     assert_eq!((s.today.to_string(), s.last_complete_month.to_string()), ("2026-11-01".into(), "2026-10".into()));
 }
+
+/// Cost rates for the catalog's meters: tokens of gpt-4o at 0.000003, cut to
+/// 0.000002 from Oct 21 (local); storage at 0.10 a GB; API calls unpriced.
+const COSTS: &str = r#"{ "costs": [
+    { "meter": "tokens", "group": "gpt-4o", "currency": "USD", "unit_cost": "0.000003", "from": "2026-01-01" },
+    { "meter": "tokens", "group": "gpt-4o", "currency": "USD", "unit_cost": "0.000002", "from": "2026-10-21" },
+    { "meter": "storage_gb", "currency": "USD", "unit_cost": "0.10", "from": "2026-01-01" }
+] }"#;
+
+fn costs(d: &Draft) -> Vec<(&str, Option<String>)> {
+    d.lines
+        .iter()
+        .filter(|l| l.kind == LineKind::Usage)
+        .map(|l| (l.description.as_str(), l.cost.map(|c| format!("{c} {}", l.cost_currency.as_deref().unwrap_or("?")))))
+        .collect()
+}
+
+#[test]
+fn usage_lines_carry_their_cost_by_day_and_finalizing_freezes_it() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    apply(&mut ws, COSTS);
+    october(&mut ws);
+    let d = one(&mut ws, "globex", "2026-10");
+    // gpt-4o by local day: Oct 20 1,000,000 × 0.000003 = 3.00; Oct 21 500,000 and
+    // Oct 31 100,000 × 0.000002 = 1.20: 4.20 against 7.40 billed. Storage (max)
+    // whole at the rate of the period's first day: 41 × 0.10 = 4.10.
+    let expected = [
+        ("LLM tokens — gpt-4o", Some("4.20 USD".to_string())),
+        ("API calls", None),
+        ("Storage", Some("4.10 USD".to_string())),
+        ("Active seats", None),
+    ];
+    assert_eq!(costs(&d), expected);
+    // Margins: tokens 7.40 − 4.20 = 3.20 (43.2 %); storage 25.00 − 4.10 = 20.90
+    // (83.6 %); the draft: subtotal 295.63 − 8.30 = 287.33 (97.2 %).
+    let tokens = &d.lines[1];
+    assert_eq!(
+        (tokens.margin.map(|m| m.to_string()), tokens.margin_percent.map(|m| m.to_string())),
+        (Some("3.20".into()), Some("43.2".into()))
+    );
+    assert_eq!(d.lines[3].margin_percent.map(|m| m.to_string()).as_deref(), Some("83.6"));
+    let m = d.margin.unwrap();
+    assert_eq!([m.revenue, m.cost, m.margin].map(|x| x.to_string()), ["295.63", "8.30", "287.33"]);
+    assert_eq!(m.margin_percent.unwrap().to_string(), "97.2");
+    // The raw events give the same costs as the rollups.
+    let subs = crate::subscription::of_customer(ws.conn(), "globex").unwrap();
+    let raw = drafts(ws.conn(), &mut RawEvents::new(ws.conn()), &subs, crate::month("2026-10")).unwrap();
+    assert_eq!(costs(&raw[0]), expected);
+    // Finalized, the invoice keeps its costs when the rates change afterwards.
+    let done = crate::invoice::finalize_month(&mut ws, crate::month("2026-10"), None, now()).unwrap();
+    let number = done.invoices[0].frozen.draft.number.clone().unwrap();
+    apply(
+        &mut ws,
+        r#"{ "costs": [ { "meter": "tokens", "group": "gpt-4o", "currency": "USD", "unit_cost": "0.00001", "from": "2026-10-21" } ] }"#,
+    );
+    let invoice = crate::invoice::get(ws.conn(), &number).unwrap().unwrap();
+    assert_eq!(costs(&invoice.frozen.draft), expected);
+    // The look back at the month shows today's rates.
+    let now_rates = one(&mut ws, "globex", "2026-10");
+    assert_eq!(costs(&now_rates)[0].1.as_deref(), Some("9.00 USD"), "3.00 + 600,000 × 0.00001");
+}

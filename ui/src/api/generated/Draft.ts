@@ -3,6 +3,7 @@ import type { Bounds } from "./Bounds";
 import type { Dec } from "./Dec";
 import type { Kind } from "./Kind";
 import type { Line } from "./Line";
+import type { Margin } from "./Margin";
 import type { Status } from "./Status";
 import type { TopUp } from "./TopUp";
 
@@ -52,4 +53,9 @@ topups?: Array<TopUp>,
  * Why the draft cannot be billed (its amounts would pass Decimal's range):
  * it has no lines, and finalizing it is refused.
  */
-problem?: string | null, };
+problem?: string | null, 
+/**
+ * Revenue (the subtotal), cost and margin, when a line has a cost in
+ * the draft's currency (docs/billing.md "Costs and margin").
+ */
+margin?: Margin, };

@@ -4,6 +4,7 @@ import type { Dec } from "./Dec";
 import type { Kind } from "./Kind";
 import type { Line } from "./Line";
 import type { LineDays } from "./LineDays";
+import type { Margin } from "./Margin";
 import type { Party } from "./Party";
 import type { PaymentDetails } from "./PaymentDetails";
 import type { Status } from "./Status";
@@ -82,4 +83,9 @@ topups?: Array<TopUp>,
  * Why the draft cannot be billed (its amounts would pass Decimal's range):
  * it has no lines, and finalizing it is refused.
  */
-problem?: string | null, };
+problem?: string | null, 
+/**
+ * Revenue (the subtotal), cost and margin, when a line has a cost in
+ * the draft's currency (docs/billing.md "Costs and margin").
+ */
+margin?: Margin, };

@@ -14,4 +14,16 @@ amount: Dec,
 /**
  * The unrounded steps that make the amount.
  */
-steps: Array<Step>, };
+steps: Array<Step>, 
+/**
+ * What the usage cost the company, where a cost rate prices its meter
+ * (docs/billing.md "Costs and margin"), in `cost_currency`: set on
+ * drafts, frozen at finalize; an invoice from before costs has none.
+ */
+cost?: Dec, cost_currency?: string, 
+/**
+ * The amount less the cost, and that in percent of the amount (one
+ * decimal; none without an amount), when the cost is in the invoice's
+ * currency.
+ */
+margin?: Dec, margin_percent?: Dec, };
