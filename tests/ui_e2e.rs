@@ -404,8 +404,8 @@ async fn settings_refuse_a_bad_prefix_by_its_field_then_save() {
     let workspace = tmp.path().join("settings.meterdesk");
     let c = driver.session(&workspace).await;
 
-    // Keyboard navigation: Ctrl+8 opens Settings (U+E009 holds Control).
-    find(&c, "[data-testid=nav-dashboard]").await.send_keys("\u{E009}8\u{E000}").await.unwrap();
+    // Keyboard navigation: Ctrl+9 opens Settings, the ninth page (U+E009 holds Control).
+    find(&c, "[data-testid=nav-dashboard]").await.send_keys("\u{E009}9\u{E000}").await.unwrap();
     wait_value(&c, "[data-testid=settings-company]", "My company").await;
     // Dark, then back to the system's (the default).
     click(&c, "//*[@data-testid='settings-appearance']//label[normalize-space(.)='Dark']").await;
@@ -495,6 +495,35 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
     let seats = dom_text(&c, "[data-testid=meter-row-active_seats]").await;
     assert!(seats.contains("the number of distinct user_id values"), "row reads {seats:?}");
     screenshot(&c, "demo-meters.png").await;
+
+    // Costs: the provider's cut of Oct 15 ends the older gpt-4o rate; shown per 1M tokens.
+    click(&c, "[data-testid=nav-costs]").await;
+    let old = wait_text(&c, "[data-testid=cost-row-input_tokens-gpt-4o-2025-01-01]", |t| !t.is_empty()).await;
+    assert!(
+        old.contains("Jan 1, 2025") && old.contains("Oct 15, 2026") && old.contains("2.2 USD"),
+        "row reads {old:?}"
+    );
+    let cut = dom_text(&c, "[data-testid=cost-row-input_tokens-gpt-4o-2026-10-15]").await;
+    assert!(cut.contains("in force") && cut.contains("1.4 USD"), "row reads {cut:?}");
+    // A negative cost is refused by its field; 150 per 1M API calls from today is saved.
+    choose(&c, "[data-testid=cost-meter]", "API calls").await;
+    type_into(&c, "[data-testid=cost-price]", "-5").await;
+    click(&c, "[data-testid=cost-save]").await;
+    wait_text(&c, ".mantine-InputWrapper-error", |t| t == "a unit cost cannot be negative").await;
+    replace_text(&c, "[data-testid=cost-price]", "150").await;
+    click(&c, "[data-testid=cost-save]").await;
+    let added = wait_text(&c, "[data-testid=cost-row-api_calls-all-2026-11-24]", |t| !t.is_empty()).await;
+    assert!(added.contains("Nov 24, 2026") && added.contains("150 USD"), "row reads {added:?}");
+    wait_text(&c, "[data-testid=cost-row-api_calls-all-2025-01-01]", |t| t.contains("Nov 24, 2026")).await;
+    screenshot(&c, "costs.png").await;
+    let exported = cli_json(&workspace, &["export", "catalog"]);
+    let saved = exported["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["meter"] == "api_calls" && r["from"] == "2026-11-24")
+        .cloned();
+    assert_eq!(saved.map(|r| r["unit_cost"].clone()), Some(json!("0.00015")));
     c.close().await.unwrap();
 }
 
@@ -781,6 +810,22 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     let steps = dom_text(&c, "[data-testid=draft-line-1-steps]").await;
     let label = line["steps"][0]["label"].as_str().unwrap();
     assert!(steps.contains(label), "{steps} lacks {label}");
+    // Its margin, and the draft's, as the engine computed them (the CLI's JSON).
+    let percent = line["margin_percent"].as_str().expect("the demo prices input tokens' cost");
+    wait_text(&c, "[data-testid=draft-line-1-margin]", |t| t == format!("{percent} %")).await;
+    let margin = &globex["margin"];
+    let shown = dom_text(&c, "[data-testid=draft-margin]").await;
+    for part in [
+        format!("Revenue {}", grouped(margin["revenue"].as_str().unwrap())),
+        format!("usage cost {}", grouped(margin["cost"].as_str().unwrap())),
+        format!(
+            "margin {} USD ({} %)",
+            grouped(margin["margin"].as_str().unwrap()),
+            margin["margin_percent"].as_str().unwrap()
+        ),
+    ] {
+        assert!(shown.contains(&part), "{shown} lacks {part}");
+    }
     screenshot(&c, "draft.png").await;
 
     // The line's events, in the explorer.
@@ -1367,7 +1412,7 @@ async fn a_finalize_run_is_backed_up_and_restored_from_settings() {
     assert!(name.ends_with("-before-finalize.meterdesk"), "{backups}");
 
     let c = driver.session(&workspace).await;
-    find(&c, "[data-testid=nav-dashboard]").await.send_keys("\u{E009}8\u{E000}").await.unwrap();
+    find(&c, "[data-testid=nav-dashboard]").await.send_keys("\u{E009}9\u{E000}").await.unwrap();
     wait_value(&c, "[data-testid=settings-backups-keep]", "10").await;
     click(&c, &format!("[data-testid=\"backup-restore-{name}\"]")).await;
     screenshot(&c, "settings-backups.png").await;

@@ -4,7 +4,7 @@ import { useHotkeys, useMediaQuery } from "@mantine/hooks";
 import { listen } from "@tauri-apps/api/event";
 import {
   IconLayoutDashboard, IconUsers, IconGauge, IconChartBar, IconListDetails, IconFileInvoice,
-  IconWallet, IconSettings, IconChevronDown, IconFolderOpen, IconFilePlus, IconHistory,
+  IconWallet, IconSettings, IconChevronDown, IconFolderOpen, IconFilePlus, IconHistory, IconReceiptTax,
 } from "@tabler/icons-react";
 import { call, CommandError } from "./api/invoke";
 import { setWorkspaceZone } from "./api/format";
@@ -20,11 +20,12 @@ import { NoWorkspacePage } from "./pages/NoWorkspacePage";
 import { InvoicesPage } from "./pages/InvoicesPage";
 import { PlansPage } from "./pages/PlansPage";
 import { WalletsPage } from "./pages/WalletsPage";
+import { CostsPage } from "./pages/CostsPage";
 import { AlertsInbox } from "./components/AlertsInbox";
 import { PageBoundary } from "./components/PageBoundary";
 import type { ExploreFilter } from "./components/DraftView";
 
-export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "invoices" | "wallets" | "settings";
+export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "costs" | "invoices" | "wallets" | "settings";
 
 const PAGES: { key: PageKey; label: string; icon: typeof IconUsers }[] = [
   { key: "dashboard", label: "Dashboard", icon: IconLayoutDashboard },
@@ -32,6 +33,7 @@ const PAGES: { key: PageKey; label: string; icon: typeof IconUsers }[] = [
   { key: "meters", label: "Meters", icon: IconGauge },
   { key: "usage", label: "Usage", icon: IconChartBar },
   { key: "plans", label: "Plans", icon: IconListDetails },
+  { key: "costs", label: "Costs", icon: IconReceiptTax },
   { key: "invoices", label: "Invoices", icon: IconFileInvoice },
   { key: "wallets", label: "Wallets", icon: IconWallet },
   { key: "settings", label: "Settings", icon: IconSettings },
@@ -188,6 +190,7 @@ export function App() {
           {page === "meters" && <MetersPage />}
           {page === "usage" && <UsagePage explore={explore} key={JSON.stringify(explore)} />}
           {page === "plans" && <PlansPage />}
+          {page === "costs" && summary && <CostsPage today={summary.today} />}
           {page === "invoices" && <InvoicesPage onExplore={showEvents} initial={invoiceToOpen} key={invoiceToOpen ?? ""} />}
           {page === "wallets" && <WalletsPage initial={walletCustomer} key={walletCustomer ?? ""} />}
         </div>

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use meterdesk_engine::backup;
 use meterdesk_engine::bill::{BillingMonths, Draft, TrialReport};
+use meterdesk_engine::cost::{CostRateFields, FxRate, StoredCostRate};
 use meterdesk_engine::credit::CreditNote;
 use meterdesk_engine::customer::{Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
@@ -110,6 +111,11 @@ commands! {
     reference_data() -> ReferenceData;
     settings_get() -> Settings;
     settings_update(settings: Settings) -> Settings;
+    costs_list() -> Vec<StoredCostRate>;
+    cost_save(rate: CostRateFields) -> Vec<StoredCostRate>;
+    cost_remove(meter: String, group: Option<String>, from: String) -> Vec<StoredCostRate>;
+    fx_list() -> Vec<FxRate>;
+    fx_save(rate: FxRate) -> Vec<FxRate>;
     customers_page(search: String, include_archived: bool, offset: u32, limit: u32) -> CustomerPage;
     customer_get(id: String) -> Customer;
     customer_create(fields: CustomerFields) -> Customer;

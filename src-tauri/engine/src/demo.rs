@@ -113,8 +113,8 @@ pub fn catalog(now: DateTime<Utc>) -> Catalog {
         subscriptions,
         wallets,
         plan_versions: Vec::new(),
-        costs: Vec::new(),
-        fx_rates: Vec::new(),
+        costs: costs(now),
+        fx_rates: fx_rates(),
     }
 }
 
@@ -303,6 +303,55 @@ fn meters() -> Vec<MeterFields> {
     ]
 }
 
+/// What the demo company pays its model providers and hosts, in USD: the
+/// provider cut gpt-4o's prices on the 15th of last month, and gpt-4o-mini's
+/// input costs more than Pro's second tier charges, so its heaviest users run
+/// at a thin or negative margin.
+fn costs(now: DateTime<Utc>) -> Vec<crate::cost::CostRateFields> {
+    let local = now.with_timezone(&DEMO_ZONE).date_naive();
+    let cut = NaiveDate::from_ymd_opt(local.year(), local.month(), 15)
+        .and_then(|d| d.checked_sub_months(Months::new(1)))
+        .expect("the 15th of last month");
+    let since = NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date");
+    let rate = |meter: &str, group: Option<&str>, unit_cost: &str, from: NaiveDate| crate::cost::CostRateFields {
+        meter: meter.into(),
+        group: group.map(str::to_string),
+        currency: "USD".into(),
+        unit_cost: unit_cost.parse().expect("demo costs are decimals"),
+        from,
+    };
+    vec![
+        rate("input_tokens", None, "0.0000018", since),
+        rate("input_tokens", Some("gpt-4o"), "0.0000022", since),
+        rate("input_tokens", Some("gpt-4o"), "0.0000014", cut),
+        rate("input_tokens", Some("gpt-4o-mini"), "0.00000012", since),
+        rate("input_tokens", Some("o3"), "0.000008", since),
+        rate("output_tokens", None, "0.000007", since),
+        rate("output_tokens", Some("gpt-4o"), "0.000009", since),
+        rate("output_tokens", Some("gpt-4o"), "0.000006", cut),
+        rate("output_tokens", Some("gpt-4o-mini"), "0.0000004", since),
+        rate("output_tokens", Some("o3"), "0.000032", since),
+        rate("api_calls", None, "0.0001", since),
+        rate("resolved_conversations", None, "0.35", since),
+        rate("storage_gb", None, "0.02", since),
+    ]
+}
+
+/// What a US dollar was worth in the demo's other currencies, for the
+/// margin of customers billed in them.
+fn fx_rates() -> Vec<crate::cost::FxRate> {
+    let as_of = NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date");
+    [("EUR", "0.92"), ("GBP", "0.79"), ("JPY", "150")]
+        .into_iter()
+        .map(|(to, rate)| crate::cost::FxRate {
+            from: "USD".into(),
+            to: to.into(),
+            rate: rate.parse().expect("demo rates are decimals"),
+            as_of,
+        })
+        .collect()
+}
+
 /// Fills a (new) workspace with the demo catalog, in the caller's transaction.
 /// The demo company's logo, printed on its invoices.
 const DEMO_LOGO: &[u8] = include_bytes!("../../../assets/demo-logo.png");
@@ -459,7 +508,10 @@ mod tests {
         let mut ws = Workspace::in_memory().unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let report = ws.write(|tx| build(tx, now)).unwrap();
-        assert_eq!(report.created, 117, "50 customers, 6 meters, 6 plans, 50 subscriptions and 5 grants");
+        assert_eq!(
+            report.created, 133,
+            "50 customers, 6 meters, 6 plans, 50 subscriptions, 5 grants, 13 cost rates and 3 exchange rates"
+        );
         let wallets = crate::projection::overview(&mut ws, now).unwrap();
         let balances: Vec<(&str, String)> =
             wallets.iter().map(|w| (w.customer.as_str(), w.projection.balance.to_string())).collect();

@@ -1,4 +1,4 @@
-import { Accordion, Alert, Badge, Button, Code, Group, Stack, Table, Text } from "@mantine/core";
+import { Accordion, Alert, Badge, Button, Code, Group, Stack, Table, Text, Tooltip } from "@mantine/core";
 import { addDays, formatDays, localDay, workspaceZone } from "../api/format";
 import { IconListSearch } from "@tabler/icons-react";
 import { fractionToPercent, groupDigits } from "../api/decimal";
@@ -12,6 +12,12 @@ export interface ExploreFilter {
   meter: string | null;
   from: string;
   to: string;
+}
+
+/** A negative margin in red (the engine's sign, read from its text). */
+function marginColor(percent: string | undefined): string {
+  if (percent === undefined) return "dimmed";
+  return percent.startsWith("-") ? "red" : "teal";
 }
 
 const KIND_COLOR: Record<Line["kind"], string> = { fee: "blue", usage: "teal", commitment: "grape", discount: "orange" };
@@ -80,6 +86,16 @@ export function DraftView({ draft, meters, onExplore }: {
                   </Group>
                   <Group gap="lg" wrap="nowrap">
                     {line.kind === "usage" && <Text size="sm" c="dimmed" ff="monospace">{groupDigits(line.quantity)}</Text>}
+                    {line.cost !== undefined && (
+                      <Tooltip label={line.margin !== undefined
+                        ? `Costs you ${groupDigits(line.cost)} ${line.cost_currency ?? ""}; leaves ${groupDigits(line.margin)} ${draft.currency}`
+                        : `Costs you ${groupDigits(line.cost)} ${line.cost_currency ?? ""}: another currency, converted in reports only`}>
+                        <Text size="xs" ff="monospace" c={marginColor(line.margin_percent ?? line.margin)} data-testid={`draft-line-${i}-margin`}>
+                          {line.margin_percent !== undefined ? `${line.margin_percent} %`
+                            : line.margin !== undefined ? `margin ${groupDigits(line.margin)}` : `cost ${groupDigits(line.cost)} ${line.cost_currency ?? ""}`}
+                        </Text>
+                      </Tooltip>
+                    )}
                     <Text size="sm" ff="monospace" fw={500} w={110} ta="right" data-testid={`draft-line-${i}-amount`}>
                       {groupDigits(line.amount)}
                     </Text>
@@ -130,6 +146,14 @@ export function DraftView({ draft, meters, onExplore }: {
           );
         })}
       </Accordion>
+      {draft.margin && (
+        <Group justify="flex-end" gap="xs" data-testid="draft-margin">
+          <Text size="sm" c="dimmed">Revenue {groupDigits(draft.margin.revenue)} − usage cost {groupDigits(draft.margin.cost)} =</Text>
+          <Text size="sm" fw={600} c={marginColor(draft.margin.margin_percent ?? undefined)}>
+            margin {groupDigits(draft.margin.margin)} {draft.currency}{draft.margin.margin_percent !== null ? ` (${draft.margin.margin_percent} %)` : ""}
+          </Text>
+        </Group>
+      )}
       <Table w={360} ml="auto" fz="sm">
         <Table.Tbody>
           {([["Subtotal", draft.subtotal], [taxLabel, draft.tax],

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use meterdesk_engine::backup;
 use meterdesk_engine::bill::{self, BillingMonths, Draft, TrialReport};
+use meterdesk_engine::cost::{self, CostRateFields, FxRate, StoredCostRate};
 use meterdesk_engine::credit::{self, CreditNote};
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
@@ -818,6 +819,69 @@ pub fn alerts_list(state: State<AppState>, acknowledged: bool) -> Reply<Vec<Aler
 #[tauri::command(async)]
 pub fn alerts_acknowledge(state: State<AppState>, id: Option<i64>) -> Reply<usize> {
     state.with(|ws| ws.write(|tx| wallet::acknowledge(tx, id, clock::now())))
+}
+
+/// Every cost rate, by meter, group and first day, with the day the next replaces it.
+#[tauri::command(async)]
+pub fn costs_list(state: State<AppState>) -> Reply<Vec<StoredCostRate>> {
+    state.with(|ws| cost::rates(ws.conn()))
+}
+
+/// Adds a cost rate, or changes the one of its meter, group and first day;
+/// problems are keyed by the form's field.
+#[tauri::command(async)]
+pub fn cost_save(state: State<AppState>, rate: CostRateFields) -> Reply<Vec<StoredCostRate>> {
+    state.with(|ws| {
+        ws.write(|tx| cost::save(tx, std::slice::from_ref(&rate), clock::now())).map_err(|e| by_field(e, "costs"))?;
+        cost::rates(ws.conn())
+    })
+}
+
+/// Removes the cost rate of a meter and group from a day.
+#[tauri::command(async)]
+pub fn cost_remove(
+    state: State<AppState>,
+    meter: String,
+    group: Option<String>,
+    from: String,
+) -> Reply<Vec<StoredCostRate>> {
+    state.with(|ws| {
+        let from = date(&from, "from")?;
+        ws.write(|tx| cost::remove(tx, &meter, group.as_deref(), from, clock::now()))?;
+        cost::rates(ws.conn())
+    })
+}
+
+/// Every exchange rate, by pair and day.
+#[tauri::command(async)]
+pub fn fx_list(state: State<AppState>) -> Reply<Vec<FxRate>> {
+    state.with(|ws| cost::fx_rates(ws.conn()))
+}
+
+/// Adds an exchange rate, or changes the one of its pair and day.
+#[tauri::command(async)]
+pub fn fx_save(state: State<AppState>, rate: FxRate) -> Reply<Vec<FxRate>> {
+    state.with(|ws| {
+        ws.write(|tx| cost::save_fx(tx, std::slice::from_ref(&rate), clock::now()))
+            .map_err(|e| by_field(e, "fx_rates"))?;
+        cost::fx_rates(ws.conn())
+    })
+}
+
+/// A list's problems (`costs[0].unit_cost`) keyed by the one entry's field (`unit_cost`).
+fn by_field(err: Error, list: &str) -> Error {
+    match err {
+        Error::Invalid(problems) => Error::Invalid(
+            problems
+                .into_iter()
+                .map(|p| {
+                    let path = p.path.strip_prefix(&format!("{list}[0].")).map(str::to_string).unwrap_or(p.path);
+                    meterdesk_engine::Problem::new(path, p.message)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// A local date typed in a form (`YYYY-MM-DD`), named by its field on error.
