@@ -1350,3 +1350,75 @@ fn an_import_is_listed_rolled_back_and_its_fixed_file_imports_again() {
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(message.contains("fall in periods already invoiced (INV-2026-00001"), "{message}");
 }
+
+#[test]
+fn reports_print_the_interfaces_json_and_write_csv() {
+    let sb = Sandbox::new();
+    let mut with_costs = catalog();
+    with_costs["costs"] = json!([{ "meter": "tokens", "group": "gpt-4o", "currency": "USD",
+                                   "unit_cost": "0.000002", "from": "2026-01-01" }]);
+    let file = sb.write("catalog.json", &with_costs.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let events = sb.write(
+        "e.ndjson",
+        &json!({"id": "t1", "customer": "globex", "type": "tokens", "timestamp": "2026-10-20T12:00:00Z",
+                "properties": {"model": "gpt-4o", "tokens": "1500000"}})
+        .to_string(),
+    );
+    assert_eq!(sb.json(&["import", events.to_str().unwrap()]).0, 0);
+    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!(code, 0, "{done}");
+    let invoice = &done[0];
+    // The token line carries its cost: 1,500,000 × 0.000002 = 3.00.
+    let tokens = invoice["lines"].as_array().unwrap().iter().find(|l| l["meter"] == "tokens").unwrap();
+    assert_eq!((&tokens["cost"], &tokens["cost_currency"]), (&json!("3.00"), &json!("USD")));
+
+    let (code, revenue) = sb.json(&["report", "revenue", "--from", "2026-10", "--to", "2026-10"]);
+    assert_eq!(code, 0, "{revenue}");
+    let row = &revenue[0];
+    let mut keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["arr", "billed", "credited", "currency", "month", "mrr", "net", "nrr", "unbilled"]);
+    assert_eq!(
+        (&row["month"], &row["billed"], &row["net"], &row["nrr"]),
+        (&json!("2026-10"), &invoice["subtotal"], &invoice["subtotal"], &Value::Null)
+    );
+
+    let (code, margin) = sb.json(&["report", "margin", "--period", "2026-10", "--customer", "globex"]);
+    assert_eq!(code, 0, "{margin}");
+    let m = &margin[0];
+    assert_eq!((&m["customer"], &m["revenue"], &m["cost"]), (&json!("globex"), &invoice["subtotal"], &json!("3.00")));
+    for field in ["currency", "margin", "margin_percent", "lines"] {
+        assert!(m.get(field).is_some(), "{field} in {m}");
+    }
+    let line = m["lines"].as_array().unwrap().iter().find(|l| l["meter"] == "tokens").unwrap();
+    assert_eq!(
+        (&line["group"], &line["quantity"], &line["cost"]),
+        (&json!("gpt-4o"), &json!("1500000"), &json!("3.00"))
+    );
+
+    // Due 30 days after Nov 24: not due on Dec 24, 1–30 days past on Dec 25.
+    let csv = sb.path("receivables.csv");
+    let (code, on_due) = sb.json(&["report", "receivables", "--on", "2026-12-24", "--csv", csv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{on_due}");
+    assert_eq!((&on_due[0]["not_due"], &on_due[0]["total"]), (&invoice["amount_due"], &invoice["amount_due"]));
+    let (_, after) = sb.json(&["report", "receivables", "--on", "2026-12-25"]);
+    assert_eq!((&after[0]["not_due"], &after[0]["d1_30"]), (&json!("0.00"), &invoice["amount_due"]));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("currency,not_due,d1_30,d31_60,d61_90,over_90,total"));
+    assert!(lines.next().unwrap().starts_with("USD,"), "{text}");
+
+    let (code, signals) = sb.json(&["report", "signals"]);
+    assert_eq!(code, 0, "{signals}");
+    for s in signals.as_array().unwrap() {
+        assert!(s["kind"] == "churn_risk" || s["kind"] == "power_user", "{s}");
+        assert!(!s["reason"].as_str().unwrap().is_empty() && s["customer"].is_string(), "{s}");
+    }
+
+    // Bad input names its field.
+    let (code, out) = sb.json(&["report", "revenue", "--from", "2026-13", "--to", "2026-10"]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("from")), "{out}");
+    let (code, out) = sb.json(&["report", "receivables", "--on", "tomorrow"]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("on")), "{out}");
+}

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod pricing;
 pub mod projection;
 pub mod register;
+pub mod report;
 pub mod rollup;
 pub mod settings;
 mod spreadsheet;

@@ -2,12 +2,13 @@
 //! logic here. One module per group of subcommands, each holding its
 //! arguments, its handler and how its results read: `workspace` (catalog,
 //! demo, backups), `events` (import, its history, mappings, usage), `customers`,
-//! `invoice`, `subscription`, `wallet`. This file holds the top-level arguments, the
+//! `invoice`, `subscription`, `wallet`, `report`. This file holds the top-level arguments, the
 //! dispatch and what every group shares (the outcome, printing, reports).
 
 mod customers;
 mod events;
 mod invoice;
+mod report;
 mod subscription;
 mod wallet;
 mod workspace;
@@ -88,6 +89,11 @@ pub enum Command {
     Wallet {
         #[command(subcommand)]
         action: wallet::WalletAction,
+    },
+    /// Business figures: revenue, MRR and NRR; margin; receivables; signals.
+    Report {
+        #[command(subcommand)]
+        action: report::ReportAction,
     },
 }
 
@@ -195,5 +201,6 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Invoice { action } => invoice::run(action, workspace, now),
         Command::Subscription { action } => subscription::run(action, workspace, now),
         Command::Wallet { action } => wallet::run(action, workspace, now),
+        Command::Report { action } => report::run(action, workspace, now),
     }
 }

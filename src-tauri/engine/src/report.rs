@@ -1,0 +1,851 @@
+//! The business at a glance (docs/billing.md "Business figures", "Costs and
+//! margin"), per currency and never mixed: revenue by service month (billed,
+//! credited, net, unbilled, MRR, ARR, NRR), the margin of a month by
+//! customer and line, receivables by age on a day, and the signals (churn
+//! risk, power user) with their reasons. The arithmetic is the rules'
+//! (`rules::figures`, `rules::cost`); this module gathers what it needs from
+//! the invoices, credit notes, drafts, subscriptions and events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::bill::{self, Draft, Kind};
+use crate::cost;
+use crate::error::{Error, Result};
+use crate::invoice::{self, Invoice};
+use crate::money::{Currency, Dec};
+use crate::period::Month;
+use crate::rating::LineKind;
+use crate::settings;
+use crate::workspace::Workspace;
+pub use meterdesk_rules::figures::SignalKind;
+use meterdesk_rules::figures::{self, Age, Aging};
+
+/// One month's revenue in one currency (`report revenue`, docs/interfaces.md "The command line").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RevenueRow {
+    #[ts(type = "string")]
+    pub month: Month,
+    pub currency: String,
+    /// Subtotals of the standing invoices of periods starting in the month.
+    pub billed: Dec,
+    /// Net (tax excluded) of the credit notes on those invoices.
+    pub credited: Dec,
+    pub net: Dec,
+    /// Subtotals of the drafts of periods starting in the month not finalized yet.
+    pub unbilled: Dec,
+    pub mrr: Dec,
+    pub arr: Dec,
+    /// Net revenue retention in percent; none without customers twelve
+    /// months before, or while the month has periods still to finalize.
+    pub nrr: Option<Dec>,
+}
+
+/// What every report reads once: the standing invoices and what credit notes
+/// took off each (net of tax).
+struct Books {
+    invoices: Vec<Invoice>,
+    credited_net: HashMap<String, Decimal>,
+}
+
+impl Books {
+    fn load(conn: &Connection) -> Result<Books> {
+        let invoices: Vec<Invoice> = invoice::all(conn)?.into_iter().filter(|i| i.void_reason.is_none()).collect();
+        let mut credited_net: HashMap<String, Decimal> = HashMap::new();
+        for note in crate::credit::all(conn)? {
+            *credited_net.entry(note.invoice).or_default() += note.subtotal.0;
+        }
+        Ok(Books { invoices, credited_net })
+    }
+
+    fn credited(&self, invoice: &Invoice) -> Decimal {
+        invoice.frozen.draft.number.as_deref().and_then(|n| self.credited_net.get(n)).copied().unwrap_or_default()
+    }
+}
+
+/// How many calendar months a period spans (a month 1, a quarter 3): what
+/// its usage revenue is spread over.
+fn months_spanned(first_day: NaiveDate, end_day: NaiveDate) -> u32 {
+    let months = (end_day.year() - first_day.year()) * 12 + end_day.month() as i32 - first_day.month() as i32;
+    months.max(1) as u32
+}
+
+/// A draft's or invoice's usage revenue: usage lines and commitment true-ups.
+fn usage_revenue(d: &Draft) -> Decimal {
+    d.lines.iter().filter(|l| matches!(l.kind, LineKind::Usage | LineKind::Commitment)).map(|l| l.amount.0).sum()
+}
+
+/// The drafts of periods starting in `month` that no standing invoice
+/// finalized yet (computed with usage only for their customers).
+fn pending_drafts(ws: &mut Workspace, month: Month) -> Result<Vec<Draft>> {
+    let periods = bill::periods(ws, month, None, Kind::Period)?;
+    let mut customers: Vec<String> = Vec::new();
+    for p in &periods {
+        if bill::finalized_as(ws.conn(), p)?.is_none() && !customers.contains(&p.customer) {
+            customers.push(p.customer.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for c in customers {
+        for d in bill::preview_customer(ws, &c, month)? {
+            if bill::finalized_as(ws.conn(), &d)?.is_none() {
+                out.push(d);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Revenue by month from `from` to `to` (inclusive), per currency.
+pub fn revenue(ws: &mut Workspace, from: Month, to: Month) -> Result<Vec<RevenueRow>> {
+    if to < from {
+        return Err(Error::invalid("to", format!("{to} is before {from}")));
+    }
+    let conn = ws.conn();
+    let books = Books::load(conn)?;
+    // (currency, month) → billed, credited; (currency, customer, month) → net.
+    let mut billed: BTreeMap<(String, Month), (Decimal, Decimal)> = BTreeMap::new();
+    let mut net_of: HashMap<(String, String, Month), Decimal> = HashMap::new();
+    // (currency, month) → usage revenue spread over the months a period spans.
+    let mut usage: HashMap<(String, Month), Decimal> = HashMap::new();
+    for inv in &books.invoices {
+        let d = &inv.frozen.draft;
+        let m = Month::of(d.first_day);
+        let credited = books.credited(inv);
+        let e = billed.entry((d.currency.clone(), m)).or_default();
+        e.0 += d.subtotal.0;
+        e.1 += credited;
+        *net_of.entry((d.currency.clone(), d.customer.clone(), m)).or_default() += d.subtotal.0 - credited;
+        spread(&mut usage, d, usage_revenue(d));
+    }
+    let months: Vec<Month> = std::iter::successors(Some(from), |m| m.next().ok().filter(|n| *n <= to)).collect();
+    let mut unbilled: BTreeMap<(String, Month), Decimal> = BTreeMap::new();
+    for m in &months {
+        for d in pending_drafts(ws, *m)? {
+            *unbilled.entry((d.currency.clone(), *m)).or_default() += d.subtotal.0;
+            spread(&mut usage, &d, usage_revenue(&d));
+        }
+    }
+    let conn = ws.conn();
+    let fees = recurring_fees(conn, &months)?;
+    let mut currencies: Vec<String> =
+        billed.keys().chain(unbilled.keys()).chain(fees.keys()).map(|(c, _)| c.clone()).collect();
+    currencies.sort();
+    currencies.dedup();
+    let mut rows = Vec::new();
+    for m in &months {
+        for c in &currencies {
+            let currency = Currency::parse(c).map_err(Error::Internal)?;
+            let (b, cr) = billed.get(&(c.clone(), *m)).copied().unwrap_or_default();
+            let u = unbilled.get(&(c.clone(), *m)).copied().unwrap_or_default();
+            let mrr = currency.round(
+                fees.get(&(c.clone(), *m)).copied().unwrap_or_default()
+                    + usage.get(&(c.clone(), *m)).copied().unwrap_or_default(),
+            );
+            if b.is_zero() && cr.is_zero() && u.is_zero() && mrr.is_zero() {
+                continue;
+            }
+            let year_before = (0..12).try_fold(*m, |x, _| x.previous())?;
+            let mut pairs: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
+            for ((cur, customer, month), net) in &net_of {
+                if cur != c {
+                    continue;
+                }
+                if *month == *m {
+                    pairs.entry(customer).or_default().0 += *net;
+                } else if *month == year_before {
+                    pairs.entry(customer).or_default().1 += *net;
+                }
+            }
+            rows.push(RevenueRow {
+                month: *m,
+                currency: c.clone(),
+                billed: Dec(currency.round(b)),
+                credited: Dec(currency.round(cr)),
+                net: Dec(currency.round(b - cr)),
+                unbilled: Dec(currency.round(u)),
+                mrr: Dec(mrr),
+                arr: Dec(currency.round(mrr * Decimal::from(12))),
+                // A month with periods still to finalize has no final net yet.
+                nrr: if u.is_zero() { figures::nrr(&pairs).map(Dec) } else { None },
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Adds `amount` of draft `d` to each month its period spans, in equal shares.
+fn spread(into: &mut HashMap<(String, Month), Decimal>, d: &Draft, amount: Decimal) {
+    if amount.is_zero() {
+        return;
+    }
+    let n = months_spanned(d.first_day, d.end_day);
+    let share = amount / Decimal::from(n);
+    let mut m = Month::of(d.first_day);
+    for _ in 0..n {
+        *into.entry((d.currency.clone(), m)).or_default() += share;
+        match m.next() {
+            Ok(next) => m = next,
+            Err(_) => break,
+        }
+    }
+}
+
+/// The recurring fees of the subscriptions active on each month's last day,
+/// as a month's share, by (currency, month).
+fn recurring_fees(conn: &Connection, months: &[Month]) -> Result<HashMap<(String, Month), Decimal>> {
+    let mut out = HashMap::new();
+    let mut plans: HashMap<(String, i64), crate::plan::PlanFields> = HashMap::new();
+    for s in crate::subscription::all(conn)? {
+        let key = (s.fields.plan.clone(), s.version());
+        if !plans.contains_key(&key) {
+            plans.insert(key.clone(), crate::plan::version(conn, &key.0, key.1)?);
+        }
+        let plan = &plans[&key];
+        let fee: Decimal = plan.fees.iter().map(|f| f.amount.0).sum();
+        if fee.is_zero() {
+            continue;
+        }
+        for m in months {
+            let last = m.end_day()?.pred_opt().unwrap_or(m.first_day());
+            let active = s.fields.start <= last && s.fields.end.is_none_or(|end| end > last);
+            if active {
+                *out.entry((plan.currency.clone(), *m)).or_default() += figures::monthly(fee, plan.interval);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What invoices of one currency still ask for on a day, by age.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct ReceivablesRow {
+    pub currency: String,
+    pub not_due: Dec,
+    pub d1_30: Dec,
+    pub d31_60: Dec,
+    pub d61_90: Dec,
+    pub over_90: Dec,
+    pub total: Dec,
+    /// Everything past its due date.
+    pub overdue: Dec,
+}
+
+/// Receivables on day `on`: each invoice issued by then that still asks for
+/// something (paid after `on` counts as still owed on it), by days past due.
+pub fn receivables(conn: &Connection, on: NaiveDate) -> Result<Vec<ReceivablesRow>> {
+    let books = Books::load(conn)?;
+    let mut credited_total: HashMap<String, Decimal> = HashMap::new();
+    for note in crate::credit::all(conn)? {
+        *credited_total.entry(note.invoice).or_default() += note.total.0;
+    }
+    let mut by: BTreeMap<String, Aging> = BTreeMap::new();
+    for inv in &books.invoices {
+        let f = &inv.frozen;
+        if f.issue_date > on || inv.paid.as_ref().is_some_and(|p| p.date <= on) {
+            continue;
+        }
+        let credited = f.draft.number.as_deref().and_then(|n| credited_total.get(n)).copied().unwrap_or_default();
+        let owed = f.draft.dues().owed_after(credited);
+        by.entry(f.draft.currency.clone()).or_default().add(owed, f.due_date, on);
+    }
+    by.into_iter()
+        .map(|(c, aging)| {
+            let currency = Currency::parse(&c).map_err(Error::Internal)?;
+            let at = |age| Dec(currency.round(aging.get(age)));
+            Ok(ReceivablesRow {
+                not_due: at(Age::NotDue),
+                d1_30: at(Age::D1To30),
+                d31_60: at(Age::D31To60),
+                d61_90: at(Age::D61To90),
+                over_90: at(Age::Over90),
+                total: Dec(currency.round(aging.total())),
+                overdue: Dec(currency.round(aging.overdue())),
+                currency: c,
+            })
+        })
+        .collect()
+}
+
+/// One customer's margin in a month, in its invoices' currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct MarginRow {
+    pub customer: String,
+    pub customer_name: String,
+    pub currency: String,
+    pub revenue: Dec,
+    pub cost: Dec,
+    pub margin: Dec,
+    pub margin_percent: Option<Dec>,
+    /// The exchange rates costs in another currency were converted with
+    /// ("1 USD = 0.92 EUR as of 2025-01-01"); costs without a rate are left
+    /// out and named in `unconverted`.
+    pub converted_with: Vec<String>,
+    pub unconverted: Vec<String>,
+    pub lines: Vec<MarginLine>,
+}
+
+/// A meter's (and group's) share of a customer's month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct MarginLine {
+    pub meter: String,
+    pub group: Option<String>,
+    pub quantity: Dec,
+    pub revenue: Dec,
+    pub cost: Dec,
+    pub margin: Dec,
+}
+
+/// The margin of the periods starting in `month`, by customer (one, or
+/// every customer): standing invoices and the drafts not finalized yet;
+/// revenue is the subtotal less what credit notes took off, cost the lines'
+/// costs, converted with the exchange rates when in another currency.
+pub fn margin(ws: &mut Workspace, month: Month, customer: Option<&str>) -> Result<Vec<MarginRow>> {
+    let pending = pending_drafts(ws, month)?;
+    let conn = ws.conn();
+    let books = Books::load(conn)?;
+    let fx = cost::fx_rates(conn)?;
+    let mut docs: Vec<(&Draft, Decimal, String)> = Vec::new();
+    for inv in &books.invoices {
+        let d = &inv.frozen.draft;
+        if Month::of(d.first_day) == month {
+            docs.push((d, books.credited(inv), inv.frozen.buyer.name.clone()));
+        }
+    }
+    let names: HashMap<String, String> =
+        crate::customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.name)).collect();
+    for d in &pending {
+        docs.push((d, Decimal::ZERO, names.get(&d.customer).cloned().unwrap_or_else(|| d.customer.clone())));
+    }
+    docs.retain(|(d, _, _)| customer.is_none_or(|c| d.customer == c));
+    // (customer, currency) → row under construction.
+    struct Acc {
+        name: String,
+        revenue: Decimal,
+        cost: Decimal,
+        converted: Vec<String>,
+        unconverted: Vec<String>,
+        lines: BTreeMap<(String, Option<String>), (Decimal, Decimal, Decimal)>,
+    }
+    let mut by: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    for (d, credited, name) in docs {
+        let currency = Currency::parse(&d.currency).map_err(Error::Internal)?;
+        let acc = by.entry((d.customer.clone(), d.currency.clone())).or_insert_with(|| Acc {
+            name,
+            revenue: Decimal::ZERO,
+            cost: Decimal::ZERO,
+            converted: Vec::new(),
+            unconverted: Vec::new(),
+            lines: BTreeMap::new(),
+        });
+        acc.revenue += d.subtotal.0 - credited;
+        for l in d.lines.iter().filter(|l| l.kind == LineKind::Usage) {
+            let Some(meter) = &l.meter else { continue };
+            let line_cost = match (l.cost, &l.cost_currency) {
+                (Some(c), Some(cc)) if *cc == d.currency => c.0,
+                (Some(c), Some(cc)) => match cost::convert(c.0, cc, &currency, &fx, d.last_day) {
+                    Some(converted) => {
+                        let r = converted.rate;
+                        let said = format!("1 {} = {} {} as of {}", r.from, r.rate, r.to, r.as_of);
+                        if !acc.converted.contains(&said) {
+                            acc.converted.push(said);
+                        }
+                        converted.amount
+                    }
+                    None => {
+                        let said = format!("{c} {cc} of {meter} (no {cc} → {} rate on {})", d.currency, d.last_day);
+                        acc.unconverted.push(said);
+                        Decimal::ZERO
+                    }
+                },
+                _ => Decimal::ZERO,
+            };
+            acc.cost += line_cost;
+            let e = acc.lines.entry((meter.clone(), l.group.clone())).or_default();
+            e.0 += l.quantity.0;
+            e.1 += l.amount.0;
+            e.2 += line_cost;
+        }
+    }
+    Ok(by
+        .into_iter()
+        .map(|((customer, currency), a)| {
+            let m = cost::margin(a.revenue, a.cost);
+            MarginRow {
+                customer,
+                customer_name: a.name,
+                currency,
+                revenue: m.revenue,
+                cost: m.cost,
+                margin: m.margin,
+                margin_percent: m.margin_percent,
+                converted_with: a.converted,
+                unconverted: a.unconverted,
+                lines: a
+                    .lines
+                    .into_iter()
+                    .map(|((meter, group), (q, r, c))| MarginLine {
+                        meter,
+                        group,
+                        quantity: Dec(q),
+                        revenue: Dec(r),
+                        cost: Dec(c),
+                        margin: Dec(r - c),
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
+}
+
+/// A customer worth a look, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SignalRow {
+    pub customer: String,
+    pub customer_name: String,
+    pub kind: figures::SignalKind,
+    pub reason: String,
+}
+
+/// One ended period of a customer (its invoice and adjustments together).
+#[derive(Default)]
+struct PeriodFigures {
+    usage: Decimal,
+    revenue: Decimal,
+    cost: Decimal,
+    first_day: NaiveDate,
+}
+
+/// Churn risks and power users on `now`'s local day (docs/billing.md
+/// "Business figures"): each customer's last ended period invoice against
+/// the three before it, its days without events while subscribed, and the
+/// margin of that period against the workspace's floor.
+pub fn signals(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<SignalRow>> {
+    let today = settings::today(conn, now)?;
+    let tz = settings::zone(conn)?;
+    let floor = settings::get(conn)?.margin_floor_percent.0;
+    let books = Books::load(conn)?;
+    // Each customer's ended period invoices, oldest first (adjustments added to their period).
+    let mut periods: BTreeMap<(String, String), BTreeMap<NaiveDate, PeriodFigures>> = BTreeMap::new();
+    for inv in &books.invoices {
+        let d = &inv.frozen.draft;
+        if d.end_day > today || !matches!(d.kind, Kind::Period | Kind::Adjustment) {
+            continue;
+        }
+        let e = periods.entry((d.customer.clone(), d.currency.clone())).or_default().entry(d.first_day).or_default();
+        e.usage += usage_revenue(d);
+        e.revenue += d.subtotal.0 - books.credited(inv);
+        e.cost += d
+            .lines
+            .iter()
+            .filter(|l| l.cost_currency.as_deref() == Some(d.currency.as_str()))
+            .filter_map(|l| l.cost)
+            .map(|c| c.0)
+            .sum::<Decimal>();
+        e.first_day = d.first_day;
+    }
+    let names: HashMap<String, String> =
+        crate::customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.name)).collect();
+    let mut out = Vec::new();
+    let mut push = |customer: &str, signal: figures::Signal| {
+        out.push(SignalRow {
+            customer: customer.to_string(),
+            customer_name: names.get(customer).cloned().unwrap_or_else(|| customer.to_string()),
+            kind: signal.kind,
+            reason: signal.reason,
+        });
+    };
+    for ((customer, currency), by_start) in &periods {
+        let currency = Currency::parse(currency).map_err(Error::Internal)?;
+        let list: Vec<&PeriodFigures> = by_start.values().collect();
+        let Some(last) = list.last() else { continue };
+        let month = Month::of(last.first_day);
+        if list.len() >= 4 {
+            let before = [list[list.len() - 4].usage, list[list.len() - 3].usage, list[list.len() - 2].usage];
+            if let Some(s) = figures::falling_usage(&currency, month, last.usage, &before) {
+                push(customer, s);
+            }
+        }
+        if !last.cost.is_zero() {
+            let m = cost::margin(last.revenue, last.cost);
+            if let Some(s) = figures::thin_margin(&currency, month, &m, floor) {
+                push(customer, s);
+            }
+        }
+    }
+    // Silence: subscribed today, and no event for 14 days.
+    let mut last_event: HashMap<i64, i64> = HashMap::new();
+    let mut stmt = conn.prepare_cached("SELECT customer_id, max(last_ms) FROM event_chunks GROUP BY customer_id")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (id, ms) = row?;
+        last_event.insert(id, ms);
+    }
+    for s in crate::subscription::all(conn)? {
+        let f = &s.fields;
+        if f.start > today || f.end.is_some_and(|e| e <= today) {
+            continue;
+        }
+        let last = last_event
+            .get(&s.customer_id)
+            .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(*ms))
+            .map(|t| t.with_timezone(&tz).date_naive());
+        if let Some(signal) = figures::silent(last, f.start, today) {
+            push(&f.customer, signal);
+        }
+    }
+    out.sort_by(|a, b| (a.kind, &a.customer).cmp(&(b.kind, &b.customer)));
+    out.dedup_by(|a, b| a.kind == b.kind && a.customer == b.customer && a.reason == b.reason);
+    Ok(out)
+}
+
+/// A report as CSV: a header, then `rows` of cells, each written as a
+/// spreadsheet opens it as text (never a formula).
+fn csv_of(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| Error::Internal(format!("a report could not be written as CSV: {e}"));
+    w.write_record(header).map_err(fail)?;
+    for row in rows {
+        w.write_record(row.iter().map(|c| crate::spreadsheet::cell(c).into_owned())).map_err(fail)?;
+    }
+    let bytes = w.into_inner().map_err(|e| Error::Internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn opt(d: &Option<Dec>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+pub fn revenue_csv(rows: &[RevenueRow]) -> Result<String> {
+    csv_of(
+        &["month", "currency", "billed", "credited", "net", "unbilled", "mrr", "arr", "nrr"],
+        rows.iter().map(|r| {
+            vec![
+                r.month.to_string(),
+                r.currency.clone(),
+                r.billed.to_string(),
+                r.credited.to_string(),
+                r.net.to_string(),
+                r.unbilled.to_string(),
+                r.mrr.to_string(),
+                r.arr.to_string(),
+                opt(&r.nrr),
+            ]
+        }),
+    )
+}
+
+/// One row per customer (its total, meter empty) and one per meter and group.
+pub fn margin_csv(rows: &[MarginRow]) -> Result<String> {
+    csv_of(
+        &["customer", "currency", "meter", "group", "quantity", "revenue", "cost", "margin", "margin_percent"],
+        rows.iter().flat_map(|r| {
+            let total = vec![
+                r.customer.clone(),
+                r.currency.clone(),
+                String::new(),
+                String::new(),
+                String::new(),
+                r.revenue.to_string(),
+                r.cost.to_string(),
+                r.margin.to_string(),
+                opt(&r.margin_percent),
+            ];
+            std::iter::once(total).chain(r.lines.iter().map(|l| {
+                vec![
+                    r.customer.clone(),
+                    r.currency.clone(),
+                    l.meter.clone(),
+                    l.group.clone().unwrap_or_default(),
+                    l.quantity.to_string(),
+                    l.revenue.to_string(),
+                    l.cost.to_string(),
+                    l.margin.to_string(),
+                    String::new(),
+                ]
+            }))
+        }),
+    )
+}
+
+pub fn receivables_csv(rows: &[ReceivablesRow]) -> Result<String> {
+    csv_of(
+        &["currency", "not_due", "d1_30", "d31_60", "d61_90", "over_90", "total"],
+        rows.iter().map(|r| {
+            vec![
+                r.currency.clone(),
+                r.not_due.to_string(),
+                r.d1_30.to_string(),
+                r.d31_60.to_string(),
+                r.d61_90.to_string(),
+                r.over_90.to_string(),
+                r.total.to_string(),
+            ]
+        }),
+    )
+}
+
+pub fn signals_csv(rows: &[SignalRow]) -> Result<String> {
+    csv_of(
+        &["customer", "customer_name", "kind", "reason"],
+        rows.iter().map(|r| {
+            let kind = match r.kind {
+                figures::SignalKind::ChurnRisk => "churn_risk",
+                figures::SignalKind::PowerUser => "power_user",
+            };
+            vec![r.customer.clone(), r.customer_name.clone(), kind.into(), r.reason.clone()]
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+    use crate::bill::tests::{apply, events};
+
+    /// Five customers billed from October 2025 to October 2026 (New York):
+    /// a 10.00 monthly fee in arrears and 1.00 an API call, costing 0.50.
+    /// "steady" calls 100 times a month; "grows" 100 more 10 each month;
+    /// "churned" 50 until March 2026, when its subscription ends; "fading"
+    /// 100 until September, then 40 in October; "heavy" (from September 2026)
+    /// 1,000 at 0.55.
+    const BOOKS: &str = r#"{
+      "workspace": { "name": "Figures Inc", "currency": "USD", "timezone": "America/New_York" },
+      "customers": [
+        { "id": "steady", "name": "Steady", "tax_rate": "0" }, { "id": "grows", "name": "Grows", "tax_rate": "0" },
+        { "id": "churned", "name": "Churned", "tax_rate": "0" }, { "id": "fading", "name": "Fading", "tax_rate": "0" },
+        { "id": "heavy", "name": "Heavy", "tax_rate": "0" }
+      ],
+      "meters": [ { "code": "api_calls", "name": "API calls", "aggregation": "count" } ],
+      "plans": [ { "code": "std", "name": "Standard", "currency": "USD", "interval": "month",
+        "fees": [ { "name": "Platform fee", "amount": "10.00", "timing": "arrears" } ],
+        "charges": [ { "meter": "api_calls", "model": "per_unit", "unit_price": "1.00" } ] } ],
+      "subscriptions": [
+        { "id": "s_steady", "customer": "steady", "plan": "std", "start": "2025-10-01" },
+        { "id": "s_grows", "customer": "grows", "plan": "std", "start": "2025-10-01" },
+        { "id": "s_churned", "customer": "churned", "plan": "std", "start": "2025-10-01", "end": "2026-04-01" },
+        { "id": "s_fading", "customer": "fading", "plan": "std", "start": "2025-10-01" },
+        { "id": "s_heavy", "customer": "heavy", "plan": "std", "start": "2026-09-01",
+          "overrides": [ { "meter": "api_calls", "unit_price": "0.55" } ] }
+      ],
+      "costs": [ { "meter": "api_calls", "currency": "USD", "unit_cost": "0.50", "from": "2025-01-01" } ]
+    }"#;
+
+    fn month(m: &str) -> Month {
+        crate::month(m)
+    }
+
+    /// The fixture's thirteen months, each finalized on the 2nd of the next.
+    fn thirteen_months() -> Workspace {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(&mut ws, BOOKS);
+        let months: Vec<Month> = std::iter::successors(Some(month("2025-10")), |m| m.next().ok()).take(13).collect();
+        let mut rows = Vec::new();
+        let mut calls = |customer: &str, m: Month, n: usize, day: u32| {
+            let at = format!("{}-{day:02}T15:00:00Z", m);
+            for k in 0..n {
+                rows.push(
+                    json!({ "id": format!("{customer}-{m}-{day}-{k}"), "customer": customer, "type": "api_calls",
+                                  "timestamp": at, "properties": {} }),
+                );
+            }
+        };
+        for (i, m) in months.iter().enumerate() {
+            calls("steady", *m, 100, 10);
+            calls("grows", *m, 100 + 10 * i, 10);
+            if *m <= month("2026-03") {
+                calls("churned", *m, 50, 10);
+            }
+            calls("fading", *m, if *m == month("2026-10") { 40 } else { 100 }, 10);
+            if *m >= month("2026-09") {
+                calls("heavy", *m, 1000, 10);
+            }
+        }
+        calls("steady", month("2026-11"), 5, 20);
+        events(&mut ws, &rows);
+        for m in &months {
+            let next = m.next().unwrap().first_day();
+            let at = Utc.with_ymd_and_hms(next.year(), next.month(), 2, 17, 0, 0).unwrap();
+            let done = invoice::finalize_month(&mut ws, *m, None, at).unwrap();
+            assert!(done.failures.is_empty(), "{m}: {:?}", done.failures);
+        }
+        ws
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 15, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn revenue_mrr_and_nrr_over_thirteen_months() {
+        let mut ws = thirteen_months();
+        let rows = revenue(&mut ws, month("2026-09"), month("2026-11")).unwrap();
+        type Shown = (String, String, String, String, String, String, Option<String>);
+        let shown: Vec<Shown> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.month.to_string(),
+                    r.billed.to_string(),
+                    r.net.to_string(),
+                    r.unbilled.to_string(),
+                    r.mrr.to_string(),
+                    r.arr.to_string(),
+                    r.nrr.map(|n| n.to_string()),
+                )
+            })
+            .collect();
+        // October: steady 110 + grows 230 + fading 50 + heavy 560 = 950 billed; MRR the
+        // four fees (40) and the usage (100 + 220 + 40 + 550 = 910); NRR over the
+        // customers of October 2025 (steady, grows, churned, fading: 110 × 3 + 60 = 390):
+        // (110 + 230 + 0 + 50) / 390 = 100.0 %.
+        assert_eq!(
+            shown[1],
+            (
+                "2026-10".into(),
+                "950.00".into(),
+                "950.00".into(),
+                "0.00".into(),
+                "950.00".into(),
+                "11400.00".into(),
+                Some("100.0".into())
+            )
+        );
+        // September: 110 + 220 + 110 + 560 = 1,000; the books start in October 2025,
+        // so September 2025 gives no base and there is no NRR.
+        assert_eq!(
+            shown[0],
+            (
+                "2026-09".into(),
+                "1000.00".into(),
+                "1000.00".into(),
+                "0.00".into(),
+                "1000.00".into(),
+                "12000.00".into(),
+                None
+            )
+        );
+        // November is not invoiced: steady's 5 calls and every fee wait as drafts.
+        assert_eq!(shown[2].1, "0.00");
+        assert_eq!(shown[2].3, "45.00", "four fees of 10.00 and steady's 5 calls");
+        assert_eq!(shown[2].6, None, "November still has drafts: no NRR until it is invoiced");
+        // Without twelve months before, no NRR.
+        let early = revenue(&mut ws, month("2026-01"), month("2026-01")).unwrap();
+        assert_eq!(early[0].nrr, None);
+        assert!(revenue(&mut ws, month("2026-02"), month("2026-01")).is_err());
+    }
+
+    #[test]
+    fn a_credit_note_lowers_the_month_it_serves_and_its_retention() {
+        let mut ws = thirteen_months();
+        let number = invoice::of_customer(ws.conn(), "grows")
+            .unwrap()
+            .into_iter()
+            .find(|i| i.frozen.draft.first_day == "2026-10-01".parse().unwrap())
+            .unwrap()
+            .frozen
+            .draft
+            .number
+            .unwrap();
+        ws.write(|tx| {
+            crate::credit::issue(tx, &number, "goodwill", &crate::credit::Request::Amount(Decimal::new(3000, 2)), now())
+        })
+        .unwrap();
+        let october = &revenue(&mut ws, month("2026-10"), month("2026-10")).unwrap()[0];
+        assert_eq!(
+            (october.billed.to_string(), october.credited.to_string(), october.net.to_string()),
+            ("950.00".into(), "30.00".into(), "920.00".into())
+        );
+        // (110 + 200 + 0 + 50) / 390 = 92.3 %.
+        assert_eq!(october.nrr.unwrap().to_string(), "92.3");
+    }
+
+    #[test]
+    fn receivables_age_by_days_past_due_on_any_day() {
+        let mut ws = thirteen_months();
+        // Everyone but steady has paid everything.
+        let unpaid: Vec<String> = invoice::all(ws.conn())
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.frozen.draft.customer != "steady")
+            .map(|i| i.frozen.draft.number.unwrap())
+            .collect();
+        ws.write(|tx| {
+            for n in &unpaid {
+                invoice::mark_paid(tx, n, "2026-11-20".parse().unwrap(), "wire", now())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        // Steady's 110.00 a month, due 30 days after the 2nd: October's on Dec 2 (not
+        // due on Nov 24), September's on Nov 1 (23 days), August's on Oct 2 (53),
+        // July's on Sep 1 (84), and nine older ones over 90 days.
+        let rows = receivables(ws.conn(), "2026-11-24".parse().unwrap()).unwrap();
+        let r = &rows[0];
+        assert_eq!(
+            [&r.not_due, &r.d1_30, &r.d31_60, &r.d61_90, &r.over_90, &r.total, &r.overdue].map(|d| d.to_string()),
+            ["110.00", "110.00", "110.00", "110.00", "990.00", "1430.00", "1320.00"]
+        );
+        // On Nov 1 (September's due day) it is not due; the others paid on Nov 20 still owed then.
+        let before = &receivables(ws.conn(), "2026-11-01".parse().unwrap()).unwrap()[0];
+        // August's, 30 days past due then: steady 110, grows 210, fading 110 (all paid later).
+        assert_eq!(before.d1_30.to_string(), "430.00");
+        assert!(before.total.0 > r.total.0, "paid on Nov 20: still owed on Nov 1");
+    }
+
+    #[test]
+    fn margin_by_customer_and_line_with_the_rate_in_force() {
+        let mut ws = thirteen_months();
+        let rows = margin(&mut ws, month("2026-10"), None).unwrap();
+        let of = |c: &str| rows.iter().find(|r| r.customer == c).unwrap();
+        let heavy = of("heavy");
+        // 10.00 + 1,000 × 0.55 = 560.00 against 1,000 × 0.50 = 500.00: 60.00, 10.7 %.
+        assert_eq!([&heavy.revenue, &heavy.cost, &heavy.margin].map(|d| d.to_string()), ["560.00", "500.00", "60.00"]);
+        assert_eq!(heavy.margin_percent.unwrap().to_string(), "10.7");
+        assert_eq!(heavy.lines.len(), 1);
+        assert_eq!((heavy.lines[0].meter.as_str(), heavy.lines[0].quantity.to_string()), ("api_calls", "1000".into()));
+        let only = margin(&mut ws, month("2026-10"), Some("steady")).unwrap();
+        assert_eq!((only.len(), only[0].margin.to_string()), (1, "60.00".to_string()));
+    }
+
+    #[test]
+    fn signals_name_the_falling_the_silent_and_the_thin() {
+        let ws = thirteen_months();
+        let found: Vec<(String, figures::SignalKind, String)> =
+            signals(ws.conn(), now()).unwrap().into_iter().map(|s| (s.customer, s.kind, s.reason)).collect();
+        use figures::SignalKind::{ChurnRisk, PowerUser};
+        assert_eq!(
+            found,
+            [
+                (
+                    "fading".to_string(),
+                    ChurnRisk,
+                    "usage revenue 40.00 in October 2026, 40 % of its 3-month mean 100.00".to_string()
+                ),
+                (
+                    "fading".to_string(),
+                    ChurnRisk,
+                    "no event for 45 days (last on 2026-10-10) while subscribed".to_string()
+                ),
+                (
+                    "grows".to_string(),
+                    ChurnRisk,
+                    "no event for 45 days (last on 2026-10-10) while subscribed".to_string()
+                ),
+                (
+                    "heavy".to_string(),
+                    ChurnRisk,
+                    "no event for 45 days (last on 2026-10-10) while subscribed".to_string()
+                ),
+                ("heavy".to_string(), PowerUser, "margin 10.7 % in October 2026, below the 20 % floor".to_string()),
+            ]
+        );
+    }
+}
