@@ -239,7 +239,23 @@ fn demo_builds_a_workspace_and_never_overwrites_by_accident() {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    assert!(events > 1_000_000 && imports == 1, "{events} events in {imports} imports");
+    assert!(events > 1_000_000 && imports == 2, "{events} events in {imports} imports (history, then usage)");
+
+    // Fourteen months of invoices before August: NRR and receivables are real at once.
+    let report = |args: &[&str]| -> Value {
+        let out = sb.run(&[&["--workspace", "demo.meterdesk", "--json", "report"][..], args].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let july = report(&["revenue", "--from", "2026-07", "--to", "2026-07"]);
+    let usd = july.as_array().unwrap().iter().find(|r| r["currency"] == "USD").unwrap();
+    assert!(usd["nrr"].is_string() && usd["billed"] != "0.00" && usd["unbilled"] == "0.00", "{usd}");
+    let owed = report(&["receivables", "--on", "2026-11-24"]);
+    let rows = owed.as_array().unwrap();
+    assert!(rows.iter().any(|r| r["over_90"] != "0.00") && rows.iter().any(|r| r["d1_30"] != "0.00"), "{owed}");
+    let signals = report(&["signals"]);
+    let of = |kind: &str| signals.as_array().unwrap().iter().filter(|s| s["kind"] == kind).count();
+    assert!(of("churn_risk") >= 2 && of("churn_risk") <= 10, "a few churn risks, not everyone: {signals}");
 
     let (code, out) = sb.json(&["demo", "demo.meterdesk"]);
     assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")));
@@ -867,7 +883,7 @@ fn demo_force_deleted_a_workspace_an_import_was_writing_into() {
 #[test]
 fn a_kill_between_taking_a_number_and_committing_leaves_no_gap_and_no_duplicate() {
     let sb = Sandbox::new();
-    let built = sb.run(&["demo", "ws.meterdesk", "--as-of", "2026-11-24"]);
+    let built = sb.run(&["demo", "ws.meterdesk", "--as-of", "2026-11-24", "--no-history"]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let (_, drafts) = sb.json(&["invoice", "preview", "--period", "2026-10"]);
     let drafts = drafts.as_array().unwrap().len();

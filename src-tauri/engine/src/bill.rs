@@ -475,7 +475,8 @@ impl Book {
 
     /// Puts its cost beside each usage line a cost rate prices (docs/billing.md
     /// "Costs and margin"): count and sum meters by local day of the usage
-    /// window, other meters whole at the rate of its first day.
+    /// window and, for a line on every group of a split meter, by group (each
+    /// model at its own rate); other meters whole at the rate of the first day.
     fn add_costs(
         &self,
         usage: &mut dyn UsageSource,
@@ -493,19 +494,22 @@ impl Book {
                 continue;
             };
             let group = line.group.as_deref();
-            let days;
-            let counted = match meter.aggregation {
+            let by_group;
+            let counted: Vec<(Option<&str>, crate::cost::Counted)> = match meter.aggregation {
                 meter::Aggregation::Count | meter::Aggregation::Sum => {
-                    days = usage.daily(meter, customer, window, group, self.tz)?;
-                    match days.is_empty() {
-                        // No usage costs nothing, at the rate of the first day (0.00, not unknown).
-                        true => crate::cost::Counted::Whole { quantity: Decimal::ZERO, first_day },
-                        false => crate::cost::Counted::Daily(&days),
-                    }
+                    // A line on every model is priced model by model.
+                    by_group = usage.daily(meter, customer, window, group, self.tz)?;
+                    by_group.iter().map(|(g, days)| (g.as_deref(), crate::cost::Counted::Daily(days))).collect()
                 }
-                _ => crate::cost::Counted::Whole { quantity: line.quantity.0, first_day },
+                _ => vec![(group, crate::cost::Counted::Whole { quantity: line.quantity.0, first_day })],
             };
-            if let Some(cost) = crate::cost::line_cost(&self.costs, &meter.code, group, counted) {
+            // No usage costs nothing, at the rate of the first day (0.00, not unknown).
+            let counted = if counted.is_empty() {
+                vec![(group, crate::cost::Counted::Whole { quantity: Decimal::ZERO, first_day })]
+            } else {
+                counted
+            };
+            if let Some(cost) = crate::cost::line_cost_by_group(&self.costs, &meter.code, &counted) {
                 line.cost = Some(Dec(cost.amount));
                 line.cost_currency = Some(cost.currency.code());
             }
@@ -684,7 +688,7 @@ impl UsageSource for NoUsage {
         _: (DateTime<Utc>, DateTime<Utc>),
         _: Option<&str>,
         _: Tz,
-    ) -> Result<Vec<(NaiveDate, Decimal)>> {
+    ) -> Result<Vec<crate::usage::GroupDays>> {
         Ok(Vec::new())
     }
 }

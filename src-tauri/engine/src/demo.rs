@@ -362,6 +362,161 @@ pub fn build(conn: &rusqlite::Transaction, now: DateTime<Utc>) -> Result<ApplyRe
     Ok(report)
 }
 
+/// How many months of invoiced history come before the usage months.
+pub const HISTORY_MONTHS: usize = 14;
+
+/// The [`HISTORY_MONTHS`] months before the first usage month, oldest first.
+pub fn history_months(now: DateTime<Utc>) -> Vec<crate::period::Month> {
+    let first = crate::period::Month::parse(&usage_months(now)[0], "month").expect("a usage month");
+    let mut out: Vec<crate::period::Month> =
+        std::iter::successors(first.previous().ok(), |m| m.previous().ok()).take(HISTORY_MONTHS).collect();
+    out.reverse();
+    out
+}
+
+/// The demo with a year and more of invoiced history before its usage months
+/// (docs/billing.md "Business figures" has something to measure on first
+/// start): every active customer was subscribed to its plan for the
+/// [`HISTORY_MONTHS`] before (a subscription `sub_<id>_prior` ending where
+/// the current one starts), with aggregate usage per month (a few events
+/// carrying a month's tokens), each month finalized on the 2nd of the next.
+/// Most invoices are paid a few days before they are due; customer 4 got a
+/// tenth of one invoice back as goodwill, customer 8 a full credit note; customers 5 and 9 left their
+/// last three unpaid and customer 12 one from five months before (overdue).
+/// The wallets are granted after the history, so no past invoice spends
+/// credit bought later.
+pub fn build_with_history(ws: &mut crate::Workspace, now: DateTime<Utc>) -> Result<ApplyReport> {
+    let full = catalog(now);
+    let history = history_months(now);
+    let usage_start =
+        NaiveDate::parse_from_str(&format!("{}-01", usage_months(now)[0]), "%Y-%m-%d").expect("a usage month");
+    let mut subscriptions = full.subscriptions.clone();
+    let active: Vec<(usize, CustomerFields)> =
+        full.customers.iter().cloned().enumerate().filter(|(_, c)| !c.archived).collect();
+    for (_, c) in &active {
+        let current =
+            full.subscriptions.iter().find(|s| s.customer == c.id && s.start == usage_start).expect("a subscription");
+        subscriptions.push(SubscriptionFields {
+            id: format!("sub_{}_prior", c.id),
+            start: history[0].first_day(),
+            end: Some(usage_start),
+            overrides: Vec::new(),
+            discounts: Vec::new(),
+            ..current.clone()
+        });
+    }
+    let wallets = full.wallets.clone();
+    let without_wallets = Catalog { subscriptions, wallets: Vec::new(), ..full };
+    let mut report = ws.write(|tx| {
+        let report = catalog::apply(tx, without_wallets, now)?;
+        crate::settings::set_logo(tx, Some(DEMO_LOGO), now)?;
+        // No automatic backup before each of the history's finalize runs.
+        let mut s = crate::settings::get(tx)?;
+        s.backups_keep = 0;
+        crate::settings::update(tx, s)?;
+        Ok(report)
+    })?;
+    let mut rows = String::from("id,customer,type,timestamp,tokens,model,gb,user_id,channel\n");
+    for (h, month) in history.iter().enumerate() {
+        let mid = DEMO_ZONE
+            .from_local_datetime(&(month.first_day() + chrono::Duration::days(14)).and_hms_opt(12, 0, 0).expect("noon"))
+            .earliest()
+            .expect("New York has every noon")
+            .timestamp_millis();
+        for (n, c) in &active {
+            let (per_day, _) = profile(*n);
+            // Power users grew into their size; the rest moved a little.
+            let growth = if *n <= 2 {
+                0.55 + 0.45 * h as f64 / HISTORY_MONTHS as f64
+            } else {
+                0.92 + ((n + h) % 5) as f64 * 0.03
+            };
+            let requests = (per_day * 30.0 * 0.85 * growth) as u64;
+            if requests == 0 {
+                continue;
+            }
+            let mut line = |k: usize, ty: &str, rest: &str| {
+                rows.push_str(&format!("hist_{month}_{}_{ty}_{k},{},{ty},{mid},{rest}\n", c.id, c.id));
+            };
+            for (m, ((model, _), weight)) in MODELS.iter().zip(model_weights(*n)).enumerate() {
+                let share = requests * weight / 16;
+                line(m, "input_tokens", &format!("{},{model},,,", share * 2_100));
+                line(m, "output_tokens", &format!("{},{model},,,", share * 640));
+            }
+            for k in 0..requests / 8 {
+                line(k as usize, "api_calls", ",,,u1,");
+            }
+            for k in 0..requests / 9 {
+                line(k as usize, "resolved_conversations", ",,,,chat");
+            }
+            let seats = if *n <= 2 { 40 } else { 3 + (n * 5 % 17) as u64 };
+            for user in 1..=seats {
+                line(user as usize, "active_seats", &format!(",,,u{user},"));
+            }
+            line(0, "storage_gb", &format!(",,{:.2},,", (5 + n % 11) as f64 * growth));
+        }
+    }
+    let options = crate::events::ImportOptions::new("demo-history.csv", crate::event_file::Format::Csv);
+    let first = history[0].first_day().and_hms_opt(12, 0, 0).expect("noon").and_utc();
+    crate::events::import(ws, rows.as_bytes(), &options, first, &mut |_| std::ops::ControlFlow::Continue(()))?;
+    let at_second = |m: crate::period::Month| -> Result<DateTime<Utc>> {
+        let next = m.next()?.first_day();
+        Ok(Utc.with_ymd_and_hms(next.year(), next.month(), 2, 17, 0, 0).single().expect("the 2nd at 17:00"))
+    };
+    for month in &history {
+        crate::invoice::finalize_month(ws, *month, None, at_second(*month)?)?;
+    }
+    // Payments, credit notes and what stays owed.
+    let ids = customer_ids();
+    let index = |customer: &str| ids.iter().position(|c| c == customer).unwrap_or(usize::MAX);
+    let invoices = crate::invoice::all(ws.conn())?;
+    let last = history.len();
+    ws.write(|tx| {
+        for inv in &invoices {
+            let d = &inv.frozen.draft;
+            let number = d.number.clone().unwrap_or_default();
+            let n = index(&d.customer);
+            let h = history.iter().position(|m| *m == crate::period::Month::of(d.first_day)).unwrap_or(0);
+            let when = |day: NaiveDate| day.and_hms_opt(16, 0, 0).expect("16:00").and_utc();
+            if n == 4 && h == 3 {
+                // A tenth of the invoice back.
+                let currency = crate::money::Currency::parse(&d.currency).map_err(crate::Error::Internal)?;
+                let note = crate::credit::Request::Amount(currency.round(d.total.0 / rust_decimal::Decimal::TEN));
+                crate::credit::issue(
+                    tx,
+                    &number,
+                    "Goodwill: service outage on the 12th",
+                    &note,
+                    when(inv.frozen.issue_date + chrono::Duration::days(9)),
+                )?;
+            }
+            if n == 8 && h == 6 {
+                crate::credit::issue(
+                    tx,
+                    &number,
+                    "Billed twice by mistake",
+                    &crate::credit::Request::Full,
+                    when(inv.frozen.issue_date + chrono::Duration::days(4)),
+                )?;
+                continue;
+            }
+            let unpaid = ((n == 5 || n == 9) && h + 3 >= last) || (n == 12 && h + 5 == last);
+            if unpaid || d.amount_due.0 <= rust_decimal::Decimal::ZERO {
+                continue;
+            }
+            let paid_on = inv.frozen.due_date - chrono::Duration::days((n % 7) as i64);
+            crate::invoice::mark_paid(tx, &number, paid_on, &format!("ACH {}", 40_000 + n * 100 + h), when(paid_on))?;
+        }
+        let mut s = crate::settings::get(tx)?;
+        s.backups_keep = 10;
+        crate::settings::update(tx, s)?;
+        let granted = catalog::apply(tx, Catalog { wallets, ..Catalog::default() }, now)?;
+        report.created += granted.created;
+        Ok(())
+    })?;
+    Ok(report)
+}
+
 /// The three calendar months (workspace zone) before `now`'s, oldest first.
 pub fn usage_months(now: DateTime<Utc>) -> Vec<String> {
     let local = now.with_timezone(&DEMO_ZONE);
@@ -372,22 +527,49 @@ pub fn usage_months(now: DateTime<Utc>) -> Vec<String> {
 const DEMO_ZONE: chrono_tz::Tz = chrono_tz::America::New_York;
 const MODELS: [(&str, u64); 3] = [("gpt-4o", 5), ("gpt-4o-mini", 9), ("o3", 2)];
 
+/// Each model's share of a customer's requests, in sixteenths: customer 1,
+/// a power user on pay-as-you-go, runs o3 for 6 of 16 requests and costs
+/// more than it pays (a negative margin).
+fn model_weights(n: usize) -> [u64; 3] {
+    if n == 1 { [5, 5, 6] } else { MODELS.map(|(_, w)| w) }
+}
+
 /// How a demo customer uses the product: requests per day, and how that moves
 /// month to month.
-fn profile(n: usize) -> (f64, [f64; 3]) {
+/// The fourth month is the current one, when the demo runs up to today.
+fn profile(n: usize) -> (f64, [f64; 4]) {
     match n {
-        0..=2 => (520.0, [1.0, 1.1, 1.25]), // power users, growing
-        5..=7 => (90.0, [1.0, 0.55, 0.25]), // usage dropping off
-        49 => (0.0, [0.0; 3]),              // archived: nothing
-        _ => (35.0 + (n * 37 % 60) as f64, [1.0, 1.0 + (n % 4) as f64 * 0.05, 1.0 + (n % 3) as f64 * 0.07]),
+        0..=2 => (520.0, [1.0, 1.1, 1.25, 1.3]), // power users, growing
+        7 => (90.0, [1.0, 0.55, 0.25, 0.0]),     // dropping off, then gone quiet
+        5..=6 => (90.0, [1.0, 0.55, 0.25, 0.2]), // usage dropping off
+        49 => (0.0, [0.0; 4]),                   // archived: nothing
+        _ => {
+            let t = [1.0, 1.0 + (n % 4) as f64 * 0.05, 1.0 + (n % 3) as f64 * 0.07];
+            (35.0 + (n * 37 % 60) as f64, [t[0], t[1], t[2], t[2]])
+        }
     }
 }
 
 /// Imports three months of generated usage (over a million events) into a
 /// workspace built by [`build`], through the normal importer. Deterministic.
 pub fn import_usage(ws: &mut crate::Workspace, now: DateTime<Utc>) -> Result<crate::import::ImportReport> {
+    import_usage_through(ws, now, None)
+}
+
+/// [`import_usage`], and with `until` (a local day) the current month's
+/// usage up to the day before it, as a live workspace has it: customer 7,
+/// whose usage was dropping off, sends nothing more.
+pub fn import_usage_through(
+    ws: &mut crate::Workspace,
+    now: DateTime<Utc>,
+    until: Option<NaiveDate>,
+) -> Result<crate::import::ImportReport> {
     let customers = customer_ids();
     let mut rows = DemoRows::new(customers, &usage_months(now));
+    if let Some(until) = until {
+        let first = until.with_day(1).expect("a month's first day");
+        rows.days.extend(first.iter_days().take_while(|d| *d < until).map(|d| (3, d)));
+    }
     let options = crate::events::ImportOptions::new("demo-usage.csv", crate::event_file::Format::Csv);
     crate::events::import(ws, &mut rows, &options, now, &mut |_| std::ops::ControlFlow::Continue(()))
 }
@@ -444,9 +626,10 @@ impl DemoRows {
                 let r = self.next();
                 let ts = at(r);
                 let pick = (r >> 40) % 16;
-                let model = if pick < 5 {
+                let w = model_weights(n);
+                let model = if pick < w[0] {
                     MODELS[0].0
-                } else if pick < 14 {
+                } else if pick < w[0] + w[1] {
                     MODELS[1].0
                 } else {
                     MODELS[2].0

@@ -81,21 +81,24 @@ fn usage_revenue(d: &Draft) -> Decimal {
 }
 
 /// The drafts of periods starting in `month` that no standing invoice
-/// finalized yet (computed with usage only for their customers).
+/// finalized yet: none computed when every period is finalized (listing the
+/// periods reads no usage).
 fn pending_drafts(ws: &mut Workspace, month: Month) -> Result<Vec<Draft>> {
     let periods = bill::periods(ws, month, None, Kind::Period)?;
-    let mut customers: Vec<String> = Vec::new();
+    let mut pending = false;
     for p in &periods {
-        if bill::finalized_as(ws.conn(), p)?.is_none() && !customers.contains(&p.customer) {
-            customers.push(p.customer.clone());
+        if bill::finalized_as(ws.conn(), p)?.is_none() {
+            pending = true;
+            break;
         }
     }
+    if !pending {
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
-    for c in customers {
-        for d in bill::preview_customer(ws, &c, month)? {
-            if bill::finalized_as(ws.conn(), &d)?.is_none() {
-                out.push(d);
-            }
+    for d in bill::preview(ws, month, None, Kind::Period)? {
+        if bill::finalized_as(ws.conn(), &d)?.is_none() {
+            out.push(d);
         }
     }
     Ok(out)
@@ -252,7 +255,9 @@ pub fn receivables(conn: &Connection, on: NaiveDate) -> Result<Vec<ReceivablesRo
         }
         let credited = f.draft.number.as_deref().and_then(|n| credited_total.get(n)).copied().unwrap_or_default();
         let owed = f.draft.dues().owed_after(credited);
-        by.entry(f.draft.currency.clone()).or_default().add(owed, f.due_date, on);
+        if owed > Decimal::ZERO {
+            by.entry(f.draft.currency.clone()).or_default().add(owed, f.due_date, on);
+        }
     }
     by.into_iter()
         .map(|(c, aging)| {
@@ -346,25 +351,7 @@ pub fn margin(ws: &mut Workspace, month: Month, customer: Option<&str>) -> Resul
         acc.revenue += d.subtotal.0 - credited;
         for l in d.lines.iter().filter(|l| l.kind == LineKind::Usage) {
             let Some(meter) = &l.meter else { continue };
-            let line_cost = match (l.cost, &l.cost_currency) {
-                (Some(c), Some(cc)) if *cc == d.currency => c.0,
-                (Some(c), Some(cc)) => match cost::convert(c.0, cc, &currency, &fx, d.last_day) {
-                    Some(converted) => {
-                        let r = converted.rate;
-                        let said = format!("1 {} = {} {} as of {}", r.from, r.rate, r.to, r.as_of);
-                        if !acc.converted.contains(&said) {
-                            acc.converted.push(said);
-                        }
-                        converted.amount
-                    }
-                    None => {
-                        let said = format!("{c} {cc} of {meter} (no {cc} → {} rate on {})", d.currency, d.last_day);
-                        acc.unconverted.push(said);
-                        Decimal::ZERO
-                    }
-                },
-                _ => Decimal::ZERO,
-            };
+            let line_cost = cost_in_currency(l, d, &currency, &fx, &mut acc.converted, &mut acc.unconverted);
             acc.cost += line_cost;
             let e = acc.lines.entry((meter.clone(), l.group.clone())).or_default();
             e.0 += l.quantity.0;
@@ -403,6 +390,38 @@ pub fn margin(ws: &mut Workspace, month: Month, customer: Option<&str>) -> Resul
         .collect())
 }
 
+/// A line's cost in its document's `currency`: as it is, or converted with
+/// the newest exchange rate as of the period's last day (said in
+/// `converted`), or nothing when no rate converts it (said in `unconverted`).
+fn cost_in_currency(
+    l: &crate::rating::Line,
+    d: &Draft,
+    currency: &Currency,
+    fx: &[cost::FxRate],
+    converted: &mut Vec<String>,
+    unconverted: &mut Vec<String>,
+) -> Decimal {
+    match (l.cost, &l.cost_currency) {
+        (Some(c), Some(cc)) if *cc == d.currency => c.0,
+        (Some(c), Some(cc)) => match cost::convert(c.0, cc, currency, fx, d.last_day) {
+            Some(done) => {
+                let r = done.rate;
+                let said = format!("1 {} = {} {} as of {}", r.from, r.rate, r.to, r.as_of);
+                if !converted.contains(&said) {
+                    converted.push(said);
+                }
+                done.amount
+            }
+            None => {
+                let meter = l.meter.as_deref().unwrap_or_default();
+                unconverted.push(format!("{c} {cc} of {meter} (no {cc} → {} rate on {})", d.currency, d.last_day));
+                Decimal::ZERO
+            }
+        },
+        _ => Decimal::ZERO,
+    }
+}
+
 /// A customer worth a look, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct SignalRow {
@@ -422,31 +441,42 @@ struct PeriodFigures {
 }
 
 /// Churn risks and power users on `now`'s local day (docs/billing.md
-/// "Business figures"): each customer's last ended period invoice against
-/// the three before it, its days without events while subscribed, and the
-/// margin of that period against the workspace's floor.
-pub fn signals(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<SignalRow>> {
-    let today = settings::today(conn, now)?;
+/// "Business figures"): each customer's last ended period (its invoice, or
+/// its draft while not finalized) against the three before it, its days
+/// without events while subscribed, and the margin of that period against
+/// the workspace's floor.
+pub fn signals(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<SignalRow>> {
+    let today = settings::today(ws.conn(), now)?;
+    // The ended periods of the last four months not finalized yet count as their drafts say.
+    let mut drafts = Vec::new();
+    let mut m = Month::of(today);
+    for _ in 0..4 {
+        m = m.previous()?;
+        drafts.extend(pending_drafts(ws, m)?.into_iter().filter(|d| d.end_day <= today));
+    }
+    let conn = ws.conn();
     let tz = settings::zone(conn)?;
     let floor = settings::get(conn)?.margin_floor_percent.0;
     let books = Books::load(conn)?;
-    // Each customer's ended period invoices, oldest first (adjustments added to their period).
+    let fx = cost::fx_rates(conn)?;
+    // Each customer's ended periods, oldest first (adjustments added to their period).
     let mut periods: BTreeMap<(String, String), BTreeMap<NaiveDate, PeriodFigures>> = BTreeMap::new();
-    for inv in &books.invoices {
-        let d = &inv.frozen.draft;
+    let docs = books
+        .invoices
+        .iter()
+        .map(|inv| (&inv.frozen.draft, books.credited(inv)))
+        .chain(drafts.iter().map(|d| (d, Decimal::ZERO)));
+    for (d, credited) in docs {
         if d.end_day > today || !matches!(d.kind, Kind::Period | Kind::Adjustment) {
             continue;
         }
         let e = periods.entry((d.customer.clone(), d.currency.clone())).or_default().entry(d.first_day).or_default();
         e.usage += usage_revenue(d);
-        e.revenue += d.subtotal.0 - books.credited(inv);
-        e.cost += d
-            .lines
-            .iter()
-            .filter(|l| l.cost_currency.as_deref() == Some(d.currency.as_str()))
-            .filter_map(|l| l.cost)
-            .map(|c| c.0)
-            .sum::<Decimal>();
+        e.revenue += d.subtotal.0 - credited;
+        let currency = Currency::parse(&d.currency).map_err(Error::Internal)?;
+        let (mut said, mut unsaid) = (Vec::new(), Vec::new());
+        e.cost +=
+            d.lines.iter().map(|l| cost_in_currency(l, d, &currency, &fx, &mut said, &mut unsaid)).sum::<Decimal>();
         e.first_day = d.first_day;
     }
     let names: HashMap<String, String> =
@@ -817,9 +847,9 @@ mod tests {
 
     #[test]
     fn signals_name_the_falling_the_silent_and_the_thin() {
-        let ws = thirteen_months();
+        let mut ws = thirteen_months();
         let found: Vec<(String, figures::SignalKind, String)> =
-            signals(ws.conn(), now()).unwrap().into_iter().map(|s| (s.customer, s.kind, s.reason)).collect();
+            signals(&mut ws, now()).unwrap().into_iter().map(|s| (s.customer, s.kind, s.reason)).collect();
         use figures::SignalKind::{ChurnRisk, PowerUser};
         assert_eq!(
             found,

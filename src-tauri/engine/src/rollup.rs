@@ -524,14 +524,49 @@ impl crate::usage::UsageSource for Rollups<'_> {
         (from, to): (DateTime<Utc>, DateTime<Utc>),
         group: Option<&str>,
         _tz: Tz,
-    ) -> Result<Vec<(NaiveDate, Decimal)>> {
+    ) -> Result<Vec<crate::usage::GroupDays>> {
         let meter_id = *self
             .meters
             .get(&meter.code)
             .ok_or_else(|| Error::NotFound(format!("no meter with code \"{}\"", meter.code)))?;
         let customer_id = self.customer_id(customer)?;
-        let days = by_day(self.conn, meter, meter_id, customer_id, (self.local(from), self.local(to)), group)?;
-        Ok(days.into_iter().filter(|(_, v)| !v.is_zero()).collect())
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT grp, day, count, sum, max, min, latest_ms, latest_order, latest, distinct_values FROM usage_days
+             WHERE meter_id = ?1 AND customer_id = ?2 AND day >= ?3 AND day < ?4 ORDER BY grp, day",
+        )?;
+        let wanted = group.map(|g| group_key(Some(g)));
+        let (first, end) = (day_number(self.local(from)), day_number(self.local(to)));
+        let mut rows = stmt.query(params![meter_id, customer_id, first, end])?;
+        // (group key, day) → the day's fold, in order.
+        let mut folded: Vec<(String, i64, Acc)> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let grp: String = row.get(0)?;
+            if wanted.as_ref().is_some_and(|w| *w != grp) {
+                continue;
+            }
+            // A meter that does not split keeps every row under one key.
+            let key = if meter.group_by.is_some() { grp } else { String::new() };
+            let day: i64 = row.get(1)?;
+            let acc = acc_from_row(row, 2)?;
+            match folded.iter_mut().find(|(k, d, _)| *k == key && *d == day) {
+                Some((_, _, a)) => a.merge(&acc),
+                None => folded.push((key, day, acc)),
+            }
+        }
+        let mut out: Vec<crate::usage::GroupDays> = Vec::new();
+        for (key, day, acc) in folded {
+            let value = acc.value(meter.aggregation)?;
+            if value.is_zero() {
+                continue;
+            }
+            let group = key.strip_prefix('=').map(str::to_string);
+            let date = epoch() + chrono::Days::new(day.max(0) as u64);
+            match out.last_mut() {
+                Some((g, days)) if *g == group => days.push((date, value)),
+                _ => out.push((group, vec![(date, value)])),
+            }
+        }
+        Ok(out)
     }
 
     fn amounts(

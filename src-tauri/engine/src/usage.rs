@@ -16,7 +16,7 @@ use crate::meter::{self, MeterFields};
 use crate::money::Dec;
 use crate::period::{Month, day_start};
 
-pub use meterdesk_rules::aggregate::{Acc, UsageEvent, aggregate, amounts, selects};
+pub use meterdesk_rules::aggregate::{Acc, Properties, UsageEvent, aggregate, amounts, selects};
 
 /// The meter and its events for one customer in `[from, to)`, in time order.
 fn events_in(
@@ -196,9 +196,10 @@ pub trait UsageSource {
     ) -> Result<Decimal>;
 
     /// The meter's value on each local day (in `tz`) of `[from, to)` that
-    /// has usage, for one group or all: what a line's cost is priced by day
-    /// with (docs/billing.md "Costs and margin"). `from` and `to` are local
-    /// midnights.
+    /// has usage, by group value: for `group` alone, or (none) for each group
+    /// the meter splits by (events without the group property under none).
+    /// What a line's cost is priced by day and model with (docs/billing.md
+    /// "Costs and margin"). `from` and `to` are local midnights.
     fn daily(
         &mut self,
         meter: &MeterFields,
@@ -206,7 +207,7 @@ pub trait UsageSource {
         window: (DateTime<Utc>, DateTime<Utc>),
         group: Option<&str>,
         tz: Tz,
-    ) -> Result<Vec<(NaiveDate, Decimal)>>;
+    ) -> Result<Vec<GroupDays>>;
 
     /// Each event's amount, for a model that prices events one by one.
     fn amounts(
@@ -218,6 +219,15 @@ pub trait UsageSource {
         group: Option<&str>,
     ) -> Result<Vec<Decimal>>;
 }
+
+/// An event's value of the property `by` as groups compare it.
+fn group_of(e: &UsageEvent, by: &str) -> Option<String> {
+    let props = &e.properties;
+    Properties::get(&props, by).and_then(|v| v.text()).map(|t| t.into_owned())
+}
+
+/// One group value's (none: not split, or events without it) days and values.
+pub type GroupDays = (Option<String>, Vec<(NaiveDate, Decimal)>);
 
 /// Meter, customer and range of one read.
 type ReadKey = (String, String, DateTime<Utc>, DateTime<Utc>);
@@ -280,8 +290,19 @@ impl UsageSource for RawEvents<'_> {
         (from, to): (DateTime<Utc>, DateTime<Utc>),
         group: Option<&str>,
         tz: Tz,
-    ) -> Result<Vec<(NaiveDate, Decimal)>> {
+    ) -> Result<Vec<GroupDays>> {
         let events = self.events(meter, customer, from, to)?;
+        // The groups to price apart: the one asked for, or each value seen.
+        let groups: Vec<Option<String>> = match (group, &meter.group_by) {
+            (Some(g), _) => vec![Some(g.to_string())],
+            (None, None) => vec![None],
+            (None, Some(by)) => {
+                let mut seen: Vec<Option<String>> = events.iter().map(|e| group_of(e, by)).collect();
+                seen.sort();
+                seen.dedup();
+                seen
+            }
+        };
         let (first, end) = (from.with_timezone(&tz).date_naive(), to.with_timezone(&tz).date_naive());
         let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d < end).collect();
         let starts = days
@@ -289,16 +310,26 @@ impl UsageSource for RawEvents<'_> {
             .map(|d| day_start(tz, *d).map(|t| t.timestamp_millis()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut out = Vec::new();
-        let mut at = 0;
-        for (i, day) in days.iter().enumerate() {
-            // Events are in time order: each day takes those before the next day's start.
-            let next = starts.get(i + 1).copied().unwrap_or(i64::MAX);
-            let end_at = at + events[at..].partition_point(|e| e.ts_ms < next);
-            let value = aggregate(meter, group, &events[at..end_at])?;
-            if !value.is_zero() {
-                out.push((*day, value));
+        for g in groups {
+            // Events without the group property: those of no group value.
+            let of_group: Vec<UsageEvent> = match (&g, &meter.group_by) {
+                (None, Some(by)) => events.iter().filter(|e| group_of(e, by).is_none()).cloned().collect(),
+                _ => events.to_vec(),
+            };
+            let select = if meter.group_by.is_some() { g.as_deref() } else { None };
+            let mut values = Vec::new();
+            let mut at = 0;
+            for (i, day) in days.iter().enumerate() {
+                // Events are in time order: each day takes those before the next day's start.
+                let next = starts.get(i + 1).copied().unwrap_or(i64::MAX);
+                let end_at = at + of_group[at..].partition_point(|e| e.ts_ms < next);
+                let value = aggregate(meter, select, &of_group[at..end_at])?;
+                if !value.is_zero() {
+                    values.push((*day, value));
+                }
+                at = end_at;
             }
-            at = end_at;
+            out.push((g, values));
         }
         Ok(out)
     }

@@ -186,18 +186,28 @@ pub struct LineCost {
 /// minor units. None when no rate is in force on any day the line counts.
 /// 1,250,000 tokens at 0.0000025 → 3.125 → 3.13.
 pub fn line_cost(rates: &CostRates, meter: &str, group: Option<&str>, counted: Counted<'_>) -> Option<LineCost> {
+    line_cost_by_group(rates, meter, &[(group, counted)])
+}
+
+/// The cost of a line that counts several groups of a meter (a charge on
+/// every model): each group's days priced at that group's rates (the
+/// meter's rate for every group where a group has none), summed, and
+/// rounded once.
+pub fn line_cost_by_group(rates: &CostRates, meter: &str, groups: &[(Option<&str>, Counted<'_>)]) -> Option<LineCost> {
     let mut currency = None;
     let mut sum = Decimal::ZERO;
-    let mut add = |day: NaiveDate, quantity: Decimal| {
-        if let Some(rate) = rates.in_force(meter, group, day) {
-            currency = Some(rate.currency);
-            // Both bounded (quantities by the aggregation, unit costs above): saturate, never panic.
-            sum = sum.saturating_add(quantity.saturating_mul(rate.unit_cost));
+    for (group, counted) in groups {
+        let mut add = |day: NaiveDate, quantity: Decimal| {
+            if let Some(rate) = rates.in_force(meter, *group, day) {
+                currency = Some(rate.currency);
+                // Both bounded (quantities by the aggregation, unit costs above): saturate, never panic.
+                sum = sum.saturating_add(quantity.saturating_mul(rate.unit_cost));
+            }
+        };
+        match counted {
+            Counted::Daily(days) => days.iter().for_each(|(day, q)| add(*day, *q)),
+            Counted::Whole { quantity, first_day } => add(*first_day, *quantity),
         }
-    };
-    match counted {
-        Counted::Daily(days) => days.iter().for_each(|(day, q)| add(*day, *q)),
-        Counted::Whole { quantity, first_day } => add(first_day, quantity),
     }
     currency.map(|c| LineCost { currency: c, amount: c.round(sum) })
 }
@@ -414,6 +424,33 @@ mod tests {
         let days = [(day("2026-10-15"), dec!(100)), (day("2026-10-16"), dec!(100))];
         assert_eq!(line_cost(&late, "calls", None, Counted::Daily(&days[..1])), None, "no rate yet: no cost");
         assert_eq!(line_cost(&late, "calls", None, Counted::Daily(&days)).unwrap().amount, dec!(1.00));
+    }
+
+    #[test]
+    fn a_line_on_every_model_is_priced_model_by_model_and_rounded_once() {
+        let r = rates(&[
+            fields("tokens", None, "USD", dec!(0.000001), "2026-01-01"),
+            fields("tokens", Some("o3"), "USD", dec!(0.000008), "2026-01-01"),
+        ]);
+        // 1,000,001 o3 tokens (8.000008) and 2,500,001 of another model (2.500001):
+        // 10.500009 → 10.50, where rounding each would give 8.00 + 2.50 as well but
+        // 0.4999995 + 0.4999995 shows the difference below.
+        let o3 = [(day("2026-10-01"), dec!(1000001))];
+        let mini = [(day("2026-10-01"), dec!(2500001))];
+        let cost = line_cost_by_group(
+            &r,
+            "tokens",
+            &[(Some("o3"), Counted::Daily(&o3)), (Some("mini"), Counted::Daily(&mini))],
+        );
+        assert_eq!(cost.unwrap().amount, dec!(10.50));
+        let half = [(day("2026-10-01"), dec!(499999.5))];
+        let two =
+            line_cost_by_group(&r, "tokens", &[(Some("a"), Counted::Daily(&half)), (Some("b"), Counted::Daily(&half))]);
+        assert_eq!(
+            two.unwrap().amount,
+            dec!(1.00),
+            "0.4999995 twice is 0.999999 → 1.00, not 0.50 + 0.50 rounded apart"
+        );
     }
 
     #[test]

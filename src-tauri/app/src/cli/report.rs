@@ -130,7 +130,7 @@ pub(super) fn run(action: ReportAction, workspace: &Path, now: DateTime<Utc>) ->
             Outcome::ok(&rows, human)
         }
         ReportAction::Signals { csv } => {
-            let rows = report::signals(ws.conn(), now)?;
+            let rows = report::signals(&mut ws, now)?;
             write_csv(csv.as_deref(), || report::signals_csv(&rows))?;
             let human = rows
                 .iter()

@@ -38,9 +38,12 @@ pub struct DemoArgs {
     /// Replace an existing workspace at PATH.
     #[arg(long)]
     pub force: bool,
-    /// Customers and meters only, no usage events.
+    /// Customers and meters only, no usage events (and no history).
     #[arg(long)]
     pub no_usage: bool,
+    /// Usage of the last three months only: no invoiced months before them.
+    #[arg(long)]
+    pub no_history: bool,
     /// The day the demo is built as of (YYYY-MM-DD; default today): usage
     /// covers the three calendar months before it.
     #[arg(long, value_name = "DATE")]
@@ -48,7 +51,7 @@ pub struct DemoArgs {
 }
 
 pub(super) fn demo(args: DemoArgs, now: DateTime<Utc>) -> Result<Outcome, Error> {
-    let DemoArgs { path, force, no_usage, as_of } = args;
+    let DemoArgs { path, force, no_usage, no_history, as_of } = args;
     if path.exists() {
         if !force {
             return Err(Error::Conflict(format!("{} already exists; pass --force to replace it", path.display())));
@@ -58,8 +61,18 @@ pub(super) fn demo(args: DemoArgs, now: DateTime<Utc>) -> Result<Outcome, Error>
     }
     let now = as_of.and_then(|d| d.and_hms_opt(12, 0, 0)).map_or(now, |t| t.and_utc());
     let mut ws = Workspace::create(&path)?;
-    ws.write(|tx| demo::build(tx, now))?;
-    let events = if no_usage { 0 } else { demo::import_usage(&mut ws, now)?.accepted };
+    let events = if no_usage {
+        ws.write(|tx| demo::build(tx, now))?;
+        0
+    } else if no_history {
+        ws.write(|tx| demo::build(tx, now))?;
+        demo::import_usage(&mut ws, now)?.accepted
+    } else {
+        // A live workspace: invoiced history, three months of events, and this month's up to today.
+        demo::build_with_history(&mut ws, now)?;
+        let today = ws.summary(now)?.today;
+        demo::import_usage_through(&mut ws, now, Some(today))?.accepted
+    };
     let summary = ws.summary(now)?;
     let human = format!(
         "built the demo workspace at {} ({} customers, {events} usage events)",

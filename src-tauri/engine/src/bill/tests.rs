@@ -763,3 +763,33 @@ fn usage_lines_carry_their_cost_by_day_and_finalizing_freezes_it() {
     let now_rates = one(&mut ws, "globex", "2026-10");
     assert_eq!(costs(&now_rates)[0].1.as_deref(), Some("9.00 USD"), "3.00 + 600,000 × 0.00001");
 }
+
+#[test]
+fn a_charge_on_every_model_is_costed_model_by_model() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    apply(&mut ws, COSTS);
+    apply(
+        &mut ws,
+        r#"{ "costs": [ { "meter": "tokens", "currency": "USD", "unit_cost": "0.000001", "from": "2026-01-01" } ],
+             "subscriptions": [ { "id": "sub_initech", "customer": "initech", "plan": "payg", "start": "2026-10-01" } ] }"#,
+    );
+    events(
+        &mut ws,
+        &[
+            event("i1", "initech", "tokens", "2026-10-20T12:00:00Z", json!({"model": "gpt-4o", "tokens": 1_000_000})),
+            event("i2", "initech", "tokens", "2026-10-22T12:00:00Z", json!({"model": "gpt-4o", "tokens": 1_000_000})),
+            event("i3", "initech", "tokens", "2026-10-22T13:00:00Z", json!({"model": "claude", "tokens": 500_000})),
+            event("i4", "initech", "tokens", "2026-10-23T13:00:00Z", json!({"tokens": 250_000})),
+        ],
+    );
+    // One line for every model (2,750,000 tokens at 0.00001 = 27.50); its cost model by model:
+    // gpt-4o 1,000,000 × 0.000003 (Oct 20) + 1,000,000 × 0.000002 (after the cut) = 5.00,
+    // claude at the rate for every model 500,000 × 0.000001 = 0.50, and the
+    // 250,000 tokens without a model at that rate too: 0.25. 5.75 in all.
+    let d = one(&mut ws, "initech", "2026-10");
+    assert_eq!(costs(&d), [("LLM tokens", Some("5.75 USD".to_string()))]);
+    let subs = crate::subscription::of_customer(ws.conn(), "initech").unwrap();
+    let raw = drafts(ws.conn(), &mut RawEvents::new(ws.conn()), &subs, crate::month("2026-10")).unwrap();
+    assert_eq!(costs(&raw[0]), costs(&d), "the raw events price the models alike");
+}
