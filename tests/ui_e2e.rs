@@ -530,6 +530,60 @@ async fn the_demo_workspace_shows_its_customers_and_meters() {
 
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn the_dashboard_shows_the_reports_figures_and_opens_a_customer_worth_a_look() {
+    let (tmp, driver) = sandbox();
+    // The demo as a first start has it: fourteen months of invoices before its usage.
+    let workspace = tmp.path().join("history.meterdesk");
+    let built = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .args(["demo", workspace.to_str().unwrap(), "--as-of", "2026-11-24"])
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let revenue = cli_json(&workspace, &["report", "revenue", "--from", "2025-12", "--to", "2026-11"]);
+    let usd: Vec<&serde_json::Value> = revenue.as_array().unwrap().iter().filter(|r| r["currency"] == "USD").collect();
+    let with_nrr = usd.iter().rev().find(|r| r["nrr"].is_string()).unwrap();
+    let latest = usd.last().unwrap();
+    let receivables = cli_json(&workspace, &["report", "receivables", "--on", "2026-11-24"]);
+    let signals = cli_json(&workspace, &["report", "signals"]);
+
+    let c = driver.session(&workspace).await;
+    let shown = Instant::now();
+    wait_text(&c, "[data-testid=stat-mrr]", |t| t == format!("{} USD", grouped(latest["mrr"].as_str().unwrap()))).await;
+    eprintln!("dashboard painted {} ms after the window opened on it", shown.elapsed().as_millis());
+    wait_text(&c, "[data-testid=stat-nrr]", |t| t == format!("{} %", with_nrr["nrr"].as_str().unwrap())).await;
+    wait_text(&c, "[data-testid=stat-unbilled]", |t| {
+        t == format!("{} USD", grouped(latest["unbilled"].as_str().unwrap()))
+    })
+    .await;
+    for row in receivables.as_array().unwrap() {
+        let currency = row["currency"].as_str().unwrap();
+        let text = dom_text(&c, &format!("[data-testid=aging-{currency}]")).await;
+        for field in ["not_due", "d1_30", "d31_60", "d61_90", "over_90"] {
+            assert!(text.contains(&grouped(row[field].as_str().unwrap())), "{currency} {field}: {text}");
+        }
+    }
+    let overdue = receivables.as_array().unwrap().iter().find(|r| r["currency"] == "USD").map(|r| r["overdue"].clone());
+    if let Some(overdue) = overdue {
+        wait_text(&c, "[data-testid=stat-overdue]", |t| t == format!("{} USD", grouped(overdue.as_str().unwrap())))
+            .await;
+    }
+    // Every signal of the report, and the power user running o3 at a loss among them.
+    for s in signals.as_array().unwrap() {
+        let id = format!("[data-testid=signal-{}-{}]", s["customer"].as_str().unwrap(), s["kind"].as_str().unwrap());
+        assert!(dom_text(&c, &id).await.contains(s["reason"].as_str().unwrap()), "{id}");
+    }
+    let power =
+        signals.as_array().unwrap().iter().find(|s| s["kind"] == "power_user").expect("a power user in the demo");
+    screenshot(&c, "dashboard.png").await;
+    // A signal opens the customer's page.
+    let customer = power["customer"].as_str().unwrap();
+    click(&c, &format!("[data-testid=signal-{customer}-power_user]")).await;
+    wait_text(&c, "[data-testid=customer-page-name]", |t| t == power["customer_name"].as_str().unwrap()).await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
 async fn import_events_through_the_wizard_then_read_a_months_usage() {
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), false);

@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "reference_data",
     "settings_get",
     "settings_update",
+    "dashboard",
     "costs_list",
     "cost_save",
     "cost_remove",

@@ -66,6 +66,13 @@ export function App() {
   const openInvoice = useCallback((number: string) => { setInvoiceToOpen(number); setPage("invoices"); }, [setPage]);
   // Choosing Customers in the sidebar always shows the list (not the last customer's page).
   const [customersVisit, setCustomersVisit] = useState(0);
+  // The customer to open on the Customers page (from the dashboard).
+  const [customerToOpen, setCustomerToOpen] = useState<string | null>(null);
+  const openCustomer = useCallback((id: string) => {
+    setCustomerToOpen(id);
+    setCustomersVisit((v) => v + 1);
+    setPage("customers");
+  }, [setPage]);
 
   const refresh = useCallback(async () => {
     try {
@@ -174,7 +181,7 @@ export function App() {
               leftSection={<p.icon size={18} stroke={1.6} />}
               rightSection={narrow ? undefined : <Text size="xs" c="dimmed">{`Ctrl+${i + 1}`}</Text>}
               active={p.key === page}
-              onClick={() => { setPage(p.key); if (p.key === "wallets") setWalletCustomer(null); if (p.key === "invoices") setInvoiceToOpen(null); if (p.key === "customers") setCustomersVisit((v) => v + 1); }}
+              onClick={() => { setPage(p.key); if (p.key === "wallets") setWalletCustomer(null); if (p.key === "invoices") setInvoiceToOpen(null); if (p.key === "customers") { setCustomerToOpen(null); setCustomersVisit((v) => v + 1); } }}
               aria-current={p.key === page ? "page" : undefined}
             />
             </Tooltip>
@@ -184,8 +191,8 @@ export function App() {
       <AppShell.Main>
         <PageBoundary key={`${page}#${summary.path}#${generation}`} onLeave={() => setPageNow("dashboard")}>
         <div key={`${summary.path}#${generation}`}>
-          {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} />}
-          {page === "customers" && <CustomersPage key={customersVisit} onChanged={refresh} onOpenInvoice={openInvoice} onOpenWallet={openWallet} />}
+          {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} onOpenCustomer={openCustomer} />}
+          {page === "customers" && <CustomersPage key={customersVisit} initial={customerToOpen} onChanged={refresh} onOpenInvoice={openInvoice} onOpenWallet={openWallet} />}
           {page === "settings" && <SettingsPage onSaved={refresh} />}
           {page === "meters" && <MetersPage />}
           {page === "usage" && <UsagePage explore={explore} key={JSON.stringify(explore)} />}

@@ -71,6 +71,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::reference_data,
             commands::settings_get,
             commands::settings_update,
+            commands::dashboard,
             commands::costs_list,
             commands::cost_save,
             commands::cost_remove,

@@ -80,32 +80,45 @@ fn usage_revenue(d: &Draft) -> Decimal {
     d.lines.iter().filter(|l| matches!(l.kind, LineKind::Usage | LineKind::Commitment)).map(|l| l.amount.0).sum()
 }
 
-/// The drafts of periods starting in `month` that no standing invoice
-/// finalized yet: none computed when every period is finalized (listing the
-/// periods reads no usage).
-fn pending_drafts(ws: &mut Workspace, month: Month) -> Result<Vec<Draft>> {
-    let periods = bill::periods(ws, month, None, Kind::Period)?;
-    let mut pending = false;
-    for p in &periods {
-        if bill::finalized_as(ws.conn(), p)?.is_none() {
-            pending = true;
-            break;
+/// The drafts of periods not finalized yet, by the month they start in,
+/// computed once for every report that needs them.
+#[derive(Default)]
+pub struct Pending(HashMap<Month, Vec<Draft>>);
+
+impl Pending {
+    /// The drafts of periods starting in `month` that no standing invoice
+    /// finalized yet: none computed when every period is finalized (listing
+    /// the periods reads no usage).
+    fn of(&mut self, ws: &mut Workspace, month: Month) -> Result<&[Draft]> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.0.entry(month) {
+            let mut out = Vec::new();
+            let periods = bill::periods(ws, month, None, Kind::Period)?;
+            let mut pending = false;
+            for p in &periods {
+                if bill::finalized_as(ws.conn(), p)?.is_none() {
+                    pending = true;
+                    break;
+                }
+            }
+            if pending {
+                for d in bill::preview(ws, month, None, Kind::Period)? {
+                    if bill::finalized_as(ws.conn(), &d)?.is_none() {
+                        out.push(d);
+                    }
+                }
+            }
+            slot.insert(out);
         }
+        Ok(self.0.get(&month).map(Vec::as_slice).unwrap_or_default())
     }
-    if !pending {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for d in bill::preview(ws, month, None, Kind::Period)? {
-        if bill::finalized_as(ws.conn(), &d)?.is_none() {
-            out.push(d);
-        }
-    }
-    Ok(out)
 }
 
 /// Revenue by month from `from` to `to` (inclusive), per currency.
 pub fn revenue(ws: &mut Workspace, from: Month, to: Month) -> Result<Vec<RevenueRow>> {
+    revenue_with(ws, from, to, &mut Pending::default())
+}
+
+fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pending) -> Result<Vec<RevenueRow>> {
     if to < from {
         return Err(Error::invalid("to", format!("{to} is before {from}")));
     }
@@ -129,9 +142,9 @@ pub fn revenue(ws: &mut Workspace, from: Month, to: Month) -> Result<Vec<Revenue
     let months: Vec<Month> = std::iter::successors(Some(from), |m| m.next().ok().filter(|n| *n <= to)).collect();
     let mut unbilled: BTreeMap<(String, Month), Decimal> = BTreeMap::new();
     for m in &months {
-        for d in pending_drafts(ws, *m)? {
+        for d in pending.of(ws, *m)? {
             *unbilled.entry((d.currency.clone(), *m)).or_default() += d.subtotal.0;
-            spread(&mut usage, &d, usage_revenue(&d));
+            spread(&mut usage, d, usage_revenue(d));
         }
     }
     let conn = ws.conn();
@@ -311,7 +324,16 @@ pub struct MarginLine {
 /// revenue is the subtotal less what credit notes took off, cost the lines'
 /// costs, converted with the exchange rates when in another currency.
 pub fn margin(ws: &mut Workspace, month: Month, customer: Option<&str>) -> Result<Vec<MarginRow>> {
-    let pending = pending_drafts(ws, month)?;
+    margin_with(ws, month, customer, &mut Pending::default())
+}
+
+fn margin_with(
+    ws: &mut Workspace,
+    month: Month,
+    customer: Option<&str>,
+    cache: &mut Pending,
+) -> Result<Vec<MarginRow>> {
+    let pending = cache.of(ws, month)?.to_vec();
     let conn = ws.conn();
     let books = Books::load(conn)?;
     let fx = cost::fx_rates(conn)?;
@@ -446,13 +468,17 @@ struct PeriodFigures {
 /// without events while subscribed, and the margin of that period against
 /// the workspace's floor.
 pub fn signals(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<SignalRow>> {
+    signals_with(ws, now, &mut Pending::default())
+}
+
+fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -> Result<Vec<SignalRow>> {
     let today = settings::today(ws.conn(), now)?;
     // The ended periods of the last four months not finalized yet count as their drafts say.
     let mut drafts = Vec::new();
     let mut m = Month::of(today);
     for _ in 0..4 {
         m = m.previous()?;
-        drafts.extend(pending_drafts(ws, m)?.into_iter().filter(|d| d.end_day <= today));
+        drafts.extend(pending.of(ws, m)?.iter().filter(|d| d.end_day <= today).cloned());
     }
     let conn = ws.conn();
     let tz = settings::zone(conn)?;
@@ -531,6 +557,105 @@ pub fn signals(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<SignalRow>>
     out.sort_by(|a, b| (a.kind, &a.customer).cmp(&(b.kind, &b.customer)));
     out.dedup_by(|a, b| a.kind == b.kind && a.customer == b.customer && a.reason == b.reason);
     Ok(out)
+}
+
+/// A model's (a meter's group's) share of a month, over every customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct ModelMargin {
+    pub currency: String,
+    pub meter: String,
+    pub group: Option<String>,
+    pub revenue: Dec,
+    pub cost: Dec,
+    pub margin: Dec,
+    pub margin_percent: Option<Dec>,
+}
+
+/// What a finance lead opens every morning: the last twelve months' revenue,
+/// the receivables today, the last complete month's margin by model and by
+/// customer, the signals and the month-end to-dos. Every figure is the
+/// reports' own, so the CLI gives the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Dashboard {
+    #[ts(type = "string")]
+    pub today: NaiveDate,
+    /// The month whose margins are shown: the last complete one.
+    #[ts(type = "string")]
+    pub margin_month: Month,
+    pub revenue: Vec<RevenueRow>,
+    pub receivables: Vec<ReceivablesRow>,
+    pub margins: Vec<MarginRow>,
+    pub models: Vec<ModelMargin>,
+    pub signals: Vec<SignalRow>,
+    /// Periods of the last complete month still to finalize.
+    pub drafts_to_finalize: u32,
+    /// Period invoices whose late events wait for an adjustment (none while
+    /// another program writes to the workspace: it cannot be counted then).
+    pub late_invoices: Option<u32>,
+    /// Imports with rejected rows nobody looked at yet.
+    pub rejected_imports: u32,
+    /// Wallet alerts not acknowledged.
+    pub open_alerts: u32,
+}
+
+/// The dashboard on `now`'s local day.
+pub fn dashboard(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Dashboard> {
+    let today = settings::today(ws.conn(), now)?;
+    let this = Month::of(today);
+    let from = (0..11).try_fold(this, |m, _| m.previous())?;
+    let margin_month = this.previous()?;
+    let mut pending = Pending::default();
+    let revenue = revenue_with(ws, from, this, &mut pending)?;
+    let margins = margin_with(ws, margin_month, None, &mut pending)?;
+    let signals = signals_with(ws, now, &mut pending)?;
+    let drafts_to_finalize = pending.of(ws, margin_month)?.len() as u32;
+    let late_invoices = match crate::late::list(ws) {
+        Ok(late) => Some(late.len() as u32),
+        Err(Error::Conflict(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let conn = ws.conn();
+    let receivables = receivables(conn, today)?;
+    let rejected_imports = crate::history::unseen_rejections(conn)?.len() as u32;
+    let open_alerts = crate::wallet::alerts(conn, false)?.len() as u32;
+    // Margin by model: the customers' lines added up per currency, meter and group.
+    let mut by: BTreeMap<(String, String, Option<String>), (Decimal, Decimal)> = BTreeMap::new();
+    for r in &margins {
+        for l in &r.lines {
+            let e = by.entry((r.currency.clone(), l.meter.clone(), l.group.clone())).or_default();
+            e.0 += l.revenue.0;
+            e.1 += l.cost.0;
+        }
+    }
+    let models = by
+        .into_iter()
+        .filter(|(_, (_, c))| !c.is_zero())
+        .map(|((currency, meter, group), (revenue, cost))| {
+            let m = cost::margin(revenue, cost);
+            ModelMargin {
+                currency,
+                meter,
+                group,
+                revenue: m.revenue,
+                cost: m.cost,
+                margin: m.margin,
+                margin_percent: m.margin_percent,
+            }
+        })
+        .collect();
+    Ok(Dashboard {
+        today,
+        margin_month,
+        revenue,
+        receivables,
+        margins,
+        models,
+        signals,
+        drafts_to_finalize,
+        late_invoices,
+        rejected_imports,
+        open_alerts,
+    })
 }
 
 /// A report as CSV: a header, then `rows` of cells, each written as a
@@ -843,6 +968,32 @@ mod tests {
         assert_eq!((heavy.lines[0].meter.as_str(), heavy.lines[0].quantity.to_string()), ("api_calls", "1000".into()));
         let only = margin(&mut ws, month("2026-10"), Some("steady")).unwrap();
         assert_eq!((only.len(), only[0].margin.to_string()), (1, "60.00".to_string()));
+    }
+
+    #[test]
+    fn the_dashboard_shows_the_reports_own_figures() {
+        let mut ws = thirteen_months();
+        let d = dashboard(&mut ws, now()).unwrap();
+        assert_eq!((d.today.to_string(), d.margin_month.to_string()), ("2026-11-24".into(), "2026-10".into()));
+        assert_eq!(
+            d.revenue,
+            revenue(&mut ws, month("2025-12"), month("2026-11")).unwrap(),
+            "twelve months to this one"
+        );
+        assert_eq!(d.receivables, receivables(ws.conn(), "2026-11-24".parse().unwrap()).unwrap());
+        assert_eq!(d.margins, margin(&mut ws, month("2026-10"), None).unwrap());
+        assert_eq!(d.signals, signals(&mut ws, now()).unwrap());
+        // October is finalized: nothing to finalize; no late events, rejects or alerts.
+        assert_eq!((d.drafts_to_finalize, d.late_invoices, d.rejected_imports, d.open_alerts), (0, Some(0), 0, 0));
+        // API calls over every customer in October: 100 + 220 + 40 + 1,000 × 0.55 = 910.00
+        // billed; 1,360 calls at 0.50 cost 680.00; 230.00 left, 25.3 %.
+        assert_eq!(d.models.len(), 1);
+        let m = &d.models[0];
+        assert_eq!(
+            (m.meter.as_str(), m.revenue.to_string(), m.cost.to_string()),
+            ("api_calls", "910.00".into(), "680.00".into())
+        );
+        assert_eq!(m.margin_percent.unwrap().to_string(), "25.3");
     }
 
     #[test]

@@ -22,13 +22,15 @@ const GRID = "minmax(180px, 2fr) minmax(120px, 1.3fr) minmax(110px, 1fr) minmax(
  * fetched from the workspace a page at a time as they scroll into view, so the
  * list stays fast with 100,000 customers.
  */
-export function CustomersPage({ onChanged, onOpenInvoice, onOpenWallet }: {
+export function CustomersPage({ initial, onChanged, onOpenInvoice, onOpenWallet }: {
+  /** A customer whose page opens at once (from the dashboard). */
+  initial?: string | null;
   onChanged: () => void;
   onOpenInvoice: (number: string) => void;
   onOpenWallet: (customer: string) => void;
 }) {
   // The customer whose page is open (the list stays mounted below it).
-  const [viewing, setViewing] = useState<string | null>(null);
+  const [viewing, setViewing] = useState<string | null>(initial ?? null);
   const [pageVersion, setPageVersion] = useState(0);
   const [search, setSearch] = useState("");
   const [query] = useDebouncedValue(search, 200);

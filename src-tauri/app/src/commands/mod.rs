@@ -26,6 +26,7 @@ use meterdesk_engine::plan::{self, PlanRow};
 use meterdesk_engine::pricing::{self, Quote};
 use meterdesk_engine::projection::{self, WalletRow, WalletView};
 use meterdesk_engine::register::{self, Entry, InvoiceDetail, Reviewed};
+use meterdesk_engine::report::Dashboard;
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::subscription::{self, DiscountFields, SubscriptionFields};
 use meterdesk_engine::usage::{self, MonthUsage};
@@ -819,6 +820,12 @@ pub fn alerts_list(state: State<AppState>, acknowledged: bool) -> Reply<Vec<Aler
 #[tauri::command(async)]
 pub fn alerts_acknowledge(state: State<AppState>, id: Option<i64>) -> Reply<usize> {
     state.with(|ws| ws.write(|tx| wallet::acknowledge(tx, id, clock::now())))
+}
+
+/// The dashboard: revenue, receivables, margins, signals and to-dos, as the reports give them.
+#[tauri::command(async)]
+pub fn dashboard(state: State<AppState>) -> Reply<Dashboard> {
+    state.with(|ws| meterdesk_engine::report::dashboard(ws, clock::now()))
 }
 
 /// Every cost rate, by meter, group and first day, with the day the next replaces it.

@@ -14,6 +14,7 @@ import type { CustomerFields } from "./CustomerFields";
 import type { CustomerListPage } from "./CustomerListPage";
 import type { CustomerOverview } from "./CustomerOverview";
 import type { CustomerPage } from "./CustomerPage";
+import type { Dashboard } from "./Dashboard";
 import type { Dec } from "./Dec";
 import type { DiscountFields } from "./DiscountFields";
 import type { Draft } from "./Draft";
@@ -69,6 +70,7 @@ export interface Commands {
   reference_data: [NoArgs, ReferenceData];
   settings_get: [NoArgs, Settings];
   settings_update: [{ settings: Settings }, Settings];
+  dashboard: [NoArgs, Dashboard];
   costs_list: [NoArgs, Array<StoredCostRate>];
   cost_save: [{ rate: CostRateFields }, Array<StoredCostRate>];
   cost_remove: [{ meter: string; group: string | null; from: string }, Array<StoredCostRate>];
