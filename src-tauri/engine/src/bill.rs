@@ -701,6 +701,16 @@ pub fn periods(ws: &Workspace, month: Month, customer: Option<&str>, kind: Kind)
     drafts_in(Book::load_for(conn, customer)?, conn, &mut NoUsage, &subscriptions, month, kind)
 }
 
+/// [`periods`] of every customer for several months, reading what they
+/// share (meters, customers, subscriptions, costs) once: what reports over a
+/// year go through.
+pub fn periods_in(ws: &Workspace, months: &[Month], kind: Kind) -> Result<Vec<Vec<Draft>>> {
+    let conn = ws.conn();
+    let subscriptions = subscription::all(conn)?;
+    let book = Book::load_for(conn, None)?;
+    months.iter().map(|m| drafts_in(book.clone(), conn, &mut NoUsage, &subscriptions, *m, kind)).collect()
+}
+
 /// Every subscription, or one customer's (which must exist).
 fn subscriptions_of(conn: &Connection, customer: Option<&str>) -> Result<Vec<Subscription>> {
     match customer {

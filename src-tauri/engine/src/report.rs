@@ -89,6 +89,37 @@ impl Pending {
     /// The drafts of periods starting in `month` that no standing invoice
     /// finalized yet: none computed when every period is finalized (listing
     /// the periods reads no usage).
+    /// Lists the periods of `months` at once (one read of what they share),
+    /// computing the drafts of those with periods still to finalize.
+    fn load(&mut self, ws: &mut Workspace, months: &[Month]) -> Result<()> {
+        let wanted: Vec<Month> = months.iter().copied().filter(|m| !self.0.contains_key(m)).collect();
+        let listed = bill::periods_in(ws, &wanted, Kind::Period)?;
+        for (month, periods) in wanted.into_iter().zip(listed) {
+            self.fill(ws, month, &periods)?;
+        }
+        Ok(())
+    }
+
+    fn fill(&mut self, ws: &mut Workspace, month: Month, periods: &[Draft]) -> Result<()> {
+        let mut pending = false;
+        for p in periods {
+            if bill::finalized_as(ws.conn(), p)?.is_none() {
+                pending = true;
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        if pending {
+            for d in bill::preview(ws, month, None, Kind::Period)? {
+                if bill::finalized_as(ws.conn(), &d)?.is_none() {
+                    out.push(d);
+                }
+            }
+        }
+        self.0.insert(month, out);
+        Ok(())
+    }
+
     fn of(&mut self, ws: &mut Workspace, month: Month) -> Result<&[Draft]> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.0.entry(month) {
             let mut out = Vec::new();
@@ -140,6 +171,7 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
         spread(&mut usage, d, usage_revenue(d));
     }
     let months: Vec<Month> = std::iter::successors(Some(from), |m| m.next().ok().filter(|n| *n <= to)).collect();
+    pending.load(ws, &months)?;
     let mut unbilled: BTreeMap<(String, Month), Decimal> = BTreeMap::new();
     for m in &months {
         for d in pending.of(ws, *m)? {
