@@ -579,6 +579,22 @@ async fn the_dashboard_shows_the_reports_figures_and_opens_a_customer_worth_a_lo
     let customer = power["customer"].as_str().unwrap();
     click(&c, &format!("[data-testid=signal-{customer}-power_user]")).await;
     wait_text(&c, "[data-testid=customer-page-name]", |t| t == power["customer_name"].as_str().unwrap()).await;
+    // Its page shows October's margin as the margin report gives it.
+    let margin = cli_json(&workspace, &["report", "margin", "--period", "2026-10", "--customer", customer]);
+    let m = &margin[0];
+    let currency = m["currency"].as_str().unwrap();
+    let text = wait_text(&c, &format!("[data-testid=customer-margin-{currency}]"), |t| !t.is_empty()).await;
+    let expected = format!(
+        "Margin {} {currency} ({} %)",
+        grouped(m["margin"].as_str().unwrap()),
+        m["margin_percent"].as_str().unwrap()
+    );
+    assert!(
+        text.contains(&expected)
+            && text.contains(&format!("Revenue {} {currency}", grouped(m["revenue"].as_str().unwrap()))),
+        "{text} lacks {expected}"
+    );
+    screenshot(&c, "customer-margin.png").await;
     c.close().await.unwrap();
 }
 

@@ -197,6 +197,11 @@ pub struct CustomerOverview {
     pub usage: Vec<UsageTrend>,
     pub late: Vec<LateUsage>,
     pub alerts: Vec<Alert>,
+    /// Revenue, cost and margin of the last complete month (its invoices,
+    /// or drafts while not finalized), per currency; empty without costs.
+    #[ts(type = "string")]
+    pub margin_month: Month,
+    pub margins: Vec<crate::report::MarginRow>,
 }
 
 /// How many months the usage trend covers (the current one included).
@@ -331,6 +336,9 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
         }
     }
     let late = if fresh { late::list_of(ws, Some(id))? } else { Vec::new() };
+    let margin_month = Month::of(today).previous()?;
+    let margins =
+        crate::report::margin(ws, margin_month, Some(id))?.into_iter().filter(|m| !m.cost.0.is_zero()).collect();
     Ok(CustomerOverview {
         customer,
         today,
@@ -345,6 +353,8 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
         usage,
         late,
         alerts,
+        margin_month,
+        margins,
     })
 }
 

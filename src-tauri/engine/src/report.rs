@@ -356,7 +356,18 @@ pub struct MarginLine {
 /// revenue is the subtotal less what credit notes took off, cost the lines'
 /// costs, converted with the exchange rates when in another currency.
 pub fn margin(ws: &mut Workspace, month: Month, customer: Option<&str>) -> Result<Vec<MarginRow>> {
-    margin_with(ws, month, customer, &mut Pending::default())
+    let mut pending = Pending::default();
+    if let Some(c) = customer {
+        // One customer's drafts alone, not every customer's.
+        let mut drafts = Vec::new();
+        for d in bill::preview(ws, month, Some(c), Kind::Period)? {
+            if bill::finalized_as(ws.conn(), &d)?.is_none() {
+                drafts.push(d);
+            }
+        }
+        pending.0.insert(month, drafts);
+    }
+    margin_with(ws, month, customer, &mut pending)
 }
 
 fn margin_with(

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { formatDay, formatDays } from "../api/format";
+import { formatDay, formatDays, formatMonth } from "../api/format";
 import {
   Alert, Anchor, Badge, Button, Card, Group, Loader, Modal, NumberInput, Select, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from "@mantine/core";
@@ -118,10 +118,31 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
             <div key={d.subscription}>
               <Text size="lg" fw={600}>{money(d.total, d.currency)}</Text>
               <Text size="sm" c="dimmed">{o.subscriptions.find((s) => s.fields.id === d.subscription)?.plan_name ?? d.plan}, {formatDays(d.first_day, d.last_day)} (draft)</Text>
+              {d.margin && (
+                <Text size="sm" c={d.margin.margin.startsWith("-") ? "red" : "dimmed"} data-testid={`running-margin-${d.subscription}`}>
+                  margin {money(d.margin.margin, d.currency)}{d.margin.margin_percent !== null ? ` (${d.margin.margin_percent} %)` : ""}
+                </Text>
+              )}
             </div>
           ))}
         </Card>
       </SimpleGrid>
+
+      {o.margins.length > 0 && (
+        <Card withBorder data-testid="card-margin">
+          <Text size="xs" c="dimmed" tt="uppercase" fw={700}>Margin, {formatMonth(o.margin_month)}</Text>
+          {o.margins.map((m) => (
+            <Group key={m.currency} gap="lg" data-testid={`customer-margin-${m.currency}`}>
+              <Text size="sm">Revenue {money(m.revenue, m.currency)}</Text>
+              <Text size="sm">Usage cost {money(m.cost, m.currency)}</Text>
+              <Text size="sm" fw={600} c={m.margin.startsWith("-") ? "red" : "teal"}>
+                Margin {money(m.margin, m.currency)}{m.margin_percent !== null ? ` (${m.margin_percent} %)` : ""}
+              </Text>
+              {m.converted_with.length > 0 && <Text size="xs" c="dimmed">costs converted at {m.converted_with.join(", ")}</Text>}
+            </Group>
+          ))}
+        </Card>
+      )}
 
       {o.alerts.length > 0 && (
         <Alert color="orange" title="Open alerts" data-testid="customer-alerts">

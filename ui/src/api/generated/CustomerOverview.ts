@@ -7,6 +7,7 @@ import type { Dec } from "./Dec";
 import type { Draft } from "./Draft";
 import type { Entry } from "./Entry";
 import type { LateUsage } from "./LateUsage";
+import type { MarginRow } from "./MarginRow";
 import type { SubscriptionRow } from "./SubscriptionRow";
 import type { UsageTrend } from "./UsageTrend";
 
@@ -37,4 +38,9 @@ overdue: Array<CurrencyTotal>,
 /**
  * Newest first.
  */
-credit_notes: Array<CreditNote>, wallet_currency: string, wallet_balance: Dec, usage: Array<UsageTrend>, late: Array<LateUsage>, alerts: Array<Alert>, };
+credit_notes: Array<CreditNote>, wallet_currency: string, wallet_balance: Dec, usage: Array<UsageTrend>, late: Array<LateUsage>, alerts: Array<Alert>, 
+/**
+ * Revenue, cost and margin of the last complete month (its invoices,
+ * or drafts while not finalized), per currency; empty without costs.
+ */
+margin_month: string, margins: Array<MarginRow>, };
