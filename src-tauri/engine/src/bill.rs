@@ -835,6 +835,11 @@ pub struct Trial {
     /// The difference in percent of `current` (one decimal); none when
     /// `current` is zero or the draft does not bill it.
     pub change_percent: Option<Dec>,
+    /// The margin on the current plan, and on the draft (cost rates in the
+    /// customer's currency; none without them): which customers a price
+    /// change makes unprofitable.
+    pub current_margin: Option<crate::cost::Margin>,
+    pub proposed_margin: Option<crate::cost::Margin>,
     pub problem: Option<String>,
 }
 
@@ -913,8 +918,9 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<
         proposed.plans.insert((code.clone(), sub.version()), valid.fields.clone());
         let customer = customers.get(&sub.fields.customer);
         let billed_in = customer.and_then(|c| c.fields.currency.clone()).unwrap_or_default();
-        let (total, problem) = if billed_in != valid.fields.currency {
+        let (total, proposed_margin, problem) = if billed_in != valid.fields.currency {
             (
+                None,
                 None,
                 Some(format!(
                     "{} is billed in {billed_in}, the draft in {}",
@@ -934,10 +940,10 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<
                             seen[i].push(l.quantity.0);
                         }
                     }
-                    (Some(d.total), None)
+                    (Some(d.total), d.margin, None)
                 }
-                Ok(None) => (None, None),
-                Err(e) => (None, Some(e.to_string())),
+                Ok(None) => (None, None, None),
+                Err(e) => (None, None, Some(e.to_string())),
             }
         };
         let difference = total.map(|t| Dec(t.0 - current.total.0));
@@ -951,6 +957,8 @@ pub fn try_plan(ws: &mut Workspace, draft: &PlanFields, month: Month) -> Result<
             proposed: total,
             difference,
             change_percent: total.and_then(|t| money::change_percent(current.total.0, t.0)).map(Dec),
+            current_margin: current.margin,
+            proposed_margin,
             problem,
         });
     }

@@ -356,6 +356,12 @@ const TrialPanel = memo(function TrialPanel({ planWire, valid, months, onPriced 
                           data-testid={`plan-trial-${t.subscription}-difference`}>
                           {t.difference !== null && signed(t.difference)}{pct(t.change_percent)}
                         </Text>
+                        {t.proposed_margin?.margin_percent && (
+                          <Text size="xs" ff="monospace" style={{ whiteSpace: "nowrap" }} data-testid={`plan-trial-${t.subscription}-margin`}
+                            c={t.proposed_margin.margin.startsWith("-") ? "red" : "dimmed"}>
+                            margin {t.current_margin?.margin_percent ? `${t.current_margin.margin_percent} → ` : ""}{t.proposed_margin.margin_percent} %
+                          </Text>
+                        )}
                       </>
                     ) : <Text span size="xs" c="red">{t.problem ?? "Not billed in this month"}</Text>}
                   </Table.Td>

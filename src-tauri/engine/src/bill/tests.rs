@@ -793,3 +793,28 @@ fn a_charge_on_every_model_is_costed_model_by_model() {
     let raw = drafts(ws.conn(), &mut RawEvents::new(ws.conn()), &subs, crate::month("2026-10")).unwrap();
     assert_eq!(costs(&raw[0]), costs(&d), "the raw events price the models alike");
 }
+
+#[test]
+fn a_draft_plan_shows_each_subscribers_margin_now_and_on_the_draft() {
+    let mut ws = Workspace::in_memory().unwrap();
+    apply(&mut ws, CATALOG);
+    apply(&mut ws, COSTS);
+    october(&mut ws);
+    let mut pro = catalog::parse(CATALOG).unwrap().plans.remove(0);
+    // The tokens at cost: 1,600,000 × 0.000002 (below the 0.000003 cost of Oct 20) on a plan
+    // without its commitment or storage price, so the usage costs more than it brings.
+    pro.minimum_commitment = None;
+    let crate::pricing::PriceFields::Graduated { tiers } = &mut pro.charges[0].price else { panic!("graduated") };
+    tiers[0].unit_price = "0.000002".parse().unwrap();
+    tiers[1].unit_price = "0.000002".parse().unwrap();
+    let report = try_plan(&mut ws, &pro, crate::month("2026-10")).unwrap();
+    let t = &report.rows[0];
+    // Now: revenue 295.63 (the subtotal), cost 4.20 + 4.10 = 8.30: 97.2 % (as the draft says).
+    let now = t.current_margin.unwrap();
+    assert_eq!((now.cost.to_string(), now.margin_percent.unwrap().to_string()), ("8.30".into(), "97.2".into()));
+    // On the draft: fee 54.29 + tokens 3.20 + calls 0.40 + storage 25.00 + seats 180.00 = 262.89,
+    // Launch 10 % = 26.29: revenue 236.60 against the same 8.30 of cost: 228.30, 96.5 %.
+    let draft = t.proposed_margin.unwrap();
+    assert_eq!([draft.revenue, draft.cost, draft.margin].map(|d| d.to_string()), ["236.60", "8.30", "228.30"]);
+    assert_eq!(draft.margin_percent.unwrap().to_string(), "96.5");
+}
