@@ -51,16 +51,20 @@ pub struct RevenueRow {
 struct Books {
     invoices: Vec<Invoice>,
     credited_net: HashMap<String, Decimal>,
+    /// Tax included: what credit notes took off what is owed.
+    credited_total: HashMap<String, Decimal>,
 }
 
 impl Books {
     fn load(conn: &Connection) -> Result<Books> {
         let invoices: Vec<Invoice> = invoice::all(conn)?.into_iter().filter(|i| i.void_reason.is_none()).collect();
         let mut credited_net: HashMap<String, Decimal> = HashMap::new();
+        let mut credited_total: HashMap<String, Decimal> = HashMap::new();
         for note in crate::credit::all(conn)? {
-            *credited_net.entry(note.invoice).or_default() += note.subtotal.0;
+            *credited_net.entry(note.invoice.clone()).or_default() += note.subtotal.0;
+            *credited_total.entry(note.invoice).or_default() += note.total.0;
         }
-        Ok(Books { invoices, credited_net })
+        Ok(Books { invoices, credited_net, credited_total })
     }
 
     fn credited(&self, invoice: &Invoice) -> Decimal {
@@ -83,9 +87,17 @@ fn usage_revenue(d: &Draft) -> Decimal {
 /// The drafts of periods not finalized yet, by the month they start in,
 /// computed once for every report that needs them.
 #[derive(Default)]
-pub struct Pending(HashMap<Month, Vec<Draft>>);
+pub struct Pending(HashMap<Month, Vec<Draft>>, Option<std::rc::Rc<Books>>);
 
 impl Pending {
+    /// The invoices and credit notes, read once for every report.
+    fn books(&mut self, conn: &Connection) -> Result<std::rc::Rc<Books>> {
+        if self.1.is_none() {
+            self.1 = Some(std::rc::Rc::new(Books::load(conn)?));
+        }
+        Ok(self.1.clone().expect("just loaded"))
+    }
+
     /// The drafts of periods starting in `month` that no standing invoice
     /// finalized yet: none computed when every period is finalized (listing
     /// the periods reads no usage).
@@ -154,7 +166,7 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
         return Err(Error::invalid("to", format!("{to} is before {from}")));
     }
     let conn = ws.conn();
-    let books = Books::load(conn)?;
+    let books = pending.books(conn)?;
     // (currency, month) → billed, credited; (currency, customer, month) → net.
     let mut billed: BTreeMap<(String, Month), (Decimal, Decimal)> = BTreeMap::new();
     let mut net_of: HashMap<(String, String, Month), Decimal> = HashMap::new();
@@ -287,11 +299,11 @@ pub struct ReceivablesRow {
 /// Receivables on day `on`: each invoice issued by then that still asks for
 /// something (paid after `on` counts as still owed on it), by days past due.
 pub fn receivables(conn: &Connection, on: NaiveDate) -> Result<Vec<ReceivablesRow>> {
-    let books = Books::load(conn)?;
-    let mut credited_total: HashMap<String, Decimal> = HashMap::new();
-    for note in crate::credit::all(conn)? {
-        *credited_total.entry(note.invoice).or_default() += note.total.0;
-    }
+    receivables_of(&Books::load(conn)?, on)
+}
+
+fn receivables_of(books: &Books, on: NaiveDate) -> Result<Vec<ReceivablesRow>> {
+    let credited_total = &books.credited_total;
     let mut by: BTreeMap<String, Aging> = BTreeMap::new();
     for inv in &books.invoices {
         let f = &inv.frozen;
@@ -378,7 +390,7 @@ fn margin_with(
 ) -> Result<Vec<MarginRow>> {
     let pending = cache.of(ws, month)?.to_vec();
     let conn = ws.conn();
-    let books = Books::load(conn)?;
+    let books = cache.books(conn)?;
     let fx = cost::fx_rates(conn)?;
     let mut docs: Vec<(&Draft, Decimal, String)> = Vec::new();
     for inv in &books.invoices {
@@ -526,7 +538,7 @@ fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -
     let conn = ws.conn();
     let tz = settings::zone(conn)?;
     let floor = settings::get(conn)?.margin_floor_percent.0;
-    let books = Books::load(conn)?;
+    let books = pending.books(conn)?;
     let fx = cost::fx_rates(conn)?;
     // Each customer's ended periods, oldest first (adjustments added to their period).
     let mut periods: BTreeMap<(String, String), BTreeMap<NaiveDate, PeriodFigures>> = BTreeMap::new();
@@ -658,7 +670,7 @@ pub fn dashboard(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Dashboard> {
         Err(e) => return Err(e),
     };
     let conn = ws.conn();
-    let receivables = receivables(conn, today)?;
+    let receivables = receivables_of(&*pending.books(conn)?, today)?;
     let rejected_imports = crate::history::unseen_rejections(conn)?.len() as u32;
     let open_alerts = crate::wallet::alerts(conn, false)?.len() as u32;
     // Margin by model: the customers' lines added up per currency, meter and group.
