@@ -63,6 +63,17 @@ impl Sandbox {
     }
 }
 
+/// Imports Globex's 1,500,000 gpt-4o tokens of Oct 20.
+fn import_tokens(sb: &Sandbox) {
+    let events = sb.write(
+        "e.ndjson",
+        &json!({"id": "t1", "customer": "globex", "type": "tokens", "timestamp": "2026-10-20T12:00:00Z",
+                "properties": {"model": "gpt-4o", "tokens": "1500000"}})
+        .to_string(),
+    );
+    assert_eq!(sb.json(&["import", events.to_str().unwrap()]).0, 0);
+}
+
 fn catalog() -> Value {
     json!({
         "workspace": {
@@ -642,13 +653,7 @@ fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     let sb = Sandbox::new();
     let file = sb.write("catalog.json", &catalog().to_string());
     assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
-    let events = sb.write(
-        "e.ndjson",
-        &json!({"id": "t1", "customer": "globex", "type": "tokens", "timestamp": "2026-10-20T12:00:00Z",
-                "properties": {"model": "gpt-4o", "tokens": "1500000"}})
-        .to_string(),
-    );
-    assert_eq!(sb.json(&["import", events.to_str().unwrap()]).0, 0);
+    import_tokens(&sb);
     let (code, preview) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-10"]);
     assert_eq!(code, 0);
 
@@ -1375,13 +1380,7 @@ fn reports_print_the_interfaces_json_and_write_csv() {
                                    "unit_cost": "0.000002", "from": "2026-01-01" }]);
     let file = sb.write("catalog.json", &with_costs.to_string());
     assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
-    let events = sb.write(
-        "e.ndjson",
-        &json!({"id": "t1", "customer": "globex", "type": "tokens", "timestamp": "2026-10-20T12:00:00Z",
-                "properties": {"model": "gpt-4o", "tokens": "1500000"}})
-        .to_string(),
-    );
-    assert_eq!(sb.json(&["import", events.to_str().unwrap()]).0, 0);
+    import_tokens(&sb);
     let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
     assert_eq!(code, 0, "{done}");
     let invoice = &done[0];

@@ -98,9 +98,6 @@ impl Pending {
         Ok(self.1.clone().expect("just loaded"))
     }
 
-    /// The drafts of periods starting in `month` that no standing invoice
-    /// finalized yet: none computed when every period is finalized (listing
-    /// the periods reads no usage).
     /// Lists the periods of `months` at once (one read of what they share),
     /// computing the drafts of those with periods still to finalize.
     fn load(&mut self, ws: &mut Workspace, months: &[Month]) -> Result<()> {
@@ -112,6 +109,9 @@ impl Pending {
         Ok(())
     }
 
+    /// Keeps the drafts of `month`'s periods that no standing invoice
+    /// finalized yet: none computed when every period is finalized (listing
+    /// the periods reads no usage).
     fn fill(&mut self, ws: &mut Workspace, month: Month, periods: &[Draft]) -> Result<()> {
         let mut pending = false;
         for p in periods {
@@ -120,40 +120,35 @@ impl Pending {
                 break;
             }
         }
-        let mut out = Vec::new();
-        if pending {
-            for d in bill::preview(ws, month, None, Kind::Period)? {
-                if bill::finalized_as(ws.conn(), &d)?.is_none() {
-                    out.push(d);
-                }
+        let drafts = match pending {
+            true => {
+                let all = bill::preview(ws, month, None, Kind::Period)?;
+                unfinalized(ws, all)?
             }
-        }
-        self.0.insert(month, out);
+            false => Vec::new(),
+        };
+        self.0.insert(month, drafts);
         Ok(())
     }
 
     fn of(&mut self, ws: &mut Workspace, month: Month) -> Result<&[Draft]> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.0.entry(month) {
-            let mut out = Vec::new();
+        if !self.0.contains_key(&month) {
             let periods = bill::periods(ws, month, None, Kind::Period)?;
-            let mut pending = false;
-            for p in &periods {
-                if bill::finalized_as(ws.conn(), p)?.is_none() {
-                    pending = true;
-                    break;
-                }
-            }
-            if pending {
-                for d in bill::preview(ws, month, None, Kind::Period)? {
-                    if bill::finalized_as(ws.conn(), &d)?.is_none() {
-                        out.push(d);
-                    }
-                }
-            }
-            slot.insert(out);
+            self.fill(ws, month, &periods)?;
         }
         Ok(self.0.get(&month).map(Vec::as_slice).unwrap_or_default())
     }
+}
+
+/// The drafts no standing invoice finalized yet.
+fn unfinalized(ws: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Draft>> {
+    let mut out = Vec::new();
+    for d in drafts {
+        if bill::finalized_as(ws.conn(), &d)?.is_none() {
+            out.push(d);
+        }
+    }
+    Ok(out)
 }
 
 /// Revenue by month from `from` to `to` (inclusive), per currency.
@@ -371,12 +366,8 @@ pub fn margin(ws: &mut Workspace, month: Month, customer: Option<&str>) -> Resul
     let mut pending = Pending::default();
     if let Some(c) = customer {
         // One customer's drafts alone, not every customer's.
-        let mut drafts = Vec::new();
-        for d in bill::preview(ws, month, Some(c), Kind::Period)? {
-            if bill::finalized_as(ws.conn(), &d)?.is_none() {
-                drafts.push(d);
-            }
-        }
+        let drafts = bill::preview(ws, month, Some(c), Kind::Period)?;
+        let drafts = unfinalized(ws, drafts)?;
         pending.0.insert(month, drafts);
     }
     margin_with(ws, month, customer, &mut pending)

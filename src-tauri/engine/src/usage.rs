@@ -311,10 +311,11 @@ impl UsageSource for RawEvents<'_> {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut out = Vec::new();
         for g in groups {
-            // Events without the group property: those of no group value.
-            let of_group: Vec<UsageEvent> = match (&g, &meter.group_by) {
+            // Events without the group property: those of no group value (the
+            // others are picked by `aggregate` itself).
+            let of_group: std::borrow::Cow<[UsageEvent]> = match (&g, &meter.group_by) {
                 (None, Some(by)) => events.iter().filter(|e| group_of(e, by).is_none()).cloned().collect(),
-                _ => events.to_vec(),
+                _ => std::borrow::Cow::Borrowed(events),
             };
             let select = if meter.group_by.is_some() { g.as_deref() } else { None };
             let mut values = Vec::new();
