@@ -357,9 +357,9 @@ const TrialPanel = memo(function TrialPanel({ planWire, valid, months, onPriced 
                           {t.difference !== null && signed(t.difference)}{pct(t.change_percent)}
                         </Text>
                         {t.proposed_margin?.margin_percent && (
-                          <Text size="xs" ff="monospace" style={{ whiteSpace: "nowrap" }} data-testid={`plan-trial-${t.subscription}-margin`}
+                          <Text size="xs" ff="monospace" data-testid={`plan-trial-${t.subscription}-margin`}
                             c={t.proposed_margin.margin.startsWith("-") ? "red" : "dimmed"}>
-                            margin {t.current_margin?.margin_percent ? `${t.current_margin.margin_percent} → ` : ""}{t.proposed_margin.margin_percent} %
+                            {t.current_margin?.margin_percent ? `${t.current_margin.margin_percent}→` : ""}{t.proposed_margin.margin_percent} % margin
                           </Text>
                         )}
                       </>
