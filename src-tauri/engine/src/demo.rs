@@ -381,8 +381,10 @@ pub fn history_months(now: DateTime<Utc>) -> Vec<crate::period::Month> {
 /// the current one starts), with aggregate usage per month (a few events
 /// carrying a month's tokens), each month finalized on the 2nd of the next.
 /// Most invoices are paid a few days before they are due; customer 4 got a
-/// tenth of one invoice back as goodwill, customer 8 a full credit note; customers 5 and 9 left their
-/// last three unpaid and customer 12 one from five months before (overdue).
+/// tenth of one invoice back as goodwill, customer 8 a full credit note;
+/// customers 5 and 9 left their last three unpaid, customer 12 one from five
+/// months before, and the first two US customers from customer 8 on their
+/// last two (overdue).
 /// The wallets are granted after the history, so no past invoice spends
 /// credit bought later.
 pub fn build_with_history(ws: &mut crate::Workspace, now: DateTime<Utc>) -> Result<ApplyReport> {
@@ -471,6 +473,13 @@ pub fn build_with_history(ws: &mut crate::Workspace, now: DateTime<Utc>) -> Resu
     let index = |customer: &str| ids.iter().position(|c| c == customer).unwrap_or(usize::MAX);
     let invoices = crate::invoice::all(ws.conn())?;
     let last = history.len();
+    // Two customers billed in the workspace's own currency leave their last two invoices unpaid.
+    let late_payers: Vec<usize> = active
+        .iter()
+        .filter(|(n, c)| *n >= 8 && c.currency.as_deref() == Some("USD"))
+        .map(|(n, _)| *n)
+        .take(2)
+        .collect();
     ws.write(|tx| {
         for inv in &invoices {
             let d = &inv.frozen.draft;
@@ -500,7 +509,9 @@ pub fn build_with_history(ws: &mut crate::Workspace, now: DateTime<Utc>) -> Resu
                 )?;
                 continue;
             }
-            let unpaid = ((n == 5 || n == 9) && h + 3 >= last) || (n == 12 && h + 5 == last);
+            let unpaid = ((n == 5 || n == 9) && h + 3 >= last)
+                || (n == 12 && h + 5 == last)
+                || (late_payers.contains(&n) && h + 2 >= last);
             if unpaid || d.amount_due.0 <= rust_decimal::Decimal::ZERO {
                 continue;
             }
