@@ -78,6 +78,16 @@ pub fn of_invoice(conn: &Connection, invoice_number: &str) -> Result<Vec<CreditN
     )
 }
 
+/// The credit notes of one customer's invoices (its external id), newest first.
+pub fn of_customer(conn: &Connection, customer: &str) -> Result<Vec<CreditNote>> {
+    select(
+        conn,
+        "SELECT c.content FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
+         JOIN customers k ON k.id = i.customer_id WHERE k.external_id = ?1 ORDER BY c.id DESC",
+        [customer],
+    )
+}
+
 /// Every credit note, newest first.
 pub fn all(conn: &Connection) -> Result<Vec<CreditNote>> {
     select(conn, "SELECT content FROM credit_notes ORDER BY id DESC", [])

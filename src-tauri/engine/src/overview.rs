@@ -207,15 +207,6 @@ pub struct CustomerOverview {
 /// How many months the usage trend covers (the current one included).
 const TREND_MONTHS: usize = 6;
 
-fn credit_notes_of(conn: &Connection, customer: &str) -> Result<Vec<CreditNote>> {
-    crate::credit::select(
-        conn,
-        "SELECT c.content FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
-         JOIN customers k ON k.id = i.customer_id WHERE k.external_id = ?1 ORDER BY c.id DESC",
-        [customer],
-    )
-}
-
 /// Customer `id` as its page shows it on the day of `now`.
 pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Result<CustomerOverview> {
     let tz = settings::zone(ws.conn())?;
@@ -278,7 +269,7 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
     };
     let owed = amounts(&|e| !e.outstanding.0.is_zero());
     let overdue = amounts(&|e| e.standing == register::Standing::Overdue);
-    let credit_notes = credit_notes_of(conn, id)?;
+    let credit_notes = crate::credit::of_customer(conn, id)?;
     let wallet = wallet::wallet(conn, id)?;
     let alerts = wallet::alerts(conn, false)?.into_iter().filter(|a| a.customer == id).collect();
 

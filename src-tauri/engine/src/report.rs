@@ -57,10 +57,19 @@ struct Books {
 
 impl Books {
     fn load(conn: &Connection) -> Result<Books> {
-        let invoices: Vec<Invoice> = invoice::all(conn)?.into_iter().filter(|i| i.void_reason.is_none()).collect();
+        Books::load_of(conn, None)
+    }
+
+    /// Every customer's books, or one's (its external id).
+    fn load_of(conn: &Connection, customer: Option<&str>) -> Result<Books> {
+        let (invoices, notes) = match customer {
+            Some(c) => (invoice::of_customer(conn, c)?, crate::credit::of_customer(conn, c)?),
+            None => (invoice::all(conn)?, crate::credit::all(conn)?),
+        };
+        let invoices: Vec<Invoice> = invoices.into_iter().filter(|i| i.void_reason.is_none()).collect();
         let mut credited_net: HashMap<String, Decimal> = HashMap::new();
         let mut credited_total: HashMap<String, Decimal> = HashMap::new();
-        for note in crate::credit::all(conn)? {
+        for note in notes {
             *credited_net.entry(note.invoice.clone()).or_default() += note.subtotal.0;
             *credited_total.entry(note.invoice).or_default() += note.total.0;
         }
@@ -87,21 +96,24 @@ fn usage_revenue(d: &Draft) -> Decimal {
 /// The drafts of periods not finalized yet, by the month they start in,
 /// computed once for every report that needs them.
 #[derive(Default)]
-pub struct Pending(HashMap<Month, Vec<Draft>>, Option<std::rc::Rc<Books>>);
+pub struct Pending {
+    drafts: HashMap<Month, Vec<Draft>>,
+    books: Option<std::rc::Rc<Books>>,
+}
 
 impl Pending {
     /// The invoices and credit notes, read once for every report.
     fn books(&mut self, conn: &Connection) -> Result<std::rc::Rc<Books>> {
-        if self.1.is_none() {
-            self.1 = Some(std::rc::Rc::new(Books::load(conn)?));
+        if self.books.is_none() {
+            self.books = Some(std::rc::Rc::new(Books::load(conn)?));
         }
-        Ok(self.1.clone().expect("just loaded"))
+        Ok(self.books.clone().expect("just loaded"))
     }
 
     /// Lists the periods of `months` at once (one read of what they share),
     /// computing the drafts of those with periods still to finalize.
     fn load(&mut self, ws: &mut Workspace, months: &[Month]) -> Result<()> {
-        let wanted: Vec<Month> = months.iter().copied().filter(|m| !self.0.contains_key(m)).collect();
+        let wanted: Vec<Month> = months.iter().copied().filter(|m| !self.drafts.contains_key(m)).collect();
         let listed = bill::periods_in(ws, &wanted, Kind::Period)?;
         for (month, periods) in wanted.into_iter().zip(listed) {
             self.fill(ws, month, &periods)?;
@@ -127,16 +139,16 @@ impl Pending {
             }
             false => Vec::new(),
         };
-        self.0.insert(month, drafts);
+        self.drafts.insert(month, drafts);
         Ok(())
     }
 
     fn of(&mut self, ws: &mut Workspace, month: Month) -> Result<&[Draft]> {
-        if !self.0.contains_key(&month) {
+        if !self.drafts.contains_key(&month) {
             let periods = bill::periods(ws, month, None, Kind::Period)?;
             self.fill(ws, month, &periods)?;
         }
-        Ok(self.0.get(&month).map(Vec::as_slice).unwrap_or_default())
+        Ok(self.drafts.get(&month).map(Vec::as_slice).unwrap_or_default())
     }
 }
 
@@ -365,10 +377,10 @@ pub struct MarginLine {
 pub fn margin(ws: &mut Workspace, month: Month, customer: Option<&str>) -> Result<Vec<MarginRow>> {
     let mut pending = Pending::default();
     if let Some(c) = customer {
-        // One customer's drafts alone, not every customer's.
+        // One customer's drafts, invoices and credit notes alone, not every customer's.
         let drafts = bill::preview(ws, month, Some(c), Kind::Period)?;
-        let drafts = unfinalized(ws, drafts)?;
-        pending.0.insert(month, drafts);
+        pending.drafts.insert(month, unfinalized(ws, drafts)?);
+        pending.books = Some(std::rc::Rc::new(Books::load_of(ws.conn(), Some(c))?));
     }
     margin_with(ws, month, customer, &mut pending)
 }
