@@ -594,7 +594,41 @@ async fn the_dashboard_shows_the_reports_figures_and_opens_a_customer_worth_a_lo
             && text.contains(&format!("Revenue {} {currency}", grouped(m["revenue"].as_str().unwrap()))),
         "{text} lacks {expected}"
     );
+    // And its signals, with the same reasons.
+    let listed = dom_text(&c, "[data-testid=customer-signal-list]").await;
+    assert!(listed.contains(power["reason"].as_str().unwrap()), "{listed}");
     screenshot(&c, "customer-margin.png").await;
+
+    // Opening the dashboard raised every signal into the inbox, once.
+    let is_signal = |a: &&serde_json::Value| a["kind"] == "churn_risk" || a["kind"] == "power_user";
+    let open = invoke(&c, "alerts_list", json!({ "acknowledged": false })).await;
+    let raised: Vec<&serde_json::Value> = open.as_array().unwrap().iter().filter(is_signal).collect();
+    assert_eq!(raised.len(), signals.as_array().unwrap().len(), "{open}");
+    let alert = raised.iter().find(|a| a["kind"] == "power_user" && a["customer"] == customer).expect("raised");
+    assert_eq!(alert["message"], power["reason"]);
+    click(&c, "[data-testid=nav-dashboard]").await;
+    click(&c, "[data-testid=alerts-bell]").await;
+    let id = alert["id"].as_i64().unwrap();
+    let text = wait_text(&c, &format!("[data-testid=alert-{id}]"), |t| !t.is_empty()).await;
+    assert!(text.contains("Power user") && text.contains(power["reason"].as_str().unwrap()), "{text}");
+    wait_settled(&c, &format!("[data-testid=alert-{id}]")).await;
+    screenshot(&c, "inbox-signals.png").await;
+    click(&c, &format!("[data-testid=alert-open-customer-{id}]")).await;
+    wait_text(&c, "[data-testid=customer-page-name]", |t| t == power["customer_name"].as_str().unwrap()).await;
+    // The dashboard computed again (another visit) raises nothing new, acknowledged or not.
+    click(&c, "[data-testid=nav-dashboard]").await;
+    wait_text(&c, "[data-testid=stat-mrr]", |t| !t.is_empty()).await;
+    let before: usize =
+        wait_attr(&c, "[data-testid=alerts-bell]", "data-open", |v| !v.is_empty()).await.parse().unwrap();
+    let todo = dom_text(&c, "[data-testid=todo-alerts]").await;
+    assert!(todo.ends_with(&before.to_string()), "the to-do counts the inbox's alerts: {todo} vs {before}");
+    // The to-do opens the inbox.
+    click(&c, "[data-testid=todo-alerts]").await;
+    click(&c, &format!("[data-testid=alert-ack-{id}]")).await;
+    wait_attr(&c, "[data-testid=alerts-bell]", "data-open", |v| v == (before - 1).to_string()).await;
+    let all = invoke(&c, "alerts_list", json!({ "acknowledged": true })).await;
+    let signal_alerts = all.as_array().unwrap().iter().filter(is_signal).count();
+    assert_eq!(signal_alerts, raised.len(), "{all}");
     c.close().await.unwrap();
 }
 

@@ -66,6 +66,8 @@ export function App() {
   const openInvoice = useCallback((number: string) => { setInvoiceToOpen(number); setPage("invoices"); }, [setPage]);
   // Choosing Customers in the sidebar always shows the list (not the last customer's page).
   const [customersVisit, setCustomersVisit] = useState(0);
+  // Asks the header's inbox to open (the dashboard's to-dos).
+  const [inboxRequest, setInboxRequest] = useState(0);
   // The customer to open on the Customers page (from the dashboard).
   const [customerToOpen, setCustomerToOpen] = useState<string | null>(null);
   const openCustomer = useCallback((id: string) => {
@@ -145,7 +147,7 @@ export function App() {
             <Badge variant="light" color="gray">{current.label}</Badge>
           </Group>
           <Group gap="xs">
-          <AlertsInbox generation={generation} onOpenWallet={openWallet} onOpenLate={() => openInvoice("late")}
+          <AlertsInbox generation={generation} openRequest={inboxRequest} onOpenWallet={openWallet} onOpenCustomer={openCustomer} onOpenLate={() => openInvoice("late")}
             onOpenImports={() => setPage("usage")} />
           <Menu position="bottom-end" width={420}>
             <Menu.Target>
@@ -191,7 +193,8 @@ export function App() {
       <AppShell.Main>
         <PageBoundary key={`${page}#${summary.path}#${generation}`} onLeave={() => setPageNow("dashboard")}>
         <div key={`${summary.path}#${generation}`}>
-          {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} onOpenCustomer={openCustomer} />}
+          {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} onOpenCustomer={openCustomer}
+            onOpenInbox={() => setInboxRequest((n) => n + 1)} />}
           {page === "customers" && <CustomersPage key={customersVisit} initial={customerToOpen} onChanged={refresh} onOpenInvoice={openInvoice} onOpenWallet={openWallet} />}
           {page === "settings" && <SettingsPage onSaved={refresh} />}
           {page === "meters" && <MetersPage />}

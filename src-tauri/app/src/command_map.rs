@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use meterdesk_engine::alert::Alert;
 use meterdesk_engine::backup;
 use meterdesk_engine::bill::{BillingMonths, Draft, TrialReport};
 use meterdesk_engine::cost::{CostRateFields, FxRate, StoredCostRate};
@@ -31,7 +32,7 @@ use meterdesk_engine::report::Dashboard;
 use meterdesk_engine::settings::Settings;
 use meterdesk_engine::subscription::{DiscountFields, SubscriptionFields};
 use meterdesk_engine::usage::MonthUsage;
-use meterdesk_engine::wallet::{self, Alert, GrantFields, LedgerQuery, Rules};
+use meterdesk_engine::wallet::{self, GrantFields, LedgerQuery, Rules};
 use meterdesk_engine::workspace::WorkspaceSummary;
 use tauri::ipc::Channel;
 use ts_rs::{Config, TS};

@@ -2,7 +2,8 @@
 //! commands parse their input, call one function here, and render what it
 //! returns, so a finalize or an import behaves the same from either. What
 //! must follow a change (the wallet rules evaluated after usage arrives or
-//! invoices are finalized) follows it here, once.
+//! invoices are finalized; the signals raised when the dashboard computes
+//! them) follows it here, once.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -25,9 +26,9 @@ use crate::workspace::Workspace;
 #[derive(Debug)]
 pub struct Followed<T> {
     pub done: T,
-    /// The wallet rules evaluated after the change: top-ups granted and
-    /// alerts raised. An evaluation that failed leaves the change standing and
-    /// says why here.
+    /// What followed the change: the wallet rules' top-ups granted and the
+    /// alerts raised (the dashboard's: its signals). An evaluation that failed
+    /// leaves the change standing and says why here.
     pub wallets: std::result::Result<Evaluation, String>,
 }
 
@@ -144,4 +145,17 @@ pub fn groups_seen(ws: &mut Workspace, meter: &str, customer: Option<&str>) -> R
     let tz = crate::settings::zone(ws.conn())?;
     ws.try_write(|tx| crate::rollup::refresh(tx, tz))?;
     crate::rollup::groups_seen(ws.conn(), meter, customer, 500)
+}
+
+/// The dashboard on `now`'s day (see [`crate::report::dashboard`]), then its
+/// signals raised into the inbox, each once (a churn risk or power user for
+/// the same period or silence is not raised again). A raise that failed
+/// leaves the dashboard standing and says why.
+pub fn dashboard(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Followed<crate::report::Dashboard>> {
+    let mut done = crate::report::dashboard(ws, now)?;
+    let wallets = crate::report::raise_signals(ws, &done.signals, now)
+        .inspect(|raised| done.open_alerts += raised.len() as u32)
+        .map(|alerts| Evaluation { topups: Vec::new(), alerts })
+        .map_err(|e| e.to_string());
+    Ok(Followed { done, wallets })
 }

@@ -2,6 +2,7 @@
 //! knowledge of windows, IPC or terminals. The Tauri commands and the CLI
 //! are thin callers.
 
+pub mod alert;
 pub mod api;
 pub mod bill;
 pub mod catalog;

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::alert::{self, Alert};
 use crate::bill::{self, Draft, Kind};
 use crate::credit::CreditNote;
 use crate::customer::{self, Customer};
@@ -23,7 +24,7 @@ use crate::rollup::{self, Rollups};
 use crate::settings;
 use crate::subscription::{self, SubscriptionFields};
 use crate::usage::UsageSource;
-use crate::wallet::{self, Alert};
+use crate::wallet;
 use crate::workspace::Workspace;
 
 /// Where a subscription stands on the day the page is read.
@@ -202,6 +203,9 @@ pub struct CustomerOverview {
     #[ts(type = "string")]
     pub margin_month: Month,
     pub margins: Vec<crate::report::MarginRow>,
+    /// Its churn-risk and power-user signals today, with their reasons
+    /// (whether or not the inbox's alerts were acknowledged).
+    pub signals: Vec<crate::report::SignalRow>,
 }
 
 /// How many months the usage trend covers (the current one included).
@@ -271,7 +275,7 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
     let overdue = amounts(&|e| e.standing == register::Standing::Overdue);
     let credit_notes = crate::credit::of_customer(conn, id)?;
     let wallet = wallet::wallet(conn, id)?;
-    let alerts = wallet::alerts(conn, false)?.into_iter().filter(|a| a.customer == id).collect();
+    let alerts = alert::alerts(conn, false)?.into_iter().filter(|a| a.customer == id).collect();
 
     // Usage per charged meter, month by month, from the rollups.
     let mut meters: Vec<String> = Vec::new();
@@ -330,6 +334,7 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
     let margin_month = Month::of(today).previous()?;
     let margins =
         crate::report::margin(ws, margin_month, Some(id))?.into_iter().filter(|m| !m.cost.0.is_zero()).collect();
+    let signals = crate::report::signals_of(ws, now, id)?;
     Ok(CustomerOverview {
         customer,
         today,
@@ -346,6 +351,7 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
         alerts,
         margin_month,
         margins,
+        signals,
     })
 }
 

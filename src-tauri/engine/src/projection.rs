@@ -11,6 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::alert::{self, Alert};
 use crate::bill::{self, Draft, Kind};
 use crate::error::Result;
 use crate::money::{Currency, Dec};
@@ -18,7 +19,7 @@ use crate::period::Month;
 use crate::rating::LineKind;
 use crate::settings::zone;
 use crate::stored::{Columns, DecColumns};
-use crate::wallet::{self, Alert, customer_row, settle_customer, wallet_balance};
+use crate::wallet::{self, customer_row, settle_customer, wallet_balance};
 use crate::workspace::Workspace;
 
 /// A wallet's balance against the usage of the periods running now.
@@ -312,6 +313,6 @@ pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Evaluation> {
             wallet::apply_rules(tx, customer_id, &customer, projected, runs_out, now, &mut done.topups, &mut raised)
         })?;
     }
-    done.alerts = wallet::alerts_by_id(ws.conn(), &raised)?;
+    done.alerts = alert::alerts_by_id(ws.conn(), &raised)?;
     Ok(done)
 }

@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::alert::{self, Alert, AlertKind};
 use crate::bill::{self, Draft, Kind};
 use crate::cost;
 use crate::error::{Error, Result};
@@ -97,15 +98,22 @@ fn usage_revenue(d: &Draft) -> Decimal {
 /// computed once for every report that needs them.
 #[derive(Default)]
 pub struct Pending {
+    /// One customer's (its external id) drafts and books alone, or everyone's.
+    customer: Option<String>,
     drafts: HashMap<Month, Vec<Draft>>,
     books: Option<std::rc::Rc<Books>>,
 }
 
 impl Pending {
+    /// One customer's figures alone (none: every customer's).
+    fn of_customer(customer: Option<&str>) -> Pending {
+        Pending { customer: customer.map(str::to_string), ..Pending::default() }
+    }
+
     /// The invoices and credit notes, read once for every report.
     fn books(&mut self, conn: &Connection) -> Result<std::rc::Rc<Books>> {
         if self.books.is_none() {
-            self.books = Some(std::rc::Rc::new(Books::load(conn)?));
+            self.books = Some(std::rc::Rc::new(Books::load_of(conn, self.customer.as_deref())?));
         }
         Ok(self.books.clone().expect("just loaded"))
     }
@@ -114,7 +122,10 @@ impl Pending {
     /// computing the drafts of those with periods still to finalize.
     fn load(&mut self, ws: &mut Workspace, months: &[Month]) -> Result<()> {
         let wanted: Vec<Month> = months.iter().copied().filter(|m| !self.drafts.contains_key(m)).collect();
-        let listed = bill::periods_in(ws, &wanted, Kind::Period)?;
+        let mut listed = bill::periods_in(ws, &wanted, Kind::Period)?;
+        if let Some(c) = &self.customer {
+            listed.iter_mut().for_each(|periods| periods.retain(|p| &p.customer == c));
+        }
         for (month, periods) in wanted.into_iter().zip(listed) {
             self.fill(ws, month, &periods)?;
         }
@@ -134,7 +145,7 @@ impl Pending {
         }
         let drafts = match pending {
             true => {
-                let all = bill::preview(ws, month, None, Kind::Period)?;
+                let all = bill::preview(ws, month, self.customer.as_deref(), Kind::Period)?;
                 unfinalized(ws, all)?
             }
             false => Vec::new(),
@@ -145,7 +156,7 @@ impl Pending {
 
     fn of(&mut self, ws: &mut Workspace, month: Month) -> Result<&[Draft]> {
         if !self.drafts.contains_key(&month) {
-            let periods = bill::periods(ws, month, None, Kind::Period)?;
+            let periods = bill::periods(ws, month, self.customer.as_deref(), Kind::Period)?;
             self.fill(ws, month, &periods)?;
         }
         Ok(self.drafts.get(&month).map(Vec::as_slice).unwrap_or_default())
@@ -375,14 +386,8 @@ pub struct MarginLine {
 /// revenue is the subtotal less what credit notes took off, cost the lines'
 /// costs, converted with the exchange rates when in another currency.
 pub fn margin(ws: &mut Workspace, month: Month, customer: Option<&str>) -> Result<Vec<MarginRow>> {
-    let mut pending = Pending::default();
-    if let Some(c) = customer {
-        // One customer's drafts, invoices and credit notes alone, not every customer's.
-        let drafts = bill::preview(ws, month, Some(c), Kind::Period)?;
-        pending.drafts.insert(month, unfinalized(ws, drafts)?);
-        pending.books = Some(std::rc::Rc::new(Books::load_of(ws.conn(), Some(c))?));
-    }
-    margin_with(ws, month, customer, &mut pending)
+    // One customer's drafts, invoices and credit notes alone, not every customer's.
+    margin_with(ws, month, customer, &mut Pending::of_customer(customer))
 }
 
 fn margin_with(
@@ -509,6 +514,12 @@ pub struct SignalRow {
     pub customer_name: String,
     pub kind: figures::SignalKind,
     pub reason: String,
+    /// What the signal is about, for raising it into the inbox once: the
+    /// cause and its period's first day, or the day the silence began
+    /// (`falling:2026-10-01`, `thin:…`, `silent:…`).
+    #[serde(skip)]
+    #[ts(skip)]
+    pub subject: String,
 }
 
 /// One ended period of a customer (its invoice and adjustments together).
@@ -527,6 +538,11 @@ struct PeriodFigures {
 /// the workspace's floor.
 pub fn signals(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<SignalRow>> {
     signals_with(ws, now, &mut Pending::default())
+}
+
+/// One customer's signals (its page), from its own invoices and drafts alone.
+pub fn signals_of(ws: &mut Workspace, now: DateTime<Utc>, customer: &str) -> Result<Vec<SignalRow>> {
+    signals_with(ws, now, &mut Pending::of_customer(Some(customer)))
 }
 
 fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -> Result<Vec<SignalRow>> {
@@ -566,12 +582,13 @@ fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -
     let names: HashMap<String, String> =
         crate::customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.name)).collect();
     let mut out = Vec::new();
-    let mut push = |customer: &str, signal: figures::Signal| {
+    let mut push = |customer: &str, signal: figures::Signal, subject: String| {
         out.push(SignalRow {
             customer: customer.to_string(),
             customer_name: names.get(customer).cloned().unwrap_or_else(|| customer.to_string()),
             kind: signal.kind,
             reason: signal.reason,
+            subject,
         });
     };
     for ((customer, currency), by_start) in &periods {
@@ -582,13 +599,13 @@ fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -
         if list.len() >= 4 {
             let before = [list[list.len() - 4].usage, list[list.len() - 3].usage, list[list.len() - 2].usage];
             if let Some(s) = figures::falling_usage(&currency, month, last.usage, &before) {
-                push(customer, s);
+                push(customer, s, format!("falling:{}", last.first_day));
             }
         }
         if !last.cost.is_zero() {
             let m = cost::margin(last.revenue, last.cost);
             if let Some(s) = figures::thin_margin(&currency, month, &m, floor) {
-                push(customer, s);
+                push(customer, s, format!("thin:{}", last.first_day));
             }
         }
     }
@@ -601,6 +618,9 @@ fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -
     }
     for s in crate::subscription::all(conn)? {
         let f = &s.fields;
+        if pending.customer.as_ref().is_some_and(|c| c != &f.customer) {
+            continue;
+        }
         if f.start > today || f.end.is_some_and(|e| e <= today) {
             continue;
         }
@@ -609,12 +629,33 @@ fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -
             .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(*ms))
             .map(|t| t.with_timezone(&tz).date_naive());
         if let Some(signal) = figures::silent(last, f.start, today) {
-            push(&f.customer, signal);
+            push(&f.customer, signal, format!("silent:{}", last.unwrap_or(f.start)));
         }
     }
     out.sort_by(|a, b| (a.kind, &a.customer).cmp(&(b.kind, &b.customer)));
     out.dedup_by(|a, b| a.kind == b.kind && a.customer == b.customer && a.reason == b.reason);
     Ok(out)
+}
+
+/// Raises each signal into the inbox, once per customer, kind and subject (a
+/// falling period, a thin period, a silence): the alerts new this time.
+pub fn raise_signals(ws: &mut Workspace, signals: &[SignalRow], now: DateTime<Utc>) -> Result<Vec<Alert>> {
+    if signals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let raised = ws.write(|tx| {
+        let mut raised = Vec::new();
+        for s in signals {
+            let (customer_id, _) = crate::wallet::customer_row(tx, &s.customer)?;
+            let kind = match s.kind {
+                SignalKind::ChurnRisk => AlertKind::ChurnRisk,
+                SignalKind::PowerUser => AlertKind::PowerUser,
+            };
+            raised.extend(alert::raise(tx, customer_id, kind, &s.subject, &s.reason, now)?);
+        }
+        Ok(raised)
+    })?;
+    alert::alerts_by_id(ws.conn(), &raised)
 }
 
 /// A model's (a meter's group's) share of a month, over every customer.
@@ -652,7 +693,7 @@ pub struct Dashboard {
     pub late_invoices: Option<u32>,
     /// Imports with rejected rows nobody looked at yet.
     pub rejected_imports: u32,
-    /// Wallet alerts not acknowledged.
+    /// Alerts of the inbox not acknowledged (wallet alerts and signals).
     pub open_alerts: u32,
 }
 
@@ -675,7 +716,7 @@ pub fn dashboard(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Dashboard> {
     let conn = ws.conn();
     let receivables = receivables_of(&*pending.books(conn)?, today)?;
     let rejected_imports = crate::history::unseen_rejections(conn)?.len() as u32;
-    let open_alerts = crate::wallet::alerts(conn, false)?.len() as u32;
+    let open_alerts = crate::alert::alerts(conn, false)?.len() as u32;
     // Margin by model: the customers' lines added up per currency, meter and group.
     let mut by: BTreeMap<(String, String, Option<String>), (Decimal, Decimal)> = BTreeMap::new();
     for r in &margins {
@@ -1086,5 +1127,51 @@ mod tests {
                 ("heavy".to_string(), PowerUser, "margin 10.7 % in October 2026, below the 20 % floor".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn signals_go_to_the_inbox_once_per_period_or_silence() {
+        use crate::alert::{self, AlertKind};
+        let mut ws = thirteen_months();
+        let first = crate::api::dashboard(&mut ws, now()).unwrap();
+        let raised = first.wallets.unwrap().alerts;
+        let shown: Vec<(&str, AlertKind, &str)> =
+            raised.iter().map(|a| (a.customer.as_str(), a.kind, a.subject.as_str())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("fading", AlertKind::ChurnRisk, "falling:2026-10-01"),
+                ("fading", AlertKind::ChurnRisk, "silent:2026-10-10"),
+                ("grows", AlertKind::ChurnRisk, "silent:2026-10-10"),
+                ("heavy", AlertKind::ChurnRisk, "silent:2026-10-10"),
+                ("heavy", AlertKind::PowerUser, "thin:2026-10-01"),
+            ]
+        );
+        assert_eq!(raised[0].message, "usage revenue 40.00 in October 2026, 40 % of its 3-month mean 100.00");
+        // The dashboard again, acknowledged or not, a day later (the silence's
+        // reason now says 46 days): nothing new.
+        assert!(crate::api::dashboard(&mut ws, now()).unwrap().wallets.unwrap().alerts.is_empty());
+        ws.write(|tx| alert::acknowledge(tx, None, now())).unwrap();
+        let tomorrow = now() + chrono::Days::new(1);
+        let again = crate::api::dashboard(&mut ws, tomorrow).unwrap();
+        assert_eq!(again.done.signals.len(), 5);
+        assert!(again.wallets.unwrap().alerts.is_empty(), "each raised once");
+        // Grows sends one event in November, then falls silent again: a new
+        // silence, raised again; and November, now ended, fell (a new period).
+        events(
+            &mut ws,
+            &[json!({ "id": "grows-back", "customer": "grows", "type": "api_calls",
+                      "timestamp": "2026-11-25T10:00:00Z", "properties": {} })],
+        );
+        let later = Utc.with_ymd_and_hms(2026, 12, 10, 15, 0, 0).unwrap();
+        let quiet = crate::api::dashboard(&mut ws, later).unwrap().wallets.unwrap().alerts;
+        let grows: Vec<&str> = quiet.iter().filter(|a| a.customer == "grows").map(|a| a.subject.as_str()).collect();
+        assert_eq!(grows, ["falling:2026-11-01", "silent:2026-11-25"]);
+        // One customer's signals (its page) are the dashboard's for it.
+        let heavy = signals_of(&mut ws, now(), "heavy").unwrap();
+        let all: Vec<SignalRow> =
+            signals(&mut ws, now()).unwrap().into_iter().filter(|s| s.customer == "heavy").collect();
+        assert_eq!(heavy, all);
+        assert_eq!(heavy.len(), 2);
     }
 }

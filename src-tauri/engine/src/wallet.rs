@@ -1125,8 +1125,8 @@ pub fn to_catalog(conn: &Connection) -> Result<Vec<WalletFields>> {
 }
 
 mod rules;
-pub use rules::{Alert, AlertKind, Rules, TopUp, acknowledge, alerts, rules, set_rules};
-pub(crate) use rules::{alerts_by_id, apply_rules, bill_topups, unbilled_topups};
+pub use rules::{Rules, TopUp, rules, set_rules};
+pub(crate) use rules::{apply_rules, bill_topups, unbilled_topups};
 
 #[cfg(test)]
 mod tests;

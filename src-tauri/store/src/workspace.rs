@@ -38,6 +38,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0017_audit_actor", include_str!("../../../migrations/0017_audit_actor.sql")),
     ("0018_payment_details", include_str!("../../../migrations/0018_payment_details.sql")),
     ("0019_costs", include_str!("../../../migrations/0019_costs.sql")),
+    ("0020_signal_alerts", include_str!("../../../migrations/0020_signal_alerts.sql")),
 ];
 
 /// The schema version this build writes.
@@ -613,6 +614,53 @@ mod tests {
         };
         assert!(insert("advance", "INV-2026-00002", 2).is_ok());
         assert!(insert("period", "INV-2026-00003", 3).is_err());
+    }
+
+    #[test]
+    fn alerts_of_schema_19_survive_the_rebuild_that_admits_signals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v19.meterdesk");
+        {
+            let conn = written_by_schema(&path, 19);
+            let t = "'2026-11-02T15:00:00Z'";
+            conn.execute_batch(&format!(
+                "INSERT INTO customers (id, external_id, name, currency, created_at, updated_at)
+                   VALUES (1, 'globex', 'Globex', 'USD', {t}, {t});
+                 INSERT INTO alerts (id, customer_id, kind, subject, message, created_at, acknowledged_at)
+                   VALUES (4, 1, 'expiring', 'promo', 'Promo credit ends soon', {t}, NULL),
+                          (5, 1, 'low_balance', '', 'Balance low', {t}, {t});"
+            ))
+            .unwrap();
+        }
+        let ws = Workspace::open(&path).unwrap();
+        let conn = ws.conn();
+        let kept: Vec<(i64, String, Option<String>)> = conn
+            .prepare("SELECT id, kind, acknowledged_at FROM alerts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            [(4, "expiring".into(), None), (5, "low_balance".into(), Some("2026-11-02T15:00:00Z".into()))],
+            "ids, kinds and acknowledgements kept"
+        );
+        let raise = |kind: &str, subject: &str| {
+            conn.execute(
+                "INSERT OR IGNORE INTO alerts (customer_id, kind, subject, message, created_at) VALUES (1, ?1, ?2, 'm', 't')",
+                params![kind, subject],
+            )
+        };
+        assert_eq!(raise("churn_risk", "falling:2026-10-01").unwrap(), 1, "a signal is a kind of alert now");
+        assert_eq!(raise("churn_risk", "falling:2026-10-01").unwrap(), 0, "once per customer and subject");
+        assert_eq!(raise("power_user", "falling:2026-10-01").unwrap(), 1, "another kind is another alert");
+        assert_eq!(raise("expiring", "promo").unwrap(), 0, "an expiry is still announced once");
+        let unknown = conn.execute(
+            "INSERT INTO alerts (customer_id, kind, subject, message, created_at) VALUES (1, 'nonsense', '', 'm', 't')",
+            [],
+        );
+        assert!(unknown.is_err(), "the kinds are still checked");
     }
 
     #[test]

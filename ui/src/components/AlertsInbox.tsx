@@ -9,21 +9,34 @@ import type { AlertKind } from "../api/generated/AlertKind";
 import type { LateUsage } from "../api/generated/LateUsage";
 import type { ImportRecord } from "../api/generated/ImportRecord";
 import { notifyError } from "../notify";
+import { SIGNAL } from "./Signals";
 
 const KIND: Record<AlertKind, { label: string; color: string }> = {
   low_balance: { label: "Low balance", color: "red" },
   expiring: { label: "Credit expiring", color: "orange" },
   topup: { label: "Automatic top-up", color: "teal" },
+  churn_risk: SIGNAL.churn_risk,
+  power_user: SIGNAL.power_user,
+};
+
+/** Signals are about the customer's business; the rest about its wallet. */
+const IS_SIGNAL: Record<AlertKind, boolean> = {
+  low_balance: false, expiring: false, topup: false, churn_risk: true, power_user: true,
 };
 
 /**
  * The header's alerts inbox: wallet alerts (low balance, credit expiring,
- * automatic top-ups) raised after imports and finalizing, shown until
- * acknowledged. Reloads when the Rust side says new alerts were raised.
+ * automatic top-ups) raised after imports and finalizing, and the business
+ * signals (churn risk, power user) the dashboard raises, each once, shown
+ * until acknowledged. Reloads when the Rust side says new alerts were raised.
  */
-export function AlertsInbox({ generation, onOpenWallet, onOpenLate, onOpenImports }: {
+export function AlertsInbox({ generation, openRequest, onOpenWallet, onOpenCustomer, onOpenLate, onOpenImports }: {
   generation: number;
+  /** Opens the inbox each time it changes (from zero). */
+  openRequest: number;
   onOpenWallet: (customer: string) => void;
+  /** Opens a customer's page (where a signal's figures are). */
+  onOpenCustomer: (customer: string) => void;
   /** Opens the late usage list. */
   onOpenLate: () => void;
   /** Opens the import history (where rejected rows are saved to fix). */
@@ -43,6 +56,7 @@ export function AlertsInbox({ generation, onOpenWallet, onOpenLate, onOpenImport
     call("imports_rejections").then(setRejections).catch(() => setRejections([]));
   }, [history]);
   useEffect(load, [load, generation]);
+  useEffect(() => { if (openRequest > 0) setOpened(true); }, [openRequest]);
   useEffect(() => {
     const unlisten = listen<number>("alerts", load);
     return () => void unlisten.then((f) => f());
@@ -110,7 +124,10 @@ export function AlertsInbox({ generation, onOpenWallet, onOpenLate, onOpenImport
               <Text size="sm" fw={600}>{a.customer_name}</Text>
               <Text size="sm" data-testid={`alert-message-${a.id}`}>{a.message}</Text>
               <Group justify="flex-end" mt="xs">
-                <Button size="xs" variant="subtle" onClick={() => { setOpened(false); onOpenWallet(a.customer); }}>Open the wallet</Button>
+                {IS_SIGNAL[a.kind]
+                  ? <Button size="xs" variant="subtle" onClick={() => { setOpened(false); onOpenCustomer(a.customer); }}
+                      data-testid={`alert-open-customer-${a.id}`}>Open the customer</Button>
+                  : <Button size="xs" variant="subtle" onClick={() => { setOpened(false); onOpenWallet(a.customer); }}>Open the wallet</Button>}
                 {!a.acknowledged_at && (
                   <Button size="xs" variant="light" onClick={() => acknowledge(a.id)} data-testid={`alert-ack-${a.id}`}>Acknowledge</Button>
                 )}

@@ -16,6 +16,7 @@ import type { SubscriptionRow } from "../api/generated/SubscriptionRow";
 import type { SubscriptionState } from "../api/generated/SubscriptionState";
 import { STANDING_COLOR } from "../components/InvoiceSheet";
 import { fieldErrors } from "../components/GrantForm";
+import { SignalList } from "../components/Signals";
 import { notifyError, notifyOk } from "../notify";
 
 const STATE_COLOR: Record<SubscriptionState, string> = { upcoming: "blue", active: "teal", ended: "gray" };
@@ -81,6 +82,8 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
   if (error) return <Stack><Button variant="subtle" w="fit-content" leftSection={<IconArrowLeft size={16} />} onClick={onBack}>Customers</Button><Alert color="red">{error}</Alert></Stack>;
   if (!o) return <Loader data-testid="customer-page-loading" />;
   const c = o.customer;
+  // Signals show with their figures under "Worth a look"; the wallet's alerts here.
+  const walletAlerts = o.alerts.filter((a) => a.kind !== "churn_risk" && a.kind !== "power_user");
 
   return (
     <Stack maw={1200} data-testid="customer-page" data-customer={c.id}>
@@ -144,9 +147,16 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
         </Card>
       )}
 
-      {o.alerts.length > 0 && (
+      {o.signals.length > 0 && (
+        <Card withBorder data-testid="customer-signals">
+          <Title order={4} mb="xs">Worth a look</Title>
+          <SignalList signals={o.signals} withNames={false} testId="customer-signal-list" />
+        </Card>
+      )}
+
+      {walletAlerts.length > 0 && (
         <Alert color="orange" title="Open alerts" data-testid="customer-alerts">
-          {o.alerts.map((a) => <Text key={a.id} size="sm">{a.message}</Text>)}
+          {walletAlerts.map((a) => <Text key={a.id} size="sm">{a.message}</Text>)}
         </Alert>
       )}
 

@@ -8,6 +8,7 @@ import { call } from "../api/invoke";
 import { chartAmount, compactNumber, formatDay, formatMonth } from "../api/format";
 import { groupDigits } from "../api/decimal";
 import { notifyError } from "../notify";
+import { SignalList } from "../components/Signals";
 
 function Stat({ label, value, hint, testId, onClick }: {
   label: string; value: string; hint?: string; testId?: string; onClick?: () => void;
@@ -33,8 +34,10 @@ const money = (amount: string, currency: string) => `${groupDigits(amount)} ${cu
  * same), per currency and never added across currencies; each one opens the
  * page behind it.
  */
-export function DashboardPage({ summary, onNavigate, onOpenCustomer }: {
+export function DashboardPage({ summary, onNavigate, onOpenCustomer, onOpenInbox }: {
   summary: WorkspaceSummary; onNavigate: (p: PageKey) => void; onOpenCustomer: (id: string) => void;
+  /** Opens the header's alerts inbox. */
+  onOpenInbox: () => void;
 }) {
   const active = summary.customers - summary.archived_customers;
   const [data, setData] = useState<Dashboard | null>(null);
@@ -114,9 +117,9 @@ export function DashboardPage({ summary, onNavigate, onOpenCustomer }: {
               rightSection={<Badge color={data.rejected_imports ? "red" : "gray"}>{data.rejected_imports}</Badge>}>
               Imports with rejected rows
             </Button>
-            <Button variant="subtle" justify="space-between" onClick={() => onNavigate("wallets")}
+            <Button variant="subtle" justify="space-between" onClick={onOpenInbox} data-testid="todo-alerts"
               rightSection={<Badge color={data.open_alerts ? "orange" : "gray"}>{data.open_alerts}</Badge>}>
-              Wallet alerts
+              Alerts in the inbox
             </Button>
           </Stack>
         </Card>
@@ -183,18 +186,7 @@ export function DashboardPage({ summary, onNavigate, onOpenCustomer }: {
         <Card withBorder>
           <Text fw={600} mb="xs">Worth a look</Text>
           {data.signals.length === 0 ? <Text size="sm" c="dimmed">No churn risks or power users.</Text> : (
-            <Stack gap={6} data-testid="dashboard-signals">
-              {data.signals.map((s, i) => (
-                <UnstyledButton key={i} onClick={() => onOpenCustomer(s.customer)} data-testid={`signal-${s.customer}-${s.kind}`}>
-                  <Group gap="xs" wrap="nowrap" align="flex-start">
-                    <Badge size="sm" variant="light" color={s.kind === "churn_risk" ? "orange" : "red"} miw={90}>
-                      {s.kind === "churn_risk" ? "churn risk" : "power user"}
-                    </Badge>
-                    <Text size="sm"><Text span fw={600}>{s.customer_name}</Text>: {s.reason}</Text>
-                  </Group>
-                </UnstyledButton>
-              ))}
-            </Stack>
+            <SignalList signals={data.signals} onOpen={onOpenCustomer} withNames testId="dashboard-signals" />
           )}
         </Card>
       </SimpleGrid>

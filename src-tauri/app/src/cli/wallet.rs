@@ -4,7 +4,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use meterdesk_engine::{Error, Workspace, api, projection, wallet};
+use meterdesk_engine::{Error, Workspace, alert, api, projection, wallet};
 use serde_json::json;
 
 use super::{Outcome, report_evaluation};
@@ -216,11 +216,11 @@ pub(super) fn run(action: WalletAction, workspace: &Path, now: DateTime<Utc>) ->
         WalletAction::Alerts { ack, ack_all } => {
             let mut ws = Workspace::open(workspace)?;
             if ack.is_some() || ack_all {
-                let n = ws.write(|tx| wallet::acknowledge(tx, ack, now))?;
+                let n = ws.write(|tx| alert::acknowledge(tx, ack, now))?;
                 return Outcome::ok(json!({ "acknowledged": n }), format!("acknowledged {n}"));
             }
             projection::evaluate(&mut ws, now)?;
-            let open = wallet::alerts(ws.conn(), false)?;
+            let open = alert::alerts(ws.conn(), false)?;
             let human = open
                 .iter()
                 .map(|a| {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use meterdesk_engine::alert::{self, Alert};
 use meterdesk_engine::backup;
 use meterdesk_engine::bill::{self, BillingMonths, Draft, TrialReport};
 use meterdesk_engine::cost::{self, CostRateFields, FxRate, StoredCostRate};
@@ -30,7 +31,7 @@ use meterdesk_engine::report::Dashboard;
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::subscription::{self, DiscountFields, SubscriptionFields};
 use meterdesk_engine::usage::{self, MonthUsage};
-use meterdesk_engine::wallet::{self, Alert, GrantFields, LedgerQuery, Rules};
+use meterdesk_engine::wallet::{self, GrantFields, LedgerQuery, Rules};
 use meterdesk_engine::workspace::WorkspaceSummary;
 use meterdesk_engine::{Error, Workspace, api};
 use tauri::State;
@@ -769,7 +770,8 @@ pub fn wallet_adjust(
     })
 }
 
-/// Evaluates the wallet rules (after an import or a finalize): new alerts go
+/// Announces what an evaluation raised (the wallet rules after an import or a
+/// finalize, the signals after the dashboard): new alerts go
 /// to the window (the inbox reloads) and, when enabled, to the desktop. A
 /// failure does not fail what ran it (that is done and kept): it is logged,
 /// and the next evaluation tries again.
@@ -778,7 +780,7 @@ fn announce(app: &tauri::AppHandle, wallets: &Result<projection::Evaluation, Str
     use tauri_plugin_notification::NotificationExt;
     let evaluation = match wallets {
         Ok(e) => e,
-        Err(e) => return eprintln!("meterdesk: the wallet rules were not evaluated: {e}"),
+        Err(e) => return eprintln!("meterdesk: the wallet rules or signals were not evaluated: {e}"),
     };
     if evaluation.alerts.is_empty() {
         return;
@@ -813,19 +815,22 @@ pub fn wallet_rules_set(app: tauri::AppHandle, state: State<AppState>, customer:
 /// The alerts inbox: open alerts, or all with `acknowledged`.
 #[tauri::command(async)]
 pub fn alerts_list(state: State<AppState>, acknowledged: bool) -> Reply<Vec<Alert>> {
-    state.with(|ws| wallet::alerts(ws.conn(), acknowledged))
+    state.with(|ws| alert::alerts(ws.conn(), acknowledged))
 }
 
 /// Acknowledges one alert, or every open one.
 #[tauri::command(async)]
 pub fn alerts_acknowledge(state: State<AppState>, id: Option<i64>) -> Reply<usize> {
-    state.with(|ws| ws.write(|tx| wallet::acknowledge(tx, id, clock::now())))
+    state.with(|ws| ws.write(|tx| alert::acknowledge(tx, id, clock::now())))
 }
 
-/// The dashboard: revenue, receivables, margins, signals and to-dos, as the reports give them.
+/// The dashboard: revenue, receivables, margins, signals and to-dos, as the
+/// reports give them; signals new since the last time go to the inbox.
 #[tauri::command(async)]
-pub fn dashboard(state: State<AppState>) -> Reply<Dashboard> {
-    state.with(|ws| meterdesk_engine::report::dashboard(ws, clock::now()))
+pub fn dashboard(app: tauri::AppHandle, state: State<AppState>) -> Reply<Dashboard> {
+    let followed = state.with(|ws| api::dashboard(ws, clock::now()))?;
+    announce(&app, &followed.wallets);
+    Ok(followed.done)
 }
 
 /// Every cost rate, by meter, group and first day, with the day the next replaces it.

@@ -17,9 +17,10 @@ use ts_rs::TS;
 use super::{
     GrantFields, GrantKind, GrantState, Origin, customer_row, free_code, grants_of, insert_grant, money_problem,
 };
+use crate::alert::{AlertKind, raise};
 use crate::error::{Error, Problem, Result};
 use crate::money::{Currency, Dec};
-use crate::stored::{Columns, located, time_text};
+use crate::stored::time_text;
 use crate::stored::{DecColumns, StoredDec};
 
 /// A customer's wallet rules; every part optional.
@@ -128,116 +129,6 @@ pub fn set_rules(conn: &Transaction, customer: &str, wanted: &Rules, now: DateTi
         ],
     )?;
     Ok(valid)
-}
-
-/// What an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertKind {
-    LowBalance,
-    Expiring,
-    Topup,
-}
-
-impl AlertKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::LowBalance => "low_balance",
-            AlertKind::Expiring => "expiring",
-            AlertKind::Topup => "topup",
-        }
-    }
-
-    fn parse(text: &str) -> Option<AlertKind> {
-        Some(match text {
-            "low_balance" => AlertKind::LowBalance,
-            "expiring" => AlertKind::Expiring,
-            "topup" => AlertKind::Topup,
-            _ => return None,
-        })
-    }
-}
-
-/// One alert of the console's inbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct Alert {
-    pub id: i64,
-    pub customer: String,
-    pub customer_name: String,
-    pub kind: AlertKind,
-    /// The grant it is about, if any.
-    pub subject: String,
-    pub message: String,
-    #[ts(type = "string")]
-    pub created_at: DateTime<Utc>,
-    #[ts(type = "string | null")]
-    pub acknowledged_at: Option<DateTime<Utc>>,
-}
-
-const ALERT_SQL: &str =
-    "SELECT a.id, c.external_id, c.name, a.kind, a.subject, a.message, a.created_at, a.acknowledged_at
-     FROM alerts a JOIN customers c ON c.id = a.customer_id";
-
-fn alert_from_row(r: &rusqlite::Row) -> rusqlite::Result<Alert> {
-    located(r, "alerts", 0, |r| {
-        Ok(Alert {
-            id: r.get(0)?,
-            customer: r.get(1)?,
-            customer_name: r.get(2)?,
-            kind: r.parsed(3, "an alert kind (low_balance, expiring, topup)", AlertKind::parse)?,
-            subject: r.get(4)?,
-            message: r.get(5)?,
-            created_at: r.time(6)?,
-            acknowledged_at: r.opt_time(7)?,
-        })
-    })
-}
-
-/// The inbox, newest first: the open alerts, or (with `acknowledged`) all.
-pub fn alerts(conn: &Connection, acknowledged: bool) -> Result<Vec<Alert>> {
-    let filter = if acknowledged { "" } else { " WHERE a.acknowledged_at IS NULL" };
-    let mut stmt = conn.prepare(&format!("{ALERT_SQL}{filter} ORDER BY a.id DESC LIMIT 1000"))?;
-    let rows = stmt.query_map([], alert_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-/// Acknowledges one alert, or (none) every open one; returns how many. An
-/// alert that is not open is not found.
-pub fn acknowledge(conn: &Transaction, id: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
-    let n = conn.execute(
-        "UPDATE alerts SET acknowledged_at = ?1 WHERE acknowledged_at IS NULL AND (?2 IS NULL OR id = ?2)",
-        params![time_text(now), id],
-    )?;
-    match id {
-        Some(id) if n == 0 => Err(Error::NotFound(format!("no open alert #{id}"))),
-        _ => Ok(n),
-    }
-}
-
-fn raise(
-    conn: &Transaction,
-    customer_id: i64,
-    kind: AlertKind,
-    subject: &str,
-    message: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<i64>> {
-    let written = conn.execute(
-        "INSERT OR IGNORE INTO alerts (customer_id, kind, subject, message, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![customer_id, kind.as_str(), subject, message, time_text(now)],
-    )?;
-    Ok((written == 1).then(|| conn.last_insert_rowid()))
-}
-
-/// The alerts of these ids, in id order.
-pub(crate) fn alerts_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<Alert>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids = serde_json::to_string(ids).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut stmt =
-        conn.prepare(&format!("{ALERT_SQL} WHERE a.id IN (SELECT value FROM json_each(?1)) ORDER BY a.id"))?;
-    Ok(stmt.query_map([ids], alert_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Applies a customer's rules to its projected balance at `now` (see

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use rust_decimal_macros::dec;
 
 use super::*;
+use crate::alert::{AlertKind, acknowledge, alerts};
 use crate::bill;
 use crate::catalog;
 use crate::invoice;

@@ -6,6 +6,7 @@ import type { AlertKind } from "./AlertKind";
  */
 export type Alert = { id: number, customer: string, customer_name: string, kind: AlertKind, 
 /**
- * The grant it is about, if any.
+ * What it is about, raised once: the grant, or the signal and its
+ * period (`falling:2026-10-01`); empty for a low balance.
  */
 subject: string, message: string, created_at: string, acknowledged_at: string | null, };

@@ -8,6 +8,7 @@ import type { Draft } from "./Draft";
 import type { Entry } from "./Entry";
 import type { LateUsage } from "./LateUsage";
 import type { MarginRow } from "./MarginRow";
+import type { SignalRow } from "./SignalRow";
 import type { SubscriptionRow } from "./SubscriptionRow";
 import type { UsageTrend } from "./UsageTrend";
 
@@ -43,4 +44,9 @@ credit_notes: Array<CreditNote>, wallet_currency: string, wallet_balance: Dec, u
  * Revenue, cost and margin of the last complete month (its invoices,
  * or drafts while not finalized), per currency; empty without costs.
  */
-margin_month: string, margins: Array<MarginRow>, };
+margin_month: string, margins: Array<MarginRow>, 
+/**
+ * Its churn-risk and power-user signals today, with their reasons
+ * (whether or not the inbox's alerts were acknowledged).
+ */
+signals: Array<SignalRow>, };
