@@ -567,6 +567,29 @@ async fn the_dashboard_shows_the_reports_figures_and_opens_a_customer_worth_a_lo
         wait_text(&c, "[data-testid=stat-overdue]", |t| t == format!("{} USD", grouped(overdue.as_str().unwrap())))
             .await;
     }
+    // Each figure opens the list behind it, whose total is the figure: the MRR by customer...
+    click(&c, "[data-testid=stat-mrr]").await;
+    let mrr = grouped(latest["mrr"].as_str().unwrap());
+    wait_text(&c, "[data-testid=figure-totals]", |t| t.ends_with(&mrr)).await;
+    screenshot(&c, "figure-mrr.png").await;
+    // ...a customer of which opens its page;
+    let first = dom_text(&c, "[data-testid=figure-row-0]").await;
+    click(&c, "[data-testid=figure-row-0] td").await;
+    wait_text(&c, "[data-testid=customer-page-name]", |t| first.starts_with(t)).await;
+    click(&c, "[data-testid=nav-dashboard]").await;
+    // the oldest overdue invoices in US dollars, one of which opens that invoice.
+    let usd = receivables.as_array().unwrap().iter().find(|r| r["currency"] == "USD").expect("USD owed");
+    click(&c, "[data-testid=aging-USD-over90]").await;
+    let over = grouped(usd["over_90"].as_str().unwrap());
+    let totals = wait_text(&c, "[data-testid=figure-totals]", |t| t.ends_with(&over)).await;
+    assert!(totals.starts_with("Total"), "{totals}");
+    let number = wait_attr(&c, "[data-testid=figure-row-0]", "data-document", |d| d.starts_with("INV-")).await;
+    click(&c, "[data-testid=figure-row-0] td").await;
+    wait_text(&c, "[data-testid=invoice-number]", |t| t == number).await;
+    // Its drawer closed, back to the dashboard.
+    click(&c, ".mantine-Drawer-close").await;
+    click(&c, "[data-testid=nav-dashboard]").await;
+    wait_text(&c, "[data-testid=stat-mrr]", |t| !t.is_empty()).await;
     // Every signal of the report, and the power user running o3 at a loss among them.
     for s in signals.as_array().unwrap() {
         let id = format!("[data-testid=signal-{}-{}]", s["customer"].as_str().unwrap(), s["kind"].as_str().unwrap());

@@ -11,6 +11,7 @@ const COMMANDS: &[&str] = &[
     "settings_get",
     "settings_update",
     "dashboard",
+    "dashboard_detail",
     "costs_list",
     "cost_save",
     "cost_remove",

@@ -193,7 +193,7 @@ export function App() {
       <AppShell.Main>
         <PageBoundary key={`${page}#${summary.path}#${generation}`} onLeave={() => setPageNow("dashboard")}>
         <div key={`${summary.path}#${generation}`}>
-          {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} onOpenCustomer={openCustomer}
+          {page === "dashboard" && <DashboardPage summary={summary} onNavigate={setPage} onOpenCustomer={openCustomer} onOpenInvoice={openInvoice}
             onOpenInbox={() => setInboxRequest((n) => n + 1)} />}
           {page === "customers" && <CustomersPage key={customersVisit} initial={customerToOpen} onChanged={refresh} onOpenInvoice={openInvoice} onOpenWallet={openWallet} />}
           {page === "settings" && <SettingsPage onSaved={refresh} />}

@@ -28,7 +28,7 @@ use meterdesk_engine::plan::{PlanFields, PlanRow};
 use meterdesk_engine::pricing::{PriceFields, Quote};
 use meterdesk_engine::projection::{WalletRow, WalletView};
 use meterdesk_engine::register::{Entry, InvoiceDetail, Reviewed};
-use meterdesk_engine::report::Dashboard;
+use meterdesk_engine::report::{Dashboard, Detail, Figure};
 use meterdesk_engine::settings::Settings;
 use meterdesk_engine::subscription::{DiscountFields, SubscriptionFields};
 use meterdesk_engine::usage::MonthUsage;
@@ -114,6 +114,7 @@ commands! {
     settings_get() -> Settings;
     settings_update(settings: Settings) -> Settings;
     dashboard() -> Dashboard;
+    dashboard_detail(figure: Figure) -> Detail;
     costs_list() -> Vec<StoredCostRate>;
     cost_save(rate: CostRateFields) -> Vec<StoredCostRate>;
     cost_remove(meter: String, group: Option<String>, from: String) -> Vec<StoredCostRate>;

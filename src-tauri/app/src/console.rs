@@ -72,6 +72,7 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::settings_get,
             commands::settings_update,
             commands::dashboard,
+            commands::dashboard_detail,
             commands::costs_list,
             commands::cost_save,
             commands::cost_remove,

@@ -24,8 +24,11 @@ use crate::period::Month;
 use crate::rating::LineKind;
 use crate::settings;
 use crate::workspace::Workspace;
-pub use meterdesk_rules::figures::SignalKind;
-use meterdesk_rules::figures::{self, Age, Aging};
+pub use detail::{Detail, DetailRow, Figure, detail};
+pub use meterdesk_rules::figures::{Age, SignalKind};
+
+mod detail;
+use meterdesk_rules::figures::{self, Aging};
 
 /// One month's revenue in one currency (`report revenue`, docs/interfaces.md "The command line").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -188,8 +191,8 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
     // (currency, month) → billed, credited; (currency, customer, month) → net.
     let mut billed: BTreeMap<(String, Month), (Decimal, Decimal)> = BTreeMap::new();
     let mut net_of: HashMap<(String, String, Month), Decimal> = HashMap::new();
-    // (currency, month) → usage revenue spread over the months a period spans.
-    let mut usage: HashMap<(String, Month), Decimal> = HashMap::new();
+    // Usage revenue spread over the months a period spans.
+    let mut usage = PerCustomer::new();
     for inv in &books.invoices {
         let d = &inv.frozen.draft;
         let m = Month::of(d.first_day);
@@ -210,7 +213,8 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
         }
     }
     let conn = ws.conn();
-    let fees = recurring_fees(conn, &months)?;
+    let fees = by_month(&recurring_fees(conn, &months)?);
+    let usage = by_month(&usage);
     let mut currencies: Vec<String> =
         billed.keys().chain(unbilled.keys()).chain(fees.keys()).map(|(c, _)| c.clone()).collect();
     currencies.sort();
@@ -257,8 +261,9 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
     Ok(rows)
 }
 
-/// Adds `amount` of draft `d` to each month its period spans, in equal shares.
-fn spread(into: &mut HashMap<(String, Month), Decimal>, d: &Draft, amount: Decimal) {
+/// Adds `amount` of draft `d` to each month its period spans, in equal
+/// shares, by (currency, customer, month).
+fn spread(into: &mut PerCustomer, d: &Draft, amount: Decimal) {
     if amount.is_zero() {
         return;
     }
@@ -266,7 +271,7 @@ fn spread(into: &mut HashMap<(String, Month), Decimal>, d: &Draft, amount: Decim
     let share = amount / Decimal::from(n);
     let mut m = Month::of(d.first_day);
     for _ in 0..n {
-        *into.entry((d.currency.clone(), m)).or_default() += share;
+        *into.entry((d.currency.clone(), d.customer.clone(), m)).or_default() += share;
         match m.next() {
             Ok(next) => m = next,
             Err(_) => break,
@@ -274,9 +279,21 @@ fn spread(into: &mut HashMap<(String, Month), Decimal>, d: &Draft, amount: Decim
     }
 }
 
+/// Amounts by (currency, customer, month).
+type PerCustomer = HashMap<(String, String, Month), Decimal>;
+
+/// The customers' amounts added up by (currency, month).
+fn by_month(per: &PerCustomer) -> HashMap<(String, Month), Decimal> {
+    let mut out: HashMap<(String, Month), Decimal> = HashMap::new();
+    for ((currency, _, month), amount) in per {
+        *out.entry((currency.clone(), *month)).or_default() += *amount;
+    }
+    out
+}
+
 /// The recurring fees of the subscriptions active on each month's last day,
-/// as a month's share, by (currency, month).
-fn recurring_fees(conn: &Connection, months: &[Month]) -> Result<HashMap<(String, Month), Decimal>> {
+/// as a month's share, by (currency, customer, month).
+fn recurring_fees(conn: &Connection, months: &[Month]) -> Result<PerCustomer> {
     let mut out = HashMap::new();
     let mut plans: HashMap<(String, i64), crate::plan::PlanFields> = HashMap::new();
     for s in crate::subscription::all(conn)? {
@@ -293,7 +310,8 @@ fn recurring_fees(conn: &Connection, months: &[Month]) -> Result<HashMap<(String
             let last = m.end_day()?.pred_opt().unwrap_or(m.first_day());
             let active = s.fields.start <= last && s.fields.end.is_none_or(|end| end > last);
             if active {
-                *out.entry((plan.currency.clone(), *m)).or_default() += figures::monthly(fee, plan.interval);
+                *out.entry((plan.currency.clone(), s.fields.customer.clone(), *m)).or_default() +=
+                    figures::monthly(fee, plan.interval);
             }
         }
     }
@@ -320,19 +338,25 @@ pub fn receivables(conn: &Connection, on: NaiveDate) -> Result<Vec<ReceivablesRo
     receivables_of(&Books::load(conn)?, on)
 }
 
-fn receivables_of(books: &Books, on: NaiveDate) -> Result<Vec<ReceivablesRow>> {
-    let credited_total = &books.credited_total;
-    let mut by: BTreeMap<String, Aging> = BTreeMap::new();
-    for inv in &books.invoices {
+/// The invoices issued by day `on` that still ask for something on it (paid
+/// after `on` counts as still owed on it), with what they ask for.
+fn owing(books: &Books, on: NaiveDate) -> impl Iterator<Item = (&Invoice, Decimal)> {
+    books.invoices.iter().filter_map(move |inv| {
         let f = &inv.frozen;
         if f.issue_date > on || inv.paid.as_ref().is_some_and(|p| p.date <= on) {
-            continue;
+            return None;
         }
-        let credited = f.draft.number.as_deref().and_then(|n| credited_total.get(n)).copied().unwrap_or_default();
+        let credited = f.draft.number.as_deref().and_then(|n| books.credited_total.get(n)).copied().unwrap_or_default();
         let owed = f.draft.dues().owed_after(credited);
-        if owed > Decimal::ZERO {
-            by.entry(f.draft.currency.clone()).or_default().add(owed, f.due_date, on);
-        }
+        (owed > Decimal::ZERO).then_some((inv, owed))
+    })
+}
+
+fn receivables_of(books: &Books, on: NaiveDate) -> Result<Vec<ReceivablesRow>> {
+    let mut by: BTreeMap<String, Aging> = BTreeMap::new();
+    for (inv, owed) in owing(books, on) {
+        let f = &inv.frozen;
+        by.entry(f.draft.currency.clone()).or_default().add(owed, f.due_date, on);
     }
     by.into_iter()
         .map(|(c, aging)| {
@@ -1127,6 +1151,56 @@ mod tests {
                 ("heavy".to_string(), PowerUser, "margin 10.7 % in October 2026, below the 20 % floor".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn each_figure_of_the_dashboard_lists_what_adds_up_to_it() {
+        let mut ws = thirteen_months();
+        let d = dashboard(&mut ws, now()).unwrap();
+        let totals = |ws: &mut Workspace, f: Figure| -> Vec<String> { detail(ws, now(), &f).unwrap().totals };
+        let s = |d: &Dec| d.to_string();
+        let pct = |d: &Option<Dec>| d.as_ref().map(|p| format!("{p} %")).unwrap_or_default();
+        assert!(!d.revenue.is_empty());
+        for r in &d.revenue {
+            let (month, currency) = (r.month, r.currency.clone());
+            let shown = totals(&mut ws, Figure::Revenue { month, currency: currency.clone() });
+            assert_eq!(shown, [s(&r.billed), s(&r.credited), s(&r.net), s(&r.unbilled)], "{month}");
+            let mrr = totals(&mut ws, Figure::Mrr { month, currency: currency.clone() });
+            assert_eq!(mrr[2], s(&r.mrr), "{month}");
+            if let Some(nrr) = &r.nrr {
+                assert_eq!(totals(&mut ws, Figure::Nrr { month, currency })[2], format!("{nrr} %"), "{month}");
+            }
+        }
+        // October 2026's NRR: the customers of October 2025, each with what it kept.
+        let nrr = detail(&mut ws, now(), &Figure::Nrr { month: month("2026-10"), currency: "USD".into() }).unwrap();
+        let kept: Vec<(&str, &[String])> = nrr.rows.iter().map(|r| (r.customer.as_str(), &r.cells[..])).collect();
+        let cells = |a: &str, b: &str, c: &str| [a.to_string(), b.to_string(), c.to_string()];
+        assert_eq!(kept[0], ("churned", &cells("60.00", "0.00", "0.0 %")[..]));
+        assert_eq!(kept[3], ("steady", &cells("110.00", "110.00", "100.0 %")[..]));
+        assert_eq!(kept.len(), 4, "heavy started later: no base, not in the NRR");
+        assert!(!d.receivables.is_empty());
+        for r in &d.receivables {
+            let buckets = [r.not_due, r.d1_30, r.d31_60, r.d61_90, r.over_90];
+            for (age, amount) in Age::ALL.into_iter().zip(buckets) {
+                let f = Figure::Receivables { currency: r.currency.clone(), age: Some(age) };
+                assert_eq!(totals(&mut ws, f)[3], s(&amount), "{age:?}");
+            }
+            let overdue = totals(&mut ws, Figure::Receivables { currency: r.currency.clone(), age: None });
+            assert_eq!(overdue[3], s(&r.overdue));
+        }
+        assert!(!d.models.is_empty());
+        for m in &d.models {
+            let f = Figure::Model {
+                month: d.margin_month,
+                currency: m.currency.clone(),
+                meter: m.meter.clone(),
+                group: m.group.clone(),
+            };
+            let shown = totals(&mut ws, f);
+            assert_eq!(shown, [s(&m.revenue), s(&m.cost), s(&m.margin), pct(&m.margin_percent)]);
+        }
+        let refused = detail(&mut ws, now(), &Figure::Mrr { month: month("2026-10"), currency: "usd!".into() });
+        assert!(matches!(refused, Err(Error::Invalid { .. })), "{refused:?}");
     }
 
     #[test]

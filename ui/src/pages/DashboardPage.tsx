@@ -9,6 +9,12 @@ import { chartAmount, compactNumber, formatDay, formatMonth } from "../api/forma
 import { groupDigits } from "../api/decimal";
 import { notifyError } from "../notify";
 import { SignalList } from "../components/Signals";
+import { FigureDetail } from "../components/FigureDetail";
+import type { Figure } from "../api/generated/Figure";
+import type { Age } from "../api/generated/Age";
+
+/** The receivables table's columns, in order. */
+const AGES: Age[] = ["not_due", "d1_to30", "d31_to60", "d61_to90", "over90"];
 
 function Stat({ label, value, hint, testId, onClick }: {
   label: string; value: string; hint?: string; testId?: string; onClick?: () => void;
@@ -34,14 +40,17 @@ const money = (amount: string, currency: string) => `${groupDigits(amount)} ${cu
  * same), per currency and never added across currencies; each one opens the
  * page behind it.
  */
-export function DashboardPage({ summary, onNavigate, onOpenCustomer, onOpenInbox }: {
+export function DashboardPage({ summary, onNavigate, onOpenCustomer, onOpenInvoice, onOpenInbox }: {
   summary: WorkspaceSummary; onNavigate: (p: PageKey) => void; onOpenCustomer: (id: string) => void;
+  onOpenInvoice: (number: string) => void;
   /** Opens the header's alerts inbox. */
   onOpenInbox: () => void;
 }) {
   const active = summary.customers - summary.archived_customers;
   const [data, setData] = useState<Dashboard | null>(null);
   const [currency, setCurrency] = useState<string | null>(null);
+  // The figure whose list is open.
+  const [figure, setFigure] = useState<Figure | null>(null);
   useEffect(() => {
     void call("dashboard").then(setData).catch((e) => notifyError(e, "The dashboard could not be computed"));
   }, [summary]);
@@ -85,19 +94,31 @@ export function DashboardPage({ summary, onNavigate, onOpenCustomer, onOpenInbox
       <SimpleGrid cols={{ base: 2, md: 5 }}>
         <Stat label="Active customers" value={active.toLocaleString()} testId="stat-active-customers" onClick={() => onNavigate("customers")} />
         <Stat label={`MRR${latest ? `, ${formatMonth(latest.month)}` : ""}`} value={latest && shown ? money(latest.mrr, shown) : "–"}
-          hint={latest && shown ? `ARR ${money(latest.arr, shown)}` : undefined} testId="stat-mrr" onClick={() => onNavigate("invoices")} />
+          hint={latest && shown ? `ARR ${money(latest.arr, shown)}` : undefined} testId="stat-mrr"
+          onClick={latest && shown ? () => setFigure({ figure: "mrr", month: latest.month, currency: shown }) : undefined} />
         <Stat label={`NRR${withNrr ? `, ${formatMonth(withNrr.month)}` : ""}`} value={withNrr?.nrr ? `${withNrr.nrr} %` : "–"}
-          hint={withNrr ? "net revenue of the customers of a year before" : "needs twelve months of invoices"} testId="stat-nrr" />
+          hint={withNrr ? "net revenue of the customers of a year before" : "needs twelve months of invoices"} testId="stat-nrr"
+          onClick={withNrr && shown ? () => setFigure({ figure: "nrr", month: withNrr.month, currency: shown }) : undefined} />
         <Stat label="Unbilled this month" value={thisMonth && shown ? money(thisMonth.unbilled, shown) : "–"} testId="stat-unbilled"
-          hint="drafts not finalized yet" onClick={() => onNavigate("invoices")} />
+          hint="drafts not finalized yet"
+          onClick={thisMonth && shown ? () => setFigure({ figure: "revenue", month: thisMonth.month, currency: shown }) : undefined} />
         <Stat label="Overdue" value={aging && shown ? money(aging.overdue, shown) : "–"} testId="stat-overdue"
-          hint={aging && shown ? `of ${money(aging.total, shown)} owed` : "nothing owed"} onClick={() => onNavigate("invoices")} />
+          hint={aging && shown ? `of ${money(aging.total, shown)} owed` : "nothing owed"}
+          onClick={aging && shown ? () => setFigure({ figure: "receivables", currency: shown, age: null }) : undefined} />
       </SimpleGrid>
       <SimpleGrid cols={{ base: 1, md: 3 }}>
         <Card withBorder style={{ gridColumn: "span 2" }}>
           <Text fw={600} mb="xs">Net revenue by service month{shown ? ` (${shown})` : ""}</Text>
           {chart.length === 0 ? <Text size="sm" c="dimmed">No revenue yet.</Text> : (
             <BarChart h={220} data={chart} dataKey="month" type="stacked" data-testid="dashboard-revenue-chart"
+              barChartProps={{
+                // A month's bar lists its invoices and drafts.
+                onClick: (state) => {
+                  const i = typeof state?.activeTooltipIndex === "number" ? state.activeTooltipIndex : Number(state?.activeTooltipIndex);
+                  if (shown && months[i]) setFigure({ figure: "revenue", month: months[i].month, currency: shown });
+                },
+                style: { cursor: "pointer" },
+              }}
               series={[{ name: "Net", color: "teal.6" }, { name: "Unbilled", color: "gray.4" }]}
               valueFormatter={(v) => (shown ? chartAmount(v, shown) : String(v))} yAxisProps={{ tickFormatter: compactNumber, width: 60 }} />
           )}
@@ -136,7 +157,9 @@ export function DashboardPage({ summary, onNavigate, onOpenCustomer, onOpenInbox
                   <Table.Tr key={r.currency} data-testid={`aging-${r.currency}`}>
                     <Table.Td fw={600}>{r.currency}</Table.Td>
                     {[r.not_due, r.d1_30, r.d31_60, r.d61_90, r.over_90].map((v, i) => (
-                      <Table.Td key={i} ta="right" ff="monospace" c={i >= 3 && !/^0(\.0+)?$/.test(v) ? "red" : undefined}>{groupDigits(v)}</Table.Td>
+                      <Table.Td key={i} ta="right" ff="monospace" c={i >= 3 && !/^0(\.0+)?$/.test(v) ? "red" : undefined}
+                        style={{ cursor: "pointer" }} data-testid={`aging-${r.currency}-${AGES[i]}`}
+                        onClick={() => setFigure({ figure: "receivables", currency: r.currency, age: AGES[i] })}>{groupDigits(v)}</Table.Td>
                     ))}
                   </Table.Tr>
                 ))}
@@ -152,7 +175,8 @@ export function DashboardPage({ summary, onNavigate, onOpenCustomer, onOpenInbox
                 <Table.Th ta="right">Cost</Table.Th><Table.Th ta="right">Margin</Table.Th></Table.Tr></Table.Thead>
               <Table.Tbody>
                 {models.map((m) => (
-                  <Table.Tr key={`${m.meter}/${m.group ?? ""}`}>
+                  <Table.Tr key={`${m.meter}/${m.group ?? ""}`} style={{ cursor: "pointer" }} data-testid={`model-${m.meter}-${m.group ?? ""}`}
+                    onClick={() => setFigure({ figure: "model", month: data.margin_month, currency: m.currency, meter: m.meter, group: m.group })}>
                     <Table.Td>{m.meter}</Table.Td><Table.Td>{m.group ?? "—"}</Table.Td>
                     <Table.Td ta="right" ff="monospace">{groupDigits(m.revenue)}</Table.Td>
                     <Table.Td ta="right" ff="monospace">{groupDigits(m.cost)}</Table.Td>
@@ -190,6 +214,7 @@ export function DashboardPage({ summary, onNavigate, onOpenCustomer, onOpenInbox
           )}
         </Card>
       </SimpleGrid>
+      <FigureDetail figure={figure} onClose={() => setFigure(null)} onOpenCustomer={onOpenCustomer} onOpenInvoice={onOpenInvoice} />
     </Stack>
   );
 }

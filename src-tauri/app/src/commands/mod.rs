@@ -27,7 +27,7 @@ use meterdesk_engine::plan::{self, PlanRow};
 use meterdesk_engine::pricing::{self, Quote};
 use meterdesk_engine::projection::{self, WalletRow, WalletView};
 use meterdesk_engine::register::{self, Entry, InvoiceDetail, Reviewed};
-use meterdesk_engine::report::Dashboard;
+use meterdesk_engine::report::{Dashboard, Detail, Figure};
 use meterdesk_engine::settings::{self, Settings};
 use meterdesk_engine::subscription::{self, DiscountFields, SubscriptionFields};
 use meterdesk_engine::usage::{self, MonthUsage};
@@ -831,6 +831,12 @@ pub fn dashboard(app: tauri::AppHandle, state: State<AppState>) -> Reply<Dashboa
     let followed = state.with(|ws| api::dashboard(ws, clock::now()))?;
     announce(&app, &followed.wallets);
     Ok(followed.done)
+}
+
+/// The list behind one figure of the dashboard (its totals are the figure).
+#[tauri::command(async)]
+pub fn dashboard_detail(state: State<AppState>, figure: Figure) -> Reply<Detail> {
+    state.with(|ws| meterdesk_engine::report::detail(ws, clock::now(), &figure))
 }
 
 /// Every cost rate, by meter, group and first day, with the day the next replaces it.

@@ -30,6 +30,6 @@ late_invoices: number | null,
  */
 rejected_imports: number, 
 /**
- * Wallet alerts not acknowledged.
+ * Alerts of the inbox not acknowledged (wallet alerts and signals).
  */
 open_alerts: number, };
