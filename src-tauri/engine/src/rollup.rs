@@ -434,6 +434,9 @@ pub fn by_day(
 /// Meter id, customer id and local days of one read.
 type Read = (i64, i64, NaiveDate, NaiveDate);
 
+/// A (group key, local day)'s fold of a meter's usage.
+type DayFold = (String, i64, Acc);
+
 /// A [`crate::usage::UsageSource`] on the rollups; a price that needs each
 /// event's amount (a percentage) reads the raw events.
 pub struct Rollups<'c> {
@@ -441,7 +444,10 @@ pub struct Rollups<'c> {
     tz: Tz,
     meters: HashMap<String, i64>,
     customers: HashMap<String, i64>,
-    cached: Option<(Read, HashMap<String, Acc>)>,
+    /// The last window read: each (group key, local day)'s fold, in that
+    /// order. A period's lines ask for the same meter, customer and window
+    /// once per group and again for their costs by day: one read serves them.
+    cached: Option<(Read, Vec<DayFold>)>,
     raw: crate::usage::RawEvents<'c>,
 }
 
@@ -466,6 +472,25 @@ impl<'c> Rollups<'c> {
 
     fn local(&self, t: DateTime<Utc>) -> NaiveDate {
         t.with_timezone(&self.tz).date_naive()
+    }
+
+    /// Every (group key, day) fold of a meter's and customer's local days
+    /// `[from, to)`, by group then day: read once for the window's lines.
+    fn window(&mut self, meter_id: i64, customer_id: i64, from: NaiveDate, to: NaiveDate) -> Result<&[DayFold]> {
+        let key = (meter_id, customer_id, from, to);
+        if self.cached.as_ref().is_none_or(|(k, _)| k != &key) {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT grp, day, count, sum, max, min, latest_ms, latest_order, latest, distinct_values FROM usage_days
+                 WHERE meter_id = ?1 AND customer_id = ?2 AND day >= ?3 AND day < ?4 ORDER BY grp, day",
+            )?;
+            let mut rows = stmt.query(params![meter_id, customer_id, day_number(from), day_number(to)])?;
+            let mut days = Vec::new();
+            while let Some(row) = rows.next()? {
+                days.push((row.get(0)?, row.get(1)?, acc_from_row(row, 2)?));
+            }
+            self.cached = Some((key, days));
+        }
+        Ok(self.cached.as_ref().map(|(_, d)| d.as_slice()).unwrap_or_default())
     }
 
     /// A customer's row id, looked up as drafts ask (a finalize reads one
@@ -499,20 +524,13 @@ impl crate::usage::UsageSource for Rollups<'_> {
             .get(&meter.code)
             .ok_or_else(|| Error::NotFound(format!("no meter with code \"{}\"", meter.code)))?;
         let customer_id = self.customer_id(customer)?;
-        let key = (meter_id, customer_id, self.local(from), self.local(to));
-        if self.cached.as_ref().is_none_or(|(k, _)| k != &key) {
-            let days = read(self.conn, meter_id, customer_id, key.2, key.3)?;
-            self.cached = Some((key, days));
-        }
-        let days = self.cached.as_ref().map(|(_, d)| d).ok_or_else(|| Error::Internal("no rollups read".into()))?;
+        let days = self.window(meter_id, customer_id, self.local(from), self.local(to))?;
+        let wanted = group.map(|g| group_key(Some(g)));
         let mut acc = Acc::default();
-        match group {
-            Some(g) => {
-                if let Some(a) = days.get(&format!("={g}")) {
-                    acc = a.clone();
-                }
+        for (grp, _, a) in days {
+            if wanted.as_ref().is_none_or(|w| w == grp) {
+                acc.merge(a);
             }
-            None => days.values().for_each(|a| acc.merge(a)),
         }
         Ok(acc.value(meter.aggregation)?)
     }
@@ -530,31 +548,20 @@ impl crate::usage::UsageSource for Rollups<'_> {
             .get(&meter.code)
             .ok_or_else(|| Error::NotFound(format!("no meter with code \"{}\"", meter.code)))?;
         let customer_id = self.customer_id(customer)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT grp, day, count, sum, max, min, latest_ms, latest_order, latest, distinct_values FROM usage_days
-             WHERE meter_id = ?1 AND customer_id = ?2 AND day >= ?3 AND day < ?4 ORDER BY grp, day",
-        )?;
         let wanted = group.map(|g| group_key(Some(g)));
-        let (first, end) = (day_number(self.local(from)), day_number(self.local(to)));
-        let mut rows = stmt.query(params![meter_id, customer_id, first, end])?;
-        // (group key, day) → the day's fold, in order.
-        let mut folded: Vec<(String, i64, Acc)> = Vec::new();
-        while let Some(row) = rows.next()? {
-            let grp: String = row.get(0)?;
-            if wanted.as_ref().is_some_and(|w| *w != grp) {
+        let days = self.window(meter_id, customer_id, self.local(from), self.local(to))?;
+        // (group key, day) → the day's fold; a meter that does not split keeps
+        // every row under one key.
+        let mut folded: std::collections::BTreeMap<(&str, i64), Acc> = std::collections::BTreeMap::new();
+        for (grp, day, acc) in days {
+            if wanted.as_ref().is_some_and(|w| w != grp) {
                 continue;
             }
-            // A meter that does not split keeps every row under one key.
-            let key = if meter.group_by.is_some() { grp } else { String::new() };
-            let day: i64 = row.get(1)?;
-            let acc = acc_from_row(row, 2)?;
-            match folded.iter_mut().find(|(k, d, _)| *k == key && *d == day) {
-                Some((_, _, a)) => a.merge(&acc),
-                None => folded.push((key, day, acc)),
-            }
+            let key = if meter.group_by.is_some() { grp.as_str() } else { "" };
+            folded.entry((key, *day)).or_default().merge(acc);
         }
         let mut out: Vec<crate::usage::GroupDays> = Vec::new();
-        for (key, day, acc) in folded {
+        for ((key, day), acc) in folded {
             let value = acc.value(meter.aggregation)?;
             if value.is_zero() {
                 continue;

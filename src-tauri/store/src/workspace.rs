@@ -39,6 +39,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0018_payment_details", include_str!("../../../migrations/0018_payment_details.sql")),
     ("0019_costs", include_str!("../../../migrations/0019_costs.sql")),
     ("0020_signal_alerts", include_str!("../../../migrations/0020_signal_alerts.sql")),
+    ("0021_read_indexes", include_str!("../../../migrations/0021_read_indexes.sql")),
 ];
 
 /// The schema version this build writes.
