@@ -16,6 +16,8 @@ use meterdesk_engine::period::Month;
 use meterdesk_engine::rng::Rng;
 use meterdesk_engine::{Workspace, catalog, invoice, report};
 
+mod common;
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -40,17 +42,7 @@ fn main() {
 
     let build = Instant::now();
     let mut ws = Workspace::create(&dir.path().join("large.meterdesk")).unwrap();
-    let list: Vec<_> = (0..customers)
-        .map(
-            |c| serde_json::json!({ "id": format!("cus_{c:04}"), "name": format!("Customer {c}"), "tax_rate": "0.20" }),
-        )
-        .collect();
-    let subs: Vec<_> = (0..customers)
-        .map(|c| {
-            serde_json::json!({ "id": format!("sub_{c:04}"), "customer": format!("cus_{c:04}"), "plan": "pro",
-                                "start": "2024-12-01", "anchor_day": 1 })
-        })
-        .collect();
+    let (list, subs) = common::customers_on_pro(customers, "2024-12-01");
     let text = serde_json::json!({
         "workspace": { "timezone": "America/New_York" },
         "customers": list,

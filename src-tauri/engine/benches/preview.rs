@@ -35,17 +35,7 @@ fn main() {
     let now: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
     let path = dir.path().join("bench.meterdesk");
     let mut ws = Workspace::create(&path).unwrap();
-    let list: Vec<_> = (0..customers)
-        .map(
-            |c| serde_json::json!({ "id": format!("cus_{c:04}"), "name": format!("Customer {c}"), "tax_rate": "0.20" }),
-        )
-        .collect();
-    let subs: Vec<_> = (0..customers)
-        .map(|c| {
-            serde_json::json!({ "id": format!("sub_{c:04}"), "customer": format!("cus_{c:04}"), "plan": "pro",
-                                     "start": "2026-09-01", "anchor_day": 1 })
-        })
-        .collect();
+    let (list, subs) = common::customers_on_pro(customers, "2026-09-01");
     let text = serde_json::json!({
         "workspace": { "timezone": "America/New_York" },
         "customers": list,

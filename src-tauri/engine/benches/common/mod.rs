@@ -32,6 +32,24 @@ pub fn write_october_events(path: &Path, n: u64, customers: u64) {
     out.flush().unwrap();
 }
 
+/// `n` customers (`cus_0000`…, 20 % tax) for a catalog, and a subscription
+/// of each to plan `pro` from `start` (`sub_0000`…), periods on the 1st.
+#[allow(dead_code)]
+pub fn customers_on_pro(n: u64, start: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let customers = (0..n)
+        .map(
+            |c| serde_json::json!({ "id": format!("cus_{c:04}"), "name": format!("Customer {c}"), "tax_rate": "0.20" }),
+        )
+        .collect();
+    let subscriptions = (0..n)
+        .map(|c| {
+            serde_json::json!({ "id": format!("sub_{c:04}"), "customer": format!("cus_{c:04}"), "plan": "pro",
+                                "start": start, "anchor_day": 1 })
+        })
+        .collect();
+    (customers, subscriptions)
+}
+
 /// A workspace at `path` with `n` customers (`cus_00000`…, Berlin, 19% tax), each
 /// on a plan of 8 grouped token charges, a fee and a discount (10 lines an
 /// invoice), with 8 events each in October 2026.
