@@ -332,9 +332,8 @@ pub fn customer_overview(ws: &mut Workspace, id: &str, now: DateTime<Utc>) -> Re
     }
     let late = if fresh { late::list_of(ws, Some(id))? } else { Vec::new() };
     let margin_month = Month::of(today).previous()?;
-    let margins =
-        crate::report::margin(ws, margin_month, Some(id))?.into_iter().filter(|m| !m.cost.0.is_zero()).collect();
-    let signals = crate::report::signals_of(ws, now, id)?;
+    let (margins, signals) = crate::report::customer_figures(ws, now, margin_month, id)?;
+    let margins = margins.into_iter().filter(|m| !m.cost.0.is_zero()).collect();
     Ok(CustomerOverview {
         customer,
         today,

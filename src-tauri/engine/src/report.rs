@@ -188,9 +188,8 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
     }
     let conn = ws.conn();
     let books = pending.books(conn)?;
-    // (currency, month) → billed, credited; (currency, customer, month) → net.
+    // (currency, month) → billed, credited.
     let mut billed: BTreeMap<(String, Month), (Decimal, Decimal)> = BTreeMap::new();
-    let mut net_of: HashMap<(String, String, Month), Decimal> = HashMap::new();
     // Usage revenue spread over the months a period spans.
     let mut usage = PerCustomer::new();
     for inv in &books.invoices {
@@ -200,9 +199,9 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
         let e = billed.entry((d.currency.clone(), m)).or_default();
         e.0 += d.subtotal.0;
         e.1 += credited;
-        *net_of.entry((d.currency.clone(), d.customer.clone(), m)).or_default() += d.subtotal.0 - credited;
         spread(&mut usage, d, usage_revenue(d));
     }
+    let net_of = nets(&books);
     let months: Vec<Month> = std::iter::successors(Some(from), |m| m.next().ok().filter(|n| *n <= to)).collect();
     pending.load(ws, &months)?;
     let mut unbilled: BTreeMap<(String, Month), Decimal> = BTreeMap::new();
@@ -232,18 +231,7 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
             if b.is_zero() && cr.is_zero() && u.is_zero() && mrr.is_zero() {
                 continue;
             }
-            let year_before = (0..12).try_fold(*m, |x, _| x.previous())?;
-            let mut pairs: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
-            for ((cur, customer, month), net) in &net_of {
-                if cur != c {
-                    continue;
-                }
-                if *month == *m {
-                    pairs.entry(customer).or_default().0 += *net;
-                } else if *month == year_before {
-                    pairs.entry(customer).or_default().1 += *net;
-                }
-            }
+            let pairs = retention_pairs(&net_of, c, *m)?;
             rows.push(RevenueRow {
                 month: *m,
                 currency: c.clone(),
@@ -259,6 +247,35 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
         }
     }
     Ok(rows)
+}
+
+/// Each customer's net revenue in `currency` in `month` and twelve months
+/// before (what NRR compares), from the nets by (currency, customer, month).
+fn retention_pairs(nets: &PerCustomer, currency: &str, month: Month) -> Result<BTreeMap<String, (Decimal, Decimal)>> {
+    let year_before = (0..12).try_fold(month, |x, _| x.previous())?;
+    let mut pairs: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+    for ((cur, customer, m), net) in nets {
+        if cur != currency {
+            continue;
+        }
+        if *m == month {
+            pairs.entry(customer.clone()).or_default().0 += *net;
+        } else if *m == year_before {
+            pairs.entry(customer.clone()).or_default().1 += *net;
+        }
+    }
+    Ok(pairs)
+}
+
+/// Net revenue (subtotal less credit notes) by (currency, customer, service month).
+fn nets(books: &Books) -> PerCustomer {
+    let mut out = PerCustomer::new();
+    for inv in &books.invoices {
+        let d = &inv.frozen.draft;
+        *out.entry((d.currency.clone(), d.customer.clone(), Month::of(d.first_day))).or_default() +=
+            d.subtotal.0 - books.credited(inv);
+    }
+    out
 }
 
 /// Adds `amount` of draft `d` to each month its period spans, in equal
@@ -564,9 +581,17 @@ pub fn signals(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<SignalRow>>
     signals_with(ws, now, &mut Pending::default())
 }
 
-/// One customer's signals (its page), from its own invoices and drafts alone.
-pub fn signals_of(ws: &mut Workspace, now: DateTime<Utc>, customer: &str) -> Result<Vec<SignalRow>> {
-    signals_with(ws, now, &mut Pending::of_customer(Some(customer)))
+/// One customer's margin in `month` and its signals on `now`'s day (its
+/// page), from its own invoices and drafts alone, each draft computed once.
+pub fn customer_figures(
+    ws: &mut Workspace,
+    now: DateTime<Utc>,
+    month: Month,
+    customer: &str,
+) -> Result<(Vec<MarginRow>, Vec<SignalRow>)> {
+    let mut pending = Pending::of_customer(Some(customer));
+    let margins = margin_with(ws, month, Some(customer), &mut pending)?;
+    Ok((margins, signals_with(ws, now, &mut pending)?))
 }
 
 fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -> Result<Vec<SignalRow>> {
@@ -1242,7 +1267,7 @@ mod tests {
         let grows: Vec<&str> = quiet.iter().filter(|a| a.customer == "grows").map(|a| a.subject.as_str()).collect();
         assert_eq!(grows, ["falling:2026-11-01", "silent:2026-11-25"]);
         // One customer's signals (its page) are the dashboard's for it.
-        let heavy = signals_of(&mut ws, now(), "heavy").unwrap();
+        let (_, heavy) = customer_figures(&mut ws, now(), month("2026-10"), "heavy").unwrap();
         let all: Vec<SignalRow> =
             signals(&mut ws, now()).unwrap().into_iter().filter(|s| s.customer == "heavy").collect();
         assert_eq!(heavy, all);

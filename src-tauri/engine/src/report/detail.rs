@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::{Pending, PerCustomer, recurring_fees, spread, usage_revenue};
+use super::{Pending, PerCustomer, nets, recurring_fees, retention_pairs, spread, usage_revenue};
 use crate::cost;
 use crate::error::{Error, Result};
 use crate::money::Currency;
@@ -184,17 +184,7 @@ pub fn detail(ws: &mut Workspace, now: DateTime<Utc>, figure: &Figure) -> Result
         Figure::Nrr { month, .. } => {
             let year_before = (0..12).try_fold(*month, |m, _| m.previous())?;
             let books = pending.books(ws.conn())?;
-            let mut pairs: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
-            for inv in &books.invoices {
-                let d = &inv.frozen.draft;
-                let m = Month::of(d.first_day);
-                if d.currency != code || (m != *month && m != year_before) {
-                    continue;
-                }
-                let net = d.subtotal.0 - books.credited(inv);
-                let e = pairs.entry(d.customer.clone()).or_default();
-                if m == *month { e.0 += net } else { e.1 += net }
-            }
+            let pairs = retention_pairs(&nets(&books), &code, *month)?;
             let nrr = figures::nrr(&pairs);
             let base: Vec<(String, (Decimal, Decimal))> =
                 pairs.into_iter().filter(|(_, (_, before))| *before > Decimal::ZERO).collect();
