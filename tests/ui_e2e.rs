@@ -1695,12 +1695,17 @@ async fn a_customers_page_changes_its_plan_mid_month_ends_it_and_bills_late_usag
 }
 
 /// The package a user installs: `scripts/package.sh` builds the .deb with the
-/// Tauri CLI (release, the UI embedded); this installs it with apt-get, reads
+/// Tauri CLI (release, the UI embedded; `METERDESK_DEB` names another, as
+/// scripts/test.sh does with the tested debug binary bundled); this installs it with apt-get, reads
 /// what it put where, and starts the installed binary to the painted dashboard.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "installs a system package (root or sudo): scripts/test.sh runs it after scripts/package.sh"]
+#[ignore = "installs a system package (root or sudo): scripts/test.sh runs it on the tested binary bundled"]
 async fn the_deb_package_installs_and_starts_to_the_painted_dashboard() {
-    let deb = std::env::var_os("METERDESK_DEB").map(PathBuf::from).unwrap_or_else(|| {
+    // apt-get takes a path to a file only when it has a slash before the name: made absolute.
+    let named = std::env::var_os("METERDESK_DEB").map(|p| {
+        std::fs::canonicalize(&p).unwrap_or_else(|e| panic!("METERDESK_DEB {}: {e}", Path::new(&p).display()))
+    });
+    let deb = named.unwrap_or_else(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bundle/deb");
         let mut debs: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("no {} ({e}): run scripts/package.sh first", dir.display()))
