@@ -297,12 +297,23 @@ impl Book {
         sub: &Subscription,
         month: Month,
     ) -> Result<Option<Draft>> {
+        match self.period_starting_in(conn, sub, month)? {
+            Some(period) => self.draft(conn, usage, sub, period),
+            None => Ok(None),
+        }
+    }
+
+    /// The period of `sub` starting in `month` while it is active in it.
+    fn period_starting_in(&mut self, conn: &Connection, sub: &Subscription, month: Month) -> Result<Option<Period>> {
         let interval = self.plan(conn, &sub.fields.plan, sub.version())?.interval;
         let schedule = crate::period::Schedule::new(interval, sub.anchor_day(), sub.fields.start)?;
         let Ok(period) = schedule.starting_in(self.tz, month) else {
             return Ok(None);
         };
-        self.draft(conn, usage, sub, period)
+        let f = &sub.fields;
+        let active_from = f.start.max(period.first_day);
+        let active_to = f.end.map_or(period.end_day, |e| e.min(period.end_day));
+        Ok((active_from < active_to).then_some(period))
     }
 
     /// The draft of one period of `sub`; none when it is not active in it.
@@ -701,14 +712,28 @@ pub fn periods(ws: &Workspace, month: Month, customer: Option<&str>, kind: Kind)
     drafts_in(Book::load_for(conn, customer)?, conn, &mut NoUsage, &subscriptions, month, kind)
 }
 
-/// [`periods`] of every customer for several months, reading what they
-/// share (meters, customers, subscriptions, costs) once: what reports over a
-/// year go through.
-pub fn periods_in(ws: &Workspace, months: &[Month], kind: Kind) -> Result<Vec<Vec<Draft>>> {
+/// A subscription's code and the start of one of its periods.
+pub type PeriodStart = (String, DateTime<Utc>);
+
+/// Which subscriptions (their codes) have a period starting in each of
+/// `months` (every customer's, or one's), and when it starts: the periods
+/// of [`periods`] without drafting them, enough to ask which are
+/// finalized ([`Finalized::has_period`]).
+pub fn period_starts_in(ws: &Workspace, months: &[Month], customer: Option<&str>) -> Result<Vec<Vec<PeriodStart>>> {
     let conn = ws.conn();
-    let subscriptions = subscription::all(conn)?;
-    let book = Book::load_for(conn, None)?;
-    months.iter().map(|m| drafts_in(book.clone(), conn, &mut NoUsage, &subscriptions, *m, kind)).collect()
+    let subscriptions = subscriptions_of(conn, customer)?;
+    let mut book = Book::load_for(conn, customer)?;
+    let mut out = Vec::new();
+    for m in months {
+        let mut starts = Vec::new();
+        for sub in &subscriptions {
+            if let Some(period) = book.period_starting_in(conn, sub, *m)? {
+                starts.push((sub.fields.id.clone(), period.start));
+            }
+        }
+        out.push(starts);
+    }
+    Ok(out)
 }
 
 /// Every subscription, or one customer's (which must exist).
@@ -1011,6 +1036,33 @@ pub(crate) mod tests;
 /// period (of its kind), if one did.
 pub fn finalized_as(conn: &Connection, draft: &Draft) -> Result<Option<String>> {
     standing_number(conn, &draft.subscription, draft.period.start, draft.kind)
+}
+
+/// Every (subscription, period start, kind) a standing invoice finalized:
+/// what [`finalized_as`] answers for one draft, read at once for many.
+pub struct Finalized(std::collections::HashSet<(String, String, String)>);
+
+impl Finalized {
+    /// Every customer's, or one's (its external id).
+    pub fn load(conn: &Connection, customer: Option<&str>) -> Result<Finalized> {
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT s.code, i.period_start, i.kind FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+             WHERE (?1 IS NULL OR i.customer_id = (SELECT id FROM customers WHERE external_id = ?1)) AND ",
+            not_void!("i")
+        ))?;
+        let rows = stmt.query_map([customer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(Finalized(rows.collect::<rusqlite::Result<_>>()?))
+    }
+
+    /// Whether a standing invoice finalized `draft`'s period.
+    pub fn has(&self, draft: &Draft) -> bool {
+        self.0.contains(&(draft.subscription.clone(), time_text(draft.period.start), draft.kind.as_str().to_string()))
+    }
+
+    /// Whether a standing period invoice finalized subscription `code`'s period starting at `start`.
+    pub fn has_period(&self, code: &str, start: DateTime<Utc>) -> bool {
+        self.0.contains(&(code.to_string(), time_text(start), Kind::Period.as_str().to_string()))
+    }
 }
 
 /// The number of the standing invoice of `kind` of a subscription's period, if any.

@@ -18,7 +18,7 @@ use crate::alert::{self, Alert, AlertKind};
 use crate::bill::{self, Draft, Kind};
 use crate::cost;
 use crate::error::{Error, Result};
-use crate::invoice::{self, Invoice};
+use crate::invoice;
 use crate::money::{Currency, Dec};
 use crate::period::Month;
 use crate::rating::LineKind;
@@ -50,10 +50,10 @@ pub struct RevenueRow {
     pub nrr: Option<Dec>,
 }
 
-/// What every report reads once: the standing invoices and what credit notes
-/// took off each (net of tax).
+/// What every report reads once: the standing invoices' figures and what
+/// credit notes took off each (net of tax).
 struct Books {
-    invoices: Vec<Invoice>,
+    invoices: Vec<invoice::Figures>,
     credited_net: HashMap<String, Decimal>,
     /// Tax included: what credit notes took off what is owed.
     credited_total: HashMap<String, Decimal>,
@@ -66,11 +66,11 @@ impl Books {
 
     /// Every customer's books, or one's (its external id).
     fn load_of(conn: &Connection, customer: Option<&str>) -> Result<Books> {
-        let (invoices, notes) = match customer {
-            Some(c) => (invoice::of_customer(conn, c)?, crate::credit::of_customer(conn, c)?),
-            None => (invoice::all(conn)?, crate::credit::all(conn)?),
+        let invoices = invoice::figures(conn, customer)?;
+        let notes = match customer {
+            Some(c) => crate::credit::of_customer(conn, c)?,
+            None => crate::credit::all(conn)?,
         };
-        let invoices: Vec<Invoice> = invoices.into_iter().filter(|i| i.void_reason.is_none()).collect();
         let mut credited_net: HashMap<String, Decimal> = HashMap::new();
         let mut credited_total: HashMap<String, Decimal> = HashMap::new();
         for note in notes {
@@ -80,8 +80,9 @@ impl Books {
         Ok(Books { invoices, credited_net, credited_total })
     }
 
-    fn credited(&self, invoice: &Invoice) -> Decimal {
-        invoice.frozen.draft.number.as_deref().and_then(|n| self.credited_net.get(n)).copied().unwrap_or_default()
+    /// What credit notes took off invoice `number`, net of tax.
+    fn credited(&self, number: Option<&str>) -> Decimal {
+        number.and_then(|n| self.credited_net.get(n)).copied().unwrap_or_default()
     }
 }
 
@@ -92,9 +93,106 @@ fn months_spanned(first_day: NaiveDate, end_day: NaiveDate) -> u32 {
     months.max(1) as u32
 }
 
-/// A draft's or invoice's usage revenue: usage lines and commitment true-ups.
-fn usage_revenue(d: &Draft) -> Decimal {
-    d.lines.iter().filter(|l| matches!(l.kind, LineKind::Usage | LineKind::Commitment)).map(|l| l.amount.0).sum()
+/// A period's document as the reports add it up: a standing invoice's
+/// figures, or a draft not finalized yet.
+trait Doc {
+    fn customer(&self) -> &str;
+    fn currency(&self) -> &str;
+    fn kind(&self) -> Kind;
+    fn first_day(&self) -> NaiveDate;
+    /// The day after the period's last.
+    fn end_day(&self) -> NaiveDate;
+    fn last_day(&self) -> NaiveDate;
+    fn subtotal(&self) -> Decimal;
+    /// Its usage revenue: usage lines and commitment true-ups.
+    fn usage_revenue(&self) -> Decimal;
+    /// Each line's meter and cost.
+    fn line_costs(&self) -> Vec<LineCost<'_>>;
+}
+
+/// A line's meter and cost, in the cost's currency.
+struct LineCost<'a> {
+    meter: Option<&'a str>,
+    cost: Option<Decimal>,
+    currency: Option<&'a str>,
+}
+
+fn is_usage_revenue(kind: LineKind) -> bool {
+    matches!(kind, LineKind::Usage | LineKind::Commitment)
+}
+
+impl Doc for Draft {
+    fn customer(&self) -> &str {
+        &self.customer
+    }
+    fn currency(&self) -> &str {
+        &self.currency
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn first_day(&self) -> NaiveDate {
+        self.first_day
+    }
+    fn end_day(&self) -> NaiveDate {
+        self.end_day
+    }
+    fn last_day(&self) -> NaiveDate {
+        self.last_day
+    }
+    fn subtotal(&self) -> Decimal {
+        self.subtotal.0
+    }
+    fn usage_revenue(&self) -> Decimal {
+        self.lines.iter().filter(|l| is_usage_revenue(l.kind)).map(|l| l.amount.0).sum()
+    }
+    fn line_costs(&self) -> Vec<LineCost<'_>> {
+        self.lines
+            .iter()
+            .map(|l| LineCost {
+                meter: l.meter.as_deref(),
+                cost: l.cost.map(|c| c.0),
+                currency: l.cost_currency.as_deref(),
+            })
+            .collect()
+    }
+}
+
+impl Doc for invoice::Figures {
+    fn customer(&self) -> &str {
+        &self.customer
+    }
+    fn currency(&self) -> &str {
+        &self.currency
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn first_day(&self) -> NaiveDate {
+        self.first_day
+    }
+    fn end_day(&self) -> NaiveDate {
+        self.end_day
+    }
+    fn last_day(&self) -> NaiveDate {
+        invoice::Figures::last_day(self)
+    }
+    fn subtotal(&self) -> Decimal {
+        self.subtotal.0
+    }
+    fn usage_revenue(&self) -> Decimal {
+        self.lines.iter().filter(|l| is_usage_revenue(l.kind)).map(|l| l.amount.0).sum()
+    }
+    fn line_costs(&self) -> Vec<LineCost<'_>> {
+        self.lines
+            .iter()
+            .map(|l| LineCost {
+                meter: l.meter.as_deref(),
+                cost: l.cost.map(|c| c.0),
+                currency: l.cost_currency.as_deref(),
+            })
+            .collect()
+    }
 }
 
 /// The drafts of periods not finalized yet, by the month they start in,
@@ -105,6 +203,7 @@ pub struct Pending {
     customer: Option<String>,
     drafts: HashMap<Month, Vec<Draft>>,
     books: Option<std::rc::Rc<Books>>,
+    finalized: Option<bill::Finalized>,
 }
 
 impl Pending {
@@ -125,31 +224,25 @@ impl Pending {
     /// computing the drafts of those with periods still to finalize.
     fn load(&mut self, ws: &mut Workspace, months: &[Month]) -> Result<()> {
         let wanted: Vec<Month> = months.iter().copied().filter(|m| !self.drafts.contains_key(m)).collect();
-        let mut listed = bill::periods_in(ws, &wanted, Kind::Period)?;
-        if let Some(c) = &self.customer {
-            listed.iter_mut().for_each(|periods| periods.retain(|p| &p.customer == c));
-        }
+        let listed = bill::period_starts_in(ws, &wanted, self.customer.as_deref())?;
         for (month, periods) in wanted.into_iter().zip(listed) {
             self.fill(ws, month, &periods)?;
         }
         Ok(())
     }
 
-    /// Keeps the drafts of `month`'s periods that no standing invoice
-    /// finalized yet: none computed when every period is finalized (listing
-    /// the periods reads no usage).
-    fn fill(&mut self, ws: &mut Workspace, month: Month, periods: &[Draft]) -> Result<()> {
-        let mut pending = false;
-        for p in periods {
-            if bill::finalized_as(ws.conn(), p)?.is_none() {
-                pending = true;
-                break;
-            }
+    /// Keeps the drafts of `month`'s periods (subscription, start) that no
+    /// standing invoice finalized yet: none computed when every period is
+    /// finalized (listing the periods reads no usage).
+    fn fill(&mut self, ws: &mut Workspace, month: Month, periods: &[bill::PeriodStart]) -> Result<()> {
+        if self.finalized.is_none() {
+            self.finalized = Some(bill::Finalized::load(ws.conn(), self.customer.as_deref())?);
         }
-        let drafts = match pending {
+        let finalized = self.finalized.as_ref().expect("just loaded");
+        let drafts = match periods.iter().any(|(code, start)| !finalized.has_period(code, *start)) {
             true => {
                 let all = bill::preview(ws, month, self.customer.as_deref(), Kind::Period)?;
-                unfinalized(ws, all)?
+                all.into_iter().filter(|d| !finalized.has(d)).collect()
             }
             false => Vec::new(),
         };
@@ -159,22 +252,10 @@ impl Pending {
 
     fn of(&mut self, ws: &mut Workspace, month: Month) -> Result<&[Draft]> {
         if !self.drafts.contains_key(&month) {
-            let periods = bill::periods(ws, month, self.customer.as_deref(), Kind::Period)?;
-            self.fill(ws, month, &periods)?;
+            self.load(ws, &[month])?;
         }
         Ok(self.drafts.get(&month).map(Vec::as_slice).unwrap_or_default())
     }
-}
-
-/// The drafts no standing invoice finalized yet.
-fn unfinalized(ws: &Workspace, drafts: Vec<Draft>) -> Result<Vec<Draft>> {
-    let mut out = Vec::new();
-    for d in drafts {
-        if bill::finalized_as(ws.conn(), &d)?.is_none() {
-            out.push(d);
-        }
-    }
-    Ok(out)
 }
 
 /// Revenue by month from `from` to `to` (inclusive), per currency.
@@ -192,14 +273,13 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
     let mut billed: BTreeMap<(String, Month), (Decimal, Decimal)> = BTreeMap::new();
     // Usage revenue spread over the months a period spans.
     let mut usage = PerCustomer::new();
-    for inv in &books.invoices {
-        let d = &inv.frozen.draft;
+    for d in &books.invoices {
         let m = Month::of(d.first_day);
-        let credited = books.credited(inv);
+        let credited = books.credited(d.number.as_deref());
         let e = billed.entry((d.currency.clone(), m)).or_default();
         e.0 += d.subtotal.0;
         e.1 += credited;
-        spread(&mut usage, d, usage_revenue(d));
+        spread(&mut usage, d, d.usage_revenue());
     }
     let net_of = nets(&books);
     let months: Vec<Month> = std::iter::successors(Some(from), |m| m.next().ok().filter(|n| *n <= to)).collect();
@@ -208,7 +288,7 @@ fn revenue_with(ws: &mut Workspace, from: Month, to: Month, pending: &mut Pendin
     for m in &months {
         for d in pending.of(ws, *m)? {
             *unbilled.entry((d.currency.clone(), *m)).or_default() += d.subtotal.0;
-            spread(&mut usage, d, usage_revenue(d));
+            spread(&mut usage, d, d.usage_revenue());
         }
     }
     let conn = ws.conn();
@@ -270,25 +350,24 @@ fn retention_pairs(nets: &PerCustomer, currency: &str, month: Month) -> Result<B
 /// Net revenue (subtotal less credit notes) by (currency, customer, service month).
 fn nets(books: &Books) -> PerCustomer {
     let mut out = PerCustomer::new();
-    for inv in &books.invoices {
-        let d = &inv.frozen.draft;
+    for d in &books.invoices {
         *out.entry((d.currency.clone(), d.customer.clone(), Month::of(d.first_day))).or_default() +=
-            d.subtotal.0 - books.credited(inv);
+            d.subtotal.0 - books.credited(d.number.as_deref());
     }
     out
 }
 
 /// Adds `amount` of draft `d` to each month its period spans, in equal
 /// shares, by (currency, customer, month).
-fn spread(into: &mut PerCustomer, d: &Draft, amount: Decimal) {
+fn spread(into: &mut PerCustomer, d: &dyn Doc, amount: Decimal) {
     if amount.is_zero() {
         return;
     }
-    let n = months_spanned(d.first_day, d.end_day);
+    let n = months_spanned(d.first_day(), d.end_day());
     let share = amount / Decimal::from(n);
-    let mut m = Month::of(d.first_day);
+    let mut m = Month::of(d.first_day());
     for _ in 0..n {
-        *into.entry((d.currency.clone(), d.customer.clone(), m)).or_default() += share;
+        *into.entry((d.currency().to_string(), d.customer().to_string(), m)).or_default() += share;
         match m.next() {
             Ok(next) => m = next,
             Err(_) => break,
@@ -357,23 +436,21 @@ pub fn receivables(conn: &Connection, on: NaiveDate) -> Result<Vec<ReceivablesRo
 
 /// The invoices issued by day `on` that still ask for something on it (paid
 /// after `on` counts as still owed on it), with what they ask for.
-fn owing(books: &Books, on: NaiveDate) -> impl Iterator<Item = (&Invoice, Decimal)> {
-    books.invoices.iter().filter_map(move |inv| {
-        let f = &inv.frozen;
-        if f.issue_date > on || inv.paid.as_ref().is_some_and(|p| p.date <= on) {
+fn owing(books: &Books, on: NaiveDate) -> impl Iterator<Item = (&invoice::Figures, Decimal)> {
+    books.invoices.iter().filter_map(move |f| {
+        if f.issue_date > on || f.paid_on.is_some_and(|p| p <= on) {
             return None;
         }
-        let credited = f.draft.number.as_deref().and_then(|n| books.credited_total.get(n)).copied().unwrap_or_default();
-        let owed = f.draft.dues().owed_after(credited);
-        (owed > Decimal::ZERO).then_some((inv, owed))
+        let credited = f.number.as_deref().and_then(|n| books.credited_total.get(n)).copied().unwrap_or_default();
+        let owed = f.dues().owed_after(credited);
+        (owed > Decimal::ZERO).then_some((f, owed))
     })
 }
 
 fn receivables_of(books: &Books, on: NaiveDate) -> Result<Vec<ReceivablesRow>> {
     let mut by: BTreeMap<String, Aging> = BTreeMap::new();
-    for (inv, owed) in owing(books, on) {
-        let f = &inv.frozen;
-        by.entry(f.draft.currency.clone()).or_default().add(owed, f.due_date, on);
+    for (f, owed) in owing(books, on) {
+        by.entry(f.currency.clone()).or_default().add(owed, f.due_date, on);
     }
     by.into_iter()
         .map(|(c, aging)| {
@@ -441,12 +518,18 @@ fn margin_with(
     let conn = ws.conn();
     let books = cache.books(conn)?;
     let fx = cost::fx_rates(conn)?;
+    // The month's invoices in full: their lines by meter and group.
+    let ids: Vec<i64> = books
+        .invoices
+        .iter()
+        .filter(|f| Month::of(f.first_day) == month && customer.is_none_or(|c| f.customer == c))
+        .map(|f| f.id)
+        .collect();
+    let invoices = invoice::by_ids(conn, &ids)?;
     let mut docs: Vec<(&Draft, Decimal, String)> = Vec::new();
-    for inv in &books.invoices {
+    for inv in &invoices {
         let d = &inv.frozen.draft;
-        if Month::of(d.first_day) == month {
-            docs.push((d, books.credited(inv), inv.frozen.buyer.name.clone()));
-        }
+        docs.push((d, books.credited(d.number.as_deref()), inv.frozen.buyer.name.clone()));
     }
     let names: HashMap<String, String> =
         crate::customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.name)).collect();
@@ -477,7 +560,9 @@ fn margin_with(
         acc.revenue += d.subtotal.0 - credited;
         for l in d.lines.iter().filter(|l| l.kind == LineKind::Usage) {
             let Some(meter) = &l.meter else { continue };
-            let line_cost = cost_in_currency(l, d, &currency, &fx, &mut acc.converted, &mut acc.unconverted);
+            let cost =
+                LineCost { meter: l.meter.as_deref(), cost: l.cost.map(|c| c.0), currency: l.cost_currency.as_deref() };
+            let line_cost = cost_in_currency(&cost, d, &currency, &fx, &mut acc.converted, &mut acc.unconverted);
             acc.cost += line_cost;
             let e = acc.lines.entry((meter.clone(), l.group.clone())).or_default();
             e.0 += l.quantity.0;
@@ -520,16 +605,16 @@ fn margin_with(
 /// the newest exchange rate as of the period's last day (said in
 /// `converted`), or nothing when no rate converts it (said in `unconverted`).
 fn cost_in_currency(
-    l: &crate::rating::Line,
-    d: &Draft,
+    l: &LineCost,
+    d: &dyn Doc,
     currency: &Currency,
     fx: &[cost::FxRate],
     converted: &mut Vec<String>,
     unconverted: &mut Vec<String>,
 ) -> Decimal {
-    match (l.cost, &l.cost_currency) {
-        (Some(c), Some(cc)) if *cc == d.currency => c.0,
-        (Some(c), Some(cc)) => match cost::convert(c.0, cc, currency, fx, d.last_day) {
+    match (l.cost, l.currency) {
+        (Some(c), Some(cc)) if cc == d.currency() => c,
+        (Some(c), Some(cc)) => match cost::convert(c, cc, currency, fx, d.last_day()) {
             Some(done) => {
                 let r = done.rate;
                 let said = format!("1 {} = {} {} as of {}", r.from, r.rate, r.to, r.as_of);
@@ -539,8 +624,8 @@ fn cost_in_currency(
                 done.amount
             }
             None => {
-                let meter = l.meter.as_deref().unwrap_or_default();
-                unconverted.push(format!("{c} {cc} of {meter} (no {cc} → {} rate on {})", d.currency, d.last_day));
+                let meter = l.meter.unwrap_or_default();
+                unconverted.push(format!("{c} {cc} of {meter} (no {cc} → {} rate on {})", d.currency(), d.last_day()));
                 Decimal::ZERO
             }
         },
@@ -613,20 +698,27 @@ fn signals_with(ws: &mut Workspace, now: DateTime<Utc>, pending: &mut Pending) -
     let docs = books
         .invoices
         .iter()
-        .map(|inv| (&inv.frozen.draft, books.credited(inv)))
-        .chain(drafts.iter().map(|d| (d, Decimal::ZERO)));
+        .map(|f| (f as &dyn Doc, books.credited(f.number.as_deref())))
+        .chain(drafts.iter().map(|d| (d as &dyn Doc, Decimal::ZERO)));
     for (d, credited) in docs {
-        if d.end_day > today || !matches!(d.kind, Kind::Period | Kind::Adjustment) {
+        if d.end_day() > today || !matches!(d.kind(), Kind::Period | Kind::Adjustment) {
             continue;
         }
-        let e = periods.entry((d.customer.clone(), d.currency.clone())).or_default().entry(d.first_day).or_default();
-        e.usage += usage_revenue(d);
-        e.revenue += d.subtotal.0 - credited;
-        let currency = Currency::parse(&d.currency).map_err(Error::Internal)?;
+        let e = periods
+            .entry((d.customer().to_string(), d.currency().to_string()))
+            .or_default()
+            .entry(d.first_day())
+            .or_default();
+        e.usage += d.usage_revenue();
+        e.revenue += d.subtotal() - credited;
+        let currency = Currency::parse(d.currency()).map_err(Error::Internal)?;
         let (mut said, mut unsaid) = (Vec::new(), Vec::new());
-        e.cost +=
-            d.lines.iter().map(|l| cost_in_currency(l, d, &currency, &fx, &mut said, &mut unsaid)).sum::<Decimal>();
-        e.first_day = d.first_day;
+        e.cost += d
+            .line_costs()
+            .iter()
+            .map(|l| cost_in_currency(l, d, &currency, &fx, &mut said, &mut unsaid))
+            .sum::<Decimal>();
+        e.first_day = d.first_day();
     }
     let names: HashMap<String, String> =
         crate::customer::all(conn)?.into_iter().map(|c| (c.fields.id, c.fields.name)).collect();
@@ -1068,6 +1160,49 @@ mod tests {
         );
         // (110 + 200 + 0 + 50) / 390 = 92.3 %.
         assert_eq!(october.nrr.unwrap().to_string(), "92.3");
+    }
+
+    #[test]
+    fn the_figures_reports_read_are_each_standing_invoices_own() {
+        let mut ws = thirteen_months();
+        let all = invoice::all(ws.conn()).unwrap();
+        let (paid, voided) = (all[3].frozen.draft.number.clone().unwrap(), all[5].frozen.draft.number.clone().unwrap());
+        ws.write(|tx| {
+            invoice::mark_paid(tx, &paid, "2026-11-20".parse().unwrap(), "wire", now())?;
+            invoice::void(tx, &voided, "issued in error", now()).map(|_| ())
+        })
+        .unwrap();
+        let full: Vec<invoice::Invoice> =
+            invoice::all(ws.conn()).unwrap().into_iter().filter(|i| i.void_reason.is_none()).collect();
+        let figures = invoice::figures(ws.conn(), None).unwrap();
+        assert_eq!(figures.len(), all.len() - 1, "every invoice but the void one");
+        assert_eq!(full.len(), figures.len());
+        for (inv, f) in full.iter().zip(&figures) {
+            let d = &inv.frozen.draft;
+            assert_eq!(d.number, f.number);
+            assert_eq!(
+                (&d.customer, &d.currency, d.kind, d.first_day, d.end_day, d.last_day),
+                (&f.customer, &f.currency, f.kind, f.first_day, f.end_day, Doc::last_day(f))
+            );
+            assert_eq!(
+                (d.subtotal, inv.frozen.issue_date, inv.frozen.due_date),
+                (f.subtotal, f.issue_date, f.due_date)
+            );
+            assert_eq!(d.dues(), f.dues());
+            assert_eq!(inv.paid.as_ref().map(|p| p.date), f.paid_on);
+            assert_eq!(inv.frozen.buyer.name, f.buyer.name);
+            assert_eq!(d.usage_revenue(), f.usage_revenue());
+            fn costs(c: Vec<LineCost<'_>>) -> Vec<(Option<&str>, Option<Decimal>, Option<&str>)> {
+                c.into_iter().map(|l| (l.meter, l.cost, l.currency)).collect()
+            }
+            assert_eq!(costs(d.line_costs()), costs(f.line_costs()));
+        }
+        assert!(figures.iter().any(|f| f.number.as_deref() == Some(paid.as_str()) && f.paid_on.is_some()));
+        assert!(figures.iter().any(|f| f.line_costs().iter().any(|l| l.cost.is_some())), "costs are compared");
+        // One customer's alone.
+        let grows = invoice::figures(ws.conn(), Some("grows")).unwrap();
+        assert!(!grows.is_empty() && grows.iter().all(|f| f.customer == "grows"));
+        assert_eq!(grows.len(), figures.iter().filter(|f| f.customer == "grows").count());
     }
 
     #[test]

@@ -444,10 +444,11 @@ pub struct Rollups<'c> {
     tz: Tz,
     meters: HashMap<String, i64>,
     customers: HashMap<String, i64>,
-    /// The last window read: each (group key, local day)'s fold, in that
-    /// order. A period's lines ask for the same meter, customer and window
-    /// once per group and again for their costs by day: one read serves them.
-    cached: Option<(Read, Vec<DayFold>)>,
+    /// The windows read for the last customer: each (group key, local
+    /// day)'s fold, in that order. A period's lines ask for the same meter,
+    /// customer and window once per group, and its costs by day again after
+    /// every line is rated: one read per meter serves them all.
+    cached: Vec<(Read, Vec<DayFold>)>,
     raw: crate::usage::RawEvents<'c>,
 }
 
@@ -465,7 +466,7 @@ impl<'c> Rollups<'c> {
             tz,
             meters: pairs("SELECT code, id FROM meters")?,
             customers: HashMap::new(),
-            cached: None,
+            cached: Vec::new(),
             raw: crate::usage::RawEvents::new(conn),
         })
     }
@@ -478,19 +479,25 @@ impl<'c> Rollups<'c> {
     /// `[from, to)`, by group then day: read once for the window's lines.
     fn window(&mut self, meter_id: i64, customer_id: i64, from: NaiveDate, to: NaiveDate) -> Result<&[DayFold]> {
         let key = (meter_id, customer_id, from, to);
-        if self.cached.as_ref().is_none_or(|(k, _)| k != &key) {
-            let mut stmt = self.conn.prepare_cached(
+        // Another customer's windows are not asked for again.
+        self.cached.retain(|(k, _)| k.1 == customer_id);
+        let at = match self.cached.iter().position(|(k, _)| k == &key) {
+            Some(at) => at,
+            None => {
+                let mut stmt = self.conn.prepare_cached(
                 "SELECT grp, day, count, sum, max, min, latest_ms, latest_order, latest, distinct_values FROM usage_days
                  WHERE meter_id = ?1 AND customer_id = ?2 AND day >= ?3 AND day < ?4 ORDER BY grp, day",
             )?;
-            let mut rows = stmt.query(params![meter_id, customer_id, day_number(from), day_number(to)])?;
-            let mut days = Vec::new();
-            while let Some(row) = rows.next()? {
-                days.push((row.get(0)?, row.get(1)?, acc_from_row(row, 2)?));
+                let mut rows = stmt.query(params![meter_id, customer_id, day_number(from), day_number(to)])?;
+                let mut days = Vec::new();
+                while let Some(row) = rows.next()? {
+                    days.push((row.get(0)?, row.get(1)?, acc_from_row(row, 2)?));
+                }
+                self.cached.push((key, days));
+                self.cached.len() - 1
             }
-            self.cached = Some((key, days));
-        }
-        Ok(self.cached.as_ref().map(|(_, d)| d.as_slice()).unwrap_or_default())
+        };
+        Ok(&self.cached[at].1)
     }
 
     /// A customer's row id, looked up as drafts ask (a finalize reads one

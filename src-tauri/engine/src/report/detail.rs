@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::{Pending, PerCustomer, nets, recurring_fees, retention_pairs, spread, usage_revenue};
+use super::{Doc, Pending, PerCustomer, nets, recurring_fees, retention_pairs, spread};
 use crate::cost;
 use crate::error::{Error, Result};
 use crate::money::Currency;
@@ -98,9 +98,8 @@ pub fn detail(ws: &mut Workspace, now: DateTime<Utc>, figure: &Figure) -> Result
             let books = pending.books(ws.conn())?;
             let mut rows = Vec::new();
             let mut sums = [Decimal::ZERO; 4];
-            for inv in books.invoices.iter().filter(|i| in_month(&i.frozen.draft, *month, &code)) {
-                let d = &inv.frozen.draft;
-                let credited = books.credited(inv);
+            for d in books.invoices.iter().filter(|i| in_month(*i, *month, &code)) {
+                let credited = books.credited(d.number.as_deref());
                 sums[0] += d.subtotal.0;
                 sums[1] += credited;
                 rows.push(DetailRow {
@@ -130,9 +129,8 @@ pub fn detail(ws: &mut Workspace, now: DateTime<Utc>, figure: &Figure) -> Result
         Figure::Mrr { month, .. } => {
             let books = pending.books(ws.conn())?;
             let mut usage = PerCustomer::new();
-            for inv in &books.invoices {
-                let d = &inv.frozen.draft;
-                spread(&mut usage, d, usage_revenue(d));
+            for d in &books.invoices {
+                spread(&mut usage, d, d.usage_revenue());
             }
             // The drafts of the twelve months up to it, as the dashboard's revenue reads them.
             let mut months = vec![*month];
@@ -144,7 +142,7 @@ pub fn detail(ws: &mut Workspace, now: DateTime<Utc>, figure: &Figure) -> Result
             pending.load(ws, &months)?;
             for m in &months {
                 for d in pending.of(ws, *m)? {
-                    spread(&mut usage, d, usage_revenue(d));
+                    spread(&mut usage, d, d.usage_revenue());
                 }
             }
             let fees = recurring_fees(ws.conn(), &[*month])?;
@@ -220,21 +218,20 @@ pub fn detail(ws: &mut Workspace, now: DateTime<Utc>, figure: &Figure) -> Result
             let books = pending.books(ws.conn())?;
             let mut rows = Vec::new();
             let mut sum = Decimal::ZERO;
-            for (inv, owed) in super::owing(&books, today) {
-                let f = &inv.frozen;
+            for (f, owed) in super::owing(&books, today) {
                 let a = Age::of(f.due_date, today);
                 let wanted = match age {
                     Some(want) => a == *want,
                     None => a != Age::NotDue,
                 };
-                if f.draft.currency != code || !wanted {
+                if f.currency != code || !wanted {
                     continue;
                 }
                 sum += owed;
                 rows.push(DetailRow {
-                    customer: f.draft.customer.clone(),
-                    customer_name: name(&f.draft.customer),
-                    document: f.draft.number.clone(),
+                    customer: f.customer.clone(),
+                    customer_name: name(&f.customer),
+                    document: f.number.clone(),
                     cells: vec![
                         f.issue_date.to_string(),
                         f.due_date.to_string(),
@@ -294,8 +291,8 @@ pub fn detail(ws: &mut Workspace, now: DateTime<Utc>, figure: &Figure) -> Result
 }
 
 /// A draft or invoice of a period starting in `month`, in `currency`.
-fn in_month(d: &crate::bill::Draft, month: Month, currency: &str) -> bool {
-    Month::of(d.first_day) == month && d.currency == currency
+fn in_month(d: &dyn Doc, month: Month, currency: &str) -> bool {
+    Month::of(d.first_day()) == month && d.currency() == currency
 }
 
 /// "October 2026".
