@@ -1199,6 +1199,12 @@ mod tests {
         }
         assert!(figures.iter().any(|f| f.number.as_deref() == Some(paid.as_str()) && f.paid_on.is_some()));
         assert!(figures.iter().any(|f| f.line_costs().iter().any(|l| l.cost.is_some())), "costs are compared");
+        // Parsed in two halves on two cores, the same.
+        let split = invoice::figures_split(ws.conn(), None, 2).unwrap();
+        assert_eq!(
+            split.iter().map(|f| (f.id, f.number.clone(), f.paid_on, f.subtotal)).collect::<Vec<_>>(),
+            figures.iter().map(|f| (f.id, f.number.clone(), f.paid_on, f.subtotal)).collect::<Vec<_>>()
+        );
         // One customer's alone.
         let grows = invoice::figures(ws.conn(), Some("grows")).unwrap();
         assert!(!grows.is_empty() && grows.iter().all(|f| f.customer == "grows"));
