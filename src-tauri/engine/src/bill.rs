@@ -5,7 +5,7 @@
 //! Usage is read through a `usage::UsageSource`, so the same rating runs on raw
 //! events (exact for any range) or on the daily rollups (the fast path).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -665,6 +665,68 @@ pub fn preview(ws: &mut Workspace, month: Month, customer: Option<&str>, kind: K
     drafts_of_kind(ws.conn(), usage_source(ws.conn(), tz, fresh)?.as_mut(), &subscriptions, month, kind)
 }
 
+/// [`preview`] of several months (every customer's or one's): the usage
+/// brought up to date once and, with many subscriptions, half of the
+/// customers computed on a second connection on another core.
+pub fn preview_months(
+    ws: &mut Workspace,
+    months: &[Month],
+    customer: Option<&str>,
+    kind: Kind,
+) -> Result<Vec<Vec<Draft>>> {
+    preview_months_split(ws, months, customer, kind, 200)
+}
+
+/// [`preview_months`], on two connections from `split_from` subscriptions.
+pub(crate) fn preview_months_split(
+    ws: &mut Workspace,
+    months: &[Month],
+    customer: Option<&str>,
+    kind: Kind,
+    split_from: usize,
+) -> Result<Vec<Vec<Draft>>> {
+    if months.is_empty() {
+        return Ok(Vec::new());
+    }
+    let subscriptions = subscriptions_of(ws.conn(), customer)?;
+    let (tz, fresh) = refresh(ws)?;
+    // What the months share read once per connection.
+    let drafts = |conn: &Connection, subscriptions: &[Subscription]| -> Result<Vec<Vec<Draft>>> {
+        let mut usage = usage_source(conn, tz, fresh)?;
+        let book = Book::load_for(conn, customer)?;
+        months.iter().map(|m| drafts_in(book.clone(), conn, usage.as_mut(), subscriptions, *m, kind)).collect()
+    };
+    let reader = match subscriptions.len() >= split_from.max(2) {
+        true => ws.reader()?,
+        false => None,
+    };
+    let Some(reader) = reader else {
+        return drafts(ws.conn(), &subscriptions);
+    };
+    // Each customer's subscriptions on one side (its top-ups go on its first draft).
+    let first_half: HashSet<&str> =
+        subscriptions.iter().take(subscriptions.len() / 2).map(|s| s.fields.customer.as_str()).collect();
+    let (mine, theirs): (Vec<Subscription>, Vec<Subscription>) =
+        subscriptions.iter().cloned().partition(|s| first_half.contains(s.fields.customer.as_str()));
+    let conn = ws.conn();
+    let (mine, theirs) = std::thread::scope(|s| {
+        let drafts = &drafts;
+        let theirs = &theirs;
+        let other = s.spawn(move || drafts(&reader, theirs));
+        let failed = || Err(Error::Internal("computing the drafts failed".into()));
+        (drafts(conn, &mine), other.join().unwrap_or_else(|_| failed()))
+    });
+    // Each month's drafts in the order of the subscriptions, as computed on one connection.
+    let place: HashMap<&str, usize> =
+        subscriptions.iter().enumerate().map(|(i, s)| (s.fields.id.as_str(), i)).collect();
+    let mut out = mine?;
+    for (month, more) in out.iter_mut().zip(theirs?) {
+        month.extend(more);
+        month.sort_by_key(|d| place.get(d.subscription.as_str()).copied().unwrap_or(usize::MAX));
+    }
+    Ok(out)
+}
+
 /// Reads no usage: drafts that only say which periods there are (a batch
 /// finalize lists them so, then computes each draft in its own transaction).
 struct NoUsage;
@@ -1040,7 +1102,7 @@ pub fn finalized_as(conn: &Connection, draft: &Draft) -> Result<Option<String>> 
 
 /// Every (subscription, period start, kind) a standing invoice finalized:
 /// what [`finalized_as`] answers for one draft, read at once for many.
-pub struct Finalized(std::collections::HashSet<(String, String, String)>);
+pub struct Finalized(HashSet<(String, String, String)>);
 
 impl Finalized {
     /// Every customer's, or one's (its external id).

@@ -220,33 +220,31 @@ impl Pending {
         Ok(self.books.clone().expect("just loaded"))
     }
 
-    /// Lists the periods of `months` at once (one read of what they share),
-    /// computing the drafts of those with periods still to finalize.
+    /// Lists the periods of `months` at once (one read of what they share)
+    /// and keeps the drafts of those no standing invoice finalized yet: none
+    /// computed for a month whose periods are all finalized (listing the
+    /// periods reads no usage), the others' computed together.
     fn load(&mut self, ws: &mut Workspace, months: &[Month]) -> Result<()> {
         let wanted: Vec<Month> = months.iter().copied().filter(|m| !self.drafts.contains_key(m)).collect();
         let listed = bill::period_starts_in(ws, &wanted, self.customer.as_deref())?;
-        for (month, periods) in wanted.into_iter().zip(listed) {
-            self.fill(ws, month, &periods)?;
-        }
-        Ok(())
-    }
-
-    /// Keeps the drafts of `month`'s periods (subscription, start) that no
-    /// standing invoice finalized yet: none computed when every period is
-    /// finalized (listing the periods reads no usage).
-    fn fill(&mut self, ws: &mut Workspace, month: Month, periods: &[bill::PeriodStart]) -> Result<()> {
         if self.finalized.is_none() {
             self.finalized = Some(bill::Finalized::load(ws.conn(), self.customer.as_deref())?);
         }
         let finalized = self.finalized.as_ref().expect("just loaded");
-        let drafts = match periods.iter().any(|(code, start)| !finalized.has_period(code, *start)) {
-            true => {
-                let all = bill::preview(ws, month, self.customer.as_deref(), Kind::Period)?;
-                all.into_iter().filter(|d| !finalized.has(d)).collect()
+        let mut open = Vec::new();
+        for (month, periods) in wanted.into_iter().zip(listed) {
+            match periods.iter().any(|(code, start)| !finalized.has_period(code, *start)) {
+                true => open.push(month),
+                false => {
+                    self.drafts.insert(month, Vec::new());
+                }
             }
-            false => Vec::new(),
-        };
-        self.drafts.insert(month, drafts);
+        }
+        let drafts = bill::preview_months(ws, &open, self.customer.as_deref(), Kind::Period)?;
+        let finalized = self.finalized.as_ref().expect("just loaded");
+        for (month, all) in open.into_iter().zip(drafts) {
+            self.drafts.insert(month, all.into_iter().filter(|d| !finalized.has(d)).collect());
+        }
         Ok(())
     }
 
@@ -1209,6 +1207,28 @@ mod tests {
         let grows = invoice::figures(ws.conn(), Some("grows")).unwrap();
         assert!(!grows.is_empty() && grows.iter().all(|f| f.customer == "grows"));
         assert_eq!(grows.len(), figures.iter().filter(|f| f.customer == "grows").count());
+    }
+
+    #[test]
+    fn the_drafts_of_several_months_on_two_connections_are_each_months_own() {
+        // In a file, which a second connection can open.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("copy.meterdesk");
+        thirteen_months().conn().execute("VACUUM INTO ?1", [path.to_str().unwrap()]).unwrap();
+        let mut ws = Workspace::open(&path).unwrap();
+        let months = [month("2026-09"), month("2026-10"), month("2026-11")];
+        // Split from one subscription: half of the customers on a second connection.
+        let split = bill::preview_months_split(&mut ws, &months, None, Kind::Period, 1).unwrap();
+        assert_eq!(split.len(), 3);
+        for (m, drafts) in months.iter().zip(&split) {
+            assert!(!drafts.is_empty(), "{m} has drafts");
+            assert_eq!(&bill::preview(&mut ws, *m, None, Kind::Period).unwrap(), drafts, "{m}");
+        }
+        // One month, and one customer's (on one side).
+        let one = bill::preview_months_split(&mut ws, &months[2..], None, Kind::Period, 1).unwrap();
+        assert_eq!(one[0], split[2]);
+        let grows = bill::preview_months_split(&mut ws, &months[2..], Some("grows"), Kind::Period, 1).unwrap();
+        assert_eq!(grows[0], bill::preview(&mut ws, months[2], Some("grows"), Kind::Period).unwrap());
     }
 
     #[test]

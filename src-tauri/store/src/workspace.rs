@@ -187,6 +187,23 @@ impl Workspace {
         &self.conn
     }
 
+    /// A second connection to the same file, for reading on another thread
+    /// beside this one: it sees what was committed and cannot write. None in
+    /// memory (nothing else can open it).
+    pub fn reader(&self) -> Result<Option<Connection>> {
+        if self.path == Path::new(":memory:") {
+            return Ok(None);
+        }
+        let conn =
+            Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|e| Error::Io(format!("cannot open {}: {e}", self.path.display())))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(128);
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        Ok(Some(conn))
+    }
+
     /// [`Workspace::write`] if the file can be written at once; `None` when
     /// another connection is writing (it never waits for it).
     pub fn try_write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<Option<T>> {
