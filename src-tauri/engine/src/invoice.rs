@@ -668,11 +668,6 @@ pub struct Named {
 }
 
 impl Figures {
-    /// The period's last local day.
-    pub fn last_day(&self) -> NaiveDate {
-        self.end_day.pred_opt().unwrap_or(self.end_day)
-    }
-
     /// What the invoice settles (see `settle::Dues`), as [`Draft::dues`].
     pub fn dues(&self) -> meterdesk_rules::settle::Dues {
         meterdesk_rules::settle::Dues {

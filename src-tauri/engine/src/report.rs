@@ -102,7 +102,10 @@ trait Doc {
     fn first_day(&self) -> NaiveDate;
     /// The day after the period's last.
     fn end_day(&self) -> NaiveDate;
-    fn last_day(&self) -> NaiveDate;
+    /// The period's last local day.
+    fn last_day(&self) -> NaiveDate {
+        self.end_day().pred_opt().unwrap_or(self.end_day())
+    }
     fn subtotal(&self) -> Decimal;
     /// Its usage revenue: usage lines and commitment true-ups.
     fn usage_revenue(&self) -> Decimal;
@@ -121,79 +124,47 @@ fn is_usage_revenue(kind: LineKind) -> bool {
     matches!(kind, LineKind::Usage | LineKind::Commitment)
 }
 
-impl Doc for Draft {
-    fn customer(&self) -> &str {
-        &self.customer
-    }
-    fn currency(&self) -> &str {
-        &self.currency
-    }
-    fn kind(&self) -> Kind {
-        self.kind
-    }
-    fn first_day(&self) -> NaiveDate {
-        self.first_day
-    }
-    fn end_day(&self) -> NaiveDate {
-        self.end_day
-    }
-    fn last_day(&self) -> NaiveDate {
-        self.last_day
-    }
-    fn subtotal(&self) -> Decimal {
-        self.subtotal.0
-    }
-    fn usage_revenue(&self) -> Decimal {
-        self.lines.iter().filter(|l| is_usage_revenue(l.kind)).map(|l| l.amount.0).sum()
-    }
-    fn line_costs(&self) -> Vec<LineCost<'_>> {
-        self.lines
-            .iter()
-            .map(|l| LineCost {
-                meter: l.meter.as_deref(),
-                cost: l.cost.map(|c| c.0),
-                currency: l.cost_currency.as_deref(),
-            })
-            .collect()
-    }
+/// A draft and an invoice's figures name their fields alike.
+macro_rules! doc_of {
+    ($t:ty) => {
+        impl Doc for $t {
+            fn customer(&self) -> &str {
+                &self.customer
+            }
+            fn currency(&self) -> &str {
+                &self.currency
+            }
+            fn kind(&self) -> Kind {
+                self.kind
+            }
+            fn first_day(&self) -> NaiveDate {
+                self.first_day
+            }
+            fn end_day(&self) -> NaiveDate {
+                self.end_day
+            }
+            fn subtotal(&self) -> Decimal {
+                self.subtotal.0
+            }
+            fn usage_revenue(&self) -> Decimal {
+                self.lines.iter().filter(|l| is_usage_revenue(l.kind)).map(|l| l.amount.0).sum()
+            }
+            fn line_costs(&self) -> Vec<LineCost<'_>> {
+                self.lines
+                    .iter()
+                    .map(|l| LineCost {
+                        meter: l.meter.as_deref(),
+                        cost: l.cost.map(|c| c.0),
+                        currency: l.cost_currency.as_deref(),
+                    })
+                    .collect()
+            }
+        }
+    };
 }
 
-impl Doc for invoice::Figures {
-    fn customer(&self) -> &str {
-        &self.customer
-    }
-    fn currency(&self) -> &str {
-        &self.currency
-    }
-    fn kind(&self) -> Kind {
-        self.kind
-    }
-    fn first_day(&self) -> NaiveDate {
-        self.first_day
-    }
-    fn end_day(&self) -> NaiveDate {
-        self.end_day
-    }
-    fn last_day(&self) -> NaiveDate {
-        invoice::Figures::last_day(self)
-    }
-    fn subtotal(&self) -> Decimal {
-        self.subtotal.0
-    }
-    fn usage_revenue(&self) -> Decimal {
-        self.lines.iter().filter(|l| is_usage_revenue(l.kind)).map(|l| l.amount.0).sum()
-    }
-    fn line_costs(&self) -> Vec<LineCost<'_>> {
-        self.lines
-            .iter()
-            .map(|l| LineCost {
-                meter: l.meter.as_deref(),
-                cost: l.cost.map(|c| c.0),
-                currency: l.cost_currency.as_deref(),
-            })
-            .collect()
-    }
-}
+doc_of!(Draft);
+doc_of!(invoice::Figures);
 
 /// The drafts of periods not finalized yet, by the month they start in,
 /// computed once for every report that needs them.
@@ -1180,7 +1151,7 @@ mod tests {
             assert_eq!(d.number, f.number);
             assert_eq!(
                 (&d.customer, &d.currency, d.kind, d.first_day, d.end_day, d.last_day),
-                (&f.customer, &f.currency, f.kind, f.first_day, f.end_day, Doc::last_day(f))
+                (&f.customer, &f.currency, f.kind, f.first_day, f.end_day, f.last_day())
             );
             assert_eq!(
                 (d.subtotal, inv.frozen.issue_date, inv.frozen.due_date),
