@@ -1118,12 +1118,16 @@ impl Finalized {
 
     /// Whether a standing invoice finalized `draft`'s period.
     pub fn has(&self, draft: &Draft) -> bool {
-        self.0.contains(&(draft.subscription.clone(), time_text(draft.period.start), draft.kind.as_str().to_string()))
+        self.contains(&draft.subscription, draft.period.start, draft.kind)
     }
 
     /// Whether a standing period invoice finalized subscription `code`'s period starting at `start`.
     pub fn has_period(&self, code: &str, start: DateTime<Utc>) -> bool {
-        self.0.contains(&(code.to_string(), time_text(start), Kind::Period.as_str().to_string()))
+        self.contains(code, start, Kind::Period)
+    }
+
+    fn contains(&self, code: &str, start: DateTime<Utc>, kind: Kind) -> bool {
+        self.0.contains(&(code.to_string(), time_text(start), kind.as_str().to_string()))
     }
 }
 

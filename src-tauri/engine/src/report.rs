@@ -527,10 +527,8 @@ fn margin_with(
             lines: BTreeMap::new(),
         });
         acc.revenue += d.subtotal.0 - credited;
-        for l in d.lines.iter().filter(|l| l.kind == LineKind::Usage) {
+        for (l, cost) in d.lines.iter().zip(d.line_costs()).filter(|(l, _)| l.kind == LineKind::Usage) {
             let Some(meter) = &l.meter else { continue };
-            let cost =
-                LineCost { meter: l.meter.as_deref(), cost: l.cost.map(|c| c.0), currency: l.cost_currency.as_deref() };
             let line_cost = cost_in_currency(&cost, d, &currency, &fx, &mut acc.converted, &mut acc.unconverted);
             acc.cost += line_cost;
             let e = acc.lines.entry((meter.clone(), l.group.clone())).or_default();
