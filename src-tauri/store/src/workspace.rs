@@ -197,10 +197,7 @@ impl Workspace {
         let conn =
             Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(|e| Error::Io(format!("cannot open {}: {e}", self.path.display())))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.set_prepared_statement_cache_capacity(128);
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-        conn.pragma_update(None, "cache_size", -65_536)?;
+        tune(&conn)?;
         Ok(Some(conn))
     }
 
@@ -354,16 +351,7 @@ fn start_session(conn: &Connection) -> Result<()> {
 }
 
 fn configure(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    // Finalizing an invoice runs some 30 distinct statements (preview, invoice,
-    // wallet); the default cache of 16 would parse most of them again each time.
-    conn.set_prepared_statement_cache_capacity(128);
-    // Plans fixed when a statement is prepared: otherwise SQLite plans a
-    // cached statement again at every new binding of a parameter that might
-    // match a partial index's condition (`i.kind = ?3` against `kind =
-    // 'advance'`), which took a quarter of the dashboard's time. The partial
-    // indexes are used by statements that name their condition literally.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    tune(conn)?;
     // 16 KiB pages for new files (an existing file keeps its own): event chunks
     // and key runs are blobs of kilobytes, and fewer, larger pages write faster.
     conn.pragma_update(None, "page_size", 16384)?;
@@ -374,10 +362,26 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Checkpoint every 64 MiB of WAL rather than 16: fewer syncs during imports.
     conn.pragma_update(None, "wal_autocheckpoint", 4096)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// What every connection to a workspace reads with, the writer's and a
+/// [`Workspace::reader`]'s alike.
+fn tune(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Finalizing an invoice runs some 30 distinct statements (preview, invoice,
+    // wallet); the default cache of 16 would parse most of them again each time.
+    conn.set_prepared_statement_cache_capacity(128);
+    // Plans fixed when a statement is prepared: otherwise SQLite plans a
+    // cached statement again at every new binding of a parameter that might
+    // match a partial index's condition (`i.kind = ?3` against `kind =
+    // 'advance'`), which took a quarter of the dashboard's time. The partial
+    // indexes are used by statements that name their condition literally.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     // 64 MiB of page cache (the default is 2 MiB): an import batch touches many
     // index pages, and re-reading them from the OS for each event dominated.
     conn.pragma_update(None, "cache_size", -65_536)?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }
 
