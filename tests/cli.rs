@@ -652,6 +652,60 @@ fn invoice_preview_prints_the_interface_invoice_object_to_the_cent() {
 }
 
 #[test]
+fn spend_caps_from_the_catalog_and_the_subscription_show_as_a_cap_line() {
+    let sb = Sandbox::new();
+    let mut cat = catalog();
+    cat["plans"][0]["maximum"] = json!("600.00");
+    let file = sb.write("catalog.json", &cat.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let events = sb.write(
+        "e.ndjson",
+        &json!({"id": "t1", "customer": "globex", "type": "tokens", "timestamp": "2026-10-20T12:00:00Z",
+                "properties": {"model": "gpt-4o", "tokens": "200000000"}})
+        .to_string(),
+    );
+    assert_eq!(sb.json(&["import", events.to_str().unwrap()]).0, 0);
+    // Tokens 1,000,000 × 0.000005 + 199,000,000 × 0.000004 = 801.00 against 600 × 17/31 = 329.03.
+    let cap = |sb: &Sandbox| {
+        let (code, draft) = sb.json(&["invoice", "preview", "--customer", "globex", "--period", "2026-10"]);
+        assert_eq!(code, 0, "{draft}");
+        let lines = draft["lines"].as_array().unwrap();
+        let caps: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "cap").collect();
+        assert!(caps.len() <= 1, "{draft}");
+        (caps.first().map(|l| l["amount"].as_str().unwrap().to_string()), draft["allowance"].clone())
+    };
+    let (amount, allowance) = cap(&sb);
+    assert_eq!(amount.as_deref(), Some("-471.97"));
+    assert_eq!(
+        allowance,
+        json!({"kind": "cap", "used": "801.00", "limit": "329.03", "remaining": "0.00", "unbilled": "471.97"})
+    );
+    // The subscription's own cap: refused below the plan's commitment, by its field.
+    let (code, out) = sb.json(&["subscription", "cap", "sub_globex", "--maximum", "400"]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("maximum")), "{out}");
+    let (code, out) = sb.json(&["subscription", "cap", "sub_globex", "--maximum", "700.00"]);
+    assert_eq!((code, out["maximum"].as_str()), (0, Some("700.00")), "{out}");
+    // 700 × 17/31 = 383.87: 801.00 − 383.87.
+    assert_eq!(cap(&sb).0.as_deref(), Some("-417.13"));
+    // Both caps travel with the catalog.
+    let (_, exported) = sb.json(&["export", "catalog"]);
+    assert_eq!(
+        (exported["plans"][0]["maximum"].as_str(), exported["subscriptions"][0]["maximum"].as_str()),
+        (Some("600.00"), Some("700.00"))
+    );
+    // Without its own, the plan's applies again.
+    let (code, out) = sb.json(&["subscription", "cap", "sub_globex", "--none"]);
+    assert_eq!((code, out.get("maximum")), (0, None), "{out}");
+    assert_eq!(cap(&sb).0.as_deref(), Some("-471.97"));
+    // A plan's maximum below its commitment is refused by its path; nothing changes.
+    cat["plans"][0]["maximum"] = json!("450.00");
+    let file = sb.write("catalog.json", &cat.to_string());
+    let (code, out) = sb.json(&["apply", file.to_str().unwrap()]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("$.plans[0].maximum")), "{out}");
+    assert_eq!(cap(&sb).0.as_deref(), Some("-471.97"));
+}
+
+#[test]
 fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     let sb = Sandbox::new();
     let file = sb.write("catalog.json", &catalog().to_string());

@@ -189,7 +189,7 @@ commands! {
     subscription_change_preview(id: String, plan: String, on: String) -> Vec<Draft>;
     subscription_change(id: String, plan: String, on: String) -> Vec<SubscriptionFields>;
     subscription_end(id: String, on: String) -> SubscriptionFields;
-    subscription_terms(id: String, unit_prices: Vec<UnitPriceOverride>, discounts: Vec<DiscountFields>) -> SubscriptionFields;
+    subscription_terms(id: String, unit_prices: Vec<UnitPriceOverride>, discounts: Vec<DiscountFields>, maximum: Option<meterdesk_engine::Dec>) -> SubscriptionFields;
     late_list() -> Vec<LateUsage>;
     late_adjust(number: String) -> Invoice;
     notifications_get() -> bool;

@@ -142,6 +142,8 @@ mod tests {
             meterdesk_engine::bill::BillingMonths,
             meterdesk_engine::rating::Line,
             meterdesk_engine::rating::LineKind,
+            meterdesk_engine::rating::Allowance,
+            meterdesk_engine::rating::AllowanceKind,
             meterdesk_engine::pricing::Step,
             meterdesk_engine::pricing::StepKind,
             meterdesk_engine::pricing::PriceFields,

@@ -136,6 +136,12 @@ pub struct Draft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub margin: Option<crate::cost::Margin>,
+    /// The period's usage against its spend cap, or else its commitment
+    /// ("8,412.00 of 10,000.00 cap"); none without either, and on invoices
+    /// finalized before caps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub allowance: Option<rating::Allowance>,
 }
 
 pub use crate::wallet::TopUp;
@@ -394,6 +400,7 @@ impl Book {
                 group: c.group.clone(),
                 model: c.model.clone(),
                 usage: charge_usage,
+                maximum: c.maximum,
             });
         }
         // An advance invoice takes the percentages off the whole invoice; amounts
@@ -415,21 +422,25 @@ impl Book {
         let tax_rate = self.taxes.get(&f.customer).copied().flatten();
         let currency: Currency = valid.currency;
         let active_days = period.days_within(active_from, active_to);
-        let rated = rating::rate(&RatingInput {
+        let input = RatingInput {
             currency,
             fees,
             charges: rated_charges,
             minimum_commitment: if self.kind == Kind::Advance { None } else { plan.minimum_commitment.map(|c| c.0) },
+            maximum: if self.kind == Kind::Advance { None } else { f.maximum_under(&plan).map(|m| m.0) },
             active_days,
             period_days: period.days(),
             discounts,
             tax_rate,
-        })
-        .map_err(|why| overflow.get_or_insert_with(|| why.to_string()).clone());
+        };
+        let rated = rating::rate(&input).map_err(|why| overflow.get_or_insert_with(|| why.to_string()).clone());
         let zero = Dec(currency.round(Decimal::ZERO));
-        let mut rated = match (rated, &overflow) {
-            (Ok(rated), None) => rated,
-            _ => rating::Rated { lines: Vec::new(), subtotal: zero, tax: zero, total: zero },
+        let (mut rated, allowance) = match (rated, &overflow) {
+            (Ok(rated), None) => {
+                let allowance = rating::allowance(&input, &rated);
+                (rated, allowance)
+            }
+            _ => (rating::Rated { lines: Vec::new(), subtotal: zero, tax: zero, total: zero }, None),
         };
         self.add_costs(usage, &f.customer, (from, to), active_from, &mut rated.lines)?;
         crate::cost::fill_margins(&mut rated.lines, &currency);
@@ -481,6 +492,7 @@ impl Book {
             topups: Vec::new(),
             problem,
             margin,
+            allowance,
         }))
     }
 
@@ -847,7 +859,8 @@ pub fn billing_months(conn: &Connection) -> Result<BillingMonths> {
 }
 
 /// Drafts as CSV, one row per draft, for a spreadsheet: its line kinds summed
-/// (fees + usage + commitment + discounts = subtotal; + tax = total).
+/// (fees + usage + commitment + spend_cap + discounts = subtotal; + tax =
+/// total; the spend cap, added later, is the last column).
 pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
     let io = |e: csv::Error| Error::Io(format!("cannot write the CSV: {e}"));
     let mut w = csv::Writer::from_writer(out);
@@ -870,6 +883,7 @@ pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
         "tax",
         "total",
         "amount_due",
+        "spend_cap",
     ])
     .map_err(io)?;
     for d in drafts {
@@ -897,6 +911,7 @@ pub fn drafts_csv(drafts: &[Draft], out: impl std::io::Write) -> Result<()> {
             d.tax.to_string(),
             d.total.to_string(),
             d.amount_due.to_string(),
+            sum(rating::LineKind::Cap),
         ])
         .map_err(io)?;
     }

@@ -196,6 +196,7 @@ fn subscriptions(customers: &[CustomerFields], now: DateTime<Utc>) -> Vec<Subscr
             anchor_day: Some(1),
             overrides: Vec::new(),
             discounts: Vec::new(),
+            maximum: None,
         };
         let mut main = sub(format!("sub_{}", c.id), &plan, start);
         match n {

@@ -105,6 +105,7 @@ pub fn set_terms(
     id: &str,
     unit_prices: &[UnitPriceOverride],
     discounts: Vec<crate::subscription::DiscountFields>,
+    maximum: Option<Dec>,
     now: DateTime<Utc>,
 ) -> Result<SubscriptionFields> {
     let stored =
@@ -118,7 +119,7 @@ pub fn set_terms(
         })
         .collect();
     overrides.extend(unit_prices.iter().map(UnitPriceOverride::to_fields));
-    Ok(subscription::set_terms(tx, id, overrides, discounts, now)?.fields)
+    Ok(subscription::set_terms(tx, id, overrides, discounts, maximum, now)?.fields)
 }
 
 /// A price override or discount in words: "API calls: unit price 0.0008",
@@ -155,6 +156,12 @@ fn terms_text(s: &SubscriptionFields, names: &std::collections::HashMap<String, 
             None => ", every period".to_string(),
         };
         out.push(format!("{}: {off} {what}{when}", d.name));
+    }
+    if let Some(m) = s.maximum {
+        out.push(format!(
+            "Spend cap: {} a period (instead of the plan's)",
+            meterdesk_rules::text::group_digits(&m.to_string())
+        ));
     }
     out
 }
@@ -489,12 +496,12 @@ mod tests {
         // The terms form replaces the unit prices and discounts; other overrides stay.
         let cheaper =
             UnitPriceOverride { meter: "api_calls".into(), group: None, unit_price: Dec("0.0005".parse().unwrap()) };
-        let saved = ws.write(|tx| set_terms(tx, "sub_globex", &[cheaper], Vec::new(), at(10))).unwrap();
+        let saved = ws.write(|tx| set_terms(tx, "sub_globex", &[cheaper], Vec::new(), None, at(10))).unwrap();
         assert_eq!(saved.overrides.len(), 1);
         assert_eq!((saved.overrides[0].price["unit_price"].as_str(), saved.discounts.len()), (Some("0.0005"), 0));
         // A unit price on a tiered charge is refused by the plan's rules, by path.
         let seats = UnitPriceOverride { meter: "seats".into(), group: None, unit_price: Dec("12".parse().unwrap()) };
-        let e = ws.write(|tx| set_terms(tx, "sub_globex", &[seats], Vec::new(), at(10))).unwrap_err();
+        let e = ws.write(|tx| set_terms(tx, "sub_globex", &[seats], Vec::new(), None, at(10))).unwrap_err();
         assert_eq!(e.problems()[0].path, "overrides[0].unit_price");
         assert_eq!(
             s.charges.iter().filter(|c| c.unit_priced).map(|c| c.meter.as_str()).collect::<Vec<_>>(),

@@ -658,6 +658,9 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
                 .steps
                 .iter()
                 .map(|step| {
+                    if step.kind == StepKind::Cap {
+                        return format!("{}: {}", step.label, group_digits(&step.amount.to_string()));
+                    }
                     let flat = if step.flat_fee.0.is_zero() { String::new() } else { format!(" + {}", step.flat_fee) };
                     format!(
                         "{}: {} × {}{flat} = {}",
@@ -675,7 +678,9 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
                 .filter(|s| s.kind == StepKind::Proration)
                 .map(|s| format!("{} of {} = {}", s.label, group_digits(&s.unit_price.to_string()), line.amount))
                 .collect(),
-            LineKind::Commitment | LineKind::Discount => line.steps.iter().map(|s| s.label.clone()).collect(),
+            LineKind::Commitment | LineKind::Cap | LineKind::Discount => {
+                line.steps.iter().map(|s| s.label.clone()).collect()
+            }
         };
         for arithmetic in &explained {
             let arithmetic = l.fit(Face::Regular, 7.5, arithmetic, c.amount_right - c.description - 12.0);
@@ -698,6 +703,13 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
         ("Amount due".to_string(), format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency), true),
     ]);
     totals(&mut l, rows, right);
+    if let Some(allowance) = &d.allowance {
+        // What the customer used against its cap or commitment, in words.
+        l.y += 6.0;
+        let text = l.fit(Face::Regular, 9.0, &format!("{}.", allowance.in_words(&d.currency)), right - MARGIN);
+        l.left(MARGIN, Face::Regular, 9.0, 0.1, &text);
+        l.y += 12.0;
+    }
     if let Some(payment) = &f.payment {
         how_to_pay(
             &mut l,
@@ -1009,6 +1021,83 @@ mod tests {
         }
         let letter = render(&invoice, &Look::plain(Paper::Letter)).unwrap();
         assert_ne!(letter, bytes);
+    }
+
+    /// docs/billing.md "Spend caps" across the seams: a charge held at its own
+    /// maximum and the subscription's cap, with the discount and tax after
+    /// them, in the draft, the finalized invoice and its PDF.
+    #[test]
+    fn a_spend_cap_with_a_charge_cap_a_discount_and_tax_previews_finalizes_and_prints() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let capped_seats = CATALOG.replace(
+            r#"{ "meter": "seats", "model": "volume","#,
+            r#"{ "meter": "seats", "model": "volume", "maximum": "150.00","#,
+        );
+        assert_ne!(capped_seats, CATALOG);
+        apply(&mut ws, &capped_seats);
+        october(&mut ws);
+        // 100,000,000 more gpt-4o tokens in October: 400.00 more.
+        crate::bill::tests::events(
+            &mut ws,
+            &[serde_json::json!({ "id": "big", "customer": "globex", "type": "tokens",
+                "timestamp": "2026-10-28T12:00:00Z", "properties": { "model": "gpt-4o", "tokens": 100_000_000 } })],
+        );
+        // Globex's own cap: 600.00 a month, over the plan's 500.00 commitment.
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+        let sub = crate::subscription::get(ws.conn(), "sub_globex").unwrap().unwrap().fields;
+        let maximum = Some("600.00".parse().unwrap());
+        ws.write(|tx| crate::subscription::set_terms(tx, "sub_globex", sub.overrides, sub.discounts, maximum, now))
+            .unwrap();
+        let draft = crate::bill::preview_customer(&mut ws, "globex", crate::month("2026-10")).unwrap().remove(0);
+        let lines: Vec<(LineKind, String)> = draft.lines.iter().map(|l| (l.kind, l.amount.to_string())).collect();
+        // Fee 54.29; tokens 1,000,000 × 0.000005 + 100,600,000 × 0.000004 = 407.40; calls 0.40;
+        // storage 25.00; seats 180.00 held at 150.00. Usage 582.80 against 600 × 17/31 = 329.03:
+        // cap −253.77. Launch 10% of 383.32 = 38.33 → 344.99; tax 20% 69.00 → 413.99.
+        assert_eq!(
+            lines,
+            [
+                (LineKind::Fee, "54.29".into()),
+                (LineKind::Usage, "407.40".into()),
+                (LineKind::Usage, "0.40".into()),
+                (LineKind::Usage, "25.00".into()),
+                (LineKind::Usage, "150.00".into()),
+                (LineKind::Cap, "-253.77".into()),
+                (LineKind::Discount, "-38.33".into()),
+            ]
+        );
+        assert_eq!(
+            (draft.subtotal.to_string(), draft.tax.to_string(), draft.total.to_string()),
+            ("344.99".into(), "69.00".into(), "413.99".into())
+        );
+        let seats = &draft.lines[4];
+        assert_eq!(seats.steps.last().unwrap().kind, StepKind::Cap);
+        assert_eq!(seats.steps.last().unwrap().amount.to_string(), "-30.00");
+        let allowance = draft.allowance.clone().unwrap();
+        assert_eq!((allowance.used.to_string(), allowance.limit.to_string()), ("582.80".into(), "329.03".into()));
+        // Finalized as previewed, and printed with the cap and the usage against it.
+        let invoice =
+            invoice::finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), now).unwrap().invoices.remove(0);
+        assert_eq!(invoice.frozen.draft.lines, draft.lines);
+        assert_eq!(invoice.frozen.draft.allowance, draft.allowance);
+        let text = pdftotext(&render(&invoice, &Look::plain(Paper::A4)).unwrap());
+        for needle in [
+            "Spend cap",
+            "-253.77",
+            "usage 582.80 less the maximum 329.03",
+            "180.00 held at the charge's maximum 150.00: -30.00",
+            "413.99 USD",
+            "Usage 582.80 of the 329.03 USD cap: 253.77 above the cap is not billed.",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        // The plan's own cap applies once the subscription's is removed, and the
+        // catalog refuses one below the commitment, by its path.
+        let sub = crate::subscription::get(ws.conn(), "sub_globex").unwrap().unwrap().fields;
+        let below = Some("400.00".parse().unwrap());
+        let e = ws
+            .write(|tx| crate::subscription::set_terms(tx, "sub_globex", sub.overrides, sub.discounts, below, now))
+            .unwrap_err();
+        assert_eq!(e.problems()[0].path, "maximum", "{e}");
     }
 
     #[test]

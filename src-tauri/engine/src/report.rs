@@ -107,7 +107,7 @@ trait Doc {
         self.end_day().pred_opt().unwrap_or(self.end_day())
     }
     fn subtotal(&self) -> Decimal;
-    /// Its usage revenue: usage lines and commitment true-ups.
+    /// Its usage revenue: usage lines and commitment true-ups less spend caps.
     fn usage_revenue(&self) -> Decimal;
     /// Each line's meter and cost.
     fn line_costs(&self) -> Vec<LineCost<'_>>;
@@ -121,7 +121,7 @@ struct LineCost<'a> {
 }
 
 fn is_usage_revenue(kind: LineKind) -> bool {
-    matches!(kind, LineKind::Usage | LineKind::Commitment)
+    matches!(kind, LineKind::Usage | LineKind::Commitment | LineKind::Cap)
 }
 
 /// A draft and an invoice's figures name their fields alike.

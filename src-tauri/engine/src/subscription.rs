@@ -20,13 +20,15 @@ use crate::stored::{Columns, located, time_text};
 
 pub use meterdesk_rules::subscription::*;
 
-/// The overrides and discounts, as stored in `terms`.
+/// The overrides, discounts and spend cap, as stored in `terms`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Terms {
     #[serde(default)]
     overrides: Vec<OverrideFields>,
     #[serde(default)]
     discounts: Vec<DiscountFields>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    maximum: Option<meterdesk_rules::money::Dec>,
 }
 
 const COLUMNS: &str =
@@ -96,6 +98,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Subscription> {
             anchor_day: Some(r.get(6)?),
             overrides: terms.overrides,
             discounts: terms.discounts,
+            maximum: terms.maximum,
         },
         customer_id: r.get(8)?,
     })
@@ -148,8 +151,12 @@ pub fn save(conn: &Transaction, s: &ValidSubscription, now: DateTime<Utc>) -> Re
     if existing.as_ref().is_some_and(|e| e.fields == wanted) {
         return Ok(false);
     }
-    let terms = serde_json::to_string(&Terms { overrides: f.overrides.clone(), discounts: f.discounts.clone() })
-        .map_err(|e| Error::Internal(format!("a subscription could not be written: {e}")))?;
+    let terms = serde_json::to_string(&Terms {
+        overrides: f.overrides.clone(),
+        discounts: f.discounts.clone(),
+        maximum: f.maximum,
+    })
+    .map_err(|e| Error::Internal(format!("a subscription could not be written: {e}")))?;
     let customer_id: i64 = conn
         .query_row("SELECT id FROM customers WHERE external_id = ?1", [&f.customer], |r| r.get(0))
         .optional()?
@@ -348,20 +355,22 @@ pub fn end(tx: &Transaction, id: &str, on: NaiveDate, now: DateTime<Utc>) -> Res
     Ok(saved.remove(0))
 }
 
-/// Replaces the price overrides and discounts of subscription `id` (they
-/// apply to its periods not invoiced yet; invoiced ones are frozen). Every
-/// rule of the catalog applies; problems are keyed `overrides[i].…` and
-/// `discounts[i].…`.
+/// Replaces the price overrides, discounts and spend cap of subscription
+/// `id` (they apply to its periods not invoiced yet; invoiced ones are
+/// frozen). Every rule of the catalog applies; problems are keyed
+/// `overrides[i].…`, `discounts[i].…` and `maximum`.
 pub fn set_terms(
     tx: &Transaction,
     id: &str,
     overrides: Vec<OverrideFields>,
     discounts: Vec<DiscountFields>,
+    maximum: Option<meterdesk_rules::money::Dec>,
     now: DateTime<Utc>,
 ) -> Result<Subscription> {
     let mut fields = stored_or_not_found(tx, id)?.fields;
     fields.overrides = overrides;
     fields.discounts = discounts;
+    fields.maximum = maximum;
     let mut saved = check_and_save(tx, &[fields], |_, p| p.to_string(), now)?;
     Ok(saved.remove(0))
 }
@@ -398,6 +407,8 @@ pub fn change(
         anchor_day: old.anchor_day,
         overrides: Vec::new(),
         discounts: Vec::new(),
+        // The customer's own spend cap goes with it to the new plan; prices do not.
+        maximum: old.maximum,
     };
     let mut ended = old;
     ended.end = Some(on);
@@ -445,6 +456,7 @@ mod tests {
             anchor_day: None,
             overrides: Vec::new(),
             discounts: Vec::new(),
+            maximum: None,
         }
     }
 
@@ -564,12 +576,13 @@ mod tests {
             meter: None,
             periods: Some(3),
         };
-        let saved = ws.write(|tx| set_terms(tx, "sub_globex", vec![price], vec![discount.clone()], now())).unwrap();
+        let saved =
+            ws.write(|tx| set_terms(tx, "sub_globex", vec![price], vec![discount.clone()], None, now())).unwrap();
         assert_eq!((saved.fields.overrides.len(), saved.fields.discounts[0].name.as_str()), (1, "Loyalty"));
         let bad: OverrideFields =
             serde_json::from_value(serde_json::json!({ "meter": "nope", "unit_price": "-1" })).unwrap();
         let free = DiscountFields { percent: Some(crate::money::Dec("150".parse().unwrap())), ..discount };
-        let e = ws.write(|tx| set_terms(tx, "sub_globex", vec![bad], vec![free], now())).unwrap_err();
+        let e = ws.write(|tx| set_terms(tx, "sub_globex", vec![bad], vec![free], None, now())).unwrap_err();
         let got: Vec<String> = paths(e).into_iter().map(|(p, _)| p).collect();
         assert_eq!(got, ["overrides[0].meter", "discounts[0].percent"]);
         assert_eq!(get(ws.conn(), "sub_globex").unwrap().unwrap().fields.discounts[0].name, "Loyalty", "kept");

@@ -99,6 +99,11 @@ mod tests {
     /// docs/billing.md's graduated tokens: 1,000,000 at 0.000005, then 0.000004;
     /// a 10% discount and 20% tax when asked.
     fn period(tokens: &str, discount: bool) -> Rated {
+        capped(tokens, discount, None)
+    }
+
+    /// [`period`] under a spend cap.
+    fn capped(tokens: &str, discount: bool, maximum: Option<&str>) -> Rated {
         let tiers = serde_json::json!({ "model": "graduated", "tiers": [
             { "up_to": "1000000", "unit_price": "0.000005" }, { "up_to": null, "unit_price": "0.000004" } ] });
         rate(&RatingInput {
@@ -110,8 +115,10 @@ mod tests {
                 group: None,
                 model: PriceFields::from_json(tiers).unwrap().validate().unwrap(),
                 usage: ChargeUsage::Quantity(d(tokens)),
+                maximum: None,
             }],
             minimum_commitment: None,
+            maximum: maximum.map(d),
             active_days: 31,
             period_days: 31,
             discounts: if discount {
@@ -177,5 +184,25 @@ mod tests {
         assert_eq!(billed.subtotal.0 + first.subtotal.0, whole.subtotal.0);
         assert_eq!(billed.tax.0 + first.tax.0, whole.tax.0);
         assert_eq!(billed.total.0 + first.total.0, whole.total.0);
+    }
+
+    #[test]
+    fn late_usage_above_a_spend_cap_adjusts_nothing_but_the_lines() {
+        // Capped at 5.50: billed 1,000,000 → 5.00; 250,000 late re-rate to 6.00, capped −0.50.
+        let billed = capped("1000000", false, Some("5.50"));
+        assert_eq!(billed.total.to_string(), "5.00");
+        let adj = late_adjustment(&capped("1250000", false, Some("5.50")), std::slice::from_ref(&billed), "INV-1");
+        assert_eq!(
+            shown(&adj),
+            [(LineKind::Usage, "250000".into(), "1.00".into()), (LineKind::Cap, "1".into(), "-0.50".into())]
+        );
+        assert_eq!(adj.total.to_string(), "0.50", "only up to the cap");
+        // More late usage once at the cap: the usage line grows, the cap line takes it back.
+        let more = late_adjustment(&capped("2000000", false, Some("5.50")), &[billed, adj], "INV-1, INV-2");
+        assert_eq!(
+            shown(&more),
+            [(LineKind::Usage, "750000".into(), "3.00".into()), (LineKind::Cap, "0".into(), "-3.00".into())]
+        );
+        assert_eq!(more.total.to_string(), "0.00");
     }
 }

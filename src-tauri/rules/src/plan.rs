@@ -11,7 +11,7 @@ use ts_rs::TS;
 use crate::Problem;
 use crate::money::{Currency, Dec};
 use crate::period::Interval;
-use crate::pricing::{PriceFields, PriceModel, non_negative};
+use crate::pricing::{PriceFields, PriceModel, non_negative, positive_maximum};
 use crate::text::{MAX_TEXT_CHARS, code_problem, required_text_problem};
 
 /// When a fixed fee may be billed.
@@ -41,6 +41,10 @@ pub struct ChargeFields {
     pub group: Option<String>,
     #[serde(flatten)]
     pub price: PriceFields,
+    /// The most the charge may come to in a period (docs/billing.md "Spend caps").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub maximum: Option<Dec>,
 }
 
 /// Read by hand so that a bad price names its field: serde's flattened,
@@ -59,9 +63,13 @@ impl<'de> Deserialize<'de> for ChargeFields {
             None | Some(serde_json::Value::Null) => None,
             Some(v) => Some(text(v, "group")?),
         };
+        let maximum = match map.remove("maximum") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(serde_json::from_value::<Dec>(v).map_err(|e| D::Error::custom(format!("maximum: {e}")))?),
+        };
         let price = PriceFields::from_json(serde_json::Value::Object(map))
             .map_err(|p| D::Error::custom(format!("{}: {}", p.path, p.message)))?;
-        Ok(ChargeFields { meter, group, price })
+        Ok(ChargeFields { meter, group, price, maximum })
     }
 }
 
@@ -80,6 +88,11 @@ pub struct PlanFields {
     pub minimum_commitment: Option<Dec>,
     #[serde(default)]
     pub charges: Vec<ChargeFields>,
+    /// The spend cap: the most the usage lines (with the true-up) may come to
+    /// in a period, prorated like the commitment (docs/billing.md "Spend caps").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub maximum: Option<Dec>,
 }
 
 /// A validated charge.
@@ -88,6 +101,7 @@ pub struct ValidCharge {
     pub meter: String,
     pub group: Option<String>,
     pub model: PriceModel,
+    pub maximum: Option<rust_decimal::Decimal>,
 }
 
 /// A plan that passed validation; `fields` is what is stored.
@@ -122,6 +136,19 @@ impl PlanFields {
         if let Some(c) = self.minimum_commitment {
             non_negative("minimum_commitment", c.0, &mut problems);
         }
+        if let Some(m) = self.maximum {
+            positive_maximum("maximum", m.0, &mut problems);
+            if let Some(c) = self.minimum_commitment
+                && c.0 > m.0
+            {
+                problems.push(Problem::new(
+                    "maximum",
+                    format!(
+                        "the maximum {m} is below the minimum commitment {c}: the commitment could never be billed"
+                    ),
+                ));
+            }
+        }
         let mut charges = Vec::with_capacity(self.charges.len());
         let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();
         for (i, charge) in self.charges.iter().enumerate() {
@@ -136,10 +163,16 @@ impl PlanFields {
             if !seen.insert((charge.meter.as_str(), charge.group.as_deref())) {
                 problems.push(Problem::new(at("meter"), "this meter (and group) is charged twice"));
             }
+            if let Some(m) = charge.maximum {
+                positive_maximum(&at("maximum"), m.0, &mut problems);
+            }
             match charge.price.validate() {
-                Ok(model) => {
-                    charges.push(ValidCharge { meter: charge.meter.clone(), group: charge.group.clone(), model })
-                }
+                Ok(model) => charges.push(ValidCharge {
+                    meter: charge.meter.clone(),
+                    group: charge.group.clone(),
+                    model,
+                    maximum: charge.maximum.map(|m| m.0),
+                }),
                 Err(ps) => problems.extend(ps.into_iter().map(|p| Problem::new(at(&p.path), p.message))),
             }
         }
@@ -173,15 +206,15 @@ mod tests {
     fn a_plan_names_every_problem_by_its_path() {
         let good = json!({ "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
             "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "advance" } ],
-            "minimum_commitment": "500.00",
-            "charges": [ { "meter": "tokens", "group": "gpt-4o", "model": "graduated",
+            "minimum_commitment": "500.00", "maximum": "2000.00",
+            "charges": [ { "meter": "tokens", "group": "gpt-4o", "model": "graduated", "maximum": "1000.00",
                            "tiers": [ { "up_to": "1000000", "unit_price": "0.000005" }, { "up_to": null, "unit_price": "0.000004" } ] },
                          { "meter": "calls", "model": "per_unit", "unit_price": "0.001", "included": "10000" } ] });
         assert_eq!(paths(good), Vec::<String>::new());
         let bad = json!({ "code": "Pro Plan", "name": " ", "currency": "DOLLAR", "interval": "month",
             "fees": [ { "name": "", "amount": "-1", "timing": "arrears" } ],
-            "minimum_commitment": "-5",
-            "charges": [ { "meter": "nope", "model": "per_unit", "unit_price": "1" },
+            "minimum_commitment": "-5", "maximum": "0",
+            "charges": [ { "meter": "nope", "model": "per_unit", "unit_price": "1", "maximum": "-1" },
                          { "meter": "calls", "group": "eu", "model": "per_unit", "unit_price": "1" },
                          { "meter": "tokens", "model": "per_unit", "unit_price": "1" },
                          { "meter": "tokens", "model": "volume", "tiers": [] } ] });
@@ -194,11 +227,16 @@ mod tests {
                 "fees[0].name",
                 "fees[0].amount",
                 "minimum_commitment",
+                "maximum",
                 "charges[0].meter",
+                "charges[0].maximum",
                 "charges[1].group",
                 "charges[3].meter",
                 "charges[3].tiers",
             ]
         );
+        let below = json!({ "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
+            "minimum_commitment": "500.00", "maximum": "400.00" });
+        assert_eq!(paths(below), ["maximum"]);
     }
 }

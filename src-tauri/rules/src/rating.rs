@@ -18,6 +18,9 @@ pub enum LineKind {
     Fee,
     Usage,
     Commitment,
+    /// The spend cap: what the usage lines (with the true-up) came to above
+    /// the period's maximum, taken off.
+    Cap,
     Discount,
 }
 
@@ -68,6 +71,8 @@ pub struct Charge {
     pub group: Option<String>,
     pub model: PriceModel,
     pub usage: ChargeUsage,
+    /// The most this charge may come to in a period (its line is held there).
+    pub maximum: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +104,9 @@ pub struct RatingInput {
     pub fees: Vec<Fee>,
     pub charges: Vec<Charge>,
     pub minimum_commitment: Option<Decimal>,
+    /// The spend cap: the most the usage lines and the true-up may come to in
+    /// a whole period (prorated by days like the commitment).
+    pub maximum: Option<Decimal>,
     /// Days of the period the subscription was active, and the period's days.
     pub active_days: u32,
     pub period_days: u32,
@@ -114,6 +122,75 @@ pub struct Rated {
     pub subtotal: Dec,
     pub tax: Dec,
     pub total: Dec,
+}
+
+/// Which limit a period's usage is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AllowanceKind {
+    /// The spend cap (`maximum`): usage above it is not billed.
+    Cap,
+    /// The minimum commitment: usage below it is trued up.
+    Commitment,
+}
+
+/// A period's usage against its cap (or, without one, its commitment), both
+/// for the days the subscription was active: "8,412.00 of 10,000.00 cap".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Allowance {
+    pub kind: AllowanceKind,
+    /// The usage lines' amounts (each charge held at its own maximum), before
+    /// the true-up and the cap.
+    pub used: Dec,
+    /// The prorated cap or commitment.
+    pub limit: Dec,
+    /// What is left under the limit (0 once reached).
+    pub remaining: Dec,
+    /// What went above a cap and is not billed (0 under it, and for a commitment).
+    #[serde(default)]
+    pub unbilled: Dec,
+}
+
+impl Allowance {
+    /// "Usage 8,412.00 of the 10,000.00 USD cap", and what went unbilled
+    /// above it, or "of the 500.00 USD minimum commitment".
+    pub fn in_words(&self, currency: &str) -> String {
+        let g = |d: &Dec| crate::text::group_digits(&d.to_string());
+        match self.kind {
+            AllowanceKind::Cap if self.unbilled.0 > Decimal::ZERO => format!(
+                "Usage {} of the {} {currency} cap: {} above the cap is not billed",
+                g(&self.used),
+                g(&self.limit),
+                g(&self.unbilled)
+            ),
+            AllowanceKind::Cap => format!("Usage {} of the {} {currency} cap", g(&self.used), g(&self.limit)),
+            AllowanceKind::Commitment => {
+                format!("Usage {} of the {} {currency} minimum commitment", g(&self.used), g(&self.limit))
+            }
+        }
+    }
+}
+
+/// The allowance of a period rated from `input` as `rated`: the cap when it
+/// has one, else the commitment, else none.
+pub fn allowance(input: &RatingInput, rated: &Rated) -> Option<Allowance> {
+    let (kind, whole) = match (input.maximum, input.minimum_commitment) {
+        (Some(m), _) => (AllowanceKind::Cap, m),
+        (None, Some(c)) => (AllowanceKind::Commitment, c),
+        (None, None) => return None,
+    };
+    let c = &input.currency;
+    let limit = c.round(prorate(whole, input.active_days, input.period_days).amount.0);
+    let used = c.round(rated.lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum());
+    let remaining = c.round((limit - used).max(Decimal::ZERO));
+    let unbilled = -rated.lines.iter().filter(|l| l.kind == LineKind::Cap).map(|l| l.amount.0).sum::<Decimal>();
+    Some(Allowance {
+        kind,
+        used: Dec(used),
+        limit: Dec(limit),
+        remaining: Dec(remaining),
+        unbilled: Dec(c.round(unbilled)),
+    })
 }
 
 fn line(
@@ -150,10 +227,25 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
         lines.push(line(LineKind::Fee, fee.name.clone(), None, None, Decimal::ONE, priced, c));
     }
     for charge in &input.charges {
-        let (quantity, priced) = match &charge.usage {
+        let (quantity, mut priced) = match &charge.usage {
             ChargeUsage::Quantity(q) => (*q, charge.model.price(*q)),
             ChargeUsage::EventAmounts(amounts) => (amounts.iter().sum(), charge.model.price_events(amounts)),
         };
+        if let Some(maximum) = charge.maximum
+            && priced.amount.0 > maximum
+        {
+            // Held at its maximum; the steps keep what it came to and show what the cap took off.
+            let off = maximum - priced.amount.0;
+            priced.steps.push(Step {
+                kind: StepKind::Cap,
+                label: format!("{} held at the charge's maximum {}", c.round(priced.amount.0), c.round(maximum)),
+                quantity: Dec(Decimal::ONE),
+                unit_price: Dec(off),
+                flat_fee: Dec(Decimal::ZERO),
+                amount: Dec(off),
+            });
+            priced.amount = Dec(maximum);
+        }
         lines.push(line(
             LineKind::Usage,
             charge.description.clone(),
@@ -188,6 +280,25 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
                 priced,
                 c,
             ));
+        }
+    }
+    if let Some(maximum) = input.maximum {
+        // The cap is prorated like the commitment and compared with the usage lines and the true-up.
+        let capped = c.round(prorate(maximum, input.active_days, input.period_days).amount.0);
+        let usage: Decimal =
+            lines.iter().filter(|l| matches!(l.kind, LineKind::Usage | LineKind::Commitment)).map(|l| l.amount.0).sum();
+        let excess = usage - capped;
+        if excess > Decimal::ZERO {
+            let steps = vec![Step {
+                kind: StepKind::Cap,
+                label: format!("usage {usage} less the maximum {capped}"),
+                quantity: Dec(Decimal::ONE),
+                unit_price: Dec(-excess),
+                flat_fee: Dec(Decimal::ZERO),
+                amount: Dec(-excess),
+            }];
+            let priced = Priced { amount: Dec(-excess), steps };
+            lines.push(line(LineKind::Cap, "Spend cap".into(), None, None, Decimal::ONE, priced, c));
         }
     }
     let before_discounts: Decimal = lines.iter().map(|l| l.amount.0).sum();
@@ -259,6 +370,12 @@ fn headroom(input: &RatingInput) -> Result<(), Overflow> {
     if let Some(commitment) = input.minimum_commitment {
         bound = add(bound, commitment.checked_mul(days))?;
     }
+    // A cap line is at most the usage lines and the true-up it takes off; its
+    // prorated maximum is computed too.
+    if let Some(maximum) = input.maximum {
+        maximum.checked_mul(days).ok_or(Overflow)?;
+        bound = add(bound, Some(bound))?;
+    }
     let lines = bound;
     for d in &input.discounts {
         bound = add(
@@ -289,6 +406,7 @@ mod tests {
             fees: vec![],
             charges: vec![],
             minimum_commitment: None,
+            maximum: None,
             active_days: 31,
             period_days: 31,
             discounts: vec![],
@@ -303,6 +421,7 @@ mod tests {
             group: None,
             model: PriceFields::PerUnit { unit_price: Dec(d(price)), included: None }.validate().unwrap(),
             usage: ChargeUsage::Quantity(d(quantity)),
+            maximum: None,
         }
     }
 
@@ -383,6 +502,196 @@ mod tests {
         assert_eq!(rated.subtotal.to_string(), "88.22");
         assert_eq!(rated.tax.to_string(), "7.28", "8.25% of 88.22 = 7.27815");
         assert_eq!(rated.total.to_string(), "95.50");
+    }
+
+    /// docs/billing.md "Spend caps": the usage above the period's maximum is taken
+    /// off by one line, prorated by days like the commitment.
+    #[test]
+    fn a_spend_cap_takes_off_what_usage_came_to_above_the_maximum() {
+        struct Case {
+            name: &'static str,
+            usage: &'static str,
+            commitment: Option<&'static str>,
+            maximum: &'static str,
+            active_days: u32,
+            cap: Option<&'static str>,
+            subtotal: &'static str,
+        }
+        let cases = [
+            Case {
+                name: "whole period",
+                usage: "1234.56",
+                commitment: None,
+                maximum: "1000.00",
+                active_days: 31,
+                cap: Some("-234.56"),
+                subtotal: "1000.00",
+            },
+            Case {
+                name: "17 of 31 days: 700 − 548.39",
+                usage: "700.00",
+                commitment: None,
+                maximum: "1000.00",
+                active_days: 17,
+                cap: Some("-151.61"),
+                subtotal: "548.39",
+            },
+            Case {
+                name: "under the cap",
+                usage: "999.99",
+                commitment: None,
+                maximum: "1000.00",
+                active_days: 31,
+                cap: None,
+                subtotal: "999.99",
+            },
+            Case {
+                name: "exactly at the cap",
+                usage: "1000.00",
+                commitment: None,
+                maximum: "1000.00",
+                active_days: 31,
+                cap: None,
+                subtotal: "1000.00",
+            },
+            Case {
+                name: "the true-up counts as usage, never above the cap",
+                usage: "100.00",
+                commitment: Some("500.00"),
+                maximum: "500.00",
+                active_days: 31,
+                cap: None,
+                subtotal: "500.00",
+            },
+            Case {
+                name: "commitment and cap both prorated",
+                usage: "900.00",
+                commitment: Some("310.00"),
+                maximum: "620.00",
+                active_days: 10,
+                cap: Some("-700.00"),
+                subtotal: "200.00",
+            },
+        ];
+        for case in cases {
+            let rated = rate(&RatingInput {
+                fees: vec![Fee { name: "Platform fee".into(), amount: d("31.00") }],
+                charges: vec![per_unit("m", case.usage, "1")],
+                minimum_commitment: case.commitment.map(d),
+                maximum: Some(d(case.maximum)),
+                active_days: case.active_days,
+                ..input()
+            })
+            .unwrap();
+            let cap = rated.lines.iter().find(|l| l.kind == LineKind::Cap);
+            assert_eq!(cap.map(|l| l.amount.to_string()).as_deref(), case.cap, "{}", case.name);
+            if let Some(cap) = cap {
+                assert_eq!(cap.description, "Spend cap", "{}", case.name);
+                assert_eq!(cap.steps[0].kind, StepKind::Cap, "{}", case.name);
+            }
+            // Fees are not capped: the platform fee (prorated) comes on top.
+            let fee = rated.lines[0].amount.0;
+            assert_eq!((rated.subtotal.0 - fee).to_string(), case.subtotal, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn a_period_s_allowance_is_its_usage_against_the_cap_or_else_the_commitment() {
+        let case = |usage: &str, commitment: Option<&str>, maximum: Option<&str>, days: u32| {
+            let input = RatingInput {
+                charges: vec![per_unit("m", usage, "1")],
+                minimum_commitment: commitment.map(d),
+                maximum: maximum.map(d),
+                active_days: days,
+                ..input()
+            };
+            allowance(&input, &rate(&input).unwrap())
+                .map(|a| (a.kind, a.used.to_string(), a.limit.to_string(), a.remaining.to_string()))
+        };
+        let row = |k, u: &str, l: &str, r: &str| Some((k, u.to_string(), l.to_string(), r.to_string()));
+        assert_eq!(
+            case("8412.00", None, Some("10000.00"), 31),
+            row(AllowanceKind::Cap, "8412.00", "10000.00", "1588.00")
+        );
+        assert_eq!(case("1234.56", None, Some("1000.00"), 31), row(AllowanceKind::Cap, "1234.56", "1000.00", "0.00"));
+        assert_eq!(
+            case("700.00", Some("300"), Some("1000.00"), 17),
+            row(AllowanceKind::Cap, "700.00", "548.39", "0.00")
+        );
+        assert_eq!(
+            case("312.40", Some("500.00"), None, 31),
+            row(AllowanceKind::Commitment, "312.40", "500.00", "187.60")
+        );
+        assert_eq!(case("312.40", None, None, 31), None);
+        let words = |usage: &str, commitment: Option<&str>, maximum: Option<&str>| {
+            let input = RatingInput {
+                charges: vec![per_unit("m", usage, "1")],
+                minimum_commitment: commitment.map(d),
+                maximum: maximum.map(d),
+                ..input()
+            };
+            allowance(&input, &rate(&input).unwrap()).unwrap().in_words("USD")
+        };
+        assert_eq!(words("8412.00", None, Some("10000.00")), "Usage 8,412.00 of the 10,000.00 USD cap");
+        assert_eq!(
+            words("1234.56", None, Some("1000.00")),
+            "Usage 1,234.56 of the 1,000.00 USD cap: 234.56 above the cap is not billed"
+        );
+        assert_eq!(words("312.40", Some("500.00"), None), "Usage 312.40 of the 500.00 USD minimum commitment");
+    }
+
+    #[test]
+    fn a_charge_held_at_its_maximum_shows_what_the_cap_took_off() {
+        // docs/billing.md: graduated 1,250.00, maximum 1,000.00 → line 1,000.00.
+        let tiers = serde_json::json!({ "model": "graduated", "tiers": [
+            { "up_to": "1000", "unit_price": "1.00" }, { "up_to": null, "unit_price": "0.50" } ] });
+        let charge = |maximum: Option<&str>| Charge {
+            description: "Calls".into(),
+            meter: "calls".into(),
+            group: None,
+            model: PriceFields::from_json(tiers.clone()).unwrap().validate().unwrap(),
+            usage: ChargeUsage::Quantity(d("1500")),
+            maximum: maximum.map(d),
+        };
+        let free = rate(&RatingInput { charges: vec![charge(None)], ..input() }).unwrap();
+        assert_eq!(amounts(&free), [(LineKind::Usage, "1250.00".into())]);
+        let held = rate(&RatingInput { charges: vec![charge(Some("1000.00"))], ..input() }).unwrap();
+        assert_eq!(amounts(&held), [(LineKind::Usage, "1000.00".into())]);
+        let steps: Vec<(StepKind, String)> =
+            held.lines[0].steps.iter().map(|s| (s.kind, s.amount.to_string())).collect();
+        assert_eq!(
+            steps,
+            [(StepKind::Tier, "1000.00".into()), (StepKind::Tier, "250.00".into()), (StepKind::Cap, "-250.00".into())]
+        );
+        assert_eq!(held.lines[0].steps[2].label, "1250.00 held at the charge's maximum 1000.00");
+        // Under its maximum a charge is left alone.
+        let under = rate(&RatingInput { charges: vec![charge(Some("2000.00"))], ..input() }).unwrap();
+        assert_eq!(under, free);
+    }
+
+    #[test]
+    fn a_cap_comes_before_discounts_and_tax() {
+        // Usage 1,234.56 capped at 1,000.00, then 10% off, then 20% tax.
+        let rated = rate(&RatingInput {
+            charges: vec![per_unit("m", "1234.56", "1")],
+            maximum: Some(d("1000.00")),
+            discounts: vec![Discount { name: "Launch".into(), kind: DiscountKind::Percent(d("10")), meter: None }],
+            tax_rate: Some(d("0.20")),
+            ..input()
+        })
+        .unwrap();
+        assert_eq!(
+            amounts(&rated),
+            [
+                (LineKind::Usage, "1234.56".into()),
+                (LineKind::Cap, "-234.56".into()),
+                (LineKind::Discount, "-100.00".into())
+            ]
+        );
+        assert_eq!(
+            (rated.subtotal.to_string(), rated.tax.to_string(), rated.total.to_string()),
+            ("900.00".into(), "180.00".into(), "1080.00".into())
+        );
     }
 
     #[test]
@@ -475,8 +784,10 @@ mod tests {
                     group: None,
                     model,
                     usage: ChargeUsage::Quantity(quantity),
+                    maximum: rng.next_u64().is_multiple_of(4).then(|| random_dec(&mut rng, 5, 2)),
                 }],
                 minimum_commitment: rng.next_u64().is_multiple_of(3).then(|| random_dec(&mut rng, 5, 2)),
+                maximum: rng.next_u64().is_multiple_of(3).then(|| random_dec(&mut rng, 5, 2)),
                 active_days: 1 + (rng.next_u64() % 31) as u32,
                 period_days: 31,
                 discounts: match rng.next_u64() % 3 {
@@ -505,10 +816,25 @@ mod tests {
             assert!(r.lines.iter().all(|l| l.amount.0 == c.round(l.amount.0)), "each line in minor units: {input:?}");
             assert_eq!(r.tax.0, c.round(input.tax_rate.map_or(Decimal::ZERO, |t| r.subtotal.0 * t)), "{input:?}");
             assert_eq!(r.total.0, r.subtotal.0 + r.tax.0, "{input:?}");
+            let usage = r.lines.iter().find(|l| l.kind == LineKind::Usage).unwrap();
+            if let Some(maximum) = input.charges[0].maximum {
+                assert!(usage.amount.0 <= c.round(maximum), "a charge never passes its maximum: {input:?}");
+            }
+            if let Some(maximum) = input.maximum {
+                let capped = c.round(prorate(maximum, input.active_days, input.period_days).amount.0);
+                let kept: Decimal = r
+                    .lines
+                    .iter()
+                    .filter(|l| matches!(l.kind, LineKind::Usage | LineKind::Commitment | LineKind::Cap))
+                    .map(|l| l.amount.0)
+                    .sum();
+                assert!(kept <= capped, "usage, true-up and cap never pass the maximum: {input:?}");
+                assert!(r.lines.iter().all(|l| l.kind != LineKind::Cap || l.amount.0 < Decimal::ZERO), "{input:?}");
+            }
             if is_graduated {
-                let line = r.lines.iter().find(|l| l.kind == LineKind::Usage).unwrap();
+                let line = usage;
                 let steps: Decimal = line.steps.iter().map(|s| s.amount.0).sum();
-                let units: Decimal = line.steps.iter().map(|s| s.quantity.0).sum();
+                let units: Decimal = line.steps.iter().filter(|s| s.kind != StepKind::Cap).map(|s| s.quantity.0).sum();
                 assert_eq!(line.amount.0, c.round(steps), "graduated = Σ tiers: {input:?}");
                 assert_eq!(units, quantity.max(Decimal::ZERO), "every unit in one tier: {input:?}");
                 graduated += 1;

@@ -14,7 +14,7 @@ use ts_rs::TS;
 use crate::Problem;
 use crate::money::Dec;
 use crate::plan::{ChargeFields, PlanFields};
-use crate::pricing::{PriceFields, non_negative};
+use crate::pricing::{PriceFields, non_negative, positive_maximum};
 use crate::text::{MAX_TEXT_CHARS, code_problem, required_text_problem};
 
 /// A price override: replaces the price of the plan's charge on `meter` (and
@@ -83,6 +83,17 @@ pub struct SubscriptionFields {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[ts(as = "Option<Vec<DiscountFields>>", optional)]
     pub discounts: Vec<DiscountFields>,
+    /// This subscription's spend cap, instead of the plan's (docs/billing.md "Spend caps").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub maximum: Option<Dec>,
+}
+
+impl SubscriptionFields {
+    /// The spend cap it is billed under: its own, else its plan's.
+    pub fn maximum_under(&self, plan: &PlanFields) -> Option<Dec> {
+        self.maximum.or(plan.maximum)
+    }
 }
 
 /// What a subscription is validated against: the customers, plans and
@@ -234,6 +245,19 @@ impl SubscriptionFields {
         {
             problems.extend(ps);
         }
+        if let Some(m) = self.maximum {
+            positive_maximum("maximum", m.0, &mut problems);
+            if let Some(c) = plan.and_then(|p| p.minimum_commitment)
+                && c.0 > m.0
+            {
+                problems.push(Problem::new(
+                    "maximum",
+                    format!(
+                        "the maximum {m} is below plan \"{plan_code}\"'s minimum commitment {c}: the commitment could never be billed"
+                    ),
+                ));
+            }
+        }
         for (i, d) in self.discounts.iter().enumerate() {
             let at = |f: &str| format!("discounts[{i}].{f}");
             problems.extend(required_text_problem(&at("name"), "the discount's name", &d.name, MAX_TEXT_CHARS));
@@ -368,5 +392,29 @@ mod tests {
         bad.plan_version = Some(7);
         let paths: Vec<String> = bad.validate(&ctx).unwrap_err().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, ["id", "customer", "plan_version"]);
+    }
+
+    #[test]
+    fn a_subscription_s_maximum_is_positive_and_not_below_the_plan_s_commitment() {
+        let mut ctx = context();
+        for plan in ctx.latest.values_mut().chain(ctx.versions.values_mut()) {
+            plan.minimum_commitment = Some(Dec(rust_decimal::Decimal::new(50000, 2)));
+            plan.maximum = Some(Dec(rust_decimal::Decimal::new(100000, 2)));
+        }
+        let with = |maximum: &str| {
+            let mut s = sub("sub_a", "2026-10-15", None);
+            s.maximum = Some(maximum.parse().unwrap());
+            s.validate(&ctx).map(|v| v.fields.maximum_under(&ctx.latest["pro"]).unwrap().to_string())
+        };
+        assert_eq!(with("750.00").unwrap(), "750.00", "the subscription's own cap wins over the plan's");
+        assert_eq!(sub("sub_a", "2026-10-15", None).maximum_under(&ctx.latest["pro"]).unwrap().to_string(), "1000.00");
+        let problem = with("400.00").unwrap_err();
+        assert_eq!(problem[0].path, "maximum");
+        assert!(
+            problem[0].message.contains("below plan \"pro\"'s minimum commitment 500.00"),
+            "{}",
+            problem[0].message
+        );
+        assert_eq!(with("0").unwrap_err()[0].path, "maximum");
     }
 }

@@ -40,6 +40,7 @@ export function priceOfCharge(charge: ChargeFields): PriceFields {
   const price: Record<string, unknown> = { ...charge };
   delete price.meter;
   delete price.group;
+  delete price.maximum;
   return price as PriceFields;
 }
 

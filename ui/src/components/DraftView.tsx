@@ -5,6 +5,7 @@ import { fractionToPercent, groupDigits } from "../api/decimal";
 import type { Draft } from "../api/generated/Draft";
 import type { Line } from "../api/generated/Line";
 import type { Meter } from "../api/generated/Meter";
+import { AllowanceBar } from "./AllowanceBar";
 
 /** Which stored events a usage line was read from, for the events explorer. */
 export interface ExploreFilter {
@@ -20,7 +21,7 @@ function marginColor(percent: string | undefined): string {
   return percent.startsWith("-") ? "red" : "teal";
 }
 
-const KIND_COLOR: Record<Line["kind"], string> = { fee: "blue", usage: "teal", commitment: "grape", discount: "orange" };
+const KIND_COLOR: Record<Line["kind"], string> = { fee: "blue", usage: "teal", commitment: "grape", cap: "red", discount: "orange" };
 
 const AGGREGATION: Record<Meter["aggregation"], string> = {
   count: "the count of", sum: "the sum of", max: "the maximum of", min: "the minimum of", avg: "the average of",
@@ -62,6 +63,7 @@ export function DraftView({ draft, meters, onExplore }: {
         Period {formatDays(draft.first_day, draft.last_day)}
         {partial ? `, active ${draft.active_days} of ${draft.period_days} days (fees and commitment prorated)` : ""}; {draft.currency}
       </Text>
+      {draft.allowance && <AllowanceBar allowance={draft.allowance} currency={draft.currency} testId="draft-allowance" />}
       {draft.problem && (
         <Alert color="red" variant="light" data-testid="draft-problem">
           {draft.problem}

@@ -11,6 +11,7 @@ import { call } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
 import type { CustomerOverview } from "../api/generated/CustomerOverview";
 import type { Draft } from "../api/generated/Draft";
+import { AllowanceBar } from "../components/AllowanceBar";
 import type { PlanRow } from "../api/generated/PlanRow";
 import type { SubscriptionRow } from "../api/generated/SubscriptionRow";
 import type { SubscriptionState } from "../api/generated/SubscriptionState";
@@ -121,6 +122,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
             <div key={d.subscription}>
               <Text size="lg" fw={600}>{money(d.total, d.currency)}</Text>
               <Text size="sm" c="dimmed">{o.subscriptions.find((s) => s.fields.id === d.subscription)?.plan_name ?? d.plan}, {formatDays(d.first_day, d.last_day)} (draft)</Text>
+              {d.allowance && <AllowanceBar allowance={d.allowance} currency={d.currency} testId={`running-allowance-${d.subscription}`} />}
               {d.margin && (
                 <Text size="sm" c={d.margin.margin.startsWith("-") ? "red" : "dimmed"} data-testid={`running-margin-${d.subscription}`}>
                   margin {money(d.margin.margin, d.currency)}{d.margin.margin_percent !== null ? ` (${d.margin.margin_percent} %)` : ""}
@@ -426,6 +428,7 @@ function TermsDialog({ sub, currency, onClose, onSaved }: {
     name: d.name, by: d.amount !== undefined ? "amount" : "percent", value: d.amount ?? d.percent ?? "",
     meter: d.meter ?? null, periods: d.periods ?? "",
   })));
+  const [maximum, setMaximum] = useState(sub.fields.maximum ?? "");
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
   const priced = sub.charges.filter((c) => c.unit_priced);
@@ -451,6 +454,7 @@ function TermsDialog({ sub, currency, onClose, onSaved }: {
           meter: d.meter ?? undefined,
           periods: d.periods === "" ? undefined : Number(d.periods),
         })),
+        maximum: maximum.trim() === "" ? null : maximum.trim(),
       });
       onSaved();
     } catch (e) {
@@ -464,7 +468,7 @@ function TermsDialog({ sub, currency, onClose, onSaved }: {
   const priceErrors = Object.entries(errors).filter(([p]) => p.startsWith("overrides")).map(([, m]) => m);
 
   return (
-    <Modal opened onClose={onClose} title={`Prices and discounts of ${sub.plan_name}`} size="lg" data-testid="terms-dialog">
+    <Modal opened onClose={onClose} title={`Prices, discounts and spend cap of ${sub.plan_name}`} size="lg" data-testid="terms-dialog">
       <Stack>
         <Text size="sm" c="dimmed">They apply to the periods not invoiced yet; invoices already finalized keep what they billed.</Text>
         <Title order={5}>Unit prices for this customer</Title>
@@ -499,6 +503,10 @@ function TermsDialog({ sub, currency, onClose, onSaved }: {
             </Group>
           </Card>
         ))}
+        <Title order={5}>Spend cap</Title>
+        <TextInput label="Maximum a period" description="The most its usage may come to in a period (prorated for a partial one); above it, a Spend cap line takes the rest off. Empty: the plan's cap, if any."
+          placeholder="the plan's" rightSection={<Text size="xs" c="dimmed">{currency}</Text>} rightSectionWidth={44}
+          value={maximum} onChange={(e) => setMaximum(e.currentTarget.value)} error={errors.maximum} w={320} data-testid="terms-maximum" />
         {errors.other && <Alert color="red">{errors.other}</Alert>}
         <Group justify="flex-end">
           <Button variant="default" onClick={onClose}>Cancel</Button>

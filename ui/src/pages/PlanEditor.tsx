@@ -158,9 +158,12 @@ function TierTable({ tiers, onChange, at, prefix, testId, per, unit }: {
  * engine. The calculator starts from the charge's real usage (the median
  * subscriber's quantity in the month the trial prices) until a quantity is typed.
  */
-function PriceTools({ price, currency, unit, testId, typical, month }: {
+function PriceTools({ price, currency, unit, testId, typical, month, maximum }: {
   price: PriceFields; currency: string; unit: string; testId: string; typical: TypicalQuantity | null; month: string | null;
+  /** The charge's maximum a period: the curve is drawn held at it. */
+  maximum?: string;
 }) {
+  const cap = maximum && Number.isFinite(Number(maximum)) && Number(maximum) > 0 ? Number(maximum) : null;
   const [wire] = useDebouncedValue(JSON.stringify(price), 250);
   const [curve, setCurve] = useState<Quote[] | null>(null);
   const [typed, setTyped] = useState<string | null>(null);
@@ -187,8 +190,9 @@ function PriceTools({ price, currency, unit, testId, typical, month }: {
       <Grid.Col span={{ base: 12, md: 7 }}>
         {problem ? <Text size="xs" c="dimmed">The curve appears once the price is valid.</Text> : curve && (
           <LineChart h={170} dataKey="quantity" curveType="linear" withDots={false} data-testid={`${testId}-curve`}
-            data={curve.map((q) => ({ quantity: Number(q.quantity), amount: Number(q.amount) }))}
+            data={curve.map((q) => ({ quantity: Number(q.quantity), amount: cap === null ? Number(q.amount) : Math.min(cap, Number(q.amount)) }))}
             series={[{ name: "amount", label: `Amount (${currency})`, color: "teal.6" }]}
+            referenceLines={cap === null ? [] : [{ y: cap, label: `maximum ${groupDigits(maximum ?? "")}`, color: "red.6" }]}
             xAxisProps={{ tickFormatter: (v: number) => compactNumber(v) }} yAxisProps={{ tickFormatter: (v: number) => compactNumber(v) }}
             tooltipProps={{ labelFormatter: (v) => `${chartNumber(Number(v))} ${unitFor(Number(v), unit || "unit")}` }}
             valueFormatter={(v) => chartAmount(v, currency)} />
@@ -200,7 +204,11 @@ function PriceTools({ price, currency, unit, testId, typical, month }: {
             onChange={(e) => setTyped(e.currentTarget.value)} data-testid={`${testId}-calc`} styles={{ input: { fontFamily: "monospace" } }} />
           {quote && (
             <>
-              <Text size="sm" data-testid={`${testId}-calc-amount`}>{groupDigits(quote.amount)} {currency}</Text>
+              <Text size="sm" data-testid={`${testId}-calc-amount`}>
+                {cap !== null && Number(quote.amount) > cap
+                  ? `${groupDigits(maximum ?? "")} ${currency} (held at the maximum; ${groupDigits(quote.amount)} uncapped)`
+                  : `${groupDigits(quote.amount)} ${currency}`}
+              </Text>
               {quote.priced.steps.map((s, i) => (
                 <Text key={i} size="xs" c="dimmed" ff="monospace">
                   {s.label}: {groupDigits(s.quantity)} × {s.unit_price}{s.flat_fee !== "0" ? ` + ${s.flat_fee}` : ""} = {groupDigits(s.amount)}
@@ -231,7 +239,9 @@ const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, a
   const price = priceOfCharge(charge);
   const [per, setPer] = useState(() => naturalPer(price));
   const unit = meter?.unit ?? "";
-  const setPrice = (p: PriceFields) => onChange({ meter: charge.meter, ...(charge.group ? { group: charge.group } : {}), ...p } as ChargeFields);
+  const setPrice = (p: PriceFields) => onChange({
+    meter: charge.meter, ...(charge.group ? { group: charge.group } : {}), ...(charge.maximum ? { maximum: charge.maximum } : {}), ...p,
+  } as ChargeFields);
   const field = (name: string, label: string, placeholder?: string) => (
     <DecimalInput label={label} value={(price as unknown as Record<string, string | undefined>)[name]} placeholder={placeholder}
       onChange={(v) => setPrice({ ...price, [name]: v } as PriceFields)} error={at(`${prefix}.${name}`)} testId={`charge-${index}-${name}`} w={160} />
@@ -280,7 +290,14 @@ const ChargeCard = memo(function ChargeCard({ charge, index, meters, currency, a
         {price.model === "percentage" && (
           <Group>{field("percent", "Percent")}{field("fixed_fee", "Fixed fee per event", "0")}{field("min_fee", "Minimum per event")}{field("max_fee", "Maximum per event")}</Group>
         )}
-        <PriceTools price={price} currency={currency} unit={unit} testId={`charge-${index}`} typical={typical} month={month} />
+        <Group align="end">
+          <DecimalInput label="Maximum a period" value={charge.maximum} placeholder="no cap"
+            onChange={(v) => onChange({ ...charge, maximum: v || undefined })} error={at(`${prefix}.maximum`)} w={160}
+            testId={`charge-${index}-maximum`} />
+          <Text size="xs" c="dimmed" mb={8}>The line is held at it; its steps show what the cap took off.</Text>
+        </Group>
+        <PriceTools price={price} currency={currency} unit={unit} testId={`charge-${index}`} typical={typical} month={month}
+          maximum={charge.maximum} />
       </Stack>
     </Card>
   );
@@ -515,6 +532,8 @@ export function PlanEditor({ row, meters, currencies, months, onBack, onSaved }:
                 </Stack>
                 <DecimalInput label="Minimum commitment" value={plan.minimum_commitment} placeholder="none"
                   onChange={(v) => set({ minimum_commitment: v || undefined })} error={at("minimum_commitment")} w={170} testId="plan-commitment" />
+                <DecimalInput label="Spend cap (maximum)" value={plan.maximum} placeholder="no cap"
+                  onChange={(v) => set({ maximum: v || undefined })} error={at("maximum")} w={170} testId="plan-maximum" />
               </Group>
             </Card>
             <Card withBorder>

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
+use meterdesk_engine::Dec;
 use meterdesk_engine::subscription::{self, Subscription, SubscriptionFields};
 use meterdesk_engine::{Error, Workspace};
 
@@ -35,6 +36,20 @@ pub enum SubscriptionAction {
         /// The subscription's id; default: sub_<customer> (numbered when taken).
         #[arg(long)]
         id: Option<String>,
+        /// Its spend cap a period, instead of the plan's maximum (e.g. 1000.00).
+        #[arg(long)]
+        maximum: Option<Dec>,
+    },
+    /// Set (or with --none remove) subscription S's own spend cap; it applies
+    /// to the periods not invoiced yet.
+    Cap {
+        subscription: String,
+        /// The most its usage may come to a period (e.g. 1000.00).
+        #[arg(long, required_unless_present = "none", conflicts_with = "none")]
+        maximum: Option<Dec>,
+        /// Remove its own cap (the plan's maximum applies, if any).
+        #[arg(long)]
+        none: bool,
     },
     /// Move subscription S to another plan on a date: S ends that day and a new
     /// subscription starts on it (both periods around the date are prorated).
@@ -70,7 +85,7 @@ pub(super) fn run(action: SubscriptionAction, workspace: &Path, now: DateTime<Ut
             let fields: Vec<&SubscriptionFields> = list.iter().map(|s| &s.fields).collect();
             Outcome::ok(fields, human)
         }
-        SubscriptionAction::Create { customer, plan, start, anchor_day, plan_version, id } => {
+        SubscriptionAction::Create { customer, plan, start, anchor_day, plan_version, id, maximum } => {
             let mut ws = Workspace::open(workspace)?;
             let fields = SubscriptionFields {
                 id: id.unwrap_or_default(),
@@ -82,6 +97,7 @@ pub(super) fn run(action: SubscriptionAction, workspace: &Path, now: DateTime<Ut
                 anchor_day,
                 overrides: Vec::new(),
                 discounts: Vec::new(),
+                maximum,
             };
             let made = ws.write(|tx| subscription::create(tx, &fields, now))?;
             Outcome::ok(&made.fields, format!("created {}", line(&made)))
@@ -91,6 +107,19 @@ pub(super) fn run(action: SubscriptionAction, workspace: &Path, now: DateTime<Ut
             let (ended, next) = ws.write(|tx| subscription::change(tx, &id, &plan, on, now))?;
             let human = format!("ended   {}\nstarted {}", line(&ended), line(&next));
             Outcome::ok([&ended.fields, &next.fields], human)
+        }
+        SubscriptionAction::Cap { subscription: id, maximum, none: _ } => {
+            let mut ws = Workspace::open(workspace)?;
+            let capped = ws.write(|tx| {
+                let s = subscription::get(tx, &id)?
+                    .ok_or_else(|| Error::NotFound(format!("no subscription with id \"{id}\"")))?;
+                subscription::set_terms(tx, &id, s.fields.overrides, s.fields.discounts, maximum, now)
+            })?;
+            let human = match capped.fields.maximum {
+                Some(m) => format!("{} is capped at {m} a period", capped.fields.id),
+                None => format!("{} has no cap of its own", capped.fields.id),
+            };
+            Outcome::ok(&capped.fields, human)
         }
         SubscriptionAction::End { subscription: id, on } => {
             let mut ws = Workspace::open(workspace)?;

@@ -990,8 +990,9 @@ pub fn subscription_terms(
     id: String,
     unit_prices: Vec<UnitPriceOverride>,
     discounts: Vec<DiscountFields>,
+    maximum: Option<meterdesk_engine::Dec>,
 ) -> Reply<SubscriptionFields> {
-    state.with(|ws| ws.write(|tx| overview::set_terms(tx, &id, &unit_prices, discounts, clock::now())))
+    state.with(|ws| ws.write(|tx| overview::set_terms(tx, &id, &unit_prices, discounts, maximum, clock::now())))
 }
 
 /// Ends a subscription: `on` is the first day it is no longer active.

@@ -308,8 +308,9 @@ fn drafts_export_as_csv_rows_that_reconcile() {
     assert_eq!(
         lines[1],
         "globex,sub_globex,pro,1,USD,2026-10-01T04:00:00Z,2026-11-01T04:00:00Z,2026-10-01,2026-10-31,17,\
-         54.29,212.80,61.39,-32.85,295.63,59.13,354.76,354.76"
+         54.29,212.80,61.39,-32.85,295.63,59.13,354.76,354.76,0.00"
     );
+    assert!(lines[0].ends_with(",amount_due,spend_cap"), "the spend cap came last, after every older column");
 }
 
 #[test]

@@ -105,6 +105,9 @@ pub enum StepKind {
     Commitment,
     /// A discount taken off.
     Discount,
+    /// What a spend cap took off: a charge held at its maximum, or the usage
+    /// of a period above the plan's (or subscription's) maximum.
+    Cap,
     /// A late-usage adjustment: the line as the period re-rates with the late
     /// events.
     Rerated,
@@ -219,6 +222,13 @@ fn billable(quantity: Decimal) -> Decimal {
 pub fn non_negative(field: &str, value: Decimal, problems: &mut Vec<Problem>) {
     if value.is_sign_negative() && !value.is_zero() {
         problems.push(Problem::new(field, "must not be negative"));
+    }
+}
+
+/// A spend cap (`maximum`) is more than zero: a cap of nothing would bill nothing.
+pub fn positive_maximum(field: &str, value: Decimal, problems: &mut Vec<Problem>) {
+    if value <= Decimal::ZERO {
+        problems.push(Problem::new(field, "a maximum must be more than 0 (leave it out for no cap)"));
     }
 }
 

@@ -5,7 +5,11 @@ import type { TierFields } from "./TierFields";
 /**
  * A charge: a meter (one of its groups, or all), priced by a model.
  */
-export type ChargeFields = { meter: string, group?: string, } & ({ "model": "per_unit", unit_price: Dec, included?: Dec, } | { "model": "graduated", tiers: Array<TierFields>, } | { "model": "volume", tiers: Array<TierFields>, } | { "model": "package", package_size: Dec, package_price: Dec, free?: Dec, } | { "model": "percentage", 
+export type ChargeFields = { meter: string, group?: string, 
+/**
+ * The most the charge may come to in a period (DESIGN.md "Spend caps").
+ */
+maximum?: Dec, } & ({ "model": "per_unit", unit_price: Dec, included?: Dec, } | { "model": "graduated", tiers: Array<TierFields>, } | { "model": "volume", tiers: Array<TierFields>, } | { "model": "package", package_size: Dec, package_price: Dec, free?: Dec, } | { "model": "percentage", 
 /**
  * Percent of each event's amount: "2.9" is 2.9%.
  */

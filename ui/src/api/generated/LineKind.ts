@@ -3,4 +3,4 @@
 /**
  * What an invoice line is (docs/interfaces.md's `kind`).
  */
-export type LineKind = "fee" | "usage" | "commitment" | "discount";
+export type LineKind = "fee" | "usage" | "commitment" | "cap" | "discount";

@@ -7,4 +7,9 @@ import type { Interval } from "./Interval";
 /**
  * A plan as written in a catalog or the plan editor: not yet validated.
  */
-export type PlanFields = { code: string, name: string, currency: string, interval: Interval, fees: Array<FeeFields>, minimum_commitment?: Dec, charges: Array<ChargeFields>, };
+export type PlanFields = { code: string, name: string, currency: string, interval: Interval, fees: Array<FeeFields>, minimum_commitment?: Dec, charges: Array<ChargeFields>, 
+/**
+ * The spend cap: the most the usage lines (with the true-up) may come to
+ * in a period, prorated like the commitment (DESIGN.md "Spend caps").
+ */
+maximum?: Dec, };

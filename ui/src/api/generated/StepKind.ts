@@ -5,4 +5,4 @@
  * decide how to show a step from this, never from its label (which is
  * words for a person and may change).
  */
-export type StepKind = "tier" | "included" | "units" | "package" | "percentage" | "event_fee" | "event_limit" | "flat_fee" | "proration" | "commitment" | "discount" | "rerated" | "billed_before";
+export type StepKind = "tier" | "included" | "units" | "package" | "percentage" | "event_fee" | "event_limit" | "flat_fee" | "proration" | "commitment" | "discount" | "cap" | "rerated" | "billed_before";

@@ -148,7 +148,7 @@ export interface Commands {
   subscription_change_preview: [{ id: string; plan: string; on: string }, Array<Draft>];
   subscription_change: [{ id: string; plan: string; on: string }, Array<SubscriptionFields>];
   subscription_end: [{ id: string; on: string }, SubscriptionFields];
-  subscription_terms: [{ id: string; unitPrices: Array<UnitPriceOverride>; discounts: Array<DiscountFields> }, SubscriptionFields];
+  subscription_terms: [{ id: string; unitPrices: Array<UnitPriceOverride>; discounts: Array<DiscountFields>; maximum: Dec | null }, SubscriptionFields];
   late_list: [NoArgs, Array<LateUsage>];
   late_adjust: [{ number: string }, Invoice];
   notifications_get: [NoArgs, boolean];
