@@ -583,7 +583,11 @@ pub fn import_usage_through(
         rows.days.extend(first.iter_days().take_while(|d| *d < until).map(|d| (3, d)));
     }
     let options = crate::events::ImportOptions::new("demo-usage.csv", crate::event_file::Format::Csv);
-    crate::events::import(ws, &mut rows, &options, now, &mut |_| std::ops::ControlFlow::Continue(()))
+    let report = crate::events::import(ws, &mut rows, &options, now, &mut |_| std::ops::ControlFlow::Continue(()))?;
+    // The daily rollups built now, with the demo, so its first dashboard reads them.
+    let tz = crate::settings::zone(ws.conn())?;
+    ws.write(|tx| crate::rollup::refresh(tx, tz))?;
+    Ok(report)
 }
 
 /// The demo's usage as a CSV stream, generated day by day as it is read.
