@@ -923,7 +923,8 @@ async fn the_invoices_page_previews_every_customer_and_explains_a_line() {
     let csv = String::from_utf8(wait_file(&c, &tmp.path().join("home/saved/drafts-2026-10.csv")).await).unwrap();
     assert_eq!(csv.lines().count(), drafts.len() + 1);
     let row = csv.lines().find(|l| l.starts_with("globex-labs,")).unwrap();
-    assert!(row.ends_with(&format!(",{total},{total}")), "{row}");
+    // Total, amount due, then the spend cap (none here).
+    assert!(row.ends_with(&format!(",{total},{total},0.00")), "{row}");
 
     // Globex Labs' draft: every line expands into its arithmetic.
     click(&c, "[data-testid=drafts-row-sub_globex-labs] td").await;
@@ -1691,6 +1692,58 @@ async fn a_customers_page_changes_its_plan_mid_month_ends_it_and_bills_late_usag
     click(&c, "[data-testid=customer-row-aperture-labs]").await;
     click(&c, &format!("[data-testid=customer-invoice-{number}]")).await;
     wait_text(&c, "[data-testid=invoice-number]", |t| t == number).await;
+    c.close().await.unwrap();
+}
+
+/// A spend cap set where the operator meets the customer: refused by its
+/// field when not positive, then saved; the October draft shows the Spend cap
+/// line and the usage against the cap, as the CLI computes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spend_cap_set_on_the_customer_page_shows_as_a_line_and_against_the_usage() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let before = cli_json(&workspace, &["invoice", "preview", "--customer", "aperture-labs", "--period", "2026-10"]);
+    assert!(before["lines"].as_array().unwrap().iter().all(|l| l["kind"] != "cap"), "{before}");
+
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-customers]").await;
+    type_into(&c, "[data-testid=customer-search]", "aperture-labs").await;
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "1 customer").await;
+    click(&c, "[data-testid=customer-row-aperture-labs]").await;
+    wait_text(&c, "[data-testid=customer-page-name]", |t| t == "Aperture Labs").await;
+    click(&c, "[data-testid=subscription-terms-sub_aperture-labs]").await;
+    type_into(&c, "[data-testid=terms-maximum]", "0").await;
+    click(&c, "[data-testid=terms-save]").await;
+    wait_text(&c, "[data-testid=terms-dialog]", |t| t.contains("a maximum must be more than 0")).await;
+    replace_text(&c, "[data-testid=terms-maximum]", "100.00").await;
+    click(&c, "[data-testid=terms-save]").await;
+    wait_text(&c, "[data-testid=subscription-row-sub_aperture-labs]", |t| t.contains("Spend cap: 100.00 a period"))
+        .await;
+
+    // The engine's draft now has the cap line and the allowance.
+    let after = cli_json(&workspace, &["invoice", "preview", "--customer", "aperture-labs", "--period", "2026-10"]);
+    let lines = after["lines"].as_array().unwrap();
+    let at = lines.iter().position(|l| l["kind"] == "cap").expect("a Spend cap line");
+    let cap = lines[at]["amount"].as_str().unwrap().to_string();
+    assert!(cap.starts_with('-'), "{cap}");
+    let used = after["allowance"]["used"].as_str().unwrap();
+    let unbilled = after["allowance"]["unbilled"].as_str().unwrap();
+    assert_eq!(format!("-{unbilled}"), cap);
+    assert_eq!(after["allowance"]["limit"], "100.00");
+
+    click(&c, "[data-testid=nav-invoices]").await;
+    wait_value(&c, "[data-testid=drafts-month]", "2026-10").await;
+    let total = after["total"].as_str().unwrap();
+    wait_text(&c, "[data-testid=drafts-total-sub_aperture-labs]", |t| t == format!("{} USD", grouped(total))).await;
+    click(&c, "[data-testid=drafts-row-sub_aperture-labs] td").await;
+    wait_text(&c, "[data-testid=draft-total]", |t| t == format!("{} USD", grouped(total))).await;
+    let line = dom_text(&c, &format!("[data-testid=draft-line-{at}]")).await;
+    assert!(line.contains("cap") && line.contains("Spend cap") && line.contains(&grouped(&cap)), "{line}");
+    let allowance = dom_text(&c, "[data-testid=draft-allowance]").await;
+    let words =
+        format!("Usage {} of the 100.00 USD cap: {} above the cap is not billed", grouped(used), grouped(unbilled));
+    assert!(allowance.contains(&words), "{allowance} / {words}");
+    screenshot(&c, "spend-cap-draft.png").await;
     c.close().await.unwrap();
 }
 

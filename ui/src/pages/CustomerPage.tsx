@@ -184,7 +184,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
                   <Table.Td style={NOWRAP}>
                     {s.state !== "ended" && (
                       <Group gap={4} wrap="nowrap">
-                        <Button size="compact-xs" variant="default" onClick={() => setTerms(s)} data-testid={`subscription-terms-${s.fields.id}`}>Prices & discounts…</Button>
+                        <Button size="compact-xs" variant="default" onClick={() => setTerms(s)} data-testid={`subscription-terms-${s.fields.id}`}>Prices, discounts >Prices & discounts…< cap…</Button>
                         <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: "change", sub: s })} data-testid={`subscription-change-${s.fields.id}`}>Change plan…</Button>
                         <Button size="compact-xs" variant="default" color="red" onClick={() => setDialog({ kind: "end", sub: s })} data-testid={`subscription-end-${s.fields.id}`}>End…</Button>
                       </Group>
@@ -282,7 +282,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
 
       {terms && (
         <TermsDialog sub={terms} currency={o.wallet_currency} onClose={() => setTerms(null)}
-          onSaved={() => { setTerms(null); notifyOk(`Saved the prices and discounts of ${terms.plan_name}`); reload(); }} />
+          onSaved={() => { setTerms(null); notifyOk(`Saved the prices, discounts and spend cap of ${terms.plan_name}`); reload(); }} />
       )}
       <SubscriptionDialog dialog={dialog} customer={c.id} customerName={c.name} currency={o.wallet_currency} today={o.today} onClose={() => setDialog(null)}
         onSaved={(message) => { setDialog(null); notifyOk(message); reload(); }} />
@@ -413,7 +413,7 @@ const INVOICE = "(invoice)";
 type DiscountRow = { name: string; by: "percent" | "amount"; value: string; meter: string | null; periods: number | string };
 
 /**
- * A subscription's own prices and discounts: a unit price that replaces the
+ * A subscription's own prices, discounts and spend cap: a unit price that replaces the
  * plan's on a per-unit charge, and discounts (a percent or an amount, off the
  * invoice or one charge, every period or the first N). They apply to the
  * periods not invoiced yet. The engine checks every rule; problems show by field.
