@@ -184,7 +184,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
                   <Table.Td style={NOWRAP}>
                     {s.state !== "ended" && (
                       <Group gap={4} wrap="nowrap">
-                        <Button size="compact-xs" variant="default" onClick={() => setTerms(s)} data-testid={`subscription-terms-${s.fields.id}`}>Prices, discounts >Prices & discounts…< cap…</Button>
+                        <Button size="compact-xs" variant="default" onClick={() => setTerms(s)} data-testid={`subscription-terms-${s.fields.id}`}>Prices, discounts & cap…</Button>
                         <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: "change", sub: s })} data-testid={`subscription-change-${s.fields.id}`}>Change plan…</Button>
                         <Button size="compact-xs" variant="default" color="red" onClick={() => setDialog({ kind: "end", sub: s })} data-testid={`subscription-end-${s.fields.id}`}>End…</Button>
                       </Group>
