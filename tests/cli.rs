@@ -687,6 +687,18 @@ fn spend_caps_from_the_catalog_and_the_subscription_show_as_a_cap_line() {
     assert_eq!((code, out["maximum"].as_str()), (0, Some("700.00")), "{out}");
     // 700 × 17/31 = 383.87: 801.00 − 383.87.
     assert_eq!(cap(&sb).0.as_deref(), Some("-417.13"));
+    // The gateway's allowance: November runs today (Nov 24) with no usage yet.
+    let (code, limits) = sb.json(&["limits", "export", "--out", "limits.json"]);
+    assert_eq!(code, 0, "{limits}");
+    assert_eq!(
+        limits,
+        json!([{ "customer": "globex", "subscription": "sub_globex", "currency": "USD", "maximum": "700.00",
+                 "used": "0.00", "remaining": "700.00", "unbilled": "0.00",
+                 "period": { "start": "2026-11-01T04:00:00Z", "end": "2026-12-01T05:00:00Z" },
+                 "first_day": "2026-11-01", "last_day": "2026-11-30" }])
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("limits.json")).unwrap()).unwrap();
+    assert_eq!(saved, limits);
     // Both caps travel with the catalog.
     let (_, exported) = sb.json(&["export", "catalog"]);
     assert_eq!(

@@ -17,6 +17,7 @@ pub mod history;
 pub mod import;
 pub mod invoice;
 pub mod late;
+pub mod limits;
 mod logo;
 pub mod meter;
 pub mod overview;

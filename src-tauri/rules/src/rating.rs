@@ -183,7 +183,9 @@ pub fn allowance(input: &RatingInput, rated: &Rated) -> Option<Allowance> {
     let limit = c.round(prorate(whole, input.active_days, input.period_days).amount.0);
     let used = c.round(rated.lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum());
     let remaining = c.round((limit - used).max(Decimal::ZERO));
-    let unbilled = -rated.lines.iter().filter(|l| l.kind == LineKind::Cap).map(|l| l.amount.0).sum::<Decimal>();
+    // What the cap line took off, as a positive amount (never "-0.00").
+    let taken: Decimal = rated.lines.iter().filter(|l| l.kind == LineKind::Cap).map(|l| l.amount.0).sum();
+    let unbilled = if taken.is_zero() { Decimal::ZERO } else { -taken };
     Some(Allowance {
         kind,
         used: Dec(used),
@@ -605,8 +607,10 @@ mod tests {
                 active_days: days,
                 ..input()
             };
-            allowance(&input, &rate(&input).unwrap())
-                .map(|a| (a.kind, a.used.to_string(), a.limit.to_string(), a.remaining.to_string()))
+            allowance(&input, &rate(&input).unwrap()).map(|a| {
+                assert!(!a.unbilled.to_string().starts_with('-'), "{a:?}");
+                (a.kind, a.used.to_string(), a.limit.to_string(), a.remaining.to_string())
+            })
         };
         let row = |k, u: &str, l: &str, r: &str| Some((k, u.to_string(), l.to_string(), r.to_string()));
         assert_eq!(

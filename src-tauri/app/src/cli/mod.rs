@@ -85,6 +85,11 @@ pub enum Command {
         #[command(subcommand)]
         action: subscription::SubscriptionAction,
     },
+    /// Spend caps: what every capped customer may still use this period.
+    Limits {
+        #[command(subcommand)]
+        action: subscription::LimitsAction,
+    },
     /// Credit wallets: balances, grants and their ledger.
     Wallet {
         #[command(subcommand)]
@@ -200,6 +205,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Customers { action } => customers::run(action, workspace, now),
         Command::Invoice { action } => invoice::run(action, workspace, now),
         Command::Subscription { action } => subscription::run(action, workspace, now),
+        Command::Limits { action } => subscription::limits(action, workspace, now),
         Command::Wallet { action } => wallet::run(action, workspace, now),
         Command::Report { action } => report::run(action, workspace, now),
     }

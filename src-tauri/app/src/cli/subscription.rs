@@ -69,6 +69,42 @@ pub enum SubscriptionAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum LimitsAction {
+    /// Every capped subscription's running period: its maximum, what its
+    /// usage came to so far and what is left, for an API gateway to enforce.
+    Export {
+        /// Also write the JSON list to this file.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+pub(super) fn limits(action: LimitsAction, workspace: &Path, now: DateTime<Utc>) -> Result<Outcome, Error> {
+    let LimitsAction::Export { out } = action;
+    let mut ws = Workspace::open(workspace)?;
+    let limits = meterdesk_engine::limits::export(&mut ws, now)?;
+    if let Some(out) = &out {
+        let text = serde_json::to_string_pretty(&limits).map_err(|e| Error::Internal(e.to_string()))?;
+        std::fs::write(out, text + "\n").map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
+    }
+    let human = if limits.is_empty() {
+        "no subscription runs under a spend cap today".to_string()
+    } else {
+        limits
+            .iter()
+            .map(|l| {
+                format!(
+                    "{:<20} {:<24} {} to {}: used {} of {} {}, {} left",
+                    l.customer, l.subscription, l.first_day, l.last_day, l.used, l.maximum, l.currency, l.remaining
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Outcome::ok(&limits, human)
+}
+
 pub(super) fn run(action: SubscriptionAction, workspace: &Path, now: DateTime<Utc>) -> Result<Outcome, Error> {
     match action {
         SubscriptionAction::List { customer } => {
