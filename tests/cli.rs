@@ -718,6 +718,71 @@ fn spend_caps_from_the_catalog_and_the_subscription_show_as_a_cap_line() {
 }
 
 #[test]
+fn a_usage_alert_rule_fires_once_per_period_after_imports_and_is_acknowledged() {
+    let sb = Sandbox::new();
+    let mut cat = catalog();
+    cat["alerts"] = json!([
+        { "id": "gpt4o_2m", "kind": "usage", "meter": "tokens", "group": "gpt-4o", "threshold": "2000000", "customer": "globex" },
+        { "id": "pro_commit", "kind": "spend", "percent_of_commitment": "100", "plan": "pro" }
+    ]);
+    // A rule on a meter that does not exist is refused by its path, and nothing is applied.
+    let mut bad = cat.clone();
+    bad["alerts"][0]["meter"] = json!("nope");
+    let file = sb.write("bad.json", &bad.to_string());
+    let (code, out) = sb.json(&["apply", file.to_str().unwrap()]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("$.alerts[0].meter")), "{out}");
+    let file = sb.write("catalog.json", &cat.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let (_, exported) = sb.json(&["export", "catalog"]);
+    assert_eq!(exported["alerts"], cat["alerts"], "the rules travel with the catalog");
+    let import = |sb: &Sandbox, id: &str, at: &str, tokens: u64, now: &str| {
+        let file = sb.write(
+            &format!("{id}.ndjson"),
+            &json!({"id": id, "customer": "globex", "type": "tokens", "timestamp": at,
+                    "properties": {"model": "gpt-4o", "tokens": tokens}})
+            .to_string(),
+        );
+        assert_eq!(sb.json_at(now, &["import", file.to_str().unwrap()]).0, 0);
+    };
+    // Three imports in November (NOW is Nov 24): 1,500,000, then 1,000,000 (past 2,000,000), then more.
+    import(&sb, "n1", "2026-11-02T12:00:00Z", 1_500_000, NOW);
+    assert_eq!(sb.json(&["alerts", "list"]).1, json!([]));
+    import(&sb, "n2", "2026-11-03T12:00:00Z", 1_000_000, NOW);
+    import(&sb, "n3", "2026-11-04T12:00:00Z", 1_000_000, NOW);
+    let (code, open) = sb.json(&["alerts", "list"]);
+    assert_eq!(code, 0);
+    let open = open.as_array().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let a = &open[0];
+    for (field, value) in [
+        ("rule", json!("gpt4o_2m")),
+        ("customer", json!("globex")),
+        ("kind", json!("usage")),
+        ("period", json!("2026-11-01")),
+        ("threshold", json!("2000000")),
+        ("value", json!("2500000")),
+        ("acknowledged", json!(false)),
+        ("raised_at", json!("2026-11-24T15:00:00Z")),
+    ] {
+        assert_eq!(a[field], value, "{field}: {a}");
+    }
+    assert!(a["message"].as_str().unwrap().contains("2,500,000 tokens"), "{a}");
+    // Evaluated on demand: nothing new.
+    assert_eq!(sb.json(&["alerts", "evaluate"]).1, json!([]));
+    let id = a["id"].as_i64().unwrap().to_string();
+    let (code, acked) = sb.json(&["alerts", "ack", &id]);
+    assert_eq!((code, acked[0]["acknowledged"].clone()), (0, json!(true)), "{acked}");
+    assert_eq!(sb.json(&["alerts", "list"]).1, json!([]));
+    assert_eq!(sb.json(&["alerts", "list", "--all"]).1.as_array().unwrap().len(), 1);
+    let (code, out) = sb.json(&["alerts", "ack", &id]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("not_found")), "{out}");
+    // December is a new period: the rule fires again once it is passed.
+    import(&sb, "d1", "2026-12-02T12:00:00Z", 2_000_000, "2026-12-03T15:00:00Z");
+    let (_, open) = sb.json_at("2026-12-03T15:00:00Z", &["alerts", "list"]);
+    assert_eq!(open.as_array().unwrap().iter().map(|a| a["period"].clone()).collect::<Vec<_>>(), [json!("2026-12-01")]);
+}
+
+#[test]
 fn invoice_finalize_numbers_once_and_verify_checks_the_chain() {
     let sb = Sandbox::new();
     let file = sb.write("catalog.json", &catalog().to_string());

@@ -1,6 +1,7 @@
 //! The console's inbox: wallet alerts (low balance, credit expiring,
-//! automatic top-ups) and business signals (churn risk, power user), each
-//! raised once for what it is about and shown until acknowledged.
+//! automatic top-ups), business signals (churn risk, power user) and the
+//! usage and spend alerts of the alert rules, each raised once for what it
+//! is about and shown until acknowledged.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, params};
@@ -21,6 +22,10 @@ pub enum AlertKind {
     ChurnRisk,
     /// A business signal: a margin below the workspace's floor, or negative.
     PowerUser,
+    /// An alert rule: a meter passed a quantity in the running period.
+    Usage,
+    /// An alert rule: a draft passed an amount or a percent of its cap or commitment.
+    Spend,
 }
 
 impl AlertKind {
@@ -31,6 +36,8 @@ impl AlertKind {
             AlertKind::Topup => "topup",
             AlertKind::ChurnRisk => "churn_risk",
             AlertKind::PowerUser => "power_user",
+            AlertKind::Usage => "usage",
+            AlertKind::Spend => "spend",
         }
     }
 
@@ -41,6 +48,8 @@ impl AlertKind {
             "topup" => AlertKind::Topup,
             "churn_risk" => AlertKind::ChurnRisk,
             "power_user" => AlertKind::PowerUser,
+            "usage" => AlertKind::Usage,
+            "spend" => AlertKind::Spend,
             _ => return None,
         })
     }
@@ -61,10 +70,17 @@ pub struct Alert {
     pub created_at: DateTime<Utc>,
     #[ts(type = "string | null")]
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// A usage or spend alert's rule, period (its first local day),
+    /// threshold and the value that passed it; none for the others.
+    pub rule: Option<String>,
+    pub period: Option<String>,
+    pub threshold: Option<String>,
+    pub value: Option<String>,
 }
 
 const ALERT_SQL: &str =
-    "SELECT a.id, c.external_id, c.name, a.kind, a.subject, a.message, a.created_at, a.acknowledged_at
+    "SELECT a.id, c.external_id, c.name, a.kind, a.subject, a.message, a.created_at, a.acknowledged_at,
+            a.rule, a.period, a.threshold, a.value
      FROM alerts a JOIN customers c ON c.id = a.customer_id";
 
 fn alert_from_row(r: &rusqlite::Row) -> rusqlite::Result<Alert> {
@@ -75,13 +91,17 @@ fn alert_from_row(r: &rusqlite::Row) -> rusqlite::Result<Alert> {
             customer_name: r.get(2)?,
             kind: r.parsed(
                 3,
-                "an alert kind (low_balance, expiring, topup, churn_risk, power_user)",
+                "an alert kind (low_balance, expiring, topup, churn_risk, power_user, usage, spend)",
                 AlertKind::parse,
             )?,
             subject: r.get(4)?,
             message: r.get(5)?,
             created_at: r.time(6)?,
             acknowledged_at: r.opt_time(7)?,
+            rule: r.get(8)?,
+            period: r.get(9)?,
+            threshold: r.get(10)?,
+            value: r.get(11)?,
         })
     })
 }
@@ -118,6 +138,43 @@ pub(crate) fn raise(
     let written = conn.execute(
         "INSERT OR IGNORE INTO alerts (customer_id, kind, subject, message, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![customer_id, kind.as_str(), subject, message, time_text(now)],
+    )?;
+    Ok((written == 1).then(|| conn.last_insert_rowid()))
+}
+
+/// What an alert rule found: the rule, the period's first day, the
+/// threshold as written and the value that passed it.
+pub(crate) struct RuleHit<'a> {
+    pub rule: &'a str,
+    pub period: chrono::NaiveDate,
+    pub threshold: String,
+    pub value: String,
+}
+
+/// Raises a usage or spend alert once per (rule, customer, period, threshold).
+pub(crate) fn raise_rule(
+    conn: &Transaction,
+    customer_id: i64,
+    kind: AlertKind,
+    hit: &RuleHit,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let subject = format!("{}:{}:{}", hit.rule, hit.period, hit.threshold);
+    let written = conn.execute(
+        "INSERT OR IGNORE INTO alerts (customer_id, kind, subject, message, created_at, rule, period, threshold, value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            customer_id,
+            kind.as_str(),
+            subject,
+            message,
+            time_text(now),
+            hit.rule,
+            hit.period.to_string(),
+            hit.threshold,
+            hit.value
+        ],
     )?;
     Ok((written == 1).then(|| conn.last_insert_rowid()))
 }

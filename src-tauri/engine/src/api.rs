@@ -33,8 +33,12 @@ pub struct Followed<T> {
 }
 
 fn follow<T>(ws: &mut Workspace, done: T, now: DateTime<Utc>) -> Followed<T> {
-    let wallets = projection::evaluate(ws, now).map_err(|e| e.to_string());
-    Followed { done, wallets }
+    let wallets = projection::evaluate(ws, now).and_then(|mut evaluation| {
+        // The usage and spend alert rules, against the same running periods.
+        evaluation.alerts.extend(crate::alert_rules::evaluate(ws, now)?);
+        Ok(evaluation)
+    });
+    Followed { done, wallets: wallets.map_err(|e| e.to_string()) }
 }
 
 /// Finalizes the chosen drafts of `month` (see [`invoice::finalize_chosen`]),

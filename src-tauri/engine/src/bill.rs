@@ -569,14 +569,14 @@ impl Book {
 /// short write of their own; or, while another process is writing (an
 /// import), the raw events, which give the same values: a preview never waits
 /// for a writer.
-fn refresh(ws: &mut Workspace) -> Result<(Tz, bool)> {
+pub(crate) fn refresh(ws: &mut Workspace) -> Result<(Tz, bool)> {
     let tz = settings::zone(ws.conn())?;
     let fresh = ws.try_write(|tx| rollup::refresh(tx, tz))?.is_some();
     Ok((tz, fresh))
 }
 
 /// The rollups when [`refresh`] brought them up to date, else the raw events.
-fn usage_source(conn: &Connection, tz: Tz, fresh: bool) -> Result<Box<dyn UsageSource + '_>> {
+pub(crate) fn usage_source(conn: &Connection, tz: Tz, fresh: bool) -> Result<Box<dyn UsageSource + '_>> {
     Ok(if fresh { Box::new(Rollups::new(conn, tz)?) } else { Box::new(RawEvents::new(conn)) })
 }
 

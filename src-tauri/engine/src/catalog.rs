@@ -48,6 +48,9 @@ pub struct Catalog {
     /// Exchange rates for reports; added or changed by pair and day.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fx_rates: Vec<cost::FxRate>,
+    /// Usage and spend alert rules (docs/billing.md "Alerts"), by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<meterdesk_rules::alert_rule::AlertRuleFields>,
 }
 
 /// An earlier version of a plan, as a catalog carries it.
@@ -226,6 +229,23 @@ pub fn apply(conn: &rusqlite::Transaction, catalog: Catalog, now: DateTime<Utc>)
     for p in cost::validate_fx(&catalog.fx_rates) {
         problems.push(Problem::new(format!("$.{}", p.path), p.message));
     }
+    // Rules see the meters, customers and plans as they will be after this catalog.
+    let rule_context = crate::alert_rules::context(
+        conn,
+        meterdesk_rules::alert_rule::RuleContext {
+            meters: priced.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            customers: context.customers.keys().cloned().collect(),
+            plans: context.latest.keys().cloned().collect(),
+        },
+    )?;
+    let alert_rules = validate_section(
+        "alerts",
+        "id",
+        &catalog.alerts,
+        |r| r.validate(&rule_context).map(|(fields, _)| fields),
+        |r| r.id.clone(),
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -285,9 +305,11 @@ pub fn apply(conn: &rusqlite::Transaction, catalog: Catalog, now: DateTime<Utc>)
             None => report.unchanged += 1,
         }
     }
-    for (added, changed, unchanged) in
-        [cost::save(conn, &catalog.costs, now)?, cost::save_fx(conn, &catalog.fx_rates, now)?]
-    {
+    for (added, changed, unchanged) in [
+        cost::save(conn, &catalog.costs, now)?,
+        cost::save_fx(conn, &catalog.fx_rates, now)?,
+        crate::alert_rules::save(conn, &alert_rules, now)?,
+    ] {
         report.created += added;
         report.updated += changed;
         report.unchanged += unchanged;
@@ -494,6 +516,7 @@ pub fn export(conn: &rusqlite::Connection) -> Result<Catalog> {
             .collect::<Result<_>>()?,
         costs: cost::rates(conn)?.into_iter().map(|r| r.fields).collect(),
         fx_rates: cost::fx_rates(conn)?,
+        alerts: crate::alert_rules::all(conn)?,
     })
 }
 

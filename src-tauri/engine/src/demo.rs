@@ -115,6 +115,7 @@ pub fn catalog(now: DateTime<Utc>) -> Catalog {
         plan_versions: Vec::new(),
         costs: costs(now),
         fx_rates: fx_rates(),
+        alerts: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! are thin callers.
 
 pub mod alert;
+pub mod alert_rules;
 pub mod api;
 pub mod bill;
 pub mod catalog;

@@ -8,6 +8,7 @@
 
 pub mod adjust;
 pub mod aggregate;
+pub mod alert_rule;
 pub mod cost;
 pub mod figures;
 pub mod meter;

@@ -30,6 +30,7 @@ const LANDED: &[(&str, &str)] = &[
     ("0019_costs.sql", "f2bd69a245b0eed47346816bb5682ed19d4da4964f6fe1c0d5571dcb825d0398"),
     ("0020_signal_alerts.sql", "7865d348e27fed34a61d8a416f0f6defbfd228236f04e82ed6b18e918ab361a8"),
     ("0021_read_indexes.sql", "9ddcc13641cb19c39fc55d4dc532c5997773d3647e42d10bb8523eb4f1ca21c7"),
+    ("0022_alert_rules.sql", "ee45f34ed689af8f433d2efc1527c32c21e659b51cd333cd7e94e9fdccabed12"),
 ];
 
 #[test]

@@ -17,16 +17,19 @@ const KIND: Record<AlertKind, { label: string; color: string }> = {
   topup: { label: "Automatic top-up", color: "teal" },
   churn_risk: SIGNAL.churn_risk,
   power_user: SIGNAL.power_user,
+  usage: { label: "Usage alert", color: "blue" },
+  spend: { label: "Spend alert", color: "grape" },
 };
 
-/** Signals are about the customer's business; the rest about its wallet. */
-const IS_SIGNAL: Record<AlertKind, boolean> = {
-  low_balance: false, expiring: false, topup: false, churn_risk: true, power_user: true,
+/** Signals and usage or spend alerts lead to the customer's page; the rest to its wallet. */
+const OPENS_CUSTOMER: Record<AlertKind, boolean> = {
+  low_balance: false, expiring: false, topup: false, churn_risk: true, power_user: true, usage: true, spend: true,
 };
 
 /**
  * The header's alerts inbox: wallet alerts (low balance, credit expiring,
- * automatic top-ups) raised after imports and finalizing, and the business
+ * automatic top-ups) and the usage and spend alerts of the alert rules,
+ * raised after imports and finalizing, and the business
  * signals (churn risk, power user) the dashboard raises, each once, shown
  * until acknowledged. Reloads when the Rust side says new alerts were raised.
  */
@@ -124,7 +127,7 @@ export function AlertsInbox({ generation, openRequest, onOpenWallet, onOpenCusto
               <Text size="sm" fw={600}>{a.customer_name}</Text>
               <Text size="sm" data-testid={`alert-message-${a.id}`}>{a.message}</Text>
               <Group justify="flex-end" mt="xs">
-                {IS_SIGNAL[a.kind]
+                {OPENS_CUSTOMER[a.kind]
                   ? <Button size="xs" variant="subtle" onClick={() => { setOpened(false); onOpenCustomer(a.customer); }}
                       data-testid={`alert-open-customer-${a.id}`}>Open the customer</Button>
                   : <Button size="xs" variant="subtle" onClick={() => { setOpened(false); onOpenWallet(a.customer); }}>Open the wallet</Button>}

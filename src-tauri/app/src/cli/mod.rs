@@ -5,6 +5,7 @@
 //! `invoice`, `subscription`, `wallet`, `report`. This file holds the top-level arguments, the
 //! dispatch and what every group shares (the outcome, printing, reports).
 
+mod alerts;
 mod customers;
 mod events;
 mod invoice;
@@ -84,6 +85,11 @@ pub enum Command {
     Subscription {
         #[command(subcommand)]
         action: subscription::SubscriptionAction,
+    },
+    /// The alerts inbox: list, acknowledge, evaluate the usage and spend rules.
+    Alerts {
+        #[command(subcommand)]
+        action: alerts::AlertsAction,
     },
     /// Spend caps: what every capped customer may still use this period.
     Limits {
@@ -178,10 +184,10 @@ fn report_evaluation(evaluated: &Result<projection::Evaluation, String>) {
     match evaluated {
         Ok(e) => {
             for a in &e.alerts {
-                eprintln!("wallet alert, {} ({}): {}", a.customer_name, a.customer, a.message);
+                eprintln!("alert, {} ({}): {}", a.customer_name, a.customer, a.message);
             }
         }
-        Err(e) => eprintln!("the wallet rules were not evaluated: {e}"),
+        Err(e) => eprintln!("the wallet and alert rules were not evaluated: {e}"),
     }
 }
 
@@ -205,6 +211,7 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Customers { action } => customers::run(action, workspace, now),
         Command::Invoice { action } => invoice::run(action, workspace, now),
         Command::Subscription { action } => subscription::run(action, workspace, now),
+        Command::Alerts { action } => alerts::run(action, workspace, now),
         Command::Limits { action } => subscription::limits(action, workspace, now),
         Command::Wallet { action } => wallet::run(action, workspace, now),
         Command::Report { action } => report::run(action, workspace, now),

@@ -9,4 +9,9 @@ export type Alert = { id: number, customer: string, customer_name: string, kind:
  * What it is about, raised once: the grant, or the signal and its
  * period (`falling:2026-10-01`); empty for a low balance.
  */
-subject: string, message: string, created_at: string, acknowledged_at: string | null, };
+subject: string, message: string, created_at: string, acknowledged_at: string | null, 
+/**
+ * A usage or spend alert's rule, period (its first local day),
+ * threshold and the value that passed it; none for the others.
+ */
+rule: string | null, period: string | null, threshold: string | null, value: string | null, };

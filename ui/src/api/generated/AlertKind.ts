@@ -3,4 +3,4 @@
 /**
  * What an alert is about.
  */
-export type AlertKind = "low_balance" | "expiring" | "topup" | "churn_risk" | "power_user";
+export type AlertKind = "low_balance" | "expiring" | "topup" | "churn_risk" | "power_user" | "usage" | "spend";

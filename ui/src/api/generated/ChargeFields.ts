@@ -7,7 +7,7 @@ import type { TierFields } from "./TierFields";
  */
 export type ChargeFields = { meter: string, group?: string, 
 /**
- * The most the charge may come to in a period (DESIGN.md "Spend caps").
+ * The most the charge may come to in a period (docs/billing.md "Spend caps").
  */
 maximum?: Dec, } & ({ "model": "per_unit", unit_price: Dec, included?: Dec, } | { "model": "graduated", tiers: Array<TierFields>, } | { "model": "volume", tiers: Array<TierFields>, } | { "model": "package", package_size: Dec, package_price: Dec, free?: Dec, } | { "model": "percentage", 
 /**

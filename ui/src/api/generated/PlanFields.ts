@@ -10,6 +10,6 @@ import type { Interval } from "./Interval";
 export type PlanFields = { code: string, name: string, currency: string, interval: Interval, fees: Array<FeeFields>, minimum_commitment?: Dec, charges: Array<ChargeFields>, 
 /**
  * The spend cap: the most the usage lines (with the true-up) may come to
- * in a period, prorated like the commitment (DESIGN.md "Spend caps").
+ * in a period, prorated like the commitment (docs/billing.md "Spend caps").
  */
 maximum?: Dec, };

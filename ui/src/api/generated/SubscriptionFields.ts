@@ -21,6 +21,6 @@ end?: string,
  */
 anchor_day?: number, overrides?: Array<OverrideFields>, discounts?: Array<DiscountFields>, 
 /**
- * This subscription's spend cap, instead of the plan's (DESIGN.md "Spend caps").
+ * This subscription's spend cap, instead of the plan's (docs/billing.md "Spend caps").
  */
 maximum?: Dec, };
