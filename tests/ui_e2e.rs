@@ -1704,6 +1704,20 @@ async fn a_spend_cap_set_on_the_customer_page_shows_as_a_line_and_against_the_us
     let workspace = demo_workspace(tmp.path(), true);
     let before = cli_json(&workspace, &["invoice", "preview", "--customer", "aperture-labs", "--period", "2026-10"]);
     assert!(before["lines"].as_array().unwrap().iter().all(|l| l["kind"] != "cap"), "{before}");
+    // A spend rule on Aperture Labs' running (November) draft, raised by an evaluation.
+    let rules = tmp.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        json!({ "alerts": [ { "id": "aperture_100", "kind": "spend", "threshold": "100.00", "customer": "aperture-labs" } ] })
+            .to_string(),
+    )
+    .unwrap();
+    cli_json(&workspace, &["apply", rules.to_str().unwrap()]);
+    let raised = cli_json(&workspace, &["alerts", "evaluate"]);
+    assert_eq!(raised.as_array().unwrap().len(), 1, "{raised}");
+    let alert_id = raised[0]["id"].as_i64().unwrap();
+    let message = raised[0]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("past the alert at 100.00 USD (rule aperture_100)"), "{message}");
 
     let c = driver.session(&workspace).await;
     click(&c, "[data-testid=nav-customers]").await;
@@ -1744,6 +1758,24 @@ async fn a_spend_cap_set_on_the_customer_page_shows_as_a_line_and_against_the_us
         format!("Usage {} of the 100.00 USD cap: {} above the cap is not billed", grouped(used), grouped(unbilled));
     assert!(allowance.contains(&words), "{allowance} / {words}");
     screenshot(&c, "spend-cap-draft.png").await;
+
+    // The spend alert waits in the inbox, in words, until acknowledged there.
+    c.find(Locator::Css("body")).await.unwrap().send_keys("\u{e00c}").await.unwrap();
+    click(&c, "[data-testid=alerts-bell]").await;
+    let shown = dom_text(&c, &format!("[data-testid=alert-{alert_id}]")).await;
+    assert!(shown.contains("Spend alert") && shown.contains(&message), "{shown}");
+    c.execute(&format!("document.querySelector('[data-testid=alert-{alert_id}]').scrollIntoView()"), vec![])
+        .await
+        .unwrap();
+    screenshot(&c, "spend-alert-inbox.png").await;
+    click(&c, &format!("[data-testid=alert-ack-{alert_id}]")).await;
+    poll(&c, "the alert acknowledged", async || {
+        // The dashboard's signals stay open; the spend alert is no longer among them.
+        let open = cli_json(&workspace, &["alerts", "list"]);
+        let still = open.as_array().unwrap().iter().any(|a| a["id"] == alert_id);
+        if still { Err(format!("alert {alert_id} is still open")) } else { Ok(()) }
+    })
+    .await;
     c.close().await.unwrap();
 }
 
