@@ -1776,6 +1776,32 @@ async fn a_spend_cap_set_on_the_customer_page_shows_as_a_line_and_against_the_us
         if still { Err(format!("alert {alert_id} is still open")) } else { Ok(()) }
     })
     .await;
+
+    // Guardrails: a rule refused by its fields, then saved; the allowances saved for the gateway.
+    c.find(Locator::Css("body")).await.unwrap().send_keys("\u{e00c}").await.unwrap();
+    click(&c, "[data-testid=nav-guardrails]").await;
+    wait_displayed(&c, "[data-testid=rule-row-aperture_100]").await;
+    type_into(&c, "[data-testid=rule-id]", "input_1m").await;
+    type_into(&c, "[data-testid=rule-value]", "0").await;
+    click(&c, "[data-testid=rule-save]").await;
+    let refused = wait_text(&c, "[data-testid=rule-form]", |t| t.contains("must be more than 0")).await;
+    assert!(refused.contains("a usage rule names the meter it watches"), "{refused}");
+    choose(&c, "[data-testid=rule-meter]", "Input tokens").await;
+    replace_text(&c, "[data-testid=rule-value]", "1000000").await;
+    click(&c, "[data-testid=rule-save]").await;
+    let row = wait_text(&c, "[data-testid=rule-row-input_1m]", |t| t.contains("1,000,000")).await;
+    assert!(row.contains("Input tokens past 1,000,000 in a period, for every customer"), "{row}");
+    let exported = cli_json(&workspace, &["export", "catalog"]);
+    let ids: Vec<&str> = exported["alerts"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["aperture_100", "input_1m"]);
+    let limit = wait_text(&c, "[data-testid=limit-row-sub_aperture-labs]", |t| t.contains("100.00 USD")).await;
+    assert!(limit.contains("Nov 1 – 30, 2026"), "{limit}");
+    screenshot(&c, "guardrails.png").await;
+    click(&c, "[data-testid=limits-save]").await;
+    let saved = wait_file(&c, &tmp.path().join("home/saved/limits.json")).await;
+    let saved: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+    assert_eq!(saved, cli_json(&workspace, &["limits", "export"]));
+    assert_eq!(saved[0]["maximum"], "100.00");
     c.close().await.unwrap();
 }
 

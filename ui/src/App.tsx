@@ -4,7 +4,7 @@ import { useHotkeys, useMediaQuery } from "@mantine/hooks";
 import { listen } from "@tauri-apps/api/event";
 import {
   IconLayoutDashboard, IconUsers, IconGauge, IconChartBar, IconListDetails, IconFileInvoice,
-  IconWallet, IconSettings, IconChevronDown, IconFolderOpen, IconFilePlus, IconHistory, IconReceiptTax,
+  IconWallet, IconSettings, IconShieldCheck, IconChevronDown, IconFolderOpen, IconFilePlus, IconHistory, IconReceiptTax,
 } from "@tabler/icons-react";
 import { call, CommandError } from "./api/invoke";
 import { setWorkspaceZone } from "./api/format";
@@ -21,22 +21,25 @@ import { InvoicesPage } from "./pages/InvoicesPage";
 import { PlansPage } from "./pages/PlansPage";
 import { WalletsPage } from "./pages/WalletsPage";
 import { CostsPage } from "./pages/CostsPage";
+import { GuardrailsPage } from "./pages/GuardrailsPage";
 import { AlertsInbox } from "./components/AlertsInbox";
 import { PageBoundary } from "./components/PageBoundary";
 import type { ExploreFilter } from "./components/DraftView";
 
-export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "costs" | "invoices" | "wallets" | "settings";
+export type PageKey = "dashboard" | "customers" | "meters" | "usage" | "plans" | "costs" | "invoices" | "wallets" | "guardrails" | "settings";
 
-const PAGES: { key: PageKey; label: string; icon: typeof IconUsers }[] = [
-  { key: "dashboard", label: "Dashboard", icon: IconLayoutDashboard },
-  { key: "customers", label: "Customers", icon: IconUsers },
-  { key: "meters", label: "Meters", icon: IconGauge },
-  { key: "usage", label: "Usage", icon: IconChartBar },
-  { key: "plans", label: "Plans", icon: IconListDetails },
-  { key: "costs", label: "Costs", icon: IconReceiptTax },
-  { key: "invoices", label: "Invoices", icon: IconFileInvoice },
-  { key: "wallets", label: "Wallets", icon: IconWallet },
-  { key: "settings", label: "Settings", icon: IconSettings },
+/** The sidebar's pages and their Ctrl+digit (Settings keeps 9; the later Guardrails took 0). */
+const PAGES: { key: PageKey; label: string; icon: typeof IconUsers; digit: string }[] = [
+  { key: "dashboard", label: "Dashboard", icon: IconLayoutDashboard, digit: "1" },
+  { key: "customers", label: "Customers", icon: IconUsers, digit: "2" },
+  { key: "meters", label: "Meters", icon: IconGauge, digit: "3" },
+  { key: "usage", label: "Usage", icon: IconChartBar, digit: "4" },
+  { key: "plans", label: "Plans", icon: IconListDetails, digit: "5" },
+  { key: "costs", label: "Costs", icon: IconReceiptTax, digit: "6" },
+  { key: "invoices", label: "Invoices", icon: IconFileInvoice, digit: "7" },
+  { key: "wallets", label: "Wallets", icon: IconWallet, digit: "8" },
+  { key: "guardrails", label: "Guardrails", icon: IconShieldCheck, digit: "0" },
+  { key: "settings", label: "Settings", icon: IconSettings, digit: "9" },
 ];
 
 export function App() {
@@ -117,7 +120,7 @@ export function App() {
     return () => void unlisten.then((f) => f());
   }, [openDialog, createDialog, setPage]);
 
-  useHotkeys(PAGES.map((p, i) => [`mod+${i + 1}`, () => setPage(p.key)]));
+  useHotkeys(PAGES.map((p) => [`mod+${p.digit}`, () => setPage(p.key)]));
 
   if (!summary) {
     return <NoWorkspacePage error={startError} recent={recent} onOpen={openDialog} onCreate={createDialog} onOpenRecent={openRecent} />;
@@ -173,15 +176,15 @@ export function App() {
       </AppShell.Header>
       <AppShell.Navbar p="xs" component="nav" aria-label="Main navigation">
         <Stack gap={2}>
-          {PAGES.map((p, i) => (
-            <Tooltip key={p.key} label={`${p.label} (Ctrl+${i + 1})`} position="right" disabled={!narrow}>
+          {PAGES.map((p) => (
+            <Tooltip key={p.key} label={`${p.label} (Ctrl+${p.digit})`} position="right" disabled={!narrow}>
             <NavLink
               component="button"
               data-testid={`nav-${p.key}`}
               label={narrow ? undefined : p.label}
               aria-label={p.label}
               leftSection={<p.icon size={18} stroke={1.6} />}
-              rightSection={narrow ? undefined : <Text size="xs" c="dimmed">{`Ctrl+${i + 1}`}</Text>}
+              rightSection={narrow ? undefined : <Text size="xs" c="dimmed">{`Ctrl+${p.digit}`}</Text>}
               active={p.key === page}
               onClick={() => { setPage(p.key); if (p.key === "wallets") setWalletCustomer(null); if (p.key === "invoices") setInvoiceToOpen(null); if (p.key === "customers") { setCustomerToOpen(null); setCustomersVisit((v) => v + 1); } }}
               aria-current={p.key === page ? "page" : undefined}
@@ -202,6 +205,7 @@ export function App() {
           {page === "plans" && <PlansPage />}
           {page === "costs" && summary && <CostsPage today={summary.today} />}
           {page === "invoices" && <InvoicesPage onExplore={showEvents} initial={invoiceToOpen} key={invoiceToOpen ?? ""} />}
+          {page === "guardrails" && <GuardrailsPage />}
           {page === "wallets" && <WalletsPage initial={walletCustomer} key={walletCustomer ?? ""} />}
         </div>
         </PageBoundary>

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use meterdesk_engine::alert::Alert;
+use meterdesk_engine::alert_rule::AlertRuleFields;
 use meterdesk_engine::backup;
 use meterdesk_engine::bill::{BillingMonths, Draft, TrialReport};
 use meterdesk_engine::cost::{CostRateFields, FxRate, StoredCostRate};
@@ -21,6 +22,7 @@ use meterdesk_engine::history::ImportRecord;
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
 use meterdesk_engine::late::LateUsage;
+use meterdesk_engine::limits::Limit;
 use meterdesk_engine::meter::{Meter, MeterFields};
 use meterdesk_engine::money::{Amount, CurrencyTotal};
 use meterdesk_engine::overview::{CustomerListPage, CustomerOverview, UnitPriceOverride};
@@ -115,6 +117,12 @@ commands! {
     settings_update(settings: Settings) -> Settings;
     dashboard() -> Dashboard;
     dashboard_detail(figure: Figure) -> Detail;
+    alert_rules_list() -> Vec<AlertRuleFields>;
+    alert_rule_save(rule: AlertRuleFields) -> Vec<AlertRuleFields>;
+    alert_rule_remove(id: String) -> Vec<AlertRuleFields>;
+    limits_list() -> Vec<Limit>;
+    json_save_dialog(title: String, file_name: String) -> Option<String>;
+    limits_save(path: PathBuf) -> usize;
     costs_list() -> Vec<StoredCostRate>;
     cost_save(rate: CostRateFields) -> Vec<StoredCostRate>;
     cost_remove(meter: String, group: Option<String>, from: String) -> Vec<StoredCostRate>;

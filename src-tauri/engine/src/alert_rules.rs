@@ -76,6 +76,23 @@ pub(crate) fn save(conn: &Transaction, rules: &[AlertRuleFields], now: DateTime<
     Ok((added, changed, unchanged))
 }
 
+/// Adds a rule, or changes the one with its id, from the console; problems
+/// are keyed by the rule's field.
+pub fn save_one(conn: &Transaction, rule: &AlertRuleFields, now: DateTime<Utc>) -> Result<AlertRuleFields> {
+    let ctx = context(conn, RuleContext::default())?;
+    let (valid, _) = rule.validate(&ctx).map_err(Error::Invalid)?;
+    save(conn, std::slice::from_ref(&valid), now)?;
+    Ok(valid)
+}
+
+/// Removes a rule (its alerts stay in the inbox as they were).
+pub fn remove(conn: &Transaction, id: &str) -> Result<()> {
+    match conn.execute("DELETE FROM alert_rules WHERE code = ?1", [id])? {
+        0 => Err(Error::NotFound(format!("no alert rule \"{id}\""))),
+        _ => Ok(()),
+    }
+}
+
 /// One running period a rule watches.
 struct Watched {
     customer_id: i64,

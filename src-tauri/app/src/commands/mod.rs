@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use meterdesk_engine::alert::{self, Alert};
+use meterdesk_engine::alert_rule::AlertRuleFields;
+use meterdesk_engine::alert_rules;
 use meterdesk_engine::backup;
 use meterdesk_engine::bill::{self, BillingMonths, Draft, TrialReport};
 use meterdesk_engine::cost::{self, CostRateFields, FxRate, StoredCostRate};
@@ -18,6 +20,7 @@ use meterdesk_engine::history::{self, ImportRecord};
 use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
 use meterdesk_engine::late::{self, LateUsage};
+use meterdesk_engine::limits::{self, Limit};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::money::{self, Amount, CurrencyTotal};
 use meterdesk_engine::overview::{self, CustomerListPage, CustomerOverview, UnitPriceOverride};
@@ -837,6 +840,70 @@ pub fn dashboard(app: tauri::AppHandle, state: State<AppState>) -> Reply<Dashboa
 #[tauri::command(async)]
 pub fn dashboard_detail(state: State<AppState>, figure: Figure) -> Reply<Detail> {
     state.with(|ws| meterdesk_engine::report::detail(ws, clock::now(), &figure))
+}
+
+/// The usage and spend alert rules, by id.
+#[tauri::command(async)]
+pub fn alert_rules_list(state: State<AppState>) -> Reply<Vec<AlertRuleFields>> {
+    state.with(|ws| alert_rules::all(ws.conn()))
+}
+
+/// Adds a rule or changes the one with its id (problems by field), then
+/// evaluates the rules: what it raises goes to the inbox at once.
+#[tauri::command(async)]
+pub fn alert_rule_save(
+    app: tauri::AppHandle,
+    state: State<AppState>,
+    rule: AlertRuleFields,
+) -> Reply<Vec<AlertRuleFields>> {
+    let (rules, raised) = state.with(|ws| {
+        let now = clock::now();
+        ws.write(|tx| alert_rules::save_one(tx, &rule, now))?;
+        let raised = alert_rules::evaluate(ws, now).map_err(|e| e.to_string());
+        Ok((alert_rules::all(ws.conn())?, raised))
+    })?;
+    announce(&app, &raised.map(|alerts| projection::Evaluation { topups: Vec::new(), alerts }));
+    Ok(rules)
+}
+
+/// Removes a rule; its alerts stay in the inbox.
+#[tauri::command(async)]
+pub fn alert_rule_remove(state: State<AppState>, id: String) -> Reply<Vec<AlertRuleFields>> {
+    state.with(|ws| {
+        ws.write(|tx| alert_rules::remove(tx, &id))?;
+        alert_rules::all(ws.conn())
+    })
+}
+
+/// Every capped subscription's allowance in its running period.
+#[tauri::command(async)]
+pub fn limits_list(state: State<AppState>) -> Reply<Vec<Limit>> {
+    state.with(|ws| limits::export(ws, clock::now()))
+}
+
+/// Asks where to save the allowances' JSON; none when cancelled.
+#[tauri::command(async)]
+pub fn json_save_dialog(
+    app: tauri::AppHandle,
+    state: State<AppState>,
+    title: String,
+    file_name: String,
+) -> Reply<Option<String>> {
+    save_dialog(&app, &state.files, &title, &file_name, Some(("JSON", "json")))
+}
+
+/// Writes the allowances as `limits export` prints them to a file the user chose; how many.
+#[tauri::command(async)]
+pub fn limits_save(state: State<AppState>, path: PathBuf) -> Reply<usize> {
+    let path = chosen(&state, &path, Use::Write, "The allowances' file")?;
+    state.with(|ws| {
+        let limits = limits::export(ws, clock::now())?;
+        write_file(&path, |out| {
+            serde_json::to_writer_pretty(&mut *out, &limits).map_err(|e| Error::Io(e.to_string()))?;
+            out.write_all(b"\n").map_err(|e| Error::Io(e.to_string()))
+        })?;
+        Ok(limits.len())
+    })
 }
 
 /// Every cost rate, by meter, group and first day, with the day the next replaces it.
