@@ -4,7 +4,8 @@
 //! finalize, void and reissue, credit notes, payments, wallet grants, time
 //! zone change attempts, catalog applies (round trips and price changes) and
 //! subscription changes (a plan change on a date, an end), late-usage
-//! adjustments and import rollbacks, in a seeded order. After every step the invariants below must hold.
+//! adjustments and import rollbacks, spend caps set and removed, and the
+//! alert rules evaluated, in a seeded order. After every step the invariants below must hold.
 //!
 //! Every accepted event is billed on exactly one standing invoice — the one
 //! of its window with its standing adjustments, which together billed exactly
@@ -66,6 +67,11 @@ const CATALOG: &str = r#"{
   "costs": [
     { "meter": "api_calls", "currency": "USD", "unit_cost": "0.004", "from": "2026-01-01" },
     { "meter": "units", "currency": "USD", "unit_cost": "0.0005", "from": "2026-08-01" }
+  ],
+  "alerts": [
+    { "id": "calls_20", "kind": "usage", "meter": "api_calls", "threshold": "20" },
+    { "id": "cap_80", "kind": "spend", "percent_of_maximum": "80" },
+    { "id": "pro_150", "kind": "spend", "threshold": "150.00", "plan": "pro" }
   ]
 }"#;
 
@@ -208,7 +214,7 @@ impl Harness {
         self.step += 1;
         let hours = self.pick(30) as i64;
         self.now += Duration::hours(hours);
-        match self.pick(140) {
+        match self.pick(150) {
             0..=29 => {
                 let n = 1 + self.pick(25) as usize;
                 self.import(n, None, None);
@@ -457,6 +463,53 @@ impl Harness {
                 self.payments.push((self.step, iban));
                 self.count("payment details changed");
             }
+            130..=134 => {
+                // A spend cap set on a subscription (or removed): below the EU plan's
+                // commitment it is refused by its field and nothing changes.
+                let subs = crate::subscription::all(self.ws.conn()).unwrap();
+                let open: Vec<_> = subs.into_iter().filter(|s| s.fields.end.is_none()).collect();
+                if open.is_empty() {
+                    return;
+                }
+                let k = self.pick(open.len() as u64) as usize;
+                let f = open[k].fields.clone();
+                let maximum = match self.pick(4) {
+                    0 => None,
+                    _ => Some(crate::Dec(Decimal::new(50 + self.pick(6_000) as i64, 2))),
+                };
+                let commitment = crate::plan::version(self.ws.conn(), &f.plan, open[k].version())
+                    .unwrap()
+                    .minimum_commitment
+                    .map(|c| c.0);
+                let done = self.ws.write(|tx| {
+                    crate::subscription::set_terms(
+                        tx,
+                        &f.id,
+                        f.overrides.clone(),
+                        f.discounts.clone(),
+                        maximum,
+                        self.now,
+                    )
+                });
+                match (done, maximum.zip(commitment)) {
+                    (Err(e), Some((m, c))) if m.0 < c => {
+                        assert_eq!(e.problems()[0].path, "maximum", "step {}", self.step);
+                        self.count("cap refused");
+                    }
+                    (Ok(saved), _) => {
+                        assert_eq!(saved.fields.maximum, maximum, "step {}", self.step);
+                        self.count("cap set");
+                    }
+                    (Err(e), _) => panic!("step {}: a cap of {maximum:?} on {}: {e}", self.step, f.id),
+                }
+            }
+            135..=139 => {
+                let raised = crate::alert_rules::evaluate(&mut self.ws, self.now).unwrap();
+                self.count("alert rules evaluated");
+                if !raised.is_empty() {
+                    self.count("alerts raised");
+                }
+            }
             _ => {
                 let customer = CUSTOMERS[self.pick(3) as usize];
                 let n = self.step;
@@ -494,6 +547,45 @@ impl Harness {
                     _ => None,
                 };
                 assert_eq!(l.margin.map(|m| m.0), expected, "{at}: {:?} line {}", d.number, l.description);
+            }
+        }
+        // Under a spend cap, a period invoice bills its usage up to the prorated maximum.
+        for inv in self.standing() {
+            let d = &inv.frozen.draft;
+            let Some(a) = d.allowance.as_ref().filter(|a| a.kind == crate::rating::AllowanceKind::Cap) else {
+                continue;
+            };
+            if d.kind != Kind::Period {
+                continue;
+            }
+            use crate::rating::LineKind;
+            let kept: Decimal = d
+                .lines
+                .iter()
+                .filter(|l| matches!(l.kind, LineKind::Usage | LineKind::Commitment | LineKind::Cap))
+                .map(|l| l.amount.0)
+                .sum();
+            assert!(kept <= a.limit.0, "{at}: {:?} bills {kept} of usage under a cap of {}", d.number, a.limit);
+            let cap: Decimal = d.lines.iter().filter(|l| l.kind == LineKind::Cap).map(|l| -l.amount.0).sum();
+            assert_eq!(cap, a.unbilled.0, "{at}: {:?}'s cap line and its allowance", d.number);
+        }
+        // Each (rule, customer, period, threshold) raised once, at or past its threshold.
+        let rule_alerts: Vec<(String, String, String, String, String)> = conn
+            .prepare("SELECT c.external_id, a.rule, a.period, a.threshold, a.value FROM alerts a JOIN customers c ON c.id = a.customer_id WHERE a.kind IN ('usage', 'spend')")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let mut seen = HashSet::new();
+        for (customer, rule, period, threshold, value) in &rule_alerts {
+            assert!(
+                seen.insert((customer, rule, period, threshold)),
+                "{at}: {rule} raised twice for {customer} in {period}"
+            );
+            if rule != "cap_80" {
+                let (v, t): (Decimal, Decimal) = (value.parse().unwrap(), threshold.parse().unwrap());
+                assert!(v >= t, "{at}: {rule} raised at {v}, below {t}");
             }
         }
         let standing = self.standing();
@@ -627,6 +719,12 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
             h.operate();
             h.check();
         }
+        let capped = h
+            .invoices()
+            .iter()
+            .filter(|i| i.frozen.draft.lines.iter().any(|l| l.kind == crate::rating::LineKind::Cap))
+            .count();
+        *totals.entry("invoices with a spend cap line").or_default() += capped as u32;
         for (k, v) in h.counts {
             *totals.entry(k).or_default() += v;
         }
@@ -653,6 +751,11 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("import rollback refused", 10),
         ("payment details changed", 20),
         ("cost rate changed", 20),
+        ("cap set", 40),
+        ("cap refused", 3),
+        ("invoices with a spend cap line", 10),
+        ("alert rules evaluated", 50),
+        ("alerts raised", 10),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");
