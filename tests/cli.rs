@@ -676,6 +676,11 @@ fn spend_caps_from_the_catalog_and_the_subscription_show_as_a_cap_line() {
     };
     let (amount, allowance) = cap(&sb);
     assert_eq!(amount.as_deref(), Some("-471.97"));
+    let human =
+        sb.run(&["--workspace", "ws.meterdesk", "invoice", "preview", "--customer", "globex", "--period", "2026-10"]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("Spend cap") && text.contains("-471.97"), "{text}");
+    assert!(text.contains("Usage 801.00 of the 329.03 USD cap: 471.97 above the cap is not billed"), "{text}");
     assert_eq!(
         allowance,
         json!({"kind": "cap", "used": "801.00", "limit": "329.03", "remaining": "0.00", "unbilled": "471.97"})

@@ -365,6 +365,9 @@ fn draft_text(d: &bill::Draft) -> String {
     ] {
         out.push_str(&format!("  {label:<57} {:>14}\n", amount.to_string()));
     }
+    if let Some(a) = &d.allowance {
+        out.push_str(&format!("  {}\n", a.in_words(&d.currency)));
+    }
     if d.unbilled_events > 0 {
         out.push_str(&format!(
             "  Not billed: {} event{} of {} in this period fall{} outside every subscription\n",
