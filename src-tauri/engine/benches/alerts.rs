@@ -26,13 +26,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn workspace(path: &Path, now: DateTime<Utc>) -> Workspace {
     let mut ws = Workspace::create(path).unwrap();
     let (customers, subscriptions) = common::customers_on_pro(CUSTOMERS, "2026-10-01");
-    let meters = serde_json::json!([
-        { "code": "input_tokens", "name": "Input tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
-        { "code": "output_tokens", "name": "Output tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
-        { "code": "api_calls", "name": "API calls", "aggregation": "count" },
-        { "code": "storage_gb", "name": "Storage", "aggregation": "max", "property": "gb" },
-        { "code": "active_seats", "name": "Seats", "aggregation": "unique_count", "property": "user_id" }
-    ]);
+    let meters = common::meters();
     let plans = serde_json::json!([{ "code": "pro", "name": "Pro", "currency": "USD", "interval": "month",
         "fees": [ { "name": "Platform fee", "amount": "99.00", "timing": "arrears" } ],
         "maximum": "400.00",

@@ -74,13 +74,7 @@ fn workspace(path: &Path, now: DateTime<Utc>) -> Workspace {
     let customers: Vec<_> = (0..CUSTOMERS)
         .map(|c| serde_json::json!({ "id": format!("cus_{c:04}"), "name": format!("Customer {c}") }))
         .collect();
-    let meters = serde_json::json!([
-        { "code": "input_tokens", "name": "Input tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
-        { "code": "output_tokens", "name": "Output tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
-        { "code": "api_calls", "name": "API calls", "aggregation": "count" },
-        { "code": "storage_gb", "name": "Storage", "aggregation": "max", "property": "gb" },
-        { "code": "active_seats", "name": "Seats", "aggregation": "unique_count", "property": "user_id" }
-    ]);
+    let meters = common::meters();
     let text = serde_json::json!({ "workspace": { "timezone": "America/New_York" }, "customers": customers, "meters": meters }).to_string();
     ws.write(|tx| catalog::apply(tx, catalog::parse(&text)?, now)).unwrap();
     ws

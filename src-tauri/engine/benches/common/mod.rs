@@ -32,6 +32,18 @@ pub fn write_october_events(path: &Path, n: u64, customers: u64) {
     out.flush().unwrap();
 }
 
+/// The meters of the generated events' five types, for a catalog.
+#[allow(dead_code)]
+pub fn meters() -> serde_json::Value {
+    serde_json::json!([
+        { "code": "input_tokens", "name": "Input tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
+        { "code": "output_tokens", "name": "Output tokens", "aggregation": "sum", "property": "tokens", "group_by": "model" },
+        { "code": "api_calls", "name": "API calls", "aggregation": "count" },
+        { "code": "storage_gb", "name": "Storage", "aggregation": "max", "property": "gb" },
+        { "code": "active_seats", "name": "Seats", "aggregation": "unique_count", "property": "user_id" }
+    ])
+}
+
 /// `n` customers (`cus_0000`…, 20 % tax) for a catalog, and a subscription
 /// of each to plan `pro` from `start` (`sub_0000`…), periods on the 1st.
 #[allow(dead_code)]
