@@ -11,12 +11,11 @@ use rust_decimal::Decimal;
 
 use crate::Workspace;
 use crate::alert::{self, Alert, AlertKind, RuleHit};
-use crate::bill::{self, Draft, Kind};
+use crate::bill;
 use crate::error::{Error, Result};
 use crate::money::Currency;
-use crate::period::Month;
 use crate::stored::time_text;
-use crate::{customer, meter, plan, settings, subscription};
+use crate::{customer, meter, plan, settings};
 use meterdesk_rules::alert_rule::{AlertRuleFields, Measure, RuleContext, RuleKind, passes};
 use meterdesk_rules::text::group_digits;
 
@@ -111,32 +110,18 @@ pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<Alert>> {
     let tz = settings::zone(ws.conn())?;
     let today = now.with_timezone(&tz).date_naive();
     let mut watched: HashMap<String, Watched> = HashMap::new();
-    let mut months: Vec<Month> = Vec::new();
-    for s in subscription::all(ws.conn())? {
-        let f = &s.fields;
-        if f.start > today || f.end.is_some_and(|end| end <= today) {
-            continue;
+    let drafts = bill::running_drafts(ws, today, |s, _| {
+        let mine: Vec<_> =
+            measured.iter().filter(|(r, _)| r.targets(&s.fields.customer, &s.fields.plan)).cloned().collect();
+        let any = !mine.is_empty();
+        if any {
+            watched.insert(s.fields.id.clone(), Watched { customer_id: s.customer_id, rules: mine });
         }
-        let mine: Vec<_> = measured.iter().filter(|(r, _)| r.targets(&f.customer, &f.plan)).cloned().collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let fields = plan::version(ws.conn(), &f.plan, s.version())?;
-        let (first, _) = s.schedule(&fields)?.dates_containing(today)?;
-        let month = Month::of(first);
-        if !months.contains(&month) {
-            months.push(month);
-        }
-        watched.insert(f.id.clone(), Watched { customer_id: s.customer_id, rules: mine });
-    }
-    if watched.is_empty() {
+        any
+    })?;
+    if drafts.is_empty() {
         return Ok(Vec::new());
     }
-    let drafts: Vec<Draft> = bill::preview_months(ws, &months, None, Kind::Period)?
-        .into_iter()
-        .flatten()
-        .filter(|d| watched.contains_key(&d.subscription) && d.first_day <= today && today < d.end_day)
-        .collect();
     // Meters a usage rule reads that a draft has no line for: read from the usage itself.
     let (tz, fresh) = bill::refresh(ws)?;
     let conn = ws.conn();
@@ -184,16 +169,9 @@ pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<Alert>> {
                 }
                 RuleKind::Spend => {
                     let currency = Currency::parse(&d.currency).map_err(Error::Internal)?;
-                    let used = d.allowance.as_ref().map_or_else(
-                        || {
-                            d.lines
-                                .iter()
-                                .filter(|l| l.kind == crate::rating::LineKind::Usage)
-                                .map(|l| l.amount.0)
-                                .sum()
-                        },
-                        |a| a.used.0,
-                    );
+                    // The usage lines (each held at its charge's maximum), as the allowance reads them.
+                    let used: Decimal =
+                        d.lines.iter().filter(|l| l.kind == crate::rating::LineKind::Usage).map(|l| l.amount.0).sum();
                     let (value, limit, of) = match measure {
                         Measure::Total(_) => (d.total.0, None, ""),
                         Measure::PercentOfMaximum(_) => {
@@ -335,10 +313,10 @@ mod tests {
         assert!(evaluate(&mut ws, at(3, 11)).unwrap().is_empty());
         // Initech joins pay-as-you-go on Nov 10 and uses 600,000 tokens: 6.00 past 5.00.
         ws.write(|tx| {
-            let s: subscription::SubscriptionFields = serde_json::from_value(json!({
+            let s: crate::subscription::SubscriptionFields = serde_json::from_value(json!({
                 "id": "", "customer": "initech", "plan": "payg", "start": "2026-11-10" }))
             .unwrap();
-            subscription::create(tx, &s, at(10, 11))
+            crate::subscription::create(tx, &s, at(10, 11))
         })
         .unwrap();
         tokens(&mut ws, "i1", "initech", "2026-11-11T12:00:00Z", 600_000);

@@ -677,6 +677,42 @@ pub fn preview(ws: &mut Workspace, month: Month, customer: Option<&str>, kind: K
     drafts_of_kind(ws.conn(), usage_source(ws.conn(), tz, fresh)?.as_mut(), &subscriptions, month, kind)
 }
 
+/// The period drafts running on local day `today` of the subscriptions
+/// `keep` chooses (given each with its plan's version): the months those
+/// periods start in priced at once with [`preview_months`].
+pub fn running_drafts(
+    ws: &mut Workspace,
+    today: NaiveDate,
+    mut keep: impl FnMut(&Subscription, &PlanFields) -> bool,
+) -> Result<Vec<Draft>> {
+    let mut months: Vec<Month> = Vec::new();
+    let mut chosen: HashSet<String> = HashSet::new();
+    for s in subscription::all(ws.conn())? {
+        let f = &s.fields;
+        if f.start > today || f.end.is_some_and(|end| end <= today) {
+            continue;
+        }
+        let fields = plan::version(ws.conn(), &f.plan, s.version())?;
+        if !keep(&s, &fields) {
+            continue;
+        }
+        let (first, _) = s.schedule(&fields)?.dates_containing(today)?;
+        let month = Month::of(first);
+        if !months.contains(&month) {
+            months.push(month);
+        }
+        chosen.insert(f.id.clone());
+    }
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(preview_months(ws, &months, None, Kind::Period)?
+        .into_iter()
+        .flatten()
+        .filter(|d| chosen.contains(&d.subscription) && d.first_day <= today && today < d.end_day)
+        .collect())
+}
+
 /// [`preview`] of several months (every customer's or one's): the usage
 /// brought up to date once and, with many subscriptions, half of the
 /// customers computed on a second connection on another core.

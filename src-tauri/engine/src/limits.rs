@@ -8,11 +8,10 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::Workspace;
-use crate::bill::{self, Bounds, Kind};
+use crate::bill::{self, Bounds};
 use crate::error::{Error, Result};
-use crate::period::Month;
 use crate::rating::AllowanceKind;
-use crate::{plan, settings, subscription};
+use crate::settings;
 use meterdesk_rules::money::Dec;
 
 /// One capped subscription's allowance in its running period.
@@ -41,47 +40,24 @@ pub struct Limit {
 pub fn export(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<Limit>> {
     let tz = settings::zone(ws.conn())?;
     let today = now.with_timezone(&tz).date_naive();
-    // The months the running periods of capped subscriptions start in.
-    let mut months: Vec<Month> = Vec::new();
-    let mut capped = std::collections::HashSet::new();
-    for s in subscription::all(ws.conn())? {
-        let f = &s.fields;
-        if f.start > today || f.end.is_some_and(|end| end <= today) {
-            continue;
-        }
-        let fields = plan::version(ws.conn(), &f.plan, s.version())?;
-        if f.maximum_under(&fields).is_none() {
-            continue;
-        }
-        let (first, _) = s.schedule(&fields)?.dates_containing(today)?;
-        let month = Month::of(first);
-        if !months.contains(&month) {
-            months.push(month);
-        }
-        capped.insert(f.id.clone());
-    }
-    let mut out = Vec::new();
-    for drafts in bill::preview_months(ws, &months, None, Kind::Period)? {
-        for d in drafts {
-            if !(capped.contains(&d.subscription) && d.first_day <= today && today < d.end_day) {
-                continue;
-            }
-            let a = d.allowance.as_ref().filter(|a| a.kind == AllowanceKind::Cap).ok_or_else(|| {
-                Error::Internal(format!("the draft of capped subscription {} has no allowance", d.subscription))
-            })?;
-            out.push(Limit {
-                customer: d.customer.clone(),
-                subscription: d.subscription.clone(),
-                currency: d.currency.clone(),
-                maximum: a.limit,
-                used: a.used,
-                remaining: a.remaining,
-                unbilled: a.unbilled,
-                period: d.period,
-                first_day: d.first_day,
-                last_day: d.last_day,
-            });
-        }
+    let drafts = bill::running_drafts(ws, today, |s, plan| s.fields.maximum_under(plan).is_some())?;
+    let mut out = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        let a = d.allowance.as_ref().filter(|a| a.kind == AllowanceKind::Cap).ok_or_else(|| {
+            Error::Internal(format!("the draft of capped subscription {} has no allowance", d.subscription))
+        })?;
+        out.push(Limit {
+            customer: d.customer.clone(),
+            subscription: d.subscription.clone(),
+            currency: d.currency.clone(),
+            maximum: a.limit,
+            used: a.used,
+            remaining: a.remaining,
+            unbilled: a.unbilled,
+            period: d.period,
+            first_day: d.first_day,
+            last_day: d.last_day,
+        });
     }
     out.sort_by(|a, b| (&a.customer, &a.subscription).cmp(&(&b.customer, &b.subscription)));
     Ok(out)
@@ -140,7 +116,7 @@ mod tests {
             ("801.00".into(), "0.00".into(), "201.00".into())
         );
         // Once the subscription ends, it is not listed.
-        ws.write(|tx| subscription::end(tx, "sub_globex", "2026-11-20".parse().unwrap(), now)).unwrap();
+        ws.write(|tx| crate::subscription::end(tx, "sub_globex", "2026-11-20".parse().unwrap(), now)).unwrap();
         assert!(export(&mut ws, now).unwrap().is_empty());
     }
 }
