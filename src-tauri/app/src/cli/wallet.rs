@@ -96,12 +96,13 @@ pub enum WalletAction {
         #[arg(long, conflicts_with_all = ["topup_below", "alert_below", "alert_percent", "expiry_days"])]
         clear: bool,
     },
-    /// Evaluate the rules now, then list the open alerts (or acknowledge them).
+    /// Evaluate the rules now, then list the open wallet alerts (low balance, credit expiring,
+    /// top-ups) or acknowledge them; `meterdesk alerts` lists the whole inbox.
     Alerts {
         /// Acknowledge this alert.
         #[arg(long)]
         ack: Option<i64>,
-        /// Acknowledge every open alert.
+        /// Acknowledge every open wallet alert.
         #[arg(long, conflicts_with = "ack")]
         ack_all: bool,
     },
@@ -215,12 +216,21 @@ pub(super) fn run(action: WalletAction, workspace: &Path, now: DateTime<Utc>) ->
         }
         WalletAction::Alerts { ack, ack_all } => {
             let mut ws = Workspace::open(workspace)?;
+            // The wallet's own alerts; `meterdesk alerts` has the whole inbox.
+            let wallet_kinds = [alert::AlertKind::LowBalance, alert::AlertKind::Expiring, alert::AlertKind::Topup];
+            let open_of_wallets = |ws: &Workspace| -> Result<Vec<alert::Alert>, Error> {
+                Ok(alert::alerts(ws.conn(), false)?.into_iter().filter(|a| wallet_kinds.contains(&a.kind)).collect())
+            };
             if ack.is_some() || ack_all {
-                let n = ws.write(|tx| alert::acknowledge(tx, ack, now))?;
+                let ids: Vec<Option<i64>> = match ack {
+                    Some(id) => vec![Some(id)],
+                    None => open_of_wallets(&ws)?.iter().map(|a| Some(a.id)).collect(),
+                };
+                let n = ws.write(|tx| ids.iter().try_fold(0, |n, id| Ok(n + alert::acknowledge(tx, *id, now)?)))?;
                 return Outcome::ok(json!({ "acknowledged": n }), format!("acknowledged {n}"));
             }
             projection::evaluate(&mut ws, now)?;
-            let open = alert::alerts(ws.conn(), false)?;
+            let open = open_of_wallets(&ws)?;
             let human = open
                 .iter()
                 .map(|a| {
