@@ -144,6 +144,110 @@ pub struct Refreshed {
 /// Brings every meter's rollups up to the last stored chunk, in the caller's
 /// transaction.
 pub fn refresh(conn: &Transaction, tz: Tz) -> Result<Refreshed> {
+    refresh_split(conn, tz, 64)
+}
+
+/// How many bytes of stored chunks are read before they are decoded.
+const BLOCK_BYTES: usize = 32 << 20;
+
+/// What one thread of [`refresh`] aggregates: the days of the chunks it decoded.
+struct Aggregator<'a> {
+    meters: &'a [(i64, MeterFields, i64)],
+    needed: &'a HashSet<String>,
+    days: Days,
+    fresh: Fresh,
+    events: u64,
+}
+
+impl<'a> Aggregator<'a> {
+    fn new(meters: &'a [(i64, MeterFields, i64)], needed: &'a HashSet<String>, tz: Tz) -> Aggregator<'a> {
+        Aggregator { meters, needed, days: Days { tz, current: None }, fresh: HashMap::default(), events: 0 }
+    }
+
+    /// Adds one stored chunk's events to the days of the meters behind it.
+    fn chunk(&mut self, chunk: i64, customer: i64, data: &[u8]) -> Result<()> {
+        let parse = !self.needed.is_empty();
+        let empty = Map::new();
+        let mut failure = None;
+        let mut position = 0i64;
+        event_store::decode(data, |e| {
+            if failure.is_some() {
+                return;
+            }
+            self.events += 1;
+            position += 1;
+            // The raw path's order: chunk, then place in the chunk.
+            let order = chunk * (1 << 16) + position;
+            let map: Map<String, Value>;
+            let properties = if parse {
+                match parse_needed(e.properties, self.needed) {
+                    Ok(m) => {
+                        map = m;
+                        Props::Json(&map)
+                    }
+                    Err(err) => {
+                        failure = Some(Error::Internal(format!("stored properties of event \"{}\": {err}", e.id)));
+                        return;
+                    }
+                }
+            } else {
+                Props::Json(&empty)
+            };
+            let day = match self.days.of(e.ts_ms) {
+                Ok(d) => d,
+                Err(err) => {
+                    failure = Some(err);
+                    return;
+                }
+            };
+            for (id, m, through) in self.meters {
+                if chunk <= *through || !selects(m, None, &properties) {
+                    continue;
+                }
+                let value = m.group_by.as_ref().and_then(|g| properties.get(g)).and_then(|v| v.text());
+                let want = value.as_deref();
+                let groups = self.fresh.entry((*id, customer, day)).or_default();
+                let at = match groups.iter().position(|(k, _)| k.strip_prefix('=') == want) {
+                    Some(at) => at,
+                    None => {
+                        groups.push((group_key(want), Acc::default()));
+                        groups.len() - 1
+                    }
+                };
+                groups[at].1.add(m, e.ts_ms, order, &properties);
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Merges what it aggregated into `fresh`.
+    fn into(self, fresh: &mut Fresh, done: &mut Refreshed) {
+        done.events += self.events;
+        if fresh.is_empty() {
+            *fresh = self.fresh;
+            return;
+        }
+        for (key, groups) in self.fresh {
+            match fresh.entry(key) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(groups);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let into = o.get_mut();
+                    for (group, acc) in groups {
+                        match into.iter_mut().find(|(g, _)| *g == group) {
+                            Some((_, a)) => a.merge(&acc),
+                            None => into.push((group, acc)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`refresh`], a block of `split_from` chunks or more decoded on two cores.
+pub(crate) fn refresh_split(conn: &Transaction, tz: Tz, split_from: usize) -> Result<Refreshed> {
     let mut done = Refreshed::default();
     let last_chunk: i64 =
         conn.prepare_cached("SELECT coalesce(max(id), 0) FROM event_chunks")?.query_row([], |r| r.get(0))?;
@@ -187,7 +291,6 @@ pub fn refresh(conn: &Transaction, tz: Tz) -> Result<Refreshed> {
         }
     }
     let mut fresh: Fresh = HashMap::default();
-    let mut days = Days { tz, current: None };
     for (event_type, meters) in &behind {
         let type_id: Option<i64> =
             conn.query_row("SELECT id FROM event_types WHERE name = ?1", [event_type], |r| r.get(0)).optional()?;
@@ -198,66 +301,54 @@ pub fn refresh(conn: &Transaction, tz: Tz) -> Result<Refreshed> {
             .iter()
             .flat_map(|(_, m, _)| m.property.iter().chain(m.filters.keys()).chain(m.group_by.iter()).cloned())
             .collect();
-        let parse = !needed.is_empty();
         let mut stmt = conn.prepare(
             "SELECT id, customer_id, data FROM event_chunks WHERE id > ?1 AND id <= ?2 AND type_id = ?3 ORDER BY id",
         )?;
         let mut rows = stmt.query(params![from, last_chunk, type_id])?;
-        let empty = Map::new();
-        while let Some(row) = rows.next()? {
-            let (chunk, customer): (i64, i64) = (row.get(0)?, row.get(1)?);
-            let data = row.get_ref(2)?.as_blob().map_err(|e| Error::Internal(format!("event_chunks: {e}")))?;
-            let mut failure = None;
-            let mut position = 0i64;
-            event_store::decode(data, |e| {
-                if failure.is_some() {
-                    return;
+        // Chunks are read in blocks; a block of many is decoded on two cores,
+        // each taking half of the customers into its own days, merged after.
+        let mut block: Vec<(i64, i64, Vec<u8>)> = Vec::new();
+        let mut bytes = 0usize;
+        loop {
+            let row = rows.next()?;
+            if let Some(row) = row {
+                let data = row.get_ref(2)?.as_blob().map_err(|e| Error::Internal(format!("event_chunks: {e}")))?;
+                bytes += data.len();
+                block.push((row.get(0)?, row.get(1)?, data.to_vec()));
+                if bytes < BLOCK_BYTES {
+                    continue;
                 }
-                done.events += 1;
-                position += 1;
-                // The raw path's order: chunk, then place in the chunk.
-                let order = chunk * (1 << 16) + position;
-                let map: Map<String, Value>;
-                let properties = if parse {
-                    match parse_needed(e.properties, &needed) {
-                        Ok(m) => {
-                            map = m;
-                            Props::Json(&map)
-                        }
-                        Err(err) => {
-                            failure = Some(Error::Internal(format!("stored properties of event \"{}\": {err}", e.id)));
-                            return;
-                        }
-                    }
-                } else {
-                    Props::Json(&empty)
-                };
-                let day = match days.of(e.ts_ms) {
-                    Ok(d) => d,
-                    Err(err) => {
-                        failure = Some(err);
-                        return;
-                    }
-                };
-                for (id, m, through) in meters {
-                    if chunk <= *through || !selects(m, None, &properties) {
-                        continue;
-                    }
-                    let value = m.group_by.as_ref().and_then(|g| properties.get(g)).and_then(|v| v.text());
-                    let want = value.as_deref();
-                    let groups = fresh.entry((*id, customer, day)).or_default();
-                    let at = match groups.iter().position(|(k, _)| k.strip_prefix('=') == want) {
-                        Some(at) => at,
-                        None => {
-                            groups.push((group_key(want), Acc::default()));
-                            groups.len() - 1
-                        }
-                    };
-                    groups[at].1.add(m, e.ts_ms, order, &properties);
+            }
+            if block.is_empty() {
+                break;
+            }
+            let aggregator = || Aggregator::new(meters, &needed, tz);
+            if block.len() < split_from.max(2) {
+                let mut one = aggregator();
+                for (chunk, customer, data) in &block {
+                    one.chunk(*chunk, *customer, data)?;
                 }
-            })?;
-            if let Some(err) = failure {
-                return Err(err);
+                one.into(&mut fresh, &mut done);
+            } else {
+                // Split by customer, so that the two halves' days never share a key.
+                let run = |odd: i64| -> Result<Aggregator> {
+                    let mut a = aggregator();
+                    for (chunk, customer, data) in block.iter().filter(|(_, c, _)| c.rem_euclid(2) == odd) {
+                        a.chunk(*chunk, *customer, data)?;
+                    }
+                    Ok(a)
+                };
+                let (mine, theirs) = std::thread::scope(|s| {
+                    let other = s.spawn(|| run(1));
+                    (run(0), other.join().unwrap_or_else(|_| Err(Error::Internal("decoding usage failed".into()))))
+                });
+                mine?.into(&mut fresh, &mut done);
+                theirs?.into(&mut fresh, &mut done);
+            }
+            block.clear();
+            bytes = 0;
+            if row.is_none() {
+                break;
             }
         }
     }
@@ -660,7 +751,8 @@ mod tests {
     /// Every meter, customer and group over windows of local days: the rollups
     /// give what the raw events give.
     fn assert_same(ws: &mut Workspace, tz: Tz) {
-        ws.write(|tx| refresh(tx, tz)).unwrap();
+        // Decoded on two cores from two chunks on, so the halves' merge is checked too.
+        ws.write(|tx| refresh_split(tx, tz, 2)).unwrap();
         let conn = ws.conn();
         let mut rolled = Rollups::new(conn, tz).unwrap();
         let mut raw = RawEvents::new(conn);
