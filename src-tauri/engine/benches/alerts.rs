@@ -114,4 +114,8 @@ fn main() {
     let start = Instant::now();
     alert_rules::evaluate(&mut ws, now).unwrap();
     println!("  of which: the rest               {:>9.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+    let today = now.with_timezone(&tz).date_naive();
+    let start = Instant::now();
+    let drafts = meterdesk_engine::bill::running_drafts(&mut ws, today, |_, _| true).unwrap();
+    println!("  (the {} running drafts alone    {:>9.1} ms)", drafts.len(), start.elapsed().as_secs_f64() * 1000.0);
 }

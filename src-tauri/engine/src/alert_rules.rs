@@ -105,8 +105,9 @@ pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<Alert>> {
     if rules.is_empty() {
         return Ok(Vec::new());
     }
-    let ctx = context(ws.conn(), RuleContext::default())?;
-    let measured: Vec<(AlertRuleFields, Measure)> = rules.into_iter().filter_map(|r| r.validate(&ctx).ok()).collect();
+    // Stored rules were validated when saved.
+    let measured: Vec<(AlertRuleFields, Measure)> =
+        rules.into_iter().filter_map(|r| r.measure().map(|m| (r, m))).collect();
     let tz = settings::zone(ws.conn())?;
     let today = now.with_timezone(&tz).date_naive();
     let mut watched: HashMap<String, Watched> = HashMap::new();

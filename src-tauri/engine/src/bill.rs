@@ -687,16 +687,23 @@ pub fn running_drafts(
 ) -> Result<Vec<Draft>> {
     let mut months: Vec<Month> = Vec::new();
     let mut chosen: HashSet<String> = HashSet::new();
+    // Each plan version read once, however many subscribe to it.
+    let mut plans: HashMap<(String, i64), PlanFields> = HashMap::new();
     for s in subscription::all(ws.conn())? {
         let f = &s.fields;
         if f.start > today || f.end.is_some_and(|end| end <= today) {
             continue;
         }
-        let fields = plan::version(ws.conn(), &f.plan, s.version())?;
-        if !keep(&s, &fields) {
+        let key = (f.plan.clone(), s.version());
+        if !plans.contains_key(&key) {
+            let fields = plan::version(ws.conn(), &f.plan, s.version())?;
+            plans.insert(key.clone(), fields);
+        }
+        let fields = &plans[&key];
+        if !keep(&s, fields) {
             continue;
         }
-        let (first, _) = s.schedule(&fields)?.dates_containing(today)?;
+        let (first, _) = s.schedule(fields)?.dates_containing(today)?;
         let month = Month::of(first);
         if !months.contains(&month) {
             months.push(month);

@@ -195,6 +195,19 @@ impl AlertRuleFields {
         }
     }
 
+    /// What a stored (so validated) rule compares; none if it gives no threshold.
+    pub fn measure(&self) -> Option<Measure> {
+        match self.kind {
+            RuleKind::Usage => self.threshold.map(|t| Measure::Quantity(t.0)),
+            RuleKind::Spend => match (self.threshold, self.percent_of_maximum, self.percent_of_commitment) {
+                (Some(t), None, None) => Some(Measure::Total(t.0)),
+                (None, Some(p), None) => Some(Measure::PercentOfMaximum(p.0)),
+                (None, None, Some(p)) => Some(Measure::PercentOfCommitment(p.0)),
+                _ => None,
+            },
+        }
+    }
+
     /// Whether the rule watches a subscription of `customer` on `plan`.
     pub fn targets(&self, customer: &str, plan: &str) -> bool {
         match (&self.customer, &self.plan) {
@@ -278,6 +291,10 @@ mod tests {
         ];
         for (rule, expected) in cases {
             let expected = expected.map_err(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
+            if let Ok(m) = &expected {
+                let fields: AlertRuleFields = serde_json::from_value(rule.clone()).unwrap();
+                assert_eq!(fields.measure(), Some(*m), "a stored rule reads back what it was validated as: {rule}");
+            }
             assert_eq!(check(rule.clone()), expected, "{rule}");
         }
     }
