@@ -189,10 +189,8 @@ pub fn evaluate(ws: &mut Workspace, now: DateTime<Utc>) -> Result<Vec<Alert>> {
                                 let p = plan::version(conn, &d.plan, d.plan_version)?;
                                 commitments.insert(key.clone(), p.minimum_commitment.map(|c| c.0));
                             }
-                            let limit = commitments[&key].map(|c| {
-                                currency
-                                    .round(meterdesk_rules::pricing::prorate(c, d.active_days, d.period_days).amount.0)
-                            });
+                            let limit = commitments[&key]
+                                .map(|c| crate::rating::period_limit(&currency, c, d.active_days, d.period_days));
                             (used, limit, "minimum commitment")
                         }
                         Measure::Quantity(_) => continue,

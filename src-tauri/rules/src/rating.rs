@@ -171,6 +171,24 @@ impl Allowance {
     }
 }
 
+/// A commitment or a cap for the days the subscription was active, rounded
+/// once to the currency's minor units: what a period's usage is held to.
+pub fn period_limit(currency: &Currency, whole: Decimal, active_days: u32, period_days: u32) -> Decimal {
+    currency.round(prorate(whole, active_days, period_days).amount.0)
+}
+
+/// A step that is the whole of its line's adjustment (a true-up, a cap, a discount): one of `amount`.
+fn whole_step(kind: StepKind, label: String, amount: Decimal) -> Step {
+    Step {
+        kind,
+        label,
+        quantity: Dec(Decimal::ONE),
+        unit_price: Dec(amount),
+        flat_fee: Dec(Decimal::ZERO),
+        amount: Dec(amount),
+    }
+}
+
 /// The allowance of a period rated from `input` as `rated`: the cap when it
 /// has one, else the commitment, else none.
 pub fn allowance(input: &RatingInput, rated: &Rated) -> Option<Allowance> {
@@ -180,7 +198,7 @@ pub fn allowance(input: &RatingInput, rated: &Rated) -> Option<Allowance> {
         (None, None) => return None,
     };
     let c = &input.currency;
-    let limit = c.round(prorate(whole, input.active_days, input.period_days).amount.0);
+    let limit = period_limit(c, whole, input.active_days, input.period_days);
     let used = c.round(rated.lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum());
     let remaining = c.round((limit - used).max(Decimal::ZERO));
     // What the cap line took off, as a positive amount (never "-0.00").
@@ -237,15 +255,8 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
             && priced.amount.0 > maximum
         {
             // Held at its maximum; the steps keep what it came to and show what the cap took off.
-            let off = maximum - priced.amount.0;
-            priced.steps.push(Step {
-                kind: StepKind::Cap,
-                label: format!("{} held at the charge's maximum {}", c.round(priced.amount.0), c.round(maximum)),
-                quantity: Dec(Decimal::ONE),
-                unit_price: Dec(off),
-                flat_fee: Dec(Decimal::ZERO),
-                amount: Dec(off),
-            });
+            let label = format!("{} held at the charge's maximum {}", c.round(priced.amount.0), c.round(maximum));
+            priced.steps.push(whole_step(StepKind::Cap, label, maximum - priced.amount.0));
             priced.amount = Dec(maximum);
         }
         lines.push(line(
@@ -260,18 +271,12 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
     }
     if let Some(commitment) = input.minimum_commitment {
         // The commitment is prorated like a fee and compared with the usage lines.
-        let prorated = prorate(commitment, input.active_days, input.period_days).amount.0;
+        let prorated = period_limit(c, commitment, input.active_days, input.period_days);
         let usage: Decimal = lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount.0).sum();
-        let short = c.round(prorated) - usage;
+        let short = prorated - usage;
         if short > Decimal::ZERO {
-            let steps = vec![Step {
-                kind: StepKind::Commitment,
-                label: format!("minimum commitment {} less usage {}", c.round(prorated), usage),
-                quantity: Dec(Decimal::ONE),
-                unit_price: Dec(short),
-                flat_fee: Dec(Decimal::ZERO),
-                amount: Dec(short),
-            }];
+            let label = format!("minimum commitment {prorated} less usage {usage}");
+            let steps = vec![whole_step(StepKind::Commitment, label, short)];
             let priced = Priced { amount: Dec(short), steps };
             lines.push(line(
                 LineKind::Commitment,
@@ -286,19 +291,12 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
     }
     if let Some(maximum) = input.maximum {
         // The cap is prorated like the commitment and compared with the usage lines and the true-up.
-        let capped = c.round(prorate(maximum, input.active_days, input.period_days).amount.0);
+        let capped = period_limit(c, maximum, input.active_days, input.period_days);
         let usage: Decimal =
             lines.iter().filter(|l| matches!(l.kind, LineKind::Usage | LineKind::Commitment)).map(|l| l.amount.0).sum();
         let excess = usage - capped;
         if excess > Decimal::ZERO {
-            let steps = vec![Step {
-                kind: StepKind::Cap,
-                label: format!("usage {usage} less the maximum {capped}"),
-                quantity: Dec(Decimal::ONE),
-                unit_price: Dec(-excess),
-                flat_fee: Dec(Decimal::ZERO),
-                amount: Dec(-excess),
-            }];
+            let steps = vec![whole_step(StepKind::Cap, format!("usage {usage} less the maximum {capped}"), -excess)];
             let priced = Priced { amount: Dec(-excess), steps };
             lines.push(line(LineKind::Cap, "Spend cap".into(), None, None, Decimal::ONE, priced, c));
         }
@@ -319,17 +317,11 @@ pub fn rate(input: &RatingInput) -> Result<Rated, Overflow> {
         discounted += amount;
         // A line of −0 would print as "-0.00".
         let off = if amount.is_zero() { c.round(Decimal::ZERO) } else { -amount };
-        let steps = vec![Step {
-            kind: StepKind::Discount,
-            label: match d.kind {
-                DiscountKind::Percent(p) => format!("{}% of {}", p.normalize(), base),
-                DiscountKind::Fixed(a) => format!("{} off", a),
-            },
-            quantity: Dec(Decimal::ONE),
-            unit_price: Dec(off),
-            flat_fee: Dec(Decimal::ZERO),
-            amount: Dec(off),
-        }];
+        let label = match d.kind {
+            DiscountKind::Percent(p) => format!("{}% of {}", p.normalize(), base),
+            DiscountKind::Fixed(a) => format!("{} off", a),
+        };
+        let steps = vec![whole_step(StepKind::Discount, label, off)];
         lines.push(Line {
             kind: LineKind::Discount,
             description: d.name.clone(),
@@ -825,7 +817,7 @@ mod tests {
                 assert!(usage.amount.0 <= c.round(maximum), "a charge never passes its maximum: {input:?}");
             }
             if let Some(maximum) = input.maximum {
-                let capped = c.round(prorate(maximum, input.active_days, input.period_days).amount.0);
+                let capped = period_limit(c, maximum, input.active_days, input.period_days);
                 let kept: Decimal = r
                     .lines
                     .iter()
