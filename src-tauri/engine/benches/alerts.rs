@@ -1,7 +1,8 @@
 //! Alert evaluation speed (issue 17): 1,000,000 events imported into a
 //! workspace of 1,000 customers, each watched by three rules (a usage rule,
 //! a spend amount, a percent of its cap); the evaluation that follows an
-//! import, against the import's own time. `ROUNDS` fresh workspaces, medians.
+//! import, against the import's own time (which, with rules to evaluate,
+//! includes keeping the daily rollups). `ROUNDS` fresh workspaces, medians.
 //! `cargo bench -p meterdesk-engine --bench alerts`.
 
 use std::ops::ControlFlow;
@@ -17,13 +18,21 @@ mod common;
 
 const CUSTOMERS: u64 = 1000;
 
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb =
+        status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok());
+    kb.unwrap_or(0.0) / 1024.0
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-/// 1,000 customers on a capped plan charging three of the events' meters, and three rules each.
-fn workspace(path: &Path, now: DateTime<Utc>) -> Workspace {
+/// 1,000 customers on a capped plan charging three of the events' meters,
+/// and three rules each (or none).
+fn workspace(path: &Path, now: DateTime<Utc>, rules: bool) -> Workspace {
     let mut ws = Workspace::create(path).unwrap();
     let (customers, subscriptions) = common::customers_on_pro(CUSTOMERS, "2026-10-01");
     let meters = common::meters();
@@ -44,6 +53,7 @@ fn workspace(path: &Path, now: DateTime<Utc>) -> Workspace {
                 serde_json::json!({ "id": format!("cap80_{c}"), "kind": "spend", "percent_of_maximum": "80", "customer": customer }),
             ]
         })
+        .filter(|_| rules)
         .collect();
     let text = serde_json::json!({ "workspace": { "timezone": "America/New_York" }, "customers": customers,
         "meters": meters, "plans": plans, "subscriptions": subscriptions, "alerts": alerts })
@@ -65,10 +75,12 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let (mut imports, mut evaluations, mut again) = (Vec::new(), Vec::new(), Vec::new());
+    // Peak memory of the rounds: the high-water mark (Linux) reset after the file is written.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
     let mut raised = 0;
     for round in 0..rounds {
         let path = dir.path().join(format!("alerts{round}.meterdesk"));
-        let mut ws = workspace(&path, now);
+        let mut ws = workspace(&path, now, true);
         let file = std::fs::File::open(&csv).unwrap();
         let start = Instant::now();
         let report = events::import(&mut ws, file, &ImportOptions::new("events.csv", Format::Csv), now, &mut |_| {
@@ -99,9 +111,36 @@ fn main() {
         median(again.clone()),
         list(&again)
     );
-    // Where the first evaluation's time goes: the daily rollups brought up to date, then the rest.
+    println!("peak memory (import and evaluation) {:>8.0} MB", peak_rss_mb());
+    // Where the first evaluation's time goes: the daily rollups (kept by the import: nothing to do), then the rest.
+    // The same import with no rules: the rollups are left to the next read, which folds them.
+    let (mut plain, mut folds) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let path = dir.path().join(format!("plain{round}.meterdesk"));
+        let mut ws = workspace(&path, now, false);
+        let file = std::fs::File::open(&csv).unwrap();
+        let start = Instant::now();
+        events::import(&mut ws, file, &ImportOptions::new("events.csv", Format::Csv), now, &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        plain.push(start.elapsed().as_secs_f64() * 1000.0);
+        let tz = meterdesk_engine::settings::zone(ws.conn()).unwrap();
+        let start = Instant::now();
+        ws.write(|tx| meterdesk_engine::rollup::refresh(tx, tz)).unwrap();
+        folds.push(start.elapsed().as_secs_f64() * 1000.0);
+        drop(ws);
+        let _ = std::fs::remove_file(&path);
+    }
+    println!(
+        "without rules: import           {:>9.1} ms  median of {rounds} ({}); the next read's refresh {:.1} ms ({})",
+        median(plain.clone()),
+        list(&plain),
+        median(folds.clone()),
+        list(&folds)
+    );
     let path = dir.path().join("parts.meterdesk");
-    let mut ws = workspace(&path, now);
+    let mut ws = workspace(&path, now, true);
     let file = std::fs::File::open(&csv).unwrap();
     events::import(&mut ws, file, &ImportOptions::new("events.csv", Format::Csv), now, &mut |_| {
         ControlFlow::Continue(())

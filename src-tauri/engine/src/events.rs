@@ -21,6 +21,7 @@ use crate::event_file::{self, CsvColumns, FileEvent, Format, Raw};
 use crate::event_store::{self, Batch, BuildFastHasher};
 use crate::import::{ImportReport, RowError};
 use crate::meter::{self, Aggregation, MeterFields};
+use crate::rollup;
 use crate::workspace::Workspace;
 
 /// Events written per transaction: a crash or cancel keeps whole batches only.
@@ -228,13 +229,14 @@ pub fn import(
     progress: &mut dyn FnMut(&ImportProgress) -> ControlFlow<()>,
 ) -> Result<ImportReport> {
     let _running = Running::begin(ws, now)?;
-    let (context, import_id) = ws.write(|tx| {
+    let (context, import_id, mut upkeep) = ws.write(|tx| {
         let context = Context::load(tx, Some(tx))?;
         tx.execute(
             "INSERT INTO imports (file_name, format, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
             params![options.file_name, options.format.name(), time_text(now)],
         )?;
-        Ok((context, tx.last_insert_rowid()))
+        let import_id = tx.last_insert_rowid();
+        Ok((context, import_id, rollup::Upkeep::begin(tx, crate::settings::zone(tx)?)?))
     })?;
     let bytes_read = std::rc::Rc::new(std::cell::Cell::new(0u64));
     let hashing = Hashing { inner: input, hasher: Xxh3::new(), bytes: bytes_read.clone() };
@@ -255,11 +257,19 @@ pub fn import(
             rejected: report.rejected,
         })
     };
-    let flush = |ws: &mut Workspace, batch: &mut Batch, rejects: &mut Rejects, report: &mut ImportReport| {
-        let (written, duplicates) = ws.write(|tx| {
+    let flush = |ws: &mut Workspace,
+                 batch: &mut Batch,
+                 upkeep: &mut rollup::Upkeep,
+                 rejects: &mut Rejects,
+                 report: &mut ImportReport| {
+        let stored = ws.write(|tx| {
             rejects.write(tx)?;
-            write_batch(tx, batch, import_id, report)
-        })?;
+            upkeep.check(tx)?;
+            let written = write_batch(tx, batch, import_id, report, upkeep)?;
+            upkeep.written(tx)?;
+            Ok(written)
+        });
+        let (written, duplicates) = stored.inspect_err(|_| upkeep.forget())?;
         report.accepted += written.events;
         report.late += written.late;
         report.duplicates += duplicates;
@@ -273,6 +283,7 @@ pub fn import(
             Ok((e, (customer_id, type_id))) => {
                 let ts = e.timestamp.timestamp_millis();
                 let late = context.late(customer_id, ts);
+                upkeep.row(customer_id, type_id, ts, &e.properties);
                 batch.push(e.line, customer_id, type_id, ts, late, &e.id, |out| e.properties.write_json(out))
             }
             Err(err) => {
@@ -284,7 +295,7 @@ pub fn import(
             }
         }
         let committed = batch.len() >= options.batch_size || batch.bytes() >= MAX_BATCH_BYTES;
-        if committed && let Err(e) = flush(ws, &mut batch, &mut rejects, &mut report) {
+        if committed && let Err(e) = flush(ws, &mut batch, &mut upkeep, &mut rejects, &mut report) {
             failure = Some(e);
             return ControlFlow::Break(());
         }
@@ -310,7 +321,7 @@ pub fn import(
         match read {
             Err(e) => failure = Some(e),
             Ok(()) if !batch.is_empty() || !rejects.rows.is_empty() => {
-                match flush(ws, &mut batch, &mut rejects, &mut report) {
+                match flush(ws, &mut batch, &mut upkeep, &mut rejects, &mut report) {
                     Ok(()) => {
                         let _ = tell(&report, rows_read);
                     }
@@ -325,6 +336,8 @@ pub fn import(
         (None, true) => "cancelled",
         (None, false) => "completed",
     };
+    // The rollups of what was committed; should this fail, the next read refreshes them instead.
+    let _ = ws.write(|tx| upkeep.finish(tx));
     let hash = (outcome == "completed").then(|| format!("{:032x}", reader.get_ref().hasher.digest128()));
     let logged = ws.write(|tx| {
         tx.execute(
@@ -497,9 +510,10 @@ fn write_batch(
     batch: &Batch,
     import_id: i64,
     report: &ImportReport,
+    upkeep: &mut rollup::Upkeep,
 ) -> Result<(event_store::Written, u64)> {
     let new = event_store::claim_keys(conn, batch)?;
-    let written = event_store::write_chunks(conn, batch, &new, import_id)?;
+    let written = event_store::write_chunks(conn, batch, &new, import_id, |chunk, rows| upkeep.chunk(chunk, rows))?;
     let accepted = written.events;
     let duplicates = batch.len() as u64 - accepted;
     let mut per_type: HashMap<i64, i64> = HashMap::new();

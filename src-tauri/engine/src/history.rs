@@ -201,7 +201,8 @@ pub fn rollback(tx: &Transaction, id: i64, now: DateTime<Utc>) -> Result<ImportR
         if types.contains(&event_type) {
             let meter_id: i64 =
                 tx.query_row("SELECT id FROM meters WHERE code = ?1", [&m.fields.code], |r| r.get(0))?;
-            tx.execute("DELETE FROM usage_days WHERE meter_id = ?1", [meter_id])?;
+            tx.execute("DELETE FROM usage_blocks WHERE meter_id = ?1", [meter_id])?;
+            tx.execute("DELETE FROM usage_groups WHERE meter_id = ?1", [meter_id])?;
             tx.execute("DELETE FROM usage_days_state WHERE meter_id = ?1", [meter_id])?;
             rebuilt.push(m.fields.code);
         }

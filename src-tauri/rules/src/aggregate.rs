@@ -148,25 +148,43 @@ impl Acc {
     pub fn add<'a>(&mut self, meter: &MeterFields, ts_ms: i64, order: i64, properties: &impl Properties<'a>) {
         let value = meter.property.as_ref().and_then(|p| properties.get(p));
         match meter.aggregation {
-            Aggregation::Count => self.count += 1,
+            Aggregation::Count => self.add_count(),
             Aggregation::UniqueCount => {
                 if let Some(v) = value.and_then(|v| v.text()) {
-                    self.distinct.insert(v.into_owned());
+                    self.add_distinct(v);
                 }
             }
             Aggregation::Sum | Aggregation::Max | Aggregation::Min | Aggregation::Avg | Aggregation::Latest => {
-                let Some(v) = value.and_then(|v| v.decimal()) else { return };
-                self.count += 1;
-                match self.sum.checked_add(v) {
-                    Some(sum) => self.sum = sum,
-                    None => self.overflowed = true,
-                }
-                self.max = Some(self.max.map_or(v, |m| m.max(v)));
-                self.min = Some(self.min.map_or(v, |m| m.min(v)));
-                if self.latest.is_none_or(|(ts, o, _)| (ts_ms, order) > (ts, o)) {
-                    self.latest = Some((ts_ms, order, v));
+                if let Some(v) = value.and_then(|v| v.decimal()) {
+                    self.add_number(ts_ms, order, v);
                 }
             }
+        }
+    }
+
+    /// One more event counted (a count meter's event).
+    pub fn add_count(&mut self) {
+        self.count += 1;
+    }
+
+    /// One more value of a unique count.
+    pub fn add_distinct(&mut self, value: Cow<'_, str>) {
+        if !self.distinct.contains(value.as_ref()) {
+            self.distinct.insert(value.into_owned());
+        }
+    }
+
+    /// One more numeric value (sum, max, min, avg, latest), at its time and place.
+    pub fn add_number(&mut self, ts_ms: i64, order: i64, v: Decimal) {
+        self.count += 1;
+        match self.sum.checked_add(v) {
+            Some(sum) => self.sum = sum,
+            None => self.overflowed = true,
+        }
+        self.max = Some(self.max.map_or(v, |m| m.max(v)));
+        self.min = Some(self.min.map_or(v, |m| m.min(v)));
+        if self.latest.is_none_or(|(ts, o, _)| (ts_ms, order) > (ts, o)) {
+            self.latest = Some((ts_ms, order, v));
         }
     }
 
@@ -192,6 +210,17 @@ impl Acc {
             self.latest = Some((ts, order, v));
         }
         self.distinct.extend(other.distinct.iter().cloned());
+    }
+
+    /// [`Acc::merge`], taking the other aggregate's distinct values instead of copying them.
+    pub fn absorb(&mut self, mut other: Acc) {
+        let distinct = std::mem::take(&mut other.distinct);
+        self.merge(&other);
+        if self.distinct.is_empty() {
+            self.distinct = distinct;
+        } else {
+            self.distinct.extend(distinct);
+        }
     }
 
     /// The meter's value; `Overflow` when a sum or average passed Decimal's range.

@@ -411,8 +411,17 @@ pub struct Written {
 }
 
 /// Writes the rows of `batch` marked in `take` as chunks, in the caller's
-/// transaction. A chunk's events are all late or all on time.
-pub fn write_chunks(conn: &Transaction, batch: &Batch, take: &[bool], import_id: i64) -> Result<Written> {
+/// transaction. A chunk's events are all late or all on time. `on_chunk`
+/// hears each chunk written: its id, and its events' (time, row of the
+/// batch) in the order they are stored (an event's place in the chunk is
+/// its index there, from 1).
+pub fn write_chunks(
+    conn: &Transaction,
+    batch: &Batch,
+    take: &[bool],
+    import_id: i64,
+    mut on_chunk: impl FnMut(i64, &[(i64, u32)]),
+) -> Result<Written> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO event_chunks (customer_id, type_id, day, first_ms, last_ms, events, import_id, late, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -472,6 +481,7 @@ pub fn write_chunks(conn: &Transaction, batch: &Batch, take: &[bool], import_id:
                     let line = batch.rows[first_row as usize].line;
                     Error::Internal(format!("line {line}: the events could not be stored: {e}"))
                 })?;
+            on_chunk(conn.last_insert_rowid(), &order[at..end]);
             written.events += (end - at) as u64;
             if late.is_some() {
                 written.late += (end - at) as u64;
@@ -648,7 +658,7 @@ pub(crate) fn convert_legacy(conn: &Transaction) -> Result<()> {
             });
         }
         let new = claim_keys(conn, &batch)?;
-        write_chunks(conn, &batch, &new, import_id)?;
+        write_chunks(conn, &batch, &new, import_id, |_, _| {})?;
     }
     conn.execute_batch("DROP TABLE events; DROP TABLE event_ids;")?;
     Ok(())
@@ -724,7 +734,7 @@ mod tests {
         let written = ws
             .write(|tx| {
                 let take = claim_keys(tx, &batch)?;
-                write_chunks(tx, &batch, &take, 1)
+                write_chunks(tx, &batch, &take, 1, |_, _| {})
             })
             .unwrap();
         assert_eq!(written.events, 6);
