@@ -1579,3 +1579,87 @@ fn reports_print_the_interfaces_json_and_write_csv() {
     let (code, out) = sb.json(&["report", "receivables", "--on", "tomorrow"]);
     assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("on")), "{out}");
 }
+
+#[test]
+fn payments_in_part_are_recorded_listed_reversed_and_keep_a_void_away() {
+    // docs/billing.md: 1,481.47 paid 500.00 then 981.47 → paid; the second reversed → partially paid, 981.47 owed.
+    let sb = Sandbox::new();
+    let file = sb.write(
+        "catalog.json",
+        &json!({ "workspace": { "timezone": "UTC" },
+                 "customers": [ { "id": "acme", "name": "Acme", "tax_rate": "0.20" } ],
+                 "plans": [ { "code": "flat", "name": "Flat", "currency": "USD", "interval": "month",
+                              "fees": [ { "name": "Platform", "amount": "1234.56", "timing": "arrears" } ] } ],
+                 "subscriptions": [ { "id": "s1", "customer": "acme", "plan": "flat", "start": "2026-10-01",
+                                      "anchor_day": 1 } ] })
+        .to_string(),
+    );
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!((code, &done[0]["total"]), (0, &json!("1481.47")), "{done}");
+    let number = done[0]["number"].as_str().unwrap().to_string();
+    let issued = done[0]["issue_date"].as_str().unwrap().to_string();
+    let pay = |amount: &str, method: &str, reference: &str| {
+        sb.json(&[
+            "invoice",
+            "pay",
+            &number,
+            "--amount",
+            amount,
+            "--date",
+            &issued,
+            "--method",
+            method,
+            "--reference",
+            reference,
+        ])
+    };
+
+    let (code, first) = pay("500.00", "bank_transfer", "wire 1");
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(
+        (&first["standing"], &first["paid_amount"], &first["outstanding"], &first["number"]),
+        (&json!("partially_paid"), &json!("500.00"), &json!("981.47"), &json!(number))
+    );
+    assert_eq!(
+        first["payments"],
+        json!([{ "id": 1, "amount": "500.00", "date": issued, "method": "bank_transfer", "reference": "wire 1",
+                 "reversed": null }])
+    );
+    // Wrong fields are named; more than is owed is refused.
+    let (code, out) = pay("981.48", "cheque", " ");
+    let paths: Vec<&str> =
+        out["error"]["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!((code, paths), (1, vec!["amount", "method", "reference"]), "{out}");
+    assert_eq!(out["error"]["problems"][0]["message"], "981.48 USD is more than the 981.47 USD still owed");
+    let (code, out) = sb.json(&["invoice", "void", &number, "--reason", "wrong customer"]);
+    assert_eq!((code, out["error"]["code"].as_str()), (1, Some("conflict")), "{out}");
+
+    let (code, second) = pay("981.47", "card", "slip 7");
+    assert_eq!((code, &second["standing"], &second["outstanding"]), (0, &json!("paid"), &json!("0.00")), "{second}");
+    let (code, listed) = sb.json(&["invoice", "list"]);
+    assert_eq!((code, &listed[0]["standing"], &listed[0]["paid"]), (0, &json!("paid"), &json!("1481.47")));
+
+    let (code, out) = sb.json(&["invoice", "payment-reverse", &number, "--payment", "2", "--reason", ""]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("reason")), "{out}");
+    let (code, back) =
+        sb.json(&["invoice", "payment-reverse", &number, "--payment", "2", "--reason", "card charged back"]);
+    assert_eq!(code, 0, "{back}");
+    assert_eq!(
+        (&back["standing"], &back["paid_amount"], &back["outstanding"], &back["payments"][1]["reversed"]),
+        (&json!("partially_paid"), &json!("500.00"), &json!("981.47"), &json!("card charged back"))
+    );
+    let (code, listed) = sb.json(&["invoice", "list"]);
+    assert_eq!(
+        (code, &listed[0]["standing"], &listed[0]["outstanding"]),
+        (0, &json!("partially_paid"), &json!("981.47"))
+    );
+    // `invoice paid` records the rest, by other means.
+    let (code, rest) = sb.json(&["invoice", "paid", &number, "--date", &issued, "--reference", "cash desk"]);
+    assert_eq!((code, rest["payments"][2]["amount"].as_str()), (0, Some("981.47")), "{rest}");
+    let out = sb.run(&["--workspace", "ws.meterdesk", "invoice", "show", &number]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("payment #2: 981.47 USD on") && text.contains("reversed: card charged back"), "{text}");
+    let (code, verified) = sb.json(&["invoice", "verify"]);
+    assert_eq!(code, 0, "{verified}");
+}

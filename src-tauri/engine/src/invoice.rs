@@ -19,6 +19,7 @@ use crate::customer;
 use crate::error::{Error, Result};
 use crate::meter;
 use crate::money::Dec;
+use crate::payment::{self, PaymentFields, PaymentRecord};
 use crate::period::Month;
 use crate::rating::LineKind;
 use crate::rollup;
@@ -130,10 +131,14 @@ pub struct Invoice {
     #[serde(flatten)]
     #[ts(flatten)]
     pub frozen: Frozen,
+    /// Paid in full: the last payment's date and reference (or the payment
+    /// recorded before payments had amounts).
     pub paid: Option<Payment>,
     pub void_reason: Option<String>,
     pub hash: String,
     pub previous_hash: String,
+    /// Its payments, oldest first, reversed ones with their reason.
+    pub payments: Vec<PaymentRecord>,
 }
 
 /// The chain link: SHA-256 over the previous hash and the frozen content.
@@ -379,7 +384,7 @@ pub(crate) fn finalize_as(
         "(SELECT name FROM temp.session_actor))"
     ))?
     .execute(params![time_text(now), number, detail.to_string()])?;
-    Ok(Invoice { frozen, paid: None, void_reason: None, hash, previous_hash })
+    Ok(Invoice { frozen, paid: None, void_reason: None, hash, previous_hash, payments: Vec::new() })
 }
 
 /// A draft that could not be finalized, and why.
@@ -592,7 +597,37 @@ fn assemble(conn: &Connection, id: i64, content: &str, previous_hash: String, ha
     if void_reason.is_some() {
         frozen.draft.status = Status::Void;
     }
-    Ok(Invoice { frozen, paid, void_reason, hash, previous_hash })
+    let payments = payments_of(conn, id)?;
+    if paid.is_none()
+        && let Some(last) = payments.iter().rev().find(|p| p.reversed.is_none())
+    {
+        let owed = frozen.draft.dues().owed_after(credited_total(conn, id)?);
+        if payment::standing_total(&payments) >= owed {
+            paid = Some(Payment { date: last.date, reference: last.reference.clone() });
+        }
+    }
+    Ok(Invoice { frozen, paid, void_reason, hash, previous_hash, payments })
+}
+
+/// The payments of invoice `id`, oldest first.
+fn payments_of(conn: &Connection, id: i64) -> Result<Vec<PaymentRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.id, p.amount, p.on_date, p.method, p.reference, r.reason, p.invoice_id FROM payments p
+         LEFT JOIN payment_reversals r ON r.payment_id = p.id WHERE p.invoice_id = ?1 ORDER BY p.id",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        crate::stored::located(r, "payments", 0, |r| {
+            Ok(PaymentRecord {
+                id: r.get(0)?,
+                amount: r.parsed(1, "an amount", |t| t.parse::<Dec>().ok())?,
+                date: r.parsed(2, "a date (YYYY-MM-DD)", |t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())?,
+                method: r.parsed(3, "a payment method", payment::Method::parse)?,
+                reference: r.get(4)?,
+                reversed: r.get(5)?,
+            })
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// One `invoice_status` row read as `SELECT status, on_date, note, id,
@@ -648,9 +683,12 @@ pub struct Figures {
     pub issue_date: NaiveDate,
     pub due_date: NaiveDate,
     pub buyer: Named,
-    /// The day it was marked paid, if it was.
+    /// The day it was marked paid, if it was (before payments had amounts).
     #[serde(skip)]
     pub paid_on: Option<NaiveDate>,
+    /// Its payments that stand: (the day the money came in, amount).
+    #[serde(skip)]
+    pub payments: Vec<(NaiveDate, Decimal)>,
 }
 
 /// A line's figures: its kind, meter, amount and cost.
@@ -705,6 +743,31 @@ pub(crate) fn figures_split(conn: &Connection, customer: Option<&str>, split_fro
             }
         }
     }
+    let mut payments: std::collections::HashMap<i64, Vec<(NaiveDate, Decimal)>> = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.id, p.invoice_id, p.on_date, p.amount FROM payments p
+         WHERE NOT EXISTS (SELECT 1 FROM payment_reversals r WHERE r.payment_id = p.id) ORDER BY p.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        crate::stored::located(r, "payments", 0, |r| {
+            Ok((
+                r.get::<_, i64>(1)?,
+                r.parsed(2, "a date (YYYY-MM-DD)", |t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())?,
+                r.parsed(3, "an amount", |t| t.parse::<Decimal>().ok())?,
+            ))
+        })
+    })?;
+    for row in rows {
+        let (invoice, date, amount) = row?;
+        payments.entry(invoice).or_default().push((date, amount));
+    }
+    // What credit notes took off the invoices with payments.
+    let mut credited: std::collections::HashMap<i64, Decimal> = std::collections::HashMap::new();
+    if !payments.is_empty() {
+        for &id in payments.keys() {
+            credited.insert(id, credited_total(conn, id)?);
+        }
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT id, content FROM invoices
          WHERE ?1 IS NULL OR customer_id = (SELECT id FROM customers WHERE external_id = ?1) ORDER BY id DESC",
@@ -724,6 +787,14 @@ pub(crate) fn figures_split(conn: &Connection, customer: Option<&str>, split_fro
                     .map_err(|e| Error::Internal(format!("a stored invoice (row {id}) is unreadable: {e}")))?;
                 f.id = *id;
                 f.paid_on = paid.get(id).copied();
+                f.payments = payments.get(id).cloned().unwrap_or_default();
+                // Paid in full by payments: on the last one's day.
+                if f.paid_on.is_none() && !f.payments.is_empty() {
+                    let paid: Decimal = f.payments.iter().map(|(_, a)| *a).sum();
+                    if paid >= f.dues().owed_after(credited.get(id).copied().unwrap_or_default()) {
+                        f.paid_on = f.payments.last().map(|(d, _)| *d);
+                    }
+                }
                 Ok(f)
             })
             .collect()
@@ -807,6 +878,13 @@ pub fn void(conn: &Transaction, number: &str, reason: &str, now: DateTime<Utc>) 
     if invoice.paid.is_some() {
         return Err(Error::Conflict(format!("{number} is paid: correct it with a credit note instead")));
     }
+    let paid = payment::standing_total(&invoice.payments);
+    if paid > Decimal::ZERO {
+        return Err(Error::Conflict(format!(
+            "{number} has payments of {paid} {}: correct it with a credit note instead (or reverse a payment recorded in error)",
+            invoice.frozen.draft.currency
+        )));
+    }
     let credited: i64 =
         conn.query_row("SELECT count(*) FROM credit_notes WHERE invoice_id = ?1", [id], |r| r.get(0))?;
     if credited > 0 {
@@ -845,7 +923,8 @@ pub fn void(conn: &Transaction, number: &str, reason: &str, now: DateTime<Utc>) 
     require(conn, number).map(|(_, i)| i)
 }
 
-/// Records the payment of an invoice: its date and reference, once.
+/// Records the payment of everything an invoice still asks for, on `date`
+/// with `reference` (by other means than those [`pay`] names); once.
 pub fn mark_paid(
     conn: &rusqlite::Transaction,
     number: &str,
@@ -868,13 +947,103 @@ pub fn mark_paid(
             d.currency
         )));
     }
-    if date < invoice.frozen.issue_date {
-        return Err(Error::invalid(
-            "date",
-            format!("the payment cannot come before the issue date {}", invoice.frozen.issue_date),
-        ));
+    let owed = owed(conn, id, &invoice)?;
+    if owed <= Decimal::ZERO {
+        return Err(Error::Conflict(format!("nothing is owed on {number}")));
     }
-    append_status(conn, id, number, "paid", date, reference.trim(), now)?;
+    let fields = PaymentFields {
+        amount: owed.to_string(),
+        date: date.to_string(),
+        method: payment::Method::Other.as_str().into(),
+        reference: reference.into(),
+    };
+    pay(conn, number, &fields, now)
+}
+
+/// What an invoice still asks for: its amount due, less its credit notes,
+/// less the payments that stand (nothing once void or paid in full).
+pub fn owed(conn: &Connection, id: i64, invoice: &Invoice) -> Result<Decimal> {
+    if invoice.void_reason.is_some() || invoice.paid.is_some() {
+        return Ok(Decimal::ZERO);
+    }
+    let owed = invoice.frozen.draft.dues().owed_after(credited_total(conn, id)?);
+    Ok((owed - payment::standing_total(&invoice.payments)).max(Decimal::ZERO))
+}
+
+/// Records a payment of an invoice (docs/billing.md "Payments, reminders and
+/// sending"): at most what it still asks for; a payment of all of it makes
+/// it paid. Every wrong field is named.
+pub fn pay(conn: &rusqlite::Transaction, number: &str, fields: &PaymentFields, now: DateTime<Utc>) -> Result<Invoice> {
+    let (id, invoice) = require(conn, number)?;
+    if invoice.void_reason.is_some() {
+        return Err(Error::Conflict(format!("{number} is void: nothing is owed on it")));
+    }
+    let d = &invoice.frozen.draft;
+    let currency = crate::money::Currency::parse(&d.currency).map_err(Error::Internal)?;
+    let owed = owed(conn, id, &invoice)?;
+    let valid = fields.validate(&currency, owed, invoice.frozen.issue_date).map_err(Error::Invalid)?;
+    conn.execute(
+        "INSERT INTO payments (invoice_id, amount, on_date, method, reference, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id,
+            valid.amount.to_string(),
+            valid.date.to_string(),
+            valid.method.as_str(),
+            valid.reference,
+            time_text(now)
+        ],
+    )?;
+    let detail = serde_json::json!({
+        "payment": conn.last_insert_rowid(), "amount": valid.amount.to_string(), "currency": d.currency,
+        "date": valid.date.to_string(), "method": valid.method.as_str(), "note": valid.reference,
+        "owed": (owed - valid.amount).to_string()
+    });
+    conn.execute(
+        "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, 'payment', ?2, ?3, (SELECT name FROM temp.session_actor))",
+        params![time_text(now), number, detail.to_string()],
+    )?;
+    require(conn, number).map(|(_, i)| i)
+}
+
+/// Takes back a payment recorded in error, with the reason: it stays listed,
+/// reversed, and what it paid is owed again.
+pub fn reverse_payment(
+    conn: &rusqlite::Transaction,
+    number: &str,
+    payment_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Invoice> {
+    let reason = reason.trim();
+    let (_, invoice) = require(conn, number)?;
+    let Some(p) = invoice.payments.iter().find(|p| p.id == payment_id) else {
+        let ids: Vec<String> = invoice.payments.iter().map(|p| format!("#{}", p.id)).collect();
+        return Err(Error::invalid(
+            "payment",
+            match ids.is_empty() {
+                true => format!("{number} has no payments"),
+                false => format!("{number} has no payment #{payment_id} (its payments: {})", ids.join(", ")),
+            },
+        ));
+    };
+    if let Some(why) = &p.reversed {
+        return Err(Error::Conflict(format!("payment #{payment_id} of {number} was already reversed: {why}")));
+    }
+    if reason.is_empty() {
+        return Err(Error::invalid("reason", "say why the payment is reversed"));
+    }
+    conn.execute(
+        "INSERT INTO payment_reversals (payment_id, reason, at) VALUES (?1, ?2, ?3)",
+        params![payment_id, reason, time_text(now)],
+    )?;
+    let detail = serde_json::json!({
+        "payment": payment_id, "amount": p.amount.to_string(), "currency": invoice.frozen.draft.currency,
+        "reason": reason
+    });
+    conn.execute(
+        "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, 'payment_reversed', ?2, ?3, (SELECT name FROM temp.session_actor))",
+        params![time_text(now), number, detail.to_string()],
+    )?;
     require(conn, number).map(|(_, i)| i)
 }
 
@@ -1299,15 +1468,111 @@ mod tests {
             Err(Error::Conflict(_))
         ));
 
-        let early = ws.write(|tx| mark_paid(tx, "INV-2026-00002", date("2026-11-01"), "wire 2", at(20)));
-        assert_eq!(early.unwrap_err().problems()[0].path, "date");
-        let paid = ws.write(|tx| mark_paid(tx, "INV-2026-00002", date("2026-11-20"), "wire 2", at(20))).unwrap();
-        assert_eq!(paid.paid, Some(Payment { date: date("2026-11-20"), reference: "wire 2".into() }));
-        assert_eq!(serde_json::to_value(&paid).unwrap()["status"], "finalized");
-        assert!(matches!(ws.write(|tx| void(tx, "INV-2026-00002", "oops", at(21))), Err(Error::Conflict(_))));
+        // Initech's October came to nothing: there is nothing to record as paid.
+        let nothing = ws.write(|tx| mark_paid(tx, "INV-2026-00002", date("2026-11-20"), "wire 2", at(20)));
+        assert!(matches!(&nothing, Err(Error::Conflict(m)) if m == "nothing is owed on INV-2026-00002"), "{nothing:?}");
         assert!(matches!(ws.write(|tx| void(tx, "INV-2099-00001", "no such", at(21))), Err(Error::NotFound(_))));
-        assert_eq!(count(&ws, "SELECT count(*) FROM audit_log"), 4, "2 finalized, 1 void, 1 paid");
+        assert_eq!(count(&ws, "SELECT count(*) FROM audit_log"), 3, "2 finalized, 1 void");
         assert_eq!(verify(ws.conn()).unwrap().first_break, None, "status changes leave the chain intact");
+    }
+
+    #[test]
+    fn payments_in_part_then_in_full_and_a_reversal_owe_again() {
+        // docs/billing.md: 1,481.47 paid 500.00 then 981.47 → paid; the second reversed → partially paid, 981.47 owed.
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(
+            &mut ws,
+            r#"{ "workspace": { "timezone": "UTC" },
+                 "customers": [ { "id": "acme", "name": "Acme", "tax_rate": "0.20" } ],
+                 "plans": [ { "code": "flat", "name": "Flat", "currency": "USD", "interval": "month",
+                              "fees": [ { "name": "Platform", "amount": "1234.56", "timing": "arrears" } ] } ],
+                 "subscriptions": [ { "id": "s1", "customer": "acme", "plan": "flat", "start": "2026-10-01", "anchor_day": 1 } ] }"#,
+        );
+        finalize_month(&mut ws, crate::month("2026-10"), None, at(2)).unwrap();
+        let number = "INV-2026-00001";
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let pay_with = |amount: &str, on: &str, reference: &str| PaymentFields {
+            amount: amount.into(),
+            date: on.into(),
+            method: "bank_transfer".into(),
+            reference: reference.into(),
+        };
+        let row = |inv: &Invoice| {
+            let e = crate::register::entry(inv, "Acme", Decimal::ZERO, date("2026-11-20"));
+            (e.standing, e.paid.to_string(), e.outstanding.to_string())
+        };
+        let inv = get(ws.conn(), number).unwrap().unwrap();
+        assert_eq!(inv.frozen.draft.total.to_string(), "1481.47");
+        let owed_on = |ws: &Workspace, on: &str| {
+            crate::report::receivables(ws.conn(), date(on)).unwrap().first().map(|r| r.total.to_string())
+        };
+
+        let first = ws.write(|tx| pay(tx, number, &pay_with("500.00", "2026-11-05", "wire 1"), at(5))).unwrap();
+        assert_eq!(row(&first), (crate::register::Standing::PartiallyPaid, "500.00".into(), "981.47".into()));
+        assert_eq!(first.paid, None);
+        // More than is owed, named by its field; a void is refused once money came in.
+        let more = ws.write(|tx| pay(tx, number, &pay_with("981.48", "2026-11-06", "wire 2"), at(6))).unwrap_err();
+        assert_eq!(more.problems()[0].message, "981.48 USD is more than the 981.47 USD still owed");
+        let void_refused = ws.write(|tx| void(tx, number, "wrong customer", at(6))).unwrap_err();
+        assert!(void_refused.to_string().contains("has payments of 500.00 USD: correct it with a credit note"));
+
+        let second = ws.write(|tx| pay(tx, number, &pay_with("981.47", "2026-11-12", "wire 2"), at(12))).unwrap();
+        assert_eq!(row(&second), (crate::register::Standing::Paid, "1481.47".into(), "0.00".into()));
+        assert_eq!(second.paid, Some(Payment { date: date("2026-11-12"), reference: "wire 2".into() }));
+        let none_left = ws.write(|tx| pay(tx, number, &pay_with("1.00", "2026-11-13", "wire 3"), at(13))).unwrap_err();
+        assert_eq!(none_left.problems()[0].message, "nothing is owed on this invoice");
+        assert!(matches!(
+            ws.write(|tx| mark_paid(tx, number, date("2026-11-13"), "again", at(13))),
+            Err(Error::Conflict(_))
+        ));
+        // What was owed on each day: before, between and after the payments.
+        assert_eq!(owed_on(&ws, "2026-11-04").as_deref(), Some("1481.47"));
+        assert_eq!(owed_on(&ws, "2026-11-10").as_deref(), Some("981.47"));
+        assert_eq!(owed_on(&ws, "2026-11-12"), None);
+
+        // The second reversed: partially paid, 981.47 owed again.
+        let id = second.payments[1].id;
+        assert_eq!(
+            ws.write(|tx| reverse_payment(tx, number, id, " ", at(14))).unwrap_err().problems()[0].path,
+            "reason"
+        );
+        let unknown = ws.write(|tx| reverse_payment(tx, number, 99, "typo", at(14))).unwrap_err();
+        assert_eq!(unknown.problems()[0].message, format!("{number} has no payment #99 (its payments: #1, #2)"));
+        let reversed = ws.write(|tx| reverse_payment(tx, number, id, "the bank returned it", at(14))).unwrap();
+        assert_eq!(row(&reversed), (crate::register::Standing::PartiallyPaid, "500.00".into(), "981.47".into()));
+        assert_eq!((reversed.paid.as_ref(), reversed.payments.len()), (None, 2));
+        assert_eq!(reversed.payments[1].reversed.as_deref(), Some("the bank returned it"));
+        assert_eq!(owed_on(&ws, "2026-11-20").as_deref(), Some("981.47"));
+        assert!(matches!(ws.write(|tx| reverse_payment(tx, number, id, "again", at(15))), Err(Error::Conflict(_))));
+        // Past the due date what is left is overdue.
+        let e = crate::register::entry(&reversed, "Acme", Decimal::ZERO, date("2026-12-03"));
+        assert_eq!((e.standing, e.outstanding.to_string()), (crate::register::Standing::Overdue, "981.47".into()));
+
+        // Payments and reversals are never changed or deleted.
+        for sql in [
+            "UPDATE payments SET amount = '1'",
+            "DELETE FROM payments",
+            "UPDATE payment_reversals SET reason = 'x'",
+            "DELETE FROM payment_reversals",
+        ] {
+            let err = ws.conn().execute(sql, []).unwrap_err().to_string();
+            assert!(err.contains("cannot be"), "{sql}: {err}");
+        }
+        let trail: Vec<String> =
+            crate::register::trail(ws.conn(), number).unwrap().into_iter().map(|a| a.sentence).collect();
+        assert_eq!(
+            trail[1..],
+            [
+                format!(
+                    "Recorded a payment (#1) of 500.00 USD on {number}, received 2026-11-05 by bank transfer, reference wire 1: 981.47 USD still owed."
+                ),
+                format!(
+                    "Recorded a payment (#2) of 981.47 USD on {number}, received 2026-11-12 by bank transfer, reference wire 2: paid in full."
+                ),
+                format!("Reversed payment #2 of {number} (981.47 USD): the bank returned it."),
+            ]
+        );
+        assert_eq!(verify(ws.conn()).unwrap().first_break, None);
     }
 
     #[test]

@@ -26,8 +26,10 @@ use crate::workspace::Workspace;
 pub enum Standing {
     /// Finalized, not yet due.
     Open,
-    /// Unpaid after its due date.
+    /// Something still owed after its due date.
     Overdue,
+    /// Not yet due, and paid in part.
+    PartiallyPaid,
     Paid,
     /// Credit notes cover its whole total.
     Credited,
@@ -55,13 +57,50 @@ pub struct Entry {
     pub total: Dec,
     /// Tax included, by the invoice's credit notes.
     pub credited: Dec,
-    /// What the customer still owes: the amount due less credit notes; none
-    /// once paid or void.
+    /// By the payments that stand.
+    pub paid: Dec,
+    /// What the customer still owes: the amount due less credit notes and
+    /// payments; none once paid or void.
     pub outstanding: Dec,
     /// What credit notes may still take off: the total less what they did
     /// (none on a void invoice).
     pub left_to_credit: Dec,
     pub standing: Standing,
+}
+
+/// An invoice with where it stands: what its payments came to, what is
+/// still owed and its standing (what `invoice pay` prints).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Settlement {
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub invoice: Invoice,
+    /// By the payments that stand.
+    pub paid_amount: Dec,
+    pub outstanding: Dec,
+    pub standing: Standing,
+}
+
+impl Standing {
+    /// As `invoice list` prints it (`partially_paid`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Open => "open",
+            Standing::Overdue => "overdue",
+            Standing::PartiallyPaid => "partially_paid",
+            Standing::Paid => "paid",
+            Standing::Credited => "credited",
+            Standing::Void => "void",
+        }
+    }
+}
+
+/// Where `invoice` stands on `today`.
+pub fn settlement(conn: &Connection, invoice: Invoice, today: NaiveDate) -> Result<Settlement> {
+    let number = invoice.frozen.draft.number.clone().unwrap_or_default();
+    let credited: Decimal = credit::of_invoice(conn, &number)?.iter().map(|n| n.total.0).sum();
+    let e = entry(&invoice, "", credited, today);
+    Ok(Settlement { invoice, paid_amount: e.paid, outstanding: e.outstanding, standing: e.standing })
 }
 
 /// The credited totals per invoice number.
@@ -84,22 +123,31 @@ fn credited_by_invoice(conn: &Connection) -> Result<HashMap<String, Decimal>> {
 pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: NaiveDate) -> Entry {
     let f = &invoice.frozen;
     let d = &f.draft;
+    let paid = crate::payment::standing_total(&invoice.payments);
+    // One rule (docs/billing.md "Payments, reminders and sending"), first match wins.
     let standing = if invoice.void_reason.is_some() {
         Standing::Void
     } else if invoice.paid.is_some() {
         Standing::Paid
-    } else if credited >= d.total.0 && !d.total.0.is_zero() {
+    } else if credited > Decimal::ZERO
+        && (credited >= d.total.0 || (d.dues().owed_after(credited) <= Decimal::ZERO && paid.is_zero()))
+    {
+        // Nothing owed after its credit notes.
         Standing::Credited
     } else if d.amount_due.0 <= Decimal::ZERO {
         // Paid in full by wallet credits at finalize, or nothing to pay.
         Standing::Paid
     } else if invoice.is_overdue(today) {
         Standing::Overdue
+    } else if paid > Decimal::ZERO {
+        Standing::PartiallyPaid
     } else {
         Standing::Open
     };
     let outstanding = match standing {
-        Standing::Open | Standing::Overdue => d.dues().owed_after(credited).max(Decimal::ZERO),
+        Standing::Open | Standing::Overdue | Standing::PartiallyPaid => {
+            (d.dues().owed_after(credited) - paid).max(Decimal::ZERO)
+        }
         _ => Decimal::ZERO,
     };
     // Keep the currency's scale on the zero amounts too ("0.00").
@@ -122,6 +170,7 @@ pub fn entry(invoice: &Invoice, customer_name: &str, credited: Decimal, today: N
         currency: d.currency.clone(),
         total: d.total,
         credited: scaled(credited),
+        paid: scaled(paid),
         outstanding: scaled(outstanding),
         left_to_credit: scaled(if standing == Standing::Void { Decimal::ZERO } else { d.total.0 - credited }),
         standing,
@@ -225,6 +274,40 @@ fn sentence(action: &str, subject: &str, detail: &[(String, String)]) -> String 
             "Recorded {subject} as paid{}{}.",
             get("date").map(|d| format!(" on {d}")).unwrap_or_default(),
             get("note").map(|n| format!(", reference {n}")).unwrap_or_default()
+        ),
+        "payment" => {
+            let method = get("method").and_then(crate::payment::Method::parse).map(crate::payment::Method::words);
+            let mut s = String::from("Recorded a payment");
+            if let Some(p) = get("payment") {
+                s.push_str(&format!(" (#{p})"));
+            }
+            if let (Some(a), Some(c)) = (amount("amount"), get("currency")) {
+                s.push_str(&format!(" of {a} {c}"));
+            }
+            s.push_str(&format!(" on {subject}"));
+            if let Some(d) = get("date") {
+                s.push_str(&format!(", received {d}"));
+            }
+            if let Some(m) = method {
+                s.push_str(&format!(" by {m}"));
+            }
+            if let Some(n) = get("note") {
+                s.push_str(&format!(", reference {n}"));
+            }
+            match (amount("owed"), get("currency")) {
+                (Some(o), Some(_)) if o.trim_start_matches(['0', '.']).is_empty() => s + ": paid in full.",
+                (Some(o), Some(c)) => s + &format!(": {o} {c} still owed."),
+                _ => s + ".",
+            }
+        }
+        "payment_reversed" => format!(
+            "Reversed payment #{} of {subject}{}{}.",
+            get("payment").unwrap_or("?"),
+            match (amount("amount"), get("currency")) {
+                (Some(a), Some(c)) => format!(" ({a} {c})"),
+                _ => String::new(),
+            },
+            get("reason").map(|r| format!(": {r}")).unwrap_or_default()
         ),
         "credit" => {
             let mut s = format!("Issued credit note {subject}");
@@ -795,7 +878,10 @@ mod tests {
 
         let trail = trail(ws.conn(), "INV-2026-00001").unwrap();
         let actions: Vec<_> = trail.iter().map(|t| (t.action.as_str(), t.subject.as_str())).collect();
-        assert_eq!(actions, [("finalize", "INV-2026-00001"), ("credit", "CN-2026-00001"), ("paid", "INV-2026-00001")]);
+        assert_eq!(
+            actions,
+            [("finalize", "INV-2026-00001"), ("credit", "CN-2026-00001"), ("payment", "INV-2026-00001")]
+        );
         assert!(trail[2].detail.contains(&("note".into(), "wire 881".into())), "{:?}", trail[2].detail);
         assert_eq!(trail[0].at, at(11, 2));
         // In words, with who: the operating system's user unless the session names another.
@@ -805,7 +891,7 @@ mod tests {
             [
                 "Finalized INV-2026-00001 for globex: 354.76 USD.",
                 "Issued credit note CN-2026-00001 on INV-2026-00001 for 54.76: goodwill.",
-                "Recorded INV-2026-00001 as paid on 2026-12-04, reference wire 881."
+                "Recorded a payment (#1) of 300.00 USD on INV-2026-00001, received 2026-12-04 by other means, reference wire 881: paid in full."
             ]
         );
         let user =

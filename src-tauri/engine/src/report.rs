@@ -411,7 +411,8 @@ fn owing(books: &Books, on: NaiveDate) -> impl Iterator<Item = (&invoice::Figure
             return None;
         }
         let credited = f.number.as_deref().and_then(|n| books.credited_total.get(n)).copied().unwrap_or_default();
-        let owed = f.dues().owed_after(credited);
+        let paid: Decimal = f.payments.iter().filter(|(d, _)| *d <= on).map(|(_, a)| *a).sum();
+        let owed = f.dues().owed_after(credited) - paid;
         (owed > Decimal::ZERO).then_some((f, owed))
     })
 }

@@ -214,7 +214,7 @@ impl Harness {
         self.step += 1;
         let hours = self.pick(30) as i64;
         self.now += Duration::hours(hours);
-        match self.pick(150) {
+        match self.pick(160) {
             0..=29 => {
                 let n = 1 + self.pick(25) as usize;
                 self.import(n, None, None);
@@ -510,6 +510,43 @@ impl Harness {
                     self.count("alerts raised");
                 }
             }
+            150..=154 => {
+                // A payment of part of what is owed, all of it, or a cent too much.
+                let Some(number) = self.random_invoice() else { return };
+                let inv = invoice::get(self.ws.conn(), &number).unwrap().unwrap();
+                let id: i64 = self
+                    .ws
+                    .conn()
+                    .query_row("SELECT id FROM invoices WHERE number = ?1", [&number], |r| r.get(0))
+                    .unwrap();
+                let owed = invoice::owed(self.ws.conn(), id, &inv).unwrap();
+                let cents = (owed * Decimal::ONE_HUNDRED).trunc().to_string().parse::<u64>().unwrap_or(0);
+                let amount = match self.pick(4) {
+                    0 => owed,
+                    1 => owed + Decimal::new(1, 2),
+                    _ => Decimal::new(1 + self.pick(cents.max(1)) as i64, 2),
+                };
+                let fields = crate::payment::PaymentFields {
+                    amount: amount.to_string(),
+                    date: self.now.date_naive().max(inv.frozen.issue_date).to_string(),
+                    method: "bank_transfer".into(),
+                    reference: format!("wire {}", self.step),
+                };
+                let paid = self.ws.write(|tx| invoice::pay(tx, &number, &fields, self.now));
+                let fits = amount > Decimal::ZERO && amount <= owed && inv.void_reason.is_none();
+                assert_eq!(paid.is_ok(), fits, "step {}: {amount} of {owed} owed on {number}: {paid:?}", self.step);
+                self.count(if fits { "payment" } else { "payment refused" });
+            }
+            155..=159 => {
+                let Some(number) = self.random_invoice() else { return };
+                let inv = invoice::get(self.ws.conn(), &number).unwrap().unwrap();
+                let Some(p) = inv.payments.iter().find(|p| p.reversed.is_none()) else { return };
+                let id = p.id;
+                self.ws
+                    .write(|tx| invoice::reverse_payment(tx, &number, id, "returned by the bank", self.now))
+                    .unwrap();
+                self.count("payment reversed");
+            }
             _ => {
                 let customer = CUSTOMERS[self.pick(3) as usize];
                 let n = self.step;
@@ -530,6 +567,32 @@ impl Harness {
     fn check(&self) {
         let conn = self.ws.conn();
         let at = format!("step {}", self.step);
+        // Payments: never more than the amount due, none standing on a void invoice, and
+        // what is owed is the amount due less credit notes less the payments that stand.
+        for inv in self.invoices() {
+            let number = inv.frozen.draft.number.clone().unwrap();
+            let paid = crate::payment::standing_total(&inv.payments);
+            assert!(paid <= inv.frozen.draft.dues().owed_after(Decimal::ZERO), "{at}: {number} paid {paid}");
+            if inv.void_reason.is_some() {
+                assert_eq!(paid, Decimal::ZERO, "{at}: void {number} keeps payments");
+                continue;
+            }
+            let credited: Decimal = crate::credit::of_invoice(conn, &number).unwrap().iter().map(|n| n.total.0).sum();
+            let e = crate::register::entry(&inv, "", credited, self.now.date_naive());
+            let left = (inv.frozen.draft.dues().owed_after(credited) - paid).max(Decimal::ZERO);
+            match e.standing {
+                crate::register::Standing::Open
+                | crate::register::Standing::Overdue
+                | crate::register::Standing::PartiallyPaid => {
+                    assert_eq!(e.outstanding.0, left, "{at}: {number}");
+                    assert!(left > Decimal::ZERO || inv.frozen.draft.amount_due.0 <= Decimal::ZERO, "{at}: {number}");
+                }
+                _ => assert_eq!(e.outstanding.0, Decimal::ZERO, "{at}: {number}"),
+            }
+            if inv.paid.is_some() {
+                assert_eq!(e.standing, crate::register::Standing::Paid, "{at}: {number}");
+            }
+        }
         // Every invoice prints the payment details in force when it was finalized.
         for inv in self.invoices() {
             let number = inv.frozen.draft.number.clone().unwrap();
@@ -755,7 +818,7 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("catalog round trip", 30),
         ("plan change", 10),
         ("grant", 30),
-        ("subscription change", 20),
+        ("subscription change", 15),
         ("subscription change refused", 10),
         ("subscription end", 10),
         ("late adjustment", 20),
@@ -768,6 +831,9 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("invoices with a spend cap line", 10),
         ("alert rules evaluated", 50),
         ("alerts raised", 10),
+        ("payment", 15),
+        ("payment refused", 10),
+        ("payment reversed", 8),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");

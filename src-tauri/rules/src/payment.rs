@@ -3,10 +3,13 @@
 //! and a note; the reference to quote is always the invoice's number
 //! (docs/billing.md "Payment details").
 
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::Problem;
+use crate::money::{Currency, Dec};
 
 /// Where customers pay. Field problems are keyed `payment.<field>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -183,6 +186,161 @@ pub fn routing_problem(routing: &str) -> Option<String> {
     (!sum.is_multiple_of(10)).then(|| format!("\"{routing}\" has a wrong check digit: a digit is mistyped"))
 }
 
+/// How a payment came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    BankTransfer,
+    Card,
+    Cash,
+    Other,
+}
+
+impl Method {
+    pub const ALL: [Method; 4] = [Method::BankTransfer, Method::Card, Method::Cash, Method::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::BankTransfer => "bank_transfer",
+            Method::Card => "card",
+            Method::Cash => "cash",
+            Method::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == text.trim())
+    }
+
+    /// As a sentence says it ("by bank transfer").
+    pub fn words(self) -> &'static str {
+        match self {
+            Method::BankTransfer => "bank transfer",
+            Method::Card => "card",
+            Method::Cash => "cash",
+            Method::Other => "other means",
+        }
+    }
+}
+
+/// A payment of an invoice as it is typed (a form, the command line),
+/// checked by [`PaymentFields::validate`] against what the invoice still asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PaymentFields {
+    /// In the invoice's currency.
+    pub amount: String,
+    /// The day the money came in, YYYY-MM-DD.
+    pub date: String,
+    /// `bank_transfer`, `card`, `cash` or `other`.
+    pub method: String,
+    /// The bank transfer's reference, a receipt or card slip number.
+    pub reference: String,
+}
+
+/// A payment that can be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidPayment {
+    pub amount: Decimal,
+    pub date: NaiveDate,
+    pub method: Method,
+    pub reference: String,
+}
+
+/// A payment as recorded, with its reversal's reason once reversed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct PaymentRecord {
+    pub id: i64,
+    pub amount: Dec,
+    #[ts(type = "string")]
+    pub date: NaiveDate,
+    pub method: Method,
+    pub reference: String,
+    /// Why it was reversed; none while it stands.
+    pub reversed: Option<String>,
+}
+
+/// What the payments that stand (not reversed) came to.
+pub fn standing_total(payments: &[PaymentRecord]) -> Decimal {
+    payments.iter().filter(|p| p.reversed.is_none()).map(|p| p.amount.0).sum()
+}
+
+impl PaymentFields {
+    /// Checks a payment of an invoice in `currency`, issued on `issued`, that
+    /// still asks for `owed` (docs/billing.md "Payments, reminders and sending"):
+    /// above zero, in the currency's minor units, at most what is owed, not
+    /// before the issue date, a known method and a reference. Every wrong
+    /// field is named.
+    pub fn validate(
+        &self,
+        currency: &Currency,
+        owed: Decimal,
+        issued: NaiveDate,
+    ) -> Result<ValidPayment, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let code = currency.code();
+        let amount = match self.amount.trim().parse::<Dec>() {
+            Err(_) => {
+                problems
+                    .push(Problem::new("amount", format!("\"{}\" is not an amount (e.g. 500.00)", self.amount.trim())));
+                None
+            }
+            Ok(Dec(a)) if a <= Decimal::ZERO => {
+                problems.push(Problem::new("amount", "a payment is more than zero"));
+                None
+            }
+            Ok(Dec(a)) if a.normalize().scale() > currency.minor_units() => {
+                problems.push(Problem::new(
+                    "amount",
+                    format!("{a} has more decimals than {code} has ({})", currency.minor_units()),
+                ));
+                None
+            }
+            Ok(Dec(_)) if owed <= Decimal::ZERO => {
+                problems.push(Problem::new("amount", "nothing is owed on this invoice"));
+                None
+            }
+            Ok(Dec(a)) if a > owed => {
+                problems.push(Problem::new(
+                    "amount",
+                    format!("{} {code} is more than the {} {code} still owed", currency.round(a), currency.round(owed)),
+                ));
+                None
+            }
+            Ok(Dec(a)) => Some(currency.round(a)),
+        };
+        let date = match NaiveDate::parse_from_str(self.date.trim(), "%Y-%m-%d") {
+            Err(_) => {
+                problems.push(Problem::new("date", format!("\"{}\" is not a date (YYYY-MM-DD)", self.date.trim())));
+                None
+            }
+            Ok(d) if d < issued => {
+                problems.push(Problem::new("date", format!("the payment cannot come before the issue date {issued}")));
+                None
+            }
+            Ok(d) => Some(d),
+        };
+        let method = Method::parse(&self.method);
+        if method.is_none() {
+            problems.push(Problem::new(
+                "method",
+                format!("\"{}\" is not a payment method: bank_transfer, card, cash or other", self.method.trim()),
+            ));
+        }
+        let reference = self.reference.trim();
+        if reference.is_empty() {
+            problems.push(Problem::new("reference", "say the payment's reference (the transfer's, a receipt number)"));
+        } else if reference.chars().count() > 140 {
+            problems.push(Problem::new("reference", "a reference is at most 140 characters"));
+        }
+        match (amount, date, method, problems.is_empty()) {
+            (Some(amount), Some(date), Some(method), true) => {
+                Ok(ValidPayment { amount, date, method, reference: reference.to_string() })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +423,119 @@ mod tests {
         );
         let us = details(None, None, Some("000123456789"), Some("021000021"));
         assert_eq!(us.lines("INV-2026-00002")[1], "Account number: 000123456789, routing number: 021000021");
+    }
+
+    #[test]
+    fn a_payment_is_checked_field_by_field_against_what_is_owed() {
+        let usd = Currency::parse("USD").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        let issued = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let owed: Decimal = "1481.47".parse().unwrap();
+        let pay = |amount: &str, date: &str, method: &str, reference: &str| PaymentFields {
+            amount: amount.into(),
+            date: date.into(),
+            method: method.into(),
+            reference: reference.into(),
+        };
+        // (fields, currency, owed) → the problems' (path, message), or the payment.
+        let good = pay("500.00", "2026-11-05", "bank_transfer", " wire 42 ");
+        assert_eq!(
+            good.validate(&usd, owed, issued).unwrap(),
+            ValidPayment {
+                amount: "500.00".parse().unwrap(),
+                date: NaiveDate::from_ymd_opt(2026, 11, 5).unwrap(),
+                method: Method::BankTransfer,
+                reference: "wire 42".into()
+            }
+        );
+        // All of what is owed, on the issue date, is a payment too.
+        assert!(pay("1481.47", "2026-11-01", "card", "slip 7").validate(&usd, owed, issued).is_ok());
+        // (fields, currency, owed) → the problems as (path, message).
+        type Case<'a> = (PaymentFields, &'a Currency, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
+            (pay("0", "2026-11-05", "cash", "r"), &usd, "1481.47", &[("amount", "a payment is more than zero")]),
+            (pay("-5", "2026-11-05", "cash", "r"), &usd, "1481.47", &[("amount", "a payment is more than zero")]),
+            (
+                pay("12,50", "2026-11-05", "cash", "r"),
+                &usd,
+                "1481.47",
+                &[("amount", "\"12,50\" is not an amount (e.g. 500.00)")],
+            ),
+            (
+                pay("10.005", "2026-11-05", "cash", "r"),
+                &usd,
+                "1481.47",
+                &[("amount", "10.005 has more decimals than USD has (2)")],
+            ),
+            (
+                pay("10.5", "2026-11-05", "cash", "r"),
+                &jpy,
+                "1000",
+                &[("amount", "10.5 has more decimals than JPY has (0)")],
+            ),
+            (
+                pay("1481.48", "2026-11-05", "cash", "r"),
+                &usd,
+                "1481.47",
+                &[("amount", "1481.48 USD is more than the 1481.47 USD still owed")],
+            ),
+            (pay("1.00", "2026-11-05", "cash", "r"), &usd, "0", &[("amount", "nothing is owed on this invoice")]),
+            (
+                pay("1.00", "2026-10-31", "cash", "r"),
+                &usd,
+                "1481.47",
+                &[("date", "the payment cannot come before the issue date 2026-11-01")],
+            ),
+            (
+                pay("1.00", "05/11/2026", "cash", "r"),
+                &usd,
+                "1481.47",
+                &[("date", "\"05/11/2026\" is not a date (YYYY-MM-DD)")],
+            ),
+            (
+                pay("1.00", "2026-11-05", "cheque", "r"),
+                &usd,
+                "1481.47",
+                &[("method", "\"cheque\" is not a payment method: bank_transfer, card, cash or other")],
+            ),
+            (
+                pay("1.00", "2026-11-05", "cash", "  "),
+                &usd,
+                "1481.47",
+                &[("reference", "say the payment's reference (the transfer's, a receipt number)")],
+            ),
+            (
+                pay("", "", "", ""),
+                &usd,
+                "1481.47",
+                &[
+                    ("amount", "\"\" is not an amount (e.g. 500.00)"),
+                    ("date", "\"\" is not a date (YYYY-MM-DD)"),
+                    ("method", "\"\" is not a payment method: bank_transfer, card, cash or other"),
+                    ("reference", "say the payment's reference (the transfer's, a receipt number)"),
+                ],
+            ),
+        ];
+        for (fields, currency, owed, want) in cases {
+            let got = fields.validate(currency, owed.parse().unwrap(), issued).unwrap_err();
+            let got: Vec<(&str, &str)> = got.iter().map(|p| (p.path.as_str(), p.message.as_str())).collect();
+            assert_eq!(&got, want, "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn only_payments_that_stand_count() {
+        let record = |id, amount: &str, reversed: Option<&str>| PaymentRecord {
+            id,
+            amount: amount.parse().unwrap(),
+            date: NaiveDate::from_ymd_opt(2026, 11, 5).unwrap(),
+            method: Method::BankTransfer,
+            reference: "r".into(),
+            reversed: reversed.map(str::to_string),
+        };
+        // DESIGN's example: 1,481.47 paid 500.00 then 981.47; the second reversed.
+        let payments = [record(1, "500.00", None), record(2, "981.47", Some("the bank returned it"))];
+        assert_eq!(standing_total(&payments), "500.00".parse::<Decimal>().unwrap());
+        assert_eq!(standing_total(&payments[..1]) + "981.47".parse::<Decimal>().unwrap(), "1481.47".parse().unwrap());
     }
 }

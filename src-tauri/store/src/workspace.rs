@@ -42,6 +42,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0021_read_indexes", include_str!("../../../migrations/0021_read_indexes.sql")),
     ("0022_alert_rules", include_str!("../../../migrations/0022_alert_rules.sql")),
     ("0023_usage_blocks", include_str!("../../../migrations/0023_usage_blocks.sql")),
+    ("0024_payments", include_str!("../../../migrations/0024_payments.sql")),
 ];
 
 /// The schema version this build writes.

@@ -16,7 +16,7 @@ import { PdfPreview } from "./PdfPreview";
 import { notifyError, notifyOk, notifySaved } from "../notify";
 
 export const STANDING_COLOR: Record<Standing, string> = {
-  open: "blue", overdue: "red", paid: "teal", credited: "grape", void: "gray",
+  open: "blue", overdue: "red", partially_paid: "cyan", paid: "teal", credited: "grape", void: "gray",
 };
 
 /** Saves a document's PDF where the native dialog says ("INV-2026-00001 Globex Corp.pdf" suggested). */

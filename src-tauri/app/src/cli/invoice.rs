@@ -59,7 +59,34 @@ pub enum InvoiceAction {
         #[arg(long)]
         reason: String,
     },
-    /// Record the payment of a finalized invoice.
+    /// Record a payment of a finalized invoice: part or all of what is still
+    /// owed, never more. Several payments may settle one invoice.
+    Pay {
+        number: String,
+        /// In the invoice's currency (e.g. 500.00).
+        #[arg(long)]
+        amount: String,
+        /// The day the money came in (YYYY-MM-DD).
+        #[arg(long)]
+        date: String,
+        /// bank_transfer, card, cash or other.
+        #[arg(long)]
+        method: String,
+        /// The transfer's reference, a receipt or card slip number.
+        #[arg(long)]
+        reference: String,
+    },
+    /// Take back a payment recorded in error, with the reason: it stays
+    /// listed as reversed, and what it paid is owed again.
+    PaymentReverse {
+        number: String,
+        /// The payment's number, as `invoice show` lists it.
+        #[arg(long)]
+        payment: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record the payment of everything a finalized invoice still asks for.
     Paid {
         number: String,
         /// The payment's date (YYYY-MM-DD).
@@ -240,6 +267,38 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
             let voided = ws.write(|tx| invoice::void(tx, &number, &reason, now))?;
             Outcome::ok(&voided, format!("voided {number}: {reason}"))
         }
+        InvoiceAction::Pay { number, amount, date, method, reference } => {
+            let mut ws = Workspace::open(workspace)?;
+            let fields = meterdesk_engine::payment::PaymentFields { amount, date, method, reference };
+            let paid = ws.write(|tx| invoice::pay(tx, &number, &fields, now))?;
+            let s = register::settlement(ws.conn(), paid, settings::today(ws.conn(), now)?)?;
+            let p = s.invoice.payments.last();
+            let currency = s.invoice.frozen.draft.currency.clone();
+            let human = format!(
+                "{number}: payment #{} of {} {currency} by {} ({}); paid {} {currency}, {} {currency} still owed ({})",
+                p.map_or(0, |p| p.id),
+                p.map_or(String::new(), |p| p.amount.to_string()),
+                p.map_or("", |p| p.method.words()),
+                p.map_or("", |p| p.reference.as_str()),
+                s.paid_amount,
+                s.outstanding,
+                s.standing.as_str().replace('_', " ")
+            );
+            Outcome::ok(&s, human)
+        }
+        InvoiceAction::PaymentReverse { number, payment, reason } => {
+            let mut ws = Workspace::open(workspace)?;
+            let reversed = ws.write(|tx| invoice::reverse_payment(tx, &number, payment, &reason, now))?;
+            let s = register::settlement(ws.conn(), reversed, settings::today(ws.conn(), now)?)?;
+            let currency = s.invoice.frozen.draft.currency.clone();
+            let human = format!(
+                "{number}: payment #{payment} reversed ({reason}); paid {} {currency}, {} {currency} still owed ({})",
+                s.paid_amount,
+                s.outstanding,
+                s.standing.as_str().replace('_', " ")
+            );
+            Outcome::ok(&s, human)
+        }
         InvoiceAction::Paid { number, date, reference } => {
             let mut ws = Workspace::open(workspace)?;
             let paid = ws.write(|tx| invoice::mark_paid(tx, &number, date, &reference, now))?;
@@ -256,7 +315,7 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
                         e.number,
                         e.customer,
                         e.first_day,
-                        format!("{:?}", e.standing).to_lowercase(),
+                        e.standing.as_str(),
                         e.total.to_string(),
                         e.currency,
                         e.outstanding
@@ -276,6 +335,18 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
             )
             .to_lowercase();
             human.push_str(&draft_text(&found.frozen.draft));
+            for p in &found.payments {
+                human.push_str(&format!(
+                    "\npayment #{}: {} {} on {} by {} ({}){}",
+                    p.id,
+                    p.amount,
+                    found.frozen.draft.currency,
+                    p.date,
+                    p.method.words(),
+                    p.reference,
+                    p.reversed.as_ref().map(|r| format!(", reversed: {r}")).unwrap_or_default()
+                ));
+            }
             Outcome::ok(&found, human)
         }
         InvoiceAction::Credit { number, reason, full, line, amount } => {

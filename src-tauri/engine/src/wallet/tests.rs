@@ -449,7 +449,8 @@ fn credit_notes_take_off_the_amount_due_first_then_give_the_wallet_back_what_it_
     let cases = [
         // (tax included, returned by this note, A's remaining, owed after, standing)
         ("12.00", "0.00", "0.00", "8.00", Standing::Open),
-        ("24.00", "16.00", "16.00", "0.00", Standing::Open),
+        // Nothing owed after its credit notes: credited (docs/billing.md "Payments, reminders and sending").
+        ("24.00", "16.00", "16.00", "0.00", Standing::Credited),
         ("84.00", "84.00", "100.00", "0.00", Standing::Credited),
     ];
     for (k, (amount, returned, left, owed, standing)) in cases.into_iter().enumerate() {

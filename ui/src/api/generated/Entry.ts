@@ -12,8 +12,12 @@ export type Entry = { number: string, kind: Kind, customer: string, customer_nam
  */
 credited: Dec, 
 /**
- * What the customer still owes: the amount due less credit notes; none
- * once paid or void.
+ * By the payments that stand.
+ */
+paid: Dec, 
+/**
+ * What the customer still owes: the amount due less credit notes and
+ * payments; none once paid or void.
  */
 outstanding: Dec, 
 /**

@@ -9,6 +9,7 @@ import type { Margin } from "./Margin";
 import type { Party } from "./Party";
 import type { Payment } from "./Payment";
 import type { PaymentDetails } from "./PaymentDetails";
+import type { PaymentRecord } from "./PaymentRecord";
 import type { Status } from "./Status";
 import type { TopUp } from "./TopUp";
 
@@ -16,7 +17,16 @@ import type { TopUp } from "./TopUp";
  * A finalized invoice: docs/interfaces.md's invoice object (its `number` set,
  * `status` finalized or void) with its context and its place in the chain.
  */
-export type Invoice = { paid: Payment | null, void_reason: string | null, hash: string, previous_hash: string, issue_date: string, due_date: string, seller: Party, buyer: Party, 
+export type Invoice = { 
+/**
+ * Paid in full: the last payment's date and reference (or the payment
+ * recorded before payments had amounts).
+ */
+paid: Payment | null, void_reason: string | null, hash: string, previous_hash: string, 
+/**
+ * Its payments, oldest first, reversed ones with their reason.
+ */
+payments: Array<PaymentRecord>, issue_date: string, due_date: string, seller: Party, buyer: Party, 
 /**
  * Why the buyer pays no tax, printed on the invoice.
  */

@@ -3,4 +3,4 @@
 /**
  * Where a finalized invoice stands on a given day.
  */
-export type Standing = "open" | "overdue" | "paid" | "credited" | "void";
+export type Standing = "open" | "overdue" | "partially_paid" | "paid" | "credited" | "void";
