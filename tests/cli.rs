@@ -1660,6 +1660,16 @@ fn payments_in_part_are_recorded_listed_reversed_and_keep_a_void_away() {
     let out = sb.run(&["--workspace", "ws.meterdesk", "invoice", "show", &number]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("payment #2: 981.47 USD on") && text.contains("reversed: card charged back"), "{text}");
+    // The accountants' CSV: the money after the revenue, reconciling to nothing owed.
+    let csv_path = sb.path("payments.csv");
+    let (code, written) =
+        sb.json(&["invoice", "export", "--from", &issued, "--to", "2026-11-30", "--out", csv_path.to_str().unwrap()]);
+    assert_eq!((code, &written["payments"], &written["payment_reversals"]), (0, &json!(3), &json!(1)), "{written}");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let cents = |l: &str| l.rsplit(',').nth(3).unwrap().replace('.', "").parse::<i64>().unwrap();
+    let revenue: i64 = csv.lines().skip(1).filter(|l| !l.contains(",payment,")).map(cents).sum();
+    let money: i64 = csv.lines().skip(1).filter(|l| l.contains(",payment,")).map(cents).sum();
+    assert_eq!((revenue, money), (148147, 148147), "{csv}");
     let (code, verified) = sb.json(&["invoice", "verify"]);
     assert_eq!(code, 0, "{verified}");
 }

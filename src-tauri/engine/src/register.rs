@@ -536,6 +536,10 @@ enum Document {
     CreditNote,
     /// The reversal of a void invoice, on the day it was voided.
     Void,
+    /// Money received, on the day it came in.
+    Payment,
+    /// A payment taken back, on the day it was reversed.
+    PaymentReversal,
 }
 
 impl Document {
@@ -544,6 +548,8 @@ impl Document {
             Document::Invoice => "invoice",
             Document::CreditNote => "credit_note",
             Document::Void => "void",
+            Document::Payment => "payment",
+            Document::PaymentReversal => "payment_reversal",
         }
     }
 }
@@ -554,6 +560,8 @@ pub struct Exported {
     pub invoices: u32,
     pub credit_notes: u32,
     pub voids: u32,
+    pub payments: u32,
+    pub payment_reversals: u32,
 }
 
 /// The name a unit variant (a standing, a line kind) has in JSON, which the
@@ -570,8 +578,12 @@ fn wire_name(value: impl Serialize) -> Result<String> {
 /// of the tax, gross; top-ups billed after tax), credit notes issued (negative)
 /// and the reversal of invoices voided (negative, dated the void). So the rows
 /// of a range add up, per currency, to the invoices less the credit notes and
-/// voids of that range, and each invoice's own rows to its PDF. `status` is the
-/// invoice's standing on `today`, as the register shows it.
+/// voids of that range, and each invoice's own rows to its PDF. Then the money:
+/// a row per payment received (gross only, dated the day it came in; the
+/// document is `PAY-` and its number) and per payment reversed (negative,
+/// dated the reversal): an invoice's revenue rows less its payment rows are
+/// what it still asks for. `status` is the invoice's standing on `today`, as
+/// the register shows it.
 pub fn accounting_csv(
     conn: &Connection,
     from: NaiveDate,
@@ -608,6 +620,33 @@ pub fn accounting_csv(
         let (date, number) = row?;
         docs.push((date, Document::Void, number, None));
     }
+    let mut stmt = conn.prepare(
+        "SELECT p.on_date, i.number, p.id FROM payments p JOIN invoices i ON i.id = p.invoice_id
+         WHERE p.on_date BETWEEN ?1 AND ?2",
+    )?;
+    for row in stmt.query_map(range, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))? {
+        let (date, number, id) = row?;
+        docs.push((date, Document::Payment, number, Some(format!("PAY-{id}"))));
+    }
+    // A reversal is dated the local day it was recorded.
+    let tz = crate::settings::zone(conn)?;
+    let mut stmt = conn.prepare(
+        "SELECT r.at, i.number, p.id FROM payment_reversals r JOIN payments p ON p.id = r.payment_id
+         JOIN invoices i ON i.id = p.invoice_id",
+    )?;
+    let reversals = stmt.query_map([], |r| {
+        crate::stored::located(r, "payment_reversals", 2, |r| {
+            use crate::stored::Columns;
+            Ok((r.time(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })
+    })?;
+    for row in reversals {
+        let (at, number, id) = row?;
+        let day = at.with_timezone(&tz).date_naive();
+        if (from..=to).contains(&day) {
+            docs.push((day.to_string(), Document::PaymentReversal, number, Some(format!("PAY-{id}"))));
+        }
+    }
     docs.sort_by(|a, b| (&a.0, a.1 as u8, &a.2, &a.3).cmp(&(&b.0, b.1 as u8, &b.2, &b.3)));
 
     let credited = credited_by_invoice(conn)?;
@@ -640,8 +679,9 @@ pub fn accounting_csv(
         let currency = crate::money::Currency::parse(&d.currency).map_err(Error::Internal)?;
         let standing = entry(&inv, "", credited.get(number).copied().unwrap_or_default(), today).standing;
         let status = wire_name(standing)?;
-        // (line, kind, description, net, tax) of the document.
+        // (line, kind, description, net, tax) of the document; a payment has neither net nor tax.
         let mut rows: Vec<(String, String, String, Decimal, Decimal)> = Vec::new();
+        let mut cash: Option<(String, Decimal)> = None;
         let describe = |line: &crate::rating::Line| match &line.meter {
             Some(meter) => format!(
                 "{} ({meter}{})",
@@ -687,6 +727,46 @@ pub fn accounting_csv(
                 }
                 exported.credit_notes += 1;
             }
+            Document::Payment | Document::PaymentReversal => {
+                let id: i64 = note.as_deref().and_then(|n| n.strip_prefix("PAY-")?.parse().ok()).unwrap_or_default();
+                let p = inv
+                    .payments
+                    .iter()
+                    .find(|p| p.id == id)
+                    .ok_or_else(|| Error::Internal(format!("payment {id} of {number} vanished")))?;
+                if *document == Document::Payment {
+                    let said = format!("Payment by {}, reference {}", p.method.words(), p.reference);
+                    cash = Some((said, p.amount.0));
+                    exported.payments += 1;
+                } else {
+                    let why = p.reversed.clone().unwrap_or_default();
+                    cash = Some((format!("Payment PAY-{id} reversed: {why}"), -p.amount.0));
+                    exported.payment_reversals += 1;
+                }
+            }
+        }
+        if let Some((description, gross)) = cash {
+            w.write_record([
+                cell(number).as_ref(),
+                &inv.frozen.issue_date.to_string(),
+                &inv.frozen.due_date.to_string(),
+                &status,
+                &cell(&d.customer),
+                &cell(&inv.frozen.buyer.name),
+                &d.currency,
+                &d.first_day.to_string(),
+                &d.last_day.to_string(),
+                "",
+                "payment",
+                &cell(&description),
+                "",
+                "",
+                &currency.round(gross).to_string(),
+                note.as_deref().unwrap_or_default(),
+                document.as_str(),
+                date,
+            ])
+            .map_err(io)?;
         }
         let document_number = note.clone().unwrap_or_else(|| number.clone());
         for (line, kind, description, net, tax) in rows {
@@ -947,7 +1027,7 @@ mod tests {
         };
         let money = |s: &str| s.parse::<Decimal>().unwrap();
         let (n, rows) = export(&ws, day(11, 1), day(11, 30));
-        assert_eq!(n, Exported { invoices: 2, credit_notes: 1, voids: 1 });
+        assert_eq!(n, Exported { invoices: 2, credit_notes: 1, voids: 1, ..Exported::default() });
         // The rows of the range add up to the invoices less the credit notes and voids of the range.
         let invoices = ["INV-2026-00001", "INV-2026-00002"].map(|n| invoice::get(ws.conn(), n).unwrap().unwrap());
         let gross: Decimal = rows.iter().map(|r| money(&r[14])).sum();
@@ -978,12 +1058,54 @@ mod tests {
         assert!(rows.iter().filter(|r| &r[0] == "INV-2026-00002").all(|r| &r[3] == "void"));
         // A range holding only the void: the reversal alone.
         let (n, rows) = export(&ws, day(11, 6), day(11, 6));
-        assert_eq!(n, Exported { invoices: 0, credit_notes: 0, voids: 1 });
+        assert_eq!(n, Exported { voids: 1, ..Exported::default() });
         assert_eq!(rows.iter().map(|r| money(&r[14])).sum::<Decimal>(), -d1.total.0);
-        // Marked paid, the invoice says so.
+        // Paid in part, that payment reversed, then the rest: the money rows follow the
+        // revenue rows, and an invoice's revenue rows less its money rows are what it owes.
+        let pay = crate::payment::PaymentFields {
+            amount: "100.00".into(),
+            date: "2026-11-10".into(),
+            method: "card".into(),
+            reference: "slip 9".into(),
+        };
+        ws.write(|tx| invoice::pay(tx, "INV-2026-00001", &pay, at(11, 10))).unwrap();
+        ws.write(|tx| invoice::reverse_payment(tx, "INV-2026-00001", 1, "charged back", at(11, 12))).unwrap();
         ws.write(|tx| invoice::mark_paid(tx, "INV-2026-00001", day(11, 20), "wire", at(11, 20))).unwrap();
-        let (_, rows) = export(&ws, day(11, 1), day(11, 30));
+        let (n, rows) = export(&ws, day(11, 1), day(11, 30));
+        assert_eq!((n.payments, n.payment_reversals), (2, 1));
         assert_eq!(&rows.iter().find(|r| &r[0] == "INV-2026-00001").unwrap()[3], "paid");
+        let money_rows: Vec<(String, String, String, String, String)> = rows
+            .iter()
+            .filter(|r| &r[10] == "payment")
+            .map(|r| (r[11].to_string(), r[12].to_string(), r[14].to_string(), r[15].to_string(), r[17].to_string()))
+            .collect();
+        let rest = (d0.total.0 - note.total.0).to_string();
+        assert_eq!(
+            money_rows,
+            [
+                (
+                    "Payment by card, reference slip 9".into(),
+                    "".into(),
+                    "100.00".into(),
+                    "PAY-1".into(),
+                    "2026-11-10".into()
+                ),
+                (
+                    "Payment PAY-1 reversed: charged back".into(),
+                    "".into(),
+                    "-100.00".into(),
+                    "PAY-1".into(),
+                    "2026-11-12".into()
+                ),
+                ("Payment by other means, reference wire".into(), "".into(), rest, "PAY-2".into(), "2026-11-20".into()),
+            ]
+        );
+        let owes: Decimal = rows
+            .iter()
+            .filter(|r| &r[0] == "INV-2026-00001")
+            .map(|r| if &r[10] == "payment" { -money(&r[14]) } else { money(&r[14]) })
+            .sum();
+        assert_eq!(owes, Decimal::ZERO);
     }
 
     #[test]

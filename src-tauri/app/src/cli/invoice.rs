@@ -386,12 +386,14 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
             std::io::Write::flush(&mut file).map_err(io)?;
             Outcome::ok(
                 json!({ "path": out.display().to_string(), "invoices": n.invoices, "credit_notes": n.credit_notes,
-                        "voids": n.voids }),
+                        "voids": n.voids, "payments": n.payments, "payment_reversals": n.payment_reversals }),
                 format!(
-                    "wrote {} invoices, {} credit notes and {} voids to {}",
+                    "wrote {} invoices, {} credit notes, {} voids, {} payments and {} payment reversals to {}",
                     n.invoices,
                     n.credit_notes,
                     n.voids,
+                    n.payments,
+                    n.payment_reversals,
                     out.display()
                 ),
             )
