@@ -754,11 +754,21 @@ impl Harness {
         let mut out = Vec::new();
         let far = |y| chrono::NaiveDate::from_ymd_opt(y, 1, 1).unwrap();
         crate::register::accounting_csv(conn, far(2000), far(2100), self.now.date_naive(), &mut out).unwrap();
-        let mut csv_sum: HashMap<String, Decimal> = HashMap::new();
+        let (mut csv_sum, mut csv_money): (HashMap<String, Decimal>, HashMap<String, Decimal>) = Default::default();
         for row in csv::Reader::from_reader(out.as_slice()).records() {
             let row = row.unwrap();
-            *csv_sum.entry(row[6].to_string()).or_default() += row[14].parse::<Decimal>().unwrap();
+            let into = if row[16].starts_with("payment") { &mut csv_money } else { &mut csv_sum };
+            *into.entry(row[6].to_string()).or_default() += row[14].parse::<Decimal>().unwrap();
         }
+        // Its money rows: the payments that stand.
+        let mut paid: HashMap<String, Decimal> = HashMap::new();
+        for inv in self.invoices() {
+            *paid.entry(inv.frozen.draft.currency.clone()).or_default() +=
+                crate::payment::standing_total(&inv.payments);
+        }
+        paid.retain(|_, v| !v.is_zero());
+        csv_money.retain(|_, v| !v.is_zero());
+        assert_eq!(csv_money, paid, "{at}: the accounting CSV's payments");
         let mut register: HashMap<String, Decimal> = HashMap::new();
         for inv in &standing {
             *register.entry(inv.frozen.draft.currency.clone()).or_default() += inv.frozen.draft.total.0;
