@@ -1267,16 +1267,56 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     assert!(note["path"].as_str().is_some());
     assert!(pdftotext(&tmp.path().join("cn.pdf")).contains("10.00 USD"));
 
-    // Mark it paid; the audit trail says so.
+    // A payment of part of it: prefilled with what is owed, refused past it under
+    // its field, then 100.00 by bank transfer after a confirmation that says what is left.
+    let grouped_owed = grouped(&owed);
     click(&c, "[data-testid=invoice-mark-paid]").await;
-    type_into(&c, "[data-testid=paid-reference]", "wire 4471").await;
-    click(&c, "[data-testid=paid-confirm]").await;
+    wait_value(&c, "[data-testid=payment-amount]", &owed).await;
+    let owed_cents: i64 = owed.replace('.', "").parse().unwrap();
+    let amount = |cents: i64| format!("{}.{:02}", cents / 100, cents % 100);
+    replace_text(&c, "[data-testid=payment-amount]", &amount(owed_cents + 1)).await;
+    type_into(&c, "[data-testid=payment-reference]", "wire 4470").await;
+    click(&c, "[data-testid=payment-next]").await;
+    click(&c, "[data-testid=payment-confirm]").await;
+    wait_text(&c, "//*[contains(@class,'mantine-InputWrapper-error')]", |t| t.contains("still owed")).await;
+    replace_text(&c, "[data-testid=payment-amount]", "100.00").await;
+    click(&c, "[data-testid=payment-next]").await;
+    let left = amount(owed_cents - 10000);
+    wait_text(&c, "[data-testid=payment-confirm-text]", |t| {
+        t.contains(&format!("{} USD will still be owed", grouped(&left)))
+    })
+    .await;
+    screenshot(&c, "payment-confirm.png").await;
+    click(&c, "[data-testid=payment-confirm]").await;
+    wait_text(&c, "[data-testid=invoice-standing]", |t| t == "partially_paid").await;
+    wait_text(&c, "[data-testid=invoice-outstanding]", |t| t == format!("owed {}", grouped(&left))).await;
+    assert_eq!(cli(&["invoice", "list"])[0]["standing"], "partially_paid");
+    // Undone: reversed with its reason, listed still; what it paid is owed again.
+    click(&c, "[data-testid=invoice-tab-payments]").await;
+    click(&c, "[data-testid=payment-undo-1]").await;
+    type_into(&c, "[data-testid=reverse-reason]", "recorded on the wrong invoice").await;
+    click(&c, "[data-testid=reverse-confirm]").await;
+    wait_text(&c, "[data-testid=payment-reversed-1]", |t| t == "reversed: recorded on the wrong invoice").await;
+    wait_text(&c, "[data-testid=invoice-outstanding]", |t| t == format!("owed {grouped_owed}")).await;
+    screenshot(&c, "invoice-payments.png").await;
+    // Then all of it, as prefilled: paid; the audit trail says so.
+    click(&c, "[data-testid=invoice-mark-paid]").await;
+    wait_value(&c, "[data-testid=payment-amount]", &owed).await;
+    type_into(&c, "[data-testid=payment-reference]", "wire 4471").await;
+    click(&c, "[data-testid=payment-next]").await;
+    wait_text(&c, "[data-testid=payment-confirm-text]", |t| t.contains("Nothing will be left owed.")).await;
+    click(&c, "[data-testid=payment-confirm]").await;
     wait_text(&c, "[data-testid=invoice-standing]", |t| t == "paid").await;
     click(&c, "[data-testid=invoice-tab-trail]").await;
     // The trail in sentences, with who and when (the workspace's zone, the user's format).
     let trail =
-        wait_text(&c, "[data-testid=invoice-trail]", |t| t.contains("Recorded INV-2026-00001 as paid on")).await;
-    assert!(trail.contains("Finalized INV-2026-00001 for ") && trail.contains(", reference wire 4471."), "{trail}");
+        wait_text(&c, "[data-testid=invoice-trail]", |t| t.contains("reference wire 4471: paid in full.")).await;
+    assert!(trail.contains("Finalized INV-2026-00001 for "), "{trail}");
+    assert!(trail.contains("Recorded a payment (#1) of 100.00 USD on INV-2026-00001"), "{trail}");
+    assert!(
+        trail.contains("Reversed payment #1 of INV-2026-00001 (100.00 USD): recorded on the wrong invoice."),
+        "{trail}"
+    );
     assert!(trail.contains("Issued credit note CN-2026-00001 on INV-2026-00001 for 10.00: Goodwill."), "{trail}");
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
     assert!(user.is_empty() || trail.contains(&format!("By {user}, Nov 24, 2026")), "{trail}");

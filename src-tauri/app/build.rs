@@ -64,6 +64,8 @@ const COMMANDS: &[&str] = &[
     "documents_pdf_save",
     "invoice_void",
     "invoice_mark_paid",
+    "invoice_pay",
+    "invoice_payment_reverse",
     "invoice_credit",
     "invoices_verify",
     "invoices_csv_save",

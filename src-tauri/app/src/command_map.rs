@@ -26,6 +26,7 @@ use meterdesk_engine::limits::Limit;
 use meterdesk_engine::meter::{Meter, MeterFields};
 use meterdesk_engine::money::{Amount, CurrencyTotal};
 use meterdesk_engine::overview::{CustomerListPage, CustomerOverview, UnitPriceOverride};
+use meterdesk_engine::payment::PaymentFields;
 use meterdesk_engine::plan::{PlanFields, PlanRow};
 use meterdesk_engine::pricing::{PriceFields, Quote};
 use meterdesk_engine::projection::{WalletRow, WalletView};
@@ -169,6 +170,8 @@ commands! {
     invoices_verify() -> invoice::Verified;
     invoice_void(number: String, reason: String) -> InvoiceDetail;
     invoice_mark_paid(number: String, date: String, reference: String) -> InvoiceDetail;
+    invoice_pay(number: String, fields: PaymentFields) -> InvoiceDetail;
+    invoice_payment_reverse(number: String, payment: i64, reason: String) -> InvoiceDetail;
     invoice_credit(number: String, reason: String, ask: CreditAsk) -> CreditNote;
     plans_list() -> Vec<PlanRow>;
     plan_check(fields: serde_json::Value => PlanFields) -> Vec<meterdesk_engine::Problem>;

@@ -125,6 +125,8 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::documents_pdf_save,
             commands::invoice_void,
             commands::invoice_mark_paid,
+            commands::invoice_pay,
+            commands::invoice_payment_reverse,
             commands::invoice_credit,
             commands::invoices_verify,
             commands::invoices_csv_save,

@@ -34,3 +34,9 @@ export async function call<K extends keyof Commands>(
     throw new CommandError({ code: "internal", message: String(e), problems: [] });
   }
 }
+
+/** A command's error in words: its problems' messages, or its message. */
+export function errorText(e: unknown): string {
+  if (e instanceof CommandError && e.problems.length) return e.problems.map((p) => p.message).join("; ");
+  return e instanceof Error ? e.message : String(e);
+}

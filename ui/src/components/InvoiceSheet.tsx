@@ -3,11 +3,12 @@ import { formatDay, formatDays, formatMoment } from "../api/format";
 import {
   Alert, Badge, Button, Group, Loader, Modal, SegmentedControl, Stack, Table, Tabs, Text, TextInput, Textarea, Timeline,
 } from "@mantine/core";
-import { DatePickerInput } from "@mantine/dates";
 import { IconCash, IconDownload, IconReceiptRefund, IconBan } from "@tabler/icons-react";
-import { call, CommandError } from "../api/invoke";
+import { call, errorText } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
 import type { CreditAsk } from "../api/generated/CreditAsk";
+import type { PaymentRecord } from "../api/generated/PaymentRecord";
+import { PaymentForm, PaymentsList, ReverseForm } from "./PaymentForm";
 import type { InvoiceDetail } from "../api/generated/InvoiceDetail";
 import type { Meter } from "../api/generated/Meter";
 import type { Standing } from "../api/generated/Standing";
@@ -31,37 +32,7 @@ export async function savePdf(number: string, customerName: string) {
   }
 }
 
-function errorText(e: unknown): string {
-  if (e instanceof CommandError && e.problems.length) return e.problems.map((p) => p.message).join("; ");
-  return e instanceof Error ? e.message : String(e);
-}
-
-type Action = "paid" | "void" | "credit" | null;
-
-/** Mark paid: the payment's date and reference. */
-function PaidForm({ detail, onDone }: { detail: InvoiceDetail; onDone: (d: InvoiceDetail) => void }) {
-  const [date, setDate] = useState<string | null>(detail.invoice.issue_date);
-  const [reference, setReference] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const submit = async () => {
-    if (!date) return setError("Choose the payment date");
-    try {
-      onDone(await call("invoice_mark_paid", { number: detail.entry.number, date, reference }));
-    } catch (e) {
-      setError(errorText(e));
-    }
-  };
-  return (
-    <Stack>
-      <DatePickerInput label="Paid on" value={date} onChange={setDate} minDate={detail.invoice.issue_date}
-        valueFormat="YYYY-MM-DD" data-testid="paid-date" />
-      <TextInput label="Reference" description="The bank transfer or receipt reference" value={reference}
-        onChange={(e) => setReference(e.currentTarget.value)} data-testid="paid-reference" />
-      {error && <Alert color="red">{error}</Alert>}
-      <Group justify="flex-end"><Button onClick={submit} data-testid="paid-confirm">Mark paid</Button></Group>
-    </Stack>
-  );
-}
+type Action = "pay" | "void" | "credit" | null;
 
 /** Void: the number stays used, the reason is printed on the PDF. */
 function VoidForm({ detail, onDone }: { detail: InvoiceDetail; onDone: (d: InvoiceDetail) => void }) {
@@ -154,6 +125,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
   const [detail, setDetail] = useState<InvoiceDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [action, setAction] = useState<Action>(null);
+  const [undoing, setUndoing] = useState<PaymentRecord | null>(null);
   const [version, setVersion] = useState(0);
 
   const load = useCallback(() => call("invoice_detail", { number }).then(setDetail).catch((e) => setError(errorText(e))), [number]);
@@ -161,6 +133,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
 
   const changed = (d?: InvoiceDetail) => {
     setAction(null);
+    setUndoing(null);
     if (d) setDetail(d); else void load();
     setVersion((v) => v + 1);
     onChanged();
@@ -169,7 +142,8 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
   if (error) return <Alert color="red">{error}</Alert>;
   if (!detail) return <Loader size="sm" />;
   const { entry, invoice } = detail;
-  const live = entry.standing === "open" || entry.standing === "overdue";
+  const live = entry.standing === "open" || entry.standing === "overdue" || entry.standing === "partially_paid";
+  const standingPayments = invoice.payments.filter((p) => p.reversed === null).length;
   return (
     <Stack data-testid={`invoice-${entry.number}`}>
       <Group justify="space-between" align="start">
@@ -188,23 +162,26 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
         <Stack gap={2} align="end">
           <Text fw={700} ff="monospace" data-testid="invoice-total">{groupDigits(entry.total)} {entry.currency}</Text>
           {!/^0(\.0+)?$/.test(entry.credited) && <Text size="sm" ff="monospace">credited {groupDigits(entry.credited)}</Text>}
+          {!/^0(\.0+)?$/.test(entry.paid) && <Text size="sm" ff="monospace" data-testid="invoice-paid-amount">paid {groupDigits(entry.paid)}</Text>}
           <Text size="sm" c="dimmed" ff="monospace" data-testid="invoice-outstanding">owed {groupDigits(entry.outstanding)}</Text>
         </Stack>
       </Group>
       <Group gap="xs">
         <Button size="xs" variant="light" leftSection={<IconDownload size={14} />} onClick={() => savePdf(entry.number, entry.customer_name)}
           data-testid="invoice-pdf-save">Save PDF…</Button>
-        <Button size="xs" variant="light" leftSection={<IconCash size={14} />} disabled={!live} onClick={() => setAction("paid")}
-          data-testid="invoice-mark-paid">Mark paid…</Button>
+        <Button size="xs" variant="light" leftSection={<IconCash size={14} />} disabled={!live} onClick={() => setAction("pay")}
+          data-testid="invoice-mark-paid">Record payment…</Button>
         <Button size="xs" variant="light" leftSection={<IconReceiptRefund size={14} />} disabled={entry.standing === "void" || entry.standing === "credited"}
           onClick={() => setAction("credit")} data-testid="invoice-credit">Credit note…</Button>
         <Button size="xs" variant="light" color="red" leftSection={<IconBan size={14} />}
-          disabled={!live || detail.credit_notes.length > 0} onClick={() => setAction("void")} data-testid="invoice-void">Void…</Button>
+          disabled={!live || detail.credit_notes.length > 0 || standingPayments > 0} onClick={() => setAction("void")} data-testid="invoice-void"
+          title={standingPayments > 0 ? "Money came in: correct it with a credit note instead" : undefined}>Void…</Button>
       </Group>
       <Tabs defaultValue="lines" keepMounted={false}>
         <Tabs.List>
           <Tabs.Tab value="lines">Lines</Tabs.Tab>
           <Tabs.Tab value="pdf" data-testid="invoice-tab-pdf">PDF</Tabs.Tab>
+          <Tabs.Tab value="payments" data-testid="invoice-tab-payments">Payments ({invoice.payments.length})</Tabs.Tab>
           <Tabs.Tab value="credits" data-testid="invoice-tab-credits">Credit notes ({detail.credit_notes.length})</Tabs.Tab>
           <Tabs.Tab value="trail" data-testid="invoice-tab-trail">Audit trail</Tabs.Tab>
         </Tabs.List>
@@ -212,6 +189,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
           <DraftView draft={invoice} meters={meters} onExplore={onExplore} />
         </Tabs.Panel>
         <Tabs.Panel value="pdf" pt="sm"><PdfPreview number={entry.number} version={version} /></Tabs.Panel>
+        <Tabs.Panel value="payments" pt="sm"><PaymentsList detail={detail} onUndo={setUndoing} /></Tabs.Panel>
         <Tabs.Panel value="credits" pt="sm">
           {detail.credit_notes.length === 0 ? <Text size="sm" c="dimmed">No credit notes.</Text> : (
             <Table data-testid="invoice-credit-notes">
@@ -242,10 +220,13 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
         </Tabs.Panel>
       </Tabs>
       <Modal opened={action !== null} onClose={() => setAction(null)}
-        title={action === "paid" ? `Mark ${entry.number} paid` : action === "void" ? `Void ${entry.number}` : `Credit ${entry.number}`}>
-        {action === "paid" && <PaidForm detail={detail} onDone={changed} />}
+        title={action === "pay" ? `Record a payment of ${entry.number}` : action === "void" ? `Void ${entry.number}` : `Credit ${entry.number}`}>
+        {action === "pay" && <PaymentForm detail={detail} onDone={changed} />}
         {action === "void" && <VoidForm detail={detail} onDone={changed} />}
         {action === "credit" && <CreditForm detail={detail} onDone={() => changed()} />}
+      </Modal>
+      <Modal opened={undoing !== null} onClose={() => setUndoing(null)} title={`Reverse payment #${undoing?.id ?? ""}`}>
+        {undoing && <ReverseForm detail={detail} payment={undoing} onDone={changed} />}
       </Modal>
     </Stack>
   );

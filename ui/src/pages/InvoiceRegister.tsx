@@ -104,7 +104,7 @@ export function InvoiceRegister({ meters, generation, opened, onOpen, onExplore 
       <Group align="end" justify="space-between">
         <Group align="end">
           <SegmentedControl value={filter} onChange={(v) => setFilter(v as Filter)} data-testid="register-filter"
-            data={[label("all", "All"), label("open", "Open"), label("overdue", "Overdue"), label("paid", "Paid"), label("credited", "Credited"), label("void", "Void")]} />
+            data={[label("all", "All"), label("open", "Open"), label("overdue", "Overdue"), label("partially_paid", "Partially paid"), label("paid", "Paid"), label("credited", "Credited"), label("void", "Void")]} />
           <Select placeholder="Any period" data={months} value={month} onChange={setMonth} clearable w={150} data-testid="register-month" />
           <TextInput placeholder="number or customer" value={search} onChange={(e) => setSearch(e.currentTarget.value)} w={220}
             data-testid="register-search" />

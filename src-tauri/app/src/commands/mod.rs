@@ -24,6 +24,7 @@ use meterdesk_engine::limits::{self, Limit};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::money::{self, Amount, CurrencyTotal};
 use meterdesk_engine::overview::{self, CustomerListPage, CustomerOverview, UnitPriceOverride};
+use meterdesk_engine::payment::PaymentFields;
 use meterdesk_engine::pdf;
 use meterdesk_engine::period::Month;
 use meterdesk_engine::plan::{self, PlanRow};
@@ -661,6 +662,29 @@ pub fn invoice_mark_paid(
         let date = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
             .map_err(|_| Error::invalid("date", format!("\"{date}\" is not a date (YYYY-MM-DD)")))?;
         ws.write(|tx| invoice::mark_paid(tx, &number, date, &reference, clock::now()))?;
+        detail(ws, &number)
+    })
+}
+
+/// Records a payment of an invoice: part or all of what it still asks for.
+#[tauri::command(async)]
+pub fn invoice_pay(state: State<AppState>, number: String, fields: PaymentFields) -> Reply<InvoiceDetail> {
+    state.with(|ws| {
+        ws.write(|tx| invoice::pay(tx, &number, &fields, clock::now()))?;
+        detail(ws, &number)
+    })
+}
+
+/// Takes back a payment recorded in error, with the reason (it stays listed).
+#[tauri::command(async)]
+pub fn invoice_payment_reverse(
+    state: State<AppState>,
+    number: String,
+    payment: i64,
+    reason: String,
+) -> Reply<InvoiceDetail> {
+    state.with(|ws| {
+        ws.write(|tx| invoice::reverse_payment(tx, &number, payment, &reason, clock::now()))?;
         detail(ws, &number)
     })
 }

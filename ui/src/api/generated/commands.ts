@@ -42,6 +42,7 @@ import type { Meter } from "./Meter";
 import type { MeterFields } from "./MeterFields";
 import type { MonthUsage } from "./MonthUsage";
 import type { NamedMapping } from "./NamedMapping";
+import type { PaymentFields } from "./PaymentFields";
 import type { Pick } from "./Pick";
 import type { PlanFields } from "./PlanFields";
 import type { PlanRow } from "./PlanRow";
@@ -128,6 +129,8 @@ export interface Commands {
   invoices_verify: [NoArgs, Verified];
   invoice_void: [{ number: string; reason: string }, InvoiceDetail];
   invoice_mark_paid: [{ number: string; date: string; reference: string }, InvoiceDetail];
+  invoice_pay: [{ number: string; fields: PaymentFields }, InvoiceDetail];
+  invoice_payment_reverse: [{ number: string; payment: number; reason: string }, InvoiceDetail];
   invoice_credit: [{ number: string; reason: string; ask: CreditAsk }, CreditNote];
   plans_list: [NoArgs, Array<PlanRow>];
   plan_check: [{ fields: PlanFields }, Array<Problem>];
