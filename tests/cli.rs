@@ -1660,6 +1660,15 @@ fn payments_in_part_are_recorded_listed_reversed_and_keep_a_void_away() {
     let out = sb.run(&["--workspace", "ws.meterdesk", "invoice", "show", &number]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("payment #2: 981.47 USD on") && text.contains("reversed: card charged back"), "{text}");
+    // Paid in full, then credited 81.47: that much was overpaid, into the wallet.
+    let (code, out) =
+        sb.json(&["invoice", "credit", &number, "--reason", "goodwill", "--amount", "81.47", "--refund-to", "bank"]);
+    assert_eq!((code, out["error"]["problems"][0]["path"].as_str()), (1, Some("--refund-to")), "{out}");
+    let (code, note) =
+        sb.json(&["invoice", "credit", &number, "--reason", "goodwill", "--amount", "81.47", "--refund-to", "wallet"]);
+    assert_eq!((code, &note["refund"]), (0, &json!({ "amount": "81.47", "to": "wallet" })), "{note}");
+    let (code, wallet) = sb.json(&["wallet", "balance", "--customer", "acme"]);
+    assert_eq!((code, &wallet["balance"]), (0, &json!("81.47")), "{wallet}");
     // The accountants' CSV: the money after the revenue, reconciling to nothing owed.
     let csv_path = sb.path("payments.csv");
     let (code, written) =
@@ -1669,7 +1678,7 @@ fn payments_in_part_are_recorded_listed_reversed_and_keep_a_void_away() {
     let cents = |l: &str| l.rsplit(',').nth(3).unwrap().replace('.', "").parse::<i64>().unwrap();
     let revenue: i64 = csv.lines().skip(1).filter(|l| !l.contains(",payment,")).map(cents).sum();
     let money: i64 = csv.lines().skip(1).filter(|l| l.contains(",payment,")).map(cents).sum();
-    assert_eq!((revenue, money), (148147, 148147), "{csv}");
+    assert_eq!((revenue, money), (148147 - 8147, 148147), "{csv}");
     let (code, verified) = sb.json(&["invoice", "verify"]);
     assert_eq!(code, 0, "{verified}");
 }

@@ -1325,6 +1325,19 @@ async fn the_review_step_finalizes_an_invoice_then_its_pdf_is_saved_it_is_credit
     assert_eq!(shown["paid"]["reference"], "wire 4471");
     assert_eq!(shown["paid"]["date"], shown["issue_date"], "paid on the issue date the form proposed");
 
+    // Paid in full, credited 5.00 more: that much was overpaid, into the customer's wallet.
+    click(&c, "[data-testid=invoice-credit]").await;
+    click(&c, "//label[normalize-space(.)='An amount']").await;
+    type_into(&c, "[data-testid=credit-amount]", "5.00").await;
+    click(&c, "//label[normalize-space(.)='Into their wallet']").await;
+    type_into(&c, "[data-testid=credit-reason]", "Late delivery").await;
+    click(&c, "[data-testid=credit-confirm]").await;
+    wait_text(&c, "[data-testid=invoice-tab-credits]", |t| t == "Credit notes (2)").await;
+    click(&c, "[data-testid=invoice-tab-credits]").await;
+    wait_text(&c, "//tbody/tr[2]/td[@data-testid='credit-note-refund']", |t| t == "5.00 to wallet").await;
+    assert_eq!(cli(&["wallet", "balance", "--customer", "globex-labs"])["balance"], "5.00");
+    wait_text(&c, "[data-testid=invoice-standing]", |t| t == "paid").await;
+
     // The register lists it as paid; every invoice shown saves into one folder.
     c.find(Locator::Css(".mantine-Drawer-close")).await.unwrap().click().await.unwrap();
     wait_text(&c, "[data-testid=register-standing-INV-2026-00001]", |t| t == "paid").await;

@@ -13,7 +13,7 @@ use meterdesk_engine::alert_rule::AlertRuleFields;
 use meterdesk_engine::backup;
 use meterdesk_engine::bill::{BillingMonths, Draft, TrialReport};
 use meterdesk_engine::cost::{CostRateFields, FxRate, StoredCostRate};
-use meterdesk_engine::credit::CreditNote;
+use meterdesk_engine::credit::{CreditNote, RefundTo};
 use meterdesk_engine::customer::{Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{ImportPreview, ImportProgress, NamedMapping};
@@ -172,7 +172,7 @@ commands! {
     invoice_mark_paid(number: String, date: String, reference: String) -> InvoiceDetail;
     invoice_pay(number: String, fields: PaymentFields) -> InvoiceDetail;
     invoice_payment_reverse(number: String, payment: i64, reason: String) -> InvoiceDetail;
-    invoice_credit(number: String, reason: String, ask: CreditAsk) -> CreditNote;
+    invoice_credit(number: String, reason: String, ask: CreditAsk, refund_to: RefundTo) -> CreditNote;
     plans_list() -> Vec<PlanRow>;
     plan_check(fields: serde_json::Value => PlanFields) -> Vec<meterdesk_engine::Problem>;
     plan_save(fields: serde_json::Value => PlanFields, create: bool) -> PlanRow;

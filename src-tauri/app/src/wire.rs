@@ -185,6 +185,8 @@ mod tests {
             meterdesk_engine::invoice::DayQuantity,
             meterdesk_engine::credit::CreditNote,
             meterdesk_engine::credit::CreditLine,
+            meterdesk_engine::credit::Refund,
+            meterdesk_engine::credit::RefundTo,
             meterdesk_engine::register::Entry,
             meterdesk_engine::register::Standing,
             meterdesk_engine::register::AuditEntry,

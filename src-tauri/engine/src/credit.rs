@@ -56,6 +56,38 @@ pub struct CreditNote {
     /// `settle::Dues::returned_by`); the rest lowers what is owed.
     #[serde(default)]
     pub credits_returned: Dec,
+    /// What the customer had paid that is no longer owed after this note:
+    /// refunded to them, or added to their wallet (none when nothing was overpaid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub refund: Option<Refund>,
+}
+
+/// Money the customer paid that a credit note left not owed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Refund {
+    pub amount: Dec,
+    pub to: RefundTo,
+}
+
+/// Where an overpayment goes: back to the customer (a refund owed to them),
+/// or into their prepaid wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundTo {
+    #[default]
+    Customer,
+    Wallet,
+}
+
+impl RefundTo {
+    pub fn parse(text: &str) -> Option<RefundTo> {
+        match text.trim() {
+            "customer" => Some(RefundTo::Customer),
+            "wallet" => Some(RefundTo::Wallet),
+            _ => None,
+        }
+    }
 }
 
 /// The credit notes that `sql` selects (their `content`, one column) with `args`.
@@ -104,12 +136,28 @@ pub fn get(conn: &Connection, number: &str) -> Result<Option<CreditNote>> {
 }
 
 /// Issues a credit note against a finalized (not void) invoice, in the
-/// caller's transaction.
+/// caller's transaction; what it leaves overpaid is refunded to the customer
+/// (see [`issue_with`]).
 pub fn issue(
     conn: &Transaction,
     invoice_number: &str,
     reason: &str,
     request: &Request,
+    now: DateTime<Utc>,
+) -> Result<CreditNote> {
+    issue_with(conn, invoice_number, reason, request, RefundTo::Customer, now)
+}
+
+/// [`issue`], what the credit note leaves overpaid (the payments that stand
+/// less what is still owed after it, docs/billing.md "Payments, reminders and
+/// sending") going to `refund_to`: a refund owed to the customer, or a paid
+/// grant in their wallet.
+pub fn issue_with(
+    conn: &Transaction,
+    invoice_number: &str,
+    reason: &str,
+    request: &Request,
+    refund_to: RefundTo,
     now: DateTime<Utc>,
 ) -> Result<CreditNote> {
     let reason = reason.trim();
@@ -263,7 +311,32 @@ pub fn issue(
             )));
         }
     }
+    // What was paid beyond what is owed, before and after this note: the difference is refunded.
+    let paid = match (inv.paid.is_some(), inv.payments.is_empty()) {
+        // Marked paid before payments had amounts: it paid what was owed then.
+        (true, true) => d.dues().owed_after(credited_total).max(Decimal::ZERO),
+        _ => crate::payment::standing_total(&inv.payments),
+    };
+    let over = |credited: Decimal| (paid - d.dues().owed_after(credited).max(Decimal::ZERO)).max(Decimal::ZERO);
+    let overpaid = currency.round(over(credited_total + total) - over(credited_total));
+    let refund = (overpaid > Decimal::ZERO).then_some(Refund { amount: Dec(overpaid), to: refund_to });
+    if let Some(Refund { amount, to: RefundTo::Wallet }) = &refund {
+        let grant = crate::wallet::GrantFields {
+            id: format!("refund-{number}"),
+            amount: *amount,
+            kind: crate::wallet::GrantKind::Paid,
+            expires: None,
+            priority: 0,
+            rollover: None,
+            reference: Some(number.clone()),
+            note: format!("Overpaid on {invoice_number}, credited by {number}"),
+        };
+        crate::wallet::grant(conn, &d.customer, &grant, crate::wallet::Origin::Manual, now).map_err(|e| {
+            Error::Conflict(format!("the {amount} {} overpaid could not go to the wallet: {e}", d.currency))
+        })?;
+    }
     let note = CreditNote {
+        refund,
         number,
         invoice: invoice_number.to_string(),
         customer: d.customer.clone(),
@@ -285,6 +358,7 @@ pub fn issue(
     )?;
     let detail = serde_json::json!({
         "invoice": invoice_number, "total": note.total, "credits_returned": note.credits_returned, "reason": reason,
+        "refund": note.refund.as_ref().map(|r| r.amount), "refund_to": note.refund.as_ref().map(|r| r.to),
     });
     conn.execute(
         "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, 'credit', ?2, ?3, (SELECT name FROM temp.session_actor))",
@@ -371,5 +445,66 @@ mod tests {
             ws.write(|tx| issue(tx, "INV-2026-09999", "x", &Request::Full, now)),
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_credit_note_on_a_paid_invoice_refunds_what_was_overpaid_to_the_customer_or_the_wallet() {
+        let mut ws = Workspace::in_memory().unwrap();
+        apply(
+            &mut ws,
+            r#"{ "workspace": { "timezone": "UTC" },
+                 "customers": [ { "id": "acme", "name": "Acme", "tax_rate": "0.20" },
+                                { "id": "bolt", "name": "Bolt", "tax_rate": "0.20" } ],
+                 "plans": [ { "code": "flat", "name": "Flat", "currency": "USD", "interval": "month",
+                              "fees": [ { "name": "Platform", "amount": "1234.56", "timing": "arrears" } ] } ],
+                 "subscriptions": [ { "id": "s1", "customer": "acme", "plan": "flat", "start": "2026-10-01", "anchor_day": 1 },
+                                    { "id": "s2", "customer": "bolt", "plan": "flat", "start": "2026-10-01", "anchor_day": 1 } ] }"#,
+        );
+        let now = |day: u32| Utc.with_ymd_and_hms(2026, 11, day, 15, 0, 0).unwrap();
+        invoice::finalize_month(&mut ws, crate::month("2026-10"), Some("acme"), now(2)).unwrap();
+        invoice::finalize_month(&mut ws, crate::month("2026-10"), Some("bolt"), now(2)).unwrap();
+        let pay = |amount: &str| crate::payment::PaymentFields {
+            amount: amount.into(),
+            date: "2026-11-05".into(),
+            method: "bank_transfer".into(),
+            reference: "wire".into(),
+        };
+        // 1,481.47 owed, 500.00 paid: a credit of 1,200.00 leaves 281.47 owed, 218.53 overpaid.
+        ws.write(|tx| invoice::pay(tx, "INV-2026-00001", &pay("500.00"), now(5))).unwrap();
+        let note =
+            ws.write(|tx| issue(tx, "INV-2026-00001", "Downgrade", &Request::Amount(d("1200.00")), now(6))).unwrap();
+        assert_eq!(note.refund, Some(Refund { amount: Dec(d("218.53")), to: RefundTo::Customer }));
+        let inv = invoice::get(ws.conn(), "INV-2026-00001").unwrap().unwrap();
+        let e = crate::register::entry(&inv, "Acme", note.total.0, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+        assert_eq!((e.standing, e.outstanding.to_string()), (crate::register::Standing::Paid, "0.00".into()));
+        // Credited again: all of it is overpaid now, refunded in full.
+        let more =
+            ws.write(|tx| issue(tx, "INV-2026-00001", "Goodwill", &Request::Amount(d("100.00")), now(7))).unwrap();
+        assert_eq!(more.refund.map(|r| r.amount.to_string()), Some("100.00".into()));
+        // Paid in full, credited 481.47 into the wallet: a paid grant there.
+        ws.write(|tx| invoice::pay(tx, "INV-2026-00002", &pay("1481.47"), now(5))).unwrap();
+        let into_wallet = ws
+            .write(|tx| {
+                issue_with(
+                    tx,
+                    "INV-2026-00002",
+                    "Annual discount",
+                    &Request::Amount(d("481.47")),
+                    RefundTo::Wallet,
+                    now(8),
+                )
+            })
+            .unwrap();
+        assert_eq!(into_wallet.refund, Some(Refund { amount: Dec(d("481.47")), to: RefundTo::Wallet }));
+        let wallet = crate::wallet::wallet(ws.conn(), "bolt").unwrap();
+        assert_eq!(wallet.balance.to_string(), "481.47");
+        let trail = crate::register::trail(ws.conn(), "INV-2026-00002").unwrap();
+        assert!(
+            trail.iter().any(|t| t.sentence.ends_with(", 481.47 overpaid added to the wallet: Annual discount.")),
+            "{trail:?}"
+        );
+        // Overpaid already, every further credit is refunded whole.
+        let again = ws.write(|tx| issue(tx, "INV-2026-00001", "x", &Request::Amount(d("1.00")), now(9)));
+        assert_eq!(again.unwrap().refund.map(|r| r.amount.to_string()), Some("1.00".into()));
     }
 }

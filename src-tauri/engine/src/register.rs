@@ -320,6 +320,14 @@ fn sentence(action: &str, subject: &str, detail: &[(String, String)]) -> String 
             if let Some(c) = amount("credits_returned").filter(|c| !c.trim_start_matches(['0', '.']).is_empty()) {
                 s.push_str(&format!(", {c} of prepaid credit returned to the wallet"));
             }
+            if let Some(r) = amount("refund") {
+                let to = if get("refund_to") == Some("wallet") {
+                    "added to the wallet"
+                } else {
+                    "to refund to the customer"
+                };
+                s.push_str(&format!(", {r} overpaid {to}"));
+            }
             s.push_str(&get("reason").map(|r| format!(": {r}.")).unwrap_or_else(|| ".".into()));
             s
         }
@@ -985,7 +993,11 @@ mod tests {
         .unwrap();
         let last = super::trail(ws.conn(), "INV-2026-00001").unwrap().pop().unwrap();
         assert_eq!(last.actor.as_deref(), Some("Dana (finance)"));
-        assert_eq!(last.sentence, "Issued credit note CN-2026-00002 on INV-2026-00001 for 0.01: rounding.");
+        // Paid in full before it, the note's 0.01 was overpaid: owed back to the customer.
+        assert_eq!(
+            last.sentence,
+            "Issued credit note CN-2026-00002 on INV-2026-00001 for 0.01, 0.01 overpaid to refund to the customer: rounding."
+        );
         assert!(ws.set_actor("  ").is_err());
     }
 

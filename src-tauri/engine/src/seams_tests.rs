@@ -577,7 +577,12 @@ impl Harness {
                 assert_eq!(paid, Decimal::ZERO, "{at}: void {number} keeps payments");
                 continue;
             }
-            let credited: Decimal = crate::credit::of_invoice(conn, &number).unwrap().iter().map(|n| n.total.0).sum();
+            let notes = crate::credit::of_invoice(conn, &number).unwrap();
+            let credited: Decimal = notes.iter().map(|n| n.total.0).sum();
+            // A credit note refunds only money that came in.
+            let refunded: Decimal = notes.iter().filter_map(|n| n.refund.as_ref()).map(|r| r.amount.0).sum();
+            let received: Decimal = inv.payments.iter().map(|p| p.amount.0).sum();
+            assert!(refunded <= received, "{at}: {number} refunds {refunded} of {received} received");
             let e = crate::register::entry(&inv, "", credited, self.now.date_naive());
             let left = (inv.frozen.draft.dues().owed_after(credited) - paid).max(Decimal::ZERO);
             match e.standing {

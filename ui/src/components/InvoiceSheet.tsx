@@ -7,6 +7,7 @@ import { IconCash, IconDownload, IconReceiptRefund, IconBan } from "@tabler/icon
 import { call, errorText } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
 import type { CreditAsk } from "../api/generated/CreditAsk";
+import type { RefundTo } from "../api/generated/RefundTo";
 import type { PaymentRecord } from "../api/generated/PaymentRecord";
 import { PaymentForm, PaymentsList, ReverseForm } from "./PaymentForm";
 import type { InvoiceDetail } from "../api/generated/InvoiceDetail";
@@ -62,15 +63,20 @@ function CreditForm({ detail, onDone }: { detail: InvoiceDetail; onDone: () => v
   const [amount, setAmount] = useState("");
   const [nets, setNets] = useState<Record<number, string>>({});
   const [error, setError] = useState<string | null>(null);
+  const [refundTo, setRefundTo] = useState<RefundTo>("customer");
+  const paidSome = !/^0(\.0+)?$/.test(detail.entry.paid) || detail.invoice.paid !== null;
   const lines = detail.invoice.lines;
   const submit = async () => {
     const ask: CreditAsk = mode === "full" ? { kind: "full" }
       : mode === "amount" ? { kind: "amount", amount: amount.trim() }
         : { kind: "lines", lines: Object.entries(nets).filter(([, v]) => v.trim() !== "").map(([k, v]) => ({ line: Number(k), net: v.trim() })) };
     try {
-      const note = await call("invoice_credit", { number: detail.entry.number, reason, ask });
+      const note = await call("invoice_credit", { number: detail.entry.number, reason, ask, refundTo });
       const returned = /^0(\.0+)?$/.test(note.credits_returned) ? "" : `, ${groupDigits(note.credits_returned)} back to prepaid credit`;
-      notifyOk(`Issued ${note.number}: ${groupDigits(note.total)} ${note.currency}${returned}`);
+      const refund = note.refund
+        ? `, ${groupDigits(note.refund.amount)} overpaid ${note.refund.to === "wallet" ? "added to the wallet" : "to refund to the customer"}`
+        : "";
+      notifyOk(`Issued ${note.number}: ${groupDigits(note.total)} ${note.currency}${returned}${refund}`);
       onDone();
     } catch (e) {
       setError(errorText(e));
@@ -103,6 +109,13 @@ function CreditForm({ detail, onDone }: { detail: InvoiceDetail; onDone: () => v
       {mode === "amount" && (
         <TextInput label={`Amount, tax included (${detail.entry.currency})`} value={amount} onChange={(e) => setAmount(e.currentTarget.value)}
           data-testid="credit-amount" />
+      )}
+      {paidSome && (
+        <Stack gap={4}>
+          <Text size="sm">Money came in for this invoice: what it paid beyond what is then owed goes</Text>
+          <SegmentedControl value={refundTo} onChange={(v) => setRefundTo(v as RefundTo)} data-testid="credit-refund-to"
+            data={[{ value: "customer", label: "Back to the customer" }, { value: "wallet", label: "Into their wallet" }]} />
+        </Stack>
       )}
       <Textarea label="Reason" required value={reason} onChange={(e) => setReason(e.currentTarget.value)} data-testid="credit-reason" />
       {error && <Alert color="red" data-testid="credit-error">{error}</Alert>}
@@ -193,7 +206,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
         <Tabs.Panel value="credits" pt="sm">
           {detail.credit_notes.length === 0 ? <Text size="sm" c="dimmed">No credit notes.</Text> : (
             <Table data-testid="invoice-credit-notes">
-              <Table.Thead><Table.Tr><Table.Th>Number</Table.Th><Table.Th>Issued</Table.Th><Table.Th>Reason</Table.Th><Table.Th ta="right">Total</Table.Th><Table.Th ta="right">To prepaid credit</Table.Th><Table.Th /></Table.Tr></Table.Thead>
+              <Table.Thead><Table.Tr><Table.Th>Number</Table.Th><Table.Th>Issued</Table.Th><Table.Th>Reason</Table.Th><Table.Th ta="right">Total</Table.Th><Table.Th ta="right">To prepaid credit</Table.Th><Table.Th ta="right">Overpaid</Table.Th><Table.Th /></Table.Tr></Table.Thead>
               <Table.Tbody>
                 {detail.credit_notes.map((c) => (
                   <Table.Tr key={c.number}>
@@ -202,6 +215,9 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
                     <Table.Td>{c.reason}</Table.Td>
                     <Table.Td ta="right" ff="monospace">{groupDigits(c.total)} {c.currency}</Table.Td>
                     <Table.Td ta="right" ff="monospace" data-testid="credit-note-returned">{groupDigits(c.credits_returned)}</Table.Td>
+                    <Table.Td ta="right" ff="monospace" data-testid="credit-note-refund">
+                      {c.refund ? `${groupDigits(c.refund.amount)} ${c.refund.to === "wallet" ? "to wallet" : "to refund"}` : "–"}
+                    </Table.Td>
                     <Table.Td><Button size="compact-xs" variant="subtle" onClick={() => savePdf(c.number, entry.customer_name)}>PDF…</Button></Table.Td>
                   </Table.Tr>
                 ))}

@@ -114,6 +114,10 @@ pub enum InvoiceAction {
         line: Vec<String>,
         #[arg(long, conflicts_with = "line")]
         amount: Option<meterdesk_engine::Dec>,
+        /// Where what the customer paid beyond what is then owed goes:
+        /// `customer` (a refund owed to them, the default) or `wallet`.
+        #[arg(long, default_value = "customer")]
+        refund_to: String,
     },
     /// The invoices issued from --from to --to (dates, both included) as CSV
     /// for an accounting import: a row per line with net, tax and gross.
@@ -349,7 +353,10 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
             }
             Outcome::ok(&found, human)
         }
-        InvoiceAction::Credit { number, reason, full, line, amount } => {
+        InvoiceAction::Credit { number, reason, full, line, amount, refund_to } => {
+            let refund_to = credit::RefundTo::parse(&refund_to).ok_or_else(|| {
+                Error::invalid("--refund-to", format!("\"{refund_to}\" is not where a refund goes: customer or wallet"))
+            })?;
             let request = match (full, line.is_empty(), amount) {
                 (true, _, _) => credit::Request::Full,
                 (false, true, Some(a)) => credit::Request::Amount(a.0),
@@ -371,10 +378,17 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
                 }
             };
             let mut ws = Workspace::open(workspace)?;
-            let note = ws.write(|tx| credit::issue(tx, &number, &reason, &request, now))?;
+            let note = ws.write(|tx| credit::issue_with(tx, &number, &reason, &request, refund_to, now))?;
             let mut human = format!("{}: {} {} credited on {number}", note.number, note.total, note.currency);
             if !note.credits_returned.0.is_zero() {
                 human += &format!(", {} {} of it returned to prepaid credit", note.credits_returned, note.currency);
+            }
+            if let Some(r) = &note.refund {
+                let to = match r.to {
+                    credit::RefundTo::Customer => "to refund to the customer",
+                    credit::RefundTo::Wallet => "added to the wallet",
+                };
+                human += &format!(", {} {} overpaid {to}", r.amount, note.currency);
             }
             Outcome::ok(&note, human)
         }

@@ -11,7 +11,7 @@ use meterdesk_engine::alert_rules;
 use meterdesk_engine::backup;
 use meterdesk_engine::bill::{self, BillingMonths, Draft, TrialReport};
 use meterdesk_engine::cost::{self, CostRateFields, FxRate, StoredCostRate};
-use meterdesk_engine::credit::{self, CreditNote};
+use meterdesk_engine::credit::{self, CreditNote, RefundTo};
 use meterdesk_engine::customer::{self, Customer, CustomerFields, CustomerPage};
 use meterdesk_engine::event_file::{self, CsvColumns};
 use meterdesk_engine::events::{self, ImportPreview, ImportProgress, NamedMapping};
@@ -691,10 +691,16 @@ pub fn invoice_payment_reverse(
 
 /// Issues a credit note against an invoice.
 #[tauri::command(async)]
-pub fn invoice_credit(state: State<AppState>, number: String, reason: String, ask: CreditAsk) -> Reply<CreditNote> {
+pub fn invoice_credit(
+    state: State<AppState>,
+    number: String,
+    reason: String,
+    ask: CreditAsk,
+    refund_to: RefundTo,
+) -> Reply<CreditNote> {
     state.with(|ws| {
         let request = ask.request();
-        ws.write(|tx| credit::issue(tx, &number, &reason, &request, clock::now()))
+        ws.write(|tx| credit::issue_with(tx, &number, &reason, &request, refund_to, clock::now()))
     })
 }
 

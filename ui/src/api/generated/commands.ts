@@ -50,6 +50,7 @@ import type { PriceFields } from "./PriceFields";
 import type { Problem } from "./Problem";
 import type { Quote } from "./Quote";
 import type { ReferenceData } from "./ReferenceData";
+import type { RefundTo } from "./RefundTo";
 import type { Restored } from "./Restored";
 import type { Reviewed } from "./Reviewed";
 import type { Rules } from "./Rules";
@@ -131,7 +132,7 @@ export interface Commands {
   invoice_mark_paid: [{ number: string; date: string; reference: string }, InvoiceDetail];
   invoice_pay: [{ number: string; fields: PaymentFields }, InvoiceDetail];
   invoice_payment_reverse: [{ number: string; payment: number; reason: string }, InvoiceDetail];
-  invoice_credit: [{ number: string; reason: string; ask: CreditAsk }, CreditNote];
+  invoice_credit: [{ number: string; reason: string; ask: CreditAsk; refundTo: RefundTo }, CreditNote];
   plans_list: [NoArgs, Array<PlanRow>];
   plan_check: [{ fields: PlanFields }, Array<Problem>];
   plan_save: [{ fields: PlanFields; create: boolean }, PlanRow];
