@@ -562,6 +562,10 @@ impl Document {
     }
 }
 
+/// One accounting row: line, kind, description, net and tax (a payment has
+/// neither), gross.
+type Row = (String, String, String, Option<(Decimal, Decimal)>, Decimal);
+
 /// How many documents an accounting export holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
 pub struct Exported {
@@ -687,9 +691,10 @@ pub fn accounting_csv(
         let currency = crate::money::Currency::parse(&d.currency).map_err(Error::Internal)?;
         let standing = entry(&inv, "", credited.get(number).copied().unwrap_or_default(), today).standing;
         let status = wire_name(standing)?;
-        // (line, kind, description, net, tax) of the document; a payment has neither net nor tax.
-        let mut rows: Vec<(String, String, String, Decimal, Decimal)> = Vec::new();
-        let mut cash: Option<(String, Decimal)> = None;
+        let mut rows: Vec<Row> = Vec::new();
+        let mut revenue = |line: String, kind: String, description: String, net: Decimal, tax: Decimal| {
+            rows.push((line, kind, description, Some((net, tax)), net + tax));
+        };
         let describe = |line: &crate::rating::Line| match &line.meter {
             Some(meter) => format!(
                 "{} ({meter}{})",
@@ -704,16 +709,16 @@ pub fn accounting_csv(
                 let nets: Vec<Decimal> = d.lines.iter().map(|l| l.amount.0).collect();
                 let shares = meterdesk_rules::settle::tax_shares(&nets, d.tax.0, currency.minor_units());
                 for (i, (line, tax)) in d.lines.iter().zip(&shares).enumerate() {
-                    rows.push((
+                    revenue(
                         (i + 1).to_string(),
                         wire_name(line.kind)?,
                         describe(line),
                         sign * line.amount.0,
                         sign * tax,
-                    ));
+                    );
                 }
                 for t in &d.topups {
-                    rows.push((String::new(), "topup".into(), t.description.clone(), sign * t.amount.0, Decimal::ZERO));
+                    revenue(String::new(), "topup".into(), t.description.clone(), sign * t.amount.0, Decimal::ZERO);
                 }
                 if *document == Document::Invoice {
                     exported.invoices += 1;
@@ -731,7 +736,7 @@ pub fn accounting_csv(
                         None => "credit".into(),
                     };
                     let line = l.line.map(|n| n.to_string()).unwrap_or_default();
-                    rows.push((line, kind, l.description.clone(), -l.net.0, -l.tax.0));
+                    revenue(line, kind, l.description.clone(), -l.net.0, -l.tax.0);
                 }
                 exported.credit_notes += 1;
             }
@@ -742,42 +747,20 @@ pub fn accounting_csv(
                     .iter()
                     .find(|p| p.id == id)
                     .ok_or_else(|| Error::Internal(format!("payment {id} of {number} vanished")))?;
-                if *document == Document::Payment {
-                    let said = format!("Payment by {}, reference {}", p.method.words(), p.reference);
-                    cash = Some((said, p.amount.0));
+                let (said, gross) = if *document == Document::Payment {
                     exported.payments += 1;
+                    (format!("Payment by {}, reference {}", p.method.words(), p.reference), p.amount.0)
                 } else {
-                    let why = p.reversed.clone().unwrap_or_default();
-                    cash = Some((format!("Payment PAY-{id} reversed: {why}"), -p.amount.0));
                     exported.payment_reversals += 1;
-                }
+                    let why = p.reversed.clone().unwrap_or_default();
+                    (format!("Payment PAY-{id} reversed: {why}"), -p.amount.0)
+                };
+                rows.push((String::new(), "payment".into(), said, None, gross));
             }
         }
-        if let Some((description, gross)) = cash {
-            w.write_record([
-                cell(number).as_ref(),
-                &inv.frozen.issue_date.to_string(),
-                &inv.frozen.due_date.to_string(),
-                &status,
-                &cell(&d.customer),
-                &cell(&inv.frozen.buyer.name),
-                &d.currency,
-                &d.first_day.to_string(),
-                &d.last_day.to_string(),
-                "",
-                "payment",
-                &cell(&description),
-                "",
-                "",
-                &currency.round(gross).to_string(),
-                note.as_deref().unwrap_or_default(),
-                document.as_str(),
-                date,
-            ])
-            .map_err(io)?;
-        }
         let document_number = note.clone().unwrap_or_else(|| number.clone());
-        for (line, kind, description, net, tax) in rows {
+        let amount = |v: Option<Decimal>| v.map(|v| currency.round(v).to_string()).unwrap_or_default();
+        for (line, kind, description, net_tax, gross) in rows {
             w.write_record([
                 cell(number).as_ref(),
                 &inv.frozen.issue_date.to_string(),
@@ -791,9 +774,9 @@ pub fn accounting_csv(
                 &line,
                 &kind,
                 &cell(&description),
-                &currency.round(net).to_string(),
-                &currency.round(tax).to_string(),
-                &currency.round(net + tax).to_string(),
+                &amount(net_tax.map(|(net, _)| net)),
+                &amount(net_tax.map(|(_, tax)| tax)),
+                &amount(Some(gross)),
                 &document_number,
                 document.as_str(),
                 date,

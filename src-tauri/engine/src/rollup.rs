@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::event_file::Props;
-use crate::event_store;
+use crate::event_store::{self, get_varint, put_varint, take_text, unzigzag, zigzag};
 use crate::meter::{self, Aggregation, MeterFields};
 use crate::usage::{Acc, selects};
 
@@ -472,36 +472,6 @@ fn block_of(day: i64) -> i64 {
     day.div_euclid(BLOCK_DAYS)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(input: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&b, rest) = input.split_first()?;
-        *input = rest;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if input.len() < n {
-        return None;
-    }
-    let (head, rest) = input.split_at(n);
-    *input = rest;
-    Some(head)
-}
-
 /// A decimal as one byte of sign (0x80) and scale, then its mantissa's
 /// magnitude as a varint: 2 to 4 bytes for usage figures, 15 at most.
 fn put_decimal(out: &mut Vec<u8>, d: Decimal) {
@@ -529,11 +499,6 @@ fn take_decimal(input: &mut &[u8]) -> Option<Decimal> {
         }
     }
     None
-}
-
-fn take_text<'a>(input: &mut &'a [u8]) -> Option<&'a str> {
-    let n = usize::try_from(get_varint(input)?).ok()?;
-    std::str::from_utf8(take(input, n)?).ok()
 }
 
 // What an entry holds besides its count (a flag each).
@@ -585,8 +550,8 @@ fn encode_block<S: AsRef<str>>(block: i64, entries: &[(i64, S, Acc)], aggregatio
         if flags & LATEST != 0
             && let Some((ts, order, v)) = acc.latest
         {
-            put_varint(out, ((ts << 1) ^ (ts >> 63)) as u64);
-            put_varint(out, ((order << 1) ^ (order >> 63)) as u64);
+            put_varint(out, zigzag(ts));
+            put_varint(out, zigzag(order));
             put_decimal(out, v);
         }
         if flags & DISTINCT != 0 {
@@ -608,7 +573,6 @@ fn decode_block(block: i64, data: &[u8], mut f: impl FnMut(i64, &str, Acc)) -> R
     if version != BLOCK_FORMAT {
         return Err(Error::Internal(format!("usage block format {version} is not known to this build")));
     }
-    let unzigzag = |v: u64| ((v >> 1) as i64) ^ -((v & 1) as i64);
     while let Some((&offset, after)) = rest.split_first() {
         rest = after;
         let entry = (|| {

@@ -595,26 +595,30 @@ pub fn count_between(conn: &Connection, customer_id: i64, from_ms: i64, to_ms: i
     Ok(total)
 }
 
+/// A text written as its length (a varint) and its UTF-8 bytes.
 #[inline]
-fn take_text<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
+pub fn take_text<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
     let n = usize::try_from(get_varint(rest)?).ok()?;
     let (bytes, tail) = rest.split_at_checked(n)?;
     *rest = tail;
     std::str::from_utf8(bytes).ok()
 }
 
+// The chunk format's integers, which the engine's rollup blocks write too:
+// zigzag for signed values, then LEB128 varints; texts as length and bytes.
+
 #[inline]
-fn zigzag(v: i64) -> u64 {
+pub fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
 #[inline]
-fn unzigzag(v: u64) -> i64 {
+pub fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 #[inline]
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -623,7 +627,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 #[inline]
-fn get_varint(input: &mut &[u8]) -> Option<u64> {
+pub fn get_varint(input: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = input.split_first()?;
