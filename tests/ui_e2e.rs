@@ -17,8 +17,19 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The instant the app runs at: the demo's usage ends the day before.
 const NOW: &str = "2026-11-24T15:00:00Z";
 
+/// A port free now and never handed to another test of this run: tests start
+/// drivers in parallel, and a port released here may be given out again
+/// before its driver binds it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static HANDED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut handed = HANDED.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed.contains(&port) {
+            handed.push(port);
+            return port;
+        }
+    }
 }
 
 /// tauri-driver, stopped with SIGTERM on drop (SIGKILL would orphan
@@ -29,30 +40,46 @@ struct Driver {
 }
 
 impl Driver {
+    /// Starts tauri-driver and waits until it and the WebKitWebDriver it
+    /// starts both listen; should another process have taken either port
+    /// meanwhile, starts again on two others.
     fn start(home: &Path) -> Driver {
-        let port = free_port();
-        let native_port = free_port();
-        let child = Command::new(tauri_driver())
-            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("HOME", home)
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_CACHE_HOME", home.join("cache"))
-            // The app's clock and its save dialogs, fixed (a native dialog cannot be driven).
-            .env("METERDESK_NOW", NOW)
-            .env("METERDESK_DIALOG_DIR", home.join("saved"))
-            // The user's format: dates and numbers as a US English desktop writes them.
-            .env("LANG", "en_US.UTF-8")
-            .env("LC_ALL", "en_US.UTF-8")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("tauri-driver must be installed (cargo install tauri-driver --locked; scripts/test.sh does)");
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tauri-driver did not listen on port {port} within {WAIT:?}");
-            std::thread::sleep(Duration::from_millis(50));
+        for attempt in 1..=3 {
+            let port = free_port();
+            let native_port = free_port();
+            let mut child = Command::new(tauri_driver())
+                .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+                .env("HOME", home)
+                .env("XDG_DATA_HOME", home.join("data"))
+                .env("XDG_CONFIG_HOME", home.join("config"))
+                .env("XDG_CACHE_HOME", home.join("cache"))
+                // The app's clock and its save dialogs, fixed (a native dialog cannot be driven).
+                .env("METERDESK_NOW", NOW)
+                .env("METERDESK_DIALOG_DIR", home.join("saved"))
+                // The user's format: dates and numbers as a US English desktop writes them.
+                .env("LANG", "en_US.UTF-8")
+                .env("LC_ALL", "en_US.UTF-8")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("tauri-driver must be installed (cargo install tauri-driver --locked; scripts/test.sh does)");
+            let listening = |p: u16| TcpStream::connect(("127.0.0.1", p)).is_ok();
+            let deadline = Instant::now() + WAIT;
+            loop {
+                if listening(port) && listening(native_port) {
+                    return Driver { child, port };
+                }
+                if Instant::now() >= deadline || child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            eprintln!(
+                "tauri-driver did not listen on ports {port} and {native_port} (attempt {attempt}); trying two others"
+            );
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
         }
-        Driver { child, port }
+        panic!("tauri-driver did not listen after 3 attempts");
     }
 
     /// Opens the app in a new session. On a busy machine the driver may drop
