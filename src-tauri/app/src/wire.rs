@@ -177,7 +177,6 @@ mod tests {
             meterdesk_engine::payment::PaymentRecord,
             meterdesk_engine::payment::PaymentFields,
             meterdesk_engine::payment::Method,
-            meterdesk_engine::register::Settlement,
             meterdesk_engine::invoice::Finalized,
             meterdesk_engine::invoice::Failure,
             meterdesk_engine::invoice::Verified,

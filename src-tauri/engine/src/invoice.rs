@@ -612,7 +612,7 @@ fn assemble(conn: &Connection, id: i64, content: &str, previous_hash: String, ha
 /// The payments of invoice `id`, oldest first.
 fn payments_of(conn: &Connection, id: i64) -> Result<Vec<PaymentRecord>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT p.id, p.amount, p.on_date, p.method, p.reference, r.reason, p.invoice_id FROM payments p
+        "SELECT p.id, p.amount, p.on_date, p.method, p.reference, r.reason FROM payments p
          LEFT JOIN payment_reversals r ON r.payment_id = p.id WHERE p.invoice_id = ?1 ORDER BY p.id",
     )?;
     let rows = stmt.query_map([id], |r| {
