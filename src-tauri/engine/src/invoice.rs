@@ -856,10 +856,14 @@ fn append_status(
         "INSERT INTO invoice_status (invoice_id, status, on_date, note, at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, status, on_date.to_string(), note, time_text(now)],
     )?;
-    let detail = serde_json::json!({ "date": on_date.to_string(), "note": note });
+    audit(conn, status, number, serde_json::json!({ "date": on_date.to_string(), "note": note }), now)
+}
+
+/// Appends an entry to the audit trail: `action` on document `subject`, by the session's actor.
+fn audit(conn: &Connection, action: &str, subject: &str, detail: serde_json::Value, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, ?2, ?3, ?4, (SELECT name FROM temp.session_actor))",
-        params![time_text(now), status, number, detail.to_string()],
+        params![time_text(now), action, subject, detail.to_string()],
     )?;
     Ok(())
 }
@@ -998,10 +1002,7 @@ pub fn pay(conn: &rusqlite::Transaction, number: &str, fields: &PaymentFields, n
         "date": valid.date.to_string(), "method": valid.method.as_str(), "note": valid.reference,
         "owed": (owed - valid.amount).to_string()
     });
-    conn.execute(
-        "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, 'payment', ?2, ?3, (SELECT name FROM temp.session_actor))",
-        params![time_text(now), number, detail.to_string()],
-    )?;
+    audit(conn, "payment", number, detail, now)?;
     require(conn, number).map(|(_, i)| i)
 }
 
@@ -1040,10 +1041,7 @@ pub fn reverse_payment(
         "payment": payment_id, "amount": p.amount.to_string(), "currency": invoice.frozen.draft.currency,
         "reason": reason
     });
-    conn.execute(
-        "INSERT INTO audit_log (at, action, subject, detail, actor) VALUES (?1, 'payment_reversed', ?2, ?3, (SELECT name FROM temp.session_actor))",
-        params![time_text(now), number, detail.to_string()],
-    )?;
+    audit(conn, "payment_reversed", number, detail, now)?;
     require(conn, number).map(|(_, i)| i)
 }
 
