@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # Build: Tauri's WebKitGTK. Run and test headless: Xvfb, WebKitWebDriver, a font,
 # ImageMagick (screenshots) and poppler (PDF to PNG).
 APT_PACKAGES=(build-essential pkg-config libwebkit2gtk-4.1-dev
-  xvfb xauth x11-utils webkit2gtk-driver imagemagick poppler-utils fonts-dejavu-core)
+  xvfb xauth x11-utils webkit2gtk-driver imagemagick poppler-utils fonts-dejavu-core
+  zbar-tools python3-aiosmtpd)
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -16,8 +16,9 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use printpdf::{
-    Color, DictItem, FontId, Line, LinePoint, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions,
-    Point, Pt, RawImage, Rgb, TextItem, XObject, XObjectId, XObjectTransform,
+    Color, DictItem, FontId, Line, LinePoint, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
+    PdfSaveOptions, Point, Polygon, PolygonRing, Pt, RawImage, Rgb, TextItem, WindingOrder, XObject, XObjectId,
+    XObjectTransform,
 };
 
 use crate::credit::CreditNote;
@@ -333,6 +334,45 @@ impl Layout {
                 },
             },
         ]);
+    }
+
+    /// Draws `text` as a QR code (error correction M) whose top left corner is
+    /// `top` points below the page's top and `x` from its left, `size` wide,
+    /// with a quiet zone of four modules inside that size: one filled path of
+    /// a square per dark module.
+    fn qr(&mut self, text: &str, x: f32, top: f32, size: f32) -> Result<()> {
+        let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+            .map_err(|e| Error::Internal(format!("the payment code cannot be drawn: {e}")))?;
+        let n = code.width();
+        let module = size / (n + 8) as f32;
+        let colors = code.to_colors();
+        let mut rings = Vec::new();
+        for row in 0..n {
+            // Runs of dark modules in a row, as one rectangle each.
+            let mut col = 0;
+            while col < n {
+                if colors[row * n + col] != qrcode::Color::Dark {
+                    col += 1;
+                    continue;
+                }
+                let start = col;
+                while col < n && colors[row * n + col] == qrcode::Color::Dark {
+                    col += 1;
+                }
+                let x0 = x + (start + 4) as f32 * module;
+                let x1 = x + (col + 4) as f32 * module;
+                let y0 = self.height - top - (row + 4) as f32 * module;
+                let y1 = y0 - module;
+                let corner = |x: f32, y: f32| LinePoint { p: Point { x: Pt(x), y: Pt(y) }, bezier: false };
+                rings
+                    .push(PolygonRing { points: vec![corner(x0, y0), corner(x1, y0), corner(x1, y1), corner(x0, y1)] });
+            }
+        }
+        self.ops.extend([
+            Op::SetFillColor { col: Color::Rgb(Rgb::new(0.0, 0.0, 0.0, None)) },
+            Op::DrawPolygon { polygon: Polygon { rings, mode: PaintMode::Fill, winding_order: WindingOrder::NonZero } },
+        ]);
+        Ok(())
     }
 
     /// Draws the logo at the cursor's left, at most [`LOGO_HEIGHT`] tall and
@@ -717,7 +757,8 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
             &number,
             &format!("{} {}", group_digits(&d.amount_due.to_string()), d.currency),
             f.due_date,
-        );
+            payment.sepa_qr(d.amount_due.0, &d.currency, &number).as_deref(),
+        )?;
     }
     if look.usage_appendix && !f.usage_days.is_empty() {
         usage_appendix(&mut l, invoice, &number, right);
@@ -739,29 +780,49 @@ pub fn render(invoice: &Invoice, look: &Look) -> Result<Vec<u8>> {
 }
 
 /// Where to pay, under the totals: the amount due by the due date, the
-/// account, and the invoice's number as the reference to quote.
+/// account, and the invoice's number as the reference to quote; beside them,
+/// the SEPA payment code `qr` encodes, if any.
 fn how_to_pay(
     l: &mut Layout,
     payment: &crate::settings::PaymentDetails,
     number: &str,
     due: &str,
     by: chrono::NaiveDate,
-) {
+    qr: Option<&str>,
+) -> Result<()> {
     let lines = payment.lines(number);
-    if l.room_left() < 30.0 + 13.0 * lines.len() as f32 {
+    let text_height = 30.0 + 13.0 * lines.len() as f32;
+    let height = if qr.is_some() { text_height.max(QR_SIZE + 36.0) } else { text_height };
+    if l.room_left() < height {
         l.break_page();
     }
+    let top = l.y;
     l.y += 10.0;
     l.left(MARGIN, Face::Bold, 10.5, 0.1, "How to pay");
     l.y += 15.0;
     l.left(MARGIN, Face::Regular, 9.5, 0.1, &format!("Please pay {due} by {by} to:"));
     l.y += 13.0;
+    let width = if qr.is_some() { 330.0 } else { 480.0 };
     for line in lines {
-        let text = l.fit(Face::Regular, 9.5, &line, 480.0);
+        let text = l.fit(Face::Regular, 9.5, &line, width);
         l.left(MARGIN + 10.0, Face::Regular, 9.5, 0.1, &text);
         l.y += 13.0;
     }
+    if let Some(text) = qr {
+        let x = MARGIN + 360.0;
+        l.qr(text, x, top + 10.0, QR_SIZE)?;
+        // The caption, centred under the code, just below its quiet zone's top half.
+        let caption = "Scan to pay with a banking app";
+        let caption_x = x + (QR_SIZE - l.text_width(Face::Regular, 8.0, caption)) / 2.0;
+        let baseline = top + 10.0 + QR_SIZE + 4.0;
+        l.text_at(caption_x, baseline, Face::Regular, 8.0, GREY, caption);
+        l.y = l.y.max(baseline + 6.0);
+    }
+    Ok(())
 }
+
+/// The side of the SEPA payment code, in points (about 3.5 cm).
+const QR_SIZE: f32 = 100.0;
 
 /// The appendix: each usage line's quantity on each day, in three columns.
 fn usage_appendix(l: &mut Layout, invoice: &Invoice, number: &str, right: f32) {
@@ -1143,6 +1204,61 @@ mod tests {
         );
         // Without details, the invoice prints no such block.
         assert!(!pdftotext(&render(&globex_invoice(), &Look::plain(Paper::A4)).unwrap()).contains("How to pay"));
+    }
+
+    /// What a real decoder (zbarimg) reads from the codes on `page` of the PDF,
+    /// rendered at 150 dpi as a scanner would see it.
+    pub(crate) fn scan_codes(bytes: &[u8], page: u32) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let pdf = dir.path().join("i.pdf");
+        std::fs::write(&pdf, bytes).unwrap();
+        let out = std::process::Command::new("pdftoppm")
+            .args(["-r", "150", "-png", "-singlefile", "-f", &page.to_string(), "-l", &page.to_string()])
+            .arg(&pdf)
+            .arg(dir.path().join("page"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("zbarimg")
+            .args(["--xml", "-q", "-Sdisable", "-Sqrcode.enable"])
+            .arg(dir.path().join("page.png"))
+            .output()
+            .expect("zbarimg (Debian's zbar-tools) decodes the payment code: run scripts/install.sh");
+        // zbarimg exits 4 when it found no code.
+        assert!(out.status.success() || out.status.code() == Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+        // One <data><![CDATA[…]]></data> per code found (a payload has empty lines of its own).
+        let xml = String::from_utf8(out.stdout).unwrap();
+        xml.split("<data><![CDATA[").skip(1).map(|rest| rest.split("]]></data>").next().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn a_euro_invoice_carries_a_sepa_code_a_banking_app_reads() {
+        let mut ws = Workspace::in_memory().unwrap();
+        let euros = CATALOG.replace("USD", "EUR").replace(
+            r#""timezone": "America/New_York" }"#,
+            r#""timezone": "America/New_York", "payment": { "payee": "Acme AI GmbH",
+               "iban": "DE89 3704 0044 0532 0130 00", "bic": "COBADEFFXXX" } }"#,
+        );
+        apply(&mut ws, &euros);
+        october(&mut ws);
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+        let invoice =
+            invoice::finalize_month(&mut ws, crate::month("2026-10"), Some("globex"), now).unwrap().invoices.remove(0);
+        assert_eq!(invoice.frozen.draft.amount_due.to_string(), "354.76");
+        let bytes = render(&invoice, &Look::plain(Paper::A4)).unwrap();
+        let codes = scan_codes(&bytes, 1);
+        assert_eq!(
+            codes,
+            ["BCD\n002\n1\nSCT\nCOBADEFFXXX\nAcme AI GmbH\nDE89370400440532013000\nEUR354.76\n\n\nINV-2026-00001"],
+            "the code's fields: service tag, version, UTF-8, credit transfer, BIC, payee, IBAN, amount, \
+             (no purpose, no structured reference), the invoice's number"
+        );
+        assert!(pdftotext(&bytes).contains("Scan to pay with a banking app"));
+        // On Letter paper the code reads the same.
+        assert_eq!(scan_codes(&render(&invoice, &Look::plain(Paper::Letter)).unwrap(), 1), codes);
+        // A dollar invoice with the same details prints the details and no code.
+        let dollars = globex_invoice();
+        assert!(scan_codes(&render(&dollars, &Look::plain(Paper::A4)).unwrap(), 1).is_empty());
     }
 
     #[test]

@@ -142,6 +142,37 @@ impl PaymentDetails {
         }
         out
     }
+
+    /// The text of a SEPA credit-transfer QR code (EPC069-12, version 002,
+    /// UTF-8) asking for `amount` in `currency` with the invoice `number` as
+    /// the remittance text; none when the code does not apply: not EUR, no
+    /// IBAN, or an amount outside 0.01 … 999,999,999.99
+    /// (docs/billing.md "Payments, reminders and sending").
+    pub fn sepa_qr(&self, amount: Decimal, currency: &str, number: &str) -> Option<String> {
+        let iban = self.iban.as_ref()?;
+        let amount = amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let in_range = amount >= Decimal::new(1, 2) && amount <= Decimal::new(99_999_999_999, 2);
+        if currency != "EUR" || !in_range {
+            return None;
+        }
+        // The standard allows 70 characters of name and 140 of remittance text.
+        let name: String = self.payee.chars().filter(|c| !c.is_control()).take(70).collect();
+        let remittance: String = number.chars().take(140).collect();
+        let fields = [
+            "BCD",
+            "002",
+            "1",
+            "SCT",
+            self.bic.as_deref().unwrap_or(""),
+            &name,
+            iban,
+            &format!("EUR{amount:.2}"),
+            "",
+            "",
+            &remittance,
+        ];
+        Some(fields.join("\n"))
+    }
 }
 
 /// Why `iban` (compact, capitals) is not an IBAN: length, characters or its
@@ -355,6 +386,64 @@ mod tests {
             note: None,
         }
         .normalized()
+    }
+
+    #[test]
+    fn a_sepa_qr_code_asks_for_the_amount_owed_in_euros_on_an_iban_only() {
+        let bank = details(Some("DE89 3704 0044 0532 0130 00"), Some("cobadeffxxx"), None, None);
+        let no_bic = details(Some("DE89370400440532013000"), None, None, None);
+        let us = details(None, None, Some("12345678"), Some("021000021"));
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let text = |lines: &[&str]| lines.join("\n");
+        let head = ["BCD", "002", "1", "SCT"];
+        for (who, amount, currency, want) in [
+            (
+                &bank,
+                "1481.47",
+                "EUR",
+                Some(
+                    [&head[..], &["COBADEFFXXX", "Acme AI Inc.", "DE89370400440532013000", "EUR1481.47", "", ""]]
+                        .concat(),
+                ),
+            ),
+            // Without a BIC its line stays, empty; whole amounts keep two decimals; half a cent rounds up.
+            (
+                &no_bic,
+                "100",
+                "EUR",
+                Some([&head[..], &["", "Acme AI Inc.", "DE89370400440532013000", "EUR100.00", "", ""]].concat()),
+            ),
+            (
+                &no_bic,
+                "0.005",
+                "EUR",
+                Some([&head[..], &["", "Acme AI Inc.", "DE89370400440532013000", "EUR0.01", "", ""]].concat()),
+            ),
+            (
+                &no_bic,
+                "999999999.99",
+                "EUR",
+                Some([&head[..], &["", "Acme AI Inc.", "DE89370400440532013000", "EUR999999999.99", "", ""]].concat()),
+            ),
+            // Nothing owed, too much for the standard, another currency, or no IBAN: no code.
+            (&bank, "0", "EUR", None),
+            (&bank, "0.004", "EUR", None),
+            (&bank, "1000000000", "EUR", None),
+            (&bank, "1481.47", "USD", None),
+            (&us, "1481.47", "EUR", None),
+        ] {
+            let got = who.sepa_qr(d(amount), currency, "INV-2026-00001");
+            let want = want.map(|mut lines| {
+                lines.push("INV-2026-00001");
+                text(&lines)
+            });
+            assert_eq!(got, want, "{amount} {currency}");
+        }
+        // A long payee is cut to the standard's 70 characters.
+        let long = PaymentDetails { payee: "A".repeat(90), ..bank.clone() };
+        let qr = long.sepa_qr(d("5"), "EUR", "INV-1").unwrap();
+        assert_eq!(qr.lines().nth(5).unwrap().len(), 70);
+        assert!(qr.len() <= 331, "the standard's limit: {} bytes", qr.len());
     }
 
     #[test]
