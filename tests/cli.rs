@@ -5,16 +5,40 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
+#[path = "support/smtp.rs"]
+mod smtp;
+
 /// The instant every command runs at, unless a test says otherwise.
 const NOW: &str = "2026-11-24T15:00:00Z";
 
 struct Sandbox {
     dir: tempfile::TempDir,
+    /// Variables every command of this sandbox runs with.
+    env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Sandbox {
     fn new() -> Sandbox {
-        Sandbox { dir: tempfile::tempdir().unwrap() }
+        Sandbox { dir: tempfile::tempdir().unwrap(), env: Default::default() }
+    }
+
+    fn set_env(&self, name: &str, value: &str) {
+        self.env.borrow_mut().push((name.into(), value.into()));
+    }
+
+    /// The command `meterdesk ARGS` would run as, at `now`.
+    fn command(&self, now: &str, args: &[&str]) -> Command {
+        let home = self.dir.path().join("home");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meterdesk"));
+        command
+            .args(args)
+            .env("METERDESK_NOW", now)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .envs(self.env.borrow().iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path());
+        command
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -35,16 +59,7 @@ impl Sandbox {
 
     /// Runs `meterdesk ARGS` as if the clock said `now`.
     fn run_at(&self, now: &str, args: &[&str]) -> Output {
-        let home = self.dir.path().join("home");
-        Command::new(env!("CARGO_BIN_EXE_meterdesk"))
-            .args(args)
-            .env("METERDESK_NOW", now)
-            .env("HOME", &home)
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
+        self.command(now, args).output().unwrap()
     }
 
     /// Runs with `--workspace ws.meterdesk --json` and parses stdout.
@@ -1681,4 +1696,175 @@ fn payments_in_part_are_recorded_listed_reversed_and_keep_a_void_away() {
     assert_eq!((revenue, money), (148147 - 8147, 148147), "{csv}");
     let (code, verified) = sb.json(&["invoice", "verify"]);
     assert_eq!(code, 0, "{verified}");
+}
+
+/// Globex's October invoice (INV-2026-00001, due 2026-12-24) in a workspace
+/// that sends through `server` with STARTTLS and a login whose password is
+/// kept by `mail password`.
+fn mailing_workspace(server: &smtp::SmtpServer) -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    // The server's certificate, to trust (a restarted server's replaces it).
+    std::fs::copy(server.ca_file(), sb.path("ca.pem")).unwrap();
+    sb.set_env("METERDESK_MAIL_CA_FILE", sb.path("ca.pem").to_str().unwrap());
+    let mut c = catalog();
+    c["customers"][0]["email"] = json!("ap@globex.test, cfo@globex.test");
+    c["workspace"]["mail"] = json!({ "host": "localhost", "port": server.port, "security": "starttls",
+                                     "username": "billing", "from": "Acme AI Billing <billing@acme.test>" });
+    let file = sb.write("catalog.json", &c.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    import_tokens(&sb);
+    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!(code, 0, "{done}");
+    let mut password = sb
+        .command(NOW, &["--workspace", "ws.meterdesk", "mail", "password"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut password.stdin.take().unwrap(), b"correct horse\n").unwrap();
+    assert!(password.wait().unwrap().success());
+    (sb, done[0]["number"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn invoices_are_sent_through_the_outbox_with_their_pdf_and_the_password_stays_outside() {
+    let server = smtp::SmtpServer::start(smtp::Secure::Starttls, Some(("billing", "correct horse")));
+    let (sb, number) = mailing_workspace(&server);
+    // The password is in a file only this user reads, outside the workspace, its backups and exports.
+    let kept = sb.path("home/config/meterdesk/mail-passwords.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("correct horse"));
+    assert_eq!(sb.json(&["backup", "copy.meterdesk"]).0, 0);
+    let (code, exported) = sb.json(&["export", "catalog"]);
+    assert_eq!((code, &exported["workspace"]["mail"]["username"]), (0, &json!("billing")), "{exported}");
+    assert!(!exported.to_string().contains("correct horse"));
+    for file in ["ws.meterdesk", "ws.meterdesk-wal", "copy.meterdesk"] {
+        let bytes = std::fs::read(sb.path(file)).unwrap_or_default();
+        assert!(!bytes.windows(13).any(|w| w == b"correct horse"), "the password is in {file}");
+    }
+    let (code, ok) = sb.json(&["mail", "test"]);
+    assert_eq!((code, &ok["ok"]), (0, &json!(true)), "{ok}");
+
+    let (code, sent) = sb.json(&["invoice", "send", &number]);
+    assert_eq!(code, 0, "{sent}");
+    assert_eq!(
+        (&sent["document"], &sent["to"], &sent["status"], &sent["error"]),
+        (&json!(number), &json!(["ap@globex.test", "cfo@globex.test"]), &json!("sent"), &Value::Null)
+    );
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let message = mail_parser::MessageParser::default().parse(&received[0].raw).unwrap();
+    assert_eq!(received[0].rcpt, ["ap@globex.test", "cfo@globex.test"]);
+    assert_eq!(message.subject(), Some(format!("Invoice {number} from Acme AI").as_str()));
+    assert_eq!(format!("<{}>", message.message_id().unwrap()), sent["message_id"].as_str().unwrap());
+    let pdf = sb.path("exported.pdf");
+    assert_eq!(sb.json(&["invoice", "pdf", &number, "--out", pdf.to_str().unwrap()]).0, 0);
+    assert_eq!(message.attachment(0).unwrap().contents(), std::fs::read(&pdf).unwrap().as_slice());
+    // Once only.
+    let (code, again) = sb.json(&["invoice", "send", &number]);
+    assert_eq!((code, again["error"]["code"].as_str()), (1, Some("conflict")), "{again}");
+    assert_eq!(server.received().len(), 1);
+    let (code, listed) = sb.json(&["outbox", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        [&listed[0]["document"], &listed[0]["kind"], &listed[0]["to"], &listed[0]["status"], &listed[0]["attempts"]],
+        [&json!(number), &json!("invoice"), &json!(["ap@globex.test", "cfo@globex.test"]), &json!("sent"), &json!(1)]
+    );
+    let out = sb.run(&["--workspace", "ws.meterdesk", "invoice", "show", &number]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("Sent invoice {number} to ap@globex.test, cfo@globex.test")), "{text}");
+
+    // Reminders: none before 7 days past the due date; then the first level, once.
+    let (code, none) = sb.json(&["reminders", "preview", "--on", "2026-12-30"]);
+    assert_eq!((code, none), (0, json!([])));
+    let (code, due) = sb.json(&["reminders", "preview", "--on", "2026-12-31"]);
+    assert_eq!(
+        (code, &due[0]["invoice"], &due[0]["level"], &due[0]["status"]),
+        (0, &json!(number), &json!(1), &json!("queued"))
+    );
+    assert_eq!(server.received().len(), 1, "a preview sends nothing");
+    let (code, ran) = sb.json(&["reminders", "run", "--on", "2026-12-31"]);
+    assert_eq!(
+        (code, &ran[0]["level"], &ran[0]["status"], &ran[0]["to"]),
+        (0, &json!(1), &json!("sent"), &json!(["ap@globex.test", "cfo@globex.test"])),
+        "{ran}"
+    );
+    let (code, ran) = sb.json(&["reminders", "run", "--on", "2027-01-13"]);
+    assert_eq!((code, ran), (0, json!([])));
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn a_message_waits_in_the_outbox_while_the_server_is_down_and_a_kill_after_acceptance_sends_it_once_more_with_the_same_id()
+ {
+    let server = smtp::SmtpServer::start(smtp::Secure::Starttls, Some(("billing", "correct horse")));
+    let (sb, number) = mailing_workspace(&server);
+    // A wrong password: a clear error, the message kept.
+    let mut wrong = sb
+        .command(NOW, &["--workspace", "ws.meterdesk", "mail", "password"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut wrong.stdin.take().unwrap(), b"wrong\n").unwrap();
+    assert!(wrong.wait().unwrap().success());
+    let (code, queued) = sb.json(&["invoice", "send", &number]);
+    assert_eq!((code, &queued["status"]), (1, &json!("queued")), "{queued}");
+    assert!(queued["error"].as_str().unwrap().contains("refused the login (535"), "{queued}");
+
+    // The server goes away: still queued, nothing lost, the error names the server.
+    let port = server.port;
+    drop(server);
+    let (code, waiting) = sb.json(&["outbox", "retry"]);
+    assert_eq!((code, &waiting[0]["status"], &waiting[0]["attempts"]), (1, &json!("queued"), &json!(2)), "{waiting}");
+    let why = waiting[0]["last_error"].as_str().unwrap();
+    assert!(why.contains(&format!("the mail server localhost:{port} could not be reached")), "{why}");
+
+    // It comes back (on another port, with the right password): a retry that is
+    // killed (SIGKILL) after the server accepted the message, before it is marked sent.
+    let server = smtp::SmtpServer::start(smtp::Secure::Starttls, Some(("billing", "correct horse")));
+    std::fs::copy(server.ca_file(), sb.path("ca.pem")).unwrap();
+    let mut c: Value = sb.json(&["export", "catalog"]).1;
+    c["workspace"]["mail"]["port"] = json!(server.port);
+    let file = sb.write("moved.json", &c.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    let mut right = sb
+        .command(NOW, &["--workspace", "ws.meterdesk", "mail", "password"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut right.stdin.take().unwrap(), b"correct horse\n").unwrap();
+    assert!(right.wait().unwrap().success());
+    let marker = sb.path("accepted");
+    let mut child = sb
+        .command(NOW, &["--workspace", "ws.meterdesk", "--json", "outbox", "retry"])
+        .env("METERDESK_PAUSE_AFTER_ACCEPT", &marker)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the retry ended before the server accepted the message");
+        assert!(std::time::Instant::now() < deadline, "the server never accepted the message");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(server.received().len(), 1);
+    let (_, listed) = sb.json(&["outbox", "list"]);
+    assert_eq!((&listed[0]["status"], &listed[0]["attempts"]), (&json!("sending"), &json!(3)), "{listed}");
+
+    // The next retry hands it over again, with the same Message-ID, and marks it sent; then nothing more.
+    let (code, done) = sb.json(&["outbox", "retry"]);
+    assert_eq!((code, &done[0]["status"], &done[0]["attempts"]), (0, &json!("sent"), &json!(4)), "{done}");
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    let id = |raw: &[u8]| mail_parser::MessageParser::default().parse(raw).unwrap().message_id().unwrap().to_string();
+    assert_eq!(id(&received[0].raw), id(&received[1].raw));
+    assert_eq!(format!("<{}>", id(&received[0].raw)), queued["message_id"].as_str().unwrap());
+    let (code, nothing) = sb.json(&["outbox", "retry"]);
+    assert_eq!((code, nothing), (0, json!([])));
+    assert_eq!(server.received().len(), 2);
 }

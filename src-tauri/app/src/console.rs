@@ -12,6 +12,7 @@ use crate::paths;
 /// until the window closes.
 pub fn run(workspace: Option<PathBuf>) -> i32 {
     let path = workspace.unwrap_or_else(paths::default_workspace);
+    commands::retry_outbox_at_start(path.clone());
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
@@ -126,6 +127,14 @@ pub fn run(workspace: Option<PathBuf>) -> i32 {
             commands::invoice_void,
             commands::invoice_mark_paid,
             commands::invoice_pay,
+            commands::invoice_send,
+            commands::outbox_list,
+            commands::outbox_retry,
+            commands::reminders_preview,
+            commands::reminders_run,
+            commands::mail_password_set,
+            commands::mail_password_kept,
+            commands::mail_test,
             commands::invoice_payment_reverse,
             commands::invoice_credit,
             commands::invoices_verify,

@@ -8,6 +8,7 @@ mod command_map;
 pub mod commands;
 pub mod console;
 pub mod files;
+pub mod mail;
 pub mod paths;
 pub mod wire;
 

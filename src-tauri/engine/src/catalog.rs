@@ -82,6 +82,12 @@ pub struct CatalogWorkspace {
     /// Where customers pay (docs/interfaces.md "The catalog file").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<crate::settings::PaymentDetails>,
+    /// The mail server and the messages' templates; its password is never in a catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<crate::settings::MailSettings>,
+    /// The reminder levels, in days after the due date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_days: Option<Vec<u32>>,
 }
 
 /// What `apply` did, by entity.
@@ -103,6 +109,8 @@ impl CatalogWorkspace {
             invoice_prefix: self.invoice_prefix.unwrap_or(current.invoice_prefix),
             payment_terms_days: self.payment_terms_days.unwrap_or(current.payment_terms_days),
             payment: self.payment.or(current.payment),
+            mail: self.mail.or(current.mail),
+            reminder_days: self.reminder_days.unwrap_or(current.reminder_days),
             // Not part of the catalog: how PDFs look is a console setting.
             paper: current.paper,
             usage_appendix: current.usage_appendix,
@@ -121,6 +129,9 @@ impl CatalogWorkspace {
             tax_id: s.tax_id,
             payment_terms_days: Some(s.payment_terms_days),
             payment: s.payment,
+            mail: s.mail,
+            // The default levels are left out, as a catalog written by hand would.
+            reminder_days: (s.reminder_days != meterdesk_rules::mail::DEFAULT_REMINDER_DAYS).then_some(s.reminder_days),
         }
     }
 }

@@ -102,9 +102,9 @@ impl CustomerFields {
         problems.extend(required_text_problem("name", "the customer name", name, MAX_TEXT_CHARS));
         let email = self.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
         if let Some(email) = email
-            && !looks_like_email(email)
+            && let Some(why) = meterdesk_rules::mail::addresses_problem(email)
         {
-            problems.push(Problem::new("email", format!("\"{email}\" is not an email address")));
+            problems.push(Problem::new("email", why));
         }
         let currency = match Currency::parse(self.currency.as_deref().unwrap_or(default_currency)) {
             Ok(c) => Some(c),
@@ -152,17 +152,6 @@ impl CustomerFields {
             _ => Err(problems),
         }
     }
-}
-
-fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    s.len() <= 254
-        && !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.chars().any(char::is_whitespace)
 }
 
 impl ValidCustomer {

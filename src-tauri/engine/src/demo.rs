@@ -70,6 +70,16 @@ pub fn catalog(now: DateTime<Utc>) -> Catalog {
             note: Some("ACH or wire transfer in USD; other currencies: ask billing@acme.example".into()),
             ..Default::default()
         }),
+        // A mail relay on this machine (none runs by default: messages wait in the outbox).
+        mail: Some(crate::settings::MailSettings {
+            host: "localhost".into(),
+            port: 2525,
+            security: crate::settings::Security::None,
+            username: None,
+            from: "Acme AI Billing <billing@acme.example>".into(),
+            templates: Default::default(),
+        }),
+        reminder_days: None,
     };
     let mut customers = Vec::new();
     for (k, kind) in KINDS.iter().enumerate() {

@@ -20,7 +20,9 @@ pub mod invoice;
 pub mod late;
 pub mod limits;
 mod logo;
+pub mod mailing;
 pub mod meter;
+pub mod outbox;
 pub mod overview;
 pub mod pdf;
 pub mod plan;
@@ -40,7 +42,7 @@ mod seams_tests;
 
 /// The rules the engine stores and loads (the `meterdesk-rules` crate), at
 /// the paths the rest of the engine and its callers use.
-pub use meterdesk_rules::{alert_rule, money, payment, period, rating, rng, text};
+pub use meterdesk_rules::{alert_rule, mail, money, payment, period, rating, rng, text};
 
 /// The workspace file and what is stored in it (the `meterdesk-store`
 /// crate), at the paths the engine and its callers use.

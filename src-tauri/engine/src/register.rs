@@ -300,6 +300,20 @@ fn sentence(action: &str, subject: &str, detail: &[(String, String)]) -> String 
                 _ => s + ".",
             }
         }
+        "sent" => {
+            let document = get("document").unwrap_or(subject);
+            let what = match get("kind") {
+                Some("reminder") => format!("reminder {} of {document}", get("level").unwrap_or("?")),
+                Some("credit_note") => format!("credit note {document}"),
+                Some("statement") => "a statement".to_string(),
+                _ => format!("invoice {document}"),
+            };
+            format!(
+                "Sent {what} to {}{}.",
+                get("to").unwrap_or("?"),
+                get("message_id").map(|m| format!(" ({m})")).unwrap_or_default()
+            )
+        }
         "payment_reversed" => format!(
             "Reversed payment #{} of {subject}{}{}.",
             get("payment").unwrap_or("?"),

@@ -24,19 +24,23 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use crate::Error;
 use crate::Workspace;
 use crate::bill::Kind;
 use crate::catalog;
 use crate::event_file::Format;
 use crate::events::{ImportOptions, import};
 use crate::invoice::{self, Invoice, Open};
+use crate::outbox::Kind as MailKind;
 use crate::rng::Rng;
 
 const CATALOG: &str = r#"{
-  "workspace": { "name": "Seams Ltd", "currency": "USD", "timezone": "America/New_York" },
+  "workspace": { "name": "Seams Ltd", "currency": "USD", "timezone": "America/New_York",
+                 "mail": { "host": "mail.seams.test", "port": 587, "from": "billing@seams.test" } },
   "customers": [
-    { "id": "acme", "name": "Acme", "currency": "USD", "tax_rate": "0.20" },
-    { "id": "bolt", "name": "Bolt", "currency": "USD", "tax_exempt": "Reverse charge" },
+    { "id": "acme", "name": "Acme", "currency": "USD", "tax_rate": "0.20", "email": "ap@acme.test" },
+    { "id": "bolt", "name": "Bolt", "currency": "USD", "tax_exempt": "Reverse charge",
+      "email": "ap@bolt.test, cfo@bolt.test" },
     { "id": "cobra", "name": "Cobra", "currency": "EUR", "tax_rate": "0.19" }
   ],
   "meters": [
@@ -94,6 +98,26 @@ struct Harness {
     /// Each change of the payment details: the step and the IBAN set (none: no details).
     payments: Vec<(u64, Option<String>)>,
     counts: BTreeMap<&'static str, u32>,
+    /// The mail server the outbox hands messages to.
+    mail: FakeServer,
+}
+
+/// A mail server that refuses a message when told to, and keeps the
+/// Message-ID of every one it accepted.
+#[derive(Default)]
+struct FakeServer {
+    refuse: bool,
+    accepted: Vec<String>,
+}
+
+impl crate::outbox::Transport for FakeServer {
+    fn send(&mut self, m: &crate::outbox::Outgoing) -> Result<String, crate::outbox::SendError> {
+        if self.refuse {
+            return Err(crate::outbox::SendError("the mail server is down".into()));
+        }
+        self.accepted.push(m.message_id.clone());
+        Ok("250 ok".into())
+    }
 }
 
 impl Harness {
@@ -112,6 +136,7 @@ impl Harness {
             import_of: HashMap::new(),
             payments: Vec::new(),
             counts: BTreeMap::new(),
+            mail: FakeServer::default(),
         }
     }
 
@@ -214,7 +239,7 @@ impl Harness {
         self.step += 1;
         let hours = self.pick(30) as i64;
         self.now += Duration::hours(hours);
-        match self.pick(160) {
+        match self.pick(175) {
             0..=29 => {
                 let n = 1 + self.pick(25) as usize;
                 self.import(n, None, None);
@@ -510,7 +535,7 @@ impl Harness {
                     self.count("alerts raised");
                 }
             }
-            150..=154 => {
+            150..=154 | 170..=174 => {
                 // A payment of part of what is owed, all of it, or a cent too much.
                 let Some(number) = self.random_invoice() else { return };
                 let inv = invoice::get(self.ws.conn(), &number).unwrap().unwrap();
@@ -547,6 +572,68 @@ impl Harness {
                     .unwrap();
                 self.count("payment reversed");
             }
+            160..=163 => {
+                // Send an invoice or a credit note: once only; cobra has no address.
+                let notes = crate::credit::all(self.ws.conn()).unwrap();
+                let number = if !notes.is_empty() && self.pick(3) == 0 {
+                    notes[self.pick(notes.len() as u64) as usize].number.clone()
+                } else {
+                    let Some(number) = self.random_invoice() else { return };
+                    number
+                };
+                let kind = if number.starts_with("CN") { MailKind::CreditNote } else { MailKind::Invoice };
+                let before = crate::outbox::find(self.ws.conn(), &number, kind, 0).unwrap();
+                let void = invoice::get(self.ws.conn(), &number).unwrap().is_some_and(|i| i.void_reason.is_some());
+                self.mail.refuse = self.pick(3) == 0;
+                let sent = crate::mailing::send_document(&mut self.ws, &number, None, &mut self.mail, self.now);
+                match (&before, sent) {
+                    (Some(_), Err(Error::Conflict(_))) => self.count("send refused: sent before"),
+                    (None, Err(Error::Conflict(_))) if void => self.count("send refused: void"),
+                    (None, Err(Error::Invalid(p))) if p[0].message.contains("no billing e-mail") => {
+                        self.count("send refused: no address")
+                    }
+                    (None, Ok(report)) => {
+                        let queued = crate::outbox::find(self.ws.conn(), &number, kind, 0).unwrap().unwrap();
+                        assert_eq!(queued.message_id, report.message_id, "step {}", self.step);
+                        // What went is the document's PDF as it is exported.
+                        let attached: Vec<u8> = self
+                            .ws
+                            .conn()
+                            .query_row("SELECT attachment FROM outbox WHERE id = ?1", [queued.id], |r| r.get(0))
+                            .unwrap();
+                        assert_eq!(attached, crate::pdf::document(self.ws.conn(), &number, None).unwrap());
+                        self.count(if self.mail.refuse { "send failed, queued" } else { "sent" });
+                    }
+                    (before, other) => {
+                        panic!("step {}: send {number} (queued before: {before:?}): {other:?}", self.step)
+                    }
+                }
+            }
+            164..=165 => {
+                self.mail.refuse = self.pick(4) == 0;
+                let retried = crate::mailing::retry(&mut self.ws, &mut self.mail, self.now).unwrap();
+                if !retried.is_empty() {
+                    self.count("outbox retried");
+                }
+            }
+            166..=169 => {
+                self.mail.refuse = self.pick(5) == 0;
+                let on = self.now.date_naive();
+                let due = crate::mailing::reminders_due(self.ws.conn(), on).unwrap();
+                let ran = crate::mailing::run_reminders(&mut self.ws, on, &mut self.mail, self.now).unwrap();
+                assert_eq!(ran.len(), due.len(), "step {}: the preview is what runs", self.step);
+                for r in &ran {
+                    // Reminded: overdue with something owed, on the day of the run.
+                    let e = crate::register::entries(self.ws.conn(), on)
+                        .unwrap()
+                        .into_iter()
+                        .find(|e| e.number == r.invoice)
+                        .unwrap();
+                    assert_eq!(e.standing, crate::register::Standing::Overdue, "step {}: {r:?}", self.step);
+                    assert!(e.outstanding.0 > Decimal::ZERO && e.outstanding == r.owed, "step {}: {r:?}", self.step);
+                    self.count("reminder");
+                }
+            }
             _ => {
                 let customer = CUSTOMERS[self.pick(3) as usize];
                 let n = self.step;
@@ -567,6 +654,26 @@ impl Harness {
     fn check(&self) {
         let conn = self.ws.conn();
         let at = format!("step {}", self.step);
+        // The outbox: what the server accepted is marked sent, once each; what it
+        // did not is still queued; an invoice's reminder levels only rise.
+        let all = crate::outbox::list(conn, false).unwrap();
+        let mut accepted: HashMap<&str, u32> = HashMap::new();
+        for id in &self.mail.accepted {
+            *accepted.entry(id.as_str()).or_default() += 1;
+        }
+        let mut levels: HashMap<&str, u32> = HashMap::new();
+        for e in all.iter().rev() {
+            let times = accepted.get(e.message_id.as_str()).copied().unwrap_or(0);
+            match e.status {
+                crate::outbox::Status::Sent => assert_eq!(times, 1, "{at}: {e:?}"),
+                _ => assert_eq!((times, e.status), (0, crate::outbox::Status::Queued), "{at}: {e:?}"),
+            }
+            if e.kind == MailKind::Reminder {
+                let last = levels.insert(&e.document, e.level).unwrap_or(0);
+                assert!(e.level > last, "{at}: reminder {} of {} after {last}", e.level, e.document);
+            }
+        }
+        assert_eq!(accepted.len(), self.mail.accepted.len(), "{at}: a message went twice");
         // Payments: never more than the amount due, none standing on a void invoice, and
         // what is owed is the amount due less credit notes less the payments that stand.
         for inv in self.invoices() {
@@ -790,7 +897,7 @@ impl Harness {
 #[test]
 fn random_operations_never_bill_twice_or_lose_an_event() {
     let mut totals: BTreeMap<&'static str, u32> = BTreeMap::new();
-    let (seeds, steps) = (6u64, 400);
+    let (seeds, steps) = (6u64, 500);
     for seed in 1..=seeds {
         let mut h = Harness::new(seed);
         for _ in 0..steps {
@@ -849,6 +956,12 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("payment", 15),
         ("payment refused", 10),
         ("payment reversed", 8),
+        ("sent", 15),
+        ("send failed, queued", 4),
+        ("send refused: sent before", 5),
+        ("send refused: no address", 5),
+        ("outbox retried", 5),
+        ("reminder", 50),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");

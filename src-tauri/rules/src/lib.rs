@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod alert_rule;
 pub mod cost;
 pub mod figures;
+pub mod mail;
 pub mod meter;
 pub mod money;
 pub mod payment;

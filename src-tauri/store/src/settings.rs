@@ -34,6 +34,17 @@ pub struct Settings {
     /// power user (docs/billing.md "Business figures"); 0 to 100.
     #[serde(default = "default_margin_floor")]
     pub margin_floor_percent: Dec,
+    /// The mail server invoices, credit notes, reminders and statements go
+    /// through, and their templates; none until set. Its password is never here.
+    #[serde(default)]
+    pub mail: Option<MailSettings>,
+    /// The reminder levels: days after the due date (default 7, 21, 45).
+    #[serde(default = "default_reminder_days")]
+    pub reminder_days: Vec<u32>,
+}
+
+fn default_reminder_days() -> Vec<u32> {
+    meterdesk_rules::mail::DEFAULT_REMINDER_DAYS.to_vec()
 }
 
 fn default_backups_keep() -> u32 {
@@ -85,10 +96,13 @@ impl Default for Settings {
             backups_keep: default_backups_keep(),
             payment: None,
             margin_floor_percent: default_margin_floor(),
+            mail: None,
+            reminder_days: default_reminder_days(),
         }
     }
 }
 
+pub use meterdesk_rules::mail::{MailSettings, Security, Template, Templates};
 pub use meterdesk_rules::payment::PaymentDetails;
 pub use meterdesk_rules::text::{MAX_ADDRESS_LINES, MAX_TEXT_CHARS, address_problems, required_text_problem};
 
@@ -134,6 +148,12 @@ impl Settings {
             problems
                 .push(Problem::new("margin_floor_percent", "a margin floor is 0 to 100 %, with at most one decimal"));
         }
+        if let Some(mail) = &self.mail {
+            problems.extend(mail.problems());
+        }
+        if let Some(why) = meterdesk_rules::mail::reminder_days_problem(&self.reminder_days) {
+            problems.push(Problem::new("reminder_days", why));
+        }
         problems
     }
 
@@ -145,6 +165,7 @@ impl Settings {
         // Details with nothing filled in are no details.
         self.payment = self.payment.map(PaymentDetails::normalized).filter(|p| *p != PaymentDetails::default());
         self.margin_floor_percent = Dec(self.margin_floor_percent.0.normalize());
+        self.mail = self.mail.map(MailSettings::normalized);
         self
     }
 }
@@ -171,7 +192,7 @@ pub fn timezone_names() -> Vec<&'static str> {
 pub fn get(conn: &Connection) -> Result<Settings> {
     conn.prepare_cached(
         "SELECT company_name, address, tax_id, currency, timezone, invoice_prefix, payment_terms_days, paper, usage_appendix,
-         backups_keep, payment, margin_floor_percent FROM workspace_settings WHERE id = 1",
+         backups_keep, payment, margin_floor_percent, mail, reminder_days FROM workspace_settings WHERE id = 1",
     )?
     .query_row(
         [],
@@ -199,6 +220,14 @@ pub fn get(conn: &Connection) -> Result<Settings> {
                 margin_floor_percent: {
                     let text: String = r.get(11)?;
                     text.parse().map_err(|e| stored_error(11, "margin_floor_percent", &text, e))?
+                },
+                mail: match r.get::<_, Option<String>>(12)? {
+                    None => None,
+                    Some(text) => Some(serde_json::from_str(&text).map_err(|e| stored_error(12, "mail", &text, e))?),
+                },
+                reminder_days: {
+                    let text: String = r.get(13)?;
+                    serde_json::from_str(&text).map_err(|e| stored_error(13, "reminder_days", &text, e))?
                 },
             })
         },
@@ -279,7 +308,7 @@ fn write(conn: &Transaction, s: &Settings) -> Result<()> {
     conn.execute(
         "UPDATE workspace_settings SET company_name = ?1, address = ?2, tax_id = ?3, currency = ?4, timezone = ?5,
          invoice_prefix = ?6, payment_terms_days = ?7, paper = ?8, usage_appendix = ?9, backups_keep = ?10, payment = ?11,
-         margin_floor_percent = ?12
+         margin_floor_percent = ?12, mail = ?13, reminder_days = ?14
          WHERE id = 1",
         params![
             s.company_name,
@@ -293,7 +322,9 @@ fn write(conn: &Transaction, s: &Settings) -> Result<()> {
             s.usage_appendix,
             s.backups_keep,
             s.payment.as_ref().map(|p| serde_json::to_string(p).expect("payment details serialize")),
-            s.margin_floor_percent.0.normalize().to_string()
+            s.margin_floor_percent.0.normalize().to_string(),
+            s.mail.as_ref().map(|m| serde_json::to_string(m).expect("mail settings serialize")),
+            serde_json::to_string(&s.reminder_days).expect("reminder days serialize"),
         ],
     )?;
     Ok(())
@@ -364,7 +395,7 @@ mod tests {
     fn a_stored_setting_that_does_not_read_is_an_error_naming_it() {
         let ws = Workspace::in_memory().unwrap();
         // (The paper has a CHECK constraint: SQLite itself refuses a bad one.)
-        for (column, text) in [("address", "not json"), ("payment", "{\"payee\": 1}")] {
+        for (column, text) in [("address", "not json"), ("payment", "{\"payee\": 1}"), ("mail", "{\"host\": 1}")] {
             let sql = format!("UPDATE workspace_settings SET {column} = ?1 WHERE id = 1");
             let before: String = ws
                 .conn()
@@ -374,7 +405,7 @@ mod tests {
             ws.conn().execute(&sql, [text]).unwrap();
             let err = get(ws.conn()).unwrap_err().to_string();
             assert!(err.contains(&format!("column {column}")) && err.contains(text), "{err}");
-            let restore: Option<&str> = if column == "payment" { None } else { Some(&before) };
+            let restore: Option<&str> = if column == "address" { Some(&before) } else { None };
             ws.conn().execute(&sql, [restore]).unwrap();
         }
         assert!(get(ws.conn()).is_ok());
@@ -397,6 +428,15 @@ mod tests {
             // Details left blank are no details.
             payment: Some(PaymentDetails { payee: " ".into(), iban: Some(" ".into()), ..Default::default() }),
             margin_floor_percent: "25.50".parse().unwrap(),
+            mail: Some(MailSettings {
+                host: " SMTP.acme.test".into(),
+                port: 587,
+                security: Security::Starttls,
+                username: Some("billing".into()),
+                from: "billing@acme.test ".into(),
+                templates: Templates::default(),
+            }),
+            reminder_days: vec![10, 30],
         };
         assert!(ws.write(|tx| update(tx, wanted.clone())).unwrap());
         let got = get(ws.conn()).unwrap();
@@ -406,6 +446,9 @@ mod tests {
         assert_eq!(got.tax_id, None);
         assert_eq!((got.paper, got.usage_appendix, got.backups_keep), (Paper::Letter, true, 3));
         assert_eq!(got.margin_floor_percent.to_string(), "25.5");
+        let mail = got.mail.as_ref().unwrap();
+        assert_eq!((mail.host.as_str(), mail.from.as_str()), ("smtp.acme.test", "billing@acme.test"));
+        assert_eq!(got.reminder_days, [10, 30]);
         assert!(!ws.write(|tx| update(tx, wanted)).unwrap(), "same settings again: no change");
     }
 
@@ -419,13 +462,22 @@ mod tests {
             invoice_prefix: "inv 2026".into(),
             payment_terms_days: 400,
             margin_floor_percent: "101".parse().unwrap(),
+            reminder_days: vec![21, 7],
             ..Settings::default()
         };
         let err = ws.write(|tx| update(tx, bad)).unwrap_err();
         let fields: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             fields,
-            ["company_name", "currency", "timezone", "invoice_prefix", "payment_terms_days", "margin_floor_percent"]
+            [
+                "company_name",
+                "currency",
+                "timezone",
+                "invoice_prefix",
+                "payment_terms_days",
+                "margin_floor_percent",
+                "reminder_days"
+            ]
         );
         assert!(err.problems()[1].message.contains("ISO 4217"));
         assert!(err.problems()[2].message.contains("IANA time zone"));

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0022_alert_rules", include_str!("../../../migrations/0022_alert_rules.sql")),
     ("0023_usage_blocks", include_str!("../../../migrations/0023_usage_blocks.sql")),
     ("0024_payments", include_str!("../../../migrations/0024_payments.sql")),
+    ("0025_outbox", include_str!("../../../migrations/0025_outbox.sql")),
 ];
 
 /// The schema version this build writes.

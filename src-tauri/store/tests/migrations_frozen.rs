@@ -33,6 +33,7 @@ const LANDED: &[(&str, &str)] = &[
     ("0022_alert_rules.sql", "ee45f34ed689af8f433d2efc1527c32c21e659b51cd333cd7e94e9fdccabed12"),
     ("0023_usage_blocks.sql", "3f87fb8487b72693d102a56af7fc36206bcaa43692425fc2aeebd96e51fc1a6e"),
     ("0024_payments.sql", "f7b85c2566f0b5aef3ae9ceb40c799b837a2999e51a92fd7d4ba9004754ba484"),
+    ("0025_outbox.sql", "f48b86f69256e94327fbb0901d9fb98b5bf11f9ff3968970848919077d0eb90c"),
 ];
 
 #[test]

@@ -3,13 +3,14 @@ import { formatDay, formatDays, formatMoment } from "../api/format";
 import {
   Alert, Badge, Button, Group, Loader, Modal, SegmentedControl, Stack, Table, Tabs, Text, TextInput, Textarea, Timeline,
 } from "@mantine/core";
-import { IconCash, IconDownload, IconReceiptRefund, IconBan } from "@tabler/icons-react";
+import { IconCash, IconDownload, IconReceiptRefund, IconBan, IconSend } from "@tabler/icons-react";
 import { call, errorText } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
 import type { CreditAsk } from "../api/generated/CreditAsk";
 import type { RefundTo } from "../api/generated/RefundTo";
 import type { PaymentRecord } from "../api/generated/PaymentRecord";
 import { PaymentForm, PaymentsList, ReverseForm } from "./PaymentForm";
+import { SendForm } from "./OutboxPanel";
 import type { InvoiceDetail } from "../api/generated/InvoiceDetail";
 import type { Meter } from "../api/generated/Meter";
 import type { Standing } from "../api/generated/Standing";
@@ -33,7 +34,7 @@ export async function savePdf(number: string, customerName: string) {
   }
 }
 
-type Action = "pay" | "void" | "credit" | null;
+type Action = "pay" | "void" | "credit" | "send" | null;
 
 /** Void: the number stays used, the reason is printed on the PDF. */
 function VoidForm({ detail, onDone }: { detail: InvoiceDetail; onDone: (d: InvoiceDetail) => void }) {
@@ -182,6 +183,8 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
       <Group gap="xs">
         <Button size="xs" variant="light" leftSection={<IconDownload size={14} />} onClick={() => savePdf(entry.number, entry.customer_name)}
           data-testid="invoice-pdf-save">Save PDF…</Button>
+        <Button size="xs" variant="light" leftSection={<IconSend size={14} />} disabled={entry.standing === "void"} onClick={() => setAction("send")}
+          data-testid="invoice-send">Send…</Button>
         <Button size="xs" variant="light" leftSection={<IconCash size={14} />} disabled={!live} onClick={() => setAction("pay")}
           data-testid="invoice-mark-paid">Record payment…</Button>
         <Button size="xs" variant="light" leftSection={<IconReceiptRefund size={14} />} disabled={entry.standing === "void" || entry.standing === "credited"}
@@ -236,7 +239,9 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
         </Tabs.Panel>
       </Tabs>
       <Modal opened={action !== null} onClose={() => setAction(null)}
-        title={action === "pay" ? `Record a payment of ${entry.number}` : action === "void" ? `Void ${entry.number}` : `Credit ${entry.number}`}>
+        title={action === "pay" ? `Record a payment of ${entry.number}` : action === "void" ? `Void ${entry.number}`
+          : action === "send" ? `Send ${entry.number} by e-mail` : `Credit ${entry.number}`}>
+        {action === "send" && <SendForm detail={detail} document={entry.number} onDone={() => changed()} />}
         {action === "pay" && <PaymentForm detail={detail} onDone={changed} />}
         {action === "void" && <VoidForm detail={detail} onDone={changed} />}
         {action === "credit" && <CreditForm detail={detail} onDone={() => changed()} />}

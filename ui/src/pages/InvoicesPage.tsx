@@ -14,6 +14,7 @@ import { SortHeader } from "../components/SortHeader";
 import { LateUsagePanel } from "../components/LateUsagePanel";
 import { CreditNotesList } from "../components/CreditNotesList";
 import { InvoiceRegister } from "./InvoiceRegister";
+import { OutboxPanel } from "../components/OutboxPanel";
 import { notifyError, notifySaved } from "../notify";
 
 type SortKey = "customer" | "plan" | "subtotal" | "tax" | "total";
@@ -67,6 +68,7 @@ export function InvoicesPage({ onExplore, initial }: {
           <Tabs.Tab value="finalized" data-testid="invoices-tab-finalized">Finalized</Tabs.Tab>
           <Tabs.Tab value="credit-notes" data-testid="invoices-tab-credit-notes">Credit notes</Tabs.Tab>
           <Tabs.Tab value="late" data-testid="invoices-tab-late">Late usage</Tabs.Tab>
+          <Tabs.Tab value="outbox" data-testid="invoices-tab-outbox">Reminders and outbox</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="drafts" pt="md">
           <DraftsPanel meters={meters} onExplore={onExplore} onFinalized={(first) => {
@@ -85,6 +87,7 @@ export function InvoicesPage({ onExplore, initial }: {
           <LateUsagePanel onAdjusted={() => setGeneration((g) => g + 1)}
             onOpenInvoice={(number) => { setOpened(number); setTab("finalized"); }} />
         </Tabs.Panel>
+        <Tabs.Panel value="outbox" pt="md"><OutboxPanel /></Tabs.Panel>
       </Tabs>
     </Stack>
   );

@@ -7,6 +7,9 @@ import { IconPhotoUp, IconShieldCheck, IconTrash } from "@tabler/icons-react";
 import { useForm } from "@mantine/form";
 import { call, CommandError } from "../api/invoke";
 import type { PaymentDetails } from "../api/generated/PaymentDetails";
+import type { MailSettings } from "../api/generated/MailSettings";
+import type { MailSecurity } from "../api/generated/MailSecurity";
+import type { MailTemplates } from "../api/generated/MailTemplates";
 import type { Settings } from "../api/generated/Settings";
 import type { ReferenceData } from "../api/generated/ReferenceData";
 import type { Verified } from "../api/generated/Verified";
@@ -18,7 +21,44 @@ type PayForm = {
   pay_kind: "none" | "iban" | "us"; pay_payee: string; pay_iban: string; pay_bic: string; pay_account: string; pay_routing: string;
   pay_note: string;
 };
-type FormValues = Omit<Settings, "address" | "tax_id" | "payment"> & { address: string; tax_id: string } & PayForm;
+/** The mail server as the form edits it; the templates keep their shape. */
+type MailForm = {
+  mail_on: boolean; mail_host: string; mail_port: number | string; mail_security: MailSecurity; mail_username: string; mail_from: string;
+  templates: MailTemplates; reminder_days: string;
+};
+type FormValues = Omit<Settings, "address" | "tax_id" | "payment" | "mail" | "reminder_days"> & { address: string; tax_id: string } & PayForm & MailForm;
+
+/** The templates a new mail setup starts with (the engine's defaults, as Settings returns them once saved). */
+const NO_TEMPLATES: MailTemplates = {
+  invoice: { subject: "Invoice {number} from {company}", body: "Hello {customer},\n\nplease find attached invoice {number} for {amount}, due on {due_date}.\n\nThank you,\n{company}" },
+  credit_note: { subject: "Credit note {number} from {company}", body: "Hello {customer},\n\nplease find attached credit note {number} for {amount}, which corrects invoice {invoice}.\n\nThank you,\n{company}" },
+  reminder: { subject: "Reminder: invoice {number} is overdue", body: "Hello {customer},\n\nour records show {amount} still owed on invoice {number}, which was due on {due_date} ({days_overdue} days ago). The invoice is attached. If you have paid it already, please disregard this message.\n\nThank you,\n{company}" },
+  statement: { subject: "Statement of account from {company}", body: "Hello {customer},\n\nplease find attached your statement of account from {from} to {to}. Owed in total: {amount}.\n\nThank you,\n{company}" },
+};
+
+function mailForm(m: MailSettings | null, days: number[]): MailForm {
+  return {
+    mail_on: m !== null, mail_host: m?.host ?? "", mail_port: m?.port ?? 587, mail_security: m?.security ?? "starttls",
+    mail_username: m?.username ?? "", mail_from: m?.from ?? "", templates: m?.templates ?? NO_TEMPLATES, reminder_days: days.join(", "),
+  };
+}
+
+function mailOf(v: MailForm): MailSettings | null {
+  if (!v.mail_on) return null;
+  return {
+    host: v.mail_host, port: Number(v.mail_port), security: v.mail_security, from: v.mail_from, templates: v.templates,
+    ...(v.mail_username.trim() ? { username: v.mail_username } : {}),
+  };
+}
+
+/** "7, 21, 45" as days; what does not read is left for the engine to name. */
+function reminderDays(text: string): number[] {
+  return text.split(/[,;\s]+/).filter((d) => d !== "").map((d) => (/^\d+$/.test(d) ? Number(d) : -1));
+}
+
+const KIND_LABELS: Record<keyof MailTemplates, string> = {
+  invoice: "Invoice", credit_note: "Credit note", reminder: "Reminder", statement: "Statement",
+};
 
 function payForm(p: PaymentDetails | null): PayForm {
   return {
@@ -36,14 +76,22 @@ function paymentOf(v: PayForm): PaymentDetails | null {
 }
 
 /** The form's field of an engine problem's path ("payment.iban" → "pay_iban"). */
-const PAY_FIELDS: Record<string, keyof PayForm> = {
+const PAY_FIELDS: Record<string, keyof PayForm | keyof MailForm> = {
   "payment.payee": "pay_payee", "payment.iban": "pay_iban", "payment.bic": "pay_bic", "payment.account_number": "pay_account",
   "payment.routing_number": "pay_routing", "payment.note": "pay_note",
+  "mail.host": "mail_host", "mail.port": "mail_port", "mail.username": "mail_username", "mail.from": "mail_from",
 };
 
+/** The form's field of an engine problem's path. */
+function fieldOf(path: string): string {
+  if (PAY_FIELDS[path]) return PAY_FIELDS[path];
+  if (path.startsWith("mail.templates.")) return path.slice("mail.".length);
+  return path.replace(/\[\d+\]$/, "");
+}
+
 function toForm(s: Settings): FormValues {
-  const { payment, ...rest } = s;
-  return { ...rest, address: s.address.join("\n"), tax_id: s.tax_id ?? "", ...payForm(payment) };
+  const { payment, mail, reminder_days, ...rest } = s;
+  return { ...rest, address: s.address.join("\n"), tax_id: s.tax_id ?? "", ...payForm(payment), ...mailForm(mail, reminder_days) };
 }
 
 export function SettingsPage({ onSaved }: { onSaved: () => void }) {
@@ -86,7 +134,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   const form = useForm<FormValues>({
     initialValues: {
       company_name: "", address: "", tax_id: "", currency: "USD", timezone: "UTC", invoice_prefix: "INV", payment_terms_days: 30, paper: "a4",
-      usage_appendix: false, backups_keep: 10, margin_floor_percent: "20", ...payForm(null),
+      usage_appendix: false, backups_keep: 10, margin_floor_percent: "20", ...payForm(null), ...mailForm(null, [7, 21, 45]),
     },
   });
 
@@ -103,10 +151,13 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
   }, []);
 
   const save = async (v: FormValues) => {
-    const { pay_kind: _k, pay_payee: _p, pay_iban: _i, pay_bic: _b, pay_account: _a, pay_routing: _r, pay_note: _n, ...company } = v;
+    const { pay_kind: _k, pay_payee: _p, pay_iban: _i, pay_bic: _b, pay_account: _a, pay_routing: _r, pay_note: _n,
+      mail_on: _m1, mail_host: _m2, mail_port: _m3, mail_security: _m4, mail_username: _m5, mail_from: _m6, templates: _t,
+      reminder_days: _d, ...company } = v;
     const settings: Settings = {
       ...company, address: v.address.split("\n"), tax_id: v.tax_id || null, payment_terms_days: Number(v.payment_terms_days),
       backups_keep: Number(v.backups_keep), payment: paymentOf(v), margin_floor_percent: v.margin_floor_percent.trim(),
+      mail: mailOf(v), reminder_days: reminderDays(v.reminder_days),
     };
     try {
       const stored = await call("settings_update", { settings });
@@ -116,7 +167,7 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
       onSaved();
     } catch (e) {
       if (e instanceof CommandError && e.problems.length > 0) {
-        for (const p of e.problems) form.setFieldError(PAY_FIELDS[p.path] ?? p.path.replace(/\[\d+\]$/, ""), p.message);
+        for (const p of e.problems) form.setFieldError(fieldOf(p.path), p.message);
       } else notifyError(e, "The settings were not saved");
     }
   };
@@ -188,12 +239,50 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
                 {...form.getInputProps("pay_note")} />
             </>
           )}
+          <Title order={4} mt="sm">Sending by e-mail</Title>
+          <Text size="sm" c="dimmed">
+            Invoices, credit notes, reminders and statements go to each customer's billing addresses through this mail server,
+            with the PDF attached. The password is kept on this computer, never in the workspace.
+          </Text>
+          <Switch label="Send e-mail through a mail server" data-testid="settings-mail-on" {...form.getInputProps("mail_on", { type: "checkbox" })} />
+          {form.values.mail_on && (
+            <>
+              <SimpleGrid cols={3}>
+                <TextInput label="Mail server" placeholder="smtp.example.com" data-testid="settings-mail-host" {...form.getInputProps("mail_host")} />
+                <NumberInput label="Port" min={1} max={65535} allowDecimal={false} data-testid="settings-mail-port" {...form.getInputProps("mail_port")} />
+                <Select label="Security" allowDeselect={false} data-testid="settings-mail-security" {...form.getInputProps("mail_security")}
+                  data={[{ value: "starttls", label: "STARTTLS (587)" }, { value: "tls", label: "TLS (465)" }, { value: "none", label: "None (local relay)" }]} />
+              </SimpleGrid>
+              <SimpleGrid cols={2}>
+                <TextInput label="Username (optional)" data-testid="settings-mail-username" {...form.getInputProps("mail_username")} />
+                <TextInput label="Sender" placeholder="Acme Billing <billing@acme.com>" data-testid="settings-mail-from" {...form.getInputProps("mail_from")} />
+              </SimpleGrid>
+              <TextInput label="Reminder levels (days after the due date)" description="Each is sent once per invoice while something is owed"
+                w={360} data-testid="settings-reminder-days" {...form.getInputProps("reminder_days")} />
+              <Text size="sm" fw={500}>Message templates</Text>
+              <Text size="xs" c="dimmed">
+                Placeholders: {"{number}"}, {"{amount}"}, {"{due_date}"}, {"{customer}"}, {"{company}"}; a credit note has {"{invoice}"},
+                a reminder {"{days_overdue}"} and {"{level}"}, a statement {"{from}"} and {"{to}"}.
+              </Text>
+              {(Object.keys(KIND_LABELS) as (keyof MailTemplates)[]).map((kind) => (
+                <Paper key={kind} withBorder p="sm">
+                  <Stack gap="xs">
+                    <TextInput label={`${KIND_LABELS[kind]}: subject`} data-testid={`settings-template-${kind}-subject`}
+                      {...form.getInputProps(`templates.${kind}.subject`)} />
+                    <Textarea label={`${KIND_LABELS[kind]}: message`} autosize minRows={3} data-testid={`settings-template-${kind}-body`}
+                      {...form.getInputProps(`templates.${kind}.body`)} />
+                  </Stack>
+                </Paper>
+              ))}
+            </>
+          )}
           <Group justify="flex-end">
             <Button type="submit" disabled={!form.isDirty()} data-testid="settings-save">Save settings</Button>
           </Group>
         </Stack>
       </form>
       )}
+      {loaded && form.values.mail_on && !form.isDirty("mail_host") && <MailPassword />}
       <Title order={4} mt="lg">Logo</Title>
       <Text size="sm" c="dimmed">
         A PNG or JPEG printed at the top of invoices and credit notes. An invoice keeps the logo it was finalized with.
@@ -233,6 +322,51 @@ export function SettingsPage({ onSaved }: { onSaved: () => void }) {
         </Alert>
       ))}
     </Stack>
+  );
+}
+
+/** The mail server's password (kept on this computer, not in the workspace) and a connection test. */
+function MailPassword() {
+  const [kept, setKept] = useState<boolean | null>(null);
+  const [password, setPassword] = useState("");
+  const [testing, setTesting] = useState(false);
+  useEffect(() => { void call("mail_password_kept").then(setKept).catch(() => setKept(null)); }, []);
+  const keep = async (value: string | null) => {
+    try {
+      setKept(await call("mail_password_set", { password: value }));
+      setPassword("");
+      notifyOk(value ? "Password kept on this computer" : "Password forgotten");
+    } catch (e) {
+      notifyError(e, "The password was not kept");
+    }
+  };
+  const test = async () => {
+    setTesting(true);
+    try {
+      await call("mail_test");
+      notifyOk("The mail server answered and took the login");
+    } catch (e) {
+      notifyError(e, "The mail server could not be used");
+    } finally {
+      setTesting(false);
+    }
+  };
+  return (
+    <Paper withBorder p="sm" data-testid="settings-mail-password">
+      <Stack gap="xs">
+        <Text size="sm" fw={500}>Mail server password</Text>
+        <Text size="xs" c="dimmed">
+          {kept ? "A password is kept for this login, on this computer only." : "No password kept (save the server settings first)."}
+        </Text>
+        <Group align="flex-end">
+          <TextInput type="password" label="Password" value={password} onChange={(e) => setPassword(e.currentTarget.value)} w={260}
+            data-testid="settings-mail-password-input" autoComplete="new-password" />
+          <Button variant="light" disabled={!password} onClick={() => void keep(password)} data-testid="settings-mail-password-keep">Keep password</Button>
+          {kept && <Button variant="subtle" color="red" onClick={() => void keep(null)}>Forget</Button>}
+          <Button variant="default" loading={testing} onClick={test} data-testid="settings-mail-test">Test connection</Button>
+        </Group>
+      </Stack>
+    </Paper>
   );
 }
 

@@ -96,6 +96,14 @@ pub enum InvoiceAction {
         #[arg(long)]
         reference: String,
     },
+    /// E-mail the invoice or credit note NUMBER with its PDF to the
+    /// customer's billing addresses (or --to, repeatable), through the
+    /// outbox: sent, or kept queued with the server's error. Once only.
+    Send {
+        number: String,
+        #[arg(long, value_name = "ADDR")]
+        to: Vec<String>,
+    },
     /// One finalized invoice.
     Show { number: String },
     /// Every finalized invoice, newest first: its standing (open, overdue,
@@ -303,6 +311,20 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
             );
             Outcome::ok(&s, human)
         }
+        InvoiceAction::Send { number, to } => {
+            let mut ws = Workspace::open(workspace)?;
+            let mut transport = crate::mail::transport(&meterdesk_engine::mailing::mail_settings(ws.conn())?)?;
+            let to = (!to.is_empty()).then(|| to.iter().flat_map(|t| meterdesk_engine::mail::addresses(t)).collect());
+            let report = meterdesk_engine::mailing::send_document(&mut ws, &number, to, &mut transport, now)?;
+            let sent = report.status == meterdesk_engine::outbox::Status::Sent;
+            let human = match &report.error {
+                None => format!("{number} sent to {} ({})", report.to.join(", "), report.message_id),
+                Some(error) => format!(
+                    "{number} is queued in the outbox, not sent: {error}\n(`meterdesk outbox retry` sends it again)"
+                ),
+            };
+            Ok(Outcome { success: sent, ..Outcome::ok(&report, human)? })
+        }
         InvoiceAction::Paid { number, date, reference } => {
             let mut ws = Workspace::open(workspace)?;
             let paid = ws.write(|tx| invoice::mark_paid(tx, &number, date, &reference, now))?;
@@ -334,10 +356,11 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
             let found = invoice::get(ws.conn(), &number)?
                 .ok_or_else(|| Error::NotFound(format!("no finalized invoice {number}")))?;
             let mut human = format!(
-                "{number} ({:?}), issued {}, due {}\n",
-                found.frozen.draft.status, found.frozen.issue_date, found.frozen.due_date
-            )
-            .to_lowercase();
+                "{number} ({}), issued {}, due {}\n",
+                format!("{:?}", found.frozen.draft.status).to_lowercase(),
+                found.frozen.issue_date,
+                found.frozen.due_date
+            );
             human.push_str(&draft_text(&found.frozen.draft));
             for p in &found.payments {
                 human.push_str(&format!(
@@ -350,6 +373,10 @@ pub(super) fn run(action: InvoiceAction, workspace: &Path, now: DateTime<Utc>) -
                     p.reference,
                     p.reversed.as_ref().map(|r| format!(", reversed: {r}")).unwrap_or_default()
                 ));
+            }
+            human.push_str("\nhistory:");
+            for t in register::trail(ws.conn(), &number)? {
+                human.push_str(&format!("\n  {}  {}", t.at.format("%Y-%m-%d %H:%M UTC"), t.sentence));
             }
             Outcome::ok(&found, human)
         }

@@ -9,6 +9,7 @@ mod alerts;
 mod customers;
 mod events;
 mod invoice;
+mod mail;
 mod report;
 mod subscription;
 mod wallet;
@@ -105,6 +106,21 @@ pub enum Command {
     Report {
         #[command(subcommand)]
         action: report::ReportAction,
+    },
+    /// The outbox: every message sent or waiting; retry the waiting ones.
+    Outbox {
+        #[command(subcommand)]
+        action: mail::OutboxAction,
+    },
+    /// Payment reminders of overdue invoices: preview, run.
+    Reminders {
+        #[command(subcommand)]
+        action: mail::RemindersAction,
+    },
+    /// The mail server: keep its password (outside the workspace), test the connection.
+    Mail {
+        #[command(subcommand)]
+        action: mail::MailAction,
     },
 }
 
@@ -215,5 +231,8 @@ fn execute(command: Command, workspace: &Path) -> Result<Outcome, Error> {
         Command::Limits { action } => subscription::limits(action, workspace, now),
         Command::Wallet { action } => wallet::run(action, workspace, now),
         Command::Report { action } => report::run(action, workspace, now),
+        Command::Outbox { action } => mail::outbox(action, workspace, now),
+        Command::Reminders { action } => mail::reminders(action, workspace, now),
+        Command::Mail { action } => mail::run(action, workspace),
     }
 }

@@ -21,8 +21,10 @@ use meterdesk_engine::import::ImportReport;
 use meterdesk_engine::invoice::{self, Finalized, Invoice, Pick};
 use meterdesk_engine::late::{self, LateUsage};
 use meterdesk_engine::limits::{self, Limit};
+use meterdesk_engine::mailing::{self, Reminder as ReminderDue, SendReport};
 use meterdesk_engine::meter::{self, Meter, MeterFields};
 use meterdesk_engine::money::{self, Amount, CurrencyTotal};
+use meterdesk_engine::outbox::{self, Entry as OutboxEntry};
 use meterdesk_engine::overview::{self, CustomerListPage, CustomerOverview, UnitPriceOverride};
 use meterdesk_engine::payment::PaymentFields;
 use meterdesk_engine::pdf;
@@ -1161,4 +1163,97 @@ mod tests {
 #[tauri::command]
 pub fn totals_by_currency(amounts: Vec<Amount>) -> Vec<CurrencyTotal> {
     money::totals_by_currency(&amounts)
+}
+
+/// Sends the invoice or credit note `number` by e-mail (to `to`, else the
+/// customer's billing addresses) through the outbox: sent, or queued with why.
+#[tauri::command(async)]
+pub fn invoice_send(state: State<AppState>, number: String, to: Option<Vec<String>>) -> Reply<SendReport> {
+    state.with(|ws| {
+        let mut transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
+        mailing::send_document(ws, &number, to, &mut transport, clock::now())
+    })
+}
+
+/// The outbox, newest first (only the messages not sent yet with `unsent`).
+#[tauri::command(async)]
+pub fn outbox_list(state: State<AppState>, unsent: bool) -> Reply<Vec<OutboxEntry>> {
+    state.with(|ws| outbox::list(ws.conn(), unsent))
+}
+
+/// Hands every message not sent yet to the mail server again.
+#[tauri::command(async)]
+pub fn outbox_retry(state: State<AppState>) -> Reply<Vec<OutboxEntry>> {
+    state.with(|ws| {
+        let mut transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
+        mailing::retry(ws, &mut transport, clock::now())
+    })
+}
+
+fn reminder_day(ws: &Workspace, on: Option<String>) -> Result<chrono::NaiveDate, Error> {
+    match on {
+        Some(text) => text.parse().map_err(|_| Error::invalid("on", format!("\"{text}\" is not a date (YYYY-MM-DD)"))),
+        None => settings::today(ws.conn(), clock::now()),
+    }
+}
+
+/// The reminders a run on `on` (default today) would send.
+#[tauri::command(async)]
+pub fn reminders_preview(state: State<AppState>, on: Option<String>) -> Reply<Vec<ReminderDue>> {
+    state.with(|ws| mailing::reminders_due(ws.conn(), reminder_day(ws, on)?))
+}
+
+/// Sends the reminders due on `on` (default today).
+#[tauri::command(async)]
+pub fn reminders_run(state: State<AppState>, on: Option<String>) -> Reply<Vec<ReminderDue>> {
+    state.with(|ws| {
+        let on = reminder_day(ws, on)?;
+        let mut transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
+        mailing::run_reminders(ws, on, &mut transport, clock::now())
+    })
+}
+
+/// Keeps the mail server's password outside the workspace (none: forgets
+/// it); returns whether one is kept.
+#[tauri::command(async)]
+pub fn mail_password_set(state: State<AppState>, password: Option<String>) -> Reply<bool> {
+    state.with(|ws| {
+        let mail = mailing::mail_settings(ws.conn())?;
+        crate::mail::set_password(&mail, password.as_deref().filter(|p| !p.is_empty()))?;
+        Ok(crate::mail::has_password(&mail))
+    })
+}
+
+/// Whether a password is kept for the workspace's mail server login.
+#[tauri::command(async)]
+pub fn mail_password_kept(state: State<AppState>) -> Reply<bool> {
+    state.with(|ws| Ok(settings::get(ws.conn())?.mail.is_some_and(|m| crate::mail::has_password(&m))))
+}
+
+/// Connects to the mail server and logs in, sending nothing.
+#[tauri::command(async)]
+pub fn mail_test(state: State<AppState>) -> Reply<()> {
+    state.with(|ws| {
+        let transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
+        transport.check().map_err(|e| Error::Conflict(e.0))
+    })
+}
+
+/// At start: hands what waits in the outbox to the mail server, on a
+/// connection of its own (the console stays free meanwhile). Failures stay
+/// queued with their error, shown on the outbox page.
+pub fn retry_outbox_at_start(path: PathBuf) {
+    std::thread::spawn(move || {
+        let retried = (|| -> Result<usize, Error> {
+            let mut ws = Workspace::open(&path)?;
+            if outbox::list(ws.conn(), true)?.is_empty() {
+                return Ok(0);
+            }
+            let mut transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
+            Ok(mailing::retry(&mut ws, &mut transport, clock::now())?.len())
+        })();
+        if let Err(e) = retried {
+            eprintln!("meterdesk: the outbox was not retried at start: {e}");
+        }
+    });
 }

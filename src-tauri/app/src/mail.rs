@@ -1,0 +1,86 @@
+//! The mail server's password and the connection to it. The password never
+//! enters a workspace (so never a backup or an export): it is kept in
+//! `mail-passwords.json` in this user's configuration folder
+//! (`~/.config/meterdesk` on Linux), a file only this user may read or
+//! write (mode 0600, in a folder of mode 0700), by login and server.
+//! `METERDESK_MAIL_CA_FILE` names a certificate authority to trust besides
+//! the system's (a company's own mail server).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use meterdesk_engine::outbox::smtp::{Secrets, Smtp};
+use meterdesk_engine::settings::MailSettings;
+use meterdesk_engine::{Error, Result};
+
+pub const CA_VAR: &str = "METERDESK_MAIL_CA_FILE";
+
+fn password_file() -> PathBuf {
+    dirs::config_dir().unwrap_or_else(std::env::temp_dir).join("meterdesk").join("mail-passwords.json")
+}
+
+/// Which password of the file a server's login uses.
+fn key(mail: &MailSettings) -> String {
+    format!("{}@{}:{}", mail.username.as_deref().unwrap_or(""), mail.host, mail.port)
+}
+
+fn read_all() -> Result<BTreeMap<String, String>> {
+    let file = password_file();
+    match std::fs::read_to_string(&file) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| Error::Io(format!("the mail password file {} does not read: {e}", file.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(Error::Io(format!("the mail password file {} cannot be read: {e}", file.display()))),
+    }
+}
+
+/// The password kept for the server's login, if any.
+pub fn password(mail: &MailSettings) -> Result<Option<String>> {
+    Ok(read_all()?.remove(&key(mail)))
+}
+
+/// Keeps (or with `None` forgets) the password of the server's login, in a
+/// file only this user reads; written to a new file then moved over the old.
+pub fn set_password(mail: &MailSettings, password: Option<&str>) -> Result<()> {
+    let mut all = read_all()?;
+    match password {
+        Some(p) => all.insert(key(mail), p.to_string()),
+        None => all.remove(&key(mail)),
+    };
+    let file = password_file();
+    let io = |e: std::io::Error| Error::Io(format!("the mail password cannot be kept in {}: {e}", file.display()));
+    let dir = file.parent().expect("a folder");
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let temporary = file.with_extension("json.new");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    let mut out = options.open(&temporary).map_err(io)?;
+    out.write_all(serde_json::to_string_pretty(&all).expect("passwords serialize").as_bytes()).map_err(io)?;
+    out.sync_all().map_err(io)?;
+    std::fs::rename(&temporary, &file).map_err(io)
+}
+
+/// Whether a password is kept for the server's login.
+pub fn has_password(mail: &MailSettings) -> bool {
+    password(mail).ok().flatten().is_some()
+}
+
+/// A connection to the workspace's mail server, with its password and the
+/// extra certificate authority, if any.
+pub fn transport(mail: &MailSettings) -> Result<Smtp> {
+    let extra_root_pem = match std::env::var_os(CA_VAR) {
+        Some(path) => Some(
+            std::fs::read(&path)
+                .map_err(|e| Error::Io(format!("{CA_VAR}={} cannot be read: {e}", PathBuf::from(&path).display())))?,
+        ),
+        None => None,
+    };
+    Smtp::new(mail, &Secrets { password: password(mail)?, extra_root_pem })
+}
