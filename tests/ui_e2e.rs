@@ -13,6 +13,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
+#[path = "support/smtp.rs"]
+mod smtp;
+
 const WAIT: Duration = Duration::from_secs(30);
 /// The instant the app runs at: the demo's usage ends the day before.
 const NOW: &str = "2026-11-24T15:00:00Z";
@@ -265,6 +268,15 @@ async fn wait_displayed(c: &Client, css: &str) {
         } else {
             Err(format!("{css} is never shown"))
         }
+    })
+    .await
+}
+
+/// Waits until nothing matches `css` (e.g. once a dialog has closed).
+async fn wait_gone(c: &Client, css: &str) {
+    poll(c, css, async || match c.find_all(Locator::Css(css)).await {
+        Ok(found) if found.is_empty() => Ok(()),
+        _ => Err(format!("{css} is still there")),
     })
     .await
 }
@@ -1612,6 +1624,85 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
         text.contains("Returned to prepaid credit") && text.contains("returns 100.00 USD to prepaid credit"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn an_invoice_is_sent_from_its_sheet_a_reminder_run_and_the_outbox_shows_both() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let server = smtp::SmtpServer::start(smtp::Secure::Plain, None);
+    // The demo's mail relay is on this machine: here, the test's server. Terms of 0
+    // days, and October finalized on November 10th: due then, 14 days overdue on the 24th.
+    let settings = tmp.path().join("mail.json");
+    std::fs::write(
+        &settings,
+        json!({ "workspace": { "payment_terms_days": 0, "mail": { "host": "localhost", "port": server.port,
+                "security": "none", "from": "Acme AI Billing <billing@acme.example>" } } })
+        .to_string(),
+    )
+    .unwrap();
+    cli_json(&workspace, &["apply", settings.to_str().unwrap()]);
+    cli_json_at(
+        "2026-11-10T15:00:00Z",
+        &workspace,
+        &["invoice", "finalize", "--period", "2026-10", "--customer", "globex-labs"],
+    );
+
+    let c = driver.session(&workspace).await;
+    click(&c, "[data-testid=nav-invoices]").await;
+    click(&c, "[data-testid=invoices-tab-finalized]").await;
+    click(&c, "[data-testid=register-row-INV-2026-00001] td:nth-child(2)").await;
+    wait_text(&c, "[data-testid=invoice-standing]", |t| t == "overdue").await;
+    click(&c, "[data-testid=invoice-send]").await;
+    wait_displayed(&c, "[data-testid=send-confirm]").await;
+    screenshot(&c, "invoice-send.png").await;
+    click(&c, "[data-testid=send-confirm]").await;
+    click(&c, "[data-testid=invoice-tab-trail]").await;
+    wait_text(&c, "[data-testid=invoice-trail]", |t| {
+        t.contains("Sent invoice INV-2026-00001 to billing@globex-labs.test")
+    })
+    .await;
+    // What the server received: to the billing address, with the invoice's one PDF.
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].rcpt, ["billing@globex-labs.test"]);
+    let message = mail_parser::MessageParser::default().parse(&received[0].raw).unwrap();
+    assert_eq!(message.subject(), Some("Invoice INV-2026-00001 from Acme AI"));
+    let pdf = tmp.path().join("inv.pdf");
+    cli_json(&workspace, &["invoice", "pdf", "INV-2026-00001", "--out", pdf.to_str().unwrap()]);
+    assert_eq!(message.attachment(0).unwrap().contents(), std::fs::read(&pdf).unwrap().as_slice());
+    // Sent once: a second send is refused in the dialog, and nothing goes out.
+    click(&c, "[data-testid=invoice-send]").await;
+    click(&c, "[data-testid=send-confirm]").await;
+    wait_text(&c, "[data-testid=send-error]", |t| {
+        t.contains("INV-2026-00001 was already sent on 2026-11-24 15:00 UTC")
+    })
+    .await;
+    assert_eq!(server.received().len(), 1);
+    click(&c, ".mantine-Modal-close").await;
+    wait_gone(&c, ".mantine-Modal-content").await;
+    click(&c, ".mantine-Drawer-close").await;
+    wait_gone(&c, ".mantine-Drawer-content").await;
+
+    // The reminders due today: the first level for the invoice; run them, then the outbox shows both.
+    click(&c, "[data-testid=invoices-tab-outbox]").await;
+    wait_text(&c, "[data-testid=reminders-preview]", |t| {
+        t.contains("INV-2026-00001") && t.contains("1 (14 days overdue)")
+    })
+    .await;
+    screenshot(&c, "reminders-preview.png").await;
+    click(&c, "[data-testid=reminders-run]").await;
+    wait_displayed(&c, "[data-testid=reminders-none]").await;
+    wait_text(&c, "[data-testid=outbox-reminder-INV-2026-00001-1] [data-testid=outbox-status]", |t| t == "sent").await;
+    wait_text(&c, "[data-testid=outbox-invoice-INV-2026-00001-0] [data-testid=outbox-status]", |t| t == "sent").await;
+    screenshot(&c, "outbox.png").await;
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    let reminder = mail_parser::MessageParser::default().parse(&received[1].raw).unwrap();
+    assert_eq!(reminder.subject(), Some("Reminder: invoice INV-2026-00001 is overdue"));
+    let listed = cli_json(&workspace, &["outbox", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -44,7 +44,8 @@ export function SendForm({ detail, document, onDone }: { detail: InvoiceDetail; 
   return (
     <Stack>
       <Text size="sm">
-        {document} goes by e-mail with its PDF attached, to {detail.entry.customer_name}'s billing addresses, or to the addresses
+        {document} goes by e-mail with its PDF attached, to {detail.entry.customer_name}'s billing
+        addresses{detail.invoice.buyer.email ? ` (${detail.invoice.buyer.email} when it was issued)` : ""}, or to the addresses
         given here. A document is sent once.
       </Text>
       <TextInput label="Other addresses (optional)" placeholder="ap@customer.com, cfo@customer.com" value={to}
