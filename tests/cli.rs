@@ -1793,6 +1793,34 @@ fn invoices_are_sent_through_the_outbox_with_their_pdf_and_the_password_stays_ou
     let (code, ran) = sb.json(&["reminders", "run", "--on", "2027-01-13"]);
     assert_eq!((code, ran), (0, json!([])));
     assert_eq!(server.received().len(), 2);
+
+    // The customer's statement: written and sent once, the attachment the same PDF.
+    let total = listed_total(&sb, &number);
+    let statement_pdf = sb.path("statement.pdf");
+    let args = ["customers", "statement", "globex", "--from", "2026-11-01", "--to", "2026-12-31"];
+    let (code, statement) = sb.json(&[&args[..], &["--out", statement_pdf.to_str().unwrap(), "--send"]].concat());
+    assert_eq!(code, 0, "{statement}");
+    let usd = &statement["currencies"][0];
+    assert_eq!(
+        (&usd["opening_balance"], &usd["closing_balance"], &usd["total_owed"]),
+        (&json!("0.00"), &json!(total), &json!(total))
+    );
+    assert_eq!(usd["lines"][0]["document"], json!(number));
+    assert_eq!(statement["sent"]["status"], "sent", "{statement}");
+    let received = server.received();
+    assert_eq!(received.len(), 3);
+    let message = mail_parser::MessageParser::default().parse(&received[2].raw).unwrap();
+    assert_eq!(message.subject(), Some("Statement of account from Acme AI"));
+    assert_eq!(message.attachment(0).unwrap().contents(), std::fs::read(&statement_pdf).unwrap().as_slice());
+    let (code, again) = sb.json(&[&args[..], &["--send"]].concat());
+    assert_eq!((code, again["error"]["code"].as_str()), (1, Some("conflict")), "{again}");
+}
+
+/// What the register says invoice `number` totals.
+fn listed_total(sb: &Sandbox, number: &str) -> String {
+    let (_, listed) = sb.json(&["invoice", "list"]);
+    let entry = listed.as_array().unwrap().iter().find(|e| e["number"] == number).unwrap().clone();
+    entry["total"].as_str().unwrap().to_string()
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub mod report;
 pub mod rollup;
 pub mod settings;
 mod spreadsheet;
+pub mod statement;
 pub mod subscription;
 pub mod usage;
 pub mod wallet;

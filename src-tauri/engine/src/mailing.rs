@@ -131,6 +131,63 @@ pub fn send_document(
     Ok(SendReport::of(sent.remove(0)))
 }
 
+/// The message that sends `customer`'s statement from `from` to `to`, issued `today`.
+pub fn compose_statement(
+    conn: &Connection,
+    customer: &str,
+    (from, to_day): (NaiveDate, NaiveDate),
+    today: NaiveDate,
+    to: Option<Vec<String>>,
+) -> Result<Message> {
+    let settings = settings::get(conn)?;
+    let mail = mail_settings(conn)?;
+    let (statement, attachment) = crate::pdf::statement_document(conn, customer, from, to_day, today)?;
+    let owed: Vec<String> = statement.currencies.iter().map(|c| amount(c.total_owed.0, &c.currency)).collect();
+    let values = vec![
+        ("from", from.to_string()),
+        ("to", to_day.to_string()),
+        ("amount", if owed.is_empty() { "nothing".to_string() } else { owed.join(" and ") }),
+        ("customer", statement.customer_name.clone()),
+        ("company", settings.company_name),
+    ];
+    let template = mail.templates.of(Kind::Statement);
+    let key = crate::statement::key(&statement);
+    Ok(Message {
+        attachment_name: format!("{key}.pdf"),
+        document: key,
+        kind: Kind::Statement,
+        level: 0,
+        to: match to {
+            Some(to) => to,
+            None => billing_addresses(conn, customer)?,
+        },
+        customer: customer.to_string(),
+        subject: meterdesk_rules::mail::fill(&template.subject, &values),
+        body: meterdesk_rules::mail::fill(&template.body, &values),
+        attachment,
+    })
+}
+
+/// Queues `customer`'s statement from `from` to `to` and hands it to
+/// `transport` (once per customer and range).
+pub fn send_statement(
+    ws: &mut Workspace,
+    customer: &str,
+    range: (NaiveDate, NaiveDate),
+    to: Option<Vec<String>>,
+    transport: &mut dyn Transport,
+    now: DateTime<Utc>,
+) -> Result<SendReport> {
+    let entry = ws.write(|tx| {
+        let mail = mail_settings(tx)?;
+        let today = settings::today(tx, now)?;
+        let message = compose_statement(tx, customer, range, today, to)?;
+        outbox::queue(tx, &message, &sender_domain(&mail), now)
+    })?;
+    let mut sent = outbox::deliver(ws, &[entry.id], transport, now)?;
+    Ok(SendReport::of(sent.remove(0)))
+}
+
 /// Hands every message not sent yet to `transport`, oldest first.
 pub fn retry(ws: &mut Workspace, transport: &mut dyn Transport, now: DateTime<Utc>) -> Result<Vec<outbox::Entry>> {
     let mut ids: Vec<i64> = outbox::list(ws.conn(), true)?.iter().map(|e| e.id).collect();

@@ -24,8 +24,10 @@ use printpdf::{
 use crate::credit::CreditNote;
 use crate::error::{Error, Result};
 use crate::invoice::{Invoice, Party};
+use crate::money::Dec;
 use crate::pricing::StepKind;
 use crate::rating::LineKind;
+use crate::statement::Statement;
 use sha2::Digest;
 
 const REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
@@ -966,6 +968,197 @@ pub fn render_credit_note(note: &CreditNote, invoice: &Invoice, look: &Look) -> 
         issued: note.issue_date,
     };
     finish(l, &meta, &note.number, &footer, &id, width)
+}
+
+/// A customer's statement of account (docs/billing.md "Payments, reminders
+/// and sending"): per currency, the opening balance, each line with the
+/// balance after it, the closing balance, the open items and their ages.
+pub fn render_statement(
+    statement: &Statement,
+    seller: &Party,
+    look: &Look,
+    issued: chrono::NaiveDate,
+) -> Result<Vec<u8>> {
+    const ROW: f32 = 15.0;
+    let (width, height) = paper_size(look.paper);
+    let mut l = Layout::new(height)?;
+    let right = width - MARGIN;
+    let facts =
+        [("From", statement.from.to_string()), ("To", statement.to.to_string()), ("Issue date", issued.to_string())];
+    heading(&mut l, seller, look.logo, ("STATEMENT", &facts, None), right)?;
+    let buyer =
+        Party { name: statement.customer_name.clone(), address: statement.address.clone(), tax_id: None, email: None };
+    bill_to(&mut l, &buyer);
+    l.y += 16.0;
+    // Date, document, description, then debit, credit and balance right-aligned.
+    let (date_x, document_x, description_x) = (MARGIN, MARGIN + 58.0, MARGIN + 146.0);
+    let (debit_right, credit_right, balance_right) = (right - 140.0, right - 70.0, right);
+    let description_width = debit_right - 58.0 - description_x;
+    if statement.currencies.is_empty() {
+        l.left(MARGIN, Face::Regular, 10.0, 0.1, "No invoices, credit notes or payments, and nothing owed.");
+        l.y += ROW;
+    }
+    for cs in &statement.currencies {
+        let header = |l: &mut Layout, continued: bool| {
+            let title = format!("Account in {}{}", cs.currency, if continued { " (continued)" } else { "" });
+            l.left(MARGIN, Face::Bold, 11.0, 0.1, &title);
+            l.y += 18.0;
+            for (x, text, right_aligned) in [
+                (date_x, "Date", false),
+                (document_x, "Document", false),
+                (description_x, "Description", false),
+                (debit_right, "Debit", true),
+                (credit_right, "Credit", true),
+                (balance_right, "Balance", true),
+            ] {
+                if right_aligned {
+                    l.right(x, Face::Bold, 8.5, GREY, text);
+                } else {
+                    l.left(x, Face::Bold, 8.5, GREY, text);
+                }
+            }
+            l.y += 13.0;
+            l.rule(MARGIN, right, 0.6, 0.6);
+            l.y += 5.0;
+        };
+        if l.room_left() < 120.0 {
+            l.break_page();
+        }
+        header(&mut l, false);
+        let amount = |v: &Dec| group_digits(&v.to_string());
+        l.left(description_x, Face::Regular, 9.0, 0.1, &format!("Balance on {}", statement.from));
+        l.right(balance_right, Face::Bold, 9.0, 0.1, &amount(&cs.opening_balance));
+        l.y += ROW;
+        for line in &cs.lines {
+            let wrapped = wrap(&l, Face::Regular, 9.0, &line.description, description_width, 2);
+            if l.room_left() < ROW * wrapped.len() as f32 + 10.0 {
+                l.break_page();
+                header(&mut l, true);
+            }
+            l.left(date_x, Face::Regular, 9.0, 0.1, &line.date.to_string());
+            l.left(document_x, Face::Regular, 9.0, 0.1, &line.document);
+            for (k, text) in wrapped.iter().enumerate() {
+                l.text_at(description_x, l.y + 9.0 + 11.0 * k as f32, Face::Regular, 9.0, 0.1, text);
+            }
+            if !line.debit.0.is_zero() {
+                l.right(debit_right, Face::Regular, 9.0, 0.1, &amount(&line.debit));
+            }
+            if !line.credit.0.is_zero() {
+                l.right(credit_right, Face::Regular, 9.0, 0.1, &amount(&line.credit));
+            }
+            l.right(balance_right, Face::Regular, 9.0, 0.1, &amount(&line.balance));
+            l.y += ROW + 11.0 * (wrapped.len() - 1) as f32;
+        }
+        l.rule(MARGIN, right, 0.6, 0.6);
+        l.y += 6.0;
+        let closing = format!("{} {}", amount(&cs.closing_balance), cs.currency);
+        totals(&mut l, vec![(format!("Balance on {}", statement.to), closing, true)], right);
+        if cs.closing_balance.0.is_sign_negative() && !cs.closing_balance.0.is_zero() {
+            l.left(MARGIN, Face::Regular, 9.0, 0.25, "A negative balance is what was paid beyond what is owed.");
+            l.y += ROW;
+        }
+        // The open items and their ages.
+        let needed = 60.0 + ROW * cs.open_items.len().min(5) as f32;
+        if l.room_left() < needed {
+            l.break_page();
+        }
+        l.y += 8.0;
+        l.left(MARGIN, Face::Bold, 10.0, 0.1, &format!("Open items on {}", statement.to));
+        l.y += 16.0;
+        if cs.open_items.is_empty() {
+            l.left(MARGIN, Face::Regular, 9.0, 0.25, "Nothing is owed.");
+            l.y += ROW;
+        }
+        for item in &cs.open_items {
+            if l.room_left() < ROW + 10.0 {
+                l.break_page();
+            }
+            l.left(date_x, Face::Regular, 9.0, 0.1, &item.number);
+            let when = if item.days_overdue > 0 {
+                format!("issued {}, due {}: {} days overdue", item.issue_date, item.due_date, item.days_overdue)
+            } else {
+                format!("issued {}, due {}", item.issue_date, item.due_date)
+            };
+            l.left(description_x, Face::Regular, 9.0, 0.1, &when);
+            l.right(balance_right, Face::Regular, 9.0, 0.1, &amount(&item.owed));
+            l.y += ROW;
+        }
+        l.y += 6.0;
+        if l.room_left() < 50.0 {
+            l.break_page();
+        }
+        let column = (right - MARGIN) / 6.0;
+        let ages = meterdesk_rules::figures::Age::ALL.iter().map(|a| a.label().to_string());
+        for (k, label) in ages.chain(["Total owed".to_string()]).enumerate() {
+            l.right(MARGIN + column * (k + 1) as f32, Face::Bold, 8.5, GREY, &label);
+        }
+        l.y += 13.0;
+        for (k, value) in cs.aging.iter().chain([&cs.total_owed]).enumerate() {
+            let face = if k == 5 { Face::Bold } else { Face::Regular };
+            l.right(MARGIN + column * (k + 1) as f32, face, 9.5, 0.1, &amount(value));
+        }
+        l.y += ROW + 14.0;
+    }
+    let footer = [
+        format!("Statement of account of {} from {} to {}.", statement.customer_name, statement.from, statement.to),
+        seller.name.clone(),
+    ];
+    let key = crate::statement::key(statement);
+    let id = format!(
+        "{:x}",
+        sha2::Sha256::digest(serde_json::to_string(statement).map_err(|e| Error::Internal(e.to_string()))?)
+    );
+    let meta = Meta {
+        title: "Statement",
+        author: &seller.name,
+        subject: format!("{}: {} to {}", statement.customer_name, statement.from, statement.to),
+        issued,
+    };
+    finish(l, &meta, &key, &footer, &id, width)
+}
+
+/// `text` in lines of at most `max` points, broken between words; at most
+/// `lines` of them, the last cut with "…" if it still does not fit.
+fn wrap(l: &Layout, face: Face, size: f32, text: &str, max: f32, lines: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let candidate = if current.is_empty() { word.to_string() } else { format!("{current} {word}") };
+        if l.text_width(face, size, &candidate) <= max || current.is_empty() {
+            current = candidate;
+        } else {
+            out.push(std::mem::replace(&mut current, word.to_string()));
+        }
+    }
+    out.push(current);
+    if out.len() > lines {
+        let rest = out.split_off(lines - 1).join(" ");
+        out.push(rest);
+    }
+    out.into_iter().map(|line| l.fit(face, size, &line, max)).collect()
+}
+
+/// The statement of `customer` from `from` to `to` as a PDF, issued `today`
+/// by the workspace's company, on its paper and with its logo.
+pub fn statement_document(
+    conn: &rusqlite::Connection,
+    customer: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+) -> Result<(Statement, Vec<u8>)> {
+    let statement = crate::statement::build(conn, customer, from, to)?;
+    let settings = crate::settings::get(conn)?;
+    let logo = crate::settings::logo(conn)?.map(|(_, bytes)| bytes);
+    let seller = Party {
+        name: settings.company_name.clone(),
+        address: settings.address.clone(),
+        tax_id: settings.tax_id.clone(),
+        email: None,
+    };
+    let look = Look { paper: settings.paper, usage_appendix: false, logo: logo.as_deref() };
+    let bytes = render_statement(&statement, &seller, &look, today)?;
+    Ok((statement, bytes))
 }
 
 /// The PDF of a finalized invoice or credit note by number, on `paper` or the

@@ -239,7 +239,7 @@ impl Harness {
         self.step += 1;
         let hours = self.pick(30) as i64;
         self.now += Duration::hours(hours);
-        match self.pick(175) {
+        match self.pick(180) {
             0..=29 => {
                 let n = 1 + self.pick(25) as usize;
                 self.import(n, None, None);
@@ -563,7 +563,13 @@ impl Harness {
                 self.count(if fits { "payment" } else { "payment refused" });
             }
             155..=159 => {
-                let Some(number) = self.random_invoice() else { return };
+                // An invoice with a payment that stands, when there is one.
+                let paid: Vec<Invoice> =
+                    self.invoices().into_iter().filter(|i| i.payments.iter().any(|p| p.reversed.is_none())).collect();
+                if paid.is_empty() {
+                    return;
+                }
+                let number = paid[self.pick(paid.len() as u64) as usize].frozen.draft.number.clone().unwrap();
                 let inv = invoice::get(self.ws.conn(), &number).unwrap().unwrap();
                 let Some(p) = inv.payments.iter().find(|p| p.reversed.is_none()) else { return };
                 let id = p.id;
@@ -575,7 +581,12 @@ impl Harness {
             160..=163 => {
                 // Send an invoice or a credit note: once only; cobra has no address.
                 let notes = crate::credit::all(self.ws.conn()).unwrap();
-                let number = if !notes.is_empty() && self.pick(3) == 0 {
+                let queued = crate::outbox::list(self.ws.conn(), false).unwrap();
+                let queued: Vec<&crate::outbox::Entry> = queued.iter().filter(|e| e.level == 0).collect();
+                let number = if !queued.is_empty() && self.pick(4) == 0 {
+                    // A document already in the outbox: never a second message.
+                    queued[self.pick(queued.len() as u64) as usize].document.clone()
+                } else if !notes.is_empty() && self.pick(3) == 0 {
                     notes[self.pick(notes.len() as u64) as usize].number.clone()
                 } else {
                     let Some(number) = self.random_invoice() else { return };
@@ -632,6 +643,39 @@ impl Harness {
                     assert_eq!(e.standing, crate::register::Standing::Overdue, "step {}: {r:?}", self.step);
                     assert!(e.outstanding.0 > Decimal::ZERO && e.outstanding == r.owed, "step {}: {r:?}", self.step);
                     self.count("reminder");
+                }
+            }
+            175..=179 => {
+                // A statement: it adds up, and up to today it owes what the register says is owed.
+                let customer = CUSTOMERS[self.pick(3) as usize];
+                let today = self.now.date_naive();
+                let from = today - Duration::days(self.pick(150) as i64);
+                let to = if self.pick(2) == 0 { today } else { from + Duration::days(self.pick(60) as i64) };
+                let s = crate::statement::build(self.ws.conn(), customer, from, to).unwrap();
+                for c in &s.currencies {
+                    let moved: Decimal = c.lines.iter().map(|l| l.debit.0 - l.credit.0).sum();
+                    assert_eq!(c.opening_balance.0 + moved, c.closing_balance.0, "step {}: {c:?}", self.step);
+                    let open: Decimal = c.open_items.iter().map(|i| i.owed.0).sum();
+                    assert_eq!(open, c.total_owed.0, "step {}", self.step);
+                    assert_eq!(c.aging.iter().map(|a| a.0).sum::<Decimal>(), open, "step {}", self.step);
+                }
+                if to >= today {
+                    let mut owed: BTreeMap<String, Decimal> = BTreeMap::new();
+                    for e in crate::register::entries_of(self.ws.conn(), customer, today).unwrap() {
+                        if e.outstanding.0 > Decimal::ZERO {
+                            *owed.entry(e.currency.clone()).or_default() += e.outstanding.0;
+                        }
+                    }
+                    let said: BTreeMap<String, Decimal> = s
+                        .currencies
+                        .iter()
+                        .filter(|c| c.total_owed.0 > Decimal::ZERO)
+                        .map(|c| (c.currency.clone(), c.total_owed.0))
+                        .collect();
+                    assert_eq!(said, owed, "step {}: {customer}'s statement to {to} and the register", self.step);
+                    self.count("statement to today");
+                } else {
+                    self.count("statement");
                 }
             }
             _ => {
@@ -962,6 +1006,8 @@ fn random_operations_never_bill_twice_or_lose_an_event() {
         ("send refused: no address", 5),
         ("outbox retried", 5),
         ("reminder", 50),
+        ("statement", 10),
+        ("statement to today", 10),
     ] {
         let n = totals.get(what).copied().unwrap_or(0);
         assert!(n >= at_least, "{what} ran {n} times (fewer than {at_least}): {totals:?}");
