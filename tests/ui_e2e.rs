@@ -1703,6 +1703,31 @@ async fn an_invoice_is_sent_from_its_sheet_a_reminder_run_and_the_outbox_shows_b
     assert_eq!(reminder.subject(), Some("Reminder: invoice INV-2026-00001 is overdue"));
     let listed = cli_json(&workspace, &["outbox", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+
+    // The customer's statement from its page: the balance the CLI gives, sent by e-mail.
+    let statement =
+        cli_json(&workspace, &["customers", "statement", "globex-labs", "--from", "2026-01-01", "--to", "2026-11-24"]);
+    let owed = statement["currencies"][0]["total_owed"].as_str().unwrap().to_string();
+    click(&c, "[data-testid=nav-customers]").await;
+    type_into(&c, "[data-testid=customer-search]", "globex-labs").await;
+    wait_text(&c, "[data-testid=customer-total]", |t| t == "1 customer").await;
+    click(&c, "[data-testid=customer-row-globex-labs]").await;
+    click(&c, "[data-testid=customer-statement]").await;
+    wait_text(&c, "[data-testid=statement-owed]", |t| t == grouped(&owed)).await;
+    wait_text(&c, "[data-testid=statement-closing]", |t| t == grouped(&owed)).await;
+    screenshot(&c, "statement.png").await;
+    click(&c, "[data-testid=statement-send]").await;
+    let received = poll(&c, "the statement at the server", async || {
+        let received = server.received();
+        if received.len() == 3 { Ok(received) } else { Err(format!("{} messages", received.len())) }
+    })
+    .await;
+    let sent = mail_parser::MessageParser::default().parse(&received[2].raw).unwrap();
+    assert_eq!(sent.subject(), Some("Statement of account from Acme AI"));
+    let pdf = tmp.path().join("statement.pdf");
+    let args = ["customers", "statement", "globex-labs", "--from", "2026-01-01", "--to", "2026-11-24"];
+    cli_json(&workspace, &[&args[..], &["--out", pdf.to_str().unwrap()]].concat());
+    assert_eq!(sent.attachment(0).unwrap().contents(), std::fs::read(&pdf).unwrap().as_slice());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -35,6 +35,7 @@ use meterdesk_engine::projection::{WalletRow, WalletView};
 use meterdesk_engine::register::{Entry, InvoiceDetail, Reviewed};
 use meterdesk_engine::report::{Dashboard, Detail, Figure};
 use meterdesk_engine::settings::Settings;
+use meterdesk_engine::statement::Statement;
 use meterdesk_engine::subscription::{DiscountFields, SubscriptionFields};
 use meterdesk_engine::usage::MonthUsage;
 use meterdesk_engine::wallet::{self, GrantFields, LedgerQuery, Rules};
@@ -174,6 +175,9 @@ commands! {
     invoice_mark_paid(number: String, date: String, reference: String) -> InvoiceDetail;
     invoice_pay(number: String, fields: PaymentFields) -> InvoiceDetail;
     invoice_send(number: String, to: Option<Vec<String>>) -> SendReport;
+    statement_view(customer: String, from: String, to: String) -> Statement;
+    statement_pdf_save(customer: String, from: String, to: String, path: PathBuf) -> ();
+    statement_send(customer: String, from: String, to: String) -> SendReport;
     outbox_list(unsent: bool) -> Vec<OutboxEntry>;
     outbox_retry() -> Vec<OutboxEntry>;
     reminders_preview(on: Option<String>) -> Vec<ReminderDue>;

@@ -179,6 +179,11 @@ mod tests {
             meterdesk_engine::outbox::Entry,
             meterdesk_engine::mailing::SendReport,
             meterdesk_engine::mailing::Reminder,
+            meterdesk_engine::statement::Statement,
+            meterdesk_engine::statement::CurrencyStatement,
+            meterdesk_engine::statement::Line,
+            meterdesk_engine::statement::LineKind,
+            meterdesk_engine::statement::OpenItem,
             meterdesk_engine::invoice::Invoice,
             meterdesk_engine::invoice::Frozen,
             meterdesk_engine::invoice::Party,
@@ -258,6 +263,11 @@ mod tests {
             CurrencyInfo,
             ReferenceData,
         ];
+        // Two types of one name would write one file, the second over the first.
+        let mut names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+        names.sort_unstable();
+        let twice: Vec<&&str> = names.windows(2).filter(|w| w[0] == w[1]).map(|w| &w[0]).collect();
+        assert!(twice.is_empty(), "two wire types generate {twice:?}: give one a #[ts(rename)]");
         // The command map names the generated types it uses.
         let known: Vec<String> = files.iter().map(|(name, _)| name.trim_end_matches(".ts").to_string()).collect();
         files.push(("commands.ts".to_string(), crate::command_map::typescript(&cfg, &known)));

@@ -25,6 +25,7 @@ use meterdesk_rules::figures::{Age, Aging};
 /// What a statement line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(rename = "StatementLineKind")]
 pub enum LineKind {
     Invoice,
     CreditNote,

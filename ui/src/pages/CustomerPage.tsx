@@ -5,7 +5,7 @@ import {
 } from "@mantine/core";
 import { DateInput } from "@mantine/dates";
 import { Sparkline } from "@mantine/charts";
-import { IconArrowLeft, IconEdit, IconPlus } from "@tabler/icons-react";
+import { IconArrowLeft, IconEdit, IconFileText, IconPlus } from "@tabler/icons-react";
 import { useHotkeys } from "@mantine/hooks";
 import { call } from "../api/invoke";
 import { groupDigits } from "../api/decimal";
@@ -18,6 +18,7 @@ import type { SubscriptionState } from "../api/generated/SubscriptionState";
 import { STANDING_COLOR } from "../components/InvoiceSheet";
 import { fieldErrors } from "../components/GrantForm";
 import { SignalList } from "../components/Signals";
+import { StatementDialog } from "../components/StatementDialog";
 import { notifyError, notifyOk } from "../notify";
 
 const STATE_COLOR: Record<SubscriptionState, string> = { upcoming: "blue", active: "teal", ended: "gray" };
@@ -64,6 +65,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
   }, [id, version]);
 
   const reload = useCallback(() => setVersion((v) => v + 1), []);
+  const [statementOpen, setStatementOpen] = useState(false);
   // Alt+Left goes back to the list, as in a browser.
   useHotkeys([["alt+ArrowLeft", () => { if (!dialog && !terms) onBack(); }]]);
 
@@ -99,6 +101,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
         </div>
         <Group>
           <Button variant="default" leftSection={<IconEdit size={16} />} onClick={() => onEdit(o)} data-testid="customer-edit">Edit details</Button>
+          <Button variant="default" leftSection={<IconFileText size={16} />} onClick={() => setStatementOpen(true)} data-testid="customer-statement">Statement…</Button>
           <Button leftSection={<IconPlus size={16} />} onClick={() => setDialog({ kind: "create" })} data-testid="subscription-new">Put on a plan</Button>
         </Group>
       </Group>
@@ -284,6 +287,7 @@ export function CustomerPage({ id, onBack, onEdit, onOpenInvoice, onOpenWallet }
         <TermsDialog sub={terms} currency={o.wallet_currency} onClose={() => setTerms(null)}
           onSaved={() => { setTerms(null); notifyOk(`Saved the prices, discounts and spend cap of ${terms.plan_name}`); reload(); }} />
       )}
+      {statementOpen && <StatementDialog customer={c.id} customerName={c.name} today={o.today} onClose={() => setStatementOpen(false)} />}
       <SubscriptionDialog dialog={dialog} customer={c.id} customerName={c.name} currency={o.wallet_currency} today={o.today} onClose={() => setDialog(null)}
         onSaved={(message) => { setDialog(null); notifyOk(message); reload(); }} />
     </Stack>

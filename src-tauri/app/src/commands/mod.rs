@@ -35,6 +35,7 @@ use meterdesk_engine::projection::{self, WalletRow, WalletView};
 use meterdesk_engine::register::{self, Entry, InvoiceDetail, Reviewed};
 use meterdesk_engine::report::{Dashboard, Detail, Figure};
 use meterdesk_engine::settings::{self, Settings};
+use meterdesk_engine::statement::{self, Statement};
 use meterdesk_engine::subscription::{self, DiscountFields, SubscriptionFields};
 use meterdesk_engine::usage::{self, MonthUsage};
 use meterdesk_engine::wallet::{self, GrantFields, LedgerQuery, Rules};
@@ -1256,4 +1257,49 @@ pub fn retry_outbox_at_start(path: PathBuf) {
             eprintln!("meterdesk: the outbox was not retried at start: {e}");
         }
     });
+}
+
+fn statement_range(from: &str, to: &str) -> Result<(chrono::NaiveDate, chrono::NaiveDate), Error> {
+    let day = |field: &str, text: &str| {
+        text.parse::<chrono::NaiveDate>()
+            .map_err(|_| Error::invalid(field, format!("\"{text}\" is not a date (YYYY-MM-DD)")))
+    };
+    Ok((day("from", from)?, day("to", to)?))
+}
+
+/// A customer's statement of account from `from` to `to` (both included).
+#[tauri::command(async)]
+pub fn statement_view(state: State<AppState>, customer: String, from: String, to: String) -> Reply<Statement> {
+    state.with(|ws| {
+        let (from, to) = statement_range(&from, &to)?;
+        statement::build(ws.conn(), &customer, from, to)
+    })
+}
+
+/// Writes the statement's PDF to `path` (a file the user chose).
+#[tauri::command(async)]
+pub fn statement_pdf_save(
+    state: State<AppState>,
+    customer: String,
+    from: String,
+    to: String,
+    path: PathBuf,
+) -> Reply<()> {
+    let path = chosen(&state, &path, Use::Write, "The PDF")?;
+    state.with(|ws| {
+        let (from, to) = statement_range(&from, &to)?;
+        let today = settings::today(ws.conn(), clock::now())?;
+        let (_, bytes) = pdf::statement_document(ws.conn(), &customer, from, to, today)?;
+        write_file(&path, |out| out.write_all(&bytes).map_err(|e| Error::Io(e.to_string())))
+    })
+}
+
+/// Sends the statement by e-mail to the customer's billing addresses (once per range).
+#[tauri::command(async)]
+pub fn statement_send(state: State<AppState>, customer: String, from: String, to: String) -> Reply<SendReport> {
+    state.with(|ws| {
+        let range = statement_range(&from, &to)?;
+        let mut transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
+        mailing::send_statement(ws, &customer, range, None, &mut transport, clock::now())
+    })
 }

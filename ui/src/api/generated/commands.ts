@@ -58,6 +58,7 @@ import type { Reviewed } from "./Reviewed";
 import type { Rules } from "./Rules";
 import type { SendReport } from "./SendReport";
 import type { Settings } from "./Settings";
+import type { Statement } from "./Statement";
 import type { StoredCostRate } from "./StoredCostRate";
 import type { SubscriptionFields } from "./SubscriptionFields";
 import type { TrialReport } from "./TrialReport";
@@ -135,6 +136,9 @@ export interface Commands {
   invoice_mark_paid: [{ number: string; date: string; reference: string }, InvoiceDetail];
   invoice_pay: [{ number: string; fields: PaymentFields }, InvoiceDetail];
   invoice_send: [{ number: string; to: Array<string> | null }, SendReport];
+  statement_view: [{ customer: string; from: string; to: string }, Statement];
+  statement_pdf_save: [{ customer: string; from: string; to: string; path: string }, null];
+  statement_send: [{ customer: string; from: string; to: string }, SendReport];
   outbox_list: [{ unsent: boolean }, Array<OutboxEntry>];
   outbox_retry: [NoArgs, Array<OutboxEntry>];
   reminders_preview: [{ on: string | null }, Array<ReminderDue>];
