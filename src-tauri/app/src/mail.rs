@@ -84,3 +84,17 @@ pub fn transport(mail: &MailSettings) -> Result<Smtp> {
     };
     Smtp::new(mail, &Secrets { password: password(mail)?, extra_root_pem })
 }
+
+/// Connections at once for a retry or a reminder run: a server answers each
+/// message after a round trip or two, so several connections send more in a second.
+pub const LANES: usize = 8;
+
+/// [`LANES`] connections to the workspace's mail server (or fewer for fewer messages).
+pub fn transports(mail: &MailSettings, wanted: usize) -> Result<Vec<Smtp>> {
+    (0..wanted.clamp(1, LANES)).map(|_| transport(mail)).collect()
+}
+
+/// The connections as the engine's lanes.
+pub fn lanes(transports: &mut [Smtp]) -> Vec<&mut dyn meterdesk_engine::outbox::Transport> {
+    transports.iter_mut().map(|t| t as &mut dyn meterdesk_engine::outbox::Transport).collect()
+}

@@ -188,11 +188,12 @@ pub fn send_statement(
     Ok(SendReport::of(sent.remove(0)))
 }
 
-/// Hands every message not sent yet to `transport`, oldest first.
-pub fn retry(ws: &mut Workspace, transport: &mut dyn Transport, now: DateTime<Utc>) -> Result<Vec<outbox::Entry>> {
+/// Hands every message not sent yet to the server, oldest first, over
+/// `lanes` connections at once.
+pub fn retry(ws: &mut Workspace, lanes: &mut [&mut dyn Transport], now: DateTime<Utc>) -> Result<Vec<outbox::Entry>> {
     let mut ids: Vec<i64> = outbox::list(ws.conn(), true)?.iter().map(|e| e.id).collect();
     ids.reverse();
-    outbox::deliver(ws, &ids, transport, now)
+    outbox::deliver_in_lanes(ws, &ids, lanes, now)
 }
 
 /// A reminder that is due, or was just sent (`reminders run`).
@@ -281,12 +282,13 @@ fn compose_reminder(conn: &Connection, reminder: &Reminder, mail: &MailSettings)
     })
 }
 
-/// Sends the reminders due on `on` (those of customers without a billing
-/// address are reported, not queued); each level goes once per invoice.
+/// Sends the reminders due on `on` over `lanes` connections at once (those
+/// of customers without a billing address are reported, not queued); each
+/// level goes once per invoice.
 pub fn run_reminders(
     ws: &mut Workspace,
     on: NaiveDate,
-    transport: &mut dyn Transport,
+    lanes: &mut [&mut dyn Transport],
     now: DateTime<Utc>,
 ) -> Result<Vec<Reminder>> {
     let (mut due, ids) = ws.write(|tx| {
@@ -308,7 +310,7 @@ pub fn run_reminders(
         }
         Ok((due, ids))
     })?;
-    let delivered = outbox::deliver(ws, &ids.iter().flatten().copied().collect::<Vec<_>>(), transport, now)?;
+    let delivered = outbox::deliver_in_lanes(ws, &ids.iter().flatten().copied().collect::<Vec<_>>(), lanes, now)?;
     let mut delivered = delivered.into_iter();
     for (reminder, id) in due.iter_mut().zip(ids) {
         if id.is_some()
@@ -443,24 +445,71 @@ mod tests {
         s.mail.as_mut().unwrap().port = server.port;
         ws.write(|tx| settings::update(tx, s)).unwrap();
         let mut t = smtp(&ws, Some(&server), "wrong");
-        let after = retry(&mut ws, &mut t, at(3, 11)).unwrap();
+        let after = retry(&mut ws, &mut [&mut t], at(3, 11)).unwrap();
         let why = after[0].last_error.clone().unwrap();
         assert!(why.contains("refused the login (535") && why.contains("check the username and password"), "{why}");
         // Without trusting the server's certificate, the secure connection fails.
         let mut t = smtp(&ws, None, PASSWORD);
-        let after = retry(&mut ws, &mut t, at(3, 11)).unwrap();
+        let after = retry(&mut ws, &mut [&mut t], at(3, 11)).unwrap();
         let why = after[0].last_error.clone().unwrap();
         assert!(why.contains("the secure connection to the mail server localhost:"), "{why}");
         assert!(server.received().is_empty());
         // Right at last: sent, on its fourth attempt, with the Message-ID it was queued with.
         let mut t = smtp(&ws, Some(&server), PASSWORD);
-        let after = retry(&mut ws, &mut t, at(3, 11)).unwrap();
+        let after = retry(&mut ws, &mut [&mut t], at(3, 11)).unwrap();
         assert_eq!((after[0].status, after[0].attempts, after[0].last_error.as_deref()), (Status::Sent, 4, None));
         assert_eq!(after[0].message_id, report.message_id);
         assert_eq!(server.received().len(), 1);
         // Nothing left to retry.
-        assert!(retry(&mut ws, &mut t, at(4, 11)).unwrap().is_empty());
+        assert!(retry(&mut ws, &mut [&mut t], at(4, 11)).unwrap().is_empty());
         assert_eq!(server.received().len(), 1);
+    }
+
+    #[test]
+    fn waiting_messages_go_over_several_connections_at_once_each_once() {
+        let mut ws = workspace(free_port(), Security::Starttls);
+        // Four messages wait while the server is down: the invoice, two credit notes, a statement.
+        for reason in ["Goodwill", "Outage"] {
+            let amount = crate::credit::Request::Amount(rust_decimal::Decimal::new(500, 2));
+            ws.write(|tx| crate::credit::issue(tx, "INV-2026-00001", reason, &amount, at(3, 11))).unwrap();
+        }
+        let mut down = smtp(&ws, None, PASSWORD);
+        for number in ["INV-2026-00001", "CN-2026-00001", "CN-2026-00002"] {
+            assert_eq!(send_document(&mut ws, number, None, &mut down, at(3, 11)).unwrap().status, Status::Queued);
+        }
+        let range = (at(1, 11).date_naive(), at(30, 11).date_naive());
+        assert_eq!(
+            send_statement(&mut ws, "globex", range, None, &mut down, at(3, 11)).unwrap().status,
+            Status::Queued
+        );
+        let server = SmtpServer::start(Secure::Starttls, Some(("billing", PASSWORD)));
+        let mut s = settings::get(ws.conn()).unwrap();
+        s.mail.as_mut().unwrap().port = server.port;
+        ws.write(|tx| settings::update(tx, s)).unwrap();
+        let mut lanes: Vec<Smtp> = (0..3).map(|_| smtp(&ws, Some(&server), PASSWORD)).collect();
+        let mut refs: Vec<&mut dyn Transport> = lanes.iter_mut().map(|t| t as &mut dyn Transport).collect();
+        let sent = retry(&mut ws, &mut refs, at(4, 11)).unwrap();
+        let documents: Vec<&str> = sent.iter().map(|e| e.document.as_str()).collect();
+        assert_eq!(documents, ["INV-2026-00001", "CN-2026-00001", "CN-2026-00002", "ST-globex-2026-11-01-2026-11-30"]);
+        assert!(sent.iter().all(|e| e.status == Status::Sent && e.attempts == 2), "{sent:?}");
+        let mut ids: Vec<String> = server
+            .received()
+            .iter()
+            .map(|r| mail_parser::MessageParser::default().parse(&r.raw).unwrap().message_id().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "each message once");
+        let subjects: Vec<String> = server
+            .received()
+            .iter()
+            .map(|r| mail_parser::MessageParser::default().parse(&r.raw).unwrap().subject().unwrap().to_string())
+            .collect();
+        assert!(subjects.contains(&"Credit note CN-2026-00002 from Acme AI".to_string()), "{subjects:?}");
+        assert!(subjects.contains(&"Statement of account from Acme AI".to_string()), "{subjects:?}");
+        // The credit notes' sending is in their invoice's trail.
+        let trail = register::trail(ws.conn(), "INV-2026-00001").unwrap();
+        assert!(trail.iter().any(|t| t.sentence.starts_with("Sent credit note CN-2026-00002 to ap@globex.test")));
     }
 
     #[test]
@@ -486,7 +535,7 @@ mod tests {
             reference: "GLOBEX-1".into(),
         };
         ws.write(|tx| crate::invoice::pay(tx, "INV-2026-00001", &part, at(5, 12))).unwrap();
-        let sent = run_reminders(&mut ws, on(9, 12), &mut transport, at(9, 12)).unwrap();
+        let sent = run_reminders(&mut ws, on(9, 12), &mut [&mut transport], at(9, 12)).unwrap();
         assert_eq!((sent.len(), sent[0].status, sent[0].level), (1, Status::Sent, 1), "{sent:?}");
         let received = server.received();
         let parsed = mail_parser::MessageParser::default().parse(&received[0].raw).unwrap();
@@ -497,10 +546,10 @@ mod tests {
             "{body}"
         );
         // The same day again, and until the next level: nothing.
-        assert!(run_reminders(&mut ws, on(9, 12), &mut transport, at(9, 12)).unwrap().is_empty());
+        assert!(run_reminders(&mut ws, on(9, 12), &mut [&mut transport], at(9, 12)).unwrap().is_empty());
         assert!(reminders_due(ws.conn(), on(22, 12)).unwrap().is_empty());
         // A run 49 days past due sends the third level, not the second it missed.
-        let sent = run_reminders(&mut ws, on(20, 1), &mut transport, at(20, 1)).unwrap();
+        let sent = run_reminders(&mut ws, on(20, 1), &mut [&mut transport], at(20, 1)).unwrap();
         assert_eq!((sent.len(), sent[0].level), (1, 3));
         assert!(reminders_due(ws.conn(), on(28, 2)).unwrap().is_empty(), "every level had");
         assert_eq!(server.received().len(), 2);
@@ -532,7 +581,7 @@ mod tests {
         })
         .unwrap();
         let mut transport = smtp(&ws, None, PASSWORD);
-        let ran = run_reminders(&mut ws, at(9, 12).date_naive(), &mut transport, at(9, 12)).unwrap();
+        let ran = run_reminders(&mut ws, at(9, 12).date_naive(), &mut [&mut transport], at(9, 12)).unwrap();
         assert_eq!(ran.len(), 1);
         assert!(ran[0].error.as_deref().unwrap().contains("has no billing e-mail address"), "{ran:?}");
         assert!(outbox::list(ws.conn(), false).unwrap().is_empty());

@@ -114,8 +114,9 @@ pub struct Outgoing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError(pub String);
 
-/// What hands messages to a mail server.
-pub trait Transport {
+/// What hands messages to a mail server (one connection; several run at once
+/// on their own threads, see [`deliver_in_lanes`]).
+pub trait Transport: Send {
     /// Sends one message; the server's reply when it accepted it.
     fn send(&mut self, message: &Outgoing) -> std::result::Result<String, SendError>;
 }
@@ -265,52 +266,64 @@ pub fn deliver(
     transport: &mut dyn Transport,
     now: DateTime<Utc>,
 ) -> Result<Vec<Entry>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for &id in ids {
-        // Before: the attempt is counted and the message marked as with the server.
-        let outgoing = ws.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE outbox SET status = 'sending', attempts = attempts + 1, attempted_at = ?2
-                 WHERE id = ?1 AND status <> 'sent'",
-                params![id, time_text(now)],
-            )?;
-            if changed == 0 {
-                return Ok(None);
+    deliver_in_lanes(ws, ids, &mut [transport], now)
+}
+
+/// [`deliver`] over several connections at once (`lanes`, one message on
+/// each at a time): each round records its messages as with the server in one
+/// transaction, hands one to each lane, and records their outcomes in
+/// another. A server answers each message after a round trip or two, so
+/// lanes multiply what goes through in a second. A process that dies in a
+/// round leaves at most that round's messages `sending`: each is sent again
+/// by the next retry, once, with its Message-ID.
+pub fn deliver_in_lanes(
+    ws: &mut Workspace,
+    ids: &[i64],
+    lanes: &mut [&mut dyn Transport],
+    now: DateTime<Utc>,
+) -> Result<Vec<Entry>> {
+    if lanes.is_empty() {
+        return Err(Error::Internal("no connection to deliver through".into()));
+    }
+    for round in ids.chunks(lanes.len()) {
+        // Before: each attempt is counted and the message marked as with the server.
+        let outgoing: Vec<(i64, Outgoing)> = ws.write(|tx| {
+            let mut out = Vec::with_capacity(round.len());
+            for &id in round {
+                let changed = tx.execute(
+                    "UPDATE outbox SET status = 'sending', attempts = attempts + 1, attempted_at = ?2
+                     WHERE id = ?1 AND status <> 'sent'",
+                    params![id, time_text(now)],
+                )?;
+                if changed > 0 {
+                    out.push((id, load_outgoing(tx, id, now)?));
+                }
             }
-            tx.query_row(
-                "SELECT message_id, recipients, subject, body, attachment_name, attachment FROM outbox WHERE id = ?1",
-                [id],
-                |r| {
-                    let to: String = r.get(1)?;
-                    Ok(Outgoing {
-                        message_id: r.get(0)?,
-                        to: serde_json::from_str(&to).map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
-                        })?,
-                        subject: r.get(2)?,
-                        body: r.get(3)?,
-                        attachment_name: r.get(4)?,
-                        attachment: r.get(5)?,
-                        date: now,
-                    })
-                },
-            )
-            .map(Some)
-            .map_err(Error::from)
+            Ok(out)
         })?;
-        if let Some(outgoing) = outgoing {
-            let outcome = transport.send(&outgoing);
-            pause_after_acceptance(&outgoing, &outcome);
-            // After: sent with the server's reply, or queued again with the error.
-            ws.write(|tx| {
-                match &outcome {
+        let outcomes: Vec<(i64, std::result::Result<String, SendError>)> = if outgoing.len() <= 1 {
+            outgoing.iter().map(|(id, o)| (*id, send_one(&mut *lanes[0], o))).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let running: Vec<_> = outgoing
+                    .iter()
+                    .zip(lanes.iter_mut())
+                    .map(|((id, o), lane)| scope.spawn(move || (*id, send_one(&mut **lane, o))))
+                    .collect();
+                running.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("a mail lane panicked"))).collect()
+            })
+        };
+        // After: sent with the server's reply, or queued again with the error.
+        ws.write(|tx| {
+            for (id, outcome) in &outcomes {
+                match outcome {
                     Ok(reply) => {
                         tx.execute(
                             "UPDATE outbox SET status = 'sent', sent_at = ?2, server_reply = ?3, last_error = NULL
                              WHERE id = ?1",
                             params![id, time_text(now), reply],
                         )?;
-                        audit_sent(tx, id, now)?;
+                        audit_sent(tx, *id, now)?;
                     }
                     Err(SendError(why)) => {
                         tx.execute(
@@ -319,18 +332,45 @@ pub fn deliver(
                         )?;
                     }
                 }
-                Ok(())
-            })?;
-        }
-        let entry = ws
-            .conn()
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?
-            .query_row([id], entry)
-            .optional()?
-            .ok_or_else(|| Error::NotFound(format!("no message #{id} in the outbox")))?;
-        out.push(entry);
+            }
+            Ok(())
+        })?;
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    let mut stmt = ws.conn().prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?;
+    for &id in ids {
+        let found = stmt.query_row([id], entry).optional()?;
+        out.push(found.ok_or_else(|| Error::NotFound(format!("no message #{id} in the outbox")))?);
     }
     Ok(out)
+}
+
+/// One message to one lane, then the crash test's seam.
+fn send_one(lane: &mut dyn Transport, outgoing: &Outgoing) -> std::result::Result<String, SendError> {
+    let outcome = lane.send(outgoing);
+    pause_after_acceptance(outgoing, &outcome);
+    outcome
+}
+
+/// The message `id` as it goes to a server.
+fn load_outgoing(tx: &Transaction, id: i64, now: DateTime<Utc>) -> Result<Outgoing> {
+    Ok(tx.query_row(
+        "SELECT message_id, recipients, subject, body, attachment_name, attachment FROM outbox WHERE id = ?1",
+        [id],
+        |r| {
+            let to: String = r.get(1)?;
+            Ok(Outgoing {
+                message_id: r.get(0)?,
+                to: serde_json::from_str(&to)
+                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into()))?,
+                subject: r.get(2)?,
+                body: r.get(3)?,
+                attachment_name: r.get(4)?,
+                attachment: r.get(5)?,
+                date: now,
+            })
+        },
+    )?)
 }
 
 /// The crash test's seam: with `METERDESK_PAUSE_AFTER_ACCEPT=FILE`, once the

@@ -622,7 +622,7 @@ impl Harness {
             }
             164..=165 => {
                 self.mail.refuse = self.pick(4) == 0;
-                let retried = crate::mailing::retry(&mut self.ws, &mut self.mail, self.now).unwrap();
+                let retried = crate::mailing::retry(&mut self.ws, &mut [&mut self.mail], self.now).unwrap();
                 if !retried.is_empty() {
                     self.count("outbox retried");
                 }
@@ -631,7 +631,7 @@ impl Harness {
                 self.mail.refuse = self.pick(5) == 0;
                 let on = self.now.date_naive();
                 let due = crate::mailing::reminders_due(self.ws.conn(), on).unwrap();
-                let ran = crate::mailing::run_reminders(&mut self.ws, on, &mut self.mail, self.now).unwrap();
+                let ran = crate::mailing::run_reminders(&mut self.ws, on, &mut [&mut self.mail], self.now).unwrap();
                 assert_eq!(ran.len(), due.len(), "step {}: the preview is what runs", self.step);
                 for r in &ran {
                     // Reminded: overdue with something owed, on the day of the run.

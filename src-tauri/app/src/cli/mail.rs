@@ -127,8 +127,8 @@ pub fn outbox(action: OutboxAction, workspace: &Path, now: DateTime<Utc>) -> Res
         }
         OutboxAction::Retry => {
             let mut ws = Workspace::open(workspace)?;
-            let mut transport = mail::transport(&mailing::mail_settings(ws.conn())?)?;
-            let entries = mailing::retry(&mut ws, &mut transport, now)?;
+            let mut transports = mail::transports(&mailing::mail_settings(ws.conn())?, mail::LANES)?;
+            let entries = mailing::retry(&mut ws, &mut mail::lanes(&mut transports), now)?;
             entries_outcome(&entries, "Nothing waits in the outbox.")
         }
     }
@@ -150,8 +150,8 @@ pub fn reminders(action: RemindersAction, workspace: &Path, now: DateTime<Utc>) 
                 Some(on) => on,
                 None => settings::today(ws.conn(), now)?,
             };
-            let mut transport = mail::transport(&mailing::mail_settings(ws.conn())?)?;
-            reminders_outcome(&mailing::run_reminders(&mut ws, on, &mut transport, now)?, false)
+            let mut transports = mail::transports(&mailing::mail_settings(ws.conn())?, mail::LANES)?;
+            reminders_outcome(&mailing::run_reminders(&mut ws, on, &mut mail::lanes(&mut transports), now)?, false)
         }
     }
 }

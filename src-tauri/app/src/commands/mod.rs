@@ -1186,8 +1186,8 @@ pub fn outbox_list(state: State<AppState>, unsent: bool) -> Reply<Vec<OutboxEntr
 #[tauri::command(async)]
 pub fn outbox_retry(state: State<AppState>) -> Reply<Vec<OutboxEntry>> {
     state.with(|ws| {
-        let mut transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
-        mailing::retry(ws, &mut transport, clock::now())
+        let mut transports = crate::mail::transports(&mailing::mail_settings(ws.conn())?, crate::mail::LANES)?;
+        mailing::retry(ws, &mut crate::mail::lanes(&mut transports), clock::now())
     })
 }
 
@@ -1209,8 +1209,8 @@ pub fn reminders_preview(state: State<AppState>, on: Option<String>) -> Reply<Ve
 pub fn reminders_run(state: State<AppState>, on: Option<String>) -> Reply<Vec<ReminderDue>> {
     state.with(|ws| {
         let on = reminder_day(ws, on)?;
-        let mut transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
-        mailing::run_reminders(ws, on, &mut transport, clock::now())
+        let mut transports = crate::mail::transports(&mailing::mail_settings(ws.conn())?, crate::mail::LANES)?;
+        mailing::run_reminders(ws, on, &mut crate::mail::lanes(&mut transports), clock::now())
     })
 }
 
@@ -1250,8 +1250,8 @@ pub fn retry_outbox_at_start(path: PathBuf) {
             if outbox::list(ws.conn(), true)?.is_empty() {
                 return Ok(0);
             }
-            let mut transport = crate::mail::transport(&mailing::mail_settings(ws.conn())?)?;
-            Ok(mailing::retry(&mut ws, &mut transport, clock::now())?.len())
+            let mut transports = crate::mail::transports(&mailing::mail_settings(ws.conn())?, crate::mail::LANES)?;
+            Ok(mailing::retry(&mut ws, &mut crate::mail::lanes(&mut transports), clock::now())?.len())
         })();
         if let Err(e) = retried {
             eprintln!("meterdesk: the outbox was not retried at start: {e}");
