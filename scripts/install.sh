@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: Tauri's WebKitGTK. Run and test headless: Xvfb, WebKitWebDriver, a font,
-# ImageMagick (screenshots) and poppler (PDF to PNG).
+# ImageMagick (screenshots), poppler (PDF to PNG), zbar (reads the payment QR
+# code), aiosmtpd (a real SMTP server on loopback), and a session bus with the
+# GNOME keyring (the mail password in a system keychain).
 APT_PACKAGES=(build-essential pkg-config libwebkit2gtk-4.1-dev
   xvfb xauth x11-utils webkit2gtk-driver imagemagick poppler-utils fonts-dejavu-core
-  zbar-tools python3-aiosmtpd)
+  zbar-tools python3-aiosmtpd dbus gnome-keyring)
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -36,6 +36,10 @@ impl Sandbox {
             .env("HOME", &home)
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
+            // No session bus, so no system keychain: the mail password goes to its file
+            // (a test with a keychain starts its own bus).
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("XDG_RUNTIME_DIR", home.join("run"))
             .envs(self.env.borrow().iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path());
         command
@@ -1821,6 +1825,54 @@ fn listed_total(sb: &Sandbox, number: &str) -> String {
     let (_, listed) = sb.json(&["invoice", "list"]);
     let entry = listed.as_array().unwrap().iter().find(|e| e["number"] == number).unwrap().clone();
     entry["total"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn with_a_system_keychain_the_mail_password_is_kept_there_and_not_in_a_file() {
+    let server = smtp::SmtpServer::start(smtp::Secure::Starttls, Some(("billing", "correct horse")));
+    let sb = Sandbox::new();
+    std::fs::copy(server.ca_file(), sb.path("ca.pem")).unwrap();
+    sb.set_env("METERDESK_MAIL_CA_FILE", sb.path("ca.pem").to_str().unwrap());
+    let mut c = catalog();
+    c["customers"][0]["email"] = json!("ap@globex.test");
+    c["workspace"]["mail"] = json!({ "host": "localhost", "port": server.port, "security": "starttls",
+                                     "username": "billing", "from": "billing@acme.test" });
+    let file = sb.write("catalog.json", &c.to_string());
+    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
+    import_tokens(&sb);
+    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
+    assert_eq!(code, 0, "{done}");
+    let number = done[0]["number"].as_str().unwrap().to_string();
+    // A desktop session: its own bus and an unlocked GNOME keyring (the Secret Service),
+    // in which the password is kept and from which the send reads it.
+    std::fs::create_dir_all(sb.path("home/run")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_meterdesk");
+    let script = format!(
+        "printf 'login keyring password' | gnome-keyring-daemon --unlock --components=secrets > /dev/null && \
+         printf 'correct horse\\n' | {bin} --workspace ws.meterdesk --json mail password && \
+         {bin} --workspace ws.meterdesk --json invoice send {number}"
+    );
+    let session = sb.command(NOW, &[]);
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .envs(session.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .current_dir(sb.dir.path())
+        .output()
+        .expect("dbus-run-session (scripts/install.sh installs dbus and gnome-keyring)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["kept"], "keychain", "{stdout}");
+    assert_eq!(lines[1]["status"], "sent", "{stdout}");
+    assert_eq!(server.received().len(), 1);
+    // Nothing in the file: outside that session there is no password to log in with.
+    assert!(!sb.path("home/config/meterdesk/mail-passwords.json").exists());
+    let (code, refused) = sb.json(&["outbox", "list"]);
+    assert_eq!((code, &refused[0]["status"]), (0, &json!("sent")));
+    let (code, test) = sb.json(&["mail", "test"]);
+    assert_eq!(code, 1, "{test}");
+    assert!(test["error"]["message"].as_str().unwrap().contains("refused the login"), "{test}");
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! The mail server's password and the connection to it. The password never
-//! enters a workspace (so never a backup or an export): it is kept in
-//! `mail-passwords.json` in this user's configuration folder
-//! (`~/.config/meterdesk` on Linux), a file only this user may read or
-//! write (mode 0600, in a folder of mode 0700), by login and server.
-//! `METERDESK_MAIL_CA_FILE` names a certificate authority to trust besides
-//! the system's (a company's own mail server).
+//! enters a workspace (so never a backup or an export): it is kept in the
+//! operating system's keychain (the Secret Service on Linux, Keychain on
+//! macOS, the Credential Manager on Windows, through the `keyring` crate)
+//! when one takes it, otherwise in `mail-passwords.json` in this user's
+//! configuration folder (`~/.config/meterdesk` on Linux), a file only this
+//! user may read or write (mode 0600, in a folder of mode 0700); by login
+//! and server either way. `METERDESK_MAIL_CA_FILE` names a certificate
+//! authority to trust besides the system's (a company's own mail server).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -35,14 +37,82 @@ fn read_all() -> Result<BTreeMap<String, String>> {
     }
 }
 
-/// The password kept for the server's login, if any.
+/// Where a password is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    Keychain,
+    /// The file's path.
+    File(PathBuf),
+    Nowhere,
+}
+
+impl Kept {
+    pub fn words(&self) -> String {
+        match self {
+            Kept::Keychain => "in the system keychain".into(),
+            Kept::File(path) => format!("in {}, a file only this user reads", path.display()),
+            Kept::Nowhere => "nowhere".into(),
+        }
+    }
+}
+
+const KEYCHAIN_SERVICE: &str = "Meterdesk mail server";
+
+/// The keychain's entry for the server's login, when the system has a keychain.
+fn keychain(mail: &MailSettings) -> Option<keyring::Entry> {
+    keyring::Entry::new(KEYCHAIN_SERVICE, &key(mail)).ok()
+}
+
+/// The password kept for the server's login, if any: the keychain's, else the file's.
 pub fn password(mail: &MailSettings) -> Result<Option<String>> {
+    if let Some(Ok(p)) = keychain(mail).map(|e| e.get_password()) {
+        return Ok(Some(p));
+    }
     Ok(read_all()?.remove(&key(mail)))
 }
 
-/// Keeps (or with `None` forgets) the password of the server's login, in a
-/// file only this user reads; written to a new file then moved over the old.
-pub fn set_password(mail: &MailSettings, password: Option<&str>) -> Result<()> {
+/// Where the server's login's password is kept.
+pub fn kept(mail: &MailSettings) -> Kept {
+    if keychain(mail).is_some_and(|e| e.get_password().is_ok()) {
+        Kept::Keychain
+    } else if read_all().is_ok_and(|all| all.contains_key(&key(mail))) {
+        Kept::File(password_file())
+    } else {
+        Kept::Nowhere
+    }
+}
+
+/// Keeps (or with `None` forgets) the password of the server's login: in the
+/// system keychain when it takes it, else in a file only this user reads.
+/// Returns where it went.
+pub fn set_password(mail: &MailSettings, password: Option<&str>) -> Result<Kept> {
+    let entry = keychain(mail);
+    match password {
+        Some(p) if entry.as_ref().is_some_and(|e| e.set_password(p).is_ok()) => {
+            // In the keychain: no copy stays in the file.
+            if read_all()?.contains_key(&key(mail)) {
+                write_file(mail, None)?;
+            }
+            Ok(Kept::Keychain)
+        }
+        Some(p) => {
+            write_file(mail, Some(p))?;
+            Ok(Kept::File(password_file()))
+        }
+        None => {
+            if let Some(e) = entry {
+                // Nothing kept there is fine too.
+                let _ = e.delete_credential();
+            }
+            write_file(mail, None)?;
+            Ok(Kept::Nowhere)
+        }
+    }
+}
+
+/// Writes (or removes) the login's password in the file: to a new file then
+/// moved over the old, readable by this user only.
+fn write_file(mail: &MailSettings, password: Option<&str>) -> Result<()> {
     let mut all = read_all()?;
     match password {
         Some(p) => all.insert(key(mail), p.to_string()),
@@ -69,7 +139,7 @@ pub fn set_password(mail: &MailSettings, password: Option<&str>) -> Result<()> {
 
 /// Whether a password is kept for the server's login.
 pub fn has_password(mail: &MailSettings) -> bool {
-    password(mail).ok().flatten().is_some()
+    kept(mail) != Kept::Nowhere
 }
 
 /// A connection to the workspace's mail server, with its password and the

@@ -177,10 +177,15 @@ pub fn run(action: MailAction, workspace: &Path) -> Result<Outcome, Error> {
             if password.is_empty() {
                 return Err(Error::invalid("password", "give the password on the first line of standard input"));
             }
-            mail::set_password(&settings, Some(password))?;
+            let kept = mail::set_password(&settings, Some(password))?;
+            let place = match &kept {
+                mail::Kept::Keychain => "keychain".to_string(),
+                mail::Kept::File(path) => path.display().to_string(),
+                mail::Kept::Nowhere => String::new(),
+            };
             Outcome::ok(
-                serde_json::json!({ "server": server, "password": true }),
-                format!("Kept the password of {server} outside the workspace, readable by this user only."),
+                serde_json::json!({ "server": server, "password": true, "kept": place }),
+                format!("Kept the password of {server} {}, outside the workspace.", kept.words()),
             )
         }
         MailAction::Test => {
