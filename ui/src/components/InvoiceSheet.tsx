@@ -34,7 +34,7 @@ export async function savePdf(number: string, customerName: string) {
   }
 }
 
-type Action = "pay" | "void" | "credit" | "send" | null;
+type Action = "pay" | "void" | "credit" | null;
 
 /** Void: the number stays used, the reason is printed on the PDF. */
 function VoidForm({ detail, onDone }: { detail: InvoiceDetail; onDone: (d: InvoiceDetail) => void }) {
@@ -140,6 +140,8 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
   const [error, setError] = useState<string | null>(null);
   const [action, setAction] = useState<Action>(null);
   const [undoing, setUndoing] = useState<PaymentRecord | null>(null);
+  // The invoice or one of its credit notes, to send by e-mail.
+  const [sending, setSending] = useState<string | null>(null);
   const [version, setVersion] = useState(0);
 
   const load = useCallback(() => call("invoice_detail", { number }).then(setDetail).catch((e) => setError(errorText(e))), [number]);
@@ -183,7 +185,7 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
       <Group gap="xs">
         <Button size="xs" variant="light" leftSection={<IconDownload size={14} />} onClick={() => savePdf(entry.number, entry.customer_name)}
           data-testid="invoice-pdf-save">Save PDF…</Button>
-        <Button size="xs" variant="light" leftSection={<IconSend size={14} />} disabled={entry.standing === "void"} onClick={() => setAction("send")}
+        <Button size="xs" variant="light" leftSection={<IconSend size={14} />} disabled={entry.standing === "void"} onClick={() => setSending(entry.number)}
           data-testid="invoice-send">Send…</Button>
         <Button size="xs" variant="light" leftSection={<IconCash size={14} />} disabled={!live} onClick={() => setAction("pay")}
           data-testid="invoice-mark-paid">Record payment…</Button>
@@ -221,7 +223,12 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
                     <Table.Td ta="right" ff="monospace" data-testid="credit-note-refund">
                       {c.refund ? `${groupDigits(c.refund.amount)} ${c.refund.to === "wallet" ? "to wallet" : "to refund"}` : "–"}
                     </Table.Td>
-                    <Table.Td><Button size="compact-xs" variant="subtle" onClick={() => savePdf(c.number, entry.customer_name)}>PDF…</Button></Table.Td>
+                    <Table.Td>
+                      <Group gap={4} wrap="nowrap">
+                        <Button size="compact-xs" variant="subtle" onClick={() => savePdf(c.number, entry.customer_name)}>PDF…</Button>
+                        <Button size="compact-xs" variant="subtle" onClick={() => setSending(c.number)} data-testid={`credit-note-send-${c.number}`}>Send…</Button>
+                      </Group>
+                    </Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>
@@ -239,12 +246,13 @@ export function InvoiceSheet({ number, meters, onChanged, onExplore }: {
         </Tabs.Panel>
       </Tabs>
       <Modal opened={action !== null} onClose={() => setAction(null)}
-        title={action === "pay" ? `Record a payment of ${entry.number}` : action === "void" ? `Void ${entry.number}`
-          : action === "send" ? `Send ${entry.number} by e-mail` : `Credit ${entry.number}`}>
-        {action === "send" && <SendForm detail={detail} document={entry.number} onDone={() => changed()} />}
+        title={action === "pay" ? `Record a payment of ${entry.number}` : action === "void" ? `Void ${entry.number}` : `Credit ${entry.number}`}>
         {action === "pay" && <PaymentForm detail={detail} onDone={changed} />}
         {action === "void" && <VoidForm detail={detail} onDone={changed} />}
         {action === "credit" && <CreditForm detail={detail} onDone={() => changed()} />}
+      </Modal>
+      <Modal opened={sending !== null} onClose={() => setSending(null)} title={`Send ${sending ?? ""} by e-mail`}>
+        {sending && <SendForm detail={detail} document={sending} onDone={() => { setSending(null); changed(); }} />}
       </Modal>
       <Modal opened={undoing !== null} onClose={() => setUndoing(null)} title={`Reverse payment #${undoing?.id ?? ""}`}>
         {undoing && <ReverseForm detail={detail} payment={undoing} onDone={changed} />}
