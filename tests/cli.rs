@@ -1703,15 +1703,15 @@ fn payments_in_part_are_recorded_listed_reversed_and_keep_a_void_away() {
 }
 
 /// Globex's October invoice (INV-2026-00001, due 2026-12-24) in a workspace
-/// that sends through `server` with STARTTLS and a login whose password is
-/// kept by `mail password`.
-fn mailing_workspace(server: &smtp::SmtpServer) -> (Sandbox, String) {
+/// that sends through `server` with STARTTLS and a login (the server's
+/// certificate trusted), to `addresses`; no password kept yet.
+fn mailing_setup(server: &smtp::SmtpServer, addresses: &str) -> (Sandbox, String) {
     let sb = Sandbox::new();
     // The server's certificate, to trust (a restarted server's replaces it).
     std::fs::copy(server.ca_file(), sb.path("ca.pem")).unwrap();
     sb.set_env("METERDESK_MAIL_CA_FILE", sb.path("ca.pem").to_str().unwrap());
     let mut c = catalog();
-    c["customers"][0]["email"] = json!("ap@globex.test, cfo@globex.test");
+    c["customers"][0]["email"] = json!(addresses);
     c["workspace"]["mail"] = json!({ "host": "localhost", "port": server.port, "security": "starttls",
                                      "username": "billing", "from": "Acme AI Billing <billing@acme.test>" });
     let file = sb.write("catalog.json", &c.to_string());
@@ -1719,15 +1719,26 @@ fn mailing_workspace(server: &smtp::SmtpServer) -> (Sandbox, String) {
     import_tokens(&sb);
     let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
     assert_eq!(code, 0, "{done}");
-    let mut password = sb
+    (sb, done[0]["number"].as_str().unwrap().to_string())
+}
+
+/// `mail password`, given `password` on its standard input.
+fn keep_password(sb: &Sandbox, password: &str) {
+    let mut child = sb
         .command(NOW, &["--workspace", "ws.meterdesk", "mail", "password"])
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::io::Write::write_all(&mut password.stdin.take().unwrap(), b"correct horse\n").unwrap();
-    assert!(password.wait().unwrap().success());
-    (sb, done[0]["number"].as_str().unwrap().to_string())
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{password}\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// [`mailing_setup`] to Globex's two addresses, with the login's password kept.
+fn mailing_workspace(server: &smtp::SmtpServer) -> (Sandbox, String) {
+    let (sb, number) = mailing_setup(server, "ap@globex.test, cfo@globex.test");
+    keep_password(&sb, "correct horse");
+    (sb, number)
 }
 
 #[test]
@@ -1830,19 +1841,7 @@ fn listed_total(sb: &Sandbox, number: &str) -> String {
 #[test]
 fn with_a_system_keychain_the_mail_password_is_kept_there_and_not_in_a_file() {
     let server = smtp::SmtpServer::start(smtp::Secure::Starttls, Some(("billing", "correct horse")));
-    let sb = Sandbox::new();
-    std::fs::copy(server.ca_file(), sb.path("ca.pem")).unwrap();
-    sb.set_env("METERDESK_MAIL_CA_FILE", sb.path("ca.pem").to_str().unwrap());
-    let mut c = catalog();
-    c["customers"][0]["email"] = json!("ap@globex.test");
-    c["workspace"]["mail"] = json!({ "host": "localhost", "port": server.port, "security": "starttls",
-                                     "username": "billing", "from": "billing@acme.test" });
-    let file = sb.write("catalog.json", &c.to_string());
-    assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
-    import_tokens(&sb);
-    let (code, done) = sb.json(&["invoice", "finalize", "--period", "2026-10"]);
-    assert_eq!(code, 0, "{done}");
-    let number = done[0]["number"].as_str().unwrap().to_string();
+    let (sb, number) = mailing_setup(&server, "ap@globex.test");
     // A desktop session: its own bus and an unlocked GNOME keyring (the Secret Service),
     // in which the password is kept and from which the send reads it.
     std::fs::create_dir_all(sb.path("home/run")).unwrap();
@@ -1881,14 +1880,7 @@ fn a_message_waits_in_the_outbox_while_the_server_is_down_and_a_kill_after_accep
     let server = smtp::SmtpServer::start(smtp::Secure::Starttls, Some(("billing", "correct horse")));
     let (sb, number) = mailing_workspace(&server);
     // A wrong password: a clear error, the message kept.
-    let mut wrong = sb
-        .command(NOW, &["--workspace", "ws.meterdesk", "mail", "password"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut wrong.stdin.take().unwrap(), b"wrong\n").unwrap();
-    assert!(wrong.wait().unwrap().success());
+    keep_password(&sb, "wrong");
     let (code, queued) = sb.json(&["invoice", "send", &number]);
     assert_eq!((code, &queued["status"]), (1, &json!("queued")), "{queued}");
     assert!(queued["error"].as_str().unwrap().contains("refused the login (535"), "{queued}");
@@ -1909,14 +1901,7 @@ fn a_message_waits_in_the_outbox_while_the_server_is_down_and_a_kill_after_accep
     c["workspace"]["mail"]["port"] = json!(server.port);
     let file = sb.write("moved.json", &c.to_string());
     assert_eq!(sb.json(&["apply", file.to_str().unwrap()]).0, 0);
-    let mut right = sb
-        .command(NOW, &["--workspace", "ws.meterdesk", "mail", "password"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut right.stdin.take().unwrap(), b"correct horse\n").unwrap();
-    assert!(right.wait().unwrap().success());
+    keep_password(&sb, "correct horse");
     let marker = sb.path("accepted");
     let mut child = sb
         .command(NOW, &["--workspace", "ws.meterdesk", "--json", "outbox", "retry"])

@@ -372,6 +372,17 @@ mod tests {
         Smtp::new(&mail_settings(ws.conn()).unwrap(), &secrets).unwrap()
     }
 
+    /// A bank transfer of `amount` for INV-2026-00001, received on 2026-12-05.
+    fn pay(ws: &mut Workspace, amount: &str) {
+        let fields = crate::payment::PaymentFields {
+            amount: amount.into(),
+            date: "2026-12-05".into(),
+            method: "bank_transfer".into(),
+            reference: "GLOBEX-1".into(),
+        };
+        ws.write(|tx| crate::invoice::pay(tx, "INV-2026-00001", &fields, at(5, 12))).unwrap();
+    }
+
     fn at(day: u32, month: u32) -> DateTime<Utc> {
         let year = if month >= 11 { 2026 } else { 2027 };
         Utc.with_ymd_and_hms(year, month, day, 9, 0, 0).unwrap()
@@ -528,13 +539,7 @@ mod tests {
         );
         assert_eq!(due[0].owed.to_string(), "354.76");
         // Paid in part: still reminded, of what is left.
-        let part = crate::payment::PaymentFields {
-            amount: "100.00".into(),
-            date: "2026-12-05".into(),
-            method: "bank_transfer".into(),
-            reference: "GLOBEX-1".into(),
-        };
-        ws.write(|tx| crate::invoice::pay(tx, "INV-2026-00001", &part, at(5, 12))).unwrap();
+        pay(&mut ws, "100.00");
         let sent = run_reminders(&mut ws, on(9, 12), &mut [&mut transport], at(9, 12)).unwrap();
         assert_eq!((sent.len(), sent[0].status, sent[0].level), (1, Status::Sent, 1), "{sent:?}");
         let received = server.received();
@@ -565,13 +570,7 @@ mod tests {
     #[test]
     fn paid_credited_and_unaddressed_invoices_get_no_reminder() {
         let mut ws = workspace(free_port(), Security::None);
-        let rest = crate::payment::PaymentFields {
-            amount: "354.76".into(),
-            date: "2026-12-05".into(),
-            method: "card".into(),
-            reference: "ch_1".into(),
-        };
-        ws.write(|tx| crate::invoice::pay(tx, "INV-2026-00001", &rest, at(5, 12))).unwrap();
+        pay(&mut ws, "354.76");
         assert!(reminders_due(ws.conn(), at(20, 1).date_naive()).unwrap().is_empty());
         // A customer without a billing address: reported by the run, nothing queued.
         let mut ws = workspace(free_port(), Security::None);
