@@ -285,6 +285,11 @@ pub fn deliver_in_lanes(
     if lanes.is_empty() {
         return Err(Error::Internal("no connection to deliver through".into()));
     }
+    // One delivery at a time per workspace, across threads and processes (the
+    // console's retry at start, a click on Retry, a CLI command): a message
+    // `sending` is then either in this delivery's hands or left by one that
+    // died, and only the latter is ever handed over again.
+    let _lock = delivery_lock(ws.path())?;
     for round in ids.chunks(lanes.len()) {
         // Before: each attempt is counted and the message marked as with the server.
         let outgoing: Vec<(i64, Outgoing)> = ws.write(|tx| {
@@ -343,6 +348,33 @@ pub fn deliver_in_lanes(
         out.push(found.ok_or_else(|| Error::NotFound(format!("no message #{id} in the outbox")))?);
     }
     Ok(out)
+}
+
+/// Holds the workspace's delivery lock until dropped: an advisory lock on
+/// `WORKSPACE.sending` beside the file (released by the system when the
+/// process ends, however it ends), or for a workspace in memory a lock of
+/// this process. Waits while another delivery holds it.
+fn delivery_lock(path: &std::path::Path) -> Result<DeliveryLock> {
+    static IN_MEMORY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if path == std::path::Path::new(":memory:") {
+        return Ok(DeliveryLock::Memory(IN_MEMORY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)));
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sending");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .map_err(|e| Error::Io(format!("the outbox's lock {} cannot be opened: {e}", name.to_string_lossy())))?;
+    file.lock().map_err(|e| Error::Io(format!("the outbox's lock cannot be taken: {e}")))?;
+    Ok(DeliveryLock::File(file))
+}
+
+enum DeliveryLock {
+    Memory(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>),
+    /// Closing the file releases its lock.
+    File(#[allow(dead_code)] std::fs::File),
 }
 
 /// One message to one lane, then the crash test's seam.
@@ -422,4 +454,61 @@ fn audit_sent(tx: &Transaction, id: i64, now: DateTime<Utc>) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that accepts everything and, while it has a message, looks
+    /// whether another could take the workspace's delivery lock.
+    struct Probe {
+        lock_file: std::path::PathBuf,
+        held_while_sending: Vec<bool>,
+    }
+
+    impl Transport for Probe {
+        fn send(&mut self, _: &Outgoing) -> std::result::Result<String, SendError> {
+            let other = std::fs::OpenOptions::new().write(true).open(&self.lock_file).unwrap();
+            let held = matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock));
+            self.held_while_sending.push(held);
+            Ok("250 ok".into())
+        }
+    }
+
+    #[test]
+    fn a_delivery_holds_the_workspaces_lock_while_a_server_has_its_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.meterdesk");
+        let mut ws = Workspace::create(&path).unwrap();
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 2, 15, 0, 0).unwrap();
+        let ids: Vec<i64> = ws
+            .write(|tx| {
+                (0..3)
+                    .map(|n| {
+                        let message = Message {
+                            document: format!("INV-{n}"),
+                            kind: Kind::Invoice,
+                            level: 0,
+                            customer: "c".into(),
+                            to: vec!["ap@c.test".into()],
+                            subject: "s".into(),
+                            body: "b".into(),
+                            attachment_name: "a.pdf".into(),
+                            attachment: vec![1, 2, 3],
+                        };
+                        queue(tx, &message, "acme.test", now).map(|e| e.id)
+                    })
+                    .collect()
+            })
+            .unwrap();
+        let lock_file = dir.path().join("w.meterdesk.sending");
+        let mut probe = Probe { lock_file: lock_file.clone(), held_while_sending: Vec::new() };
+        let sent = deliver(&mut ws, &ids, &mut probe, now).unwrap();
+        assert!(sent.iter().all(|e| e.status == Status::Sent));
+        assert_eq!(probe.held_while_sending, [true, true, true], "another delivery waits");
+        // Released once the delivery is done (and by the system if the process dies).
+        let after = std::fs::OpenOptions::new().write(true).open(&lock_file).unwrap();
+        assert!(after.try_lock().is_ok());
+    }
 }
