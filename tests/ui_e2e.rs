@@ -1628,6 +1628,52 @@ async fn credits_granted_in_a_wallet_are_applied_when_the_invoice_is_finalized()
 
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
+async fn a_message_queued_while_the_server_was_down_goes_when_the_console_starts() {
+    let (tmp, driver) = sandbox();
+    let workspace = demo_workspace(tmp.path(), true);
+    let mail = |port: u16| {
+        let file = tmp.path().join(format!("mail-{port}.json"));
+        std::fs::write(
+            &file,
+            json!({ "workspace": { "mail": { "host": "localhost", "port": port, "security": "none",
+                    "from": "Acme AI Billing <billing@acme.example>" } } })
+            .to_string(),
+        )
+        .unwrap();
+        cli_json(&workspace, &["apply", file.to_str().unwrap()]);
+    };
+    // Nobody listens: the invoice is queued with why, and the command says so.
+    mail(free_port());
+    cli_json(&workspace, &["invoice", "finalize", "--period", "2026-10", "--customer", "globex-labs"]);
+    let queued = Command::new(env!("CARGO_BIN_EXE_meterdesk"))
+        .env("METERDESK_NOW", NOW)
+        .args(["--workspace", workspace.to_str().unwrap(), "--json", "invoice", "send", "INV-2026-00001"])
+        .output()
+        .unwrap();
+    assert_eq!(queued.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&queued.stdout).unwrap();
+    assert_eq!(report["status"], "queued", "{report}");
+
+    // The server is up when the console starts: the message goes without a click.
+    let server = smtp::SmtpServer::start(smtp::Secure::Plain, None);
+    mail(server.port);
+    let c = driver.session(&workspace).await;
+    let received = poll(&c, "the queued invoice at the server", async || {
+        let received = server.received();
+        if received.is_empty() { Err("nothing received yet".to_string()) } else { Ok(received) }
+    })
+    .await;
+    assert_eq!(received.len(), 1);
+    let message = mail_parser::MessageParser::default().parse(&received[0].raw).unwrap();
+    assert_eq!(format!("<{}>", message.message_id().unwrap()), report["message_id"].as_str().unwrap());
+    click(&c, "[data-testid=nav-invoices]").await;
+    click(&c, "[data-testid=invoices-tab-outbox]").await;
+    wait_text(&c, "[data-testid=outbox-invoice-INV-2026-00001-0] [data-testid=outbox-status]", |t| t == "sent").await;
+    wait_text(&c, "[data-testid=outbox-invoice-INV-2026-00001-0]", |t| t.contains("2 attempts")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(not(feature = "custom-protocol"), ignore = "needs --features custom-protocol; scripts/test.sh runs it")]
 async fn an_invoice_is_sent_from_its_sheet_a_reminder_run_and_the_outbox_shows_both() {
     let (tmp, driver) = sandbox();
     let workspace = demo_workspace(tmp.path(), true);

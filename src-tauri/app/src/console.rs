@@ -12,11 +12,13 @@ use crate::paths;
 /// until the window closes.
 pub fn run(workspace: Option<PathBuf>) -> i32 {
     let path = workspace.unwrap_or_else(paths::default_workspace);
+    // The workspace is opened (created, migrated) first; then what waits in its outbox goes.
+    let state = AppState::start(&path);
     commands::retry_outbox_at_start(path.clone());
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
-        .manage(AppState::start(&path))
+        .manage(state)
         .menu(|app| {
             let file = Submenu::with_items(
                 app,
