@@ -506,5 +506,17 @@ mod tests {
         // Overpaid already, every further credit is refunded whole.
         let again = ws.write(|tx| issue(tx, "INV-2026-00001", "x", &Request::Amount(d("1.00")), now(9)));
         assert_eq!(again.unwrap().refund.map(|r| r.amount.to_string()), Some("1.00".into()));
+        // The 500.00 paid was refunded 319.53 in all: it can no longer be reversed
+        // (the money it brought was sent back), and nothing changes.
+        let err = ws
+            .write(|tx| invoice::reverse_payment(tx, "INV-2026-00001", 1, "bounced", now(10)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("credit notes refunded 319.53 USD of the money paid, and 0.00 USD would stand"), "{err}");
+        let inv = invoice::get(ws.conn(), "INV-2026-00001").unwrap().unwrap();
+        assert_eq!(inv.payments[0].reversed, None);
+        // Nothing is owed on INV-2026-00002 any more: a further payment is refused.
+        let extra = ws.write(|tx| invoice::pay(tx, "INV-2026-00002", &pay("1.00"), now(10)));
+        assert!(extra.is_err(), "nothing is owed on INV-2026-00002 to pay");
     }
 }

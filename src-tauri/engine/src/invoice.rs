@@ -1033,6 +1033,28 @@ pub fn reverse_payment(
     if reason.is_empty() {
         return Err(Error::invalid("reason", "say why the payment is reversed"));
     }
+    // Money a credit note sent back (a refund owed, or credit in the wallet)
+    // came from the payments that stand: they may not fall below it.
+    let mut refunded = Decimal::ZERO;
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(c.content, '$.refund.amount') FROM credit_notes c
+         JOIN invoices i ON i.id = c.invoice_id WHERE i.number = ?1",
+    )?;
+    for amount in stmt.query_map([number], |r| r.get::<_, Option<String>>(0))? {
+        if let Some(amount) = amount? {
+            refunded += amount.parse::<Decimal>().map_err(|e| {
+                Error::Internal(format!("a credit note of {number}: a stored refund \"{amount}\": {e}"))
+            })?;
+        }
+    }
+    let left = payment::standing_total(&invoice.payments) - p.amount.0;
+    if left < refunded {
+        return Err(Error::Conflict(format!(
+            "payment #{payment_id} of {number} cannot be reversed: credit notes refunded {refunded} {} of the money \
+             paid, and {left} {} would stand",
+            invoice.frozen.draft.currency, invoice.frozen.draft.currency
+        )));
+    }
     conn.execute(
         "INSERT INTO payment_reversals (payment_id, reason, at) VALUES (?1, ?2, ?3)",
         params![payment_id, reason, time_text(now)],
