@@ -58,6 +58,37 @@ fn billing_addresses(conn: &Connection, customer: &str) -> Result<Vec<String>> {
     Ok(found.and_then(|c| c.fields.email).map(|e| meterdesk_rules::mail::addresses(&e)).unwrap_or_default())
 }
 
+/// `to` when given, else `customer`'s billing addresses.
+fn recipients(conn: &Connection, customer: &str, to: Option<Vec<String>>) -> Result<Vec<String>> {
+    match to {
+        Some(to) => Ok(to),
+        None => billing_addresses(conn, customer),
+    }
+}
+
+/// The subject and body of a `kind` message: its template, filled with `values`.
+fn written(mail: &MailSettings, kind: Kind, values: &[(&str, String)]) -> (String, String) {
+    let template = mail.templates.of(kind);
+    (meterdesk_rules::mail::fill(&template.subject, values), meterdesk_rules::mail::fill(&template.body, values))
+}
+
+/// Queues the message `compose` writes (in the same transaction) and hands
+/// it to `transport`: sent, or left queued with the server's error.
+fn queue_and_deliver(
+    ws: &mut Workspace,
+    transport: &mut dyn Transport,
+    now: DateTime<Utc>,
+    compose: impl FnOnce(&rusqlite::Transaction) -> Result<Message>,
+) -> Result<SendReport> {
+    let entry = ws.write(|tx| {
+        let mail = mail_settings(tx)?;
+        let message = compose(tx)?;
+        outbox::queue(tx, &message, &sender_domain(&mail), now)
+    })?;
+    let mut sent = outbox::deliver(ws, &[entry.id], transport, now)?;
+    Ok(SendReport::of(sent.remove(0)))
+}
+
 fn amount(value: rust_decimal::Decimal, currency: &str) -> String {
     format!("{} {currency}", group_digits(&value.to_string()))
 }
@@ -96,18 +127,15 @@ pub fn compose(conn: &Connection, number: &str, to: Option<Vec<String>>) -> Resu
     } else {
         return Err(Error::NotFound(format!("no invoice or credit note {number}")));
     };
-    let template = mail.templates.of(kind);
+    let (subject, body) = written(&mail, kind, &values);
     Ok(Message {
         document: number.to_string(),
         kind,
         level: 0,
-        to: match to {
-            Some(to) => to,
-            None => billing_addresses(conn, &customer)?,
-        },
+        to: recipients(conn, &customer, to)?,
         customer,
-        subject: meterdesk_rules::mail::fill(&template.subject, &values),
-        body: meterdesk_rules::mail::fill(&template.body, &values),
+        subject,
+        body,
         attachment_name: format!("{number}.pdf"),
         attachment,
     })
@@ -122,13 +150,7 @@ pub fn send_document(
     transport: &mut dyn Transport,
     now: DateTime<Utc>,
 ) -> Result<SendReport> {
-    let entry = ws.write(|tx| {
-        let mail = mail_settings(tx)?;
-        let message = compose(tx, number, to)?;
-        outbox::queue(tx, &message, &sender_domain(&mail), now)
-    })?;
-    let mut sent = outbox::deliver(ws, &[entry.id], transport, now)?;
-    Ok(SendReport::of(sent.remove(0)))
+    queue_and_deliver(ws, transport, now, |tx| compose(tx, number, to))
 }
 
 /// The message that sends `customer`'s statement from `from` to `to`, issued `today`.
@@ -150,20 +172,17 @@ pub fn compose_statement(
         ("customer", statement.customer_name.clone()),
         ("company", settings.company_name),
     ];
-    let template = mail.templates.of(Kind::Statement);
+    let (subject, body) = written(&mail, Kind::Statement, &values);
     let key = crate::statement::key(&statement);
     Ok(Message {
         attachment_name: format!("{key}.pdf"),
         document: key,
         kind: Kind::Statement,
         level: 0,
-        to: match to {
-            Some(to) => to,
-            None => billing_addresses(conn, customer)?,
-        },
+        to: recipients(conn, customer, to)?,
         customer: customer.to_string(),
-        subject: meterdesk_rules::mail::fill(&template.subject, &values),
-        body: meterdesk_rules::mail::fill(&template.body, &values),
+        subject,
+        body,
         attachment,
     })
 }
@@ -178,14 +197,10 @@ pub fn send_statement(
     transport: &mut dyn Transport,
     now: DateTime<Utc>,
 ) -> Result<SendReport> {
-    let entry = ws.write(|tx| {
-        let mail = mail_settings(tx)?;
+    queue_and_deliver(ws, transport, now, |tx| {
         let today = settings::today(tx, now)?;
-        let message = compose_statement(tx, customer, range, today, to)?;
-        outbox::queue(tx, &message, &sender_domain(&mail), now)
-    })?;
-    let mut sent = outbox::deliver(ws, &[entry.id], transport, now)?;
-    Ok(SendReport::of(sent.remove(0)))
+        compose_statement(tx, customer, range, today, to)
+    })
 }
 
 /// Hands every message not sent yet to the server, oldest first, over
@@ -268,15 +283,15 @@ fn compose_reminder(conn: &Connection, reminder: &Reminder, mail: &MailSettings)
         ("customer", invoice.frozen.buyer.name.clone()),
         ("company", settings.company_name),
     ];
-    let template = mail.templates.of(Kind::Reminder);
+    let (subject, body) = written(mail, Kind::Reminder, &values);
     Ok(Message {
         document: reminder.invoice.clone(),
         kind: Kind::Reminder,
         level: reminder.level,
         customer: reminder.customer.clone(),
         to: reminder.to.clone(),
-        subject: meterdesk_rules::mail::fill(&template.subject, &values),
-        body: meterdesk_rules::mail::fill(&template.body, &values),
+        subject,
+        body,
         attachment_name: format!("{}.pdf", reminder.invoice),
         attachment: crate::pdf::document(conn, &reminder.invoice, None)?,
     })
